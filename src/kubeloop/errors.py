@@ -1,0 +1,23 @@
+"""The one error hierarchy of kubeloop: every error the framework raises derives from ``KubeloopError``."""
+
+from __future__ import annotations
+
+__all__ = ["ComponentError", "KubeloopError"]
+
+
+class KubeloopError(Exception):
+    """Root of every error kubeloop raises on purpose."""
+
+
+class ComponentError(KubeloopError):
+    """An external component (a build, a server process) failed.
+
+    ``str()`` is one line naming the component and, when there is one, the log file to read.
+    """
+
+    def __init__(self, component: str, problem: str, log_path: str | None = None) -> None:
+        self.component = component
+        self.problem = problem
+        self.log_path = log_path
+        where = f" (log: {log_path})" if log_path else ""
+        super().__init__(f"{component}: {problem}{where}")
