@@ -1,0 +1,179 @@
+"""The injectable clock: every timed component of kubeloop reads time and waits through a ``Clock``.
+
+Role: the bottom layer, beside ``kubeloop.errors``; it imports only the standard library. The work
+queue (delayed adds, rate limiting), the controller (``Result(requeue_after=)``) and the manager
+(leader election) take a ``Clock`` so that tests swap in ``FakeClock`` and run backoff schedules at
+zero wall time.
+
+Guarantees:
+
+- ``now()`` is monotonic seconds; it never goes backwards. Only differences are meaningful.
+- ``RealClock`` is the asyncio event loop's clock, so its deadlines and ``loop.call_at`` agree.
+- ``FakeClock`` only moves when a test calls ``advance``; timers and sleepers whose deadline has
+  passed then fire in deadline order (ties in the order they were scheduled), each seeing ``now()``
+  equal to its own deadline, so a sleeper that sleeps again inside the advanced window wakes again
+  within the same ``advance``.
+
+Caveats: like asyncio itself, clocks are not thread-safe; use one from its event loop only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+__all__ = ["Clock", "FakeClock", "RealClock", "Timer"]
+
+
+class Timer(Protocol):
+    """A scheduled callback that has not necessarily fired yet (``asyncio.TimerHandle`` is one)."""
+
+    def cancel(self) -> None:
+        """Stop the callback from running; a no-op if it already ran or was cancelled."""
+
+
+class Clock(Protocol):
+    """Monotonic time plus the two ways of waiting for it: a coroutine and a callback.
+
+    ``call_at`` exists beside ``sleep`` because a component that needs one wake-up at the earliest
+    of many deadlines (the delayed queue) can then reschedule a timer instead of running a task.
+    """
+
+    def now(self) -> float:
+        """Monotonic seconds; only differences between two readings are meaningful."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Return once ``seconds`` have passed on this clock; ``seconds <= 0`` only yields."""
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        """Run ``callback()`` on the event loop once ``now() >= when``; the caller may cancel it."""
+
+
+class RealClock:
+    """The asyncio event loop's clock (``loop.time()``), or ``time.monotonic()`` outside a loop.
+
+    The default event loop's ``time()`` is ``time.monotonic()``, so readings taken inside and
+    outside a running loop are comparable.
+    """
+
+    __slots__ = ()
+
+    def now(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        """Caller duty: call from inside the running event loop."""
+        return asyncio.get_running_loop().call_at(when, callback)
+
+
+class _FakeTimer:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+# How many times ``FakeClock.advance`` yields to the event loop after firing the timers of one
+# deadline: enough for a woken sleeper to run to its next await even through a few awaits of
+# already-completed futures (queue hand-offs, locks), cheap enough to not matter.
+_SETTLE_ROUNDS = 8
+
+
+class FakeClock:
+    """A clock that stands still until the test moves it with ``await clock.advance(seconds)``.
+
+    Guarantees: timers (and ``sleep``) fire in deadline order, ties in scheduling order; while a
+    timer fires ``now()`` equals its deadline; after each deadline's timers fire the event loop runs
+    a few rounds so the woken tasks proceed (and may schedule more timers) before time moves on.
+
+    Caveats: a timer scheduled at or before ``now()`` fires on the next ``advance`` (``advance(0)``
+    suffices), not by itself. A woken task that needs more than a few loop rounds to reach its next
+    wait must be awaited by the test explicitly.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self._seq = 0
+        self._timers: list[tuple[float, int, _FakeTimer]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        timer = self.call_at(self._now + seconds, wake)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
+        timer = _FakeTimer(when, callback)
+        self._seq += 1
+        heapq.heappush(self._timers, (when, self._seq, timer))
+        return timer
+
+    @property
+    def pending_timers(self) -> int:
+        """Number of scheduled, not yet fired and not cancelled timers (sleepers included)."""
+        return sum(1 for _, _, timer in self._timers if not timer.cancelled)
+
+    @property
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of a pending timer, or ``None`` when nothing is scheduled."""
+        self._drop_cancelled()
+        return self._timers[0][0] if self._timers else None
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds``, firing every timer due by the new time in order.
+
+        Caller duty: await it from the event loop the timers belong to; ``seconds`` must be >= 0.
+        """
+        if seconds < 0:
+            raise ValueError(f"cannot move a clock backwards (advance({seconds}))")
+        target = self._now + seconds
+        while True:
+            self._drop_cancelled()
+            if not self._timers or self._timers[0][0] > target:
+                break
+            deadline = self._timers[0][0]
+            self._now = max(self._now, deadline)
+            while self._timers and self._timers[0][0] <= deadline:
+                _, _, timer = heapq.heappop(self._timers)
+                if not timer.cancelled:
+                    timer.cancelled = True
+                    timer.callback()
+            await _settle()
+        self._now = target
+        await _settle()
+
+    def _drop_cancelled(self) -> None:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+
+
+async def _settle() -> None:
+    for _ in range(_SETTLE_ROUNDS):
+        await asyncio.sleep(0)
