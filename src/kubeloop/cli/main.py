@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from kubeloop.cli.controlplane import UP_BANNER, controlplane, serve_until_signal
+from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
+
 __all__ = ["cli", "main"]
 
 
@@ -13,6 +16,20 @@ def cli() -> None:
     """kubeloop: write Kubernetes operators in Python."""
 
 
+cli.add_command(controlplane)
+
+
+@cli.command()
+def dev() -> None:
+    """Start a local cluster for development and print how to use it (Ctrl-C stops it)."""
+    plane = ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1))
+    serve_until_signal(plane, UP_BANNER)
+
+
 def main() -> None:
     """Run the CLI."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,7 @@
+"""Testing support: a real control plane on loopback, kubectl bound to it, pytest fixtures."""
+
+from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
+from kubeloop.testing.kubectl import Kubectl, KubectlError
+from kubeloop.testing.waiting import eventually
+
+__all__ = ["ControlPlane", "ControlPlaneOptions", "Kubectl", "KubectlError", "eventually"]

@@ -113,7 +113,8 @@ class _GoBuild:
 
     def run(self, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        full_env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", **(env or {})}
+        goflags = f"{os.environ.get('GOFLAGS', '')} -buildvcs=false".strip()
+        full_env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": goflags, **(env or {})}
         with self.log_path.open("a") as log:
             log.write(f"$ go {' '.join(args)}\n")
             log.flush()
@@ -170,9 +171,7 @@ def _build_kubernetes(b: _GoBuild, out: Path) -> None:
     version = b.component.version
     staging_version = "v0." + version.removeprefix("v1.")
     k8s_mod = _fetch_mod("k8s.io/kubernetes", version)
-    replaces = "\n".join(
-        f"\t{m} => {m} {staging_version}" for m in _staging_modules(k8s_mod)
-    )
+    replaces = "\n".join(f"\t{m} => {m} {staging_version}" for m in _staging_modules(k8s_mod))
     b.module(
         "module kubeloop.local/build\n\ngo 1.24\n\n"
         f"require k8s.io/kubernetes {version}\n\nreplace (\n{replaces}\n)\n"

@@ -1,0 +1,398 @@
+"""A real Kubernetes control plane on loopback, for tests and local runs (kubeloop's envtest).
+
+``ControlPlane`` starts etcd and kube-apiserver, and on request kube-controller-manager
+(garbage collection, Deployments→ReplicaSets→Pods, namespace deletion) and kube-scheduler
+plus kwok with fake nodes (pods are scheduled and reach Running).  Ports are free loopback
+ports, certificates are generated, authorization is RBAC, the admin user is in
+``system:masters``.  Every process is stopped and the temporary directory removed on exit,
+whether the body returned, raised or was interrupted.  When start-up fails, the error names
+the component and keeps its log file.
+
+Guarantees: ``start()`` returns only when kube-apiserver answers ``/readyz`` (and every
+requested component is healthy, and requested nodes are Ready).  Caveat: ``start()`` blocks;
+``async with`` runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import base64
+import dataclasses
+import json
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+
+from kubeloop.errors import ComponentError
+from kubeloop.testing import assets
+from kubeloop.testing.certs import CertificateAuthority, write_signing_key
+from kubeloop.testing.kubectl import Kubectl
+from kubeloop.testing.process import ManagedProcess, free_port, port_in_use
+
+__all__ = ["ControlPlane", "ControlPlaneOptions"]
+
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+@dataclass(frozen=True)
+class ControlPlaneOptions:
+    """What to run.  ``nodes > 0`` starts kube-scheduler and kwok and creates that many fake nodes."""
+
+    controller_manager: bool = False
+    nodes: int = 0
+    apiserver_port: int | None = None
+    start_timeout: float = 60.0
+    service_cluster_ip_range: str = "10.0.0.0/24"
+
+
+def _binary(name: str) -> str:
+    found = assets.find_binary(name)
+    if found is None:
+        raise ComponentError(
+            name,
+            f"binary not found (looked in $TEST_ASSET_*, $KUBEBUILDER_ASSETS and {assets.binary_path(name)});"
+            " build it with `kubeloop controlplane build`",
+        )
+    return str(found)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class ControlPlane:
+    """etcd + kube-apiserver (+ controller manager, scheduler, kwok) on loopback."""
+
+    def __init__(self, options: ControlPlaneOptions | None = None, **overrides: Any) -> None:
+        base = options or ControlPlaneOptions()
+        self.options = dataclasses.replace(base, **overrides)
+        self._processes: list[ManagedProcess] = []
+        self._dir: Path | None = None
+        self._logs: Path | None = None
+        self.apiserver_port = 0
+        self.etcd_port = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def directory(self) -> Path:
+        """The temporary directory with certificates, data and the kubeconfig."""
+        if self._dir is None:
+            raise RuntimeError("control plane not started")
+        return self._dir
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Path of the admin kubeconfig."""
+        return self.directory / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        """The kube-apiserver URL."""
+        return f"https://127.0.0.1:{self.apiserver_port}"
+
+    @property
+    def log_dir(self) -> Path:
+        """Directory of the components' log files (kept when start-up fails)."""
+        if self._logs is None:
+            raise RuntimeError("control plane not started")
+        return self._logs
+
+    @property
+    def processes(self) -> tuple[ManagedProcess, ...]:
+        """The running component processes, in start order."""
+        return tuple(self._processes)
+
+    @property
+    def pids(self) -> dict[str, int]:
+        """Component name → pid of every started process."""
+        return {p.name: p.pid for p in self._processes if p.pid is not None}
+
+    def start(self) -> Self:
+        """Start every requested component and wait until healthy; stop all on any failure."""
+        self._dir = Path(tempfile.mkdtemp(prefix="kubeloop-cp-"))
+        self._logs = Path(tempfile.mkdtemp(prefix="kubeloop-cp-logs-"))
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop(keep_logs=True)
+            raise
+        return self
+
+    def stop(self, keep_logs: bool = False) -> None:
+        """Stop every process (newest first) and remove the temporary data; idempotent."""
+        for proc in reversed(self._processes):
+            proc.stop()
+        self._processes.clear()
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        if self._logs is not None and not keep_logs:
+            shutil.rmtree(self._logs, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # -- components ----------------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
+        self._processes.append(proc)
+        proc.start()
+        return proc
+
+    def _start(self) -> None:
+        opts = self.options
+        binaries = {"etcd": _binary("etcd"), "kube-apiserver": _binary("kube-apiserver")}
+        if opts.controller_manager:
+            binaries["kube-controller-manager"] = _binary("kube-controller-manager")
+        if opts.nodes:
+            binaries["kube-scheduler"] = _binary("kube-scheduler")
+            binaries["kwok"] = _binary("kwok")
+
+        if opts.apiserver_port is not None and port_in_use(opts.apiserver_port):
+            raise ComponentError("kube-apiserver", f"port 127.0.0.1:{opts.apiserver_port} is already in use")
+        self.apiserver_port = opts.apiserver_port or free_port()
+        self.etcd_port = free_port()
+        d = self.directory
+
+        ca = CertificateAuthority()
+        (d / "ca.crt").write_bytes(ca.cert_pem)
+        serving_cert, serving_key = ca.serving(
+            "127.0.0.1",
+            "localhost",
+            "10.0.0.1",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ).write(d, "apiserver")
+        admin = ca.client("kubeloop-admin", ("system:masters",))
+        admin.write(d, "admin")
+        sa_key, sa_pub = write_signing_key(d, "service-account")
+        self._write_kubeconfig(self.kubeconfig, ca.cert_pem, admin.cert_pem, admin.key_pem)
+
+        etcd = self._spawn(
+            "etcd",
+            [
+                binaries["etcd"],
+                "--data-dir",
+                str(d / "etcd"),
+                "--listen-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--advertise-client-urls",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{free_port()}",
+                "--unsafe-no-fsync",
+                "--log-level",
+                "warn",
+            ],
+        )
+        apiserver = self._spawn(
+            "kube-apiserver",
+            [
+                binaries["kube-apiserver"],
+                "--etcd-servers",
+                f"http://127.0.0.1:{self.etcd_port}",
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.apiserver_port),
+                "--cert-dir",
+                str(d / "apiserver-certs"),
+                "--tls-cert-file",
+                str(serving_cert),
+                "--tls-private-key-file",
+                str(serving_key),
+                "--client-ca-file",
+                str(d / "ca.crt"),
+                "--authorization-mode",
+                "RBAC",
+                "--service-cluster-ip-range",
+                opts.service_cluster_ip_range,
+                "--allow-privileged=true",
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(sa_pub),
+                "--service-account-signing-key-file",
+                str(sa_key),
+                "--endpoint-reconciler-type",
+                "none",
+            ],
+        )
+        etcd.wait_healthy(f"http://127.0.0.1:{self.etcd_port}/health", timeout=opts.start_timeout)
+        apiserver.wait_healthy(f"{self.server}/readyz", self.ssl_context(), timeout=opts.start_timeout)
+
+        secondary = self._start_secondary(binaries, str(sa_key))
+        for proc, url in secondary:
+            proc.wait_healthy(url, _insecure_context(), timeout=opts.start_timeout)
+        if opts.nodes:
+            self._create_nodes(opts.nodes)
+
+    def _component_flags(self, port: int) -> list[str]:
+        kubeconfig = str(self.kubeconfig)
+        return [
+            "--kubeconfig",
+            kubeconfig,
+            "--authentication-kubeconfig",
+            kubeconfig,
+            "--authorization-kubeconfig",
+            kubeconfig,
+            "--leader-elect=false",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(port),
+            "--cert-dir",
+            str(self.directory / "component-certs"),
+        ]
+
+    def _start_secondary(self, binaries: dict[str, str], sa_key: str) -> list[tuple[ManagedProcess, str]]:
+        started: list[tuple[ManagedProcess, str]] = []
+        if self.options.controller_manager:
+            port = free_port()
+            proc = self._spawn(
+                "kube-controller-manager",
+                [
+                    binaries["kube-controller-manager"],
+                    *self._component_flags(port),
+                    "--controllers",
+                    "*",
+                    "--service-account-private-key-file",
+                    sa_key,
+                    "--root-ca-file",
+                    str(self.directory / "ca.crt"),
+                    "--use-service-account-credentials=false",
+                    "--concurrent-gc-syncs",
+                    "5",
+                ],
+            )
+            started.append((proc, f"https://127.0.0.1:{port}/healthz"))
+        if self.options.nodes:
+            port = free_port()
+            proc = self._spawn("kube-scheduler", [binaries["kube-scheduler"], *self._component_flags(port)])
+            started.append((proc, f"https://127.0.0.1:{port}/healthz"))
+            port = free_port()
+            proc = self._spawn(
+                "kwok",
+                [
+                    binaries["kwok"],
+                    "--kubeconfig",
+                    str(self.kubeconfig),
+                    "--manage-all-nodes=false",
+                    "--manage-nodes-with-annotation-selector",
+                    f"{FAKE_NODE_ANNOTATION}=fake",
+                    "--server-address",
+                    f"127.0.0.1:{port}",
+                ],
+            )
+            started.append((proc, f"http://127.0.0.1:{port}/healthz"))
+        return started
+
+    def _create_nodes(self, count: int) -> None:
+        for i in range(count):
+            node = {
+                "apiVersion": "v1",
+                "kind": "Node",
+                "metadata": {
+                    "name": f"kwok-node-{i}",
+                    "annotations": {FAKE_NODE_ANNOTATION: "fake"},
+                    "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{i}"},
+                },
+                "status": {
+                    "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                    "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                },
+            }
+            self.kubectl("apply", "-f", "-", input=json.dumps(node))
+        deadline = time.monotonic() + self.options.start_timeout
+        while True:
+            out = self.kubectl(
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}",
+            ).stdout.split()
+            if out.count("True") >= count:
+                return
+            for proc in self._processes:
+                proc.check_running()
+            if time.monotonic() > deadline:
+                kwok_log = str(self.log_dir / "kwok.log")
+                raise ComponentError(
+                    "kwok", f"nodes not Ready after {self.options.start_timeout:.0f} s", kwok_log
+                )
+            time.sleep(0.2)
+
+    # -- access --------------------------------------------------------------------------------
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A TLS context trusting the CA and presenting the admin client certificate."""
+        ctx = ssl.create_default_context(cafile=str(self.directory / "ca.crt"))
+        ctx.load_cert_chain(str(self.directory / "admin.crt"), str(self.directory / "admin.key"))
+        return ctx
+
+    def _write_kubeconfig(self, path: Path, ca: bytes, cert: bytes, key: bytes) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "kubeloop",
+                    "cluster": {"server": self.server, "certificate-authority-data": _b64(ca)},
+                }
+            ],
+            "users": [
+                {
+                    "name": "kubeloop-admin",
+                    "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)},
+                }
+            ],
+            "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": "kubeloop-admin"}}],
+            "current-context": "kubeloop",
+        }
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the machine's kubectl against this control plane (blocking; for tests and set-up)."""
+        return Kubectl(self.kubeconfig)(*args, input=input, check=check)
+
+
+def _insecure_context() -> ssl.SSLContext:
+    """Health probes of secondary components, which serve self-signed certificates."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx

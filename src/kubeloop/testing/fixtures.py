@@ -1,0 +1,61 @@
+"""pytest fixtures (a plugin loaded automatically once kubeloop is installed).
+
+- ``control_plane``: one real control plane for the test session (etcd, kube-apiserver,
+  kube-controller-manager, kube-scheduler and kwok with one fake node by default; the ini
+  options ``kubeloop_controller_manager`` and ``kubeloop_nodes`` trim it).
+- ``namespace``: a fresh namespace per test, deleted afterwards.
+- ``kubectl``: the machine's kubectl bound to the control plane's admin kubeconfig.
+
+A control plane that cannot start fails the tests that need it; it is never skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
+from kubeloop.testing.kubectl import Kubectl
+
+__all__ = ["control_plane", "kubectl", "namespace"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare the ini options that shape the session control plane."""
+    parser.addini(
+        "kubeloop_controller_manager",
+        "run kube-controller-manager in the session control plane",
+        type="bool",
+        default=True,
+    )
+    parser.addini("kubeloop_nodes", "fake kwok nodes in the session control plane", default="1")
+
+
+@pytest.fixture(scope="session")
+def control_plane(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
+    """A real control plane shared by the whole session."""
+    options = ControlPlaneOptions(
+        controller_manager=bool(pytestconfig.getini("kubeloop_controller_manager")),
+        nodes=int(pytestconfig.getini("kubeloop_nodes")),
+    )
+    with ControlPlane(options) as plane:
+        yield plane
+
+
+@pytest.fixture(scope="session")
+def kubectl(control_plane: ControlPlane) -> Kubectl:
+    """kubectl bound to the session control plane."""
+    return Kubectl(control_plane.kubeconfig)
+
+
+@pytest.fixture
+def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace created for this test and deleted after it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")

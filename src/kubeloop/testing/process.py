@@ -1,0 +1,143 @@
+"""One child process of a local control plane: started with its own log, health-checked, stopped.
+
+Children are started in their own session (a terminal's Ctrl-C reaches only the parent, which
+then stops them in order) and, on Linux, with a parent-death signal so that even a parent
+killed with SIGKILL leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubeloop.errors import ComponentError
+
+__all__ = ["ManagedProcess", "free_port", "http_ok", "port_in_use"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: ask the kernel to SIGKILL it when the parent dies."""
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
+    """Whether GET ``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class ManagedProcess:
+    """A named child process writing to one log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid, once started."""
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        """Start the child; raises ComponentError if the executable cannot be run."""
+        with self.log_path.open("ab") as log:
+            try:
+                self._proc = subprocess.Popen(
+                    self.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
+            except OSError as exc:
+                raise ComponentError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from exc
+
+    def check_running(self) -> None:
+        """Raise ComponentError (with the log's last error line) if the child has exited."""
+        if self._proc is None or self._proc.poll() is None:
+            return
+        raise ComponentError(
+            self.name, f"exited early with code {self._proc.returncode}{self._hint()}", str(self.log_path)
+        )
+
+    def _hint(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        keywords = ("error", "fatal", "failed", "panic", "in use")
+        for line in reversed(lines[-50:]):
+            if any(k in line.lower() for k in keywords):
+                return ": " + line.strip()[:240]
+        return ""
+
+    def wait_healthy(
+        self, probe_url: str, context: ssl.SSLContext | None = None, timeout: float = 60.0
+    ) -> None:
+        """Poll ``probe_url`` until it answers 200; raise ComponentError on early exit or timeout."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            self.check_running()
+            if http_ok(probe_url, context):
+                return
+            if time.monotonic() > deadline:
+                raise ComponentError(
+                    self.name, f"not healthy at {probe_url} after {timeout:.0f} s", str(self.log_path)
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM the child, SIGKILL it after ``grace`` seconds; idempotent."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,1 @@
+"""Shared test configuration: the kubeloop pytest plugin provides the control-plane fixtures."""

@@ -1,0 +1,131 @@
+"""Bad input to the control plane: one-line errors naming the component and its log; no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubeloop.errors import ComponentError
+from kubeloop.testing import ControlPlane, eventually
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (non-zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _component_pids(marker: str) -> list[int]:
+    """Pids of processes whose command line mentions ``marker``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline and int(entry.name) != os.getpid():
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_port_in_use_is_named_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ComponentError) as info, ControlPlane(apiserver_port=port):
+            pass
+    assert str(info.value) == f"kube-apiserver: port 127.0.0.1:{port} is already in use"
+
+
+def test_component_exiting_early_names_it_and_keeps_its_log_and_leaves_no_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "kube-apiserver"
+    fake.write_text("#!/bin/sh\necho 'E1126 run.go:72] error: unknown flag --surprise' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("TEST_ASSET_KUBE_APISERVER", str(fake))
+    plane = ControlPlane()
+    with pytest.raises(ComponentError) as info:
+        plane.start()
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "kube-apiserver: exited early with code 3: E1126 run.go:72] error: unknown flag"
+    )
+    log = Path(info.value.log_path or "")
+    assert log.name == "kube-apiserver.log"
+    assert "unknown flag" in log.read_text()
+    assert not plane.processes
+    assert _component_pids(str(plane.directory)) == []
+    assert not plane.directory.exists()
+
+
+def test_missing_binary_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBELOOP_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
+    monkeypatch.delenv("TEST_ASSET_ETCD", raising=False)
+    with pytest.raises(ComponentError, match=r"^etcd: binary not found .* `kubeloop controlplane build`$"):
+        ControlPlane().start()
+
+
+def _start_cli_plane(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, Path]:
+    """Run `kubeloop controlplane up`; returns the process, its kubeconfig and its data directory."""
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kubeloop.cli.main",
+            "controlplane",
+            "up",
+            "--nodes",
+            "0",
+            "--no-controller-manager",
+            "--kubeconfig-out",
+            str(kubeconfig),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("data:"):
+            return proc, kubeconfig, Path(line.split(":", 1)[1].strip())
+    pytest.fail(f"`kubeloop controlplane up` exited with {proc.wait()} before printing its data directory")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cli_control_plane_stops_everything_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, kubeconfig, server_dir = _start_cli_plane(tmp_path)
+    pids = _component_pids(str(server_dir))
+    assert len(pids) == 2, "etcd and kube-apiserver run"
+    ok = subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "get", "ns", "default"], check=False)
+    assert ok.returncode == 0
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 0
+    assert [p for p in pids if _alive(p)] == []
+    assert not server_dir.exists()
+
+
+def test_killing_the_parent_outright_leaves_no_orphan(tmp_path: Path) -> None:
+    proc, _, server_dir = _start_cli_plane(tmp_path)
+    pids = _component_pids(str(server_dir))
+    assert pids
+    proc.kill()
+    proc.wait()
+    eventually(
+        lambda: not [p for p in pids if _alive(p)], timeout=10, what="children exit after parent SIGKILL"
+    )
