@@ -1,0 +1,85 @@
+"""kubeloop.client: the async Kubernetes API client at the bottom of kubeloop.
+
+``Client`` does the verbs on plain-dict objects; ``ClientConfig`` comes from kubeconfig files or the
+in-cluster service account; discovery maps names and kinds to resources; errors are typed by the
+server's ``Status``. This package imports only ``kubeloop.errors`` and itself.
+"""
+
+from kubeloop.client.api import Client, PatchType, Preconditions, ResourceRef
+from kubeloop.client.auth import CredentialError
+from kubeloop.client.clock import Clock, FakeClock, SystemClock
+from kubeloop.client.config import (
+    ClientConfig,
+    ConfigError,
+    ExecConfig,
+    load_config,
+    load_in_cluster,
+    load_kubeconfig,
+)
+from kubeloop.client.discovery import ApiResource, RestMapper
+from kubeloop.client.errors import (
+    AlreadyExistsError,
+    ApiError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GoneError,
+    InternalError,
+    InvalidError,
+    MethodNotAllowedError,
+    NotFoundError,
+    ServerTimeoutError,
+    ServiceUnavailableError,
+    StatusCause,
+    TooManyRequestsError,
+    TransportError,
+    UnauthorizedError,
+    UnknownResourceError,
+)
+from kubeloop.client.metrics import MetricsHook, NoMetrics, RecordingMetrics
+from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+from kubeloop.client.transport import ClientSettings
+from kubeloop.client.watch import WatchEvent
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiError",
+    "ApiResource",
+    "BadRequestError",
+    "Client",
+    "ClientConfig",
+    "ClientSettings",
+    "Clock",
+    "ConfigError",
+    "ConflictError",
+    "CredentialError",
+    "ExecConfig",
+    "FakeClock",
+    "ForbiddenError",
+    "GoneError",
+    "InternalError",
+    "InvalidError",
+    "MethodNotAllowedError",
+    "MetricsHook",
+    "NoMetrics",
+    "NotFoundError",
+    "PatchType",
+    "Preconditions",
+    "RecordingMetrics",
+    "ResourceRef",
+    "RestMapper",
+    "RetryPolicy",
+    "ServerTimeoutError",
+    "ServiceUnavailableError",
+    "StatusCause",
+    "SystemClock",
+    "TokenBucket",
+    "TooManyRequestsError",
+    "TransportError",
+    "UnauthorizedError",
+    "UnknownResourceError",
+    "WatchEvent",
+    "load_config",
+    "load_in_cluster",
+    "load_kubeconfig",
+]

@@ -1,0 +1,398 @@
+"""``Client``: the verbs of the Kubernetes API on any resource, built-in or custom, with plain dicts.
+
+Objects go out and come back exactly as JSON dicts (nothing the server sent is dropped). Resources are
+named the kubectl way (``"configmaps"``, ``"deploy"``, ``"apps/v1/Deployment"``,
+``"crontabs.stable.example.com"``) or by an ``ApiResource``; objects being written name themselves
+through ``apiVersion`` and ``kind``.
+
+Namespaces: for one object, ``namespace=None`` means the object's own ``metadata.namespace``, else the
+config's namespace; for ``list``/``watch``/``delete_collection``, ``None`` means all namespaces
+(as controller-runtime does). Cluster-scoped resources ignore ``namespace``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from kubeloop.client.clock import Clock
+from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
+from kubeloop.client.discovery import ApiResource, RestMapper
+from kubeloop.client.metrics import MetricsHook
+from kubeloop.client.transport import ClientSettings, Transport
+from kubeloop.client.watch import WatchEvent, stream_events
+
+__all__ = ["Client", "PatchType", "Preconditions", "ResourceRef"]
+
+ResourceRef = str | ApiResource
+"""A kubectl-style resource name or an ``ApiResource`` from discovery."""
+
+Obj = dict[str, Any]
+PatchBody = dict[str, Any] | list[Any]
+
+
+class PatchType(StrEnum):
+    """The patch formats the API server accepts, as their content types."""
+
+    JSON = "application/json-patch+json"
+    MERGE = "application/merge-patch+json"
+    STRATEGIC = "application/strategic-merge-patch+json"
+    APPLY = "application/apply-patch+yaml"
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """Delete only if the object still has this ``uid`` and/or ``resourceVersion``; else ``ConflictError``."""
+
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+class Client:
+    """An async client of one API server; use as ``async with`` (or call ``close()``).
+
+    Guarantees: every call is rate limited and retried per ``ClientSettings``; failures raise the
+    ``ApiError`` subclass named by the server's ``Status``; ``watch`` never times out on the client side.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        settings: ClientSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: MetricsHook | None = None,
+    ) -> None:
+        self.config = config
+        self.transport = Transport(config, settings, clock=clock, metrics=metrics)
+        self.mapper = RestMapper(self.transport)
+
+    @classmethod
+    async def load(
+        cls,
+        kubeconfig: str | Path | None = None,
+        *,
+        context: str | None = None,
+        settings: ClientSettings | None = None,
+        metrics: MetricsHook | None = None,
+    ) -> Client:
+        """A client from ``kubeconfig`` if given, else ``$KUBECONFIG``/``~/.kube/config``, else in-cluster.
+        Files are read in a thread so the event loop never blocks."""
+        if kubeconfig is not None:
+            config = await asyncio.to_thread(load_kubeconfig, kubeconfig, context=context)
+        else:
+            config = await asyncio.to_thread(load_config, context=context)
+        return cls(config, settings, metrics=metrics)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close connections; the client must not be used afterwards."""
+        await self.transport.close()
+
+    @property
+    def namespace(self) -> str:
+        """The default namespace of the config (the kubeconfig context's, or the pod's)."""
+        return self.config.namespace
+
+    async def resource(self, ref: ResourceRef) -> ApiResource:
+        """Resolve ``ref`` through discovery (refreshing once if it is unknown)."""
+        return ref if isinstance(ref, ApiResource) else await self.mapper.resolve(ref)
+
+    async def server_version(self) -> Obj:
+        """``/version``: gitVersion, major, minor… of the server."""
+        result: Obj = await self.transport.request("GET", "/version", verb="get", idempotent=True)
+        return result
+
+    async def get(
+        self,
+        ref: ResourceRef,
+        name: str,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        resource_version: str | None = None,
+    ) -> Obj:
+        """Read one object (or its ``status``/``scale`` subresource)."""
+        res = await self.resource(ref)
+        params = {"resourceVersion": resource_version} if resource_version is not None else None
+        path = res.path(self._ns(res, namespace), name, subresource)
+        return await self._call("GET", path, "get", params=params, idempotent=True)
+
+    async def list(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> Obj:
+        """One page of a list: the ``…List`` object, with ``metadata.continue`` set when more pages remain.
+
+        ``resource_version``: unset means a consistent read; ``"0"`` any cached state; otherwise see
+        ``resource_version_match`` (``"NotOlderThan"`` or ``"Exact"``). An expired ``continue_token``
+        raises ``GoneError``.
+        """
+        res = await self.resource(ref)
+        params = _params(
+            labelSelector=label_selector,
+            fieldSelector=field_selector,
+            limit=str(limit) if limit is not None else None,
+            resourceVersion=resource_version,
+            resourceVersionMatch=resource_version_match,
+            **{"continue": continue_token},
+        )
+        return await self._call("GET", res.path(namespace), "list", params=params, idempotent=True)
+
+    async def list_items(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[Obj]:
+        """Every item of a list, fetched ``page_size`` at a time with ``continue`` tokens."""
+        token: str | None = None
+        while True:
+            page = await self.list(
+                ref,
+                namespace=namespace,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=page_size,
+                continue_token=token,
+            )
+            for item in page.get("items") or ():
+                yield item
+            token = (page.get("metadata") or {}).get("continue") or None
+            if not token:
+                return
+
+    async def watch(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool = False,
+    ) -> AsyncIterator[WatchEvent]:
+        """Watch changes after ``resource_version``; yields events until the server ends the watch.
+
+        ``send_initial_events`` (watch-list) first streams the current objects as ``ADDED`` and then a
+        bookmark with ``initial_events_end``. A too-old ``resource_version`` raises ``GoneError``.
+        """
+        res = await self.resource(ref)
+        params = _params(
+            watch="true",
+            allowWatchBookmarks="true" if allow_bookmarks or send_initial_events else None,
+            resourceVersion=resource_version,
+            labelSelector=label_selector,
+            fieldSelector=field_selector,
+            timeoutSeconds=str(timeout_seconds) if timeout_seconds is not None else None,
+        )
+        if send_initial_events:
+            params["sendInitialEvents"] = "true"
+            params["resourceVersionMatch"] = "NotOlderThan"
+            params.setdefault("resourceVersion", "")
+        async for event in stream_events(self.transport, res.path(namespace), params):
+            yield event
+
+    async def create(
+        self,
+        obj: Obj,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> Obj:
+        """Create ``obj``; returns it as stored. ``AlreadyExistsError`` if the name is taken."""
+        res = await self._for_object(obj)
+        path = res.path(self._ns(res, namespace, obj))
+        params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        return await self._call("POST", path, "create", params=params, body=obj)
+
+    async def replace(
+        self,
+        obj: Obj,
+        *,
+        resource: ResourceRef | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> Obj:
+        """Replace ``obj`` (PUT); with ``metadata.resourceVersion`` set a stale copy raises ``ConflictError``.
+
+        ``resource`` is needed only when ``obj`` is not of the resource's kind (a ``Scale``).
+        """
+        res = await self.resource(resource) if resource is not None else await self._for_object(obj)
+        path = res.path(self._ns(res, None, obj), _name(obj), subresource)
+        params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        return await self._call("PUT", path, "update", params=params, body=obj, idempotent=True)
+
+    async def patch(
+        self,
+        ref: ResourceRef,
+        name: str,
+        patch: PatchBody,
+        *,
+        type: PatchType = PatchType.MERGE,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> Obj:
+        """Patch one object with a JSON patch (a list of ops), merge patch or strategic merge patch."""
+        res = await self.resource(ref)
+        path = res.path(self._ns(res, namespace), name, subresource)
+        params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
+        idempotent = type is not PatchType.JSON
+        return await self._call(
+            "PATCH", path, "patch", params=params, body=patch, content_type=type.value, idempotent=idempotent
+        )
+
+    async def apply(
+        self,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Server-side apply ``obj`` as ``field_manager``; creates it if missing.
+
+        Fields owned by another manager raise ``ConflictError`` (``causes`` name them) unless ``force``.
+        """
+        res = await self._for_object(obj)
+        path = res.path(self._ns(res, None, obj), _name(obj), subresource)
+        params = _params(
+            fieldManager=field_manager, force="true" if force else None, dryRun="All" if dry_run else None
+        )
+        return await self._call(
+            "PATCH",
+            path,
+            "apply",
+            params=params,
+            body=obj,
+            content_type=PatchType.APPLY.value,
+            idempotent=True,
+        )
+
+    async def delete(
+        self,
+        ref: ResourceRef,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: Preconditions | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Delete one object. Returns the object (still terminating, e.g. with finalizers) or a ``Status``.
+
+        ``propagation_policy``: ``"Foreground"``, ``"Background"`` or ``"Orphan"``.
+        """
+        res = await self.resource(ref)
+        body = _delete_options(propagation_policy, grace_period_seconds, preconditions, dry_run)
+        return await self._call("DELETE", res.path(self._ns(res, namespace), name), "delete", body=body)
+
+    async def delete_collection(
+        self,
+        ref: ResourceRef,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
+        """Delete every object matching the selectors; returns the list of what was deleted."""
+        res = await self.resource(ref)
+        body = _delete_options(propagation_policy, grace_period_seconds, None, dry_run)
+        params = _params(labelSelector=label_selector, fieldSelector=field_selector)
+        return await self._call("DELETE", res.path(namespace), "deletecollection", params=params, body=body)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        verb: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: PatchBody | None = None,
+        content_type: str = "application/json",
+        idempotent: bool = False,
+    ) -> Obj:
+        data = orjson.dumps(body) if body is not None else None
+        result: Obj = await self.transport.request(
+            method,
+            path,
+            verb=verb,
+            params=params,
+            body=data,
+            content_type=content_type,
+            idempotent=idempotent,
+        )
+        return result
+
+    async def _for_object(self, obj: Obj) -> ApiResource:
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if not isinstance(api_version, str) or not isinstance(kind, str):
+            raise ValueError("object needs string apiVersion and kind")
+        return await self.mapper.for_kind(api_version, kind)
+
+    def _ns(self, res: ApiResource, namespace: str | None, obj: Obj | None = None) -> str | None:
+        if not res.namespaced:
+            return None
+        if namespace:
+            return namespace
+        own = (obj or {}).get("metadata", {}).get("namespace")
+        return str(own) if own else self.config.namespace
+
+
+def _name(obj: Obj) -> str:
+    name = (obj.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError("object needs metadata.name")
+    return name
+
+
+def _params(**values: str | None) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _delete_options(
+    propagation_policy: str | None, grace_period_seconds: int | None, pre: Preconditions | None, dry_run: bool
+) -> Obj:
+    body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+    if propagation_policy is not None:
+        body["propagationPolicy"] = propagation_policy
+    if grace_period_seconds is not None:
+        body["gracePeriodSeconds"] = grace_period_seconds
+    if pre is not None:
+        body["preconditions"] = _params(uid=pre.uid, resourceVersion=pre.resource_version)
+    if dry_run:
+        body["dryRun"] = ["All"]
+    return body

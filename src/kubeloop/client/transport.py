@@ -1,0 +1,293 @@
+"""HTTP to one API server: TLS and credentials, client-side rate limiting, retries with backoff, per-request
+timeouts, metrics hooks, and failure ``Status`` → typed ``ApiError``.
+
+Everything above (discovery, verbs, watch) speaks paths and query parameters to ``Transport``; nothing
+above touches aiohttp directly. Watches get no total timeout and a large read buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from kubeloop.client.auth import Authenticator, Credentials
+from kubeloop.client.clock import Clock, SystemClock
+from kubeloop.client.config import ClientConfig
+from kubeloop.client.errors import ApiError, TransportError, error_from_status
+from kubeloop.client.metrics import MetricsHook, NoMetrics
+from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+
+__all__ = ["ClientSettings", "Transport"]
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Tuning of one client; every option is declared here once.
+
+    ``qps``/``burst`` default to 50/100 rather than client-go's 5/10: an operator's startup lists and its
+    reconcile bursts are legitimate load, and since Kubernetes 1.29 API Priority and Fairness (server side,
+    answering 429 with Retry-After, which is honoured) is what protects the server; a low client limit
+    only adds latency. ``qps=None`` turns client-side limiting off (controller-runtime's choice).
+    ``request_timeout`` bounds each non-watch request; watches have none (the server ends them).
+    """
+
+    qps: float | None = 50.0
+    burst: int = 100
+    request_timeout: float = 60.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    user_agent: str = "kubeloop/0.1"
+    read_buffer: int = 4 * 1024 * 1024
+
+
+class Transport:
+    """Sends requests to the server in ``config``; owns one aiohttp session (created on first use).
+
+    ``close()`` must be awaited when done (``Client`` does it in ``__aexit__``).
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        settings: ClientSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        metrics: MetricsHook | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = settings or ClientSettings()
+        self.clock = clock or SystemClock()
+        self.metrics: MetricsHook = metrics or NoMetrics()
+        self.auth = Authenticator(config, clock=self.clock)
+        self.limiter = TokenBucket(self.settings.qps, self.settings.burst, clock=self.clock)
+        self._base = URL(config.server)
+        self._host = self._base.host or ""
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl: dict[tuple[bytes | None, bytes | None], ssl.SSLContext] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=self.settings.request_timeout, connect=self.settings.connect_timeout
+        )
+        self._watch_timeout = aiohttp.ClientTimeout(
+            total=None, connect=self.settings.connect_timeout, sock_read=None
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP session and its connections."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        idempotent: bool = False,
+    ) -> Any:
+        """Send one request (retrying as the policy allows) and return the decoded JSON body."""
+        async with self._open(
+            method,
+            path,
+            verb=verb,
+            params=params,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            idempotent=idempotent,
+            client_timeout=self._timeout,
+        ) as resp:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as e:
+                raise TransportError(f"{method} {path}: reading the response failed: {e!r}") from e
+        return orjson.loads(data) if data else {}
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, *, verb: str = "watch", params: Mapping[str, str] | None = None
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a long-running GET (a watch) with no total timeout; yields the response to read from."""
+        async with self._open(
+            "GET",
+            path,
+            verb=verb,
+            params=params,
+            body=None,
+            content_type=JSON,
+            accept=JSON,
+            idempotent=True,
+            client_timeout=self._watch_timeout,
+        ) as resp:
+            yield resp
+
+    @asynccontextmanager
+    async def _open(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        params: Mapping[str, str] | None,
+        body: bytes | None,
+        content_type: str,
+        accept: str,
+        idempotent: bool,
+        client_timeout: aiohttp.ClientTimeout,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        session = await self._get_session()
+        url = self._base.with_path(self._base.path.rstrip("/") + path, encoded=False)
+        policy = self.settings.retry
+        attempt = 0
+        reauthenticated = False
+        while True:
+            waited = await self.limiter.acquire()
+            self.metrics.rate_limited(verb=verb, host=self._host, seconds=waited)
+            creds = await self.auth.credentials()
+            headers = {"Accept": accept, "User-Agent": self.settings.user_agent, **creds.headers()}
+            if body is not None:
+                headers["Content-Type"] = content_type
+            started = self.clock.now()
+            code: int | None = None
+            retry_after: float | None = None
+            failure: BaseException | None = None
+            sent = True
+            resp: aiohttp.ClientResponse | None = None
+            try:
+                resp = await session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    ssl=await self._ssl_context(creds),
+                    server_hostname=self.config.tls_server_name,
+                    proxy=self.config.proxy_url,
+                    timeout=client_timeout,
+                )
+                code = resp.status
+            except aiohttp.ClientConnectorError as e:
+                failure, sent = e, False
+            except (aiohttp.ClientError, TimeoutError) as e:
+                failure = e
+            self.metrics.request_done(
+                verb=verb,
+                method=method,
+                host=self._host,
+                code=str(code) if code else "<error>",
+                seconds=self.clock.now() - started,
+            )
+            if resp is not None and code is not None and code < 400:
+                try:
+                    yield resp
+                finally:
+                    if resp.content.at_eof():
+                        resp.release()  # fully read: the connection goes back to the pool
+                    else:
+                        resp.close()  # a watch ended early: drop the connection
+                return
+            error: BaseException
+            if resp is not None and code is not None:
+                try:
+                    data = await resp.read()
+                except (aiohttp.ClientError, TimeoutError):
+                    data = b""
+                finally:
+                    resp.release()
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                error = error_from_status(_decode(data), http_code=code, retry_after=retry_after, body=data)
+                if code == 401 and self.auth.dynamic and not reauthenticated:
+                    self.auth.invalidate()
+                    reauthenticated = True
+                    continue
+            else:
+                error = TransportError(f"{method} {url.host}{path}: {failure!r}")
+                error.__cause__ = failure
+            if not policy.should_retry(attempt, code=code, idempotent=idempotent or not sent):
+                raise error
+            if isinstance(error, ApiError) and error.retry_after is not None:
+                retry_after = error.retry_after
+            self.metrics.retried(verb=verb, host=self._host, code=str(code) if code else "<error>")
+            await self.clock.sleep(policy.delay(attempt, retry_after))
+            attempt += 1
+
+    async def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                read_bufsize=self.settings.read_buffer,
+                json_serialize=lambda o: orjson.dumps(o).decode(),
+                auto_decompress=True,
+            )
+        return self._session
+
+    async def _ssl_context(self, creds: Credentials) -> ssl.SSLContext | bool:
+        if self._base.scheme != "https":
+            return False
+        cfg = self.config
+        key = (creds.client_cert or cfg.client_cert_data, creds.client_key or cfg.client_key_data)
+        ctx = self._ssl.get(key)
+        if ctx is None:
+            ctx = await asyncio.to_thread(_make_ssl_context, cfg, key[0], key[1])
+            self._ssl[key] = ctx
+        return ctx
+
+
+def _make_ssl_context(cfg: ClientConfig, cert: bytes | None, key: bytes | None) -> ssl.SSLContext:
+    """TLS for the server: trust ``ca_data`` (or the system store), present the client cert if any."""
+    if cfg.insecure_skip_tls_verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif cfg.ca_data:
+        ctx = ssl.create_default_context(cadata=cfg.ca_data.decode())
+    else:
+        ctx = ssl.create_default_context()
+    if cert and key:
+        # ssl can load a chain only from files: write them to a private temp dir and remove at once.
+        with tempfile.TemporaryDirectory(prefix="kubeloop-tls-") as tmp:
+            cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+            for path, data in ((cert_path, cert), (key_path, key)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            try:
+                ctx.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as e:
+                raise TransportError(f"{cfg.source}: client certificate or key is invalid: {e}") from e
+    return ctx
+
+
+def _decode(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (the API server sends integer seconds)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

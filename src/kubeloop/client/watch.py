@@ -1,0 +1,88 @@
+"""Watch streams: one HTTP watch request decoded into ``WatchEvent``s as the server sends them.
+
+Bookmarks are requested by default and passed on as ``BOOKMARK`` events (they carry only a
+``resourceVersion``, which a cache stores to resume from). An ``ERROR`` event becomes the typed error it
+describes, most importantly ``GoneError`` when the ``resourceVersion`` is too old: the caller must relist.
+When the server ends the watch (``timeoutSeconds``) the iterator simply ends; resuming is the caller's
+job (see the reflector in ``kubeloop.cache``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+
+from kubeloop.client.errors import TransportError, error_from_status
+from kubeloop.client.transport import Transport
+
+__all__ = ["EventType", "WatchEvent", "stream_events"]
+
+EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    """One change: ``type`` and the object as the server sent it (for ``BOOKMARK`` only metadata)."""
+
+    type: EventType
+    object: dict[str, Any]
+
+    @property
+    def resource_version(self) -> str:
+        """The object's ``metadata.resourceVersion``: where to resume a watch after this event."""
+        return str((self.object.get("metadata") or {}).get("resourceVersion") or "")
+
+    @property
+    def initial_events_end(self) -> bool:
+        """Whether this is the bookmark that ends the initial events of a ``send_initial_events`` watch."""
+        annotations = (self.object.get("metadata") or {}).get("annotations") or {}
+        return self.type == "BOOKMARK" and annotations.get("k8s.io/initial-events-end") == "true"
+
+
+async def stream_events(
+    transport: Transport, path: str, params: Mapping[str, str]
+) -> AsyncIterator[WatchEvent]:
+    """Run one watch request and yield its events until the server ends it.
+
+    Raises the typed ``ApiError`` of an ``ERROR`` event (``GoneError`` for 410) and ``TransportError``
+    when the connection breaks mid-stream.
+    """
+    async with transport.stream(path, params=params) as resp:
+        pending: list[bytes] = []  # pieces of a line split across chunks (objects can be megabytes)
+        try:
+            async for chunk in resp.content.iter_any():
+                start = 0
+                while (end := chunk.find(b"\n", start)) >= 0:
+                    line = chunk[start:end]
+                    if pending:
+                        pending.append(line)
+                        line = b"".join(pending)
+                        pending.clear()
+                    if line.strip():
+                        yield _event(line)
+                    start = end + 1
+                if start < len(chunk):
+                    pending.append(chunk[start:])
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as e:
+            raise TransportError(f"watch {path}: stream broke: {e!r}") from e
+        rest = b"".join(pending)
+        if rest.strip():
+            yield _event(rest)
+
+
+def _event(line: bytes) -> WatchEvent:
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError as e:
+        raise TransportError(f"watch: undecodable event ({e}): {line[:120]!r}") from e
+    kind = doc.get("type")
+    obj = doc.get("object") or {}
+    if kind == "ERROR":
+        raise error_from_status(obj, http_code=int(obj.get("code") or 500))
+    if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
+        raise TransportError(f"watch: unknown event type {kind!r}")
+    return WatchEvent(kind, obj)
