@@ -100,18 +100,21 @@ class FakeClock:
     timer fires ``now()`` equals its deadline; after each deadline's timers fire the event loop runs
     a few rounds so the woken tasks proceed (and may schedule more timers) before time moves on.
 
+    Time is kept in whole nanoseconds (deadlines are rounded to the nearest one), so float drift
+    does not strand a timer: after ``advance(9.999)`` and ``advance(0.001)`` a deadline of 10 is due.
+
     Caveats: a timer scheduled at or before ``now()`` fires on the next ``advance`` (``advance(0)``
     suffices), not by itself. A woken task that needs more than a few loop rounds to reach its next
     wait must be awaited by the test explicitly.
     """
 
     def __init__(self, start: float = 0.0) -> None:
-        self._now = start
+        self._now_ns = _to_ns(start)
         self._seq = 0
-        self._timers: list[tuple[float, int, _FakeTimer]] = []
+        self._timers: list[tuple[int, int, _FakeTimer]] = []  # (deadline ns, sequence, timer)
 
     def now(self) -> float:
-        return self._now
+        return self._now_ns / _NS
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:
@@ -123,7 +126,7 @@ class FakeClock:
             if not future.done():
                 future.set_result(None)
 
-        timer = self.call_at(self._now + seconds, wake)
+        timer = self.call_at(self.now() + seconds, wake)
         try:
             await future
         finally:
@@ -132,7 +135,7 @@ class FakeClock:
     def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
         timer = _FakeTimer(when, callback)
         self._seq += 1
-        heapq.heappush(self._timers, (when, self._seq, timer))
+        heapq.heappush(self._timers, (_to_ns(when), self._seq, timer))
         return timer
 
     @property
@@ -144,7 +147,7 @@ class FakeClock:
     def next_deadline(self) -> float | None:
         """The earliest deadline of a pending timer, or ``None`` when nothing is scheduled."""
         self._drop_cancelled()
-        return self._timers[0][0] if self._timers else None
+        return self._timers[0][0] / _NS if self._timers else None
 
     async def advance(self, seconds: float) -> None:
         """Move time forward by ``seconds``, firing every timer due by the new time in order.
@@ -153,25 +156,32 @@ class FakeClock:
         """
         if seconds < 0:
             raise ValueError(f"cannot move a clock backwards (advance({seconds}))")
-        target = self._now + seconds
+        target = self._now_ns + _to_ns(seconds)
         while True:
             self._drop_cancelled()
             if not self._timers or self._timers[0][0] > target:
                 break
             deadline = self._timers[0][0]
-            self._now = max(self._now, deadline)
+            self._now_ns = max(self._now_ns, deadline)
             while self._timers and self._timers[0][0] <= deadline:
                 _, _, timer = heapq.heappop(self._timers)
                 if not timer.cancelled:
                     timer.cancelled = True
                     timer.callback()
             await _settle()
-        self._now = target
+        self._now_ns = target
         await _settle()
 
     def _drop_cancelled(self) -> None:
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
+
+
+_NS = 1_000_000_000
+
+
+def _to_ns(seconds: float) -> int:
+    return round(seconds * _NS)
 
 
 async def _settle() -> None:
