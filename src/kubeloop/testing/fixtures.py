@@ -5,6 +5,7 @@
   options ``kubeloop_controller_manager`` and ``kubeloop_nodes`` trim it).
 - ``namespace``: a fresh namespace per test, deleted afterwards.
 - ``kubectl``: the machine's kubectl bound to the control plane's admin kubeconfig.
+- ``client``: a ``kubeloop.client.Client`` with the admin kubeconfig (no client-side rate limit).
 
 A control plane that cannot start fails the tests that need it; it is never skipped.
 """
@@ -13,14 +14,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from kubeloop.client import Client, ClientSettings
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 from kubeloop.testing.kubectl import Kubectl
 
-__all__ = ["control_plane", "kubectl", "namespace"]
+__all__ = ["client", "control_plane", "kubectl", "namespace"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,3 +61,10 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     kubectl("create", "namespace", name)
     yield name
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture
+async def client(control_plane: ControlPlane) -> AsyncIterator[Client]:
+    """An API client of the session control plane, closed after the test."""
+    async with await Client.load(control_plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
+        yield api

@@ -1,0 +1,306 @@
+"""The informer: a reflector (list, then watch) keeping one ``Store`` in step with the server.
+
+Role: the cache layer's engine, between ``kubeloop.client`` (list and watch) and the controller
+(event handlers that enqueue keys). One informer per resource, namespace and selector.
+
+Guarantees:
+
+- After ``wait_synced()`` the store holds every object of the first complete list.
+- Handlers see each change once, in the order the server sent them: ``add`` (``initial=True``
+  for objects of a list), ``update``, ``delete``. A relist after ``410 Gone`` delivers only the
+  differences from what was stored, deletions included. A handler added later first receives
+  the stored objects as initial adds.
+- A watch that ends or breaks resumes from the last resourceVersion seen, bookmarks included; a
+  too-old resourceVersion relists. Errors back off (0.5 s doubling to 30 s, jittered), never end
+  the informer.
+- Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
+  ``list`` return that object (or a newer one) even before the watch delivers it; after
+  ``observe_deleted(key)`` they no longer return the deleted object.
+
+Caveats: handlers run on the informer's task and must not block; enqueue and return. Objects
+are shared; copy before mutating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from kubeloop.cache._selectors import LabelSelector
+from kubeloop.cache._store import IndexFunc, Obj, ObjectKey, Store, key_of
+from kubeloop.client import ApiResource, Client
+from kubeloop.client.errors import GoneError, NotFoundError
+from kubeloop.clock import Clock, RealClock
+from kubeloop.errors import KubeloopError
+
+__all__ = ["Informer", "InformerEvent", "InformerOptions", "Transform", "strip_managed_fields"]
+
+log = logging.getLogger("kubeloop.cache")
+
+Transform = Callable[[Obj], Obj]
+
+
+def strip_managed_fields(obj: Obj) -> Obj:
+    """A transform that drops ``metadata.managedFields`` (often half of an object's size)."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class InformerEvent:
+    """One change seen by the informer; ``old`` is set for updates."""
+
+    type: Literal["add", "update", "delete"]
+    obj: Obj
+    old: Obj | None = None
+    initial: bool = False
+
+
+Handler = Callable[[InformerEvent], None]
+
+
+@dataclass(frozen=True)
+class InformerOptions:
+    """What one informer watches and how."""
+
+    namespace: str | None = None
+    label_selector: str | None = None
+    field_selector: str | None = None
+    transform: Transform | None = None
+    indexers: dict[str, IndexFunc] = field(default_factory=dict)
+    page_size: int = 500
+    resync_period: float | None = None
+    clock: Clock = field(default_factory=RealClock)
+
+
+def _rv(obj: Obj | None) -> int | None:
+    """The resourceVersion as an integer, when it is one (etcd revisions are)."""
+    if obj is None:
+        return None
+    raw = (obj.get("metadata") or {}).get("resourceVersion")
+    return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+
+
+def _newer(candidate: Obj, than: Obj | None) -> bool:
+    a, b = _rv(candidate), _rv(than)
+    return than is None or (a is not None and b is not None and a > b)
+
+
+class Informer:
+    """Lists and watches one resource into a ``Store`` and tells handlers what changed."""
+
+    def __init__(self, client: Client, resource: ApiResource, options: InformerOptions | None = None) -> None:
+        self.client = client
+        self.resource = resource
+        self.options = options or InformerOptions()
+        self.store = Store(self.options.indexers)
+        self._selector = LabelSelector.parse(self.options.label_selector)
+        self._handlers: list[Handler] = []
+        self._synced = asyncio.Event()
+        self._resource_version = ""
+        self._recent: dict[ObjectKey, Obj] = {}
+        self._deleted: dict[ObjectKey, int | None] = {}
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def synced(self) -> bool:
+        """Whether the first list has been stored."""
+        return self._synced.is_set()
+
+    async def wait_synced(self) -> None:
+        """Return once the first list has been stored."""
+        await self._synced.wait()
+
+    def get(self, namespace: str, name: str) -> Obj | None:
+        """The newest known state of one object (own writes included), or None."""
+        return self._read(ObjectKey(namespace, name))
+
+    def list(self, namespace: str | None = None, label_selector: str | None = None) -> list[Obj]:
+        """Stored objects (own writes included), optionally by namespace and label selector."""
+        selector = LabelSelector.parse(label_selector)
+        keys = set(self.store.keys()) | set(self._recent)
+        found = []
+        for key in keys:
+            if namespace is not None and key.namespace != namespace:
+                continue
+            obj = self._read(key)
+            if obj is not None and selector.matches(obj):
+                found.append(obj)
+        return found
+
+    def by_index(self, index: str, value: str) -> builtins.list[Obj]:
+        """Stored objects whose index ``index`` has ``value``."""
+        return [
+            o for o in (self._read(key_of(x)) for x in self.store.by_index(index, value)) if o is not None
+        ]
+
+    def _read(self, key: ObjectKey) -> Obj | None:
+        cached = self.store.get(key)
+        if key in self._deleted:
+            if cached is None or not _newer(
+                cached, {"metadata": {"resourceVersion": str(self._deleted[key])}}
+            ):
+                return None
+            del self._deleted[key]
+        recent = self._recent.get(key)
+        if recent is not None:
+            if _newer(recent, cached):
+                return recent
+            del self._recent[key]
+        return cached
+
+    # -- own writes ------------------------------------------------------------------------------
+
+    def observe(self, obj: Obj) -> None:
+        """Record an object returned by one of our own writes, so reads see it at once."""
+        if not self._wants(obj):
+            return
+        obj = self._transform(obj)
+        key = key_of(obj)
+        self._deleted.pop(key, None)
+        if _newer(obj, self._read(key)):
+            self._recent[key] = obj
+
+    def observe_deleted(self, namespace: str, name: str) -> None:
+        """Record that we deleted an object, so reads stop returning it at once."""
+        key = ObjectKey(namespace, name)
+        self._recent.pop(key, None)
+        self._deleted[key] = _rv(self.store.get(key))
+
+    # -- handlers --------------------------------------------------------------------------------
+
+    def add_handler(self, handler: Handler) -> None:
+        """Register ``handler``; if synced already, it first gets the stored objects as initial adds."""
+        self._handlers.append(handler)
+        if self.synced:
+            for obj in self.store:
+                handler(InformerEvent("add", obj, initial=True))
+
+    def _emit(self, event: InformerEvent) -> None:
+        for handler in self._handlers:
+            try:
+                handler(event)
+            except Exception:
+                log.exception("event handler failed for %s %s", self.resource.kind, key_of(event.obj))
+
+    # -- the reflector ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        clock = self.options.clock
+        failures = 0
+        need_list = True
+        resync = asyncio.create_task(self._resync()) if self.options.resync_period else None
+        try:
+            while True:
+                try:
+                    if need_list:
+                        await self._list()
+                        need_list = False
+                    await self._watch()
+                    failures = 0
+                except GoneError:
+                    log.info(
+                        "%s: resourceVersion %s expired; relisting",
+                        self.resource.plural,
+                        self._resource_version,
+                    )
+                    need_list = True
+                except KubeloopError as exc:
+                    failures += 1
+                    need_list = need_list or isinstance(exc, NotFoundError)
+                    delay = min(0.5 * 2 ** (failures - 1), 30.0) * random.uniform(0.8, 1.2)
+                    log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
+                    await clock.sleep(delay)
+        finally:
+            if resync is not None:
+                resync.cancel()
+
+    def _wants(self, obj: Obj) -> bool:
+        ns = self.options.namespace
+        if ns is not None and self.resource.namespaced and key_of(obj).namespace != ns:
+            return False
+        return self._selector.matches(obj)
+
+    def _transform(self, obj: Obj) -> Obj:
+        transform = self.options.transform
+        return transform(obj) if transform is not None else obj
+
+    async def _list(self) -> None:
+        items: dict[ObjectKey, Obj] = {}
+        token: str | None = None
+        while True:
+            page = await self.client.list(
+                self.resource,
+                namespace=self.options.namespace,
+                label_selector=self.options.label_selector,
+                field_selector=self.options.field_selector,
+                limit=self.options.page_size,
+                continue_token=token,
+            )
+            for item in page.get("items") or ():
+                item.setdefault("apiVersion", self.resource.api_version)
+                item.setdefault("kind", self.resource.kind)
+                obj = self._transform(item)
+                items[key_of(obj)] = obj
+            meta = page.get("metadata") or {}
+            token = meta.get("continue") or None
+            if not token:
+                self._resource_version = str(meta.get("resourceVersion") or "")
+                break
+        initial = not self.synced
+        for key in set(self.store.keys()) - items.keys():
+            gone = self.store.delete(key)
+            if gone is not None:
+                self._emit(InformerEvent("delete", gone))
+        for obj in items.values():
+            old = self.store.upsert(obj)
+            if old is None:
+                self._emit(InformerEvent("add", obj, initial=initial))
+            elif (old.get("metadata") or {}).get("resourceVersion") != (obj.get("metadata") or {}).get(
+                "resourceVersion"
+            ):
+                self._emit(InformerEvent("update", obj, old))
+        self._synced.set()
+
+    async def _watch(self) -> None:
+        timeout = random.randint(300, 600)
+        async for event in self.client.watch(
+            self.resource,
+            namespace=self.options.namespace,
+            resource_version=self._resource_version,
+            label_selector=self.options.label_selector,
+            field_selector=self.options.field_selector,
+            allow_bookmarks=True,
+            timeout_seconds=timeout,
+        ):
+            if event.type == "BOOKMARK":
+                self._resource_version = event.resource_version or self._resource_version
+                continue
+            obj = self._transform(event.object)
+            key = key_of(obj)
+            if event.type == "DELETED":
+                gone = self.store.delete(key)
+                self._deleted.pop(key, None)
+                self._recent.pop(key, None)
+                self._emit(InformerEvent("delete", gone if gone is not None else obj))
+            else:
+                old = self.store.upsert(obj)
+                self._emit(InformerEvent("add", obj) if old is None else InformerEvent("update", obj, old))
+            self._resource_version = event.resource_version or self._resource_version
+
+    async def _resync(self) -> None:
+        period = self.options.resync_period or 0.0
+        await self.wait_synced()
+        while True:
+            await self.options.clock.sleep(period * random.uniform(0.9, 1.1))
+            for obj in self.store:
+                self._emit(InformerEvent("update", obj, obj))

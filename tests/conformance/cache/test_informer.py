@@ -1,0 +1,167 @@
+"""Informers against the real kube-apiserver: list, watch, relist after 410, own writes, scopes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions, strip_managed_fields
+from kubeloop.client import Client
+
+
+def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "data": {"v": "1"},
+    }
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Wait until ``check()`` holds; fail naming ``what``."""
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+    assert check(), what
+
+
+class Recorder:
+    """An event handler that keeps (type, name, initial) of every event on the test's own objects
+    (the controller manager adds ``kube-root-ca.crt`` to every namespace)."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, bool]] = []
+
+    def __call__(self, event: InformerEvent) -> None:
+        if event.obj["metadata"]["name"] != "kube-root-ca.crt":
+            self.events.append((event.type, event.obj["metadata"]["name"], event.initial))
+
+    def of(self, name: str) -> list[str]:
+        return [t for t, n, _ in self.events if n == name]
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[Informer], None]]:
+    """Start informers in background tasks, cancelled after the test."""
+    tasks: list[asyncio.Task[None]] = []
+    yield lambda inf: tasks.append(asyncio.create_task(inf.run()))
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_list_then_watch_delivers_initial_adds_then_live_changes_in_order(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    await client.create(configmap("before", namespace))
+    informer = Informer(client, await client.resource("configmaps"), InformerOptions(namespace=namespace))
+    seen = Recorder()
+    informer.add_handler(seen)
+    running(informer)
+    await informer.wait_synced()
+    assert seen.events == [("add", "before", True)]
+    await client.create(configmap("live", namespace))
+    await client.patch("configmaps", "live", {"data": {"v": "2"}}, namespace=namespace)
+    await client.delete("configmaps", "live", namespace=namespace)
+    await until(lambda: seen.of("live") == ["add", "update", "delete"], "add, update, delete of 'live'")
+    assert ("add", "live", False) in seen.events
+    assert informer.get(namespace, "live") is None
+    assert informer.get(namespace, "before")["data"] == {"v": "1"}  # type: ignore[index]
+
+
+async def test_handler_added_after_sync_gets_stored_objects_as_initial_adds(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    await client.create(configmap("a", namespace))
+    informer = Informer(client, await client.resource("configmaps"), InformerOptions(namespace=namespace))
+    running(informer)
+    await informer.wait_synced()
+    late = Recorder()
+    informer.add_handler(late)
+    assert late.events == [("add", "a", True)]
+
+
+async def test_expired_resource_version_relists_and_delivers_only_the_differences(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    for name in ("keep", "change", "remove"):
+        await client.create(configmap(name, namespace))
+    informer = Informer(client, await client.resource("configmaps"), InformerOptions(namespace=namespace))
+    first = asyncio.create_task(informer.run())
+    await informer.wait_synced()
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+    await client.patch("configmaps", "change", {"data": {"v": "2"}}, namespace=namespace)
+    await client.delete("configmaps", "remove", namespace=namespace)
+    await client.create(configmap("new", namespace))
+    seen = Recorder()
+    informer.add_handler(seen)
+    seen.events.clear()
+    informer._resource_version = "1"  # older than the API server's watch window: the watch answers 410
+    running(informer)
+    await until(lambda: len(seen.events) == 3, "three differences after the relist")
+    assert sorted(seen.events) == [
+        ("add", "new", False),
+        ("delete", "remove", False),
+        ("update", "change", False),
+    ]
+    assert informer.get(namespace, "change")["data"] == {"v": "2"}  # type: ignore[index]
+
+
+async def test_reads_see_own_writes_before_the_watch_delivers_them(client: Client, namespace: str) -> None:
+    informer = Informer(client, await client.resource("configmaps"), InformerOptions(namespace=namespace))
+    task = asyncio.create_task(informer.run())
+    await informer.wait_synced()
+    task.cancel()  # no watch: only observe() can make the cache know about the writes below
+    await asyncio.gather(task, return_exceptions=True)
+    created = await client.create(configmap("mine", namespace))
+    informer.observe(created)
+    assert informer.get(namespace, "mine") == created
+    patched = await client.patch("configmaps", "mine", {"data": {"v": "2"}}, namespace=namespace)
+    informer.observe(patched)
+    informer.observe(created)  # an older copy arriving late does not win
+    assert informer.get(namespace, "mine")["data"] == {"v": "2"}  # type: ignore[index]
+    assert "mine" in [o["metadata"]["name"] for o in informer.list(namespace)]
+    await client.delete("configmaps", "mine", namespace=namespace)
+    informer.observe_deleted(namespace, "mine")
+    assert informer.get(namespace, "mine") is None
+    assert "mine" not in [o["metadata"]["name"] for o in informer.list(namespace)]
+
+
+async def test_label_selector_scopes_what_is_cached(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    await client.create(configmap("web", namespace, app="web"))
+    await client.create(configmap("db", namespace, app="db"))
+    informer = Informer(
+        client,
+        await client.resource("configmaps"),
+        InformerOptions(namespace=namespace, label_selector="app=web", transform=strip_managed_fields),
+    )
+    running(informer)
+    await informer.wait_synced()
+    stored = informer.list()
+    assert [o["metadata"]["name"] for o in stored] == ["web"]
+    assert "managedFields" not in stored[0]["metadata"]
+
+
+async def test_cache_shares_one_informer_per_resource_and_scope_and_starts_late_ones(
+    client: Client, namespace: str
+) -> None:
+    cache = Cache(client, CacheOptions(default=InformerOptions(namespace=namespace)))
+    first = await cache.informer("configmaps")
+    assert await cache.informer("cm") is first
+    assert await cache.informer("configmaps", label_selector="a=b") is not first
+    runner = asyncio.create_task(cache.run())
+    try:
+        await cache.wait_synced()
+        late = await cache.informer("secrets")
+        await asyncio.wait_for(late.wait_synced(), 15)
+        assert cache.synced
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
