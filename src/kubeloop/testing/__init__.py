@@ -2,6 +2,6 @@
 
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 from kubeloop.testing.kubectl import Kubectl, KubectlError
-from kubeloop.testing.waiting import eventually
+from kubeloop.testing.waiting import eventually, until
 
-__all__ = ["ControlPlane", "ControlPlaneOptions", "Kubectl", "KubectlError", "eventually"]
+__all__ = ["ControlPlane", "ControlPlaneOptions", "Kubectl", "KubectlError", "eventually", "until"]

@@ -9,6 +9,7 @@ import pytest
 
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions, strip_managed_fields
 from kubeloop.client import Client
+from kubeloop.testing import until
 
 
 def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
@@ -18,14 +19,6 @@ def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "data": {"v": "1"},
     }
-
-
-async def until(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Wait until ``check()`` holds; fail naming ``what``."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
-    assert check(), what
 
 
 class Recorder:
@@ -66,7 +59,7 @@ async def test_list_then_watch_delivers_initial_adds_then_live_changes_in_order(
     await client.create(configmap("live", namespace))
     await client.patch("configmaps", "live", {"data": {"v": "2"}}, namespace=namespace)
     await client.delete("configmaps", "live", namespace=namespace)
-    await until(lambda: seen.of("live") == ["add", "update", "delete"], "add, update, delete of 'live'")
+    await until(lambda: seen.of("live") == ["add", "update", "delete"], what="add, update, delete of 'live'")
     assert ("add", "live", False) in seen.events
     assert informer.get(namespace, "live") is None
     assert informer.get(namespace, "before")["data"] == {"v": "1"}  # type: ignore[index]
@@ -103,7 +96,7 @@ async def test_expired_resource_version_relists_and_delivers_only_the_difference
     seen.events.clear()
     informer._resource_version = "1"  # older than the API server's watch window: the watch answers 410
     running(informer)
-    await until(lambda: len(seen.events) == 3, "three differences after the relist")
+    await until(lambda: len(seen.events) == 3, what="three differences after the relist")
     assert sorted(seen.events) == [
         ("add", "new", False),
         ("delete", "remove", False),
