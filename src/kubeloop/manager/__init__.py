@@ -1,0 +1,33 @@
+"""kubeloop.manager: what runs an operator's controllers as one process.
+
+Leader election over a ``Lease`` (``LeaderElector``), the Prometheus registry of controller-runtime's
+series (``Metrics``), and the ``/metrics`` and ``/healthz``/``/readyz`` HTTP servers
+(``MetricsServer``, ``ProbeServer``). Imports ``kubeloop.client``, ``kubeloop.clock``,
+``kubeloop.errors`` and ``kubeloop.queue`` (lower layers only).
+"""
+
+from kubeloop.manager._leader import (
+    LeaderElectionLost,
+    LeaderElectionOptions,
+    LeaderElector,
+    LeaderMetrics,
+    LeaseClient,
+    default_identity,
+)
+from kubeloop.manager._metrics import Metrics, ReconcileResult
+from kubeloop.manager._probes import Check, MetricsServer, ProbeServer, parse_bind_address
+
+__all__ = [
+    "Check",
+    "LeaderElectionLost",
+    "LeaderElectionOptions",
+    "LeaderElector",
+    "LeaderMetrics",
+    "LeaseClient",
+    "Metrics",
+    "MetricsServer",
+    "ProbeServer",
+    "ReconcileResult",
+    "default_identity",
+    "parse_bind_address",
+]
