@@ -158,6 +158,8 @@ class _Rewriter:
 
     def plain(self, s: dict[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        if "prefixItems" in s:
+            raise self.fail(path, "tuples (prefixItems) are not supported; use a list or a model")
         for key, value in s.items():
             if key in _DROPPED or key in ("properties", "items", "additionalProperties", "uniqueItems"):
                 continue
@@ -243,8 +245,6 @@ class _Rewriter:
 
     def array(self, out: dict[str, Any], s: Mapping[str, Any], path: str, stack: tuple[str, ...]) -> None:
         out["type"] = "array"
-        if "prefixItems" in s:
-            raise self.fail(path, "tuples (prefixItems) are not supported; use a list or a model")
         items = s.get("items", {})
         out["items"] = self.node(items if isinstance(items, Mapping) else {}, f"{path}[*]", stack)
         if s.get("uniqueItems"):
