@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ComponentError", "KubeloopError"]
+__all__ = ["ComponentError", "KubeloopError", "TerminalError"]
 
 
 class KubeloopError(Exception):
@@ -21,3 +21,10 @@ class ComponentError(KubeloopError):
         self.log_path = log_path
         where = f" (log: {log_path})" if log_path else ""
         super().__init__(f"{component}: {problem}{where}")
+
+
+class TerminalError(KubeloopError):
+    """Raised by a reconcile that must not be retried: the key is dropped until its next event.
+
+    Any other exception is retried with per-key exponential backoff.
+    """

@@ -1,0 +1,216 @@
+"""The controller: informer events → de-duplicated keys → N workers running one reconcile each.
+
+Role: between the cache (events, reads) and the manager (which starts and stops controllers).
+
+Guarantees:
+
+- One key is never reconciled by two workers at once (the queue's guarantee); keys of events
+  that arrive while a key is reconciled run once more afterwards.
+- Live events come before the initial list's (lower priority), so a restart does not delay
+  what just changed behind thousands of unchanged objects.
+- Outcome of a reconcile → what happens next, as in controller-runtime:
+  ``None``/``Result()`` forgets the key's backoff; ``Result(requeue_after=s)`` reconciles again
+  after ``s`` seconds; ``Result(requeue=True)`` and any exception retry with per-key exponential
+  backoff; ``TerminalError`` is recorded and not retried. A reconcile that runs longer than
+  ``reconcile_timeout`` is cancelled and retried like an error. A reconcile that returns
+  something else is an error. Nothing a reconcile does stops the workers or the other keys.
+- ``shutdown()`` stops handing out keys and waits (up to a timeout) for running reconciles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kubeloop.cache import Informer, InformerEvent
+from kubeloop.controller._mappers import Mapper, map_to_self
+from kubeloop.controller._predicates import Predicate
+from kubeloop.controller._types import Reconciler, Request, Result
+from kubeloop.errors import KubeloopError, TerminalError
+from kubeloop.queue import LOW, NORMAL, QueueOptions, QueueShutDown, RateLimitingQueue
+
+__all__ = ["Controller", "ControllerOptions", "ReconcileMetrics", "current_request"]
+
+log = logging.getLogger("kubeloop.controller")
+
+current_request: contextvars.ContextVar[Request | None] = contextvars.ContextVar(
+    "current_request", default=None
+)
+"""The key being reconciled by the current task (None outside reconciles); log records carry it."""
+
+
+class ReconcileMetrics(Protocol):
+    """What a controller reports; the manager implements it with Prometheus series."""
+
+    def reconcile_started(self, controller: str) -> None:
+        """A worker started a reconcile."""
+
+    def reconcile_finished(
+        self, controller: str, result: str, seconds: float, *, terminal: bool = False
+    ) -> None:
+        """A reconcile ended: ``result`` is success, error, requeue or requeue_after."""
+
+
+class _NoMetrics:
+    def reconcile_started(self, controller: str) -> None:
+        pass
+
+    def reconcile_finished(
+        self, controller: str, result: str, seconds: float, *, terminal: bool = False
+    ) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ControllerOptions:
+    """Settings of one controller; ``queue.name`` defaults to the controller's name."""
+
+    max_concurrent_reconciles: int = 1
+    reconcile_timeout: float | None = 600.0
+    queue: QueueOptions = field(default_factory=QueueOptions)
+
+
+@dataclass(frozen=True)
+class _Watch:
+    informer: Informer
+    mapper: Mapper
+    predicates: tuple[Predicate, ...]
+
+
+class Controller:
+    """Runs ``reconciler`` for the keys that watched events map to."""
+
+    def __init__(
+        self,
+        name: str,
+        reconciler: Reconciler,
+        options: ControllerOptions | None = None,
+        *,
+        metrics: ReconcileMetrics | None = None,
+    ) -> None:
+        self.name = name
+        self.reconciler = reconciler
+        self.options = options or ControllerOptions()
+        queue_options = self.options.queue
+        if not queue_options.name:
+            queue_options = dataclasses.replace(queue_options, name=name)
+        self.queue: RateLimitingQueue[Request] = RateLimitingQueue(queue_options)
+        self.metrics: ReconcileMetrics = metrics or _NoMetrics()
+        self._watches: list[_Watch] = []
+        self._workers: list[asyncio.Task[None]] = []
+
+    @property
+    def informers(self) -> list[Informer]:
+        """The informers this controller watches (the manager waits for them to sync)."""
+        return [w.informer for w in self._watches]
+
+    def watch(
+        self, informer: Informer, mapper: Mapper = map_to_self, predicates: Sequence[Predicate] = ()
+    ) -> None:
+        """For each event of ``informer`` passing all ``predicates``, enqueue the keys ``mapper`` gives."""
+        watch = _Watch(informer, mapper, tuple(predicates))
+        self._watches.append(watch)
+        informer.add_handler(lambda event: self._on_event(watch, event))
+
+    def _on_event(self, watch: _Watch, event: InformerEvent) -> None:
+        if not all(p(event) for p in watch.predicates):
+            return
+        requests: Iterable[Request] = watch.mapper(event.obj)
+        if event.type == "update" and event.old is not None and watch.mapper is not map_to_self:
+            requests = {*requests, *watch.mapper(event.old)}  # a child moved from one owner to another
+        for request in requests:
+            self.queue.add(request, priority=LOW if event.initial else NORMAL)
+
+    def enqueue(self, request: Request, *, after: float | None = None) -> None:
+        """Reconcile ``request`` (now, or after ``after`` seconds)."""
+        if after:
+            self.queue.add_after(request, after)
+        else:
+            self.queue.add(request)
+
+    async def run(self) -> None:
+        """Run the workers until ``shutdown()`` lets them finish, or until cancelled."""
+        self._workers = [
+            asyncio.create_task(self._worker(), name=f"{self.name} worker {i}")
+            for i in range(self.options.max_concurrent_reconciles)
+        ]
+        try:
+            await asyncio.gather(*self._workers)
+        finally:
+            for worker in self._workers:
+                worker.cancel()
+            await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def shutdown(self, grace: float = 30.0) -> None:
+        """Stop handing out keys; wait up to ``grace`` seconds for running reconciles, then cancel them."""
+        await self.queue.shutdown()
+        if self._workers:
+            _, pending = await asyncio.wait(self._workers, timeout=grace)
+            for worker in pending:
+                worker.cancel()
+
+    async def _worker(self) -> None:
+        while True:
+            try:
+                async with self.queue.get() as request:
+                    await self._reconcile(request)
+            except QueueShutDown:
+                return
+
+    async def _reconcile(self, request: Request) -> None:
+        token = current_request.set(request)
+        self.metrics.reconcile_started(self.name)
+        started = time.perf_counter()
+        outcome, terminal = "error", False
+        try:
+            async with asyncio.timeout(self.options.reconcile_timeout):
+                result = await self.reconciler(request)
+            if result is None:
+                result = Result()
+            if not isinstance(result, Result):
+                raise TypeError(f"reconcile returned {result!r}; expected None or kubeloop.Result")
+        except TerminalError as exc:
+            terminal = True
+            self.queue.forget(request)
+            log.error("reconcile failed permanently, not retrying: %s", exc, extra=self._extra(request))
+        except TimeoutError:
+            self.queue.add_rate_limited(request)
+            log.error(
+                "reconcile timed out after %.0f s; retrying with backoff",
+                self.options.reconcile_timeout,
+                extra=self._extra(request),
+            )
+        except Exception as exc:
+            self.queue.add_rate_limited(request)
+            retries = self.queue.num_requeues(request)
+            log.error(
+                "reconcile failed (%d retries); retrying with backoff: %s: %s",
+                retries,
+                type(exc).__name__,
+                exc,
+                extra=self._extra(request),
+                exc_info=not isinstance(exc, KubeloopError),
+            )
+        else:
+            if result.requeue_after:
+                outcome = "requeue_after"
+                self.queue.forget(request)
+                self.queue.add_after(request, result.requeue_after)
+            elif result.requeue:
+                outcome = "requeue"
+                self.queue.add_rate_limited(request)
+            else:
+                outcome = "success"
+                self.queue.forget(request)
+        finally:
+            current_request.reset(token)
+        self.metrics.reconcile_finished(self.name, outcome, time.perf_counter() - started, terminal=terminal)
+
+    def _extra(self, request: Request) -> dict[str, str]:
+        return {"controller": self.name, "key": str(request)}

@@ -1,0 +1,68 @@
+"""Predicates: which informer events are worth a reconcile.
+
+A predicate takes an ``InformerEvent`` and returns whether to enqueue. Adds and deletes pass the
+change predicates below (there is nothing to compare); updates pass when the named part changed.
+Initial adds and periodic resyncs pass unless a predicate says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubeloop.cache import InformerEvent
+
+__all__ = [
+    "Predicate",
+    "all_of",
+    "annotations_changed",
+    "any_of",
+    "generation_changed",
+    "labels_changed",
+    "negate",
+    "resource_version_changed",
+]
+
+Predicate = Callable[[InformerEvent], bool]
+
+
+def _meta(obj: dict[str, Any] | None, field: str) -> Any:
+    return ((obj or {}).get("metadata") or {}).get(field)
+
+
+def _changed(field: str) -> Predicate:
+    def predicate(event: InformerEvent) -> bool:
+        if event.type != "update":
+            return True
+        return bool(_meta(event.old, field) != _meta(event.obj, field))
+
+    predicate.__name__ = f"{field}_changed"
+    return predicate
+
+
+generation_changed: Predicate = _changed("generation")
+"""Updates where ``metadata.generation`` moved: spec changes, not status or metadata changes."""
+
+labels_changed: Predicate = _changed("labels")
+"""Updates where ``metadata.labels`` differ."""
+
+annotations_changed: Predicate = _changed("annotations")
+"""Updates where ``metadata.annotations`` differ."""
+
+resource_version_changed: Predicate = _changed("resourceVersion")
+"""Updates that are real changes, not periodic resyncs."""
+
+
+def any_of(*predicates: Predicate) -> Predicate:
+    """Passes when at least one predicate passes."""
+    return lambda event: any(p(event) for p in predicates)
+
+
+def all_of(*predicates: Predicate) -> Predicate:
+    """Passes when every predicate passes."""
+    return lambda event: all(p(event) for p in predicates)
+
+
+def negate(predicate: Predicate) -> Predicate:
+    """Passes when ``predicate`` does not."""
+    return lambda event: not predicate(event)
