@@ -44,7 +44,8 @@ async def test_exec_plugin_client_certificate_authenticates_and_is_cached(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     admin = admin_config(control_plane)
-    assert admin.client_cert_data and admin.client_key_data
+    assert admin.client_cert_data
+    assert admin.client_key_data
     calls = tmp_path / "calls"
     credential = {
         "apiVersion": "client.authentication.k8s.io/v1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -92,7 +93,7 @@ async def test_errors_back_off_exponentially_then_recover(
     for _ in range(4):
         await clock.advance(1.0)
         await settle()
-    gaps = [round(b - a, 3) for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
     assert len(attempts) == 5
     assert gaps[0] >= 0.005
     assert gaps == sorted(gaps), "each retry waits at least as long as the one before"
@@ -115,7 +116,7 @@ async def test_backoff_intervals_double_per_failure(
     for _ in range(60):
         await clock.advance(0.005)
         await settle()
-    gaps = [round(b - a, 3) for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(attempts)]
     assert gaps[:4] == [0.005, 0.01, 0.02, 0.04]
 
 
