@@ -1,0 +1,97 @@
+"""The token bucket and the retry policy, on a fake clock (zero wall time)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import kubeloop.clock
+from kubeloop.client import FakeClock, RetryPolicy, TokenBucket
+
+
+async def test_burst_passes_at_once_then_requests_are_spaced_by_qps() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(qps=5, burst=10, clock=clock)
+    waits = [await bucket.acquire() for _ in range(13)]
+    assert waits[:10] == [0.0] * 10
+    assert waits[10:] == pytest.approx([0.2, 0.2, 0.2])
+    assert clock.now() == pytest.approx(0.6)
+
+
+async def test_tokens_refill_while_idle_up_to_burst() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(qps=10, burst=3, clock=clock)
+    for _ in range(3):
+        await bucket.acquire()
+    clock.advance(100)  # long idle: refills to burst (3), not 1000
+    waits = [await bucket.acquire() for _ in range(4)]
+    assert waits == pytest.approx([0, 0, 0, 0.1])
+
+
+async def test_concurrent_callers_are_served_in_order_at_the_rate() -> None:
+    # The framework's step-by-step clock (sleepers wake in deadline order) models real concurrency.
+    clock = kubeloop.clock.FakeClock()
+    bucket = TokenBucket(qps=2, burst=1, clock=clock)
+    finished: list[float] = []
+
+    async def one() -> None:
+        await bucket.acquire()
+        finished.append(clock.now())
+
+    tasks = [asyncio.create_task(one()) for _ in range(4)]
+    await asyncio.sleep(0)
+    await clock.advance(2.0)
+    await asyncio.gather(*tasks)
+    assert finished == pytest.approx([0, 0.5, 1.0, 1.5])
+
+
+@pytest.mark.parametrize("qps", [None, 0, -1])
+async def test_disabled_limiter_never_waits(qps: float | None) -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(qps=qps, burst=1, clock=clock)
+    assert [await bucket.acquire() for _ in range(100)] == [0.0] * 100
+    assert clock.slept == []
+
+
+@pytest.mark.parametrize(
+    ("code", "idempotent", "expected"),
+    [
+        pytest.param(429, False, True, id="429-any-verb"),
+        pytest.param(503, True, True, id="503-idempotent"),
+        pytest.param(503, False, False, id="503-create"),
+        pytest.param(500, True, True, id="500-idempotent"),
+        pytest.param(None, True, True, id="no-answer-idempotent"),
+        pytest.param(None, False, False, id="no-answer-create"),
+        pytest.param(404, True, False, id="404-never"),
+        pytest.param(409, True, False, id="409-never"),
+        pytest.param(410, True, False, id="410-never"),
+    ],
+)
+def test_should_retry_matrix(code: int | None, idempotent: bool, expected: bool) -> None:
+    assert RetryPolicy().should_retry(0, code=code, idempotent=idempotent) is expected
+
+
+def test_retries_stop_after_max_retries() -> None:
+    policy = RetryPolicy(max_retries=3)
+    assert [policy.should_retry(i, code=429, idempotent=True) for i in range(5)] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_backoff_doubles_with_bounded_jitter_and_caps() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=8.0, jitter=0.5)
+    for attempt, base in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (6, 8.0)]:
+        delays = [policy.delay(attempt) for _ in range(50)]
+        assert all(base <= d <= base * 1.5 for d in delays)
+
+
+def test_retry_after_wins_and_is_capped() -> None:
+    policy = RetryPolicy(max_retry_after=30.0)
+    assert policy.delay(4, retry_after=2.0) == 2.0
+    assert policy.delay(0, retry_after=0.0) == 0.0
+    assert policy.delay(0, retry_after=3600.0) == 30.0
