@@ -1,0 +1,272 @@
+"""Transport behaviour that needs an HTTP peer (retries, Retry-After, timeouts, 401 refresh, stream
+framing), exercised against a tiny local aiohttp server. Kubernetes API behaviour itself is tested
+against the real kube-apiserver in tests/conformance/client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from aiohttp import web
+
+from kubeloop.client import (
+    ClientConfig,
+    ClientSettings,
+    ExecConfig,
+    FakeClock,
+    GoneError,
+    InternalError,
+    RecordingMetrics,
+    RetryPolicy,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    TransportError,
+)
+from kubeloop.client.transport import Transport
+from kubeloop.client.watch import stream_events
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status(code: int, reason: str) -> bytes:
+    return orjson.dumps(
+        {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason}
+    )
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def transport(server: str, clock: FakeClock | None = None, **settings: object) -> Transport:
+    return Transport(
+        ClientConfig(server=server),
+        ClientSettings(qps=None, **settings),  # type: ignore[arg-type]
+        clock=clock or FakeClock(),
+        metrics=RecordingMetrics(),
+    )
+
+
+async def test_429_is_retried_after_the_servers_retry_after(serve) -> None:
+    hits = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        if hits < 3:
+            return web.Response(status=429, body=status(429, "TooManyRequests"), headers={"Retry-After": "2"})
+        return web.json_response({"ok": True})
+
+    clock = FakeClock()
+    t = transport(await serve(handler), clock)
+    try:
+        assert await t.request("POST", "/api/v1/x", verb="create", body=b"{}") == {"ok": True}
+    finally:
+        await t.close()
+    assert hits == 3
+    assert clock.slept == [2.0, 2.0]
+    metrics = t.metrics
+    assert isinstance(metrics, RecordingMetrics)
+    assert metrics.retries_total[("429", "127.0.0.1", "create")] == 2
+    assert metrics.requests_total[("429", "127.0.0.1", "POST")] == 2
+    assert metrics.requests_total[("200", "127.0.0.1", "POST")] == 1
+
+
+async def test_429_gives_up_after_max_retries_with_typed_error(serve) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(status=429, body=status(429, "TooManyRequests"), headers={"Retry-After": "1"})
+
+    t = transport(await serve(handler), retry=RetryPolicy(max_retries=2))
+    try:
+        with pytest.raises(TooManyRequestsError) as err:
+            await t.request("GET", "/api", verb="get", idempotent=True)
+    finally:
+        await t.close()
+    assert err.value.retry_after == 1.0
+
+
+async def test_5xx_is_retried_with_backoff_for_idempotent_requests_only(serve) -> None:
+    hits: dict[str, int] = {"GET": 0, "POST": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        hits[request.method] += 1
+        return web.Response(status=503, body=status(503, "ServiceUnavailable"))
+
+    clock = FakeClock()
+    t = transport(await serve(handler), clock, retry=RetryPolicy(max_retries=3, base_delay=1.0, jitter=0.0))
+    try:
+        with pytest.raises(ServiceUnavailableError):
+            await t.request("GET", "/api/v1/x", verb="get", idempotent=True)
+        with pytest.raises(ServiceUnavailableError):
+            await t.request("POST", "/api/v1/x", verb="create", body=b"{}")
+    finally:
+        await t.close()
+    assert hits == {"GET": 4, "POST": 1}
+    assert clock.slept == [1.0, 2.0, 4.0]
+
+
+async def test_transient_500_then_success(serve) -> None:
+    hits = 0
+
+    async def handler(request: web.Request) -> web.Response:
+        nonlocal hits
+        hits += 1
+        if hits == 1:
+            return web.Response(status=500, body=status(500, "InternalError"))
+        return web.json_response({"kind": "ConfigMap"})
+
+    t = transport(await serve(handler))
+    try:
+        assert (await t.request("GET", "/x", verb="get", idempotent=True))["kind"] == "ConfigMap"
+        hits = 0
+        with pytest.raises(InternalError):
+            await t.request("PATCH", "/x", verb="patch", body=b"[]")
+    finally:
+        await t.close()
+
+
+async def test_refused_connection_is_retried_then_a_transport_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before use: nothing listens there
+    clock = FakeClock()
+    t = transport(
+        f"http://127.0.0.1:{port}", clock, retry=RetryPolicy(max_retries=2, base_delay=0.5, jitter=0.0)
+    )
+    try:
+        with pytest.raises(TransportError):
+            await t.request("POST", "/api/v1/x", verb="create", body=b"{}")  # never sent, so safe to retry
+    finally:
+        await t.close()
+    assert clock.slept == [0.5, 1.0]
+
+
+async def test_request_timeout_applies_per_request(serve) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.json_response({})
+
+    t = transport(await serve(handler), request_timeout=0.2, retry=RetryPolicy(max_retries=0))
+    try:
+        with pytest.raises(TransportError):
+            await t.request("GET", "/slow", verb="get", idempotent=True)
+    finally:
+        await t.close()
+
+
+async def test_401_runs_the_exec_plugin_again_once(serve, tmp_path: Path) -> None:
+    token_source = tmp_path / "current-token"
+    token_source.write_text("old")
+    runs = tmp_path / "runs"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import json, sys\n"
+        f"open({str(runs)!r}, 'a').write('x')\n"
+        f"token = open({str(token_source)!r}).read()\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1', 'kind': 'ExecCredential',"
+        " 'status': {'token': token}}))\n"
+    )
+
+    async def handler(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer new":
+            return web.Response(status=401, body=status(401, "Unauthorized"))
+        return web.json_response({"ok": True})
+
+    server = await serve(handler)
+    config = ClientConfig(server=server, exec=ExecConfig(command=sys.executable, args=(str(plugin),)))
+    t = Transport(config, ClientSettings(qps=None), clock=FakeClock())
+    try:
+        from kubeloop.client import UnauthorizedError
+
+        with pytest.raises(UnauthorizedError):  # re-running the plugin still gives "old"
+            await t.request("GET", "/x", verb="get", idempotent=True)
+        assert runs.read_text() == "xx"
+        token_source.write_text("new")  # the credential was rotated
+        assert await t.request("GET", "/x", verb="get", idempotent=True) == {"ok": True}
+        assert await t.request("GET", "/x", verb="get", idempotent=True) == {"ok": True}
+    finally:
+        await t.close()
+    # 2 runs for the first request; the second: cached "old" → 401 → 1 run gives "new"; the third: cached
+    assert runs.read_text() == "xxx"
+
+
+async def test_watch_events_split_across_chunks_are_reassembled(serve) -> None:
+    big = "x" * 200_000
+    events = [
+        {
+            "type": "ADDED",
+            "object": {"metadata": {"name": "a", "resourceVersion": "5"}, "data": {"big": big}},
+        },
+        {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "6"}}},
+        {"type": "DELETED", "object": {"metadata": {"name": "a", "resourceVersion": "7"}}},
+    ]
+    payload = b"".join(orjson.dumps(e) + b"\n" for e in events)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        assert request.query["watch"] == "true"
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for i in range(0, len(payload), 4099):  # chunk borders fall inside lines
+            await resp.write(payload[i : i + 4099])
+        return resp
+
+    t = transport(await serve(handler))
+    try:
+        got = [e async for e in stream_events(t, "/api/v1/configmaps", {"watch": "true"})]
+    finally:
+        await t.close()
+    assert [(e.type, e.resource_version) for e in got] == [
+        ("ADDED", "5"),
+        ("BOOKMARK", "6"),
+        ("DELETED", "7"),
+    ]
+    assert got[0].object["data"]["big"] == big
+
+
+async def test_watch_error_event_410_raises_gone(serve) -> None:
+    error = {
+        "type": "ERROR",
+        "object": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": "too old resource version: 1 (200)",
+            "reason": "Expired",
+            "code": 410,
+        },
+    }
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(orjson.dumps(error) + b"\n")
+        return resp
+
+    t = transport(await serve(handler))
+    try:
+        with pytest.raises(GoneError) as err:
+            _ = [e async for e in stream_events(t, "/api/v1/configmaps", {"watch": "true"})]
+    finally:
+        await t.close()
+    assert err.value.reason == "Expired"
