@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from kubeloop.cache import Informer, InformerEvent
 from kubeloop.controller._mappers import Mapper, map_to_self
@@ -35,7 +35,9 @@ from kubeloop.controller._types import Reconciler, Request, Result
 from kubeloop.errors import KubeloopError, TerminalError
 from kubeloop.queue import LOW, NORMAL, QueueOptions, QueueShutDown, RateLimitingQueue
 
-__all__ = ["Controller", "ControllerOptions", "ReconcileMetrics", "current_request"]
+__all__ = ["Controller", "ControllerOptions", "ReconcileMetrics", "ReconcileOutcome", "current_request"]
+
+ReconcileOutcome = Literal["success", "error", "requeue", "requeue_after"]
 
 log = logging.getLogger("kubeloop.controller")
 
@@ -52,7 +54,7 @@ class ReconcileMetrics(Protocol):
         """A worker started a reconcile."""
 
     def reconcile_finished(
-        self, controller: str, result: str, seconds: float, *, terminal: bool = False
+        self, controller: str, result: ReconcileOutcome, seconds: float, *, terminal: bool = False
     ) -> None:
         """A reconcile ended: ``result`` is success, error, requeue or requeue_after."""
 
@@ -62,7 +64,7 @@ class _NoMetrics:
         pass
 
     def reconcile_finished(
-        self, controller: str, result: str, seconds: float, *, terminal: bool = False
+        self, controller: str, result: ReconcileOutcome, seconds: float, *, terminal: bool = False
     ) -> None:
         pass
 
@@ -167,7 +169,8 @@ class Controller:
         token = current_request.set(request)
         self.metrics.reconcile_started(self.name)
         started = time.perf_counter()
-        outcome, terminal = "error", False
+        outcome: ReconcileOutcome = "error"
+        terminal = False
         try:
             async with asyncio.timeout(self.options.reconcile_timeout):
                 result = await self.reconciler(request)

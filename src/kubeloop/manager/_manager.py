@@ -1,0 +1,134 @@
+"""The manager: runs the cache, the controllers, the probe and metrics servers, and leader election.
+
+Role: the process-level runtime under the operator facade (controller-runtime's Manager).
+
+Guarantees:
+
+- ``/healthz`` answers as soon as the manager runs; ``/readyz`` only once every informer of the
+  cache has synced.
+- Controllers start only after the informers they watch have synced, and, with leader
+  election, only while this replica leads. Losing leadership raises ``LeaderElectionLost`` out
+  of ``run()``: the process should exit and be restarted, as controller-runtime's does.
+- ``stop()`` is graceful: controllers stop taking keys and running reconciles get
+  ``graceful_shutdown_timeout`` seconds to finish; then the Lease is released, informers and
+  servers stop, and ``run()`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from kubeloop.cache import Cache, CacheOptions
+from kubeloop.client import Client
+from kubeloop.controller import Controller
+from kubeloop.manager._leader import LeaderElectionOptions, LeaderElector
+from kubeloop.manager._metrics import Metrics
+from kubeloop.manager._probes import MetricsServer, ProbeServer
+
+__all__ = ["Manager", "ManagerOptions"]
+
+log = logging.getLogger("kubeloop.manager")
+
+
+@dataclass(frozen=True)
+class ManagerOptions:
+    """Settings of one manager; ``name`` names the Lease (``<name>-leader``) and the logs."""
+
+    name: str
+    leader_election: bool = False
+    leader_election_namespace: str | None = None
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    metrics_bind_address: str = ":8080"
+    health_probe_bind_address: str = ":8081"
+    graceful_shutdown_timeout: float = 30.0
+    cache: CacheOptions = field(default_factory=CacheOptions)
+
+
+class Manager:
+    """Owns the shared cache and the controllers of one process."""
+
+    def __init__(self, client: Client, options: ManagerOptions, *, metrics: Metrics | None = None) -> None:
+        self.client = client
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self.cache = Cache(client, options.cache)
+        self.controllers: list[Controller] = []
+        self.probes = ProbeServer(options.health_probe_bind_address)
+        self.metrics_server = MetricsServer(self.metrics, options.metrics_bind_address)
+        self.elector: LeaderElector | None = None
+        self._stopping = asyncio.Event()
+        self._started = asyncio.Event()
+
+    def add(self, controller: Controller) -> None:
+        """Run ``controller`` with this manager (before ``run()``)."""
+        self.controllers.append(controller)
+
+    @property
+    def started(self) -> asyncio.Event:
+        """Set once the servers listen and the cache runs."""
+        return self._started
+
+    def stop(self) -> None:
+        """Ask ``run()`` to shut down gracefully; safe from a signal handler."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Run everything until ``stop()``; see the module docstring for the order of things."""
+        self.probes.add_healthz_check("ping", lambda: True)
+        self.probes.add_readyz_check("informers-synced", lambda: self.cache.synced)
+        for controller in self.controllers:
+            self.metrics.controller_started(controller.name, controller.options.max_concurrent_reconciles)
+        async with self.metrics_server, self.probes:
+            cache_task = asyncio.create_task(self.cache.run(), name="cache")
+            work = asyncio.create_task(self._lead_or_run(), name="controllers")
+            stop = asyncio.create_task(self._stopping.wait(), name="stop")
+            self._started.set()
+            try:
+                done, _ = await asyncio.wait({cache_task, work, stop}, return_when=asyncio.FIRST_COMPLETED)
+                if stop in done:
+                    log.info("%s: shutting down", self.options.name)
+                    await self._shutdown_controllers()
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+                for task in done:
+                    if task is not stop and not task.cancelled() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+            finally:
+                for task in (work, stop, cache_task):
+                    task.cancel()
+                await asyncio.gather(work, stop, cache_task, return_exceptions=True)
+
+    async def _lead_or_run(self) -> None:
+        if not self.options.leader_election:
+            await self._run_controllers()
+            return
+        namespace = self.options.leader_election_namespace or self.client.namespace
+        self.elector = LeaderElector(
+            self.client,
+            LeaderElectionOptions(
+                lease_name=f"{self.options.name}-leader",
+                lease_namespace=namespace,
+                lease_duration=self.options.lease_duration,
+                renew_deadline=self.options.renew_deadline,
+                retry_period=self.options.retry_period,
+            ),
+            metrics=self.metrics,
+        )
+        await self.elector.run(self._run_controllers)
+
+    async def _run_controllers(self) -> None:
+        await asyncio.gather(*(i.wait_synced() for c in self.controllers for i in c.informers))
+        log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
+        async with asyncio.TaskGroup() as group:
+            for controller in self.controllers:
+                group.create_task(controller.run(), name=f"controller {controller.name}")
+
+    async def _shutdown_controllers(self) -> None:
+        grace = self.options.graceful_shutdown_timeout
+        await asyncio.gather(*(c.shutdown(grace) for c in self.controllers))

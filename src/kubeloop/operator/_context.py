@@ -1,0 +1,176 @@
+"""``Context``: what a reconcile function gets beside its object — reads, declarative children,
+status, conditions, Events and a logger that names the object.
+
+Reads come from the shared cache; writes go to the API server and are recorded in the cache
+(read-your-own-writes). ``apply`` server-side-applies children with this operator's field
+manager and the primary object as their controller; children of the owned kinds that this
+operator applied before but did not apply in this reconcile are deleted after it succeeds.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import copy
+import logging
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
+from kubeloop.client import Client, NotFoundError
+from kubeloop.controller import Request
+from kubeloop.crd import Model
+from kubeloop.helpers import (
+    ConditionStatus,
+    EventRecorder,
+    EventType,
+    set_condition,
+    set_controller_reference,
+)
+from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+
+__all__ = ["Context"]
+
+Obj = dict[str, Any]
+
+
+class _KeyLogger(logging.LoggerAdapter[logging.Logger]):
+    """Prefixes every message with the object key and passes it as ``extra`` for structured output."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return f"[{(self.extra or {}).get('key')}] {msg}", kwargs
+
+
+def _to_dict(obj: Obj | Model) -> Obj:
+    if isinstance(obj, Model):
+        dumped: Obj = obj.model_dump(by_alias=True, exclude_none=True, mode="json")
+        return dumped
+    return copy.deepcopy(obj)
+
+
+class Context:
+    """The tools of one reconcile of one object (a new Context per reconcile)."""
+
+    def __init__(
+        self,
+        *,
+        request: Request,
+        obj: Obj,
+        client: Client,
+        cache: Cache,
+        field_manager: str,
+        owned: list[KindSpec],
+        recorder: EventRecorder,
+        logger: logging.Logger,
+    ) -> None:
+        self.request = request
+        self.obj = obj
+        """The primary object as read from the cache (do not mutate; see ``status``)."""
+        self.client = client
+        self.cache = cache
+        self.field_manager = field_manager
+        self.status: Obj = copy.deepcopy(obj.get("status") or {})
+        """The status to write after the reconcile; change it in place (written only if changed)."""
+        self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
+        self._owned = owned
+        self._recorder = recorder
+        self._applied: set[tuple[str, str, str, str]] = set()
+
+    @property
+    def generation(self) -> int | None:
+        """``metadata.generation`` of the primary object."""
+        gen = (self.obj.get("metadata") or {}).get("generation")
+        return int(gen) if gen is not None else None
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    async def informer(self, kind: KindLike) -> Informer:
+        """The shared informer of ``kind`` (started and synced on first use)."""
+        informer = await self.cache.informer(kind_spec(kind).ref)
+        await informer.wait_synced()
+        return informer
+
+    async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Obj | None:
+        """An object from the cache, or None; ``namespace`` defaults to the primary's."""
+        informer = await self.informer(kind)
+        ns = namespace if namespace is not None else self.request.namespace
+        return informer.get(ns if informer.resource.namespaced else "", name)
+
+    async def list(
+        self, kind: KindLike, namespace: str | None = None, label_selector: str | None = None
+    ) -> builtins.list[Obj]:
+        """Objects from the cache; ``namespace`` defaults to the primary's."""
+        informer = await self.informer(kind)
+        ns = namespace if namespace is not None else self.request.namespace
+        return informer.list(ns if informer.resource.namespaced else None, label_selector)
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    async def apply(
+        self, *objects: Obj | Model, owned: bool = True, force: bool = True
+    ) -> builtins.list[Obj]:
+        """Server-side apply ``objects`` as this operator; returns them as stored.
+
+        ``owned``: make the primary object their controller (so they are garbage-collected with it,
+        their events reconcile it, and they are pruned when no longer applied).
+        """
+        stored = []
+        for given in objects:
+            obj = _to_dict(given)
+            meta = obj.setdefault("metadata", {})
+            resource = await self.client.resource(f"{obj['apiVersion']}/{obj['kind']}")
+            if resource.namespaced:
+                meta.setdefault("namespace", self.request.namespace or self.client.namespace)
+            if owned:
+                set_controller_reference(self.obj, obj)
+            result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
+            self._applied.add((resource.group, resource.kind, *key_of(result)))
+            informer = await self.cache.informer(resource)
+            informer.observe(result)
+            stored.append(result)
+        return stored
+
+    async def delete(self, kind: KindLike, name: str, namespace: str | None = None) -> None:
+        """Delete an object (no error if it is gone already)."""
+        spec = kind_spec(kind)
+        resource = await self.client.resource(spec.ref)
+        ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else ""
+        with contextlib.suppress(NotFoundError):
+            await self.client.delete(resource, name, namespace=ns or None)
+        (await self.cache.informer(resource)).observe_deleted(ns, name)
+
+    async def prune(self) -> builtins.list[Obj]:
+        """Delete owned children this operator applied before but not in this reconcile; returns them."""
+        uid = (self.obj.get("metadata") or {}).get("uid")
+        pruned = []
+        for spec in self._owned:
+            informer = await self.informer(spec.ref)
+            for child in informer.by_index(INDEX_OWNER, str(uid)):
+                key = (informer.resource.group, informer.resource.kind, *key_of(child))
+                if key in self._applied or not _applied_by(child, self.field_manager):
+                    continue
+                meta = child["metadata"]
+                await self.delete(spec.ref, meta["name"], meta.get("namespace") or "")
+                pruned.append(child)
+        return pruned
+
+    # -- status, conditions, events ------------------------------------------------------------------
+
+    def set_condition(
+        self, type: str, status: ConditionStatus | bool, reason: str, message: str = ""
+    ) -> bool:
+        """Set a condition in ``self.status`` with ``observedGeneration``; returns whether it changed."""
+        return set_condition(self.status, type, status, reason, message, observed_generation=self.generation)
+
+    def event(self, type: EventType, reason: str, message: str) -> None:
+        """Record an Event about the primary object (written in the background)."""
+        self._recorder.record(self.obj, type, reason, message)
+
+
+def _applied_by(obj: Mapping[str, Any], manager: str) -> bool:
+    """Whether ``manager`` owns fields of ``obj`` through server-side apply."""
+    for entry in (obj.get("metadata") or {}).get("managedFields") or ():
+        if entry.get("manager") == manager and entry.get("operation") == "Apply":
+            return True
+    return False

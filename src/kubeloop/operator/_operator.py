@@ -1,0 +1,308 @@
+"""``Operator``: the facade an author writes against — declare reconcile functions, then run.
+
+::
+
+    operator = kl.Operator("appservice-operator")
+
+    @operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
+    async def reconcile(app: AppService, ctx: kl.Context) -> kl.Result | None:
+        await ctx.apply(deployment_for(app), service_for(app))
+
+    @operator.finalize(AppService)          # optional: cleanup before deletion completes
+    async def cleanup(app: AppService, ctx: kl.Context) -> None: ...
+
+For each primary object the runtime: skips it when gone; on deletion runs the finalizer (and
+removes it once cleanup succeeds); parses it into its model (an object that does not parse gets
+``Ready=False``/``InvalidSpec`` and a Warning Event, and is not retried until it changes); runs
+the reconcile; prunes owned children no longer applied; writes ``ctx.status`` if it changed. A
+failing reconcile sets ``Ready=False`` with the error's reason, records a Warning Event, and is
+retried with backoff (``TerminalError``: not retried).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from kubeloop.cache import CacheOptions, InformerOptions
+from kubeloop.client import ApiError, Client, NotFoundError, PatchType
+from kubeloop.controller import (
+    Controller,
+    ControllerOptions,
+    Mapper,
+    Predicate,
+    Request,
+    Result,
+    map_to_owner,
+)
+from kubeloop.errors import TerminalError
+from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
+from kubeloop.manager._manager import Manager, ManagerOptions
+from kubeloop.manager._metrics import Metrics
+from kubeloop.operator._context import Context
+from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+
+__all__ = ["Operator", "ReconcileFn"]
+
+log = logging.getLogger("kubeloop.operator")
+
+ReconcileFn = Callable[[Any, Context], Awaitable[Result | None]]
+CleanupFn = Callable[[Any, Context], Awaitable[None]]
+
+
+@dataclass
+class _Registration:
+    primary: KindSpec
+    fn: ReconcileFn
+    owns: list[KindSpec]
+    watches: list[tuple[KindSpec, Mapper]]
+    predicates: tuple[Predicate, ...]
+    options: ControllerOptions
+    cleanup: CleanupFn | None = None
+    finalizer: str | None = None
+    name: str = ""
+
+
+class Operator:
+    """A named set of reconcile functions run by one manager."""
+
+    def __init__(self, name: str, *, namespace: str | None = None) -> None:
+        self.name = name
+        self.namespace = namespace
+        self._registrations: list[_Registration] = []
+        self.manager: Manager | None = None
+
+    # -- declaration -------------------------------------------------------------------------------
+
+    def reconcile(
+        self,
+        kind: KindLike,
+        *,
+        owns: Sequence[KindLike] = (),
+        watches: Sequence[tuple[KindLike, Mapper]] = (),
+        predicates: Sequence[Predicate] = (),
+        max_concurrent_reconciles: int = 1,
+        reconcile_timeout: float | None = 600.0,
+    ) -> Callable[[ReconcileFn], ReconcileFn]:
+        """Declare the reconcile function of ``kind``.
+
+        ``owns``: child kinds whose events reconcile their controlling owner. ``watches``: other
+        kinds with a function mapping an object to the ``Request``s to reconcile. ``predicates``
+        filter the primary kind's events.
+        """
+        primary = kind_spec(kind)
+
+        def decorate(fn: ReconcileFn) -> ReconcileFn:
+            self._registrations.append(
+                _Registration(
+                    primary=primary,
+                    fn=fn,
+                    owns=[kind_spec(k) for k in owns],
+                    watches=[(kind_spec(k), mapper) for k, mapper in watches],
+                    predicates=tuple(predicates),
+                    options=ControllerOptions(
+                        max_concurrent_reconciles=max_concurrent_reconciles,
+                        reconcile_timeout=reconcile_timeout,
+                    ),
+                    name=f"{primary.kind.lower()}.{primary.group}" if primary.group else primary.kind.lower(),
+                )
+            )
+            return fn
+
+        return decorate
+
+    def finalize(self, kind: KindLike, *, finalizer: str | None = None) -> Callable[[CleanupFn], CleanupFn]:
+        """Declare the cleanup of ``kind``: deletion waits until it succeeds (via a finalizer)."""
+        primary = kind_spec(kind)
+
+        def decorate(fn: CleanupFn) -> CleanupFn:
+            registration = self._registration(primary)
+            registration.cleanup = fn
+            registration.finalizer = finalizer or f"{primary.group or 'core'}/{self.name}"
+            return fn
+
+        return decorate
+
+    def _registration(self, primary: KindSpec) -> _Registration:
+        for registration in self._registrations:
+            if registration.primary.ref == primary.ref:
+                return registration
+        raise LookupError(f"declare @operator.reconcile({primary.kind}) before its finalizer")
+
+    @property
+    def kinds(self) -> list[tuple[KindSpec, list[KindSpec], list[KindSpec]]]:
+        """For each reconcile: its primary kind, owned kinds and watched kinds (RBAC generation)."""
+        return [(r.primary, r.owns, [k for k, _ in r.watches]) for r in self._registrations]
+
+    # -- running -----------------------------------------------------------------------------------
+
+    async def build(
+        self, client: Client, options: ManagerOptions | None = None, metrics: Metrics | None = None
+    ) -> Manager:
+        """Create the manager and controllers on ``client`` (``run`` does this for you)."""
+        options = options or ManagerOptions(
+            name=self.name, cache=CacheOptions(default=InformerOptions(namespace=self.namespace))
+        )
+        manager = Manager(client, options, metrics=metrics)
+        for registration in self._registrations:
+            manager.add(await self._controller(manager, registration))
+        self.manager = manager
+        return manager
+
+    async def run(
+        self,
+        kubeconfig: str | Path | None = None,
+        *,
+        leader_election: bool = False,
+        metrics_bind_address: str = ":8080",
+        health_probe_bind_address: str = ":8081",
+        handle_signals: bool = True,
+        **manager_options: Any,
+    ) -> None:
+        """Connect (kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster); run until SIGTERM or SIGINT."""
+        metrics = Metrics()
+        client = await Client.load(kubeconfig, metrics=metrics)
+        options = ManagerOptions(
+            name=self.name,
+            leader_election=leader_election,
+            metrics_bind_address=metrics_bind_address,
+            health_probe_bind_address=health_probe_bind_address,
+            cache=CacheOptions(default=InformerOptions(namespace=self.namespace)),
+            **manager_options,
+        )
+        async with client:
+            manager = await self.build(client, options, metrics)
+            loop = asyncio.get_running_loop()
+            if handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, manager.stop)
+            try:
+                await manager.run()
+            finally:
+                if handle_signals:
+                    for sig in (signal.SIGTERM, signal.SIGINT):
+                        loop.remove_signal_handler(sig)
+
+    async def _controller(self, manager: Manager, reg: _Registration) -> Controller:
+        cache = manager.cache
+        recorder = EventRecorder(manager.client, self.name)
+        primary_informer = await cache.informer(reg.primary.ref)
+        reg.primary = _with_scope(reg.primary, primary_informer.resource.namespaced)
+
+        async def reconcile(request: Request) -> Result | None:
+            obj = primary_informer.get(request.namespace, request.name)
+            if obj is None:
+                return None
+            ctx = Context(
+                request=request,
+                obj=obj,
+                client=manager.client,
+                cache=cache,
+                field_manager=self.name,
+                owned=reg.owns,
+                recorder=recorder,
+                logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
+            )
+            return await self._reconcile_one(reg, ctx, primary_informer.resource.plural)
+
+        controller = Controller(
+            reg.name,
+            reconcile,
+            _with_queue_metrics(reg.options, manager.metrics),
+            metrics=manager.metrics,
+        )
+        controller.watch(primary_informer, predicates=reg.predicates)
+        for child in reg.owns:
+            informer = await cache.informer(child.ref)
+            controller.watch(
+                informer,
+                map_to_owner(reg.primary.group, reg.primary.kind, namespaced=bool(reg.primary.namespaced)),
+            )
+        for watched, mapper in reg.watches:
+            controller.watch(await cache.informer(watched.ref), mapper)
+        return controller
+
+    async def _reconcile_one(self, reg: _Registration, ctx: Context, plural: str) -> Result | None:
+        obj = ctx.obj
+        meta = obj.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            if reg.cleanup is not None and reg.finalizer and has_finalizer(obj, reg.finalizer):
+                await reg.cleanup(reg.primary.parse(obj), ctx)
+                await self._set_finalizers(ctx, reg, add=False)
+            return None
+        if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
+            await self._set_finalizers(ctx, reg, add=True)
+        try:
+            typed = reg.primary.parse(obj)
+        except pydantic.ValidationError as exc:
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
+            ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
+            ctx.event("Warning", "InvalidSpec", message)
+            await self._write_status(ctx, reg)
+            raise TerminalError(
+                f"{reg.primary.kind} {ctx.request} does not match its model: {message}"
+            ) from exc
+        try:
+            result = await reg.fn(typed, ctx)
+            await ctx.prune()
+        except Exception as exc:
+            reason = exc.reason if isinstance(exc, ApiError) and exc.reason else "ReconcileError"
+            message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
+            ctx.set_condition("Ready", False, reason, message[:1000])
+            ctx.event("Warning", reason, message)
+            with contextlib.suppress(Exception):
+                await self._write_status(ctx, reg)
+            raise
+        await self._write_status(ctx, reg)
+        return result
+
+    async def _set_finalizers(self, ctx: Context, reg: _Registration, *, add: bool) -> None:
+        obj = {"metadata": {"finalizers": list((ctx.obj.get("metadata") or {}).get("finalizers") or ())}}
+        changed = (
+            add_finalizer(obj, reg.finalizer or "") if add else remove_finalizer(obj, reg.finalizer or "")
+        )
+        if not changed:
+            return
+        obj["metadata"]["resourceVersion"] = ctx.obj["metadata"]["resourceVersion"]
+        updated = await ctx.client.patch(
+            reg.primary.ref,
+            ctx.request.name,
+            obj,
+            type=PatchType.MERGE,
+            namespace=ctx.request.namespace or None,
+        )
+        ctx.obj = updated
+        (await ctx.cache.informer(reg.primary.ref)).observe(updated)
+
+    async def _write_status(self, ctx: Context, reg: _Registration) -> None:
+        old = ctx.obj.get("status") or {}
+        if ctx.status == old:
+            return
+        patch: dict[str, Any] = {k: None for k in old if k not in ctx.status}
+        patch.update(ctx.status)
+        kwargs: dict[str, Any] = {"type": PatchType.MERGE, "namespace": ctx.request.namespace or None}
+        try:
+            updated = await ctx.client.patch(
+                reg.primary.ref, ctx.request.name, {"status": patch}, subresource="status", **kwargs
+            )
+        except NotFoundError:
+            updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
+        (await ctx.cache.informer(reg.primary.ref)).observe(updated)
+
+
+def _with_scope(spec: KindSpec, namespaced: bool) -> KindSpec:
+    return replace(spec, namespaced=namespaced)
+
+
+def _with_queue_metrics(options: ControllerOptions, metrics: Metrics) -> ControllerOptions:
+    return replace(options, queue=replace(options.queue, metrics=metrics))
