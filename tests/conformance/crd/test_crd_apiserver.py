@@ -7,12 +7,14 @@ CRDs afterwards, so no test sees another's CRD, even one still terminating.
 
 from __future__ import annotations
 
+import datetime
+import enum
 import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -267,3 +269,79 @@ def test_multi_version_crd_with_a_conversion_webhook_placeholder_is_accepted(kub
         assert conversion["webhook"]["conversionReviewVersions"] == ["v1"]
     finally:
         kubectl("delete", "crd", declared.v1.resource_info().crd_name, "--ignore-not-found", "--wait=false")
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Endpoint(crd.Model):
+    name: str
+    port: int = 80
+
+
+class Everything(crd.Model):
+    """One field per construct the rewriter handles."""
+
+    target: int | str = 8080
+    ratio: float = crd.Field(0.5, gt=0, lt=1)
+    mode: Literal["fixed"] = "fixed"
+    color: Color = Color.RED
+    tags: set[str] = crd.Field(default=set())
+    labels: dict[str, str] = crd.Field(default={}, max_length=8)
+    endpoints: list[Endpoint] = crd.Field(
+        default=[], x_kubernetes_list_type="map", x_kubernetes_list_map_keys=["name"]
+    )
+    config: dict[str, Any] = crd.Field(default={})
+    template: dict[str, Any] | None = crd.Field(None, x_kubernetes_embedded_resource=True)
+    started_at: datetime.datetime | None = None
+    uid: uuid.UUID | None = None
+    name: str = crd.Field("x", pattern=r"^[a-z]+$", min_length=1, max_length=20)
+    extra: Endpoint | None = None
+
+
+def test_every_rewritten_construct_is_accepted_as_structural_and_enforced(kubectl, install, namespace):
+    group = f"crdtest-{uuid.uuid4().hex[:8]}.example.com"
+
+    @crd.resource(group=group, version="v1")
+    class Rich(crd.CustomResource):
+        spec: Everything
+
+    try:
+        server_crd = install(Rich)
+        conditions = {c["type"] for c in server_crd["status"]["conditions"]}
+        assert "NonStructuralSchema" not in conditions
+
+        def rich(name: str, spec: dict[str, Any]) -> str:
+            return json.dumps(
+                {"apiVersion": f"{group}/v1", "kind": "Rich", "metadata": {"name": name}, "spec": spec}
+            )
+
+        kubectl(
+            "apply",
+            "-n",
+            namespace,
+            "-f",
+            "-",
+            input=rich("as-int", {"target": 80, "config": {"a": {"b": 1}}}),
+        )
+        kubectl("apply", "-n", namespace, "-f", "-", input=rich("as-str", {"target": "http"}))
+        stored = kubectl.json("get", f"rich.{group}", "as-int", "-n", namespace)
+        assert stored["spec"]["config"] == {"a": {"b": 1}}  # preserved, not pruned
+        assert stored["spec"]["ratio"] == 0.5  # defaults applied
+        assert stored["spec"]["color"] == "red"
+        for spec, message in [
+            ({"ratio": 0}, "spec.ratio"),
+            ({"color": "green"}, "spec.color"),
+            ({"mode": "other"}, "spec.mode"),
+            ({"tags": ["a", "a"]}, "spec.tags[1]"),
+            ({"endpoints": [{"name": "a"}, {"name": "a"}]}, "spec.endpoints[1]"),
+            ({"name": "UPPER"}, "spec.name"),
+            ({"template": {"kind": "Pod"}}, "spec.template"),
+        ]:
+            result = kubectl("apply", "-n", namespace, "-f", "-", input=rich("bad", spec), check=False)
+            assert result.returncode != 0, spec
+            assert message in result.stderr, (spec, result.stderr)
+    finally:
+        kubectl("delete", "crd", Rich.resource_info().crd_name, "--ignore-not-found", "--wait=false")
