@@ -195,6 +195,7 @@ class Model(BaseModel):
         populate_by_name=True,
         extra="allow",
         use_attribute_docstrings=True,
+        protected_namespaces=(),  # Kubernetes fields such as ``modelName`` are fine here
     )
 
     @classmethod

@@ -146,3 +146,22 @@ def test_subclass_of_a_declared_resource_is_not_declared_by_inheritance():
 
     with pytest.raises(TypeError, match="not declared"):
         Sub.resource_info()
+
+
+def test_fields_in_pydantics_model_namespace_are_allowed(recwarn):
+    class Inference(crd.Model):
+        model_name: str
+
+    assert Inference.model_validate({"modelName": "llama"}).model_name == "llama"
+    assert not [w for w in recwarn if "protected namespace" in str(w.message)]
+
+
+def test_field_merges_json_schema_extra_with_kubernetes_options():
+    class Spec(crd.Model):
+        items: list[str] = crd.Field(
+            default=[], json_schema_extra={"x-kubernetes-custom": 1}, x_kubernetes_list_type="atomic"
+        )
+
+    node = crd.openapi_schema(Spec)["properties"]["items"]
+    assert node["x-kubernetes-custom"] == 1
+    assert node["x-kubernetes-list-type"] == "atomic"
