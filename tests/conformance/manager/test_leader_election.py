@@ -1,0 +1,228 @@
+"""Leader election against the real kube-apiserver: replicas race for one Lease, hand it over on a
+graceful stop, and replace a crashed leader only once its lease has expired.
+
+Timings are short (lease 2 s, renew deadline 1.5 s, retry 0.25 s); bounds allow for the jitter
+(retry periods of up to 0.3 s) and a little request latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from kubeloop.client import Client, ClientSettings
+from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, LeaderElector, Metrics
+from kubeloop.testing import Kubectl
+from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.waiting import until
+
+LEASE = "my-operator-leader"
+DURATION, DEADLINE, RETRY = 2.0, 1.5, 0.25
+MAX_POLL = RETRY * 1.2  # retry period plus the largest jitter
+SLACK = 0.5  # request latency and scheduling
+
+
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+
+@dataclass
+class Replica:
+    elector: LeaderElector
+    task: asyncio.Task[None]
+    metrics: Metrics
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+
+
+@dataclass
+class Replicas:
+    """Starts electors, each with its own client (as separate processes would have)."""
+
+    control_plane: ControlPlane
+    namespace: str
+    clients: list[Client] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(
+        self,
+        identity: str,
+        *,
+        release_on_cancel: bool = True,
+        work: Callable[[], Awaitable[None]] = forever,
+    ) -> Replica:
+        client = await Client.load(self.control_plane.kubeconfig, settings=ClientSettings(qps=None))
+        self.clients.append(client)
+        options = LeaderElectionOptions(
+            LEASE,
+            self.namespace,
+            identity=identity,
+            lease_duration=DURATION,
+            renew_deadline=DEADLINE,
+            retry_period=RETRY,
+            release_on_cancel=release_on_cancel,
+        )
+        metrics = Metrics(process_collectors=False)
+        elector = LeaderElector(client, options, metrics=metrics)
+        task = asyncio.create_task(elector.run(work), name=f"elector {identity}")
+        self.tasks.append(task)
+        return Replica(elector, task, metrics)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for client in self.clients:
+            await client.close()
+
+
+@pytest.fixture
+async def replicas(control_plane: ControlPlane, namespace: str) -> AsyncIterator[Replicas]:
+    made = Replicas(control_plane, namespace)
+    yield made
+    await made.close()
+
+
+async def lease(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    """The Lease's spec as kubectl shows it (kubectl runs in a thread: electors keep renewing)."""
+    obj = await asyncio.to_thread(kubectl.json, "get", "lease", LEASE, "-n", namespace)
+    spec: dict[str, Any] = obj["spec"]
+    return spec
+
+
+def micro_time(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def test_two_replicas_race_and_exactly_one_leads(replicas: Replicas, kubectl: Kubectl, namespace: str):
+    a, b = await asyncio.gather(replicas.start("replica-a"), replicas.start("replica-b"))
+    await until(lambda: a.elector.is_leader or b.elector.is_leader, within=10, what="a leader")
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 8 * RETRY
+    while loop.time() < end:  # several renewal rounds: never both, never neither
+        assert a.elector.is_leader + b.elector.is_leader == 1
+        await asyncio.sleep(0.02)
+    leader, follower = (a, b) if a.elector.is_leader else (b, a)
+
+    spec = await lease(kubectl, namespace)
+    assert spec["holderIdentity"] == leader.elector.identity
+    assert spec["leaseDurationSeconds"] == 2
+    assert spec["leaseTransitions"] == 0
+    assert follower.elector.leader_identity == leader.elector.identity
+    assert leader.metrics.registry.get_sample_value("leader_election_master_status", {"name": LEASE}) == 1
+    assert follower.metrics.registry.get_sample_value("leader_election_master_status", {"name": LEASE}) == 0
+
+
+async def test_the_leader_renews_the_lease_every_retry_period(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    a = await replicas.start("replica-a")
+    await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+    loop = asyncio.get_running_loop()
+    first = await lease(kubectl, namespace)
+    read_first = loop.time()
+    await asyncio.sleep(4 * RETRY)
+    later = await lease(kubectl, namespace)
+    read_later = loop.time()
+
+    assert later["holderIdentity"] == first["holderIdentity"] == "replica-a"
+    assert later["acquireTime"] == first["acquireTime"]
+    renewed = (micro_time(later["renewTime"]) - micro_time(first["renewTime"])).total_seconds()
+    # renewTime kept pace with time: each read saw a renewal at most one jittered retry period old
+    assert abs(renewed - (read_later - read_first)) <= MAX_POLL + 0.2, (renewed, read_later - read_first)
+
+
+async def test_a_graceful_stop_releases_the_lease_as_client_go_does(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    a = await replicas.start("replica-a")
+    await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+    await a.stop()
+
+    spec = await lease(kubectl, namespace)
+    assert spec.get("holderIdentity", "") == ""
+    assert spec["leaseDurationSeconds"] == 1
+    assert not a.elector.is_leader
+
+
+async def test_after_a_graceful_stop_the_other_replica_takes_over_within_a_retry_period(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    a = await replicas.start("replica-a")
+    await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+    b = await replicas.start("replica-b")
+    await until(lambda: b.elector.leader_identity == "replica-a", within=10, what="b sees a leading")
+
+    loop = asyncio.get_running_loop()
+    await a.stop()
+    released = loop.time()
+    await asyncio.wait_for(b.elector.wait_until_leading(), DURATION + 5)
+    took = loop.time() - released
+
+    assert took <= MAX_POLL + SLACK, f"takeover after a release took {took:.2f}s"
+    spec = await lease(kubectl, namespace)
+    assert spec["holderIdentity"] == "replica-b"
+    assert spec["leaseDurationSeconds"] == 2
+    assert spec["leaseTransitions"] == 1
+
+
+async def test_a_crashed_leader_is_replaced_only_after_its_lease_expires(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    a = await replicas.start("replica-a", release_on_cancel=False)
+    await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+    b = await replicas.start("replica-b")
+    await until(lambda: b.elector.leader_identity == "replica-a", within=10, what="b sees a leading")
+    await asyncio.sleep(4 * RETRY)  # b has observed a few renewals
+
+    loop = asyncio.get_running_loop()
+    await a.stop()  # a crash: no release
+    crashed = loop.time()
+    last_renewal = await lease(kubectl, namespace)
+    assert last_renewal["holderIdentity"] == "replica-a"
+    await asyncio.wait_for(b.elector.wait_until_leading(), DURATION + 5)
+    took = loop.time() - crashed
+
+    spec = await lease(kubectl, namespace)
+    assert spec["holderIdentity"] == "replica-b"
+    assert spec["leaseTransitions"] == 1
+    # b waited out the lease duration after a's last renewal (both stamped by this machine's clock) ...
+    gap = (micro_time(spec["acquireTime"]) - micro_time(last_renewal["renewTime"])).total_seconds()
+    assert gap >= DURATION, f"b took the lease {gap:.2f}s after a's last renewal"
+    # ... and took it on the first poll after that: observing a's last renewal and then the expiry
+    # each cost at most one jittered retry period
+    assert took <= DURATION + 2 * MAX_POLL + SLACK, f"replacing a crashed leader took {took:.2f}s"
+
+
+async def test_a_leader_whose_lease_is_taken_over_loses_leadership_and_its_work_is_cancelled(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    cancelled = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await forever()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    a = await replicas.start("replica-a", work=work)
+    await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+    patch = '{"spec":{"holderIdentity":"usurper","leaseDurationSeconds":30}}'
+    await asyncio.to_thread(kubectl, "patch", "lease", LEASE, "-n", namespace, "--type=merge", "-p", patch)
+
+    with pytest.raises(LeaderElectionLost):
+        await asyncio.wait_for(a.task, MAX_POLL + SLACK + 1)
+    assert cancelled.is_set()
+    assert not a.elector.is_leader
+    assert a.elector.leader_identity == "usurper"
+    assert (await lease(kubectl, namespace))["holderIdentity"] == "usurper"
