@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import kubeloop as kl
-from kubeloop.resources import apps_v1, core_v1
-
 from appservice_operator.api import AppService
+from kubeloop.resources import apps_v1, core_v1
 
 operator = kl.Operator("appservice-operator")
 
