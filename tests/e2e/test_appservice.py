@@ -3,7 +3,6 @@ and kwok, the operator running for real."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from appservice_operator.api import AppService
 from appservice_operator.controller import operator
 
 from kubeloop import crd
-from kubeloop.testing import ControlPlane, Kubectl, KubectlError, until
+from kubeloop.testing import ControlPlane, Kubectl, KubectlError, run_operator, until
 
 SAMPLE = Path(__file__).parents[2] / "examples/appservice/config/samples/app_v1_appservice.yaml"
 RESOURCE = "appservices.app.example.com"
@@ -39,21 +38,8 @@ async def running_operator(control_plane: ControlPlane, kubectl: Kubectl) -> Asy
     """The CRD installed and the AppService operator running against the session control plane."""
     kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
-    task = asyncio.create_task(
-        operator.run(
-            control_plane.kubeconfig,
-            handle_signals=False,
-            metrics_bind_address="127.0.0.1:0",
-            health_probe_bind_address="127.0.0.1:0",
-        )
-    )
-    await until(
-        lambda: operator.manager is not None and operator.manager.cache.synced, what="operator started"
-    )
-    yield
-    assert operator.manager is not None
-    operator.manager.stop()
-    await asyncio.wait_for(task, 30)
+    async with run_operator(operator, control_plane.kubeconfig):
+        yield
 
 
 def get(kubectl: Kubectl, *args: str) -> dict | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kubeloop.cli.controlplane import UP_BANNER, controlplane, serve_until_signal
+from kubeloop.cli.run import run
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 
 __all__ = ["cli", "main"]
@@ -17,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(controlplane)
+cli.add_command(run)
 
 
 @cli.command()

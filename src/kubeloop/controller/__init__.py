@@ -15,6 +15,7 @@ from kubeloop.controller._predicates import (
     generation_changed,
     labels_changed,
     negate,
+    not_status_only,
     resource_version_changed,
 )
 from kubeloop.controller._types import Reconciler, Request, Result
@@ -37,5 +38,6 @@ __all__ = [
     "map_to_owner",
     "map_to_self",
     "negate",
+    "not_status_only",
     "resource_version_changed",
 ]

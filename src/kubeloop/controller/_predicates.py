@@ -20,6 +20,7 @@ __all__ = [
     "generation_changed",
     "labels_changed",
     "negate",
+    "not_status_only",
     "resource_version_changed",
 ]
 
@@ -66,3 +67,19 @@ def all_of(*predicates: Predicate) -> Predicate:
 def negate(predicate: Predicate) -> Predicate:
     """Passes when ``predicate`` does not."""
     return lambda event: not predicate(event)
+
+
+_VOLATILE_META = ("resourceVersion", "managedFields")
+
+
+def _essence(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The object without status and the metadata every write changes."""
+    body = {k: v for k, v in (obj or {}).items() if k != "status"}
+    body["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _VOLATILE_META}
+    return body
+
+
+def not_status_only(event: InformerEvent) -> bool:
+    """Passes every event except updates that changed nothing but ``status`` (and resourceVersion,
+    managedFields): a controller's own status writes then do not reconcile its object again."""
+    return event.type != "update" or _essence(event.old) != _essence(event.obj)

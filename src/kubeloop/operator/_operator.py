@@ -16,7 +16,8 @@ removes it once cleanup succeeds); parses it into its model (an object that does
 ``Ready=False``/``InvalidSpec`` and a Warning Event, and is not retried until it changes); runs
 the reconcile; prunes owned children no longer applied; writes ``ctx.status`` if it changed. A
 failing reconcile sets ``Ready=False`` with the error's reason, records a Warning Event, and is
-retried with backoff (``TerminalError``: not retried).
+retried with backoff (``TerminalError``: not retried). Changes of the primary object's status
+alone do not reconcile it: the status is the operator's own output (kopf does the same).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from kubeloop.controller import (
     Request,
     Result,
     map_to_owner,
+    not_status_only,
 )
 from kubeloop.errors import TerminalError
 from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
@@ -219,7 +221,7 @@ class Operator:
             _with_queue_metrics(reg.options, manager.metrics),
             metrics=manager.metrics,
         )
-        controller.watch(primary_informer, predicates=reg.predicates)
+        controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
         for child in reg.owns:
             informer = await cache.informer(child.ref)
             controller.watch(

@@ -2,6 +2,15 @@
 
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 from kubeloop.testing.kubectl import Kubectl, KubectlError
+from kubeloop.testing.runner import run_operator
 from kubeloop.testing.waiting import eventually, until
 
-__all__ = ["ControlPlane", "ControlPlaneOptions", "Kubectl", "KubectlError", "eventually", "until"]
+__all__ = [
+    "ControlPlane",
+    "ControlPlaneOptions",
+    "Kubectl",
+    "KubectlError",
+    "eventually",
+    "run_operator",
+    "until",
+]

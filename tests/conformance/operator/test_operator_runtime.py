@@ -1,0 +1,237 @@
+"""The operator runtime against the real API server: events drive reconciles, errors back off,
+requeues arrive on time, bad objects are reported once, finalizers block deletion, and the
+metrics and probe endpoints serve what they claim."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+
+import aiohttp
+import pytest
+from gadgets import Gadget, gadget
+
+import kubeloop as kl
+from kubeloop.client import Client
+from kubeloop.controller import generation_changed
+from kubeloop.resources import core_v1
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+
+pytestmark = pytest.mark.usefixtures("gadget_crd")
+
+RESOURCE = "gadgets.test.kubeloop.io"
+
+
+def controller_queue(operator: kl.Operator) -> object:
+    assert operator.manager is not None
+    return operator.manager.controllers[0].queue
+
+
+def gadget_json(name: str, replicas: int = 1, message: str = "") -> str:
+    return json.dumps(gadget(name, replicas, message))
+
+
+async def test_primary_and_child_events_drive_reconciles_and_a_deleted_child_is_restored(
+    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    operator = kl.Operator("events-test", namespace=namespace)
+    calls: list[tuple[str, int]] = []
+
+    @operator.reconcile(Gadget, owns=[core_v1.ConfigMap], predicates=[generation_changed])
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        calls.append((g.metadata.name or "", g.spec.replicas))
+        await ctx.apply(
+            core_v1.ConfigMap(metadata={"name": f"{g.metadata.name}-child"}, data={"r": str(g.spec.replicas)})
+        )
+
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("g1"))
+        await until(lambda: ("g1", 1) in calls, what="reconcile on create")
+        kubectl("patch", RESOURCE, "g1", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+        await until(lambda: ("g1", 2) in calls, what="reconcile on spec change")
+        child = await client.get("configmaps", "g1-child", namespace=namespace)
+        assert child["data"] == {"r": "2"}
+
+        await until(lambda: len(controller_queue(operator)) == 0, what="queue drained")
+        await asyncio.sleep(0.3)
+        before = len(calls)
+        await client.patch(RESOURCE, "g1", {"metadata": {"labels": {"x": "y"}}}, namespace=namespace)
+        await asyncio.sleep(0.5)
+        assert len(calls) == before, "a metadata-only change does not pass generation_changed"
+        kubectl("delete", "configmap", "g1-child", "-n", namespace)
+        await until(
+            lambda: kubectl("get", "configmap", "g1-child", "-n", namespace, check=False).returncode == 0,
+            what="child restored",
+        )
+        assert len(calls) > before, "the child's deletion reconciled its owner"
+
+
+async def test_failing_reconcile_backs_off_with_growing_intervals_then_recovers(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    operator = kl.Operator("backoff-test", namespace=namespace)
+    attempts: list[float] = []
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        attempts.append(time.monotonic())
+        if len(attempts) <= 6:
+            raise RuntimeError(f"attempt {len(attempts)} fails")
+        ctx.set_condition("Ready", True, "Done")
+
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("flaky"))
+        await until(lambda: len(attempts) >= 7, what="seven attempts")
+        await until(
+            lambda: (
+                kubectl.json("get", RESOURCE, "flaky", "-n", namespace)["status"]["conditions"][0]["status"]
+                == "True"
+            ),
+            what="Ready=True after recovery",
+        )
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert gaps[-1] > gaps[0] * 4, f"backoff grows: {gaps}"
+    assert all(later >= earlier * 0.8 for earlier, later in itertools.pairwise(gaps[1:])), gaps
+
+
+async def test_requeue_after_arrives_on_time(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    operator = kl.Operator("requeue-test", namespace=namespace)
+    times: list[float] = []
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> kl.Result:
+        times.append(time.monotonic())
+        return kl.Result(requeue_after=0.5)
+
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("periodic"))
+        await until(lambda: len(times) >= 4, what="four reconciles")
+    for gap in [b - a for a, b in itertools.pairwise(times[:4])]:
+        assert 0.45 <= gap <= 0.9, f"requeue_after 0.5 s arrived after {gap:.3f} s"
+
+
+async def test_object_that_does_not_fit_the_model_gets_a_condition_and_an_event_and_no_hot_loop(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    operator = kl.Operator("invalid-test", namespace=namespace)
+    reconciled: list[int] = []
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        reconciled.append(g.spec.replicas)
+
+    async with run_operator(operator, control_plane.kubeconfig) as manager:
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("too-big", replicas=9))
+
+        def condition() -> dict[str, str] | None:
+            status = kubectl.json("get", RESOURCE, "too-big", "-n", namespace).get("status") or {}
+            return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+
+        await until(lambda: condition() is not None, what="Ready condition on the invalid object")
+        cond = condition()
+        assert cond is not None
+        assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+        assert "spec.replicas" in cond["message"]
+        await until(
+            lambda: any(
+                e["reason"] == "InvalidSpec" and e["type"] == "Warning"
+                for e in kubectl.json("get", "events", "-n", namespace)["items"]
+            ),
+            what="InvalidSpec Warning Event",
+        )
+        controller = manager.controllers[0]
+        await until(lambda: len(controller.queue) == 0, what="queue empty")
+        requeues = controller.queue.num_requeues(kl.Request(namespace, "too-big"))
+        assert reconciled == []
+        assert requeues == 0, "a terminal error is not retried"
+        kubectl(
+            "patch", RESOURCE, "too-big", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":3}}'
+        )
+        await until(lambda: reconciled == [3], what="reconciled once fixed")
+
+
+async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
+    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    operator = kl.Operator("finalizer-test", namespace=namespace)
+    cleanups: list[float] = []
+    backup_done = False
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        return None
+
+    @operator.finalize(Gadget)
+    async def cleanup(g: Gadget, ctx: kl.Context) -> None:
+        cleanups.append(time.monotonic())
+        if not backup_done:
+            raise RuntimeError("backup not finished")
+
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("guarded"))
+        await until(
+            lambda: (
+                kubectl.json("get", RESOURCE, "guarded", "-n", namespace)["metadata"].get("finalizers")
+                == ["test.kubeloop.io/finalizer-test"]
+            ),
+            what="finalizer added",
+        )
+        kubectl("delete", RESOURCE, "guarded", "-n", namespace, "--wait=false")
+        await until(lambda: len(cleanups) >= 3, what="three failed cleanups")
+        assert (await client.get(RESOURCE, "guarded", namespace=namespace))["metadata"]["deletionTimestamp"]
+        backup_done = True
+        await until(
+            lambda: kubectl("get", RESOURCE, "guarded", "-n", namespace, check=False).returncode != 0,
+            what="deleted after cleanup succeeded",
+        )
+    assert len(cleanups) >= 4
+
+
+async def test_metrics_and_probes_serve_what_they_claim(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    operator = kl.Operator("metrics-test", namespace=namespace)
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        if g.spec.message == "fail":
+            raise RuntimeError("asked to fail")
+
+    async def fetch(port: int, path: str) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as resp:
+            return resp.status, await resp.text()
+
+    async with run_operator(operator, control_plane.kubeconfig) as manager:
+        probes, metrics = manager.probes.port, manager.metrics_server.port
+        assert probes is not None
+        assert metrics is not None
+        assert await fetch(probes, "/healthz") == (200, "ok")
+        assert await fetch(probes, "/readyz") == (200, "ok")
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("ok"))
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("bad", message="fail"))
+        name = "gadget.test.kubeloop.io"
+
+        def sample(text: str, series: str) -> float:
+            for line in text.splitlines():
+                if line.startswith(series + " "):
+                    return float(line.split()[-1])
+            return 0.0
+
+        async def errors_counted() -> bool:
+            text = (await fetch(metrics, "/metrics"))[1]
+            return sample(text, f'controller_runtime_reconcile_errors_total{{controller="{name}"}}') >= 1
+
+        await until(errors_counted, what="an error counted")
+        text = (await fetch(metrics, "/metrics"))[1]
+        assert (
+            sample(text, f'controller_runtime_reconcile_total{{controller="{name}",result="success"}}') >= 1
+        )
+        assert sample(text, f'controller_runtime_max_concurrent_reconciles{{controller="{name}"}}') == 1
+        assert sample(text, f'workqueue_adds_total{{controller="{name}",name="{name}"}}') >= 2
+        assert sample(text, f'workqueue_retries_total{{controller="{name}",name="{name}"}}') >= 1
+        assert "rest_client_requests_total{" in text
+        assert f'controller_runtime_reconcile_time_seconds_count{{controller="{name}"}}' in text
