@@ -1,0 +1,45 @@
+"""The documents taken from the real kube-apiserver (``hack/dump-openapi.py``), shipped as package data.
+
+``bundle()`` loads ``data/openapi.json.gz`` once: the server's ``/version``, ``/openapi/v2``, every
+``/openapi/v3`` group-version document, and the legacy discovery documents (``/apis`` and each
+``APIResourceList``) from which the built-in resource table is built.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+from importlib import resources
+from typing import Any
+
+import orjson
+
+__all__ = ["bundle", "definition_for", "v2_definitions"]
+
+
+@functools.cache
+def bundle() -> dict[str, Any]:
+    """The decoded bundle: keys ``version``, ``v2``, ``v3``, ``discovery``, ``groups``."""
+    raw = resources.files("kubeloop.apiserver").joinpath("data/openapi.json.gz").read_bytes()
+    data: dict[str, Any] = orjson.loads(gzip.decompress(raw))
+    return data
+
+
+def v2_definitions() -> dict[str, Any]:
+    """``definitions`` of the OpenAPI v2 document."""
+    defs: dict[str, Any] = bundle()["v2"]["definitions"]
+    return defs
+
+
+@functools.cache
+def _by_gvk() -> dict[tuple[str, str, str], str]:
+    out: dict[tuple[str, str, str], str] = {}
+    for name, schema in v2_definitions().items():
+        for gvk in schema.get("x-kubernetes-group-version-kind", ()):
+            out[(gvk["group"], gvk["version"], gvk["kind"])] = name
+    return out
+
+
+def definition_for(group: str, version: str, kind: str) -> str | None:
+    """The v2 definition name of a built-in kind (``io.k8s.api.apps.v1.Deployment``), or None."""
+    return _by_gvk().get((group, version, kind))

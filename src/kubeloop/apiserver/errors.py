@@ -1,0 +1,150 @@
+"""Errors of the embedded API server, each one a Kubernetes ``Status`` the HTTP layer returns verbatim.
+
+Role: the one error type of ``kubeloop.apiserver``; storage, validation and handlers raise
+``StatusError`` and the server's middleware turns it into the response the real kube-apiserver gives
+(``kind: Status``, ``reason``, ``code``, ``details.causes``), so clients keyed on ``reason``/``code``
+behave the same against both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeloop.errors import KubeloopError
+
+__all__ = [
+    "Cause",
+    "StatusError",
+    "already_exists",
+    "bad_request",
+    "conflict",
+    "forbidden",
+    "gone",
+    "invalid",
+    "method_not_supported",
+    "not_found",
+    "unsupported_media_type",
+]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One entry of ``details.causes``: which field is wrong and why."""
+
+    reason: str
+    message: str
+    field: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"reason": self.reason, "message": self.message}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+@dataclass
+class StatusError(KubeloopError):
+    """A failed request: ``status()`` is the body, ``code`` the HTTP status."""
+
+    code: int
+    reason: str
+    message: str
+    name: str = ""
+    group: str = ""
+    kind: str = ""
+    causes: list[Cause] = field(default_factory=list)
+    retry_after: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def status(self) -> dict[str, Any]:
+        """The ``Status`` object the real API server sends for this error."""
+        details: dict[str, Any] = {}
+        if self.name:
+            details["name"] = self.name
+        if self.group:
+            details["group"] = self.group
+        if self.kind:
+            details["kind"] = self.kind
+        if self.causes:
+            details["causes"] = [c.to_dict() for c in self.causes]
+        if self.retry_after is not None:
+            details["retryAfterSeconds"] = self.retry_after
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if details:
+            body["details"] = details
+        return body
+
+
+def _qualified(resource: str, group: str) -> str:
+    return f"{resource}.{group}" if group else resource
+
+
+def not_found(resource: str, group: str, name: str) -> StatusError:
+    q = _qualified(resource, group)
+    return StatusError(404, "NotFound", f'{q} "{name}" not found', name=name, group=group, kind=resource)
+
+
+def already_exists(resource: str, group: str, name: str) -> StatusError:
+    q = _qualified(resource, group)
+    return StatusError(
+        409, "AlreadyExists", f'{q} "{name}" already exists', name=name, group=group, kind=resource
+    )
+
+
+def conflict(resource: str, group: str, name: str, why: str, causes: list[Cause] | None = None) -> StatusError:
+    q = _qualified(resource, group)
+    return StatusError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {q} "{name}": {why}',
+        name=name,
+        group=group,
+        kind=resource,
+        causes=causes or [],
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> StatusError:
+    q = f"{kind}.{group}" if group else kind
+    listed = ", ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+    if len(causes) > 1:
+        listed = f"[{listed}]"
+    return StatusError(
+        422, "Invalid", f'{q} "{name}" is invalid: {listed}', name=name, group=group, kind=kind, causes=causes
+    )
+
+
+def gone(message: str) -> StatusError:
+    return StatusError(410, "Expired", message)
+
+
+def bad_request(message: str, causes: list[Cause] | None = None) -> StatusError:
+    return StatusError(400, "BadRequest", message, causes=causes or [])
+
+
+def forbidden(resource: str, group: str, name: str, why: str) -> StatusError:
+    q = _qualified(resource, group)
+    return StatusError(403, "Forbidden", f'{q} "{name}" is forbidden: {why}', name=name, group=group, kind=resource)
+
+
+def method_not_supported(resource: str, group: str, verb: str) -> StatusError:
+    q = _qualified(resource, group)
+    return StatusError(405, "MethodNotAllowed", f"{verb} is not supported on resources of kind \"{q}\"", group=group, kind=resource)
+
+
+def unsupported_media_type(content_type: str) -> StatusError:
+    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")')

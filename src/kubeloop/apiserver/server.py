@@ -1,0 +1,271 @@
+"""``EmbeddedServer``: the HTTPS server, its certificates, its kubeconfig and its lifecycle.
+
+Usage::
+
+    async with EmbeddedServer() as server:          # in memory, a free loopback port
+        print(server.kubeconfig)                    # admin kubeconfig (client certificate)
+
+    EmbeddedServer(data_dir=Path(".kubeloop"), port=6443)  # persistent: SQLite + certificates kept
+
+With ``data_dir`` the database (``state.db``), certificates and kubeconfig live there and survive
+restarts; without it everything is in a temporary directory removed on stop. ``start_in_thread()``
+runs the server on its own event loop in a daemon thread (for synchronous tests and tools) and returns
+once it serves.
+
+Guarantees: ``start()`` returns when the server accepts connections; ``stop()`` ends every watch,
+closes the database and (without ``data_dir``) removes the temporary directory. Authentication:
+client certificates signed by the server's CA, or the bearer token written to the kubeconfig; every
+authenticated user is an administrator (no authorization).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import yaml
+from aiohttp import web
+
+from kubeloop.apiserver.admission import BuiltinAdmission
+from kubeloop.apiserver.certs import issue_bundle
+from kubeloop.apiserver.controllers import Controllers
+from kubeloop.apiserver.errors import StatusError
+from kubeloop.apiserver.handlers import Routes, json_response
+from kubeloop.apiserver.resources import Registry
+from kubeloop.apiserver.rest import Api
+from kubeloop.apiserver.storage import Store
+
+__all__ = ["EmbeddedServer"]
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@web.middleware
+async def _status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except StatusError as exc:
+        return json_response(exc.status(), status=exc.code)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            err = StatusError(404, "NotFound", "the server could not find the requested resource")
+            return json_response(err.status(), status=404)
+        if exc.status == 405:
+            err = StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            return json_response(err.status(), status=405)
+        raise
+    except Exception as exc:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        err = StatusError(500, "InternalError", f"an error on the server has prevented the request from succeeding: {exc}")
+        return json_response(err.status(), status=500)
+
+
+class EmbeddedServer:
+    """A Kubernetes-compatible API server on loopback (see module docstring)."""
+
+    def __init__(self, data_dir: Path | None = None, *, port: int | None = None, host: str = "127.0.0.1",
+                 durable: bool = False) -> None:
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port or 0
+        self.durable = durable
+        self._dir: Path | None = None
+        self._runner: web.AppRunner | None = None
+        self._store: Store | None = None
+        self._controllers: Controllers | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.token = ""
+
+    @property
+    def directory(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("server not started")
+        return self._dir
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig (written on start)."""
+        return self.directory / "kubeconfig"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    # -- async lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        if self.data_dir is not None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._dir = self.data_dir
+        else:
+            self._dir = Path(tempfile.mkdtemp(prefix="kubeloop-apiserver-"))
+        self._ensure_certs()
+        if not self.port:
+            self.port = _free_port()
+        db = self._dir / "state.db" if self.data_dir is not None else None
+        store = Store(db, durable=self.durable)
+        await store.open()
+        self._store = store
+        registry = await asyncio.to_thread(Registry)
+        api = Api(store, BuiltinAdmission())
+        await self._bootstrap(api, registry)
+        self._controllers = Controllers(api, registry)
+        self._controllers.start()
+        app = web.Application(middlewares=[self._authenticate, _status_errors], client_max_size=4 * 1024 * 1024)
+        Routes(api, registry, f"{self.host}:{self.port}").install(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context(), reuse_address=True)
+        await site.start()
+        self._write_kubeconfig()
+        return self
+
+    async def stop(self) -> None:
+        if self._controllers is not None:
+            await self._controllers.stop()
+            self._controllers = None
+        if self._store is not None:
+            for watcher in list(self._store._watchers):
+                watcher.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._store is not None:
+            await self._store.close()
+            self._store = None
+        if self.data_dir is None and self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- thread variant ----------------------------------------------------------------------------
+
+    def start_in_thread(self) -> Self:
+        """Run the server on its own event loop in a daemon thread; returns once it serves."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="kubeloop-apiserver", daemon=True)
+        self._thread.start()
+        started.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop_thread(self) -> None:
+        """Stop a server started with ``start_in_thread``."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start_in_thread()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_thread()
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    async def _bootstrap(self, api: Api, registry: Registry) -> None:
+        from kubeloop.apiserver.rest import WriteOptions
+
+        ns_rt = registry.get("", "v1", "namespaces")
+        assert ns_rt is not None
+        for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            if api.store.get(("/namespaces", "", name)) is None:
+                await api.create(ns_rt, None, {"metadata": {"name": name}}, WriteOptions(manager="kube-apiserver"))
+        svc_rt = registry.get("", "v1", "services")
+        assert svc_rt is not None
+        if api.store.get(("/services", "default", "kubernetes")) is None:
+            await api.create(svc_rt, "default", {
+                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "https", "port": 443, "targetPort": self.port or 6443}]},
+            }, WriteOptions(manager="kube-apiserver"))
+
+    def _ensure_certs(self) -> None:
+        d = self.directory
+        if not (d / "ca.crt").exists():
+            bundle = issue_bundle()
+            for name, data in (("ca.crt", bundle.ca_cert), ("serving.crt", bundle.serving_cert),
+                               ("serving.key", bundle.serving_key), ("admin.crt", bundle.client_cert),
+                               ("admin.key", bundle.client_key)):
+                (d / name).write_bytes(data)
+                if name.endswith(".key"):
+                    (d / name).chmod(0o600)
+            (d / "token").write_text(secrets.token_hex(24))
+            (d / "token").chmod(0o600)
+        self.token = (d / "token").read_text().strip()
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.directory / "serving.crt"), str(self.directory / "serving.key"))
+        ctx.load_verify_locations(str(self.directory / "ca.crt"))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        transport = request.transport
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        auth = request.headers.get("Authorization", "")
+        if peer or (self.token and auth == f"Bearer {self.token}") or request.path in ("/healthz", "/readyz", "/livez"):
+            return await handler(request)
+        err = StatusError(401, "Unauthorized", "Unauthorized")
+        return json_response(err.status(), status=401)
+
+    def _write_kubeconfig(self) -> None:
+        import base64
+
+        def b64(name: str) -> str:
+            return base64.b64encode((self.directory / name).read_bytes()).decode()
+
+        config: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kubeloop", "cluster": {"server": self.url, "certificate-authority-data": b64("ca.crt")}}],
+            "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"),
+                                                 "client-key-data": b64("admin.key")}}],
+            "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": "admin", "namespace": "default"}}],
+            "current-context": "kubeloop",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+        self.kubeconfig.chmod(0o600)

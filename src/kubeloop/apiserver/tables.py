@@ -1,0 +1,203 @@
+"""The ``Table`` rendering ``kubectl get`` asks for (``Accept: application/json;as=Table;g=meta.k8s.io;v=v1``).
+
+Custom resources use their CRD's ``additionalPrinterColumns`` (JSONPath evaluated here) after Name,
+and Age when the CRD declares no columns, as the real server does. A few built-in kinds have printers
+with the real server's columns; the rest get Name and Created At.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+from kubeloop.apiserver.resources import ResourceType
+
+__all__ = ["jsonpath", "wants_table", "to_table"]
+
+Obj = dict[str, Any]
+Column = tuple[str, str, str, Callable[[Obj], Any]]  # name, type, format, cell
+
+
+def human_duration(seconds: float) -> str:
+    """Kubernetes' ``duration.HumanDuration`` (what the AGE column shows)."""
+    s = int(seconds)
+    if s < -1:
+        return "<invalid>"
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    minutes = s // 60
+    if minutes < 10:
+        return f"{minutes}m" if s % 60 == 0 else f"{minutes}m{s % 60}s"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = s // 3600
+    if hours < 8:
+        return f"{hours}h" if minutes % 60 == 0 else f"{hours}h{minutes % 60}m"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d" if hours % 24 == 0 else f"{hours // 24}d{hours % 24}h"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = (hours // 24) % 365
+        return f"{hours // 24 // 365}y" if days == 0 else f"{hours // 24 // 365}y{days}d"
+    return f"{hours // 24 // 365}y"
+
+
+def _age(value: Any) -> Any:
+    if not isinstance(value, str):
+        return "<unknown>" if value is None else value
+    try:
+        then = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return value
+    return human_duration((dt.datetime.now(dt.UTC) - then).total_seconds())
+
+
+_NAME: Column = ("Name", "string", "name", lambda o: o["metadata"]["name"])
+_CREATED: Column = ("Created At", "date", "", lambda o: o["metadata"].get("creationTimestamp"))
+_AGE: Column = ("Age", "string", "", lambda o: _age(o["metadata"].get("creationTimestamp")))
+
+
+def wants_table(accept: str) -> bool:
+    return "as=Table" in accept.replace(" ", "")
+
+
+_TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]|\[\*\]")
+
+
+def jsonpath(obj: Any, path: str) -> list[Any]:
+    """Results of a simple JSONPath (``.a.b``, ``[0]``, ``[*]``, ``[?(@.type=="Ready")]``)."""
+    text = path.strip().lstrip("{").rstrip("}")
+    if text.startswith("$"):
+        text = text[1:]
+    nodes = [obj]
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            return []
+        pos = m.end()
+        field, index, fkey, fval = m.groups()
+        out: list[Any] = []
+        for node in nodes:
+            if field is not None and isinstance(node, dict) and field in node:
+                out.append(node[field])
+            elif index is not None and isinstance(node, list) and int(index) < len(node):
+                out.append(node[int(index)])
+            elif fkey is not None and isinstance(node, list):
+                for item in node:
+                    if str(_dig(item, fkey.split("."))) == fval:
+                        out.append(item)
+            elif m.group(0) == "[*]" and isinstance(node, list):
+                out.extend(node)
+        nodes = out
+    return nodes
+
+
+def _dig(node: Any, parts: list[str]) -> Any:
+    for part in parts:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _crd_columns(rt: ResourceType) -> list[Column]:
+    columns = (rt.crd or {}).get("additionalPrinterColumns")
+    if not columns:
+        return [_NAME, _AGE]
+    out: list[Column] = [_NAME]
+    for col in columns:
+        path = col["jsonPath"]
+        kind = col.get("type", "string")
+
+        def cell(obj: Obj, path: str = path, kind: str = kind) -> Any:
+            found = jsonpath(obj, path)
+            if not found:
+                return None
+            value = found[0]
+            if kind == "date":
+                return _age(value)
+            if kind == "string" and not isinstance(value, str):
+                import orjson
+
+                return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
+            return value
+
+        out.append((col["name"], kind, col.get("format", ""), cell))
+    return out
+
+
+def _ports(obj: Obj) -> str:
+    parts = []
+    for p in (obj.get("spec") or {}).get("ports") or []:
+        s = f"{p.get('port')}"
+        if p.get("nodePort"):
+            s += f":{p['nodePort']}"
+        parts.append(f"{s}/{p.get('protocol', 'TCP')}")
+    return ",".join(parts) or "<none>"
+
+
+def _ready_pods(obj: Obj) -> str:
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    total = len((obj.get("spec") or {}).get("containers") or [])
+    return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
+
+
+_BUILTIN: dict[str, list[Column]] = {
+    "ConfigMap": [_NAME, ("Data", "string", "", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), _AGE],
+    "Secret": [_NAME, ("Type", "string", "", lambda o: o.get("type", "Opaque")),
+               ("Data", "string", "", lambda o: len(o.get("data") or {})), _AGE],
+    "Namespace": [_NAME, ("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")), _AGE],
+    "Deployment": [
+        _NAME,
+        ("Ready", "string", "", lambda o: f"{(o.get('status') or {}).get('readyReplicas', 0)}/{(o.get('spec') or {}).get('replicas', 0)}"),
+        ("Up-to-date", "integer", "", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
+        ("Available", "integer", "", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
+        _AGE,
+    ],
+    "Service": [
+        _NAME,
+        ("Type", "string", "", lambda o: (o.get("spec") or {}).get("type", "")),
+        ("Cluster-IP", "string", "", lambda o: (o.get("spec") or {}).get("clusterIP", "<none>")),
+        ("External-IP", "string", "", lambda o: "<none>"),
+        ("Port(s)", "string", "", _ports),
+        _AGE,
+    ],
+    "Pod": [
+        _NAME,
+        ("Ready", "string", "", _ready_pods),
+        ("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")),
+        ("Restarts", "string", "", lambda o: "0"),
+        _AGE,
+    ],
+}
+
+
+def to_table(rt: ResourceType, items: list[Obj], resource_version: str, include_object: str = "Metadata") -> Obj:
+    """A ``meta.k8s.io/v1`` Table of ``items``; each row carries the object's metadata (or object)."""
+    columns = _crd_columns(rt) if rt.crd is not None else _BUILTIN.get(rt.kind, [_NAME, _CREATED])
+    definitions = [
+        {"name": name, "type": kind, "format": fmt, "description": "", "priority": 0}
+        for name, kind, fmt, _ in columns
+    ]
+    rows = []
+    for obj in items:
+        if include_object == "Object":
+            embedded: Any = obj
+        elif include_object == "None":
+            embedded = None
+        else:
+            embedded = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+        rows.append({"cells": [cell(obj) for _, _, _, cell in columns], "object": embedded})
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }
