@@ -247,6 +247,8 @@ class ControlPlane:
                 str(sa_key),
                 "--endpoint-reconciler-type",
                 "none",
+                "--feature-gates",
+                "WatchList=true",
             ],
         )
         etcd.wait_healthy(f"http://127.0.0.1:{self.etcd_port}/health", timeout=opts.start_timeout)
