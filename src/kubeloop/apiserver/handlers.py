@@ -15,7 +15,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from kubeloop.apiserver import discovery, openapi, tables
+from kubeloop.apiserver import discovery, openapi, protobuf, tables
 from kubeloop.apiserver.errors import Cause, StatusError, bad_request, invalid, method_not_supported
 from kubeloop.apiserver.resources import Registry, ResourceType
 from kubeloop.apiserver.rest import Api, DeleteOptions, WriteOptions
@@ -250,9 +250,8 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
-    if "protobuf" in content_type:
-        raise StatusError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - accepted "
-                          f"media types include: application/json, application/yaml")
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
     try:
         if "yaml" in content_type:
             return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))

@@ -370,12 +370,13 @@ class Api:
             raise not_found(rt.plural, rt.group, name)
         md = old["metadata"]
         if opts.uid and opts.uid != md.get("uid"):
-            raise conflict(rt.plural, rt.group, name,
-                           f"Precondition failed: UID in precondition: {opts.uid}, UID in object meta: {md.get('uid')}")
+            raise conflict(rt.kind, "", name,
+                           f"the UID in the precondition ({opts.uid}) does not match the UID in record "
+                           f"({md.get('uid')}). The object might have been deleted and then recreated")
         if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
-            raise conflict(rt.plural, rt.group, name,
-                           f"Precondition failed: ResourceVersion in precondition: {opts.resource_version}, "
-                           f"ResourceVersion in object meta: {md.get('resourceVersion')}")
+            raise conflict(rt.kind, "", name,
+                           f"the ResourceVersion in the precondition ({opts.resource_version}) does not match the "
+                           f"ResourceVersion in record ({md.get('resourceVersion')}). The object might have been modified")
         finalizers = list(md.get("finalizers") or [])
         if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")

@@ -1,0 +1,55 @@
+"""Fixtures of the API-server conformance suite: every test runs against the real kube-apiserver and the
+embedded one (``kubeloop.apiserver``) with the same assertions.
+
+- ``api``: the kubeconfig path of the backend under test (ids ``real`` and ``embedded``);
+- ``kctl``: real kubectl bound to it; ``ns``: a fresh namespace on it; ``kube``: a ``Client`` on it.
+
+The embedded server runs in its own thread (``EmbeddedServer.start_in_thread``) so blocking kubectl
+calls from tests never stall it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from kubeloop.apiserver import EmbeddedServer
+from kubeloop.client import Client, ClientSettings
+from kubeloop.testing import Kubectl
+
+
+@pytest.fixture(scope="session")
+def embedded_server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=["real", "embedded"])
+def api(request: pytest.FixtureRequest) -> Path:
+    if request.param == "real":
+        return Path(request.getfixturevalue("control_plane").kubeconfig)
+    return request.getfixturevalue("embedded_server").kubeconfig
+
+
+@pytest.fixture(scope="session")
+def kctl(api: Path) -> Kubectl:
+    return Kubectl(api)
+
+
+@pytest.fixture
+def ns(kctl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    kctl("create", "namespace", name)
+    yield name
+    kctl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+
+
+@pytest.fixture
+async def kube(api: Path) -> AsyncIterator[Client]:
+    async with await Client.load(api, settings=ClientSettings(qps=None)) as c:
+        yield c
