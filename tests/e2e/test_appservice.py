@@ -14,7 +14,7 @@ from appservice_operator.controller import operator
 from kubeloop import crd
 from kubeloop.testing import ControlPlane, Kubectl, KubectlError, run_operator, until
 
-SAMPLE = Path(__file__).parents[2] / "examples/appservice/config/samples/app_v1_appservice.yaml"
+SAMPLE = Path(__file__).parents[2] / "examples/appservice/config/samples/app.example.com_v1_appservice.yaml"
 RESOURCE = "appservices.app.example.com"
 
 

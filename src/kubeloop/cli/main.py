@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kubeloop.cli.controlplane import UP_BANNER, controlplane, serve_until_signal
+from kubeloop.cli.generate import generate
 from kubeloop.cli.run import run
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 
@@ -19,6 +20,7 @@ def cli() -> None:
 
 cli.add_command(controlplane)
 cli.add_command(run)
+cli.add_command(generate)
 
 
 @cli.command()

@@ -23,6 +23,7 @@ class KindSpec:
     kind: str
     namespaced: bool | None
     model: type[CustomResource] | None = None
+    plural: str | None = None
 
     def parse(self, obj: dict[str, Any]) -> Any:
         """The typed model of ``obj`` when the kind has one, else ``obj`` itself."""
@@ -32,7 +33,7 @@ class KindSpec:
 def kind_spec(kind: KindLike) -> KindSpec:
     """Normalise ``kind``; raise TypeError for anything else."""
     if isinstance(kind, Kind):
-        return KindSpec(kind.ref, kind.group, kind.kind, kind.namespaced)
+        return KindSpec(kind.ref, kind.group, kind.kind, kind.namespaced, plural=kind.plural)
     if isinstance(kind, str):
         api_version, _, name = kind.rpartition("/")
         if not api_version:

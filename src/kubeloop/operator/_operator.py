@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -76,9 +76,13 @@ class _Registration:
 class Operator:
     """A named set of reconcile functions run by one manager."""
 
-    def __init__(self, name: str, *, namespace: str | None = None) -> None:
+    def __init__(
+        self, name: str, *, namespace: str | None = None, rbac: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        """``rbac``: extra ClusterRole rules the reconcile code needs beyond its declared kinds."""
         self.name = name
         self.namespace = namespace
+        self.rbac_rules = [dict(rule) for rule in rbac]
         self._registrations: list[_Registration] = []
         self.manager: Manager | None = None
 
