@@ -1,9 +1,15 @@
-"""The injectable clock: every timed component of kubeloop reads time and waits through a ``Clock``.
+"""The injectable clocks: every timed component of kubeloop reads time and waits through one of these.
 
 Role: the bottom layer, beside ``kubeloop.errors``; it imports only the standard library. The work
 queue (delayed adds, rate limiting), the controller (``Result(requeue_after=)``) and the manager
 (leader election) take a ``Clock`` so that tests swap in ``FakeClock`` and run backoff schedules at
-zero wall time.
+zero wall time. The API client only reads time and sleeps, so it takes the smaller ``SleepClock``
+(every ``Clock`` is one) and its tests use ``InstantClock``.
+
+- ``SleepClock``: ``now`` and ``sleep``. ``Clock``: plus ``call_at``.
+- ``RealClock``: the event loop's clock. ``FakeClock``: moved by the test, step by step.
+  ``InstantClock``: ``sleep`` returns at once after moving time forward.
+- ``WallClock``: epoch seconds derived from a ``SleepClock``, for server-given expiry timestamps.
 
 Guarantees:
 
@@ -25,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "RealClock", "Timer"]
+__all__ = ["Clock", "FakeClock", "InstantClock", "RealClock", "SleepClock", "Timer", "WallClock"]
 
 
 class Timer(Protocol):
@@ -35,18 +41,22 @@ class Timer(Protocol):
         """Stop the callback from running; a no-op if it already ran or was cancelled."""
 
 
-class Clock(Protocol):
-    """Monotonic time plus the two ways of waiting for it: a coroutine and a callback.
-
-    ``call_at`` exists beside ``sleep`` because a component that needs one wake-up at the earliest
-    of many deadlines (the delayed queue) can then reschedule a timer instead of running a task.
-    """
+class SleepClock(Protocol):
+    """Monotonic time and a coroutine that waits for it: all that request/retry code needs."""
 
     def now(self) -> float:
         """Monotonic seconds; only differences between two readings are meaningful."""
 
     async def sleep(self, seconds: float) -> None:
         """Return once ``seconds`` have passed on this clock; ``seconds <= 0`` only yields."""
+
+
+class Clock(SleepClock, Protocol):
+    """A ``SleepClock`` plus a callback way of waiting.
+
+    ``call_at`` exists beside ``sleep`` because a component that needs one wake-up at the earliest
+    of many deadlines (the delayed queue) can then reschedule a timer instead of running a task.
+    """
 
     def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
         """Run ``callback()`` on the event loop once ``now() >= when``; the caller may cancel it."""
@@ -175,6 +185,51 @@ class FakeClock:
     def _drop_cancelled(self) -> None:
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
+
+
+class InstantClock:
+    """A clock whose ``sleep`` returns at once after moving time forward by the amount slept.
+
+    Code that sleeps (backoff, rate limits, retries) thus runs at zero wall time while ``now()``
+    reports the time it would have taken; ``slept`` records every sleep (negative ones as 0) for
+    assertions. It suits code that a test cannot step by hand; ``FakeClock`` models concurrency.
+
+    Caveats: ``advance`` moves time without sleeping and, unlike ``FakeClock.advance``, is a plain
+    method. There is no ``call_at``: this is a ``SleepClock``, not a ``Clock``.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = start
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        self.slept.append(seconds)
+        self._now += seconds
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward without sleeping."""
+        self._now += seconds
+
+
+class WallClock:
+    """Epoch seconds derived from a clock: the system time when created plus the clock's elapsed time.
+
+    Used to compare server-given expiry timestamps (exec credentials) with a clock tests can move.
+    """
+
+    def __init__(self, clock: SleepClock, epoch: float | None = None) -> None:
+        self._clock = clock
+        self._origin = clock.now()
+        self._epoch = time.time() if epoch is None else epoch
+
+    def time(self) -> float:
+        """Seconds since the epoch, as the injected clock sees it."""
+        return self._epoch + (self._clock.now() - self._origin)
 
 
 _NS = 1_000_000_000

@@ -1,15 +1,38 @@
-"""The injectable clock: RealClock follows the event loop, FakeClock moves only when told."""
+"""The injectable clocks: RealClock follows the event loop, FakeClock moves only when told,
+InstantClock moves by itself on sleep, WallClock turns a clock into epoch seconds."""
 
 import asyncio
 
 import pytest
 
-from kubeloop.clock import Clock, FakeClock, RealClock
+from kubeloop.clock import Clock, FakeClock, InstantClock, RealClock, SleepClock, WallClock
 
 
 def test_real_and_fake_clocks_satisfy_the_clock_protocol():
     clocks: list[Clock] = [RealClock(), FakeClock()]
     assert all(isinstance(clock.now(), float) for clock in clocks)
+
+
+def test_every_clock_satisfies_the_sleep_clock_protocol():
+    clocks: list[SleepClock] = [RealClock(), FakeClock(), InstantClock()]
+    assert all(isinstance(clock.now(), float) for clock in clocks)
+
+
+async def test_instant_clock_sleep_returns_at_once_after_moving_time():
+    clock = InstantClock(start=1.0)
+    await clock.sleep(2.5)
+    await clock.sleep(-1)
+    clock.advance(0.5)
+    assert clock.now() == 4.0
+    assert clock.slept == [2.5, 0.0]
+
+
+def test_wall_clock_adds_the_clocks_elapsed_time_to_the_epoch():
+    clock = InstantClock(start=100.0)
+    wall = WallClock(clock, epoch=1_700_000_000.0)
+    assert wall.time() == 1_700_000_000.0
+    clock.advance(30)
+    assert wall.time() == 1_700_000_030.0
 
 
 async def test_real_clock_reads_the_event_loop_time():

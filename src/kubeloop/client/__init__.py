@@ -2,12 +2,12 @@
 
 ``Client`` does the verbs on plain-dict objects; ``ClientConfig`` comes from kubeconfig files or the
 in-cluster service account; discovery maps names and kinds to resources; errors are typed by the
-server's ``Status``. This package imports only ``kubeloop.errors`` and itself.
+server's ``Status``. This package imports only itself and the bottom layers ``kubeloop.errors``,
+``kubeloop.clock`` (it takes a ``SleepClock``; tests use ``InstantClock``) and ``kubeloop.tokenbucket``.
 """
 
 from kubeloop.client.api import Client, PatchType, Preconditions, ResourceRef
 from kubeloop.client.auth import CredentialError
-from kubeloop.client.clock import Clock, FakeClock, SystemClock
 from kubeloop.client.config import (
     ClientConfig,
     ConfigError,
@@ -49,12 +49,10 @@ __all__ = [
     "Client",
     "ClientConfig",
     "ClientSettings",
-    "Clock",
     "ConfigError",
     "ConflictError",
     "CredentialError",
     "ExecConfig",
-    "FakeClock",
     "ForbiddenError",
     "GoneError",
     "InternalError",
@@ -72,7 +70,6 @@ __all__ = [
     "ServerTimeoutError",
     "ServiceUnavailableError",
     "StatusCause",
-    "SystemClock",
     "TokenBucket",
     "TooManyRequestsError",
     "TransportError",

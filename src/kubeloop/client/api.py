@@ -21,12 +21,12 @@ from typing import Any
 
 import orjson
 
-from kubeloop.client.clock import Clock
 from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
 from kubeloop.client.discovery import ApiResource, RestMapper
 from kubeloop.client.metrics import MetricsHook
 from kubeloop.client.transport import ClientSettings, Transport
 from kubeloop.client.watch import WatchEvent, stream_events
+from kubeloop.clock import SleepClock
 
 __all__ = ["Client", "PatchType", "Preconditions", "ResourceRef"]
 
@@ -66,7 +66,7 @@ class Client:
         config: ClientConfig,
         settings: ClientSettings | None = None,
         *,
-        clock: Clock | None = None,
+        clock: SleepClock | None = None,
         metrics: MetricsHook | None = None,
     ) -> None:
         self.config = config

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from kubeloop.client.clock import Clock, SystemClock, WallClock
 from kubeloop.client.config import ClientConfig, ExecConfig
+from kubeloop.clock import RealClock, SleepClock, WallClock
 from kubeloop.errors import KubeloopError
 
 __all__ = ["Authenticator", "CredentialError", "Credentials"]
@@ -58,10 +58,10 @@ class Authenticator:
     """Produces the current ``Credentials`` for a ``ClientConfig``; safe to call from many tasks at once."""
 
     def __init__(
-        self, config: ClientConfig, *, clock: Clock | None = None, epoch: float | None = None
+        self, config: ClientConfig, *, clock: SleepClock | None = None, epoch: float | None = None
     ) -> None:
         self._config = config
-        self._clock = clock or SystemClock()
+        self._clock: SleepClock = clock or RealClock()
         self._wall = WallClock(self._clock)
         self._lock = asyncio.Lock()
         self._cached: Credentials | None = None

@@ -1,6 +1,7 @@
 """Client-side flow control: a token-bucket QPS/burst limiter and the retry policy with backoff.
 
-Both take time from an injected ``Clock``, so tests of waits and backoffs run at zero wall time.
+Both take time from an injected ``kubeloop.clock.SleepClock``, so tests of waits and backoffs run at zero
+wall time (``InstantClock``). The bucket arithmetic is ``kubeloop.tokenbucket``'s, shared with the work queue.
 """
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kubeloop.client.clock import Clock, SystemClock
+from kubeloop.clock import RealClock, SleepClock
+from kubeloop.tokenbucket import TokenBucket as SharedBucket
 
 __all__ = ["RETRYABLE_CODES", "RetryPolicy", "TokenBucket"]
 
@@ -24,25 +26,19 @@ class TokenBucket:
     limiter is fair without a lock. A ``qps`` of ``None`` or ≤ 0 disables limiting.
     """
 
-    def __init__(self, qps: float | None, burst: int, *, clock: Clock | None = None) -> None:
+    def __init__(self, qps: float | None, burst: int, *, clock: SleepClock | None = None) -> None:
         self.qps = qps if qps is not None and qps > 0 else None
         self.burst = max(1, burst)
-        self._clock = clock or SystemClock()
-        self._tokens = float(self.burst)
-        self._last = self._clock.now()
+        self._clock: SleepClock = clock or RealClock()
+        self._bucket = None if self.qps is None else SharedBucket(self.qps, self.burst, clock=self._clock)
 
     async def acquire(self) -> float:
         """Take one token, sleeping as long as needed; returns the seconds waited."""
-        if self.qps is None:
+        if self._bucket is None:
             return 0.0
-        now = self._clock.now()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1.0
-        if self._tokens >= 0:
-            return 0.0
-        wait = -self._tokens / self.qps
-        await self._clock.sleep(wait)
+        wait = self._bucket.reserve()
+        if wait > 0:
+            await self._clock.sleep(wait)
         return wait
 
 

@@ -21,11 +21,11 @@ import orjson
 from yarl import URL
 
 from kubeloop.client.auth import Authenticator, Credentials
-from kubeloop.client.clock import Clock, SystemClock
 from kubeloop.client.config import ClientConfig
 from kubeloop.client.errors import ApiError, TransportError, error_from_status
 from kubeloop.client.metrics import MetricsHook, NoMetrics
 from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+from kubeloop.clock import RealClock, SleepClock
 
 __all__ = ["ClientSettings", "Transport"]
 
@@ -63,12 +63,12 @@ class Transport:
         config: ClientConfig,
         settings: ClientSettings | None = None,
         *,
-        clock: Clock | None = None,
+        clock: SleepClock | None = None,
         metrics: MetricsHook | None = None,
     ) -> None:
         self.config = config
         self.settings = settings or ClientSettings()
-        self.clock = clock or SystemClock()
+        self.clock: SleepClock = clock or RealClock()
         self.metrics: MetricsHook = metrics or NoMetrics()
         self.auth = Authenticator(config, clock=self.clock)
         self.limiter = TokenBucket(self.settings.qps, self.settings.burst, clock=self.clock)

@@ -3,7 +3,7 @@
 Role: controllers add object keys (on every watch event for an object or its children), N workers
 take them out and reconcile one key at a time. The Python equivalent of client-go's
 ``util/workqueue`` with controller-runtime's priorities; imports only ``kubeloop.clock``,
-``kubeloop.errors`` and the standard library.
+``kubeloop.tokenbucket``, ``kubeloop.errors`` and the standard library.
 
 Layers, each wrapping the one before (composition), all configured by one ``QueueOptions``:
 

@@ -7,7 +7,7 @@ Role: strategies for ``RateLimitingQueue.add_rate_limited`` (the equivalent of c
   20 ms, ... 1000 s by default); ``forget`` starts the key over.
 - ``TokenBucket``: one bucket for all keys, ``qps`` tokens a second up to ``burst``; every ``when``
   takes a token, and the delay is how long until that token exists (golang.org/x/time/rate
-  ``Reserve().Delay()``).
+  ``Reserve().Delay()``). A ``RateLimiter`` face on the shared ``kubeloop.tokenbucket.TokenBucket``.
 - ``MaxOf``: the longest delay of several limiters; the default is
   ``MaxOf(ItemExponentialBackoff(), TokenBucket())``, client-go's ``DefaultControllerRateLimiter``.
 
@@ -21,6 +21,7 @@ from collections.abc import Hashable
 from typing import Protocol
 
 from kubeloop.clock import Clock, RealClock
+from kubeloop.tokenbucket import TokenBucket as SharedBucket
 
 __all__ = ["ItemExponentialBackoff", "MaxOf", "RateLimiter", "TokenBucket", "default_rate_limiter"]
 
@@ -71,20 +72,18 @@ class TokenBucket:
     """
 
     def __init__(self, qps: float = 10.0, burst: int = 100, *, clock: Clock | None = None) -> None:
-        if qps <= 0 or burst < 1:
-            raise ValueError(f"need qps > 0 and burst >= 1, got qps={qps}, burst={burst}")
-        self.qps = qps
-        self.burst = burst
-        self._clock: Clock = clock if clock is not None else RealClock()
-        self._tokens = float(burst)
-        self._last = self._clock.now()
+        self._bucket = SharedBucket(qps, burst, clock=clock if clock is not None else RealClock())
+
+    @property
+    def qps(self) -> float:
+        return self._bucket.qps
+
+    @property
+    def burst(self) -> int:
+        return self._bucket.burst
 
     def when(self, key: Hashable) -> float:
-        now = self._clock.now()
-        elapsed = max(0.0, now - self._last)
-        self._tokens = min(float(self.burst), self._tokens + elapsed * self.qps) - 1.0
-        self._last = now
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+        return self._bucket.reserve()
 
     def forget(self, key: Hashable) -> None:
         pass

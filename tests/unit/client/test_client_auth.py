@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kubeloop.client import ClientConfig, CredentialError, ExecConfig, FakeClock
+from kubeloop.client import ClientConfig, CredentialError, ExecConfig
 from kubeloop.client.auth import Authenticator
+from kubeloop.clock import InstantClock
 
 
 def plugin(tmp_path: Path, body: dict | str, *, exit_code: int = 0) -> ExecConfig:
@@ -40,7 +41,7 @@ def runs(tmp_path: Path) -> int:
 
 
 async def test_exec_credentials_are_cached_until_shortly_before_expiry(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = InstantClock()
     auth = Authenticator(
         ClientConfig(server="https://x", exec=plugin(tmp_path, credential("t", 120))), clock=clock
     )
@@ -54,7 +55,7 @@ async def test_exec_credentials_are_cached_until_shortly_before_expiry(tmp_path:
 
 
 async def test_exec_credentials_without_expiry_are_kept_until_invalidated(tmp_path: Path) -> None:
-    clock = FakeClock()
+    clock = InstantClock()
     auth = Authenticator(
         ClientConfig(server="https://x", exec=plugin(tmp_path, credential("t"))), clock=clock
     )
@@ -114,7 +115,7 @@ async def test_missing_exec_command_mentions_install_hint() -> None:
 async def test_token_file_is_reread_after_a_minute(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("first\n")
-    clock = FakeClock()
+    clock = InstantClock()
     auth = Authenticator(ClientConfig(server="https://x", token_file=token), clock=clock)
     assert (await auth.credentials()).token == "first"
     token.write_text("second\n")

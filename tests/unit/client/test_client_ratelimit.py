@@ -7,11 +7,12 @@ import asyncio
 import pytest
 
 import kubeloop.clock
-from kubeloop.client import FakeClock, RetryPolicy, TokenBucket
+from kubeloop.client import RetryPolicy, TokenBucket
+from kubeloop.clock import InstantClock
 
 
 async def test_burst_passes_at_once_then_requests_are_spaced_by_qps() -> None:
-    clock = FakeClock()
+    clock = InstantClock()
     bucket = TokenBucket(qps=5, burst=10, clock=clock)
     waits = [await bucket.acquire() for _ in range(13)]
     assert waits[:10] == [0.0] * 10
@@ -20,7 +21,7 @@ async def test_burst_passes_at_once_then_requests_are_spaced_by_qps() -> None:
 
 
 async def test_tokens_refill_while_idle_up_to_burst() -> None:
-    clock = FakeClock()
+    clock = InstantClock()
     bucket = TokenBucket(qps=10, burst=3, clock=clock)
     for _ in range(3):
         await bucket.acquire()
@@ -48,7 +49,7 @@ async def test_concurrent_callers_are_served_in_order_at_the_rate() -> None:
 
 @pytest.mark.parametrize("qps", [None, 0, -1])
 async def test_disabled_limiter_never_waits(qps: float | None) -> None:
-    clock = FakeClock()
+    clock = InstantClock()
     bucket = TokenBucket(qps=qps, burst=1, clock=clock)
     assert [await bucket.acquire() for _ in range(100)] == [0.0] * 100
     assert clock.slept == []

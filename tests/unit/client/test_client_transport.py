@@ -18,7 +18,6 @@ from kubeloop.client import (
     ClientConfig,
     ClientSettings,
     ExecConfig,
-    FakeClock,
     GoneError,
     InternalError,
     RecordingMetrics,
@@ -29,6 +28,7 @@ from kubeloop.client import (
 )
 from kubeloop.client.transport import Transport
 from kubeloop.client.watch import stream_events
+from kubeloop.clock import InstantClock
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -59,11 +59,11 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
         await runner.cleanup()
 
 
-def transport(server: str, clock: FakeClock | None = None, **settings: object) -> Transport:
+def transport(server: str, clock: InstantClock | None = None, **settings: object) -> Transport:
     return Transport(
         ClientConfig(server=server),
         ClientSettings(qps=None, **settings),  # type: ignore[arg-type]
-        clock=clock or FakeClock(),
+        clock=clock or InstantClock(),
         metrics=RecordingMetrics(),
     )
 
@@ -78,7 +78,7 @@ async def test_429_is_retried_after_the_servers_retry_after(serve) -> None:
             return web.Response(status=429, body=status(429, "TooManyRequests"), headers={"Retry-After": "2"})
         return web.json_response({"ok": True})
 
-    clock = FakeClock()
+    clock = InstantClock()
     t = transport(await serve(handler), clock)
     try:
         assert await t.request("POST", "/api/v1/x", verb="create", body=b"{}") == {"ok": True}
@@ -113,7 +113,7 @@ async def test_5xx_is_retried_with_backoff_for_idempotent_requests_only(serve) -
         hits[request.method] += 1
         return web.Response(status=503, body=status(503, "ServiceUnavailable"))
 
-    clock = FakeClock()
+    clock = InstantClock()
     t = transport(await serve(handler), clock, retry=RetryPolicy(max_retries=3, base_delay=1.0, jitter=0.0))
     try:
         with pytest.raises(ServiceUnavailableError):
@@ -150,7 +150,7 @@ async def test_refused_connection_is_retried_then_a_transport_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again before use: nothing listens there
-    clock = FakeClock()
+    clock = InstantClock()
     t = transport(
         f"http://127.0.0.1:{port}", clock, retry=RetryPolicy(max_retries=2, base_delay=0.5, jitter=0.0)
     )
@@ -195,7 +195,7 @@ async def test_401_runs_the_exec_plugin_again_once(serve, tmp_path: Path) -> Non
 
     server = await serve(handler)
     config = ClientConfig(server=server, exec=ExecConfig(command=sys.executable, args=(str(plugin),)))
-    t = Transport(config, ClientSettings(qps=None), clock=FakeClock())
+    t = Transport(config, ClientSettings(qps=None), clock=InstantClock())
     try:
         from kubeloop.client import UnauthorizedError
 

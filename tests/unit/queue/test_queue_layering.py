@@ -1,4 +1,5 @@
-"""The queue package imports only the standard library, ``kubeloop.clock`` and ``kubeloop.errors``.
+"""The queue package imports only the standard library and the bottom layers ``kubeloop.clock``,
+``kubeloop.tokenbucket`` and ``kubeloop.errors``.
 
 import-linter's layers contract keeps it below the controller; this keeps it beside the cache
 (which it must not import either) and above nothing but the bottom layer.
@@ -11,7 +12,7 @@ from pathlib import Path
 import kubeloop.clock
 import kubeloop.queue
 
-ALLOWED_KUBELOOP = {"kubeloop.clock", "kubeloop.errors"}
+ALLOWED_KUBELOOP = {"kubeloop.clock", "kubeloop.errors", "kubeloop.tokenbucket"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -36,7 +37,7 @@ def outside_allowed(path: Path, own_package: str) -> set[str]:
     return bad
 
 
-def test_the_queue_package_imports_only_the_standard_library_clock_and_errors():
+def test_the_queue_package_imports_only_the_standard_library_and_the_bottom_layers():
     package = Path(kubeloop.queue.__file__).parent
     problems = {path.name: outside_allowed(path, "kubeloop.queue") for path in package.glob("*.py")}
     assert {name: bad for name, bad in problems.items() if bad} == {}
