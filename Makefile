@@ -6,8 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e clean
 
+DEMO := examples/appservice
+
 run: $(STAMP) controlplane
-	$(BIN)/kubeloop dev
+	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.controller:operator \
+		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
 test: $(STAMP) controlplane check
 	$(BIN)/pytest

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from kubeloop.cli.controlplane import UP_BANNER, controlplane, serve_until_signal
+from kubeloop.cli.controlplane import controlplane
+from kubeloop.cli.dev import dev
 from kubeloop.cli.generate import generate
 from kubeloop.cli.run import run
-from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 
 __all__ = ["cli", "main"]
 
@@ -21,13 +21,7 @@ def cli() -> None:
 cli.add_command(controlplane)
 cli.add_command(run)
 cli.add_command(generate)
-
-
-@cli.command()
-def dev() -> None:
-    """Start a local cluster for development and print how to use it (Ctrl-C stops it)."""
-    plane = ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1))
-    serve_until_signal(plane, UP_BANNER)
+cli.add_command(dev)
 
 
 def main() -> None:

@@ -1,0 +1,123 @@
+"""``kubeloop dev [MODULE:OPERATOR] [--sample FILE ...]``: the zero-setup development loop.
+
+Starts a local cluster, installs the operator's CRDs, runs the operator in this process, applies
+the samples, shows what the operator made of them, and stays up (with kubectl pointed at the
+cluster) until Ctrl-C or SIGTERM, then removes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+from pathlib import Path
+
+import click
+
+from kubeloop import crd
+from kubeloop.cli.run import load_operator
+from kubeloop.errors import KubeloopError
+from kubeloop.manager._logging import configure_logging
+from kubeloop.operator import Operator
+from kubeloop.scaffold import custom_resources
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until
+
+__all__ = ["dev"]
+
+BANNER = """
+kubeloop dev: a local cluster is up{operator_line}.
+  kubeconfig:  {kubeconfig}
+  try:         export KUBECONFIG={kubeconfig}
+               kubectl get {kinds}
+Ctrl-C stops the operator and the cluster and removes their data.
+"""
+
+
+async def _serve(operator: Operator | None, samples: list[Path], kubeconfig_out: Path | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
+    async with ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1)) as plane:
+        kubeconfig = plane.kubeconfig
+        if kubeconfig_out is not None:
+            await asyncio.to_thread(shutil.copyfile, kubeconfig, kubeconfig_out)
+            kubeconfig = kubeconfig_out
+        kubectl = Kubectl(plane.kubeconfig)
+        kinds = ["deployments,services,pods"]
+        if operator is None:
+            click.echo(BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0]))
+            await stop.wait()
+            return
+        models = custom_resources(operator)
+        if models:
+            click.echo(f"installing CRDs: {', '.join(m.resource_info().crd_name for m in models)}")
+            await asyncio.to_thread(kubectl, "apply", "-f", "-", input=crd.to_yaml(models))
+            for model in models:
+                name = model.resource_info().crd_name
+                await asyncio.to_thread(
+                    kubectl, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s"
+                )
+                kinds.insert(0, name)
+        click.echo(f"starting operator {operator.name}...")
+        async with run_operator(operator, plane.kubeconfig):
+            for sample in samples:
+                click.echo((await asyncio.to_thread(kubectl, "apply", "-f", str(sample))).stdout.strip())
+            if samples:
+                await _wait_ready(kubectl, samples)
+                shown = await asyncio.to_thread(kubectl, "get", ",".join(kinds), "-o", "wide")
+                click.echo("\nwhat the operator made of the samples:\n" + shown.stdout)
+            click.echo(
+                BANNER.format(
+                    operator_line=f" and {operator.name} runs", kubeconfig=kubeconfig, kinds=",".join(kinds)
+                )
+            )
+            await stop.wait()
+            click.echo("stopping...")
+
+
+async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:
+    """Wait (up to a minute) until every sample reports a Ready=True condition, then say so."""
+
+    def ready() -> bool:
+        for sample in samples:
+            got = kubectl.json("get", "-f", str(sample))
+            items = got.get("items", [got])
+            for item in items:
+                conditions = (item.get("status") or {}).get("conditions") or []
+                if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                    return False
+        return True
+
+    try:
+        await until(lambda: asyncio.to_thread(ready), within=60, what="samples Ready", interval=0.5)
+        click.echo("every sample is Ready")
+    except AssertionError:
+        click.echo("some samples are not Ready after 60 s; see `kubectl describe` and the operator's log")
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.option(
+    "--sample",
+    "samples",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Apply this manifest once the operator runs (repeatable).",
+)
+@click.option(
+    "--kubeconfig-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the cluster's admin kubeconfig here.",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+def dev(target: str | None, samples: tuple[Path, ...], kubeconfig_out: Path | None, log_level: str) -> None:
+    """Run TARGET (``package.module:operator``) on a fresh local cluster with its samples applied."""
+    configure_logging(log_level)
+    operator = load_operator(target) if target else None
+    try:
+        asyncio.run(_serve(operator, list(samples), kubeconfig_out))
+    except KubeloopError as exc:
+        raise click.ClickException(str(exc)) from exc

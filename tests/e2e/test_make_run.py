@@ -1,0 +1,53 @@
+"""`make run`, the README's first command: the AppService demo comes up, kubectl can use it, and
+Ctrl-C takes everything down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kubeloop.testing import Kubectl
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_make_run_shows_the_appservice_demo_and_stops_cleanly() -> None:
+    proc = subprocess.Popen(
+        ["make", "-s", "run"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    kubeconfig = None
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip().startswith("kubeconfig:"):
+                kubeconfig = Path(line.split(":", 1)[1].strip())
+                break
+        else:
+            pytest.fail("make run ended before printing a kubeconfig:\n" + "".join(lines))
+        output = "".join(lines)
+        assert "every sample is Ready" in output
+        assert "deployment.apps/nginx-app   2/2" in output
+        assert "80:30002/TCP" in output
+        kubectl = Kubectl(kubeconfig)
+        app = kubectl.json("get", "appservices.app.example.com", "nginx-app")
+        assert app["status"]["readyReplicas"] == 2
+        data_dir = kubeconfig.parent
+        assert data_dir.exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal signals the whole process group
+        proc.wait(timeout=60)
+    rest = proc.stdout.read()
+    assert "stopping..." in rest
+    assert "Traceback" not in rest
+    assert not data_dir.exists(), "the cluster's data is removed on Ctrl-C"
