@@ -94,7 +94,9 @@ async def test_watch_requests_bookmarks_and_receives_them(client: Client, namesp
     rv = (await client.list("configmaps", namespace=namespace))["metadata"]["resourceVersion"]
     bookmarks = [
         e
-        async for e in client.watch("configmaps", namespace=namespace, resource_version=rv, timeout_seconds=10)
+        async for e in client.watch(
+            "configmaps", namespace=namespace, resource_version=rv, timeout_seconds=10
+        )
         if e.type == "BOOKMARK"
     ]
     assert bookmarks, "no bookmark arrived before the watch ended"
