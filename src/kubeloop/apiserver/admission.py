@@ -140,6 +140,9 @@ class BuiltinAdmission:
             used.add(port["nodePort"])
         if causes:
             raise invalid("Service", "", name, causes)
+        for ingress in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            if ingress.get("ip"):
+                ingress.setdefault("ipMode", "VIP")
 
     def _customresourcedefinition(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> None:
         structural.admit_crd(obj)

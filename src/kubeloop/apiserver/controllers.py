@@ -7,6 +7,7 @@
   owner; ``orphan`` removes the owner reference from dependents and then releases the owner.
 - Namespaces: a deleted namespace is emptied (every namespaced object deleted), then its ``kubernetes``
   finalizer is removed and it goes.
+- Root CA: every new namespace gets the ``kube-root-ca.crt`` ConfigMap with the server's CA.
 - Workload status: Deployments, ReplicaSets and StatefulSets are reported ready at once
   (``status.replicas = readyReplicas = availableReplicas = updatedReplicas = spec.replicas``,
   ``observedGeneration``, an Available condition), so operators waiting for readiness proceed. No pods
@@ -42,14 +43,16 @@ _WORKLOADS = {"apps/deployments", "apps/replicasets", "apps/statefulsets"}
 class Controllers:
     """The server's own control loops over one ``Api`` (see module docstring)."""
 
-    def __init__(self, api: Api, registry: Registry) -> None:
+    def __init__(self, api: Api, registry: Registry, ca_pem: str = "") -> None:
         self.api = api
         self.registry = registry
+        self.ca_pem = ca_pem
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         for crd in self.api.store.list(_CRDS):
             self._serve_crd(crd)
+        self._missing_ca = [ns["metadata"]["name"] for ns in self.api.store.list("/namespaces")]
         self._pending: list[Obj] = [
             obj for bucket in list(self.api.store._objects) for _, obj in self.api.store.items(bucket)
             if obj["metadata"].get("deletionTimestamp")
@@ -66,6 +69,9 @@ class Controllers:
     async def _run(self, watcher: Any) -> None:
         for obj in self._pending:
             await self._guarded(self._finalize, obj)
+        if self.ca_pem:
+            for name in self._missing_ca:
+                await self._guarded(self._publish_root_ca, name)
         async for event in watcher:
             await self._guarded(self._handle, event)
 
@@ -91,6 +97,19 @@ class Controllers:
             await self._finalize(obj)
         elif storage in _WORKLOADS:
             await self._report_ready(storage, obj)
+        elif storage == "/namespaces" and event.type == "ADDED" and self.ca_pem:
+            await self._publish_root_ca(obj["metadata"]["name"])
+
+    async def _publish_root_ca(self, namespace: str) -> None:
+        """The ``kube-root-ca.crt`` ConfigMap every namespace gets (kube-controller-manager does this)."""
+        rt = self.registry.get("", "v1", "configmaps")
+        if rt is None or self.api.store.get(("/configmaps", namespace, "kube-root-ca.crt")) is not None:
+            return
+        body = {"metadata": {"name": "kube-root-ca.crt", "annotations": {
+            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver "
+            "when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other "
+            "usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": self.ca_pem}}
+        await self.api.create(rt, namespace, body, _MANAGER)
 
     # -- CRDs --------------------------------------------------------------------------------------
 

@@ -188,7 +188,9 @@ class Routes:
     def _list(self, request: web.Request, target: Target) -> web.Response:
         q = request.query
         limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
-        result = self.api.list(target.rt, target.namespace, _selectors(request, target.rt), limit, q.get("continue") or None)
+        selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
+        result = self.api.list(target.rt, target.namespace, _selectors(request, target.rt), limit,
+                               q.get("continue") or None, selective)
         if tables.wants_table(request.headers.get("Accept", "")):
             table = tables.to_table(target.rt, result["items"], result["metadata"]["resourceVersion"],
                                     q.get("includeObject", "Metadata"))

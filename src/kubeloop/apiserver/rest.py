@@ -107,7 +107,10 @@ class Api:
         match: Selector,
         limit: int | None = None,
         token: str | None = None,
+        selective: bool = False,
     ) -> Obj:
+        """One page of objects matching ``match``; ``selective``: selectors were given (the real server
+        then leaves out ``remainingItemCount``)."""
         rv = self.store.resource_version
         start = ""
         if token:
@@ -140,7 +143,8 @@ class Api:
             last = items[-1]["metadata"]
             cont = {"rv": rv, "start": f"{last.get('namespace', '')}/{last['name']}"}
             list_meta["continue"] = base64.urlsafe_b64encode(orjson.dumps(cont)).decode().rstrip("=")
-            list_meta["remainingItemCount"] = remaining
+            if not selective:
+                list_meta["remainingItemCount"] = remaining
         return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta, "items": items}
 
     # -- create ------------------------------------------------------------------------------------

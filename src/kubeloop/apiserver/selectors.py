@@ -116,6 +116,7 @@ def field_selector(text: str | None, kind: str) -> Selector:
             raise bad_request(f'invalid selector: \'{text}\'; can\'t understand \'{term}\'')
         path, op, value = m.groups()
         if path not in allowed:
-            raise bad_request(f'field label not supported: {path}')
+            known = ", ".join(f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))])
+            raise bad_request(f'"{path}" is not a known field selector: only {known}')
         checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)

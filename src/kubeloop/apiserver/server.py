@@ -128,7 +128,7 @@ class EmbeddedServer:
         registry = await asyncio.to_thread(Registry)
         api = Api(store, BuiltinAdmission())
         await self._bootstrap(api, registry)
-        self._controllers = Controllers(api, registry)
+        self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text())
         self._controllers.start()
         app = web.Application(middlewares=[self._authenticate, _status_errors], client_max_size=4 * 1024 * 1024)
         Routes(api, registry, f"{self.host}:{self.port}").install(app)

@@ -53,12 +53,17 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
 
 @dataclass(frozen=True)
 class Event:
-    """One committed change: ``type`` is ADDED, MODIFIED or DELETED; ``obj`` carries ``rv``."""
+    """One committed change: ``type`` is ADDED, MODIFIED or DELETED; ``obj`` carries ``rv``.
+
+    ``prev`` is the object before the change (None for ADDED); for DELETED ``obj`` is the last state
+    with the deletion's resourceVersion.
+    """
 
     type: str
     rv: int
     key: Key
     obj: Obj
+    prev: Obj | None = None
 
 
 class View:
@@ -302,10 +307,10 @@ class Store:
                     continue
                 del bucket[(key[1], key[2])]
                 last = dict(old, metadata=dict(old["metadata"], resourceVersion=str(event_rv)))
-                event = Event("DELETED", event_rv, key, last)
+                event = Event("DELETED", event_rv, key, last, old)
             else:
                 bucket[(key[1], key[2])] = obj
-                event = Event("MODIFIED" if old is not None else "ADDED", event_rv, key, obj)
+                event = Event("MODIFIED" if old is not None else "ADDED", event_rv, key, obj, old)
             if len(self._history) == self._history.maxlen:
                 self._compacted = self._history[0].rv
             self._history.append(event)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from kubeloop.apiserver import selectors
 from kubeloop.apiserver.errors import StatusError, bad_request
 from kubeloop.apiserver.resources import ResourceType
 from kubeloop.apiserver.rest import Api
+from kubeloop.apiserver.storage import Event
 
 __all__ = ["serve_watch"]
 
@@ -43,6 +45,21 @@ def _line(event_type: str, rt: ResourceType, obj: Obj) -> bytes:
     if obj.get("apiVersion") != rt.api_version:
         obj = dict(obj, apiVersion=rt.api_version, kind=rt.kind)
     return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+
+
+def _translate(event: Event, rt: ResourceType, match: Callable[[Obj], bool]) -> bytes | None:
+    """The line a selective watcher sees for ``event``: objects entering the selection are ADDED,
+    leaving it DELETED (the last matching state, at the event's resourceVersion), as the real server."""
+    old_passes = event.prev is not None and match(event.prev)
+    if event.type == "DELETED":
+        return _line("DELETED", rt, event.obj) if old_passes or match(event.obj) else None
+    new_passes = match(event.obj)
+    if new_passes:
+        return _line("MODIFIED" if old_passes else "ADDED", rt, event.obj)
+    if old_passes and event.prev is not None:
+        last = dict(event.prev, metadata=dict(event.prev["metadata"], resourceVersion=str(event.rv)))
+        return _line("DELETED", rt, last)
+    return None
 
 
 async def serve_watch(request: web.Request, api: Api, rt: ResourceType, namespace: str | None,
@@ -66,17 +83,13 @@ async def serve_watch(request: web.Request, api: Api, rt: ResourceType, namespac
     timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else None
     response = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
     await response.prepare(request)
-    visible: set[tuple[str, str, str]] = set()
     try:
         if since is None:
-            for key, obj in sorted(store.items(rt.storage, namespace), key=lambda p: p[0]):
+            for _, obj in sorted(store.items(rt.storage, namespace), key=lambda p: p[0]):
                 if match(obj):
-                    visible.add(key)
                     await response.write(_line("ADDED", rt, obj))
             if initial:
                 await response.write(orjson.dumps(_bookmark(rt, store.resource_version, True)) + b"\n")
-        else:
-            visible = {key for key, obj in store.items(rt.storage, namespace) if match(obj)}
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         while True:
             wait = BOOKMARK_INTERVAL if bookmarks else None
@@ -93,18 +106,9 @@ async def serve_watch(request: web.Request, api: Api, rt: ResourceType, namespac
                 continue
             if event is None:
                 break
-            now_matches = event.type != "DELETED" and match(event.obj)
-            was = event.key in visible
-            if event.type == "DELETED":
-                if was or match(event.obj):
-                    visible.discard(event.key)
-                    await response.write(_line("DELETED", rt, event.obj))
-            elif now_matches:
-                visible.add(event.key)
-                await response.write(_line("MODIFIED" if was and event.type != "ADDED" else "ADDED", rt, event.obj))
-            elif was:
-                visible.discard(event.key)
-                await response.write(_line("DELETED", rt, event.obj))
+            line = _translate(event, rt, match)
+            if line is not None:
+                await response.write(line)
     except (ConnectionResetError, asyncio.CancelledError):
         watcher.close()
         raise

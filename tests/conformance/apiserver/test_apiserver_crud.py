@@ -112,15 +112,22 @@ async def test_generation_moves_only_with_spec(kube: Client, ns: str) -> None:
 
 
 async def test_status_subresource_separates_spec_and_status(kube: Client, ns: str) -> None:
-    created = await kube.create(deployment("st", ns))
-    with_status = dict(created, status={"observedGeneration": 99})
-    with_status["spec"] = dict(created["spec"], replicas=5)
-    updated = await kube.replace(with_status, subresource="status")
-    assert updated["spec"]["replicas"] == 1
-    assert updated["status"]["observedGeneration"] == 99
-    main = dict(updated, status={"observedGeneration": 7})
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "st", "namespace": ns},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80}], "selector": {"app": "st"}},
+    }
+    created = await kube.create(svc)
+    lb = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}
+    changed = dict(created, status=lb, spec=dict(created["spec"], selector={"app": "other"}))
+    updated = await kube.replace(changed, subresource="status")
+    assert updated["spec"]["selector"] == {"app": "st"}
+    stored = {"loadBalancer": {"ingress": [{"ip": "192.0.2.10", "ipMode": "VIP"}]}}  # ipMode defaulted
+    assert updated["status"] == stored
+    main = dict(updated, status={"loadBalancer": {}})
     after = await kube.replace(main)
-    assert after["status"]["observedGeneration"] == 99
+    assert after["status"] == stored
 
 
 async def test_dry_run_create_stores_nothing(kube: Client, ns: str) -> None:
