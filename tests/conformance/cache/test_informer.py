@@ -158,3 +158,41 @@ async def test_cache_shares_one_informer_per_resource_and_scope_and_starts_late_
     finally:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_periodic_resync_redelivers_stored_objects_as_updates(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    await client.create(configmap("steady", namespace))
+    informer = Informer(
+        client, await client.resource("configmaps"), InformerOptions(namespace=namespace, resync_period=0.2)
+    )
+    resynced: list[InformerEvent] = []
+    informer.add_handler(lambda e: resynced.append(e) if e.type == "update" and e.old is e.obj else None)
+    running(informer)
+    await until(
+        lambda: len({e.obj["metadata"]["name"] for e in resynced}) >= 1 and len(resynced) >= 2,
+        what="two resyncs",
+    )
+    assert "steady" in {e.obj["metadata"]["name"] for e in resynced}
+
+
+async def test_field_selector_scopes_what_is_cached(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    await client.create(configmap("wanted", namespace))
+    await client.create(configmap("unwanted", namespace))
+    informer = Informer(
+        client,
+        await client.resource("configmaps"),
+        InformerOptions(namespace=namespace, field_selector="metadata.name=wanted"),
+    )
+    running(informer)
+    await informer.wait_synced()
+    assert [o["metadata"]["name"] for o in informer.list()] == ["wanted"]
+    await client.patch("configmaps", "unwanted", {"data": {"v": "2"}}, namespace=namespace)
+    await client.patch("configmaps", "wanted", {"data": {"v": "3"}}, namespace=namespace)
+    await until(
+        lambda: (informer.get(namespace, "wanted") or {}).get("data") == {"v": "3"}, what="update seen"
+    )
+    assert informer.get(namespace, "unwanted") is None
