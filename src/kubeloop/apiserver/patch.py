@@ -198,6 +198,7 @@ def _merge_list(current: Any, patch: list[Any], schema: Node) -> list[Any]:
     if keys and all(isinstance(i, dict) for i in patch):
         if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
             return [copy.deepcopy(i) for i in patch if i.get("$patch") != "replace"]
+        added: list[Any] = []
         for item in patch:
             present = [k for k in keys if k in item] or list(keys[:1])
             match = next(
@@ -210,10 +211,11 @@ def _merge_list(current: Any, patch: list[Any], schema: Node) -> list[Any]:
                     existing.pop(match)
                 continue
             if match is None:
-                existing.append(_merge_map({}, item, schema.items()))
+                added.append(_merge_map({}, item, schema.items()))
             else:
                 existing[match] = _merge_map(existing[match], item, schema.items())
-        return existing
+        # As the real server: items only in the patch come first, then the server's in their order.
+        return added + existing
     if schema.is_set:
         out = existing[:]
         for item in patch:

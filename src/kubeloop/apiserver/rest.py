@@ -307,6 +307,9 @@ class Api:
             merged = fields.apply(None, applied, opts.manager, rt.api_version, schema,
                                   force=opts.force, subresource=None, has_status=rt.has_status)
             merged.update(apiVersion=rt.api_version, kind=rt.kind)
+            merged["metadata"]["name"] = name
+            if rt.namespaced and namespace:
+                merged["metadata"]["namespace"] = namespace
             return self._create(view, rt, namespace, merged, opts, subresource="apply")
         want_rv = applied["metadata"].get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:

@@ -1,0 +1,155 @@
+"""Patches (JSON, merge, strategic merge), server-side apply ownership and conflicts, the scale
+subresource, and kubectl apply/scale/patch: real and embedded alike."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeloop.client import ApiError, Client, ConflictError, PatchType
+from kubeloop.testing import Kubectl
+
+
+def deployment(name: str, namespace: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": "example.com/main:1",
+                         "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 8080}]},
+                        {"name": "sidecar", "image": "example.com/sidecar:1"},
+                    ]
+                },
+            },
+        },
+    }
+
+
+def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+
+
+async def test_json_patch_operations_and_failed_test_op(kube: Client, ns: str) -> None:
+    await kube.create(cm("jp", ns, a="1"))
+    ops = [{"op": "add", "path": "/data/b", "value": "2"}, {"op": "remove", "path": "/data/a"}]
+    patched = await kube.patch("configmaps", "jp", ops, type=PatchType.JSON, namespace=ns)
+    assert patched["data"] == {"b": "2"}
+    with pytest.raises(ApiError) as err:
+        await kube.patch("configmaps", "jp", [{"op": "test", "path": "/data/b", "value": "9"}],
+                         type=PatchType.JSON, namespace=ns)
+    assert err.value.code == 422
+
+
+async def test_merge_patch_null_deletes_key(kube: Client, ns: str) -> None:
+    await kube.create(cm("mp", ns, a="1", b="2"))
+    patched = await kube.patch("configmaps", "mp", {"data": {"a": None, "c": "3"}}, namespace=ns)
+    assert patched["data"] == {"b": "2", "c": "3"}
+
+
+async def test_strategic_merge_merges_containers_env_and_ports_by_key(kube: Client, ns: str) -> None:
+    await kube.create(deployment("smp", ns))
+    patch = {"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "example.com/main:2", "env": [{"name": "B", "value": "2"}],
+         "ports": [{"containerPort": 9090}]},
+    ]}}}}
+    patched = await kube.patch("deployments", "smp", patch, type=PatchType.STRATEGIC, namespace=ns)
+    containers = patched["spec"]["template"]["spec"]["containers"]
+    assert [c["name"] for c in containers] == ["main", "sidecar"]
+    assert containers[0]["image"] == "example.com/main:2"
+    assert [e["name"] for e in containers[0]["env"]] == ["B", "A"]
+    assert sorted(p["containerPort"] for p in containers[0]["ports"]) == [8080, 9090]
+
+
+async def test_strategic_merge_delete_directive_removes_list_item(kube: Client, ns: str) -> None:
+    await kube.create(deployment("smpdel", ns))
+    patch = {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}}}}
+    patched = await kube.patch("deployments", "smpdel", patch, type=PatchType.STRATEGIC, namespace=ns)
+    assert [c["name"] for c in patched["spec"]["template"]["spec"]["containers"]] == ["main"]
+
+
+async def test_apply_records_manager_and_conflicts_with_other_manager(kube: Client, ns: str) -> None:
+    applied = await kube.apply(cm("ssa", ns, key="one"), field_manager="alice")
+    owners = {e["manager"]: e["operation"] for e in applied["metadata"]["managedFields"]}
+    assert owners == {"alice": "Apply"}
+    with pytest.raises(ConflictError) as err:
+        await kube.apply(cm("ssa", ns, key="two"), field_manager="bob")
+    assert err.value.reason == "Conflict"
+    assert [(c.reason, c.field) for c in err.value.causes] == [("FieldManagerConflict", ".data.key")]
+    assert 'conflict with "alice"' in err.value.causes[0].message
+    forced = await kube.apply(cm("ssa", ns, key="two"), field_manager="bob", force=True)
+    assert forced["data"] == {"key": "two"}
+    owners_after = {e["manager"] for e in forced["metadata"]["managedFields"]}
+    assert owners_after == {"bob"}
+
+
+async def test_apply_same_value_is_shared_without_conflict(kube: Client, ns: str) -> None:
+    await kube.apply(cm("share", ns, key="v"), field_manager="alice")
+    shared = await kube.apply(cm("share", ns, key="v", extra="x"), field_manager="bob")
+    managers = sorted(e["manager"] for e in shared["metadata"]["managedFields"])
+    assert managers == ["alice", "bob"]
+
+
+async def test_apply_removes_fields_the_manager_stopped_applying(kube: Client, ns: str) -> None:
+    await kube.apply(cm("prune", ns, keep="1", drop="2"), field_manager="alice")
+    result = await kube.apply(cm("prune", ns, keep="1"), field_manager="alice")
+    assert result["data"] == {"keep": "1"}
+
+
+async def test_update_then_apply_conflicts_with_update_manager(kube: Client, ns: str) -> None:
+    await kube.create(cm("upd", ns, key="a"), field_manager="editor")
+    with pytest.raises(ConflictError) as err:
+        await kube.apply(cm("upd", ns, key="b"), field_manager="applier")
+    assert 'conflict with "editor"' in err.value.message
+
+
+async def test_scale_subresource_reads_and_writes_replicas(kube: Client, ns: str) -> None:
+    await kube.create(deployment("sc", ns))
+    scale = await kube.get("deployments", "sc", namespace=ns, subresource="scale")
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
+    patched = await kube.patch("deployments", "sc", {"spec": {"replicas": 4}}, namespace=ns, subresource="scale")
+    assert patched["kind"] == "Scale" and patched["spec"]["replicas"] == 4
+    assert (await kube.get("deployments", "sc", namespace=ns))["spec"]["replicas"] == 4
+
+
+def test_kubectl_apply_twice_updates_image_and_scale(kctl: Kubectl, ns: str) -> None:
+    manifest = deployment("kapply", ns)
+    kctl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = "example.com/main:3"
+    out = kctl("apply", "-f", "-", input=yaml.safe_dump(manifest)).stdout
+    assert "configured" in out
+    kctl("scale", "deployment/kapply", "-n", ns, "--replicas=3")
+    got = kctl.json("get", "deployment", "kapply", "-n", ns)
+    assert got["spec"]["replicas"] == 3
+    assert got["spec"]["template"]["spec"]["containers"][0]["image"] == "example.com/main:3"
+    assert got["metadata"]["generation"] == 3
+    assert "kubectl.kubernetes.io/last-applied-configuration" in got["metadata"]["annotations"]
+
+
+def test_kubectl_server_side_apply_conflict_message(kctl: Kubectl, ns: str) -> None:
+    kctl("create", "configmap", "kssa", "-n", ns, "--from-literal=k=1")
+    proc = kctl("apply", "--server-side", "-f", "-", check=False,
+                input=yaml.safe_dump(cm("kssa", ns, k="2")))
+    assert proc.returncode != 0
+    assert 'conflict with "kubectl-create"' in proc.stderr
+    assert ".data.k" in proc.stderr
+    kctl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(cm("kssa", ns, k="2")))
+    assert kctl.json("get", "configmap", "kssa", "-n", ns)["data"] == {"k": "2"}
+
+
+def test_kubectl_patch_types(kctl: Kubectl, ns: str) -> None:
+    kctl("create", "configmap", "kp", "-n", ns, "--from-literal=a=1")
+    kctl("patch", "configmap", "kp", "-n", ns, "--type=merge", "-p", json.dumps({"data": {"b": "2"}}))
+    kctl("patch", "configmap", "kp", "-n", ns, "--type=json", "-p",
+         json.dumps([{"op": "remove", "path": "/data/a"}]))
+    assert kctl.json("get", "configmap", "kp", "-n", ns)["data"] == {"b": "2"}
