@@ -5,8 +5,10 @@ from __future__ import annotations
 import click
 
 from kubeloop.cli.controlplane import controlplane
+from kubeloop.cli.create import create
 from kubeloop.cli.dev import dev
 from kubeloop.cli.generate import generate
+from kubeloop.cli.init import init
 from kubeloop.cli.run import run
 
 __all__ = ["cli", "main"]
@@ -21,6 +23,8 @@ def cli() -> None:
 cli.add_command(controlplane)
 cli.add_command(run)
 cli.add_command(generate)
+cli.add_command(init)
+cli.add_command(create)
 cli.add_command(dev)
 
 

@@ -1,15 +1,36 @@
-"""Generators and scaffolding: an operator's ``config/`` manifests (CRDs, RBAC, samples) and,
-later, project templates. Sits above the runtime; used by ``kubeloop generate``.
+"""Generators and scaffolding: an operator's ``config/`` manifests (CRDs, RBAC, samples) and the
+project scaffolding of ``kubeloop init`` / ``create api`` / ``create webhook`` (jinja2 templates
+under ``templates/``, a ``PROJECT`` file, marker regions). Sits above the runtime; used by the CLI.
 """
 
+from kubeloop.scaffold._api import ApiOptions, create_api, plan_api
+from kubeloop.scaffold._init import InitOptions, init_project, plan_init
 from kubeloop.scaffold._manifests import custom_resources, write_crd_manifests, write_rbac, write_samples
+from kubeloop.scaffold._names import ScaffoldError
+from kubeloop.scaffold._plan import Change, Conflict, Plan, ScaffoldConflictError, insert_at_marker
+from kubeloop.scaffold._project import Project, Resource, Webhooks
 from kubeloop.scaffold._rbac import cluster_role, leader_election_role, operator_rules
 
 __all__ = [
+    "ApiOptions",
+    "Change",
+    "Conflict",
+    "InitOptions",
+    "Plan",
+    "Project",
+    "Resource",
+    "ScaffoldConflictError",
+    "ScaffoldError",
+    "Webhooks",
     "cluster_role",
+    "create_api",
     "custom_resources",
+    "init_project",
+    "insert_at_marker",
     "leader_election_role",
     "operator_rules",
+    "plan_api",
+    "plan_init",
     "write_crd_manifests",
     "write_rbac",
     "write_samples",

@@ -1,0 +1,129 @@
+"""``kubeloop init``: the files of a new project (package, config/ tree, Makefile, Dockerfile,
+PROJECT, README, tests), planned so that re-running it writes only what is missing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from kubeloop.operator import Operator
+from kubeloop.scaffold._manifests import write_rbac
+from kubeloop.scaffold._names import (
+    ScaffoldError,
+    package_name,
+    validate_domain,
+    validate_project_name,
+)
+from kubeloop.scaffold._plan import Change, Plan
+from kubeloop.scaffold._project import PROJECT_FILE, Project
+from kubeloop.scaffold._render import render
+
+__all__ = ["InitOptions", "init_project", "plan_init"]
+
+# Template (under templates/init/) → path in the project; ``package/`` is ``src/<package>/``.
+_CREATE = [
+    "pyproject.toml",
+    "README.md",
+    "Makefile",
+    "Dockerfile",
+    ".dockerignore",
+    ".gitignore",
+    "package/__init__.py",
+    "package/__main__.py",
+    "package/operator.py",
+    "package/controllers/__init__.py",
+    "package/api/__init__.py",
+    "tests/conftest.py",
+    "tests/test_operator.py",
+    "config/manager/kustomization.yaml",
+    "config/manager/manager.yaml",
+    "config/default/kustomization.yaml",
+    "config/default/metrics_service.yaml",
+    "config/webhook/kustomization.yaml",
+    "config/webhook/service.yaml",
+    "config/certmanager/kustomization.yaml",
+    "config/certmanager/certificate.yaml",
+    "config/prometheus/kustomization.yaml",
+    "config/prometheus/monitor.yaml",
+]
+# Written when missing; afterwards `kubeloop generate` (make manifests) keeps them.
+_SEED = ["config/crd/kustomization.yaml", "config/samples/kustomization.yaml"]
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    """What ``kubeloop init`` was asked for."""
+
+    domain: str
+    project_name: str
+    namespace: str | None = None
+    kubeloop_source: Path | None = None
+
+
+def _kubeloop_requirement(source: Path | None) -> str:
+    if source is not None:
+        return f"kubeloop @ {source.resolve().as_uri()}"
+    try:
+        return f"kubeloop>={version('kubeloop')}"
+    except PackageNotFoundError:  # pragma: no cover - kubeloop runs from an installed distribution
+        return "kubeloop"
+
+
+def _target(template: str, package: str) -> str:
+    if template.startswith("package/"):
+        return f"src/{package}/{template.removeprefix('package/')}"
+    return template
+
+
+def plan_init(root: Path, options: InitOptions) -> Plan:
+    """The plan of ``kubeloop init`` in ``root`` (an existing PROJECT must agree with ``options``)."""
+    domain = validate_domain(options.domain)
+    name = validate_project_name(options.project_name)
+    package = package_name(name)
+    namespace = options.namespace or f"{name}-system"
+    validate_project_name(namespace)
+    project = Project(domain=domain, project_name=name, package=package, namespace=namespace)
+    if (root / PROJECT_FILE).is_file():
+        existing = Project.load(root)
+        for key in ("domain", "project_name", "namespace"):
+            if getattr(existing, key) != getattr(project, key):
+                raise ScaffoldError(
+                    f"{root / PROJECT_FILE} already says {key} {getattr(existing, key)!r}, "
+                    f"not {getattr(project, key)!r}: this directory is another project"
+                )
+        project = existing
+    source = options.kubeloop_source
+    context = {
+        "domain": domain,
+        "project_name": name,
+        "package": package,
+        "namespace": namespace,
+        "kubeloop_source": str(source.resolve()) if source else "",
+        "kubeloop_requirement": _kubeloop_requirement(source),
+        "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
+    }
+    plan = Plan(root)
+    for template in _CREATE:
+        # Dot files are stored without their dot, so that packaging tools do not skip them.
+        plan.create(_target(template, package), render(f"init/{template.lstrip('.')}.j2", **context))
+    for template in _SEED:
+        plan.seed(template, render(f"init/{template}.j2", **context))
+    for relative, text in _rbac_files(name).items():
+        plan.seed(relative, text)
+    plan.replace(PROJECT_FILE, project.dump())
+    return plan
+
+
+def _rbac_files(name: str) -> dict[str, str]:
+    """config/rbac as ``kubeloop generate rbac`` writes it for an operator with no controllers yet."""
+    with tempfile.TemporaryDirectory() as scratch:
+        written = write_rbac(Operator(name), Path(scratch))
+        return {str(path.relative_to(scratch)): path.read_text() for path in written}
+
+
+def init_project(root: Path, options: InitOptions) -> list[Change]:
+    """Scaffold a project in ``root``; ScaffoldConflictError (nothing written) when files are in the way."""
+    return plan_init(root, options).apply()
