@@ -34,7 +34,7 @@ import yaml
 
 from kubeloop.errors import ComponentError
 from kubeloop.testing import assets
-from kubeloop.testing.certs import CertificateAuthority, write_signing_key
+from kubeloop.certs import CertificateAuthority, write_signing_key
 from kubeloop.testing.kubectl import Kubectl
 from kubeloop.testing.process import ManagedProcess, free_port, port_in_use
 
