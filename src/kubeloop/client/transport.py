@@ -217,7 +217,7 @@ class Transport:
                     reauthenticated = True
                     continue
             else:
-                error = TransportError(f"{method} {url.host}{path}: {failure!r}")
+                error = TransportError(f"{method} {path}: {self._unreachable(failure)}")
                 error.__cause__ = failure
             if not policy.should_retry(attempt, code=code, idempotent=idempotent or not sent):
                 raise error
@@ -226,6 +226,12 @@ class Transport:
             self.metrics.retried(verb=verb, host=self._host, code=str(code) if code else "<error>")
             await self.clock.sleep(policy.delay(attempt, retry_after))
             attempt += 1
+
+    def _unreachable(self, failure: BaseException | None) -> str:
+        """One line on a request that got no answer: the server, where it was configured, and why."""
+        cfg = self.config
+        where = f" (server of context {cfg.context!r} in {cfg.source})" if cfg.source else ""
+        return f"cannot reach the API server {cfg.server}{where}: {_reason(failure)}"
 
     async def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -291,3 +297,15 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def _reason(failure: BaseException | None) -> str:
+    """A short human reason for a failed connection or request."""
+    if isinstance(failure, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate verification failed ({failure.certificate_error})"
+    if isinstance(failure, aiohttp.ClientConnectorError):
+        os_error = failure.os_error
+        return (os_error.strerror or str(os_error)).lower() if isinstance(os_error, OSError) else str(failure)
+    if isinstance(failure, TimeoutError):
+        return "timed out"
+    return f"{type(failure).__name__}: {failure}" if failure is not None else "no response"

@@ -32,9 +32,9 @@ from typing import Any, Self
 
 import yaml
 
+from kubeloop.certs import CertificateAuthority, write_signing_key
 from kubeloop.errors import ComponentError
 from kubeloop.testing import assets
-from kubeloop.certs import CertificateAuthority, write_signing_key
 from kubeloop.testing.kubectl import Kubectl
 from kubeloop.testing.process import ManagedProcess, free_port, port_in_use
 
@@ -80,6 +80,7 @@ class ControlPlane:
         self._logs: Path | None = None
         self.apiserver_port = 0
         self.etcd_port = 0
+        self._ca: CertificateAuthority | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class ControlPlane:
         self.etcd_port = free_port()
         d = self.directory
 
-        ca = CertificateAuthority()
+        ca = self._ca = CertificateAuthority()
         (d / "ca.crt").write_bytes(ca.cert_pem)
         serving_cert, serving_key = ca.serving(
             "127.0.0.1",
@@ -363,7 +364,21 @@ class ControlPlane:
         ctx.load_cert_chain(str(self.directory / "admin.crt"), str(self.directory / "admin.key"))
         return ctx
 
-    def _write_kubeconfig(self, path: Path, ca: bytes, cert: bytes, key: bytes) -> None:
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for ``user`` (in ``groups``) with a client certificate from the control plane's CA.
+
+        The user has no permissions until RBAC grants them: for testing what an identity may do.
+        """
+        if self._ca is None:
+            raise RuntimeError("control plane not started")
+        pair = self._ca.client(user, groups)
+        path = self.directory / f"user-{user}.kubeconfig"
+        self._write_kubeconfig(path, self._ca.cert_pem, pair.cert_pem, pair.key_pem, user=user)
+        return path
+
+    def _write_kubeconfig(
+        self, path: Path, ca: bytes, cert: bytes, key: bytes, user: str = "kubeloop-admin"
+    ) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -375,11 +390,11 @@ class ControlPlane:
             ],
             "users": [
                 {
-                    "name": "kubeloop-admin",
+                    "name": user,
                     "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)},
                 }
             ],
-            "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": "kubeloop-admin"}}],
+            "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": user}}],
             "current-context": "kubeloop",
         }
         path.write_text(yaml.safe_dump(config))
