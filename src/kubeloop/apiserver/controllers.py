@@ -93,6 +93,7 @@ class Controllers:
                 self._serve_crd(obj)
         if event.type == "DELETED":
             await self._collect_dependents(obj)
+            await self._recheck_owners(obj)
         elif obj["metadata"].get("deletionTimestamp"):
             await self._finalize(obj)
         elif storage in _WORKLOADS:
@@ -196,6 +197,19 @@ class Controllers:
                 await self._set_owner_refs(rt, dep, refs)
             elif not md.get("deletionTimestamp"):
                 await self.api.delete(rt, md.get("namespace"), md["name"], DeleteOptions(propagation="Background"))
+
+    async def _recheck_owners(self, dependent: Obj) -> None:
+        """A dependent went: owners waiting for it (foreground deletion) may now go too."""
+        md = dependent["metadata"]
+        for ref in md.get("ownerReferences") or ():
+            rt = self.registry.by_kind(ref.get("apiVersion", "").rpartition("/")[0], ref.get("kind", ""))
+            if rt is None:
+                continue
+            owner = self.api.store.get((rt.storage, md.get("namespace", "") if rt.namespaced else "", ref.get("name", "")))
+            if owner is not None and owner["metadata"].get("uid") == ref.get("uid") and owner["metadata"].get(
+                "deletionTimestamp"
+            ):
+                await self._finalize(owner)
 
     async def _set_owner_refs(self, rt: ResourceType, obj: Obj, refs: list[Obj]) -> None:
         new = copy.deepcopy(obj)
