@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from kubeloop.cli.init import report
-from kubeloop.scaffold import ApiOptions, ScaffoldError, create_api
+from kubeloop.scaffold import ApiOptions, ScaffoldError, WebhookOptions, create_api, create_webhook
 
 __all__ = ["create"]
 
@@ -37,3 +37,35 @@ def api(group: str, version: str, kind: str, namespaced: bool, resource: bool, c
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("\nNext: edit the model and the reconcile, then `make manifests install run`.")
+
+
+WEBHOOK_NOTE = """
+Note: kubeloop's webhook server is not released yet. The functions in src/.../webhooks/ are TODO
+stubs that nothing serves so far, and config/webhook (with config/certmanager) stays commented out
+in config/default until then."""
+
+
+@create.command()
+@click.option("--group", required=True, help="API group of the kind, without the domain.")
+@click.option("--version", required=True, help="API version of the kind.")
+@click.option("--kind", required=True, help="Kind, created before with `kubeloop create api`.")
+@click.option("--defaulting", is_flag=True, help="A mutating admission webhook that sets defaults.")
+@click.option("--programmatic-validation", is_flag=True, help="A validating admission webhook.")
+@click.option("--conversion", is_flag=True, help="A conversion webhook between the kind's versions.")
+def webhook(
+    group: str, version: str, kind: str, defaulting: bool, programmatic_validation: bool, conversion: bool
+) -> None:
+    """Add webhook stubs for a kind of the project and their configurations under config/webhook."""
+    options = WebhookOptions(
+        group,
+        version,
+        kind,
+        defaulting=defaulting,
+        validation=programmatic_validation,
+        conversion=conversion,
+    )
+    try:
+        report(create_webhook(Path.cwd(), options))
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(WEBHOOK_NOTE)

@@ -10,6 +10,7 @@ from kubeloop.scaffold._names import ScaffoldError
 from kubeloop.scaffold._plan import Change, Conflict, Plan, ScaffoldConflictError, insert_at_marker
 from kubeloop.scaffold._project import Project, Resource, Webhooks
 from kubeloop.scaffold._rbac import cluster_role, leader_election_role, operator_rules
+from kubeloop.scaffold._webhook import WebhookOptions, create_webhook, plan_webhook, webhook_configurations
 
 __all__ = [
     "ApiOptions",
@@ -21,9 +22,11 @@ __all__ = [
     "Resource",
     "ScaffoldConflictError",
     "ScaffoldError",
+    "WebhookOptions",
     "Webhooks",
     "cluster_role",
     "create_api",
+    "create_webhook",
     "custom_resources",
     "init_project",
     "insert_at_marker",
@@ -31,6 +34,8 @@ __all__ = [
     "operator_rules",
     "plan_api",
     "plan_init",
+    "plan_webhook",
+    "webhook_configurations",
     "write_crd_manifests",
     "write_rbac",
     "write_samples",
