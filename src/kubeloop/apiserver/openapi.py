@@ -76,7 +76,70 @@ def v3(registry: Registry, path: str) -> bytes | None:
                 "components": {"schemas": schemas}}
     doc = copy.copy(base)
     doc["components"] = dict(base["components"], schemas=dict(base["components"]["schemas"]))
+    doc["paths"] = dict(base.get("paths") or {})
     for rt in crds:
         doc["components"]["schemas"][_def_name(rt)] = _crd_schema(rt, "#/components/schemas/")
+        doc["components"]["schemas"][_def_name(rt) + "List"] = _list_schema(rt)
+        doc["paths"].update(_paths(rt))
     _cache[key] = orjson.dumps(doc)
     return _cache[key]
+
+
+def _list_schema(rt: ResourceType) -> Obj:
+    return {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"},
+            "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{_def_name(rt)}"}},
+        },
+        "x-kubernetes-group-version-kind": [{"group": rt.group, "version": rt.version, "kind": f"{rt.kind}List"}],
+    }
+
+
+def _param(name: str, where: str = "query") -> Obj:
+    return {"name": name, "in": where, "schema": {"type": "string", "uniqueItems": True}}
+
+
+def _operation(rt: ResourceType, action: str, schema: str, params: list[str]) -> Obj:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {
+        "operationId": f"{action}{rt.kind}",
+        "parameters": [_param(p) for p in params],
+        "responses": {"200": {"description": "OK", "content": content}},
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+    }
+
+
+def _paths(rt: ResourceType) -> Obj:
+    """Operations of a custom resource, enough for kubectl's GVK lookup and field-validation check."""
+    base = f"/apis/{rt.group}/{rt.version}/"
+    base += f"namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else rt.plural
+    one, many = _def_name(rt), _def_name(rt) + "List"
+    write = ["dryRun", "fieldManager", "fieldValidation"]
+    scope = [_param("namespace", "path")] if rt.namespaced else []
+    paths: Obj = {
+        base: {
+            "get": _operation(rt, "list", many, ["labelSelector", "fieldSelector", "limit", "continue"]),
+            "post": _operation(rt, "post", one, write),
+            "parameters": scope,
+        },
+        base + "/{name}": {
+            "get": _operation(rt, "get", one, []),
+            "put": _operation(rt, "put", one, write),
+            "patch": _operation(rt, "patch", one, [*write, "force"]),
+            "delete": _operation(rt, "delete", one, ["dryRun"]),
+            "parameters": [_param("name", "path"), *scope],
+        },
+    }
+    for sub in sorted(rt.subresources):
+        paths[f"{base}/{{name}}/{sub}"] = {
+            "get": _operation(rt, "get", one, []),
+            "put": _operation(rt, "put", one, write),
+            "patch": _operation(rt, "patch", one, [*write, "force"]),
+            "parameters": [_param("name", "path"), *scope],
+        }
+    return paths

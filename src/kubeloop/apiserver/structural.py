@@ -35,8 +35,27 @@ def admit(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
     causes = validate(obj, schema, "", root=True)
     if not causes:
         causes = cel.check(obj, old, schema)
+    if rt.scale is not None:
+        causes += _scale_causes(obj, rt.scale.spec_replicas) + _scale_causes(obj, rt.scale.status_replicas)
     if causes:
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
+
+
+def _scale_causes(obj: Obj, path: str) -> list[Cause]:
+    """What the real server adds for a bad value at a scale subresource replicas path."""
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    field = "." + path
+    if isinstance(node, int) and not isinstance(node, bool):
+        if node < 0:
+            return [Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)]
+        return []
+    go_type = {str: "string", float: "float64", bool: "bool", dict: "map[string]interface {}", list: "[]interface {}"}
+    return [Cause("FieldValueInvalid", f"Invalid value: 0: {field} accessor error: {node} is of the type "
+                  f"{go_type.get(type(node), 'interface {}')}, expected int64", field)]
 
 
 def prune(value: Any, schema: Obj, root: bool = False) -> None:
@@ -143,8 +162,8 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
         return causes
     expected = schema.get("type")
     if expected and not _type_ok(value, expected, schema):
-        causes.append(Cause("FieldValueTypeInvalid", f"Invalid value: {_fmt(value)}: {field} in body must be of type "
-                            f'{expected}: "{_type_name(value)}"', field))
+        causes.append(Cause("FieldValueTypeInvalid", f'Invalid value: "{_type_name(value)}": {field} in body must be '
+                            f'of type {expected}: "{_type_name(value)}"', field))
         return causes
     if "enum" in schema and value not in schema["enum"]:
         listed = ", ".join(_fmt(v) for v in schema["enum"])

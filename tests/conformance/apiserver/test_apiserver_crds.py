@@ -1,0 +1,174 @@
+"""Custom resources: establishing a CRD, structural-schema validation, defaulting, pruning, status and
+scale subresources, generation, and ``kubectl get`` printer columns: real and embedded alike."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeloop.client import Client, InvalidError, UnknownResourceError
+from kubeloop.testing import Kubectl
+
+GROUP = "conformance.kubeloop.dev"
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"widgets.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
+        "versions": [{
+            "name": "v1",
+            "served": True,
+            "storage": True,
+            "subresources": {
+                "status": {},
+                "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.ready"},
+            },
+            "additionalPrinterColumns": [
+                {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+                {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
+            ],
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {
+                        "type": "object",
+                        "required": ["image"],
+                        "properties": {
+                            "size": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                            "image": {"type": "string", "pattern": "^[a-z0-9./:-]+$"},
+                            "mode": {"type": "string", "enum": ["fast", "safe"], "default": "safe"},
+                            "ports": {"type": "array", "maxItems": 2, "items": {
+                                "type": "object",
+                                "properties": {"port": {"type": "integer"}},
+                            }},
+                        },
+                    },
+                    "status": {"type": "object", "properties": {"ready": {"type": "integer"}}},
+                },
+            }},
+        }],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def widgets(api: Path) -> str:
+    kubectl = Kubectl(api)
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
+    return "widgets"
+
+
+async def resource(kube: Client) -> Any:
+    for _ in range(100):
+        try:
+            return await kube.resource("widgets")
+        except UnknownResourceError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("widgets never appeared in discovery")
+
+
+def widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+
+
+async def test_crd_is_established_and_discovered(kube: Client, widgets: str) -> None:
+    res = await resource(kube)
+    assert (res.group, res.version, res.kind, res.namespaced) == (GROUP, "v1", "Widget", True)
+    assert "wdg" in res.short_names
+    assert {"status", "scale"} <= set(res.subresources)
+    crd = await kube.get("customresourcedefinitions", f"widgets.{GROUP}")
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True"
+    assert crd["status"]["acceptedNames"]["kind"] == "Widget"
+
+
+async def test_defaults_are_applied_and_unknown_fields_pruned(kube: Client, ns: str, widgets: str) -> None:
+    await resource(kube)
+    created = await kube.create(widget("w", ns, image="nginx", unknown="x"))
+    assert created["spec"] == {"image": "nginx", "size": 1, "mode": "safe"}
+    assert created["metadata"]["generation"] == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "reason"),
+    [
+        ({"size": 1}, "spec.image", "FieldValueRequired"),
+        ({"image": "nginx", "size": 11}, "spec.size", "FieldValueInvalid"),
+        ({"image": "nginx", "mode": "reckless"}, "spec.mode", "FieldValueNotSupported"),
+        ({"image": "NGINX!"}, "spec.image", "FieldValueInvalid"),
+        ({"image": "nginx", "ports": [{"port": 1}, {"port": 2}, {"port": 3}]}, "spec.ports", "FieldValueTooMany"),
+    ],
+    ids=["required", "maximum", "enum", "pattern", "max-items"],
+)
+async def test_schema_violations_are_invalid_with_field_causes(
+    kube: Client, ns: str, widgets: str, spec: dict[str, Any], field: str, reason: str
+) -> None:
+    await resource(kube)
+    with pytest.raises(InvalidError) as err:
+        await kube.create(widget("bad", ns, **spec))
+    assert err.value.code == 422
+    assert err.value.details["kind"] == "Widget"
+    assert [(c.field, c.reason) for c in err.value.causes] == [(field, reason)]
+
+
+async def test_bad_replicas_also_fail_the_scale_path_check(kube: Client, ns: str, widgets: str) -> None:
+    await resource(kube)
+    with pytest.raises(InvalidError) as err:
+        await kube.create(widget("neg", ns, image="nginx", size=-1))
+    assert [(c.field, c.message) for c in err.value.causes] == [
+        ("spec.size", "Invalid value: -1: spec.size in body should be greater than or equal to 0"),
+        (".spec.size", "Invalid value: -1: should be a non-negative integer"),
+    ]
+    with pytest.raises(InvalidError) as err:
+        await kube.create(widget("str", ns, image="nginx", size="big"))
+    assert [(c.field, c.reason, c.message) for c in err.value.causes] == [
+        ("spec.size", "FieldValueTypeInvalid",
+         'Invalid value: "string": spec.size in body must be of type integer: "string"'),
+        (".spec.size", "FieldValueInvalid",
+         "Invalid value: 0: .spec.size accessor error: big is of the type string, expected int64"),
+    ]
+
+
+async def test_status_subresource_and_generation(kube: Client, ns: str, widgets: str) -> None:
+    await resource(kube)
+    created = await kube.create(widget("st", ns, image="nginx", size=2))
+    with_status = dict(created, status={"ready": 2})
+    updated = await kube.replace(with_status, subresource="status")
+    assert updated["status"] == {"ready": 2}
+    assert updated["metadata"]["generation"] == 1
+    resized = await kube.patch("widgets", "st", {"spec": {"size": 3}, "status": {"ready": 0}}, namespace=ns)
+    assert resized["metadata"]["generation"] == 2
+    assert resized["status"] == {"ready": 2}
+
+
+async def test_custom_resource_scale_subresource(kube: Client, ns: str, widgets: str) -> None:
+    await resource(kube)
+    await kube.create(widget("sc", ns, image="nginx", size=2))
+    scale = await kube.get("widgets", "sc", namespace=ns, subresource="scale")
+    assert scale["spec"]["replicas"] == 2
+    await kube.patch("widgets", "sc", {"spec": {"replicas": 5}}, namespace=ns, subresource="scale")
+    assert (await kube.get("widgets", "sc", namespace=ns))["spec"]["size"] == 5
+
+
+def test_kubectl_get_shows_printer_columns(kctl: Kubectl, ns: str, widgets: str) -> None:
+    kctl("apply", "-f", "-", input=yaml.safe_dump(widget("shown", ns, image="busybox", size=4)))
+    lines = kctl("get", "wdg", "-n", ns).stdout.splitlines()
+    assert lines[0].split() == ["NAME", "SIZE", "IMAGE", "READY"]  # no Age once columns are declared
+    assert lines[1].split()[:3] == ["shown", "4", "busybox"]
+    wide = kctl("get", "widgets", "shown", "-n", ns, "-o", "custom-columns=N:.metadata.name,S:.spec.size")
+    assert wide.stdout.split() == ["N", "S", "shown", "4"]
+
+
+def test_kubectl_explain_describes_custom_resource(kctl: Kubectl, widgets: str) -> None:
+    out = kctl("explain", "widgets.spec.size").stdout
+    assert "KIND:       Widget" in out
+    assert "<integer>" in out
