@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubeloop.cache import Cache, CacheOptions
 from kubeloop.client import Client
@@ -58,6 +60,7 @@ class Manager:
         self.metrics = metrics or Metrics()
         self.cache = Cache(client, options.cache)
         self.controllers: list[Controller] = []
+        self.servers: list[AbstractAsyncContextManager[Any]] = []
         self.probes = ProbeServer(options.health_probe_bind_address)
         self.metrics_server = MetricsServer(self.metrics, options.metrics_bind_address)
         self.elector: LeaderElector | None = None
@@ -67,6 +70,12 @@ class Manager:
     def add(self, controller: Controller) -> None:
         """Run ``controller`` with this manager (before ``run()``)."""
         self.controllers.append(controller)
+
+    def add_server(self, server: AbstractAsyncContextManager[Any]) -> None:
+        """Run ``server`` (entered as an async context manager, e.g. the webhook server) on every
+        replica, leader or not: started with the probe and metrics servers, stopped after the
+        controllers have shut down."""
+        self.servers.append(server)
 
     @property
     def started(self) -> asyncio.Event:
@@ -83,7 +92,9 @@ class Manager:
         self.probes.add_readyz_check("informers-synced", lambda: self.cache.synced)
         for controller in self.controllers:
             self.metrics.controller_started(controller.name, controller.options.max_concurrent_reconciles)
-        async with self.metrics_server, self.probes:
+        async with self.metrics_server, self.probes, contextlib.AsyncExitStack() as servers:
+            for server in self.servers:
+                await servers.enter_async_context(server)
             cache_task = asyncio.create_task(self.cache.run(), name="cache")
             work = asyncio.create_task(self._lead_or_run(), name="controllers")
             stop = asyncio.create_task(self._stopping.wait(), name="stop")

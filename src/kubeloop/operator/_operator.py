@@ -33,6 +33,7 @@ from typing import Any
 
 import pydantic
 
+from kubeloop import crd
 from kubeloop.cache import CacheOptions, InformerOptions
 from kubeloop.client import ApiError, Client, NotFoundError, PatchType
 from kubeloop.controller import (
@@ -51,6 +52,22 @@ from kubeloop.manager._manager import Manager, ManagerOptions
 from kubeloop.manager._metrics import Metrics
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+from kubeloop.webhook import (
+    CONVERT_PATH,
+    DEFAULT_CERT_DIR,
+    AdmissionWebhook,
+    Conversions,
+    ConvertFn,
+    Defaulter,
+    DefaultFn,
+    FailurePolicy,
+    Operation,
+    SideEffects,
+    Target,
+    ValidateFn,
+    Validator,
+    WebhookServer,
+)
 
 __all__ = ["Operator", "ReconcileFn"]
 
@@ -85,6 +102,9 @@ class Operator:
         self.rbac_rules = [dict(rule) for rule in rbac]
         self._registrations: list[_Registration] = []
         self.manager: Manager | None = None
+        self.webhooks: list[AdmissionWebhook] = []
+        self.conversions = Conversions()
+        self.webhook_server: WebhookServer | None = None
 
     # -- declaration -------------------------------------------------------------------------------
 
@@ -143,6 +163,115 @@ class Operator:
                 return registration
         raise LookupError(f"declare @operator.reconcile({primary.kind}) before its finalizer")
 
+    # -- webhooks ----------------------------------------------------------------------------------
+
+    def default(
+        self,
+        kind: KindLike,
+        *,
+        operations: Sequence[Operation] = ("CREATE", "UPDATE"),
+        failure_policy: FailurePolicy = "Fail",
+        side_effects: SideEffects = "None",
+        timeout_seconds: int = 10,
+        namespace_selector: Mapping[str, Any] | None = None,
+        object_selector: Mapping[str, Any] | None = None,
+    ) -> Callable[[DefaultFn], DefaultFn]:
+        """Declare the defaulting (mutating admission) webhook of ``kind``: ``fn(obj, request)``
+        changes the parsed object in place or returns a new one; the API server gets the JSON patch.
+
+        The other keywords land in the generated ``MutatingWebhookConfiguration`` entry.
+        """
+
+        def decorate(fn: DefaultFn) -> DefaultFn:
+            target, plural, namespaced = _webhook_target(kind)
+            handler = Defaulter(target, fn, operations=operations)
+            self._add_webhook(
+                AdmissionWebhook(
+                    "mutating",
+                    target,
+                    handler,
+                    plural,
+                    namespaced,
+                    tuple(operations),
+                    failure_policy,
+                    side_effects,
+                    timeout_seconds,
+                    namespace_selector,
+                    object_selector,
+                )
+            )
+            return fn
+
+        return decorate
+
+    def validate(
+        self,
+        kind: KindLike,
+        *,
+        operations: Sequence[Operation] = ("CREATE", "UPDATE"),
+        failure_policy: FailurePolicy = "Fail",
+        side_effects: SideEffects = "None",
+        timeout_seconds: int = 10,
+        namespace_selector: Mapping[str, Any] | None = None,
+        object_selector: Mapping[str, Any] | None = None,
+    ) -> Callable[[ValidateFn], ValidateFn]:
+        """Declare the validating admission webhook of ``kind``: ``fn(obj, request)`` returns
+        warnings (a list of strings, or ``None``) or raises ``webhook.Denied`` /
+        ``webhook.Invalid(FieldError(path, detail), ...)`` to reject; on UPDATE ``request.old`` is
+        the current object, on DELETE (when listed in ``operations``) ``obj`` is the deleted one."""
+
+        def decorate(fn: ValidateFn) -> ValidateFn:
+            target, plural, namespaced = _webhook_target(kind)
+            handler = Validator(target, fn, operations=operations)
+            self._add_webhook(
+                AdmissionWebhook(
+                    "validating",
+                    target,
+                    handler,
+                    plural,
+                    namespaced,
+                    tuple(operations),
+                    failure_policy,
+                    side_effects,
+                    timeout_seconds,
+                    namespace_selector,
+                    object_selector,
+                )
+            )
+            return fn
+
+        return decorate
+
+    def convert(
+        self, source: type[crd.CustomResource], target: type[crd.CustomResource]
+    ) -> Callable[[ConvertFn], ConvertFn]:
+        """Declare ``fn(source_obj) -> target_obj`` converting between two versions of one kind,
+        served at ``/convert`` (hub and spoke: declare each spoke to and from the hub)."""
+
+        def decorate(fn: ConvertFn) -> ConvertFn:
+            self.conversions.add(source, target, fn)
+            return fn
+
+        return decorate
+
+    def _add_webhook(self, webhook: AdmissionWebhook) -> None:
+        if any(w.path == webhook.path for w in self.webhooks):
+            raise ValueError(f"{webhook.target} already has a {webhook.type} webhook")
+        self.webhooks.append(webhook)
+
+    @property
+    def has_webhooks(self) -> bool:
+        """Whether any admission or conversion webhook is declared (then a webhook server runs)."""
+        return bool(self.webhooks) or bool(self.conversions)
+
+    def register_webhooks(self, server: WebhookServer) -> WebhookServer:
+        """Register every declared webhook on ``server``; returns it."""
+        for webhook in self.webhooks:
+            server.register(webhook.path, webhook.handler)
+        if self.conversions:
+            server.register(CONVERT_PATH, self.conversions)
+        return server
+
     @property
     def kinds(self) -> list[tuple[KindSpec, list[KindSpec], list[KindSpec]]]:
         """For each reconcile: its primary kind, owned kinds and watched kinds (RBAC generation)."""
@@ -151,15 +280,29 @@ class Operator:
     # -- running -----------------------------------------------------------------------------------
 
     async def build(
-        self, client: Client, options: ManagerOptions | None = None, metrics: Metrics | None = None
+        self,
+        client: Client,
+        options: ManagerOptions | None = None,
+        metrics: Metrics | None = None,
+        *,
+        webhook_server: WebhookServer | None = None,
     ) -> Manager:
-        """Create the manager and controllers on ``client`` (``run`` does this for you)."""
+        """Create the manager and controllers on ``client`` (``run`` does this for you).
+
+        With webhooks declared, ``webhook_server`` (default: ``:9443``, certificates from
+        ``DEFAULT_CERT_DIR``) serves them alongside the controllers, on every replica.
+        """
         options = options or ManagerOptions(
             name=self.name, cache=CacheOptions(default=InformerOptions(namespace=self.namespace))
         )
         manager = Manager(client, options, metrics=metrics)
         for registration in self._registrations:
             manager.add(await self._controller(manager, registration))
+        if self.has_webhooks:
+            server = self.register_webhooks(webhook_server or WebhookServer(metrics=manager.metrics))
+            manager.add_server(server)
+            manager.probes.add_readyz_check("webhook-server", server.started)
+            self.webhook_server = server
         self.manager = manager
         return manager
 
@@ -171,9 +314,14 @@ class Operator:
         metrics_bind_address: str = ":8080",
         health_probe_bind_address: str = ":8081",
         handle_signals: bool = True,
+        webhook_bind_address: str = ":9443",
+        webhook_cert_dir: str | Path = DEFAULT_CERT_DIR,
         **manager_options: Any,
     ) -> None:
-        """Connect (kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster); run until SIGTERM or SIGINT."""
+        """Connect (kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster); run until SIGTERM or SIGINT.
+
+        With webhooks declared, the webhook server binds ``webhook_bind_address`` and serves the
+        ``tls.crt``/``tls.key`` of ``webhook_cert_dir`` (reloaded when they change)."""
         metrics = Metrics()
         client = await Client.load(kubeconfig, metrics=metrics)
         options = ManagerOptions(
@@ -184,8 +332,13 @@ class Operator:
             cache=CacheOptions(default=InformerOptions(namespace=self.namespace)),
             **manager_options,
         )
+        server = None
+        if self.has_webhooks:
+            server = WebhookServer(
+                bind_address=webhook_bind_address, cert_dir=webhook_cert_dir, metrics=metrics
+            )
         async with client:
-            manager = await self.build(client, options, metrics)
+            manager = await self.build(client, options, metrics, webhook_server=server)
             loop = asyncio.get_running_loop()
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -304,6 +457,17 @@ class Operator:
         except NotFoundError:
             updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
         (await ctx.cache.informer(reg.primary.ref)).observe(updated)
+
+
+def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:
+    spec = kind_spec(kind)
+    if spec.model is not None:
+        info = spec.model.resource_info()
+        return Target.of(spec.model), info.plural, info.scope == "Namespaced"
+    if spec.plural is None:
+        raise TypeError(f"a webhook needs a crd.CustomResource class or a resources Kind, not {kind!r}")
+    version = spec.ref.rsplit("/", 1)[0].rpartition("/")[2]
+    return Target(spec.group, version, spec.kind), spec.plural, spec.namespaced
 
 
 def _with_scope(spec: KindSpec, namespaced: bool) -> KindSpec:

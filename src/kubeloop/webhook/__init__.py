@@ -1,0 +1,88 @@
+"""kubeloop.webhook: admission (defaulting, validating) and CRD conversion webhooks over HTTPS.
+
+Role: the webhook server that runs inside the manager (controller-runtime's ``pkg/webhook``). The
+operator facade declares webhooks next to the model (``@operator.default(Kind)``,
+``@operator.validate(Kind)``, ``@operator.convert(V1, V2)``) and runs a ``WebhookServer`` with them;
+``kubeloop generate webhook`` writes their configurations from the same declarations.
+
+- ``Defaulter`` / ``Validator``: typed admission handlers over an author's function; ``Denied`` and
+  ``Invalid(FieldError(...))`` reject, returned strings are warnings, the defaulter's answer is the
+  JSON patch of its changes.
+- ``Conversions``: conversion functions between versions of a kind (hub and spoke), served at
+  ``/convert``.
+- ``WebhookServer``: aiohttp over TLS, certificate from a directory and reloaded on change
+  (``CertWatcher``), HTTP 400 for bodies that are not reviews, metrics on the manager's registry.
+- ``configurations`` / ``conversion_stanza`` / ``ClientConfig``: the API objects pointing at the
+  server; ``serving_certificate`` issues a CA and serving certificate for local runs and tests.
+
+Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.crd``, ``kubeloop.certs`` and
+``kubeloop.errors``; nothing above it.
+"""
+
+from kubeloop.webhook._admission import (
+    AdmissionHandler,
+    Defaulter,
+    DefaultFn,
+    Denied,
+    FieldError,
+    Invalid,
+    Target,
+    ValidateFn,
+    Validator,
+)
+from kubeloop.webhook._config import (
+    CONVERT_PATH,
+    AdmissionWebhook,
+    ClientConfig,
+    FailurePolicy,
+    SideEffects,
+    configurations,
+    conversion_stanza,
+    serving_certificate,
+    webhook_path,
+)
+from kubeloop.webhook._conversion import ConversionError, Conversions, ConvertFn
+from kubeloop.webhook._patch import json_patch
+from kubeloop.webhook._review import (
+    AdmissionRequest,
+    AdmissionResponse,
+    BadReview,
+    GroupVersionKind,
+    Operation,
+)
+from kubeloop.webhook._server import DEFAULT_CERT_DIR, WebhookMetrics, WebhookServer
+from kubeloop.webhook._tls import CertWatcher
+
+__all__ = [
+    "CONVERT_PATH",
+    "DEFAULT_CERT_DIR",
+    "AdmissionHandler",
+    "AdmissionRequest",
+    "AdmissionResponse",
+    "AdmissionWebhook",
+    "BadReview",
+    "CertWatcher",
+    "ClientConfig",
+    "ConversionError",
+    "Conversions",
+    "ConvertFn",
+    "DefaultFn",
+    "Defaulter",
+    "Denied",
+    "FailurePolicy",
+    "FieldError",
+    "GroupVersionKind",
+    "Invalid",
+    "Operation",
+    "SideEffects",
+    "Target",
+    "ValidateFn",
+    "Validator",
+    "WebhookMetrics",
+    "WebhookServer",
+    "configurations",
+    "conversion_stanza",
+    "json_patch",
+    "serving_certificate",
+    "webhook_path",
+]
