@@ -1,0 +1,66 @@
+"""EmbeddedServer: start time, kubeconfig, persistence across restarts, token auth, 401 without credentials."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from kubeloop.apiserver import EmbeddedServer
+from kubeloop.client import Client
+
+
+async def test_starts_within_a_second_and_serves_version(tmp_path: Path) -> None:
+    began = time.perf_counter()
+    async with EmbeddedServer() as server:
+        elapsed = time.perf_counter() - began
+        async with await Client.load(server.kubeconfig) as kube:
+            version = await kube.server_version()
+    assert elapsed < 1.5
+    assert version["major"] == "1"
+
+
+async def test_kubeconfig_names_server_and_client_certificate() -> None:
+    async with EmbeddedServer() as server:
+        config = yaml.safe_load(server.kubeconfig.read_text())
+        assert config["clusters"][0]["cluster"]["server"] == server.url
+        assert "client-certificate-data" in config["users"][0]["user"]
+
+
+async def test_objects_and_versions_survive_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    async with EmbeddedServer(data) as server, await Client.load(server.kubeconfig) as kube:
+        created = await kube.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                     "metadata": {"name": "kept", "namespace": "default"}, "data": {"a": "1"}})
+        port = server.port
+    async with EmbeddedServer(data, port=port) as server, await Client.load(server.kubeconfig) as kube:
+        got = await kube.get("configmaps", "kept", namespace="default")
+        assert got["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+        later = await kube.create({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": "later", "namespace": "default"}})
+        assert int(later["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
+
+
+async def test_requests_without_credentials_are_unauthorized_and_token_works() -> None:
+    async with EmbeddedServer() as server:
+        ctx = ssl.create_default_context(cafile=str(server.directory / "ca.crt"))
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/api/v1/namespaces", ssl=ctx) as resp:
+                assert resp.status == 401
+                assert (await resp.json())["reason"] == "Unauthorized"
+            headers = {"Authorization": f"Bearer {server.token}"}
+            async with http.get(f"{server.url}/api/v1/namespaces", ssl=ctx, headers=headers) as resp:
+                assert resp.status == 200
+
+
+def test_thread_variant_serves_until_stopped() -> None:
+    with EmbeddedServer() as server:
+        assert server.kubeconfig.exists()
+        import urllib.request
+
+        ctx = ssl.create_default_context(cafile=str(server.directory / "ca.crt"))
+        with urllib.request.urlopen(f"{server.url}/healthz", context=ctx) as resp:
+            assert resp.read() == b"ok"
