@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def make(
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, control_plane: ControlPlane) -> Path:
-    """init → create api (namespaced EtcdCluster, cluster-scoped BackupPolicy) → make manifests."""
+    """init → create api (namespaced EtcdCluster, cluster-scoped BackupPolicy) → create webhook
+    (EtcdCluster) → make manifests."""
     root = tmp_path_factory.mktemp("scaffold") / NAME
     root.mkdir()
     kubeloop(root, "init", "--domain", "cloud.io")
@@ -70,6 +72,11 @@ def project(tmp_path_factory: pytest.TempPathFactory, control_plane: ControlPlan
         "BackupPolicy",
         "--cluster",
     )
+    kubeloop(
+        root,
+        *("create", "webhook", "--group", "etcd", "--version", "v1", "--kind", "EtcdCluster"),
+        *("--defaulting", "--programmatic-validation", "--conversion"),
+    )
     done = make(root, control_plane.kubeconfig, "manifests")
     assert done.returncode == 0, done.stdout + done.stderr
     return root
@@ -81,6 +88,15 @@ def installed(project: Path, kubectl: Kubectl) -> Iterator[Path]:
     kubectl("apply", "-k", str(project / "config" / "crd"))
     yield project
     kubectl("delete", "--ignore-not-found", "--wait=false", "-k", str(project / "config" / "crd"))
+
+
+@pytest.fixture(scope="module")
+def deploy_namespace(kubectl: Kubectl) -> Iterator[str]:
+    """config/default's namespace, created for real: a server-side dry run of the objects in it
+    needs it to exist (the dry run of the Namespace object itself does not create it)."""
+    kubectl("create", "namespace", f"{NAME}-system")
+    yield f"{NAME}-system"
+    kubectl("delete", "namespace", f"{NAME}-system", "--wait=false")
 
 
 def test_init_and_create_api_record_the_project_and_depend_on_this_checkout(project: Path) -> None:
@@ -165,7 +181,7 @@ def test_the_generated_projects_make_test_passes(project: Path, control_plane: C
 
 
 def test_config_default_renders_and_the_api_server_accepts_every_object(
-    installed: Path, kubectl: Kubectl
+    installed: Path, kubectl: Kubectl, deploy_namespace: str
 ) -> None:
     rendered = list(yaml.safe_load_all(kubectl("kustomize", str(installed / "config" / "default")).stdout))
     kinds = sorted(doc["kind"] for doc in rendered)
@@ -185,13 +201,9 @@ def test_config_default_renders_and_the_api_server_accepts_every_object(
     )
     namespaces = {doc["metadata"].get("namespace") for doc in rendered} - {None}
     assert namespaces == {f"{NAME}-system"}
-    kubectl("create", "namespace", f"{NAME}-system")
-    try:
-        for doc in rendered:
-            accepted = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False)
-            assert accepted.returncode == 0, f"{doc['kind']} {doc['metadata']['name']}: {accepted.stderr}"
-    finally:
-        kubectl("delete", "namespace", f"{NAME}-system", "--wait=false")
+    for doc in rendered:
+        accepted = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False)
+        assert accepted.returncode == 0, f"{doc['kind']} {doc['metadata']['name']}: {accepted.stderr}"
     deployment = next(doc for doc in rendered if doc["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert "--leader-elect" in container["args"]
@@ -199,3 +211,21 @@ def test_config_default_renders_and_the_api_server_accepts_every_object(
     assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
     for optional in ("webhook", "certmanager", "prometheus"):
         kubectl("kustomize", str(installed / "config" / optional))
+
+
+def test_config_default_with_the_webhook_enabled_is_accepted_by_the_api_server(
+    installed: Path, kubectl: Kubectl, deploy_namespace: str, tmp_path: Path
+) -> None:
+    copy = tmp_path / NAME
+    shutil.copytree(installed, copy, ignore=shutil.ignore_patterns(".venv", "__pycache__"))
+    default = copy / "config" / "default" / "kustomization.yaml"
+    default.write_text(default.read_text().replace("#- ../webhook", "- ../webhook"))
+    rendered = list(yaml.safe_load_all(kubectl("kustomize", str(copy / "config" / "default")).stdout))
+    hooks = {doc["kind"]: doc for doc in rendered if doc["kind"].endswith("WebhookConfiguration")}
+    assert sorted(hooks) == ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+    service = hooks["MutatingWebhookConfiguration"]["webhooks"][0]["clientConfig"]["service"]
+    assert (service["name"], service["namespace"]) == (f"{NAME}-webhook-service", f"{NAME}-system")
+    assert any(d["kind"] == "Service" and d["metadata"]["name"] == service["name"] for d in rendered)
+    for doc in rendered:
+        accepted = kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False)
+        assert accepted.returncode == 0, f"{doc['kind']} {doc['metadata']['name']}: {accepted.stderr}"
