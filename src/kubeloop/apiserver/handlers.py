@@ -224,7 +224,8 @@ def _dry(request: web.Request) -> bool:
 
 def _write_options(request: web.Request) -> WriteOptions:
     manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
-    return WriteOptions(dry_run=_dry(request), manager=manager, force=request.query.get("force") == "true")
+    return WriteOptions(dry_run=_dry(request), manager=manager, force=request.query.get("force") == "true",
+                        strict=request.query.get("fieldValidation") == "Strict")
 
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from kubeloop.apiserver import fields, meta
+from kubeloop.apiserver import fields, meta, schemas
 from kubeloop.apiserver.errors import (
     Cause,
     StatusError,
@@ -64,6 +64,8 @@ class WriteOptions:
     dry_run: bool = False
     manager: str = "unknown"
     force: bool = False
+    strict: bool = False
+    """``fieldValidation=Strict``: unknown fields are a 400 instead of being dropped."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ class Api:
             md.pop("generation", None)
         if rt.has_status and subresource is None and rt.kind not in ("Namespace", "Pod", "Service"):
             obj.pop("status", None)
+        self._strict(rt, obj, opts)
         self.admission.admit(rt, obj, None, view, None)
         if subresource is None:
             md["managedFields"] = fields.track_update(
@@ -347,6 +350,7 @@ class Api:
             if added:
                 raise forbidden(rt.plural, rt.group, old_md["name"],
                                 "no new finalizers can be added if the object is being deleted")
+        self._strict(rt, new, opts)
         self.admission.admit(rt, new, old, view, subresource)
         if managed is None:
             md["managedFields"] = fields.track_update(old, new, opts.manager, rt.api_version,
@@ -364,6 +368,14 @@ class Api:
         if opts.dry_run:
             return new
         return view.put(key, new)
+
+    def _strict(self, rt: ResourceType, obj: Obj, opts: WriteOptions) -> None:
+        if not opts.strict:
+            return
+        unknown = schemas.unknown_fields(obj, self.admission.schema(rt))
+        if unknown:
+            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise bad_request(f"strict decoding error: {listed}")
 
     # -- delete ------------------------------------------------------------------------------------
 

@@ -47,6 +47,17 @@ class Node:
             return Node(extra, self.definitions)
         return Node(None)
 
+    def closed(self) -> bool:
+        """Whether the schema lists every allowed property (unknown ones are errors under Strict)."""
+        s = self._resolved()
+        if s is None or s.get("x-kubernetes-preserve-unknown-fields") or "additionalProperties" in s:
+            return False
+        return "properties" in s
+
+    def has(self, name: str) -> bool:
+        s = self._resolved() or {}
+        return name in (s.get("properties") or {})
+
     def items(self) -> Node:
         """The schema of a list's items."""
         s = self._resolved()
@@ -96,3 +107,22 @@ def for_schema(schema: dict[str, Any] | None) -> Node:
         metadata={"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
     )
     return Node(root, bundled.v2_definitions())
+
+
+def unknown_fields(value: Any, node: Node, path: str = "", root: bool = True) -> list[str]:
+    """Paths of fields ``node`` does not declare (what ``fieldValidation=Strict`` rejects)."""
+    out: list[str] = []
+    if isinstance(value, dict):
+        closed = node.closed()
+        for key, child in value.items():
+            if root and key in ("apiVersion", "kind"):
+                continue
+            sub = f"{path}.{key}" if path else key
+            if closed and not node.has(key):
+                out.append(sub)
+            else:
+                out += unknown_fields(child, node.field(key), sub, False)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            out += unknown_fields(item, node.items(), f"{path}[{n}]", False)
+    return out
