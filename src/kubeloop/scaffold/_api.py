@@ -54,10 +54,8 @@ def plan_api(root: Path, options: ApiOptions) -> Plan:
     same = project.find(group, kind, version)
     other_versions = [r for r in project.find(group, kind) if r.version != version and r.api]
     if options.resource and any(r.api for r in same):
-        raise ScaffoldError(
-            f"kind {kind} of {api_group}/{version} already exists in {PROJECT_FILE}; "
-            "pass --no-resource to add only a controller"
-        )
+        hint = "" if any(r.controller for r in same) else "; pass --no-resource to add only a controller"
+        raise ScaffoldError(f"kind {kind} of {api_group}/{version} already exists in {PROJECT_FILE}{hint}")
     if not options.resource and not any(r.api for r in same):
         raise ScaffoldError(
             f"no resource {kind} of {api_group}/{version} in this project to control: "
