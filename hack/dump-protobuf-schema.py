@@ -28,7 +28,7 @@ _IMPORT = re.compile(r'^\s*(\w+\s+)?"(k8s\.io/[^"]+)"', re.M)
 
 def _package_id(import_path: str) -> str:
     if import_path.startswith("k8s.io/api/"):
-        return import_path[len("k8s.io/api/"):]
+        return import_path[len("k8s.io/api/") :]
     return {
         "k8s.io/apimachinery/pkg/apis/meta/v1": "meta/v1",
         "k8s.io/apimachinery/pkg/runtime": "runtime",
@@ -81,7 +81,18 @@ def _parse_package(directory: Path, pkg: str, messages: dict[str, object], alias
 
 def _qualify(go_type: str, pkg: str, imports: dict[str, str]) -> str:
     def one(name: str) -> str:
-        if name in ("string", "bool", "int", "int32", "int64", "uint32", "uint64", "float32", "float64", "byte"):
+        if name in (
+            "string",
+            "bool",
+            "int",
+            "int32",
+            "int64",
+            "uint32",
+            "uint64",
+            "float32",
+            "float64",
+            "byte",
+        ):
             return name
         if "." in name:
             alias, _, local = name.partition(".")
@@ -107,7 +118,9 @@ def _qualify(go_type: str, pkg: str, imports: dict[str, str]) -> str:
 
 def main() -> None:
     version = sys.argv[1] if len(sys.argv) > 1 else "0.33.13"
-    cache = Path(subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip())
+    cache = Path(
+        subprocess.run(["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True).stdout.strip()
+    )
     api_root = cache / "k8s.io" / f"api@v{version}"
     machinery = cache / "k8s.io" / f"apimachinery@v{version}"
     messages: dict[str, object] = {}

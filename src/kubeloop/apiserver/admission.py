@@ -6,7 +6,7 @@ kubectl rely on (not the whole of the real server's); custom resources get their
 
 - Namespace: ``spec.finalizers: [kubernetes]``, ``status.phase: Active``, the
   ``kubernetes.io/metadata.name`` label.
-- Service: a ClusterIP from ``10.0.0.0/24``; NodePorts from 30000–32767, unique across services (422
+- Service: a ClusterIP from ``10.0.0.0/24``; NodePorts from 30000-32767, unique across services (422
   Invalid "provided port is already allocated", or "not in the valid range"); allocated values are kept
   across updates; port/protocol/targetPort defaults.
 - Pod: ``status.phase: Pending`` on create and the common spec defaults.
@@ -112,7 +112,9 @@ class BuiltinAdmission:
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []}
+        old_ports = {
+            (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []
+        }
         wants_node_ports = spec["type"] in ("NodePort", "LoadBalancer")
         if wants_node_ports:
             spec.setdefault("externalTrafficPolicy", "Cluster")
@@ -129,11 +131,22 @@ class BuiltinAdmission:
             if node_port:
                 field = f"spec.ports[{n}].nodePort"
                 if node_port not in NODE_PORTS:
-                    causes.append(Cause("FieldValueInvalid", f"Invalid value: {node_port}: provided port is not in the "
-                                        "valid range. The range of valid ports is 30000-32767", field))
+                    causes.append(
+                        Cause(
+                            "FieldValueInvalid",
+                            f"Invalid value: {node_port}: provided port is not in the "
+                            "valid range. The range of valid ports is 30000-32767",
+                            field,
+                        )
+                    )
                 elif node_port in used:
-                    causes.append(Cause("FieldValueInvalid",
-                                        f"Invalid value: {node_port}: provided port is already allocated", field))
+                    causes.append(
+                        Cause(
+                            "FieldValueInvalid",
+                            f"Invalid value: {node_port}: provided port is already allocated",
+                            field,
+                        )
+                    )
                 port["nodePort"] = node_port
             else:
                 port["nodePort"] = next(p for p in NODE_PORTS if p not in used)
@@ -177,7 +190,12 @@ def _allocate_ip(view: View) -> str:
     for host in list(SERVICE_CIDR.hosts())[1:]:
         if str(host) not in used:
             return str(host)
-    raise invalid("Service", "", "", [Cause("FieldValueInvalid", "failed to allocate a serviceIP: range is full", "spec.clusterIPs")])
+    raise invalid(
+        "Service",
+        "",
+        "",
+        [Cause("FieldValueInvalid", "failed to allocate a serviceIP: range is full", "spec.clusterIPs")],
+    )
 
 
 def _used_node_ports(view: View, obj: Obj) -> set[int]:

@@ -42,7 +42,9 @@ def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
     return x509.Name([*attrs, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
+) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
@@ -101,4 +103,6 @@ def issue_bundle(hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Bundle:
     client_cert, client_key = leaf(
         _name("kubeloop-admin", ("system:masters",)), ExtendedKeyUsageOID.CLIENT_AUTH, ()
     )
-    return Bundle(ca.public_bytes(serialization.Encoding.PEM), serving_cert, serving_key, client_cert, client_key)
+    return Bundle(
+        ca.public_bytes(serialization.Encoding.PEM), serving_cert, serving_key, client_cert, client_key
+    )

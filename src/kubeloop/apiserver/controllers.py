@@ -54,7 +54,9 @@ class Controllers:
             self._serve_crd(crd)
         self._missing_ca = [ns["metadata"]["name"] for ns in self.api.store.list("/namespaces")]
         self._pending: list[Obj] = [
-            obj for bucket in list(self.api.store._objects) for _, obj in self.api.store.items(bucket)
+            obj
+            for bucket in list(self.api.store._objects)
+            for _, obj in self.api.store.items(bucket)
             if obj["metadata"].get("deletionTimestamp")
         ]
         watcher = self.api.store.watch(None)
@@ -106,10 +108,18 @@ class Controllers:
         rt = self.registry.get("", "v1", "configmaps")
         if rt is None or self.api.store.get(("/configmaps", namespace, "kube-root-ca.crt")) is not None:
             return
-        body = {"metadata": {"name": "kube-root-ca.crt", "annotations": {
-            "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver "
-            "when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other "
-            "usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": self.ca_pem}}
+        body = {
+            "metadata": {
+                "name": "kube-root-ca.crt",
+                "annotations": {
+                    "kubernetes.io/description": "Contains a CA bundle that can be used to verify the "
+                    "kube-apiserver when using internal endpoints such as the internal service IP or "
+                    "kubernetes.default.svc. No other "
+                    "usage is guaranteed across distributions of Kubernetes clusters."
+                },
+            },
+            "data": {"ca.crt": self.ca_pem},
+        }
         await self.api.create(rt, namespace, body, _MANAGER)
 
     # -- CRDs --------------------------------------------------------------------------------------
@@ -143,7 +153,9 @@ class Controllers:
                     spec_replicas=scale["specReplicasPath"].lstrip("."),
                     status_replicas=scale["statusReplicasPath"].lstrip("."),
                     label_selector=(scale.get("labelSelectorPath") or "").lstrip(".") or None,
-                ) if scale else None,
+                )
+                if scale
+                else None,
                 crd=version,
             )
             self.registry.add(rt, preferred=version is _preferred(spec))
@@ -183,10 +195,7 @@ class Controllers:
         rt = self.registry.by_kind(ref.get("apiVersion", "").rpartition("/")[0], ref.get("kind", ""))
         if rt is None:
             return False
-        for _, obj in self.api.store.items(rt.storage):
-            if obj["metadata"].get("uid") == uid:
-                return True
-        return False
+        return any(obj["metadata"].get("uid") == uid for _, obj in self.api.store.items(rt.storage))
 
     async def _collect_dependents(self, owner: Obj) -> None:
         uid = owner["metadata"].get("uid", "")
@@ -196,7 +205,9 @@ class Controllers:
             if any(self._exists(r["uid"], r) for r in refs):
                 await self._set_owner_refs(rt, dep, refs)
             elif not md.get("deletionTimestamp"):
-                await self.api.delete(rt, md.get("namespace"), md["name"], DeleteOptions(propagation="Background"))
+                await self.api.delete(
+                    rt, md.get("namespace"), md["name"], DeleteOptions(propagation="Background")
+                )
 
     async def _recheck_owners(self, dependent: Obj) -> None:
         """A dependent went: owners waiting for it (foreground deletion) may now go too."""
@@ -205,9 +216,13 @@ class Controllers:
             rt = self.registry.by_kind(ref.get("apiVersion", "").rpartition("/")[0], ref.get("kind", ""))
             if rt is None:
                 continue
-            owner = self.api.store.get((rt.storage, md.get("namespace", "") if rt.namespaced else "", ref.get("name", "")))
-            if owner is not None and owner["metadata"].get("uid") == ref.get("uid") and owner["metadata"].get(
-                "deletionTimestamp"
+            owner = self.api.store.get(
+                (rt.storage, md.get("namespace", "") if rt.namespaced else "", ref.get("name", ""))
+            )
+            if (
+                owner is not None
+                and owner["metadata"].get("uid") == ref.get("uid")
+                and owner["metadata"].get("deletionTimestamp")
             ):
                 await self._finalize(owner)
 
@@ -237,7 +252,9 @@ class Controllers:
             for dep_rt, dep in deps:
                 dmd = dep["metadata"]
                 if not dmd.get("deletionTimestamp"):
-                    await self.api.delete(dep_rt, dmd.get("namespace"), dmd["name"], DeleteOptions(propagation="Foreground"))
+                    await self.api.delete(
+                        dep_rt, dmd.get("namespace"), dmd["name"], DeleteOptions(propagation="Foreground")
+                    )
             if not self._dependents(uid):
                 await self._drop_finalizer(rt, obj, "foregroundDeletion")
         if rt.kind == "Namespace":
@@ -248,7 +265,9 @@ class Controllers:
                 await self._empty_namespace(self.registry.by_kind("", "Namespace") or rt, ns)
 
     async def _drop_finalizer(self, rt: ResourceType, obj: Obj, name: str) -> None:
-        current = self.api.store.get((rt.storage, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]))
+        current = self.api.store.get(
+            (rt.storage, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        )
         if current is None:
             return
         new = copy.deepcopy(current)
@@ -267,8 +286,12 @@ class Controllers:
                 remaining += 1
                 if not obj["metadata"].get("deletionTimestamp"):
                     with contextlib.suppress(StatusError):
-                        await self.api.delete(rt, name, obj["metadata"]["name"], DeleteOptions(propagation="Background"))
-        if remaining and any(True for s in list(self.api.store._objects) for _ in self.api.store.items(s, name)):
+                        await self.api.delete(
+                            rt, name, obj["metadata"]["name"], DeleteOptions(propagation="Background")
+                        )
+        if remaining and any(
+            True for s in list(self.api.store._objects) for _ in self.api.store.items(s, name)
+        ):
             return
         current = self.api.store.get(("/namespaces", "", name))
         if current is None or not current["metadata"].get("deletionTimestamp"):
@@ -290,8 +313,12 @@ class Controllers:
         md = obj["metadata"]
         replicas = (obj.get("spec") or {}).get("replicas", 1)
         status = dict(obj.get("status") or {})
-        wanted = {"observedGeneration": md.get("generation", 1), "replicas": replicas,
-                  "readyReplicas": replicas, "availableReplicas": replicas}
+        wanted = {
+            "observedGeneration": md.get("generation", 1),
+            "replicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+        }
         if rt.kind != "ReplicaSet":
             wanted["updatedReplicas"] = replicas
         if rt.kind == "ReplicaSet":
@@ -304,11 +331,22 @@ class Controllers:
         if rt.kind == "Deployment":
             stamp = now()
             status["conditions"] = [
-                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
-                 "message": "Deployment has minimum availability.", "lastUpdateTime": stamp, "lastTransitionTime": stamp},
-                {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
-                 "message": f'ReplicaSet "{md["name"]}" has successfully progressed.',
-                 "lastUpdateTime": stamp, "lastTransitionTime": stamp},
+                {
+                    "type": "Available",
+                    "status": "True",
+                    "reason": "MinimumReplicasAvailable",
+                    "message": "Deployment has minimum availability.",
+                    "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp,
+                },
+                {
+                    "type": "Progressing",
+                    "status": "True",
+                    "reason": "NewReplicaSetAvailable",
+                    "message": f'ReplicaSet "{md["name"]}" has successfully progressed.',
+                    "lastUpdateTime": stamp,
+                    "lastTransitionTime": stamp,
+                },
             ]
         new = dict(obj, status=status)
         await self.api.update(rt, md.get("namespace"), md["name"], new, "status", _MANAGER)

@@ -72,8 +72,13 @@ def resource_list(registry: Registry, group: str, version: str) -> Obj | None:
             entry["categories"] = list(rt.categories)
         resources.append(entry)
         for sub in sorted(rt.subresources):
-            sub_entry: Obj = {"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                              "kind": rt.kind, "verbs": ["get", "patch", "update"]}
+            sub_entry: Obj = {
+                "name": f"{rt.plural}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": ["get", "patch", "update"],
+            }
             if sub == "scale":
                 sub_entry.update(group="autoscaling", version="v1", kind="Scale")
             resources.append(sub_entry)
@@ -110,11 +115,18 @@ def aggregated(registry: Registry, core: bool) -> Obj:
             continue
         versions = []
         for v in registry.versions(name):
-            versions.append({
-                "version": v,
-                "resources": [_aggregated_resource(rt) for rt in registry.resources(name, v)],
-                "freshness": "Current",
-            })
+            versions.append(
+                {
+                    "version": v,
+                    "resources": [_aggregated_resource(rt) for rt in registry.resources(name, v)],
+                    "freshness": "Current",
+                }
+            )
         if versions:
             items.append({"metadata": {"name": name, "creationTimestamp": None}, "versions": versions})
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items}
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    }

@@ -105,7 +105,9 @@ def already_exists(resource: str, group: str, name: str) -> StatusError:
     )
 
 
-def conflict(resource: str, group: str, name: str, why: str, causes: list[Cause] | None = None) -> StatusError:
+def conflict(
+    resource: str, group: str, name: str, why: str, causes: list[Cause] | None = None
+) -> StatusError:
     q = _qualified(resource, group)
     return StatusError(
         409,
@@ -138,13 +140,27 @@ def bad_request(message: str, causes: list[Cause] | None = None) -> StatusError:
 
 def forbidden(resource: str, group: str, name: str, why: str) -> StatusError:
     q = _qualified(resource, group)
-    return StatusError(403, "Forbidden", f'{q} "{name}" is forbidden: {why}', name=name, group=group, kind=resource)
+    return StatusError(
+        403, "Forbidden", f'{q} "{name}" is forbidden: {why}', name=name, group=group, kind=resource
+    )
 
 
 def method_not_supported(resource: str, group: str, verb: str) -> StatusError:
     q = _qualified(resource, group)
-    return StatusError(405, "MethodNotAllowed", f"{verb} is not supported on resources of kind \"{q}\"", group=group, kind=resource)
+    return StatusError(
+        405,
+        "MethodNotAllowed",
+        f'{verb} is not supported on resources of kind "{q}"',
+        group=group,
+        kind=resource,
+    )
 
 
 def unsupported_media_type(content_type: str) -> StatusError:
-    return StatusError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "{content_type}")')
+    return StatusError(
+        415,
+        "UnsupportedMediaType",
+        "the body of the request was in an unknown format - accepted media types include: "
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
+        f'application/strategic-merge-patch+json (got "{content_type}")',
+    )

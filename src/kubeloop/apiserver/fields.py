@@ -31,8 +31,18 @@ __all__ = ["apply", "field_set", "track_update"]
 Obj = dict[str, Any]
 Path = tuple[str, ...]
 _MISSING = object()
-_SERVER_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-                "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"}
+_SERVER_META = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
 
 
 def owned_part(obj: Obj, subresource: str | None, has_status: bool) -> Obj:
@@ -144,7 +154,13 @@ def _same(entry: Obj, manager: str, operation: str, subresource: str | None) -> 
 
 
 def track_update(
-    old: Obj | None, new: Obj, manager: str, api_version: str, schema: Node, subresource: str | None, has_status: bool
+    old: Obj | None,
+    new: Obj,
+    manager: str,
+    api_version: str,
+    schema: Node,
+    subresource: str | None,
+    has_status: bool,
 ) -> list[Obj]:
     """``new``'s managedFields after ``manager`` turned ``old`` into ``new`` with an Update."""
     managed = (old or {}).get("metadata", {}).get("managedFields") or []
@@ -262,7 +278,14 @@ def _remove_path(obj: Any, path: Path) -> None:
             node = node.get(rest)
         elif kind == "k" and isinstance(node, list):
             keys = orjson.loads(rest)
-            idx = next((i for i, it in enumerate(node) if isinstance(it, dict) and all(it.get(k) == v for k, v in keys.items())), None)
+            idx = next(
+                (
+                    i
+                    for i, it in enumerate(node)
+                    if isinstance(it, dict) and all(it.get(k) == v for k, v in keys.items())
+                ),
+                None,
+            )
             if idx is None:
                 return
             if last:

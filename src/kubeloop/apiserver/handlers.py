@@ -74,12 +74,16 @@ class Routes:
 
     async def core_root(self, request: web.Request) -> web.Response:
         if "as=APIGroupDiscoveryList" in request.headers.get("Accept", ""):
-            return json_response(discovery.aggregated(self.registry, core=True), content_type=discovery.AGGREGATED)
+            return json_response(
+                discovery.aggregated(self.registry, core=True), content_type=discovery.AGGREGATED
+            )
         return json_response(discovery.api_versions(self.address))
 
     async def apis_root(self, request: web.Request) -> web.Response:
         if "as=APIGroupDiscoveryList" in request.headers.get("Accept", ""):
-            return json_response(discovery.aggregated(self.registry, core=False), content_type=discovery.AGGREGATED)
+            return json_response(
+                discovery.aggregated(self.registry, core=False), content_type=discovery.AGGREGATED
+            )
         return json_response(discovery.group_list(self.registry))
 
     async def core_version(self, request: web.Request) -> web.Response:
@@ -95,7 +99,9 @@ class Routes:
         return json_response(doc)
 
     async def group_version(self, request: web.Request) -> web.Response:
-        doc = discovery.resource_list(self.registry, request.match_info["group"], request.match_info["version"])
+        doc = discovery.resource_list(
+            self.registry, request.match_info["group"], request.match_info["version"]
+        )
         if doc is None:
             raise _path_not_found()
         return json_response(doc)
@@ -119,14 +125,22 @@ class Routes:
         version = request.match_info["version"]
         parts = [p for p in request.match_info["rest"].split("/") if p]
         namespace: str | None = None
-        if len(parts) >= 3 and parts[0] == "namespaces" and self.registry.get(group, version, parts[2]) is not None:
+        if (
+            len(parts) >= 3
+            and parts[0] == "namespaces"
+            and self.registry.get(group, version, parts[2]) is not None
+        ):
             namespace, parts = parts[1], parts[2:]
         rt = self.registry.get(group, version, parts[0])
         if rt is None or len(parts) > 3:
             raise _path_not_found()
         name = parts[1] if len(parts) > 1 else None
         sub = parts[2] if len(parts) > 2 else None
-        if sub is not None and sub not in rt.subresources and not (rt.kind == "Namespace" and sub == "finalize"):
+        if (
+            sub is not None
+            and sub not in rt.subresources
+            and not (rt.kind == "Namespace" and sub == "finalize")
+        ):
             raise _path_not_found()
         if namespace is not None and not rt.namespaced:
             raise _path_not_found()
@@ -148,7 +162,9 @@ class Routes:
             if method == "DELETE":
                 rt = target.rt
                 match = _selectors(request, rt)
-                result = await self.api.delete_collection(rt, target.namespace, match, await _delete_options(request))
+                result = await self.api.delete_collection(
+                    rt, target.namespace, match, await _delete_options(request)
+                )
                 return json_response(result)
             raise method_not_supported(target.rt.plural, target.rt.group, method)
         if target.subresource == "scale":
@@ -158,8 +174,14 @@ class Routes:
                 return await serve_watch(request, self.api, target.rt, target.namespace, name=target.name)
             obj = self.api.get(target.rt, target.namespace, target.name)
             if tables.wants_table(request.headers.get("Accept", "")):
-                return json_response(tables.to_table(target.rt, [obj], obj["metadata"]["resourceVersion"],
-                                                     q.get("includeObject", "Metadata")))
+                return json_response(
+                    tables.to_table(
+                        target.rt,
+                        [obj],
+                        obj["metadata"]["resourceVersion"],
+                        q.get("includeObject", "Metadata"),
+                    )
+                )
             return json_response(obj)
         sub = "status" if target.subresource == "status" else None
         if method == "PUT":
@@ -169,19 +191,35 @@ class Routes:
                 merged = copy.deepcopy(current)
                 merged["spec"] = body.get("spec") or {}
                 body = merged
-            result = await self.api.update(target.rt, target.namespace, target.name, body, sub, _write_options(request))
+            result = await self.api.update(
+                target.rt, target.namespace, target.name, body, sub, _write_options(request)
+            )
             return json_response(result)
         if method == "PATCH":
             content_type = request.content_type
             body = await _body(request, patch=True)
             opts = _write_options(request)
             if content_type == "application/apply-patch+yaml" and not q.get("fieldManager"):
-                raise invalid("PatchOptions", "meta.k8s.io", "",
-                              [Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")])
-            result = await self.api.patch(target.rt, target.namespace, target.name, body, content_type, sub, opts)
+                raise invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    [
+                        Cause(
+                            "FieldValueRequired",
+                            "Required value: is required for apply patch",
+                            "fieldManager",
+                        )
+                    ],
+                )
+            result = await self.api.patch(
+                target.rt, target.namespace, target.name, body, content_type, sub, opts
+            )
             return json_response(result)
         if method == "DELETE":
-            result = await self.api.delete(target.rt, target.namespace, target.name, await _delete_options(request))
+            result = await self.api.delete(
+                target.rt, target.namespace, target.name, await _delete_options(request)
+            )
             return json_response(result)
         raise method_not_supported(target.rt.plural, target.rt.group, method)
 
@@ -189,11 +227,21 @@ class Routes:
         q = request.query
         limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
         selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
-        result = self.api.list(target.rt, target.namespace, _selectors(request, target.rt), limit,
-                               q.get("continue") or None, selective)
+        result = self.api.list(
+            target.rt,
+            target.namespace,
+            _selectors(request, target.rt),
+            limit,
+            q.get("continue") or None,
+            selective,
+        )
         if tables.wants_table(request.headers.get("Accept", "")):
-            table = tables.to_table(target.rt, result["items"], result["metadata"]["resourceVersion"],
-                                    q.get("includeObject", "Metadata"))
+            table = tables.to_table(
+                target.rt,
+                result["items"],
+                result["metadata"]["resourceVersion"],
+                q.get("includeObject", "Metadata"),
+            )
             if "continue" in result["metadata"]:
                 table["metadata"]["continue"] = result["metadata"]["continue"]
             return json_response(table)
@@ -209,8 +257,9 @@ class Routes:
         if request.method not in ("PUT", "PATCH"):
             raise method_not_supported(rt.plural, rt.group, request.method)
         body = await _body(request, patch=request.method == "PATCH")
-        result = await scale.write(self.api, rt, ns, name, body, request.method, request.content_type,
-                                   _write_options(request))
+        result = await scale.write(
+            self.api, rt, ns, name, body, request.method, request.content_type, _write_options(request)
+        )
         return json_response(result)
 
 
@@ -223,9 +272,15 @@ def _dry(request: web.Request) -> bool:
 
 
 def _write_options(request: web.Request) -> WriteOptions:
-    manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
-    return WriteOptions(dry_run=_dry(request), manager=manager, force=request.query.get("force") == "true",
-                        strict=request.query.get("fieldValidation") == "Strict")
+    manager = (
+        request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
+    )
+    return WriteOptions(
+        dry_run=_dry(request),
+        manager=manager,
+        force=request.query.get("force") == "true",
+        strict=request.query.get("fieldValidation") == "Strict",
+    )
 
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:
@@ -247,9 +302,13 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
     if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
         propagation = propagation or "Orphan"
     grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
-    return DeleteOptions(dry_run=dry, propagation=propagation, uid=pre.get("uid"),
-                         resource_version=pre.get("resourceVersion"),
-                         grace_period=int(grace) if grace is not None else None)
+    return DeleteOptions(
+        dry_run=dry,
+        propagation=propagation,
+        uid=pre.get("uid"),
+        resource_version=pre.get("resourceVersion"),
+        grace_period=int(grace) if grace is not None else None,
+    )
 
 
 def _decode(raw: bytes, content_type: str) -> Any:
@@ -278,5 +337,3 @@ async def _body(request: web.Request, patch: bool = False) -> Any:
     if not patch and len(raw) > _LIMIT:
         raise StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
     return body
-
-

@@ -68,7 +68,11 @@ def validate_name(kind: str, name: str) -> list[Cause]:
     causes: list[Cause] = []
     if len(name) > limit:
         causes.append(
-            Cause("FieldValueInvalid", f'Invalid value: "{name}": must be no more than {limit} characters', "metadata.name")
+            Cause(
+                "FieldValueInvalid",
+                f'Invalid value: "{name}": must be no more than {limit} characters',
+                "metadata.name",
+            )
         )
     if not pattern.match(name):
         causes.append(Cause("FieldValueInvalid", f'Invalid value: "{name}": {message}', "metadata.name"))
@@ -84,7 +88,8 @@ def validate_labels(obj: Obj) -> list[Cause]:
             causes.append(
                 Cause(
                     "FieldValueInvalid",
-                    f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric '
+                    f'Invalid value: "{value}": a valid label must be an empty string or consist of '
+                    "alphanumeric "
                     "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
                     "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
                     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",

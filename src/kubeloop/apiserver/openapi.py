@@ -29,8 +29,20 @@ def _def_name(rt: ResourceType) -> str:
 def _crd_schema(rt: ResourceType, ref_prefix: str) -> Obj:
     schema = copy.deepcopy(((rt.crd or {}).get("schema") or {}).get("openAPIV3Schema") or {"type": "object"})
     props = schema.setdefault("properties", {})
-    props.setdefault("apiVersion", {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."})
-    props.setdefault("kind", {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."})
+    props.setdefault(
+        "apiVersion",
+        {
+            "type": "string",
+            "description": "APIVersion defines the versioned schema of this representation of an object.",
+        },
+    )
+    props.setdefault(
+        "kind",
+        {
+            "type": "string",
+            "description": "Kind is a string value representing the REST resource this object represents.",
+        },
+    )
     props["metadata"] = {"$ref": f"{ref_prefix}{_OBJECT_META}", "description": "Standard object's metadata."}
     schema["x-kubernetes-group-version-kind"] = [{"group": rt.group, "version": rt.version, "kind": rt.kind}]
     return schema
@@ -56,7 +68,9 @@ def v2(registry: Registry) -> bytes:
 def v3_index(registry: Registry) -> Obj:
     paths = {name: {"serverRelativeURL": f"/openapi/v3/{name}"} for name in bundled.bundle()["v3"]}
     for rt in _crds(registry):
-        paths[f"apis/{rt.group}/{rt.version}"] = {"serverRelativeURL": f"/openapi/v3/apis/{rt.group}/{rt.version}"}
+        paths[f"apis/{rt.group}/{rt.version}"] = {
+            "serverRelativeURL": f"/openapi/v3/apis/{rt.group}/{rt.version}"
+        }
     return {"paths": paths}
 
 
@@ -72,8 +86,12 @@ def v3(registry: Registry, path: str) -> bytes | None:
     if base is None:
         meta_doc = bundled.bundle()["v3"]["api/v1"]["components"]["schemas"]
         schemas = {k: v for k, v in meta_doc.items() if k.startswith("io.k8s.apimachinery.pkg.apis.meta.v1.")}
-        base = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "unversioned"}, "paths": {},
-                "components": {"schemas": schemas}}
+        base = {
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "unversioned"},
+            "paths": {},
+            "components": {"schemas": schemas},
+        }
     doc = copy.copy(base)
     doc["components"] = dict(base["components"], schemas=dict(base["components"]["schemas"]))
     doc["paths"] = dict(base.get("paths") or {})
@@ -95,7 +113,9 @@ def _list_schema(rt: ResourceType) -> Obj:
             "metadata": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"},
             "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{_def_name(rt)}"}},
         },
-        "x-kubernetes-group-version-kind": [{"group": rt.group, "version": rt.version, "kind": f"{rt.kind}List"}],
+        "x-kubernetes-group-version-kind": [
+            {"group": rt.group, "version": rt.version, "kind": f"{rt.kind}List"}
+        ],
     }
 
 

@@ -22,6 +22,7 @@ from kubeloop.apiserver.schemas import Node
 __all__ = ["json_patch", "merge_patch", "strategic_merge"]
 
 Obj = dict[str, Any]
+_REJECTED = "the server rejected our request due to an error in our request: "
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -64,7 +65,7 @@ def _parent(doc: Any, tokens: list[str], path: str) -> Any:
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
         else:
-            raise _invalid(f"the server rejected our request due to an error in our request: doc is missing path: \"{path}\"")
+            raise _invalid(_REJECTED + f'doc is missing path: "{path}"')
     return node
 
 
@@ -78,7 +79,7 @@ def _get(doc: Any, path: str) -> Any:
         return parent[last]
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent[int(last)]
-    raise _invalid(f'the server rejected our request due to an error in our request: doc is missing key: "{path}"')
+    raise _invalid(_REJECTED + f'doc is missing key: "{path}"')
 
 
 def _remove(doc: Any, path: str) -> Any:
@@ -89,7 +90,7 @@ def _remove(doc: Any, path: str) -> Any:
         return parent.pop(last)
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent.pop(int(last))
-    raise _invalid(f'the server rejected our request due to an error in our request: unable to remove nonexistent key: {last}: missing value')
+    raise _invalid(_REJECTED + f"unable to remove nonexistent key: {last}: missing value")
 
 
 def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
@@ -100,7 +101,9 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
     last = tokens[-1]
     if isinstance(parent, dict):
         if replace and last not in parent:
-            raise _invalid(f'the server rejected our request due to an error in our request: replace operation does not apply: doc is missing key: {path}: missing value')
+            raise _invalid(
+                _REJECTED + f"replace operation does not apply: doc is missing key: {path}: missing value"
+            )
         parent[last] = copy.deepcopy(value)
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -111,9 +114,9 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
             else:
                 parent.insert(int(last), copy.deepcopy(value))
         else:
-            raise _invalid(f"the server rejected our request due to an error in our request: add operation does not apply: doc is missing path: \"{path}\"")
+            raise _invalid(_REJECTED + f'add operation does not apply: doc is missing path: "{path}"')
     else:
-        raise _invalid(f'the server rejected our request due to an error in our request: doc is missing path: "{path}"')
+        raise _invalid(_REJECTED + f'doc is missing path: "{path}"')
     return doc
 
 
@@ -124,7 +127,7 @@ def json_patch(target: Obj, operations: Any) -> Obj:
     doc: Any = copy.deepcopy(target)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op:
-            raise bad_request("the server rejected our request due to an error in our request")
+            raise bad_request(_REJECTED.rstrip(": "))
         kind, path = op["op"], op.get("path", "")
         if kind == "add":
             doc = _add(doc, path, op.get("value"))
@@ -139,7 +142,7 @@ def json_patch(target: Obj, operations: Any) -> Obj:
             doc = _add(doc, path, _get(doc, op["from"]))
         elif kind == "test":
             if _get(doc, path) != op.get("value"):
-                raise _invalid(f'the server rejected our request due to an error in our request: testing value {path} failed: test failed')
+                raise _invalid(_REJECTED + f"testing value {path} failed: test failed")
         else:
             raise bad_request(f"Unexpected kind: {kind}")
     if not isinstance(doc, dict):
@@ -202,8 +205,11 @@ def _merge_list(current: Any, patch: list[Any], schema: Node) -> list[Any]:
         for item in patch:
             present = [k for k in keys if k in item] or list(keys[:1])
             match = next(
-                (n for n, e in enumerate(existing)
-                 if isinstance(e, dict) and all(e.get(k) == item.get(k) for k in present)),
+                (
+                    n
+                    for n, e in enumerate(existing)
+                    if isinstance(e, dict) and all(e.get(k) == item.get(k) for k in present)
+                ),
                 None,
             )
             if item.get("$patch") == "delete":

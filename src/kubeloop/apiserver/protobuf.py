@@ -59,12 +59,12 @@ def _fields(buf: bytes) -> list[tuple[int, int, Any]]:
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             size, pos = _varint(buf, pos)
-            value, pos = buf[pos:pos + size], pos + size
+            value, pos = buf[pos : pos + size], pos + size
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise bad_request(f"unsupported protobuf wire type {wire}")
         out.append((number, wire, value))
@@ -94,7 +94,9 @@ def _scalar(go_type: str, wire: int, raw: Any) -> Any:
         return struct.unpack("<d" if wire == 1 else "<f", raw)[0]
     if t == "[]byte":
         return base64.b64encode(raw).decode()
-    if t in ("string", "types.UID") or wire == 2 and t not in _table()["messages"] and not t.startswith(("map[", "[]")):
+    if t in ("string", "types.UID") or (
+        wire == 2 and t not in _table()["messages"] and not t.startswith(("map[", "[]"))
+    ):
         if t in _SPECIAL:
             return _SPECIAL[t](raw)
         return raw.decode() if isinstance(raw, bytes) else raw
@@ -200,7 +202,12 @@ def _message(name: str, raw: bytes) -> Any:
                 continue
             if decoded is None:
                 continue
-            if not pointer and field["omitempty"] and decoded in ("", 0, False) and not isinstance(decoded, dict):
+            if (
+                not pointer
+                and field["omitempty"]
+                and decoded in ("", 0, False)
+                and not isinstance(decoded, dict)
+            ):
                 continue
             seen[key] = decoded
     for key, value in seen.items():
@@ -221,7 +228,7 @@ def decode(body: bytes) -> Obj:
     api_version = kind = ""
     raw = b""
     try:
-        for number, _, value in _fields(body[len(_MAGIC):]):
+        for number, _, value in _fields(body[len(_MAGIC) :]):
             if number == 1:
                 for n, _, v in _fields(value):
                     if n == 1:

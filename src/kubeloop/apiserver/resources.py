@@ -16,15 +16,37 @@ __all__ = ["GENERATION_KINDS", "Registry", "ResourceType", "ScalePaths"]
 
 # Resources the embedded server does not serve: their behaviour is a virtual request, not storage.
 _SKIPPED_GROUPS = {"apiregistration.k8s.io", "flowcontrol.apiserver.k8s.io"}
-_VIRTUAL = {"bindings", "componentstatuses", "tokenreviews", "localsubjectaccessreviews",
-            "selfsubjectreviews", "subjectaccessreviews", "selfsubjectrulesreviews"}
+_VIRTUAL = {
+    "bindings",
+    "componentstatuses",
+    "tokenreviews",
+    "localsubjectaccessreviews",
+    "selfsubjectreviews",
+    "subjectaccessreviews",
+    "selfsubjectrulesreviews",
+}
 
 # Built-in kinds whose metadata.generation the real server maintains.
 GENERATION_KINDS = {
-    "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "HorizontalPodAutoscaler",
-    "PodDisruptionBudget", "Ingress", "NetworkPolicy", "CustomResourceDefinition", "ReplicationController",
-    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-    "IngressClass", "PriorityLevelConfiguration", "FlowSchema", "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Ingress",
+    "NetworkPolicy",
+    "CustomResourceDefinition",
+    "ReplicationController",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "IngressClass",
+    "PriorityLevelConfiguration",
+    "FlowSchema",
+    "Pod",
 }
 
 
@@ -99,7 +121,7 @@ class Registry:
         self._group_versions[""] = ["v1"]
         for path, doc in data["discovery"].items():
             group, _, version = doc["groupVersion"].rpartition("/")
-            if group in _SKIPPED_GROUPS or path == "/api/v1" and group:
+            if group in _SKIPPED_GROUPS or (path == "/api/v1" and group):
                 continue
             subs: dict[str, set[str]] = {}
             for res in doc["resources"]:
@@ -169,7 +191,7 @@ class Registry:
     def groups(self) -> list[str]:
         """Served groups, the core group ("") first."""
         names = {k[0] for k in self._types}
-        return [""] + sorted(names - {""}, key=lambda g: (not g.endswith(".k8s.io") and "." in g, g))
+        return ["", *sorted(names - {""}, key=lambda g: (not g.endswith(".k8s.io") and "." in g, g))]
 
     def versions(self, group: str) -> list[str]:
         """Served versions of ``group``, preferred first."""
@@ -185,7 +207,9 @@ class Registry:
         return self._preferred.get(group)
 
     def resources(self, group: str, version: str) -> list[ResourceType]:
-        return sorted((rt for k, rt in self._types.items() if k[:2] == (group, version)), key=lambda r: r.plural)
+        return sorted(
+            (rt for k, rt in self._types.items() if k[:2] == (group, version)), key=lambda r: r.plural
+        )
 
     def all(self) -> list[ResourceType]:
         return list(self._types.values())

@@ -48,6 +48,7 @@ from kubeloop.apiserver.storage import Key, Store, View
 __all__ = ["Admission", "Api", "DeleteOptions", "WriteOptions"]
 
 Obj = dict[str, Any]
+_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
 class Admission(Protocol):
@@ -122,9 +123,11 @@ class Api:
             except Exception as exc:
                 raise bad_request(f"continue key is not valid: {exc}") from exc
             if rv_token < self.store._compacted:
-                raise gone("The provided continue parameter is too old to display a consistent list result. "
-                           "You can start a new list without the continue parameter, or use the continue token "
-                           "in this response to retrieve the remainder of the results.")
+                raise gone(
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter, or use the continue token "
+                    "in this response to retrieve the remainder of the results."
+                )
         pairs = sorted(self.store.items(rt.storage, namespace), key=lambda p: p[0])
         items: list[Obj] = []
         more = False
@@ -153,7 +156,9 @@ class Api:
 
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj, opts: WriteOptions) -> Obj:
         obj = self._checked_body(rt, namespace, body)
-        return await self.store.write(lambda view: self._create(view, rt, namespace, obj, opts), dry_run=opts.dry_run)
+        return await self.store.write(
+            lambda view: self._create(view, rt, namespace, obj, opts), dry_run=opts.dry_run
+        )
 
     def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
         if not isinstance(body, dict):
@@ -161,7 +166,8 @@ class Api:
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if api_version and api_version != rt.api_version:
             raise bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})"
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rt.api_version})"
             )
         if kind and kind != rt.kind:
             raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
@@ -172,21 +178,41 @@ class Api:
             raise bad_request("metadata must be an object")
         if rt.namespaced:
             if md.get("namespace") and namespace and md["namespace"] != namespace:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             if namespace:
                 md["namespace"] = namespace
         else:
             md.pop("namespace", None)
         return obj
 
-    def _create(self, view: View, rt: ResourceType, namespace: str | None, obj: Obj, opts: WriteOptions,
-                subresource: str | None = None) -> Obj:
+    def _create(
+        self,
+        view: View,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: Obj,
+        opts: WriteOptions,
+        subresource: str | None = None,
+    ) -> Obj:
         md = obj["metadata"]
         if not md.get("name"):
             if md.get("generateName"):
                 md["name"] = meta.generate_name(md["generateName"])
             else:
-                raise invalid(rt.kind, rt.group, "", [Cause("FieldValueRequired", "Required value: name or generateName is required", "metadata.name")])
+                raise invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        Cause(
+                            "FieldValueRequired",
+                            "Required value: name or generateName is required",
+                            "metadata.name",
+                        )
+                    ],
+                )
         name = md["name"]
         causes = meta.validate_name(rt.kind, name) + meta.validate_labels(obj)
         if causes:
@@ -223,18 +249,30 @@ class Api:
             raise not_found("namespaces", "", namespace)
         if ns["metadata"].get("deletionTimestamp"):
             raise forbidden(
-                "namespaces", "", namespace,
+                "namespaces",
+                "",
+                namespace,
                 f"unable to create new content in namespace {namespace} because it is being terminated",
             )
 
     # -- update, patch, apply ----------------------------------------------------------------------
 
     async def update(
-        self, rt: ResourceType, namespace: str | None, name: str, body: Obj, subresource: str | None, opts: WriteOptions
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        subresource: str | None,
+        opts: WriteOptions,
     ) -> Obj:
         obj = self._checked_body(rt, namespace, body)
         if obj["metadata"].get("name") not in (None, name):
-            raise bad_request("the name of the object (%s) does not match the name on the URL (%s)" % (obj["metadata"]["name"], name))
+            raise bad_request(
+                "the name of the object ({}) does not match the name on the URL ({})".format(
+                    obj["metadata"]["name"], name
+                )
+            )
         obj["metadata"]["name"] = name
 
         def job(view: View) -> Obj:
@@ -243,8 +281,12 @@ class Api:
                 raise not_found(rt.plural, rt.group, name)
             want_rv = obj["metadata"].get("resourceVersion")
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise conflict(rt.plural, rt.group, name,
-                               "the object has been modified; please apply your changes to the latest version and try again")
+                raise conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    _MODIFIED,
+                )
             return self._store_update(view, rt, old, obj, subresource, opts, managed=None)
 
         return await self.store.write(job, dry_run=opts.dry_run)
@@ -275,8 +317,11 @@ class Api:
                 new = merge_patch(current, patch)
             elif content_type == "application/strategic-merge-patch+json":
                 if rt.crd is not None:
-                    raise StatusError(415, "UnsupportedMediaType",
-                                      "strategic merge patch is not supported for custom resources")
+                    raise StatusError(
+                        415,
+                        "UnsupportedMediaType",
+                        "strategic merge patch is not supported for custom resources",
+                    )
                 new = strategic_merge(current, patch, self.admission.schema(rt))
             else:
                 raise StatusError(415, "UnsupportedMediaType", f"unsupported patch type {content_type}")
@@ -284,8 +329,12 @@ class Api:
                 raise bad_request("metadata must be an object")
             want_rv = new["metadata"].get("resourceVersion")
             if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise conflict(rt.plural, rt.group, name,
-                               "the object has been modified; please apply your changes to the latest version and try again")
+                raise conflict(
+                    rt.plural,
+                    rt.group,
+                    name,
+                    _MODIFIED,
+                )
             new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
             if rt.namespaced:
                 new["metadata"]["namespace"] = namespace
@@ -293,22 +342,47 @@ class Api:
 
         return await self.store.write(job, dry_run=opts.dry_run)
 
-    def _apply(self, view: View, rt: ResourceType, namespace: str | None, name: str, old: Obj | None,
-               applied: Any, subresource: str | None, opts: WriteOptions) -> Obj:
+    def _apply(
+        self,
+        view: View,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        old: Obj | None,
+        applied: Any,
+        subresource: str | None,
+        opts: WriteOptions,
+    ) -> Obj:
         if not isinstance(applied, dict):
             raise bad_request("apply patch must be an object")
         if not opts.manager:
-            raise invalid("PatchOptions", "meta.k8s.io", "", [Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")])
+            raise invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
+            )
         applied = self._checked_body(rt, namespace, applied)
         if applied["metadata"].get("name") not in (None, name):
-            raise bad_request(f"the name of the object ({applied['metadata']['name']}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({applied['metadata']['name']}) does not match the name on the URL "
+                f"({name})"
+            )
         schema = self.admission.schema(rt)
         if old is None:
             if subresource:
                 raise not_found(rt.plural, rt.group, name)
             applied["metadata"]["name"] = name
-            merged = fields.apply(None, applied, opts.manager, rt.api_version, schema,
-                                  force=opts.force, subresource=None, has_status=rt.has_status)
+            merged = fields.apply(
+                None,
+                applied,
+                opts.manager,
+                rt.api_version,
+                schema,
+                force=opts.force,
+                subresource=None,
+                has_status=rt.has_status,
+            )
             merged.update(apiVersion=rt.api_version, kind=rt.kind)
             merged["metadata"]["name"] = name
             if rt.namespaced and namespace:
@@ -316,27 +390,61 @@ class Api:
             return self._create(view, rt, namespace, merged, opts, subresource="apply")
         want_rv = applied["metadata"].get("resourceVersion")
         if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict(rt.plural, rt.group, name,
-                           "the object has been modified; please apply your changes to the latest version and try again")
-        merged = fields.apply(_versioned(rt, old), applied, opts.manager, rt.api_version, schema,
-                              force=opts.force, subresource=subresource, has_status=rt.has_status)
-        return self._store_update(view, rt, old, merged, subresource, opts, managed=merged["metadata"]["managedFields"])
+            raise conflict(
+                rt.plural,
+                rt.group,
+                name,
+                _MODIFIED,
+            )
+        merged = fields.apply(
+            _versioned(rt, old),
+            applied,
+            opts.manager,
+            rt.api_version,
+            schema,
+            force=opts.force,
+            subresource=subresource,
+            has_status=rt.has_status,
+        )
+        return self._store_update(
+            view, rt, old, merged, subresource, opts, managed=merged["metadata"]["managedFields"]
+        )
 
-    def _store_update(self, view: View, rt: ResourceType, old: Obj, new: Obj, subresource: str | None,
-                      opts: WriteOptions, managed: builtins.list[Obj] | None) -> Obj:
+    def _store_update(
+        self,
+        view: View,
+        rt: ResourceType,
+        old: Obj,
+        new: Obj,
+        subresource: str | None,
+        opts: WriteOptions,
+        managed: builtins.list[Obj] | None,
+    ) -> Obj:
         old_md = old["metadata"]
         if rt.has_status:
             if subresource == "status":
                 status = new.get("status")
-                new = dict(copy.deepcopy(old), status=status) if status is not None else {
-                    k: copy.deepcopy(v) for k, v in old.items() if k != "status"}
-                new["metadata"] = dict(old_md, managedFields=managed if managed is not None else old_md.get("managedFields"))
+                new = (
+                    dict(copy.deepcopy(old), status=status)
+                    if status is not None
+                    else {k: copy.deepcopy(v) for k, v in old.items() if k != "status"}
+                )
+                new["metadata"] = dict(
+                    old_md, managedFields=managed if managed is not None else old_md.get("managedFields")
+                )
             elif "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             else:
                 new.pop("status", None)
         md = new["metadata"]
-        for k in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "namespace", "name"):
+        for k in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+        ):
             if k in old_md:
                 md[k] = old_md[k]
             else:
@@ -348,17 +456,24 @@ class Api:
         if old_md.get("deletionTimestamp"):
             added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
             if added:
-                raise forbidden(rt.plural, rt.group, old_md["name"],
-                                "no new finalizers can be added if the object is being deleted")
+                raise forbidden(
+                    rt.plural,
+                    rt.group,
+                    old_md["name"],
+                    "no new finalizers can be added if the object is being deleted",
+                )
         self._strict(rt, new, opts)
         self.admission.admit(rt, new, old, view, subresource)
         if managed is None:
-            md["managedFields"] = fields.track_update(old, new, opts.manager, rt.api_version,
-                                                      self.admission.schema(rt), subresource, rt.has_status)
+            md["managedFields"] = fields.track_update(
+                old, new, opts.manager, rt.api_version, self.admission.schema(rt), subresource, rt.has_status
+            )
         else:
             md["managedFields"] = managed
         md["resourceVersion"] = old_md["resourceVersion"]
-        if meta.strip_volatile(new) == meta.strip_volatile(dict(old, apiVersion=new["apiVersion"], kind=new["kind"])):
+        if meta.strip_volatile(new) == meta.strip_volatile(
+            dict(old, apiVersion=new["apiVersion"], kind=new["kind"])
+        ):
             return _versioned(rt, old)
         key = _key(rt, old_md.get("namespace"), old_md["name"])
         if md.get("deletionTimestamp") and not md.get("finalizers"):
@@ -380,22 +495,35 @@ class Api:
     # -- delete ------------------------------------------------------------------------------------
 
     async def delete(self, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions) -> Obj:
-        return await self.store.write(lambda view: self._delete(view, rt, namespace, name, opts), dry_run=opts.dry_run)
+        return await self.store.write(
+            lambda view: self._delete(view, rt, namespace, name, opts), dry_run=opts.dry_run
+        )
 
-    def _delete(self, view: View, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions) -> Obj:
+    def _delete(
+        self, view: View, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions
+    ) -> Obj:
         key = _key(rt, namespace, name)
         old = view.get(key)
         if old is None:
             raise not_found(rt.plural, rt.group, name)
         md = old["metadata"]
         if opts.uid and opts.uid != md.get("uid"):
-            raise conflict(rt.kind, "", name,
-                           f"the UID in the precondition ({opts.uid}) does not match the UID in record "
-                           f"({md.get('uid')}). The object might have been deleted and then recreated")
+            raise conflict(
+                rt.kind,
+                "",
+                name,
+                f"the UID in the precondition ({opts.uid}) does not match the UID in record "
+                f"({md.get('uid')}). The object might have been deleted and then recreated",
+            )
         if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
-            raise conflict(rt.kind, "", name,
-                           f"the ResourceVersion in the precondition ({opts.resource_version}) does not match the "
-                           f"ResourceVersion in record ({md.get('resourceVersion')}). The object might have been modified")
+            raise conflict(
+                rt.kind,
+                "",
+                name,
+                f"the ResourceVersion in the precondition ({opts.resource_version}) does not match the "
+                f"ResourceVersion in record ({md.get('resourceVersion')}). "
+                "The object might have been modified",
+            )
         finalizers = list(md.get("finalizers") or [])
         if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
@@ -431,7 +559,9 @@ class Api:
             "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": md.get("uid")},
         }
 
-    async def delete_collection(self, rt: ResourceType, namespace: str | None, match: Selector, opts: DeleteOptions) -> Obj:
+    async def delete_collection(
+        self, rt: ResourceType, namespace: str | None, match: Selector, opts: DeleteOptions
+    ) -> Obj:
         def job(view: View) -> Obj:
             items: builtins.list[Obj] = []
             for obj in view.list(rt.storage, namespace):
@@ -439,7 +569,11 @@ class Api:
                     md = obj["metadata"]
                     result = self._delete(view, rt, md.get("namespace"), md["name"], opts)
                     items.append(result if result.get("kind") != "Status" else _versioned(rt, obj))
-            return {"kind": rt.list_kind, "apiVersion": rt.api_version,
-                    "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
+            return {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": items,
+            }
 
         return await self.store.write(job, dry_run=opts.dry_run)

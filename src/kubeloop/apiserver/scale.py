@@ -57,14 +57,24 @@ def to_scale(rt: ResourceType, obj: Obj) -> Obj:
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
+        "metadata": {
+            k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md
+        },
         "spec": {"replicas": _get(obj, paths.spec_replicas) or 0},
         "status": status,
     }
 
 
-async def write(api: Api, rt: ResourceType, namespace: str | None, name: str, body: Any, method: str,
-                content_type: str, opts: WriteOptions) -> Obj:
+async def write(
+    api: Api,
+    rt: ResourceType,
+    namespace: str | None,
+    name: str,
+    body: Any,
+    method: str,
+    content_type: str,
+    opts: WriteOptions,
+) -> Obj:
     """Apply a Scale PUT or patch to the object's replicas; returns the resulting Scale."""
     paths = rt.scale or ScalePaths()
     current = api.get(rt, namespace, name)
@@ -80,8 +90,12 @@ async def write(api: Api, rt: ResourceType, namespace: str | None, name: str, bo
         raise bad_request("spec.replicas must be an integer")
     want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
     if method == "PUT" and want_rv and want_rv != current["metadata"]["resourceVersion"]:
-        raise conflict(rt.plural, rt.group, name,
-                       "the object has been modified; please apply your changes to the latest version and try again")
+        raise conflict(
+            rt.plural,
+            rt.group,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        )
     updated = copy.deepcopy(current)
     _set(updated, paths.spec_replicas, replicas)
     if method == "PUT" and want_rv:

@@ -73,7 +73,9 @@ class Node:
         for src in (s, r):
             if src.get("x-kubernetes-list-type") == "map" and src.get("x-kubernetes-list-map-keys"):
                 return tuple(src["x-kubernetes-list-map-keys"])
-            if "merge" in str(src.get("x-kubernetes-patch-strategy", "")) and src.get("x-kubernetes-patch-merge-key"):
+            if "merge" in str(src.get("x-kubernetes-patch-strategy", "")) and src.get(
+                "x-kubernetes-patch-merge-key"
+            ):
                 return (src["x-kubernetes-patch-merge-key"],)
         return ()
 

@@ -20,18 +20,38 @@ Obj = dict[str, Any]
 Selector = Callable[[Obj], bool]
 
 _KIND_FIELDS: dict[str, set[str]] = {
-    "Pod": {"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-            "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"},
-    "Event": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-              "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-              "reason", "reportingComponent", "source", "type"},
+    "Pod": {
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    },
+    "Event": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
     "Secret": {"type"},
     "Namespace": {"status.phase"},
     "Node": {"spec.unschedulable"},
     "ReplicaSet": {"status.replicas"},
     "Job": {"status.successful"},
 }
-_REQ = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$")
+_REQ = re.compile(
+    r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$"
+)
 
 
 def _split_terms(text: str) -> list[str]:
@@ -113,10 +133,12 @@ def field_selector(text: str | None, kind: str) -> Selector:
     for term in text.split(","):
         m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
         if m is None:
-            raise bad_request(f'invalid selector: \'{text}\'; can\'t understand \'{term}\'')
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = m.groups()
         if path not in allowed:
-            known = ", ".join(f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))])
+            known = ", ".join(
+                f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))]
+            )
             raise bad_request(f'"{path}" is not a known field selector: only {known}')
         checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)

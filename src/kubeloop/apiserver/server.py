@@ -69,20 +69,30 @@ async def _status_errors(request: web.Request, handler: Handler) -> web.StreamRe
             err = StatusError(404, "NotFound", "the server could not find the requested resource")
             return json_response(err.status(), status=404)
         if exc.status == 405:
-            err = StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+            err = StatusError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
             return json_response(err.status(), status=405)
         raise
     except Exception as exc:
         log.exception("internal error serving %s %s", request.method, request.path)
-        err = StatusError(500, "InternalError", f"an error on the server has prevented the request from succeeding: {exc}")
+        err = StatusError(
+            500, "InternalError", f"an error on the server has prevented the request from succeeding: {exc}"
+        )
         return json_response(err.status(), status=500)
 
 
 class EmbeddedServer:
     """A Kubernetes-compatible API server on loopback (see module docstring)."""
 
-    def __init__(self, data_dir: Path | None = None, *, port: int | None = None, host: str = "127.0.0.1",
-                 durable: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        durable: bool = False,
+    ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port or 0
@@ -130,11 +140,15 @@ class EmbeddedServer:
         await self._bootstrap(api, registry)
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text())
         self._controllers.start()
-        app = web.Application(middlewares=[self._authenticate, _status_errors], client_max_size=4 * 1024 * 1024)
+        app = web.Application(
+            middlewares=[self._authenticate, _status_errors], client_max_size=4 * 1024 * 1024
+        )
         Routes(api, registry, f"{self.host}:{self.port}").install(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context(), reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self.host, self.port, ssl_context=self._ssl_context(), reuse_address=True
+        )
         await site.start()
         self._write_kubeconfig()
         return self
@@ -158,8 +172,9 @@ class EmbeddedServer:
     async def __aenter__(self) -> Self:
         return await self.start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     # -- thread variant ----------------------------------------------------------------------------
@@ -212,22 +227,39 @@ class EmbeddedServer:
         assert ns_rt is not None
         for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
             if api.store.get(("/namespaces", "", name)) is None:
-                await api.create(ns_rt, None, {"metadata": {"name": name}}, WriteOptions(manager="kube-apiserver"))
+                await api.create(
+                    ns_rt, None, {"metadata": {"name": name}}, WriteOptions(manager="kube-apiserver")
+                )
         svc_rt = registry.get("", "v1", "services")
         assert svc_rt is not None
         if api.store.get(("/services", "default", "kubernetes")) is None:
-            await api.create(svc_rt, "default", {
-                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"clusterIP": "10.0.0.1", "ports": [{"name": "https", "port": 443, "targetPort": self.port or 6443}]},
-            }, WriteOptions(manager="kube-apiserver"))
+            await api.create(
+                svc_rt,
+                "default",
+                {
+                    "metadata": {
+                        "name": "kubernetes",
+                        "labels": {"component": "apiserver", "provider": "kubernetes"},
+                    },
+                    "spec": {
+                        "clusterIP": "10.0.0.1",
+                        "ports": [{"name": "https", "port": 443, "targetPort": self.port or 6443}],
+                    },
+                },
+                WriteOptions(manager="kube-apiserver"),
+            )
 
     def _ensure_certs(self) -> None:
         d = self.directory
         if not (d / "ca.crt").exists():
             bundle = issue_bundle()
-            for name, data in (("ca.crt", bundle.ca_cert), ("serving.crt", bundle.serving_cert),
-                               ("serving.key", bundle.serving_key), ("admin.crt", bundle.client_cert),
-                               ("admin.key", bundle.client_key)):
+            for name, data in (
+                ("ca.crt", bundle.ca_cert),
+                ("serving.crt", bundle.serving_cert),
+                ("serving.key", bundle.serving_key),
+                ("admin.crt", bundle.client_cert),
+                ("admin.key", bundle.client_key),
+            ):
                 (d / name).write_bytes(data)
                 if name.endswith(".key"):
                     (d / name).chmod(0o600)
@@ -247,7 +279,11 @@ class EmbeddedServer:
         transport = request.transport
         peer = transport.get_extra_info("peercert") if transport is not None else None
         auth = request.headers.get("Authorization", "")
-        if peer or (self.token and auth == f"Bearer {self.token}") or request.path in ("/healthz", "/readyz", "/livez"):
+        if (
+            peer
+            or (self.token and auth == f"Bearer {self.token}")
+            or request.path in ("/healthz", "/readyz", "/livez")
+        ):
             return await handler(request)
         err = StatusError(401, "Unauthorized", "Unauthorized")
         return json_response(err.status(), status=401)
@@ -261,10 +297,27 @@ class EmbeddedServer:
         config: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "kubeloop", "cluster": {"server": self.url, "certificate-authority-data": b64("ca.crt")}}],
-            "users": [{"name": "admin", "user": {"client-certificate-data": b64("admin.crt"),
-                                                 "client-key-data": b64("admin.key")}}],
-            "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": "admin", "namespace": "default"}}],
+            "clusters": [
+                {
+                    "name": "kubeloop",
+                    "cluster": {"server": self.url, "certificate-authority-data": b64("ca.crt")},
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": b64("admin.crt"),
+                        "client-key-data": b64("admin.key"),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": "kubeloop",
+                    "context": {"cluster": "kubeloop", "user": "admin", "namespace": "default"},
+                }
+            ],
             "current-context": "kubeloop",
         }
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -26,6 +26,7 @@ import asyncio
 import builtins
 import collections
 import concurrent.futures
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -177,10 +178,8 @@ class Store:
         """Stop the writer (pending jobs fail), end every watch, close the database."""
         if self._writer is not None:
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
             self._writer = None
         for watcher in list(self._watchers):
             watcher.close()

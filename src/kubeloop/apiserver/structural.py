@@ -51,11 +51,25 @@ def _scale_causes(obj: Obj, path: str) -> list[Cause]:
     field = "." + path
     if isinstance(node, int) and not isinstance(node, bool):
         if node < 0:
-            return [Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)]
+            return [
+                Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)
+            ]
         return []
-    go_type = {str: "string", float: "float64", bool: "bool", dict: "map[string]interface {}", list: "[]interface {}"}
-    return [Cause("FieldValueInvalid", f"Invalid value: 0: {field} accessor error: {node} is of the type "
-                  f"{go_type.get(type(node), 'interface {}')}, expected int64", field)]
+    go_type = {
+        str: "string",
+        float: "float64",
+        bool: "bool",
+        dict: "map[string]interface {}",
+        list: "[]interface {}",
+    }
+    return [
+        Cause(
+            "FieldValueInvalid",
+            f"Invalid value: 0: {field} accessor error: {node} is of the type "
+            f"{go_type.get(type(node), 'interface {}')}, expected int64",
+            field,
+        )
+    ]
 
 
 def prune(value: Any, schema: Obj, root: bool = False) -> None:
@@ -157,42 +171,109 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
     if value is None:
         if schema.get("nullable") or root:
             return causes
-        causes.append(Cause("FieldValueTypeInvalid", f'Invalid value: "null": {field} in body must be of type '
-                            f'{schema.get("type", "object")}: "null"', field))
+        causes.append(
+            Cause(
+                "FieldValueTypeInvalid",
+                f'Invalid value: "null": {field} in body must be of type '
+                f'{schema.get("type", "object")}: "null"',
+                field,
+            )
+        )
         return causes
     expected = schema.get("type")
     if expected and not _type_ok(value, expected, schema):
-        causes.append(Cause("FieldValueTypeInvalid", f'Invalid value: "{_type_name(value)}": {field} in body must be '
-                            f'of type {expected}: "{_type_name(value)}"', field))
+        causes.append(
+            Cause(
+                "FieldValueTypeInvalid",
+                f'Invalid value: "{_type_name(value)}": {field} in body must be '
+                f'of type {expected}: "{_type_name(value)}"',
+                field,
+            )
+        )
         return causes
     if "enum" in schema and value not in schema["enum"]:
         listed = ", ".join(_fmt(v) for v in schema["enum"])
-        causes.append(Cause("FieldValueNotSupported", f"Unsupported value: {_fmt(value)}: supported values: {listed}", field))
+        causes.append(
+            Cause(
+                "FieldValueNotSupported",
+                f"Unsupported value: {_fmt(value)}: supported values: {listed}",
+                field,
+            )
+        )
     if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema:
             low = schema["minimum"]
             if value < low or (schema.get("exclusiveMinimum") and value == low):
                 op = "greater than" if schema.get("exclusiveMinimum") else "greater than or equal to"
-                causes.append(Cause("FieldValueInvalid", f"Invalid value: {_fmt(value)}: {field} in body should be {op} {low}", field))
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {_fmt(value)}: {field} in body should be {op} {low}",
+                        field,
+                    )
+                )
         if "maximum" in schema:
             high = schema["maximum"]
             if value > high or (schema.get("exclusiveMaximum") and value == high):
                 op = "less than" if schema.get("exclusiveMaximum") else "less than or equal to"
-                causes.append(Cause("FieldValueInvalid", f"Invalid value: {_fmt(value)}: {field} in body should be {op} {high}", field))
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {_fmt(value)}: {field} in body should be {op} {high}",
+                        field,
+                    )
+                )
         if "multipleOf" in schema and value % schema["multipleOf"]:
-            causes.append(Cause("FieldValueInvalid", f"Invalid value: {_fmt(value)}: {field} in body should be a multiple of {schema['multipleOf']}", field))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should be a multiple of "
+                    f"{schema['multipleOf']}",
+                    field,
+                )
+            )
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            causes.append(Cause("FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes", field))
+            causes.append(
+                Cause(
+                    "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes", field
+                )
+            )
         if "minLength" in schema and len(value) < schema["minLength"]:
-            causes.append(Cause("FieldValueInvalid", f"Invalid value: {_fmt(value)}: {field} in body should be at least {schema['minLength']} chars long", field))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should be at least {schema['minLength']} "
+                    "chars long",
+                    field,
+                )
+            )
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            causes.append(Cause("FieldValueInvalid", f"Invalid value: {_fmt(value)}: {field} in body should match '{schema['pattern']}'", field))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should match '{schema['pattern']}'",
+                    field,
+                )
+            )
     if isinstance(value, list):
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            causes.append(Cause("FieldValueTooMany", f"Too many: {len(value)}: must have at most {schema['maxItems']} items", field))
+            causes.append(
+                Cause(
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                    field,
+                )
+            )
         if "minItems" in schema and len(value) < schema["minItems"]:
-            causes.append(Cause("FieldValueInvalid", f"Invalid value: {len(value)}: {field} in body should have at least {schema['minItems']} items", field))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {len(value)}: {field} in body should have at least {schema['minItems']} "
+                    "items",
+                    field,
+                )
+            )
         items = schema.get("items")
         if isinstance(items, dict):
             for n, item in enumerate(value):
@@ -212,7 +293,13 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
             elif isinstance(schema.get("additionalProperties"), dict):
                 causes += validate(child, schema["additionalProperties"], sub)
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            causes.append(Cause("FieldValueTooMany", f"Too many: {len(value)}: must have at most {schema['maxProperties']} items", field))
+            causes.append(
+                Cause(
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                    field,
+                )
+            )
     return causes
 
 
@@ -223,17 +310,43 @@ def admit_crd(crd: Obj) -> None:
     causes: list[Cause] = []
     group, plural = spec.get("group", ""), names.get("plural", "")
     if crd["metadata"].get("name") != f"{plural}.{group}":
-        causes.append(Cause("FieldValueInvalid", f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group', "metadata.name"))
+        causes.append(
+            Cause(
+                "FieldValueInvalid",
+                f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
+                "metadata.name",
+            )
+        )
     versions = spec.get("versions") or []
     if not versions:
-        causes.append(Cause("FieldValueRequired", "Required value: must have exactly one version marked as storage version", "spec.versions"))
+        causes.append(
+            Cause(
+                "FieldValueRequired",
+                "Required value: must have exactly one version marked as storage version",
+                "spec.versions",
+            )
+        )
     elif sum(1 for v in versions if v.get("storage")) != 1:
-        causes.append(Cause("FieldValueInvalid", "Invalid value: ...: must have exactly one version marked as storage version", "spec.versions"))
+        causes.append(
+            Cause(
+                "FieldValueInvalid",
+                "Invalid value: ...: must have exactly one version marked as storage version",
+                "spec.versions",
+            )
+        )
     for n, version in enumerate(versions):
         if not ((version.get("schema") or {}).get("openAPIV3Schema")):
-            causes.append(Cause("FieldValueRequired", "Required value: schemas are required", f"spec.versions[{n}].schema.openAPIV3Schema"))
+            causes.append(
+                Cause(
+                    "FieldValueRequired",
+                    "Required value: schemas are required",
+                    f"spec.versions[{n}].schema.openAPIV3Schema",
+                )
+            )
     if causes:
-        raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", crd["metadata"].get("name", ""), causes)
+        raise invalid(
+            "CustomResourceDefinition", "apiextensions.k8s.io", crd["metadata"].get("name", ""), causes
+        )
     names.setdefault("singular", names.get("kind", "").lower())
     names.setdefault("listKind", f"{names.get('kind', '')}List")
     spec["names"] = names
@@ -250,8 +363,15 @@ def admit_crd(crd: Obj) -> None:
         ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
     ):
         previous = old_conditions.get(kind)
-        conditions.append({"type": kind, "status": "True", "lastTransitionTime": (previous or {}).get("lastTransitionTime", stamp),
-                           "reason": reason, "message": message})
+        conditions.append(
+            {
+                "type": kind,
+                "status": "True",
+                "lastTransitionTime": (previous or {}).get("lastTransitionTime", stamp),
+                "reason": reason,
+                "message": message,
+            }
+        )
     status["conditions"] = conditions
     status["acceptedNames"] = names
     stored = set(status.get("storedVersions") or [])

@@ -1,4 +1,4 @@
-"""The ``Table`` rendering ``kubectl get`` asks for (``Accept: application/json;as=Table;g=meta.k8s.io;v=v1``).
+"""The ``Table`` ``kubectl get`` asks for (``Accept: application/json;as=Table;g=meta.k8s.io;v=v1``).
 
 Custom resources use their CRD's ``additionalPrinterColumns`` (JSONPath evaluated here) after Name,
 and Age when the CRD declares no columns, as the real server does. A few built-in kinds have printers
@@ -14,7 +14,7 @@ from typing import Any
 
 from kubeloop.apiserver.resources import ResourceType
 
-__all__ = ["jsonpath", "wants_table", "to_table"]
+__all__ = ["jsonpath", "to_table", "wants_table"]
 
 Obj = dict[str, Any]
 Column = tuple[str, str, str, Callable[[Obj], Any]]  # name, type, format, cell
@@ -68,7 +68,9 @@ def wants_table(accept: str) -> bool:
     return "as=Table" in accept.replace(" ", "")
 
 
-_TOKEN = re.compile(r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]|\[\*\]")
+_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_\-]+)|\[(\d+)\]|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]([^'\"]*)['\"]\)\]|\[\*\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -149,13 +151,29 @@ def _ready_pods(obj: Obj) -> str:
 
 
 _BUILTIN: dict[str, list[Column]] = {
-    "ConfigMap": [_NAME, ("Data", "string", "", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), _AGE],
-    "Secret": [_NAME, ("Type", "string", "", lambda o: o.get("type", "Opaque")),
-               ("Data", "string", "", lambda o: len(o.get("data") or {})), _AGE],
+    "ConfigMap": [
+        _NAME,
+        ("Data", "string", "", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+        _AGE,
+    ],
+    "Secret": [
+        _NAME,
+        ("Type", "string", "", lambda o: o.get("type", "Opaque")),
+        ("Data", "string", "", lambda o: len(o.get("data") or {})),
+        _AGE,
+    ],
     "Namespace": [_NAME, ("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")), _AGE],
     "Deployment": [
         _NAME,
-        ("Ready", "string", "", lambda o: f"{(o.get('status') or {}).get('readyReplicas', 0)}/{(o.get('spec') or {}).get('replicas', 0)}"),
+        (
+            "Ready",
+            "string",
+            "",
+            lambda o: (
+                f"{(o.get('status') or {}).get('readyReplicas', 0)}/"
+                f"{(o.get('spec') or {}).get('replicas', 0)}"
+            ),
+        ),
         ("Up-to-date", "integer", "", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
         ("Available", "integer", "", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
         _AGE,
@@ -178,7 +196,9 @@ _BUILTIN: dict[str, list[Column]] = {
 }
 
 
-def to_table(rt: ResourceType, items: list[Obj], resource_version: str, include_object: str = "Metadata") -> Obj:
+def to_table(
+    rt: ResourceType, items: list[Obj], resource_version: str, include_object: str = "Metadata"
+) -> Obj:
     """A ``meta.k8s.io/v1`` Table of ``items``; each row carries the object's metadata (or object)."""
     columns = _crd_columns(rt) if rt.crd is not None else _BUILTIN.get(rt.kind, [_NAME, _CREATED])
     definitions = [
@@ -192,7 +212,11 @@ def to_table(rt: ResourceType, items: list[Obj], resource_version: str, include_
         elif include_object == "None":
             embedded = None
         else:
-            embedded = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+            embedded = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         rows.append({"cells": [cell(obj) for _, _, _, cell in columns], "object": embedded})
     return {
         "kind": "Table",

@@ -62,8 +62,9 @@ def _translate(event: Event, rt: ResourceType, match: Callable[[Obj], bool]) -> 
     return None
 
 
-async def serve_watch(request: web.Request, api: Api, rt: ResourceType, namespace: str | None,
-                      name: str | None = None) -> web.StreamResponse:
+async def serve_watch(
+    request: web.Request, api: Api, rt: ResourceType, namespace: str | None, name: str | None = None
+) -> web.StreamResponse:
     q = request.query
     labels = selectors.label_selector(q.get("labelSelector"))
     fields = selectors.field_selector(q.get("fieldSelector"), rt.kind)
@@ -81,7 +82,9 @@ async def serve_watch(request: web.Request, api: Api, rt: ResourceType, namespac
     store = api.store
     watcher = store.watch(rt.storage, namespace, since)
     timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else None
-    response = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    )
     await response.prepare(request)
     try:
         if since is None:

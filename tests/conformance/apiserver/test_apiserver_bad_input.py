@@ -20,16 +20,24 @@ class Raw:
         config = yaml.safe_load(kubeconfig.read_text())
         cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
         self.server = cluster["server"]
-        for name, key in (("ca.crt", "certificate-authority-data"), ("c.crt", "client-certificate-data"),
-                          ("c.key", "client-key-data")):
+        for name, key in (
+            ("ca.crt", "certificate-authority-data"),
+            ("c.crt", "client-certificate-data"),
+            ("c.key", "client-key-data"),
+        ):
             (tmp / name).write_bytes(base64.b64decode(user.get(key) or cluster.get(key)))
         self.ctx = ssl.create_default_context(cafile=str(tmp / "ca.crt"))
         self.ctx.load_cert_chain(str(tmp / "c.crt"), str(tmp / "c.key"))
 
-    async def send(self, method: str, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as http, http.request(
-            method, self.server + path, data=body, ssl=self.ctx, headers={"Content-Type": content_type}
-        ) as resp:
+    async def send(
+        self, method: str, path: str, body: bytes, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                method, self.server + path, data=body, ssl=self.ctx, headers={"Content-Type": content_type}
+            ) as resp,
+        ):
             return resp.status, await resp.json(content_type=None)
 
 
@@ -39,7 +47,9 @@ def raw(api: Path, tmp_path: Path) -> Raw:
 
 
 async def test_malformed_json_is_bad_request(raw: Raw, ns: str) -> None:
-    status, body = await raw.send("POST", f"/api/v1/namespaces/{ns}/configmaps", b'{"apiVersion": "v1", "kind": ')
+    status, body = await raw.send(
+        "POST", f"/api/v1/namespaces/{ns}/configmaps", b'{"apiVersion": "v1", "kind": '
+    )
     assert (status, body["kind"], body["reason"]) == (400, "Status", "BadRequest")
 
 
@@ -62,7 +72,10 @@ async def test_unknown_field_under_strict_validation_is_bad_request(raw: Raw, ns
 
 
 async def test_oversized_object_is_rejected(raw: Raw, ns: str) -> None:
-    big = b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "' + b"x" * (
-        3 * 1024 * 1024) + b'"}}'
+    big = (
+        b'{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "big"}, "data": {"a": "'
+        + b"x" * (3 * 1024 * 1024)
+        + b'"}}'
+    )
     status, body = await raw.send("POST", f"/api/v1/namespaces/{ns}/configmaps", big)
     assert (status, body["reason"]) == (413, "RequestEntityTooLarge")

@@ -22,39 +22,47 @@ CRD: dict[str, Any] = {
         "group": GROUP,
         "scope": "Namespaced",
         "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
-        "versions": [{
-            "name": "v1",
-            "served": True,
-            "storage": True,
-            "subresources": {
-                "status": {},
-                "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.ready"},
-            },
-            "additionalPrinterColumns": [
-                {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
-                {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-                {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
-            ],
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {
-                        "type": "object",
-                        "required": ["image"],
-                        "properties": {
-                            "size": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
-                            "image": {"type": "string", "pattern": "^[a-z0-9./:-]+$"},
-                            "mode": {"type": "string", "enum": ["fast", "safe"], "default": "safe"},
-                            "ports": {"type": "array", "maxItems": 2, "items": {
-                                "type": "object",
-                                "properties": {"port": {"type": "integer"}},
-                            }},
-                        },
-                    },
-                    "status": {"type": "object", "properties": {"ready": {"type": "integer"}}},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {
+                    "status": {},
+                    "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.ready"},
                 },
-            }},
-        }],
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+                    {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["image"],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 0, "maximum": 10, "default": 1},
+                                    "image": {"type": "string", "pattern": "^[a-z0-9./:-]+$"},
+                                    "mode": {"type": "string", "enum": ["fast", "safe"], "default": "safe"},
+                                    "ports": {
+                                        "type": "array",
+                                        "maxItems": 2,
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {"port": {"type": "integer"}},
+                                        },
+                                    },
+                                },
+                            },
+                            "status": {"type": "object", "properties": {"ready": {"type": "integer"}}},
+                        },
+                    }
+                },
+            }
+        ],
     },
 }
 
@@ -77,7 +85,12 @@ async def resource(kube: Client) -> Any:
 
 
 def widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": name, "namespace": ns}, "spec": spec}
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Widget",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }
 
 
 async def test_crd_is_established_and_discovered(kube: Client, widgets: str) -> None:
@@ -105,7 +118,11 @@ async def test_defaults_are_applied_and_unknown_fields_pruned(kube: Client, ns: 
         ({"image": "nginx", "size": 11}, "spec.size", "FieldValueInvalid"),
         ({"image": "nginx", "mode": "reckless"}, "spec.mode", "FieldValueNotSupported"),
         ({"image": "NGINX!"}, "spec.image", "FieldValueInvalid"),
-        ({"image": "nginx", "ports": [{"port": 1}, {"port": 2}, {"port": 3}]}, "spec.ports", "FieldValueTooMany"),
+        (
+            {"image": "nginx", "ports": [{"port": 1}, {"port": 2}, {"port": 3}]},
+            "spec.ports",
+            "FieldValueTooMany",
+        ),
     ],
     ids=["required", "maximum", "enum", "pattern", "max-items"],
 )
@@ -131,10 +148,16 @@ async def test_bad_replicas_also_fail_the_scale_path_check(kube: Client, ns: str
     with pytest.raises(InvalidError) as err:
         await kube.create(widget("str", ns, image="nginx", size="big"))
     assert [(c.field, c.reason, c.message) for c in err.value.causes] == [
-        ("spec.size", "FieldValueTypeInvalid",
-         'Invalid value: "string": spec.size in body must be of type integer: "string"'),
-        (".spec.size", "FieldValueInvalid",
-         "Invalid value: 0: .spec.size accessor error: big is of the type string, expected int64"),
+        (
+            "spec.size",
+            "FieldValueTypeInvalid",
+            'Invalid value: "string": spec.size in body must be of type integer: "string"',
+        ),
+        (
+            ".spec.size",
+            "FieldValueInvalid",
+            "Invalid value: 0: .spec.size accessor error: big is of the type string, expected int64",
+        ),
     ]
 
 

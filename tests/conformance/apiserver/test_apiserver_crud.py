@@ -17,7 +17,12 @@ from kubeloop.client import (
 
 
 def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data,
+    }
 
 
 def deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:
@@ -40,7 +45,9 @@ def deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:
 async def test_create_get_replace_delete_round_trip(kube: Client, ns: str) -> None:
     created = await kube.create(cm("a", ns, k="1"))
     md = created["metadata"]
-    assert md["uid"] and md["creationTimestamp"] and md["resourceVersion"]
+    assert md["uid"]
+    assert md["creationTimestamp"]
+    assert md["resourceVersion"]
     assert md["managedFields"][0]["operation"] == "Update"
     got = await kube.get("configmaps", "a", namespace=ns)
     assert got["data"] == {"k": "1"}
@@ -141,7 +148,9 @@ async def test_delete_with_wrong_uid_precondition_is_conflict(kube: Client, ns: 
     await kube.create(cm("pre", ns))
     with pytest.raises(ConflictError) as err:
         await kube.delete("configmaps", "pre", namespace=ns, preconditions=Preconditions(uid="not-the-uid"))
-    assert err.value.message.startswith('Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition')
+    assert err.value.message.startswith(
+        'Operation cannot be fulfilled on ConfigMap "pre": the UID in the precondition'
+    )
     await kube.get("configmaps", "pre", namespace=ns)
 
 

@@ -18,8 +18,15 @@ def cm(name: str, namespace: str, **extra: Any) -> dict[str, Any]:
 
 def owned_by(owner: dict[str, Any]) -> list[dict[str, Any]]:
     md = owner["metadata"]
-    return [{"apiVersion": "v1", "kind": "ConfigMap", "name": md["name"], "uid": md["uid"],
-             "blockOwnerDeletion": True}]
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "name": md["name"],
+            "uid": md["uid"],
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
 async def gone(kube: Client, name: str, ns: str) -> bool:
@@ -46,8 +53,12 @@ async def test_no_new_finalizers_while_deleting(kube: Client, ns: str) -> None:
     from kubeloop.client import ApiError
 
     with pytest.raises(ApiError) as err:
-        await kube.patch("configmaps", "fin2", {"metadata": {"finalizers": ["example.com/a", "example.com/b"]}},
-                         namespace=ns)
+        await kube.patch(
+            "configmaps",
+            "fin2",
+            {"metadata": {"finalizers": ["example.com/a", "example.com/b"]}},
+            namespace=ns,
+        )
     assert err.value.code in (403, 422)
     await kube.patch("configmaps", "fin2", {"metadata": {"finalizers": None}}, namespace=ns)
 
@@ -137,8 +148,12 @@ def service(name: str, ns: str, node_port: int | None) -> dict[str, Any]:
     port: dict[str, Any] = {"port": 80, "targetPort": 8080}
     if node_port is not None:
         port["nodePort"] = node_port
-    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
-            "spec": {"type": "NodePort", "selector": {"app": name}, "ports": [port]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"type": "NodePort", "selector": {"app": name}, "ports": [port]},
+    }
 
 
 async def test_node_port_is_allocated_in_range(kube: Client, ns: str) -> None:
@@ -159,7 +174,9 @@ async def test_node_port_taken_twice_is_invalid_already_allocated(kube: Client, 
         f'Service "second" is invalid: spec.ports[0].nodePort: Invalid value: {node_port}: '
         "provided port is already allocated"
     )
-    assert [(c.reason, c.field) for c in err.value.causes] == [("FieldValueInvalid", "spec.ports[0].nodePort")]
+    assert [(c.reason, c.field) for c in err.value.causes] == [
+        ("FieldValueInvalid", "spec.ports[0].nodePort")
+    ]
 
 
 async def test_node_port_out_of_range_is_invalid(kube: Client, ns: str) -> None:

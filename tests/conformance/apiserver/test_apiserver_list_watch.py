@@ -1,4 +1,5 @@
-"""Lists (paging, label and field selectors) and watches (resume, selectors, initial events): real and embedded."""
+"""Lists (paging, label and field selectors) and watches (resume, selectors, initial events): real
+and embedded alike."""
 
 from __future__ import annotations
 
@@ -64,8 +65,9 @@ async def test_field_selectors_on_name_and_namespace(kube: Client, ns: str) -> N
     await _fill(kube, ns)
     by_name = await kube.list("configmaps", namespace=ns, field_selector="metadata.name=item-3")
     assert [i["metadata"]["name"] for i in by_name["items"]] == ["item-3"]
-    across = await kube.list("configmaps", field_selector=f"metadata.namespace={ns},metadata.name!=item-3",
-                             label_selector="tier")
+    across = await kube.list(
+        "configmaps", field_selector=f"metadata.namespace={ns},metadata.name!=item-3", label_selector="tier"
+    )
     assert sorted(i["metadata"]["name"] for i in across["items"]) == ["item-0", "item-1", "item-2", "item-4"]
 
 
@@ -73,7 +75,10 @@ async def test_unsupported_field_selector_is_bad_request(kube: Client, ns: str) 
     with pytest.raises(BadRequestError) as err:
         await kube.list("configmaps", namespace=ns, field_selector="data.a=1")
     assert err.value.code == 400
-    assert err.value.message == '"data.a" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    assert (
+        err.value.message
+        == '"data.a" is not a known field selector: only "metadata.name", "metadata.namespace"'
+    )
 
 
 async def _collect(stream: Any, count: int) -> list[WatchEvent]:
@@ -95,10 +100,13 @@ async def test_watch_resumes_after_resource_version_in_order(kube: Client, ns: s
     stream = kube.watch("configmaps", namespace=ns, resource_version=rv, timeout_seconds=10)
     events = await asyncio.wait_for(_collect(stream, 3), 15)
     assert [(e.type, (e.object.get("data") or {}).get("v")) for e in events] == [
-        ("MODIFIED", "1"), ("MODIFIED", "2"), ("DELETED", "2")
+        ("MODIFIED", "1"),
+        ("MODIFIED", "2"),
+        ("DELETED", "2"),
     ]
     versions = [int(e.object["metadata"]["resourceVersion"]) for e in events]
-    assert versions == sorted(versions) and versions[0] > int(rv)
+    assert versions == sorted(versions)
+    assert versions[0] > int(rv)
 
 
 async def test_watch_without_version_starts_with_current_objects(kube: Client, ns: str) -> None:
@@ -115,8 +123,13 @@ async def test_watch_send_initial_events_ends_with_annotated_bookmark(kube: Clie
     seen: list[WatchEvent] = []
 
     async def run() -> None:
-        async for event in kube.watch("configmaps", namespace=ns, label_selector="watch=me",
-                                      send_initial_events=True, timeout_seconds=10):
+        async for event in kube.watch(
+            "configmaps",
+            namespace=ns,
+            label_selector="watch=me",
+            send_initial_events=True,
+            timeout_seconds=10,
+        ):
             seen.append(event)
             if event.type == "BOOKMARK" and event.initial_events_end:
                 return
@@ -131,8 +144,9 @@ async def test_watch_with_label_selector_sees_object_leave_as_deleted(kube: Clie
     created = await kube.create(cm("sel", ns, {"role": "in"}))
     rv = created["metadata"]["resourceVersion"]
     await kube.patch("configmaps", "sel", {"metadata": {"labels": {"role": "out"}}}, namespace=ns)
-    stream = kube.watch("configmaps", namespace=ns, label_selector="role=in", resource_version=rv,
-                        timeout_seconds=10)
+    stream = kube.watch(
+        "configmaps", namespace=ns, label_selector="role=in", resource_version=rv, timeout_seconds=10
+    )
     events = await asyncio.wait_for(_collect(stream, 1), 15)
     assert events[0].type == "DELETED"
     assert events[0].object["metadata"]["labels"] == {"role": "in"}  # the last state that matched

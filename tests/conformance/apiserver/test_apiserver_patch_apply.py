@@ -26,8 +26,12 @@ def deployment(name: str, namespace: str) -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "containers": [
-                        {"name": "main", "image": "example.com/main:1",
-                         "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 8080}]},
+                        {
+                            "name": "main",
+                            "image": "example.com/main:1",
+                            "env": [{"name": "A", "value": "1"}],
+                            "ports": [{"containerPort": 8080}],
+                        },
                         {"name": "sidecar", "image": "example.com/sidecar:1"},
                     ]
                 },
@@ -37,7 +41,12 @@ def deployment(name: str, namespace: str) -> dict[str, Any]:
 
 
 def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": data,
+    }
 
 
 async def test_json_patch_operations_and_failed_test_op(kube: Client, ns: str) -> None:
@@ -46,8 +55,13 @@ async def test_json_patch_operations_and_failed_test_op(kube: Client, ns: str) -
     patched = await kube.patch("configmaps", "jp", ops, type=PatchType.JSON, namespace=ns)
     assert patched["data"] == {"b": "2"}
     with pytest.raises(ApiError) as err:
-        await kube.patch("configmaps", "jp", [{"op": "test", "path": "/data/b", "value": "9"}],
-                         type=PatchType.JSON, namespace=ns)
+        await kube.patch(
+            "configmaps",
+            "jp",
+            [{"op": "test", "path": "/data/b", "value": "9"}],
+            type=PatchType.JSON,
+            namespace=ns,
+        )
     assert err.value.code == 422
 
 
@@ -59,10 +73,22 @@ async def test_merge_patch_null_deletes_key(kube: Client, ns: str) -> None:
 
 async def test_strategic_merge_merges_containers_env_and_ports_by_key(kube: Client, ns: str) -> None:
     await kube.create(deployment("smp", ns))
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "main", "image": "example.com/main:2", "env": [{"name": "B", "value": "2"}],
-         "ports": [{"containerPort": 9090}]},
-    ]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "example.com/main:2",
+                            "env": [{"name": "B", "value": "2"}],
+                            "ports": [{"containerPort": 9090}],
+                        },
+                    ]
+                }
+            }
+        }
+    }
     patched = await kube.patch("deployments", "smp", patch, type=PatchType.STRATEGIC, namespace=ns)
     containers = patched["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["main", "sidecar"]
@@ -116,9 +142,13 @@ async def test_update_then_apply_conflicts_with_update_manager(kube: Client, ns:
 async def test_scale_subresource_reads_and_writes_replicas(kube: Client, ns: str) -> None:
     await kube.create(deployment("sc", ns))
     scale = await kube.get("deployments", "sc", namespace=ns, subresource="scale")
-    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 1
-    patched = await kube.patch("deployments", "sc", {"spec": {"replicas": 4}}, namespace=ns, subresource="scale")
-    assert patched["kind"] == "Scale" and patched["spec"]["replicas"] == 4
+    assert scale["kind"] == "Scale"
+    assert scale["spec"]["replicas"] == 1
+    patched = await kube.patch(
+        "deployments", "sc", {"spec": {"replicas": 4}}, namespace=ns, subresource="scale"
+    )
+    assert patched["kind"] == "Scale"
+    assert patched["spec"]["replicas"] == 4
     assert (await kube.get("deployments", "sc", namespace=ns))["spec"]["replicas"] == 4
 
 
@@ -138,18 +168,27 @@ def test_kubectl_apply_twice_updates_image_and_scale(kctl: Kubectl, ns: str) -> 
 
 def test_kubectl_server_side_apply_conflict_message(kctl: Kubectl, ns: str) -> None:
     kctl("create", "configmap", "kssa", "-n", ns, "--from-literal=k=1")
-    proc = kctl("apply", "--server-side", "-f", "-", check=False,
-                input=yaml.safe_dump(cm("kssa", ns, k="2")))
+    proc = kctl("apply", "--server-side", "-f", "-", check=False, input=yaml.safe_dump(cm("kssa", ns, k="2")))
     assert proc.returncode != 0
     assert 'conflict with "kubectl-create"' in proc.stderr
     assert ".data.k" in proc.stderr
-    kctl("apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(cm("kssa", ns, k="2")))
+    kctl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump(cm("kssa", ns, k="2"))
+    )
     assert kctl.json("get", "configmap", "kssa", "-n", ns)["data"] == {"k": "2"}
 
 
 def test_kubectl_patch_types(kctl: Kubectl, ns: str) -> None:
     kctl("create", "configmap", "kp", "-n", ns, "--from-literal=a=1")
     kctl("patch", "configmap", "kp", "-n", ns, "--type=merge", "-p", json.dumps({"data": {"b": "2"}}))
-    kctl("patch", "configmap", "kp", "-n", ns, "--type=json", "-p",
-         json.dumps([{"op": "remove", "path": "/data/a"}]))
+    kctl(
+        "patch",
+        "configmap",
+        "kp",
+        "-n",
+        ns,
+        "--type=json",
+        "-p",
+        json.dumps([{"op": "remove", "path": "/data/a"}]),
+    )
     assert kctl.json("get", "configmap", "kp", "-n", ns)["data"] == {"b": "2"}

@@ -54,18 +54,22 @@ def test_malformed_label_selector_is_bad_request() -> None:
 
 def test_merge_patch_rfc7386() -> None:
     assert merge_patch({"a": {"b": 1, "c": 2}, "l": [1]}, {"a": {"b": None, "d": 3}, "l": [2]}) == {
-        "a": {"c": 2, "d": 3}, "l": [2]
+        "a": {"c": 2, "d": 3},
+        "l": [2],
     }
 
 
 def test_json_patch_ops_and_escaping() -> None:
     doc = {"metadata": {"annotations": {"a/b": "1"}}, "list": [1, 2]}
-    out = json_patch(doc, [
-        {"op": "replace", "path": "/metadata/annotations/a~1b", "value": "2"},
-        {"op": "add", "path": "/list/-", "value": 3},
-        {"op": "move", "from": "/list/0", "path": "/first"},
-        {"op": "test", "path": "/first", "value": 1},
-    ])
+    out = json_patch(
+        doc,
+        [
+            {"op": "replace", "path": "/metadata/annotations/a~1b", "value": "2"},
+            {"op": "add", "path": "/list/-", "value": 3},
+            {"op": "move", "from": "/list/0", "path": "/first"},
+            {"op": "test", "path": "/first", "value": 1},
+        ],
+    )
     assert out == {"metadata": {"annotations": {"a/b": "2"}}, "list": [2, 3], "first": 1}
     assert doc["list"] == [1, 2]  # the input is not modified
 
@@ -89,15 +93,32 @@ def test_strategic_merge_keys_come_from_openapi() -> None:
 
 
 def test_strategic_merge_by_name_and_delete_directive() -> None:
-    current = {"spec": {"template": {"spec": {"containers": [
-        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
-        {"name": "b", "image": "b:1"},
-    ], "volumes": [{"name": "v1"}]}}}}
-    patch = {"spec": {"template": {"spec": {
-        "containers": [{"name": "a", "image": "a:2", "env": [{"name": "X", "value": "2"}]},
-                       {"name": "b", "$patch": "delete"}],
-        "volumes": [{"name": "v2"}],
-    }}}}
+    current = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+                        {"name": "b", "image": "b:1"},
+                    ],
+                    "volumes": [{"name": "v1"}],
+                }
+            }
+        }
+    }
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "a:2", "env": [{"name": "X", "value": "2"}]},
+                        {"name": "b", "$patch": "delete"},
+                    ],
+                    "volumes": [{"name": "v2"}],
+                }
+            }
+        }
+    }
     out = strategic_merge(current, patch, DEPLOYMENT)["spec"]["template"]["spec"]
     assert out["containers"] == [{"name": "a", "image": "a:2", "env": [{"name": "X", "value": "2"}]}]
     assert [v["name"] for v in out["volumes"]] == ["v2", "v1"]
@@ -106,7 +127,9 @@ def test_strategic_merge_by_name_and_delete_directive() -> None:
 def test_strategic_merge_replaces_lists_without_merge_key() -> None:
     current = {"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["x", "y"]}]}}}}
     patch = {"spec": {"template": {"spec": {"containers": [{"name": "a", "args": ["z"]}]}}}}
-    assert strategic_merge(current, patch, DEPLOYMENT)["spec"]["template"]["spec"]["containers"][0]["args"] == ["z"]
+    assert strategic_merge(current, patch, DEPLOYMENT)["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ] == ["z"]
 
 
 def test_field_set_uses_list_keys() -> None:
@@ -127,14 +150,38 @@ def test_update_takes_changed_fields_from_other_managers() -> None:
 
 def test_apply_conflict_then_force() -> None:
     cm = schemas.Node(None)
-    first = apply(None, {"metadata": {"name": "x"}, "data": {"k": "1"}}, "alice", "v1", cm,
-                  force=False, subresource=None, has_status=False)
+    first = apply(
+        None,
+        {"metadata": {"name": "x"}, "data": {"k": "1"}},
+        "alice",
+        "v1",
+        cm,
+        force=False,
+        subresource=None,
+        has_status=False,
+    )
     with pytest.raises(StatusError) as err:
-        apply(first, {"metadata": {"name": "x"}, "data": {"k": "2"}}, "bob", "v1", cm,
-              force=False, subresource=None, has_status=False)
+        apply(
+            first,
+            {"metadata": {"name": "x"}, "data": {"k": "2"}},
+            "bob",
+            "v1",
+            cm,
+            force=False,
+            subresource=None,
+            has_status=False,
+        )
     assert err.value.code == 409
     assert [(c.reason, c.field) for c in err.value.causes] == [("FieldManagerConflict", ".data.k")]
-    forced = apply(first, {"metadata": {"name": "x"}, "data": {"k": "2"}}, "bob", "v1", cm,
-                   force=True, subresource=None, has_status=False)
+    forced = apply(
+        first,
+        {"metadata": {"name": "x"}, "data": {"k": "2"}},
+        "bob",
+        "v1",
+        cm,
+        force=True,
+        subresource=None,
+        has_status=False,
+    )
     assert forced["data"] == {"k": "2"}
     assert [e["manager"] for e in forced["metadata"]["managedFields"]] == ["bob"]

@@ -1,4 +1,5 @@
-"""EmbeddedServer: start time, kubeconfig, persistence across restarts, token auth, 401 without credentials."""
+"""EmbeddedServer: start time, kubeconfig, persistence across restarts, token auth, 401 without
+credentials."""
 
 from __future__ import annotations
 
@@ -33,14 +34,21 @@ async def test_kubeconfig_names_server_and_client_certificate() -> None:
 async def test_objects_and_versions_survive_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     async with EmbeddedServer(data) as server, await Client.load(server.kubeconfig) as kube:
-        created = await kube.create({"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": "kept", "namespace": "default"}, "data": {"a": "1"}})
+        created = await kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "kept", "namespace": "default"},
+                "data": {"a": "1"},
+            }
+        )
         port = server.port
     async with EmbeddedServer(data, port=port) as server, await Client.load(server.kubeconfig) as kube:
         got = await kube.get("configmaps", "kept", namespace="default")
         assert got["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
-        later = await kube.create({"apiVersion": "v1", "kind": "ConfigMap",
-                                   "metadata": {"name": "later", "namespace": "default"}})
+        later = await kube.create(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "later", "namespace": "default"}}
+        )
         assert int(later["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from kubeloop.apiserver import Store, StatusError
+from kubeloop.apiserver import StatusError, Store
 from kubeloop.apiserver.storage import View
 
 
-def put(key: tuple[str, str, str], **data: Any):  # noqa: ANN201 - a job factory
+def put(key: tuple[str, str, str], **data: Any):
     def job(view: View) -> dict[str, Any]:
         return view.put(key, {"metadata": {"name": key[2]}, "data": data})
 
@@ -76,7 +76,9 @@ async def test_watch_replays_history_after_version(store: Store) -> None:
     watcher.close()
     assert [(e.type, e.obj["data"]["v"]) for e in events if e] == [("MODIFIED", 2), ("DELETED", 2)]
     deleted = events[1]
-    assert deleted is not None and deleted.prev is not None and deleted.prev["data"]["v"] == 2
+    assert deleted is not None
+    assert deleted.prev is not None
+    assert deleted.prev["data"]["v"] == 2
 
 
 async def test_watch_from_before_the_kept_history_is_gone(store: Store) -> None:
@@ -95,14 +97,17 @@ async def test_watch_filters_by_resource_and_namespace(store: Store) -> None:
     await store.write(put(("/cm", "a", "x")))
     event = await asyncio.wait_for(watcher.queue.get(), 1)
     watcher.close()
-    assert event is not None and event.key == ("/cm", "a", "x")
+    assert event is not None
+    assert event.key == ("/cm", "a", "x")
 
 
 async def test_restart_keeps_objects_and_version(tmp_path: Path) -> None:
     first = Store(tmp_path / "db")
     await first.open()
     await first.write(put(("/cm", "ns", "keep"), v=1))
-    await first.write(lambda view: view.delete(("/cm", "ns", "keep")) or view.put(("/cm", "ns", "other"), {"metadata": {}}))
+    await first.write(
+        lambda view: view.delete(("/cm", "ns", "keep")) or view.put(("/cm", "ns", "other"), {"metadata": {}})
+    )
     version = first.resource_version
     await first.close()
     second = Store(tmp_path / "db")
