@@ -134,6 +134,9 @@ class Manager:
         await self.elector.run(self._run_controllers)
 
     async def _run_controllers(self) -> None:
+        if not self.controllers:  # only servers (e.g. webhooks): run until stopped
+            await self._stopping.wait()
+            return
         await asyncio.gather(*(i.wait_synced() for c in self.controllers for i in c.informers))
         log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
         async with asyncio.TaskGroup() as group:

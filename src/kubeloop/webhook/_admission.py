@@ -69,15 +69,18 @@ class FieldError:
     value: Any = _UNSET
     type: str = "FieldValueInvalid"
 
-    def __str__(self) -> str:
+    def body(self) -> str:
+        """The error without its field (``Invalid value: 11: must be at most 10``)."""
         if self.value is _UNSET:
-            return f"{self.field}: {self.detail}"
-        shown = orjson.dumps(self.value, default=str).decode()
-        return f"{self.field}: Invalid value: {shown}: {self.detail}"
+            return self.detail
+        return f"Invalid value: {orjson.dumps(self.value, default=str).decode()}: {self.detail}"
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.body()}"
 
     def cause(self) -> dict[str, str]:
-        """The ``metav1.StatusCause`` of this error."""
-        return {"type": self.type, "message": str(self), "field": self.field}
+        """The ``metav1.StatusCause`` of this error (its type travels as ``reason``)."""
+        return {"reason": self.type, "message": self.body(), "field": self.field}
 
 
 class Denied(KubeloopError):

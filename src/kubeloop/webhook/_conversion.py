@@ -161,7 +161,7 @@ class Conversions:
 
     async def review(self, body: bytes) -> bytes:
         """Answer a ``ConversionReview`` body; ``BadReview`` when it is not one."""
-        doc = decode_json(body, "ConversionReview")
+        doc = decode_json(body, "a ConversionReview")
         if doc.get("kind") != "ConversionReview":
             raise BadReview(f"kind is {doc.get('kind')!r}, expected 'ConversionReview'")
         api_version = doc.get("apiVersion")

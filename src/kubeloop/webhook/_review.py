@@ -117,15 +117,15 @@ class AdmissionResponse:
 
 
 def decode_json(body: bytes, what: str) -> dict[str, Any]:
-    """``body`` as a JSON object, or ``BadReview``."""
+    """``body`` as a JSON object, or ``BadReview``; ``what`` names what was expected ("an X")."""
     if not body:
-        raise BadReview(f"empty request body: expected a {what}")
+        raise BadReview(f"empty request body: expected {what}")
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadReview(f"request body is not JSON ({exc}): expected a {what}") from exc
+        raise BadReview(f"request body is not JSON ({exc}): expected {what}") from exc
     if not isinstance(doc, dict):
-        raise BadReview(f"request body is a JSON {type(doc).__name__}, not a {what} object")
+        raise BadReview(f"request body is a JSON {type(doc).__name__}, not {what} object")
     return doc
 
 
@@ -148,7 +148,7 @@ def _object(value: Any, where: str) -> dict[str, Any] | None:
 
 def parse_admission_review(body: bytes) -> AdmissionRequest:
     """The request inside an AdmissionReview body; ``BadReview`` saying what is wrong otherwise."""
-    doc = decode_json(body, "AdmissionReview")
+    doc = decode_json(body, "an AdmissionReview")
     api_version, kind = doc.get("apiVersion"), doc.get("kind")
     if kind != "AdmissionReview":
         raise BadReview(f"kind is {kind!r}, expected 'AdmissionReview'")

@@ -105,7 +105,7 @@ async def test_a_review_over_tls_is_answered_with_the_patch(
     ("body", "message"),
     [
         (b"{oops", "request body is not JSON"),
-        (b'"a string"', "request body is a JSON str, not a AdmissionReview object"),
+        (b'"a string"', "request body is a JSON str, not an AdmissionReview object"),
         (
             b'{"apiVersion": "admission.k8s.io/v2", "kind": "AdmissionReview"}',
             "apiVersion 'admission.k8s.io/v2' is not supported",
