@@ -70,6 +70,7 @@ async def test_sample_becomes_deployment_and_nodeport_service_and_follows_change
         return get(kubectl, "get", RESOURCE, "nginx-app", "-n", namespace)
 
     await until(lambda: (deployment() or {}).get("spec", {}).get("replicas") == 2, what="Deployment of 2")
+    await until(lambda: service() is not None, what="Service created")
     svc = service()
     assert svc is not None
     assert svc["spec"]["type"] == "NodePort"
