@@ -40,9 +40,9 @@ def api(group: str, version: str, kind: str, namespaced: bool, resource: bool, c
 
 
 WEBHOOK_NOTE = """
-Note: kubeloop's webhook server is not released yet. The functions in src/.../webhooks/ are TODO
-stubs that nothing serves so far, and config/webhook (with config/certmanager) stays commented out
-in config/default until then."""
+Note: the functions in src/.../webhooks/ are TODO stubs, not yet registered on the operator, so
+not served: the scaffold does not wire kubeloop's webhook server (TLS certificates) yet, and
+config/webhook (with config/certmanager) stays commented out in config/default."""
 
 
 @create.command()

@@ -1,8 +1,9 @@
 """``kubeloop create webhook``: defaulting, validation and conversion stubs for a kind of the
 project, the webhook configurations under ``config/webhook``, and their record in ``PROJECT``.
 
-The webhook server comes with ``kubeloop.webhook`` (a later issue): the stubs import only the
-kind's model, and ``config/webhook`` stays out of ``config/default`` until then.
+The stubs import only the kind's model and are not registered on the operator: wiring them to
+``kubeloop.webhook``'s server (``@operator.default``/``validate``/``convert``, certificates) is
+a follow-up; ``config/webhook`` stays out of ``config/default`` until then.
 """
 
 from __future__ import annotations

@@ -307,7 +307,7 @@ def test_create_webhook_writes_stubs_that_import_and_configurations(project: Pat
     ok("init", "--domain", "cloud.io")
     ok(*API)
     result = ok(*WEBHOOK, "--defaulting", "--programmatic-validation")
-    assert "webhook server is not released yet" in result.output
+    assert "not yet registered on the operator" in result.output
     ok(*WEBHOOK, "--conversion")
     hooks = import_package(project, "webhooks.etcdcluster_v1")
     assert hooks.validate_etcdcluster_create(None) == []  # type: ignore[attr-defined]
