@@ -1,4 +1,5 @@
-"""``kubeloop generate crd|rbac|samples|all TARGET``: write an operator's manifests under ``config/``."""
+"""``kubeloop generate crd|rbac|samples|webhook|all TARGET``: write an operator's manifests under
+``config/``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
 from kubeloop.operator import Operator
 from kubeloop.scaffold import write_crd_manifests, write_rbac, write_samples
+from kubeloop.scaffold._webhooks import write_webhook_manifests
 
 __all__ = ["generate"]
 
@@ -18,6 +20,7 @@ _WRITERS: dict[str, Callable[[Operator, Path], list[Path]]] = {
     "crd": write_crd_manifests,
     "rbac": write_rbac,
     "samples": write_samples,
+    "webhook": write_webhook_manifests,
 }
 
 
@@ -28,7 +31,8 @@ _WRITERS: dict[str, Callable[[Operator, Path], list[Path]]] = {
     "--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 def generate(what: str, target: str, root: Path) -> None:
-    """Write WHAT (crd, rbac, samples or all) for the operator TARGET (``package.module:operator``)."""
+    """Write WHAT (crd, rbac, samples, webhook or all) for the operator TARGET
+    (``package.module:operator``)."""
     operator = load_operator(target)
     chosen = list(_WRITERS) if what == "all" else [what]
     try:

@@ -42,12 +42,17 @@ def _kustomization(resources: Sequence[str]) -> dict[str, Any]:
 
 
 def custom_resources(operator: Operator) -> list[type[crd.CustomResource]]:
-    """Every custom resource class the operator reconciles, owns or watches, once each."""
+    """Every custom resource class the operator reconciles, owns or watches, or converts between
+    (every version of a kind with conversion webhooks), once each."""
     found: dict[str, type[crd.CustomResource]] = {}
     for primary, owns, watches in operator.kinds:
         for spec in (primary, *owns, *watches):
             if spec.model is not None:
                 found.setdefault(spec.ref, spec.model)
+    for group, kind in operator.conversions.kinds:
+        for model in operator.conversions.models(group, kind).values():
+            info = model.resource_info()
+            found.setdefault(f"{info.api_version}/{info.kind}", model)
     return list(found.values())
 
 
