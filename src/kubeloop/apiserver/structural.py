@@ -33,12 +33,37 @@ def admit(rt: ResourceType, obj: Obj, old: Obj | None) -> None:
     prune(obj, schema, root=True)
     default(obj, schema)
     causes = validate(obj, schema, "", root=True)
-    if not causes:
-        causes = cel.check(obj, old, schema)
     if rt.scale is not None:
         causes += _scale_causes(obj, rt.scale.spec_replicas) + _scale_causes(obj, rt.scale.status_replicas)
+    if _has_rules(schema):
+        if any(c.reason in _BLOCKING for c in causes):
+            causes.append(Cause("FieldValueInvalid", f'Invalid value: "null": {_NOT_CHECKED}', "<nil>"))
+        else:
+            causes += cel.check(obj, old, schema)
     if causes:
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
+
+
+# Schema failures that keep the real server from running CEL rules (apiextensions hasBlockingErr).
+_BLOCKING = {
+    "FieldValueNotSupported",
+    "FieldValueRequired",
+    "FieldValueTooLong",
+    "FieldValueTooMany",
+    "FieldValueTypeInvalid",
+}
+_NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; correct the existing errors to "
+    "complete validation"
+)
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return bool(schema.get("x-kubernetes-validations")) or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
 
 
 def _scale_causes(obj: Obj, path: str) -> list[Cause]:
