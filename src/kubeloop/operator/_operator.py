@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import tempfile
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,12 +62,14 @@ from kubeloop.webhook import (
     Defaulter,
     DefaultFn,
     FailurePolicy,
+    LocalWebhooks,
     Operation,
     SideEffects,
     Target,
     ValidateFn,
     Validator,
     WebhookServer,
+    serving_certificate,
 )
 
 __all__ = ["Operator", "ReconcileFn"]
@@ -316,12 +319,16 @@ class Operator:
         handle_signals: bool = True,
         webhook_bind_address: str = ":9443",
         webhook_cert_dir: str | Path = DEFAULT_CERT_DIR,
+        webhook_local: bool = False,
         **manager_options: Any,
     ) -> None:
         """Connect (kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster); run until SIGTERM or SIGINT.
 
         With webhooks declared, the webhook server binds ``webhook_bind_address`` and serves the
-        ``tls.crt``/``tls.key`` of ``webhook_cert_dir`` (reloaded when they change)."""
+        ``tls.crt``/``tls.key`` of ``webhook_cert_dir`` (reloaded when they change). ``webhook_local``
+        is for running out of cluster: a fresh CA and serving certificate for the loopback address go
+        into a temporary directory, and the webhook configurations (and the conversion of converted
+        kinds' CRDs) point at this process while it runs; the configurations are deleted on exit."""
         metrics = Metrics()
         client = await Client.load(kubeconfig, metrics=metrics)
         options = ManagerOptions(
@@ -333,12 +340,22 @@ class Operator:
             **manager_options,
         )
         server = None
+        ca_bundle = b""
         if self.has_webhooks:
+            if webhook_local:
+                webhook_cert_dir = tempfile.mkdtemp(prefix=f"{self.name}-webhook-certs-")
+                ca_bundle = serving_certificate(webhook_cert_dir, ("127.0.0.1", "localhost"))
             server = WebhookServer(
                 bind_address=webhook_bind_address, cert_dir=webhook_cert_dir, metrics=metrics
             )
         async with client:
             manager = await self.build(client, options, metrics, webhook_server=server)
+            if server is not None and webhook_local:
+                manager.add_server(
+                    LocalWebhooks(
+                        client, server, self.webhooks, self.conversions, name=self.name, ca_bundle=ca_bundle
+                    )
+                )
             loop = asyncio.get_running_loop()
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):

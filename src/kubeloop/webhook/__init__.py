@@ -13,10 +13,11 @@ operator facade declares webhooks next to the model (``@operator.default(Kind)``
 - ``WebhookServer``: aiohttp over TLS, certificate from a directory and reloaded on change
   (``CertWatcher``), HTTP 400 for bodies that are not reviews, metrics on the manager's registry.
 - ``configurations`` / ``conversion_stanza`` / ``ClientConfig``: the API objects pointing at the
-  server; ``serving_certificate`` issues a CA and serving certificate for local runs and tests.
+  server; ``serving_certificate`` issues a CA and serving certificate for local runs and tests, and
+  ``LocalWebhooks`` installs configurations reaching a server outside the cluster (and removes them).
 
-Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.crd``, ``kubeloop.certs`` and
-``kubeloop.errors``; nothing above it.
+Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.client``, ``kubeloop.crd``,
+``kubeloop.certs`` and ``kubeloop.errors``; nothing above it.
 """
 
 from kubeloop.webhook._admission import (
@@ -42,6 +43,7 @@ from kubeloop.webhook._config import (
     webhook_path,
 )
 from kubeloop.webhook._conversion import ConversionError, Conversions, ConvertFn
+from kubeloop.webhook._local import LocalWebhooks
 from kubeloop.webhook._patch import json_patch
 from kubeloop.webhook._review import (
     AdmissionRequest,
@@ -73,6 +75,7 @@ __all__ = [
     "FieldError",
     "GroupVersionKind",
     "Invalid",
+    "LocalWebhooks",
     "Operation",
     "SideEffects",
     "Target",

@@ -246,3 +246,23 @@ async def test_a_rotated_certificate_is_picked_up_without_restart(
 
 async def _not(check: Any) -> bool:
     return not await check
+
+
+async def test_a_local_run_installs_configurations_reaching_it_and_removes_them_on_exit(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, appservice_crd: str
+) -> None:
+    operator = operator_for(namespace)
+    names = [f"mutating-{operator.name}", f"validating-{operator.name}"]
+    async with run_operator(
+        operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_local=True
+    ):
+        server = operator.webhook_server
+        assert server is not None
+        await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
+        mutating = (await run(kubectl, "get", "mutatingwebhookconfiguration", names[0], "-o", "json")).stdout
+        assert f'"url": "https://127.0.0.1:{server.port}/mutate-' in mutating
+    for kind, name in zip(
+        ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"), names, strict=True
+    ):
+        gone = await run(kubectl, "get", kind, name, check=False)
+        assert "NotFound" in gone.stderr
