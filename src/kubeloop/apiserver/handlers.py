@@ -227,6 +227,11 @@ class Routes:
         q = request.query
         limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
         selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
+        exact = None
+        if q.get("resourceVersionMatch") == "Exact":
+            if not q.get("resourceVersion", "").isdigit():
+                raise bad_request("resourceVersionMatch=Exact requires a resourceVersion")
+            exact = int(q["resourceVersion"])
         result = self.api.list(
             target.rt,
             target.namespace,
@@ -234,6 +239,7 @@ class Routes:
             limit,
             q.get("continue") or None,
             selective,
+            exact,
         )
         if tables.wants_table(request.headers.get("Accept", "")):
             table = tables.to_table(

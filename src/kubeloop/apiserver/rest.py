@@ -111,9 +111,11 @@ class Api:
         limit: int | None = None,
         token: str | None = None,
         selective: bool = False,
+        exact: int | None = None,
     ) -> Obj:
         """One page of objects matching ``match``; ``selective``: selectors were given (the real server
-        then leaves out ``remainingItemCount``)."""
+        then leaves out ``remainingItemCount``); ``exact``: read the state at that resourceVersion
+        (``resourceVersionMatch=Exact``). Continue tokens read the snapshot of their first page."""
         rv = self.store.resource_version
         start = ""
         if token:
@@ -122,18 +124,22 @@ class Api:
                 start, rv_token = str(state["start"]), int(state["rv"])
             except Exception as exc:
                 raise bad_request(f"continue key is not valid: {exc}") from exc
-            if rv_token < self.store._compacted:
+            if rv_token < self.store.compacted:
                 raise gone(
                     "The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter, or use the continue token "
                     "in this response to retrieve the remainder of the results."
                 )
-        pairs = sorted(self.store.items(rt.storage, namespace), key=lambda p: p[0])
-        items: list[Obj] = []
+        if token:
+            rv = rv_token
+        elif exact is not None:
+            rv = exact
+        objects = self.store.snapshot(rt.storage, namespace, rv)
+        items: builtins.list[Obj] = []
         more = False
         remaining = 0
-        for (_, ns, name), obj in pairs:
-            pos = f"{ns}/{name}"
+        for obj in objects:
+            pos = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
             if start and pos <= start:
                 continue
             if not match(obj):

@@ -138,6 +138,7 @@ class EmbeddedServer:
         registry = await asyncio.to_thread(Registry)
         api = Api(store, BuiltinAdmission())
         await self._bootstrap(api, registry)
+        store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text())
         self._controllers.start()
         app = web.Application(

@@ -208,6 +208,11 @@ class Store:
         """The newest committed resourceVersion."""
         return self._rv
 
+    @property
+    def compacted(self) -> int:
+        """The oldest resourceVersion that can still be watched from or read exactly."""
+        return self._compacted
+
     def get(self, key: Key) -> Obj | None:
         """The committed object at ``key``, or None."""
         return self._objects.get(key[0], {}).get((key[1], key[2]))
@@ -222,6 +227,30 @@ class Store:
         """Committed objects of ``resource`` ordered by (namespace, name)."""
         pairs = sorted(self.items(resource, namespace), key=lambda p: p[0])
         return [obj for _, obj in pairs]
+
+    def snapshot(self, resource: str, namespace: str | None, rv: int) -> builtins.list[Obj]:
+        """Objects of ``resource`` as they were at ``rv`` (from the watch history); 410 if too old."""
+        if rv >= self._rv:
+            return self.list(resource, namespace)
+        if rv < self._compacted:
+            raise gone(f"too old resource version: {rv} ({self._compacted})")
+        state = dict(self.items(resource, namespace))
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            key = event.key
+            if key[0] != resource or (namespace is not None and key[1] != namespace):
+                continue
+            if event.prev is None:
+                state.pop(key, None)
+            else:
+                state[key] = event.prev
+        return [state[k] for k in sorted(state)]
+
+    def compact(self) -> None:
+        """Forget the watch history: older versions can no longer be watched from or read (410)."""
+        self._history.clear()
+        self._compacted = self._rv
 
     # -- writes ------------------------------------------------------------------------------------
 
