@@ -7,7 +7,9 @@ server prunes, defaults and validates with. The rewrite, node by node from the r
 - ``anyOf``/``oneOf`` with ``{"type": "null"}`` becomes ``nullable: true``; ``int | str`` becomes
   ``x-kubernetes-int-or-string: true``; ``int | float`` becomes ``number``; other unions are refused;
 - numeric ``exclusiveMinimum``/``exclusiveMaximum`` become ``minimum`` + ``exclusiveMinimum: true``;
-- ``const`` becomes a one-value ``enum``; ``title``, ``examples``, ``readOnly``... are dropped;
+- ``const`` becomes a one-value ``enum``; a nullable enum moves under ``allOf`` (the server
+  checks a null against a top-level ``enum``, and no enum matches a null); ``title``,
+  ``examples``, ``readOnly``... are dropped;
 - ``set[T]`` (``uniqueItems``) becomes ``x-kubernetes-list-type: set``;
 - ``Any`` and ``dict[str, Any]`` become ``x-kubernetes-preserve-unknown-fields: true``; the
   ``additionalProperties: true`` that ``extra="allow"`` adds to models is dropped (the server prunes
@@ -133,6 +135,10 @@ class _Rewriter:
     def finish(self, node: dict[str, Any], nullable: bool) -> dict[str, Any]:
         if nullable:
             node["nullable"] = True
+        if node.get("nullable") and "enum" in node:
+            # The API server checks a null against ``enum`` and no enum can match a null (not even one
+            # listing null); under ``allOf`` the enum is checked for every value but null.
+            node["allOf"] = [{"enum": [v for v in node.pop("enum") if v is not None]}]
         if node.get("default", 0) is None:
             del node["default"]
         return dict(sorted(node.items()))

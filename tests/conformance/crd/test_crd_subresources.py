@@ -31,6 +31,8 @@ class CronTabSpec(crd.Model):
     """How many jobs may run at once."""
     concurrency: Literal["Allow", "Forbid", "Replace"] = "Allow"
     """What to do when a run is due while the previous one still runs."""
+    restart: Literal["Always", "Never"] | None = None
+    """Optional: an enum that also accepts null."""
 
 
 class CronTabStatus(crd.Model):
@@ -204,6 +206,11 @@ def test_scale_subresource_works_with_kubectl_scale(crontab, kubectl, namespace)
             id="enum",
         ),
         pytest.param(
+            {"cronSpec": "* * * * *", "image": "busybox", "restart": "Sometimes"},
+            ["spec.restart", 'Unsupported value: "Sometimes"', 'supported values: "Always", "Never"'],
+            id="nullable-enum",
+        ),
+        pytest.param(
             {"cronSpec": "every minute", "image": "busybox"},
             ["spec.cronSpec", 'Invalid value: "every minute"', r"should match '^(\S+\s+){4}\S+$'"],
             id="pattern",
@@ -223,3 +230,12 @@ def test_enum_and_pattern_rejections_carry_the_message_and_path(crontab, kubectl
     assert (
         "not found" in kubectl("get", resource(crontab), "bad", "-n", namespace, check=False).stderr.lower()
     )
+
+
+def test_a_nullable_enum_accepts_null_and_its_values(crontab, kubectl, namespace):
+    for i, restart in enumerate([None, "Never"]):
+        spec = {"cronSpec": "* * * * *", "image": "busybox", "restart": restart}
+        # create, not apply: client-side apply drops nulls from the manifest
+        kubectl("create", "-n", namespace, "-f", "-", input=manifest(crontab, f"ok-{i}", spec))
+        got = kubectl.json("get", resource(crontab), f"ok-{i}", "-n", namespace)
+        assert got["spec"]["restart"] == restart

@@ -149,7 +149,24 @@ def test_literal_with_none_is_a_nullable_enum():
     class Spec(crd.Model):
         policy: Literal["a", "b"] | None = None
 
-    assert props(Spec)["policy"] == {"type": "string", "enum": ["a", "b"], "nullable": True}
+    assert props(Spec)["policy"] == {
+        "type": "string",
+        "allOf": [{"enum": ["a", "b"]}],
+        "nullable": True,
+    }
+
+
+def test_optional_literal_and_enum_check_their_values_under_all_of():
+    class Level(enum.IntEnum):
+        LOW = 1
+        HIGH = 2
+
+    class Spec(crd.Model):
+        mode: Literal[3] | None = None
+        level: Level | None = None
+
+    assert props(Spec)["mode"] == {"type": "integer", "allOf": [{"enum": [3]}], "nullable": True}
+    assert props(Spec)["level"] == {"type": "integer", "allOf": [{"enum": [1, 2]}], "nullable": True}
 
 
 def test_known_string_formats_and_patterns_are_kept():
