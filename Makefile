@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 DEMO := examples/appservice
 
-run: $(STAMP) controlplane
+run: $(STAMP)
 	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.controller:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 

@@ -1,5 +1,6 @@
-"""`make run`, the README's first command: the AppService demo comes up, kubectl can use it, and
-Ctrl-C takes everything down."""
+"""`make run`, the README's first command: the AppService demo comes up on the embedded API server,
+kubectl can use it, and Ctrl-C takes everything down; `kubeloop dev --cluster controlplane` does the
+same on the locally built control plane, where the pods really run on a kwok node."""
 
 from __future__ import annotations
 
@@ -15,9 +16,27 @@ from kubeloop.testing import Kubectl
 ROOT = Path(__file__).parents[2]
 
 
-def test_make_run_shows_the_appservice_demo_and_stops_cleanly() -> None:
+DEV_ON_CONTROL_PLANE = [
+    ".venv/bin/kubeloop",
+    "dev",
+    "appservice_operator.controller:operator",
+    "--cluster",
+    "controlplane",
+    "--sample",
+    "examples/appservice/config/samples/app.example.com_v1_appservice.yaml",
+]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["make", "-s", "run"], DEV_ON_CONTROL_PLANE],
+    ids=["make-run-embedded", "dev-on-control-plane"],
+)
+def test_demo_comes_up_serves_kubectl_and_stops_cleanly(command: list[str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "examples/appservice/src")}
     proc = subprocess.Popen(
-        ["make", "-s", "run"],
+        command,
+        env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -42,6 +61,9 @@ def test_make_run_shows_the_appservice_demo_and_stops_cleanly() -> None:
         kubectl = Kubectl(kubeconfig)
         app = kubectl.json("get", "appservices.app.example.com", "nginx-app")
         assert app["status"]["readyReplicas"] == 2
+        if command is DEV_ON_CONTROL_PLANE:
+            pods = kubectl.json("get", "pods", "-l", "app.kubernetes.io/name=nginx-app")["items"]
+            assert [p["status"]["phase"] for p in pods] == ["Running", "Running"]
         data_dir = kubeconfig.parent
         assert data_dir.exists()
     finally:

@@ -112,7 +112,10 @@ async def serve_watch(
             line = _translate(event, rt, match)
             if line is not None:
                 await response.write(line)
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
+        watcher.close()
+        return response  # the client went away: an ordinary end of a watch, not a server error
+    except asyncio.CancelledError:
         watcher.close()
         raise
     except StatusError as exc:

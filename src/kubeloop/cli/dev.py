@@ -3,11 +3,16 @@
 Starts a local cluster, installs the operator's CRDs, runs the operator in this process, applies
 the samples, shows what the operator made of them, and stays up (with kubectl pointed at the
 cluster) until Ctrl-C or SIGTERM, then removes everything.
+
+The cluster is the embedded API server by default (Python, no Go, no Docker; workloads are
+reported ready without running pods), or with ``--cluster controlplane`` the locally built
+etcd + kube-apiserver + controller manager + kwok, where pods are scheduled and run on a fake node.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import signal
 from pathlib import Path
@@ -15,6 +20,7 @@ from pathlib import Path
 import click
 
 from kubeloop import crd
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
 from kubeloop.manager._logging import configure_logging
@@ -33,13 +39,22 @@ Ctrl-C stops the operator and the cluster and removes their data.
 """
 
 
-async def _serve(operator: Operator | None, samples: list[Path], kubeconfig_out: Path | None) -> None:
+def _cluster(kind: str) -> contextlib.AbstractAsyncContextManager[EmbeddedServer | ControlPlane]:
+    if kind == "embedded":
+        click.echo("starting the embedded API server (kubeloop.apiserver)...")
+        return EmbeddedServer()
+    click.echo("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
+    return ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1))
+
+
+async def _serve(
+    operator: Operator | None, samples: list[Path], kubeconfig_out: Path | None, cluster: str
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    click.echo("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
-    async with ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1)) as plane:
+    async with _cluster(cluster) as plane:
         kubeconfig = plane.kubeconfig
         if kubeconfig_out is not None:
             await asyncio.to_thread(shutil.copyfile, kubeconfig, kubeconfig_out)
@@ -112,12 +127,21 @@ async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:
     default=None,
     help="Also write the cluster's admin kubeconfig here.",
 )
+@click.option(
+    "--cluster",
+    type=click.Choice(["embedded", "controlplane"]),
+    default="embedded",
+    show_default=True,
+    help="embedded: the Python API server; controlplane: etcd + kube-apiserver + controller manager + kwok.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-def dev(target: str | None, samples: tuple[Path, ...], kubeconfig_out: Path | None, log_level: str) -> None:
+def dev(
+    target: str | None, samples: tuple[Path, ...], kubeconfig_out: Path | None, cluster: str, log_level: str
+) -> None:
     """Run TARGET (``package.module:operator``) on a fresh local cluster with its samples applied."""
     configure_logging(log_level)
     operator = load_operator(target) if target else None
     try:
-        asyncio.run(_serve(operator, list(samples), kubeconfig_out))
+        asyncio.run(_serve(operator, list(samples), kubeconfig_out, cluster))
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc
