@@ -37,13 +37,13 @@ import yaml
 from aiohttp import web
 
 from kubeloop.apiserver.admission import BuiltinAdmission
-from kubeloop.apiserver.certs import issue_bundle
 from kubeloop.apiserver.controllers import Controllers
 from kubeloop.apiserver.errors import StatusError
 from kubeloop.apiserver.handlers import Routes, json_response
 from kubeloop.apiserver.resources import Registry
 from kubeloop.apiserver.rest import Api
 from kubeloop.apiserver.storage import Store
+from kubeloop.certs import CertificateAuthority
 
 __all__ = ["EmbeddedServer"]
 
@@ -253,17 +253,10 @@ class EmbeddedServer:
     def _ensure_certs(self) -> None:
         d = self.directory
         if not (d / "ca.crt").exists():
-            bundle = issue_bundle()
-            for name, data in (
-                ("ca.crt", bundle.ca_cert),
-                ("serving.crt", bundle.serving_cert),
-                ("serving.key", bundle.serving_key),
-                ("admin.crt", bundle.client_cert),
-                ("admin.key", bundle.client_key),
-            ):
-                (d / name).write_bytes(data)
-                if name.endswith(".key"):
-                    (d / name).chmod(0o600)
+            ca = CertificateAuthority("kubeloop-apiserver-ca")
+            (d / "ca.crt").write_bytes(ca.cert_pem)
+            ca.serving("127.0.0.1", "localhost").write(d, "serving")
+            ca.client("kubeloop-admin", ("system:masters",)).write(d, "admin")
             (d / "token").write_text(secrets.token_hex(24))
             (d / "token").chmod(0o600)
         self.token = (d / "token").read_text().strip()

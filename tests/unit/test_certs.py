@@ -7,7 +7,7 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from kubeloop.testing.certs import CertificateAuthority
+from kubeloop.certs import CertificateAuthority
 
 
 def test_client_certificate_carries_user_in_cn_and_groups_in_o() -> None:
