@@ -7,6 +7,11 @@ cluster) until Ctrl-C or SIGTERM, then removes everything.
 The cluster is the embedded API server by default (Python, no Go, no Docker; workloads are
 reported ready without running pods), or with ``--cluster controlplane`` the locally built
 etcd + kube-apiserver + controller manager + kwok, where pods are scheduled and run on a fake node.
+
+``--data DIR`` keeps the embedded server's state (SQLite database, certificates, kubeconfig) in DIR:
+it survives Ctrl-C and restarts (and ``kill -9``: every acknowledged write is committed to SQLite
+before its answer), and the next ``kubeloop dev --data DIR`` carries on from it. ``--port N`` serves
+on that loopback port (default: a free one). Without ``--data`` everything is removed on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -35,26 +40,37 @@ kubeloop dev: a local cluster is up{operator_line}.
   kubeconfig:  {kubeconfig}
   try:         export KUBECONFIG={kubeconfig}
                kubectl get {kinds}
-Ctrl-C stops the operator and the cluster and removes their data.
+Ctrl-C stops the operator and the cluster and {data_line}.
 """
 
+REMOVES_DATA = "removes their data"
 
-def _cluster(kind: str) -> contextlib.AbstractAsyncContextManager[EmbeddedServer | ControlPlane]:
+
+def _cluster(
+    kind: str, data: Path | None = None, port: int | None = None
+) -> contextlib.AbstractAsyncContextManager[EmbeddedServer | ControlPlane]:
     if kind == "embedded":
-        click.echo("starting the embedded API server (kubeloop.apiserver)...")
-        return EmbeddedServer()
+        where = f" with data in {data}" if data is not None else ""
+        click.echo(f"starting the embedded API server (kubeloop.apiserver){where}...")
+        return EmbeddedServer(data, port=port)
     click.echo("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
     return ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1))
 
 
 async def _serve(
-    operator: Operator | None, samples: list[Path], kubeconfig_out: Path | None, cluster: str
+    operator: Operator | None,
+    samples: list[Path],
+    kubeconfig_out: Path | None,
+    cluster: str,
+    data: Path | None = None,
+    port: int | None = None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with _cluster(cluster) as plane:
+    data_line = REMOVES_DATA if data is None else f"keeps its data in {data}"
+    async with _cluster(cluster, data, port) as plane:
         kubeconfig = plane.kubeconfig
         if kubeconfig_out is not None:
             await asyncio.to_thread(shutil.copyfile, kubeconfig, kubeconfig_out)
@@ -62,7 +78,9 @@ async def _serve(
         kubectl = Kubectl(plane.kubeconfig)
         kinds = ["deployments,services,pods"]
         if operator is None:
-            click.echo(BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0]))
+            click.echo(
+                BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line)
+            )
             await stop.wait()
             return
         models = custom_resources(operator)
@@ -85,7 +103,10 @@ async def _serve(
                 click.echo("\nwhat the operator made of the samples:\n" + shown.stdout)
             click.echo(
                 BANNER.format(
-                    operator_line=f" and {operator.name} runs", kubeconfig=kubeconfig, kinds=",".join(kinds)
+                    operator_line=f" and {operator.name} runs",
+                    kubeconfig=kubeconfig,
+                    kinds=",".join(kinds),
+                    data_line=data_line,
                 )
             )
             await stop.wait()
@@ -134,14 +155,37 @@ async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:
     show_default=True,
     help="embedded: the Python API server; controlplane: etcd + kube-apiserver + controller manager + kwok.",
 )
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Embedded server: keep its state in this directory across restarts (default: removed on exit).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Embedded server: serve on this loopback port (default: a free one).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def dev(
-    target: str | None, samples: tuple[Path, ...], kubeconfig_out: Path | None, cluster: str, log_level: str
+    target: str | None,
+    samples: tuple[Path, ...],
+    kubeconfig_out: Path | None,
+    cluster: str,
+    data: Path | None,
+    port: int | None,
+    log_level: str,
 ) -> None:
-    """Run TARGET (``package.module:operator``) on a fresh local cluster with its samples applied."""
+    """Run TARGET (``package.module:operator``) on a local cluster with its samples applied.
+
+    With no TARGET only the cluster runs (an API server for kubectl and operators run elsewhere).
+    """
+    if cluster != "embedded" and (data is not None or port is not None):
+        raise click.UsageError("--data and --port apply to the embedded cluster only")
     configure_logging(log_level)
     operator = load_operator(target) if target else None
     try:
-        asyncio.run(_serve(operator, list(samples), kubeconfig_out, cluster))
+        asyncio.run(_serve(operator, list(samples), kubeconfig_out, cluster, data, port))
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc
