@@ -14,6 +14,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,11 +92,12 @@ def dev_processes() -> Iterator[list[Dev]]:
             dev.kill9()
 
 
-def create(kubectl: Kubectl, *args: str) -> dict:
-    return kubectl.json("create", *args)
+def create(kubectl: Kubectl, *args: str) -> dict[str, Any]:
+    created: dict[str, Any] = kubectl.json("create", *args)
+    return created
 
 
-def snapshot(kubectl: Kubectl, namespace: str) -> dict[str, dict]:
+def snapshot(kubectl: Kubectl, namespace: str) -> dict[str, dict[str, Any]]:
     """Every ConfigMap/Secret/Deployment (ours) in ``namespace``: kind/name -> object."""
     got = kubectl.json("get", "configmaps,secrets,deployments", "-n", namespace)
     return {
@@ -114,7 +116,7 @@ def test_acknowledged_writes_survive_kill_9_with_their_resource_versions(
     assert dev.kubeconfig == data / "kubeconfig"
     kubectl = Kubectl(dev.kubeconfig)
 
-    written: dict[str, dict] = {}
+    written: dict[str, dict[str, Any]] = {}
     ns = create(kubectl, "namespace", "keep")
     for i in range(12):
         cm = create(kubectl, "configmap", f"cm-{i}", "-n", "keep", f"--from-literal=i={i}")
@@ -147,7 +149,7 @@ def test_acknowledged_writes_survive_kill_9_with_their_resource_versions(
         assert got.get("data") == obj.get("data"), key
     assert found["ConfigMap/cm-3"]["data"] == {"i": "patched"}
 
-    def order(objs: dict[str, dict]) -> list[str]:
+    def order(objs: dict[str, dict[str, Any]]) -> list[str]:
         return sorted(written, key=lambda k: int(objs[k]["metadata"]["resourceVersion"]))
 
     assert order(found) == order(written)
