@@ -3,6 +3,12 @@
 - ``control_plane``: one real control plane for the test session (etcd, kube-apiserver,
   kube-controller-manager, kube-scheduler and kwok with one fake node by default; the ini
   options ``kubeloop_controller_manager`` and ``kubeloop_nodes`` trim it).
+- ``embedded_api_server``: one embedded API server (``kubeloop.apiserver.EmbeddedServer``, in memory,
+  free loopback port) for the test session, in its own thread so blocking calls from tests (kubectl)
+  never stall it; ``.kubeconfig`` is its admin kubeconfig. No Go build, starts in well under a second,
+  but no nodes: workloads are reported ready without pods (see ``docs/apiserver.md``). Use it as
+  ``Kubectl(embedded_api_server.kubeconfig)`` / ``Client.load(embedded_api_server.kubeconfig)`` /
+  ``run_operator(operator, embedded_api_server.kubeconfig)``.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
 - ``kubectl``: the machine's kubectl bound to the control plane's admin kubeconfig.
 - ``client``: a ``kubeloop.client.Client`` with the admin kubeconfig (no client-side rate limit).
@@ -15,6 +21,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,7 +29,10 @@ from kubeloop.client import Client, ClientSettings
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
 from kubeloop.testing.kubectl import Kubectl
 
-__all__ = ["client", "control_plane", "kubectl", "namespace"]
+if TYPE_CHECKING:
+    from kubeloop.apiserver import EmbeddedServer
+
+__all__ = ["client", "control_plane", "embedded_api_server", "kubectl", "namespace"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,6 +55,15 @@ def control_plane(pytestconfig: pytest.Config) -> Iterator[ControlPlane]:
     )
     with ControlPlane(options) as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def embedded_api_server() -> Iterator[EmbeddedServer]:
+    """An embedded API server shared by the whole session (its own thread and event loop)."""
+    from kubeloop.apiserver import EmbeddedServer  # imported on use: the plugin loads in every session
+
+    with EmbeddedServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ embedded one (``kubeloop.apiserver``) with the same assertions.
 - ``api``: the kubeconfig path of the backend under test (ids ``real`` and ``embedded``);
 - ``kctl``: real kubectl bound to it; ``ns``: a fresh namespace on it; ``kube``: a ``Client`` on it.
 
-The embedded server runs in its own thread (``EmbeddedServer.start_in_thread``) so blocking kubectl
-calls from tests never stall it.
+The embedded server is ``kubeloop.testing``'s session fixture ``embedded_api_server`` (its own thread,
+so blocking kubectl calls from tests never stall it); ``embedded_server`` is kept as its alias here.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from kubeloop.testing import Kubectl
 
 
 @pytest.fixture(scope="session")
-def embedded_server() -> Iterator[EmbeddedServer]:
-    with EmbeddedServer() as server:
-        yield server
+def embedded_server(embedded_api_server: EmbeddedServer) -> EmbeddedServer:
+    return embedded_api_server
 
 
 @pytest.fixture(scope="session", params=["real", "embedded"])
