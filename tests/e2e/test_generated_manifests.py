@@ -50,6 +50,69 @@ def test_generated_files_are_those_checked_into_the_example(tmp_path: Path) -> N
         )
 
 
+BROKEN_OPERATOR = """
+from kubeloop import crd
+import kubeloop as kl
+from kubeloop.resources import apps_v1
+
+
+class Cat(crd.Model):
+    meow: bool = True
+
+
+class Dog(crd.Model):
+    bark: bool = True
+
+
+class PetSpec(crd.Model):
+    pets: list[Cat | Dog] = crd.Field(default=[])
+
+
+@crd.resource(group="pets.example.com", version="v1")
+class Good(crd.CustomResource):
+    spec: dict[str, int] = {}
+
+
+@crd.resource(group="pets.example.com", version="v1")
+class PetShop(crd.CustomResource):
+    spec: PetSpec
+
+
+operator = kl.Operator("pets")
+
+
+@operator.reconcile(Good, owns=[apps_v1.Deployment])
+async def good(obj, ctx):
+    return None
+
+
+@operator.reconcile(PetShop)
+async def shop(obj, ctx):
+    return None
+"""
+
+
+def test_generate_fails_on_an_inexpressible_model_naming_it_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "broken_operator.py").write_text(BROKEN_OPERATOR)
+    root = tmp_path / "project"
+    root.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    for what in ("all", "crd"):
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "kubeloop.cli.main", "generate", what,
+                "broken_operator:operator", "--root", str(root),
+            ],
+            capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        assert "PetShop.spec.pets[*] (in model PetSpec): union of object types (Cat | Dog)" in result.stderr
+        assert "Suggestion: declare one model with an optional field per variant" in result.stderr
+        assert list(root.iterdir()) == [], f"generate {what} wrote files before failing"
+
+
 def test_generated_manifests_are_accepted_by_the_api_server(
     tmp_path: Path, kubectl: Kubectl, namespace: str
 ) -> None:

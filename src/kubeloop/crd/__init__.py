@@ -36,7 +36,14 @@ would reject or silently prune.
 """
 
 from kubeloop.crd._errors import CRDError, CRDSchemaError
-from kubeloop.crd._generate import resource_schema, to_crd, to_crds, to_yaml, write_crds
+from kubeloop.crd._generate import (
+    resource_schema,
+    to_crd,
+    to_crds,
+    to_yaml,
+    write_crds,
+    write_file_atomically,
+)
 from kubeloop.crd._model import CustomResource, Field, Model, ObjectMeta, Rule, schema
 from kubeloop.crd._names import plural_of
 from kubeloop.crd._resource import Conversion, PrinterColumn, ResourceInfo, Scale, resource
@@ -63,4 +70,5 @@ __all__ = [
     "to_crds",
     "to_yaml",
     "write_crds",
+    "write_file_atomically",
 ]

@@ -14,11 +14,20 @@ class CRDError(KubeloopError):
 class CRDSchemaError(CRDError):
     """A model holds a construct a structural OpenAPI v3 schema cannot express.
 
-    ``path`` is the field path in wire (camelCase) names, e.g. ``AppService.spec.ports[*].nodePort``;
-    ``problem`` says what is wrong there. ``str()`` is ``"<path>: <problem>"``.
+    ``path`` is the field path in wire (camelCase) names from the root model, e.g.
+    ``AppService.spec.ports[*].nodePort``; ``problem`` names the construct and says what is wrong
+    with it; ``model`` is the model that declares the field (``Port``), when it is not the root;
+    ``suggestion`` says what to write instead. ``str()`` is
+    ``"<path> (in model <model>): <problem>. Suggestion: <suggestion>"``.
     """
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, *, suggestion: str = "", model: str = "") -> None:
         self.path = path
         self.problem = problem
-        super().__init__(f"{path}: {problem}")
+        self.suggestion = suggestion
+        self.model = model
+        where = f"{path} (in model {model})" if model and not path.startswith(f"{model}.") else path
+        message = f"{where}: {problem}"
+        if suggestion:
+            message += f". Suggestion: {suggestion}"
+        super().__init__(message)

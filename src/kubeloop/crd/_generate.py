@@ -6,7 +6,10 @@ kind; ``to_crds`` groups any classes by kind first; ``write_crds`` writes kustom
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from kubeloop.crd._model import CustomResource
 from kubeloop.crd._resource import Conversion, ResourceInfo
 from kubeloop.crd._schema import openapi_schema
 
-__all__ = ["resource_schema", "to_crd", "to_crds", "to_yaml", "write_crds"]
+__all__ = ["resource_schema", "to_crd", "to_crds", "to_yaml", "write_crds", "write_file_atomically"]
 
 Models = type[CustomResource] | Iterable[type[CustomResource]]
 
@@ -243,16 +246,17 @@ def write_crds(models: Models, directory: str | Path) -> list[Path]:
     ``directory`` is the project root. ``config/crd/kustomization.yaml`` lists the written bases
     under ``resources``; an existing one keeps its other entries and keys (patches, configurations).
     Files of kinds no longer declared are left alone. Returns the CRD files written.
+
+    Every CRD is generated before any file is touched, so a model that cannot be expressed
+    (``CRDSchemaError``) leaves the directory as it was; each file is written to a temporary file
+    beside it and renamed over it, so no reader ever sees half a file.
     """
     crd_dir = Path(directory) / "config" / "crd"
     bases = crd_dir / "bases"
-    bases.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
+    contents: dict[Path, str] = {}
     for crd in to_crds(models):
         spec = crd["spec"]
-        path = bases / f"{spec['group']}_{spec['names']['plural']}.yaml"
-        path.write_text(_dump(crd), encoding="utf-8")
-        written.append(path)
+        contents[bases / f"{spec['group']}_{spec['names']['plural']}.yaml"] = _dump(crd)
     kustomization_path = crd_dir / "kustomization.yaml"
     kustomization: dict[str, Any] = {}
     if kustomization_path.exists():
@@ -262,10 +266,29 @@ def write_crds(models: Models, directory: str | Path) -> list[Path]:
     kustomization.setdefault("apiVersion", "kustomize.config.k8s.io/v1beta1")
     kustomization.setdefault("kind", "Kustomization")
     resources: list[str] = list(kustomization.get("resources") or [])
-    for path in written:
+    for path in contents:
         entry = f"bases/{path.name}"
         if entry not in resources:
             resources.append(entry)
     kustomization["resources"] = resources
-    kustomization_path.write_text(_dump(kustomization)[len("---\n") :], encoding="utf-8")
-    return written
+    for path, text in contents.items():
+        write_file_atomically(path, text)
+    write_file_atomically(kustomization_path, _dump(kustomization)[len("---\n") :])
+    return list(contents)
+
+
+def write_file_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename:
+    ``path`` holds either its old content or all of ``text``, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8") as out:  # created with the umask's mode
+            out.write(text)
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o7777)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

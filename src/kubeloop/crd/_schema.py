@@ -22,10 +22,11 @@ Anything else that a structural schema cannot hold raises ``CRDSchemaError`` nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
+from pydantic.errors import PydanticInvalidForJsonSchema
 
 from kubeloop.crd._errors import CRDSchemaError
 
@@ -69,8 +70,50 @@ def openapi_schema(model: type[BaseModel]) -> dict[str, Any]:
     options. Raises ``CRDSchemaError`` naming the field path of the first construct that a
     structural schema cannot express.
     """
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    try:
+        raw = model.model_json_schema(by_alias=True, mode="validation")
+    except PydanticInvalidForJsonSchema as exc:
+        path, declaring = _locate_unschemable(model, model.__name__)
+        raise CRDSchemaError(
+            path,
+            f"a type with no JSON Schema ({exc.message.splitlines()[0]})",
+            suggestion="give the field a JSON type (str, int, float, bool, list, dict, a crd.Model) "
+            "or Any, and keep Python-only values out of the resource",
+            model=declaring,
+        ) from exc
     return rewrite(raw, model.__name__)
+
+
+def _locate_unschemable(model: type[BaseModel], path: str) -> tuple[str, str]:
+    """The path of the first field of ``model`` (searching nested models) that has no JSON Schema,
+    and the model declaring it; ``(path, "")`` when no single field is to blame."""
+    for name, info in model.model_fields.items():
+        field_path = f"{path}.{info.alias or name}"
+        if info.annotation is None:
+            continue
+        try:
+            TypeAdapter(info.annotation).json_schema(by_alias=True, mode="validation")
+        except PydanticInvalidForJsonSchema:
+            for nested, suffix in _models_in(info.annotation, ""):
+                found, declaring = _locate_unschemable(nested, field_path + suffix)
+                if declaring:
+                    return found, declaring
+            return field_path, model.__name__
+        except Exception:  # a best-effort search: anything else is not the culprit
+            continue
+    return path, ""
+
+
+def _models_in(annotation: Any, suffix: str) -> list[tuple[type[BaseModel], str]]:
+    """The models inside ``annotation``, each with its path suffix (``[*]`` per list or map level)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(annotation, suffix)]
+    container = get_origin(annotation) in (list, set, frozenset, dict, Mapping, Sequence)
+    return [
+        found
+        for arg in get_args(annotation)
+        for found in _models_in(arg, suffix + "[*]" if container else suffix)
+    ]
 
 
 def rewrite(json_schema: Mapping[str, Any], root: str = "") -> dict[str, Any]:
@@ -101,8 +144,11 @@ class _Rewriter:
         self.defs = defs
         self.root = root
 
-    def fail(self, path: str, problem: str) -> CRDSchemaError:
-        return CRDSchemaError(path or self.root or "<root>", problem)
+    def fail(self, path: str, problem: str, suggestion: str, stack: tuple[str, ...] = ()) -> CRDSchemaError:
+        """The error for ``path``; ``stack[-1]``, when set, is the model declaring the field."""
+        return CRDSchemaError(
+            path or self.root or "<root>", problem, suggestion=suggestion, model=stack[-1] if stack else ""
+        )
 
     def node(self, schema: Mapping[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
         """Rewrite one schema node; ``stack`` holds the ``$defs`` being inlined above it."""
@@ -111,15 +157,31 @@ class _Rewriter:
             ref = str(s.pop("$ref"))
             name = ref.rsplit("/", 1)[-1]
             if not ref.startswith("#/$defs/") or name not in self.defs:
-                raise self.fail(path, f"unresolvable reference {ref!r}")
+                raise self.fail(
+                    path,
+                    f"unresolvable reference {ref!r}",
+                    "declare the field's type as a pydantic model or a plain type",
+                    stack,
+                )
             if name in stack:
-                raise self.fail(path, f"recursive model {name!r}: a CRD schema must be a finite tree")
+                raise self.fail(
+                    path,
+                    f"recursive model {name!r}: a CRD schema must be a finite tree",
+                    "declare one model per level down to a fixed depth, or type the recursive field as "
+                    "dict[str, Any] (kept as is by the server) and validate it in Python",
+                    stack,
+                )
             # The field's own keywords (description, default, x-kubernetes-*) win over the model's.
             return self.node({**self.defs[name], **s}, path, (*stack, name))
         if "allOf" in s:
             parts = s.pop("allOf")
             if len(parts) != 1:
-                raise self.fail(path, "allOf of several schemas (model intersection) is not supported")
+                raise self.fail(
+                    path,
+                    "allOf of several schemas (model intersection) is not supported",
+                    "declare one model that inherits the fields of all of them",
+                    stack,
+                )
             return self.node({**parts[0], **s}, path, stack)
         nullable = bool(s.pop("nullable", False))
         for junctor in ("anyOf", "oneOf"):
@@ -156,16 +218,32 @@ class _Rewriter:
             return self.node({**rest, "type": "number"}, path, stack)
         if sum(1 for b in branches if "$ref" in b or b.get("type") == "object") >= 2:
             problem = f"union of object types ({' | '.join(kinds)}) is not supported"
+            suggestion = (
+                "declare one model with an optional field per variant (e.g. `cat: Cat | None = None`, "
+                "`dog: Dog | None = None`) and a CEL rule that exactly one is set"
+            )
         else:
             problem = f"union of {' | '.join(kinds)} is not supported"
+            suggestion = (
+                "pick one type for the field; int | str is allowed (int-or-string), and Any keeps "
+                "any JSON value (x-kubernetes-preserve-unknown-fields)"
+            )
         raise self.fail(
-            path, problem + " (a structural schema has one type per field; int | str is the exception)"
+            path,
+            problem + " (a structural schema has one type per field; int | str is the exception)",
+            suggestion,
+            stack,
         )
 
     def plain(self, s: dict[str, Any], path: str, stack: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if "prefixItems" in s:
-            raise self.fail(path, "tuples (prefixItems) are not supported; use a list or a model")
+            raise self.fail(
+                path,
+                "tuples (prefixItems) are not supported",
+                "use list[T] with min_length/max_length, or a model with named fields",
+                stack,
+            )
         for key, value in s.items():
             if key in _DROPPED or key in ("properties", "items", "additionalProperties", "uniqueItems"):
                 continue
@@ -174,11 +252,17 @@ class _Rewriter:
             elif key == "const":
                 out["enum"] = [value]
             elif key in ("exclusiveMinimum", "exclusiveMaximum"):
-                self.exclusive(out, s, key, value, path)
+                self.exclusive(out, s, key, value)
             elif key == "format":
                 pass
             else:
-                raise self.fail(path, f"JSON Schema keyword {key!r} has no structural-schema equivalent")
+                raise self.fail(
+                    path,
+                    f"JSON Schema keyword {key!r} has no structural-schema equivalent",
+                    "drop that constraint, or state it as a CEL rule: "
+                    "crd.Field(x_kubernetes_validations=[crd.Rule('<expression on self>', message=...)])",
+                    stack,
+                )
         fmt = s.get("format")
         if fmt is not None:
             if fmt in _FORMATS:
@@ -194,14 +278,19 @@ class _Rewriter:
             if "type" not in out:
                 types = {_value_type(v) for v in values}
                 if len(types) != 1 or None in types:
-                    raise self.fail(path, f"enum values of mixed types {values!r} are not supported")
+                    raise self.fail(
+                        path,
+                        f"enum values of mixed types {values!r} are not supported",
+                        "use values of one type (all strings or all integers)",
+                        stack,
+                    )
                 out["type"] = types.pop()
         if out.get(_INT_OR_STRING):
             out.pop("type", None)
             out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
         kind = out.get("type")
         if isinstance(kind, list):
-            raise self.fail(path, f"a list of types {kind!r} is not supported")
+            raise self.fail(path, f"a list of types {kind!r} is not supported", "use one type", stack)
         if kind == "object" or "properties" in s or "additionalProperties" in s:
             self.object(out, s, path, stack)
         elif kind == "array" or "items" in s:
@@ -209,13 +298,16 @@ class _Rewriter:
         if "type" not in out and not out.get(_INT_OR_STRING):
             if set(out) - {"description", "default", "nullable", _PRESERVE}:
                 raise self.fail(
-                    path, "a field without a type must be Any (x-kubernetes-preserve-unknown-fields)"
+                    path,
+                    "a field without a type must be Any (x-kubernetes-preserve-unknown-fields)",
+                    "annotate the field with a concrete type, or with Any and no constraints",
+                    stack,
                 )
             out[_PRESERVE] = True
-        self.check_list_keys(out, path)
+        self.check_list_keys(out, path, stack)
         return out
 
-    def exclusive(self, out: dict[str, Any], s: Mapping[str, Any], key: str, value: Any, path: str) -> None:
+    def exclusive(self, out: dict[str, Any], s: Mapping[str, Any], key: str, value: Any) -> None:
         if isinstance(value, bool):  # already the OpenAPI 3.0 form
             out[key] = value
             return
@@ -231,7 +323,13 @@ class _Rewriter:
         properties = s.get("properties")
         extra = s.get("additionalProperties")
         if s.get("patternProperties") or s.get("propertyNames"):
-            raise self.fail(path, "constraints on map keys are not supported (keys are strings)")
+            raise self.fail(
+                path,
+                "constraints on map keys are not supported (keys are strings)",
+                "use dict[str, T], and check the keys with a CEL rule if needed, e.g. "
+                "crd.Rule(\"self.all(k, k.matches('^[a-z]+$'))\")",
+                stack,
+            )
         if properties is not None:
             out["properties"] = {
                 name: self.node(sub, f"{path}.{name}", stack) for name, sub in properties.items()
@@ -256,31 +354,67 @@ class _Rewriter:
         if s.get("uniqueItems"):
             if out["items"].get("type") in ("object", "array"):
                 raise self.fail(
-                    path, "a set of objects or lists is not supported; use x_kubernetes_list_type='map'"
+                    path,
+                    "a set of objects or lists is not supported",
+                    "use list[Model] with x_kubernetes_list_type='map' and "
+                    "x_kubernetes_list_map_keys=[<the key fields>]",
+                    stack,
                 )
             out.setdefault("x-kubernetes-list-type", "set")
 
-    def check_list_keys(self, out: Mapping[str, Any], path: str) -> None:
+    def check_list_keys(self, out: Mapping[str, Any], path: str, stack: tuple[str, ...]) -> None:
         list_type = out.get("x-kubernetes-list-type")
         keys = out.get("x-kubernetes-list-map-keys")
+
+        def fail(where: str, problem: str, suggestion: str) -> CRDSchemaError:
+            return self.fail(where, problem, suggestion, stack)
+
         if keys is not None and list_type != "map":
-            raise self.fail(path, "x-kubernetes-list-map-keys needs x-kubernetes-list-type='map'")
+            raise fail(
+                path,
+                "x-kubernetes-list-map-keys needs x-kubernetes-list-type='map'",
+                "add x_kubernetes_list_type='map' to the field",
+            )
         if list_type is None:
             return
         if out.get("type") != "array":
-            raise self.fail(path, "x-kubernetes-list-type is only for lists")
+            raise fail(
+                path,
+                "x-kubernetes-list-type is only for lists",
+                "remove x_kubernetes_list_type from the field",
+            )
         items = out["items"]
         if list_type == "map":
             if not keys:
-                raise self.fail(path, "x-kubernetes-list-type='map' needs x-kubernetes-list-map-keys")
+                raise fail(
+                    path,
+                    "x-kubernetes-list-type='map' needs x-kubernetes-list-map-keys",
+                    "add x_kubernetes_list_map_keys=[<the item fields that identify an item>]",
+                )
             if items.get("type") != "object":
-                raise self.fail(path, "x-kubernetes-list-type='map' needs object items")
+                raise fail(
+                    path,
+                    "x-kubernetes-list-type='map' needs object items",
+                    "use a list of models, or x_kubernetes_list_type='set' for scalar items",
+                )
             required = set(items.get("required", ()))
             for key in keys:
                 prop = items.get("properties", {}).get(key)
                 if prop is None:
-                    raise self.fail(path, f"list map key {key!r} is not a field of the items")
+                    raise fail(
+                        path,
+                        f"list map key {key!r} is not a field of the items",
+                        f"name item fields by their wire names: {sorted(items.get('properties', {}))}",
+                    )
                 if key not in required and "default" not in prop:
-                    raise self.fail(f"{path}[*].{key}", "a list map key must be required or have a default")
+                    raise fail(
+                        f"{path}[*].{key}",
+                        "a list map key must be required or have a default",
+                        "declare the key field without a default (required), or give it a default",
+                    )
         elif list_type == "set" and items.get("type") in ("object", "array"):
-            raise self.fail(path, "x-kubernetes-list-type='set' needs scalar items")
+            raise fail(
+                path,
+                "x-kubernetes-list-type='set' needs scalar items",
+                "use x_kubernetes_list_type='map' with keys, or 'atomic'",
+            )

@@ -1,7 +1,9 @@
 """Writes an operator's kustomize ``config/`` tree: CRDs, RBAC and samples (``kubeloop generate``).
 
 Generated files (CRDs, RBAC) are rewritten on every run; samples are written only when missing,
-since users edit them.
+since users edit them. Every file is written to a temporary file and renamed over the old one, and
+all CRDs are generated before the first is written (``kubeloop generate all`` writes CRDs first, so a
+model that cannot be expressed stops it before anything is written).
 """
 
 from __future__ import annotations
@@ -26,10 +28,8 @@ def _dump_all(documents: Iterable[Any]) -> str:
 
 
 def _write(path: Path, documents: Sequence[Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        _dump_all(documents) if len(documents) != 1 else yaml.safe_dump(documents[0], sort_keys=False)
-    )
+    text = _dump_all(documents) if len(documents) != 1 else yaml.safe_dump(documents[0], sort_keys=False)
+    crd.write_file_atomically(path, text)
     return path
 
 
@@ -116,9 +116,8 @@ def write_samples(operator: Operator, root: Path) -> list[Path]:
             "metadata": {"name": f"{info.kind.lower()}-sample"},
             "spec": {},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "# TODO: fill in the spec of your sample.\n" + yaml.safe_dump(sample, sort_keys=False)
+        crd.write_file_atomically(
+            path, "# TODO: fill in the spec of your sample.\n" + yaml.safe_dump(sample, sort_keys=False)
         )
         written.append(path)
     if names:

@@ -294,3 +294,58 @@ def test_write_crds_keeps_what_an_existing_kustomization_holds(tmp_path):
 def test_to_yaml_is_multi_document_yaml_of_to_crds():
     v1, v2 = _versions()
     assert list(yaml.safe_load_all(crd.to_yaml([AppService, v1, v2]))) == crd.to_crds([AppService, v1, v2])
+
+
+class Cat(crd.Model):
+    meow: bool = True
+
+
+class Dog(crd.Model):
+    bark: bool = True
+
+
+class PetSpec(crd.Model):
+    pet: Cat | Dog
+
+
+@crd.resource(group="crdtest.example.com", version="v1")
+class PetShop(crd.CustomResource):
+    spec: PetSpec
+
+
+def test_write_crds_writes_nothing_when_any_model_fails(tmp_path):
+    with pytest.raises(crd.CRDSchemaError) as caught:
+        crd.write_crds([AppService, PetShop], tmp_path)
+    assert caught.value.path == "PetShop.spec.pet"
+    assert caught.value.model == "PetSpec"
+    assert not (tmp_path / "config").exists()
+
+
+def test_write_crds_leaves_existing_files_as_they_were_when_a_model_fails(tmp_path):
+    (first,) = crd.write_crds([AppService], tmp_path)
+    before = {p: p.read_bytes() for p in (tmp_path / "config").rglob("*") if p.is_file()}
+    with pytest.raises(crd.CRDSchemaError):
+        crd.write_crds([AppService, PetShop], tmp_path)
+    after = {p: p.read_bytes() for p in (tmp_path / "config").rglob("*") if p.is_file()}
+    assert after == before
+    assert first in after
+
+
+def test_an_interrupted_write_keeps_the_old_file_whole_and_leaves_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "config" / "crd" / "bases" / "x.yaml"
+    crd.write_file_atomically(path, "old: content\n")
+    path.chmod(0o640)
+
+    def fail(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("kubeloop.crd._generate.os.replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        crd.write_file_atomically(path, "new: content\n" * 1000)
+    assert path.read_text() == "old: content\n"
+    assert [p.name for p in path.parent.iterdir()] == ["x.yaml"]
+    monkeypatch.undo()
+    crd.write_file_atomically(path, "new: content\n")
+    assert path.read_text() == "new: content\n"
+    assert path.stat().st_mode & 0o777 == 0o640  # the file keeps its mode
+    assert [p.name for p in path.parent.iterdir()] == ["x.yaml"]

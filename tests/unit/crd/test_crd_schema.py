@@ -6,6 +6,7 @@ import datetime
 import enum
 import ipaddress
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -395,7 +396,9 @@ def test_union_of_two_object_types_fails_naming_the_field_path():
     with pytest.raises(crd.CRDSchemaError, match=r"union of object types") as caught:
         crd.openapi_schema(Top)
     assert caught.value.path == "Top.spec.pets[*]"
-    assert str(caught.value).startswith("Top.spec.pets[*]: ")
+    assert caught.value.model == "Spec"
+    assert str(caught.value).startswith("Top.spec.pets[*] (in model Spec): union of object types (Cat | Dog)")
+    assert "Suggestion: declare one model with an optional field per variant" in str(caught.value)
 
 
 def test_recursive_model_fails_naming_the_field_path():
@@ -443,6 +446,81 @@ def test_list_map_keys_must_name_item_fields():
     with pytest.raises(crd.CRDSchemaError, match="'missing' is not a field") as caught:
         crd.openapi_schema(Spec)
     assert caught.value.path == "Spec.ports"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "field", "construct", "suggestion"),
+    [
+        pytest.param(str | bool, {}, "union of boolean | string", "pick one type", id="union"),
+        pytest.param(tuple[int, str], {}, "tuples", "use list[T]", id="tuple"),
+        pytest.param(Literal[1, "a"], {}, "mixed types", "values of one type", id="mixed-enum"),
+        pytest.param(
+            set[frozenset[str]], {}, "a set of objects or lists", "x_kubernetes_list_type='map'", id="set"
+        ),
+        pytest.param(
+            list[Port],
+            {"x_kubernetes_list_type": "map"},
+            "needs x-kubernetes-list-map-keys",
+            "add x_kubernetes_list_map_keys",
+            id="map-without-keys",
+        ),
+        pytest.param(
+            list[str],
+            {"x_kubernetes_list_map_keys": ["name"]},
+            "needs x-kubernetes-list-type='map'",
+            "add x_kubernetes_list_type='map'",
+            id="keys-without-map",
+        ),
+        pytest.param(
+            dict[str, int],
+            {"x_kubernetes_list_type": "set"},
+            "only for lists",
+            "remove",
+            id="list-type-on-map",
+        ),
+    ],
+)
+def test_refusals_name_the_model_the_field_the_construct_and_a_suggestion(
+    annotation, field, construct, suggestion
+):
+    Inner = pydantic.create_model(
+        "Inner", __base__=crd.Model, bad_field=(annotation, crd.Field(default=None, **field))
+    )
+    Outer = pydantic.create_model("Outer", __base__=crd.Model, items=(list[Inner], ...))
+    with pytest.raises(crd.CRDSchemaError) as caught:
+        crd.openapi_schema(Outer)
+    error = caught.value
+    assert error.path == "Outer.items[*].badField"
+    assert error.model == "Inner"
+    assert construct in error.problem
+    assert suggestion in error.suggestion
+    assert str(error) == (
+        f"Outer.items[*].badField (in model Inner): {error.problem}. Suggestion: {error.suggestion}"
+    )
+
+
+def test_a_type_without_json_schema_names_its_field_and_model():
+    class Hooks(crd.Model):
+        on_change: Callable[[], None] | None = None
+
+    class Spec(crd.Model):
+        hooks: dict[str, list[Hooks]] = crd.Field(default={})
+
+    with pytest.raises(crd.CRDSchemaError, match="no JSON Schema") as caught:
+        crd.openapi_schema(Spec)
+    assert caught.value.path == "Spec.hooks[*][*].onChange"
+    assert caught.value.model == "Hooks"
+    assert "Suggestion: give the field a JSON type" in str(caught.value)
+
+
+def test_a_recursive_model_error_suggests_a_bounded_depth():
+    class Tree(crd.Model):
+        root: Node
+
+    with pytest.raises(crd.CRDSchemaError) as caught:
+        crd.openapi_schema(Tree)
+    assert caught.value.model == "Node"
+    assert "one model per level" in caught.value.suggestion
 
 
 def test_schema_error_is_a_kubeloop_error():
