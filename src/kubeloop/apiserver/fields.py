@@ -246,7 +246,9 @@ def apply(
     for entry, paths in pairs:
         if not _same(entry, manager, "Apply", subresource):
             others |= paths
-    for path in sorted(mine - set(wanted), key=len, reverse=True):
+    # Shortest paths first: an associative-list item goes as a whole before its key fields would
+    # (removing its key field first would leave the item unfindable, and half of it in place).
+    for path in sorted(mine - set(wanted), key=len):
         if not any(o[: len(path)] == path for o in others):
             _remove_path(merged, path)
     pairs = [(e, p) for e, p in pairs if not _same(e, manager, "Apply", subresource)]

@@ -132,6 +132,41 @@ async def test_apply_removes_fields_the_manager_stopped_applying(kube: Client, n
     assert result["data"] == {"keep": "1"}
 
 
+def node_port_service(name: str, namespace: str, *ports: tuple[int, int]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "type": "NodePort",
+            "selector": {"app": name},
+            "ports": [
+                {"name": f"port-{port}", "port": port, "targetPort": 80, "nodePort": node_port}
+                for port, node_port in ports
+            ],
+        },
+    }
+
+
+async def test_apply_replaces_an_associative_list_item_the_manager_stopped_applying(
+    kube: Client, ns: str
+) -> None:
+    # what an operator does when its custom resource's ports change (AppService: 80 -> 8080)
+    await kube.apply(node_port_service("ports", ns, (80, 30402)), field_manager="op")
+    result = await kube.apply(node_port_service("ports", ns, (8080, 30403)), field_manager="op")
+    ports = [(p["name"], p["port"], p["nodePort"], p["protocol"]) for p in result["spec"]["ports"]]
+    assert ports == [("port-8080", 8080, 30403, "TCP")]
+
+
+async def test_apply_drops_one_of_two_containers(kube: Client, ns: str) -> None:
+    await kube.apply(deployment("two", ns), field_manager="op")
+    one = deployment("two", ns)
+    del one["spec"]["template"]["spec"]["containers"][1]
+    result = await kube.apply(one, field_manager="op")
+    containers = result["spec"]["template"]["spec"]["containers"]
+    assert [(c["name"], c["image"]) for c in containers] == [("main", "example.com/main:1")]
+
+
 async def test_update_then_apply_conflicts_with_update_manager(kube: Client, ns: str) -> None:
     await kube.create(cm("upd", ns, key="a"), field_manager="editor")
     with pytest.raises(ConflictError) as err:
