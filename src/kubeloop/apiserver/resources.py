@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubeloop.apiserver import bundled
+from kubeloop.apiserver.convert import SHARED_STORAGE
 
 __all__ = ["GENERATION_KINDS", "Registry", "ResourceType", "ScalePaths"]
 
@@ -83,8 +84,9 @@ class ResourceType:
 
     @property
     def storage(self) -> str:
-        """The storage bucket: ``group/plural`` (shared by all versions)."""
-        return f"{self.group}/{self.plural}"
+        """The storage bucket: ``group/plural`` (shared by all versions; ``events.k8s.io`` Events are
+        stored with core Events, see ``convert``)."""
+        return SHARED_STORAGE.get((self.group, self.plural)) or f"{self.group}/{self.plural}"
 
     @property
     def list_kind(self) -> str:

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import orjson
 
 from kubeloop.apiserver import fields, meta, schemas
+from kubeloop.apiserver.convert import to_storage, to_version
 from kubeloop.apiserver.errors import (
     Cause,
     StatusError,
@@ -83,9 +84,7 @@ def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
 
 
 def _versioned(rt: ResourceType, obj: Obj) -> Obj:
-    if obj.get("apiVersion") == rt.api_version and obj.get("kind") == rt.kind:
-        return obj
-    return dict(obj, apiVersion=rt.api_version, kind=rt.kind)
+    return to_version(rt, obj)
 
 
 class Api:
@@ -247,7 +246,7 @@ class Api:
         if opts.dry_run:
             md.pop("resourceVersion", None)
             return obj
-        return view.put(key, obj)
+        return _versioned(rt, view.put(key, to_storage(rt, obj)))
 
     def _namespace_usable(self, view: View, namespace: str) -> None:
         ns = view.get(("/namespaces", "", namespace))
@@ -469,18 +468,25 @@ class Api:
                     "no new finalizers can be added if the object is being deleted",
                 )
         self._strict(rt, new, opts)
-        self.admission.admit(rt, new, old, view, subresource)
+        old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
+        self.admission.admit(rt, new, old_here, view, subresource)
         if managed is None:
             md["managedFields"] = fields.track_update(
-                old, new, opts.manager, rt.api_version, self.admission.schema(rt), subresource, rt.has_status
+                old_here,
+                new,
+                opts.manager,
+                rt.api_version,
+                self.admission.schema(rt),
+                subresource,
+                rt.has_status,
             )
         else:
             md["managedFields"] = managed
         md["resourceVersion"] = old_md["resourceVersion"]
         if meta.strip_volatile(new) == meta.strip_volatile(
-            dict(old, apiVersion=new["apiVersion"], kind=new["kind"])
+            dict(old_here, apiVersion=new["apiVersion"], kind=new["kind"])
         ):
-            return _versioned(rt, old)
+            return old_here
         key = _key(rt, old_md.get("namespace"), old_md["name"])
         if md.get("deletionTimestamp") and not md.get("finalizers"):
             if not opts.dry_run:
@@ -488,7 +494,7 @@ class Api:
             return new
         if opts.dry_run:
             return new
-        return view.put(key, new)
+        return _versioned(rt, view.put(key, to_storage(rt, new)))
 
     def _strict(self, rt: ResourceType, obj: Obj, opts: WriteOptions) -> None:
         if not opts.strict:

@@ -23,6 +23,7 @@ import orjson
 from aiohttp import web
 
 from kubeloop.apiserver import selectors
+from kubeloop.apiserver.convert import to_version
 from kubeloop.apiserver.errors import StatusError, bad_request
 from kubeloop.apiserver.resources import ResourceType
 from kubeloop.apiserver.rest import Api
@@ -42,8 +43,7 @@ def _bookmark(rt: ResourceType, rv: int, initial_end: bool = False) -> Obj:
 
 
 def _line(event_type: str, rt: ResourceType, obj: Obj) -> bytes:
-    if obj.get("apiVersion") != rt.api_version:
-        obj = dict(obj, apiVersion=rt.api_version, kind=rt.kind)
+    obj = to_version(rt, obj)
     return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
 
 

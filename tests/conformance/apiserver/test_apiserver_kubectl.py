@@ -1,0 +1,309 @@
+"""Real ``kubectl describe`` and ``kubectl wait`` (conditions, deletion, jsonpath, timeouts), and Events
+shared between ``events.k8s.io/v1`` and core ``v1`` (what describe lists): real and embedded alike."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeloop.client import Client, PatchType
+from kubeloop.testing import Kubectl, KubectlError
+
+GROUP = "waiting.kubeloop.dev"
+CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"gizmos.{GROUP}"},
+    "spec": {
+        "group": GROUP,
+        "scope": "Namespaced",
+        "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def gizmos(api: Path) -> str:
+    kubectl = Kubectl(api)
+    kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/gizmos.{GROUP}", "--timeout=60s")
+    return f"gizmos.{GROUP}"
+
+
+def gizmo(name: str, ns: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "Gizmo",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"size": 1},
+        }
+    )
+
+
+def start(kctl: Kubectl, *args: str) -> subprocess.Popen[str]:
+    """``kubectl ARGS`` in the background (it blocks until the condition or its timeout)."""
+    return subprocess.Popen(
+        [kctl.executable, "--kubeconfig", str(kctl.kubeconfig), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=90)
+    return proc.returncode, out, err
+
+
+async def set_ready(kube: Client, ns: str, name: str, status: str) -> None:
+    condition = {"type": "Ready", "status": status, "reason": "Test", "message": "set by the test"}
+    await kube.patch(
+        f"{GROUP}/v1/Gizmo",
+        name,
+        {"status": {"conditions": [condition]}},
+        type=PatchType.MERGE,
+        namespace=ns,
+        subresource="status",
+    )
+
+
+# -- kubectl wait ------------------------------------------------------------------------------------
+
+
+async def test_wait_for_condition_returns_when_the_condition_is_set_later(
+    kctl: Kubectl, kube: Client, ns: str, gizmos: str
+) -> None:
+    kctl("apply", "-f", "-", input=gizmo("g", ns))
+    proc = start(kctl, "wait", "-n", ns, "--for=condition=Ready", f"{gizmos}/g", "--timeout=60s")
+    await asyncio.sleep(1.5)  # kubectl is watching by now
+    assert proc.poll() is None, "kubectl wait returned before the condition was set"
+    await set_ready(kube, ns, "g", "True")
+    code, out, err = finish(proc)
+    assert (code, err) == (0, "")
+    assert out.strip() == f"gizmo.{GROUP}/g condition met"
+
+
+async def test_wait_for_condition_false_and_already_met(
+    kctl: Kubectl, kube: Client, ns: str, gizmos: str
+) -> None:
+    kctl("apply", "-f", "-", input=gizmo("f", ns))
+    await set_ready(kube, ns, "f", "False")
+    out = kctl("wait", "-n", ns, "--for=condition=Ready=False", f"{gizmos}/f", "--timeout=30s").stdout
+    assert out.strip() == f"gizmo.{GROUP}/f condition met"
+
+
+def test_wait_for_condition_times_out(kctl: Kubectl, ns: str, gizmos: str) -> None:
+    kctl("apply", "-f", "-", input=gizmo("never", ns))
+    with pytest.raises(KubectlError) as info:
+        kctl("wait", "-n", ns, "--for=condition=Ready", f"{gizmos}/never", "--timeout=2s")
+    assert info.value.returncode == 1
+    assert "timed out waiting for the condition" in info.value.stderr
+
+
+def test_wait_for_condition_of_a_missing_object_is_not_found(kctl: Kubectl, ns: str) -> None:
+    with pytest.raises(KubectlError) as info:
+        kctl("wait", "-n", ns, "--for=condition=Ready", "configmap/missing", "--timeout=2s")
+    assert 'configmaps "missing" not found' in info.value.stderr
+
+
+def test_wait_for_deployment_available_and_jsonpath(kctl: Kubectl, ns: str) -> None:
+    kctl("create", "deployment", "web", "-n", ns, "--image=nginx:1.27", "--replicas=1")
+    out = kctl("wait", "-n", ns, "--for=condition=Available", "deployment/web", "--timeout=60s").stdout
+    assert out.strip() == "deployment.apps/web condition met"
+    out = kctl(
+        "wait", "-n", ns, "--for=jsonpath={.status.readyReplicas}=1", "deployment/web", "--timeout=60s"
+    )
+    assert out.stdout.strip() == "deployment.apps/web condition met"
+    out = kctl("wait", "--for=jsonpath={.status.phase}=Active", f"namespace/{ns}", "--timeout=10s")
+    assert out.stdout.strip() == f"namespace/{ns} condition met"
+
+
+async def test_wait_for_delete_returns_when_the_finalizer_goes(kctl: Kubectl, kube: Client, ns: str) -> None:
+    kctl(
+        "apply",
+        "-f",
+        "-",
+        input=yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "held", "namespace": ns, "finalizers": ["kubeloop.dev/hold"]},
+            }
+        ),
+    )
+    kctl("delete", "configmap", "held", "-n", ns, "--wait=false")
+    proc = start(kctl, "wait", "-n", ns, "--for=delete", "configmap/held", "--timeout=60s")
+    await asyncio.sleep(1.5)
+    assert proc.poll() is None, "kubectl wait --for=delete returned while the finalizer holds the object"
+    await kube.patch(
+        "v1/ConfigMap", "held", {"metadata": {"finalizers": None}}, type=PatchType.MERGE, namespace=ns
+    )
+    code, out, err = finish(proc)
+    assert (code, err) == (0, "")
+    assert out.strip() == "configmap/held condition met"
+
+
+# -- kubectl describe --------------------------------------------------------------------------------
+
+
+def describe_fields(text: str) -> dict[str, str]:
+    """Top-level ``Key:  value`` lines of ``kubectl describe`` output."""
+    out = {}
+    for line in text.splitlines():
+        if line and not line[0].isspace() and ":" in line:
+            key, _, value = line.partition(":")
+            out.setdefault(key, value.strip())
+    return out
+
+
+async def test_describe_deployment_shows_spec_and_its_events(kctl: Kubectl, kube: Client, ns: str) -> None:
+    kctl("create", "deployment", "web", "-n", ns, "--image=nginx:1.27", "--replicas=2")
+    dep = await kube.get("apps/v1/Deployment", "web", namespace=ns)
+    await kube.create(
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "web.checked", "namespace": ns},
+            "eventTime": "2025-01-01T00:00:00.000000Z",
+            "reportingController": "kubeloop.dev/conformance",
+            "reportingInstance": "conformance-1",
+            "action": "Check",
+            "reason": "Checked",
+            "note": "the conformance suite looked at it",
+            "type": "Warning",
+            "regarding": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": "web",
+                "namespace": ns,
+                "uid": dep["metadata"]["uid"],
+            },
+        }
+    )
+    text = kctl("describe", "deployment", "web", "-n", ns).stdout
+    fields = describe_fields(text)
+    assert fields["Name"] == "web"
+    assert fields["Namespace"] == ns
+    assert fields["Selector"] == "app=web"
+    assert fields["Replicas"].startswith("2 desired")
+    assert fields["StrategyType"] == "RollingUpdate"
+    assert "Image:         nginx:1.27" in text
+    events = text.split("\nEvents:", 1)[1]
+    warnings = [line.split() for line in events.splitlines() if line.strip().startswith("Warning")]
+    assert len(warnings) == 1
+    assert warnings[0][:2] == ["Warning", "Checked"]
+    assert " ".join(warnings[0]).endswith("the conformance suite looked at it")
+
+
+def test_describe_configmap_shows_data(kctl: Kubectl, ns: str) -> None:
+    kctl("create", "configmap", "settings", "-n", ns, "--from-literal=mode=fast")
+    kctl("label", "configmap", "settings", "-n", ns, "tier=web")
+    text = kctl("describe", "configmap", "settings", "-n", ns).stdout
+    fields = describe_fields(text)
+    assert (fields["Name"], fields["Namespace"], fields["Labels"]) == ("settings", ns, "tier=web")
+    data = text.split("\nData\n====\n", 1)[1]
+    assert data.split()[:3] == ["mode:", "----", "fast"]
+    assert text.rstrip().endswith("Events:  <none>")
+
+
+async def test_describe_custom_resource_shows_spec_status_and_conditions(
+    kctl: Kubectl, kube: Client, ns: str, gizmos: str
+) -> None:
+    kctl("apply", "-f", "-", input=gizmo("d", ns))
+    await set_ready(kube, ns, "d", "True")
+    text = kctl("describe", gizmos, "d", "-n", ns).stdout
+    fields = describe_fields(text)
+    assert (fields["Name"], fields["Namespace"]) == ("d", ns)
+    assert fields["API Version"] == f"{GROUP}/v1"
+    assert fields["Kind"] == "Gizmo"
+    assert "  Size:  1" in text
+    assert "    Reason:   Test" in text
+    assert "    Status:   True" in text
+
+
+# -- Events across the two APIs ----------------------------------------------------------------------
+
+
+async def test_events_api_event_is_a_core_event_and_back(kube: Client, ns: str) -> None:
+    await kube.create(
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "new-api", "namespace": ns},
+            "eventTime": "2025-01-01T00:00:00.000000Z",
+            "reportingController": "kubeloop.dev/conformance",
+            "reportingInstance": "conformance-1",
+            "action": "Check",
+            "reason": "Checked",
+            "note": "from events.k8s.io",
+            "type": "Normal",
+            "regarding": {"apiVersion": "v1", "kind": "ConfigMap", "name": "target", "namespace": ns},
+        }
+    )
+    core = await kube.list("v1/Event", namespace=ns, field_selector="involvedObject.name=target")
+    assert [e["metadata"]["name"] for e in core["items"]] == ["new-api"]
+    got = await kube.get("v1/Event", "new-api", namespace=ns)
+    assert (got["apiVersion"], got["message"], got["reportingComponent"]) == (
+        "v1",
+        "from events.k8s.io",
+        "kubeloop.dev/conformance",
+    )
+    assert got["involvedObject"]["kind"] == "ConfigMap"
+    patched = await kube.patch(
+        "events.k8s.io/v1/Event",
+        "new-api",
+        {"series": {"count": 2, "lastObservedTime": "2025-01-01T00:00:05.000000Z"}},
+        type=PatchType.MERGE,
+        namespace=ns,
+    )
+    assert patched["series"]["count"] == 2
+    assert patched["note"] == "from events.k8s.io"
+    again = await kube.get("v1/Event", "new-api", namespace=ns)
+    assert again["series"]["count"] == 2
+    assert again["metadata"]["resourceVersion"] == patched["metadata"]["resourceVersion"]
+
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "old-api", "namespace": ns},
+            "involvedObject": {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "namespace": ns},
+            "reason": "Old",
+            "message": "from core v1",
+            "type": "Normal",
+            "source": {"component": "conformance"},
+            "firstTimestamp": "2025-01-01T00:00:00Z",
+            "lastTimestamp": "2025-01-01T00:00:00Z",
+            "count": 1,
+        }
+    )
+    new = await kube.get("events.k8s.io/v1/Event", "old-api", namespace=ns)
+    assert (new["apiVersion"], new["note"], new["regarding"]["name"]) == (
+        "events.k8s.io/v1",
+        "from core v1",
+        "other",
+    )
+    assert (new["deprecatedSource"], new["deprecatedCount"]) == ({"component": "conformance"}, 1)
