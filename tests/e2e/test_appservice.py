@@ -5,32 +5,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from appservice_checks import (
+    INVALID_SPEC_IDS,
+    INVALID_SPECS,
+    RESOURCE,
+    SAMPLE,
+    app_yaml,
+    get,
+    ready_condition,
+)
 from appservice_operator.api import AppService
 from appservice_operator.controller import operator
 
 from kubeloop import crd
 from kubeloop.testing import ControlPlane, Kubectl, KubectlError, run_operator, until
-
-SAMPLE = Path(__file__).parents[2] / "examples/appservice/config/samples/app.example.com_v1_appservice.yaml"
-RESOURCE = "appservices.app.example.com"
-
-
-def app_yaml(name: str, size: int, node_port: int, image: str = "nginx:1.7.9") -> str:
-    return json.dumps(
-        {
-            "apiVersion": "app.example.com/v1",
-            "kind": "AppService",
-            "metadata": {"name": name},
-            "spec": {
-                "size": size,
-                "image": image,
-                "ports": [{"port": 80, "targetPort": 80, "nodePort": node_port}],
-            },
-        }
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,18 +30,6 @@ async def running_operator(control_plane: ControlPlane, kubectl: Kubectl) -> Asy
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     async with run_operator(operator, control_plane.kubeconfig):
         yield
-
-
-def get(kubectl: Kubectl, *args: str) -> dict | None:
-    result = kubectl(*args, "-o", "json", check=False)
-    return json.loads(result.stdout) if result.returncode == 0 else None
-
-
-def ready_condition(app: dict | None) -> dict | None:
-    for cond in ((app or {}).get("status") or {}).get("conditions") or ():
-        if cond["type"] == "Ready":
-            return cond
-    return None
 
 
 @pytest.mark.usefixtures("running_operator")
@@ -162,20 +140,7 @@ async def test_second_app_on_a_taken_node_port_reports_the_api_servers_reason(
     assert after["metadata"]["resourceVersion"] == first_service["metadata"]["resourceVersion"]  # type: ignore[index]
 
 
-@pytest.mark.parametrize(
-    ("spec", "field"),
-    [
-        ({"size": -1, "image": "nginx"}, "spec.size"),
-        ({"size": 1000, "image": "nginx"}, "spec.size"),
-        ({"size": 1, "image": ""}, "spec.image"),
-        ({"size": 1, "image": "nginx", "ports": [{"port": 70000, "targetPort": 80}]}, "spec.ports[0].port"),
-        (
-            {"size": 1, "image": "nginx", "ports": [{"port": 80, "targetPort": 80, "nodePort": 80}]},
-            "spec.ports[0].nodePort",
-        ),
-    ],
-    ids=["negative-size", "huge-size", "empty-image", "port-out-of-range", "node-port-out-of-range"],
-)
+@pytest.mark.parametrize(("spec", "field"), INVALID_SPECS, ids=INVALID_SPEC_IDS)
 @pytest.mark.usefixtures("running_operator")
 def test_invalid_spec_is_rejected_by_the_schema_naming_the_field(
     kubectl: Kubectl, namespace: str, spec: dict, field: str
