@@ -1,0 +1,180 @@
+"""kubeloop's contender process of the runtime benchmark (started by ``run.py``, one process per run).
+
+ours.py operator --kubeconfig K --namespace NS [--profile cprofile|pyinstrument --profile-out F]
+    a ``kl.Operator`` with a no-op reconcile of ConfigMaps in NS that only calls
+    ``Recorder.seen`` (see common.py); runs until SIGTERM.
+ours.py memory --kubeconfig K --namespace NS --kinds configmaps,pods [--strip] [--tracemalloc N]
+    informers over the kinds (as the operator's cache makes them), wait for sync, settle, gc,
+    print one JSON line with RSS (and, with --deep, the deep size of the cached Python objects).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import Recorder, rss, status_bytes
+
+import kubeloop as kl
+from kubeloop.cache import Informer, InformerOptions, strip_managed_fields
+from kubeloop.client import Client, ClientSettings
+from kubeloop.resources import core_v1
+
+
+def run_operator(a: argparse.Namespace) -> None:
+    recorder = Recorder.from_env()
+    operator = kl.Operator("bench-runtime", namespace=a.namespace)
+
+    @operator.reconcile(core_v1.ConfigMap)
+    async def reconcile(cm: dict[str, Any], ctx: kl.Context) -> None:
+        recorder.seen(cm)
+
+    async def main() -> None:
+        recorder.emit("start")
+        await operator.run(
+            a.kubeconfig, metrics_bind_address="127.0.0.1:0", health_probe_bind_address="127.0.0.1:0"
+        )
+
+    if a.profile == "cprofile":
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            asyncio.run(main())  # the operator stops gracefully on SIGTERM
+        finally:
+            prof.disable()
+            prof.dump_stats(a.profile_out)
+    elif a.profile == "pyinstrument":
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="disabled")
+        profiler.start()
+        try:
+            asyncio.run(main())  # the operator stops gracefully on SIGTERM
+        finally:
+            profiler.stop()
+            Path(a.profile_out).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+    else:
+        asyncio.run(main())
+
+
+def deep_size(objs: list[Any]) -> int:
+    """Bytes of every Python object reachable from ``objs`` through dicts, lists and tuples, each once
+    (strings and numbers included)."""
+    seen: set[int] = set()
+    total = 0
+    stack = list(objs)
+    while stack:
+        o = stack.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, list | tuple):
+            stack.extend(o)
+    return total
+
+
+def deep_parts(objs: list[Any]) -> dict[str, float]:
+    """Average deep size per object of its parts: metadata.managedFields, the rest of metadata, and each
+    other top-level field (spec, status, data, ...), each part measured on its own."""
+    parts: dict[str, int] = {}
+    for o in objs:
+        meta = o.get("metadata") or {}
+        for name, value in (
+            ("metadata.managedFields", meta.get("managedFields")),
+            ("metadata (rest)", {k: v for k, v in meta.items() if k != "managedFields"}),
+            *((k, v) for k, v in o.items() if k != "metadata"),
+        ):
+            if value is not None:
+                parts[name] = parts.get(name, 0) + deep_size([value])
+    return {k: v / max(len(objs), 1) for k, v in parts.items()}
+
+
+async def memory(a: argparse.Namespace) -> None:
+    if a.tracemalloc:
+        import tracemalloc
+
+        tracemalloc.start(a.tracemalloc)
+    async with await Client.load(a.kubeconfig, settings=ClientSettings(qps=None)) as client:
+        informers = []
+        for kind in a.kinds.split(","):
+            res = await client.resource({"configmaps": "v1/ConfigMap", "pods": "v1/Pod"}[kind])
+            inf = Informer(
+                client,
+                res,
+                InformerOptions(namespace=a.namespace, transform=strip_managed_fields if a.strip else None),
+            )
+            inf.add_handler(lambda event: None)
+            informers.append(inf)
+        t0 = time.perf_counter()
+        tasks = [asyncio.create_task(i.run()) for i in informers]
+        await asyncio.gather(*(i.wait_synced() for i in informers))
+        sync_s = time.perf_counter() - t0
+        await asyncio.sleep(a.settle)
+        gc.collect()
+        objs = [o for i in informers for o in i.store]
+        result: dict[str, Any] = {
+            "objects": len(objs),
+            "rss": rss(),
+            "hwm": status_bytes("VmHWM"),
+            "sync_s": sync_s,
+        }
+        if a.deep:
+            result["deep"] = deep_size(objs)
+            result["deep_parts"] = deep_parts(objs)
+        if a.tracemalloc:
+            snap = tracemalloc.take_snapshot()
+            top = snap.statistics("traceback")[:8]
+            result["tracemalloc"] = [
+                {
+                    "size": s.size,
+                    "count": s.count,
+                    "where": [
+                        f"{f.filename.split('site-packages/')[-1].split('src/')[-1].split('python3.11/')[-1]}"
+                        f":{f.lineno}"
+                        for f in reversed(s.traceback)
+                    ],
+                }
+                for s in top
+            ]
+        print(json.dumps(result), flush=True)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("mode", choices=["operator", "memory"])
+    p.add_argument("--kubeconfig", required=True)
+    p.add_argument("--namespace", required=True)
+    p.add_argument("--kinds", default="configmaps,pods")
+    p.add_argument("--strip", action="store_true")
+    p.add_argument("--settle", type=float, default=1.0)
+    p.add_argument("--deep", action="store_true")
+    p.add_argument("--tracemalloc", type=int, default=0)
+    p.add_argument("--profile", choices=["cprofile", "pyinstrument"])
+    p.add_argument("--profile-out")
+    a = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    if a.mode == "operator":
+        run_operator(a)
+    else:
+        asyncio.run(memory(a))
+
+
+if __name__ == "__main__":
+    main()
