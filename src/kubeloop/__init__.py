@@ -13,10 +13,41 @@ The public facade::
 
 Sub-packages by layer (bottom up): ``client``, ``cache``/``queue``/``helpers``, ``controller``,
 ``manager``, ``operator``, ``testing``, ``cli``; ``crd`` for custom resource models.
+
+The names below are imported on first use, so ``import kubeloop.client`` (or the embedded API
+server) does not load the whole runtime.
 """
 
-from kubeloop.controller import Request, Result
-from kubeloop.errors import KubeloopError, TerminalError
-from kubeloop.operator import Context, Operator
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubeloop.controller import Request, Result
+    from kubeloop.errors import KubeloopError, TerminalError
+    from kubeloop.operator import Context, Operator
 
 __all__ = ["Context", "KubeloopError", "Operator", "Request", "Result", "TerminalError"]
+
+_HOMES = {
+    "Context": "kubeloop.operator",
+    "Operator": "kubeloop.operator",
+    "Request": "kubeloop.controller",
+    "Result": "kubeloop.controller",
+    "KubeloopError": "kubeloop.errors",
+    "TerminalError": "kubeloop.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'kubeloop' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

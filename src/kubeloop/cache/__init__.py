@@ -5,7 +5,14 @@ from here; each informer tells handlers what changed. See ``_informer`` for the 
 """
 
 from kubeloop.cache._cache import Cache, CacheOptions
-from kubeloop.cache._informer import Informer, InformerEvent, InformerOptions, Transform, strip_managed_fields
+from kubeloop.cache._informer import (
+    Informer,
+    InformerEvent,
+    InformerOptions,
+    Transform,
+    slim_managed_fields,
+    strip_managed_fields,
+)
 from kubeloop.cache._selectors import LabelSelector, SelectorError, selector_from_dict
 from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, IndexFunc, Obj, ObjectKey, Store, key_of
 
@@ -26,5 +33,6 @@ __all__ = [
     "Transform",
     "key_of",
     "selector_from_dict",
+    "slim_managed_fields",
     "strip_managed_fields",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -138,6 +139,10 @@ class Manager:
             await self._stopping.wait()
             return
         await asyncio.gather(*(i.wait_synced() for c in self.controllers for i in c.informers))
+        # The synced caches are long-lived and acyclic (freed by reference counting when replaced):
+        # keep the cyclic collector from walking them again and again.
+        gc.collect()
+        gc.freeze()
         log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
         async with asyncio.TaskGroup() as group:
             for controller in self.controllers:

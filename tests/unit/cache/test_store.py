@@ -44,3 +44,21 @@ def test_added_index_covers_objects_stored_before() -> None:
 def test_cluster_scoped_keys_print_without_namespace() -> None:
     assert str(ObjectKey("", "node-1")) == "node-1"
     assert str(ObjectKey("ns", "cm")) == "ns/cm"
+
+
+def test_slim_managed_fields_keeps_managers_and_drops_field_sets() -> None:
+    from kubeloop.cache import slim_managed_fields
+
+    obj = {
+        "metadata": {
+            "name": "x",
+            "managedFields": [
+                {"manager": "op", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}},
+                {"manager": "kcm", "operation": "Update", "subresource": "status", "fieldsV1": {"f:status": {}}},
+            ],
+        }
+    }
+    assert slim_managed_fields(obj)["metadata"]["managedFields"] == [
+        {"manager": "op", "operation": "Apply"},
+        {"manager": "kcm", "operation": "Update", "subresource": "status"},
+    ]
