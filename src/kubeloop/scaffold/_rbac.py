@@ -1,5 +1,25 @@
-"""RBAC from what an operator declares: exactly the verbs its reconcilers, watches, status writes,
-finalizers, Events and leader election need (controller-gen's ``+kubebuilder:rbac`` markers, derived).
+"""RBAC from what an operator declares: exactly the requests the runtime makes for its reconcilers,
+watches, status writes, finalizers, Events and leader election (controller-gen's
+``+kubebuilder:rbac`` markers, derived instead of written).
+
+What the runtime sends, and so what each rule is for (``tests/e2e/test_rbac_minimal.py`` shows each
+rule of the AppService operator's role is needed):
+
+- every declared kind (primary, owned, watched) is read through a shared informer: ``list`` and
+  ``watch``, cluster-wide. ``Context.get``/``list`` read that cache, never the API server, so no
+  ``get``;
+- owned kinds are server-side applied (``patch``; an apply that creates the object needs
+  ``create`` as well) and pruned when no longer applied (``delete``);
+- the status is merge-patched through ``/status`` (``<plural>/status: patch``), or through the object
+  itself when a custom resource declares ``status=False``;
+- with ``@operator.finalize``, the finalizer is added and removed by merge-patching the primary object
+  (``patch``);
+- children carry ``blockOwnerDeletion: true`` owner references, which the
+  ``OwnerReferencesPermissionEnforcement`` admission plugin (on in OpenShift, off in a default
+  kube-apiserver) allows only to who may ``update`` the owner's ``<plural>/finalizers``;
+- Events are ``events.k8s.io/v1`` Events: ``create``, and ``patch`` to count a repeated one in its
+  ``series`` (the core-group ``events`` are not used);
+- leader election (its own namespaced Role): ``get``, ``create`` and ``update`` of one Lease.
 """
 
 from __future__ import annotations
@@ -11,17 +31,27 @@ from typing import Any
 from kubeloop.crd import plural_of
 from kubeloop.operator import KindSpec, Operator
 
-__all__ = ["PRIMARY_VERBS", "Rule", "cluster_role", "leader_election_role", "operator_rules"]
+__all__ = ["Rule", "cluster_role", "leader_election_role", "operator_rules"]
 
 Rule = dict[str, Any]
 
-READ = ("get", "list", "watch")
-PRIMARY_VERBS = (*READ, "update", "patch")
-OWNED_VERBS = (*READ, "create", "update", "patch", "delete")
+READ = ("list", "watch")
+OWNED_VERBS = (*READ, "create", "patch", "delete")
 
 
 def _plural(spec: KindSpec) -> str:
     return spec.plural or plural_of(spec.kind)
+
+
+def _has_status_subresource(spec: KindSpec) -> bool:
+    """Custom resources say so in their declaration; built-in kinds with a status all have one."""
+    return spec.model is None or spec.model.resource_info().status
+
+
+def _finalized(operator: Operator) -> set[str]:
+    """The primary kinds (refs) with an ``@operator.finalize`` cleanup."""
+    registrations = getattr(operator, "_registrations", ())
+    return {r.primary.ref for r in registrations if getattr(r, "cleanup", None) is not None}
 
 
 def operator_rules(operator: Operator) -> list[Rule]:
@@ -32,16 +62,22 @@ def operator_rules(operator: Operator) -> list[Rule]:
         for resource in resources:
             grants[(group, resource)].update(verbs)
 
+    finalized = _finalized(operator)
     for primary, owns, watches in operator.kinds:
         plural = _plural(primary)
-        grant(primary.group, [plural], PRIMARY_VERBS)
-        grant(primary.group, [f"{plural}/status"], ("get", "update", "patch"))
-        grant(primary.group, [f"{plural}/finalizers"], ("update",))
+        grant(primary.group, [plural], READ)
+        if primary.ref in finalized:
+            grant(primary.group, [plural], ("patch",))
+        if _has_status_subresource(primary):
+            grant(primary.group, [f"{plural}/status"], ("patch",))
+        else:
+            grant(primary.group, [plural], ("patch",))
+        if owns:
+            grant(primary.group, [f"{plural}/finalizers"], ("update",))
         for child in owns:
             grant(child.group, [_plural(child)], OWNED_VERBS)
         for watched in watches:
             grant(watched.group, [_plural(watched)], READ)
-    grant("", ["events"], ("create", "patch"))
     grant("events.k8s.io", ["events"], ("create", "patch"))
     for rule in operator.rbac_rules:
         for group in rule.get("apiGroups", [""]):
@@ -70,7 +106,7 @@ def cluster_role(name: str, rules: Sequence[Rule]) -> dict[str, Any]:
 
 
 def leader_election_role(name: str) -> dict[str, Any]:
-    """The namespaced Role leader election needs (Leases, and Events about them)."""
+    """The namespaced Role leader election needs: read, create and renew (update) its Lease."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -79,8 +115,7 @@ def leader_election_role(name: str) -> dict[str, Any]:
             {
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+                "verbs": ["create", "get", "update"],
             },
-            {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
         ],
     }

@@ -6,7 +6,7 @@ import kubeloop as kl
 from kubeloop import crd
 from kubeloop.controller import map_to_self
 from kubeloop.resources import apps_v1, core_v1
-from kubeloop.scaffold import operator_rules
+from kubeloop.scaffold import leader_election_role, operator_rules
 
 
 class WidgetSpec(crd.Model):
@@ -25,18 +25,68 @@ def test_rules_grant_exactly_what_the_declarations_need() -> None:
     async def reconcile(w: Widget, ctx: kl.Context) -> None:
         return None
 
-    rules = {
+    assert rule_map(operator) == {
+        ("example.io", "widgets"): ("list", "watch"),
+        ("example.io", "widgets/status"): ("patch",),
+        ("example.io", "widgets/finalizers"): ("update",),
+        ("apps", "deployments"): ("create", "delete", "list", "patch", "watch"),
+        ("", "configmaps"): ("list", "watch"),
+        ("events.k8s.io", "events"): ("create", "patch"),
+        ("", "secrets"): ("get",),
+    }
+
+
+def rule_map(operator: kl.Operator) -> dict[tuple[str, str], tuple[str, ...]]:
+    return {
         (r["apiGroups"][0], res): tuple(r["verbs"])
         for r in operator_rules(operator)
         for res in r["resources"]
     }
-    assert rules == {
-        ("example.io", "widgets"): ("get", "list", "patch", "update", "watch"),
-        ("example.io", "widgets/status"): ("get", "patch", "update"),
-        ("example.io", "widgets/finalizers"): ("update",),
-        ("apps", "deployments"): ("create", "delete", "get", "list", "patch", "update", "watch"),
-        ("", "configmaps"): ("get", "list", "watch"),
-        ("", "events"): ("create", "patch"),
+
+
+@crd.resource(group="example.io", version="v1", status=False)
+class Gadget(crd.CustomResource):
+    spec: WidgetSpec
+
+
+def test_finalizers_and_status_without_subresource_patch_the_object_itself() -> None:
+    operator = kl.Operator("gadgets")
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        return None
+
+    @operator.finalize(Gadget)
+    async def cleanup(g: Gadget, ctx: kl.Context) -> None:
+        return None
+
+    # No owned kinds: no owner references, so no <plural>/finalizers; no status subresource.
+    assert rule_map(operator) == {
+        ("example.io", "gadgets"): ("list", "patch", "watch"),
         ("events.k8s.io", "events"): ("create", "patch"),
-        ("", "secrets"): ("get",),
+    }
+
+
+def test_a_finalizer_adds_patch_of_the_primary_beside_its_status() -> None:
+    operator = kl.Operator("widgets")
+
+    @operator.reconcile(Widget)
+    async def reconcile(w: Widget, ctx: kl.Context) -> None:
+        return None
+
+    @operator.finalize(Widget)
+    async def cleanup(w: Widget, ctx: kl.Context) -> None:
+        return None
+
+    rules = rule_map(operator)
+    assert rules[("example.io", "widgets")] == ("list", "patch", "watch")
+    assert rules[("example.io", "widgets/status")] == ("patch",)
+
+
+def test_leader_election_role_gets_creates_and_updates_its_lease() -> None:
+    (rule,) = leader_election_role("leader")["rules"]
+    assert rule == {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["create", "get", "update"],
     }

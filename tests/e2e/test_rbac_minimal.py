@@ -1,0 +1,370 @@
+"""The generated RBAC is sufficient and minimal for the AppService operator.
+
+Sufficient: the operator's core path — apply an AppService, get its Deployment and Service and
+``Ready=True`` with an Event recorded; delete the Deployment and see it restored (the repeated Event
+counted in its series); a stale child this operator applied before is pruned — passes when the
+operator runs as a user bound to nothing but the generated ClusterRole (and the generated
+leader-election Role, leader election on).
+
+Minimal: for every single permission (one verb on one resource) of those roles, the same path run
+under the roles without it fails within a bounded time. ``<plural>/finalizers: update`` is needed
+only where the ``OwnerReferencesPermissionEnforcement`` admission plugin runs (not in a default
+kube-apiserver): a second control plane with the plugin on shows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from appservice_operator.api import AppService
+from appservice_operator.controller import operator
+
+from kubeloop import crd
+from kubeloop.client import ForbiddenError
+from kubeloop.manager import LeaderElectionLost
+from kubeloop.scaffold import leader_election_role, operator_rules
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
+from kubeloop.testing.controlplane import ManagedProcess
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
+RESOURCE = "appservices.app.example.com"
+STEP = 12.0  # seconds each step of the path may take before the path counts as failed
+LEASE = {"lease_duration": 6.0, "renew_deadline": 3.0, "retry_period": 0.5}  # short: renewals matter
+
+Rule = dict[str, Any]
+Permission = tuple[str, str, str]  # (API group, resource, verb)
+
+
+def permissions(rules: list[Rule]) -> list[Permission]:
+    return [
+        (group, resource, verb)
+        for rule in rules
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    ]
+
+
+def without(rules: list[Rule], removed: Permission) -> list[Rule]:
+    """``rules`` with one verb on one resource taken away (other resources of the rule keep it)."""
+    group, resource, verb = removed
+    out = []
+    for rule in rules:
+        if group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]:
+            others = [r for r in rule["resources"] if r != resource]
+            if others:
+                out.append({**rule, "resources": others})
+            verbs = [v for v in rule["verbs"] if v != verb]
+            if verbs:
+                out.append({**rule, "resources": [resource], "verbs": verbs})
+        else:
+            out.append(rule)
+    return out
+
+
+GENERATED = operator_rules(operator)
+LEADER = leader_election_role("leader-election-role")["rules"]
+CASES = [("role", p) for p in permissions(GENERATED)] + [("leader-election", p) for p in permissions(LEADER)]
+
+
+def case_id(case: tuple[str, Permission]) -> str:
+    role, (group, resource, verb) = case
+    return f"{role}:{group or 'core'}/{resource}:{verb}"
+
+
+def test_the_roles_under_test_are_the_generated_files() -> None:
+    role = yaml.safe_load((EXAMPLE / "config" / "rbac" / "role.yaml").read_text())
+    leader = yaml.safe_load((EXAMPLE / "config" / "rbac" / "leader_election_role.yaml").read_text())
+    assert role["rules"] == GENERATED
+    assert leader["rules"] == LEADER
+
+
+@pytest.fixture(scope="module")
+def appservice_crd(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", str(EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+
+
+class Identity:
+    """A user with a client certificate, bound to the given ClusterRole rules and leader Role rules."""
+
+    def __init__(self, plane: ControlPlane, kubectl: Kubectl, namespace: str) -> None:
+        self.plane = plane
+        self.kubectl = kubectl
+        self.namespace = namespace
+        self.user = f"operator-{uuid.uuid4().hex[:8]}"
+
+    def grant(self, cluster_rules: list[Rule], leader_rules: list[Rule]) -> Path:
+        k, user, ns = self.kubectl, self.user, self.namespace
+        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole"}
+        k("apply", "-f", "-", input=json.dumps({**role, "metadata": {"name": user}, "rules": cluster_rules}))
+        k("create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}")
+        leader = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role"}
+        k(
+            "apply",
+            "-n",
+            ns,
+            "-f",
+            "-",
+            input=json.dumps({**leader, "metadata": {"name": user}, "rules": leader_rules}),
+        )
+        k("create", "rolebinding", user, "-n", ns, f"--role={user}", f"--user={user}")
+        return self.plane.user_kubeconfig(user)
+
+    def can(self, permission: Permission) -> bool:
+        group, resource, verb = permission
+        name, _, sub = resource.partition("/")
+        target = f"{name}.{group}" if group else name
+        args = ["auth", "can-i", verb, target, f"--as={self.user}", "-n", self.namespace]
+        if sub:
+            args.append(f"--subresource={sub}")
+        return self.kubectl(*args, check=False).stdout.strip() == "yes"
+
+    def revoke(self) -> None:
+        for kind in ("clusterrolebinding", "clusterrole"):
+            self.kubectl("delete", kind, self.user, "--ignore-not-found", "--wait=false")
+
+
+@pytest.fixture
+def identity(control_plane: ControlPlane, kubectl: Kubectl, namespace: str) -> Iterator[Identity]:
+    who = Identity(control_plane, kubectl, namespace)
+    yield who
+    who.revoke()
+
+
+def app_manifest(namespace: str, name: str = "web") -> str:
+    return json.dumps(
+        {
+            "apiVersion": "app.example.com/v1",
+            "kind": "AppService",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"size": 1, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]},
+        }
+    )
+
+
+def get_now(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = kubectl.json("get", *args)
+    except KubectlError as exc:
+        if "NotFound" in exc.stderr or "not found" in exc.stderr:
+            return None
+        raise
+    return found
+
+
+# kubectl runs in a thread: the operator shares this event loop and must keep renewing its lease.
+
+
+async def kube(kubectl: Kubectl, *args: str, input: str | None = None) -> None:
+    await asyncio.to_thread(kubectl, *args, input=input)
+
+
+async def get(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
+    return await asyncio.to_thread(get_now, kubectl, *args)
+
+
+async def ready(kubectl: Kubectl, namespace: str, name: str = "web") -> bool:
+    app = await get(kubectl, RESOURCE, name, "-n", namespace) or {}
+    for condition in (app.get("status") or {}).get("conditions") or ():
+        if condition["type"] == "Ready":
+            if condition["status"] == "False" and condition.get("reason") == "Forbidden":
+                raise ForbiddenError({"reason": "Forbidden", "code": 403, "message": condition["message"]})
+            return bool(condition["status"] == "True")
+    return False
+
+
+async def reconciled_events(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
+    events = (await get(kubectl, "events.events.k8s.io", "-n", namespace) or {}).get("items") or []
+    return [
+        e
+        for e in events
+        if e.get("reason") == "Reconciled" and (e.get("regarding") or {}).get("kind") == "AppService"
+    ]
+
+
+def stale_children(namespace: str, app_uid: str) -> list[dict[str, Any]]:
+    """A Service and a Deployment owned by the app, as if an older version of the operator applied them."""
+    owner = {
+        "apiVersion": "app.example.com/v1",
+        "kind": "AppService",
+        "name": "web",
+        "uid": app_uid,
+        "controller": True,
+    }
+    meta = {"name": "web-stale", "namespace": namespace, "ownerReferences": [owner]}
+    labels = {"app": "web-stale"}
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": {"ports": [{"port": 81}]}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                },
+            },
+        },
+    ]
+
+
+async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
+    """The AppService operator's end-to-end path, run as the identity of ``kubeconfig``."""
+    started = time.monotonic()
+    async with run_operator(
+        operator,
+        kubeconfig,
+        ready_timeout=STEP,
+        leader_election=True,
+        leader_election_namespace=namespace,
+        **LEASE,
+    ):
+        await kube(kubectl, "apply", "-f", "-", input=app_manifest(namespace))
+        await until(lambda: ready(kubectl, namespace), within=STEP, what="Ready=True")
+        deployment = await get(kubectl, "deployment", "web", "-n", namespace)
+        assert deployment is not None
+        assert await get(kubectl, "service", "web", "-n", namespace) is not None
+
+        async def recorded() -> bool:
+            return bool(await reconciled_events(kubectl, namespace))
+
+        await until(recorded, within=STEP, what="a Reconciled Event")
+
+        # Self-healing: a deleted child comes back; the repeated Event is counted in its series.
+        await kube(kubectl, "delete", "deployment", "web", "-n", namespace, "--wait=false")
+
+        async def restored(kind: str, old: dict[str, Any]) -> bool:
+            again = await get(kubectl, kind, "web", "-n", namespace)
+            return again is not None and again["metadata"]["uid"] != old["metadata"]["uid"]
+
+        await until(lambda: restored("deployment", deployment), within=STEP, what="Deployment restored")
+        await until(lambda: ready(kubectl, namespace), within=STEP, what="Ready=True after restore")
+
+        async def counted() -> bool:
+            events = await reconciled_events(kubectl, namespace)
+            return any((e.get("series") or {}).get("count", 1) >= 2 for e in events)
+
+        await until(counted, within=STEP, what="a repeated Event counted in its series")
+
+        # Pruning: children this operator applied before, and does not apply now, are deleted.
+        app = await get(kubectl, RESOURCE, "web", "-n", namespace)
+        assert app is not None
+        for child in stale_children(namespace, app["metadata"]["uid"]):
+            manifest = json.dumps(child)
+            await kube(
+                kubectl,
+                "apply",
+                "--server-side",
+                f"--field-manager={operator.name}",
+                "-f",
+                "-",
+                input=manifest,
+            )
+
+        async def pruned(kind: str) -> bool:
+            return await get(kubectl, kind, "web-stale", "-n", namespace) is None
+
+        for kind in ("service", "deployment"):
+            await until(lambda kind=kind: pruned(kind), within=STEP, what=f"stale {kind} pruned")
+
+        # Past the lease's renew deadline the operator still leads, and heals.
+        await asyncio.sleep(max(0.0, started + 2 * LEASE["renew_deadline"] - time.monotonic()))
+        service = await get(kubectl, "service", "web", "-n", namespace)
+        assert service is not None
+        await kube(kubectl, "delete", "service", "web", "-n", namespace, "--wait=false")
+        await until(lambda: restored("service", service), within=STEP, what="Service restored, still leading")
+
+
+async def test_the_path_passes_with_only_the_generated_roles(
+    appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str
+) -> None:
+    kubeconfig = identity.grant(GENERATED, LEADER)
+    assert not identity.can(("", "secrets", "list"))
+    assert not identity.can(("", "events", "create"))  # core-group Events are not used
+    await core_path(kubectl, namespace, kubeconfig)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+async def test_the_path_fails_without_any_single_permission(
+    appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str, case: tuple[str, Permission]
+) -> None:
+    role, removed = case
+    if removed[1].endswith("/finalizers"):
+        pytest.skip("needed only under OwnerReferencesPermissionEnforcement: see the test below")
+    cluster_rules = without(GENERATED, removed) if role == "role" else GENERATED
+    leader_rules = without(LEADER, removed) if role == "leader-election" else LEADER
+    kubeconfig = identity.grant(cluster_rules, leader_rules)
+    assert not identity.can(removed)
+    # The failures the path can have: a step that does not happen, caches that never sync, a refusal
+    # surfacing in the Ready condition, the operator losing its lease.
+    with pytest.raises((AssertionError, TimeoutError, ForbiddenError, LeaderElectionLost)) as failed:
+        await core_path(kubectl, namespace, kubeconfig)
+    print(f"without {case_id(case)}: {type(failed.value).__name__}: {failed.value}")
+
+
+# -- blockOwnerDeletion under OwnerReferencesPermissionEnforcement -----------------------------------
+
+
+class EnforcingControlPlane(ControlPlane):
+    """A control plane whose kube-apiserver runs the OwnerReferencesPermissionEnforcement plugin."""
+
+    def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
+        if name == "kube-apiserver":
+            argv = [*argv, "--enable-admission-plugins", "OwnerReferencesPermissionEnforcement"]
+        return super()._spawn(name, argv)
+
+
+@pytest.fixture(scope="module")
+def enforcing_plane() -> Iterator[EnforcingControlPlane]:
+    with EnforcingControlPlane(ControlPlaneOptions()) as plane:
+        kubectl = Kubectl(plane.kubeconfig)
+        kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
+        kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+        yield plane
+
+
+@pytest.mark.parametrize("with_finalizers", [True, False], ids=["generated-role", "without-finalizers"])
+async def test_owner_finalizers_update_is_needed_where_owner_references_are_enforced(
+    enforcing_plane: EnforcingControlPlane, with_finalizers: bool
+) -> None:
+    kubectl = Kubectl(enforcing_plane.kubeconfig)
+    namespace = f"enforced-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", namespace)
+    who = Identity(enforcing_plane, kubectl, namespace)
+    removed: Permission = ("app.example.com", "appservices/finalizers", "update")
+    assert removed in permissions(GENERATED)
+    kubeconfig = who.grant(GENERATED if with_finalizers else without(GENERATED, removed), LEADER)
+    async with run_operator(operator, kubeconfig, ready_timeout=STEP):
+        await kube(kubectl, "apply", "-f", "-", input=app_manifest(namespace))
+
+        async def children() -> bool:
+            found = [await get(kubectl, kind, "web", "-n", namespace) for kind in ("deployment", "service")]
+            return all(found)
+
+        refusals: list[str] = []
+
+        async def forbidden() -> bool:
+            try:
+                await ready(kubectl, namespace)
+            except ForbiddenError as exc:
+                refusals.append(str(exc))
+            return bool(refusals)
+
+        if with_finalizers:
+            await until(children, within=STEP, what="Deployment and Service created")
+        else:
+            await until(forbidden, within=STEP, what="Ready=False, Forbidden")
+            assert "cannot set blockOwnerDeletion" in refusals[0], refusals[0]
+            assert await get(kubectl, "deployment", "web", "-n", namespace) is None
