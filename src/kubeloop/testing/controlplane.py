@@ -52,6 +52,8 @@ class ControlPlaneOptions:
     apiserver_port: int | None = None
     start_timeout: float = 60.0
     service_cluster_ip_range: str = "10.0.0.0/24"
+    apiserver_args: tuple[str, ...] = ()
+    """Extra kube-apiserver flags, e.g. ``("--enable-admission-plugins", "NamespaceLifecycle")``."""
 
 
 def _binary(name: str) -> str:
@@ -250,6 +252,7 @@ class ControlPlane:
                 "none",
                 "--feature-gates",
                 "WatchList=true",
+                *opts.apiserver_args,
             ],
         )
         etcd.wait_healthy(f"http://127.0.0.1:{self.etcd_port}/health", timeout=opts.start_timeout)
