@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEMO := examples/appservice
 
 run: $(STAMP)
-	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.controller:operator \
+	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.operator:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
 test: $(STAMP) controlplane check

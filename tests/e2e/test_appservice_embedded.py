@@ -21,8 +21,8 @@ from appservice_checks import (
     get,
     ready_condition,
 )
-from appservice_operator.api import AppService
-from appservice_operator.controller import operator
+from appservice_operator.api.app_v1 import AppService
+from appservice_operator.operator import operator
 
 from kubeloop import crd
 from kubeloop.apiserver import EmbeddedServer

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from appservice_operator.controller import operator
+from appservice_operator.operator import operator
 
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 
@@ -26,7 +26,7 @@ def generate(root: Path) -> list[str]:
             "kubeloop.cli.main",
             "generate",
             "all",
-            "appservice_operator.controller:operator",
+            "appservice_operator.operator:operator",
             "--root",
             str(root),
         ],

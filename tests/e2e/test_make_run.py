@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 DEV_ON_CONTROL_PLANE = [
     ".venv/bin/kubeloop",
     "dev",
-    "appservice_operator.controller:operator",
+    "appservice_operator.operator:operator",
     "--cluster",
     "controlplane",
     "--sample",

@@ -24,8 +24,8 @@ from typing import Any
 
 import pytest
 import yaml
-from appservice_operator.api import AppService
-from appservice_operator.controller import operator
+from appservice_operator.api.app_v1 import AppService
+from appservice_operator.operator import operator
 
 from kubeloop import crd
 from kubeloop.client import ForbiddenError

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from appservice_operator.api import AppService
+from appservice_operator.api.app_v1 import AppService
 
 from kubeloop import crd
 from kubeloop.testing import Kubectl

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import click
@@ -46,14 +47,20 @@ Ctrl-C stops the operator and the cluster and {data_line}.
 REMOVES_DATA = "removes their data"
 
 
+def _say(message: str) -> None:
+    """Print a progress line at once, also when stdout is a pipe (scripts wait for these lines)."""
+    click.echo(message)
+    sys.stdout.flush()
+
+
 def _cluster(
     kind: str, data: Path | None = None, port: int | None = None
 ) -> contextlib.AbstractAsyncContextManager[EmbeddedServer | ControlPlane]:
     if kind == "embedded":
         where = f" with data in {data}" if data is not None else ""
-        click.echo(f"starting the embedded API server (kubeloop.apiserver){where}...")
+        _say(f"starting the embedded API server (kubeloop.apiserver){where}...")
         return EmbeddedServer(data, port=port)
-    click.echo("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
+    _say("starting a local control plane (etcd, kube-apiserver, controller manager, 1 kwok node)...")
     return ControlPlane(ControlPlaneOptions(controller_manager=True, nodes=1))
 
 
@@ -78,14 +85,14 @@ async def _serve(
         kubectl = Kubectl(plane.kubeconfig)
         kinds = ["deployments,services,pods"]
         if operator is None:
-            click.echo(
+            _say(
                 BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line)
             )
             await stop.wait()
             return
         models = custom_resources(operator)
         if models:
-            click.echo(f"installing CRDs: {', '.join(m.resource_info().crd_name for m in models)}")
+            _say(f"installing CRDs: {', '.join(m.resource_info().crd_name for m in models)}")
             await asyncio.to_thread(kubectl, "apply", "-f", "-", input=crd.to_yaml(models))
             for model in models:
                 name = model.resource_info().crd_name
@@ -93,15 +100,15 @@ async def _serve(
                     kubectl, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s"
                 )
                 kinds.insert(0, name)
-        click.echo(f"starting operator {operator.name}...")
+        _say(f"starting operator {operator.name}...")
         async with run_operator(operator, plane.kubeconfig):
             for sample in samples:
-                click.echo((await asyncio.to_thread(kubectl, "apply", "-f", str(sample))).stdout.strip())
+                _say((await asyncio.to_thread(kubectl, "apply", "-f", str(sample))).stdout.strip())
             if samples:
                 await _wait_ready(kubectl, samples)
                 shown = await asyncio.to_thread(kubectl, "get", ",".join(kinds), "-o", "wide")
-                click.echo("\nwhat the operator made of the samples:\n" + shown.stdout)
-            click.echo(
+                _say("\nwhat the operator made of the samples:\n" + shown.stdout)
+            _say(
                 BANNER.format(
                     operator_line=f" and {operator.name} runs",
                     kubeconfig=kubeconfig,
@@ -110,7 +117,7 @@ async def _serve(
                 )
             )
             await stop.wait()
-            click.echo("stopping...")
+            _say("stopping...")
 
 
 async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:
@@ -128,9 +135,9 @@ async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:
 
     try:
         await until(lambda: asyncio.to_thread(ready), within=60, what="samples Ready", interval=0.5)
-        click.echo("every sample is Ready")
+        _say("every sample is Ready")
     except AssertionError:
-        click.echo("some samples are not Ready after 60 s; see `kubectl describe` and the operator's log")
+        _say("some samples are not Ready after 60 s; see `kubectl describe` and the operator's log")
 
 
 @click.command()

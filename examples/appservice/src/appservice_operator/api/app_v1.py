@@ -1,8 +1,11 @@
-"""The AppService custom resource (app.example.com/v1), declared as pydantic models."""
+"""The app.example.com/v1 custom resources: AppService."""
 
 from __future__ import annotations
 
 from kubeloop import crd
+
+GROUP = "app.example.com"
+VERSION = "v1"
 
 
 class ServicePort(crd.Model):
@@ -10,13 +13,13 @@ class ServicePort(crd.Model):
 
     port: int = crd.Field(ge=1, le=65535)
     target_port: int = crd.Field(ge=1, le=65535)
-    node_port: int | None = crd.Field(None, ge=30000, le=32767)
+    node_port: int | None = crd.Field(default=None, ge=30000, le=32767)
 
 
 class AppServiceSpec(crd.Model):
     """What to run: size replicas of image, reachable on ports."""
 
-    size: int = crd.Field(1, ge=0, le=100)
+    size: int = crd.Field(default=1, ge=0, le=100)
     image: str = crd.Field(min_length=1)
     ports: list[ServicePort] = crd.Field(default_factory=list)
 
@@ -30,8 +33,8 @@ class AppServiceStatus(crd.Model):
 
 
 @crd.resource(
-    group="app.example.com",
-    version="v1",
+    group=GROUP,
+    version=VERSION,
     short_names=["as"],
     printer_columns={"Size": ".spec.size", "Ready": ".status.readyReplicas"},
 )
@@ -40,3 +43,6 @@ class AppService(crd.CustomResource):
 
     spec: AppServiceSpec
     status: AppServiceStatus | None = None
+
+
+# +kubeloop:scaffold:kinds

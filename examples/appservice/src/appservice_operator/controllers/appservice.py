@@ -5,46 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 import kubeloop as kl
-from appservice_operator.api import AppService
 from kubeloop.resources import apps_v1, core_v1
 
-operator = kl.Operator("appservice-operator")
+from appservice_operator.api.app_v1 import AppService
+from appservice_operator.operator import operator
 
 
 def labels_for(app: AppService) -> dict[str, str]:
     """The labels of the app's pods, which the Service and the Deployment select."""
-    return {
-        "app.kubernetes.io/name": app.metadata.name or "",
-        "app.kubernetes.io/managed-by": "appservice-operator",
-    }
+    return {"app.kubernetes.io/name": app.metadata.name or "", "app.kubernetes.io/managed-by": operator.name}
 
 
 def deployment_for(app: AppService) -> dict[str, Any]:
-    """The Deployment running ``spec.size`` replicas of ``spec.image``."""
+    """The Deployment running spec.size replicas of spec.image."""
     labels = labels_for(app)
+    container = {
+        "name": "app",
+        "image": app.spec.image,
+        "ports": [{"containerPort": p.target_port} for p in app.spec.ports],
+    }
     return apps_v1.Deployment(
         metadata={"name": app.metadata.name, "labels": labels},
         spec={
             "replicas": app.spec.size,
             "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": app.spec.image,
-                            "ports": [{"containerPort": p.target_port} for p in app.spec.ports],
-                        }
-                    ]
-                },
-            },
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
         },
     )
 
 
 def service_for(app: AppService) -> dict[str, Any]:
-    """The NodePort Service exposing ``spec.ports``."""
+    """The NodePort Service exposing spec.ports."""
     ports = []
     for p in app.spec.ports:
         port: dict[str, Any] = {"name": f"port-{p.port}", "port": p.port, "targetPort": p.target_port}
@@ -58,16 +49,17 @@ def service_for(app: AppService) -> dict[str, Any]:
 
 
 @operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
-async def reconcile(app: AppService, ctx: kl.Context) -> kl.Result | None:
+async def reconcile_appservice(app: AppService, ctx: kl.Context) -> kl.Result | None:
     """Apply the children; report ready replicas, node ports and the Ready condition."""
     deployment, service = await ctx.apply(deployment_for(app), service_for(app))
     ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
     ctx.status["readyReplicas"] = ready
     ctx.status["nodePorts"] = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
+    message = f"{ready}/{app.spec.size} replicas ready"
     if ready >= app.spec.size:
-        changed = ctx.set_condition("Ready", True, "Available", f"{ready}/{app.spec.size} replicas ready")
+        changed = ctx.set_condition("Ready", True, "Available", message)
     else:
-        changed = ctx.set_condition("Ready", False, "Progressing", f"{ready}/{app.spec.size} replicas ready")
+        changed = ctx.set_condition("Ready", False, "Progressing", message)
     if changed:
-        ctx.event("Normal", "Reconciled", f"Deployment and Service in sync; {ready}/{app.spec.size} ready")
+        ctx.event("Normal", "Reconciled", f"Deployment and Service in sync; {message}")
     return None
