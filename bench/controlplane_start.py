@@ -15,7 +15,9 @@ from kubeloop.testing.versions import ETCD_VERSION, KUBERNETES_VERSION, KWOK_VER
 
 SHAPES = {
     "etcd + kube-apiserver": ControlPlaneOptions(),
-    "+ controller manager, scheduler, kwok (1 Ready node)": ControlPlaneOptions(controller_manager=True, nodes=1),
+    "+ controller manager, scheduler, kwok (1 Ready node)": ControlPlaneOptions(
+        controller_manager=True, nodes=1
+    ),
 }
 
 
