@@ -40,9 +40,9 @@ def api(group: str, version: str, kind: str, namespaced: bool, resource: bool, c
 
 
 WEBHOOK_NOTE = """
-Note: the functions in src/.../webhooks/ are TODO stubs, not yet registered on the operator, so
-not served: the scaffold does not wire kubeloop's webhook server (TLS certificates) yet, and
-config/webhook (with config/certmanager) stays commented out in config/default."""
+Next: fill in the stubs in src/.../webhooks/ (registered on the operator), then `make manifests`
+(writes config/webhook/manifests.yaml) and `make run` (serves them with --webhook-local). To deploy:
+uncomment ../webhook, ../certmanager and the manager_webhook_patch.yaml patch in config/default."""
 
 
 @create.command()

@@ -12,6 +12,7 @@ import click
 from kubeloop.errors import KubeloopError
 from kubeloop.manager._logging import configure_logging
 from kubeloop.operator import Operator
+from kubeloop.webhook import DEFAULT_CERT_DIR
 
 __all__ = ["load_operator", "run"]
 
@@ -50,6 +51,25 @@ def load_operator(target: str) -> Operator:
 @click.option("--lease-duration", type=float, default=15.0, show_default=True)
 @click.option("--renew-deadline", type=float, default=10.0, show_default=True)
 @click.option("--retry-period", type=float, default=2.0, show_default=True)
+@click.option(
+    "--webhook-bind-address",
+    default=":9443",
+    show_default=True,
+    help="Where the webhook server listens (when the operator declares webhooks).",
+)
+@click.option(
+    "--webhook-cert-dir",
+    type=click.Path(file_okay=False),
+    default=str(DEFAULT_CERT_DIR),
+    show_default=True,
+    help="Directory of the webhook server's tls.crt and tls.key (reloaded when they change).",
+)
+@click.option(
+    "--webhook-local",
+    is_flag=True,
+    help="Out of cluster: issue a loopback CA and certificate, and point the webhook configurations "
+    "(and CRD conversion) at this process while it runs. Ignores --webhook-cert-dir.",
+)
 def run(
     target: str,
     kubeconfig: str | None,
@@ -63,6 +83,9 @@ def run(
     lease_duration: float,
     renew_deadline: float,
     retry_period: float,
+    webhook_bind_address: str,
+    webhook_cert_dir: str,
+    webhook_local: bool,
 ) -> None:
     """Run the operator TARGET (``package.module:operator``) until SIGTERM or Ctrl-C."""
     configure_logging(log_level, "json" if log_format == "json" else "text")
@@ -80,6 +103,9 @@ def run(
                 lease_duration=lease_duration,
                 renew_deadline=renew_deadline,
                 retry_period=retry_period,
+                webhook_bind_address=webhook_bind_address,
+                webhook_cert_dir=webhook_cert_dir,
+                webhook_local=webhook_local,
             )
         )
     except KubeloopError as exc:

@@ -10,7 +10,7 @@ from kubeloop.scaffold._names import ScaffoldError
 from kubeloop.scaffold._plan import Change, Conflict, Plan, ScaffoldConflictError, insert_at_marker
 from kubeloop.scaffold._project import Project, Resource, Webhooks
 from kubeloop.scaffold._rbac import cluster_role, leader_election_role, operator_rules
-from kubeloop.scaffold._webhook import WebhookOptions, create_webhook, plan_webhook, webhook_configurations
+from kubeloop.scaffold._webhook import WebhookOptions, create_webhook, plan_webhook
 
 __all__ = [
     "ApiOptions",
@@ -35,7 +35,6 @@ __all__ = [
     "plan_api",
     "plan_init",
     "plan_webhook",
-    "webhook_configurations",
     "write_crd_manifests",
     "write_rbac",
     "write_samples",

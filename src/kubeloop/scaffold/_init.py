@@ -42,7 +42,7 @@ _CREATE = [
     "config/manager/manager.yaml",
     "config/default/kustomization.yaml",
     "config/default/metrics_service.yaml",
-    "config/webhook/kustomization.yaml",
+    "config/default/manager_webhook_patch.yaml",
     "config/webhook/service.yaml",
     "config/certmanager/kustomization.yaml",
     "config/certmanager/certificate.yaml",
@@ -50,7 +50,11 @@ _CREATE = [
     "config/prometheus/monitor.yaml",
 ]
 # Written when missing; afterwards `kubeloop generate` (make manifests) keeps them.
-_SEED = ["config/crd/kustomization.yaml", "config/samples/kustomization.yaml"]
+_SEED = [
+    "config/crd/kustomization.yaml",
+    "config/samples/kustomization.yaml",
+    "config/webhook/kustomization.yaml",
+]
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ def plan_init(root: Path, options: InitOptions) -> Plan:
         "kubeloop_source": str(source.resolve()) if source else "",
         "kubeloop_requirement": _kubeloop_requirement(source),
         "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
+        "has_webhooks": any(r.webhooks is not None for r in project.resources),
     }
     plan = Plan(root)
     for template in _CREATE:

@@ -1,18 +1,17 @@
 """``kubeloop create webhook``: defaulting, validation and conversion stubs for a kind of the
-project, the webhook configurations under ``config/webhook``, and their record in ``PROJECT``.
+project, registered on the operator (``@operator.default``/``validate``/``convert``) in a module of
+``<package>.webhooks`` that ``<package>.operator`` imports (marker regions), and their record in
+``PROJECT``.
 
-The stubs import only the kind's model and are not registered on the operator: wiring them to
-``kubeloop.webhook``'s server (``@operator.default``/``validate``/``convert``, certificates) is
-a follow-up; ``config/webhook`` stays out of ``config/default`` until then.
+It writes no manifests: ``config/webhook/manifests.yaml`` and the CRD conversion patches are
+``kubeloop generate webhook``'s (part of ``generate all``, ``make manifests``), written from the
+operator's declarations, so that the two never write the same file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from kubeloop.scaffold._names import (
     ScaffoldError,
@@ -25,10 +24,7 @@ from kubeloop.scaffold._plan import Change, Plan
 from kubeloop.scaffold._project import PROJECT_FILE, Project, Resource, Webhooks
 from kubeloop.scaffold._render import render
 
-__all__ = ["WebhookOptions", "create_webhook", "plan_webhook", "webhook_configurations"]
-
-WEBHOOK_MANIFESTS = "config/webhook/manifests.yaml"
-WEBHOOK_KUSTOMIZATION = "config/webhook/kustomization.yaml"
+__all__ = ["WebhookOptions", "create_webhook", "plan_webhook"]
 
 
 @dataclass(frozen=True)
@@ -47,61 +43,6 @@ def _path(prefix: str, resource: Resource) -> str:
     """kubebuilder's webhook path: ``/mutate-etcd-cloud-io-v1-etcdcluster``."""
     group = resource.api_group.replace(".", "-")
     return f"/{prefix}-{group}-{resource.version}-{resource.kind.lower()}"
-
-
-def webhook_configurations(project: Project) -> list[dict[str, Any]]:
-    """The Mutating/ValidatingWebhookConfigurations of every defaulting/validation webhook in PROJECT."""
-    mutating: list[dict[str, Any]] = []
-    validating: list[dict[str, Any]] = []
-    for resource in project.resources:
-        hooks = resource.webhooks
-        if hooks is None:
-            continue
-        singular = resource.kind.lower()
-        for wanted, prefix, operations, into in (
-            (hooks.defaulting, "mutate", ["CREATE", "UPDATE"], mutating),
-            (hooks.validation, "validate", ["CREATE", "UPDATE", "DELETE"], validating),
-        ):
-            if not wanted:
-                continue
-            into.append(
-                {
-                    "name": f"{prefix[0]}{singular}-{resource.version}.{resource.api_group}",
-                    "admissionReviewVersions": ["v1"],
-                    "clientConfig": {
-                        "service": {
-                            "name": "webhook-service",
-                            "namespace": "system",
-                            "path": _path(prefix, resource),
-                        }
-                    },
-                    "failurePolicy": "Fail",
-                    "sideEffects": "None",
-                    "rules": [
-                        {
-                            "apiGroups": [resource.api_group],
-                            "apiVersions": [resource.version],
-                            "operations": operations,
-                            "resources": [resource.plural],
-                        }
-                    ],
-                }
-            )
-    documents = []
-    for kind, name, hooks_list in (
-        ("MutatingWebhookConfiguration", "mutating-webhook-configuration", mutating),
-        ("ValidatingWebhookConfiguration", "validating-webhook-configuration", validating),
-    ):
-        if hooks_list:
-            documents.append(
-                {
-                    "apiVersion": "admissionregistration.k8s.io/v1",
-                    "kind": kind,
-                    "metadata": {"name": name},
-                    "webhooks": hooks_list,
-                }
-            )
-    return documents
 
 
 def plan_webhook(root: Path, options: WebhookOptions) -> Plan:
@@ -135,6 +76,15 @@ def plan_webhook(root: Path, options: WebhookOptions) -> Plan:
 
     package = project.package
     singular = options.kind.lower()
+    others = [
+        {
+            "version": r.version,
+            "api_module": module_name(r.group, r.version),
+            "alias": f"{options.kind}{r.version[0].upper()}{r.version[1:]}",
+        }
+        for r in project.find(options.group, options.kind)
+        if r.api and r.version != options.version
+    ]
     context = {
         "package": package,
         "api_group": api_group,
@@ -144,9 +94,11 @@ def plan_webhook(root: Path, options: WebhookOptions) -> Plan:
         "api_module": module_name(options.group, options.version),
         "mutate_path": _path("mutate", resource),
         "validate_path": _path("validate", resource),
+        "others": others,
     }
     plan = Plan(root)
-    plan.create(Path("src", package, "webhooks", "__init__.py"), render("webhook/package.py.j2", **context))
+    webhooks = Path("src", package, "webhooks", "__init__.py")
+    plan.seed(webhooks, render("webhook/package.py.j2", **context))
     module = Path("src", package, "webhooks", f"{singular}_{options.version}.py")
     if not (root / module).is_file():
         plan.create(module, render("webhook/module.py.j2", **context))
@@ -155,16 +107,13 @@ def plan_webhook(root: Path, options: WebhookOptions) -> Plan:
             block = render(f"webhook/{name}.py.j2", **context).strip("\n") + "\n\n\n"
             plan.insert(module, "webhooks", block)
             setattr(hooks, name, True)
+    plan.insert(webhooks, "webhooks", f"from {package}.webhooks import {module.stem}  # noqa: F401\n")
+    plan.insert(
+        Path("src", package, "operator.py"),
+        "imports",
+        f"from {package} import webhooks  # noqa: E402, F401\n",
+    )
     resource.webhooks = hooks
-    configurations = webhook_configurations(project)
-    if configurations:
-        plan.replace(
-            WEBHOOK_MANIFESTS,
-            "# Written by `kubeloop create webhook` from PROJECT; rewritten each time.\n"
-            + "".join("---\n" + yaml.safe_dump(doc, sort_keys=False) for doc in configurations),
-        )
-        plan.seed(WEBHOOK_KUSTOMIZATION, render("init/config/webhook/kustomization.yaml.j2"))
-        plan.append_resource(WEBHOOK_KUSTOMIZATION, "manifests.yaml")
     plan.replace(PROJECT_FILE, project.dump())
     return plan
 

@@ -303,18 +303,30 @@ def test_user_edits_of_the_controllers_module_survive_the_next_create_api(projec
 WEBHOOK = ("create", "webhook", "--group", "etcd", "--version", "v1", "--kind", "EtcdCluster")
 
 
-def test_create_webhook_writes_stubs_that_import_and_configurations(project: Path) -> None:
+def test_create_webhook_registers_stubs_and_generate_writes_their_configurations(project: Path) -> None:
     ok("init", "--domain", "cloud.io")
     ok(*API)
     result = ok(*WEBHOOK, "--defaulting", "--programmatic-validation")
-    assert "not yet registered on the operator" in result.output
+    assert "make manifests" in result.output
     ok(*WEBHOOK, "--conversion")
+    assert not (project / "config/webhook/manifests.yaml").exists()  # generate's file, not create's
+    package = project.name.replace("-", "_")
+    operator = import_package(project, "operator").operator  # type: ignore[attr-defined]
+    assert sorted((w.type, w.path) for w in operator.webhooks) == [
+        ("mutating", "/mutate-etcd-cloud-io-v1-etcdcluster"),
+        ("validating", "/validate-etcd-cloud-io-v1-etcdcluster"),
+    ]
+    validating = next(w for w in operator.webhooks if w.type == "validating")
+    assert set(validating.operations) == {"CREATE", "UPDATE", "DELETE"}
+    assert not operator.conversions  # one version only: the conversion stub is a commented example
     hooks = import_package(project, "webhooks.etcdcluster_v1")
-    assert hooks.validate_etcdcluster_create(None) == []  # type: ignore[attr-defined]
-    assert hooks.default_etcdcluster(None) is None  # type: ignore[attr-defined]
-    with pytest.raises(NotImplementedError):
-        hooks.convert_etcdcluster({}, "v2")  # type: ignore[attr-defined]
     assert hooks.RESOURCE.crd_name == "etcdclusters.etcd.cloud.io"  # type: ignore[attr-defined]
+    assert (
+        "@operator.convert(EtcdCluster, EtcdClusterV2)"
+        in (project / "src" / package / "webhooks" / "etcdcluster_v1.py").read_text()
+    )
+
+    ok("generate", "all", f"{package}.operator:operator")
     docs = list(yaml.safe_load_all((project / "config/webhook/manifests.yaml").read_text()))
     paths = {d["kind"]: d["webhooks"][0]["clientConfig"]["service"]["path"] for d in docs}
     assert paths == {
@@ -325,6 +337,35 @@ def test_create_webhook_writes_stubs_that_import_and_configurations(project: Pat
     assert kustomization["resources"] == ["service.yaml", "manifests.yaml"]
     recorded = yaml.safe_load((project / "PROJECT").read_text())["resources"][0]["webhooks"]
     assert recorded == {"defaulting": True, "validation": True, "conversion": True, "webhookVersion": "v1"}
+    # Neither overwrites the other, and init re-run over it all changes nothing.
+    before = snapshot(project)
+    ok("init", "--domain", "cloud.io")
+    ok("generate", "all", f"{package}.operator:operator")
+    assert snapshot(project) == before
+
+
+def test_create_webhook_conversion_registers_steps_to_the_other_versions(project: Path) -> None:
+    ok("init", "--domain", "cloud.io")
+    ok(*API)
+    ok("create", "api", "--group", "etcd", "--version", "v2", "--kind", "EtcdCluster", "--no-controller")
+    ok(*WEBHOOK, "--conversion")
+    operator = import_package(project, "operator").operator  # type: ignore[attr-defined]
+    assert operator.conversions.kinds == [("etcd.cloud.io", "EtcdCluster")]
+    assert sorted(operator.conversions.models("etcd.cloud.io", "EtcdCluster")) == ["v1", "v2"]
+    assert not operator.webhooks
+
+
+def test_create_webhook_in_a_project_whose_operator_lost_its_marker_writes_nothing(project: Path) -> None:
+    ok("init", "--domain", "cloud.io")
+    ok(*API)
+    module = project / "src" / project.name.replace("-", "_") / "operator.py"
+    module.write_text(module.read_text().replace("# +kubeloop:scaffold:imports\n", ""))
+    before = snapshot(project)
+    refused = run(*WEBHOOK, "--defaulting")
+    assert refused.exit_code == 1
+    assert "operator.py" in refused.output
+    assert "+kubeloop:scaffold:imports" in refused.output
+    assert snapshot(project) == before
 
 
 def test_create_webhook_needs_the_resource_and_a_choice_and_refuses_repeats(project: Path) -> None:
