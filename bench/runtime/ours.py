@@ -3,8 +3,9 @@
 ours.py operator --kubeconfig K --namespace NS [--profile cprofile|pyinstrument --profile-out F]
     a ``kl.Operator`` with a no-op reconcile of ConfigMaps in NS that only calls
     ``Recorder.seen`` (see common.py); runs until SIGTERM.
-ours.py memory --kubeconfig K --namespace NS --kinds configmaps,pods [--strip] [--tracemalloc N]
-    informers over the kinds (as the operator's cache makes them), wait for sync, settle, gc,
+ours.py memory --kubeconfig K --namespace NS --kinds configmaps,pods [--strip | --slim] [--tracemalloc N]
+    informers over the kinds (as the operator's cache makes them; ``--slim``: with ``slim_managed_fields``,
+    the transform ``kl.Operator``'s cache uses by default), wait for sync, settle, gc,
     print one JSON line with RSS (and, with --deep, the deep size of the cached Python objects).
 """
 
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import Recorder, rss, status_bytes
 
 import kubeloop as kl
-from kubeloop.cache import Informer, InformerOptions, strip_managed_fields
+from kubeloop.cache import Informer, InformerOptions, slim_managed_fields, strip_managed_fields
 from kubeloop.client import Client, ClientSettings
 from kubeloop.resources import core_v1
 
@@ -110,12 +111,13 @@ async def memory(a: argparse.Namespace) -> None:
         tracemalloc.start(a.tracemalloc)
     async with await Client.load(a.kubeconfig, settings=ClientSettings(qps=None)) as client:
         informers = []
+        transform = strip_managed_fields if a.strip else slim_managed_fields if a.slim else None
         for kind in a.kinds.split(","):
             res = await client.resource({"configmaps": "v1/ConfigMap", "pods": "v1/Pod"}[kind])
             inf = Informer(
                 client,
                 res,
-                InformerOptions(namespace=a.namespace, transform=strip_managed_fields if a.strip else None),
+                InformerOptions(namespace=a.namespace, transform=transform),
             )
             inf.add_handler(lambda event: None)
             informers.append(inf)
@@ -162,7 +164,11 @@ def main() -> None:
     p.add_argument("--kubeconfig", required=True)
     p.add_argument("--namespace", required=True)
     p.add_argument("--kinds", default="configmaps,pods")
-    p.add_argument("--strip", action="store_true")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--strip", action="store_true", help="transform=strip_managed_fields")
+    how.add_argument(
+        "--slim", action="store_true", help="transform=slim_managed_fields (kl.Operator's default)"
+    )
     p.add_argument("--settle", type=float, default=1.0)
     p.add_argument("--deep", action="store_true")
     p.add_argument("--tracemalloc", type=int, default=0)

@@ -2,7 +2,8 @@
 object — kubeloop against kopf (latency, throughput) and client-go (memory), in one run against one real
 control plane.
 
-    .venv/bin/python bench/runtime/run.py            # full run (~15 min): writes docs/benchmarks/runtime.md + PNG
+    .venv/bin/python bench/runtime/run.py            # full run (~15 min): writes docs/benchmarks/runtime.md
+                                                     # and runtime_memory.png
     .venv/bin/python bench/runtime/run.py --quick    # small numbers, prints only (unless --out is given)
     .venv/bin/python bench/runtime/run.py --phases memory --out /tmp/x.md
 
@@ -10,11 +11,15 @@ Every contender runs in its own subprocess (``ours.py``, ``kopf run … kopf_op.
 RSS and CPU are its own. See docs/benchmarks/runtime.md for the method.
 """
 
+# The page is Markdown: the multiplication sign, en dash and division sign in strings are meant.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import copy
 import importlib.metadata
 import importlib.util
 import json
@@ -37,6 +42,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from common import configmap, pod, stamp_patch  # noqa: E402
 
+from kubeloop.cache import slim_managed_fields  # noqa: E402
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings  # noqa: E402
 from kubeloop.testing import ControlPlane  # noqa: E402
 from kubeloop.testing.versions import KUBERNETES_VERSION  # noqa: E402
@@ -45,7 +51,21 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubelo
 GO_BIN = CACHE / "goinformer"
 OPERATORS = ["kubeloop", "kopf"]
 PARTS = ["metadata.managedFields", "metadata (rest)", "data", "spec", "status"]
-MEMORY_CONTENDERS = ["kubeloop", "kubeloop (strip)", "client-go", "client-go (strip)"]
+SLIM = "kubeloop (operator default: slim)"
+MEMORY_CONTENDERS = ["kubeloop", "kubeloop (strip)", SLIM, "client-go", "client-go (strip)"]
+
+
+def transform_of(contender: str) -> str:
+    """The managedFields transform of a memory contender: "strip", "slim" or "" (none)."""
+    return "strip" if contender.endswith("(strip)") else "slim" if contender.endswith("slim)") else ""
+
+
+def reference_of(contender: str) -> str:
+    """The client-go contender to compare with: stripped with strip, else plain (client-go keeps full
+    managedFields, so slim is compared with plain client-go)."""
+    return "client-go (strip)" if transform_of(contender) == "strip" else "client-go"
+
+
 CONCURRENCY = 50
 
 
@@ -105,8 +125,8 @@ class Tail:
         self._pos += len(data[:done].encode())
         self.lines += [json.loads(ln) for ln in data[:done].splitlines() if ln.strip()]
 
-    async def wait(self, event: str, phase: str | None = None, timeout: float = 600) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    async def wait(self, event: str, phase: str | None = None, within_s: float = 600) -> dict[str, Any]:
+        deadline = time.monotonic() + within_s
         while True:
             self.poll()
             for ln in self.lines:
@@ -115,7 +135,7 @@ class Tail:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"contender exited ({self.proc.returncode}) before {event} {phase or ''}")
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no {event} {phase or ''} after {timeout:.0f} s")
+                raise TimeoutError(f"no {event} {phase or ''} after {within_s:.0f} s")
             await asyncio.sleep(0.005)
 
 
@@ -192,7 +212,7 @@ async def run_operator(
         proc = spawn_operator(name, kubeconfig, ns, out, targets, profile, work / "log.txt")
         tail = Tail(out, proc)
         try:
-            start = await tail.wait("start", timeout=120)
+            start = await tail.wait("start", within_s=120)
             seed = await tail.wait("done", "seed")
             r["initial"] = {
                 "from_spawn_s": seed["t"] - t_spawn,
@@ -216,7 +236,7 @@ async def run_operator(
             ):
                 cpu0 = cpu_of(proc.pid)
                 await paced(lat, a.rate, write)
-                done = await tail.wait("done", phase, timeout=120)
+                done = await tail.wait("done", phase, within_s=120)
                 ms = [x * 1000 for x in done["latencies"]]
                 r[phase] = {
                     "p50_ms": pct(ms, 0.5),
@@ -293,7 +313,8 @@ def go_sync_baseline(kubeconfig: Path, ns: str) -> dict[str, Any]:
 
 
 def memory_run(contender: str, kubeconfig: Path, ns: str, kind: str, extra: list[str] = ()) -> dict[str, Any]:
-    strip = contender.endswith("(strip)")
+    how = transform_of(contender)
+    strip = how == "strip"
     if contender.startswith("client-go"):
         argv = [str(GO_BIN), "-kubeconfig", str(kubeconfig), "-namespace", ns, "-kinds", kind]
         argv += ["-strip"] if strip else []
@@ -308,7 +329,7 @@ def memory_run(contender: str, kubeconfig: Path, ns: str, kind: str, extra: list
             ns,
             "--kinds",
             kind,
-            *(["--strip"] if strip else []),
+            *([f"--{how}"] if how else []),
             *extra,
         ]
     proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -365,7 +386,7 @@ def run_memory(kubeconfig: Path, a: argparse.Namespace) -> dict[str, Any]:
                 best["n"] = n
                 runs.setdefault(kind, {}).setdefault(contender, []).append(best)
                 print(
-                    f"  memory {kind:10} N={n:>6,} {contender:18} RSS {best['rss'] / 2**20:7.1f} MiB"
+                    f"  memory {kind:10} N={n:>6,} {contender:34} RSS {best['rss'] / 2**20:7.1f} MiB"
                     f"  sync {best['sync_s']:.2f} s  objects {best['objects']}",
                     flush=True,
                 )
@@ -386,6 +407,9 @@ async def wire_sizes(kubeconfig: Path, ns: str) -> dict[str, float]:
             page = await c.list(ref, namespace=ns, limit=200)
             items = page["items"]
             out[kind] = statistics.fmean(len(json.dumps(i, separators=(",", ":"))) for i in items)
+            out[kind + " (slim)"] = statistics.fmean(
+                len(json.dumps(slim_managed_fields(copy.deepcopy(i)), separators=(",", ":"))) for i in items
+            )
             for i in items:
                 i["metadata"].pop("managedFields", None)
             out[kind + " (strip)"] = statistics.fmean(
@@ -440,13 +464,15 @@ def goals(res: dict[str, Any], a: argparse.Namespace) -> list[str]:
         verdict = "met" if bound else "missed"
         L.append(
             f"- **No-op throughput limited by the API server, not by us: {verdict}.** Burst of {a.objects:,} "
-            f"updates: the reconciler had seen the last one {max(b['seen_s'] - b['writer_s'], 0) * 1000:.0f} ms "
-            f"after the API server accepted the last patch ({b['seen_s']:.2f} s vs {b['writer_s']:.2f} s), using "
+            f"updates: the reconciler had seen the last one "
+            f"{max(b['seen_s'] - b['writer_s'], 0) * 1000:.0f} ms after the API server accepted the last "
+            f"patch ({b['seen_s']:.2f} s vs {b['writer_s']:.2f} s), using "
             f"{b['cpu_s']:.2f} CPU s ({b['cpu_s'] / a.objects * 1e6:.0f} µs per update, "
             f"{b['cpu_s'] / b['seen_s'] * 100:.0f} % of one core). Initial list: {a.objects:,} objects "
             f"reconciled {i['from_start_s']:.2f} s after the operator started ({i['cpu_s']:.2f} CPU s)"
             + (
-                f"; a bare client-go informer needs {res['go_sync']['sync_s']:.2f} s just to list and sync them"
+                f"; a bare client-go informer needs {res['go_sync']['sync_s']:.2f} s just to list and "
+                "sync them"
                 if res.get("go_sync")
                 else ""
             )
@@ -461,13 +487,27 @@ def goals(res: dict[str, Any], a: argparse.Namespace) -> list[str]:
             verdict = (
                 "met"
                 if full <= 2 and strip <= 2
-                else ("met only with `strip_managed_fields`" if strip <= 2 else "missed")
+                else (
+                    "met with `strip_managed_fields` and with the operator's default `slim_managed_fields`, "
+                    "not without a transform"
+                    if strip <= 2 and SLIM in po and po[SLIM] / po["client-go"] <= 2
+                    else "met only with `strip_managed_fields`"
+                    if strip <= 2
+                    else "missed"
+                )
             )
             L.append(
                 f"- **Memory per cached {kind[:-1]} ≤ 2× client-go's: {verdict}.** {po['kubeloop']:,.0f} vs "
                 f"{po['client-go']:,.0f} bytes ({full:.2f}×) as the server sends it; with managedFields "
                 f"stripped on both sides {po['kubeloop (strip)']:,.0f} vs {po['client-go (strip)']:,.0f} "
-                f"bytes ({strip:.2f}×)."
+                f"bytes ({strip:.2f}×)"
+                + (
+                    f"; with `kl.Operator`'s default `slim_managed_fields` (client-go keeping full "
+                    f"managedFields) {po[SLIM]:,.0f} vs {po['client-go']:,.0f} bytes "
+                    f"({po[SLIM] / po['client-go']:.2f}×)."
+                    if SLIM in po
+                    else "."
+                )
             )
     return [*L, ""]
 
@@ -569,7 +609,8 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
             "from a separate writer process; time from the first patch until the reconciler has seen "
             "every update. *Writer* is how long the API server took to accept the patches: the floor.",
             "",
-            "| contender | initial list: from spawn s | from operator start s | objects/s | CPU s | of it GC s "
+            "| contender | initial list: from spawn s | from operator start s | objects/s | CPU s "
+            "| of it GC s "
             "| burst: all seen s | writer s | updates/s seen | CPU s | of it GC s | reconciles "
             "| RSS after burst MiB |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -582,7 +623,8 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
             L.append(
                 f"| {name} | {i['from_spawn_s']:.2f} | {i['from_start_s']:.2f} "
                 f"| {a.objects / i['from_start_s']:,.0f} | {i['cpu_s']:.2f} | {i.get('gc_s', 0):.2f} "
-                f"| {b['seen_s']:.2f} | {b['writer_s']:.2f} | {a.objects / b['seen_s']:,.0f} | {b['cpu_s']:.2f} "
+                f"| {b['seen_s']:.2f} | {b['writer_s']:.2f} | {a.objects / b['seen_s']:,.0f} "
+                f"| {b['cpu_s']:.2f} "
                 f"| {b.get('gc_s', 0):.2f} | {b['calls']:,} | {mib(b['rss'])} |"
             )
         L += [
@@ -633,8 +675,8 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
         if k and kp and "failed" not in k and "failed" not in kp:
             L += [
                 "",
-                "Ratios kopf ÷ kubeloop: initial list time {:.1f}×, burst time {:.1f}× (each burst is paced by its own "
-                "writer, see *writer s*), "
+                "Ratios kopf ÷ kubeloop: initial list time {:.1f}×, burst time {:.1f}× (each burst is "
+                "paced by its own writer, see *writer s*), "
                 "update latency p50 {:.1f}×, p99 {:.1f}×; CPU for the burst {:.1f}×.".format(
                     kp["initial"]["from_start_s"] / k["initial"]["from_start_s"],
                     kp["burst"]["seen_s"] / k["burst"]["seen_s"],
@@ -656,19 +698,25 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
             + ", ".join(f"{n:,}" for n in a.memory_ns)
             + ". *strip*: `InformerOptions(transform=strip_managed_fields)` / the same transform in "
             "client-go (`cache.TransformFunc` dropping managedFields, as controller-runtime's "
-            "`TransformStripManagedFields`).",
+            "`TransformStripManagedFields`). *operator default: slim*: "
+            "`InformerOptions(transform=slim_managed_fields)`, what a `kl.Operator`'s cache uses by default "
+            "(keeps `manager`/`operation`/`subresource` of each managedFields entry, drops `fieldsV1`); "
+            "compared with plain client-go, which keeps full managedFields.",
             "",
             "| kind | contender | "
             + " | ".join(f"RSS N={n:,} MiB" for n in a.memory_ns)
-            + " | bytes/object | MiB per 1,000 | ÷ client-go (same transform) | JSON bytes/object |",
+            + " | bytes/object | MiB per 1,000 | ÷ client-go (*strip*: stripped; others: plain) "
+            "| JSON bytes/object |",
             "|---|---|" + "---|" * (len(a.memory_ns) + 4),
         ]
         for kind in ("configmaps", "pods"):
             for c in MEMORY_CONTENDERS:
+                if c not in mem["runs"][kind]:  # results of a run before the contender existed
+                    continue
                 rs = mem["runs"][kind][c]
                 bpo = mem["per_object"][kind][c]
-                ref = mem["per_object"][kind]["client-go (strip)" if c.endswith("(strip)") else "client-go"]
-                w = mem["wire"].get(kind + (" (strip)" if c.endswith("(strip)") else ""))
+                ref = mem["per_object"][kind][reference_of(c)]
+                w = mem["wire"].get(kind + (f" ({transform_of(c)})" if transform_of(c) else ""))
                 L.append(
                     f"| {kind} | {c} | "
                     + " | ".join(mib(r["rss"]) for r in rs)
@@ -700,6 +748,13 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
                     + " | ".join(f"{parts[x]:,.0f}" if x in parts else "–" for x in PARTS)
                     + " |"
                 )
+                slim = mem["runs"][kind].get(SLIM, [{}])[-1].get("deep_parts")
+                if slim:
+                    L.append(
+                        f"| {kind}, operator default: slim | "
+                        + " | ".join(f"{slim[x]:,.0f}" if x in slim else "–" for x in PARTS)
+                        + " |"
+                    )
         if res.get("tracemalloc"):
             L += [
                 "",
@@ -743,8 +798,10 @@ def report(res: dict[str, Any], a: argparse.Namespace) -> str:
         "## How to run",
         "",
         "```sh",
-        ".venv/bin/pip install -e '.[dev,bench]'          # kopf, psutil, matplotlib (+ pip install pyinstrument: optional)",
-        ".venv/bin/python bench/runtime/run.py             # full run: writes this page and runtime_memory.png",
+        ".venv/bin/pip install -e '.[dev,bench]'          "
+        "# kopf, psutil, matplotlib (+ pip install pyinstrument: optional)",
+        ".venv/bin/python bench/runtime/run.py             "
+        "# full run: writes this page and runtime_memory.png",
         ".venv/bin/python bench/runtime/run.py --quick     # 1,000 objects, prints only",
         ".venv/bin/python bench/runtime/run.py --phases memory --out /tmp/runtime.md",
         "```",
@@ -763,15 +820,17 @@ def plot(res: dict[str, Any], a: argparse.Namespace, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     mem = res["memory"]
+    contenders = [c for c in MEMORY_CONTENDERS if c in mem["runs"]["pods"]]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     colors = {
         "kubeloop": "#1f77b4",
         "kubeloop (strip)": "#6baed6",
+        SLIM: "#2ca02c",
         "client-go": "#d62728",
         "client-go (strip)": "#fc9272",
     }
     for ax, kind in zip(axes[:2], ("configmaps", "pods"), strict=True):
-        for c in MEMORY_CONTENDERS:
+        for c in contenders:
             rs = mem["runs"][kind][c]
             ax.plot(
                 [r["n"] for r in rs], [r["rss"] / 2**20 for r in rs], marker="o", label=c, color=colors[c]
@@ -782,10 +841,16 @@ def plot(res: dict[str, Any], a: argparse.Namespace, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     ax = axes[2]
-    width = 0.2
-    for j, c in enumerate(MEMORY_CONTENDERS):
+    width = 0.8 / len(contenders)
+    for j, c in enumerate(contenders):
         vals = [mem["per_object"][k][c] for k in ("configmaps", "pods")]
-        bars = ax.bar([x + (j - 1.5) * width for x in range(2)], vals, width, label=c, color=colors[c])
+        bars = ax.bar(
+            [x + (j - (len(contenders) - 1) / 2) * width for x in range(2)],
+            vals,
+            width,
+            label=c,
+            color=colors[c],
+        )
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(2), ["ConfigMap", "Pod"])
     ax.set_ylabel("bytes of RSS per cached object")
@@ -839,7 +904,8 @@ def main() -> None:
 
     res: dict[str, Any] = {
         "env": {
-            "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB",
+            "machine": f"{platform.machine()}, {psutil.cpu_count()} CPUs, "
+            f"{psutil.virtual_memory().total / 2**30:.0f} GiB",
             "python": platform.python_version(),
             "kubeloop": version("kubeloop"),
             "kopf": version("kopf"),
