@@ -85,9 +85,7 @@ async def _serve(
         kubectl = Kubectl(plane.kubeconfig)
         kinds = ["deployments,services,pods"]
         if operator is None:
-            _say(
-                BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line)
-            )
+            _say(BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line))
             await stop.wait()
             return
         models = custom_resources(operator)
