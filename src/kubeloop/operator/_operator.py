@@ -190,21 +190,12 @@ class Operator:
             handler = Defaulter(target, fn, operations=operations)
             self._add_webhook(
                 AdmissionWebhook(
-                    "mutating",
-                    target,
-                    handler,
-                    plural,
-                    namespaced,
-                    tuple(operations),
-                    failure_policy,
-                    side_effects,
-                    timeout_seconds,
-                    namespace_selector,
-                    object_selector,
+                    "mutating", target, handler, plural, namespaced, tuple(operations), *settings
                 )
             )
             return fn
 
+        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
         return decorate
 
     def validate(
@@ -228,21 +219,12 @@ class Operator:
             handler = Validator(target, fn, operations=operations)
             self._add_webhook(
                 AdmissionWebhook(
-                    "validating",
-                    target,
-                    handler,
-                    plural,
-                    namespaced,
-                    tuple(operations),
-                    failure_policy,
-                    side_effects,
-                    timeout_seconds,
-                    namespace_selector,
-                    object_selector,
+                    "validating", target, handler, plural, namespaced, tuple(operations), *settings
                 )
             )
             return fn
 
+        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
         return decorate
 
     def convert(
