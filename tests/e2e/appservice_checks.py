@@ -1,6 +1,5 @@
-"""What the AppService end-to-end tests share (on the real control plane: ``test_appservice.py``; on
-the embedded API server: ``test_appservice_embedded.py``): the sample, manifests, reads through
-kubectl, the Ready condition and the invalid specs the CRD schema must reject."""
+"""Helpers of the AppService end-to-end tests (``test_appservice.py``): the sample, manifests, reads
+through kubectl, the Ready condition and the invalid specs the CRD schema must reject."""
 
 from __future__ import annotations
 

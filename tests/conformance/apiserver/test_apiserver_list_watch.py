@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from kubeloop.client import BadRequestError, Client, WatchEvent
+from kubeloop.testing import until
 
 
 def cm(name: str, namespace: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
@@ -19,8 +20,15 @@ def cm(name: str, namespace: str, labels: dict[str, str] | None = None, **data: 
 
 
 async def _fill(kube: Client, ns: str) -> None:
+    # Both servers add kube-root-ca.crt to a new namespace, the real one a moment after creating it.
+    await until(lambda: _has_root_ca(kube, ns), what="kube-root-ca.crt in the new namespace")
     for n, tier in enumerate(["web", "web", "db", "cache", "db"]):
         await kube.create(cm(f"item-{n}", ns, {"tier": tier, "n": str(n)}))
+
+
+async def _has_root_ca(kube: Client, ns: str) -> bool:
+    names = [i["metadata"]["name"] for i in (await kube.list("configmaps", namespace=ns))["items"]]
+    return "kube-root-ca.crt" in names
 
 
 async def test_list_pages_with_continue_tokens_in_name_order(kube: Client, ns: str) -> None:
