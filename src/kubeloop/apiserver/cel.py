@@ -16,7 +16,7 @@ import cel
 
 from kubeloop.apiserver.errors import Cause
 
-__all__ = ["check"]
+__all__ = ["check", "json_type_name"]
 
 Obj = dict[str, Any]
 
@@ -26,7 +26,8 @@ def _program(rule: str) -> Any:
     return cel.compile(rule)
 
 
-def _type_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """The OpenAPI type name of a decoded JSON value, as the API server's messages name it."""
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -37,7 +38,9 @@ def _type_name(value: Any) -> str:
         return "string"
     if isinstance(value, list):
         return "array"
-    return "object"
+    if isinstance(value, dict):
+        return "object"
+    return "null"
 
 
 def check(obj: Obj, old: Obj | None, schema: Obj) -> list[Cause]:
@@ -81,7 +84,7 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> Cause | None:
         context = {"self": value, "oldSelf": old} if uses_old else {"self": value}
         ok = program.execute(context)
     except Exception as exc:  # a rule that cannot run is a failed rule, as on the real server
-        return Cause("FieldValueInvalid", f'Invalid value: "{_type_name(value)}": {text}: {exc}', path)
+        return Cause("FieldValueInvalid", f'Invalid value: "{json_type_name(value)}": {text}: {exc}', path)
     if ok is True:
         return None
     message = rule.get("message") or f"failed rule: {text}"
@@ -99,4 +102,4 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> Cause | None:
         return Cause(reason, f"Required value: {message}", field.lstrip("."))
     if reason == "FieldValueForbidden":
         return Cause(reason, f"Forbidden: {message}", field.lstrip("."))
-    return Cause(reason, f'Invalid value: "{_type_name(value)}": {message}', field.lstrip("."))
+    return Cause(reason, f'Invalid value: "{json_type_name(value)}": {message}', field.lstrip("."))

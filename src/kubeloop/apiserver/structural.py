@@ -173,22 +173,6 @@ def _type_ok(value: Any, expected: str, schema: Obj) -> bool:
     }.get(expected, lambda v: True)(value)
 
 
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
 def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cause]:
     """Every violation of ``schema`` by ``value`` at ``path`` (dotted, ``spec.ports[0].port``)."""
     causes: list[Cause] = []
@@ -210,8 +194,8 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
         causes.append(
             Cause(
                 "FieldValueTypeInvalid",
-                f'Invalid value: "{_type_name(value)}": {field} in body must be '
-                f'of type {expected}: "{_type_name(value)}"',
+                f'Invalid value: "{cel.json_type_name(value)}": {field} in body must be '
+                f'of type {expected}: "{cel.json_type_name(value)}"',
                 field,
             )
         )
