@@ -7,7 +7,6 @@ server (no nodes: its workload controller reports Deployments ready; its own gar
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from appservice_operator.api.app_v1 import AppService
 from appservice_operator.operator import operator
 
 from kubeloop import crd
-from kubeloop.testing import Kubectl, KubectlError, run_operator, until
+from kubeloop.testing import Kubectl, KubectlError, run_operator, temporary_namespace, until
 
 
 @dataclass(frozen=True)
@@ -58,10 +57,8 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
 @pytest.fixture
 def ns(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace in the cluster of this test."""
-    name = f"as-{request.node.originalname[5:25].replace('_', '-')}-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with temporary_namespace(cluster.kubectl, request.node.originalname) as name:
+        yield name
 
 
 async def test_sample_becomes_deployment_and_nodeport_service_and_follows_changes(

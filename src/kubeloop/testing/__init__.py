@@ -1,7 +1,7 @@
 """Testing support: a real control plane on loopback, kubectl bound to it, pytest fixtures."""
 
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
-from kubeloop.testing.kubectl import Kubectl, KubectlError
+from kubeloop.testing.kubectl import Kubectl, KubectlError, temporary_namespace
 from kubeloop.testing.runner import run_operator
 from kubeloop.testing.waiting import eventually, until
 
@@ -12,5 +12,6 @@ __all__ = [
     "KubectlError",
     "eventually",
     "run_operator",
+    "temporary_namespace",
     "until",
 ]

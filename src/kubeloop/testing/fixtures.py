@@ -18,8 +18,6 @@ A control plane that cannot start fails the tests that need it; it is never skip
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
@@ -27,7 +25,7 @@ import pytest
 
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
-from kubeloop.testing.kubectl import Kubectl
+from kubeloop.testing.kubectl import Kubectl, temporary_namespace
 
 if TYPE_CHECKING:
     from kubeloop.apiserver import EmbeddedServer
@@ -75,11 +73,8 @@ def kubectl(control_plane: ControlPlane) -> Kubectl:
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace created for this test and deleted after it."""
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
-    name = f"{slug}-{uuid.uuid4().hex[:6]}"
-    kubectl("create", "namespace", name)
-    yield name
-    kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with temporary_namespace(kubectl, request.node.name) as name:
+        yield name
 
 
 @pytest.fixture

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from kubeloop.errors import ComponentError
 
-__all__ = ["Kubectl", "KubectlError"]
+__all__ = ["Kubectl", "KubectlError", "temporary_namespace"]
 
 
 class KubectlError(ComponentError):
@@ -57,3 +61,15 @@ class Kubectl:
     def json(self, *args: str) -> Any:
         """Run ``kubectl ARGS -o json`` and parse the output."""
         return json.loads(self(*args, "-o", "json").stdout)
+
+
+@contextlib.contextmanager
+def temporary_namespace(kubectl: Kubectl, label: str) -> Iterator[str]:
+    """Create a namespace named after ``label`` (plus a random suffix); delete it on exit (not waiting)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    kubectl("create", "namespace", name)
+    try:
+        yield name
+    finally:
+        kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found")

@@ -10,8 +10,6 @@ so blocking kubectl calls from tests never stall it); ``embedded_server`` is kep
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, temporary_namespace
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +39,8 @@ def kctl(api: Path) -> Kubectl:
 
 @pytest.fixture
 def ns(kctl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    slug = re.sub(r"[^a-z0-9]+", "-", request.node.originalname.lower()).strip("-")[:40].strip("-")
-    name = f"{slug}-{uuid.uuid4().hex[:6]}"
-    kctl("create", "namespace", name)
-    yield name
-    kctl("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+    with temporary_namespace(kctl, request.node.originalname) as name:
+        yield name
 
 
 @pytest.fixture
