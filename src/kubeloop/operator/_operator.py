@@ -11,48 +11,34 @@
     @operator.finalize(AppService)          # optional: cleanup before deletion completes
     async def cleanup(app: AppService, ctx: kl.Context) -> None: ...
 
-For each primary object the runtime: skips it when gone; on deletion runs the finalizer (and
-removes it once cleanup succeeds); parses it into its model (an object that does not parse gets
-``Ready=False``/``InvalidSpec`` and a Warning Event, and is not retried until it changes); runs
-the reconcile; prunes owned children no longer applied; writes ``ctx.status`` if it changed. A
-failing reconcile sets ``Ready=False`` with the error's reason, records a Warning Event, and is
-retried with backoff (``TerminalError``: not retried). Changes of the primary object's status
-alone do not reconcile it: the status is the operator's own output (kopf does the same).
+The declarations are kept here; ``_pipeline`` turns each into a controller and runs the author's
+function inside the reconcile pipeline (finalizers, parsing, pruning, status, error conditions).
+Changes of the primary object's status alone do not reconcile it: the status is the operator's
+own output (kopf does the same).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
 from kubeloop import crd
 from kubeloop.cache import CacheOptions, InformerOptions, slim_managed_fields
-from kubeloop.client import ApiError, Client, NotFoundError, PatchType
+from kubeloop.client import Client
 from kubeloop.controller import (
-    Controller,
     ControllerOptions,
     Mapper,
     Predicate,
-    Request,
-    Result,
-    map_to_owner,
-    not_status_only,
 )
-from kubeloop.errors import TerminalError
-from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
 from kubeloop.manager._manager import Manager, ManagerOptions
 from kubeloop.manager._metrics import Metrics
-from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
 from kubeloop.webhook import (
     CONVERT_PATH,
     DEFAULT_CERT_DIR,
@@ -76,22 +62,6 @@ __all__ = ["Operator", "ReconcileFn"]
 
 log = logging.getLogger("kubeloop.operator")
 
-ReconcileFn = Callable[[Any, Context], Awaitable[Result | None]]
-CleanupFn = Callable[[Any, Context], Awaitable[None]]
-
-
-@dataclass
-class _Registration:
-    primary: KindSpec
-    fn: ReconcileFn
-    owns: list[KindSpec]
-    watches: list[tuple[KindSpec, Mapper]]
-    predicates: tuple[Predicate, ...]
-    options: ControllerOptions
-    cleanup: CleanupFn | None = None
-    finalizer: str | None = None
-    name: str = ""
-
 
 class Operator:
     """A named set of reconcile functions run by one manager."""
@@ -103,7 +73,7 @@ class Operator:
         self.name = name
         self.namespace = namespace
         self.rbac_rules = [dict(rule) for rule in rbac]
-        self._registrations: list[_Registration] = []
+        self._registrations: list[Registration] = []
         self.manager: Manager | None = None
         self.webhooks: list[AdmissionWebhook] = []
         self.conversions = Conversions()
@@ -131,7 +101,7 @@ class Operator:
 
         def decorate(fn: ReconcileFn) -> ReconcileFn:
             self._registrations.append(
-                _Registration(
+                Registration(
                     primary=primary,
                     fn=fn,
                     owns=[kind_spec(k) for k in owns],
@@ -160,7 +130,7 @@ class Operator:
 
         return decorate
 
-    def _registration(self, primary: KindSpec) -> _Registration:
+    def _registration(self, primary: KindSpec) -> Registration:
         for registration in self._registrations:
             if registration.primary.ref == primary.ref:
                 return registration
@@ -280,7 +250,7 @@ class Operator:
         options = options or ManagerOptions(name=self.name, cache=self._cache_options())
         manager = Manager(client, options, metrics=metrics)
         for registration in self._registrations:
-            manager.add(await self._controller(manager, registration))
+            manager.add(await build_controller(manager, registration, self.name))
         if self.has_webhooks:
             server = self.register_webhooks(webhook_server or WebhookServer(metrics=manager.metrics))
             manager.add_server(server)
@@ -352,114 +322,6 @@ class Operator:
         which fields (``slim_managed_fields``: pruning needs the managers; Pods take half the memory)."""
         return CacheOptions(default=InformerOptions(namespace=self.namespace, transform=slim_managed_fields))
 
-    async def _controller(self, manager: Manager, reg: _Registration) -> Controller:
-        cache = manager.cache
-        recorder = EventRecorder(manager.client, self.name)
-        primary_informer = await cache.informer(reg.primary.ref)
-        reg.primary = _with_scope(reg.primary, primary_informer.resource.namespaced)
-
-        async def reconcile(request: Request) -> Result | None:
-            obj = primary_informer.get(request.namespace, request.name)
-            if obj is None:
-                return None
-            ctx = Context(
-                request=request,
-                obj=obj,
-                client=manager.client,
-                cache=cache,
-                field_manager=self.name,
-                owned=reg.owns,
-                recorder=recorder,
-                logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
-            )
-            return await self._reconcile_one(reg, ctx, primary_informer.resource.plural)
-
-        controller = Controller(
-            reg.name,
-            reconcile,
-            _with_queue_metrics(reg.options, manager.metrics),
-            metrics=manager.metrics,
-        )
-        controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
-        for child in reg.owns:
-            informer = await cache.informer(child.ref)
-            controller.watch(
-                informer,
-                map_to_owner(reg.primary.group, reg.primary.kind, namespaced=bool(reg.primary.namespaced)),
-            )
-        for watched, mapper in reg.watches:
-            controller.watch(await cache.informer(watched.ref), mapper)
-        return controller
-
-    async def _reconcile_one(self, reg: _Registration, ctx: Context, plural: str) -> Result | None:
-        obj = ctx.obj
-        meta = obj.get("metadata") or {}
-        if meta.get("deletionTimestamp"):
-            if reg.cleanup is not None and reg.finalizer and has_finalizer(obj, reg.finalizer):
-                await reg.cleanup(reg.primary.parse(obj), ctx)
-                await self._set_finalizers(ctx, reg, add=False)
-            return None
-        if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
-            await self._set_finalizers(ctx, reg, add=True)
-        try:
-            typed = reg.primary.parse(obj)
-        except pydantic.ValidationError as exc:
-            message = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-            )
-            ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
-            ctx.event("Warning", "InvalidSpec", message)
-            await self._write_status(ctx, reg)
-            raise TerminalError(
-                f"{reg.primary.kind} {ctx.request} does not match its model: {message}"
-            ) from exc
-        try:
-            result = await reg.fn(typed, ctx)
-            await ctx.prune()
-        except Exception as exc:
-            reason = exc.reason if isinstance(exc, ApiError) and exc.reason else "ReconcileError"
-            message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
-            ctx.set_condition("Ready", False, reason, message[:1000])
-            ctx.event("Warning", reason, message)
-            with contextlib.suppress(Exception):
-                await self._write_status(ctx, reg)
-            raise
-        await self._write_status(ctx, reg)
-        return result
-
-    async def _set_finalizers(self, ctx: Context, reg: _Registration, *, add: bool) -> None:
-        obj = {"metadata": {"finalizers": list((ctx.obj.get("metadata") or {}).get("finalizers") or ())}}
-        changed = (
-            add_finalizer(obj, reg.finalizer or "") if add else remove_finalizer(obj, reg.finalizer or "")
-        )
-        if not changed:
-            return
-        obj["metadata"]["resourceVersion"] = ctx.obj["metadata"]["resourceVersion"]
-        updated = await ctx.client.patch(
-            reg.primary.ref,
-            ctx.request.name,
-            obj,
-            type=PatchType.MERGE,
-            namespace=ctx.request.namespace or None,
-        )
-        ctx.obj = updated
-        (await ctx.cache.informer(reg.primary.ref)).observe(updated)
-
-    async def _write_status(self, ctx: Context, reg: _Registration) -> None:
-        old = ctx.obj.get("status") or {}
-        if ctx.status == old:
-            return
-        patch: dict[str, Any] = {k: None for k in old if k not in ctx.status}
-        patch.update(ctx.status)
-        kwargs: dict[str, Any] = {"type": PatchType.MERGE, "namespace": ctx.request.namespace or None}
-        try:
-            updated = await ctx.client.patch(
-                reg.primary.ref, ctx.request.name, {"status": patch}, subresource="status", **kwargs
-            )
-        except NotFoundError:
-            updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
-        (await ctx.cache.informer(reg.primary.ref)).observe(updated)
-
 
 def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:
     spec = kind_spec(kind)
@@ -470,11 +332,3 @@ def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:
         raise TypeError(f"a webhook needs a crd.CustomResource class or a resources Kind, not {kind!r}")
     version = spec.ref.rsplit("/", 1)[0].rpartition("/")[2]
     return Target(spec.group, version, spec.kind), spec.plural, spec.namespaced
-
-
-def _with_scope(spec: KindSpec, namespaced: bool) -> KindSpec:
-    return replace(spec, namespaced=namespaced)
-
-
-def _with_queue_metrics(options: ControllerOptions, metrics: Metrics) -> ControllerOptions:
-    return replace(options, queue=replace(options.queue, metrics=metrics))

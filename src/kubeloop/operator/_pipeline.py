@@ -1,0 +1,176 @@
+"""The reconcile pipeline around an author's function, and the controller that runs it.
+
+For each primary object: skip it when gone; on deletion run the cleanup and remove the finalizer
+once it succeeds; add the finalizer when a cleanup is declared; parse the object into its model
+(an object that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
+``TerminalError``: no retry until it changes); run the function with a ``Context``; prune owned
+children no longer applied; write ``ctx.status`` if it changed. A failing function sets
+``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pydantic
+
+from kubeloop.client import ApiError, NotFoundError, PatchType
+from kubeloop.controller import (
+    Controller,
+    ControllerOptions,
+    Mapper,
+    Predicate,
+    Request,
+    Result,
+    map_to_owner,
+    not_status_only,
+)
+from kubeloop.errors import TerminalError
+from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
+from kubeloop.manager._manager import Manager
+from kubeloop.manager._metrics import Metrics
+from kubeloop.operator._context import Context
+from kubeloop.operator._kinds import KindSpec
+
+__all__ = ["CleanupFn", "ReconcileFn", "Registration", "build_controller", "reconcile_one"]
+
+ReconcileFn = Callable[[Any, Context], Awaitable[Result | None]]
+CleanupFn = Callable[[Any, Context], Awaitable[None]]
+
+
+@dataclass
+class Registration:
+    """What ``@operator.reconcile`` (and ``@operator.finalize``) declared for one primary kind."""
+
+    primary: KindSpec
+    fn: ReconcileFn
+    owns: list[KindSpec]
+    watches: list[tuple[KindSpec, Mapper]]
+    predicates: tuple[Predicate, ...]
+    options: ControllerOptions
+    cleanup: CleanupFn | None = None
+    finalizer: str | None = None
+    name: str = ""
+
+
+async def build_controller(manager: Manager, reg: Registration, field_manager: str) -> Controller:
+    """The controller of one registration: its watches (primary, owned, watched kinds) and the reconcile
+    pipeline around the author's function."""
+    cache = manager.cache
+    recorder = EventRecorder(manager.client, field_manager)
+    primary_informer = await cache.informer(reg.primary.ref)
+    reg.primary = _with_scope(reg.primary, primary_informer.resource.namespaced)
+
+    async def reconcile(request: Request) -> Result | None:
+        obj = primary_informer.get(request.namespace, request.name)
+        if obj is None:
+            return None
+        ctx = Context(
+            request=request,
+            obj=obj,
+            client=manager.client,
+            cache=cache,
+            field_manager=field_manager,
+            owned=reg.owns,
+            recorder=recorder,
+            logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
+        )
+        return await reconcile_one(reg, ctx)
+
+    controller = Controller(
+        reg.name,
+        reconcile,
+        _with_queue_metrics(reg.options, manager.metrics),
+        metrics=manager.metrics,
+    )
+    controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
+    for child in reg.owns:
+        informer = await cache.informer(child.ref)
+        controller.watch(
+            informer,
+            map_to_owner(reg.primary.group, reg.primary.kind, namespaced=bool(reg.primary.namespaced)),
+        )
+    for watched, mapper in reg.watches:
+        controller.watch(await cache.informer(watched.ref), mapper)
+    return controller
+
+
+async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
+    """One pass of the pipeline over a primary object read from the cache (see the module docstring)."""
+    obj = ctx.obj
+    meta = obj.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        if reg.cleanup is not None and reg.finalizer and has_finalizer(obj, reg.finalizer):
+            await reg.cleanup(reg.primary.parse(obj), ctx)
+            await _set_finalizers(ctx, reg, add=False)
+        return None
+    if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
+        await _set_finalizers(ctx, reg, add=True)
+    try:
+        typed = reg.primary.parse(obj)
+    except pydantic.ValidationError as exc:
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
+        ctx.event("Warning", "InvalidSpec", message)
+        await _write_status(ctx, reg)
+        raise TerminalError(f"{reg.primary.kind} {ctx.request} does not match its model: {message}") from exc
+    try:
+        result = await reg.fn(typed, ctx)
+        await ctx.prune()
+    except Exception as exc:
+        reason = exc.reason if isinstance(exc, ApiError) and exc.reason else "ReconcileError"
+        message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
+        ctx.set_condition("Ready", False, reason, message[:1000])
+        ctx.event("Warning", reason, message)
+        with contextlib.suppress(Exception):
+            await _write_status(ctx, reg)
+        raise
+    await _write_status(ctx, reg)
+    return result
+
+
+async def _set_finalizers(ctx: Context, reg: Registration, *, add: bool) -> None:
+    obj = {"metadata": {"finalizers": list((ctx.obj.get("metadata") or {}).get("finalizers") or ())}}
+    changed = add_finalizer(obj, reg.finalizer or "") if add else remove_finalizer(obj, reg.finalizer or "")
+    if not changed:
+        return
+    obj["metadata"]["resourceVersion"] = ctx.obj["metadata"]["resourceVersion"]
+    updated = await ctx.client.patch(
+        reg.primary.ref,
+        ctx.request.name,
+        obj,
+        type=PatchType.MERGE,
+        namespace=ctx.request.namespace or None,
+    )
+    ctx.obj = updated
+    (await ctx.cache.informer(reg.primary.ref)).observe(updated)
+
+
+async def _write_status(ctx: Context, reg: Registration) -> None:
+    old = ctx.obj.get("status") or {}
+    if ctx.status == old:
+        return
+    patch: dict[str, Any] = {k: None for k in old if k not in ctx.status}
+    patch.update(ctx.status)
+    kwargs: dict[str, Any] = {"type": PatchType.MERGE, "namespace": ctx.request.namespace or None}
+    try:
+        updated = await ctx.client.patch(
+            reg.primary.ref, ctx.request.name, {"status": patch}, subresource="status", **kwargs
+        )
+    except NotFoundError:
+        updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
+    (await ctx.cache.informer(reg.primary.ref)).observe(updated)
+
+
+def _with_scope(spec: KindSpec, namespaced: bool) -> KindSpec:
+    return replace(spec, namespaced=namespaced)
+
+
+def _with_queue_metrics(options: ControllerOptions, metrics: Metrics) -> ControllerOptions:
+    return replace(options, queue=replace(options.queue, metrics=metrics))
