@@ -52,6 +52,13 @@ Obj = dict[str, Any]
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
+def _check_resource_version(rt: ResourceType, name: str, given: Obj, old: Obj) -> None:
+    """409 Conflict when ``given`` names a resourceVersion other than the stored one (none: no check)."""
+    wanted = given["metadata"].get("resourceVersion")
+    if wanted and wanted != old["metadata"]["resourceVersion"]:
+        raise conflict(rt.plural, rt.group, name, _MODIFIED)
+
+
 class Admission(Protocol):
     """Per-kind behaviour: defaults, allocation, validation (see ``admission``)."""
 
@@ -284,14 +291,7 @@ class Api:
             old = view.get(_key(rt, namespace, name))
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
-            want_rv = obj["metadata"].get("resourceVersion")
-            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise conflict(
-                    rt.plural,
-                    rt.group,
-                    name,
-                    _MODIFIED,
-                )
+            _check_resource_version(rt, name, obj, old)
             return self._store_update(view, rt, old, obj, subresource, opts, managed=None)
 
         return await self.store.write(job, dry_run=opts.dry_run)
@@ -332,14 +332,7 @@ class Api:
                 raise StatusError(415, "UnsupportedMediaType", f"unsupported patch type {content_type}")
             if not isinstance(new.get("metadata"), dict):
                 raise bad_request("metadata must be an object")
-            want_rv = new["metadata"].get("resourceVersion")
-            if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-                raise conflict(
-                    rt.plural,
-                    rt.group,
-                    name,
-                    _MODIFIED,
-                )
+            _check_resource_version(rt, name, new, old)
             new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
             if rt.namespaced:
                 new["metadata"]["namespace"] = namespace
@@ -393,14 +386,7 @@ class Api:
             if rt.namespaced and namespace:
                 merged["metadata"]["namespace"] = namespace
             return self._create(view, rt, namespace, merged, opts, subresource="apply")
-        want_rv = applied["metadata"].get("resourceVersion")
-        if want_rv and want_rv != old["metadata"]["resourceVersion"]:
-            raise conflict(
-                rt.plural,
-                rt.group,
-                name,
-                _MODIFIED,
-            )
+        _check_resource_version(rt, name, applied, old)
         merged = fields.apply(
             _versioned(rt, old),
             applied,
