@@ -145,7 +145,12 @@ class FakeClock:
     def call_at(self, when: float, callback: Callable[[], object]) -> Timer:
         timer = _FakeTimer(when, callback)
         self._seq += 1
-        heapq.heappush(self._timers, (_to_ns(when), self._seq, timer))
+        when_ns = _to_ns(when)
+        if when > self.now() and when_ns <= self._now_ns:
+            # A deadline in the future, by less than the rounding: it is due one nanosecond on, so a
+            # positive wait always moves time (else a retry loop against a float deadline never ends).
+            when_ns = self._now_ns + 1
+        heapq.heappush(self._timers, (when_ns, self._seq, timer))
         return timer
 
     @property

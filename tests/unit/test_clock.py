@@ -159,3 +159,22 @@ async def test_fake_clock_keeps_nanoseconds_so_float_drift_does_not_strand_a_tim
     for _ in range(3):
         await clock.advance(0.1)  # 0.1 + 0.1 + 0.1 != 0.3 in floats
     assert fired == [0.3]
+
+
+async def test_a_wait_shorter_than_a_nanosecond_still_moves_fake_time() -> None:
+    clock = FakeClock(start=5.000000001)
+    deadline = clock.now() + 10.0 + 1e-10  # a float deadline off the clock's nanosecond grid
+    woke = 0
+
+    async def waiter() -> None:
+        nonlocal woke
+        while clock.now() < deadline:
+            await clock.sleep(deadline - clock.now())
+            woke += 1
+
+    task = asyncio.create_task(waiter())
+    await asyncio.sleep(0)
+    await clock.advance(11)
+    assert task.done()
+    assert woke <= 2
+    await task
