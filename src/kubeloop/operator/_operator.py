@@ -155,6 +155,8 @@ class Operator:
         The other keywords land in the generated ``MutatingWebhookConfiguration`` entry.
         """
 
+        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
+
         def decorate(fn: DefaultFn) -> DefaultFn:
             target, plural, namespaced = _webhook_target(kind)
             handler = Defaulter(target, fn, operations=operations)
@@ -165,7 +167,6 @@ class Operator:
             )
             return fn
 
-        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
         return decorate
 
     def validate(
@@ -184,6 +185,8 @@ class Operator:
         ``webhook.Invalid(FieldError(path, detail), ...)`` to reject; on UPDATE ``request.old`` is
         the current object, on DELETE (when listed in ``operations``) ``obj`` is the deleted one."""
 
+        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
+
         def decorate(fn: ValidateFn) -> ValidateFn:
             target, plural, namespaced = _webhook_target(kind)
             handler = Validator(target, fn, operations=operations)
@@ -194,7 +197,6 @@ class Operator:
             )
             return fn
 
-        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
         return decorate
 
     def convert(
