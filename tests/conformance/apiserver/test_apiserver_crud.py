@@ -14,15 +14,7 @@ from kubeloop.client import (
     NotFoundError,
     Preconditions,
 )
-
-
-def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": data,
-    }
+from kubeloop.testing.objects import configmap as cm
 
 
 def deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:

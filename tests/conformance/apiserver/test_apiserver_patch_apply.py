@@ -11,6 +11,7 @@ import yaml
 
 from kubeloop.client import ApiError, Client, ConflictError, PatchType
 from kubeloop.testing import Kubectl
+from kubeloop.testing.objects import configmap as cm
 
 
 def deployment(name: str, namespace: str) -> dict[str, Any]:
@@ -37,15 +38,6 @@ def deployment(name: str, namespace: str) -> dict[str, Any]:
                 },
             },
         },
-    }
-
-
-def cm(name: str, namespace: str, **data: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": data,
     }
 
 

@@ -12,15 +12,7 @@ from kubeloop.client import (
     NotFoundError,
     Preconditions,
 )
-
-
-def configmap(name: str, namespace: str, **data: str) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": data,
-    }
+from kubeloop.testing.objects import configmap
 
 
 async def test_create_get_replace_delete_round_trip(client: Client, namespace: str) -> None:

@@ -8,15 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kubeloop.client import Client, GoneError, WatchEvent
-
-
-def configmap(name: str, namespace: str, **data: str) -> dict[str, object]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace},
-        "data": data,
-    }
+from kubeloop.testing.objects import configmap
 
 
 async def take(
