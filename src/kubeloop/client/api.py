@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -214,8 +215,9 @@ class Client:
             params["sendInitialEvents"] = "true"
             params["resourceVersionMatch"] = "NotOlderThan"
             params.setdefault("resourceVersion", "")
-        async for event in stream_events(self.transport, res.path(namespace), params):
-            yield event
+        async with aclosing(stream_events(self.transport, res.path(namespace), params)) as events:
+            async for event in events:  # closing this generator closes the stream at once, not at GC
+                yield event
 
     async def create(
         self,

@@ -17,6 +17,7 @@ __all__ = [
     "ApiError",
     "BadRequestError",
     "ConflictError",
+    "ConnectError",
     "ForbiddenError",
     "GoneError",
     "InternalError",
@@ -167,6 +168,10 @@ class ServerTimeoutError(ApiError):
 
 class TransportError(KubeloopError):
     """No answer from the server: connection refused or reset, TLS failure, request timeout."""
+
+
+class ConnectError(TransportError):
+    """The server could not be reached and nothing was sent, so any request may be sent again."""
 
 
 _CLASSES: tuple[type[ApiError], ...] = (

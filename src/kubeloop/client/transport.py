@@ -1,8 +1,10 @@
 """HTTP to one API server: TLS and credentials, client-side rate limiting, retries with backoff, per-request
 timeouts, metrics hooks, and failure ``Status`` → typed ``ApiError``.
 
-Everything above (discovery, verbs, watch) speaks paths and query parameters to ``Transport``; nothing
-above touches aiohttp directly. Watches get no total timeout and a large read buffer.
+Everything above (discovery, verbs, watch) speaks paths and query parameters to ``Transport`` and reads a
+``Response``; nothing above touches aiohttp or h2. Requests go over aiohttp (HTTP/1.1, pooled keep-alive
+connections); watches go over HTTP/2 when the server offers it (many streams per connection, see
+``kubeloop.client.http2``) and have no total timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -22,10 +24,14 @@ from yarl import URL
 
 from kubeloop.client.auth import Authenticator, Credentials
 from kubeloop.client.config import ClientConfig
-from kubeloop.client.errors import ApiError, TransportError, error_from_status
+from kubeloop.client.errors import ApiError, ConnectError, TransportError, error_from_status
 from kubeloop.client.metrics import MetricsHook, NoMetrics
 from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+from kubeloop.client.response import Http1Response, Response
 from kubeloop.clock import RealClock, SleepClock
+
+if TYPE_CHECKING:
+    from kubeloop.client.http2 import Http2Pool
 
 __all__ = ["ClientSettings", "Transport"]
 
@@ -41,6 +47,9 @@ class ClientSettings:
     answering 429 with Retry-After, which is honoured) is what protects the server; a low client limit
     only adds latency. ``qps=None`` turns client-side limiting off (controller-runtime's choice).
     ``request_timeout`` bounds each non-watch request; watches have none (the server ends them).
+    ``http2_watches`` multiplexes watches on HTTP/2 connections when the server offers ``h2`` (not through
+    a proxy); an HTTP/2 connection silent for ``http2_read_idle`` s is pinged and dropped if the ping goes
+    unanswered for ``http2_ping_timeout`` s (client-go's 30 s / 15 s), so its watches reconnect.
     """
 
     qps: float | None = 50.0
@@ -50,6 +59,9 @@ class ClientSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     user_agent: str = "kubeloop/0.1"
     read_buffer: int = 4 * 1024 * 1024
+    http2_watches: bool = True
+    http2_read_idle: float = 30.0
+    http2_ping_timeout: float = 15.0
 
 
 class Transport:
@@ -75,7 +87,11 @@ class Transport:
         self._base = URL(config.server)
         self._host = self._base.host or ""
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: dict[tuple[bytes | None, bytes | None], ssl.SSLContext] = {}
+        self._http2: Http2Pool | None = None
+        self._http2_off = not (
+            self.settings.http2_watches and self._base.scheme == "https" and not config.proxy_url
+        )
+        self._ssl: dict[tuple[bytes | None, bytes | None, bool], asyncio.Future[ssl.SSLContext]] = {}
         self._timeout = aiohttp.ClientTimeout(
             total=self.settings.request_timeout, connect=self.settings.connect_timeout
         )
@@ -84,10 +100,23 @@ class Transport:
         )
 
     async def close(self) -> None:
-        """Close the HTTP session and its connections."""
+        """Close the HTTP session, the HTTP/2 connections, and so every request and watch in flight."""
+        if self._http2 is not None:
+            await self._http2.close()
+            self._http2 = None
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    @property
+    def http2_connections(self) -> int:
+        """HTTP/2 connections open for watches (0 when the server or the settings rule HTTP/2 out)."""
+        return self._http2.connections if self._http2 is not None else 0
+
+    @property
+    def http2_streams(self) -> int:
+        """Watches open as HTTP/2 streams."""
+        return self._http2.streams if self._http2 is not None else 0
 
     async def request(
         self,
@@ -122,7 +151,7 @@ class Transport:
     @asynccontextmanager
     async def stream(
         self, path: str, *, verb: str = "watch", params: Mapping[str, str] | None = None
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+    ) -> AsyncIterator[Response]:
         """Open a long-running GET (a watch) with no total timeout; yields the response to read from."""
         async with self._open(
             "GET",
@@ -134,6 +163,7 @@ class Transport:
             accept=JSON,
             idempotent=True,
             client_timeout=self._watch_timeout,
+            http2=not self._http2_off,
         ) as resp:
             yield resp
 
@@ -150,7 +180,8 @@ class Transport:
         accept: str,
         idempotent: bool,
         client_timeout: aiohttp.ClientTimeout,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        http2: bool = False,
+    ) -> AsyncIterator[Response]:
         session = await self._get_session()
         url = self._base.with_path(self._base.path.rstrip("/") + path, encoded=False)
         policy = self.settings.retry
@@ -168,23 +199,28 @@ class Transport:
             retry_after: float | None = None
             failure: BaseException | None = None
             sent = True
-            resp: aiohttp.ClientResponse | None = None
+            resp: Response | None = None
             try:
-                resp = await session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=body,
-                    headers=headers,
-                    ssl=await self._ssl_context(creds),
-                    server_hostname=self.config.tls_server_name,
-                    proxy=self.config.proxy_url,
-                    timeout=client_timeout,
-                )
+                if http2 and not self._http2_off:
+                    resp = await self._send_http2(url.with_query(params or {}).raw_path_qs, headers, creds)
+                if resp is None:
+                    resp = Http1Response(
+                        await session.request(
+                            method,
+                            url,
+                            params=params,
+                            data=body,
+                            headers=headers,
+                            ssl=await self._ssl_context(creds),
+                            server_hostname=self.config.tls_server_name,
+                            proxy=self.config.proxy_url,
+                            timeout=client_timeout,
+                        )
+                    )
                 code = resp.status
-            except aiohttp.ClientConnectorError as e:
+            except (aiohttp.ClientConnectorError, ConnectError) as e:
                 failure, sent = e, False
-            except (aiohttp.ClientError, TimeoutError) as e:
+            except (aiohttp.ClientError, TimeoutError, TransportError) as e:
                 failure = e
             self.metrics.request_done(
                 verb=verb,
@@ -197,7 +233,7 @@ class Transport:
                 try:
                     yield resp
                 finally:
-                    if resp.content.at_eof():
+                    if resp.at_eof():
                         resp.release()  # fully read: the connection goes back to the pool
                     else:
                         resp.close()  # a watch ended early: drop the connection
@@ -210,7 +246,7 @@ class Transport:
                     data = b""
                 finally:
                     resp.release()
-                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                retry_after = _retry_after(resp.header("Retry-After"))
                 error = error_from_status(_decode(data), http_code=code, retry_after=retry_after, body=data)
                 if code == 401 and self.auth.dynamic and not reauthenticated:
                     self.auth.invalidate()
@@ -226,6 +262,30 @@ class Transport:
             self.metrics.retried(verb=verb, host=self._host, code=str(code) if code else "<error>")
             await self.clock.sleep(policy.delay(attempt, retry_after))
             attempt += 1
+
+    async def _send_http2(
+        self, target: str, headers: Mapping[str, str], creds: Credentials
+    ) -> Response | None:
+        """Send a GET as a stream on a shared HTTP/2 connection; None when the server has no HTTP/2."""
+        from kubeloop.client import http2  # h2 costs 25 ms to import: only for clients that watch
+
+        if self._http2 is None:
+            self._http2 = http2.Http2Pool(
+                self._host,
+                self._base.port or 443,
+                clock=self.clock,
+                server_hostname=self.config.tls_server_name,
+                connect_timeout=self.settings.connect_timeout,
+                read_idle=self.settings.http2_read_idle,
+                ping_timeout=self.settings.http2_ping_timeout,
+            )
+        ctx = await self._ssl_context(creds, http2=True)
+        assert isinstance(ctx, ssl.SSLContext)
+        try:
+            return await self._http2.open(ctx, target, [(k.lower(), v) for k, v in headers.items()])
+        except http2.Http2Unavailable:
+            self._http2_off = True
+            return None
 
     def _unreachable(self, failure: BaseException | None) -> str:
         """One line on a request that got no answer: the server, where it was configured, and why."""
@@ -244,20 +304,26 @@ class Transport:
             )
         return self._session
 
-    async def _ssl_context(self, creds: Credentials) -> ssl.SSLContext | bool:
+    async def _ssl_context(self, creds: Credentials, *, http2: bool = False) -> ssl.SSLContext | bool:
+        """The TLS context for these credentials; HTTP/2 gets its own (it offers ``h2`` in ALPN)."""
         if self._base.scheme != "https":
             return False
         cfg = self.config
-        key = (creds.client_cert or cfg.client_cert_data, creds.client_key or cfg.client_key_data)
-        ctx = self._ssl.get(key)
-        if ctx is None:
-            ctx = await asyncio.to_thread(_make_ssl_context, cfg, key[0], key[1])
-            self._ssl[key] = ctx
-        return ctx
+        cert, key = creds.client_cert or cfg.client_cert_data, creds.client_key or cfg.client_key_data
+        made = self._ssl.get((cert, key, http2))
+        if made is None:  # one future per key: concurrent first requests must share one context
+            made = asyncio.ensure_future(asyncio.to_thread(_make_ssl_context, cfg, cert, key, http2=http2))
+            self._ssl[(cert, key, http2)] = made
+        return await made
 
 
-def _make_ssl_context(cfg: ClientConfig, cert: bytes | None, key: bytes | None) -> ssl.SSLContext:
-    """TLS for the server: trust ``ca_data`` (or the system store), present the client cert if any."""
+def _make_ssl_context(
+    cfg: ClientConfig, cert: bytes | None, key: bytes | None, *, http2: bool = False
+) -> ssl.SSLContext:
+    """TLS for the server: trust ``ca_data`` (or the system store), present the client cert if any.
+
+    ``http2`` offers ``h2`` in ALPN; HTTP/1.1 connections must not offer it.
+    """
     if cfg.insecure_skip_tls_verify:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -278,6 +344,8 @@ def _make_ssl_context(cfg: ClientConfig, cert: bytes | None, key: bytes | None) 
                 ctx.load_cert_chain(cert_path, key_path)
             except ssl.SSLError as e:
                 raise TransportError(f"{cfg.source}: client certificate or key is invalid: {e}") from e
+    if http2:
+        ctx.set_alpn_protocols(["h2"])
     return ctx
 
 
@@ -308,4 +376,6 @@ def _reason(failure: BaseException | None) -> str:
         return (os_error.strerror or str(os_error)).lower() if isinstance(os_error, OSError) else str(failure)
     if isinstance(failure, TimeoutError):
         return "timed out"
+    if isinstance(failure, TransportError):
+        return str(failure)
     return f"{type(failure).__name__}: {failure}" if failure is not None else "no response"

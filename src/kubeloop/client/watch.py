@@ -9,11 +9,10 @@ job (see the reflector in ``kubeloop.cache``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiohttp
 import orjson
 
 from kubeloop.client.errors import TransportError, error_from_status
@@ -45,7 +44,7 @@ class WatchEvent:
 
 async def stream_events(
     transport: Transport, path: str, params: Mapping[str, str]
-) -> AsyncIterator[WatchEvent]:
+) -> AsyncGenerator[WatchEvent]:
     """Run one watch request and yield its events until the server ends it.
 
     Raises the typed ``ApiError`` of an ``ERROR`` event (``GoneError`` for 410) and ``TransportError``
@@ -54,7 +53,7 @@ async def stream_events(
     async with transport.stream(path, params=params) as resp:
         pending: list[bytes] = []  # pieces of a line split across chunks (objects can be megabytes)
         try:
-            async for chunk in resp.content.iter_any():
+            async for chunk in resp.chunks():
                 start = 0
                 while (end := chunk.find(b"\n", start)) >= 0:
                     line = chunk[start:end]
@@ -67,8 +66,8 @@ async def stream_events(
                     start = end + 1
                 if start < len(chunk):
                     pending.append(chunk[start:])
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as e:
-            raise TransportError(f"watch {path}: stream broke: {e!r}") from e
+        except TransportError as e:
+            raise TransportError(f"watch {path}: {e}") from e
         rest = b"".join(pending)
         if rest.strip():
             yield _event(rest)
