@@ -10,7 +10,8 @@ controlled per stream and acknowledged only as the caller reads it, so a slow re
 stream window of unread data. A connection silent for ``read_idle`` seconds is pinged and closed if the
 ping is not answered within ``ping_timeout`` (client-go's HTTP/2 health check), failing its streams so
 their watchers reconnect. A server that does not negotiate ``h2`` (ALPN) raises ``Http2Unavailable``; the
-caller falls back to HTTP/1.1.
+caller falls back to HTTP/1.1. Liveness is network time: the checks run on the event loop's clock, not on
+an injected one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import h2.exceptions
 import h2.settings
 
 from kubeloop.client.errors import ConnectError, TransportError
-from kubeloop.clock import SleepClock
 
 __all__ = [
     "Http2Error",
@@ -145,8 +145,8 @@ class Http2Response:
 class _Connection(asyncio.Protocol):
     """One HTTP/2 connection: feeds frames to ``h2`` and routes its events to the open streams."""
 
-    def __init__(self, clock: SleepClock, read_idle: float, ping_timeout: float) -> None:
-        self._clock = clock
+    def __init__(self, read_idle: float, ping_timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
         self._read_idle = read_idle
         self._ping_timeout = ping_timeout
         self._h2 = h2.connection.H2Connection(
@@ -154,10 +154,9 @@ class _Connection(asyncio.Protocol):
         )
         self._streams: dict[int, Http2Response] = {}
         self._transport: asyncio.Transport | None = None
-        self._settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settled: asyncio.Future[None] = self._loop.create_future()
         self._pings: dict[bytes, asyncio.Future[None]] = {}
-        self._last_read = clock.now()
-        self._last_stream = clock.now()
+        self._last_read = self._last_stream = self._loop.time()
         self._keepalive: asyncio.Task[None] | None = None
         self.draining = False
         self.closed = False
@@ -179,7 +178,7 @@ class _Connection(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        self._last_read = self._clock.now()
+        self._last_read = self._loop.time()
         try:
             events = self._h2.receive_data(data)
         except h2.exceptions.ProtocolError as e:
@@ -198,7 +197,7 @@ class _Connection(asyncio.Protocol):
     async def settle(self) -> None:
         """Wait for the server's first SETTINGS (its stream limit) and start the health check."""
         await self._settled
-        self._keepalive = asyncio.get_running_loop().create_task(self._check_health())
+        self._keepalive = self._loop.create_task(self._check_health())
 
     def has_room(self) -> bool:
         """Whether a new stream may be opened here now."""
@@ -224,7 +223,7 @@ class _Connection(asyncio.Protocol):
         """The reader is done with a stream; reset it on the wire if it is still open."""
         if self._streams.pop(stream_id, None) is None:
             return
-        self._last_stream = self._clock.now()
+        self._last_stream = self._loop.time()
         if reset and not self.closed:
             with contextlib.suppress(h2.exceptions.StreamClosedError):
                 self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)
@@ -287,10 +286,10 @@ class _Connection(asyncio.Protocol):
     async def _check_health(self) -> None:
         """Ping when the server has been silent for ``read_idle``; close when idle and streamless."""
         while not self.closed:
-            await self._clock.sleep(self._read_idle)
+            await asyncio.sleep(self._read_idle)
             if self.closed:
                 return
-            now = self._clock.now()
+            now = self._loop.time()
             if not self._streams and now - self._last_stream >= IDLE_CLOSE:
                 self.close()
                 return
@@ -305,17 +304,16 @@ class _Connection(asyncio.Protocol):
     async def _ping(self) -> bool:
         """Send a PING and wait up to ``ping_timeout`` for its acknowledgement."""
         payload = os.urandom(8)
-        answered = asyncio.get_running_loop().create_future()
-        self._pings[payload] = answered
+        answered = self._pings[payload] = self._loop.create_future()
         self._h2.ping(payload)
         self._flush()
-        timer = asyncio.ensure_future(self._clock.sleep(self._ping_timeout))
         try:
-            await asyncio.wait((answered, timer), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait_for(answered, self._ping_timeout)
+        except TimeoutError:
+            return False
         finally:
-            timer.cancel()
             self._pings.pop(payload, None)
-        return answered.done()
+        return True
 
     def _flush(self) -> None:
         data = self._h2.data_to_send()
@@ -344,7 +342,6 @@ class Http2Pool:
         host: str,
         port: int,
         *,
-        clock: SleepClock,
         server_hostname: str | None = None,
         connect_timeout: float = 10.0,
         read_idle: float = 30.0,
@@ -354,7 +351,6 @@ class Http2Pool:
         self._port = port
         self._authority = f"{host}:{port}"
         self._server_hostname = server_hostname
-        self._clock = clock
         self._connect_timeout = connect_timeout
         self._read_idle = read_idle
         self._ping_timeout = ping_timeout
@@ -427,7 +423,7 @@ class Http2Pool:
         if self.unavailable:
             raise Http2Unavailable(self._authority)
         loop = asyncio.get_running_loop()
-        conn = _Connection(self._clock, self._read_idle, self._ping_timeout)
+        conn = _Connection(self._read_idle, self._ping_timeout)
         try:
             async with asyncio.timeout(self._connect_timeout):
                 transport, _ = await loop.create_connection(

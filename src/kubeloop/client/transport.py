@@ -273,7 +273,6 @@ class Transport:
             self._http2 = http2.Http2Pool(
                 self._host,
                 self._base.port or 443,
-                clock=self.clock,
                 server_hostname=self.config.tls_server_name,
                 connect_timeout=self.settings.connect_timeout,
                 read_idle=self.settings.http2_read_idle,

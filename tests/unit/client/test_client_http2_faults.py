@@ -17,7 +17,6 @@ import pytest
 
 from kubeloop.certs import CertificateAuthority
 from kubeloop.client.http2 import Http2Error, Http2Pool, Http2Response, Http2Unavailable
-from kubeloop.clock import RealClock
 
 EVENT = b'{"type":"ADDED","object":{"metadata":{"name":"x"}}}\n'
 
@@ -83,7 +82,7 @@ async def pool(tls: tuple[ssl.SSLContext, ssl.SSLContext], peer: PeerBehaviour) 
     server_ctx.set_alpn_protocols(["h2"])
     server = await asyncio.start_server(lambda r, w: serve_h2(r, w, peer), "127.0.0.1", 0, ssl=server_ctx)
     port = server.sockets[0].getsockname()[1]
-    pool = Http2Pool("127.0.0.1", port, clock=RealClock(), read_idle=0.2, ping_timeout=0.3)
+    pool = Http2Pool("127.0.0.1", port, read_idle=0.2, ping_timeout=0.3)
     yield pool
     await pool.close()
     for writer in peer.writers:
