@@ -9,6 +9,9 @@ Variants: ``kubeloop``; ``kubernetes_asyncio`` (typed models, the library's defa
 ``api.async_get`` / ``obj.create()``) and ``kr8s-raw`` (``api.call_api`` + ``response.json()``);
 ``kubernetes`` (official, sync, typed models) and ``kubernetes-raw`` (``_preload_content=False`` +
 ``json.loads``); the sync client gets concurrency from a thread pool and one thread per watch.
+``kubeloop-http1`` (watch phase) is kubeloop with ``http2_watches=False``: one HTTP/1.1 connection per watch
+instead of HTTP/2 streams. ``wire`` (list and create phases) is no client but the server's ceiling: an
+aiohttp session over the same TLS that sends and reads bytes and decodes nothing.
 
 Every client: no client-side rate limit (only kubeloop has one; it is turned off), connection pool at
 least as large as the concurrency (and the number of watches), the same request bodies.
@@ -20,13 +23,17 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
+import ssl
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 POOL = 4096  # connection-pool size given to every library that has one (>= watches and concurrency)
@@ -62,16 +69,26 @@ def peak_rss_mib() -> float:
 
 # --------------------------------------------------------------------------------------------- drivers
 # Async drivers: list_all(ns, page) -> items decoded; create(body); watch(ns, selector, rv, on_added);
-# latest_rv(ns). The sync driver (official client) has the same methods, blocking.
+# latest_rv(ns); optionally open_watches() -> watches open when they are not one TCP connection each (else
+# None). The sync driver (official client) has the same methods, blocking.
 
 
 class Kubeloop:
     name = "kubeloop"
 
+    def __init__(self, http2: bool = True) -> None:
+        self.http2 = http2
+
     async def setup(self, kubeconfig: str) -> None:
         from kubeloop.client import Client, ClientSettings
 
-        self.c = await Client.load(kubeconfig, settings=ClientSettings(qps=None))
+        settings = ClientSettings(qps=None, http2_watches=self.http2)
+        self.c = await Client.load(kubeconfig, settings=settings)
+
+    def open_watches(self) -> int | None:
+        """Watches open as HTTP/2 streams; None while no HTTP/2 connection is open (HTTP/1.1: one each)."""
+        t = self.c.transport
+        return t.http2_streams if t.http2_connections > 0 else None
 
     async def list_all(self, ns: str, page: int) -> int:
         n = 0
@@ -295,17 +312,96 @@ class KubernetesSync:
         pass
 
 
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+def wire_ssl_context(cfg: Any) -> ssl.SSLContext:
+    """TLS as the kubeconfig says: trust its CA, present its client certificate (``cfg``: a ClientConfig)."""
+    if cfg.insecure_skip_tls_verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cadata=cfg.ca_data.decode() if cfg.ca_data else None)
+    if cfg.client_cert_data and cfg.client_key_data:
+        with tempfile.TemporaryDirectory() as tmp:  # load_cert_chain reads only files
+            cert, key = Path(tmp, "tls.crt"), Path(tmp, "tls.key")
+            cert.write_bytes(cfg.client_cert_data)
+            key.write_bytes(cfg.client_key_data)
+            ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+class Wire:
+    """The server's ceiling, not a client: aiohttp over the same TLS, bytes out and bytes in, nothing decoded
+    (items are counted with ``bytes.count``, the continue token taken with a regex)."""
+
+    name = "wire"
+    ITEM = b'{"metadata":{"name":'  # every item of a list starts so (TypeMeta is empty in list items)
+    CONTINUE = re.compile(rb'"continue":"([^"]*)"')
+
+    async def setup(self, kubeconfig: str) -> None:
+        import aiohttp
+
+        from kubeloop.client.config import load_kubeconfig
+
+        cfg = load_kubeconfig(kubeconfig)
+        ctx = wire_ssl_context(cfg)
+        headers = {"Accept": "application/json"}
+        if cfg.token:
+            headers["Authorization"] = f"Bearer {cfg.token}"
+        self.base = cfg.server.rstrip("/")
+        self.s = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ssl=ctx), headers=headers, raise_for_status=False
+        )
+
+    async def list_all(self, ns: str, page: int) -> int:
+        url = f"{self.base}/api/v1/namespaces/{ns}/configmaps"
+        n, params = 0, {"limit": str(page)}
+        while True:
+            async with self.s.get(url, params=params) as r:
+                data = await r.read()
+                if r.status >= 300:
+                    raise RuntimeError(f"list: HTTP {r.status}: {data[:200]!r}")
+            n += data.count(self.ITEM)
+            m = self.CONTINUE.search(data, 0, 2048)
+            if not m or not m.group(1):
+                return n
+            params["continue"] = m.group(1).decode()
+
+    async def create(self, body: dict[str, Any]) -> None:
+        import orjson
+
+        ns = body["metadata"]["namespace"]
+        url = f"{self.base}/api/v1/namespaces/{ns}/configmaps"
+        async with self.s.post(url, data=orjson.dumps(body), headers=JSON_BODY) as r:
+            data = await r.read()
+            if r.status >= 300:
+                raise RuntimeError(f"create: HTTP {r.status}: {data[:200]!r}")
+
+    async def latest_rv(self, ns: str) -> str:
+        raise SystemExit("wire has no watch phase")
+
+    async def watch(self, ns: str, selector: str, rv: str, on_added: Callable[[], None]) -> None:
+        raise SystemExit("wire has no watch phase")
+
+    async def close(self) -> None:
+        await self.s.close()
+
+
 def make_driver(variant: str) -> Any:
-    raw = variant.endswith("-raw")
-    base = variant.removesuffix("-raw")
-    if base == "kubeloop":
-        return Kubeloop()
-    if base == "kubernetes_asyncio":
-        return KubernetesAsyncio(raw)
-    if base == "kr8s":
-        return Kr8s(raw)
-    if base == "kubernetes":
-        return KubernetesSync(raw)
+    lib, _, flavour = variant.partition("-")  # "kr8s-raw", "kubeloop-http1"; "kubernetes_asyncio" has none
+    if variant == "wire":
+        return Wire()
+    if lib == "kubeloop" and flavour in ("", "http1"):
+        return Kubeloop(http2=flavour != "http1")
+    if flavour in ("", "raw"):
+        raw = flavour == "raw"
+        if lib == "kubernetes_asyncio":
+            return KubernetesAsyncio(raw)
+        if lib == "kr8s":
+            return Kr8s(raw)
+        if lib == "kubernetes":
+            return KubernetesSync(raw)
     raise SystemExit(f"unknown variant {variant}")
 
 
@@ -440,8 +536,10 @@ class Phase:
                     errors.append(repr(e))
 
             tasks = [asyncio.create_task(hold_async(i)) for i in range(n)]
-        # established = one TCP connection per watch to the API server (HTTP/1.1 for every client here)
+        # established: the watches open. Over HTTP/1.1 one TCP connection to the API server per watch; a
+        # driver multiplexing watches as HTTP/2 streams counts them itself (``open_watches``)
         me, port = psutil.Process(), a.server_port
+        open_watches: Callable[[], int | None] = getattr(d, "open_watches", lambda: None)
         deadline = time.perf_counter() + max(60.0, n / 5)
         while True:
             conns = sum(
@@ -449,7 +547,9 @@ class Phase:
                 for c in me.net_connections("tcp")
                 if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"
             )
-            if conns >= n or time.perf_counter() > deadline or errors:
+            streams = open_watches()
+            established = conns if streams is None else streams
+            if established >= n or time.perf_counter() > deadline or errors:
                 break
             await asyncio.sleep(0.2)
         ramp = time.perf_counter() - t0
@@ -471,7 +571,8 @@ class Phase:
             t.cancel()
         return {
             "ops": n,
-            "established": conns,
+            "established": established,
+            "connections": conns,
             "ramp": ramp,
             "ramp_cpu": ramp_cpu,
             "wall": hold_wall,
