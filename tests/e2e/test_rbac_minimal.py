@@ -249,7 +249,9 @@ async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
             return again is not None and again["metadata"]["uid"] != old["metadata"]["uid"]
 
         await until(lambda: restored("deployment", deployment), within=STEP, what="Deployment restored")
-        await until(lambda: ready(kubectl, namespace), within=STEP, what="Ready=True after restore")
+        # the new Deployment must become available first (kube-controller-manager and kwok, which lag
+        # on a loaded 2-core machine): one failed full run took over 12 s here
+        await until(lambda: ready(kubectl, namespace), within=2 * STEP, what="Ready=True after restore")
 
         async def counted() -> bool:
             events = await reconciled_events(kubectl, namespace)

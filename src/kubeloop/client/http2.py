@@ -221,9 +221,13 @@ class _Connection(asyncio.Protocol):
 
     def forget(self, stream_id: int, *, reset: bool) -> None:
         """The reader is done with a stream; reset it on the wire if it is still open."""
-        if self._streams.pop(stream_id, None) is None:
+        stream = self._streams.pop(stream_id, None)
+        if stream is None:
             return
         self._last_stream = self._loop.time()
+        unread = sum(flow for _, flow in stream._chunks)
+        if unread and not self.closed:  # the connection's window must get back what nobody will read
+            self._h2.acknowledge_received_data(unread, stream_id)
         if reset and not self.closed:
             with contextlib.suppress(h2.exceptions.StreamClosedError):
                 self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.CANCEL)

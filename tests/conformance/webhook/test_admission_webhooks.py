@@ -9,7 +9,7 @@ and deletes its webhook configurations afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,13 +97,15 @@ def cert_dir(tmp_path: Path) -> tuple[Path, bytes]:
     return tmp_path, webhook.serving_certificate(tmp_path)
 
 
-async def test_defaulting_webhook_fills_fields_visible_in_kubectl_get(
+@pytest.fixture
+async def serving(
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
     appservice_crd: str,
     cert_dir: tuple[Path, bytes],
-) -> None:
+) -> AsyncIterator[kl.Operator]:
+    """An operator serving this namespace's webhooks, its configurations installed and in effect."""
     operator = operator_for(namespace)
     directory, ca = cert_dir
     async with (
@@ -113,95 +115,72 @@ async def test_defaulting_webhook_fills_fields_visible_in_kubectl_get(
         installed(kubectl, operator, ca),
     ):
         await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
-        await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "web", size=2))
-        shown = yaml.safe_load(
-            (await run(kubectl, "get", "appservice", "web", "-n", namespace, "-o", "yaml")).stdout
-        )
-        assert shown["spec"] == {"size": 2, "image": "nginx:1.27"}
-        assert shown["metadata"]["labels"] == {"defaulted-by": "kubeloop"}
-        # an explicit value is kept
-        await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "own", image="httpd:2"))
-        own = (
-            await run(kubectl, "get", "appservice", "own", "-n", namespace, "-o", "jsonpath={.spec.image}")
-        ).stdout
-        assert own == "httpd:2"
+        yield operator
+
+
+async def test_defaulting_webhook_fills_fields_visible_in_kubectl_get(
+    serving: kl.Operator, kubectl: Kubectl, namespace: str
+) -> None:
+    await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "web", size=2))
+    shown = yaml.safe_load(
+        (await run(kubectl, "get", "appservice", "web", "-n", namespace, "-o", "yaml")).stdout
+    )
+    assert shown["spec"] == {"size": 2, "image": "nginx:1.27"}
+    assert shown["metadata"]["labels"] == {"defaulted-by": "kubeloop"}
+    # an explicit value is kept
+    await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "own", image="httpd:2"))
+    own = (
+        await run(kubectl, "get", "appservice", "own", "-n", namespace, "-o", "jsonpath={.spec.image}")
+    ).stdout
+    assert own == "httpd:2"
 
 
 async def test_validating_webhook_rejection_and_warnings_are_shown_by_kubectl_apply(
-    client: Client,
-    control_plane: ControlPlane,
-    kubectl: Kubectl,
-    namespace: str,
-    appservice_crd: str,
-    cert_dir: tuple[Path, bytes],
+    client: Client, serving: kl.Operator, kubectl: Kubectl, namespace: str
 ) -> None:
-    operator = operator_for(namespace)
-    directory, ca = cert_dir
-    async with (
-        run_operator(
-            operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_cert_dir=directory
-        ),
-        installed(kubectl, operator, ca),
-    ):
-        await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
-        rejected = await run(
-            kubectl, "apply", "-f", "-", input=manifest(namespace, "big", size=11), check=False
-        )
-        assert rejected.returncode != 0
-        # kubectl prints an Invalid status from its causes, as for the API server's own validation
-        expected = "spec.size: Invalid value: 11: must be at most 10"
-        assert f'The AppService "big" is invalid: {expected}' in rejected.stderr
-        with pytest.raises(ApiError) as caught:
-            await client.create(yaml.safe_load(manifest(namespace, "big", size=11)))
-        assert caught.value.code == 422
-        assert caught.value.message == (
-            f'admission webhook "vappservice-v1.{GROUP}" denied the request: '
-            f'AppService.{GROUP} "big" is invalid: {expected}'
-        )
-        assert [(c.field, c.message) for c in caught.value.causes] == [
-            ("spec.size", "Invalid value: 11: must be at most 10")
-        ]
-        absent = await run(kubectl, "get", "appservice", "big", "-n", namespace, check=False)
-        assert "NotFound" in absent.stderr
+    rejected = await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "big", size=11), check=False)
+    assert rejected.returncode != 0
+    # kubectl prints an Invalid status from its causes, as for the API server's own validation
+    expected = "spec.size: Invalid value: 11: must be at most 10"
+    assert f'The AppService "big" is invalid: {expected}' in rejected.stderr
+    with pytest.raises(ApiError) as caught:
+        await client.create(yaml.safe_load(manifest(namespace, "big", size=11)))
+    assert caught.value.code == 422
+    assert caught.value.message == (
+        f'admission webhook "vappservice-v1.{GROUP}" denied the request: '
+        f'AppService.{GROUP} "big" is invalid: {expected}'
+    )
+    assert [(c.field, c.message) for c in caught.value.causes] == [
+        ("spec.size", "Invalid value: 11: must be at most 10")
+    ]
+    absent = await run(kubectl, "get", "appservice", "big", "-n", namespace, check=False)
+    assert "NotFound" in absent.stderr
 
-        warned = await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "idle", size=0))
-        assert "Warning: size 0 stops the app" in warned.stderr
+    warned = await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "idle", size=0))
+    assert "Warning: size 0 stops the app" in warned.stderr
 
-        assert operator.manager is not None
-        rejections = operator.manager.metrics.registry.get_sample_value(
-            "kubeloop_webhook_admission_rejections_total",
-            {"webhook": f"/validate-{GROUP.replace('.', '-')}-v1-appservice", "code": "422"},
-        )
-        assert rejections is not None
-        assert rejections >= 1
+    assert serving.manager is not None
+    rejections = serving.manager.metrics.registry.get_sample_value(
+        "kubeloop_webhook_admission_rejections_total",
+        {"webhook": f"/validate-{GROUP.replace('.', '-')}-v1-appservice", "code": "422"},
+    )
+    assert rejections is not None
+    assert rejections >= 1
 
 
 async def test_a_handler_that_raises_answers_an_error_and_the_server_keeps_serving(
-    control_plane: ControlPlane,
-    kubectl: Kubectl,
-    namespace: str,
-    appservice_crd: str,
-    cert_dir: tuple[Path, bytes],
+    serving: kl.Operator, kubectl: Kubectl, namespace: str
 ) -> None:
-    operator = operator_for(namespace)
-    directory, ca = cert_dir
-    async with (
-        run_operator(
-            operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_cert_dir=directory
-        ),
-        installed(kubectl, operator, ca),
-    ):
-        await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
-        failed = await run(
-            kubectl, "apply", "-f", "-", input=manifest(namespace, "boom", image="explode"), check=False
-        )
-        assert failed.returncode != 0
-        assert "denied the request: internal error in validator of AppService" in failed.stderr
-        assert "RuntimeError: the validator exploded" in failed.stderr
-        # not a transport failure: the API server got an answer (a dropped connection reads
-        # "failed calling webhook")
-        assert "failed calling webhook" not in failed.stderr
-        await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "fine", size=3))
+    failed = await run(
+        kubectl, "apply", "-f", "-", input=manifest(namespace, "boom", image="explode"), check=False
+    )
+    assert failed.returncode != 0
+    assert "denied the request: internal error in validator of AppService" in failed.stderr
+    assert "RuntimeError: the validator exploded" in failed.stderr
+    # not a transport failure: the API server got an answer (a dropped connection reads
+    # "failed calling webhook")
+    assert "failed calling webhook" not in failed.stderr
+    await run(kubectl, "apply", "-f", "-", input=manifest(namespace, "fine", size=3))
 
 
 async def test_a_rotated_certificate_is_picked_up_without_restart(

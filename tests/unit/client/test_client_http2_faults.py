@@ -13,10 +13,18 @@ from pathlib import Path
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import pytest
 
 from kubeloop.certs import CertificateAuthority
-from kubeloop.client.http2 import Http2Error, Http2Pool, Http2Response, Http2Unavailable
+from kubeloop.client.http2 import (
+    CONNECTION_WINDOW,
+    STREAM_WINDOW,
+    Http2Error,
+    Http2Pool,
+    Http2Response,
+    Http2Unavailable,
+)
 
 EVENT = b'{"type":"ADDED","object":{"metadata":{"name":"x"}}}\n'
 
@@ -28,6 +36,7 @@ class PeerBehaviour:
     silent: bool = False
     goaway_first: bool = False
     reset_after_headers: bool = False
+    body_bytes: int = 0
     connections: int = 0
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -40,8 +49,27 @@ async def serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
     writer.write(conn.data_to_send())
     first_connection = peer.connections == 1
     quiet = False
+    unsent: dict[int, bytes] = {}  # stream -> body still to send, as flow control allows
+
+    def pump() -> None:
+        for stream_id, body in list(unsent.items()):
+            try:
+                while body and (room := conn.local_flow_control_window(stream_id)):
+                    size = min(room, conn.max_outbound_frame_size)
+                    conn.send_data(stream_id, body[:size])
+                    body = body[size:]
+            except h2.exceptions.StreamClosedError:
+                body = b""
+            unsent[stream_id] = body
+            if not body:
+                del unsent[stream_id]
+
     while data := await reader.read(65536):
         for event in conn.receive_data(data):
+            if isinstance(event, h2.events.StreamReset):
+                unsent.pop(event.stream_id or 0, None)
+            if isinstance(event, h2.events.WindowUpdated):
+                pump()
             if not isinstance(event, h2.events.RequestReceived):
                 continue
             stream_id = event.stream_id or 0
@@ -49,7 +77,8 @@ async def serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
                 conn.close_connection(last_stream_id=0)
                 continue
             conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/json")])
-            conn.send_data(stream_id, EVENT)
+            unsent[stream_id] = EVENT + b"x" * peer.body_bytes
+            pump()
             writer.write(conn.data_to_send())
             if peer.reset_after_headers:
                 writer.transport.abort()
@@ -153,3 +182,18 @@ async def test_a_server_without_h2_is_reported_unavailable(
     with pytest.raises(Http2Unavailable):
         await pool.open(tls[1], "/watch", [])
     assert pool.unavailable
+
+
+async def test_unread_data_of_a_closed_stream_is_given_back_to_the_connection_window(
+    pool: Http2Pool, tls: tuple[ssl.SSLContext, ssl.SSLContext], peer: PeerBehaviour
+) -> None:
+    # Each stream stalls with a full stream window (1 MiB) unread when its reader closes it; unless that
+    # is acknowledged, the 32 MiB connection window runs dry and later streams on it get no data at all.
+    peer.body_bytes = 2 * STREAM_WINDOW
+    for _ in range(CONNECTION_WINDOW // STREAM_WINDOW + 4):
+        response = await pool.open(tls[1], "/watch", [])
+        async with asyncio.timeout(5):
+            assert (await first_chunk(response)).startswith(EVENT)
+        await asyncio.sleep(0.05)  # the rest of the stream window arrives, unread
+        response.close()
+    assert pool.connections == 1
