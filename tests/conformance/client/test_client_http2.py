@@ -131,3 +131,22 @@ async def test_a_server_without_http2_gets_http1_watches(embedded_api_server: Em
             assert event.object["metadata"]["name"] == "h2-fallback"
         assert api.transport.http2_connections == 0
         await api.delete("configmaps", "h2-fallback", namespace="default")
+
+
+async def test_more_than_a_stream_window_passes_through_one_watch(client: Client, namespace: str) -> None:
+    # three 0.9 MiB objects on one stream: more than its 1 MiB window, so they arrive only if the window
+    # is handed back as the watch reads
+    value = "".join(f"{i:07d}\n" for i in range(115_000))
+    rv = (await client.list("configmaps", namespace=namespace))["metadata"]["resourceVersion"]
+    for i in range(3):
+        await client.create(configmap(f"big-{i}", namespace, blob=value))
+    events: list[WatchEvent] = []
+    watch = client.watch("configmaps", namespace=namespace, resource_version=rv)
+    async with asyncio.timeout(30), aclosing(watch):
+        async for event in watch:
+            events.append(event)
+            if len(events) == 3:
+                break
+    assert [e.object["metadata"]["name"] for e in events] == ["big-0", "big-1", "big-2"]
+    assert all(e.object["data"]["blob"] == value for e in events)
+    assert client.transport.http2_connections == 1
