@@ -37,6 +37,7 @@ class PeerBehaviour:
     goaway_first: bool = False
     reset_after_headers: bool = False
     body_bytes: int = 0
+    pings: int = 0
     connections: int = 0
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
@@ -66,6 +67,8 @@ async def serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
 
     while data := await reader.read(65536):
         for event in conn.receive_data(data):
+            if isinstance(event, h2.events.PingReceived):
+                peer.pings += 1
             if isinstance(event, h2.events.StreamReset):
                 unsent.pop(event.stream_id or 0, None)
             if isinstance(event, h2.events.WindowUpdated):
@@ -143,11 +146,12 @@ async def test_a_peer_that_stops_answering_pings_fails_its_streams(
 
 
 async def test_a_peer_that_answers_pings_keeps_an_idle_stream(
-    pool: Http2Pool, tls: tuple[ssl.SSLContext, ssl.SSLContext]
+    pool: Http2Pool, tls: tuple[ssl.SSLContext, ssl.SSLContext], peer: PeerBehaviour
 ) -> None:
     response = await pool.open(tls[1], "/watch", [])
     assert await first_chunk(response) == EVENT
     await asyncio.sleep(1.2)  # six read_idle periods: the client pinged and got answers
+    assert peer.pings >= 2  # every other period: an answer counts as traffic
     assert pool.connections == 1
     assert pool.streams == 1
     assert not response.at_eof()
