@@ -163,7 +163,7 @@ class Transport:
             accept=JSON,
             idempotent=True,
             client_timeout=self._watch_timeout,
-            http2=not self._http2_off,
+            http2=True,
         ) as resp:
             yield resp
 

@@ -66,22 +66,22 @@ async def stream_events(
                     start = end + 1
                 if start < len(chunk):
                     pending.append(chunk[start:])
-        except TransportError as e:
+            rest = b"".join(pending)
+            if rest.strip():
+                yield _event(rest)
+        except TransportError as e:  # a broken stream or an undecodable event: name the watch
             raise TransportError(f"watch {path}: {e}") from e
-        rest = b"".join(pending)
-        if rest.strip():
-            yield _event(rest)
 
 
 def _event(line: bytes) -> WatchEvent:
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as e:
-        raise TransportError(f"watch: undecodable event ({e}): {line[:120]!r}") from e
+        raise TransportError(f"undecodable event ({e}): {line[:120]!r}") from e
     kind = doc.get("type")
     obj = doc.get("object") or {}
     if kind == "ERROR":
         raise error_from_status(obj, http_code=int(obj.get("code") or 500))
     if kind not in ("ADDED", "MODIFIED", "DELETED", "BOOKMARK"):
-        raise TransportError(f"watch: unknown event type {kind!r}")
+        raise TransportError(f"unknown event type {kind!r}")
     return WatchEvent(kind, obj)
