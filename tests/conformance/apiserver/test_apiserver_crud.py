@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from kubeloop.client import (
@@ -15,23 +13,7 @@ from kubeloop.client import (
     Preconditions,
 )
 from kubeloop.testing.objects import configmap as cm
-
-
-def deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "main", "image": "example.com/main:1"}]},
-            },
-        },
-    }
+from kubeloop.testing.objects import deployment
 
 
 async def test_create_get_replace_delete_round_trip(kube: Client, ns: str) -> None:

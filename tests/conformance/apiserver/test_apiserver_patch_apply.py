@@ -10,35 +10,14 @@ import pytest
 import yaml
 
 from kubeloop.client import ApiError, Client, ConflictError, PatchType
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, objects
 from kubeloop.testing.objects import configmap as cm
 
 
 def deployment(name: str, namespace: str) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "main",
-                            "image": "example.com/main:1",
-                            "env": [{"name": "A", "value": "1"}],
-                            "ports": [{"containerPort": 8080}],
-                        },
-                        {"name": "sidecar", "image": "example.com/sidecar:1"},
-                    ]
-                },
-            },
-        },
-    }
+    env, ports = [{"name": "A", "value": "1"}], [{"containerPort": 8080}]
+    main = {**objects.MAIN_CONTAINER, "env": env, "ports": ports}
+    return objects.deployment(name, namespace, main, {"name": "sidecar", "image": "example.com/sidecar:1"})
 
 
 async def test_json_patch_operations_and_failed_test_op(kube: Client, ns: str) -> None:

@@ -7,28 +7,13 @@ from typing import Any
 import pytest
 
 from kubeloop.client import Client, ConflictError, PatchType
+from kubeloop.testing import objects
+
+SIDECAR = {"name": "sidecar", "image": "example.com/sidecar:1"}
 
 
 def deployment(name: str, namespace: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "containers": [
-                        {"name": "main", "image": "example.com/main:1"},
-                        {"name": "sidecar", "image": "example.com/sidecar:1"},
-                    ]
-                },
-            },
-        },
-    }
+    return objects.deployment(name, namespace, objects.MAIN_CONTAINER, SIDECAR, replicas=replicas)
 
 
 async def test_json_patch_applies_operations(client: Client, namespace: str) -> None:
