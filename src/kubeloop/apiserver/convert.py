@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kubeloop.apiserver.resources import ResourceType
 
-__all__ = ["SHARED_STORAGE", "to_storage", "to_version"]
+__all__ = ["SHARED_STORAGE", "as_core_event", "to_storage", "to_version"]
 
 Obj = dict[str, Any]
 
@@ -56,5 +56,12 @@ def to_version(rt: ResourceType, obj: Obj) -> Obj:
 def to_storage(rt: ResourceType, obj: Obj) -> Obj:
     """``obj`` in ``rt``'s version as it is stored."""
     if rt.kind == "Event" and rt.group == "events.k8s.io":
+        return _renamed(obj, _EVENTS_TO_CORE, "v1")
+    return obj
+
+
+def as_core_event(obj: Obj) -> Obj:
+    """An Event of either API in its core ``v1`` form (other objects unchanged)."""
+    if obj.get("apiVersion") == "events.k8s.io/v1" and obj.get("kind") == "Event":
         return _renamed(obj, _EVENTS_TO_CORE, "v1")
     return obj

@@ -2,7 +2,8 @@
 
 Custom resources use their CRD's ``additionalPrinterColumns`` (JSONPath evaluated here) after Name,
 and Age when the CRD declares no columns, as the real server does. A few built-in kinds have printers
-with the real server's columns; the rest get Name and Created At.
+with the real server's columns (``pkg/printers/internalversion``), priority-1 columns being the ones
+``kubectl get -o wide`` adds; the rest get Name and Created At.
 """
 
 from __future__ import annotations
@@ -10,14 +11,24 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+from kubeloop.apiserver.convert import as_core_event
 from kubeloop.apiserver.resources import ResourceType
 
 __all__ = ["jsonpath", "to_table", "wants_table"]
 
 Obj = dict[str, Any]
-Column = tuple[str, str, str, Callable[[Obj], Any]]  # name, type, format, cell
+
+
+class Column(NamedTuple):
+    """One column of a Table: its definition and how to compute its cell from an object."""
+
+    name: str
+    type: str
+    format: str
+    cell: Callable[[Obj], Any]
+    priority: int = 0
 
 
 def human_duration(seconds: float) -> str:
@@ -50,18 +61,19 @@ def human_duration(seconds: float) -> str:
 
 
 def _age(value: Any) -> Any:
+    """The time since a Time or MicroTime string, as ``kubectl get`` shows it."""
     if not isinstance(value, str):
         return "<unknown>" if value is None else value
     try:
-        then = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+        then = dt.datetime.fromisoformat(value)
     except ValueError:
         return value
     return human_duration((dt.datetime.now(dt.UTC) - then).total_seconds())
 
 
-_NAME: Column = ("Name", "string", "name", lambda o: o["metadata"]["name"])
-_CREATED: Column = ("Created At", "date", "", lambda o: o["metadata"].get("creationTimestamp"))
-_AGE: Column = ("Age", "string", "", lambda o: _age(o["metadata"].get("creationTimestamp")))
+_NAME = Column("Name", "string", "name", lambda o: o["metadata"]["name"])
+_CREATED = Column("Created At", "date", "", lambda o: o["metadata"].get("creationTimestamp"))
+_AGE = Column("Age", "string", "", lambda o: _age(o["metadata"].get("creationTimestamp")))
 
 
 def wants_table(accept: str) -> bool:
@@ -130,7 +142,7 @@ def _crd_columns(rt: ResourceType) -> list[Column]:
                 return orjson.dumps(value).decode() if isinstance(value, dict | list) else str(value)
             return value
 
-        out.append((col["name"], kind, col.get("format", ""), cell))
+        out.append(Column(col["name"], kind, col.get("format", ""), cell, col.get("priority", 0)))
     return out
 
 
@@ -150,22 +162,56 @@ def _ready_pods(obj: Obj) -> str:
     return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
 
 
+def _event_seen(o: Obj) -> tuple[str, str, int]:
+    """An Event's (last seen, first seen, count) as the real printer derives them, series included."""
+    first = _age(o.get("firstTimestamp") or o.get("eventTime"))
+    last = _age(o["lastTimestamp"]) if o.get("lastTimestamp") else first
+    series = o.get("series")
+    if series:
+        return _age(series.get("lastObservedTime")), first, int(series.get("count", 0))
+    return last, first, int(o.get("count") or 1)
+
+
+def _event_object(o: Obj) -> str:
+    involved = o.get("involvedObject") or {}
+    kind = str(involved.get("kind", "")).lower()
+    return f"{kind}/{involved['name']}" if involved.get("name") else kind
+
+
+def _event_source(o: Obj) -> str:
+    source = o.get("source") or {}
+    component = source.get("component") or o.get("reportingComponent") or ""
+    instance = source.get("host") or o.get("reportingInstance") or ""
+    if not component:
+        return ""
+    return f"{component}, {instance}" if instance else component
+
+
+def _event(cell: Callable[[Obj], Any]) -> Callable[[Obj], Any]:
+    """A cell computed from the core ``v1`` form, so both Event APIs print alike (as on the real server)."""
+    return lambda o: cell(as_core_event(o))
+
+
 _BUILTIN: dict[str, list[Column]] = {
     "ConfigMap": [
         _NAME,
-        ("Data", "string", "", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+        Column("Data", "string", "", lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
         _AGE,
     ],
     "Secret": [
         _NAME,
-        ("Type", "string", "", lambda o: o.get("type", "Opaque")),
-        ("Data", "string", "", lambda o: len(o.get("data") or {})),
+        Column("Type", "string", "", lambda o: o.get("type", "Opaque")),
+        Column("Data", "string", "", lambda o: len(o.get("data") or {})),
         _AGE,
     ],
-    "Namespace": [_NAME, ("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")), _AGE],
+    "Namespace": [
+        _NAME,
+        Column("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")),
+        _AGE,
+    ],
     "Deployment": [
         _NAME,
-        (
+        Column(
             "Ready",
             "string",
             "",
@@ -174,24 +220,42 @@ _BUILTIN: dict[str, list[Column]] = {
                 f"{(o.get('spec') or {}).get('replicas', 0)}"
             ),
         ),
-        ("Up-to-date", "integer", "", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
-        ("Available", "integer", "", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
+        Column("Up-to-date", "integer", "", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
+        Column("Available", "integer", "", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
         _AGE,
     ],
     "Service": [
         _NAME,
-        ("Type", "string", "", lambda o: (o.get("spec") or {}).get("type", "")),
-        ("Cluster-IP", "string", "", lambda o: (o.get("spec") or {}).get("clusterIP", "<none>")),
-        ("External-IP", "string", "", lambda o: "<none>"),
-        ("Port(s)", "string", "", _ports),
+        Column("Type", "string", "", lambda o: (o.get("spec") or {}).get("type", "")),
+        Column("Cluster-IP", "string", "", lambda o: (o.get("spec") or {}).get("clusterIP", "<none>")),
+        Column("External-IP", "string", "", lambda o: "<none>"),
+        Column("Port(s)", "string", "", _ports),
         _AGE,
     ],
     "Pod": [
         _NAME,
-        ("Ready", "string", "", _ready_pods),
-        ("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")),
-        ("Restarts", "string", "", lambda o: "0"),
+        Column("Ready", "string", "", _ready_pods),
+        Column("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")),
+        Column("Restarts", "string", "", lambda o: "0"),
         _AGE,
+    ],
+    "Event": [
+        Column("Last Seen", "string", "", _event(lambda o: _event_seen(o)[0])),
+        Column("Type", "string", "", _event(lambda o: o.get("type", ""))),
+        Column("Reason", "string", "", _event(lambda o: o.get("reason", ""))),
+        Column("Object", "string", "", _event(_event_object)),
+        Column(
+            "Subobject",
+            "string",
+            "",
+            _event(lambda o: (o.get("involvedObject") or {}).get("fieldPath", "")),
+            1,
+        ),
+        Column("Source", "string", "", _event(_event_source), 1),
+        Column("Message", "string", "", _event(lambda o: str(o.get("message", "")).strip())),
+        Column("First Seen", "string", "", _event(lambda o: _event_seen(o)[1]), 1),
+        Column("Count", "string", "", _event(lambda o: _event_seen(o)[2]), 1),
+        Column("Name", "string", "name", _event(lambda o: o["metadata"]["name"]), 1),
     ],
 }
 
@@ -202,8 +266,8 @@ def to_table(
     """A ``meta.k8s.io/v1`` Table of ``items``; each row carries the object's metadata (or object)."""
     columns = _crd_columns(rt) if rt.crd is not None else _BUILTIN.get(rt.kind, [_NAME, _CREATED])
     definitions = [
-        {"name": name, "type": kind, "format": fmt, "description": "", "priority": 0}
-        for name, kind, fmt, _ in columns
+        {"name": c.name, "type": c.type, "format": c.format, "description": "", "priority": c.priority}
+        for c in columns
     ]
     rows = []
     for obj in items:
@@ -217,7 +281,7 @@ def to_table(
                 "apiVersion": "meta.k8s.io/v1",
                 "metadata": obj["metadata"],
             }
-        rows.append({"cells": [cell(obj) for _, _, _, cell in columns], "object": embedded})
+        rows.append({"cells": [c.cell(obj) for c in columns], "object": embedded})
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

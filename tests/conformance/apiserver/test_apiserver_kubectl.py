@@ -1,9 +1,12 @@
 """Real ``kubectl describe`` and ``kubectl wait`` (conditions, deletion, jsonpath, timeouts), and Events
-shared between ``events.k8s.io/v1`` and core ``v1`` (what describe lists): real and embedded alike."""
+shared between ``events.k8s.io/v1`` and core ``v1`` (what describe and ``get events`` list): real and
+embedded alike."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -307,3 +310,98 @@ async def test_events_api_event_is_a_core_event_and_back(kube: Client, ns: str) 
         "other",
     )
     assert (new["deprecatedSource"], new["deprecatedCount"]) == ({"component": "conformance"}, 1)
+
+
+def _stamp(seconds_ago: int, micro: bool = False) -> str:
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)
+    return then.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_kubectl_get_events_shows_the_event_columns_for_both_apis(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    await kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "core-one", "namespace": ns},
+            "involvedObject": {"kind": "ConfigMap", "name": "target", "namespace": ns, "fieldPath": "data"},
+            "reason": "Changed",
+            "message": "  changed twice  ",
+            "type": "Normal",
+            "source": {"component": "kubeloop-test", "host": "node-1"},
+            "firstTimestamp": _stamp(300),
+            "lastTimestamp": _stamp(10),
+            "count": 2,
+        }
+    )
+    await kube.create(
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "new-one", "namespace": ns},
+            "eventTime": _stamp(20, micro=True),
+            "reportingController": "kubeloop.dev/conformance",
+            "reportingInstance": "conformance-1",
+            "action": "Check",
+            "reason": "Invalid",
+            "note": "spec.size must be positive",
+            "type": "Warning",
+            "regarding": {"kind": "Deployment", "name": "web", "namespace": ns, "fieldPath": "spec"},
+        }
+    )
+    lines = kctl("get", "events", "-n", ns, "-o", "wide").stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[0].strip()) == [
+        "LAST SEEN",
+        "TYPE",
+        "REASON",
+        "OBJECT",
+        "SUBOBJECT",
+        "SOURCE",
+        "MESSAGE",
+        "FIRST SEEN",
+        "COUNT",
+        "NAME",
+    ]
+    rows = {cells[-1]: cells for cells in (re.split(r"\s{2,}", line.strip()) for line in lines[1:])}
+    assert set(rows) == {"core-one", "new-one"}
+    seconds, minutes = re.compile(r"\d+s"), re.compile(r"5m(\d+s)?")
+    last, *middle, first, count, _ = rows["core-one"]
+    assert seconds.fullmatch(last), rows["core-one"]
+    assert minutes.fullmatch(first), rows["core-one"]
+    assert middle == [
+        "Normal",
+        "Changed",
+        "configmap/target",
+        "data",
+        "kubeloop-test, node-1",
+        "changed twice",
+    ]
+    assert count == "2"
+    last, *middle, first, count, _ = rows["new-one"]
+    assert seconds.fullmatch(last), rows["new-one"]
+    assert first == last
+    assert middle == [
+        "Warning",
+        "Invalid",
+        "deployment/web",
+        "spec",
+        "kubeloop.dev/conformance, conformance-1",
+        "spec.size must be positive",
+    ]
+    assert count == "1"
+    narrow = kctl("get", "events", "-n", ns).stdout.splitlines()
+    assert re.split(r"\s{2,}", narrow[0].strip()) == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+
+    await kube.patch(
+        "events.k8s.io/v1/Event",
+        "new-one",
+        {"series": {"count": 3, "lastObservedTime": _stamp(2, micro=True)}},
+        type=PatchType.MERGE,
+        namespace=ns,
+    )
+    row = re.split(r"\s{2,}", kctl("get", "events", "new-one", "-n", ns, "-o", "wide").stdout.splitlines()[1])
+    assert seconds.fullmatch(row[0]), row
+    assert seconds.fullmatch(row[-3]), row
+    assert int(row[0][:-1]) < int(row[-3][:-1])  # last seen from the series, first seen from eventTime
+    assert row[-2] == "3"  # the series' count
