@@ -162,6 +162,45 @@ def _ready_pods(obj: Obj) -> str:
     return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
 
 
+def _format_labels(labels: dict[str, str] | None) -> str:
+    """``labels.FormatLabels``: sorted ``k=v`` pairs, ``<none>`` when empty."""
+    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or "<none>"
+
+
+def _format_selector(selector: Obj | None) -> str:
+    """``metav1.FormatLabelSelector``: requirements sorted by key, ``<none>`` when empty."""
+    selector = selector or {}
+    terms = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    ops = {"In": "in", "NotIn": "notin"}
+    for expr in selector.get("matchExpressions") or []:
+        key, op = expr.get("key", ""), expr.get("operator", "")
+        if op in ops:
+            terms.append((key, f"{key} {ops[op]} ({','.join(sorted(expr.get('values') or []))})"))
+        else:
+            terms.append((key, key if op == "Exists" else f"!{key}"))
+    return ",".join(text for _, text in sorted(terms, key=lambda t: t[0])) or "<none>"
+
+
+def _pod_template_column(name: str, field: str) -> Column:
+    """Containers or Images of a workload's pod template, comma-joined (``-o wide``)."""
+
+    def cell(o: Obj) -> str:
+        containers = (((o.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+        return ",".join(str(c.get(field, "")) for c in containers)
+
+    return Column(name, "string", "", cell, 1)
+
+
+def _readiness_gates(o: Obj) -> str:
+    gates = (o.get("spec") or {}).get("readinessGates") or []
+    if not gates:
+        return "<none>"
+    wanted = {g.get("conditionType") for g in gates}
+    conditions = (o.get("status") or {}).get("conditions") or []
+    met = sum(1 for c in conditions if c.get("type") in wanted and c.get("status") == "True")
+    return f"{met}/{len(gates)}"
+
+
 def _event_seen(o: Obj) -> tuple[str, str, int]:
     """An Event's (last seen, first seen, count) as the real printer derives them, series included."""
     first = _age(o.get("firstTimestamp") or o.get("eventTime"))
@@ -223,6 +262,11 @@ _BUILTIN: dict[str, list[Column]] = {
         Column("Up-to-date", "integer", "", lambda o: (o.get("status") or {}).get("updatedReplicas", 0)),
         Column("Available", "integer", "", lambda o: (o.get("status") or {}).get("availableReplicas", 0)),
         _AGE,
+        _pod_template_column("Containers", "name"),
+        _pod_template_column("Images", "image"),
+        Column(
+            "Selector", "string", "", lambda o: _format_selector((o.get("spec") or {}).get("selector")), 1
+        ),
     ],
     "Service": [
         _NAME,
@@ -231,6 +275,7 @@ _BUILTIN: dict[str, list[Column]] = {
         Column("External-IP", "string", "", lambda o: "<none>"),
         Column("Port(s)", "string", "", _ports),
         _AGE,
+        Column("Selector", "string", "", lambda o: _format_labels((o.get("spec") or {}).get("selector")), 1),
     ],
     "Pod": [
         _NAME,
@@ -238,6 +283,16 @@ _BUILTIN: dict[str, list[Column]] = {
         Column("Status", "string", "", lambda o: (o.get("status") or {}).get("phase", "")),
         Column("Restarts", "string", "", lambda o: "0"),
         _AGE,
+        Column("IP", "string", "", lambda o: (o.get("status") or {}).get("podIP") or "<none>", 1),
+        Column("Node", "string", "", lambda o: (o.get("spec") or {}).get("nodeName") or "<none>", 1),
+        Column(
+            "Nominated Node",
+            "string",
+            "",
+            lambda o: (o.get("status") or {}).get("nominatedNodeName") or "<none>",
+            1,
+        ),
+        Column("Readiness Gates", "string", "", _readiness_gates, 1),
     ],
     "Event": [
         Column("Last Seen", "string", "", _event(lambda o: _event_seen(o)[0])),

@@ -16,6 +16,7 @@ import yaml
 
 from kubeloop.client import Client, PatchType
 from kubeloop.testing import Kubectl, KubectlError
+from kubeloop.testing.objects import deployment
 
 GROUP = "waiting.kubeloop.dev"
 CRD: dict[str, Any] = {
@@ -405,3 +406,56 @@ async def test_kubectl_get_events_shows_the_event_columns_for_both_apis(
     assert seconds.fullmatch(row[-3]), row
     assert int(row[0][:-1]) < int(row[-3][:-1])  # last seen from the series, first seen from eventTime
     assert row[-2] == "3"  # the series' count
+
+
+def _wide(kctl: Kubectl, *args: str) -> list[list[str]]:
+    """``kubectl get ... -o wide`` as rows of cells (cells are separated by two spaces or more)."""
+    lines = kctl("get", *args, "-o", "wide").stdout.splitlines()
+    return [re.split(r"\s{2,}", line.strip()) for line in lines]
+
+
+def test_kubectl_get_wide_shows_the_real_columns_of_built_in_kinds(kctl: Kubectl, ns: str) -> None:
+    kctl("create", "configmap", "settings", "-n", ns, "--from-literal=a=1", "--from-literal=b=2")
+    kctl("create", "secret", "generic", "creds", "-n", ns, "--from-literal=token=t")
+    kctl("create", "deployment", "web", "-n", ns, "--image=nginx:1.27", "--image=busybox:1.36")
+    kctl("create", "service", "clusterip", "web", "-n", ns, "--tcp=80:8080")
+    kctl("run", "solo", "-n", ns, "--image=nginx:1.27", "--labels=run=solo,tier=web")
+
+    header, row = _wide(kctl, "configmap", "settings", "-n", ns)
+    assert (header, row[:2]) == (["NAME", "DATA", "AGE"], ["settings", "2"])
+    header, row = _wide(kctl, "secret", "creds", "-n", ns)
+    assert (header, row[:3]) == (["NAME", "TYPE", "DATA", "AGE"], ["creds", "Opaque", "1"])
+    header, row = _wide(kctl, "namespace", ns)
+    assert (header, row[:2]) == (["NAME", "STATUS", "AGE"], [ns, "Active"])
+    header, row = _wide(kctl, "deployment", "web", "-n", ns)
+    assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR"]
+    assert row[0] == "web"
+    assert row[-3:] == ["nginx,busybox", "nginx:1.27,busybox:1.36", "app=web"]
+    selector = {
+        "matchLabels": {"app": "sel"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["web", "api"]},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ],
+    }
+    chosen = deployment("chosen", ns, {"name": "main", "image": "nginx:1.27"})
+    chosen["spec"]["selector"] = selector
+    chosen["spec"]["template"]["metadata"]["labels"] = {"app": "sel", "tier": "web"}
+    kctl("apply", "-f", "-", input=yaml.safe_dump(chosen))
+    assert _wide(kctl, "deployment", "chosen", "-n", ns)[1][-1] == "app=sel,!legacy,tier in (api,web)"
+    header, row = _wide(kctl, "service", "web", "-n", ns)
+    assert header == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
+    assert (row[0], row[1], row[3], row[4], row[6]) == ("web", "ClusterIP", "<none>", "80/TCP", "app=web")
+    header, row = _wide(kctl, "pod", "solo", "-n", ns)
+    assert header == [
+        "NAME",
+        "READY",
+        "STATUS",
+        "RESTARTS",
+        "AGE",
+        "IP",
+        "NODE",
+        "NOMINATED NODE",
+        "READINESS GATES",
+    ]
+    assert (row[0], row[-2:]) == ("solo", ["<none>", "<none>"])  # nominated node, readiness gates
