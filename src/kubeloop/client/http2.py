@@ -158,6 +158,7 @@ class _Connection(asyncio.Protocol):
         self._pings: dict[bytes, asyncio.Future[None]] = {}
         self._last_read = self._last_stream = self._loop.time()
         self._keepalive: asyncio.Task[None] | None = None
+        self.negotiated = False
         self.draining = False
         self.closed = False
 
@@ -166,6 +167,10 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        ssl_object = transport.get_extra_info("ssl_object")
+        self.negotiated = ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2"
+        if not self.negotiated:
+            return  # not a word of HTTP/2 to a server that did not choose it; the pool falls back
         self._h2.local_settings = h2.settings.Settings(
             client=True,
             initial_values={
@@ -443,8 +448,7 @@ class Http2Pool:
             raise ConnectError("timed out") from e
         except OSError as e:
             raise ConnectError((e.strerror or str(e)).lower()) from e
-        ssl_object = transport.get_extra_info("ssl_object")
-        if ssl_object is None or ssl_object.selected_alpn_protocol() != "h2":
+        if not conn.negotiated:
             self.unavailable = True
             transport.close()
             raise Http2Unavailable(self._authority)

@@ -25,6 +25,7 @@ from kubeloop.client.http2 import (
     Http2Response,
     Http2Unavailable,
 )
+from kubeloop.testing import until
 
 EVENT = b'{"type":"ADDED","object":{"metadata":{"name":"x"}}}\n'
 
@@ -39,6 +40,8 @@ class PeerBehaviour:
     body_bytes: int = 0
     pings: int = 0
     connections: int = 0
+    received: int = 0  # bytes read from clients
+    ended: int = 0  # connections whose client closed
     writers: list[asyncio.StreamWriter] = field(default_factory=list)
 
 
@@ -66,6 +69,7 @@ async def serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
                 del unsent[stream_id]
 
     while data := await reader.read(65536):
+        peer.received += len(data)
         for event in conn.receive_data(data):
             if isinstance(event, h2.events.PingReceived):
                 peer.pings += 1
@@ -89,6 +93,7 @@ async def serve_h2(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, p
             quiet = peer.silent
         if not quiet:
             writer.write(conn.data_to_send())  # includes the acknowledgement of any PING
+    peer.ended += 1
 
 
 @pytest.fixture
@@ -178,14 +183,16 @@ async def test_a_connection_reset_mid_stream_fails_the_stream(
         await read_to_end(response)
 
 
-async def test_a_server_without_h2_is_reported_unavailable(
-    pool: Http2Pool, tls: tuple[ssl.SSLContext, ssl.SSLContext]
+async def test_a_server_without_h2_is_reported_unavailable_and_sent_no_http2(
+    pool: Http2Pool, tls: tuple[ssl.SSLContext, ssl.SSLContext], peer: PeerBehaviour
 ) -> None:
     tls[0].set_alpn_protocols(["http/1.1"])  # the server's context: later handshakes offer no h2
     tls[1].set_alpn_protocols(["h2", "http/1.1"])
     with pytest.raises(Http2Unavailable):
         await pool.open(tls[1], "/watch", [])
     assert pool.unavailable
+    await until(lambda: peer.ended == 1)
+    assert peer.received == 0  # no connection preface: an HTTP/1.1 server would log it as a bad request
 
 
 async def test_unread_data_of_a_closed_stream_is_given_back_to_the_connection_window(
