@@ -48,7 +48,11 @@ def load_catalog(path: str | Path) -> Catalog:
     root = Path(path)
     if not root.exists():
         raise OLMError(f"{root}: no such catalog file or directory")
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in _SUFFIXES)
+    files = (
+        [root]
+        if root.is_file()
+        else sorted(p for p in root.rglob("*") if p.suffix in _SUFFIXES and p.is_file())
+    )
     parts = _Parts()
     for file in files:
         try:

@@ -185,6 +185,7 @@ entries: []
 def test_an_upstream_catalog_with_images_and_bundle_objects_loads(tmp_path: Path) -> None:
     path = tmp_path / "etcd" / "index.yaml"
     path.parent.mkdir()
+    (tmp_path / "notes.yaml").mkdir()  # a directory, whatever its name, is walked, not read
     path.write_text(
         UPSTREAM.format(
             csv=json.dumps(obj_property(UPSTREAM_CSV)), crd=json.dumps(obj_property(UPSTREAM_CRD))
