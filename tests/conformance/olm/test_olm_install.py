@@ -1,0 +1,370 @@
+"""Installer against the real kube-apiserver: install, upgrade (safe, unsafe, forced, downgrade) and
+uninstall of a registry+v1 bundle, checked with the real kubectl.
+
+Every test installs its own package (``widgets-<random>``) whose CRD is in its own group
+(``g<random>.olm.kubeloop.dev``); the ``package`` fixture deletes the CRD and the cluster roles and
+bindings of that package afterwards (the namespace fixture removes the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from semver import Version
+
+from kubeloop.client import Client
+from kubeloop.olm import Bundle, OLMError
+from kubeloop.olm._install import Installer, generated_name
+from kubeloop.testing import Kubectl, KubectlError, until
+
+SA = "widget-operator"
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    group: str
+
+    @property
+    def crd(self) -> str:
+        return f"widgets.{self.group}"
+
+    def bundle(
+        self,
+        version: str,
+        *,
+        crd_versions: list[dict[str, Any]] | None = None,
+        service: bool = True,
+    ) -> Bundle:
+        """The package at ``version``: a CRD, a CSV with RBAC and a Deployment running image tag
+        ``version``, and (with ``service``) a metrics Service."""
+        csv_name = f"{self.name}.v{version}"
+        objects = [self._csv(csv_name, version), self._crd(crd_versions or [crd_version("v1", storage=True)])]
+        if service:
+            objects.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "widget-metrics"},
+                    "spec": {"selector": {"app": SA}, "ports": [{"port": 8443}]},
+                }
+            )
+        return Bundle(
+            name=csv_name, package=self.name, version=Version.parse(version), objects=tuple(objects)
+        )
+
+    def _crd(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": self.crd},
+            "spec": {
+                "group": self.group,
+                "scope": "Namespaced",
+                "names": {
+                    "plural": "widgets",
+                    "singular": "widget",
+                    "kind": "Widget",
+                    "listKind": "WidgetList",
+                },
+                "versions": versions,
+            },
+        }
+
+    def _csv(self, name: str, version: str) -> dict[str, Any]:
+        rules = [{"apiGroups": [self.group], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}]
+        deployment = {
+            "name": SA,
+            "label": {"app": SA},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": SA}},
+                "template": {
+                    "metadata": {"labels": {"app": SA}},
+                    "spec": {
+                        "serviceAccountName": SA,
+                        "containers": [{"name": "manager", "image": f"registry.example/widgets:{version}"}],
+                    },
+                },
+            },
+        }
+        return {
+            "apiVersion": "operators.coreos.com/v1alpha1",
+            "kind": "ClusterServiceVersion",
+            "metadata": {"name": name},
+            "spec": {
+                "version": version,
+                "installModes": [{"type": "AllNamespaces", "supported": True}],
+                "install": {
+                    "strategy": "deployment",
+                    "spec": {
+                        "permissions": [
+                            {
+                                "serviceAccountName": SA,
+                                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+                            }
+                        ],
+                        "clusterPermissions": [{"serviceAccountName": SA, "rules": rules}],
+                        "deployments": [deployment],
+                    },
+                },
+            },
+        }
+
+
+def crd_version(name: str, *, storage: bool = False, fields: tuple[str, ...] = ("size",)) -> dict[str, Any]:
+    properties = {f: {"type": "integer" if f == "size" else "string"} for f in fields}
+    return {
+        "name": name,
+        "served": True,
+        "storage": storage,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {"spec": {"type": "object", "properties": properties}},
+            }
+        },
+    }
+
+
+V1_CRD = [crd_version("v1", storage=True)]
+# v2 is safe: v1 gains an optional field, and a second served version appears.
+V2_CRD = [
+    crd_version("v1", storage=True, fields=("size", "color")),
+    crd_version("v2", fields=("size", "color")),
+]
+# v3 is unsafe in two ways the tests pick from.
+V3_DROPS_FIELD = [crd_version("v1", storage=True), crd_version("v2", fields=("size", "color"))]
+V3_DROPS_STORED_VERSION = [crd_version("v2", storage=True, fields=("size", "color"))]
+
+
+@pytest.fixture
+def package(kubectl: Kubectl) -> Iterator[Package]:
+    """A unique package and CRD group; its CRD and cluster-scoped RBAC are deleted afterwards."""
+    suffix = uuid.uuid4().hex[:8]
+    pkg = Package(name=f"widgets-{suffix}", group=f"g{suffix}.olm.kubeloop.dev")
+    yield pkg
+    kubectl("delete", "crd", pkg.crd, "--ignore-not-found", "--wait=false")
+    selector = f"olm.kubeloop.dev/package={pkg.name}"
+    kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, "--ignore-not-found", "--wait=false")
+
+
+@pytest.fixture
+def installer(client: Client) -> Installer:
+    return Installer(client)
+
+
+async def get(kubectl: Kubectl, *args: str) -> Any:
+    """``kubectl get ARGS -o json``, off the event loop."""
+    return await asyncio.to_thread(kubectl.json, "get", *args)
+
+
+async def absent(kubectl: Kubectl, *args: str) -> bool:
+    try:
+        await get(kubectl, *args)
+    except KubectlError as err:
+        return "NotFound" in err.stderr
+    return False
+
+
+async def can_i(kubectl: Kubectl, namespace: str, *args: str) -> bool:
+    user = f"--as=system:serviceaccount:{namespace}:{SA}"
+    proc = await asyncio.to_thread(kubectl, "auth", "can-i", *args, user, check=False)
+    return proc.stdout.strip() == "yes"
+
+
+async def image(kubectl: Kubectl, namespace: str) -> str:
+    dep = await get(kubectl, "deployment", SA, "-n", namespace)
+    return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+async def crd_properties(kubectl: Kubectl, package: Package, version: str = "v1") -> set[str]:
+    crd = await get(kubectl, "crd", package.crd)
+    (found,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    return set(found["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"])
+
+
+# -- install -----------------------------------------------------------------------------------------
+
+
+async def test_install_creates_the_bundle_objects_and_records_the_release(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    bundle = package.bundle("1.0.0")
+    release = await installer.install(bundle, namespace)
+
+    crd = await get(kubectl, "crd", package.crd)
+    assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
+    await get(kubectl, "serviceaccount", SA, "-n", namespace)
+    role, cluster_role = generated_name(bundle.name, SA), generated_name(bundle.name, SA, namespace)
+    await get(kubectl, "role", role, "-n", namespace)
+    await get(kubectl, "rolebinding", role, "-n", namespace)
+    await get(kubectl, "clusterrole", cluster_role)
+    await get(kubectl, "clusterrolebinding", cluster_role)
+    assert await can_i(kubectl, namespace, "list", f"widgets.{package.group}", "--all-namespaces")
+    assert await can_i(kubectl, namespace, "get", "configmaps", "-n", namespace)
+    assert not await can_i(kubectl, namespace, "delete", "configmaps", "-n", namespace)
+    dep = await get(kubectl, "deployment", SA, "-n", namespace)
+    expected_spec = bundle.csv["spec"]["install"]["spec"]["deployments"][0]["spec"]
+    assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/widgets:1.0.0"
+    assert dep["spec"]["selector"] == expected_spec["selector"]
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == SA
+    assert dep["metadata"]["labels"]["app"] == SA
+    await get(kubectl, "service", "widget-metrics", "-n", namespace)
+
+    cms = await get(kubectl, "configmaps", "-n", namespace, "-l", "olm.kubeloop.dev/release=true")
+    assert [cm["metadata"]["name"] for cm in cms["items"]] == [f"kubeloop-olm-{package.name}"]
+    assert await installer.release(namespace, package.name) == release
+    assert (release.bundle, release.version, release.namespace) == (bundle.name, Version(1, 0, 0), namespace)
+    assert {(r.kind, r.name) for r in release.objects} >= {
+        ("CustomResourceDefinition", package.crd),
+        ("Deployment", SA),
+        ("Service", "widget-metrics"),
+        ("ClusterRole", cluster_role),
+    }
+    assert release in await installer.releases(namespace)
+    assert release in await installer.releases()
+
+
+async def test_installing_an_installed_package_again_is_refused(
+    installer: Installer, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    with pytest.raises(OLMError, match=rf"package {package.name} is already installed in {namespace}"):
+        await installer.install(package.bundle("1.0.0"), namespace)
+
+
+# -- upgrade -----------------------------------------------------------------------------------------
+
+
+async def test_upgrade_applies_the_new_bundle_and_deletes_what_it_dropped(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    v1 = package.bundle("1.0.0")
+    await installer.install(v1, namespace)
+    v2 = package.bundle("2.0.0", crd_versions=V2_CRD, service=False)
+    release = await installer.upgrade(namespace, package.name, v2)
+
+    assert await crd_properties(kubectl, package) == {"size", "color"}
+    assert await crd_properties(kubectl, package, "v2") == {"size", "color"}
+    assert await image(kubectl, namespace) == "registry.example/widgets:2.0.0"
+    assert await absent(kubectl, "service", "widget-metrics", "-n", namespace)
+    assert await absent(kubectl, "role", generated_name(v1.name, SA), "-n", namespace)
+    assert await absent(kubectl, "clusterrole", generated_name(v1.name, SA, namespace))
+    await get(kubectl, "role", generated_name(v2.name, SA), "-n", namespace)
+    await get(kubectl, "clusterrole", generated_name(v2.name, SA, namespace))
+    assert await can_i(kubectl, namespace, "list", f"widgets.{package.group}", "--all-namespaces")
+    assert await installer.release(namespace, package.name) == release
+    assert (release.bundle, release.version) == (v2.name, Version(2, 0, 0))
+    assert "Service" not in {r.kind for r in release.objects}
+
+
+@pytest.mark.parametrize(
+    ("crd_versions", "problem"),
+    [(V3_DROPS_FIELD, r"\bv1\b.*\.spec\.color"), (V3_DROPS_STORED_VERSION, r"\bv1\b.*stored version")],
+    ids=["drops-a-field", "drops-a-stored-version"],
+)
+async def test_an_unsafe_crd_upgrade_is_refused_and_changes_nothing(
+    installer: Installer,
+    kubectl: Kubectl,
+    namespace: str,
+    package: Package,
+    crd_versions: list[dict[str, Any]],
+    problem: str,
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    v2 = await installer.upgrade(namespace, package.name, package.bundle("2.0.0", crd_versions=V2_CRD))
+    crd_before = await get(kubectl, "crd", package.crd)
+
+    with pytest.raises(OLMError) as err:
+        await installer.upgrade(namespace, package.name, package.bundle("3.0.0", crd_versions=crd_versions))
+    message = str(err.value)
+    assert "\n" not in message
+    assert package.crd in message
+    assert re.search(problem, message), message
+
+    assert await image(kubectl, namespace) == "registry.example/widgets:2.0.0"
+    crd_after = await get(kubectl, "crd", package.crd)
+    assert crd_after["metadata"]["resourceVersion"] == crd_before["metadata"]["resourceVersion"]
+    assert await installer.release(namespace, package.name) == v2
+
+
+async def test_force_unsafe_crds_applies_an_unsafe_upgrade(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    await installer.upgrade(namespace, package.name, package.bundle("2.0.0", crd_versions=V2_CRD))
+    v3 = package.bundle("3.0.0", crd_versions=V3_DROPS_FIELD)
+    release = await installer.upgrade(namespace, package.name, v3, force_unsafe_crds=True)
+
+    assert await crd_properties(kubectl, package) == {"size"}
+    assert await image(kubectl, namespace) == "registry.example/widgets:3.0.0"
+    assert release.bundle == v3.name
+
+
+@pytest.mark.parametrize("version", ["0.9.0", "1.0.0"], ids=["lower", "same"])
+async def test_an_upgrade_to_a_version_not_newer_is_refused(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package, version: str
+) -> None:
+    installed = await installer.install(package.bundle("1.0.0"), namespace)
+    with pytest.raises(OLMError, match=rf"{package.name}\.v{version} \({version}\) is not newer"):
+        await installer.upgrade(namespace, package.name, package.bundle(version, service=False))
+    await get(kubectl, "service", "widget-metrics", "-n", namespace)
+    assert await installer.release(namespace, package.name) == installed
+
+
+async def test_upgrading_a_package_not_installed_is_refused(
+    installer: Installer, namespace: str, package: Package
+) -> None:
+    with pytest.raises(OLMError, match=rf"package {package.name} is not installed in {namespace}"):
+        await installer.upgrade(namespace, package.name, package.bundle("2.0.0"))
+
+
+# -- uninstall ---------------------------------------------------------------------------------------
+
+
+async def test_uninstall_deletes_the_objects_and_the_release_but_keeps_the_crd(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    bundle = package.bundle("1.0.0")
+    await installer.install(bundle, namespace)
+    await installer.uninstall(namespace, package.name)
+
+    role, cluster_role = generated_name(bundle.name, SA), generated_name(bundle.name, SA, namespace)
+    for args in [
+        ("deployment", SA, "-n", namespace),
+        ("service", "widget-metrics", "-n", namespace),
+        ("serviceaccount", SA, "-n", namespace),
+        ("role", role, "-n", namespace),
+        ("rolebinding", role, "-n", namespace),
+        ("clusterrole", cluster_role),
+        ("clusterrolebinding", cluster_role),
+        ("configmap", f"kubeloop-olm-{package.name}", "-n", namespace),
+    ]:
+        assert await absent(kubectl, *args), args
+    await get(kubectl, "crd", package.crd)
+    assert await installer.release(namespace, package.name) is None
+    assert await installer.releases(namespace) == []
+
+
+async def test_uninstall_with_delete_crds_deletes_the_crd(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    await installer.uninstall(namespace, package.name, delete_crds=True)
+
+    await until(lambda: absent(kubectl, "crd", package.crd), within=60, what="CRD deleted")
+    assert await absent(kubectl, "deployment", SA, "-n", namespace)
+
+
+async def test_uninstalling_a_package_not_installed_is_refused(
+    installer: Installer, namespace: str, package: Package
+) -> None:
+    with pytest.raises(OLMError, match=rf"package {package.name} is not installed in {namespace}"):
+        await installer.uninstall(namespace, package.name)

@@ -1,0 +1,330 @@
+"""bundle_objects: what a registry+v1 bundle becomes on a cluster (OLM v1's conversion), and the
+release record's ConfigMap round trip."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from semver import Version
+
+from kubeloop.olm import Bundle, OLMError
+from kubeloop.olm._install import ObjectRef, Release, bundle_objects, generated_name
+
+NS = "operators"
+PACKAGE_LABEL = "olm.kubeloop.dev/package"
+BUNDLE_ANNOTATION = "olm.kubeloop.dev/bundle"
+
+
+def make_csv(name: str = "widgets.v1.0.0", **spec: Any) -> dict[str, Any]:
+    install_spec = {
+        "permissions": [
+            {
+                "serviceAccountName": "widget-operator",
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+            }
+        ],
+        "clusterPermissions": [
+            {
+                "serviceAccountName": "widget-operator",
+                "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["*"]}],
+            }
+        ],
+        "deployments": [
+            {
+                "name": "widget-operator",
+                "label": {"app": "widget-operator"},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": {"app": "widget-operator"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "widget-operator"}},
+                        "spec": {
+                            "serviceAccountName": "widget-operator",
+                            "containers": [{"name": "manager", "image": "example.com/widgets:1.0.0"}],
+                        },
+                    },
+                },
+            }
+        ],
+    }
+    return {
+        "apiVersion": "operators.coreos.com/v1alpha1",
+        "kind": "ClusterServiceVersion",
+        "metadata": {"name": name},
+        "spec": {
+            "installModes": [
+                {"type": "OwnNamespace", "supported": True},
+                {"type": "AllNamespaces", "supported": True},
+            ],
+            "install": {"strategy": "deployment", "spec": install_spec},
+            **spec,
+        },
+    }
+
+
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com", "creationTimestamp": None},
+    "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}, "scope": "Namespaced"},
+    "status": {"storedVersions": []},
+}
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "widget-metrics", "namespace": "elsewhere", "labels": {"app": "widget-operator"}},
+    "spec": {"ports": [{"port": 8443}]},
+}
+PRIORITY_CLASS = {
+    "apiVersion": "scheduling.k8s.io/v1",
+    "kind": "PriorityClass",
+    "metadata": {"name": "widget-critical"},
+    "value": 1000,
+}
+
+
+def make_bundle(csv: dict[str, Any] | None = None, *extra: dict[str, Any]) -> Bundle:
+    objects = (csv or make_csv(), CRD, SERVICE, *extra)
+    return Bundle(name="widgets.v1.0.0", package="widgets", version=Version(1, 0, 0), objects=objects)
+
+
+def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def install_spec(csv: dict[str, Any]) -> dict[str, Any]:
+    return csv["spec"]["install"]["spec"]
+
+
+# -- what each part becomes --------------------------------------------------------------------------
+
+
+def test_crds_are_kept_as_they_are_without_status_or_server_metadata() -> None:
+    (crd,) = by_kind(bundle_objects(make_bundle(), NS), "CustomResourceDefinition")
+    assert crd["spec"] == CRD["spec"]
+    assert "namespace" not in crd["metadata"]
+    assert "status" not in crd
+    assert "creationTimestamp" not in crd["metadata"]
+
+
+def test_one_service_account_per_name_the_csv_uses_in_the_namespace() -> None:
+    csv = make_csv()
+    install_spec(csv)["permissions"].append({"serviceAccountName": "helper", "rules": []})
+    sas = by_kind(bundle_objects(make_bundle(csv), NS), "ServiceAccount")
+    assert [(s["metadata"]["name"], s["metadata"]["namespace"]) for s in sas] == [
+        ("widget-operator", NS),
+        ("helper", NS),
+    ]
+
+
+def test_a_deployment_without_service_account_needs_none_and_default_is_never_created() -> None:
+    csv = make_csv()
+    spec = install_spec(csv)
+    spec["permissions"] = [{"serviceAccountName": "default", "rules": []}]
+    spec["clusterPermissions"] = []
+    del spec["deployments"][0]["spec"]["template"]["spec"]["serviceAccountName"]
+    objects = bundle_objects(make_bundle(csv), NS)
+    assert by_kind(objects, "ServiceAccount") == []
+    assert by_kind(objects, "RoleBinding")[0]["subjects"][0]["name"] == "default"
+
+
+def test_a_service_account_the_bundle_ships_is_not_generated_again() -> None:
+    shipped = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "widget-operator"}}
+    sas = by_kind(bundle_objects(make_bundle(None, shipped), NS), "ServiceAccount")
+    assert len(sas) == 1
+    assert sas[0]["metadata"]["namespace"] == NS
+
+
+def test_permissions_become_a_role_and_a_role_binding_in_the_namespace() -> None:
+    objects = bundle_objects(make_bundle(), NS)
+    (role,) = by_kind(objects, "Role")
+    (binding,) = by_kind(objects, "RoleBinding")
+    assert role["metadata"]["name"] == "widgets.v1.0.0-widget-operator"
+    assert role["metadata"]["namespace"] == NS
+    assert role["rules"] == install_spec(make_csv())["permissions"][0]["rules"]
+    assert binding["metadata"] == role["metadata"]
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "widget-operator", "namespace": NS}]
+
+
+def test_cluster_permissions_become_a_cluster_role_and_binding_named_with_the_namespace() -> None:
+    objects = bundle_objects(make_bundle(), NS)
+    (role,) = by_kind(objects, "ClusterRole")
+    (binding,) = by_kind(objects, "ClusterRoleBinding")
+    assert role["metadata"]["name"] == f"widgets.v1.0.0-widget-operator-{NS}"
+    assert "namespace" not in role["metadata"]
+    assert role["rules"] == install_spec(make_csv())["clusterPermissions"][0]["rules"]
+    assert binding["roleRef"]["kind"] == "ClusterRole"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "widget-operator", "namespace": NS}]
+    other = by_kind(bundle_objects(make_bundle(), "other"), "ClusterRole")[0]
+    assert other["metadata"]["name"] != role["metadata"]["name"]
+
+
+def test_several_entries_for_one_service_account_get_distinct_names() -> None:
+    csv = make_csv()
+    install_spec(csv)["permissions"].append({"serviceAccountName": "widget-operator", "rules": []})
+    names = [r["metadata"]["name"] for r in by_kind(bundle_objects(make_bundle(csv), NS), "Role")]
+    assert names == ["widgets.v1.0.0-widget-operator", "widgets.v1.0.0-widget-operator-1"]
+
+
+def test_each_deployment_entry_becomes_a_deployment_with_the_csv_spec_and_labels() -> None:
+    (dep,) = by_kind(bundle_objects(make_bundle(), NS), "Deployment")
+    entry = install_spec(make_csv())["deployments"][0]
+    assert dep["apiVersion"] == "apps/v1"
+    assert dep["metadata"]["name"] == "widget-operator"
+    assert dep["metadata"]["namespace"] == NS
+    assert dep["metadata"]["labels"] == {"app": "widget-operator", PACKAGE_LABEL: "widgets"}
+    expected = copy.deepcopy(entry["spec"])
+    expected["template"]["metadata"]["annotations"] = {"olm.targetNamespaces": ""}
+    assert dep["spec"] == expected
+
+
+def test_other_manifests_are_placed_in_the_namespace_unless_cluster_scoped() -> None:
+    objects = bundle_objects(make_bundle(None, PRIORITY_CLASS), NS)
+    (service,) = by_kind(objects, "Service")
+    (priority,) = by_kind(objects, "PriorityClass")
+    assert service["metadata"]["namespace"] == NS
+    assert service["spec"] == SERVICE["spec"]
+    assert "namespace" not in priority["metadata"]
+    assert not by_kind(objects, "ClusterServiceVersion")
+
+
+def test_every_object_carries_the_package_label_and_bundle_annotation() -> None:
+    objects = bundle_objects(make_bundle(None, PRIORITY_CLASS), NS)
+    assert len(objects) == 9
+    for obj in objects:
+        assert obj["metadata"]["labels"][PACKAGE_LABEL] == "widgets"
+        assert obj["metadata"]["annotations"][BUNDLE_ANNOTATION] == "widgets.v1.0.0"
+    (service,) = by_kind(objects, "Service")
+    assert service["metadata"]["labels"]["app"] == "widget-operator"
+
+
+def test_objects_come_in_apply_order() -> None:
+    kinds = [o["kind"] for o in bundle_objects(make_bundle(None, PRIORITY_CLASS), NS)]
+    assert kinds == [
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Service",
+        "PriorityClass",
+        "Deployment",
+    ]
+
+
+def test_the_bundle_is_not_modified() -> None:
+    bundle = make_bundle()
+    before = copy.deepcopy(bundle.objects)
+    for obj in bundle_objects(bundle, NS):
+        obj["metadata"]["mutated"] = True
+        obj.get("spec", {})["mutated"] = True
+    assert bundle.objects == before
+
+
+def test_the_conversion_is_deterministic() -> None:
+    assert bundle_objects(make_bundle(), NS) == bundle_objects(make_bundle(), NS)
+
+
+# -- names -------------------------------------------------------------------------------------------
+
+
+def test_long_generated_names_are_cut_to_63_characters_with_a_hash() -> None:
+    csv = make_csv(name="a-very-long-operator-name.v10.20.30-with-a-prerelease-tag")
+    install_spec(csv)["clusterPermissions"][0]["serviceAccountName"] = "widget-operator-controller-manager"
+    objects = bundle_objects(make_bundle(csv), NS)
+    names = [o["metadata"]["name"] for o in objects if o["kind"] in ("Role", "ClusterRole")]
+    assert all(len(n) <= 63 for n in names)
+    assert len(set(names)) == 2
+    assert names[0].startswith("a-very-long-operator-name.v10.20.30")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [("csv.v1", "sa"), ("x" * 40, "y" * 22)],
+    ids=["short", "exactly-63"],
+)
+def test_names_of_at_most_63_characters_are_kept(parts: tuple[str, ...]) -> None:
+    assert generated_name(*parts) == "-".join(parts)
+
+
+def test_a_cut_name_never_ends_its_prefix_with_a_dot_or_dash() -> None:
+    name = generated_name("x" * 53 + ".", "y" * 20)
+    assert len(name) <= 63
+    assert ".-" not in name
+    assert generated_name("x" * 53 + ".", "y" * 20) != generated_name("x" * 53 + ".", "z" * 20)
+
+
+# -- what kubeloop refuses ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"installModes": [{"type": "OwnNamespace", "supported": True}]}, "AllNamespaces install mode"),
+        ({"installModes": [{"type": "AllNamespaces", "supported": False}]}, "AllNamespaces install mode"),
+        (
+            {"webhookdefinitions": [{"type": "ValidatingAdmissionWebhook"}]},
+            "webhookdefinitions are not supported yet",
+        ),
+        ({"install": {"strategy": "helm", "spec": {}}}, "install strategy 'helm' is not 'deployment'"),
+        ({"install": {"strategy": "deployment", "spec": {"deployments": []}}}, "has no deployments"),
+    ],
+    ids=["no-all-namespaces", "all-namespaces-unsupported", "webhooks", "strategy", "no-deployments"],
+)
+def test_bundles_kubeloop_cannot_install_are_refused_naming_the_bundle(
+    spec: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(OLMError) as err:
+        bundle_objects(make_bundle(make_csv(**spec)), NS)
+    assert message in str(err.value)
+    assert "widgets.v1.0.0" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_bundle_without_a_csv_is_refused() -> None:
+    bundle = Bundle(name="widgets.v1.0.0", package="widgets", version=Version(1, 0, 0), objects=(CRD,))
+    with pytest.raises(OLMError, match=r"bundle widgets\.v1\.0\.0 has no ClusterServiceVersion"):
+        bundle_objects(bundle, NS)
+
+
+# -- the release record ------------------------------------------------------------------------------
+
+RELEASE = Release(
+    package="widgets",
+    bundle="widgets.v1.0.0",
+    version=Version.parse("1.0.0-rc.1"),
+    namespace=NS,
+    objects=(
+        ObjectRef("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "widgets.example.com"),
+        ObjectRef("apps/v1", "Deployment", NS, "widget-operator"),
+    ),
+)
+
+
+def test_a_release_round_trips_through_its_configmap() -> None:
+    cm = RELEASE.to_configmap()
+    assert cm["metadata"]["name"] == "kubeloop-olm-widgets"
+    assert cm["metadata"]["namespace"] == NS
+    assert cm["metadata"]["labels"]["olm.kubeloop.dev/release"] == "true"
+    assert all(isinstance(v, str) for v in cm["data"].values())
+    assert Release.from_configmap(cm) == RELEASE
+
+
+@pytest.mark.parametrize("broken", ["version", "objects", "package"], ids=str)
+def test_a_configmap_that_is_not_a_release_is_an_olm_error_naming_it(broken: str) -> None:
+    cm = RELEASE.to_configmap()
+    if broken == "package":
+        del cm["data"]["package"]
+    else:
+        cm["data"][broken] = "not valid"
+    with pytest.raises(OLMError, match=rf"ConfigMap {NS}/kubeloop-olm-widgets is not a valid release record"):
+        Release.from_configmap(cm)
