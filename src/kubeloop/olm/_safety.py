@@ -114,7 +114,7 @@ def _crd_wide(current: Obj, proposed: Obj) -> Iterator[Found]:
     if before != after:
         yield None, "", "scope", f"scope changed from {before} to {after}"
     kept = {v["name"] for v in _versions(proposed)}
-    for stored in current.get("status", {}).get("storedVersions", []):
+    for stored in (current.get("status") or {}).get("storedVersions") or []:
         if stored not in kept:
             yield stored, "", "storedVersionRemoval", "stored version removed from spec.versions"
 
@@ -129,7 +129,7 @@ def _same_versions(current: Obj, proposed: Obj) -> Iterator[Found]:
 
 
 def _served_pairs(current: Obj, proposed: Obj) -> Iterator[Found]:
-    if proposed.get("spec", {}).get("conversion", {}).get("strategy") == "Webhook":
+    if (proposed.get("spec", {}).get("conversion") or {}).get("strategy") == "Webhook":
         return
     known = set(_served_pair_changes(current))
     yield from (found for found in _served_pair_changes(proposed) if found not in known)
@@ -149,7 +149,7 @@ def _versions(crd: Obj) -> list[Obj]:
 
 
 def _schema(version: Obj) -> Obj:
-    schema: Obj = version.get("schema", {}).get("openAPIV3Schema", {})
+    schema: Obj = (version.get("schema") or {}).get("openAPIV3Schema") or {}
     return schema
 
 
