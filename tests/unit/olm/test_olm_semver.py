@@ -126,6 +126,9 @@ def test_build_metadata_does_not_matter() -> None:
         (">=1.0.0-alpha <2.0.0", ["1.5.0-rc.1", "2.0.0-rc.1"]),
         (">=1.0.0-alpha, <2.0.0-0", ["1.5.0-rc.1"]),
         ("~1.5.0-alpha", ["1.5.0-rc.1"]),
+        # the end of a partial version or of ^ lies below the next version's prereleases
+        (">=1.0.0-alpha <=1", ["1.5.0-rc.1"]),
+        ("^1.0.0-alpha", ["1.5.0-rc.1"]),
         ("1.5.0-rc.1", ["1.5.0-rc.1"]),
         (">=1.0.0 <2.0.0 || 1.5.0-rc.1", ["1.5.0-rc.1"]),
         ("<1.0.0 || >=1.4.0-0 <3.0.0", ["1.5.0-rc.1", "2.0.0-rc.1"]),
