@@ -9,6 +9,7 @@ bindings of that package afterwards (the namespace fixture removes the rest).
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -26,6 +27,32 @@ from kubeloop.testing import Kubectl, KubectlError, until
 SA = "widget-operator"
 
 
+def crd_version(name: str, *, storage: bool = False, fields: tuple[str, ...] = ("size",)) -> dict[str, Any]:
+    properties = {f: {"type": "integer" if f == "size" else "string"} for f in fields}
+    return {
+        "name": name,
+        "served": True,
+        "storage": storage,
+        "schema": {
+            "openAPIV3Schema": {
+                "type": "object",
+                "properties": {"spec": {"type": "object", "properties": properties}},
+            }
+        },
+    }
+
+
+V1_CRD = [crd_version("v1", storage=True)]
+# v2 is safe: v1 gains an optional field, and a second served version appears.
+V2_CRD = [
+    crd_version("v1", storage=True, fields=("size", "color")),
+    crd_version("v2", fields=("size", "color")),
+]
+# v3 is unsafe in two ways the tests pick from.
+V3_DROPS_FIELD = [crd_version("v1", storage=True), crd_version("v2", fields=("size", "color"))]
+V3_DROPS_STORED_VERSION = [crd_version("v2", storage=True, fields=("size", "color"))]
+
+
 @dataclass(frozen=True)
 class Package:
     name: str
@@ -39,13 +66,15 @@ class Package:
         self,
         version: str,
         *,
-        crd_versions: list[dict[str, Any]] | None = None,
+        crd_versions: list[dict[str, Any]] | None = V1_CRD,
         service: bool = True,
     ) -> Bundle:
-        """The package at ``version``: a CRD, a CSV with RBAC and a Deployment running image tag
-        ``version``, and (with ``service``) a metrics Service."""
+        """The package at ``version``: a CSV with RBAC and a Deployment running image tag ``version``,
+        the CRD (unless ``crd_versions`` is None) and, with ``service``, a metrics Service."""
         csv_name = f"{self.name}.v{version}"
-        objects = [self._csv(csv_name, version), self._crd(crd_versions or [crd_version("v1", storage=True)])]
+        objects = [self._csv(csv_name, version)]
+        if crd_versions is not None:
+            objects.append(self._crd(crd_versions))
         if service:
             objects.append(
                 {
@@ -116,32 +145,6 @@ class Package:
                 },
             },
         }
-
-
-def crd_version(name: str, *, storage: bool = False, fields: tuple[str, ...] = ("size",)) -> dict[str, Any]:
-    properties = {f: {"type": "integer" if f == "size" else "string"} for f in fields}
-    return {
-        "name": name,
-        "served": True,
-        "storage": storage,
-        "schema": {
-            "openAPIV3Schema": {
-                "type": "object",
-                "properties": {"spec": {"type": "object", "properties": properties}},
-            }
-        },
-    }
-
-
-V1_CRD = [crd_version("v1", storage=True)]
-# v2 is safe: v1 gains an optional field, and a second served version appears.
-V2_CRD = [
-    crd_version("v1", storage=True, fields=("size", "color")),
-    crd_version("v2", fields=("size", "color")),
-]
-# v3 is unsafe in two ways the tests pick from.
-V3_DROPS_FIELD = [crd_version("v1", storage=True), crd_version("v2", fields=("size", "color"))]
-V3_DROPS_STORED_VERSION = [crd_version("v2", storage=True, fields=("size", "color"))]
 
 
 @pytest.fixture
@@ -232,6 +235,27 @@ async def test_install_creates_the_bundle_objects_and_records_the_release(
     assert release in await installer.releases()
 
 
+async def test_a_crd_that_is_never_established_fails_the_install_naming_it(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    clash = {**package.bundle("1.0.0").crds[0], "metadata": {"name": f"gadgets.{package.group}"}}
+    clash["spec"] = {
+        **clash["spec"],
+        "names": {**clash["spec"]["names"], "plural": "gadgets", "singular": "gadget"},
+    }
+    await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(clash))
+    try:
+        await asyncio.to_thread(
+            kubectl, "wait", "--for=condition=Established", f"crd/gadgets.{package.group}"
+        )
+        with pytest.raises(OLMError, match=rf"CRD {package.crd}: names not accepted: .*Widget"):
+            await installer.install(package.bundle("1.0.0"), namespace)
+    finally:
+        await asyncio.to_thread(kubectl, "delete", "crd", f"gadgets.{package.group}", "--wait=false")
+    assert await absent(kubectl, "deployment", SA, "-n", namespace)
+    assert await installer.release(namespace, package.name) is None
+
+
 async def test_installing_an_installed_package_again_is_refused(
     installer: Installer, namespace: str, package: Package
 ) -> None:
@@ -306,6 +330,38 @@ async def test_force_unsafe_crds_applies_an_unsafe_upgrade(
     assert await crd_properties(kubectl, package) == {"size"}
     assert await image(kubectl, namespace) == "registry.example/widgets:3.0.0"
     assert release.bundle == v3.name
+
+
+async def test_forcing_a_change_the_server_rejects_fails_naming_the_crd_and_applies_nothing_else(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    v3 = package.bundle("3.0.0", crd_versions=V3_DROPS_STORED_VERSION)
+    with pytest.raises(OLMError, match=rf"applying CustomResourceDefinition {package.crd} failed"):
+        await installer.upgrade(namespace, package.name, v3, force_unsafe_crds=True)
+    assert await image(kubectl, namespace) == "registry.example/widgets:1.0.0"
+    assert (await installer.release(namespace, package.name)).bundle == f"{package.name}.v1.0.0"
+
+
+async def test_a_crd_an_upgrade_no_longer_ships_is_kept_and_stays_in_the_release(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    release = await installer.upgrade(namespace, package.name, package.bundle("2.0.0", crd_versions=None))
+
+    await get(kubectl, "crd", package.crd)
+    assert ("CustomResourceDefinition", package.crd) in {(r.kind, r.name) for r in release.objects}
+    await installer.uninstall(namespace, package.name, delete_crds=True)
+    await until(lambda: absent(kubectl, "crd", package.crd), within=60, what="CRD deleted")
+
+
+async def test_an_upgrade_with_a_bundle_of_another_package_is_refused(
+    installer: Installer, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0"), namespace)
+    other = Package(name=f"{package.name}-other", group=package.group).bundle("2.0.0")
+    with pytest.raises(OLMError, match=rf"is of package {package.name}-other, not {package.name}"):
+        await installer.upgrade(namespace, package.name, other)
 
 
 @pytest.mark.parametrize("version", ["0.9.0", "1.0.0"], ids=["lower", "same"])
