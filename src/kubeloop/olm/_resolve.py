@@ -7,7 +7,7 @@ OLM v0's olm.package.required / olm.gvk.required dependencies are met by a small
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kubeloop.olm._model import GVK, Bundle, Catalog, Channel, ChannelEntry, OLMError, PackageRequirement
@@ -273,10 +273,15 @@ def _needs(bundle: Bundle) -> tuple[_Need, ...]:
 
 @dataclass(frozen=True)
 class _Search:
-    """A depth-first search for one bundle per package meeting every need, beside ``installed``."""
+    """A depth-first search for one bundle per package meeting every need, beside ``installed``.
+
+    Bundles that cannot be installed whatever else is chosen are found before the search tries them
+    (``_dead``), so that it backtracks only over version conflicts, not over unrelated choices.
+    """
 
     catalog: Catalog
     installed: Mapping[str, Bundle]
+    verdicts: dict[str, OLMError | None] = field(default_factory=dict)
 
     def run(self, candidates: list[Bundle]) -> list[Bundle]:
         """The first of ``candidates`` (all of one package) that can be installed, after its new needs."""
@@ -292,11 +297,13 @@ class _Search:
         """``chosen`` plus the first candidate with which ``needs`` and its own can all be met."""
         reasons: list[OLMError] = []
         for candidate in candidates:
-            try:
-                self._check_installed_dependents(candidate)
-                return self._solve(needs + _needs(candidate), {**chosen, candidate.package: candidate})
-            except OLMError as exc:
-                reasons.append(exc)
+            reason = self._dead(candidate)
+            if reason is None:
+                try:
+                    return self._solve(needs + _needs(candidate), {**chosen, candidate.package: candidate})
+                except OLMError as exc:
+                    reason = exc
+            reasons.append(reason)
         raise reasons[0]
 
     def _solve(self, needs: tuple[_Need, ...], chosen: dict[str, Bundle]) -> dict[str, Bundle]:
@@ -305,6 +312,26 @@ class _Search:
         if not needs:
             return chosen
         return self._first(needs[0].candidates(self.catalog, chosen), needs[1:], chosen)
+
+    def _dead(self, bundle: Bundle) -> OLMError | None:
+        """Why ``bundle`` cannot be installed whatever else is chosen; None when it may be (memoized)."""
+        if bundle.name not in self.verdicts:
+            self.verdicts[bundle.name] = None  # a cycle back to it counts as met; the search checks it
+            self.verdicts[bundle.name] = self._judge(bundle)
+        return self.verdicts[bundle.name]
+
+    def _judge(self, bundle: Bundle) -> OLMError | None:
+        beside = {**self.installed, bundle.package: bundle}
+        try:
+            self._check_installed_dependents(bundle)
+            for need in _needs(bundle):
+                if need.met_in(beside, self.installed) is None:
+                    reasons = [self._dead(c) for c in need.candidates(self.catalog, {})]
+                    if all(reasons):
+                        return reasons[0]
+        except OLMError as exc:
+            return exc
+        return None
 
     def _check_installed_dependents(self, candidate: Bundle) -> None:
         """OLMError when an installed bundle requires ``candidate``'s package at another version."""

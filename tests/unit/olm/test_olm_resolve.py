@@ -340,6 +340,9 @@ def test_a_required_api_already_provided_by_an_installed_bundle() -> None:
 def test_a_bundle_may_provide_the_api_it_requires() -> None:
     a = bundle("a", "1.0.0", provides=[FOO], requires_gvks=[FOO])
     assert resolve_install(catalog(a, bundle("c", "1.0.0", provides=[FOO])), Want("a")) == [a]
+    a2 = bundle("a", "2.0.0", provides=[FOO], requires_gvks=[FOO])
+    found = catalog(A1, a2, channels={("a", "stable"): chain(A1), ("a", "fast"): chain(A1, a2)})
+    assert resolve_install(found, Want("a", "fast")) == [a2]  # though no default-channel bundle provides it
 
 
 def test_a_required_api_nobody_provides() -> None:
@@ -424,7 +427,22 @@ def test_a_cycle_back_to_a_too_new_candidate_makes_it_give_way() -> None:
     b = bundle("b", "1.0.0", requires={"a": "<2.0.0"})
     assert resolve_install(catalog(a1, a2, b), Want("a")) == [b, a1]
     message = error_of(resolve_install, catalog(a2, b), Want("a"))
-    assert message == "package 'b' 1.0.0 requires package 'a' (<2.0.0), but a 2.0.0 is already chosen"
+    assert message == (
+        "package 'b' 1.0.0 requires package 'a' (<2.0.0),"
+        " but no bundle in its default channel 'stable' matches (it has 2.0.0)"
+    )
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("depth", [1, 2], ids=["own-need", "need-of-a-need"])
+def test_a_dead_end_is_found_without_trying_every_unrelated_choice(depth: int) -> None:
+    many = [bundle(f"p{i:02}", f"1.{j}.0") for i in range(14) for j in range(4)]  # 4**14 combinations
+    q = bundle("q", "1.0.0", requires={"missing": "*"})
+    last = {"missing": "*"} if depth == 1 else {"q": "*"}
+    root = bundle("r", "1.0.0", requires={**{f"p{i:02}": "*" for i in range(14)}, **last})
+    message = error_of(resolve_install, catalog(root, q, *many), Want("r"))
+    who = "'r' 1.0.0" if depth == 1 else "'q' 1.0.0"
+    assert message == f"package {who} requires package 'missing' (*), which the catalog does not have"
 
 
 def test_a_new_bundle_must_fit_what_installed_bundles_require_of_it() -> None:
