@@ -9,6 +9,7 @@ from kubeloop.cli.create import create
 from kubeloop.cli.dev import dev
 from kubeloop.cli.generate import generate
 from kubeloop.cli.init import init
+from kubeloop.cli.olm import olm
 from kubeloop.cli.run import run
 
 __all__ = ["cli", "main"]
@@ -26,6 +27,7 @@ cli.add_command(generate)
 cli.add_command(init)
 cli.add_command(create)
 cli.add_command(dev)
+cli.add_command(olm)
 
 
 def main() -> None:

@@ -5,8 +5,8 @@ A bundle directory is what ``operator-sdk generate bundle`` writes and ``opm ren
 one ClusterServiceVersion and the objects it installs. ``load_bundle``/``write_bundle`` read and
 write it; ``bundle_to_fbc``/``bundle_from_fbc`` turn a ``Bundle`` into the ``olm.bundle`` document
 of a file-based catalog and back, carrying the manifests inline as ``olm.bundle.object``
-properties (we do not pull bundle images). ``load_documents`` and ``parse_version`` are shared by
-the catalog and generator modules, so every file and version error reads the same.
+properties (we do not pull bundle images). ``load_documents`` is shared by the catalog and
+generator modules, so every file error reads the same.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import yaml
 
 from kubeloop import crd
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
+from kubeloop.olm._semver import parse_version
 
 __all__ = [
     "bundle_from_fbc",
@@ -32,7 +33,6 @@ __all__ = [
     "load_bundle",
     "load_documents",
     "manifest_file_name",
-    "parse_version",
     "write_bundle",
 ]
 
@@ -99,17 +99,6 @@ def dump_documents(docs: Iterable[Obj]) -> str:
         "---\n" + yaml.dump(d, Dumper=dumper, sort_keys=False, default_flow_style=False, width=100)
         for d in docs
     )
-
-
-def parse_version(value: object, where: str) -> semver.Version:
-    """``value`` as a semantic version; OLMError ``<where>: ...`` otherwise (``v1.0.0`` included)."""
-    text = str(value)
-    if text.startswith("v"):
-        raise OLMError(f"{where}: version {text!r} is not semver: drop the leading 'v'")
-    try:
-        return semver.Version.parse(text)
-    except ValueError:
-        raise OLMError(f"{where}: version {text!r} is not semver (MAJOR.MINOR.PATCH[-pre][+build])") from None
 
 
 def derived_properties(package: str, version: semver.Version, objects: Iterable[Obj]) -> list[Obj]:

@@ -21,8 +21,9 @@ from typing import Any
 
 import semver
 
-from kubeloop.olm._bundle import derived_properties, load_documents, manifest_file_name, parse_version
+from kubeloop.olm._bundle import derived_properties, load_documents, manifest_file_name
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
+from kubeloop.olm._semver import parse_version
 
 __all__ = ["generate_bundle"]
 

@@ -297,7 +297,12 @@ class Installer:
         return sorted(found, key=lambda r: (r.namespace, r.package))
 
     async def install(self, bundle: Bundle, namespace: str) -> Release:
-        """Install ``bundle`` in ``namespace``; OLMError when its package is already installed there."""
+        """Install ``bundle`` in ``namespace``, which must exist; OLMError (nothing applied) when it does
+        not or when the package is already installed there."""
+        try:
+            await self.client.get("v1/Namespace", namespace)
+        except NotFoundError:
+            raise OLMError(f"namespace {namespace} does not exist: create it first") from None
         if (current := await self.release(namespace, bundle.package)) is not None:
             raise OLMError(f"package {bundle.package} is already installed in {namespace} ({current.bundle})")
         objects = bundle_objects(bundle, namespace)

@@ -18,12 +18,16 @@ from kubeloop.olm._model import OLMError
 __all__ = ["VersionRange", "parse_version"]
 
 
-def parse_version(text: str) -> Version:
-    """``text`` as a semantic version, with an optional leading ``v`` (OLMError when it is not one)."""
+def parse_version(value: object, where: str) -> Version:
+    """``value`` as a semantic version, as a CSV's ``spec.version`` must be (``v1.0.0`` is not one);
+    OLMError ``<where>: ...`` otherwise."""
+    text = str(value)
+    if text.startswith("v"):
+        raise OLMError(f"{where}: version {text!r} is not semver: drop the leading 'v'")
     try:
-        return Version.parse(text.removeprefix("v"))
-    except (ValueError, TypeError) as exc:
-        raise OLMError(f"invalid version {text!r}: {exc}") from None
+        return Version.parse(text)
+    except ValueError:
+        raise OLMError(f"{where}: version {text!r} is not semver (MAJOR.MINOR.PATCH[-pre][+build])") from None
 
 
 _ZERO = Version(0, 0, 0)

@@ -264,6 +264,15 @@ async def test_installing_an_installed_package_again_is_refused(
         await installer.install(package.bundle("1.0.0"), namespace)
 
 
+async def test_installing_into_a_missing_namespace_is_refused_before_anything_is_applied(
+    installer: Installer, kubectl: Kubectl, package: Package
+) -> None:
+    missing = f"missing-{package.name}"
+    with pytest.raises(OLMError, match=rf"^namespace {missing} does not exist: create it first$"):
+        await installer.install(package.bundle("1.0.0"), missing)
+    assert await absent(kubectl, "crd", package.crd)
+
+
 # -- upgrade -----------------------------------------------------------------------------------------
 
 

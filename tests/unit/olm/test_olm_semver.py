@@ -19,23 +19,26 @@ def admitted(text: str, *versions: str) -> list[str]:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [
-        ("1.2.3", Version(1, 2, 3)),
-        ("v1.2.3", Version(1, 2, 3)),
-        ("1.2.3-rc.1+build.5", Version(1, 2, 3, "rc.1", "build.5")),
-    ],
-    ids=["plain", "leading-v", "prerelease-and-build"],
+    [("1.2.3", Version(1, 2, 3)), ("1.2.3-rc.1+build.5", Version(1, 2, 3, "rc.1", "build.5"))],
+    ids=["plain", "prerelease-and-build"],
 )
-def test_parse_version_reads_semver_with_an_optional_v(text: str, expected: Version) -> None:
-    parsed = parse_version(text)
+def test_parse_version_reads_semver(text: str, expected: Version) -> None:
+    parsed = parse_version(text, "csv.yaml")
     assert parsed == expected
     assert parsed.build == expected.build
 
 
-@pytest.mark.parametrize("text", ["1.2", "x1.2.3", "01.2.3", "1.2.3-", "vv1.2.3", ""])
+@pytest.mark.parametrize("text", ["1.2", "x1.2.3", "01.2.3", "1.2.3-", ""])
 def test_parse_version_rejects_what_is_not_a_full_semver(text: str) -> None:
-    with pytest.raises(OLMError, match=rf"^invalid version '{text}': "):
-        parse_version(text)
+    with pytest.raises(OLMError, match=rf"^csv\.yaml: version '{text}' is not semver \(MAJOR"):
+        parse_version(text, "csv.yaml")
+
+
+def test_parse_version_rejects_a_leading_v_saying_so() -> None:
+    with pytest.raises(
+        OLMError, match=r"^csv\.yaml: version 'v1\.2\.3' is not semver: drop the leading 'v'$"
+    ):
+        parse_version("v1.2.3", "csv.yaml")
 
 
 VERSIONS = ("0.9.0", "1.0.0", "1.1.9", "1.2.0", "1.2.3", "1.2.9", "1.3.0", "1.4.5", "1.4.6", "2.0.0", "3.1.0")

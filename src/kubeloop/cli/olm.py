@@ -1,0 +1,273 @@
+"""``kubeloop olm``: make bundles and catalogs, and install, upgrade, list and uninstall operators from a
+catalog on a cluster (``kubeloop.olm``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+from kubeloop.client import AlreadyExistsError, Client
+from kubeloop.errors import KubeloopError
+from kubeloop.olm import (
+    Bundle,
+    Catalog,
+    Installer,
+    OLMError,
+    Release,
+    Want,
+    channel_head,
+    generate_bundle,
+    load_bundle,
+    load_catalog,
+    render_catalog,
+    resolve_install,
+    resolve_upgrade,
+    write_bundle,
+    write_catalog,
+)
+from kubeloop.resources import core_v1
+
+__all__ = ["olm"]
+
+T = TypeVar("T")
+
+_kubeconfig = click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Default: $KUBECONFIG, ~/.kube/config.",
+)
+_namespace = click.option(
+    "-n", "--namespace", default="operators", show_default=True, help="Where the operator is installed."
+)
+_catalog = click.option(
+    "--catalog",
+    "catalog_dir",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="A file-based catalog (directory or file).",
+)
+_channel = click.option("--channel", default=None, help="Default: every channel of the package.")
+_version = click.option(
+    "--version", "version_range", default=None, help="A version or range, e.g. '>=0.2 <1'."
+)
+
+
+def _guarded(work: Callable[[], T]) -> T:
+    """Run ``work``; kubeloop's errors become one-line CLI errors."""
+    try:
+        return work()
+    except KubeloopError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _on_cluster(kubeconfig: str | None, work: Callable[[Installer], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with await Client.load(kubeconfig) as client:
+            return await work(Installer(client))
+
+    return _guarded(lambda: asyncio.run(main()))
+
+
+def _installed(catalog: Catalog, releases: Sequence[Release]) -> dict[str, Bundle]:
+    """The installed packages as bundles: the catalog's copy, or what the release recorded."""
+    return {
+        r.package: catalog.bundles.get(r.bundle)
+        or Bundle(name=r.bundle, package=r.package, version=r.version)
+        for r in releases
+    }
+
+
+def _describe(release: Release) -> str:
+    return f"{release.package} {release.version} ({release.bundle}) in {release.namespace}"
+
+
+@click.group()
+def olm() -> None:
+    """The lifecycle manager: bundles, catalogs, install / upgrade / uninstall."""
+
+
+@olm.command()
+@click.option(
+    "--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
+)
+@click.option("--version", required=True, help="The bundle's semantic version, e.g. 0.2.0.")
+@click.option("--channels", default="alpha", show_default=True, help="Comma-separated channels.")
+@click.option("--default-channel", default=None, help="Default: the first of --channels.")
+@click.option("--replaces", default=None, help="The bundle (CSV name) this one upgrades.")
+@click.option("--skip-range", default=None, help="Versions this one upgrades directly, e.g. '<0.2.0'.")
+@click.option("--image", default=None, help="The manager image (default: config/manager's).")
+@click.option("--package", default=None, help="Default: the PROJECT's name.")
+@click.option(
+    "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("bundle"), show_default=True
+)
+def bundle(
+    root: Path,
+    version: str,
+    channels: str,
+    default_channel: str | None,
+    replaces: str | None,
+    skip_range: str | None,
+    image: str | None,
+    package: str | None,
+    output: Path,
+) -> None:
+    """Write a registry+v1 bundle of the project in ROOT (its config/ manifests and a CSV)."""
+    made = _guarded(
+        lambda: generate_bundle(
+            root,
+            version=version,
+            channels=[c.strip() for c in channels.split(",") if c.strip()],
+            default_channel=default_channel,
+            replaces=replaces,
+            skip_range=skip_range,
+            image=image,
+            package=package,
+        )
+    )
+    _guarded(lambda: write_bundle(made, output))
+    click.echo(f"wrote bundle {made.name} ({len(made.objects)} manifests) to {output}")
+
+
+@olm.group()
+def catalog() -> None:
+    """File-based catalogs: render from bundles, validate."""
+
+
+@catalog.command()
+@click.argument(
+    "bundles", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), required=True)
+def render(bundles: tuple[Path, ...], output: Path) -> None:
+    """Render BUNDLES (bundle directories) into a file-based catalog at OUTPUT."""
+    rendered = _guarded(lambda: render_catalog([load_bundle(path) for path in bundles]))
+    _guarded(lambda: write_catalog(rendered, output))
+    click.echo(f"wrote a catalog of {len(rendered.bundles)} bundle(s) to {output}")
+
+
+@catalog.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def validate(path: Path) -> None:
+    """Load the catalog at PATH, check it, and list its packages, channels and heads."""
+    click.echo(_guarded(lambda: _summary(load_catalog(path))))
+
+
+def _summary(loaded: Catalog) -> str:
+    """Each package with its default channel, and each channel with its size and head."""
+    lines = []
+    for name in sorted(loaded.packages):
+        lines.append(f"{name} (default channel {loaded.packages[name].default_channel})")
+        for channel in loaded.channels_of(name):
+            head = channel_head(loaded, name, channel.name)
+            lines.append(
+                f"  {channel.name}: {len(channel.entries)} bundle(s), head {head.name} ({head.version})"
+            )
+    return "\n".join(lines)
+
+
+@olm.command()
+@click.argument("package")
+@_catalog
+@_channel
+@_version
+@_namespace
+@_kubeconfig
+@click.option("--create-namespace", is_flag=True, help="Create the namespace when it does not exist.")
+def install(
+    package: str,
+    catalog_dir: Path,
+    channel: str | None,
+    version_range: str | None,
+    namespace: str,
+    kubeconfig: str | None,
+    create_namespace: bool,
+) -> None:
+    """Install PACKAGE from the catalog, with the packages it requires."""
+    loaded = _guarded(lambda: load_catalog(catalog_dir))
+
+    async def work(installer: Installer) -> list[Release]:
+        if create_namespace:
+            with contextlib.suppress(AlreadyExistsError):
+                await installer.client.create(core_v1.Namespace(metadata={"name": namespace}))
+        installed = _installed(loaded, await installer.releases(namespace))
+        chosen = resolve_install(loaded, Want(package, channel, version_range), installed)
+        return [await installer.install(b, namespace) for b in chosen]
+
+    for release in _on_cluster(kubeconfig, work):
+        click.echo(f"installed {_describe(release)}: {len(release.objects)} objects")
+
+
+@olm.command()
+@click.argument("package")
+@_catalog
+@_channel
+@_version
+@_namespace
+@_kubeconfig
+@click.option(
+    "--force-unsafe-crds", is_flag=True, help="Apply CRD changes that fail the upgrade-safety check."
+)
+def upgrade(
+    package: str,
+    catalog_dir: Path,
+    channel: str | None,
+    version_range: str | None,
+    namespace: str,
+    kubeconfig: str | None,
+    force_unsafe_crds: bool,
+) -> None:
+    """Upgrade PACKAGE to its newest successor in the catalog (one step along the upgrade graph)."""
+    loaded = _guarded(lambda: load_catalog(catalog_dir))
+
+    async def work(installer: Installer) -> list[Release]:
+        installed = _installed(loaded, await installer.releases(namespace))
+        if package not in installed:
+            raise OLMError(f"package {package!r} is not installed in namespace {namespace!r}")
+        current = installed.pop(package)
+        chosen = resolve_upgrade(loaded, Want(package, channel, version_range), current, installed)
+        done = []
+        for b in chosen:
+            if b.package != package:
+                done.append(await installer.install(b, namespace))
+                continue
+            done.append(await installer.upgrade(namespace, package, b, force_unsafe_crds=force_unsafe_crds))
+        return done
+
+    done = _on_cluster(kubeconfig, work)
+    if not done:
+        click.echo(f"{package}: already at the newest version the catalog offers")
+    for release in done:
+        click.echo(f"now {_describe(release)}")
+
+
+@olm.command()
+@click.argument("package")
+@_namespace
+@_kubeconfig
+@click.option(
+    "--delete-crds", is_flag=True, help="Also delete the CRDs (and so every custom resource of them)."
+)
+def uninstall(package: str, namespace: str, kubeconfig: str | None, delete_crds: bool) -> None:
+    """Remove PACKAGE's objects; its CRDs (and the data in them) stay unless --delete-crds."""
+    _on_cluster(
+        kubeconfig, lambda installer: installer.uninstall(namespace, package, delete_crds=delete_crds)
+    )
+    click.echo(f"uninstalled {package} from {namespace}")
+
+
+@olm.command(name="list")
+@click.option("-n", "--namespace", default=None, help="Default: every namespace.")
+@_kubeconfig
+def list_(namespace: str | None, kubeconfig: str | None) -> None:
+    """List the installed operators."""
+    releases = _on_cluster(kubeconfig, lambda installer: installer.releases(namespace))
+    if not releases:
+        click.echo("no operator installed")
+    for release in releases:
+        click.echo(_describe(release))
