@@ -291,26 +291,18 @@ def _default(old: Obj, new: Obj) -> str | None:
     )
 
 
-def _upper_bound(keyword: str) -> Rule:
+def _bound(keyword: str, *, upper: bool) -> Rule:
+    """A limit may not be added, nor moved inward (an upper one lowered, a lower one raised)."""
+
     def check(old: Obj, new: Obj) -> str | None:
         before, after = old.get(keyword), new.get(keyword)
         if after is None:
             return None
         if before is None:
             return f"{keyword} added: {_show(after)}"
-        return f"{keyword} lowered from {_show(before)} to {_show(after)}" if after < before else None
-
-    return check
-
-
-def _lower_bound(keyword: str) -> Rule:
-    def check(old: Obj, new: Obj) -> str | None:
-        before, after = old.get(keyword), new.get(keyword)
-        if after is None:
-            return None
-        if before is None:
-            return f"{keyword} added: {_show(after)}"
-        return f"{keyword} raised from {_show(before)} to {_show(after)}" if after > before else None
+        narrowed = after < before if upper else after > before
+        moved = "lowered" if upper else "raised"
+        return f"{keyword} {moved} from {_show(before)} to {_show(after)}" if narrowed else None
 
     return check
 
@@ -347,8 +339,14 @@ _RULES: dict[str, Rule] = {
     "type": _type,
     "enum": _enum,
     "default": _default,
-    **{keyword: _upper_bound(keyword) for keyword in ("maximum", "maxLength", "maxItems", "maxProperties")},
-    **{keyword: _lower_bound(keyword) for keyword in ("minimum", "minLength", "minItems", "minProperties")},
+    **{
+        keyword: _bound(keyword, upper=True)
+        for keyword in ("maximum", "maxLength", "maxItems", "maxProperties")
+    },
+    **{
+        keyword: _bound(keyword, upper=False)
+        for keyword in ("minimum", "minLength", "minItems", "minProperties")
+    },
     **{keyword: _turned_on(keyword) for keyword in ("exclusiveMaximum", "exclusiveMinimum")},
     "pattern": _pattern,
     "nullable": _nullable,
