@@ -1,0 +1,287 @@
+"""`kubeloop olm` end to end, as a user runs it: bundles of the AppService example at three versions
+(the third with an unsafe CRD change), a file-based catalog rendered from them and validated, then
+install → upgrade → refused unsafe upgrade → forced upgrade → already newest → uninstall on a control
+plane of its own (the flow changes the AppService CRD, which tests on the shared control plane use),
+checked with real kubectl; and what a user sees for bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+
+REPO = Path(__file__).parents[2]
+EXAMPLE = REPO / "examples" / "appservice"
+KUBELOOP = Path(sys.executable).parent / "kubeloop"  # the venv's console script, as a user runs it
+PACKAGE = "appservice-operator"
+CRD = "appservices.app.example.com"
+DEPLOYMENT = "appservice-operator-controller-manager"
+ACCOUNT = "appservice-operator-controller-manager"
+NS = "ops"
+PACKAGE_LABEL = f"olm.kubeloop.dev/package={PACKAGE}"
+RELEASE = f"kubeloop-olm-{PACKAGE}"
+IMAGES = {v: f"registry.example.com/appservice-operator:{v}" for v in ("0.1.0", "0.2.0", "0.3.0")}
+
+
+def kubeloop(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`kubeloop ARGS` in a fresh process; the cluster comes only from an explicit --kubeconfig."""
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    return subprocess.run(
+        [str(KUBELOOP), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def ok(*args: str, cwd: Path) -> str:
+    done = kubeloop(*args, cwd=cwd)
+    assert done.returncode == 0, f"kubeloop {' '.join(args)} exited {done.returncode}:\n{done.stderr}"
+    return done.stdout
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The error of a command that failed as the CLI promises: exit 1, one `Error: ...` line, no stdout."""
+    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout == ""
+    message = done.stderr.strip()
+    assert message.startswith("Error: "), done.stderr
+    assert "\n" not in message, done.stderr
+    return message
+
+
+@dataclass(frozen=True)
+class Made:
+    work: Path
+    bundles: dict[str, Path]
+    catalog: Path
+    outputs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[ControlPlane]:
+    """etcd and kube-apiserver only: the CRD and the objects are all the flow needs."""
+    assert KUBELOOP.is_file(), f"{KUBELOOP} is missing: install kubeloop into the venv"
+    with ControlPlane(ControlPlaneOptions(controller_manager=False, nodes=0)) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def kubectl(plane: ControlPlane) -> Kubectl:
+    return Kubectl(plane.kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
+    """Three bundles (0.2.0 replaces 0.1.0, 0.3.0 replaces 0.2.0 and lowers spec.size's maximum) and
+    the catalog rendered from them."""
+    work = tmp_path_factory.mktemp("olm")
+    bundles = {v: work / f"bundle-{v}" for v in IMAGES}
+    outputs = {}
+    for version, previous in (("0.1.0", None), ("0.2.0", "0.1.0"), ("0.3.0", "0.2.0")):
+        args = ["olm", "bundle", "--root", str(EXAMPLE), "--version", version, "--image", IMAGES[version]]
+        args += ["--output", str(bundles[version])]
+        if previous:
+            args += ["--replaces", f"{PACKAGE}.v{previous}"]
+        outputs[version] = ok(*args, cwd=work)
+    crd_file = bundles["0.3.0"] / "manifests" / f"{CRD.partition('.')[2]}_appservices.yaml"
+    text = crd_file.read_text()
+    assert text.count("maximum: 100\n") == 1, "spec.size's maximum is no longer 100: update the test"
+    crd_file.write_text(text.replace("maximum: 100\n", "maximum: 50\n"))
+    outputs["render"] = ok(
+        "olm", "catalog", "render", *map(str, bundles.values()), "--output", "catalog", cwd=work
+    )
+    return Made(work, bundles, work / "catalog", outputs)
+
+
+# -- bundles and catalog ------------------------------------------------------------------------------
+
+
+def test_bundles_are_written_as_registry_v1_directories(made: Made) -> None:
+    replaces = {}
+    for version, path in made.bundles.items():
+        assert made.outputs[version].strip() == f"wrote bundle {PACKAGE}.v{version} (3 manifests) to {path}"
+        annotations = yaml.safe_load((path / "metadata" / "annotations.yaml").read_text())["annotations"]
+        assert annotations["operators.operatorframework.io.bundle.mediatype.v1"] == "registry+v1"
+        assert annotations["operators.operatorframework.io.bundle.package.v1"] == PACKAGE
+        assert annotations["operators.operatorframework.io.bundle.channels.v1"] == "alpha"
+        csv_file = path / "manifests" / f"{PACKAGE}.v{version}.clusterserviceversion.yaml"
+        csv = yaml.safe_load(csv_file.read_text())
+        assert csv["spec"]["version"] == version
+        (deployment,) = csv["spec"]["install"]["spec"]["deployments"]
+        assert deployment["name"] == DEPLOYMENT
+        assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGES[version]
+        replaces[version] = csv["spec"].get("replaces")
+    assert replaces == {"0.1.0": None, "0.2.0": f"{PACKAGE}.v0.1.0", "0.3.0": f"{PACKAGE}.v0.2.0"}
+
+
+def test_catalog_is_rendered_with_the_upgrade_edges_and_inline_objects(made: Made) -> None:
+    assert made.outputs["render"].strip() == "wrote a catalog of 3 bundle(s) to catalog"
+    docs = list(yaml.safe_load_all((made.catalog / PACKAGE / "catalog.yaml").read_text()))
+    by_schema: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_schema.setdefault(doc["schema"], []).append(doc)
+    assert by_schema["olm.package"] == [{"schema": "olm.package", "name": PACKAGE, "defaultChannel": "alpha"}]
+    (channel,) = by_schema["olm.channel"]
+    assert channel["entries"] == [
+        {"name": f"{PACKAGE}.v0.1.0"},
+        {"name": f"{PACKAGE}.v0.2.0", "replaces": f"{PACKAGE}.v0.1.0"},
+        {"name": f"{PACKAGE}.v0.3.0", "replaces": f"{PACKAGE}.v0.2.0"},
+    ]
+    assert [b["name"] for b in by_schema["olm.bundle"]] == [f"{PACKAGE}.v{v}" for v in IMAGES]
+    for bundle in by_schema["olm.bundle"]:
+        inline = [p for p in bundle["properties"] if p["type"] == "olm.bundle.object"]
+        assert len(inline) == 3  # the CSV, the CRD, the metrics Service: no image to pull
+
+
+def test_catalog_validate_prints_the_channel_head(made: Made) -> None:
+    out = ok("olm", "catalog", "validate", str(made.catalog), cwd=made.work)
+    assert out.splitlines() == [
+        f"{PACKAGE} (default channel alpha)",
+        f"  alpha: 3 bundle(s), head {PACKAGE}.v0.3.0 (0.3.0)",
+    ]
+
+
+# -- install, upgrade, uninstall ----------------------------------------------------------------------
+
+
+def image(kubectl: Kubectl) -> str:
+    deployment = kubectl.json("get", "deployment", DEPLOYMENT, "-n", NS)
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return str(container["image"])
+
+
+def size_schema(kubectl: Kubectl) -> dict[str, Any]:
+    crd = kubectl.json("get", "crd", CRD)
+    (version,) = crd["spec"]["versions"]
+    return dict(version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["size"])
+
+
+def names(kubectl: Kubectl, kind: str, *scope: str) -> list[str]:
+    """The names of the package's objects of ``kind`` (by the package label)."""
+    items = kubectl.json("get", kind, "-l", PACKAGE_LABEL, *scope)["items"]
+    return sorted(item["metadata"]["name"] for item in items)
+
+
+def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl: Kubectl) -> None:
+    cluster = ("--catalog", str(made.catalog), "-n", NS, "--kubeconfig", str(plane.kubeconfig))
+    listed = ("olm", "list", "--kubeconfig", str(plane.kubeconfig))
+    run = made.work
+    assert kubectl("get", "namespace", NS, check=False).returncode != 0
+    assert ok(*listed, cwd=run).strip() == "no operator installed"
+
+    # install 0.1.0, creating the namespace
+    out = ok("olm", "install", PACKAGE, "--version", "0.1.0", "--create-namespace", *cluster, cwd=run)
+    assert out.strip() == f"installed {PACKAGE} 0.1.0 ({PACKAGE}.v0.1.0) in {NS}: 8 objects"
+    crd = kubectl.json("get", "crd", CRD)
+    established = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert established["Established"] == "True"
+    assert image(kubectl) == IMAGES["0.1.0"]
+    account = kubectl.json("get", "serviceaccount", ACCOUNT, "-n", NS)
+    assert account["metadata"]["labels"]["olm.kubeloop.dev/package"] == PACKAGE
+    (cluster_role,) = names(kubectl, "clusterrole")
+    assert cluster_role.startswith(f"{PACKAGE}.v0.1.0-")
+    rules = kubectl.json("get", "clusterrole", cluster_role)["rules"]
+    assert {
+        "apiGroups": ["app.example.com"],
+        "resources": ["appservices"],
+        "verbs": ["list", "watch"],
+    } in rules
+    binding = kubectl.json("get", "clusterrolebinding", cluster_role)
+    assert binding["roleRef"]["name"] == cluster_role
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": NS}]
+    (role,) = names(kubectl, "role", "-n", NS)  # leader election
+    assert names(kubectl, "rolebinding", "-n", NS) == [role]
+    assert names(kubectl, "service", "-n", NS) == ["appservice-operator-controller-manager-metrics-service"]
+    release = kubectl.json("get", "configmap", RELEASE, "-n", NS)["data"]
+    assert (release["bundle"], release["version"]) == (f"{PACKAGE}.v0.1.0", "0.1.0")
+    assert ok(*listed, cwd=run).strip() == f"{PACKAGE} 0.1.0 ({PACKAGE}.v0.1.0) in {NS}"
+
+    # upgrade to 0.2.0: new image, the old version's generated RBAC pruned
+    out = ok("olm", "upgrade", PACKAGE, *cluster, cwd=run)
+    assert out.strip() == f"now {PACKAGE} 0.2.0 ({PACKAGE}.v0.2.0) in {NS}"
+    assert image(kubectl) == IMAGES["0.2.0"]
+    (cluster_role,) = names(kubectl, "clusterrole")
+    assert cluster_role.startswith(f"{PACKAGE}.v0.2.0-")
+    assert names(kubectl, "clusterrolebinding") == [cluster_role]
+    assert ok(*listed, cwd=run).strip() == f"{PACKAGE} 0.2.0 ({PACKAGE}.v0.2.0) in {NS}"
+
+    # 0.3.0 lowers spec.size's maximum: refused, one line naming the CRD and the field, nothing changed
+    crd_before = kubectl.json("get", "crd", CRD)
+    release_before = kubectl.json("get", "configmap", RELEASE, "-n", NS)
+    message = one_line_error(kubeloop("olm", "upgrade", PACKAGE, *cluster, cwd=run))
+    assert f"{CRD} v1 .spec.size: maximum lowered from 100 to 50" in message
+    assert f"upgrade to {PACKAGE}.v0.3.0 refused" in message
+    assert image(kubectl) == IMAGES["0.2.0"]
+    crd_after = kubectl.json("get", "crd", CRD)
+    assert crd_after["metadata"]["resourceVersion"] == crd_before["metadata"]["resourceVersion"]
+    assert size_schema(kubectl)["maximum"] == 100
+    release_after = kubectl.json("get", "configmap", RELEASE, "-n", NS)
+    assert release_after["metadata"]["resourceVersion"] == release_before["metadata"]["resourceVersion"]
+    assert ok(*listed, cwd=run).strip() == f"{PACKAGE} 0.2.0 ({PACKAGE}.v0.2.0) in {NS}"
+
+    # forced
+    out = ok("olm", "upgrade", PACKAGE, "--force-unsafe-crds", *cluster, cwd=run)
+    assert out.strip() == f"now {PACKAGE} 0.3.0 ({PACKAGE}.v0.3.0) in {NS}"
+    assert image(kubectl) == IMAGES["0.3.0"]
+    assert size_schema(kubectl)["maximum"] == 50
+
+    out = ok("olm", "upgrade", PACKAGE, *cluster, cwd=run)
+    assert out.strip() == f"{PACKAGE}: already at the newest version the catalog offers"
+    assert image(kubectl) == IMAGES["0.3.0"]
+
+    # uninstall: everything but the CRD goes
+    out = ok("olm", "uninstall", PACKAGE, "-n", NS, "--kubeconfig", str(plane.kubeconfig), cwd=run)
+    assert out.strip() == f"uninstalled {PACKAGE} from {NS}"
+    for kind in ("deployment", "serviceaccount", "role", "rolebinding", "service", "configmap"):
+        assert names(kubectl, kind, "-n", NS) == [], kind
+    assert names(kubectl, "clusterrole") == []
+    assert names(kubectl, "clusterrolebinding") == []
+    assert kubectl("get", "deployment", DEPLOYMENT, "-n", NS, check=False).returncode != 0
+    assert kubectl("get", "configmap", RELEASE, "-n", NS, check=False).returncode != 0
+    assert names(kubectl, "crd") == [CRD]
+    assert size_schema(kubectl)["maximum"] == 50
+    assert ok(*listed, cwd=run).strip() == "no operator installed"
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("schema: olm.package\nname: [unclosed\n", "invalid YAML"),
+        ("name: orphan\n", "document 1: no 'schema'"),
+    ],
+    ids=["invalid-yaml", "no-schema"],
+)
+def test_a_broken_catalog_file_is_named(
+    made: Made, plane: ControlPlane, tmp_path: Path, content: str, problem: str
+) -> None:
+    catalog = shutil.copytree(made.catalog, tmp_path / "catalog")
+    broken = catalog / "extra" / "broken.yaml"
+    broken.parent.mkdir()
+    broken.write_text(content)
+    message = one_line_error(kubeloop("olm", "catalog", "validate", str(catalog), cwd=tmp_path))
+    assert message.startswith(f"Error: invalid catalog: {broken}")
+    assert problem in message
+    install = ("olm", "install", PACKAGE, "--catalog", str(catalog), "-n", "default")
+    message = one_line_error(kubeloop(*install, "--kubeconfig", str(plane.kubeconfig), cwd=tmp_path))
+    assert str(broken) in message
+    assert problem in message
+
+
+def test_installing_an_unknown_package_names_it(made: Made, plane: ControlPlane, kubectl: Kubectl) -> None:
+    cluster = ("--catalog", str(made.catalog), "-n", "default", "--kubeconfig", str(plane.kubeconfig))
+    message = one_line_error(kubeloop("olm", "install", "nosuch-operator", *cluster, cwd=made.work))
+    assert message == f"Error: package 'nosuch-operator' is not in the catalog (it has: {PACKAGE})"
+    assert kubectl(
+        "get", "configmap", "kubeloop-olm-nosuch-operator", "-n", "default", check=False
+    ).returncode
