@@ -218,7 +218,7 @@ def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl:
     release_before = kubectl.json("get", "configmap", RELEASE, "-n", NS)
     message = one_line_error(kubeloop("olm", "upgrade", PACKAGE, *cluster, cwd=run))
     assert f"{CRD} v1 .spec.size: maximum lowered from 100 to 50" in message
-    assert f"upgrade to {PACKAGE}.v0.3.0 refused" in message
+    assert f"upgrade of {PACKAGE}.v0.3.0 refused" in message
     assert image(kubectl) == IMAGES["0.2.0"]
     crd_after = kubectl.json("get", "crd", CRD)
     assert crd_after["metadata"]["resourceVersion"] == crd_before["metadata"]["resourceVersion"]

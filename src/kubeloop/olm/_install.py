@@ -94,6 +94,8 @@ def _install_spec(bundle: Bundle, csv: Obj) -> Obj:
         raise OLMError(f"bundle {bundle.name}: its CSV does not support the AllNamespaces install mode")
     if spec.get("webhookdefinitions"):
         raise OLMError(f"bundle {bundle.name}: CSV webhookdefinitions are not supported yet")
+    if (spec.get("apiservicedefinitions") or {}).get("owned"):
+        raise OLMError(f"bundle {bundle.name}: CSV apiservicedefinitions (aggregated APIs) are not supported")
     strategy = (spec.get("install") or {}).get("strategy")
     if strategy != "deployment":
         raise OLMError(f"bundle {bundle.name}: install strategy {strategy!r} is not 'deployment'")
@@ -296,9 +298,11 @@ class Installer:
         found = [Release.from_configmap(cm) async for cm in items]
         return sorted(found, key=lambda r: (r.namespace, r.package))
 
-    async def install(self, bundle: Bundle, namespace: str) -> Release:
-        """Install ``bundle`` in ``namespace``, which must exist; OLMError (nothing applied) when it does
-        not or when the package is already installed there."""
+    async def install(self, bundle: Bundle, namespace: str, *, force_unsafe_crds: bool = False) -> Release:
+        """Install ``bundle`` in ``namespace``, which must exist. OLMError, with nothing applied, when it
+        does not, when the package is already installed there, or when a CRD of the bundle is already
+        on the cluster (left by an uninstall, or another install) and replacing it is unsafe, unless
+        ``force_unsafe_crds``."""
         try:
             await self.client.get("v1/Namespace", namespace)
         except NotFoundError:
@@ -306,6 +310,8 @@ class Installer:
         if (current := await self.release(namespace, bundle.package)) is not None:
             raise OLMError(f"package {bundle.package} is already installed in {namespace} ({current.bundle})")
         objects = bundle_objects(bundle, namespace)
+        if not force_unsafe_crds:
+            await self._check_crds(bundle, "install")
         await self._apply(bundle, objects)
         return await self._record(bundle, namespace, [ObjectRef.of(o) for o in objects])
 
@@ -328,7 +334,7 @@ class Installer:
             )
         objects = bundle_objects(bundle, namespace)
         if not force_unsafe_crds:
-            await self._check_crds(bundle)
+            await self._check_crds(bundle, "upgrade")
         await self._apply(bundle, objects)
         refs = [ObjectRef.of(o) for o in objects]
         dropped = [r for r in current.objects if r not in refs]
@@ -351,7 +357,8 @@ class Installer:
             raise OLMError(f"package {package} is not installed in {namespace}")
         return current
 
-    async def _check_crds(self, bundle: Bundle) -> None:
+    async def _check_crds(self, bundle: Bundle, action: str) -> None:
+        """OLMError listing every unsafe change the bundle's CRDs would make to those on the cluster."""
         violations: list[str] = []
         for crd in bundle.crds:
             try:
@@ -361,8 +368,8 @@ class Installer:
             violations += [str(v) for v in crd_upgrade_violations(on_cluster, crd)]
         if violations:
             raise OLMError(
-                f"upgrade to {bundle.name} refused, {len(violations)} unsafe CRD change(s) "
-                f"(force_unsafe_crds to apply anyway): {'; '.join(violations)}"
+                f"{action} of {bundle.name} refused, {len(violations)} unsafe CRD change(s) "
+                f"(forcing unsafe CRD changes applies them anyway): {'; '.join(violations)}"
             )
 
     async def _apply(self, bundle: Bundle, objects: list[Obj]) -> None:

@@ -321,6 +321,10 @@ class _Search:
         return self.verdicts[bundle.name]
 
     def _judge(self, bundle: Bundle) -> OLMError | None:
+        if any(p.get("type") == "olm.constraint" for p in bundle.properties):
+            return OLMError(
+                f"{_who(bundle)} declares an olm.constraint dependency, which kubeloop cannot resolve"
+            )
         beside = {**self.installed, bundle.package: bundle}
         try:
             self._check_installed_dependents(bundle)

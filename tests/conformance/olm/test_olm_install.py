@@ -273,6 +273,25 @@ async def test_installing_into_a_missing_namespace_is_refused_before_anything_is
     assert await absent(kubectl, "crd", package.crd)
 
 
+async def test_installing_over_a_crd_left_on_the_cluster_checks_it_like_an_upgrade(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("2.0.0", crd_versions=V2_CRD), namespace)
+    await installer.uninstall(namespace, package.name)  # the CRD stays, with 2.0.0's schema
+    crd_before = await get(kubectl, "crd", package.crd)
+    unsafe = package.bundle("3.0.0", crd_versions=V3_DROPS_FIELD)
+    with pytest.raises(
+        OLMError, match=rf"^install of {unsafe.name} refused, .*{package.crd} v1 \.spec\.color"
+    ):
+        await installer.install(unsafe, namespace)
+    assert (await get(kubectl, "crd", package.crd))["metadata"]["resourceVersion"] == crd_before["metadata"][
+        "resourceVersion"
+    ]
+    assert await installer.release(namespace, package.name) is None
+    release = await installer.install(unsafe, namespace, force_unsafe_crds=True)
+    assert release.version == Version(3, 0, 0)
+
+
 # -- upgrade -----------------------------------------------------------------------------------------
 
 

@@ -275,10 +275,21 @@ def test_a_cut_name_never_ends_its_prefix_with_a_dot_or_dash() -> None:
             {"webhookdefinitions": [{"type": "ValidatingAdmissionWebhook"}]},
             "webhookdefinitions are not supported yet",
         ),
+        (
+            {"apiservicedefinitions": {"owned": [{"name": "v1.metrics.example.com"}]}},
+            "apiservicedefinitions (aggregated APIs) are not supported",
+        ),
         ({"install": {"strategy": "helm", "spec": {}}}, "install strategy 'helm' is not 'deployment'"),
         ({"install": {"strategy": "deployment", "spec": {"deployments": []}}}, "has no deployments"),
     ],
-    ids=["no-all-namespaces", "all-namespaces-unsupported", "webhooks", "strategy", "no-deployments"],
+    ids=[
+        "no-all-namespaces",
+        "all-namespaces-unsupported",
+        "webhooks",
+        "apiservices",
+        "strategy",
+        "no-deployments",
+    ],
 )
 def test_bundles_kubeloop_cannot_install_are_refused_naming_the_bundle(
     spec: dict[str, Any], message: str

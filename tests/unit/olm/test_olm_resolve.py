@@ -535,3 +535,17 @@ def test_upgrade_keeps_to_what_other_installed_bundles_require() -> None:
     x = bundle("x", "1.0.0", requires={"a": "<2.0.0"})
     found = upgrade_catalog()
     assert names(resolve_upgrade(found, Want("a", "stable"), A1, {"x": x})) == ["a.v1.1.0"]
+
+
+def test_a_bundle_with_an_olm_constraint_gives_way_and_is_named_when_nothing_else_fits() -> None:
+    constrained = bundle("a", "2.0.0")
+    constrained = Bundle(
+        name=constrained.name,
+        package="a",
+        version=constrained.version,
+        properties=(*constrained.properties, {"type": "olm.constraint", "value": {"cel": {"rule": "true"}}}),
+    )
+    older = bundle("a", "1.0.0")
+    assert names(resolve_install(catalog(older, constrained), Want("a"))) == ["a.v1.0.0"]
+    message = error_of(resolve_install, catalog(older, constrained), Want("a", version_range=">=2.0.0"))
+    assert message == "a 2.0.0 declares an olm.constraint dependency, which kubeloop cannot resolve"
