@@ -251,3 +251,32 @@ def test_config_default_with_the_webhook_enabled_is_accepted_by_the_api_server(
     assert "--webhook-cert-dir=/tmp/k8s-webhook-server/serving-certs" in container["args"]
     assert container["volumeMounts"][0]["mountPath"] == "/tmp/k8s-webhook-server/serving-certs"
     assert pod["volumes"][0]["secret"]["secretName"] == "webhook-server-cert"  # cert-manager's Secret
+
+
+def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
+    installed: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    def run(*args: str) -> str:
+        done = make(installed, control_plane.kubeconfig, *args, f"OLM_NAMESPACE={namespace}")
+        assert done.returncode == 0, f"make {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def image() -> str:
+        deployment = kubectl.json("get", "deployment", f"{NAME}-controller-manager", "-n", namespace)
+        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    run("bundle", "VERSION=0.1.0", "IMG=registry.example/etcd-operator:0.1.0")
+    csv = installed / "bundles" / "0.1.0" / "manifests" / f"{NAME}.v0.1.0.clusterserviceversion.yaml"
+    assert yaml.safe_load(csv.read_text())["spec"]["version"] == "0.1.0"
+    assert f"installed {NAME} 0.1.0 ({NAME}.v0.1.0) in {namespace}" in run("olm-install")
+    assert image() == "registry.example/etcd-operator:0.1.0"
+
+    run("bundle", "VERSION=0.2.0", f"REPLACES={NAME}.v0.1.0", "IMG=registry.example/etcd-operator:0.2.0")
+    assert f"now {NAME} 0.2.0 ({NAME}.v0.2.0) in {namespace}" in run("olm-upgrade")
+    assert image() == "registry.example/etcd-operator:0.2.0"
+
+    run("olm-uninstall")
+    gone = kubectl("get", "deployment", f"{NAME}-controller-manager", "-n", namespace, check=False)
+    assert gone.returncode != 0
+    assert "NotFound" in gone.stderr
+    kubectl("get", "crd", "etcdclusters.etcd.cloud.io")  # the CRDs and their data stay
