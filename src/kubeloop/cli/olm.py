@@ -1,5 +1,6 @@
 """``kubeloop olm``: make bundles and catalogs, and install, upgrade, list and uninstall operators from a
-catalog on a cluster (``kubeloop.olm``)."""
+catalog on a cluster (``kubeloop.olm``); or push catalogs to the cluster and run the lifecycle operator,
+which installs what ClusterExtensions ask for."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import click
 
 from kubeloop.client import AlreadyExistsError, Client
 from kubeloop.errors import KubeloopError
+from kubeloop.manager._logging import configure_logging
 from kubeloop.olm import (
     Bundle,
     Catalog,
@@ -20,10 +22,13 @@ from kubeloop.olm import (
     OLMError,
     Release,
     Want,
+    apply_crds,
     channel_head,
     generate_bundle,
+    lifecycle_operator,
     load_bundle,
     load_catalog,
+    push_catalog,
     render_catalog,
     resolve_install,
     resolve_upgrade,
@@ -136,7 +141,7 @@ def bundle(
 
 @olm.group()
 def catalog() -> None:
-    """File-based catalogs: render from bundles, validate."""
+    """File-based catalogs: render from bundles, validate, push to a cluster."""
 
 
 @catalog.command()
@@ -169,6 +174,32 @@ def _summary(loaded: Catalog) -> str:
                 f"  {channel.name}: {len(channel.entries)} bundle(s), head {head.name} ({head.version})"
             )
     return "\n".join(lines)
+
+
+@catalog.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", required=True, help="The ClusterCatalog's name.")
+@click.option(
+    "-n",
+    "--namespace",
+    default="kubeloop-olm",
+    show_default=True,
+    help="Where the catalog's ConfigMaps go (created when missing).",
+)
+@_kubeconfig
+def push(path: Path, name: str, namespace: str, kubeconfig: str | None) -> None:
+    """Put the catalog at PATH on the cluster: a ConfigMap per package and ClusterCatalog NAME."""
+    loaded = _guarded(lambda: load_catalog(path))
+
+    async def work(installer: Installer) -> int:
+        client = installer.client
+        with contextlib.suppress(AlreadyExistsError):
+            await client.create(core_v1.Namespace(metadata={"name": namespace}))
+        await apply_crds(client)
+        return len(await push_catalog(client, loaded, name, namespace))
+
+    configmaps = _on_cluster(kubeconfig, work)
+    click.echo(f"pushed ClusterCatalog {name}: {configmaps} ConfigMap(s) in {namespace}")
 
 
 @olm.command()
@@ -271,3 +302,33 @@ def list_(namespace: str | None, kubeconfig: str | None) -> None:
         click.echo("no operator installed")
     for release in releases:
         click.echo(_describe(release))
+
+
+@olm.command(name="run")
+@_kubeconfig
+@click.option("--leader-elect", is_flag=True, help="Reconcile only while holding the leader Lease.")
+@click.option("--metrics-bind-address", default=":8080", show_default=True, help="'0' disables.")
+@click.option("--health-probe-bind-address", default=":8081", show_default=True, help="'0' disables.")
+@click.option("--log-level", default="INFO", show_default=True)
+def run_(
+    kubeconfig: str | None,
+    leader_elect: bool,
+    metrics_bind_address: str,
+    health_probe_bind_address: str,
+    log_level: str,
+) -> None:
+    """Install the ClusterCatalog and ClusterExtension CRDs and run the lifecycle operator until SIGTERM
+    or Ctrl-C: it serves the ClusterCatalogs and installs, upgrades and uninstalls what the
+    ClusterExtensions ask for."""
+    configure_logging(log_level, "text")
+    _on_cluster(kubeconfig, lambda installer: apply_crds(installer.client))
+    _guarded(
+        lambda: asyncio.run(
+            lifecycle_operator().run(
+                kubeconfig,
+                leader_election=leader_elect,
+                metrics_bind_address=metrics_bind_address,
+                health_probe_bind_address=health_probe_bind_address,
+            )
+        )
+    )

@@ -1,11 +1,14 @@
 """The lifecycle manager: registry+v1 bundles and file-based catalogs (read and written in OLM's own
 formats), resolution along channels with dependencies, CRD upgrade safety, and install / upgrade /
-uninstall of operators on a cluster."""
+uninstall of operators on a cluster; declaratively too, as OLM v1 has it: ClusterCatalogs (catalogs
+kept in ConfigMaps) and ClusterExtensions reconciled by ``lifecycle_operator``."""
 
+from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, load_bundle, write_bundle
-from kubeloop.olm._catalog import load_catalog, render_catalog, write_catalog
+from kubeloop.olm._catalog import catalog_from_files, load_catalog, render_catalog, write_catalog
 from kubeloop.olm._generate import generate_bundle
 from kubeloop.olm._install import Installer, ObjectRef, Release, bundle_objects
+from kubeloop.olm._manager import apply_crds, lifecycle_operator
 from kubeloop.olm._model import (
     GVK,
     Bundle,
@@ -16,6 +19,7 @@ from kubeloop.olm._model import (
     Package,
     PackageRequirement,
 )
+from kubeloop.olm._push import catalog_configmaps, load_catalog_from_configmaps, push_catalog
 from kubeloop.olm._resolve import Want, channel_head, resolve_install, resolve_upgrade, successors
 from kubeloop.olm._safety import Violation, check_crd_upgrade, crd_upgrade_violations
 from kubeloop.olm._semver import VersionRange, parse_version
@@ -26,6 +30,8 @@ __all__ = [
     "Catalog",
     "Channel",
     "ChannelEntry",
+    "ClusterCatalog",
+    "ClusterExtension",
     "Installer",
     "OLMError",
     "ObjectRef",
@@ -35,16 +41,22 @@ __all__ = [
     "VersionRange",
     "Violation",
     "Want",
+    "apply_crds",
     "bundle_from_fbc",
     "bundle_objects",
     "bundle_to_fbc",
+    "catalog_configmaps",
+    "catalog_from_files",
     "channel_head",
     "check_crd_upgrade",
     "crd_upgrade_violations",
     "generate_bundle",
+    "lifecycle_operator",
     "load_bundle",
     "load_catalog",
+    "load_catalog_from_configmaps",
     "parse_version",
+    "push_catalog",
     "render_catalog",
     "resolve_install",
     "resolve_upgrade",

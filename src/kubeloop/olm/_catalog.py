@@ -6,21 +6,32 @@ edges) and ``olm.bundle`` (see ``_bundle.bundle_to_fbc``). ``load_catalog`` read
 by ``opm`` as well as ours and checks the rules of operator-registry's model validation, reporting
 every problem at once; ``render_catalog`` turns bundles (e.g. from ``load_bundle``) into a catalog,
 the way ``opm`` renders ``registry+v1`` bundles; ``write_catalog`` writes one file per package.
+``catalog_from_files`` reads a catalog from (file name, text) pairs with the same checks, for catalogs
+kept where there are no files (ConfigMaps, see ``_push``); ``package_documents`` gives the documents
+of one package, in the order ``write_catalog`` writes them.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kubeloop import crd
-from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, dump_documents, load_documents
+from kubeloop.olm._bundle import (
+    _parse_json,
+    _parse_yaml,
+    bundle_from_fbc,
+    bundle_to_fbc,
+    dump_documents,
+    load_documents,
+)
 from kubeloop.olm._model import Bundle, Catalog, Channel, ChannelEntry, Obj, OLMError, Package
 
-__all__ = ["load_catalog", "render_catalog", "write_catalog"]
+__all__ = ["catalog_from_files", "load_catalog", "package_documents", "render_catalog", "write_catalog"]
 
 log = logging.getLogger("kubeloop.olm")
 
@@ -55,17 +66,41 @@ def load_catalog(path: str | Path) -> Catalog:
     )
     parts = _Parts()
     for file in files:
-        try:
-            docs = load_documents(file)
-        except OLMError as e:
-            parts.problems.append(str(e))
-            continue
-        for number, doc in enumerate(docs, 1):
-            try:
-                _add_document(parts, f"{file}", doc)
-            except OLMError as e:
-                parts.problems.append(f"{file}: document {number}: {e}")
+        _add_file(parts, str(file), functools.partial(load_documents, file))
     return _validated(parts)
+
+
+def catalog_from_files(files: Iterable[tuple[str, str]]) -> Catalog:
+    """The catalog of ``files``, (file name, text) pairs: a name ending in ``.json`` holds JSON
+    documents, any other YAML. Checked as ``load_catalog`` checks a directory, problems naming the file.
+    """
+    parts = _Parts()
+    for name, text in files:
+        _add_file(parts, name, functools.partial(_parse_documents, name, text))
+    return _validated(parts)
+
+
+def _parse_documents(name: str, text: str) -> list[Obj]:
+    """``load_documents`` for a text already read."""
+    docs = _parse_json(Path(name), text) if name.endswith(".json") else _parse_yaml(Path(name), text)
+    for number, doc in enumerate(docs, 1):
+        if not isinstance(doc, dict):
+            raise OLMError(f"{name}: document {number} is not a mapping but {type(doc).__name__}")
+    return docs
+
+
+def _add_file(parts: _Parts, source: str, documents: Callable[[], list[Obj]]) -> None:
+    """Add the documents of one file to ``parts``, or its problems."""
+    try:
+        docs = documents()
+    except OLMError as e:
+        parts.problems.append(str(e))
+        return
+    for number, doc in enumerate(docs, 1):
+        try:
+            _add_document(parts, source, doc)
+        except OLMError as e:
+            parts.problems.append(f"{source}: document {number}: {e}")
 
 
 def _add_document(parts: _Parts, source: str, doc: Obj) -> None:
@@ -259,12 +294,19 @@ def write_catalog(catalog: Catalog, path: str | Path) -> Path:
     name, then its ``olm.bundle`` documents by version, so ``load_catalog`` gives ``catalog`` back.
     """
     root = Path(path)
-    for name, pkg in sorted(catalog.packages.items()):
-        docs = [_package_doc(pkg)]
-        docs += [_channel_doc(c) for c in catalog.channels_of(name)]
-        docs += [bundle_to_fbc(b) for b in catalog.bundles_of(name)]
-        crd.write_file_atomically(root / name / "catalog.yaml", dump_documents(docs))
+    for name in sorted(catalog.packages):
+        text = dump_documents(package_documents(catalog, name))
+        crd.write_file_atomically(root / name / "catalog.yaml", text)
     return root
+
+
+def package_documents(catalog: Catalog, package: str) -> list[Obj]:
+    """The FBC documents of ``package``: its ``olm.package``, then its ``olm.channel`` documents by name,
+    then its ``olm.bundle`` documents by version."""
+    docs = [_package_doc(catalog.package(package))]
+    docs += [_channel_doc(c) for c in catalog.channels_of(package)]
+    docs += [bundle_to_fbc(b) for b in catalog.bundles_of(package)]
+    return docs
 
 
 def _package_doc(pkg: Package) -> Obj:

@@ -1,0 +1,266 @@
+"""The ClusterExtension reconcile: install the package it asks for from a Serving catalog, keep it
+upgraded as the catalog changes, and uninstall it when the ClusterExtension is deleted.
+
+Each pass resolves against what the package's ``Release`` says is installed: nothing installed →
+``resolve_install``; installed → ``resolve_upgrade`` along the catalog's upgrade graph
+(``CatalogProvided``) or the highest version in range (``SelfCertified``); with several
+``channels``, the one leading highest. Dependencies go into the same namespace as releases of their
+own. The ``Installer`` does the work; no object is applied before every chosen bundle converts and
+every CRD it changes passes the upgrade-safety check.
+
+Outcomes, as OLM v1 reports them: ``Progressing=True/Succeeded`` (installed; after an install or
+upgrade the extension is reconciled again at once, so an upgrade graph is walked to the newest version
+allowed);
+``Progressing=False/Failed`` (the request cannot be met from the catalog: no such package, nothing in
+range, a bundle kubeloop cannot install) and ``Progressing=False/Blocked`` (an unsafe CRD change), both
+with a Warning Event and no retry until the ClusterExtension or a catalog changes;
+``Progressing=True/Retrying`` (the catalog is not loaded yet, the API server failed) with per-key
+backoff. ``Installed`` says whether a release exists and which bundle; the messages are the one-line
+errors. Deleting a ClusterExtension uninstalls its package (CRDs are kept) before its finalizer goes.
+
+Caveat: the package comes from one catalog (``spec.catalog``, or the one Serving catalog that has it),
+and so do its dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from semver import Version
+
+from kubeloop.client import Client, NotFoundError
+from kubeloop.controller import Request, Result
+from kubeloop.errors import KubeloopError
+from kubeloop.helpers import find_condition
+from kubeloop.olm._api import ClusterCatalog, ClusterExtension, ClusterExtensionSpec
+from kubeloop.olm._install import CRD_REF, Installer, Release, bundle_objects
+from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
+from kubeloop.olm._resolve import Want, resolve_install, resolve_upgrade
+from kubeloop.olm._safety import check_crd_upgrade
+from kubeloop.olm._semver import VersionRange
+from kubeloop.olm._serving import SERVING, CatalogServer
+from kubeloop.operator import Context
+
+__all__ = ["ExtensionReconciler"]
+
+INSTALLED = "Installed"
+PROGRESSING = "Progressing"
+
+
+class _Stop(KubeloopError):
+    """The request cannot be met as things are: ``reason`` is Failed or Blocked; no retry."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class _Waiting(KubeloopError):
+    """A catalog the request needs is not Serving (yet): retried."""
+
+
+class ExtensionReconciler:
+    """Reconciles ClusterExtensions from the catalogs ``catalogs`` serves.
+
+    Keeps which catalog each extension takes its package from (None: any), so that a ClusterCatalog's
+    events reconcile exactly the extensions it may concern (``extensions_using``).
+    """
+
+    def __init__(self, catalogs: CatalogServer) -> None:
+        self.catalogs = catalogs
+        self._sources: dict[str, str | None] = {}
+
+    def extensions_using(self, catalog: Obj) -> Iterable[Request]:
+        """The ClusterExtensions that may take their package from ``catalog`` (a mapper for its events)."""
+        name = catalog["metadata"]["name"]
+        return [Request("", ext) for ext, used in self._sources.items() if used in (None, name)]
+
+    async def reconcile(self, extension: ClusterExtension, ctx: Context) -> Result | None:
+        """Converge on ``extension``'s request and report it in its status (see the module docstring)."""
+        spec = extension.spec
+        self._sources[ctx.request.name] = spec.catalog
+        installer = Installer(ctx.client)
+        release = None
+        try:
+            release = await installer.release(spec.namespace, spec.package_name)
+            catalog = self._catalog(spec, await ctx.list(ClusterCatalog))
+            release, changed = await _converge(installer, ctx, catalog, spec, release)
+        except _Stop as stop:
+            _report(ctx, release, stop.reason, str(stop))
+            return None
+        except KubeloopError as err:
+            _report(ctx, release, "Retrying", str(err))
+            return Result(requeue=True)
+        _report(ctx, release, "Succeeded", "desired state reached")
+        return Result(requeue=True) if changed else None  # after an upgrade, the next one may follow
+
+    async def finalize(self, extension: ClusterExtension, ctx: Context) -> None:
+        """Uninstall ``extension``'s package (its CRDs stay: they hold the users' data)."""
+        spec = extension.spec
+        installer = Installer(ctx.client)
+        if await installer.release(spec.namespace, spec.package_name) is not None:
+            await installer.uninstall(spec.namespace, spec.package_name)
+            ctx.event("Normal", "Uninstalled", f"uninstalled {spec.package_name} from {spec.namespace}")
+        self._sources.pop(ctx.request.name, None)
+
+    def _catalog(self, spec: ClusterExtensionSpec, catalogs: list[Obj]) -> Catalog:
+        """The catalog to take ``spec.package_name`` from (see the module docstring's caveat)."""
+        package = spec.package_name
+        if spec.catalog is not None:
+            named = [c for c in catalogs if c["metadata"]["name"] == spec.catalog]
+            if not named:
+                raise _Waiting(f"ClusterCatalog {spec.catalog} does not exist")
+            catalog = self._content(named[0])
+            try:
+                catalog.package(package)
+            except OLMError as err:
+                raise _Stop("Failed", f"ClusterCatalog {spec.catalog}: {err}") from err
+            return catalog
+        serving = [c for c in catalogs if _serving(c)]
+        having = {
+            c["metadata"]["name"]: content
+            for c in serving
+            if (content := self._content(c)) and package in content.packages
+        }
+        if len(having) > 1:
+            raise _Stop(
+                "Failed",
+                f"package {package!r} is in several ClusterCatalogs ({', '.join(sorted(having))}): "
+                "name one in spec.catalog",
+            )
+        if not having:
+            names = ", ".join(sorted(c["metadata"]["name"] for c in serving)) or "none"
+            raise _Stop("Failed", f"package {package!r} is in no Serving ClusterCatalog (serving: {names})")
+        return next(iter(having.values()))
+
+    def _content(self, catalog: Obj) -> Catalog:
+        """The content of a Serving ClusterCatalog; _Waiting when it is not Serving or not loaded yet."""
+        name = catalog["metadata"]["name"]
+        status = catalog.get("status") or {}
+        if not _serving(catalog):
+            problem = (find_condition(status, SERVING) or {}).get("message") or "not loaded yet"
+            raise _Waiting(f"ClusterCatalog {name} is not Serving: {problem}")
+        digest = (status.get("resolvedSource") or {}).get("configMaps", {}).get("digest")
+        content = self.catalogs.content(name, str(digest))
+        if content is None:
+            raise _Waiting(f"ClusterCatalog {name}: content {digest} is not loaded yet")
+        return content
+
+
+def _serving(catalog: Obj) -> bool:
+    return (find_condition(catalog.get("status"), SERVING) or {}).get("status") == "True"
+
+
+async def _converge(
+    installer: Installer, ctx: Context, catalog: Catalog, spec: ClusterExtensionSpec, release: Release | None
+) -> tuple[Release | None, bool]:
+    """Install or upgrade as resolved; returns the package's release afterwards and whether anything
+    was installed or upgraded."""
+    namespace, package = spec.namespace, spec.package_name
+    others = {
+        r.package: _as_bundle(catalog, r) for r in await installer.releases(namespace) if r.package != package
+    }
+    try:
+        chosen = _resolve(catalog, spec, release, others)
+        for bundle in chosen:
+            bundle_objects(bundle, namespace)
+    except OLMError as err:
+        raise _Stop("Failed", str(err)) from err
+    for bundle in chosen:
+        await _check_crds(ctx.client, bundle)
+    for bundle in chosen:
+        if bundle.package != package:
+            await installer.install(bundle, namespace)
+            ctx.event("Normal", "Installed", f"installed dependency {bundle.name} in {namespace}")
+        elif release is None:
+            release = await installer.install(bundle, namespace)
+            ctx.event("Normal", "Installed", f"installed {bundle.name} in {namespace}")
+        else:
+            release = await installer.upgrade(namespace, package, bundle)
+            ctx.event("Normal", "Upgraded", f"upgraded {package} to {bundle.name} in {namespace}")
+    return release, bool(chosen)
+
+
+def _resolve(
+    catalog: Catalog, spec: ClusterExtensionSpec, release: Release | None, others: Mapping[str, Bundle]
+) -> list[Bundle]:
+    """The bundles to install, dependencies first: over every channel asked for, the plan leading to
+    the highest version of the package ([]: stay). OLMError (the first channel's) when none resolves."""
+    channels: list[str | None] = [*spec.channels] or [None]
+    installed = None if release is None else _as_bundle(catalog, release)
+
+    def plan(want: Want) -> list[Bundle]:
+        if installed is None:
+            return resolve_install(catalog, want, others)
+        if spec.upgrade_constraint_policy == "SelfCertified":
+            return _newer_in_range(catalog, want, installed, others)
+        return resolve_upgrade(catalog, want, installed, others)
+
+    found: list[list[Bundle]] = []
+    errors: list[OLMError] = []
+    for channel in channels:
+        try:
+            found.append(plan(Want(spec.package_name, channel, spec.version)))
+        except OLMError as err:
+            errors.append(err)
+    if not found:
+        raise errors[0]
+    return max(found, key=lambda chosen: _version_of(spec.package_name, chosen))
+
+
+def _newer_in_range(
+    catalog: Catalog, want: Want, installed: Bundle, others: Mapping[str, Bundle]
+) -> list[Bundle]:
+    """SelfCertified: the highest version in range and its dependencies when newer than ``installed``;
+    [] when it is not and ``installed`` is in range (no downgrades), OLMError when it is not in range."""
+    chosen = resolve_install(catalog, want, others)
+    if _version_of(installed.package, chosen) > installed.version:
+        return chosen
+    if want.version_range and not VersionRange.parse(want.version_range).contains(installed.version):
+        raise OLMError(
+            f"installed {installed.package} {installed.version} is not in {want.version_range!r} and no "
+            "newer version is"
+        )
+    return []
+
+
+def _version_of(package: str, chosen: list[Bundle]) -> Version:
+    return max((b.version for b in chosen if b.package == package), default=Version(0))
+
+
+def _as_bundle(catalog: Catalog, release: Release) -> Bundle:
+    """The installed bundle: the catalog's copy, or what the release recorded."""
+    return catalog.bundles.get(release.bundle) or Bundle(
+        name=release.bundle, package=release.package, version=release.version
+    )
+
+
+async def _check_crds(client: Client, bundle: Bundle) -> None:
+    """_Stop (Blocked) naming every unsafe change ``bundle`` makes to a CRD on the cluster."""
+    for proposed in bundle.crds:
+        try:
+            current = await client.get(CRD_REF, proposed["metadata"]["name"])
+        except NotFoundError:
+            continue
+        try:
+            check_crd_upgrade(current, proposed)
+        except OLMError as err:
+            raise _Stop("Blocked", f"{bundle.name}: {err}") from err
+
+
+def _report(ctx: Context, release: Release | None, reason: str, message: str) -> None:
+    """Set the conditions, ``install`` and ``observedGeneration``; a Warning Event when it went wrong
+    (once per change of the outcome)."""
+    status: dict[str, Any] = ctx.status
+    if release is not None:
+        installed = f"installed {release.bundle} ({release.version}) in {release.namespace}"
+        ctx.set_condition(INSTALLED, True, "Succeeded", installed)
+        status["install"] = {"bundle": {"name": release.bundle, "version": str(release.version)}}
+    else:
+        ctx.set_condition(INSTALLED, False, "Failed", message)
+        status.pop("install", None)
+    status["observedGeneration"] = ctx.generation
+    changed = ctx.set_condition(PROGRESSING, reason in ("Succeeded", "Retrying"), reason, message)
+    if changed and reason != "Succeeded":
+        ctx.event("Warning", reason, message)

@@ -1,0 +1,319 @@
+"""The lifecycle operator against the real kube-apiserver: catalogs pushed into ConfigMaps are served by
+ClusterCatalogs, and ClusterExtensions install, upgrade (along the graph or self-certified, within a
+version range, never across an unsafe CRD change) and uninstall packages, reporting it in conditions
+and Events.
+
+The operator runs in-process for the whole module. Every test pushes its own package (the bundles of
+``test_olm_install``: a CSV with RBAC and a Deployment, and a CRD in the package's own group) to a
+ClusterCatalog of its own; the ``case`` fixture deletes the ClusterExtensions (while the operator
+runs, so their finalizers complete), the ClusterCatalog, the CRD and the cluster roles afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from test_olm_install import SA, V1_CRD, Package, absent, crd_version, get
+
+from kubeloop.client import Client
+from kubeloop.olm import (
+    Bundle,
+    ClusterCatalog,
+    ClusterExtension,
+    apply_crds,
+    lifecycle_operator,
+    load_catalog_from_configmaps,
+    push_catalog,
+    render_catalog,
+)
+from kubeloop.olm._push import CATALOG_LABEL
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+
+CATALOGS = ClusterCatalog.resource_info().crd_name
+EXTENSIONS = ClusterExtension.resource_info().crd_name
+# 1.2.0 drops the field `size` of the stored version v1: an unsafe CRD change.
+UNSAFE_CRD = [crd_version("v1", storage=True, fields=("color",))]
+
+
+@pytest.fixture(scope="module")
+async def lifecycle(control_plane: ControlPlane, kubectl: Kubectl) -> AsyncIterator[None]:
+    """The CRDs installed and the lifecycle operator running; the CRDs deleted afterwards."""
+    async with await Client.load(control_plane.kubeconfig) as client:
+        await apply_crds(client)
+    async with run_operator(lifecycle_operator(), control_plane.kubeconfig):
+        yield
+    await asyncio.to_thread(kubectl, "delete", "crd", CATALOGS, EXTENSIONS, "--ignore-not-found")
+
+
+@dataclass
+class Case:
+    """One test's package, catalog and namespace, and the ClusterExtensions it made."""
+
+    client: Client
+    kubectl: Kubectl
+    namespace: str
+    package: Package
+    catalog: str
+    extensions: list[str] = field(default_factory=list)
+
+    def bundle(self, version: str, replaces: str | None = None, crd: list[dict[str, Any]] = V1_CRD) -> Bundle:
+        """The package at ``version`` in channel stable, upgrading from ``replaces`` (a version)."""
+        made = self.package.bundle(version, crd_versions=crd)
+        csv = {**made.csv, "spec": {**made.csv["spec"]}}
+        if replaces:
+            csv["spec"]["replaces"] = f"{self.package.name}.v{replaces}"
+        objects = tuple(csv if o is made.csv else o for o in made.objects)
+        return Bundle(
+            made.name,
+            made.package,
+            made.version,
+            objects=objects,
+            channels=("stable",),
+            default_channel="stable",
+            properties=({"type": "olm.package", "value": {"packageName": made.package, "version": version}},),
+        )
+
+    async def push(self, *bundles: Bundle) -> str:
+        """Push a catalog of ``bundles``; returns its digest once the ClusterCatalog serves it."""
+        catalog = render_catalog(bundles)
+        configmaps = await push_catalog(self.client, catalog, self.catalog, self.namespace)
+        names = sorted(cm["metadata"]["name"] for cm in configmaps)
+
+        async def serving() -> bool:
+            status = (await get(self.kubectl, CATALOGS, self.catalog)).get("status") or {}
+            resolved = (status.get("resolvedSource") or {}).get("configMaps") or {}
+            return condition(status, "Serving")["status"] == "True" and resolved.get("names") == names
+
+        await until(serving, within=30, what=f"ClusterCatalog {self.catalog} serving {names}")
+        status = (await get(self.kubectl, CATALOGS, self.catalog))["status"]
+        return str(status["resolvedSource"]["configMaps"]["digest"])
+
+    async def extension(self, package: str | None = None, **spec: Any) -> str:
+        """Create a ClusterExtension for ``package`` (default: the case's) from the case's catalog."""
+        name = f"{self.package.name}-{len(self.extensions)}"
+        spec = {
+            "packageName": package or self.package.name,
+            "namespace": self.namespace,
+            "catalog": self.catalog,
+            **spec,
+        }
+        body = {"apiVersion": "olm.kubeloop.dev/v1", "kind": "ClusterExtension", "metadata": {"name": name}}
+        await asyncio.to_thread(self.kubectl, "create", "-f", "-", input=json.dumps({**body, "spec": spec}))
+        self.extensions.append(name)
+        return name
+
+    async def status(self, extension: str) -> dict[str, Any]:
+        return dict((await get(self.kubectl, EXTENSIONS, extension)).get("status") or {})
+
+    async def installed(self, extension: str, version: str) -> dict[str, Any]:
+        """Wait until ``extension`` reports ``version`` installed and Progressing Succeeded; its status."""
+
+        async def done() -> bool:
+            status = await self.status(extension)
+            bundle = (status.get("install") or {}).get("bundle") or {}
+            return (
+                bundle.get("version") == version
+                and condition(status, "Installed")["status"] == "True"
+                and condition(status, "Progressing")["reason"] == "Succeeded"
+            )
+
+        await until(done, within=60, what=f"{extension} at {version}")
+        return await self.status(extension)
+
+    async def image(self) -> str:
+        dep = await get(self.kubectl, "deployment", SA, "-n", self.namespace)
+        return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    async def events(self, extension: str, reason: str) -> list[str]:
+        """The notes of the Events about ``extension`` with ``reason``, oldest first."""
+        found = await get(self.kubectl, "events.events.k8s.io", "-n", "default")
+        ours = [
+            e
+            for e in found["items"]
+            if e.get("regarding", {}).get("name") == extension and e.get("reason") == reason
+        ]
+        return [e["note"] for e in sorted(ours, key=lambda e: e["eventTime"])]
+
+
+def condition(status: dict[str, Any], type: str) -> dict[str, Any]:
+    return next(
+        (c for c in status.get("conditions") or () if c["type"] == type), {"status": None, "reason": None}
+    )
+
+
+@pytest.fixture
+async def case(lifecycle: None, client: Client, kubectl: Kubectl, namespace: str) -> AsyncIterator[Case]:
+    suffix = uuid.uuid4().hex[:8]
+    package = Package(name=f"widgets-{suffix}", group=f"g{suffix}.olm.kubeloop.dev")
+    made = Case(client, kubectl, namespace, package, catalog=f"catalog-{suffix}")
+    yield made
+    for name in made.extensions:
+        await asyncio.to_thread(kubectl, "delete", EXTENSIONS, name, "--ignore-not-found", "--wait=false")
+    for name in made.extensions:
+        await until(lambda n=name: absent(kubectl, EXTENSIONS, n), within=60, what=f"{name} deleted")
+    await asyncio.to_thread(kubectl, "delete", CATALOGS, made.catalog, "--ignore-not-found")
+    await asyncio.to_thread(kubectl, "delete", "crd", package.crd, "--ignore-not-found", "--wait=false")
+    selector = f"olm.kubeloop.dev/package={package.name}"
+    kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, "--ignore-not-found", "--wait=false")
+
+
+# -- catalogs ----------------------------------------------------------------------------------------
+
+
+async def test_a_pushed_catalog_serves_its_packages(case: Case) -> None:
+    digest = await case.push(case.bundle("1.0.0"))
+
+    got = await get(case.kubectl, CATALOGS, case.catalog)
+    status = got["status"]
+    assert status["packages"] == [case.package.name]
+    assert digest.startswith("sha256:")
+    assert status["lastLoaded"].endswith("Z")
+    assert condition(status, "Serving")["reason"] == "Available"
+    assert got["spec"]["source"]["configMaps"]["namespace"] == case.namespace
+    loaded = await load_catalog_from_configmaps(
+        case.client, case.namespace, f"{CATALOG_LABEL}={case.catalog}"
+    )
+    assert list(loaded.packages) == [case.package.name]
+
+    assert await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0")) != digest
+
+
+async def test_an_invalid_catalog_is_not_serving_until_mended(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"))
+    broken = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{case.catalog}-broken", "labels": {CATALOG_LABEL: case.catalog}},
+        "data": {"orphan.yaml": "schema: olm.channel\nname: stable\npackage: nope\nentries: [{name: x}]\n"},
+    }
+    await asyncio.to_thread(case.kubectl, "apply", "-n", case.namespace, "-f", "-", input=json.dumps(broken))
+
+    async def unavailable() -> bool:
+        status = (await get(case.kubectl, CATALOGS, case.catalog))["status"]
+        serving = condition(status, "Serving")
+        return serving["status"] == "False" and "channel stable of unknown package nope" in serving["message"]
+
+    await until(unavailable, within=30, what="Serving=False naming the problem")
+    status = (await get(case.kubectl, CATALOGS, case.catalog))["status"]
+    assert f"{case.namespace}/{case.catalog}-broken/orphan.yaml" in condition(status, "Serving")["message"]
+    assert "packages" not in status
+    notes = await case.events(case.catalog, "Unavailable")
+    assert any("unknown package nope" in n for n in notes)
+
+    await asyncio.to_thread(
+        case.kubectl, "delete", "configmap", f"{case.catalog}-broken", "-n", case.namespace
+    )
+    await until(lambda: _serving(case), within=30, what="Serving again once mended")
+
+
+async def _serving(case: Case) -> bool:
+    status = (await get(case.kubectl, CATALOGS, case.catalog))["status"]
+    return condition(status, "Serving")["status"] == "True"
+
+
+# -- extensions --------------------------------------------------------------------------------------
+
+
+async def test_an_extension_installs_and_follows_catalog_upgrades_until_an_unsafe_crd_change(
+    case: Case,
+) -> None:
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension(catalog=None)  # any Serving catalog with the package
+
+    status = await case.installed(name, "1.0.0")
+    assert status["install"]["bundle"]["name"] == f"{case.package.name}.v1.0.0"
+    assert status["observedGeneration"] == 1
+    assert condition(status, "Installed")["reason"] == "Succeeded"
+    assert await case.image() == "registry.example/widgets:1.0.0"
+
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"))
+    await case.installed(name, "1.1.0")
+    assert await case.image() == "registry.example/widgets:1.1.0"
+
+    await case.push(
+        case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"), case.bundle("1.2.0", "1.1.0", UNSAFE_CRD)
+    )
+
+    async def blocked() -> bool:
+        return condition(await case.status(name), "Progressing")["reason"] == "Blocked"
+
+    await until(blocked, within=60, what="Progressing=Blocked")
+    status = await case.status(name)
+    progressing = condition(status, "Progressing")
+    assert progressing["status"] == "False"
+    assert case.package.crd in progressing["message"]
+    assert ".spec.size" in progressing["message"]
+    assert condition(status, "Installed")["status"] == "True"
+    assert status["install"]["bundle"]["version"] == "1.1.0"
+    assert await case.image() == "registry.example/widgets:1.1.0"
+    await until(lambda: case.events(name, "Blocked"), within=30, what="a Warning Event Blocked")
+
+
+async def test_a_version_range_pins_the_extension_until_it_is_relaxed(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"))
+    name = await case.extension(version="<1.1.0")
+    await case.installed(name, "1.0.0")
+
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"), case.bundle("1.2.0", "1.1.0"))
+    await asyncio.sleep(2)
+    assert (await case.status(name))["install"]["bundle"]["version"] == "1.0.0"
+    assert await case.image() == "registry.example/widgets:1.0.0"
+
+    patch = json.dumps({"spec": {"version": "<1.2.0"}})
+    await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
+    status = await case.installed(name, "1.1.0")
+    assert status["observedGeneration"] == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "steps"),
+    [("CatalogProvided", ["1.1.0", "1.2.0"]), ("SelfCertified", ["1.2.0"])],
+    ids=["along-the-graph", "self-certified-skips-it"],
+)
+async def test_the_upgrade_policy_decides_the_path(case: Case, policy: str, steps: list[str]) -> None:
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"), case.bundle("1.2.0", "1.1.0"))
+    name = await case.extension(version="1.0.0", upgradeConstraintPolicy=policy)
+    await case.installed(name, "1.0.0")
+
+    patch = json.dumps({"spec": {"version": None}})
+    await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
+    await case.installed(name, "1.2.0")
+    notes = await case.events(name, "Upgraded")
+    assert [n.rpartition(".v")[2].split()[0] for n in notes] == steps
+
+
+async def test_a_package_not_in_the_catalog_fails_naming_it(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"))
+    missing = f"{case.package.name}-missing"
+    name = await case.extension(missing)
+
+    async def failed() -> bool:
+        return condition(await case.status(name), "Installed")["reason"] == "Failed"
+
+    await until(failed, within=30, what="Installed=False/Failed")
+    status = await case.status(name)
+    assert condition(status, "Installed")["status"] == "False"
+    assert missing in condition(status, "Installed")["message"]
+    assert condition(status, "Progressing")["status"] == "False"
+    assert "install" not in status
+    await until(lambda: case.events(name, "Failed"), within=30, what="a Warning Event Failed")
+
+
+async def test_deleting_the_extension_uninstalls_but_keeps_the_crd(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension()
+    await case.installed(name, "1.0.0")
+    ext = await get(case.kubectl, EXTENSIONS, name)
+    assert ext["metadata"]["finalizers"]
+
+    await asyncio.to_thread(case.kubectl, "delete", EXTENSIONS, name, "--wait=false")
+    await until(lambda: absent(case.kubectl, EXTENSIONS, name), within=60, what="extension deleted")
+    assert await absent(case.kubectl, "deployment", SA, "-n", case.namespace)
+    assert await absent(case.kubectl, "configmap", f"kubeloop-olm-{case.package.name}", "-n", case.namespace)
+    await get(case.kubectl, "crd", case.package.crd)
