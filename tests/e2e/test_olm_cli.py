@@ -206,7 +206,7 @@ def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl:
 
     # upgrade to 0.2.0: new image, the old version's generated RBAC pruned
     out = ok("olm", "upgrade", PACKAGE, *cluster, cwd=run)
-    assert out.strip() == f"now {PACKAGE} 0.2.0 ({PACKAGE}.v0.2.0) in {NS}"
+    assert out.strip() == f"upgraded {PACKAGE} 0.2.0 ({PACKAGE}.v0.2.0) in {NS}: 8 objects"
     assert image(kubectl) == IMAGES["0.2.0"]
     (cluster_role,) = names(kubectl, "clusterrole")
     assert cluster_role.startswith(f"{PACKAGE}.v0.2.0-")
@@ -229,7 +229,7 @@ def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl:
 
     # forced
     out = ok("olm", "upgrade", PACKAGE, "--force-unsafe-crds", *cluster, cwd=run)
-    assert out.strip() == f"now {PACKAGE} 0.3.0 ({PACKAGE}.v0.3.0) in {NS}"
+    assert out.strip() == f"upgraded {PACKAGE} 0.3.0 ({PACKAGE}.v0.3.0) in {NS}: 8 objects"
     assert image(kubectl) == IMAGES["0.3.0"]
     assert size_schema(kubectl)["maximum"] == 50
 

@@ -272,7 +272,7 @@ def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
     assert image() == "registry.example/etcd-operator:0.1.0"
 
     run("bundle", "VERSION=0.2.0", f"REPLACES={NAME}.v0.1.0", "IMG=registry.example/etcd-operator:0.2.0")
-    assert f"now {NAME} 0.2.0 ({NAME}.v0.2.0) in {namespace}" in run("olm-upgrade")
+    assert f"upgraded {NAME} 0.2.0 ({NAME}.v0.2.0) in {namespace}" in run("olm-upgrade")
     assert image() == "registry.example/etcd-operator:0.2.0"
 
     run("olm-uninstall")

@@ -80,12 +80,44 @@ def _on_cluster(kubeconfig: str | None, work: Callable[[Installer], Awaitable[T]
 
 
 def _installed(catalog: Catalog, releases: Sequence[Release]) -> dict[str, Bundle]:
-    """The installed packages as bundles: the catalog's copy, or what the release recorded."""
-    return {
-        r.package: catalog.bundles.get(r.bundle)
-        or Bundle(name=r.bundle, package=r.package, version=r.version)
-        for r in releases
-    }
+    """The installed packages as bundles (``Release.bundle_in``), by package."""
+    return {r.package: r.bundle_in(catalog) for r in releases}
+
+
+async def _ensure_namespace(client: Client, namespace: str) -> None:
+    with contextlib.suppress(AlreadyExistsError):
+        await client.create(core_v1.Namespace(metadata={"name": namespace}))
+
+
+async def _carry_out(
+    installer: Installer, namespace: str, package: str, chosen: list[Bundle], force_unsafe_crds: bool
+) -> None:
+    """Install or upgrade ``chosen``, a line printed for each bundle done."""
+    async for done, release in installer.carry_out(
+        namespace, package, chosen, force_unsafe_crds=force_unsafe_crds
+    ):
+        click.echo(f"{done} {_describe(release)}: {len(release.objects)} objects")
+
+
+def _from_catalog(command: Callable[..., None]) -> Callable[..., None]:
+    """The arguments and options install and upgrade share."""
+    for option in reversed(
+        (
+            click.argument("package"),
+            _catalog,
+            _channel,
+            _version,
+            _namespace,
+            _kubeconfig,
+            click.option(
+                "--force-unsafe-crds",
+                is_flag=True,
+                help="Apply CRD changes that fail the upgrade-safety check.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 def _describe(release: Release) -> str:
@@ -193,8 +225,7 @@ def push(path: Path, name: str, namespace: str, kubeconfig: str | None) -> None:
 
     async def work(installer: Installer) -> int:
         client = installer.client
-        with contextlib.suppress(AlreadyExistsError):
-            await client.create(core_v1.Namespace(metadata={"name": namespace}))
+        await _ensure_namespace(client, namespace)
         await apply_crds(client)
         return len(await push_catalog(client, loaded, name, namespace))
 
@@ -203,12 +234,7 @@ def push(path: Path, name: str, namespace: str, kubeconfig: str | None) -> None:
 
 
 @olm.command()
-@click.argument("package")
-@_catalog
-@_channel
-@_version
-@_namespace
-@_kubeconfig
+@_from_catalog
 @click.option("--create-namespace", is_flag=True, help="Create the namespace when it does not exist.")
 def install(
     package: str,
@@ -217,33 +243,29 @@ def install(
     version_range: str | None,
     namespace: str,
     kubeconfig: str | None,
+    force_unsafe_crds: bool,
     create_namespace: bool,
 ) -> None:
-    """Install PACKAGE from the catalog, with the packages it requires."""
+    """Install PACKAGE from the catalog, with the packages it requires (resolved before anything is
+    created)."""
     loaded = _guarded(lambda: load_catalog(catalog_dir))
 
-    async def work(installer: Installer) -> list[Release]:
-        if create_namespace:
-            with contextlib.suppress(AlreadyExistsError):
-                await installer.client.create(core_v1.Namespace(metadata={"name": namespace}))
+    async def work(installer: Installer) -> None:
         installed = _installed(loaded, await installer.releases(namespace))
         chosen = resolve_install(loaded, Want(package, channel, version_range), installed)
-        return [await installer.install(b, namespace) for b in chosen]
+        if not chosen:
+            have = installed[package]
+            click.echo(f"{package} {have.version} ({have.name}) is already installed in {namespace}")
+            return
+        if create_namespace:
+            await _ensure_namespace(installer.client, namespace)
+        await _carry_out(installer, namespace, package, chosen, force_unsafe_crds)
 
-    for release in _on_cluster(kubeconfig, work):
-        click.echo(f"installed {_describe(release)}: {len(release.objects)} objects")
+    _on_cluster(kubeconfig, work)
 
 
 @olm.command()
-@click.argument("package")
-@_catalog
-@_channel
-@_version
-@_namespace
-@_kubeconfig
-@click.option(
-    "--force-unsafe-crds", is_flag=True, help="Apply CRD changes that fail the upgrade-safety check."
-)
+@_from_catalog
 def upgrade(
     package: str,
     catalog_dir: Path,
@@ -256,25 +278,17 @@ def upgrade(
     """Upgrade PACKAGE to its newest successor in the catalog (one step along the upgrade graph)."""
     loaded = _guarded(lambda: load_catalog(catalog_dir))
 
-    async def work(installer: Installer) -> list[Release]:
+    async def work(installer: Installer) -> None:
         installed = _installed(loaded, await installer.releases(namespace))
         if package not in installed:
             raise OLMError(f"package {package!r} is not installed in namespace {namespace!r}")
         current = installed.pop(package)
         chosen = resolve_upgrade(loaded, Want(package, channel, version_range), current, installed)
-        done = []
-        for b in chosen:
-            if b.package != package:
-                done.append(await installer.install(b, namespace))
-                continue
-            done.append(await installer.upgrade(namespace, package, b, force_unsafe_crds=force_unsafe_crds))
-        return done
+        if not chosen:
+            click.echo(f"{package}: already at the newest version the catalog offers")
+        await _carry_out(installer, namespace, package, chosen, force_unsafe_crds)
 
-    done = _on_cluster(kubeconfig, work)
-    if not done:
-        click.echo(f"{package}: already at the newest version the catalog offers")
-    for release in done:
-        click.echo(f"now {_describe(release)}")
+    _on_cluster(kubeconfig, work)
 
 
 @olm.command()

@@ -33,6 +33,7 @@ __all__ = [
     "load_bundle",
     "load_documents",
     "manifest_file_name",
+    "parse_documents",
     "write_bundle",
 ]
 
@@ -49,23 +50,29 @@ _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def load_documents(path: Path) -> list[Obj]:
-    """The mapping documents of a YAML (multi-document) or JSON (concatenated objects) file.
+    """The mappings in the YAML (multi-document) or JSON (several objects allowed) file ``path``.
 
-    Empty YAML documents are skipped. OLMError ``<path>:<line>: <problem>`` when the file cannot be
-    read or parsed, or ``<path>: document N is not a mapping``.
+    OLMError naming the file (and the line, for a parse error) when it cannot be read or parsed, or
+    ``<path>: document N is not a mapping``.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise OLMError(f"{path}: cannot read: {e.strerror or e}") from e
-    docs = _parse_json(path, text) if path.suffix == ".json" else _parse_yaml(path, text)
+    return parse_documents(str(path), text)
+
+
+def parse_documents(name: str, text: str) -> list[Obj]:
+    """The mappings in ``text``, JSON when ``name`` ends in ``.json`` and YAML otherwise; errors as
+    ``load_documents``'s, naming ``name``."""
+    docs = _parse_json(name, text) if name.endswith(".json") else _parse_yaml(name, text)
     for number, doc in enumerate(docs, 1):
         if not isinstance(doc, dict):
-            raise OLMError(f"{path}: document {number} is not a mapping but {type(doc).__name__}")
+            raise OLMError(f"{name}: document {number} is not a mapping but {type(doc).__name__}")
     return docs
 
 
-def _parse_yaml(path: Path, text: str) -> list[Any]:
+def _parse_yaml(name: str, text: str) -> list[Any]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         return [d for d in yaml.load_all(text, Loader=loader) if d is not None]
@@ -73,10 +80,10 @@ def _parse_yaml(path: Path, text: str) -> list[Any]:
         mark = getattr(e, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise OLMError(f"{path}{line}: invalid YAML: {problem}") from e
+        raise OLMError(f"{name}{line}: invalid YAML: {problem}") from e
 
 
-def _parse_json(path: Path, text: str) -> list[Any]:
+def _parse_json(name: str, text: str) -> list[Any]:
     decoder = json.JSONDecoder()
     docs: list[Any] = []
     position = 0
@@ -88,7 +95,7 @@ def _parse_json(path: Path, text: str) -> list[Any]:
         try:
             doc, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as e:
-            raise OLMError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from e
+            raise OLMError(f"{name}:{e.lineno}: invalid JSON: {e.msg}") from e
         docs.append(doc)
 
 

@@ -22,12 +22,11 @@ from pathlib import Path
 
 from kubeloop import crd
 from kubeloop.olm._bundle import (
-    _parse_json,
-    _parse_yaml,
     bundle_from_fbc,
     bundle_to_fbc,
     dump_documents,
     load_documents,
+    parse_documents,
 )
 from kubeloop.olm._model import Bundle, Catalog, Channel, ChannelEntry, Obj, OLMError, Package
 
@@ -76,17 +75,8 @@ def catalog_from_files(files: Iterable[tuple[str, str]]) -> Catalog:
     """
     parts = _Parts()
     for name, text in files:
-        _add_file(parts, name, functools.partial(_parse_documents, name, text))
+        _add_file(parts, name, functools.partial(parse_documents, name, text))
     return _validated(parts)
-
-
-def _parse_documents(name: str, text: str) -> list[Obj]:
-    """``load_documents`` for a text already read."""
-    docs = _parse_json(Path(name), text) if name.endswith(".json") else _parse_yaml(Path(name), text)
-    for number, doc in enumerate(docs, 1):
-        if not isinstance(doc, dict):
-            raise OLMError(f"{name}: document {number} is not a mapping but {type(doc).__name__}")
-    return docs
 
 
 def _add_file(parts: _Parts, source: str, documents: Callable[[], list[Obj]]) -> None:

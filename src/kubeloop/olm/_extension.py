@@ -29,15 +29,13 @@ from typing import Any
 
 from semver import Version
 
-from kubeloop.client import Client, NotFoundError
 from kubeloop.controller import Request, Result
 from kubeloop.errors import KubeloopError
 from kubeloop.helpers import find_condition
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension, ClusterExtensionSpec
-from kubeloop.olm._install import CRD_REF, Installer, Release, bundle_objects
+from kubeloop.olm._install import Installer, Release, UnsafeCRDChange, bundle_objects
 from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
 from kubeloop.olm._resolve import Want, resolve_install, resolve_upgrade
-from kubeloop.olm._safety import check_crd_upgrade
 from kubeloop.olm._semver import VersionRange
 from kubeloop.olm._serving import SERVING, CatalogServer
 from kubeloop.operator import Context
@@ -159,7 +157,7 @@ async def _converge(
     was installed or upgraded."""
     namespace, package = spec.namespace, spec.package_name
     others = {
-        r.package: _as_bundle(catalog, r) for r in await installer.releases(namespace) if r.package != package
+        r.package: r.bundle_in(catalog) for r in await installer.releases(namespace) if r.package != package
     }
     try:
         chosen = _resolve(catalog, spec, release, others)
@@ -167,18 +165,14 @@ async def _converge(
             bundle_objects(bundle, namespace)
     except OLMError as err:
         raise _Stop("Failed", str(err)) from err
-    for bundle in chosen:
-        await _check_crds(ctx.client, bundle)
-    for bundle in chosen:
-        if bundle.package != package:
-            await installer.install(bundle, namespace)
-            ctx.event("Normal", "Installed", f"installed dependency {bundle.name} in {namespace}")
-        elif release is None:
-            release = await installer.install(bundle, namespace)
-            ctx.event("Normal", "Installed", f"installed {bundle.name} in {namespace}")
-        else:
-            release = await installer.upgrade(namespace, package, bundle)
-            ctx.event("Normal", "Upgraded", f"upgraded {package} to {bundle.name} in {namespace}")
+    try:
+        async for done, installed in installer.carry_out(namespace, package, chosen):
+            if installed.package == package:
+                release = installed
+            what = installed.bundle if installed.package == package else f"dependency {installed.bundle}"
+            ctx.event("Normal", done.capitalize(), f"{done} {what} in {namespace}")
+    except UnsafeCRDChange as err:
+        raise _Stop("Blocked", str(err)) from err
     return release, bool(chosen)
 
 
@@ -188,7 +182,7 @@ def _resolve(
     """The bundles to install, dependencies first: over every channel asked for, the plan leading to
     the highest version of the package ([]: stay). OLMError (the first channel's) when none resolves."""
     channels: list[str | None] = [*spec.channels] or [None]
-    installed = None if release is None else _as_bundle(catalog, release)
+    installed = None if release is None else release.bundle_in(catalog)
 
     def plan(want: Want) -> list[Bundle]:
         if installed is None:
@@ -227,26 +221,6 @@ def _newer_in_range(
 
 def _version_of(package: str, chosen: list[Bundle]) -> Version:
     return max((b.version for b in chosen if b.package == package), default=Version(0))
-
-
-def _as_bundle(catalog: Catalog, release: Release) -> Bundle:
-    """The installed bundle: the catalog's copy, or what the release recorded."""
-    return catalog.bundles.get(release.bundle) or Bundle(
-        name=release.bundle, package=release.package, version=release.version
-    )
-
-
-async def _check_crds(client: Client, bundle: Bundle) -> None:
-    """_Stop (Blocked) naming every unsafe change ``bundle`` makes to a CRD on the cluster."""
-    for proposed in bundle.crds:
-        try:
-            current = await client.get(CRD_REF, proposed["metadata"]["name"])
-        except NotFoundError:
-            continue
-        try:
-            check_crd_upgrade(current, proposed)
-        except OLMError as err:
-            raise _Stop("Blocked", f"{bundle.name}: {err}") from err
 
 
 def _report(ctx: Context, release: Release | None, reason: str, message: str) -> None:

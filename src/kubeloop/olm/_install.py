@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -26,10 +26,10 @@ from semver import Version
 
 from kubeloop.client import ApiError, Client, NotFoundError, UnknownResourceError
 from kubeloop.clock import RealClock, SleepClock
-from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, OLMError
-from kubeloop.olm._safety import crd_upgrade_violations
+from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Catalog, OLMError
+from kubeloop.olm._safety import Violation, crd_upgrade_violations
 
-__all__ = ["FIELD_MANAGER", "Installer", "ObjectRef", "Release", "bundle_objects"]
+__all__ = ["FIELD_MANAGER", "Installer", "ObjectRef", "Release", "UnsafeCRDChange", "bundle_objects"]
 
 Obj = dict[str, Any]
 
@@ -183,6 +183,14 @@ def generated_name(*parts: str) -> str:
     return f"{name[: MAX_NAME - 9].rstrip('-.')}-{digest}"
 
 
+class UnsafeCRDChange(OLMError):
+    """A bundle would change a CRD on the cluster unsafely; ``violations`` says how. Nothing was applied."""
+
+    def __init__(self, message: str, violations: list[Violation]) -> None:
+        super().__init__(message)
+        self.violations = violations
+
+
 # -- the release record -------------------------------------------------------------------------------
 
 
@@ -217,6 +225,12 @@ class Release:
     version: Version
     namespace: str
     objects: tuple[ObjectRef, ...]
+
+    def bundle_in(self, catalog: Catalog) -> Bundle:
+        """The installed bundle: the catalog's copy (with its properties), or what the record says."""
+        return catalog.bundles.get(self.bundle) or Bundle(
+            name=self.bundle, package=self.package, version=self.version
+        )
 
     @staticmethod
     def configmap_name(package: str) -> str:
@@ -311,7 +325,7 @@ class Installer:
             raise OLMError(f"package {bundle.package} is already installed in {namespace} ({current.bundle})")
         objects = bundle_objects(bundle, namespace)
         if not force_unsafe_crds:
-            await self._check_crds(bundle, "install")
+            await self.check_crds(bundle, "install")
         await self._apply(bundle, objects)
         return await self._record(bundle, namespace, [ObjectRef.of(o) for o in objects])
 
@@ -334,12 +348,34 @@ class Installer:
             )
         objects = bundle_objects(bundle, namespace)
         if not force_unsafe_crds:
-            await self._check_crds(bundle, "upgrade")
+            await self.check_crds(bundle, "upgrade")
         await self._apply(bundle, objects)
         refs = [ObjectRef.of(o) for o in objects]
         dropped = [r for r in current.objects if r not in refs]
         await self._delete([r for r in dropped if r.kind != CRD_KIND])
         return await self._record(bundle, namespace, refs + [r for r in dropped if r.kind == CRD_KIND])
+
+    async def carry_out(
+        self, namespace: str, package: str, chosen: list[Bundle], *, force_unsafe_crds: bool = False
+    ) -> AsyncIterator[tuple[str, Release]]:
+        """Install or upgrade ``chosen`` (a resolution for ``package``, dependencies first) in order,
+        yielding ("installed" | "upgraded", release) as each is done. Every bundle is converted and
+        its CRDs checked before the first is applied, so a refusal applies nothing."""
+        current = await self.release(namespace, package)
+
+        def upgrading(bundle: Bundle) -> bool:
+            return bundle.package == package and current is not None
+
+        for bundle in chosen:
+            bundle_objects(bundle, namespace)
+            if not force_unsafe_crds:
+                await self.check_crds(bundle, "upgrade" if upgrading(bundle) else "install")
+        for bundle in chosen:  # CRDs checked above
+            if upgrading(bundle):
+                current = await self.upgrade(namespace, package, bundle, force_unsafe_crds=True)
+                yield "upgraded", current
+            else:
+                yield "installed", await self.install(bundle, namespace, force_unsafe_crds=True)
 
     async def uninstall(self, namespace: str, package: str, *, delete_crds: bool = False) -> None:
         """Delete the release's objects (Deployments first; CRDs only with ``delete_crds``) and its record.
@@ -357,19 +393,21 @@ class Installer:
             raise OLMError(f"package {package} is not installed in {namespace}")
         return current
 
-    async def _check_crds(self, bundle: Bundle, action: str) -> None:
-        """OLMError listing every unsafe change the bundle's CRDs would make to those on the cluster."""
-        violations: list[str] = []
+    async def check_crds(self, bundle: Bundle, action: str = "install") -> None:
+        """UnsafeCRDChange listing every unsafe change the bundle's CRDs would make to those on the
+        cluster (``action`` names what is refused in its message)."""
+        violations: list[Violation] = []
         for crd in bundle.crds:
             try:
                 on_cluster = await self.client.get(CRD_REF, crd["metadata"]["name"])
             except NotFoundError:
                 continue
-            violations += [str(v) for v in crd_upgrade_violations(on_cluster, crd)]
+            violations += crd_upgrade_violations(on_cluster, crd)
         if violations:
-            raise OLMError(
+            raise UnsafeCRDChange(
                 f"{action} of {bundle.name} refused, {len(violations)} unsafe CRD change(s) "
-                f"(forcing unsafe CRD changes applies them anyway): {'; '.join(violations)}"
+                f"(forcing unsafe CRD changes applies them anyway): {'; '.join(map(str, violations))}",
+                violations,
             )
 
     async def _apply(self, bundle: Bundle, objects: list[Obj]) -> None:

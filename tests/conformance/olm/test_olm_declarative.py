@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from test_olm_install import SA, V1_CRD, Package, absent, crd_version, get
+from olm_widgets import SA, V1_CRD, Package, absent, crd_version, get
 
 from kubeloop.client import Client
 from kubeloop.olm import (

@@ -13,138 +13,24 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from olm_widgets import (
+    SA,
+    V2_CRD,
+    V3_DROPS_FIELD,
+    V3_DROPS_STORED_VERSION,
+    Package,
+    absent,
+    get,
+)
 from semver import Version
 
 from kubeloop.client import Client
-from kubeloop.olm import Bundle, OLMError
+from kubeloop.olm import OLMError
 from kubeloop.olm._install import Installer, generated_name
-from kubeloop.testing import Kubectl, KubectlError, until
-
-SA = "widget-operator"
-
-
-def crd_version(name: str, *, storage: bool = False, fields: tuple[str, ...] = ("size",)) -> dict[str, Any]:
-    properties = {f: {"type": "integer" if f == "size" else "string"} for f in fields}
-    return {
-        "name": name,
-        "served": True,
-        "storage": storage,
-        "schema": {
-            "openAPIV3Schema": {
-                "type": "object",
-                "properties": {"spec": {"type": "object", "properties": properties}},
-            }
-        },
-    }
-
-
-V1_CRD = [crd_version("v1", storage=True)]
-# v2 is safe: v1 gains an optional field, and a second served version appears.
-V2_CRD = [
-    crd_version("v1", storage=True, fields=("size", "color")),
-    crd_version("v2", fields=("size", "color")),
-]
-# v3 is unsafe in two ways the tests pick from.
-V3_DROPS_FIELD = [crd_version("v1", storage=True), crd_version("v2", fields=("size", "color"))]
-V3_DROPS_STORED_VERSION = [crd_version("v2", storage=True, fields=("size", "color"))]
-
-
-@dataclass(frozen=True)
-class Package:
-    name: str
-    group: str
-
-    @property
-    def crd(self) -> str:
-        return f"widgets.{self.group}"
-
-    def bundle(
-        self,
-        version: str,
-        *,
-        crd_versions: list[dict[str, Any]] | None = V1_CRD,
-        service: bool = True,
-    ) -> Bundle:
-        """The package at ``version``: a CSV with RBAC and a Deployment running image tag ``version``,
-        the CRD (unless ``crd_versions`` is None) and, with ``service``, a metrics Service."""
-        csv_name = f"{self.name}.v{version}"
-        objects = [self._csv(csv_name, version)]
-        if crd_versions is not None:
-            objects.append(self._crd(crd_versions))
-        if service:
-            objects.append(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Service",
-                    "metadata": {"name": "widget-metrics"},
-                    "spec": {"selector": {"app": SA}, "ports": [{"port": 8443}]},
-                }
-            )
-        return Bundle(
-            name=csv_name, package=self.name, version=Version.parse(version), objects=tuple(objects)
-        )
-
-    def _crd(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": self.crd},
-            "spec": {
-                "group": self.group,
-                "scope": "Namespaced",
-                "names": {
-                    "plural": "widgets",
-                    "singular": "widget",
-                    "kind": "Widget",
-                    "listKind": "WidgetList",
-                },
-                "versions": versions,
-            },
-        }
-
-    def _csv(self, name: str, version: str) -> dict[str, Any]:
-        rules = [{"apiGroups": [self.group], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}]
-        deployment = {
-            "name": SA,
-            "label": {"app": SA},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": SA}},
-                "template": {
-                    "metadata": {"labels": {"app": SA}},
-                    "spec": {
-                        "serviceAccountName": SA,
-                        "containers": [{"name": "manager", "image": f"registry.example/widgets:{version}"}],
-                    },
-                },
-            },
-        }
-        return {
-            "apiVersion": "operators.coreos.com/v1alpha1",
-            "kind": "ClusterServiceVersion",
-            "metadata": {"name": name},
-            "spec": {
-                "version": version,
-                "installModes": [{"type": "AllNamespaces", "supported": True}],
-                "install": {
-                    "strategy": "deployment",
-                    "spec": {
-                        "permissions": [
-                            {
-                                "serviceAccountName": SA,
-                                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
-                            }
-                        ],
-                        "clusterPermissions": [{"serviceAccountName": SA, "rules": rules}],
-                        "deployments": [deployment],
-                    },
-                },
-            },
-        }
+from kubeloop.testing import Kubectl, until
 
 
 @pytest.fixture
@@ -161,19 +47,6 @@ def package(kubectl: Kubectl) -> Iterator[Package]:
 @pytest.fixture
 def installer(client: Client) -> Installer:
     return Installer(client)
-
-
-async def get(kubectl: Kubectl, *args: str) -> Any:
-    """``kubectl get ARGS -o json``, off the event loop."""
-    return await asyncio.to_thread(kubectl.json, "get", *args)
-
-
-async def absent(kubectl: Kubectl, *args: str) -> bool:
-    try:
-        await get(kubectl, *args)
-    except KubectlError as err:
-        return "NotFound" in err.stderr
-    return False
 
 
 async def can_i(kubectl: Kubectl, namespace: str, *args: str) -> bool:
