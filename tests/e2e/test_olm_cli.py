@@ -2,12 +2,15 @@
 (the third with an unsafe CRD change), a file-based catalog rendered from them and validated, then
 install → upgrade → refused unsafe upgrade → forced upgrade → already newest → uninstall on a control
 plane of its own (the flow changes the AppService CRD, which tests on the shared control plane use),
-checked with real kubectl; and what a user sees for bad input."""
+checked with real kubectl; what a user sees for bad input; and the declarative way: `catalog push`,
+`kubeloop olm run`, a ClusterExtension installed, upgraded by a version change, blocked by the unsafe
+CRD change, and uninstalled when deleted."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, eventually
 
 REPO = Path(__file__).parents[2]
 EXAMPLE = REPO / "examples" / "appservice"
@@ -152,8 +155,8 @@ def test_catalog_validate_prints_the_channel_head(made: Made) -> None:
 # -- install, upgrade, uninstall ----------------------------------------------------------------------
 
 
-def image(kubectl: Kubectl) -> str:
-    deployment = kubectl.json("get", "deployment", DEPLOYMENT, "-n", NS)
+def image(kubectl: Kubectl, namespace: str = NS) -> str:
+    deployment = kubectl.json("get", "deployment", DEPLOYMENT, "-n", namespace)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return str(container["image"])
 
@@ -203,6 +206,8 @@ def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl:
     release = kubectl.json("get", "configmap", RELEASE, "-n", NS)["data"]
     assert (release["bundle"], release["version"]) == (f"{PACKAGE}.v0.1.0", "0.1.0")
     assert ok(*listed, cwd=run).strip() == f"{PACKAGE} 0.1.0 ({PACKAGE}.v0.1.0) in {NS}"
+    out = ok("olm", "install", PACKAGE, "--version", "0.1.0", *cluster, cwd=run)
+    assert out.strip() == f"{PACKAGE} 0.1.0 ({PACKAGE}.v0.1.0) is already installed in {NS}"
 
     # upgrade to 0.2.0: new image, the old version's generated RBAC pruned
     out = ok("olm", "upgrade", PACKAGE, *cluster, cwd=run)
@@ -282,6 +287,115 @@ def test_installing_an_unknown_package_names_it(made: Made, plane: ControlPlane,
     cluster = ("--catalog", str(made.catalog), "-n", "default", "--kubeconfig", str(plane.kubeconfig))
     message = one_line_error(kubeloop("olm", "install", "nosuch-operator", *cluster, cwd=made.work))
     assert message == f"Error: package 'nosuch-operator' is not in the catalog (it has: {PACKAGE})"
+    fresh = (*cluster[:2], "-n", "fresh", *cluster[4:], "--create-namespace")
+    one_line_error(kubeloop("olm", "install", "nosuch-operator", *fresh, cwd=made.work))
+    assert kubectl("get", "namespace", "fresh", check=False).returncode != 0, "nothing is created on failure"
     assert kubectl(
         "get", "configmap", "kubeloop-olm-nosuch-operator", "-n", "default", check=False
     ).returncode
+
+
+# -- declarative: catalog push and the lifecycle operator ----------------------------------------------
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = [c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind]
+    return found[0] if found else {}
+
+
+def test_catalog_push_and_olm_run_install_upgrade_block_and_uninstall_a_cluster_extension(
+    made: Made, plane: ControlPlane, kubectl: Kubectl
+) -> None:
+    config = ("--kubeconfig", str(plane.kubeconfig))
+    out = ok("olm", "catalog", "push", str(made.catalog), "--name", "appservices", *config, cwd=made.work)
+    assert out.strip() == "pushed ClusterCatalog appservices: 1 ConfigMap(s) in kubeloop-olm"
+    namespace = "ops-declarative"
+    kubectl("create", "namespace", namespace)
+    log = made.work / "olm-run.log"
+    with log.open("w") as sink:
+        manager = subprocess.Popen(
+            [
+                str(KUBELOOP),
+                "olm",
+                "run",
+                *config,
+                "--metrics-bind-address",
+                "0",
+                "--health-probe-bind-address",
+                "0",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def extension() -> dict[str, Any]:
+            assert manager.poll() is None, f"kubeloop olm run exited {manager.returncode}:\n{log.read_text()}"
+            return kubectl.json("get", "clusterextension", "appservice")
+
+        def installed(version: str) -> bool:
+            got = extension()
+            at = ((got.get("status") or {}).get("install") or {}).get("bundle", {}).get("version")
+            return condition(got, "Installed").get("status") == "True" and at == version
+
+        def catalog() -> dict[str, Any]:
+            return kubectl.json("get", "clustercatalog", "appservices")
+
+        eventually(lambda: condition(catalog(), "Serving").get("status") == "True", what="catalog Serving")
+        assert catalog()["status"]["packages"] == [PACKAGE]
+
+        wanted = {"packageName": PACKAGE, "namespace": namespace, "version": "0.1.0"}
+        extension_yaml = {
+            "apiVersion": "olm.kubeloop.dev/v1",
+            "kind": "ClusterExtension",
+            "metadata": {"name": "appservice"},
+            "spec": wanted,
+        }
+        kubectl("apply", "-f", "-", input=yaml.safe_dump(extension_yaml))
+        eventually(lambda: installed("0.1.0"), what="0.1.0 installed")
+        assert image(kubectl, namespace) == IMAGES["0.1.0"]
+        table = kubectl("get", "clusterextension", "appservice").stdout.split("\n")
+        assert table[0].split() == [
+            "NAME",
+            "PACKAGE",
+            "NAMESPACE",
+            "VERSION",
+            "INSTALLED",
+            "PROGRESSING",
+            "AGE",
+        ]
+        assert table[1].split()[:6] == ["appservice", PACKAGE, namespace, "0.1.0", "True", "Succeeded"]
+
+        kubectl(
+            "patch", "clusterextension", "appservice", "--type=merge", "-p", '{"spec":{"version":"<0.3.0"}}'
+        )
+        eventually(lambda: installed("0.2.0"), what="the upgrade to 0.2.0")
+        assert image(kubectl, namespace) == IMAGES["0.2.0"]
+
+        # 0.3.0 lowers spec.size's maximum: blocked, 0.2.0 stays
+        kubectl(
+            "patch",
+            "clusterextension",
+            "appservice",
+            "--type=json",
+            "-p",
+            '[{"op":"remove","path":"/spec/version"}]',
+        )
+        eventually(lambda: condition(extension(), "Progressing").get("reason") == "Blocked", what="Blocked")
+        progressing = condition(extension(), "Progressing")
+        assert progressing["status"] == "False"
+        assert f"{CRD} v1 .spec.size: maximum lowered from 100 to 50" in progressing["message"]
+        assert installed("0.2.0")
+        assert image(kubectl, namespace) == IMAGES["0.2.0"]
+        blocked = kubectl.json("get", "events", "-A", "--field-selector", "reason=Blocked")["items"]
+        assert [e["involvedObject"]["name"] for e in blocked] == ["appservice"]
+
+        kubectl("delete", "clusterextension", "appservice", "--timeout=60s")
+        assert kubectl("get", "deployment", DEPLOYMENT, "-n", namespace, check=False).returncode != 0
+        assert names(kubectl, "clusterrole") == []
+        assert kubectl("get", "crd", CRD, check=False).returncode == 0, "the CRD and its data stay"
+    finally:
+        os.killpg(manager.pid, signal.SIGINT)
+        manager.wait(timeout=60)
+    assert "Traceback" not in log.read_text()

@@ -91,7 +91,11 @@ class ClusterCatalogStatus(crd.Model):
     group=GROUP,
     version="v1",
     scope="Cluster",
-    printer_columns={"Namespace": ".spec.source.configMaps.namespace", "Loaded": ".status.lastLoaded"},
+    printer_columns={
+        "Namespace": ".spec.source.configMaps.namespace",
+        "Serving": '.status.conditions[?(@.type=="Serving")].status',
+        "Loaded": ".status.lastLoaded",
+    },
 )
 class ClusterCatalog(crd.CustomResource):
     """A file-based catalog of operator packages, kept in ConfigMaps."""
@@ -137,7 +141,9 @@ class ClusterExtensionStatus(crd.Model):
     printer_columns={
         "Package": ".spec.packageName",
         "Namespace": ".spec.namespace",
-        "Installed": ".status.install.bundle.version",
+        "Version": ".status.install.bundle.version",
+        "Installed": '.status.conditions[?(@.type=="Installed")].status',
+        "Progressing": '.status.conditions[?(@.type=="Progressing")].reason',
     },
 )
 class ClusterExtension(crd.CustomResource):
