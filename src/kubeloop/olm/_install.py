@@ -410,22 +410,27 @@ class Installer:
                 violations,
             )
 
-    async def _apply(self, bundle: Bundle, objects: list[Obj]) -> None:
-        """Apply CRDs and wait until they are Established, then the rest in order."""
-        crds = [o for o in objects if o["kind"] == CRD_KIND]
+    async def establish(self, crds: list[Obj], owner: str) -> None:
+        """Server-side apply ``crds``, then wait until each is Established; OLMError naming ``owner``
+        (what they belong to) when one is refused, and naming the CRD when its names clash or the
+        wait times out."""
         for obj in crds:
-            await self._apply_one(bundle, obj)
+            await self._apply_one(owner, obj)
         for obj in crds:
             await self._established(obj["metadata"]["name"])
+
+    async def _apply(self, bundle: Bundle, objects: list[Obj]) -> None:
+        """Apply CRDs and wait until they are Established, then the rest in order."""
+        await self.establish([o for o in objects if o["kind"] == CRD_KIND], f"bundle {bundle.name}")
         for obj in objects:
             if obj["kind"] != CRD_KIND:
-                await self._apply_one(bundle, obj)
+                await self._apply_one(f"bundle {bundle.name}", obj)
 
-    async def _apply_one(self, bundle: Bundle, obj: Obj) -> None:
+    async def _apply_one(self, owner: str, obj: Obj) -> None:
         try:
             await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True)
         except (ApiError, UnknownResourceError) as err:
-            raise OLMError(f"bundle {bundle.name}: applying {ObjectRef.of(obj)} failed: {err}") from err
+            raise OLMError(f"{owner}: applying {ObjectRef.of(obj)} failed: {err}") from err
 
     async def _established(self, name: str) -> None:
         """Wait until CRD ``name`` is Established; OLMError when its names clash or time runs out."""

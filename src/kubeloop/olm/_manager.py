@@ -9,14 +9,11 @@ a ConfigMap's events reconcile the ClusterCatalogs selecting it, and a ClusterCa
 
 from __future__ import annotations
 
-import asyncio
-
 from kubeloop import crd
 from kubeloop.client import Client
-from kubeloop.helpers import find_condition
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._extension import ExtensionReconciler
-from kubeloop.olm._install import CRD_REF, FIELD_MANAGER
+from kubeloop.olm._install import Installer
 from kubeloop.olm._serving import CatalogServer
 from kubeloop.operator import Operator
 from kubeloop.resources import core_v1
@@ -47,14 +44,7 @@ def lifecycle_operator(name: str = "kubeloop-olm") -> Operator:
 
 
 async def apply_crds(client: Client) -> None:
-    """Server-side apply the ClusterCatalog and ClusterExtension CRDs; return once both are Established
-    (bound it with ``asyncio.timeout``)."""
-    crds = crd.to_crds([ClusterCatalog, ClusterExtension])
-    for obj in crds:
-        await client.apply(obj, field_manager=FIELD_MANAGER, force=True)
-    for obj in crds:
-        while True:
-            found = await client.get(CRD_REF, obj["metadata"]["name"])
-            if (find_condition(found.get("status"), "Established") or {}).get("status") == "True":
-                break
-            await asyncio.sleep(0.1)
+    """Server-side apply the ClusterCatalog and ClusterExtension CRDs; return once both are Established."""
+    await Installer(client).establish(
+        crd.to_crds([ClusterCatalog, ClusterExtension]), "the lifecycle manager"
+    )
