@@ -7,7 +7,14 @@ from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, load_bundle, write_bundle
 from kubeloop.olm._catalog import catalog_from_files, load_catalog, render_catalog, write_catalog
 from kubeloop.olm._generate import generate_bundle
-from kubeloop.olm._install import Installer, ObjectRef, Release, bundle_objects
+from kubeloop.olm._install import (
+    Installer,
+    ObjectRef,
+    Release,
+    ServingCertificate,
+    bundle_objects,
+    check_bundle,
+)
 from kubeloop.olm._manager import apply_crds, lifecycle_operator
 from kubeloop.olm._model import (
     GVK,
@@ -38,6 +45,7 @@ __all__ = [
     "Package",
     "PackageRequirement",
     "Release",
+    "ServingCertificate",
     "VersionRange",
     "Violation",
     "Want",
@@ -48,6 +56,7 @@ __all__ = [
     "catalog_configmaps",
     "catalog_from_files",
     "channel_head",
+    "check_bundle",
     "check_crd_upgrade",
     "crd_upgrade_violations",
     "generate_bundle",

@@ -6,6 +6,13 @@ bound to, and creates the service account, roles and bindings itself. ``generate
 project's manifests as ``kustomize build config/default`` would take them (its ``resources`` tree
 and ``namePrefix``), moves the Deployments and the roles bound to their service accounts into the
 CSV, and keeps the CRDs and any other object (a metrics Service, say) as bundle manifests.
+
+Webhooks become the CSV's ``webhookdefinitions``, as ``operator-sdk generate bundle`` makes them:
+one per entry of the webhook configurations in ``config/webhook`` (``kubeloop generate webhook``)
+and one per CRD whose ``config/crd`` patch converts it by webhook, served by the manager Deployment
+the webhook Service selects. Whether or not ``config/default`` enables ``../webhook``: under OLM the
+lifecycle manager makes the Service and the certificates, so the project's webhook Service and
+cert-manager objects stay out of the bundle.
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ _INSTALL_MODES = [
     {"type": "MultiNamespace", "supported": False},
     {"type": "AllNamespaces", "supported": True},  # kubeloop operators watch all namespaces
 ]
+_WEBHOOK_TYPES = {
+    "MutatingWebhookConfiguration": "MutatingAdmissionWebhook",
+    "ValidatingWebhookConfiguration": "ValidatingAdmissionWebhook",
+}
+# What a WebhookDescription takes from a webhook configuration's entry as it is.
+_DESCRIBED = (
+    "admissionReviewVersions",
+    "sideEffects",
+    "failurePolicy",
+    "matchPolicy",
+    "objectSelector",
+    "rules",
+    "timeoutSeconds",
+)
+_SERVICE_PORT = 443  # a webhook clientConfig's default port
+_WEBHOOK_PORT = 9443  # kubeloop's webhook server's (kubeloop.webhook.WebhookServer bind_address ":9443")
 
 
 def generate_bundle(
@@ -67,13 +90,22 @@ def generate_bundle(
     package = package or _project_name(root / "PROJECT")
     kustomization = root / "config" / "default" / "kustomization.yaml"
     prefix = str(_kustomization(kustomization).get("namePrefix") or "")
-    taken = [o for o in _resources(kustomization) if o.get("kind") not in (CRD_KIND, "Namespace")]
+    webhooks = _optional_resources(root / "config" / "webhook")
+    lifecycle_made = {_key(o) for o in webhooks + _optional_resources(root / "config" / "certmanager")}
+    taken = [
+        o
+        for o in _resources(kustomization)
+        if o.get("kind") not in (CRD_KIND, "Namespace") and _key(o) not in lifecycle_made
+    ]
     taken = _with_name_prefix(taken, prefix)
     if image:
         _set_manager_image(taken, image, kustomization)
     install, extras = _install_strategy(taken, kustomization)
     crds = _crds(root / "config" / "crd" / "bases")
+    hooks = _webhook_definitions(root, webhooks, crds, [o for o in taken if o.get("kind") == "Deployment"])
     csv = _csv(root, package, parsed, channels[0], crds, install, replaces, skip_range)
+    if hooks:
+        csv["spec"]["webhookdefinitions"] = hooks
     objects = sorted([csv, *crds, *extras], key=manifest_file_name)
     return Bundle(
         name=csv["metadata"]["name"],
@@ -122,8 +154,18 @@ def _resources(kustomization: Path) -> list[Obj]:
     return objects
 
 
+def _optional_resources(directory: Path) -> list[Obj]:
+    """The objects of ``directory``'s kustomization, or none when it has none."""
+    kustomization = directory / "kustomization.yaml"
+    return _resources(kustomization) if kustomization.is_file() else []
+
+
 def _name(obj: Obj) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def _key(obj: Obj) -> tuple[str, str]:
+    return str(obj.get("kind")), _name(obj)
 
 
 def _with_name_prefix(objects: Iterable[Obj], prefix: str) -> list[Obj]:
@@ -157,10 +199,18 @@ def _pod_spec(obj: Obj) -> dict[str, Any] | None:
     return pod
 
 
+def _pod_labels(deployment: Obj) -> dict[str, Any]:
+    return dict(
+        ((deployment.get("spec") or {}).get("template") or {}).get("metadata", {}).get("labels") or {}
+    )
+
+
+def _manager_containers(obj: Obj) -> list[Obj]:
+    return [c for c in (_pod_spec(obj) or {}).get("containers") or [] if c.get("name") == "manager"]
+
+
 def _set_manager_image(objects: Iterable[Obj], image: str, kustomization: Path) -> None:
-    containers = [
-        c for o in objects for c in (_pod_spec(o) or {}).get("containers") or [] if c.get("name") == "manager"
-    ]
+    containers = [c for o in objects for c in _manager_containers(o)]
     if not containers:
         raise OLMError(f"{kustomization}: no Deployment among its resources has a container named manager")
     for container in containers:
@@ -222,6 +272,85 @@ def _crds(bases: Path) -> list[Obj]:
     if not crds:
         raise OLMError(f"{bases}: no CustomResourceDefinitions (is there an API yet?)")
     return crds
+
+
+def _webhook_definitions(
+    root: Path, webhooks: list[Obj], crds: list[Obj], deployments: list[Obj]
+) -> list[Obj]:
+    """OLM WebhookDescriptions of the admission webhooks in ``webhooks`` (config/webhook's objects)
+    and of the CRDs converted by webhook, in that order."""
+    where = root / "config" / "webhook"
+    services = {_name(o): o for o in webhooks if o.get("kind") == "Service"}
+    described: list[Obj] = []
+    for config in (o for o in webhooks if o.get("kind") in _WEBHOOK_TYPES):
+        for webhook in config.get("webhooks") or ():
+            service_ref = (webhook.get("clientConfig") or {}).get("service")
+            if not service_ref:
+                raise OLMError(
+                    f"{where}: webhook {webhook.get('name')} is not served by a Service (OLM needs one)"
+                )
+            desc: Obj = {"type": _WEBHOOK_TYPES[config["kind"]], "generateName": webhook["name"]}
+            desc |= _served_by(service_ref, services, deployments, where)
+            desc |= {k: copy.deepcopy(webhook[k]) for k in _DESCRIBED if k in webhook}
+            if "reinvocationPolicy" in webhook:
+                desc["reinvocationPolicy"] = webhook["reinvocationPolicy"]
+            described.append(desc)
+    for crd, conversion in _converted_by_webhook(root / "config" / "crd", crds):
+        service_ref = ((conversion.get("webhook") or {}).get("clientConfig") or {}).get("service") or {}
+        names = crd["spec"]["names"]
+        desc = {
+            "type": "ConversionWebhook",
+            "generateName": f"c{names['kind'].lower()}.{crd['spec']['group']}",
+        }
+        desc |= _served_by(service_ref, services, deployments, where)
+        desc["admissionReviewVersions"] = list(
+            conversion["webhook"].get("conversionReviewVersions") or ["v1"]
+        )
+        desc["sideEffects"] = "None"
+        desc["conversionCRDs"] = [crd["metadata"]["name"]]
+        described.append(desc)
+    return described
+
+
+def _served_by(service_ref: Obj, services: dict[str, Obj], deployments: list[Obj], where: Path) -> Obj:
+    """The WebhookDescription fields saying where a webhook is served: the Deployment the Service
+    ``service_ref`` names selects (the only, or the manager, Deployment when it selects none), the
+    Service's port and the container port it targets, and the path."""
+    port = int(service_ref.get("port") or _SERVICE_PORT)
+    service = services.get(str(service_ref.get("name"))) or {}
+    spec = service.get("spec") or {}
+    selector = spec.get("selector") or {}
+    target = next((p.get("targetPort") for p in spec.get("ports") or () if p.get("port") == port), None)
+
+    chosen = [d for d in deployments if selector and selector.items() <= _pod_labels(d).items()]
+    chosen = chosen or [d for d in deployments if _manager_containers(d)]
+    if len(chosen) != 1:
+        raise OLMError(f"{where}: cannot tell which Deployment serves Service {service_ref.get('name')}")
+    return {
+        "deploymentName": _name(chosen[0]),
+        "containerPort": port,
+        "targetPort": target or _WEBHOOK_PORT,
+        "webhookPath": str(service_ref.get("path") or "/"),
+    }
+
+
+def _converted_by_webhook(crd_config: Path, crds: list[Obj]) -> list[tuple[Obj, Obj]]:
+    """The CRDs converted by webhook and their ``spec.conversion``: set in the CRD itself or by a
+    CRD patch of ``crd_config``'s kustomization (``config/crd/patches/webhook_in_<plural>.yaml``)."""
+    kustomization = crd_config / "kustomization.yaml"
+    patches: list[Obj] = []
+    if kustomization.is_file():
+        for entry in _kustomization(kustomization).get("patches") or ():
+            path = crd_config / str(entry.get("path", "")) if isinstance(entry, dict) else None
+            if path is not None and path.is_file():
+                patches += [d for d in load_documents(path) if d.get("kind") == CRD_KIND]
+    conversions = {_name(c): (c.get("spec") or {}).get("conversion") or {} for c in crds}
+    conversions |= {_name(p): (p.get("spec") or {}).get("conversion") or {} for p in patches}
+    return [
+        (crd, conversions[_name(crd)])
+        for crd in crds
+        if conversions.get(_name(crd), {}).get("strategy") == "Webhook"
+    ]
 
 
 def _owned(crd: Obj) -> Obj:

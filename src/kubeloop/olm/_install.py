@@ -9,27 +9,52 @@ those objects with one field manager, checks CRD upgrades with ``crd_upgrade_vio
 touching anything, prunes what an upgrade drops, and records each installation as a ``Release`` in a
 ConfigMap of the install namespace, so the cluster itself says what is installed.
 
-Only the AllNamespaces install mode is supported (the operator watches every namespace), and bundles
-with webhooks are refused until webhook support lands.
+Webhooks (the CSV's ``webhookdefinitions``) are installed as OLM v0 installs them, with serving
+certificates it makes itself rather than cert-manager's: per deployment serving webhooks a Service
+``<deployment>-service`` and a TLS Secret ``<deployment>-service-cert`` mounted into its pods where
+kubeloop's webhook server (and OLM's operators) read it, a Mutating/ValidatingWebhookConfiguration
+per admission webhook and the CRD's ``spec.conversion`` per conversion webhook, all trusting the
+CA in their ``caBundle``. ``bundle_objects`` takes that certificate as a ``ServingCertificate``;
+``Installer`` issues it on install and keeps it across upgrades while it is still good, so the
+``caBundle`` stays the same.
+
+Only the AllNamespaces install mode is supported (the operator watches every namespace).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import datetime as dt
 import hashlib
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from semver import Version
 
+from kubeloop.certs import CertificateAuthority
 from kubeloop.client import ApiError, Client, NotFoundError, UnknownResourceError
 from kubeloop.clock import RealClock, SleepClock
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Catalog, OLMError
 from kubeloop.olm._safety import Violation, crd_upgrade_violations
+from kubeloop.webhook import DEFAULT_CERT_DIR
 
-__all__ = ["FIELD_MANAGER", "Installer", "ObjectRef", "Release", "UnsafeCRDChange", "bundle_objects"]
+__all__ = [
+    "FIELD_MANAGER",
+    "Installer",
+    "ObjectRef",
+    "Release",
+    "ServingCertificate",
+    "UnsafeCRDChange",
+    "bundle_objects",
+    "check_bundle",
+    "webhook_hosts",
+]
 
 Obj = dict[str, Any]
 
@@ -57,34 +82,131 @@ CLUSTER_SCOPED_KINDS = frozenset(
 # Fields the server sets: a manifest exported from a cluster carries them, an apply must not.
 SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 MAX_NAME = 63
+MAX_SUBDOMAIN = 253
+
+ADMISSION = "admissionregistration.k8s.io/v1"
+CONVERSION_WEBHOOK = "ConversionWebhook"
+# The configuration each admission webhook type becomes.
+WEBHOOK_CONFIGURATIONS = {
+    "MutatingAdmissionWebhook": "MutatingWebhookConfiguration",
+    "ValidatingAdmissionWebhook": "ValidatingWebhookConfiguration",
+}
+WEBHOOK_TYPES = (*WEBHOOK_CONFIGURATIONS, CONVERSION_WEBHOOK)
+# The fields of an OLM WebhookDescription a webhook configuration entry takes as they are.
+ADMISSION_FIELDS = (
+    "rules",
+    "failurePolicy",
+    "matchPolicy",
+    "objectSelector",
+    "sideEffects",
+    "timeoutSeconds",
+    "admissionReviewVersions",
+)
+DEFAULT_CONTAINER_PORT = 443
+# An upgrade keeps the serving certificate only while it is valid for this much longer.
+CERT_MIN_LIFETIME = dt.timedelta(days=30)
+# Where the serving certificate is mounted: kubeloop's (controller-runtime's) webhook directory,
+# and OLM's own, under the file names each reads.
+CERT_MOUNTS = (
+    ("webhook-cert", str(DEFAULT_CERT_DIR), {"tls.crt": "tls.crt", "tls.key": "tls.key"}),
+    (
+        "apiservice-cert",
+        "/apiserver.local.config/certificates",
+        {"tls.crt": "apiserver.crt", "tls.key": "apiserver.key"},
+    ),
+)
 
 
 # -- the conversion -----------------------------------------------------------------------------------
 
 
-def bundle_objects(bundle: Bundle, namespace: str) -> list[Obj]:
+@dataclass(frozen=True)
+class ServingCertificate:
+    """The webhooks' serving certificate: the PEM of the CA (the ``caBundle``), of the certificate and
+    of its private key."""
+
+    ca_pem: bytes
+    cert_pem: bytes
+    key_pem: bytes
+
+    @classmethod
+    def issue(cls, hosts: Sequence[str]) -> ServingCertificate:
+        """A new CA and a certificate it signed for ``hosts``."""
+        ca = CertificateAuthority("kubeloop-olm-webhook-ca")
+        pair = ca.serving(*hosts)
+        return cls(ca.cert_pem, pair.cert_pem, pair.key_pem)
+
+    @classmethod
+    def from_secret(cls, secret: Obj) -> ServingCertificate | None:
+        """The certificate a Secret made by ``bundle_objects`` holds; None when it holds none."""
+        data = secret.get("data") or {}
+        try:
+            ca, cert, key = (
+                base64.b64decode(data[k], validate=True) for k in ("ca.crt", "tls.crt", "tls.key")
+            )
+        except (KeyError, TypeError, binascii.Error):
+            return None
+        return cls(ca, cert, key)
+
+    def serves(self, hosts: Sequence[str], until: dt.datetime) -> bool:
+        """Whether the certificate is the CA's, for exactly ``hosts`` and still valid at ``until``."""
+        try:
+            ca = x509.load_pem_x509_certificate(self.ca_pem)
+            cert = x509.load_pem_x509_certificate(self.cert_pem)
+            cert.verify_directly_issued_by(ca)
+            names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+            return False
+        valid = min(cert.not_valid_after_utc, ca.not_valid_after_utc)
+        return set(names.get_values_for_type(x509.DNSName)) == set(hosts) and valid > until
+
+    def secret_data(self) -> dict[str, str]:
+        pems = {"tls.crt": self.cert_pem, "tls.key": self.key_pem, "ca.crt": self.ca_pem}
+        return {k: base64.b64encode(v).decode() for k, v in pems.items()}
+
+
+def bundle_objects(
+    bundle: Bundle, namespace: str, certificate: ServingCertificate | None = None
+) -> list[Obj]:
     """The objects ``bundle`` becomes when installed in ``namespace``, in the order to apply them.
 
     Order: CRDs, ServiceAccounts, Roles/RoleBindings, ClusterRoles/ClusterRoleBindings, the other
-    manifests, Deployments. Every object carries the package label and the bundle annotation;
-    ``status`` and server-set metadata are dropped. Generated names are ``<csv>-<sa>`` (plus the
-    namespace for cluster-scoped ones, so two namespaces never share them; ``-<n>`` for a service
-    account's n-th further entry), cut to 63 characters with a hash suffix when longer.
-    OLMError (naming the bundle) for what kubeloop cannot install.
+    manifests, the webhooks' Services and Secrets, Deployments, webhook configurations. Every object
+    carries the package label and the bundle annotation; ``status`` and server-set metadata are
+    dropped. Generated names are ``<csv>-<sa>`` (plus the namespace for cluster-scoped ones, so two
+    namespaces never share them; ``-<n>`` for a service account's n-th further entry), cut to 63
+    characters with a hash suffix when longer; a webhook configuration is ``<generateName>-<namespace>``
+    (253 at most). ``certificate`` serves the webhooks, for ``webhook_hosts``; a bundle with webhooks
+    needs it. OLMError (naming the bundle) for what kubeloop cannot install.
     """
     csv = bundle.csv
     install = _install_spec(bundle, csv)
+    hooks = _webhook_descriptions(bundle, csv, install)
+    if hooks and certificate is None:
+        raise OLMError(f"bundle {bundle.name}: its CSV has webhooks, which need a serving certificate")
+    cert = certificate or _PLACEHOLDER  # only read when there are webhooks
     csv_name = str(csv["metadata"]["name"])
     others = [o for o in bundle.objects if o.get("kind") not in (CSV_KIND, CRD_KIND)]
+    served = {str(h["deploymentName"]) for h in hooks}
     objects = [
-        *bundle.crds,
+        *(_converted_by_webhook(c, hooks, namespace, cert) for c in bundle.crds),
         *_service_accounts(install, namespace, others),
         *_roles(csv_name, install.get("permissions") or (), namespace, cluster=False),
         *_roles(csv_name, install.get("clusterPermissions") or (), namespace, cluster=True),
         *(_placed(o, namespace) for o in others),
-        *(_deployment(d, namespace) for d in install["deployments"]),
+        *_webhook_services(bundle, install, hooks, namespace, cert),
+        *(_deployment(d, namespace, webhooks=d["name"] in served) for d in install["deployments"]),
+        *_webhook_configurations(hooks, namespace, cert),
     ]
     return [_marked(o, bundle) for o in objects]
+
+
+_PLACEHOLDER = ServingCertificate(b"", b"", b"")
+
+
+def check_bundle(bundle: Bundle, namespace: str) -> None:
+    """OLMError (naming the bundle) when ``bundle_objects`` would refuse ``bundle``; needs no certificate."""
+    bundle_objects(bundle, namespace, _PLACEHOLDER)
 
 
 def _install_spec(bundle: Bundle, csv: Obj) -> Obj:
@@ -92,8 +214,6 @@ def _install_spec(bundle: Bundle, csv: Obj) -> Obj:
     modes = {m.get("type") for m in spec.get("installModes") or () if m.get("supported")}
     if "AllNamespaces" not in modes:
         raise OLMError(f"bundle {bundle.name}: its CSV does not support the AllNamespaces install mode")
-    if spec.get("webhookdefinitions"):
-        raise OLMError(f"bundle {bundle.name}: CSV webhookdefinitions are not supported yet")
     if (spec.get("apiservicedefinitions") or {}).get("owned"):
         raise OLMError(f"bundle {bundle.name}: CSV apiservicedefinitions (aggregated APIs) are not supported")
     strategy = (spec.get("install") or {}).get("strategy")
@@ -148,11 +268,14 @@ def _roles(csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bo
         }
 
 
-def _deployment(entry: Obj, namespace: str) -> Obj:
-    """The CSV's deployment entry; its pods get OLM's ``olm.targetNamespaces`` ("" = all namespaces)."""
+def _deployment(entry: Obj, namespace: str, *, webhooks: bool = False) -> Obj:
+    """The CSV's deployment entry; its pods get OLM's ``olm.targetNamespaces`` ("" = all namespaces)
+    and, with ``webhooks``, the serving certificate's Secret mounted in every container."""
     spec = copy.deepcopy(entry.get("spec") or {})
     template = spec.setdefault("template", {}).setdefault("metadata", {})
     template.setdefault("annotations", {})["olm.targetNamespaces"] = ""
+    if webhooks:
+        _mount_certificate(spec["template"].setdefault("spec", {}), _secret_name(str(entry["name"])))
     meta = {"name": entry["name"], "namespace": namespace, "labels": dict(entry.get("label") or {})}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
 
@@ -174,13 +297,221 @@ def _marked(obj: Obj, bundle: Bundle) -> Obj:
     return out
 
 
-def generated_name(*parts: str) -> str:
-    """``parts`` joined by ``-``; over 63 characters, cut and suffixed with a hash of the whole name."""
+def generated_name(*parts: str, limit: int = MAX_NAME) -> str:
+    """``parts`` joined by ``-``; over ``limit`` characters, cut and suffixed with a hash of the name."""
     name = "-".join(parts).lower()
-    if len(name) <= MAX_NAME:
+    if len(name) <= limit:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: MAX_NAME - 9].rstrip('-.')}-{digest}"
+    return f"{name[: limit - 9].rstrip('-.')}-{digest}"
+
+
+# -- webhooks -----------------------------------------------------------------------------------------
+
+
+def _webhook_descriptions(bundle: Bundle, csv: Obj, install: Obj) -> list[Obj]:
+    """The CSV's ``webhookdefinitions``, checked: known type, a deployment of the CSV, unique per
+    type and name, conversion only of the bundle's CRDs, and no rules OLM forbids."""
+    hooks: list[Obj] = list((csv.get("spec") or {}).get("webhookdefinitions") or ())
+    deployments = {d.get("name") for d in install["deployments"]}
+    crds = {c["metadata"]["name"] for c in bundle.crds}
+    seen: set[tuple[str, str]] = set()
+    for hook in hooks:
+        kind, name = str(hook.get("type")), str(hook.get("generateName") or "")
+        where = f"bundle {bundle.name}: webhook {name or '(no generateName)'}"
+        if kind not in WEBHOOK_TYPES:
+            raise OLMError(f"{where}: type {kind!r} is not one of {', '.join(WEBHOOK_TYPES)}")
+        if not name or (kind, name) in seen:
+            raise OLMError(f"{where}: every webhook needs a generateName unique among its type")
+        seen.add((kind, name))
+        if hook.get("deploymentName") not in deployments:
+            raise OLMError(
+                f"{where}: deploymentName {hook.get('deploymentName')!r} is not a deployment of the CSV"
+            )
+        converted = list(hook.get("conversionCRDs") or ())
+        if kind == CONVERSION_WEBHOOK and not converted:
+            raise OLMError(f"{where}: a ConversionWebhook needs conversionCRDs")
+        if missing := [c for c in converted if c not in crds]:
+            raise OLMError(
+                f"{where}: conversionCRDs {', '.join(map(str, missing))} are not CRDs of the bundle"
+            )
+        if problem := _forbidden_rule(hook.get("rules") or ()):
+            raise OLMError(f"{where}: {problem}")
+    return hooks
+
+
+def _forbidden_rule(rules: Iterable[Obj]) -> str | None:
+    """Why ``rules`` may not be installed (OLM's own limits: every group, OLM's group, or the
+    webhook configurations themselves), or None."""
+    for rule in rules:
+        groups, resources = set(rule.get("apiGroups") or ()), set(rule.get("resources") or ())
+        if "*" in groups:
+            return "its rules may not match every API group"
+        if groups & {"operators.coreos.com", "olm.operatorframework.io"}:
+            return "its rules may not match OLM's API groups"
+        if "admissionregistration.k8s.io" in groups and resources & {
+            "*",
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations",
+        }:
+            return "its rules may not match webhook configurations"
+    return None
+
+
+def _service_name(deployment: str) -> str:
+    return generated_name(deployment, "service")
+
+
+def _secret_name(deployment: str) -> str:
+    return f"{_service_name(deployment)}-cert"
+
+
+def _container_port(hook: Obj) -> int:
+    return int(hook.get("containerPort") or DEFAULT_CONTAINER_PORT)
+
+
+def _webhook_deployments(hooks: Iterable[Obj]) -> list[str]:
+    return list(dict.fromkeys(str(h["deploymentName"]) for h in hooks))
+
+
+def webhook_hosts(bundle: Bundle, namespace: str) -> tuple[str, ...]:
+    """The DNS names the serving certificate of ``bundle`` installed in ``namespace`` must be valid
+    for: each webhook Service's, short to fully qualified; () when the bundle has no webhooks."""
+    hooks = (bundle.csv.get("spec") or {}).get("webhookdefinitions") or ()
+    hosts: list[str] = []
+    for deployment in _webhook_deployments(hooks):
+        service = _service_name(deployment)
+        hosts += [service, f"{service}.{namespace}", f"{service}.{namespace}.svc"]
+        hosts.append(f"{service}.{namespace}.svc.cluster.local")
+    return tuple(hosts)
+
+
+def _client_config(hook: Obj, namespace: str, certificate: ServingCertificate) -> Obj:
+    service = {
+        "namespace": namespace,
+        "name": _service_name(str(hook["deploymentName"])),
+        "path": str(hook.get("webhookPath") or "/"),
+        "port": _container_port(hook),
+    }
+    return {"service": service, "caBundle": base64.b64encode(certificate.ca_pem).decode()}
+
+
+def _converted_by_webhook(
+    crd: Obj, hooks: Iterable[Obj], namespace: str, certificate: ServingCertificate
+) -> Obj:
+    """``crd``, with ``spec.conversion`` sending to the conversion webhook that lists it, if any."""
+    name = crd["metadata"]["name"]
+    hook = next(
+        (h for h in hooks if h["type"] == CONVERSION_WEBHOOK and name in (h.get("conversionCRDs") or ())),
+        None,
+    )
+    if hook is None:
+        return crd
+    conversion = {
+        "strategy": "Webhook",
+        "webhook": {
+            "clientConfig": _client_config(hook, namespace, certificate),
+            "conversionReviewVersions": list(hook.get("admissionReviewVersions") or ["v1"]),
+        },
+    }
+    return {**crd, "spec": {**crd["spec"], "conversion": conversion}}
+
+
+def _webhook_services(
+    bundle: Bundle, install: Obj, hooks: list[Obj], namespace: str, certificate: ServingCertificate
+) -> Iterator[Obj]:
+    """Per deployment serving webhooks: its Service (each container port to its target port) and
+    the Secret holding the serving certificate."""
+    specs = {d["name"]: d.get("spec") or {} for d in install["deployments"]}
+    for deployment in _webhook_deployments(hooks):
+        selector = (specs[deployment].get("selector") or {}).get("matchLabels")
+        if not selector:
+            raise OLMError(
+                f"bundle {bundle.name}: deployment {deployment} serves webhooks but has no matchLabels"
+            )
+        ports: dict[int, Any] = {}
+        for hook in (h for h in hooks if h["deploymentName"] == deployment):
+            port = _container_port(hook)
+            target = hook.get("targetPort") or port
+            if ports.setdefault(port, target) != target:
+                raise OLMError(
+                    f"bundle {bundle.name}: webhook port {port} of {deployment} has two target ports"
+                )
+        yield {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": _service_name(deployment), "namespace": namespace},
+            "spec": {
+                "selector": dict(selector),
+                "ports": [
+                    {"name": f"webhook-{p}", "port": p, "targetPort": t, "protocol": "TCP"}
+                    for p, t in sorted(ports.items())
+                ],
+            },
+        }
+        yield {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": _secret_name(deployment), "namespace": namespace},
+            "data": certificate.secret_data(),
+        }
+
+
+def _mount_certificate(pod: Obj, secret: str) -> None:
+    """Mount Secret ``secret`` read-only in every container of ``pod`` at ``CERT_MOUNTS``, replacing
+    the volumes and mounts of the same names or paths (a cert-manager mount, say)."""
+    paths = {path for _, path, _ in CERT_MOUNTS}
+    names = {name for name, _, _ in CERT_MOUNTS}
+    replaced = set(names)
+    for container in pod.get("containers") or ():
+        mounts = container.get("volumeMounts") or []
+        replaced |= {m.get("name") for m in mounts if m.get("mountPath") in paths}
+        kept = [m for m in mounts if m.get("name") not in names and m.get("mountPath") not in paths]
+        container["volumeMounts"] = kept + [
+            {"name": name, "mountPath": path, "readOnly": True} for name, path, _ in CERT_MOUNTS
+        ]
+    still_used = {
+        m.get("name")
+        for c in [*(pod.get("containers") or ()), *(pod.get("initContainers") or ())]
+        for m in c.get("volumeMounts") or ()
+    } - names
+    volumes = [
+        v for v in pod.get("volumes") or () if v.get("name") not in replaced or v.get("name") in still_used
+    ]
+    pod["volumes"] = volumes + [
+        {
+            "name": name,
+            "secret": {
+                "secretName": secret,
+                "items": [{"key": k, "path": p} for k, p in files.items()],
+            },
+        }
+        for name, _, files in CERT_MOUNTS
+    ]
+
+
+def _webhook_configurations(
+    hooks: Iterable[Obj], namespace: str, certificate: ServingCertificate
+) -> Iterator[Obj]:
+    """A Mutating/ValidatingWebhookConfiguration per admission webhook, named after it and the namespace."""
+    for hook in hooks:
+        kind = WEBHOOK_CONFIGURATIONS.get(hook["type"])
+        if kind is None:
+            continue
+        entry: Obj = {
+            "name": hook["generateName"],
+            "clientConfig": _client_config(hook, namespace, certificate),
+        }
+        entry |= {k: copy.deepcopy(hook[k]) for k in ADMISSION_FIELDS if k in hook}
+        if kind == "MutatingWebhookConfiguration" and "reinvocationPolicy" in hook:
+            entry["reinvocationPolicy"] = hook["reinvocationPolicy"]
+        yield {
+            "apiVersion": ADMISSION,
+            "kind": kind,
+            "metadata": {"name": generated_name(hook["generateName"], namespace, limit=MAX_SUBDOMAIN)},
+            "webhooks": [entry],
+        }
 
 
 class UnsafeCRDChange(OLMError):
@@ -323,7 +654,7 @@ class Installer:
             raise OLMError(f"namespace {namespace} does not exist: create it first") from None
         if (current := await self.release(namespace, bundle.package)) is not None:
             raise OLMError(f"package {bundle.package} is already installed in {namespace} ({current.bundle})")
-        objects = bundle_objects(bundle, namespace)
+        objects = bundle_objects(bundle, namespace, await self._certificate(bundle, namespace, reuse=False))
         if not force_unsafe_crds:
             await self.check_crds(bundle, "install")
         await self._apply(bundle, objects)
@@ -346,7 +677,7 @@ class Installer:
                 f"bundle {bundle.name} ({bundle.version}) is not newer than the installed "
                 f"{current.bundle} ({current.version}) of {package} in {namespace}"
             )
-        objects = bundle_objects(bundle, namespace)
+        objects = bundle_objects(bundle, namespace, await self._certificate(bundle, namespace, reuse=True))
         if not force_unsafe_crds:
             await self.check_crds(bundle, "upgrade")
         await self._apply(bundle, objects)
@@ -367,7 +698,7 @@ class Installer:
             return bundle.package == package and current is not None
 
         for bundle in chosen:
-            bundle_objects(bundle, namespace)
+            check_bundle(bundle, namespace)
             if not force_unsafe_crds:
                 await self.check_crds(bundle, "upgrade" if upgrading(bundle) else "install")
         for bundle in chosen:  # CRDs checked above
@@ -386,6 +717,27 @@ class Installer:
         refs = [r for r in current.objects if delete_crds or r.kind != CRD_KIND]
         await self._delete(refs)
         await self._delete([ObjectRef("v1", "ConfigMap", namespace, Release.configmap_name(package))])
+
+    async def _certificate(self, bundle: Bundle, namespace: str, *, reuse: bool) -> ServingCertificate | None:
+        """The webhooks' serving certificate (None without webhooks): with ``reuse``, the one the
+        Secret on the cluster holds while it is for the same names and good for ``CERT_MIN_LIFETIME``
+        more (the ``caBundle`` stays the same); otherwise a new CA and certificate."""
+        hosts = webhook_hosts(bundle, namespace)
+        if not hosts:
+            return None
+        if reuse:
+            hooks = bundle.csv["spec"]["webhookdefinitions"]
+            try:
+                secret = await self.client.get(
+                    "v1/Secret", _secret_name(_webhook_deployments(hooks)[0]), namespace=namespace
+                )
+            except NotFoundError:
+                secret = {}
+            current = ServingCertificate.from_secret(secret)
+            until = dt.datetime.now(dt.UTC) + CERT_MIN_LIFETIME
+            if current is not None and current.serves(hosts, until):
+                return current
+        return ServingCertificate.issue(hosts)
 
     async def _installed(self, namespace: str, package: str) -> Release:
         current = await self.release(namespace, package)
@@ -448,11 +800,12 @@ class Installer:
             await self.clock.sleep(0.1)
 
     async def _delete(self, refs: list[ObjectRef]) -> None:
-        """Delete ``refs``: Deployments first (the operator stops before losing its rights), then the
-        rest in reverse apply order; already gone is fine."""
-        ordered = [r for r in refs if r.kind == "Deployment"] + [
-            r for r in reversed(refs) if r.kind != "Deployment"
-        ]
+        """Delete ``refs``: webhook configurations first (nothing calls webhooks that are going away),
+        then Deployments (the operator stops before losing its rights), then the rest in reverse apply
+        order; already gone is fine."""
+        first = ({*WEBHOOK_CONFIGURATIONS.values()}, {"Deployment"})
+        ordered = [r for kinds in first for r in refs if r.kind in kinds]
+        ordered += [r for r in reversed(refs) if r not in ordered]
         for ref in ordered:
             try:
                 await self.client.delete(

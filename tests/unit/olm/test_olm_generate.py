@@ -1,10 +1,14 @@
-"""generate_bundle on examples/appservice: the CSV field by field, the manifests kept, errors."""
+"""generate_bundle on examples/appservice: the CSV field by field, the manifests kept, errors; and on
+a project scaffolded with the CLI that has webhooks: the CSV's webhookdefinitions."""
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +16,12 @@ import pytest
 import semver
 import yaml
 
-from kubeloop.olm import Bundle, OLMError
+from kubeloop.olm import Bundle, OLMError, ServingCertificate, bundle_objects
 from kubeloop.olm._bundle import load_bundle, write_bundle
 from kubeloop.olm._generate import generate_bundle
 
-EXAMPLE = Path(__file__).parents[3] / "examples" / "appservice"
+REPO = Path(__file__).parents[3]
+EXAMPLE = REPO / "examples" / "appservice"
 CONFIG = EXAMPLE / "config"
 ACCOUNT = "appservice-operator-controller-manager"
 
@@ -247,3 +252,143 @@ def test_an_unbound_role_stays_a_manifest_and_commented_resources_are_not_taken(
     roles = [o for o in made.objects if o["kind"] == "ClusterRole"]
     assert [r["metadata"]["name"] for r in roles] == ["appservice-operator-appservice-editor-role"]
     assert not [o for o in made.objects if o["kind"] in ("Certificate", "ServiceMonitor", "Namespace")]
+
+
+# -- webhooks ----------------------------------------------------------------------------------------
+
+
+def kubeloop(root: Path, *args: str) -> None:
+    env = {**os.environ, "KUBELOOP_SOURCE": str(REPO), "PYTHONPATH": str(root / "src")}
+    done = subprocess.run(
+        [sys.executable, "-m", "kubeloop.cli.main", *args], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, f"kubeloop {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(scope="module")
+def hooked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project scaffolded with the CLI: EtcdCluster v1 and v2, defaulting, validation and
+    conversion webhooks on v1, manifests generated (config/webhook, the CRD's conversion patch)."""
+    root = tmp_path_factory.mktemp("hooked") / "etcd"
+    root.mkdir()
+    api = ("--group", "etcd", "--kind", "EtcdCluster")
+    kubeloop(root, "init", "--domain", "cloud.io")
+    kubeloop(root, "create", "api", *api, "--version", "v1")
+    kubeloop(root, "create", "api", *api, "--version", "v2", "--no-controller")
+    hooks = ("--defaulting", "--programmatic-validation", "--conversion")
+    kubeloop(root, "create", "webhook", *api, "--version", "v1", *hooks)
+    kubeloop(root, "generate", "all", "etcd.operator:operator", "--root", ".")
+    return root
+
+
+def hooked_project(hooked: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(hooked, tmp_path / "etcd"))
+
+
+DEPLOYMENT = "etcd-controller-manager"
+RULE = {
+    "apiGroups": ["etcd.cloud.io"],
+    "apiVersions": ["v1"],
+    "resources": ["etcdclusters"],
+    "scope": "Namespaced",
+}
+SERVED = {"deploymentName": DEPLOYMENT, "containerPort": 443, "targetPort": 9443}
+ADMISSION = {"admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail"}
+
+
+def test_webhooks_become_the_csvs_webhookdefinitions(hooked: Path) -> None:
+    made = generate_bundle(hooked, version="0.1.0", channels=["alpha"])
+    assert made.csv["spec"]["webhookdefinitions"] == [
+        {
+            "type": "MutatingAdmissionWebhook",
+            "generateName": "metcdcluster-v1.etcd.cloud.io",
+            **SERVED,
+            "webhookPath": "/mutate-etcd-cloud-io-v1-etcdcluster",
+            **ADMISSION,
+            "matchPolicy": "Equivalent",
+            "rules": [{**RULE, "operations": ["CREATE", "UPDATE"]}],
+            "timeoutSeconds": 10,
+            "reinvocationPolicy": "Never",
+        },
+        {
+            "type": "ValidatingAdmissionWebhook",
+            "generateName": "vetcdcluster-v1.etcd.cloud.io",
+            **SERVED,
+            "webhookPath": "/validate-etcd-cloud-io-v1-etcdcluster",
+            **ADMISSION,
+            "matchPolicy": "Equivalent",
+            "rules": [{**RULE, "operations": ["CREATE", "UPDATE", "DELETE"]}],
+            "timeoutSeconds": 10,
+        },
+        {
+            "type": "ConversionWebhook",
+            "generateName": "cetcdcluster.etcd.cloud.io",
+            **SERVED,
+            "webhookPath": "/convert",
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+            "conversionCRDs": ["etcdclusters.etcd.cloud.io"],
+        },
+    ]
+    (deployment,) = made.csv["spec"]["install"]["spec"]["deployments"]
+    assert deployment["name"] == DEPLOYMENT
+    assert "webhookdefinitions" not in generate_bundle(EXAMPLE, version="0.1.0", channels=["a"]).csv["spec"]
+
+
+def test_the_webhook_bundle_survives_write_and_load_and_installs(hooked: Path, tmp_path: Path) -> None:
+    made = generate_bundle(hooked, version="0.1.0", channels=["alpha"])
+    assert load_bundle(write_bundle(made, tmp_path / "bundle")) == made
+    kinds = [o["kind"] for o in bundle_objects(made, "ns", ServingCertificate(b"ca", b"crt", b"key"))]
+    assert kinds[-2:] == ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+
+
+def test_with_the_webhook_and_certmanager_enabled_in_config_default_the_bundle_is_the_same(
+    hooked: Path, tmp_path: Path
+) -> None:
+    copy = hooked_project(hooked, tmp_path)
+    default = copy / "config" / "default" / "kustomization.yaml"
+    text = default.read_text()
+    for line in ("#- ../webhook", "#- ../certmanager", "#patches:", "#- path: manager_webhook_patch.yaml"):
+        assert line in text
+        text = text.replace(line, line[1:])
+    default.write_text(text)
+    enabled = generate_bundle(copy, version="0.1.0", channels=["alpha"])
+    assert enabled == generate_bundle(hooked, version="0.1.0", channels=["alpha"])
+    kinds = sorted(o["kind"] for o in enabled.objects)
+    assert kinds == ["ClusterServiceVersion", "CustomResourceDefinition", "Service"]  # the metrics Service
+
+
+def test_without_a_conversion_patch_there_is_no_conversion_webhook(hooked: Path, tmp_path: Path) -> None:
+    copy = hooked_project(hooked, tmp_path)
+    (copy / "config" / "crd" / "kustomization.yaml").write_text(
+        "resources:\n- bases/etcd.cloud.io_etcdclusters.yaml\n"
+    )
+    hooks = generate_bundle(copy, version="0.1.0", channels=["alpha"]).csv["spec"]["webhookdefinitions"]
+    assert [h["type"] for h in hooks] == ["MutatingAdmissionWebhook", "ValidatingAdmissionWebhook"]
+
+
+def test_the_webhook_services_target_port_and_selector_are_followed(hooked: Path, tmp_path: Path) -> None:
+    copy = hooked_project(hooked, tmp_path)
+    service = copy / "config" / "webhook" / "service.yaml"
+    service.write_text(service.read_text().replace("targetPort: 9443", "targetPort: 8443"))
+    hooks = generate_bundle(copy, version="0.1.0", channels=["alpha"]).csv["spec"]["webhookdefinitions"]
+    assert {h["targetPort"] for h in hooks} == {8443}
+    manager = copy / "config" / "manager" / "manager.yaml"
+    manager.write_text(manager.read_text().replace("- name: manager", "- name: other"))
+    service.write_text(
+        service.read_text().replace("control-plane: controller-manager", "control-plane: none")
+    )
+    with pytest.raises(OLMError, match="cannot tell which Deployment serves Service webhook-service"):
+        generate_bundle(copy, version="0.1.0", channels=["alpha"])
+
+
+def test_a_webhook_served_at_a_url_is_refused(hooked: Path, tmp_path: Path) -> None:
+    copy = hooked_project(hooked, tmp_path)
+    manifests = copy / "config" / "webhook" / "manifests.yaml"
+    configs = list(yaml.safe_load_all(manifests.read_text()))
+    configs[0]["webhooks"][0]["clientConfig"] = {"url": "https://example.com/mutate"}
+    manifests.write_text(yaml.safe_dump_all(configs))
+    with pytest.raises(
+        OLMError, match=r"webhook metcdcluster-v1\.etcd\.cloud\.io is not served by a Service"
+    ):
+        generate_bundle(copy, version="0.1.0", channels=["alpha"])

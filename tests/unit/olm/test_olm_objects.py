@@ -3,14 +3,24 @@ release record's ConfigMap round trip."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import datetime as dt
 from typing import Any
 
 import pytest
 from semver import Version
 
 from kubeloop.olm import Bundle, OLMError
-from kubeloop.olm._install import ObjectRef, Release, bundle_objects, generated_name
+from kubeloop.olm._install import (
+    ObjectRef,
+    Release,
+    ServingCertificate,
+    bundle_objects,
+    check_bundle,
+    generated_name,
+    webhook_hosts,
+)
 
 NS = "operators"
 PACKAGE_LABEL = "olm.kubeloop.dev/package"
@@ -272,10 +282,6 @@ def test_a_cut_name_never_ends_its_prefix_with_a_dot_or_dash() -> None:
         ({"installModes": [{"type": "OwnNamespace", "supported": True}]}, "AllNamespaces install mode"),
         ({"installModes": [{"type": "AllNamespaces", "supported": False}]}, "AllNamespaces install mode"),
         (
-            {"webhookdefinitions": [{"type": "ValidatingAdmissionWebhook"}]},
-            "webhookdefinitions are not supported yet",
-        ),
-        (
             {"apiservicedefinitions": {"owned": [{"name": "v1.metrics.example.com"}]}},
             "apiservicedefinitions (aggregated APIs) are not supported",
         ),
@@ -285,7 +291,6 @@ def test_a_cut_name_never_ends_its_prefix_with_a_dot_or_dash() -> None:
     ids=[
         "no-all-namespaces",
         "all-namespaces-unsupported",
-        "webhooks",
         "apiservices",
         "strategy",
         "no-deployments",
@@ -339,3 +344,289 @@ def test_a_configmap_that_is_not_a_release_is_an_olm_error_naming_it(broken: str
         cm["data"][broken] = "not valid"
     with pytest.raises(OLMError, match=rf"ConfigMap {NS}/kubeloop-olm-widgets is not a valid release record"):
         Release.from_configmap(cm)
+
+
+# -- webhooks ----------------------------------------------------------------------------------------
+
+RULES = [
+    {
+        "apiGroups": ["example.com"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["widgets"],
+    }
+]
+MUTATING = {
+    "type": "MutatingAdmissionWebhook",
+    "generateName": "mwidget.example.com",
+    "deploymentName": "widget-operator",
+    "containerPort": 443,
+    "targetPort": 9443,
+    "webhookPath": "/mutate-widget",
+    "admissionReviewVersions": ["v1"],
+    "sideEffects": "None",
+    "failurePolicy": "Fail",
+    "matchPolicy": "Equivalent",
+    "objectSelector": {"matchLabels": {"mutate": "yes"}},
+    "rules": RULES,
+    "timeoutSeconds": 10,
+    "reinvocationPolicy": "Never",
+}
+VALIDATING = {
+    "type": "ValidatingAdmissionWebhook",
+    "generateName": "vwidget.example.com",
+    "deploymentName": "widget-operator",
+    "targetPort": 9443,
+    "webhookPath": "/validate-widget",
+    "admissionReviewVersions": ["v1"],
+    "sideEffects": "None",
+    "rules": RULES,
+    "reinvocationPolicy": "Never",  # not a field of validating webhooks: left out
+}
+CONVERSION = {
+    "type": "ConversionWebhook",
+    "generateName": "cwidget.example.com",
+    "deploymentName": "widget-operator",
+    "containerPort": 443,
+    "targetPort": 9443,
+    "webhookPath": "/convert",
+    "admissionReviewVersions": ["v1", "v1beta1"],
+    "sideEffects": "None",
+    "conversionCRDs": ["widgets.example.com"],
+}
+HOOKS = [MUTATING, VALIDATING, CONVERSION]
+SVC = "widget-operator-service"
+CERT = ServingCertificate(b"the CA", b"the certificate", b"the key")
+
+
+def webhook_objects(*hooks: dict[str, Any], namespace: str = NS) -> list[dict[str, Any]]:
+    bundle = make_bundle(make_csv(webhookdefinitions=list(hooks or HOOKS)))
+    return bundle_objects(bundle, namespace, CERT)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def test_a_bundle_with_webhooks_comes_with_service_secret_and_configurations_in_apply_order() -> None:
+    kinds = [o["kind"] for o in webhook_objects()]
+    assert kinds[0] == "CustomResourceDefinition"
+    assert kinds[-5:] == [
+        "Service",
+        "Secret",
+        "Deployment",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ]
+    for obj in webhook_objects():
+        assert obj["metadata"]["labels"][PACKAGE_LABEL] == "widgets"
+        assert obj["metadata"]["annotations"][BUNDLE_ANNOTATION] == "widgets.v1.0.0"
+
+
+def test_the_webhook_service_selects_the_deployments_pods_and_targets_the_webhook_port() -> None:
+    (_, service) = by_kind(webhook_objects(), "Service")  # the bundle's metrics Service comes first
+    assert service["metadata"]["name"] == SVC
+    assert service["metadata"]["namespace"] == NS
+    assert service["spec"] == {
+        "selector": {"app": "widget-operator"},
+        "ports": [{"name": "webhook-443", "port": 443, "targetPort": 9443, "protocol": "TCP"}],
+    }
+
+
+def test_the_secret_holds_the_certificate_key_and_ca() -> None:
+    (secret,) = by_kind(webhook_objects(), "Secret")
+    assert (secret["metadata"]["name"], secret["metadata"]["namespace"]) == (f"{SVC}-cert", NS)
+    assert secret["type"] == "kubernetes.io/tls"
+    assert secret["data"] == {
+        "tls.crt": b64(b"the certificate"),
+        "tls.key": b64(b"the key"),
+        "ca.crt": b64(b"the CA"),
+    }
+
+
+def test_the_deployment_mounts_the_secret_read_only_where_kubeloop_and_olm_read_it() -> None:
+    (dep,) = by_kind(webhook_objects(), "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    assert pod["containers"][0]["volumeMounts"] == [
+        {"name": "webhook-cert", "mountPath": "/tmp/k8s-webhook-server/serving-certs", "readOnly": True},
+        {"name": "apiservice-cert", "mountPath": "/apiserver.local.config/certificates", "readOnly": True},
+    ]
+    secrets = {v["name"]: v["secret"] for v in pod["volumes"]}
+    assert secrets == {
+        "webhook-cert": {
+            "secretName": f"{SVC}-cert",
+            "items": [{"key": "tls.crt", "path": "tls.crt"}, {"key": "tls.key", "path": "tls.key"}],
+        },
+        "apiservice-cert": {
+            "secretName": f"{SVC}-cert",
+            "items": [
+                {"key": "tls.crt", "path": "apiserver.crt"},
+                {"key": "tls.key", "path": "apiserver.key"},
+            ],
+        },
+    }
+
+
+def test_a_cert_manager_mount_at_the_same_path_and_its_volume_are_replaced() -> None:
+    csv = make_csv(webhookdefinitions=[VALIDATING])
+    pod = install_spec(csv)["deployments"][0]["spec"]["template"]["spec"]
+    pod["containers"][0]["volumeMounts"] = [
+        {"name": "webhook-certs", "mountPath": "/tmp/k8s-webhook-server/serving-certs"},
+        {"name": "cache", "mountPath": "/cache"},
+    ]
+    pod["volumes"] = [
+        {"name": "webhook-certs", "secret": {"secretName": "webhook-server-cert"}},
+        {"name": "cache", "emptyDir": {}},
+    ]
+    (dep,) = by_kind(bundle_objects(make_bundle(csv), NS, CERT), "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert [m["name"] for m in mounts] == ["cache", "webhook-cert", "apiservice-cert"]
+    assert [v["name"] for v in pod["volumes"]] == ["cache", "webhook-cert", "apiservice-cert"]
+
+
+def test_admission_webhooks_become_one_configuration_each_pointing_at_the_service_with_the_ca() -> None:
+    (mutating,) = by_kind(webhook_objects(), "MutatingWebhookConfiguration")
+    (validating,) = by_kind(webhook_objects(), "ValidatingWebhookConfiguration")
+    assert mutating["apiVersion"] == "admissionregistration.k8s.io/v1"
+    assert mutating["metadata"]["name"] == f"mwidget.example.com-{NS}"
+    assert "namespace" not in mutating["metadata"]
+    assert mutating["webhooks"] == [
+        {
+            "name": "mwidget.example.com",
+            "clientConfig": {
+                "service": {"namespace": NS, "name": SVC, "path": "/mutate-widget", "port": 443},
+                "caBundle": b64(b"the CA"),
+            },
+            "rules": RULES,
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "objectSelector": {"matchLabels": {"mutate": "yes"}},
+            "sideEffects": "None",
+            "timeoutSeconds": 10,
+            "admissionReviewVersions": ["v1"],
+            "reinvocationPolicy": "Never",
+        }
+    ]
+    (hook,) = validating["webhooks"]
+    assert hook["clientConfig"]["service"]["path"] == "/validate-widget"
+    assert hook["clientConfig"]["service"]["port"] == 443  # the default containerPort
+    assert "reinvocationPolicy" not in hook
+
+
+def test_a_conversion_webhook_sets_the_listed_crds_conversion() -> None:
+    (crd,) = by_kind(webhook_objects(), "CustomResourceDefinition")
+    assert crd["spec"]["conversion"] == {
+        "strategy": "Webhook",
+        "webhook": {
+            "clientConfig": {
+                "service": {"namespace": NS, "name": SVC, "path": "/convert", "port": 443},
+                "caBundle": b64(b"the CA"),
+            },
+            "conversionReviewVersions": ["v1", "v1beta1"],
+        },
+    }
+    (plain,) = by_kind(webhook_objects(MUTATING), "CustomResourceDefinition")
+    assert "conversion" not in plain["spec"]
+
+
+def test_webhook_configuration_names_differ_per_namespace_and_stay_within_253_characters() -> None:
+    def name(hook: dict[str, Any], namespace: str) -> str:
+        (config,) = by_kind(webhook_objects(hook, namespace=namespace), "MutatingWebhookConfiguration")
+        return str(config["metadata"]["name"])
+
+    assert name(MUTATING, "a") != name(MUTATING, "b")
+    long = {**MUTATING, "generateName": "m" + "x" * 250 + ".example.com"}
+    assert len(name(long, NS)) <= 253
+    assert name(long, NS) == name(long, NS)
+
+
+def test_webhook_hosts_are_the_services_names_short_to_fully_qualified() -> None:
+    bundle = make_bundle(make_csv(webhookdefinitions=HOOKS))
+    assert webhook_hosts(bundle, NS) == (
+        SVC,
+        f"{SVC}.{NS}",
+        f"{SVC}.{NS}.svc",
+        f"{SVC}.{NS}.svc.cluster.local",
+    )
+    assert webhook_hosts(make_bundle(), NS) == ()
+
+
+def test_a_bundle_with_webhooks_needs_a_certificate_but_check_bundle_does_not() -> None:
+    bundle = make_bundle(make_csv(webhookdefinitions=[VALIDATING]))
+    with pytest.raises(OLMError, match=r"bundle widgets\.v1\.0\.0: .*need a serving certificate"):
+        bundle_objects(bundle, NS)
+    check_bundle(bundle, NS)
+    assert bundle_objects(make_bundle(), NS) == bundle_objects(make_bundle(), NS, CERT)
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ({**VALIDATING, "type": "APIServiceWebhook"}, "type 'APIServiceWebhook' is not one of"),
+        ({**VALIDATING, "generateName": ""}, "needs a generateName"),
+        ({**VALIDATING, "deploymentName": "other"}, "deploymentName 'other' is not a deployment of the CSV"),
+        ({**CONVERSION, "conversionCRDs": []}, "a ConversionWebhook needs conversionCRDs"),
+        ({**CONVERSION, "conversionCRDs": ["gadgets.example.com"]}, "gadgets.example.com are not CRDs"),
+        ({**VALIDATING, "rules": [{**RULES[0], "apiGroups": ["*"]}]}, "may not match every API group"),
+        ({**VALIDATING, "rules": [{**RULES[0], "apiGroups": ["operators.coreos.com"]}]}, "OLM's API groups"),
+        (
+            {**VALIDATING, "rules": [{"apiGroups": ["admissionregistration.k8s.io"], "resources": ["*"]}]},
+            "may not match webhook configurations",
+        ),
+    ],
+    ids=["type", "no-name", "deployment", "no-crds", "foreign-crd", "all-groups", "olm", "webhook-configs"],
+)
+def test_webhook_definitions_kubeloop_cannot_install_are_refused_naming_bundle_and_webhook(
+    hook: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(OLMError) as err:
+        webhook_objects(hook)
+    assert message in str(err.value)
+    assert str(err.value).startswith("bundle widgets.v1.0.0: webhook ")
+
+
+def test_two_webhooks_of_one_type_and_name_are_refused() -> None:
+    with pytest.raises(OLMError, match="unique among its type"):
+        webhook_objects(VALIDATING, VALIDATING)
+
+
+def test_one_container_port_with_two_target_ports_is_refused() -> None:
+    with pytest.raises(OLMError, match="webhook port 443 of widget-operator has two target ports"):
+        webhook_objects(MUTATING, {**VALIDATING, "targetPort": 8443})
+
+
+def test_a_webhook_deployment_without_match_labels_is_refused() -> None:
+    csv = make_csv(webhookdefinitions=[VALIDATING])
+    del install_spec(csv)["deployments"][0]["spec"]["selector"]
+    with pytest.raises(OLMError, match="deployment widget-operator serves webhooks but has no matchLabels"):
+        bundle_objects(make_bundle(csv), NS, CERT)
+
+
+# -- the serving certificate --------------------------------------------------------------------------
+
+HOSTS = ("svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local")
+SOON = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+
+
+def test_an_issued_certificate_serves_its_hosts_and_round_trips_through_its_secret() -> None:
+    cert = ServingCertificate.issue(HOSTS)
+    assert cert.serves(HOSTS, SOON)
+    assert ServingCertificate.from_secret({"data": cert.secret_data()}) == cert
+
+
+def test_a_certificate_for_other_hosts_expiring_or_of_another_ca_does_not_serve() -> None:
+    cert = ServingCertificate.issue(HOSTS)
+    assert not cert.serves(HOSTS[:3], SOON)
+    assert not cert.serves((*HOSTS, "other"), SOON)
+    assert not cert.serves(HOSTS, SOON + dt.timedelta(days=365))
+    other = ServingCertificate.issue(HOSTS)
+    assert not ServingCertificate(other.ca_pem, cert.cert_pem, cert.key_pem).serves(HOSTS, SOON)
+    assert not CERT.serves(HOSTS, SOON)  # not PEM at all
+
+
+@pytest.mark.parametrize(
+    "data", [{}, {"tls.crt": "x", "tls.key": "y"}, {"ca.crt": "!", "tls.crt": "", "tls.key": ""}]
+)
+def test_a_secret_without_the_three_pems_holds_no_certificate(data: dict[str, str]) -> None:
+    assert ServingCertificate.from_secret({"data": data}) is None
