@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -265,18 +266,44 @@ def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
         deployment = kubectl.json("get", "deployment", f"{NAME}-controller-manager", "-n", namespace)
         return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
 
-    run("bundle", "VERSION=0.1.0", "IMG=registry.example/etcd-operator:0.1.0")
-    csv = installed / "bundles" / "0.1.0" / "manifests" / f"{NAME}.v0.1.0.clusterserviceversion.yaml"
-    assert yaml.safe_load(csv.read_text())["spec"]["version"] == "0.1.0"
-    assert f"installed {NAME} 0.1.0 ({NAME}.v0.1.0) in {namespace}" in run("olm-install")
-    assert image() == "registry.example/etcd-operator:0.1.0"
+    def webhook_configurations() -> list[dict[str, Any]]:
+        """The Mutating/ValidatingWebhookConfigurations the install made for this namespace."""
+        found = kubectl.json("get", "mutatingwebhookconfiguration,validatingwebhookconfiguration")["items"]
+        return [c for c in found if c["metadata"]["name"].endswith(f"-{namespace}")]
 
-    run("bundle", "VERSION=0.2.0", f"REPLACES={NAME}.v0.1.0", "IMG=registry.example/etcd-operator:0.2.0")
-    assert f"upgraded {NAME} 0.2.0 ({NAME}.v0.2.0) in {namespace}" in run("olm-upgrade")
-    assert image() == "registry.example/etcd-operator:0.2.0"
+    try:
+        run("bundle", "VERSION=0.1.0", "IMG=registry.example/etcd-operator:0.1.0")
+        csv = installed / "bundles" / "0.1.0" / "manifests" / f"{NAME}.v0.1.0.clusterserviceversion.yaml"
+        spec = yaml.safe_load(csv.read_text())["spec"]
+        assert spec["version"] == "0.1.0"
+        assert [(h["type"], h["generateName"], h["deploymentName"]) for h in spec["webhookdefinitions"]] == [
+            ("MutatingAdmissionWebhook", "metcdcluster-v1.etcd.cloud.io", f"{NAME}-controller-manager"),
+            ("ValidatingAdmissionWebhook", "vetcdcluster-v1.etcd.cloud.io", f"{NAME}-controller-manager"),
+        ]
+        assert f"installed {NAME} 0.1.0 ({NAME}.v0.1.0) in {namespace}" in run("olm-install")
+        assert image() == "registry.example/etcd-operator:0.1.0"
+        # The webhooks match only etcdclusters, and no EtcdCluster is written while they are installed
+        # (no pod serves them here).
+        configs = webhook_configurations()
+        assert sorted(c["kind"] for c in configs) == [
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+        ]
+        for config in configs:
+            (hook,) = config["webhooks"]
+            assert hook["clientConfig"]["caBundle"]
+            assert hook["clientConfig"]["service"]["name"] == f"{NAME}-controller-manager-service"
 
-    run("olm-uninstall")
-    gone = kubectl("get", "deployment", f"{NAME}-controller-manager", "-n", namespace, check=False)
-    assert gone.returncode != 0
-    assert "NotFound" in gone.stderr
+        run("bundle", "VERSION=0.2.0", f"REPLACES={NAME}.v0.1.0", "IMG=registry.example/etcd-operator:0.2.0")
+        assert f"upgraded {NAME} 0.2.0 ({NAME}.v0.2.0) in {namespace}" in run("olm-upgrade")
+        assert image() == "registry.example/etcd-operator:0.2.0"
+
+        run("olm-uninstall")
+        assert webhook_configurations() == []
+        gone = kubectl("get", "deployment", f"{NAME}-controller-manager", "-n", namespace, check=False)
+        assert gone.returncode != 0
+        assert "NotFound" in gone.stderr
+    finally:  # a failure half-way must not leave webhooks nobody serves
+        kinds = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
+        kubectl("delete", kinds, "-l", f"olm.kubeloop.dev/package={NAME}", "--ignore-not-found")
     kubectl("get", "crd", "etcdclusters.etcd.cloud.io")  # the CRDs and their data stay

@@ -1,6 +1,9 @@
 """A test operator package for the lifecycle manager's conformance tests: ``Package(name, group).bundle(
 version)`` builds a registry+v1 bundle (CSV with RBAC and a Deployment, a CRD in ``group``, a
-Service), and the kubectl helpers the tests check the cluster with."""
+Service; optionally webhooks), and the kubectl helpers the tests check the cluster with.
+
+The webhooks are never reachable (no pod runs in the test cluster): their rules match only the
+package's own CRD group, so a test that creates no widgets is never blocked by them."""
 
 from __future__ import annotations
 
@@ -57,11 +60,16 @@ class Package:
         *,
         crd_versions: list[dict[str, Any]] | None = V1_CRD,
         service: bool = True,
+        webhooks: bool = False,
     ) -> Bundle:
         """The package at ``version``: a CSV with RBAC and a Deployment running image tag ``version``,
-        the CRD (unless ``crd_versions`` is None) and, with ``service``, a metrics Service."""
+        the CRD (unless ``crd_versions`` is None), with ``service`` a metrics Service and with
+        ``webhooks`` mutating, validating (at ``/validate-<version>``) and conversion webhooks."""
         csv_name = f"{self.name}.v{version}"
-        objects = [self._csv(csv_name, version)]
+        csv = self._csv(csv_name, version)
+        if webhooks:
+            csv["spec"]["webhookdefinitions"] = self.webhooks(version)
+        objects = [csv]
         if crd_versions is not None:
             objects.append(self._crd(crd_versions))
         if service:
@@ -76,6 +84,50 @@ class Package:
         return Bundle(
             name=csv_name, package=self.name, version=Version.parse(version), objects=tuple(objects)
         )
+
+    def webhook_name(self, kind: str) -> str:
+        """The generateName of the ``m``(utating), ``v``(alidating) or ``c``(onversion) webhook."""
+        return f"{kind}widget.{self.group}"
+
+    def webhooks(self, version: str) -> list[dict[str, Any]]:
+        rule = {
+            "apiGroups": [self.group],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["widgets"],
+        }
+        common = {
+            "deploymentName": SA,
+            "containerPort": 443,
+            "targetPort": 9443,
+            "admissionReviewVersions": ["v1"],
+            "sideEffects": "None",
+        }
+        return [
+            {
+                "type": "MutatingAdmissionWebhook",
+                "generateName": self.webhook_name("m"),
+                "webhookPath": "/mutate",
+                "failurePolicy": "Fail",
+                "rules": [rule],
+                **common,
+            },
+            {
+                "type": "ValidatingAdmissionWebhook",
+                "generateName": self.webhook_name("v"),
+                "webhookPath": f"/validate-{version}",
+                "failurePolicy": "Fail",
+                "rules": [rule],
+                **common,
+            },
+            {
+                "type": "ConversionWebhook",
+                "generateName": self.webhook_name("c"),
+                "webhookPath": "/convert",
+                "conversionCRDs": [self.crd],
+                **common,
+            },
+        ]
 
     def _crd(self, versions: list[dict[str, Any]]) -> dict[str, Any]:
         return {

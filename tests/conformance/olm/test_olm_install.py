@@ -2,13 +2,15 @@
 uninstall of a registry+v1 bundle, checked with the real kubectl.
 
 Every test installs its own package (``widgets-<random>``) whose CRD is in its own group
-(``g<random>.olm.kubeloop.dev``); the ``package`` fixture deletes the CRD and the cluster roles and
-bindings of that package afterwards (the namespace fixture removes the rest).
+(``g<random>.olm.kubeloop.dev``); the ``package`` fixture deletes the CRD and the cluster roles,
+bindings and webhook configurations of that package afterwards (the namespace fixture removes the
+rest). The webhooks are never served: their rules match only that group, and no test creates widgets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import uuid
@@ -16,8 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cryptography import x509
 from olm_widgets import (
     SA,
+    V1_CRD,
     V2_CRD,
     V3_DROPS_FIELD,
     V3_DROPS_STORED_VERSION,
@@ -35,13 +39,15 @@ from kubeloop.testing import Kubectl, until
 
 @pytest.fixture
 def package(kubectl: Kubectl) -> Iterator[Package]:
-    """A unique package and CRD group; its CRD and cluster-scoped RBAC are deleted afterwards."""
+    """A unique package and CRD group; its CRD, cluster-scoped RBAC and webhook configurations are
+    deleted afterwards."""
     suffix = uuid.uuid4().hex[:8]
     pkg = Package(name=f"widgets-{suffix}", group=f"g{suffix}.olm.kubeloop.dev")
     yield pkg
     kubectl("delete", "crd", pkg.crd, "--ignore-not-found", "--wait=false")
     selector = f"olm.kubeloop.dev/package={pkg.name}"
-    kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, "--ignore-not-found", "--wait=false")
+    kinds = "clusterrole,clusterrolebinding,mutatingwebhookconfiguration,validatingwebhookconfiguration"
+    kubectl("delete", kinds, "-l", selector, "--ignore-not-found", "--wait=false")
 
 
 @pytest.fixture
@@ -281,6 +287,131 @@ async def test_upgrading_a_package_not_installed_is_refused(
 ) -> None:
     with pytest.raises(OLMError, match=rf"package {package.name} is not installed in {namespace}"):
         await installer.upgrade(namespace, package.name, package.bundle("2.0.0"))
+
+
+# -- webhooks ----------------------------------------------------------------------------------------
+
+SERVICE = f"{SA}-service"
+CONFIGURATIONS = {"m": "mutatingwebhookconfiguration", "v": "validatingwebhookconfiguration"}
+
+
+async def configurations(kubectl: Kubectl, package: Package, namespace: str) -> dict[str, Any]:
+    """The package's webhook configurations, by ``m`` and ``v``."""
+    return {
+        kind: await get(kubectl, resource, f"{package.webhook_name(kind)}-{namespace}")
+        for kind, resource in CONFIGURATIONS.items()
+    }
+
+
+def pem(value: str) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(base64.b64decode(value))
+
+
+async def test_install_with_webhooks_makes_service_secret_and_configurations_trusting_its_certificate(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0", webhooks=True), namespace)
+
+    service = await get(kubectl, "service", SERVICE, "-n", namespace)
+    assert service["spec"]["selector"] == {"app": SA}
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(443, 9443)]
+    secret = await get(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace)
+    assert secret["type"] == "kubernetes.io/tls"
+    cert = pem(secret["data"]["tls.crt"])
+    hooks = await configurations(kubectl, package, namespace)
+    for config in hooks.values():
+        (hook,) = config["webhooks"]
+        assert hook["clientConfig"]["service"] | {"path": None} == {
+            "namespace": namespace,
+            "name": SERVICE,
+            "path": None,
+            "port": 443,
+        }
+        assert hook["rules"][0]["apiGroups"] == [package.group]
+        ca = pem(hook["clientConfig"]["caBundle"])
+        cert.verify_directly_issued_by(ca)  # raises unless the caBundle's CA signed the certificate
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert f"{SERVICE}.{namespace}.svc" in names.get_values_for_type(x509.DNSName)
+        assert config["metadata"]["labels"]["olm.kubeloop.dev/package"] == package.name
+    assert hooks["v"]["webhooks"][0]["clientConfig"]["service"]["path"] == "/validate-1.0.0"
+
+    pod = (await get(kubectl, "deployment", SA, "-n", namespace))["spec"]["template"]["spec"]
+    (webhook_cert,) = [v for v in pod["volumes"] if v["name"] == "webhook-cert"]
+    assert webhook_cert["secret"]["secretName"] == f"{SERVICE}-cert"
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/tmp/k8s-webhook-server/serving-certs"] == {
+        "name": "webhook-cert",
+        "mountPath": "/tmp/k8s-webhook-server/serving-certs",
+        "readOnly": True,
+    }
+    conversion = (await get(kubectl, "crd", package.crd))["spec"]["conversion"]
+    assert conversion["strategy"] == "Webhook"
+    assert conversion["webhook"]["clientConfig"]["service"]["path"] == "/convert"
+    assert (
+        conversion["webhook"]["clientConfig"]["caBundle"]
+        == hooks["m"]["webhooks"][0]["clientConfig"]["caBundle"]
+    )
+
+
+async def test_an_upgrade_keeps_the_certificate_and_updates_the_configurations(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0", webhooks=True), namespace)
+    before = await configurations(kubectl, package, namespace)
+    secret = await get(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace)
+    await installer.upgrade(
+        namespace, package.name, package.bundle("2.0.0", crd_versions=V2_CRD, webhooks=True)
+    )
+
+    after = await configurations(kubectl, package, namespace)
+    for kind in CONFIGURATIONS:
+        ca = before[kind]["webhooks"][0]["clientConfig"]["caBundle"]
+        assert after[kind]["webhooks"][0]["clientConfig"]["caBundle"] == ca
+    assert after["v"]["webhooks"][0]["clientConfig"]["service"]["path"] == "/validate-2.0.0"
+    assert (await get(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace))["data"] == secret["data"]
+    assert after["v"]["metadata"]["annotations"]["olm.kubeloop.dev/bundle"] == f"{package.name}.v2.0.0"
+
+
+async def test_an_upgrade_issues_a_new_certificate_when_the_secret_is_gone(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0", webhooks=True), namespace)
+    before = await configurations(kubectl, package, namespace)
+    await asyncio.to_thread(kubectl, "delete", "secret", f"{SERVICE}-cert", "-n", namespace)
+    await installer.upgrade(
+        namespace, package.name, package.bundle("2.0.0", crd_versions=V1_CRD, webhooks=True)
+    )
+
+    after = await configurations(kubectl, package, namespace)
+    ca = after["m"]["webhooks"][0]["clientConfig"]["caBundle"]
+    assert ca != before["m"]["webhooks"][0]["clientConfig"]["caBundle"]
+    secret = await get(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace)
+    pem(secret["data"]["tls.crt"]).verify_directly_issued_by(pem(ca))
+
+
+async def test_an_upgrade_without_webhooks_removes_them(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0", webhooks=True), namespace)
+    await installer.upgrade(namespace, package.name, package.bundle("2.0.0"))
+
+    for kind, resource in CONFIGURATIONS.items():
+        assert await absent(kubectl, resource, f"{package.webhook_name(kind)}-{namespace}")
+    assert await absent(kubectl, "service", SERVICE, "-n", namespace)
+    assert await absent(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace)
+    assert (await get(kubectl, "crd", package.crd))["spec"]["conversion"] == {"strategy": "None"}
+
+
+async def test_uninstall_removes_the_webhook_configurations_service_and_secret(
+    installer: Installer, kubectl: Kubectl, namespace: str, package: Package
+) -> None:
+    await installer.install(package.bundle("1.0.0", webhooks=True), namespace)
+    await installer.uninstall(namespace, package.name)
+
+    for kind, resource in CONFIGURATIONS.items():
+        assert await absent(kubectl, resource, f"{package.webhook_name(kind)}-{namespace}")
+    assert await absent(kubectl, "service", SERVICE, "-n", namespace)
+    assert await absent(kubectl, "secret", f"{SERVICE}-cert", "-n", namespace)
 
 
 # -- uninstall ---------------------------------------------------------------------------------------
