@@ -33,7 +33,7 @@ from kubeloop.controller import Request, Result
 from kubeloop.errors import KubeloopError
 from kubeloop.helpers import find_condition
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension, ClusterExtensionSpec
-from kubeloop.olm._install import Installer, Release, UnsafeCRDChange, bundle_objects
+from kubeloop.olm._install import Installer, Release, UnsafeCRDChange, check_bundle
 from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
 from kubeloop.olm._resolve import Want, resolve_install, resolve_upgrade
 from kubeloop.olm._semver import VersionRange
@@ -162,7 +162,7 @@ async def _converge(
     try:
         chosen = _resolve(catalog, spec, release, others)
         for bundle in chosen:
-            bundle_objects(bundle, namespace)
+            check_bundle(bundle, namespace)
     except OLMError as err:
         raise _Stop("Failed", str(err)) from err
     try:

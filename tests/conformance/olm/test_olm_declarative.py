@@ -62,9 +62,15 @@ class Case:
     catalog: str
     extensions: list[str] = field(default_factory=list)
 
-    def bundle(self, version: str, replaces: str | None = None, crd: list[dict[str, Any]] = V1_CRD) -> Bundle:
+    def bundle(
+        self,
+        version: str,
+        replaces: str | None = None,
+        crd: list[dict[str, Any]] = V1_CRD,
+        webhooks: bool = False,
+    ) -> Bundle:
         """The package at ``version`` in channel stable, upgrading from ``replaces`` (a version)."""
-        made = self.package.bundle(version, crd_versions=crd)
+        made = self.package.bundle(version, crd_versions=crd, webhooks=webhooks)
         csv = {**made.csv, "spec": {**made.csv["spec"]}}
         if replaces:
             csv["spec"]["replaces"] = f"{self.package.name}.v{replaces}"
@@ -160,7 +166,8 @@ async def case(lifecycle: None, client: Client, kubectl: Kubectl, namespace: str
     await asyncio.to_thread(kubectl, "delete", CATALOGS, made.catalog, "--ignore-not-found")
     await asyncio.to_thread(kubectl, "delete", "crd", package.crd, "--ignore-not-found", "--wait=false")
     selector = f"olm.kubeloop.dev/package={package.name}"
-    kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, "--ignore-not-found", "--wait=false")
+    kinds = "clusterrole,clusterrolebinding,mutatingwebhookconfiguration,validatingwebhookconfiguration"
+    kubectl("delete", kinds, "-l", selector, "--ignore-not-found", "--wait=false")
 
 
 # -- catalogs ----------------------------------------------------------------------------------------
@@ -317,3 +324,27 @@ async def test_deleting_the_extension_uninstalls_but_keeps_the_crd(case: Case) -
     assert await absent(case.kubectl, "deployment", SA, "-n", case.namespace)
     assert await absent(case.kubectl, "configmap", f"kubeloop-olm-{case.package.name}", "-n", case.namespace)
     await get(case.kubectl, "crd", case.package.crd)
+
+
+async def test_an_extension_with_webhooks_gets_its_certificate_and_loses_the_webhooks_when_deleted(
+    case: Case,
+) -> None:
+    await case.push(case.bundle("1.0.0", webhooks=True))
+    name = await case.extension()
+    await case.installed(name, "1.0.0")
+    selector = f"olm.kubeloop.dev/package={case.package.name}"
+    kinds = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
+    found = (await get(case.kubectl, kinds, "-l", selector))["items"]
+    assert sorted(c["kind"] for c in found) == [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ]
+    secrets = (await get(case.kubectl, "secret", "-n", case.namespace, "-l", selector))["items"]
+    (secret,) = [s for s in secrets if s["type"] == "kubernetes.io/tls"]
+    for configuration in found:
+        (webhook,) = configuration["webhooks"]
+        assert webhook["clientConfig"]["caBundle"] == secret["data"]["ca.crt"]
+
+    await asyncio.to_thread(case.kubectl, "delete", EXTENSIONS, name, "--wait=false")
+    await until(lambda: absent(case.kubectl, EXTENSIONS, name), within=60, what="extension deleted")
+    assert (await get(case.kubectl, kinds, "-l", selector))["items"] == []
