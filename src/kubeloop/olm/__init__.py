@@ -7,14 +7,7 @@ from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, load_bundle, write_bundle
 from kubeloop.olm._catalog import catalog_from_files, load_catalog, render_catalog, write_catalog
 from kubeloop.olm._generate import generate_bundle
-from kubeloop.olm._install import (
-    Installer,
-    ObjectRef,
-    Release,
-    ServingCertificate,
-    bundle_objects,
-    check_bundle,
-)
+from kubeloop.olm._install import Installer, UnsafeCRDChange
 from kubeloop.olm._manager import apply_crds, lifecycle_operator
 from kubeloop.olm._model import (
     GVK,
@@ -26,10 +19,13 @@ from kubeloop.olm._model import (
     Package,
     PackageRequirement,
 )
+from kubeloop.olm._objects import bundle_objects, check_bundle
 from kubeloop.olm._push import catalog_configmaps, load_catalog_from_configmaps, push_catalog
+from kubeloop.olm._release import ObjectRef, Release
 from kubeloop.olm._resolve import Want, channel_head, resolve_install, resolve_upgrade, successors
 from kubeloop.olm._safety import Violation, check_crd_upgrade, crd_upgrade_violations
 from kubeloop.olm._semver import VersionRange, parse_version
+from kubeloop.olm._webhooks import ServingCertificate
 
 __all__ = [
     "GVK",
@@ -46,6 +42,7 @@ __all__ = [
     "PackageRequirement",
     "Release",
     "ServingCertificate",
+    "UnsafeCRDChange",
     "VersionRange",
     "Violation",
     "Want",

@@ -33,8 +33,10 @@ from kubeloop.controller import Request, Result
 from kubeloop.errors import KubeloopError
 from kubeloop.helpers import find_condition
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension, ClusterExtensionSpec
-from kubeloop.olm._install import Installer, Release, UnsafeCRDChange, check_bundle
+from kubeloop.olm._install import Installer, UnsafeCRDChange
 from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
+from kubeloop.olm._objects import check_bundle
+from kubeloop.olm._release import Release
 from kubeloop.olm._resolve import Want, resolve_install, resolve_upgrade
 from kubeloop.olm._semver import VersionRange
 from kubeloop.olm._serving import SERVING, CatalogServer

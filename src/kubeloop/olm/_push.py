@@ -22,8 +22,8 @@ from kubeloop.client import Client, NotFoundError
 from kubeloop.olm._api import ClusterCatalog
 from kubeloop.olm._bundle import dump_documents
 from kubeloop.olm._catalog import catalog_from_files, package_documents
-from kubeloop.olm._install import FIELD_MANAGER, generated_name
 from kubeloop.olm._model import Catalog, Obj, OLMError
+from kubeloop.olm._names import FIELD_MANAGER, generated_name
 
 __all__ = [
     "CATALOG_LABEL",

@@ -33,7 +33,8 @@ from semver import Version
 
 from kubeloop.client import Client
 from kubeloop.olm import OLMError
-from kubeloop.olm._install import Installer, generated_name
+from kubeloop.olm._install import Installer
+from kubeloop.olm._names import generated_name
 from kubeloop.testing import Kubectl, until
 
 

@@ -12,15 +12,10 @@ import pytest
 from semver import Version
 
 from kubeloop.olm import Bundle, OLMError
-from kubeloop.olm._install import (
-    ObjectRef,
-    Release,
-    ServingCertificate,
-    bundle_objects,
-    check_bundle,
-    generated_name,
-    webhook_hosts,
-)
+from kubeloop.olm._names import generated_name
+from kubeloop.olm._objects import bundle_objects, check_bundle
+from kubeloop.olm._release import ObjectRef, Release
+from kubeloop.olm._webhooks import ServingCertificate, webhook_hosts
 
 NS = "operators"
 PACKAGE_LABEL = "olm.kubeloop.dev/package"

@@ -1,0 +1,176 @@
+"""What a ``registry+v1`` bundle becomes on a cluster, as OLM v1 converts it: CRDs as they are, a
+ServiceAccount per service account the CSV names, a Role/RoleBinding per ``permissions`` entry, a
+ClusterRole/ClusterRoleBinding per ``clusterPermissions`` entry, a Deployment per ``deployments``
+entry, the webhooks' objects (``_webhooks``), and the bundle's other manifests placed in the install
+namespace. Pure: the ``Installer`` (``_install``) applies the result.
+
+Only the AllNamespaces install mode is supported (the operator watches every namespace).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+
+from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
+from kubeloop.olm._names import BUNDLE_ANNOTATION, PACKAGE_LABEL, generated_name
+from kubeloop.olm._webhooks import (
+    NO_CERTIFICATE,
+    ServingCertificate,
+    converted_by_webhook,
+    mount_certificate,
+    secret_name,
+    webhook_configurations,
+    webhook_descriptions,
+    webhook_services,
+)
+
+__all__ = ["bundle_objects", "check_bundle"]
+
+RBAC = "rbac.authorization.k8s.io"
+
+# The cluster-scoped kinds among those a registry+v1 bundle may carry (OLM's supported-kinds list);
+# every other manifest kind is taken as namespaced and placed in the install namespace.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "PriorityClass",
+        "ConsoleYAMLSample",
+        "ConsoleQuickStart",
+        "ConsoleCLIDownload",
+        "ConsoleLink",
+        CRD_KIND,
+    }
+)
+# Fields the server sets: a manifest exported from a cluster carries them, an apply must not.
+SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
+
+
+def bundle_objects(
+    bundle: Bundle, namespace: str, certificate: ServingCertificate | None = None
+) -> list[Obj]:
+    """The objects ``bundle`` becomes when installed in ``namespace``, in the order to apply them.
+
+    Order: CRDs, ServiceAccounts, Roles/RoleBindings, ClusterRoles/ClusterRoleBindings, the other
+    manifests, the webhooks' Services and Secrets, Deployments, webhook configurations. Every object
+    carries the package label and the bundle annotation; ``status`` and server-set metadata are
+    dropped. Generated names are ``<csv>-<sa>`` (plus the namespace for cluster-scoped ones, so two
+    namespaces never share them; ``-<n>`` for a service account's n-th further entry), cut to 63
+    characters with a hash suffix when longer; a webhook configuration is ``<generateName>-<namespace>``
+    (253 at most). ``certificate`` serves the webhooks, for ``webhook_hosts``; a bundle with webhooks
+    needs it. OLMError (naming the bundle) for what kubeloop cannot install.
+    """
+    csv = bundle.csv
+    install = _install_spec(bundle, csv)
+    hooks = webhook_descriptions(bundle, csv, install)
+    if hooks and certificate is None:
+        raise OLMError(f"bundle {bundle.name}: its CSV has webhooks, which need a serving certificate")
+    cert = certificate or NO_CERTIFICATE  # only read when there are webhooks
+    csv_name = str(csv["metadata"]["name"])
+    others = [o for o in bundle.objects if o.get("kind") not in (CSV_KIND, CRD_KIND)]
+    served = {str(h["deploymentName"]) for h in hooks}
+    objects = [
+        *(converted_by_webhook(c, hooks, namespace, cert) for c in bundle.crds),
+        *_service_accounts(install, namespace, others),
+        *_roles(csv_name, install.get("permissions") or (), namespace, cluster=False),
+        *_roles(csv_name, install.get("clusterPermissions") or (), namespace, cluster=True),
+        *(_placed(o, namespace) for o in others),
+        *webhook_services(bundle, install, hooks, namespace, cert),
+        *(_deployment(d, namespace, webhooks=d["name"] in served) for d in install["deployments"]),
+        *webhook_configurations(hooks, namespace, cert),
+    ]
+    return [_marked(o, bundle) for o in objects]
+
+
+def check_bundle(bundle: Bundle, namespace: str) -> None:
+    """OLMError (naming the bundle) when ``bundle_objects`` would refuse ``bundle``; needs no certificate."""
+    bundle_objects(bundle, namespace, NO_CERTIFICATE)
+
+
+def _install_spec(bundle: Bundle, csv: Obj) -> Obj:
+    spec = csv.get("spec") or {}
+    modes = {m.get("type") for m in spec.get("installModes") or () if m.get("supported")}
+    if "AllNamespaces" not in modes:
+        raise OLMError(f"bundle {bundle.name}: its CSV does not support the AllNamespaces install mode")
+    if (spec.get("apiservicedefinitions") or {}).get("owned"):
+        raise OLMError(f"bundle {bundle.name}: CSV apiservicedefinitions (aggregated APIs) are not supported")
+    strategy = (spec.get("install") or {}).get("strategy")
+    if strategy != "deployment":
+        raise OLMError(f"bundle {bundle.name}: install strategy {strategy!r} is not 'deployment'")
+    install: Obj = spec["install"].get("spec") or {}
+    if not install.get("deployments"):
+        raise OLMError(f"bundle {bundle.name}: its CSV has no deployments")
+    return install
+
+
+def _service_accounts(install: Obj, namespace: str, others: list[Obj]) -> Iterator[Obj]:
+    """One per name the CSV uses, except ``default`` (always there) and those the bundle ships."""
+    used = [p.get("serviceAccountName") for p in install.get("permissions") or ()]
+    used += [p.get("serviceAccountName") for p in install.get("clusterPermissions") or ()]
+    used += [
+        ((d.get("spec") or {}).get("template") or {}).get("spec", {}).get("serviceAccountName")
+        for d in install["deployments"]
+    ]
+    shipped = {o["metadata"]["name"] for o in others if o.get("kind") == "ServiceAccount"}
+    for name in dict.fromkeys(n for n in used if n and n != "default" and n not in shipped):
+        yield {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+
+
+def _roles(csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bool) -> Iterator[Obj]:
+    """A Role and RoleBinding (or ClusterRole and ClusterRoleBinding) per permissions entry."""
+    role_kind, binding_kind = ("ClusterRole", "ClusterRoleBinding") if cluster else ("Role", "RoleBinding")
+    seen: dict[str, int] = {}
+    for entry in entries:
+        sa = str(entry["serviceAccountName"])
+        parts = [csv_name, sa, *([namespace] if cluster else [])]
+        if nth := seen.get(sa, 0):
+            parts.append(str(nth))
+        seen[sa] = nth + 1
+        meta: Obj = {"name": generated_name(*parts)} | ({} if cluster else {"namespace": namespace})
+        yield {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": role_kind,
+            "metadata": meta,
+            "rules": entry.get("rules") or [],
+        }
+        yield {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": binding_kind,
+            "metadata": dict(meta),
+            "roleRef": {"apiGroup": RBAC, "kind": role_kind, "name": meta["name"]},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": namespace}],
+        }
+
+
+def _deployment(entry: Obj, namespace: str, *, webhooks: bool = False) -> Obj:
+    """The CSV's deployment entry; its pods get OLM's ``olm.targetNamespaces`` ("" = all namespaces)
+    and, with ``webhooks``, the serving certificate's Secret mounted in every container."""
+    spec = copy.deepcopy(entry.get("spec") or {})
+    template = spec.setdefault("template", {}).setdefault("metadata", {})
+    template.setdefault("annotations", {})["olm.targetNamespaces"] = ""
+    if webhooks:
+        mount_certificate(spec["template"].setdefault("spec", {}), secret_name(str(entry["name"])))
+    meta = {"name": entry["name"], "namespace": namespace, "labels": dict(entry.get("label") or {})}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+
+
+def _placed(obj: Obj, namespace: str) -> Obj:
+    if obj.get("kind") in CLUSTER_SCOPED_KINDS:
+        return obj
+    return {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": namespace}}
+
+
+def _marked(obj: Obj, bundle: Bundle) -> Obj:
+    """A deep copy of ``obj`` labelled and annotated, without status and server-set metadata."""
+    out = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
+    meta = out.setdefault("metadata", {})
+    for key in SERVER_METADATA:
+        meta.pop(key, None)
+    meta["labels"] = {**(meta.get("labels") or {}), PACKAGE_LABEL: bundle.package}
+    meta["annotations"] = {**(meta.get("annotations") or {}), BUNDLE_ANNOTATION: bundle.name}
+    return out
