@@ -31,6 +31,7 @@ import semver
 from kubeloop.olm._bundle import derived_properties, load_documents, manifest_file_name
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
 from kubeloop.olm._semver import parse_version
+from kubeloop.olm._webhooks import ADMISSION_FIELDS, DEFAULT_CONTAINER_PORT, WEBHOOK_CONFIGURATIONS
 
 __all__ = ["generate_bundle"]
 
@@ -43,21 +44,8 @@ _INSTALL_MODES = [
     {"type": "MultiNamespace", "supported": False},
     {"type": "AllNamespaces", "supported": True},  # kubeloop operators watch all namespaces
 ]
-_WEBHOOK_TYPES = {
-    "MutatingWebhookConfiguration": "MutatingAdmissionWebhook",
-    "ValidatingWebhookConfiguration": "ValidatingAdmissionWebhook",
-}
-# What a WebhookDescription takes from a webhook configuration's entry as it is.
-_DESCRIBED = (
-    "admissionReviewVersions",
-    "sideEffects",
-    "failurePolicy",
-    "matchPolicy",
-    "objectSelector",
-    "rules",
-    "timeoutSeconds",
-)
-_SERVICE_PORT = 443  # a webhook clientConfig's default port
+# The WebhookDescription type each webhook configuration kind is described as.
+_WEBHOOK_TYPES = {configuration: kind for kind, configuration in WEBHOOK_CONFIGURATIONS.items()}
 _WEBHOOK_PORT = 9443  # kubeloop's webhook server's (kubeloop.webhook.WebhookServer bind_address ":9443")
 
 
@@ -291,7 +279,7 @@ def _webhook_definitions(
                 )
             desc: Obj = {"type": _WEBHOOK_TYPES[config["kind"]], "generateName": webhook["name"]}
             desc |= _served_by(service_ref, services, deployments, where)
-            desc |= {k: copy.deepcopy(webhook[k]) for k in _DESCRIBED if k in webhook}
+            desc |= {k: copy.deepcopy(webhook[k]) for k in ADMISSION_FIELDS if k in webhook}
             if "reinvocationPolicy" in webhook:
                 desc["reinvocationPolicy"] = webhook["reinvocationPolicy"]
             described.append(desc)
@@ -316,7 +304,7 @@ def _served_by(service_ref: Obj, services: dict[str, Obj], deployments: list[Obj
     """The WebhookDescription fields saying where a webhook is served: the Deployment the Service
     ``service_ref`` names selects (the only, or the manager, Deployment when it selects none), the
     Service's port and the container port it targets, and the path."""
-    port = int(service_ref.get("port") or _SERVICE_PORT)
+    port = int(service_ref.get("port") or DEFAULT_CONTAINER_PORT)
     service = services.get(str(service_ref.get("name"))) or {}
     spec = service.get("spec") or {}
     selector = spec.get("selector") or {}

@@ -28,7 +28,9 @@ from kubeloop.olm._names import MAX_SUBDOMAIN, generated_name
 from kubeloop.webhook import DEFAULT_CERT_DIR
 
 __all__ = [
+    "ADMISSION_FIELDS",
     "CERT_MIN_LIFETIME",
+    "DEFAULT_CONTAINER_PORT",
     "NO_CERTIFICATE",
     "WEBHOOK_CONFIGURATIONS",
     "ServingCertificate",
