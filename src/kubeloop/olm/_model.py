@@ -106,13 +106,6 @@ class Bundle:
             for v in self._values("olm.package.required")
         )
 
-    @property
-    def replaces(self) -> str | None:
-        """The CSV's ``spec.replaces`` (the bundle this one upgrades from), if the CSV is at hand."""
-        return next(
-            (o.get("spec", {}).get("replaces") for o in self.objects if o.get("kind") == CSV_KIND), None
-        )
-
 
 @dataclass(frozen=True)
 class ChannelEntry:
