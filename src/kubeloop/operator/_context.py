@@ -3,8 +3,9 @@ status, conditions, Events and a logger that names the object.
 
 Reads come from the shared cache; writes go to the API server and are recorded in the cache
 (read-your-own-writes). ``apply`` server-side-applies children with this operator's field
-manager and the primary object as their controller; children of the owned kinds that this
-operator applied before but did not apply in this reconcile are deleted after it succeeds.
+manager and the primary object as their controller. Nothing is pruned unless the reconcile asks:
+``prune()`` declares that what this pass applied is the complete set of children and deletes the
+others (see its docstring for exactly which).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
-from kubeloop.client import Client, NotFoundError
+from kubeloop.client import Client, ConflictError, NotFoundError, Preconditions
 from kubeloop.controller import Request
 from kubeloop.crd import Model
 from kubeloop.helpers import (
     ConditionStatus,
     EventRecorder,
     EventType,
+    controller_of,
     set_condition,
     set_controller_reference,
 )
@@ -75,7 +77,8 @@ class Context:
         self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
         self._owned = owned
         self._recorder = recorder
-        self._applied: set[tuple[str, str, str, str]] = set()
+        self._declared: set[tuple[str, str, str, str]] = set()
+        """(group, kind, namespace, name) of every object this pass tried to apply, applied or not."""
 
     @property
     def generation(self) -> int | None:
@@ -113,7 +116,9 @@ class Context:
         """Server-side apply ``objects`` as this operator; returns them as stored.
 
         ``owned``: make the primary object their controller (so they are garbage-collected with it,
-        their events reconcile it, and they are pruned when no longer applied).
+        their events reconcile it, and ``prune()`` may delete them once no longer applied).
+        Each object counts as declared by this pass from the moment it is sent, so one the server
+        refuses is still not pruned.
         """
         stored = []
         for given in objects:
@@ -124,8 +129,8 @@ class Context:
                 meta.setdefault("namespace", self.request.namespace or self.client.namespace)
             if owned:
                 set_controller_reference(self.obj, obj)
+            self._declared.add((resource.group, resource.kind, *key_of(obj)))
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
-            self._applied.add((resource.group, resource.kind, *key_of(result)))
             informer = await self.cache.informer(resource)
             informer.observe(result)
             stored.append(result)
@@ -140,20 +145,57 @@ class Context:
             await self.client.delete(resource, name, namespace=ns or None)
         (await self.cache.informer(resource)).observe_deleted(ns, name)
 
-    async def prune(self) -> builtins.list[Obj]:
-        """Delete owned children this operator applied before but not in this reconcile; returns them."""
-        uid = (self.obj.get("metadata") or {}).get("uid")
+    async def prune(self, *kinds: KindLike) -> builtins.list[Obj]:
+        """Declare that what this pass applied is the complete set of children, and delete the rest.
+
+        Deleted: objects of the owned kinds (or only of ``kinds``, which must be owned) that the
+        primary object controls and this operator server-side-applied, and that this pass did not
+        try to apply. Nothing else is ever deleted, and nothing at all unless a reconcile calls this:
+        a pass that returns early, requeues or raises before calling it leaves every child alone.
+        Call it after the last ``apply`` of the pass; returns the objects deleted. A child recreated
+        under the same name meanwhile (another uid) is left alone.
+        """
+        owned = {spec.ref: spec for spec in self._owned}
+        specs = list(self._owned)
+        if kinds:
+            specs = [kind_spec(kind) for kind in kinds]
+            stray = [spec.kind for spec in specs if spec.ref not in owned]
+            if stray:
+                raise ValueError(f"prune() of kinds this reconcile does not own: {', '.join(stray)}")
+        uid = str((self.obj.get("metadata") or {}).get("uid"))
         pruned = []
-        for spec in self._owned:
+        for spec in specs:
             informer = await self.informer(spec.ref)
-            for child in informer.by_index(INDEX_OWNER, str(uid)):
+            for child in informer.by_index(INDEX_OWNER, uid):
                 key = (informer.resource.group, informer.resource.kind, *key_of(child))
-                if key in self._applied or not _applied_by(child, self.field_manager):
-                    continue
                 meta = child["metadata"]
-                await self.delete(spec.ref, meta["name"], meta.get("namespace") or "")
-                pruned.append(child)
+                controller = controller_of(child) or {}
+                if (
+                    key in self._declared
+                    or controller.get("uid") != uid
+                    or meta.get("deletionTimestamp")
+                    or not _applied_by(child, self.field_manager)
+                ):
+                    continue
+                if await self._delete_exact(informer, child):
+                    pruned.append(child)
         return pruned
+
+    async def _delete_exact(self, informer: Informer, obj: Obj) -> bool:
+        """Delete ``obj`` if it is still the object with its uid; whether this call deleted it."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or ""
+        try:
+            await self.client.delete(
+                informer.resource,
+                meta["name"],
+                namespace=namespace or None,
+                preconditions=Preconditions(uid=meta.get("uid")),
+            )
+        except (NotFoundError, ConflictError):
+            return False
+        informer.observe_deleted(namespace, meta["name"])
+        return True
 
     # -- status, conditions, events ------------------------------------------------------------------
 

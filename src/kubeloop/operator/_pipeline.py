@@ -3,9 +3,10 @@
 For each primary object: skip it when gone; on deletion run the cleanup and remove the finalizer
 once it succeeds; add the finalizer when a cleanup is declared; parse the object into its model
 (an object that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
-``TerminalError``: no retry until it changes); run the function with a ``Context``; prune owned
-children no longer applied; write ``ctx.status`` if it changed. A failing function sets
-``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff.
+``TerminalError``: no retry until it changes); run the function with a ``Context``; write
+``ctx.status`` if it changed. Children are deleted only by the function itself (``ctx.prune()``).
+A failing function sets ``Ready=False`` with the error's reason, records a Warning Event, and
+re-raises for backoff.
 """
 
 from __future__ import annotations
@@ -122,7 +123,6 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
         raise TerminalError(f"{reg.primary.kind} {ctx.request} does not match its model: {message}") from exc
     try:
         result = await reg.fn(typed, ctx)
-        await ctx.prune()
     except Exception as exc:
         reason = exc.reason if isinstance(exc, ApiError) and exc.reason else "ReconcileError"
         message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)

@@ -9,7 +9,7 @@ rule of the AppService operator's role is needed):
   ``watch``, cluster-wide. ``Context.get``/``list`` read that cache, never the API server, so no
   ``get``;
 - owned kinds are server-side applied (``patch``; an apply that creates the object needs
-  ``create`` as well) and pruned when no longer applied (``delete``);
+  ``create`` as well) and deleted by ``ctx.prune()`` once no longer applied (``delete``);
 - the status is merge-patched through ``/status`` (``<plural>/status: patch``), or through the object
   itself when a custom resource declares ``status=False``;
 - with ``@operator.finalize``, the finalizer is added and removed by merge-patching the primary object

@@ -237,31 +237,6 @@ async def test_metrics_and_probes_serve_what_they_claim(
         assert f'controller_runtime_reconcile_time_seconds_count{{controller="{name}"}}' in text
 
 
-async def test_children_no_longer_applied_are_pruned_and_others_left_alone(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
-) -> None:
-    operator = kl.Operator("prune-test", namespace=namespace)
-
-    @operator.reconcile(Gadget, owns=[core_v1.ConfigMap])
-    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
-        await ctx.apply(
-            *(core_v1.ConfigMap(metadata={"name": f"{g.metadata.name}-{i}"}) for i in range(g.spec.replicas))
-        )
-
-    def children() -> list[str]:
-        items = kubectl.json("get", "configmaps", "-n", namespace)["items"]
-        return sorted(i["metadata"]["name"] for i in items if i["metadata"]["name"].startswith("fleet"))
-
-    kubectl("create", "configmap", "fleet-mine", "-n", namespace)
-    async with run_operator(operator, control_plane.kubeconfig):
-        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("fleet", replicas=3))
-        await until(
-            lambda: children() == ["fleet-0", "fleet-1", "fleet-2", "fleet-mine"], what="three children"
-        )
-        kubectl("patch", RESOURCE, "fleet", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":1}}')
-        await until(lambda: children() == ["fleet-0", "fleet-mine"], what="two children pruned")
-
-
 async def test_repeated_failures_aggregate_into_one_event_series(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str
 ) -> None:

@@ -50,8 +50,10 @@ def service_for(app: AppService) -> dict[str, Any]:
 
 @operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
 async def reconcile_appservice(app: AppService, ctx: kl.Context) -> kl.Result | None:
-    """Apply the children; report ready replicas, node ports and the Ready condition."""
+    """Apply the children (the complete set: others it applied before are pruned); report ready
+    replicas, node ports and the Ready condition."""
     deployment, service = await ctx.apply(deployment_for(app), service_for(app))
+    await ctx.prune()
     ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
     ctx.status["readyReplicas"] = ready
     ctx.status["nodePorts"] = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
