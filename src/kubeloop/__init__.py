@@ -26,15 +26,27 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kubeloop.controller import Request, Result
     from kubeloop.errors import KubeloopError, TerminalError
+    from kubeloop.gvk import GroupVersionKind, GroupVersionResource
     from kubeloop.operator import Context, Operator
 
-__all__ = ["Context", "KubeloopError", "Operator", "Request", "Result", "TerminalError"]
+__all__ = [
+    "Context",
+    "GroupVersionKind",
+    "GroupVersionResource",
+    "KubeloopError",
+    "Operator",
+    "Request",
+    "Result",
+    "TerminalError",
+]
 
 _HOMES = {
     "Context": "kubeloop.operator",
     "Operator": "kubeloop.operator",
     "Request": "kubeloop.controller",
     "Result": "kubeloop.controller",
+    "GroupVersionKind": "kubeloop.gvk",
+    "GroupVersionResource": "kubeloop.gvk",
     "KubeloopError": "kubeloop.errors",
     "TerminalError": "kubeloop.errors",
 }

@@ -2,8 +2,10 @@
 
 ``Client`` does the verbs on plain-dict objects; ``ClientConfig`` comes from kubeconfig files or the
 in-cluster service account; discovery maps names and kinds to resources; errors are typed by the
-server's ``Status``. This package imports only itself and the bottom layers ``kubeloop.errors``,
-``kubeloop.clock`` (it takes a ``SleepClock``; tests use ``InstantClock``) and ``kubeloop.tokenbucket``.
+server's ``Status``; ``GroupVersionKind`` and ``GroupVersionResource`` (from ``kubeloop.gvk``) name
+kinds and resources. This package imports only itself and the bottom layers ``kubeloop.errors``,
+``kubeloop.clock`` (it takes a ``SleepClock``; tests use ``InstantClock``), ``kubeloop.gvk`` and
+``kubeloop.tokenbucket``.
 """
 
 from kubeloop.client.api import Client, PatchType, Preconditions, ResourceRef
@@ -41,6 +43,7 @@ from kubeloop.client.metrics import MetricsHook, NoMetrics, RecordingMetrics
 from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
 from kubeloop.client.transport import ClientSettings
 from kubeloop.client.watch import WatchEvent
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 
 __all__ = [
     "AlreadyExistsError",
@@ -57,6 +60,8 @@ __all__ = [
     "ExecConfig",
     "ForbiddenError",
     "GoneError",
+    "GroupVersionKind",
+    "GroupVersionResource",
     "InternalError",
     "InvalidError",
     "MethodNotAllowedError",

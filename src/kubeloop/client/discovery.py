@@ -15,6 +15,7 @@ from typing import Any
 
 from kubeloop.client.errors import UnknownResourceError
 from kubeloop.client.transport import Transport
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource, split_api_version
 
 __all__ = ["ApiResource", "RestMapper", "split_api_version"]
 
@@ -22,19 +23,10 @@ AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryLi
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 
 
-def split_api_version(api_version: str) -> tuple[str, str]:
-    """``"apps/v1"`` → ``("apps", "v1")``; ``"v1"`` → ``("", "v1")``."""
-    group, _, version = api_version.rpartition("/")
-    return group, version
+@dataclass(frozen=True, slots=True)
+class ApiResource(GroupVersionKind):
+    """One resource at one group/version, as discovery describes it: its kind and the rest."""
 
-
-@dataclass(frozen=True)
-class ApiResource:
-    """One resource at one group/version, as discovery describes it."""
-
-    group: str
-    version: str
-    kind: str
     plural: str
     singular: str
     namespaced: bool
@@ -43,10 +35,8 @@ class ApiResource:
     subresources: frozenset[str] = frozenset()
     preferred: bool = True
 
-    @property
-    def api_version(self) -> str:
-        """``group/version``, or just ``version`` for the core group."""
-        return f"{self.group}/{self.version}" if self.group else self.version
+    def resource(self, plural: str | None = None) -> GroupVersionResource:
+        return GroupVersionKind.resource(self, plural or self.plural)
 
     def path(
         self, namespace: str | None = None, name: str | None = None, subresource: str | None = None

@@ -31,6 +31,7 @@ import h2.exceptions
 import h2.settings
 
 from kubeloop.client.errors import ConnectError, TransportError
+from kubeloop.errors import KubeloopError
 
 __all__ = [
     "Http2Error",
@@ -50,8 +51,10 @@ class Http2Error(TransportError):
     """A stream or its connection failed after the request was sent."""
 
 
-class Http2Unavailable(Exception):
-    """The server does not speak HTTP/2 (no ``h2`` in ALPN): use HTTP/1.1 for it."""
+class Http2Unavailable(KubeloopError):
+    """The server does not speak HTTP/2 (no ``h2`` in ALPN): use HTTP/1.1 for it.
+
+    Not a ``TransportError``: nothing failed, and no retry should see it (the transport falls back)."""
 
 
 class _Refused(Http2Error):

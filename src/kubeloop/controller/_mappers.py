@@ -11,6 +11,7 @@ from typing import Any
 
 from kubeloop.cache import key_of
 from kubeloop.controller._types import Request
+from kubeloop.gvk import split_api_version
 
 __all__ = ["Mapper", "map_to_owner", "map_to_self"]
 
@@ -35,7 +36,7 @@ def map_to_owner(group: str, kind: str, *, namespaced: bool = True, controller_o
         for ref in meta.get("ownerReferences") or ():
             if controller_only and not ref.get("controller"):
                 continue
-            ref_group = str(ref.get("apiVersion", "")).rpartition("/")[0]
+            ref_group, _ = split_api_version(str(ref.get("apiVersion", "")))
             if ref.get("kind") == kind and ref_group == group:
                 yield Request(namespace, ref["name"])
 

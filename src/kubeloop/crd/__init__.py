@@ -3,9 +3,9 @@
 Role: the operator author declares a custom resource as pydantic models; this package turns them
 into what the API server needs (``apiextensions.k8s.io/v1`` CRDs with structural OpenAPI v3
 schemas, CEL rules, defaults, printer columns, subresources, several versions) and gives typed
-objects that keep every field the server sent. Imports only pydantic, PyYAML, the standard library
-and ``kubeloop.errors``; the CLI's ``generate`` and the RBAC generator build on ``to_crds`` and
-``write_crds``.
+objects that keep every field the server sent. Imports only pydantic, PyYAML, the standard library,
+``kubeloop.errors`` and ``kubeloop.gvk``; the CLI's ``generate`` and the RBAC generator build on
+``to_crds`` and ``write_crds``.
 
 ::
 
@@ -45,9 +45,9 @@ from kubeloop.crd._generate import (
     write_file_atomically,
 )
 from kubeloop.crd._model import CustomResource, Field, Model, ObjectMeta, Rule, schema
-from kubeloop.crd._names import plural_of
 from kubeloop.crd._resource import Conversion, PrinterColumn, ResourceInfo, Scale, resource
 from kubeloop.crd._schema import openapi_schema
+from kubeloop.gvk import plural_of
 
 __all__ = [
     "CRDError",

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 
 from kubeloop.crd._errors import CRDError
 from kubeloop.crd._model import RESOURCE_ATTR, CustomResource
-from kubeloop.crd._names import plural_of, singular_of
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource, plural_of, singular_of
 
 __all__ = ["Conversion", "PrinterColumn", "ResourceInfo", "Scale", "resource"]
 
@@ -99,12 +99,9 @@ class Conversion:
 
 
 @dataclass(frozen=True)
-class ResourceInfo:
-    """The declaration of one version of a custom resource kind."""
+class ResourceInfo(GroupVersionKind):
+    """The declaration of one version of a custom resource kind: its ``GroupVersionKind`` and the rest."""
 
-    group: str
-    version: str
-    kind: str
     plural: str
     singular: str
     scope: Scope = "Namespaced"
@@ -120,9 +117,11 @@ class ResourceInfo:
     conversion: Conversion | None = field(default=None)
 
     @property
-    def api_version(self) -> str:
-        """``<group>/<version>``."""
-        return f"{self.group}/{self.version}"
+    def namespaced(self) -> bool:
+        return self.scope == "Namespaced"
+
+    def resource(self, plural: str | None = None) -> GroupVersionResource:
+        return GroupVersionKind.resource(self, plural or self.plural)
 
     @property
     def crd_name(self) -> str:

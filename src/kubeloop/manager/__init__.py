@@ -14,6 +14,7 @@ from kubeloop.manager._leader import (
     LeaseClient,
     default_identity,
 )
+from kubeloop.manager._manager import Manager, ManagerOptions
 from kubeloop.manager._metrics import Metrics, ReconcileResult
 from kubeloop.manager._probes import Check, MetricsServer, ProbeServer, parse_bind_address
 
@@ -24,6 +25,8 @@ __all__ = [
     "LeaderElector",
     "LeaderMetrics",
     "LeaseClient",
+    "Manager",
+    "ManagerOptions",
     "Metrics",
     "MetricsServer",
     "ProbeServer",

@@ -3,6 +3,8 @@ formats), resolution along channels with dependencies, CRD upgrade safety, and i
 uninstall of operators on a cluster; declaratively too, as OLM v1 has it: ClusterCatalogs (catalogs
 kept in ConfigMaps) and ClusterExtensions reconciled by ``lifecycle_operator``."""
 
+from kubeloop._deprecated import deprecated_aliases
+from kubeloop.gvk import GroupVersionKind
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, load_bundle, write_bundle
 from kubeloop.olm._catalog import catalog_from_files, load_catalog, render_catalog, write_catalog
@@ -10,7 +12,6 @@ from kubeloop.olm._generate import generate_bundle
 from kubeloop.olm._install import Installer, UnsafeCRDChange
 from kubeloop.olm._manager import apply_crds, lifecycle_operator
 from kubeloop.olm._model import (
-    GVK,
     Bundle,
     Catalog,
     Channel,
@@ -28,7 +29,6 @@ from kubeloop.olm._semver import VersionRange, parse_version
 from kubeloop.olm._webhooks import ServingCertificate
 
 __all__ = [
-    "GVK",
     "Bundle",
     "Catalog",
     "Channel",
@@ -70,3 +70,5 @@ __all__ = [
     "write_bundle",
     "write_catalog",
 ]
+
+__getattr__ = deprecated_aliases(__name__, {"GVK": (GroupVersionKind, "kubeloop.GroupVersionKind")})

@@ -22,6 +22,7 @@ import semver
 import yaml
 
 from kubeloop import crd
+from kubeloop.gvk import split_api_version
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
 from kubeloop.olm._semver import parse_version
 
@@ -208,7 +209,7 @@ def manifest_file_name(obj: Obj) -> str:
     if kind == CRD_KIND:
         spec = obj.get("spec") or {}
         return f"{spec.get('group')}_{(spec.get('names') or {}).get('plural')}.yaml"
-    group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
+    group, version = split_api_version(str(obj.get("apiVersion", "")))
     return "_".join(p for p in (name, group, version, kind.lower()) if p) + ".yaml"
 
 

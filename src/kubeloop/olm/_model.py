@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 from semver import Version
 
 from kubeloop.errors import KubeloopError
+from kubeloop.gvk import GroupVersionKind
 
 __all__ = [
-    "GVK",
     "Bundle",
     "Catalog",
     "Channel",
@@ -35,19 +35,6 @@ CRD_KIND = "CustomResourceDefinition"
 
 class OLMError(KubeloopError):
     """A bundle, catalog, resolution or installation problem; ``str()`` is one line naming it."""
-
-
-class GVK(NamedTuple):
-    group: str
-    version: str
-    kind: str
-
-    def __str__(self) -> str:
-        return (
-            f"{self.group}/{self.version}, Kind={self.kind}"
-            if self.group
-            else f"{self.version}, Kind={self.kind}"
-        )
 
 
 class PackageRequirement(NamedTuple):
@@ -90,13 +77,16 @@ class Bundle:
         return [p.get("value") or {} for p in self.properties if p.get("type") == kind]
 
     @property
-    def provided_gvks(self) -> frozenset[GVK]:
-        return frozenset(GVK(v.get("group", ""), v["version"], v["kind"]) for v in self._values("olm.gvk"))
+    def provided_gvks(self) -> frozenset[GroupVersionKind]:
+        return frozenset(
+            GroupVersionKind(v.get("group", ""), v["version"], v["kind"]) for v in self._values("olm.gvk")
+        )
 
     @property
-    def required_gvks(self) -> frozenset[GVK]:
+    def required_gvks(self) -> frozenset[GroupVersionKind]:
         return frozenset(
-            GVK(v.get("group", ""), v["version"], v["kind"]) for v in self._values("olm.gvk.required")
+            GroupVersionKind(v.get("group", ""), v["version"], v["kind"])
+            for v in self._values("olm.gvk.required")
         )
 
     @property

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from kubeloop.olm._model import GVK, Bundle, Catalog, Channel, ChannelEntry, OLMError, PackageRequirement
+from kubeloop.gvk import GroupVersionKind
+from kubeloop.olm._model import Bundle, Catalog, Channel, ChannelEntry, OLMError, PackageRequirement
 from kubeloop.olm._semver import VersionRange
 
 __all__ = ["Want", "channel_head", "resolve_install", "resolve_upgrade", "successors"]
@@ -241,7 +242,7 @@ class _GVKNeed:
     """``by`` requires an API that some bundle provides (``olm.gvk.required``)."""
 
     by: Bundle
-    gvk: GVK
+    gvk: GroupVersionKind
 
     def met_in(self, chosen: Mapping[str, Bundle], installed: Mapping[str, Bundle]) -> Bundle | None:
         return next((b for b in chosen.values() if self.gvk in b.provided_gvks), None)

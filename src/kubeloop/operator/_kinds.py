@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeloop.crd import CustomResource
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 from kubeloop.resources import Kind
 
 __all__ = ["KindLike", "KindSpec", "kind_spec"]
@@ -14,16 +15,17 @@ __all__ = ["KindLike", "KindSpec", "kind_spec"]
 KindLike = type[CustomResource] | Kind | str
 
 
-@dataclass(frozen=True)
-class KindSpec:
-    """A kind as the runtime needs it: the client reference, its group and kind, and its model."""
+@dataclass(frozen=True, slots=True)
+class KindSpec(GroupVersionKind):
+    """A kind as the runtime needs it: its ``GroupVersionKind``, its scope (``None`` until the server
+    says, for a reference string), its plural (``None`` when unknown) and its model."""
 
-    ref: str
-    group: str
-    kind: str
-    namespaced: bool | None
+    namespaced: bool | None = None
     model: type[CustomResource] | None = None
     plural: str | None = None
+
+    def resource(self, plural: str | None = None) -> GroupVersionResource:
+        return GroupVersionKind.resource(self, plural or self.plural)
 
     def parse(self, obj: dict[str, Any]) -> Any:
         """The typed model of ``obj`` when the kind has one, else ``obj`` itself."""
@@ -33,17 +35,16 @@ class KindSpec:
 def kind_spec(kind: KindLike) -> KindSpec:
     """Normalise ``kind``; raise TypeError for anything else."""
     if isinstance(kind, Kind):
-        return KindSpec(kind.ref, kind.group, kind.kind, kind.namespaced, plural=kind.plural)
+        return KindSpec(kind.group, kind.version, kind.kind, kind.namespaced, plural=kind.plural)
     if isinstance(kind, str):
-        api_version, _, name = kind.rpartition("/")
-        if not api_version:
-            raise TypeError(f"kind reference {kind!r} must be apiVersion/Kind, e.g. 'apps/v1/Deployment'")
-        return KindSpec(kind, api_version.rpartition("/")[0], name, None)
+        try:
+            gvk = GroupVersionKind.from_ref(kind)
+        except ValueError as exc:
+            raise TypeError(str(exc)) from exc
+        return KindSpec(gvk.group, gvk.version, gvk.kind)
     if isinstance(kind, type) and issubclass(kind, CustomResource):
         info = kind.resource_info()
-        return KindSpec(
-            f"{info.api_version}/{info.kind}", info.group, info.kind, info.scope == "Namespaced", kind
-        )
+        return KindSpec(info.group, info.version, info.kind, info.namespaced, kind, info.plural)
     raise TypeError(
         f"not a kind: {kind!r} (use a crd.CustomResource class, a resources Kind or 'apps/v1/Deployment')"
     )

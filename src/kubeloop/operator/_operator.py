@@ -327,10 +327,6 @@ class Operator:
 
 def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:
     spec = kind_spec(kind)
-    if spec.model is not None:
-        info = spec.model.resource_info()
-        return Target.of(spec.model), info.plural, info.scope == "Namespaced"
     if spec.plural is None:
         raise TypeError(f"a webhook needs a crd.CustomResource class or a resources Kind, not {kind!r}")
-    version = spec.ref.rsplit("/", 1)[0].rpartition("/")[2]
-    return Target(spec.group, version, spec.kind), spec.plural, spec.namespaced
+    return Target(spec.group, spec.version, spec.kind, spec.model), spec.plural, spec.namespaced

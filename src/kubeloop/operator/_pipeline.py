@@ -64,7 +64,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     cache = manager.cache
     recorder = EventRecorder(manager.client, field_manager)
     primary_informer = await cache.informer(reg.primary.ref)
-    reg.primary = _with_scope(reg.primary, primary_informer.resource.namespaced)
+    namespaced = primary_informer.resource.namespaced
 
     async def reconcile(request: Request) -> Result | None:
         obj = primary_informer.get(request.namespace, request.name)
@@ -93,7 +93,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
         informer = await cache.informer(child.ref)
         controller.watch(
             informer,
-            map_to_owner(reg.primary.group, reg.primary.kind, namespaced=bool(reg.primary.namespaced)),
+            map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),
         )
     for watched, mapper in reg.watches:
         controller.watch(await cache.informer(watched.ref), mapper)
@@ -166,10 +166,6 @@ async def _write_status(ctx: Context, reg: Registration) -> None:
     except NotFoundError:
         updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
     (await ctx.cache.informer(reg.primary.ref)).observe(updated)
-
-
-def _with_scope(spec: KindSpec, namespaced: bool) -> KindSpec:
-    return replace(spec, namespaced=namespaced)
 
 
 def _with_queue_metrics(options: ControllerOptions, metrics: Metrics) -> ControllerOptions:

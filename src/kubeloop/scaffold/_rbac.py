@@ -28,7 +28,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from kubeloop.crd import plural_of
 from kubeloop.operator import KindSpec, Operator
 
 __all__ = ["Rule", "cluster_role", "leader_election_role", "operator_rules"]
@@ -40,7 +39,7 @@ OWNED_VERBS = (*READ, "create", "patch", "delete")
 
 
 def _plural(spec: KindSpec) -> str:
-    return spec.plural or plural_of(spec.kind)
+    return spec.resource().resource
 
 
 def _has_status_subresource(spec: KindSpec) -> bool:

@@ -20,6 +20,7 @@ Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.client``, ``k
 ``kubeloop.certs`` and ``kubeloop.errors``; nothing above it.
 """
 
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 from kubeloop.webhook._admission import (
     AdmissionHandler,
     Defaulter,
@@ -49,7 +50,6 @@ from kubeloop.webhook._review import (
     AdmissionRequest,
     AdmissionResponse,
     BadReview,
-    GroupVersionKind,
     Operation,
 )
 from kubeloop.webhook._server import DEFAULT_CERT_DIR, WebhookMetrics, WebhookServer
@@ -74,6 +74,7 @@ __all__ = [
     "FailurePolicy",
     "FieldError",
     "GroupVersionKind",
+    "GroupVersionResource",
     "Invalid",
     "LocalWebhooks",
     "Operation",

@@ -35,6 +35,7 @@ import pydantic
 
 from kubeloop.crd import CustomResource
 from kubeloop.errors import KubeloopError
+from kubeloop.gvk import GroupVersionKind
 from kubeloop.webhook._patch import json_patch
 from kubeloop.webhook._review import OPERATIONS, AdmissionRequest, AdmissionResponse, Operation
 
@@ -138,22 +139,24 @@ def _pydantic_errors(exc: pydantic.ValidationError) -> Invalid:
     return Invalid(*errors)
 
 
-@dataclass(frozen=True)
-class Target:
-    """What a typed handler serves: the kind's group, version and kind, and its model (if any)."""
+def _describe(gvk: GroupVersionKind) -> str:
+    """How webhook messages name a kind: ``AppService.app.example.com/v1``, ``Pod.core/v1``."""
+    return f"{gvk.kind}.{gvk.group or 'core'}/{gvk.version}"
 
-    group: str
-    version: str
-    kind: str
+
+@dataclass(frozen=True, slots=True)
+class Target(GroupVersionKind):
+    """What a typed handler serves: a ``GroupVersionKind`` and its model (if any)."""
+
     model: type[CustomResource] | None = None
 
-    @classmethod
-    def of(cls, model: type[CustomResource]) -> Target:
+    @staticmethod
+    def of(model: type[CustomResource]) -> Target:
         info = model.resource_info()
-        return cls(info.group, info.version, info.kind, model)
+        return Target(info.group, info.version, info.kind, model)
 
     def __str__(self) -> str:
-        return f"{self.kind}.{self.group or 'core'}/{self.version}"
+        return _describe(self)
 
     def parse(self, obj: dict[str, Any]) -> Any:
         return self.model.model_validate(obj) if self.model is not None else copy.deepcopy(obj)
@@ -193,7 +196,7 @@ class _Typed:
         got = request.kind
         if (got.group, got.kind) != (self.target.group, self.target.kind):
             return AdmissionResponse.deny(
-                f"{self.name} serves {self.target}, not {got}", code=400, reason="BadRequest"
+                f"{self.name} serves {self.target}, not {_describe(got)}", code=400, reason="BadRequest"
             )
         if self.target.model is not None and got.version != self.target.version:
             return AdmissionResponse.deny(

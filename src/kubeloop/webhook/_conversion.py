@@ -31,6 +31,8 @@ import orjson
 import pydantic
 
 from kubeloop.crd import CustomResource
+from kubeloop.errors import KubeloopError
+from kubeloop.gvk import split_api_version
 from kubeloop.webhook._review import BadReview, decode_json
 
 __all__ = ["CONVERSION_VERSIONS", "ConversionError", "Conversions", "ConvertFn"]
@@ -43,7 +45,7 @@ ConvertFn = Callable[[Any], Any]
 """``(source_obj) -> target_obj`` (or awaitable): a model of the source version to one of the target."""
 
 
-class ConversionError(Exception):
+class ConversionError(KubeloopError):
     """A conversion of one object failed; the review answers ``Failure`` with this message."""
 
 
@@ -116,8 +118,8 @@ class Conversions:
     async def convert(self, obj: dict[str, Any], desired_api_version: str) -> dict[str, Any]:
         """``obj`` in ``desired_api_version``; ``ConversionError`` when that cannot be done."""
         api_version, kind = str(obj.get("apiVersion", "")), str(obj.get("kind", ""))
-        group, _, version = api_version.rpartition("/")
-        desired_group, _, desired = desired_api_version.rpartition("/")
+        group, version = split_api_version(api_version)
+        desired_group, desired = split_api_version(desired_api_version)
         meta = obj.get("metadata") or {}
         what = f"{kind} {meta.get('namespace', '')}/{meta.get('name', '')}".replace(" /", " ")
         if desired_group != group:

@@ -14,13 +14,13 @@ from typing import Any, Literal
 import orjson
 
 from kubeloop.errors import KubeloopError
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 
 __all__ = [
     "ADMISSION_VERSIONS",
     "AdmissionRequest",
     "AdmissionResponse",
     "BadReview",
-    "GroupVersionKind",
     "parse_admission_review",
 ]
 
@@ -34,22 +34,6 @@ class BadReview(KubeloopError):
     """The request body is not a review this server understands (answered with HTTP 400)."""
 
 
-@dataclass(frozen=True)
-class GroupVersionKind:
-    """A ``{group, version, kind}`` as admission requests carry it (``group`` is ``""`` for core)."""
-
-    group: str
-    version: str
-    kind: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def __str__(self) -> str:
-        return f"{self.kind}.{self.group or 'core'}/{self.version}"
-
-
 @dataclass
 class AdmissionRequest:
     """One admission request. ``object`` is the new object (``None`` on DELETE), ``old_object`` the
@@ -58,7 +42,7 @@ class AdmissionRequest:
 
     uid: str
     kind: GroupVersionKind
-    resource: GroupVersionKind
+    resource: GroupVersionResource
     operation: Operation
     name: str
     namespace: str
@@ -129,13 +113,13 @@ def decode_json(body: bytes, what: str) -> dict[str, Any]:
     return doc
 
 
-def _gvk(value: Any, where: str) -> GroupVersionKind:
+def _group_version_name(value: Any, where: str, name: str) -> tuple[str, str, str]:
     if not isinstance(value, dict) or not isinstance(value.get("version"), str):
-        raise BadReview(f"{where} must be an object with group, version and kind/resource")
-    name = value.get("kind", value.get("resource"))
-    if not isinstance(name, str) or not name:
-        raise BadReview(f"{where} has no kind or resource")
-    return GroupVersionKind(str(value.get("group") or ""), value["version"], name)
+        raise BadReview(f"{where} must be an object with group, version and {name}")
+    found = value.get(name)
+    if not isinstance(found, str) or not found:
+        raise BadReview(f"{where} has no {name}")
+    return str(value.get("group") or ""), value["version"], found
 
 
 def _object(value: Any, where: str) -> dict[str, Any] | None:
@@ -167,8 +151,10 @@ def parse_admission_review(body: bytes) -> AdmissionRequest:
         raise BadReview(f"request.operation {operation!r} is not one of {', '.join(OPERATIONS)}")
     return AdmissionRequest(
         uid=uid,
-        kind=_gvk(request.get("kind"), "request.kind"),
-        resource=_gvk(request.get("resource"), "request.resource"),
+        kind=GroupVersionKind(*_group_version_name(request.get("kind"), "request.kind", "kind")),
+        resource=GroupVersionResource(
+            *_group_version_name(request.get("resource"), "request.resource", "resource")
+        ),
         operation=operation,
         name=str(request.get("name") or ""),
         namespace=str(request.get("namespace") or ""),

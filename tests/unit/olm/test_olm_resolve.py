@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import pytest
 from semver import Version
 
-from kubeloop.olm._model import GVK, Bundle, Catalog, Channel, ChannelEntry, OLMError, Package
+from kubeloop.gvk import GroupVersionKind as GVK
+from kubeloop.olm._model import Bundle, Catalog, Channel, ChannelEntry, OLMError, Package
 from kubeloop.olm._resolve import Want, channel_head, resolve_install, resolve_upgrade, successors
 
 FOO = GVK("apps.example.com", "v1", "Foo")

@@ -1,0 +1,26 @@
+"""Building an operator's controllers (on the embedded API server) leaves its declarations as they were."""
+
+from __future__ import annotations
+
+from kubeloop import Operator
+from kubeloop.apiserver import EmbeddedServer
+from kubeloop.client import Client
+from kubeloop.manager import ManagerOptions
+from kubeloop.operator import kind_spec
+from kubeloop.resources import core_v1
+
+
+async def test_building_twice_leaves_the_declared_kinds_unchanged() -> None:
+    operator = Operator("keeper")
+
+    @operator.reconcile("v1/ConfigMap", owns=[core_v1.Secret])
+    async def reconcile(obj: object, ctx: object) -> None: ...
+
+    declared = operator.kinds
+    async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as client:
+        for _ in range(2):
+            manager = await operator.build(client, ManagerOptions(name="keeper"))
+            assert [c.name for c in manager.controllers] == ["configmap"]
+    assert operator.kinds == declared
+    assert declared[0][0] == kind_spec("v1/ConfigMap")
+    assert declared[0][0].namespaced is None  # the server's answer went to the controller, not here
