@@ -29,7 +29,7 @@ from kubeloop import crd
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
-from kubeloop.manager._logging import configure_logging
+from kubeloop.manager import configure_logging
 from kubeloop.operator import Operator
 from kubeloop.scaffold import custom_resources
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until

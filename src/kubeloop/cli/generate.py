@@ -11,8 +11,7 @@ import click
 from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
 from kubeloop.operator import Operator
-from kubeloop.scaffold import write_crd_manifests, write_rbac, write_samples
-from kubeloop.scaffold._webhooks import write_webhook_manifests
+from kubeloop.scaffold import write_crd_manifests, write_rbac, write_samples, write_webhook_manifests
 
 __all__ = ["generate"]
 

@@ -14,7 +14,7 @@ import click
 
 from kubeloop.client import AlreadyExistsError, Client
 from kubeloop.errors import KubeloopError
-from kubeloop.manager._logging import configure_logging
+from kubeloop.manager import configure_logging
 from kubeloop.olm import (
     Bundle,
     Catalog,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from kubeloop.errors import KubeloopError
-from kubeloop.manager._logging import configure_logging
+from kubeloop.manager import configure_logging
 from kubeloop.operator import Operator
 from kubeloop.webhook import DEFAULT_CERT_DIR
 

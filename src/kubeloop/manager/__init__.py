@@ -14,12 +14,14 @@ from kubeloop.manager._leader import (
     LeaseClient,
     default_identity,
 )
+from kubeloop.manager._logging import KeyFilter, configure_logging
 from kubeloop.manager._manager import Manager, ManagerOptions
 from kubeloop.manager._metrics import Metrics, ReconcileResult
 from kubeloop.manager._probes import Check, MetricsServer, ProbeServer, parse_bind_address
 
 __all__ = [
     "Check",
+    "KeyFilter",
     "LeaderElectionLost",
     "LeaderElectionOptions",
     "LeaderElector",
@@ -31,6 +33,7 @@ __all__ = [
     "MetricsServer",
     "ProbeServer",
     "ReconcileResult",
+    "configure_logging",
     "default_identity",
     "parse_bind_address",
 ]

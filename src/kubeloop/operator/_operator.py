@@ -35,8 +35,7 @@ from kubeloop.controller import (
     Mapper,
     Predicate,
 )
-from kubeloop.manager._manager import Manager, ManagerOptions
-from kubeloop.manager._metrics import Metrics
+from kubeloop.manager import Manager, ManagerOptions, Metrics
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
 from kubeloop.webhook import (
@@ -233,6 +232,11 @@ class Operator:
     def kinds(self) -> list[tuple[KindSpec, list[KindSpec], list[KindSpec]]]:
         """For each reconcile: its primary kind, owned kinds and watched kinds (RBAC generation)."""
         return [(r.primary, r.owns, [k for k, _ in r.watches]) for r in self._registrations]
+
+    @property
+    def finalized_kinds(self) -> list[KindSpec]:
+        """The primary kinds with an ``@operator.finalize`` cleanup (RBAC generation)."""
+        return [r.primary for r in self._registrations if r.cleanup is not None]
 
     # -- running -----------------------------------------------------------------------------------
 

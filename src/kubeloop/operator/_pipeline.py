@@ -32,8 +32,7 @@ from kubeloop.controller import (
 )
 from kubeloop.errors import TerminalError
 from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
-from kubeloop.manager._manager import Manager
-from kubeloop.manager._metrics import Metrics
+from kubeloop.manager import Manager, Metrics
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindSpec
 

@@ -11,6 +11,7 @@ from kubeloop.scaffold._plan import Change, Conflict, Plan, ScaffoldConflictErro
 from kubeloop.scaffold._project import Project, Resource, Webhooks
 from kubeloop.scaffold._rbac import cluster_role, leader_election_role, operator_rules
 from kubeloop.scaffold._webhook import WebhookOptions, create_webhook, plan_webhook
+from kubeloop.scaffold._webhooks import write_webhook_manifests
 
 __all__ = [
     "ApiOptions",
@@ -38,4 +39,5 @@ __all__ = [
     "write_crd_manifests",
     "write_rbac",
     "write_samples",
+    "write_webhook_manifests",
 ]

@@ -49,8 +49,7 @@ def _has_status_subresource(spec: KindSpec) -> bool:
 
 def _finalized(operator: Operator) -> set[str]:
     """The primary kinds (refs) with an ``@operator.finalize`` cleanup."""
-    registrations = getattr(operator, "_registrations", ())
-    return {r.primary.ref for r in registrations if getattr(r, "cleanup", None) is not None}
+    return {kind.ref for kind in operator.finalized_kinds}
 
 
 def operator_rules(operator: Operator) -> list[Rule]:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from kubeloop.manager._manager import Manager
+from kubeloop.manager import Manager
 from kubeloop.operator import Operator
 
 __all__ = ["run_operator"]

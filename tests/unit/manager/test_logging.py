@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from kubeloop.controller import Request, current_request
-from kubeloop.manager._logging import KeyFilter, configure_logging
+from kubeloop.manager import KeyFilter, configure_logging
 
 
 @pytest.mark.parametrize("fmt", ["text", "json"])
