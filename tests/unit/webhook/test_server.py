@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -216,3 +218,65 @@ async def test_starting_without_a_certificate_fails(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await server.start()
     assert not server.started()
+
+
+def client_context(ca: bytes, version: ssl.TLSVersion) -> ssl.SSLContext:
+    """A client that offers only ``version``; security level 0 lets OpenSSL offer TLS < 1.2 at all."""
+    context = trusting(ca)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0 and 1.1 are deprecated: the point
+        context.minimum_version = context.maximum_version = version
+    return context
+
+
+async def handshake(port: int, context: ssl.SSLContext) -> str | None:
+    """The protocol version agreed with the server on ``port`` after a TLS handshake."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="localhost")
+    try:
+        return writer.get_extra_info("ssl_object").version()  # type: ignore[no-any-return]
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def permissive_server(cert_dir: Path) -> AsyncIterator[int]:
+    """A TLS server with the same certificate that accepts TLS 1.0 and later: the control showing that
+    the clients below really offer the old versions."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    context.load_cert_chain(cert_dir / "tls.crt", cert_dir / "tls.key")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1], ids=["tls1.0", "tls1.1"])
+async def test_a_client_offering_only_tls_below_1_2_fails_the_handshake(
+    served: tuple[WebhookServer, bytes, Metrics], tmp_path: Path, version: ssl.TLSVersion
+) -> None:
+    server, ca, _ = served
+    context = client_context(ca, version)
+    async with permissive_server(tmp_path) as control:
+        assert await handshake(control, context) == version.name.replace("_", ".")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await handshake(server.port, context)
+
+
+@pytest.mark.parametrize(
+    "version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls1.2", "tls1.3"]
+)
+async def test_a_client_offering_tls_1_2_or_later_completes_the_handshake(
+    served: tuple[WebhookServer, bytes, Metrics], version: ssl.TLSVersion
+) -> None:
+    server, ca, _ = served
+    assert await handshake(server.port, client_context(ca, version)) == version.name.replace("_", ".")
