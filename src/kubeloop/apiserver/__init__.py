@@ -6,14 +6,17 @@ SQLite storage with one global resourceVersion, watches, patches, server-side ap
 structural schemas, and the control loops an operator relies on (garbage collection, namespace
 deletion, workload readiness). See ``docs/apiserver.md``.
 
-Modules, bottom up: ``errors`` → ``storage`` → ``meta``/``schemas``/``selectors``/``patch``/``fields``
-→ ``structural``/``admission`` → ``rest`` → ``watch``/``scale``/``tables``/``discovery``/``openapi``
-→ ``handlers`` → ``controllers`` → ``server``.
+Sub-packages, bottom up, as kube-apiserver is layered (the ``.importlinter`` contract keeps the
+arrows one way): ``machinery`` (errors, metadata, selectors) → ``storage`` (store, watch history,
+UID/owner indexes) and ``registry`` (resource types, discovery, OpenAPI, schemas) → ``strategy`` (one
+module per kind: prepare, validate) and ``admission`` (plugins every write passes) → ``rest`` (the
+verbs, patches, managed fields, scale) → ``auth`` (authentication) → ``http`` (routes, watch, tables,
+protobuf) and ``controllers`` (one module per control loop) → ``server`` (``EmbeddedServer``).
 """
 
 from __future__ import annotations
 
-from kubeloop.apiserver.errors import StatusError
+from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.server import EmbeddedServer
 from kubeloop.apiserver.storage import Store
 

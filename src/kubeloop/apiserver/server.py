@@ -36,12 +36,12 @@ from typing import Any, Self
 import yaml
 from aiohttp import web
 
-from kubeloop.apiserver.admission import BuiltinAdmission
+from kubeloop.apiserver.admission import default_chain
+from kubeloop.apiserver.auth import Authenticator
 from kubeloop.apiserver.controllers import Controllers
-from kubeloop.apiserver.errors import StatusError
-from kubeloop.apiserver.handlers import Routes, json_response
-from kubeloop.apiserver.resources import Registry
-from kubeloop.apiserver.rest import Api
+from kubeloop.apiserver.http import Routes, authentication, status_errors
+from kubeloop.apiserver.registry.types import Registry
+from kubeloop.apiserver.rest.api import Api
 from kubeloop.apiserver.storage import Store
 from kubeloop.certs import CertificateAuthority
 
@@ -56,30 +56,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@web.middleware
-async def _status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except StatusError as exc:
-        return json_response(exc.status(), status=exc.code)
-    except web.HTTPException as exc:
-        if exc.status == 404:
-            err = StatusError(404, "NotFound", "the server could not find the requested resource")
-            return json_response(err.status(), status=404)
-        if exc.status == 405:
-            err = StatusError(
-                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
-            )
-            return json_response(err.status(), status=405)
-        raise
-    except Exception as exc:
-        log.exception("internal error serving %s %s", request.method, request.path)
-        err = StatusError(
-            500, "InternalError", f"an error on the server has prevented the request from succeeding: {exc}"
-        )
-        return json_response(err.status(), status=500)
 
 
 class EmbeddedServer:
@@ -136,13 +112,14 @@ class EmbeddedServer:
         await store.open()
         self._store = store
         registry = await asyncio.to_thread(Registry)
-        api = Api(store, BuiltinAdmission())
+        api = Api(store, default_chain())
         await self._bootstrap(api, registry)
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text())
         self._controllers.start()
         app = web.Application(
-            middlewares=[self._authenticate, _status_errors], client_max_size=4 * 1024 * 1024
+            middlewares=[status_errors, authentication(Authenticator(self.token))],
+            client_max_size=4 * 1024 * 1024,
         )
         Routes(api, registry, f"{self.host}:{self.port}").install(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
@@ -159,8 +136,7 @@ class EmbeddedServer:
             await self._controllers.stop()
             self._controllers = None
         if self._store is not None:
-            for watcher in list(self._store._watchers):
-                watcher.close()
+            self._store.close_watches()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -222,7 +198,7 @@ class EmbeddedServer:
     # -- internals ---------------------------------------------------------------------------------
 
     async def _bootstrap(self, api: Api, registry: Registry) -> None:
-        from kubeloop.apiserver.rest import WriteOptions
+        from kubeloop.apiserver.rest.api import WriteOptions
 
         ns_rt = registry.get("", "v1", "namespaces")
         assert ns_rt is not None
@@ -267,20 +243,6 @@ class EmbeddedServer:
         ctx.load_verify_locations(str(self.directory / "ca.crt"))
         ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
-
-    @web.middleware
-    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        transport = request.transport
-        peer = transport.get_extra_info("peercert") if transport is not None else None
-        auth = request.headers.get("Authorization", "")
-        if (
-            peer
-            or (self.token and auth == f"Bearer {self.token}")
-            or request.path in ("/healthz", "/readyz", "/livez")
-        ):
-            return await handler(request)
-        err = StatusError(401, "Unauthorized", "Unauthorized")
-        return json_response(err.status(), status=401)
 
     def _write_kubeconfig(self) -> None:
         import base64

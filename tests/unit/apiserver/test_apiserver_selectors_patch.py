@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from kubeloop.apiserver import StatusError, schemas
-from kubeloop.apiserver.fields import apply, field_set, track_update
-from kubeloop.apiserver.patch import json_patch, merge_patch, strategic_merge
-from kubeloop.apiserver.selectors import field_selector, label_selector
+from kubeloop.apiserver import StatusError
+from kubeloop.apiserver.machinery.selectors import field_selector, label_selector
+from kubeloop.apiserver.registry import schemas
+from kubeloop.apiserver.rest.fields import apply, field_set, track_update
+from kubeloop.apiserver.rest.patch import json_patch, merge_patch, strategic_merge
 
 
 def obj(labels: dict[str, str] | None = None, **top: Any) -> dict[str, Any]:

@@ -122,3 +122,37 @@ async def test_restart_keeps_objects_and_version(tmp_path: Path) -> None:
             second.watch("/cm", None, since=version - 1)
     finally:
         await second.close()
+
+
+def owned(key: tuple[str, str, str], uid: str, *owners: str):
+    def job(view: View) -> dict[str, Any]:
+        refs = [{"uid": o, "kind": "ConfigMap", "name": o, "apiVersion": "v1"} for o in owners]
+        return view.put(key, {"metadata": {"name": key[2], "uid": uid, "ownerReferences": refs}})
+
+    return job
+
+
+async def test_owner_index_follows_owner_references_across_updates_deletes_and_restart(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "state.db")
+    await store.open()
+    await store.write(owned(("/cm", "ns", "owner"), "u-owner"))
+    await store.write(owned(("/cm", "ns", "a"), "u-a", "u-owner"))
+    await store.write(owned(("/pods", "ns", "b"), "u-b", "u-owner", "u-other"))
+    assert [k for k, _ in store.dependents("u-owner")] == [("/cm", "ns", "a"), ("/pods", "ns", "b")]
+    assert store.by_uid("u-b") is store.get(("/pods", "ns", "b"))
+
+    await store.write(owned(("/cm", "ns", "a"), "u-a"))  # owner reference dropped
+    await store.write(lambda view: view.delete(("/pods", "ns", "b")))
+    assert store.dependents("u-owner") == []
+    assert store.by_uid("u-b") is None
+    await store.write(owned(("/cm", "ns", "c"), "u-c", "u-owner"))
+    await store.close()
+
+    reopened = Store(tmp_path / "state.db")
+    await reopened.open()
+    assert [k for k, _ in reopened.dependents("u-owner")] == [("/cm", "ns", "c")]
+    assert reopened.by_uid("u-a") == reopened.get(("/cm", "ns", "a"))
+    assert reopened.resources() == ["/cm"]
+    await reopened.close()

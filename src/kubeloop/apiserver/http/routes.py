@@ -1,0 +1,342 @@
+"""HTTP routes of the embedded API server: discovery, OpenAPI and the resource verbs.
+
+Role: parses Kubernetes REST paths and query parameters, decodes bodies (JSON or YAML), calls ``rest``
+and encodes results (JSON, or a ``Table`` when asked). Watches are handed to ``watch``. Every
+``StatusError`` becomes the real server's ``Status`` body (see ``server`` middleware).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from kubeloop.apiserver.http import protobuf, tables
+from kubeloop.apiserver.http.responses import json_response
+from kubeloop.apiserver.http.watch import serve_watch
+from kubeloop.apiserver.machinery.errors import Cause, StatusError, bad_request, invalid, method_not_supported
+from kubeloop.apiserver.machinery.selectors import field_selector, label_selector
+from kubeloop.apiserver.registry import discovery, openapi
+from kubeloop.apiserver.registry.types import Registry, ResourceType
+from kubeloop.apiserver.rest import scale
+from kubeloop.apiserver.rest.api import Api, DeleteOptions, WriteOptions
+
+__all__ = ["Routes"]
+
+Obj = dict[str, Any]
+MAX_BODY = 3 * 1024 * 1024
+_LIMIT = int(1.5 * 1024 * 1024)
+
+
+@dataclass
+class Target:
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+class Routes:
+    """Binds ``Api`` and ``Registry`` to aiohttp routes."""
+
+    def __init__(self, api: Api, registry: Registry, address: str) -> None:
+        self.api = api
+        self.registry = registry
+        self.address = address
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_get("/version", self.version)
+        for probe in ("/healthz", "/readyz", "/livez"):
+            app.router.add_get(probe, self.ok)
+        app.router.add_get("/api", self.core_root)
+        app.router.add_get("/apis", self.apis_root)
+        app.router.add_get("/openapi/v2", self.openapi_v2)
+        app.router.add_get("/openapi/v3", self.openapi_v3_index)
+        app.router.add_get("/openapi/v3/{path:.*}", self.openapi_v3)
+        app.router.add_route("*", "/api/{version}", self.core_version)
+        app.router.add_route("*", "/apis/{group}", self.group)
+        app.router.add_route("*", "/apis/{group}/{version}", self.group_version)
+        app.router.add_route("*", "/api/{version}/{rest:.+}", self.resource)
+        app.router.add_route("*", "/apis/{group}/{version}/{rest:.+}", self.resource)
+
+    # -- discovery and documents -------------------------------------------------------------------
+
+    async def ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def version(self, request: web.Request) -> web.Response:
+        return json_response(discovery.version())
+
+    async def core_root(self, request: web.Request) -> web.Response:
+        if "as=APIGroupDiscoveryList" in request.headers.get("Accept", ""):
+            return json_response(
+                discovery.aggregated(self.registry, core=True), content_type=discovery.AGGREGATED
+            )
+        return json_response(discovery.api_versions(self.address))
+
+    async def apis_root(self, request: web.Request) -> web.Response:
+        if "as=APIGroupDiscoveryList" in request.headers.get("Accept", ""):
+            return json_response(
+                discovery.aggregated(self.registry, core=False), content_type=discovery.AGGREGATED
+            )
+        return json_response(discovery.group_list(self.registry))
+
+    async def core_version(self, request: web.Request) -> web.Response:
+        doc = discovery.resource_list(self.registry, "", request.match_info["version"])
+        if doc is None:
+            raise _path_not_found()
+        return json_response(doc)
+
+    async def group(self, request: web.Request) -> web.Response:
+        doc = discovery.group(self.registry, request.match_info["group"])
+        if doc is None:
+            raise _path_not_found()
+        return json_response(doc)
+
+    async def group_version(self, request: web.Request) -> web.Response:
+        doc = discovery.resource_list(
+            self.registry, request.match_info["group"], request.match_info["version"]
+        )
+        if doc is None:
+            raise _path_not_found()
+        return json_response(doc)
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        return web.Response(body=openapi.v2(self.registry), content_type="application/json")
+
+    async def openapi_v3_index(self, request: web.Request) -> web.Response:
+        return json_response(openapi.v3_index(self.registry))
+
+    async def openapi_v3(self, request: web.Request) -> web.Response:
+        doc = openapi.v3(self.registry, request.match_info["path"])
+        if doc is None:
+            raise _path_not_found()
+        return web.Response(body=doc, content_type="application/json")
+
+    # -- resources ---------------------------------------------------------------------------------
+
+    def _target(self, request: web.Request) -> Target:
+        group = request.match_info.get("group", "")
+        version = request.match_info["version"]
+        parts = [p for p in request.match_info["rest"].split("/") if p]
+        namespace: str | None = None
+        if (
+            len(parts) >= 3
+            and parts[0] == "namespaces"
+            and self.registry.get(group, version, parts[2]) is not None
+        ):
+            namespace, parts = parts[1], parts[2:]
+        rt = self.registry.get(group, version, parts[0])
+        if rt is None or len(parts) > 3:
+            raise _path_not_found()
+        name = parts[1] if len(parts) > 1 else None
+        sub = parts[2] if len(parts) > 2 else None
+        if (
+            sub is not None
+            and sub not in rt.subresources
+            and not (rt.kind == "Namespace" and sub == "finalize")
+        ):
+            raise _path_not_found()
+        if namespace is not None and not rt.namespaced:
+            raise _path_not_found()
+        return Target(rt, namespace, name, sub)
+
+    async def resource(self, request: web.Request) -> web.StreamResponse:
+        target = self._target(request)
+        method = request.method
+        q = request.query
+        if target.name is None:
+            if method == "GET":
+                if q.get("watch") in ("true", "1"):
+                    return await serve_watch(request, self.api, target.rt, target.namespace)
+                return self._list(request, target)
+            if method == "POST":
+                body = await _body(request)
+                result = await self.api.create(target.rt, target.namespace, body, _write_options(request))
+                return json_response(result, status=201 if not _dry(request) else 200)
+            if method == "DELETE":
+                rt = target.rt
+                match = _selectors(request, rt)
+                result = await self.api.delete_collection(
+                    rt, target.namespace, match, await _delete_options(request)
+                )
+                return json_response(result)
+            raise method_not_supported(target.rt.plural, target.rt.group, method)
+        if target.subresource == "scale":
+            return await self._scale(request, target)
+        if method == "GET":
+            if q.get("watch") in ("true", "1"):
+                return await serve_watch(request, self.api, target.rt, target.namespace, name=target.name)
+            obj = self.api.get(target.rt, target.namespace, target.name)
+            if tables.wants_table(request.headers.get("Accept", "")):
+                return json_response(
+                    tables.to_table(
+                        target.rt,
+                        [obj],
+                        obj["metadata"]["resourceVersion"],
+                        q.get("includeObject", "Metadata"),
+                    )
+                )
+            return json_response(obj)
+        sub = "status" if target.subresource == "status" else None
+        if method == "PUT":
+            body = await _body(request)
+            if target.subresource == "finalize":
+                current = self.api.get(target.rt, target.namespace, target.name)
+                merged = copy.deepcopy(current)
+                merged["spec"] = body.get("spec") or {}
+                body = merged
+            result = await self.api.update(
+                target.rt, target.namespace, target.name, body, sub, _write_options(request)
+            )
+            return json_response(result)
+        if method == "PATCH":
+            content_type = request.content_type
+            body = await _body(request, patch=True)
+            opts = _write_options(request)
+            if content_type == "application/apply-patch+yaml" and not q.get("fieldManager"):
+                raise invalid(
+                    "PatchOptions",
+                    "meta.k8s.io",
+                    "",
+                    [
+                        Cause(
+                            "FieldValueRequired",
+                            "Required value: is required for apply patch",
+                            "fieldManager",
+                        )
+                    ],
+                )
+            result = await self.api.patch(
+                target.rt, target.namespace, target.name, body, content_type, sub, opts
+            )
+            return json_response(result)
+        if method == "DELETE":
+            result = await self.api.delete(
+                target.rt, target.namespace, target.name, await _delete_options(request)
+            )
+            return json_response(result)
+        raise method_not_supported(target.rt.plural, target.rt.group, method)
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        q = request.query
+        limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
+        selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
+        exact = None
+        if q.get("resourceVersionMatch") == "Exact":
+            if not q.get("resourceVersion", "").isdigit():
+                raise bad_request("resourceVersionMatch=Exact requires a resourceVersion")
+            exact = int(q["resourceVersion"])
+        result = self.api.list(
+            target.rt,
+            target.namespace,
+            _selectors(request, target.rt),
+            limit,
+            q.get("continue") or None,
+            selective,
+            exact,
+        )
+        if tables.wants_table(request.headers.get("Accept", "")):
+            table = tables.to_table(
+                target.rt,
+                result["items"],
+                result["metadata"]["resourceVersion"],
+                q.get("includeObject", "Metadata"),
+            )
+            if "continue" in result["metadata"]:
+                table["metadata"]["continue"] = result["metadata"]["continue"]
+            return json_response(table)
+        return json_response(result)
+
+    async def _scale(self, request: web.Request, target: Target) -> web.Response:
+        rt, ns, name = target.rt, target.namespace, target.name
+        assert name is not None
+        if request.method == "GET":
+            return json_response(scale.to_scale(rt, self.api.get(rt, ns, name)))
+        if request.method not in ("PUT", "PATCH"):
+            raise method_not_supported(rt.plural, rt.group, request.method)
+        body = await _body(request, patch=request.method == "PATCH")
+        result = await scale.write(
+            self.api, rt, ns, name, body, request.method, request.content_type, _write_options(request)
+        )
+        return json_response(result)
+
+
+def _path_not_found() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+def _dry(request: web.Request) -> bool:
+    return "All" in request.query.getall("dryRun", [])
+
+
+def _write_options(request: web.Request) -> WriteOptions:
+    manager = (
+        request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
+    )
+    return WriteOptions(
+        dry_run=_dry(request),
+        manager=manager,
+        force=request.query.get("force") == "true",
+        strict=request.query.get("fieldValidation") == "Strict",
+    )
+
+
+def _selectors(request: web.Request, rt: ResourceType) -> Any:
+    labels = label_selector(request.query.get("labelSelector"))
+    fields = field_selector(request.query.get("fieldSelector"), rt.kind)
+    return lambda obj: labels(obj) and fields(obj)
+
+
+async def _delete_options(request: web.Request) -> DeleteOptions:
+    body: Obj = {}
+    if request.can_read_body:
+        raw = await request.read()
+        if raw.strip():
+            body = _decode(raw, request.content_type)
+    q = request.query
+    pre = body.get("preconditions") or {}
+    dry = _dry(request) or "All" in (body.get("dryRun") or [])
+    propagation = body.get("propagationPolicy") or q.get("propagationPolicy")
+    if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
+        propagation = propagation or "Orphan"
+    grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
+    return DeleteOptions(
+        dry_run=dry,
+        propagation=propagation,
+        uid=pre.get("uid"),
+        resource_version=pre.get("resourceVersion"),
+        grace_period=int(grace) if grace is not None else None,
+    )
+
+
+def _decode(raw: bytes, content_type: str) -> Any:
+    if content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
+    try:
+        if "yaml" in content_type:
+            return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+        try:
+            return yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:
+            raise bad_request(f"error decoding body: {exc}") from exc
+
+
+async def _body(request: web.Request, patch: bool = False) -> Any:
+    raw = await request.read()
+    if len(raw) > MAX_BODY:
+        raise StatusError(413, "RequestEntityTooLarge", "the request is too large")
+    if not raw.strip():
+        raise bad_request("the body of the request was empty")
+    body = _decode(raw, request.content_type)
+    if not patch and not isinstance(body, dict):
+        raise bad_request("the body of the request must be an object")
+    if not patch and len(raw) > _LIMIT:
+        raise StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+    return body

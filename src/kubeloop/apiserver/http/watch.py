@@ -1,0 +1,128 @@
+"""Watch streams: one JSON event per line, bookmarks, resume from a resourceVersion, 410 past history.
+
+Semantics as the real server:
+
+- ``resourceVersion`` unset or ``"0"``: ``ADDED`` for every current object, then changes;
+  ``sendInitialEvents=true`` adds a BOOKMARK annotated ``k8s.io/initial-events-end`` after them;
+- ``resourceVersion=N``: every change after N; a version older than the history kept is a 410 Gone
+  response (before the stream starts);
+- with label/field selectors an object that starts or stops matching is ``ADDED``/``DELETED``;
+- ``allowWatchBookmarks=true``: a BOOKMARK (kind, apiVersion, ``metadata.resourceVersion`` only) every
+  ``bookmark_interval`` seconds while the stream is idle;
+- ``timeoutSeconds`` ends the stream cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from kubeloop.apiserver.machinery import selectors
+from kubeloop.apiserver.machinery.errors import StatusError, bad_request
+from kubeloop.apiserver.registry.convert import to_version
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.rest.api import Api
+from kubeloop.apiserver.storage import Event
+
+__all__ = ["serve_watch"]
+
+Obj = dict[str, Any]
+BOOKMARK_INTERVAL = 5.0
+
+
+def _bookmark(rt: ResourceType, rv: int, initial_end: bool = False) -> Obj:
+    md: Obj = {"resourceVersion": str(rv)}
+    if initial_end:
+        md["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md}}
+
+
+def _line(event_type: str, rt: ResourceType, obj: Obj) -> bytes:
+    obj = to_version(rt, obj)
+    return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+
+
+def _translate(event: Event, rt: ResourceType, match: Callable[[Obj], bool]) -> bytes | None:
+    """The line a selective watcher sees for ``event``: objects entering the selection are ADDED,
+    leaving it DELETED (the last matching state, at the event's resourceVersion), as the real server."""
+    old_passes = event.prev is not None and match(event.prev)
+    if event.type == "DELETED":
+        return _line("DELETED", rt, event.obj) if old_passes or match(event.obj) else None
+    new_passes = match(event.obj)
+    if new_passes:
+        return _line("MODIFIED" if old_passes else "ADDED", rt, event.obj)
+    if old_passes and event.prev is not None:
+        last = dict(event.prev, metadata=dict(event.prev["metadata"], resourceVersion=str(event.rv)))
+        return _line("DELETED", rt, last)
+    return None
+
+
+async def serve_watch(
+    request: web.Request, api: Api, rt: ResourceType, namespace: str | None, name: str | None = None
+) -> web.StreamResponse:
+    q = request.query
+    labels = selectors.label_selector(q.get("labelSelector"))
+    fields = selectors.field_selector(q.get("fieldSelector"), rt.kind)
+
+    def match(obj: Obj) -> bool:
+        return (name is None or obj["metadata"]["name"] == name) and labels(obj) and fields(obj)
+
+    rv_text = q.get("resourceVersion", "")
+    bookmarks = q.get("allowWatchBookmarks") == "true"
+    initial = q.get("sendInitialEvents") == "true"
+    try:
+        since = int(rv_text) if rv_text not in ("", "0") else None
+    except ValueError as exc:
+        raise bad_request(f'invalid resource version: "{rv_text}"') from exc
+    store = api.store
+    watcher = store.watch(rt.storage, namespace, since)
+    timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else None
+    response = web.StreamResponse(
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+    )
+    await response.prepare(request)
+    try:
+        if since is None:
+            for _, obj in sorted(store.items(rt.storage, namespace), key=lambda p: p[0]):
+                if match(obj):
+                    await response.write(_line("ADDED", rt, obj))
+            if initial:
+                await response.write(orjson.dumps(_bookmark(rt, store.resource_version, True)) + b"\n")
+        deadline = asyncio.get_running_loop().time() + timeout if timeout else None
+        while True:
+            wait = BOOKMARK_INTERVAL if bookmarks else None
+            if deadline is not None:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    break
+                wait = min(wait, left) if wait else left
+            try:
+                event = await asyncio.wait_for(watcher.queue.get(), wait)
+            except TimeoutError:
+                if bookmarks and watcher.queue.empty():
+                    await response.write(orjson.dumps(_bookmark(rt, store.resource_version)) + b"\n")
+                continue
+            if event is None:
+                break
+            line = _translate(event, rt, match)
+            if line is not None:
+                await response.write(line)
+    except ConnectionResetError:
+        watcher.close()
+        return response  # the client went away: an ordinary end of a watch, not a server error
+    except asyncio.CancelledError:
+        watcher.close()
+        raise
+    except StatusError as exc:
+        with contextlib.suppress(ConnectionResetError):
+            await response.write(orjson.dumps({"type": "ERROR", "object": exc.status()}) + b"\n")
+    finally:
+        watcher.close()
+    with contextlib.suppress(ConnectionResetError):
+        await response.write_eof()
+    return response

@@ -1,0 +1,144 @@
+"""Label and field selectors as the real server parses and matches them.
+
+Label selectors: ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k notin (a,b)``, ``k``, ``!k``, joined
+by commas. Field selectors: ``path=v``, ``path==v``, ``path!=v`` over ``metadata.name``,
+``metadata.namespace`` and the per-kind fields the real server supports; any other field is a 400
+``field label not supported``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from kubeloop.apiserver.machinery.errors import bad_request
+
+__all__ = ["Selector", "field_selector", "label_selector"]
+
+Obj = dict[str, Any]
+Selector = Callable[[Obj], bool]
+
+_KIND_FIELDS: dict[str, set[str]] = {
+    "Pod": {
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    },
+    "Event": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
+    "Secret": {"type"},
+    "Namespace": {"status.phase"},
+    "Node": {"spec.unschedulable"},
+    "ReplicaSet": {"status.replicas"},
+    "Job": {"status.successful"},
+}
+_REQ = re.compile(
+    r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$"
+)
+
+
+def _split_terms(text: str) -> list[str]:
+    terms, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            terms.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur.strip():
+        terms.append(cur)
+    return terms
+
+
+def _label_check(key: str, op: str, choices: set[str]) -> Callable[[dict[str, str]], bool]:
+    def check(labels: dict[str, str]) -> bool:
+        if op == "!":
+            return key not in labels
+        if op == "exists":
+            return key in labels
+        if op in ("=", "==", "in"):
+            return labels.get(key) in choices
+        return labels.get(key) not in choices  # != and notin: a missing label matches
+
+    return check
+
+
+def _field_check(path: str, op: str, value: str) -> Callable[[Obj], bool]:
+    def check(obj: Obj) -> bool:
+        return (_field_value(obj, path) == value) == (op != "!=")
+
+    return check
+
+
+def label_selector(text: str | None) -> Selector:
+    """A predicate over objects for a label selector string (everything matches an empty one)."""
+    if not text or not text.strip():
+        return lambda _obj: True
+    checks: list[Callable[[dict[str, str]], bool]] = []
+    for term in _split_terms(text):
+        m = _REQ.match(term)
+        if m is None:
+            raise bad_request(f"unable to parse requirement: found '{term.strip()}', expected: identifier")
+        neg, key, op, value, set_op, values = m.groups()
+        if neg and (op or set_op):
+            raise bad_request(f"unable to parse requirement: {term.strip()}")
+        choices = {v.strip() for v in values.split(",") if v.strip()} if set_op else {value}
+        checks.append(_label_check(key, "!" if neg else (set_op or op or "exists"), choices))
+
+    def match(obj: Obj) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return all(check(labels) for check in checks)
+
+    return match
+
+
+def _field_value(obj: Obj, path: str) -> str:
+    node: Any = obj
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    if path == "source" and node is None:
+        node = (obj.get("source") or {}).get("component")
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return "" if node is None else str(node)
+
+
+def field_selector(text: str | None, kind: str) -> Selector:
+    """A predicate for a field selector of objects of ``kind``; 400 for an unsupported field."""
+    if not text or not text.strip():
+        return lambda _obj: True
+    allowed = {"metadata.name", "metadata.namespace"} | _KIND_FIELDS.get(kind, set())
+    checks: list[Callable[[Obj], bool]] = []
+    for term in text.split(","):
+        m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
+        if m is None:
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
+        path, op, value = m.groups()
+        if path not in allowed:
+            known = ", ".join(
+                f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))]
+            )
+            raise bad_request(f'"{path}" is not a known field selector: only {known}')
+        checks.append(_field_check(path, op, value))
+    return lambda obj: all(check(obj) for check in checks)

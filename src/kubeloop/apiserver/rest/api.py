@@ -1,0 +1,568 @@
+"""The verbs: get, list, create, update, patch, apply, delete and deletecollection on stored objects.
+
+Role: between the HTTP layer (``handlers``) and ``storage``. Every write runs as one job in the store's
+writer (``Store.write``), so checks (existence, resourceVersion preconditions, uniqueness of allocated
+ports) and the change are atomic. Per-kind behaviour (defaults, allocation, validation) comes from the
+kind's ``strategy.Strategy``; then the ``admission.Chain`` runs.
+
+Guarantees, as the real kube-apiserver:
+
+- a stale ``metadata.resourceVersion`` on update is a 409 Conflict; a no-op update stores nothing;
+- ``metadata.generation`` starts at 1 and grows only when something outside metadata and status changed;
+- on a resource with a status subresource, the main resource ignores status and ``/status`` ignores
+  everything but status;
+- delete of an object with finalizers (or with Foreground/Orphan propagation, which add the
+  ``foregroundDeletion``/``orphan`` finalizer) only sets ``deletionTimestamp``; the object goes when its
+  last finalizer is removed;
+- ``dryRun=All`` runs every check and returns the result without storing it.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kubeloop.apiserver.admission import Attributes, Chain
+from kubeloop.apiserver.machinery import meta
+from kubeloop.apiserver.machinery.errors import (
+    Cause,
+    StatusError,
+    already_exists,
+    bad_request,
+    conflict,
+    forbidden,
+    gone,
+    invalid,
+    not_found,
+)
+from kubeloop.apiserver.machinery.selectors import Selector
+from kubeloop.apiserver.registry import schemas
+from kubeloop.apiserver.registry.convert import to_storage, to_version
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.rest import fields
+from kubeloop.apiserver.rest.patch import json_patch, merge_patch, strategic_merge
+from kubeloop.apiserver.storage import Key, Store, View
+from kubeloop.apiserver.strategy import Strategy, for_resource
+
+__all__ = ["Api", "DeleteOptions", "WriteOptions"]
+
+Obj = dict[str, Any]
+_MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def _check_resource_version(rt: ResourceType, name: str, given: Obj, old: Obj) -> None:
+    """409 Conflict when ``given`` names a resourceVersion other than the stored one (none: no check)."""
+    wanted = given["metadata"].get("resourceVersion")
+    if wanted and wanted != old["metadata"]["resourceVersion"]:
+        raise conflict(rt.plural, rt.group, name, _MODIFIED)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    dry_run: bool = False
+    manager: str = "unknown"
+    force: bool = False
+    strict: bool = False
+    """``fieldValidation=Strict``: unknown fields are a 400 instead of being dropped."""
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    dry_run: bool = False
+    propagation: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    grace_period: int | None = None
+
+
+def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, view: View) -> None:
+    causes = strategy.validate(rt, obj, old, view)
+    if causes:
+        raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
+
+
+def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
+    return (rt.storage, namespace or "", name)
+
+
+def _versioned(rt: ResourceType, obj: Obj) -> Obj:
+    return to_version(rt, obj)
+
+
+class Api:
+    """The verbs over one ``Store``."""
+
+    def __init__(self, store: Store, admission: Chain) -> None:
+        self.store = store
+        self.admission = admission
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
+        obj = self.store.get(_key(rt, namespace, name))
+        if obj is None:
+            raise not_found(rt.plural, rt.group, name)
+        return _versioned(rt, obj)
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        match: Selector,
+        limit: int | None = None,
+        token: str | None = None,
+        selective: bool = False,
+        exact: int | None = None,
+    ) -> Obj:
+        """One page of objects matching ``match``; ``selective``: selectors were given (the real server
+        then leaves out ``remainingItemCount``); ``exact``: read the state at that resourceVersion
+        (``resourceVersionMatch=Exact``). Continue tokens read the snapshot of their first page."""
+        rv = self.store.resource_version
+        start = ""
+        if token:
+            try:
+                state = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+                start, rv_token = str(state["start"]), int(state["rv"])
+            except Exception as exc:
+                raise bad_request(f"continue key is not valid: {exc}") from exc
+            if rv_token < self.store.compacted:
+                raise gone(
+                    "The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter, or use the continue token "
+                    "in this response to retrieve the remainder of the results."
+                )
+        if token:
+            rv = rv_token
+        elif exact is not None:
+            rv = exact
+        objects = self.store.snapshot(rt.storage, namespace, rv)
+        items: builtins.list[Obj] = []
+        more = False
+        remaining = 0
+        for obj in objects:
+            pos = f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+            if start and pos <= start:
+                continue
+            if not match(obj):
+                continue
+            if limit and len(items) >= limit:
+                more = True
+                remaining += 1
+                continue
+            items.append(_versioned(rt, obj))
+        list_meta: Obj = {"resourceVersion": str(rv)}
+        if more and items:
+            last = items[-1]["metadata"]
+            cont = {"rv": rv, "start": f"{last.get('namespace', '')}/{last['name']}"}
+            list_meta["continue"] = base64.urlsafe_b64encode(orjson.dumps(cont)).decode().rstrip("=")
+            if not selective:
+                list_meta["remainingItemCount"] = remaining
+        return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": list_meta, "items": items}
+
+    # -- create ------------------------------------------------------------------------------------
+
+    async def create(self, rt: ResourceType, namespace: str | None, body: Obj, opts: WriteOptions) -> Obj:
+        obj = self._checked_body(rt, namespace, body)
+        return await self.store.write(
+            lambda view: self._create(view, rt, namespace, obj, opts), dry_run=opts.dry_run
+        )
+
+    def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be an object")
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if api_version and api_version != rt.api_version:
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rt.api_version})"
+            )
+        if kind and kind != rt.kind:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+        obj = copy.deepcopy(body)
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        md = obj.setdefault("metadata", {})
+        if not isinstance(md, dict):
+            raise bad_request("metadata must be an object")
+        if rt.namespaced:
+            if md.get("namespace") and namespace and md["namespace"] != namespace:
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            if namespace:
+                md["namespace"] = namespace
+        else:
+            md.pop("namespace", None)
+        return obj
+
+    def _create(
+        self,
+        view: View,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: Obj,
+        opts: WriteOptions,
+        subresource: str | None = None,
+    ) -> Obj:
+        md = obj["metadata"]
+        if not md.get("name"):
+            if md.get("generateName"):
+                md["name"] = meta.generate_name(md["generateName"])
+            else:
+                raise invalid(
+                    rt.kind,
+                    rt.group,
+                    "",
+                    [
+                        Cause(
+                            "FieldValueRequired",
+                            "Required value: name or generateName is required",
+                            "metadata.name",
+                        )
+                    ],
+                )
+        name = md["name"]
+        causes = meta.validate_name(rt.kind, name) + meta.validate_labels(obj)
+        if causes:
+            raise invalid(rt.kind, rt.group, name, causes)
+        self.admission.validate(
+            Attributes(rt, "CREATE", md.get("namespace") or namespace or "", name, obj, dry_run=opts.dry_run),
+            view,
+        )
+        key = _key(rt, md.get("namespace"), name)
+        if view.get(key) is not None:
+            raise already_exists(rt.plural, rt.group, name)
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            md.pop(k, None)
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = meta.now()
+        if rt.has_generation:
+            md["generation"] = 1
+        else:
+            md.pop("generation", None)
+        strategy = for_resource(rt)
+        strategy.prepare_for_create(rt, obj, view)
+        self._strict(rt, obj, opts)
+        _validate(rt, strategy, obj, None, view)
+        if subresource is None:
+            md["managedFields"] = fields.track_update(
+                None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
+            )
+        if opts.dry_run:
+            md.pop("resourceVersion", None)
+            return obj
+        return _versioned(rt, view.put(key, to_storage(rt, obj)))
+
+    # -- update, patch, apply ----------------------------------------------------------------------
+
+    async def update(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        subresource: str | None,
+        opts: WriteOptions,
+    ) -> Obj:
+        obj = self._checked_body(rt, namespace, body)
+        if obj["metadata"].get("name") not in (None, name):
+            raise bad_request(
+                "the name of the object ({}) does not match the name on the URL ({})".format(
+                    obj["metadata"]["name"], name
+                )
+            )
+        obj["metadata"]["name"] = name
+
+        def job(view: View) -> Obj:
+            old = view.get(_key(rt, namespace, name))
+            if old is None:
+                raise not_found(rt.plural, rt.group, name)
+            _check_resource_version(rt, name, obj, old)
+            return self._store_update(view, rt, old, obj, subresource, opts, managed=None)
+
+        return await self.store.write(job, dry_run=opts.dry_run)
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        content_type: str,
+        subresource: str | None,
+        opts: WriteOptions,
+    ) -> Obj:
+        def job(view: View) -> Obj:
+            key = _key(rt, namespace, name)
+            old = view.get(key)
+            if content_type == "application/apply-patch+yaml":
+                return self._apply(view, rt, namespace, name, old, patch, subresource, opts)
+            if old is None:
+                raise not_found(rt.plural, rt.group, name)
+            current = _versioned(rt, old)
+            if content_type == "application/json-patch+json":
+                new = json_patch(current, patch)
+            elif content_type == "application/merge-patch+json":
+                if not isinstance(patch, dict):
+                    raise bad_request("merge patch must be a JSON object")
+                new = merge_patch(current, patch)
+            elif content_type == "application/strategic-merge-patch+json":
+                if rt.crd is not None:
+                    raise StatusError(
+                        415,
+                        "UnsupportedMediaType",
+                        "strategic merge patch is not supported for custom resources",
+                    )
+                new = strategic_merge(current, patch, schemas.for_resource(rt))
+            else:
+                raise StatusError(415, "UnsupportedMediaType", f"unsupported patch type {content_type}")
+            if not isinstance(new.get("metadata"), dict):
+                raise bad_request("metadata must be an object")
+            _check_resource_version(rt, name, new, old)
+            new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
+            if rt.namespaced:
+                new["metadata"]["namespace"] = namespace
+            return self._store_update(view, rt, old, new, subresource, opts, managed=None)
+
+        return await self.store.write(job, dry_run=opts.dry_run)
+
+    def _apply(
+        self,
+        view: View,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        old: Obj | None,
+        applied: Any,
+        subresource: str | None,
+        opts: WriteOptions,
+    ) -> Obj:
+        if not isinstance(applied, dict):
+            raise bad_request("apply patch must be an object")
+        if not opts.manager:
+            raise invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
+            )
+        applied = self._checked_body(rt, namespace, applied)
+        if applied["metadata"].get("name") not in (None, name):
+            raise bad_request(
+                f"the name of the object ({applied['metadata']['name']}) does not match the name on the URL "
+                f"({name})"
+            )
+        schema = schemas.for_resource(rt)
+        if old is None:
+            if subresource:
+                raise not_found(rt.plural, rt.group, name)
+            applied["metadata"]["name"] = name
+            merged = fields.apply(
+                None,
+                applied,
+                opts.manager,
+                rt.api_version,
+                schema,
+                force=opts.force,
+                subresource=None,
+                has_status=rt.has_status,
+            )
+            merged.update(apiVersion=rt.api_version, kind=rt.kind)
+            merged["metadata"]["name"] = name
+            if rt.namespaced and namespace:
+                merged["metadata"]["namespace"] = namespace
+            return self._create(view, rt, namespace, merged, opts, subresource="apply")
+        _check_resource_version(rt, name, applied, old)
+        merged = fields.apply(
+            _versioned(rt, old),
+            applied,
+            opts.manager,
+            rt.api_version,
+            schema,
+            force=opts.force,
+            subresource=subresource,
+            has_status=rt.has_status,
+        )
+        return self._store_update(
+            view, rt, old, merged, subresource, opts, managed=merged["metadata"]["managedFields"]
+        )
+
+    def _store_update(
+        self,
+        view: View,
+        rt: ResourceType,
+        old: Obj,
+        new: Obj,
+        subresource: str | None,
+        opts: WriteOptions,
+        managed: builtins.list[Obj] | None,
+    ) -> Obj:
+        old_md = old["metadata"]
+        if rt.has_status:
+            if subresource == "status":
+                status = new.get("status")
+                new = (
+                    dict(copy.deepcopy(old), status=status)
+                    if status is not None
+                    else {k: copy.deepcopy(v) for k, v in old.items() if k != "status"}
+                )
+                new["metadata"] = dict(
+                    old_md, managedFields=managed if managed is not None else old_md.get("managedFields")
+                )
+            elif "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        md = new["metadata"]
+        for k in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "namespace",
+            "name",
+        ):
+            if k in old_md:
+                md[k] = old_md[k]
+            else:
+                md.pop(k, None)
+        if rt.has_generation:
+            md["generation"] = old_md.get("generation", 1) + (1 if meta.spec_changed(old, new) else 0)
+        else:
+            md.pop("generation", None)
+        if old_md.get("deletionTimestamp"):
+            added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
+            if added:
+                raise forbidden(
+                    rt.plural,
+                    rt.group,
+                    old_md["name"],
+                    "no new finalizers can be added if the object is being deleted",
+                )
+        self._strict(rt, new, opts)
+        old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
+        strategy = for_resource(rt)
+        strategy.prepare_for_update(rt, new, old_here, view)
+        _validate(rt, strategy, new, old_here, view)
+        if managed is None:
+            md["managedFields"] = fields.track_update(
+                old_here,
+                new,
+                opts.manager,
+                rt.api_version,
+                schemas.for_resource(rt),
+                subresource,
+                rt.has_status,
+            )
+        else:
+            md["managedFields"] = managed
+        md["resourceVersion"] = old_md["resourceVersion"]
+        if meta.strip_volatile(new) == meta.strip_volatile(
+            dict(old_here, apiVersion=new["apiVersion"], kind=new["kind"])
+        ):
+            return old_here
+        key = _key(rt, old_md.get("namespace"), old_md["name"])
+        if md.get("deletionTimestamp") and not md.get("finalizers"):
+            if not opts.dry_run:
+                view.delete(key)
+            return new
+        if opts.dry_run:
+            return new
+        return _versioned(rt, view.put(key, to_storage(rt, new)))
+
+    def _strict(self, rt: ResourceType, obj: Obj, opts: WriteOptions) -> None:
+        if not opts.strict:
+            return
+        unknown = schemas.unknown_fields(obj, schemas.for_resource(rt))
+        if unknown:
+            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise bad_request(f"strict decoding error: {listed}")
+
+    # -- delete ------------------------------------------------------------------------------------
+
+    async def delete(self, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions) -> Obj:
+        return await self.store.write(
+            lambda view: self._delete(view, rt, namespace, name, opts), dry_run=opts.dry_run
+        )
+
+    def _delete(
+        self, view: View, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions
+    ) -> Obj:
+        key = _key(rt, namespace, name)
+        old = view.get(key)
+        if old is None:
+            raise not_found(rt.plural, rt.group, name)
+        md = old["metadata"]
+        if opts.uid and opts.uid != md.get("uid"):
+            raise conflict(
+                rt.kind,
+                "",
+                name,
+                f"the UID in the precondition ({opts.uid}) does not match the UID in record "
+                f"({md.get('uid')}). The object might have been deleted and then recreated",
+            )
+        if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
+            raise conflict(
+                rt.kind,
+                "",
+                name,
+                f"the ResourceVersion in the precondition ({opts.resource_version}) does not match the "
+                f"ResourceVersion in record ({md.get('resourceVersion')}). "
+                "The object might have been modified",
+            )
+        finalizers = list(md.get("finalizers") or [])
+        if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        elif opts.propagation == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        strategy = for_resource(rt)
+        if finalizers or strategy.waits_on_spec_finalizers(old):
+            new = copy.deepcopy(old)
+            new["metadata"]["finalizers"] = finalizers
+            if not finalizers:
+                new["metadata"].pop("finalizers")
+            if not md.get("deletionTimestamp"):
+                new["metadata"]["deletionTimestamp"] = meta.now()
+                new["metadata"]["deletionGracePeriodSeconds"] = 0
+                if rt.has_generation:
+                    new["metadata"]["generation"] = md.get("generation", 1) + 1
+            strategy.prepare_for_delete(rt, new)
+            if new == old:
+                return _versioned(rt, old)
+            if opts.dry_run:
+                return _versioned(rt, new)
+            return _versioned(rt, view.put(key, new))
+        if not opts.dry_run:
+            view.delete(key)
+        if strategy.return_deleted_object:
+            return _versioned(rt, old)
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": md.get("uid")},
+        }
+
+    async def delete_collection(
+        self, rt: ResourceType, namespace: str | None, match: Selector, opts: DeleteOptions
+    ) -> Obj:
+        def job(view: View) -> Obj:
+            items: builtins.list[Obj] = []
+            for obj in view.list(rt.storage, namespace):
+                if match(obj):
+                    md = obj["metadata"]
+                    result = self._delete(view, rt, md.get("namespace"), md["name"], opts)
+                    items.append(result if result.get("kind") != "Status" else _versioned(rt, obj))
+            return {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": items,
+            }
+
+        return await self.store.write(job, dry_run=opts.dry_run)

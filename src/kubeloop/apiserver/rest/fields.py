@@ -1,0 +1,318 @@
+"""Field ownership: ``metadata.managedFields`` for updates and server-side apply.
+
+Role: pure functions used by ``rest``. A field set maps paths (``("f:spec", "f:containers",
+'k:{"name":"app"}', "f:image")``) to the value at that path; leaves are scalars, atomic lists, empty
+maps, set members (``v:``) and the items of associative lists (``k:``). ``fieldsV1`` is the nested form
+the real server writes.
+
+Semantics (a simplification of structured-merge-diff that keeps what clients observe):
+
+- An Update (create/replace/patch) gives its manager every field whose value it changed and takes
+  those fields from every other manager; removed fields are removed from everyone.
+- An Apply conflicts with every other manager that owns a field the configuration sets to a different
+  value (409 with one cause per field); ``force`` takes the fields instead. Fields the manager applied
+  before and no longer applies are removed from the object unless another manager still owns them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from kubeloop.apiserver.machinery.errors import Cause, StatusError
+from kubeloop.apiserver.machinery.meta import now
+from kubeloop.apiserver.registry.schemas import Node
+from kubeloop.apiserver.rest.patch import strategic_merge
+
+__all__ = ["apply", "field_set", "track_update"]
+
+Obj = dict[str, Any]
+Path = tuple[str, ...]
+_MISSING = object()
+_SERVER_META = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
+
+
+def owned_part(obj: Obj, subresource: str | None, has_status: bool) -> Obj:
+    """The part of ``obj`` whose fields are tracked for an operation on ``subresource``."""
+    out: Obj = {}
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "metadata":
+            meta = {k: v for k, v in (value or {}).items() if k not in _SERVER_META}
+            if meta and subresource != "status":
+                out["metadata"] = meta
+            continue
+        if has_status and (key == "status") != (subresource == "status"):
+            continue
+        out[key] = value
+    return out
+
+
+def _key_of(item: Obj, keys: tuple[str, ...]) -> str:
+    # Identity by the first key only: an applied item may omit keys the server defaults (protocol).
+    return "k:" + orjson.dumps({keys[0]: item.get(keys[0])}, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def field_set(value: Any, schema: Node, prefix: Path = ()) -> dict[Path, Any]:
+    """Leaf paths of ``value`` with their values."""
+    out: dict[Path, Any] = {}
+    if isinstance(value, dict):
+        if not value and prefix:
+            out[prefix] = {}
+        for key, child in value.items():
+            out.update(field_set(child, schema.field(key), (*prefix, f"f:{key}")))
+    elif isinstance(value, list):
+        keys = schema.list_keys
+        if keys and all(isinstance(i, dict) and all(k in i for k in keys[:1]) for i in value) and value:
+            for item in value:
+                path = (*prefix, _key_of(item, keys))
+                out[path] = _MARK
+                out.update(field_set({k: v for k, v in item.items()}, schema.items(), path))
+        elif schema.is_set and value and all(not isinstance(i, dict | list) for i in value):
+            for item in value:
+                out[(*prefix, "v:" + orjson.dumps(item).decode())] = item
+        else:
+            out[prefix] = value
+    else:
+        out[prefix] = value
+    return out
+
+
+class _Mark:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Mark)
+
+    def __hash__(self) -> int:
+        return 0
+
+
+_MARK = _Mark()
+
+
+def to_v1(paths: set[Path]) -> Obj:
+    """The nested ``fieldsV1`` form of a set of paths."""
+    root: Obj = {}
+    for path in sorted(paths):
+        node = root
+        for part in path:
+            node = node.setdefault(part, {})
+    for path in paths:
+        node = root
+        for part in path:
+            node = node[part]
+        if node:
+            node["."] = {}
+    return root
+
+
+def from_v1(tree: Obj, prefix: Path = ()) -> set[Path]:
+    """The set of paths of a ``fieldsV1`` tree."""
+    out: set[Path] = set()
+    if not tree and prefix:
+        out.add(prefix)
+    for key, child in tree.items():
+        if key == ".":
+            out.add(prefix)
+        else:
+            out |= from_v1(child, (*prefix, key))
+    return out
+
+
+def _entries(managed: list[Obj]) -> list[tuple[Obj, set[Path]]]:
+    return [(e, from_v1(e.get("fieldsV1") or {})) for e in managed]
+
+
+def _rebuild(pairs: list[tuple[Obj, set[Path]]]) -> list[Obj]:
+    out = []
+    for entry, paths in pairs:
+        if not paths:
+            continue
+        out.append(dict(entry, fieldsType="FieldsV1", fieldsV1=to_v1(paths)))
+    return out
+
+
+def _same(entry: Obj, manager: str, operation: str, subresource: str | None) -> bool:
+    return (
+        entry.get("manager") == manager
+        and entry.get("operation") == operation
+        and entry.get("subresource", None) == subresource
+    )
+
+
+def track_update(
+    old: Obj | None,
+    new: Obj,
+    manager: str,
+    api_version: str,
+    schema: Node,
+    subresource: str | None,
+    has_status: bool,
+) -> list[Obj]:
+    """``new``'s managedFields after ``manager`` turned ``old`` into ``new`` with an Update."""
+    managed = (old or {}).get("metadata", {}).get("managedFields") or []
+    before = field_set(owned_part(old, subresource, has_status), schema) if old else {}
+    after = field_set(owned_part(new, subresource, has_status), schema)
+    changed = {p for p, v in after.items() if before.get(p, _MISSING) != v}
+    removed = set(before) - set(after)
+    pairs = _entries(managed)
+    if not changed and not removed:
+        return list(managed)
+    found = False
+    for entry, paths in pairs:
+        paths -= removed
+        if _same(entry, manager, "Update", subresource):
+            found = True
+            paths |= changed
+            entry.update(time=now(), apiVersion=api_version)
+        else:
+            paths -= changed
+    if not found and changed:
+        entry = {"manager": manager, "operation": "Update", "apiVersion": api_version, "time": now()}
+        if subresource:
+            entry["subresource"] = subresource
+        pairs.append((entry, set(changed)))
+    return _rebuild(pairs)
+
+
+def describe(path: Path) -> str:
+    """A path as the real server prints it in conflicts: ``.spec.containers[name="app"].image``."""
+    out = ""
+    for part in path:
+        kind, _, rest = part.partition(":")
+        if kind == "f":
+            out += f".{rest}"
+        elif kind == "k":
+            keys = orjson.loads(rest)
+            out += "[" + ",".join(f"{k}={orjson.dumps(v).decode()}" for k, v in keys.items()) + "]"
+        elif kind == "v":
+            out += f"[={rest}]"
+        else:
+            out += f"[{rest}]"
+    return out
+
+
+def apply(
+    current: Obj | None,
+    applied: Obj,
+    manager: str,
+    api_version: str,
+    schema: Node,
+    *,
+    force: bool,
+    subresource: str | None,
+    has_status: bool,
+) -> Obj:
+    """The object after ``manager`` applies ``applied`` to ``current``, managedFields included.
+
+    Raises 409 Conflict naming every conflicting field and manager unless ``force``.
+    """
+    managed = (current or {}).get("metadata", {}).get("managedFields") or []
+    mine_part = owned_part(applied, subresource, has_status)
+    wanted = field_set(mine_part, schema)
+    existing = field_set(owned_part(current, subresource, has_status), schema) if current else {}
+    pairs = _entries(managed)
+    conflicts: list[tuple[str, str, Path]] = []
+    for entry, paths in pairs:
+        if _same(entry, manager, "Apply", subresource):
+            continue
+        for path in paths & set(wanted):
+            if existing.get(path, _MISSING) != wanted[path] and wanted[path] != _MARK:
+                conflicts.append((entry.get("manager", ""), entry.get("apiVersion", api_version), path))
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    if force:
+        taken = {c[2] for c in conflicts}
+        for entry, paths in pairs:
+            if not _same(entry, manager, "Apply", subresource):
+                paths -= taken
+    base = copy.deepcopy(current) if current else {}
+    merged = strategic_merge(base, _without_nulls(mine_part), schema)
+    mine = next((p for e, p in pairs if _same(e, manager, "Apply", subresource)), set())
+    others: set[Path] = set()
+    for entry, paths in pairs:
+        if not _same(entry, manager, "Apply", subresource):
+            others |= paths
+    # Shortest paths first: an associative-list item goes as a whole before its key fields would
+    # (removing its key field first would leave the item unfindable, and half of it in place).
+    for path in sorted(mine - set(wanted), key=len):
+        if not any(o[: len(path)] == path for o in others):
+            _remove_path(merged, path)
+    pairs = [(e, p) for e, p in pairs if not _same(e, manager, "Apply", subresource)]
+    entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now()}
+    if subresource:
+        entry["subresource"] = subresource
+    pairs.insert(0, (entry, set(wanted)))
+    merged.setdefault("metadata", {})["managedFields"] = _rebuild(pairs)
+    return merged
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _remove_path(obj: Any, path: Path) -> None:
+    node = obj
+    for n, part in enumerate(path):
+        last = n == len(path) - 1
+        kind, _, rest = part.partition(":")
+        if kind == "f" and isinstance(node, dict):
+            if last:
+                node.pop(rest, None)
+                return
+            node = node.get(rest)
+        elif kind == "k" and isinstance(node, list):
+            keys = orjson.loads(rest)
+            idx = next(
+                (
+                    i
+                    for i, it in enumerate(node)
+                    if isinstance(it, dict) and all(it.get(k) == v for k, v in keys.items())
+                ),
+                None,
+            )
+            if idx is None:
+                return
+            if last:
+                node.pop(idx)
+                return
+            node = node[idx]
+        elif kind == "v" and isinstance(node, list):
+            value = orjson.loads(rest)
+            if value in node:
+                node.remove(value)
+            return
+        else:
+            return
+        if node is None:
+            return
+
+
+def _conflict_error(conflicts: list[tuple[str, str, Path]]) -> StatusError:
+    causes = [
+        Cause("FieldManagerConflict", f'conflict with "{m}" using {v}', describe(p)) for m, v, p in conflicts
+    ]
+    if len(conflicts) == 1:
+        m, v, p = conflicts[0]
+        message = f'Apply failed with 1 conflict: conflict with "{m}" using {v}: {describe(p)}'
+    else:
+        lines = "\n".join(f'- conflict with "{m}" using {v}: {describe(p)}' for m, v, p in conflicts)
+        message = f"Apply failed with {len(conflicts)} conflicts: \n{lines}"
+    return StatusError(409, "Conflict", message, causes=causes)

@@ -1,0 +1,44 @@
+"""``Strategy``: what differs between kinds on create, update and delete, as kube-apiserver's
+RESTCreateStrategy/RESTUpdateStrategy/RESTDeleteStrategy.
+
+The verbs (``rest.api``) call, in the real server's order: ``prepare_for_create`` or
+``prepare_for_update`` (defaults, allocation, fields the caller may not set), then ``validate`` (every
+cause at once: the write is refused with 422 Invalid and nothing is stored). On delete they ask
+``prepare_for_delete`` (a kind's own state on deletion) and ``waits_on_spec_finalizers``.
+
+The base class is the generic behaviour of a built-in kind; a kind overrides only what it changes.
+"""
+
+from __future__ import annotations
+
+from kubeloop.apiserver.machinery.errors import Cause
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.storage import Obj, View
+
+__all__ = ["Strategy"]
+
+
+class Strategy:
+    """Generic behaviour; subclasses override per kind."""
+
+    return_deleted_object = False
+    """Delete answers with the object (Pods, Namespaces, custom resources) instead of a Status."""
+
+    def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
+        """Fill ``obj`` in before it is validated and stored; status is not the caller's to set."""
+        if rt.has_status:
+            obj.pop("status", None)
+
+    def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
+        """Fill ``obj`` (replacing ``old``) in before it is validated and stored."""
+
+    def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
+        """What is wrong with ``obj`` (created when ``old`` is None), as causes with field paths."""
+        return []
+
+    def prepare_for_delete(self, rt: ResourceType, obj: Obj) -> None:
+        """Change ``obj`` as it gets its deletionTimestamp (finalizers keep it for now)."""
+
+    def waits_on_spec_finalizers(self, obj: Obj) -> bool:
+        """Deletion waits for ``spec.finalizers`` too (Namespaces)."""
+        return False

@@ -1,0 +1,25 @@
+"""Custom resources: their CRD's structural schema (pruning, defaults) and validation with CEL rules."""
+
+from __future__ import annotations
+
+from kubeloop.apiserver.machinery.errors import Cause
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.storage import Obj, View
+from kubeloop.apiserver.strategy import structural
+from kubeloop.apiserver.strategy.base import Strategy
+
+__all__ = ["CustomResourceStrategy"]
+
+
+class CustomResourceStrategy(Strategy):
+    return_deleted_object = True
+
+    def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
+        super().prepare_for_create(rt, obj, view)
+        structural.prepare(rt, obj)
+
+    def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
+        structural.prepare(rt, obj)
+
+    def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
+        return structural.causes(rt, obj, old)

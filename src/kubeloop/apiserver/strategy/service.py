@@ -1,0 +1,117 @@
+"""Services: a ClusterIP from ``10.0.0.0/24``, NodePorts from 30000-32767 unique across Services, kept
+across updates; port, protocol and targetPort defaults.
+
+A taken or out-of-range NodePort is 422 Invalid ("provided port is already allocated", "not in the valid
+range"), as on the real server. Allocation reads the other Services through the write job's view, so two
+concurrent creates never get the same IP or port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from kubeloop.apiserver.machinery.errors import Cause, invalid
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.storage import Obj, View
+from kubeloop.apiserver.strategy.base import Strategy
+
+__all__ = ["ServiceStrategy"]
+
+NODE_PORTS = range(30000, 32768)
+SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
+
+
+class ServiceStrategy(Strategy):
+    def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
+        _allocate(obj, None, view)
+
+    def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
+        _allocate(obj, old, view)
+
+
+def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
+    spec = obj.setdefault("spec", {})
+    old_spec = (old or {}).get("spec") or {}
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    name = obj["metadata"]["name"]
+    if spec["type"] != "ExternalName":
+        if old_spec.get("clusterIP"):
+            spec.setdefault("clusterIP", old_spec["clusterIP"])
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = _allocate_ip(view)
+        if spec["clusterIP"] != "None":
+            spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    old_ports = {
+        (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort") for p in old_spec.get("ports") or []
+    }
+    wants_node_ports = spec["type"] in ("NodePort", "LoadBalancer")
+    if wants_node_ports:
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    used = _used_node_ports(view, obj)
+    causes: list[Cause] = []
+    for n, port in enumerate(spec.get("ports") or []):
+        port.setdefault("protocol", "TCP")
+        if "port" in port:
+            port.setdefault("targetPort", port["port"])
+        if not wants_node_ports:
+            port.pop("nodePort", None)
+            continue
+        node_port = port.get("nodePort") or old_ports.get((port.get("port"), port["protocol"]))
+        if node_port:
+            field = f"spec.ports[{n}].nodePort"
+            if node_port not in NODE_PORTS:
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {node_port}: provided port is not in the "
+                        "valid range. The range of valid ports is 30000-32767",
+                        field,
+                    )
+                )
+            elif node_port in used:
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {node_port}: provided port is already allocated",
+                        field,
+                    )
+                )
+            port["nodePort"] = node_port
+        else:
+            port["nodePort"] = next(p for p in NODE_PORTS if p not in used)
+        used.add(port["nodePort"])
+    if causes:
+        raise invalid("Service", "", name, causes)
+    for ingress in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if ingress.get("ip"):
+            ingress.setdefault("ipMode", "VIP")
+
+
+def _allocate_ip(view: View) -> str:
+    used = {(s.get("spec") or {}).get("clusterIP") for s in view.list("/services")}
+    for host in list(SERVICE_CIDR.hosts())[1:]:
+        if str(host) not in used:
+            return str(host)
+    raise invalid(
+        "Service",
+        "",
+        "",
+        [Cause("FieldValueInvalid", "failed to allocate a serviceIP: range is full", "spec.clusterIPs")],
+    )
+
+
+def _used_node_ports(view: View, obj: Obj) -> set[int]:
+    md = obj["metadata"]
+    used: set[int] = set()
+    for svc in view.list("/services"):
+        smd = svc["metadata"]
+        if (smd.get("namespace"), smd["name"]) == (md.get("namespace"), md["name"]):
+            continue
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            if port.get("nodePort"):
+                used.add(int(port["nodePort"]))
+    return used

@@ -1,0 +1,322 @@
+"""Custom resources against their CRD's structural schema: pruning, defaulting, validation.
+
+Role: what the real server does to a custom resource on every write, in the same order: unknown
+fields are pruned (unless ``x-kubernetes-preserve-unknown-fields``), ``default`` values are filled in
+where their parent exists, then the object is validated (types, ``minimum``/``maximum`` (and
+exclusive), ``enum``, ``pattern``, ``minLength``/``maxLength``, ``minItems``/``maxItems``,
+``required``, ``nullable``, ``x-kubernetes-int-or-string``) and ``x-kubernetes-validations`` CEL
+rules (``cel``) are checked. All failures are reported together as one 422 Invalid with a cause per
+field, as the real server does.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubeloop.apiserver.machinery.errors import Cause
+from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.apiserver.strategy import cel
+
+__all__ = ["causes", "default", "prepare", "prune", "schema_of", "validate"]
+
+Obj = dict[str, Any]
+_ROOT_KEEP = {"apiVersion", "kind", "metadata"}
+
+
+def schema_of(rt: ResourceType) -> Obj | None:
+    """The ``openAPIV3Schema`` of a custom resource's version, or None."""
+    schema: Obj | None = ((rt.crd or {}).get("schema") or {}).get("openAPIV3Schema")
+    return schema
+
+
+def prepare(rt: ResourceType, obj: Obj) -> None:
+    """Prune unknown fields and fill in defaults, in place."""
+    schema = schema_of(rt)
+    if schema:
+        prune(obj, schema, root=True)
+        default(obj, schema)
+
+
+def causes(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
+    """Every schema, scale-path and CEL failure of ``obj`` (CEL only when the schema passed)."""
+    schema = schema_of(rt)
+    if not schema:
+        return []
+    found = validate(obj, schema, "", root=True)
+    if rt.scale is not None:
+        found += _scale_causes(obj, rt.scale.spec_replicas) + _scale_causes(obj, rt.scale.status_replicas)
+    if _has_rules(schema):
+        if any(c.reason in _BLOCKING for c in found):
+            found.append(Cause("FieldValueInvalid", f'Invalid value: "null": {_NOT_CHECKED}', "<nil>"))
+        else:
+            found += cel.check(obj, old, schema)
+    return found
+
+
+# Schema failures that keep the real server from running CEL rules (apiextensions hasBlockingErr).
+_BLOCKING = {
+    "FieldValueNotSupported",
+    "FieldValueRequired",
+    "FieldValueTooLong",
+    "FieldValueTooMany",
+    "FieldValueTypeInvalid",
+}
+_NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; correct the existing errors to "
+    "complete validation"
+)
+
+
+def _has_rules(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return bool(schema.get("x-kubernetes-validations")) or any(_has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_rules(v) for v in schema)
+    return False
+
+
+def _scale_causes(obj: Obj, path: str) -> list[Cause]:
+    """What the real server adds for a bad value at a scale subresource replicas path."""
+    node: Any = obj
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    field = "." + path
+    if isinstance(node, int) and not isinstance(node, bool):
+        if node < 0:
+            return [
+                Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)
+            ]
+        return []
+    go_type = {
+        str: "string",
+        float: "float64",
+        bool: "bool",
+        dict: "map[string]interface {}",
+        list: "[]interface {}",
+    }
+    return [
+        Cause(
+            "FieldValueInvalid",
+            f"Invalid value: 0: {field} accessor error: {node} is of the type "
+            f"{go_type.get(type(node), 'interface {}')}, expected int64",
+            field,
+        )
+    ]
+
+
+def prune(value: Any, schema: Obj, root: bool = False) -> None:
+    """Drop fields the schema does not declare (keeps apiVersion, kind, metadata at the root)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields") and not schema.get("properties"):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if props is not None or (extra is None and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            for key in list(value):
+                if root and key in _ROOT_KEEP:
+                    continue
+                if props is not None and key in props:
+                    prune(value[key], props[key])
+                elif isinstance(extra, dict):
+                    prune(value[key], extra)
+                elif not schema.get("x-kubernetes-preserve-unknown-fields") and not (
+                    schema.get("x-kubernetes-embedded-resource") and key in _ROOT_KEEP
+                ):
+                    del value[key]
+        elif isinstance(extra, dict):
+            for child in value.values():
+                prune(child, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            prune(item, schema["items"])
+
+
+def default(value: Any, schema: Obj) -> None:
+    """Fill in ``default`` of missing properties wherever their parent object exists."""
+    if isinstance(value, dict):
+        for key, prop in (schema.get("properties") or {}).items():
+            if key not in value and "default" in prop:
+                value[key] = _copy(prop["default"])
+            if key in value:
+                default(value[key], prop)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key, child in value.items():
+                if key not in (schema.get("properties") or {}):
+                    default(child, extra)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            default(item, schema["items"])
+
+
+def _copy(value: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(value)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict | list):
+        return "object" if isinstance(value, dict) else "array"
+    return str(value)
+
+
+def _type_ok(value: Any, expected: str, schema: Obj) -> bool:
+    if schema.get("x-kubernetes-int-or-string"):
+        return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+    return {
+        "object": lambda v: isinstance(v, dict),
+        "array": lambda v: isinstance(v, list),
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+    }.get(expected, lambda v: True)(value)
+
+
+def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cause]:
+    """Every violation of ``schema`` by ``value`` at ``path`` (dotted, ``spec.ports[0].port``)."""
+    causes: list[Cause] = []
+    field = path or "<root>"
+    if value is None:
+        if schema.get("nullable") or root:
+            return causes
+        causes.append(
+            Cause(
+                "FieldValueTypeInvalid",
+                f'Invalid value: "null": {field} in body must be of type '
+                f'{schema.get("type", "object")}: "null"',
+                field,
+            )
+        )
+        return causes
+    expected = schema.get("type")
+    if expected and not _type_ok(value, expected, schema):
+        causes.append(
+            Cause(
+                "FieldValueTypeInvalid",
+                f'Invalid value: "{cel.json_type_name(value)}": {field} in body must be '
+                f'of type {expected}: "{cel.json_type_name(value)}"',
+                field,
+            )
+        )
+        return causes
+    if "enum" in schema and value not in schema["enum"]:
+        listed = ", ".join(_fmt(v) for v in schema["enum"])
+        causes.append(
+            Cause(
+                "FieldValueNotSupported",
+                f"Unsupported value: {_fmt(value)}: supported values: {listed}",
+                field,
+            )
+        )
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema:
+            low = schema["minimum"]
+            if value < low or (schema.get("exclusiveMinimum") and value == low):
+                op = "greater than" if schema.get("exclusiveMinimum") else "greater than or equal to"
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {_fmt(value)}: {field} in body should be {op} {low}",
+                        field,
+                    )
+                )
+        if "maximum" in schema:
+            high = schema["maximum"]
+            if value > high or (schema.get("exclusiveMaximum") and value == high):
+                op = "less than" if schema.get("exclusiveMaximum") else "less than or equal to"
+                causes.append(
+                    Cause(
+                        "FieldValueInvalid",
+                        f"Invalid value: {_fmt(value)}: {field} in body should be {op} {high}",
+                        field,
+                    )
+                )
+        if "multipleOf" in schema and value % schema["multipleOf"]:
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should be a multiple of "
+                    f"{schema['multipleOf']}",
+                    field,
+                )
+            )
+    if isinstance(value, str):
+        if "maxLength" in schema and len(value) > schema["maxLength"]:
+            causes.append(
+                Cause(
+                    "FieldValueTooLong", f"Too long: may not be more than {schema['maxLength']} bytes", field
+                )
+            )
+        if "minLength" in schema and len(value) < schema["minLength"]:
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should be at least {schema['minLength']} "
+                    "chars long",
+                    field,
+                )
+            )
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {_fmt(value)}: {field} in body should match '{schema['pattern']}'",
+                    field,
+                )
+            )
+    if isinstance(value, list):
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            causes.append(
+                Cause(
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                    field,
+                )
+            )
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    f"Invalid value: {len(value)}: {field} in body should have at least {schema['minItems']} "
+                    "items",
+                    field,
+                )
+            )
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for n, item in enumerate(value):
+                causes += validate(item, items, f"{path}[{n}]")
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        for req in schema.get("required") or ():
+            if req not in value:
+                sub = f"{path}.{req}" if path else req
+                causes.append(Cause("FieldValueRequired", "Required value", sub))
+        for key, child in value.items():
+            if root and key in _ROOT_KEEP:
+                continue
+            sub = f"{path}.{key}" if path else key
+            if key in props:
+                causes += validate(child, props[key], sub)
+            elif isinstance(schema.get("additionalProperties"), dict):
+                causes += validate(child, schema["additionalProperties"], sub)
+        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+            causes.append(
+                Cause(
+                    "FieldValueTooMany",
+                    f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                    field,
+                )
+            )
+    return causes
