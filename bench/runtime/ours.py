@@ -27,6 +27,7 @@ from common import Recorder, rss, status_bytes
 import kubeloop as kl
 from kubeloop.cache import Informer, InformerOptions, slim_managed_fields, strip_managed_fields
 from kubeloop.client import Client, ClientSettings
+from kubeloop.manager import ManagerOptions, MetricsOptions, ProbeOptions
 from kubeloop.resources import core_v1
 
 
@@ -40,9 +41,8 @@ def run_operator(a: argparse.Namespace) -> None:
 
     async def main() -> None:
         recorder.emit("start")
-        await operator.run(
-            a.kubeconfig, metrics_bind_address="127.0.0.1:0", health_probe_bind_address="127.0.0.1:0"
-        )
+        loopback = ManagerOptions(metrics=MetricsOptions("127.0.0.1:0"), probes=ProbeOptions("127.0.0.1:0"))
+        await operator.run(loopback, kubeconfig=a.kubeconfig)
 
     if a.profile == "cprofile":
         import cProfile

@@ -19,6 +19,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,16 @@ from appservice_operator.operator import operator
 
 from kubeloop import crd
 from kubeloop.client import ForbiddenError
-from kubeloop.manager import LeaderElectionLost
+from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
 from kubeloop.scaffold import leader_election_role, operator_rules
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
 RESOURCE = "appservices.app.example.com"
 STEP = 12.0  # seconds each step of the path may take before the path counts as failed
-LEASE = {"lease_duration": 6.0, "renew_deadline": 3.0, "retry_period": 0.5}  # short: renewals matter
+LEASE = LeaderElectionOptions(
+    lease_duration=6.0, renew_deadline=3.0, retry_period=0.5
+)  # short: renewals matter
 
 Rule = dict[str, Any]
 Permission = tuple[str, str, str]  # (API group, resource, verb)
@@ -222,14 +225,8 @@ def stale_children(namespace: str, app_uid: str) -> list[dict[str, Any]]:
 async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
     """The AppService operator's end-to-end path, run as the identity of ``kubeconfig``."""
     started = time.monotonic()
-    async with run_operator(
-        operator,
-        kubeconfig,
-        ready_timeout=STEP,
-        leader_election=True,
-        leader_election_namespace=namespace,
-        **LEASE,
-    ):
+    leading = ManagerOptions(leader_election=replace(LEASE, lease_namespace=namespace))
+    async with run_operator(operator, kubeconfig, leading, ready_timeout=STEP):
         await kube(kubectl, "apply", "-f", "-", input=app_manifest(namespace))
         await until(lambda: ready(kubectl, namespace), within=STEP, what="Ready=True")
         deployment = await get(kubectl, "deployment", "web", "-n", namespace)
@@ -281,7 +278,7 @@ async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
             await until(lambda kind=kind: pruned(kind), within=STEP, what=f"stale {kind} pruned")
 
         # Past the lease's renew deadline the operator still leads, and heals.
-        await asyncio.sleep(max(0.0, started + 2 * LEASE["renew_deadline"] - time.monotonic()))
+        await asyncio.sleep(max(0.0, started + 2 * LEASE.renew_deadline - time.monotonic()))
         service = await get(kubectl, "service", "web", "-n", namespace)
         assert service is not None
         await kube(kubectl, "delete", "service", "web", "-n", namespace, "--wait=false")

@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from kubeloop.cli._flags import ENV, manager_flags, manager_options
 from kubeloop.client import AlreadyExistsError, Client
 from kubeloop.errors import KubeloopError
 from kubeloop.manager import configure_logging
@@ -318,31 +319,15 @@ def list_(namespace: str | None, kubeconfig: str | None) -> None:
         click.echo(_describe(release))
 
 
-@olm.command(name="run")
+@olm.command(name="run", context_settings=ENV)
 @_kubeconfig
-@click.option("--leader-elect", is_flag=True, help="Reconcile only while holding the leader Lease.")
-@click.option("--metrics-bind-address", default=":8080", show_default=True, help="'0' disables.")
-@click.option("--health-probe-bind-address", default=":8081", show_default=True, help="'0' disables.")
-@click.option("--log-level", default="INFO", show_default=True)
-def run_(
-    kubeconfig: str | None,
-    leader_elect: bool,
-    metrics_bind_address: str,
-    health_probe_bind_address: str,
-    log_level: str,
-) -> None:
+@click.option("--log-level", default="INFO")
+@manager_flags(webhooks=False)
+def run_(kubeconfig: str | None, log_level: str, **flags: Any) -> None:
     """Install the ClusterCatalog and ClusterExtension CRDs and run the lifecycle operator until SIGTERM
     or Ctrl-C: it serves the ClusterCatalogs and installs, upgrades and uninstalls what the
     ClusterExtensions ask for."""
     configure_logging(log_level, "text")
+    options = manager_options(flags)
     _on_cluster(kubeconfig, lambda installer: apply_crds(installer.client))
-    _guarded(
-        lambda: asyncio.run(
-            lifecycle_operator().run(
-                kubeconfig,
-                leader_election=leader_elect,
-                metrics_bind_address=metrics_bind_address,
-                health_probe_bind_address=health_probe_bind_address,
-            )
-        )
-    )
+    _guarded(lambda: asyncio.run(lifecycle_operator().run(options, kubeconfig=kubeconfig)))

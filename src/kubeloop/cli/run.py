@@ -6,13 +6,14 @@ import asyncio
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
+from kubeloop.cli._flags import ENV, manager_flags, manager_options
 from kubeloop.errors import KubeloopError
 from kubeloop.manager import configure_logging
 from kubeloop.operator import Operator
-from kubeloop.webhook import DEFAULT_CERT_DIR
 
 __all__ = ["load_operator", "run"]
 
@@ -33,7 +34,7 @@ def load_operator(target: str) -> Operator:
     return found
 
 
-@click.command()
+@click.command(context_settings=ENV)
 @click.argument("target")
 @click.option(
     "--kubeconfig",
@@ -41,72 +42,23 @@ def load_operator(target: str) -> Operator:
     default=None,
     help="Default: $KUBECONFIG, ~/.kube/config.",
 )
-@click.option("--leader-elect", is_flag=True, help="Run controllers only while holding the leader Lease.")
-@click.option("--leader-election-namespace", default=None)
-@click.option("--metrics-bind-address", default=":8080", show_default=True, help="'0' disables.")
-@click.option("--health-probe-bind-address", default=":8081", show_default=True, help="'0' disables.")
 @click.option("--namespace", default=None, help="Watch only this namespace.")
-@click.option("--log-level", default="INFO", show_default=True)
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--lease-duration", type=float, default=15.0, show_default=True)
-@click.option("--renew-deadline", type=float, default=10.0, show_default=True)
-@click.option("--retry-period", type=float, default=2.0, show_default=True)
-@click.option(
-    "--webhook-bind-address",
-    default=":9443",
-    show_default=True,
-    help="Where the webhook server listens (when the operator declares webhooks).",
-)
-@click.option(
-    "--webhook-cert-dir",
-    type=click.Path(file_okay=False),
-    default=str(DEFAULT_CERT_DIR),
-    show_default=True,
-    help="Directory of the webhook server's tls.crt and tls.key (reloaded when they change).",
-)
-@click.option(
-    "--webhook-local",
-    is_flag=True,
-    help="Out of cluster: issue a loopback CA and certificate, and point the webhook configurations "
-    "(and CRD conversion) at this process while it runs. Ignores --webhook-cert-dir.",
-)
+@click.option("--log-level", default="INFO")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@manager_flags()
 def run(
-    target: str,
-    kubeconfig: str | None,
-    leader_elect: bool,
-    leader_election_namespace: str | None,
-    metrics_bind_address: str,
-    health_probe_bind_address: str,
-    namespace: str | None,
-    log_level: str,
-    log_format: str,
-    lease_duration: float,
-    renew_deadline: float,
-    retry_period: float,
-    webhook_bind_address: str,
-    webhook_cert_dir: str,
-    webhook_local: bool,
+    target: str, kubeconfig: str | None, namespace: str | None, log_level: str, log_format: str, **flags: Any
 ) -> None:
-    """Run the operator TARGET (``package.module:operator``) until SIGTERM or Ctrl-C."""
+    """Run the operator TARGET (``package.module:operator``) until SIGTERM or Ctrl-C.
+
+    Every option can also be set in the environment as ``KUBELOOP_<OPTION>`` (``KUBELOOP_LEADER_ELECT=true``).
+    """
     configure_logging(log_level, "json" if log_format == "json" else "text")
+    options = manager_options(flags)
     operator = load_operator(target)
     if namespace:
         operator.namespace = namespace
     try:
-        asyncio.run(
-            operator.run(
-                kubeconfig,
-                leader_election=leader_elect,
-                metrics_bind_address=metrics_bind_address,
-                health_probe_bind_address=health_probe_bind_address,
-                leader_election_namespace=leader_election_namespace,
-                lease_duration=lease_duration,
-                renew_deadline=renew_deadline,
-                retry_period=retry_period,
-                webhook_bind_address=webhook_bind_address,
-                webhook_cert_dir=webhook_cert_dir,
-                webhook_local=webhook_local,
-            )
-        )
+        asyncio.run(operator.run(options, kubeconfig=kubeconfig))
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc

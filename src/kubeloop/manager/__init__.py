@@ -1,9 +1,12 @@
 """kubeloop.manager: what runs an operator's controllers as one process.
 
-Leader election over a ``Lease`` (``LeaderElector``), the Prometheus registry of controller-runtime's
-series (``Metrics``), and the ``/metrics`` and ``/healthz``/``/readyz`` HTTP servers
-(``MetricsServer``, ``ProbeServer``). Imports ``kubeloop.client``, ``kubeloop.clock``,
-``kubeloop.errors`` and ``kubeloop.queue`` (lower layers only).
+``Manager`` runs the cache, the controllers and servers, configured by one ``ManagerOptions`` that
+holds each component's options whole (``LeaderElectionOptions | None``, ``MetricsOptions``,
+``ProbeOptions``, ``WebhookServerOptions``). Leader election over a ``Lease`` (``LeaderElector``), the
+Prometheus registry of controller-runtime's series (``Metrics``), the ``/metrics`` and
+``/healthz``/``/readyz`` HTTP servers (``MetricsServer``, ``ProbeServer``), structured logs
+(``configure_logging``). Imports ``kubeloop.cache``, ``kubeloop.client``, ``kubeloop.clock``,
+``kubeloop.controller``, ``kubeloop.errors`` and ``kubeloop.queue`` (lower layers only).
 """
 
 from kubeloop.manager._leader import (
@@ -15,11 +18,19 @@ from kubeloop.manager._leader import (
     default_identity,
 )
 from kubeloop.manager._logging import KeyFilter, configure_logging
-from kubeloop.manager._manager import Manager, ManagerOptions
+from kubeloop.manager._manager import Manager
 from kubeloop.manager._metrics import Metrics, ReconcileResult
+from kubeloop.manager._options import (
+    DEFAULT_CERT_DIR,
+    ManagerOptions,
+    MetricsOptions,
+    ProbeOptions,
+    WebhookServerOptions,
+)
 from kubeloop.manager._probes import Check, MetricsServer, ProbeServer, parse_bind_address
 
 __all__ = [
+    "DEFAULT_CERT_DIR",
     "Check",
     "KeyFilter",
     "LeaderElectionLost",
@@ -30,9 +41,12 @@ __all__ = [
     "Manager",
     "ManagerOptions",
     "Metrics",
+    "MetricsOptions",
     "MetricsServer",
+    "ProbeOptions",
     "ProbeServer",
     "ReconcileResult",
+    "WebhookServerOptions",
     "configure_logging",
     "default_identity",
     "parse_bind_address",

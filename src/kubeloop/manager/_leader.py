@@ -76,10 +76,12 @@ class LeaderElectionOptions:
     """How to elect a leader; durations are seconds on ``clock``.
 
     Constraints (checked): ``lease_duration > renew_deadline > retry_period * (1 + JITTER) > 0``.
+    ``lease_name`` and ``lease_namespace`` may be left empty in ``ManagerOptions.leader_election``
+    (the manager names the Lease ``<name>-leader`` in its client's namespace); an elector needs both.
     """
 
-    lease_name: str
-    lease_namespace: str
+    lease_name: str = ""
+    lease_namespace: str = ""
     identity: str = field(default_factory=default_identity)
     lease_duration: float = 15.0
     """How long non-leaders wait after the last change they saw before taking the Lease."""
@@ -92,8 +94,6 @@ class LeaderElectionOptions:
     clock: Clock = field(default_factory=RealClock)
 
     def __post_init__(self) -> None:
-        if not self.lease_name or not self.lease_namespace:
-            raise ValueError("lease_name and lease_namespace are required")
         if not self.identity:
             raise ValueError("identity must not be empty")
         if self.retry_period <= 0:
@@ -147,6 +147,8 @@ class LeaderElector:
     def __init__(
         self, client: LeaseClient, options: LeaderElectionOptions, *, metrics: LeaderMetrics | None = None
     ) -> None:
+        if not options.lease_name or not options.lease_namespace:
+            raise ValueError("leader election needs a lease_name and a lease_namespace")
         self.options = options
         self._client = client
         self._clock = options.clock

@@ -21,35 +21,19 @@ import contextlib
 import gc
 import logging
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
 from typing import Any
 
-from kubeloop.cache import Cache, CacheOptions
+from kubeloop.cache import Cache
 from kubeloop.client import Client
 from kubeloop.controller import Controller
-from kubeloop.manager._leader import LeaderElectionOptions, LeaderElector
+from kubeloop.manager._leader import LeaderElector
 from kubeloop.manager._metrics import Metrics
+from kubeloop.manager._options import ManagerOptions
 from kubeloop.manager._probes import MetricsServer, ProbeServer
 
-__all__ = ["Manager", "ManagerOptions"]
+__all__ = ["Manager"]
 
 log = logging.getLogger("kubeloop.manager")
-
-
-@dataclass(frozen=True)
-class ManagerOptions:
-    """Settings of one manager; ``name`` names the Lease (``<name>-leader``) and the logs."""
-
-    name: str
-    leader_election: bool = False
-    leader_election_namespace: str | None = None
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-    metrics_bind_address: str = ":8080"
-    health_probe_bind_address: str = ":8081"
-    graceful_shutdown_timeout: float = 30.0
-    cache: CacheOptions = field(default_factory=CacheOptions)
 
 
 class Manager:
@@ -62,8 +46,8 @@ class Manager:
         self.cache = Cache(client, options.cache)
         self.controllers: list[Controller] = []
         self.servers: list[AbstractAsyncContextManager[Any]] = []
-        self.probes = ProbeServer(options.health_probe_bind_address)
-        self.metrics_server = MetricsServer(self.metrics, options.metrics_bind_address)
+        self.probes = ProbeServer(options.probes.bind_address)
+        self.metrics_server = MetricsServer(self.metrics, options.metrics.bind_address)
         self.elector: LeaderElector | None = None
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
@@ -117,21 +101,11 @@ class Manager:
                 await asyncio.gather(work, stop, cache_task, return_exceptions=True)
 
     async def _lead_or_run(self) -> None:
-        if not self.options.leader_election:
+        lease = self.options.lease(self.client.namespace)
+        if lease is None:
             await self._run_controllers()
             return
-        namespace = self.options.leader_election_namespace or self.client.namespace
-        self.elector = LeaderElector(
-            self.client,
-            LeaderElectionOptions(
-                lease_name=f"{self.options.name}-leader",
-                lease_namespace=namespace,
-                lease_duration=self.options.lease_duration,
-                renew_deadline=self.options.renew_deadline,
-                retry_period=self.options.retry_period,
-            ),
-            metrics=self.metrics,
-        )
+        self.elector = LeaderElector(self.client, lease, metrics=self.metrics)
         await self.elector.run(self._run_controllers)
 
     async def _run_controllers(self) -> None:

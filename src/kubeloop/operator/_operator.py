@@ -24,10 +24,12 @@ import logging
 import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from kubeloop import crd
+from kubeloop._deprecated import warn_deprecated
 from kubeloop.cache import CacheOptions, InformerOptions, slim_managed_fields
 from kubeloop.client import Client
 from kubeloop.controller import (
@@ -37,19 +39,17 @@ from kubeloop.controller import (
 )
 from kubeloop.manager import Manager, ManagerOptions, Metrics
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+from kubeloop.operator._legacy import from_keywords
 from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
 from kubeloop.webhook import (
     CONVERT_PATH,
-    DEFAULT_CERT_DIR,
+    AdmissionOptions,
     AdmissionWebhook,
     Conversions,
     ConvertFn,
     Defaulter,
     DefaultFn,
-    FailurePolicy,
     LocalWebhooks,
-    Operation,
-    SideEffects,
     Target,
     ValidateFn,
     Validator,
@@ -138,62 +138,34 @@ class Operator:
     # -- webhooks ----------------------------------------------------------------------------------
 
     def default(
-        self,
-        kind: KindLike,
-        *,
-        operations: Sequence[Operation] = ("CREATE", "UPDATE"),
-        failure_policy: FailurePolicy = "Fail",
-        side_effects: SideEffects = "None",
-        timeout_seconds: int = 10,
-        namespace_selector: Mapping[str, Any] | None = None,
-        object_selector: Mapping[str, Any] | None = None,
+        self, kind: KindLike, options: AdmissionOptions | None = None, **settings: Any
     ) -> Callable[[DefaultFn], DefaultFn]:
         """Declare the defaulting (mutating admission) webhook of ``kind``: ``fn(obj, request)``
         changes the parsed object in place or returns a new one; the API server gets the JSON patch.
 
-        The other keywords land in the generated ``MutatingWebhookConfiguration`` entry.
+        ``options`` (or its fields as keywords: ``operations=``, ``failure_policy=``, ...) land in
+        the generated ``MutatingWebhookConfiguration`` entry.
         """
-
-        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
+        admission = replace(options or AdmissionOptions(), **settings)
 
         def decorate(fn: DefaultFn) -> DefaultFn:
-            target, plural, namespaced = _webhook_target(kind)
-            handler = Defaulter(target, fn, operations=operations)
-            self._add_webhook(
-                AdmissionWebhook(
-                    "mutating", target, handler, plural, namespaced, tuple(operations), *settings
-                )
-            )
+            self._declare_webhook("mutating", kind, Defaulter, fn, admission)
             return fn
 
         return decorate
 
     def validate(
-        self,
-        kind: KindLike,
-        *,
-        operations: Sequence[Operation] = ("CREATE", "UPDATE"),
-        failure_policy: FailurePolicy = "Fail",
-        side_effects: SideEffects = "None",
-        timeout_seconds: int = 10,
-        namespace_selector: Mapping[str, Any] | None = None,
-        object_selector: Mapping[str, Any] | None = None,
+        self, kind: KindLike, options: AdmissionOptions | None = None, **settings: Any
     ) -> Callable[[ValidateFn], ValidateFn]:
         """Declare the validating admission webhook of ``kind``: ``fn(obj, request)`` returns
         warnings (a list of strings, or ``None``) or raises ``webhook.Denied`` /
         ``webhook.Invalid(FieldError(path, detail), ...)`` to reject; on UPDATE ``request.old`` is
-        the current object, on DELETE (when listed in ``operations``) ``obj`` is the deleted one."""
-
-        settings = (failure_policy, side_effects, timeout_seconds, namespace_selector, object_selector)
+        the current object, on DELETE (when listed in ``operations``) ``obj`` is the deleted one.
+        ``options`` (or its fields as keywords) as for ``default``."""
+        admission = replace(options or AdmissionOptions(), **settings)
 
         def decorate(fn: ValidateFn) -> ValidateFn:
-            target, plural, namespaced = _webhook_target(kind)
-            handler = Validator(target, fn, operations=operations)
-            self._add_webhook(
-                AdmissionWebhook(
-                    "validating", target, handler, plural, namespaced, tuple(operations), *settings
-                )
-            )
+            self._declare_webhook("validating", kind, Validator, fn, admission)
             return fn
 
         return decorate
@@ -210,7 +182,18 @@ class Operator:
 
         return decorate
 
-    def _add_webhook(self, webhook: AdmissionWebhook) -> None:
+    def _declare_webhook(
+        self,
+        type: Literal["mutating", "validating"],
+        kind: KindLike,
+        handler: type[Defaulter] | type[Validator],
+        fn: Any,
+        options: AdmissionOptions,
+    ) -> None:
+        target, plural, namespaced = _webhook_target(kind)
+        webhook = AdmissionWebhook(
+            type, target, handler(target, fn, operations=options.operations), plural, namespaced, options
+        )
         if any(w.path == webhook.path for w in self.webhooks):
             raise ValueError(f"{webhook.target} already has a {webhook.type} webhook")
         self.webhooks.append(webhook)
@@ -250,68 +233,59 @@ class Operator:
     ) -> Manager:
         """Create the manager and controllers on ``client`` (``run`` does this for you).
 
-        With webhooks declared, ``webhook_server`` (default: ``:9443``, certificates from
-        ``DEFAULT_CERT_DIR``) serves them alongside the controllers, on every replica.
+        ``options`` left empty take the operator's name and cache settings. With webhooks declared, a
+        webhook server (``webhook_server``, or one made from ``options.webhook_server``) serves them
+        alongside the controllers, on every replica; with ``options.webhook_server.local`` the
+        configurations reaching it are installed while it runs.
         """
-        options = options or ManagerOptions(name=self.name, cache=self._cache_options())
+        options = (options or ManagerOptions()).with_defaults(self.name, self._cache_options())
         manager = Manager(client, options, metrics=metrics)
         for registration in self._registrations:
             manager.add(await build_controller(manager, registration, self.name))
         if self.has_webhooks:
-            server = self.register_webhooks(webhook_server or WebhookServer(metrics=manager.metrics))
+            local = options.webhook_server.local and webhook_server is None
+            ca_bundle = b""
+            if webhook_server is None:
+                settings = options.webhook_server
+                if local:
+                    cert_dir = tempfile.mkdtemp(prefix=f"{self.name}-webhook-certs-")
+                    ca_bundle = serving_certificate(cert_dir, ("127.0.0.1", "localhost"))
+                    settings = replace(settings, cert_dir=cert_dir)
+                webhook_server = WebhookServer(settings, metrics=manager.metrics)
+            server = self.register_webhooks(webhook_server)
             manager.add_server(server)
             manager.probes.add_readyz_check("webhook-server", server.started)
+            if local:
+                manager.add_server(
+                    LocalWebhooks(
+                        client, server, self.webhooks, self.conversions, name=self.name, ca_bundle=ca_bundle
+                    )
+                )
             self.webhook_server = server
         self.manager = manager
         return manager
 
     async def run(
         self,
-        kubeconfig: str | Path | None = None,
+        options: ManagerOptions | str | Path | None = None,
         *,
-        leader_election: bool = False,
-        metrics_bind_address: str = ":8080",
-        health_probe_bind_address: str = ":8081",
+        kubeconfig: str | Path | None = None,
         handle_signals: bool = True,
-        webhook_bind_address: str = ":9443",
-        webhook_cert_dir: str | Path = DEFAULT_CERT_DIR,
-        webhook_local: bool = False,
-        **manager_options: Any,
+        **deprecated: Any,
     ) -> None:
-        """Connect (kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster); run until SIGTERM or SIGINT.
+        """Connect (``kubeconfig``, $KUBECONFIG, ~/.kube/config or in-cluster) and run with ``options``
+        until SIGTERM or SIGINT (``handle_signals``) or until the manager is stopped.
 
-        With webhooks declared, the webhook server binds ``webhook_bind_address`` and serves the
-        ``tls.crt``/``tls.key`` of ``webhook_cert_dir`` (reloaded when they change). ``webhook_local``
-        is for running out of cluster: a fresh CA and serving certificate for the loopback address go
-        into a temporary directory, and the webhook configurations (and the conversion of converted
-        kinds' CRDs) point at this process while it runs; the configurations are deleted on exit."""
+        ``deprecated``: the keywords of the last release (``leader_election=True``,
+        ``metrics_bind_address=``, ``webhook_local=``...), mapped onto ``options`` with a warning; so is
+        a kubeconfig passed first."""
+        if isinstance(options, str | Path):
+            warn_deprecated("Operator.run(kubeconfig)", "Operator.run(options, kubeconfig=...)")
+            kubeconfig, options = options, None
+        options = from_keywords(options or ManagerOptions(), deprecated)
         metrics = Metrics()
-        client = await Client.load(kubeconfig, metrics=metrics)
-        options = ManagerOptions(
-            name=self.name,
-            leader_election=leader_election,
-            metrics_bind_address=metrics_bind_address,
-            health_probe_bind_address=health_probe_bind_address,
-            cache=self._cache_options(),
-            **manager_options,
-        )
-        server = None
-        ca_bundle = b""
-        if self.has_webhooks:
-            if webhook_local:
-                webhook_cert_dir = tempfile.mkdtemp(prefix=f"{self.name}-webhook-certs-")
-                ca_bundle = serving_certificate(webhook_cert_dir, ("127.0.0.1", "localhost"))
-            server = WebhookServer(
-                bind_address=webhook_bind_address, cert_dir=webhook_cert_dir, metrics=metrics
-            )
-        async with client:
-            manager = await self.build(client, options, metrics, webhook_server=server)
-            if server is not None and webhook_local:
-                manager.add_server(
-                    LocalWebhooks(
-                        client, server, self.webhooks, self.conversions, name=self.name, ca_bundle=ca_bundle
-                    )
-                )
+        async with await Client.load(kubeconfig, metrics=metrics) as client:
+            manager = await self.build(client, options, metrics)
             loop = asyncio.get_running_loop()
             if handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):

@@ -4,6 +4,10 @@
 
     async with run_operator(operator, control_plane.kubeconfig) as manager:
         ...   # the operator reconciles; manager.metrics_server.port / manager.probes.port are bound
+
+    local = ManagerOptions(webhook_server=WebhookServerOptions(bind_address="127.0.0.1:0", local=True))
+    async with run_operator(operator, control_plane.kubeconfig, local):
+        ...   # its webhooks are served too, and the API server calls them
 """
 
 from __future__ import annotations
@@ -11,25 +15,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from kubeloop.manager import Manager
+from kubeloop.manager import Manager, ManagerOptions, MetricsOptions, ProbeOptions
 from kubeloop.operator import Operator
 
 __all__ = ["run_operator"]
 
+LOOPBACK = "127.0.0.1:0"
+
 
 @contextlib.asynccontextmanager
 async def run_operator(
-    operator: Operator, kubeconfig: str | Path, *, ready_timeout: float = 30.0, **options: Any
+    operator: Operator,
+    kubeconfig: str | Path,
+    options: ManagerOptions | None = None,
+    *,
+    ready_timeout: float = 30.0,
+    **deprecated: Any,
 ) -> AsyncIterator[Manager]:
-    """Start ``operator`` (servers on free loopback ports), yield its manager once its caches synced,
-    stop it gracefully afterwards; re-raise whatever made it fail."""
-    options.setdefault("metrics_bind_address", "127.0.0.1:0")
-    options.setdefault("health_probe_bind_address", "127.0.0.1:0")
+    """Start ``operator`` with ``options`` (metrics and probes on free loopback ports unless they name
+    others), yield its manager once its caches synced, stop it gracefully afterwards; re-raise
+    whatever made it fail. ``deprecated``: ``Operator.run``'s old keywords, passed on to it."""
+    options = options or ManagerOptions()
+    if options.metrics == MetricsOptions():
+        options = replace(options, metrics=MetricsOptions(LOOPBACK))
+    if options.probes == ProbeOptions():
+        options = replace(options, probes=ProbeOptions(LOOPBACK))
     operator.manager = None
-    task = asyncio.create_task(operator.run(kubeconfig, handle_signals=False, **options))
+    run = operator.run(options, kubeconfig=kubeconfig, handle_signals=False, **deprecated)
+    task = asyncio.create_task(run)
     async with asyncio.timeout(ready_timeout):
         while operator.manager is None or not operator.manager.cache.synced:
             if task.done():

@@ -21,6 +21,7 @@ Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.client``, ``k
 """
 
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
+from kubeloop.manager import WebhookServerOptions
 from kubeloop.webhook._admission import (
     AdmissionHandler,
     Defaulter,
@@ -34,6 +35,7 @@ from kubeloop.webhook._admission import (
 )
 from kubeloop.webhook._config import (
     CONVERT_PATH,
+    AdmissionOptions,
     AdmissionWebhook,
     ClientConfig,
     FailurePolicy,
@@ -59,6 +61,7 @@ __all__ = [
     "CONVERT_PATH",
     "DEFAULT_CERT_DIR",
     "AdmissionHandler",
+    "AdmissionOptions",
     "AdmissionRequest",
     "AdmissionResponse",
     "AdmissionWebhook",
@@ -84,6 +87,7 @@ __all__ = [
     "Validator",
     "WebhookMetrics",
     "WebhookServer",
+    "WebhookServerOptions",
     "configurations",
     "conversion_stanza",
     "json_patch",

@@ -1,7 +1,7 @@
 """Declared webhooks and the API objects that point the API server at them.
 
-``AdmissionWebhook`` is one declared mutating or validating webhook (what it serves, where, and the
-settings the API server needs). ``configurations`` turns declarations into a
+``AdmissionWebhook`` is one declared mutating or validating webhook (what it serves, where, and its
+``AdmissionOptions``: the settings the API server needs). ``configurations`` turns declarations into a
 ``MutatingWebhookConfiguration`` and a ``ValidatingWebhookConfiguration`` whose client config is
 either a Service (in cluster, kubebuilder's ``webhook-service`` placeholders by default) or a URL
 (local runs and tests: ``https://127.0.0.1:PORT``) with a CA bundle. ``conversion_stanza`` is the
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from kubeloop.webhook._review import Operation
 
 __all__ = [
     "CONVERT_PATH",
+    "AdmissionOptions",
     "AdmissionWebhook",
     "ClientConfig",
     "configurations",
@@ -44,6 +45,22 @@ def webhook_path(prefix: Literal["mutate", "validate"], target: Target) -> str:
 
 
 @dataclass(frozen=True)
+class AdmissionOptions:
+    """The settings of one admission webhook: which operations it sees (the handler lets others
+    through), and what its configuration entry tells the API server."""
+
+    operations: tuple[Operation, ...] = ("CREATE", "UPDATE")
+    failure_policy: FailurePolicy = "Fail"
+    side_effects: SideEffects = "None"
+    timeout_seconds: int = 10
+    namespace_selector: Mapping[str, Any] | None = None
+    object_selector: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operations", tuple(self.operations))
+
+
+@dataclass(frozen=True)
 class AdmissionWebhook:
     """One declared admission webhook."""
 
@@ -52,12 +69,7 @@ class AdmissionWebhook:
     handler: AdmissionHandler
     plural: str
     namespaced: bool | None
-    operations: tuple[Operation, ...] = ("CREATE", "UPDATE")
-    failure_policy: FailurePolicy = "Fail"
-    side_effects: SideEffects = "None"
-    timeout_seconds: int = 10
-    namespace_selector: Mapping[str, Any] | None = None
-    object_selector: Mapping[str, Any] | None = None
+    options: AdmissionOptions = field(default_factory=AdmissionOptions)
 
     @property
     def path(self) -> str:
@@ -74,28 +86,29 @@ class AdmissionWebhook:
     def to_dict(self, client: ClientConfig) -> dict[str, Any]:
         """The entry in ``webhooks`` of the configuration."""
         scope = "*" if self.namespaced is None else ("Namespaced" if self.namespaced else "Cluster")
+        options = self.options
         entry: dict[str, Any] = {
             "name": self.name,
             "admissionReviewVersions": ["v1"],
             "clientConfig": client.to_dict(self.path),
-            "failurePolicy": self.failure_policy,
+            "failurePolicy": options.failure_policy,
             "matchPolicy": "Equivalent",
             "rules": [
                 {
                     "apiGroups": [self.target.group],
                     "apiVersions": [self.target.version],
-                    "operations": list(self.operations),
+                    "operations": list(options.operations),
                     "resources": [self.plural],
                     "scope": scope,
                 }
             ],
-            "sideEffects": self.side_effects,
-            "timeoutSeconds": self.timeout_seconds,
+            "sideEffects": options.side_effects,
+            "timeoutSeconds": options.timeout_seconds,
         }
-        if self.namespace_selector is not None:
-            entry["namespaceSelector"] = dict(self.namespace_selector)
-        if self.object_selector is not None:
-            entry["objectSelector"] = dict(self.object_selector)
+        if options.namespace_selector is not None:
+            entry["namespaceSelector"] = dict(options.namespace_selector)
+        if options.object_selector is not None:
+            entry["objectSelector"] = dict(options.object_selector)
         if self.type == "mutating":
             entry["reinvocationPolicy"] = "Never"
         return entry

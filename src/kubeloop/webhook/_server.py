@@ -2,7 +2,7 @@
 
 ::
 
-    server = WebhookServer(cert_dir="/tmp/k8s-webhook-server/serving-certs", metrics=manager.metrics)
+    server = WebhookServer(WebhookServerOptions(cert_dir=cert_dir), metrics=manager.metrics)
     server.register("/mutate-app-example-com-v1-appservice", Defaulter(Target.of(AppService), fn))
     server.register("/convert", conversions)
     async with server:          # bound; server.port is the real port (bind "127.0.0.1:0" in tests)
@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from kubeloop.manager import Metrics, parse_bind_address
+from kubeloop._deprecated import warn_deprecated
+from kubeloop.manager import DEFAULT_CERT_DIR, Metrics, WebhookServerOptions, parse_bind_address
 from kubeloop.webhook._admission import AdmissionHandler
 from kubeloop.webhook._conversion import Conversions
 from kubeloop.webhook._review import AdmissionResponse, BadReview, parse_admission_review
@@ -39,7 +40,6 @@ __all__ = ["DEFAULT_CERT_DIR", "WebhookMetrics", "WebhookServer"]
 
 log = logging.getLogger("kubeloop.webhook")
 
-DEFAULT_CERT_DIR = Path("/tmp/k8s-webhook-server/serving-certs")
 MAX_BODY = 7 * 1024 * 1024  # the API server's own request size limit is 3 MiB of object; leave room
 
 
@@ -79,21 +79,28 @@ class WebhookServer:
 
     def __init__(
         self,
+        options: WebhookServerOptions | None = None,
         *,
-        bind_address: str = ":9443",
-        cert_dir: str | Path = DEFAULT_CERT_DIR,
-        cert_name: str = "tls.crt",
-        key_name: str = "tls.key",
-        poll_interval: float = 1.0,
         metrics: Metrics | None = None,
+        **deprecated: Any,
     ) -> None:
-        self.bind_address = bind_address
-        bind = parse_bind_address(bind_address)
+        """``deprecated``: ``WebhookServerOptions`` fields as keywords (the old signature)."""
+        if deprecated:
+            warn_deprecated(
+                "WebhookServer(bind_address=..., cert_dir=...)", "WebhookServer(WebhookServerOptions(...))"
+            )
+            options = replace(options or WebhookServerOptions(), **deprecated)
+        self.options = options = options or WebhookServerOptions()
+        self.bind_address = options.bind_address
+        bind = parse_bind_address(options.bind_address)
         if bind is None:
             raise ValueError("the webhook server cannot be disabled by its bind address")
         self._bind = bind
         self.certs = CertWatcher(
-            cert_dir, cert_name=cert_name, key_name=key_name, poll_interval=poll_interval
+            options.cert_dir,
+            cert_name=options.cert_name,
+            key_name=options.key_name,
+            poll_interval=options.poll_interval,
         )
         self.metrics = WebhookMetrics((metrics or Metrics(process_collectors=False)).registry)
         self._admission: dict[str, AdmissionHandler] = {}

@@ -20,6 +20,7 @@ from webhook_support import in_namespace, installed, run, unique_group
 import kubeloop as kl
 from kubeloop import crd, webhook
 from kubeloop.client import ApiError, Client
+from kubeloop.manager import ManagerOptions, WebhookServerOptions
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 from kubeloop.webhook import AdmissionRequest, FieldError, Invalid
 
@@ -97,6 +98,11 @@ def cert_dir(tmp_path: Path) -> tuple[Path, bytes]:
     return tmp_path, webhook.serving_certificate(tmp_path)
 
 
+def serving_from(cert_dir: Path) -> ManagerOptions:
+    """Webhooks served on a free loopback port with the certificate in ``cert_dir``."""
+    return ManagerOptions(webhook_server=WebhookServerOptions(bind_address="127.0.0.1:0", cert_dir=cert_dir))
+
+
 @pytest.fixture
 async def serving(
     control_plane: ControlPlane,
@@ -109,9 +115,7 @@ async def serving(
     operator = operator_for(namespace)
     directory, ca = cert_dir
     async with (
-        run_operator(
-            operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_cert_dir=directory
-        ),
+        run_operator(operator, control_plane.kubeconfig, serving_from(directory)),
         installed(kubectl, operator, ca),
     ):
         await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
@@ -192,9 +196,7 @@ async def test_a_rotated_certificate_is_picked_up_without_restart(
 ) -> None:
     operator = operator_for(namespace)
     directory, ca = cert_dir
-    async with run_operator(
-        operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_cert_dir=directory
-    ):
+    async with run_operator(operator, control_plane.kubeconfig, serving_from(directory)):
         server = operator.webhook_server
         assert server is not None
         port = server.port
@@ -232,9 +234,8 @@ async def test_a_local_run_installs_configurations_reaching_it_and_removes_them_
 ) -> None:
     operator = operator_for(namespace)
     names = [f"mutating-{operator.name}", f"validating-{operator.name}"]
-    async with run_operator(
-        operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_local=True
-    ):
+    local = ManagerOptions(webhook_server=WebhookServerOptions(bind_address="127.0.0.1:0", local=True))
+    async with run_operator(operator, control_plane.kubeconfig, local):
         server = operator.webhook_server
         assert server is not None
         await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")

@@ -17,6 +17,7 @@ from webhook_support import run, unique_group
 
 import kubeloop as kl
 from kubeloop import crd, webhook
+from kubeloop.manager import ManagerOptions, WebhookServerOptions
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 
 GROUP = unique_group("whconv")
@@ -114,9 +115,8 @@ async def test_objects_convert_between_versions_and_survive_a_storage_version_mi
 ) -> None:
     operator = conversion_operator()
     ca = webhook.serving_certificate(tmp_path)
-    async with run_operator(
-        operator, control_plane.kubeconfig, webhook_bind_address="127.0.0.1:0", webhook_cert_dir=tmp_path
-    ):
+    serving = WebhookServerOptions(bind_address="127.0.0.1:0", cert_dir=tmp_path)
+    async with run_operator(operator, control_plane.kubeconfig, ManagerOptions(webhook_server=serving)):
         server = operator.webhook_server
         assert server is not None
         await until(server.started, within=10, what="webhook server listening")

@@ -317,7 +317,7 @@ def test_create_webhook_registers_stubs_and_generate_writes_their_configurations
         ("validating", "/validate-etcd-cloud-io-v1-etcdcluster"),
     ]
     validating = next(w for w in operator.webhooks if w.type == "validating")
-    assert set(validating.operations) == {"CREATE", "UPDATE", "DELETE"}
+    assert set(validating.options.operations) == {"CREATE", "UPDATE", "DELETE"}
     assert not operator.conversions  # one version only: the conversion stub is a commented example
     hooks = import_package(project, "webhooks.etcdcluster_v1")
     assert hooks.RESOURCE.crd_name == "etcdclusters.etcd.cloud.io"  # type: ignore[attr-defined]

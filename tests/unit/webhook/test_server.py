@@ -15,7 +15,7 @@ import orjson
 import pytest
 from widgets import Widget
 
-from kubeloop.manager import Metrics
+from kubeloop.manager import Metrics, WebhookServerOptions
 from kubeloop.webhook import (
     AdmissionRequest,
     AdmissionResponse,
@@ -44,7 +44,8 @@ def trusting(ca_pem: bytes) -> ssl.SSLContext:
 async def served(tmp_path: Path) -> AsyncIterator[tuple[WebhookServer, bytes, Metrics]]:
     ca = serving_certificate(tmp_path)
     metrics = Metrics(process_collectors=False)
-    server = WebhookServer(bind_address="127.0.0.1:0", cert_dir=tmp_path, poll_interval=0.05, metrics=metrics)
+    options = WebhookServerOptions(bind_address="127.0.0.1:0", cert_dir=tmp_path, poll_interval=0.05)
+    server = WebhookServer(options, metrics=metrics)
 
     def default(w: Widget, request: AdmissionRequest) -> None:
         w.spec.size = 7
@@ -214,7 +215,7 @@ async def test_a_half_written_pair_keeps_the_old_certificate_serving(
 
 
 async def test_starting_without_a_certificate_fails(tmp_path: Path) -> None:
-    server = WebhookServer(bind_address="127.0.0.1:0", cert_dir=tmp_path / "missing")
+    server = WebhookServer(WebhookServerOptions(bind_address="127.0.0.1:0", cert_dir=tmp_path / "missing"))
     with pytest.raises(FileNotFoundError):
         await server.start()
     assert not server.started()
