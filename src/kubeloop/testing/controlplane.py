@@ -11,6 +11,10 @@ the component and keeps its log file.
 Guarantees: ``start()`` returns only when kube-apiserver answers ``/readyz`` (and every
 requested component is healthy, and requested nodes are Ready).  Caveat: ``start()`` blocks;
 ``async with`` runs it in a worker thread.
+
+Faults for chaos tests: ``restart`` a component (``restart_apiserver``, ``restart_etcd``) and
+``compact_etcd``; ``kubeloop.testing.faults.FaultProxy`` adds network faults between a client and
+kube-apiserver.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import ssl
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -78,6 +84,7 @@ class ControlPlane:
         base = options or ControlPlaneOptions()
         self.options = dataclasses.replace(base, **overrides)
         self._processes: list[ManagedProcess] = []
+        self._probes: dict[str, tuple[str, ssl.SSLContext | None]] = {}
         self._dir: Path | None = None
         self._logs: Path | None = None
         self.apiserver_port = 0
@@ -255,11 +262,14 @@ class ControlPlane:
                 *opts.apiserver_args,
             ],
         )
-        etcd.wait_healthy(f"http://127.0.0.1:{self.etcd_port}/health", timeout=opts.start_timeout)
-        apiserver.wait_healthy(f"{self.server}/readyz", self.ssl_context(), timeout=opts.start_timeout)
+        self._probes["etcd"] = (f"http://127.0.0.1:{self.etcd_port}/health", None)
+        self._probes["kube-apiserver"] = (f"{self.server}/readyz", self.ssl_context())
+        etcd.wait_healthy(*self._probes["etcd"], timeout=opts.start_timeout)
+        apiserver.wait_healthy(*self._probes["kube-apiserver"], timeout=opts.start_timeout)
 
         secondary = self._start_secondary(binaries, str(sa_key))
         for proc, url in secondary:
+            self._probes[proc.name] = (url, _insecure_context())
             proc.wait_healthy(url, _insecure_context(), timeout=opts.start_timeout)
         if opts.nodes:
             self._create_nodes(opts.nodes)
@@ -359,6 +369,68 @@ class ControlPlane:
                 )
             time.sleep(0.2)
 
+    # -- faults --------------------------------------------------------------------------------------
+
+    def restart(self, component: str, *, kill: bool = False, down_for: float = 0.0) -> None:
+        """Stop ``component`` (``"etcd"``, ``"kube-apiserver"``, ...) with SIGTERM, or SIGKILL when
+        ``kill``; keep it down ``down_for`` s; start it again with the same flags, port and data; return
+        once it is healthy again. Clients see their connections drop and their watches end."""
+        proc = next((p for p in self._processes if p.name == component), None)
+        if proc is None:
+            raise ComponentError(component, "not running in this control plane")
+        if kill:
+            proc.kill()
+        else:
+            proc.stop(grace=30.0)
+        time.sleep(down_for)
+        proc.start()
+        proc.wait_healthy(*self._probes[component], timeout=self.options.start_timeout)
+
+    def restart_apiserver(self, *, kill: bool = False, down_for: float = 0.0) -> None:
+        """Restart kube-apiserver (see ``restart``); its watch cache starts empty and relists from etcd."""
+        self.restart("kube-apiserver", kill=kill, down_for=down_for)
+
+    def restart_etcd(self, *, kill: bool = False, down_for: float = 0.0) -> None:
+        """Restart etcd on its data (see ``restart``); kube-apiserver answers 5xx until it is back."""
+        self.restart("etcd", kill=kill, down_for=down_for)
+
+    def etcd_revision(self) -> int:
+        """etcd's current revision (the newest resourceVersion of the cluster)."""
+        found = self._etcd("/v3/kv/range", {"key": _b64(b"\0"), "limit": 1})
+        return int(found["header"]["revision"])
+
+    def compact_etcd(self, revision: int | None = None) -> int:
+        """Compact etcd's history up to ``revision`` (default: the current one); returns it.
+
+        A watch that starts or resumes from an older resourceVersion is then answered ``410 Gone``
+        ("too old resource version") wherever kube-apiserver reads from etcd, and an informer relists.
+        kube-apiserver's watch cache keeps a window of recent history in memory and serves watches from
+        it: start the control plane with ``apiserver_args=("--watch-cache=false",)`` to have every
+        resumed watch reach etcd (kube-apiserver itself compacts every 5 minutes).
+        """
+        target = revision if revision is not None else self.etcd_revision()
+        self._etcd("/v3/kv/compaction", {"revision": str(target), "physical": True})
+        return target
+
+    def _etcd(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A call to etcd's v3 JSON gateway on its loopback client URL."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.etcd_port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                found: dict[str, Any] = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise ComponentError(
+                "etcd", f"{path}: {exc.code} {exc.read().decode(errors='replace')[:200]}"
+            ) from exc
+        except OSError as exc:
+            raise ComponentError("etcd", f"{path}: {exc}") from exc
+        return found
+
     # -- access --------------------------------------------------------------------------------
 
     def ssl_context(self) -> ssl.SSLContext:
@@ -379,9 +451,41 @@ class ControlPlane:
         self._write_kubeconfig(path, self._ca.cert_pem, pair.cert_pem, pair.key_pem, user=user)
         return path
 
+    def service_account_kubeconfig(self, namespace: str, name: str, *, duration: str = "24h") -> Path:
+        """A kubeconfig authenticating as ServiceAccount ``namespace/name`` with a bearer token from the
+        TokenRequest API (as a pod's would), creating the ServiceAccount if it does not exist.
+
+        The account has no permissions until RBAC grants them: the identity an operator runs as in a cluster.
+        """
+        if self._ca is None:
+            raise RuntimeError("control plane not started")
+        account = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(account))
+        token = self.kubectl(
+            "create", "token", name, "-n", namespace, f"--duration={duration}"
+        ).stdout.strip()
+        path = self.directory / f"sa-{namespace}-{name}.kubeconfig"
+        self._write_kubeconfig(path, self._ca.cert_pem, user=f"{namespace}-{name}", token=token)
+        return path
+
     def _write_kubeconfig(
-        self, path: Path, ca: bytes, cert: bytes, key: bytes, user: str = "kubeloop-admin"
+        self,
+        path: Path,
+        ca: bytes,
+        cert: bytes | None = None,
+        key: bytes | None = None,
+        user: str = "kubeloop-admin",
+        token: str | None = None,
     ) -> None:
+        credentials = (
+            {"token": token}
+            if token is not None
+            else {"client-certificate-data": _b64(cert or b""), "client-key-data": _b64(key or b"")}
+        )
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -391,12 +495,7 @@ class ControlPlane:
                     "cluster": {"server": self.server, "certificate-authority-data": _b64(ca)},
                 }
             ],
-            "users": [
-                {
-                    "name": user,
-                    "user": {"client-certificate-data": _b64(cert), "client-key-data": _b64(key)},
-                }
-            ],
+            "users": [{"name": user, "user": credentials}],
             "contexts": [{"name": "kubeloop", "context": {"cluster": "kubeloop", "user": user}}],
             "current-context": "kubeloop",
         }

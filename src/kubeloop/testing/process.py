@@ -128,6 +128,15 @@ class ManagedProcess:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
+    def kill(self) -> None:
+        """SIGKILL the child's process group at once (a crash, no chance to clean up) and reap it."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
     def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the child, SIGKILL it after ``grace`` seconds; idempotent."""
         proc = self._proc
