@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e clean
+.PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve clean
 
 DEMO := examples/appservice
 
@@ -12,7 +12,7 @@ run: $(STAMP)
 	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.operator:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
-test: $(STAMP) controlplane check
+test: $(STAMP) controlplane check docs
 	$(BIN)/pytest
 
 venv: $(STAMP)
@@ -20,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $(STAMP)
 
 controlplane: $(STAMP)
@@ -38,8 +38,15 @@ layers: $(STAMP)
 
 check: lint typecheck layers
 
+# The documentation site (mkdocs.yml): strict, so a broken link, reference or any warning fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
+
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
