@@ -1,9 +1,12 @@
 """The cache layer: informers that list and watch resources into indexed stores.
 
 Role: between ``kubeloop.client`` (below) and the controller (above). Reads of a controller come
-from here; each informer tells handlers what changed. See ``_informer`` for the guarantees.
+from here; each informer keeps an ``Indexer`` and tells handlers what changed. See ``_informer``
+for the guarantees. Label selectors are ``kubeloop.labels``'s (re-exported here), the grammar the
+embedded API server uses too.
 """
 
+from kubeloop._deprecated import deprecated_aliases
 from kubeloop.cache._cache import Cache, CacheOptions
 from kubeloop.cache._informer import (
     Informer,
@@ -13,8 +16,8 @@ from kubeloop.cache._informer import (
     slim_managed_fields,
     strip_managed_fields,
 )
-from kubeloop.cache._selectors import LabelSelector, SelectorError, selector_from_dict
-from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, IndexFunc, Obj, ObjectKey, Store, key_of
+from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, IndexFunc, Obj, ObjectKey, key_of
+from kubeloop.labels import LabelSelector, SelectorError, selector_from_dict
 
 __all__ = [
     "INDEX_NAMESPACE",
@@ -22,6 +25,7 @@ __all__ = [
     "Cache",
     "CacheOptions",
     "IndexFunc",
+    "Indexer",
     "Informer",
     "InformerEvent",
     "InformerOptions",
@@ -29,10 +33,11 @@ __all__ = [
     "Obj",
     "ObjectKey",
     "SelectorError",
-    "Store",
     "Transform",
     "key_of",
     "selector_from_dict",
     "slim_managed_fields",
     "strip_managed_fields",
 ]
+
+__getattr__ = deprecated_aliases(__name__, {"Store": (Indexer, "kubeloop.cache.Indexer")})

@@ -1,4 +1,4 @@
-"""The informer: a reflector (list, then watch) keeping one ``Store`` in step with the server.
+"""The informer: a reflector (list, then watch) keeping one ``Indexer`` in step with the server.
 
 Role: the cache layer's engine, between ``kubeloop.client`` (list and watch) and the controller
 (event handlers that enqueue keys). One informer per resource, namespace and selector.
@@ -31,12 +31,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from kubeloop.cache._selectors import LabelSelector
-from kubeloop.cache._store import IndexFunc, Obj, ObjectKey, Store, key_of
+from kubeloop.cache._store import Indexer, IndexFunc, Obj, ObjectKey, key_of
 from kubeloop.client import ApiResource, Client
 from kubeloop.client.errors import GoneError, NotFoundError
 from kubeloop.clock import Clock, RealClock
 from kubeloop.errors import KubeloopError
+from kubeloop.labels import LabelSelector
 
 __all__ = [
     "Informer",
@@ -117,13 +117,13 @@ def _newer(candidate: Obj, than: Obj | None) -> bool:
 
 
 class Informer:
-    """Lists and watches one resource into a ``Store`` and tells handlers what changed."""
+    """Lists and watches one resource into an ``Indexer`` and tells handlers what changed."""
 
     def __init__(self, client: Client, resource: ApiResource, options: InformerOptions | None = None) -> None:
         self.client = client
         self.resource = resource
         self.options = options or InformerOptions()
-        self.store = Store(self.options.indexers)
+        self.store = Indexer(self.options.indexers)
         self._selector = LabelSelector.parse(self.options.label_selector)
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()

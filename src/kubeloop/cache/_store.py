@@ -1,4 +1,5 @@
-"""The store: cached objects by key, with indexes kept up to date on every write.
+"""The indexer (client-go's ``cache.Indexer``): cached objects by key, with indexes kept up to date on
+every write.
 
 One writer (the informer that owns it) and any number of readers. Reads and writes are plain
 method calls with no ``await`` inside, so on one event loop every read sees a whole write.
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["INDEX_NAMESPACE", "INDEX_OWNER", "IndexFunc", "Obj", "ObjectKey", "Store", "key_of"]
+__all__ = ["INDEX_NAMESPACE", "INDEX_OWNER", "IndexFunc", "Indexer", "Obj", "ObjectKey", "key_of"]
 
 Obj = dict[str, Any]
 IndexFunc = Callable[[Obj], Iterable[str]]
@@ -48,8 +49,9 @@ def _owner_index(obj: Obj) -> Iterable[str]:
 DEFAULT_INDEXERS: Mapping[str, IndexFunc] = {INDEX_NAMESPACE: _namespace_index, INDEX_OWNER: _owner_index}
 
 
-class Store:
-    """Objects by ``ObjectKey`` plus named indexes (namespace and owner UID always, and any added)."""
+class Indexer:
+    """The store of one informer: objects by ``ObjectKey`` plus named indexes (namespace and owner UID
+    always, and any added)."""
 
     def __init__(self, indexers: Mapping[str, IndexFunc] | None = None) -> None:
         self._items: dict[ObjectKey, Obj] = {}

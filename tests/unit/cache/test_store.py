@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubeloop.cache import INDEX_NAMESPACE, INDEX_OWNER, ObjectKey, Store
+from kubeloop.cache import INDEX_NAMESPACE, INDEX_OWNER, Indexer, ObjectKey
 
 
 def cm(ns: str, name: str, owner: str | None = None, **labels: str) -> dict[str, object]:
@@ -17,7 +17,7 @@ def names(objs: list[dict[str, object]]) -> list[str]:
 
 
 def test_namespace_and_owner_indexes_follow_updates_and_deletes() -> None:
-    store = Store()
+    store = Indexer()
     store.upsert(cm("a", "one", owner="u1"))
     store.upsert(cm("a", "two", owner="u1"))
     store.upsert(cm("b", "three", owner="u2"))
@@ -32,7 +32,7 @@ def test_namespace_and_owner_indexes_follow_updates_and_deletes() -> None:
 
 
 def test_added_index_covers_objects_stored_before() -> None:
-    store = Store()
+    store = Indexer()
     store.upsert(cm("a", "one", app="web"))
     store.upsert(cm("a", "two", app="db"))
     store.add_indexer("app", lambda o: [o["metadata"]["labels"]["app"]])

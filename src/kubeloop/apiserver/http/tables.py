@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from kubeloop.apiserver.registry.convert import as_core_event
 from kubeloop.apiserver.registry.types import ResourceType
+from kubeloop.labels import SelectorError, format_selector
 
 __all__ = ["jsonpath", "to_table", "wants_table"]
 
@@ -169,16 +170,10 @@ def _format_labels(labels: dict[str, str] | None) -> str:
 
 def _format_selector(selector: Obj | None) -> str:
     """``metav1.FormatLabelSelector``: requirements sorted by key, ``<none>`` when empty."""
-    selector = selector or {}
-    terms = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
-    ops = {"In": "in", "NotIn": "notin"}
-    for expr in selector.get("matchExpressions") or []:
-        key, op = expr.get("key", ""), expr.get("operator", "")
-        if op in ops:
-            terms.append((key, f"{key} {ops[op]} ({','.join(sorted(expr.get('values') or []))})"))
-        else:
-            terms.append((key, key if op == "Exists" else f"!{key}"))
-    return ",".join(text for _, text in sorted(terms, key=lambda t: t[0])) or "<none>"
+    try:
+        return format_selector(selector) or "<none>"
+    except SelectorError:
+        return "<error>"
 
 
 def _pod_template_column(name: str, field: str) -> Column:

@@ -1,9 +1,8 @@
 """Label and field selectors as the real server parses and matches them.
 
-Label selectors: ``k=v``, ``k==v``, ``k!=v``, ``k in (a,b)``, ``k notin (a,b)``, ``k``, ``!k``, joined
-by commas. Field selectors: ``path=v``, ``path==v``, ``path!=v`` over ``metadata.name``,
-``metadata.namespace`` and the per-kind fields the real server supports; any other field is a 400
-``field label not supported``.
+Label selectors are ``kubeloop.labels``' grammar, the one the cache uses too. Field selectors:
+``path=v``, ``path==v``, ``path!=v`` over ``metadata.name``, ``metadata.namespace`` and the per-kind
+fields the real server supports; any other field is a 400 ``field label not supported``.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubeloop.apiserver.machinery.errors import bad_request
+from kubeloop.labels import LabelSelector, SelectorError
 
 __all__ = ["Selector", "field_selector", "label_selector"]
 
@@ -49,39 +49,6 @@ _KIND_FIELDS: dict[str, set[str]] = {
     "ReplicaSet": {"status.replicas"},
     "Job": {"status.successful"},
 }
-_REQ = re.compile(
-    r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9_.-]*)|\s+(in|notin)\s*\(([^)]*)\))?\s*$"
-)
-
-
-def _split_terms(text: str) -> list[str]:
-    terms, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        if ch == "," and depth == 0:
-            terms.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    if cur.strip():
-        terms.append(cur)
-    return terms
-
-
-def _label_check(key: str, op: str, choices: set[str]) -> Callable[[dict[str, str]], bool]:
-    def check(labels: dict[str, str]) -> bool:
-        if op == "!":
-            return key not in labels
-        if op == "exists":
-            return key in labels
-        if op in ("=", "==", "in"):
-            return labels.get(key) in choices
-        return labels.get(key) not in choices  # != and notin: a missing label matches
-
-    return check
 
 
 def _field_check(path: str, op: str, value: str) -> Callable[[Obj], bool]:
@@ -92,25 +59,12 @@ def _field_check(path: str, op: str, value: str) -> Callable[[Obj], bool]:
 
 
 def label_selector(text: str | None) -> Selector:
-    """A predicate over objects for a label selector string (everything matches an empty one)."""
-    if not text or not text.strip():
-        return lambda _obj: True
-    checks: list[Callable[[dict[str, str]], bool]] = []
-    for term in _split_terms(text):
-        m = _REQ.match(term)
-        if m is None:
-            raise bad_request(f"unable to parse requirement: found '{term.strip()}', expected: identifier")
-        neg, key, op, value, set_op, values = m.groups()
-        if neg and (op or set_op):
-            raise bad_request(f"unable to parse requirement: {term.strip()}")
-        choices = {v.strip() for v in values.split(",") if v.strip()} if set_op else {value}
-        checks.append(_label_check(key, "!" if neg else (set_op or op or "exists"), choices))
-
-    def match(obj: Obj) -> bool:
-        labels = (obj.get("metadata") or {}).get("labels") or {}
-        return all(check(labels) for check in checks)
-
-    return match
+    """A predicate over objects for a label selector string (everything matches an empty one); 400 for
+    one that does not parse (the grammar is ``kubeloop.labels``', shared with the cache)."""
+    try:
+        return LabelSelector.parse(text).matches
+    except SelectorError as exc:
+        raise bad_request(str(exc)) from exc
 
 
 def _field_value(obj: Obj, path: str) -> str:

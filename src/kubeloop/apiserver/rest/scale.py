@@ -13,6 +13,7 @@ from kubeloop.apiserver.machinery.errors import bad_request, conflict
 from kubeloop.apiserver.registry.types import ResourceType, ScalePaths
 from kubeloop.apiserver.rest.api import Api, WriteOptions
 from kubeloop.apiserver.rest.patch import json_patch, merge_patch
+from kubeloop.labels import format_selector
 
 __all__ = ["to_scale", "write"]
 
@@ -41,10 +42,11 @@ def _selector(obj: Obj, paths: ScalePaths) -> str | None:
     if isinstance(value, str):
         return value
     selector = (obj.get("spec") or {}).get("selector")
-    if isinstance(selector, dict):
-        labels = selector.get("matchLabels", selector if "matchExpressions" not in selector else {})
-        return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    return None
+    if not isinstance(selector, dict):
+        return None
+    if "matchLabels" not in selector and "matchExpressions" not in selector:
+        selector = {"matchLabels": selector}  # a ReplicationController's plain map
+    return format_selector(selector)
 
 
 def to_scale(rt: ResourceType, obj: Obj) -> Obj:
