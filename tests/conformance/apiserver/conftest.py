@@ -3,6 +3,8 @@ embedded one (``kubeloop.apiserver``) with the same assertions.
 
 - ``api``: the kubeconfig path of the backend under test (ids ``real`` and ``embedded``);
 - ``kctl``: real kubectl bound to it; ``ns``: a fresh namespace on it; ``kube``: a ``Client`` on it.
+- ``twin``: both servers at once (``apiserver_twin.Twin``), for tests that compare the embedded server's
+  answers with the real one's; ``tns``: a namespace of the same name on both.
 
 The embedded server is ``kubeloop.testing``'s session fixture ``embedded_api_server`` (its own thread,
 so blocking kubectl calls from tests never stall it); ``embedded_server`` is kept as its alias here.
@@ -14,10 +16,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from apiserver_twin import Raw, Twin
 
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import Kubectl, temporary_namespace
+from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,28 @@ def ns(kctl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
 async def kube(api: Path) -> AsyncIterator[Client]:
     async with await Client.load(api, settings=ClientSettings(qps=None)) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def twin(
+    control_plane: ControlPlane, embedded_server: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory
+) -> Twin:
+    """The real kube-apiserver and the embedded server side by side (tests that compare answers)."""
+    tmp = tmp_path_factory.mktemp("twin")
+    return Twin(
+        Raw(Path(control_plane.kubeconfig), tmp / "real"), Raw(embedded_server.kubeconfig, tmp / "emb")
+    )
+
+
+@pytest.fixture
+def tns(
+    control_plane: ControlPlane, embedded_server: EmbeddedServer, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A namespace of the same name on both servers of ``twin`` (so messages naming it are equal)."""
+    real, embedded = Kubectl(control_plane.kubeconfig), Kubectl(embedded_server.kubeconfig)
+    with temporary_namespace(real, request.node.originalname) as name:
+        embedded("create", "namespace", name)
+        try:
+            yield name
+        finally:
+            embedded("delete", "namespace", name, "--wait=false", "--ignore-not-found")

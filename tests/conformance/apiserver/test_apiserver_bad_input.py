@@ -2,43 +2,10 @@
 
 from __future__ import annotations
 
-import ssl
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
-import yaml
-
-
-class Raw:
-    """Plain HTTPS requests with the kubeconfig's client certificate (no client-side checks)."""
-
-    def __init__(self, kubeconfig: Path, tmp: Path) -> None:
-        import base64
-
-        config = yaml.safe_load(kubeconfig.read_text())
-        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
-        self.server = cluster["server"]
-        for name, key in (
-            ("ca.crt", "certificate-authority-data"),
-            ("c.crt", "client-certificate-data"),
-            ("c.key", "client-key-data"),
-        ):
-            (tmp / name).write_bytes(base64.b64decode(user.get(key) or cluster.get(key)))
-        self.ctx = ssl.create_default_context(cafile=str(tmp / "ca.crt"))
-        self.ctx.load_cert_chain(str(tmp / "c.crt"), str(tmp / "c.key"))
-
-    async def send(
-        self, method: str, path: str, body: bytes, content_type: str = "application/json"
-    ) -> tuple[int, Any]:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.request(
-                method, self.server + path, data=body, ssl=self.ctx, headers={"Content-Type": content_type}
-            ) as resp,
-        ):
-            return resp.status, await resp.json(content_type=None)
+from apiserver_twin import Raw
 
 
 @pytest.fixture

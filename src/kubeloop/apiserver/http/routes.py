@@ -156,8 +156,9 @@ class Routes:
                 return self._list(request, target)
             if method == "POST":
                 body = await _body(request)
-                result = await self.api.create(target.rt, target.namespace, body, _write_options(request))
-                return json_response(result, status=201 if not _dry(request) else 200)
+                opts = _write_options(request)
+                result = await self.api.create(target.rt, target.namespace, body, opts)
+                return _warned(json_response(result, status=201 if not _dry(request) else 200), opts)
             if method == "DELETE":
                 rt = target.rt
                 match = _selectors(request, rt)
@@ -190,10 +191,9 @@ class Routes:
                 merged = copy.deepcopy(current)
                 merged["spec"] = body.get("spec") or {}
                 body = merged
-            result = await self.api.update(
-                target.rt, target.namespace, target.name, body, sub, _write_options(request)
-            )
-            return json_response(result)
+            opts = _write_options(request)
+            result = await self.api.update(target.rt, target.namespace, target.name, body, sub, opts)
+            return _warned(json_response(result), opts)
         if method == "PATCH":
             content_type = request.content_type
             body = await _body(request, patch=True)
@@ -214,7 +214,7 @@ class Routes:
             result = await self.api.patch(
                 target.rt, target.namespace, target.name, body, content_type, sub, opts
             )
-            return json_response(result)
+            return _warned(json_response(result), opts)
         if method == "DELETE":
             result = await self.api.delete(
                 target.rt, target.namespace, target.name, await _delete_options(request)
@@ -282,8 +282,16 @@ def _write_options(request: web.Request) -> WriteOptions:
         dry_run=_dry(request),
         manager=manager,
         force=request.query.get("force") == "true",
-        strict=request.query.get("fieldValidation") == "Strict",
+        field_validation=request.query.get("fieldValidation") or "Warn",
+        warnings=[],
     )
+
+
+def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
+    """``response`` with the request's warnings as ``Warning: 299 - "…"`` headers."""
+    for text in opts.warnings or ():
+        response.headers.add("Warning", "299 - " + orjson.dumps(text).decode())
+    return response
 
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:

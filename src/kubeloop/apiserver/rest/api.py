@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -41,7 +41,7 @@ from kubeloop.apiserver.machinery.errors import (
     not_found,
 )
 from kubeloop.apiserver.machinery.selectors import Selector
-from kubeloop.apiserver.registry import schemas
+from kubeloop.apiserver.registry import decode, schemas
 from kubeloop.apiserver.registry.convert import to_storage, to_version
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.rest import fields
@@ -67,8 +67,11 @@ class WriteOptions:
     dry_run: bool = False
     manager: str = "unknown"
     force: bool = False
-    strict: bool = False
-    """``fieldValidation=Strict``: unknown fields are a 400 instead of being dropped."""
+    field_validation: str = "Warn"
+    """``fieldValidation``: unknown fields are dropped with a warning (Warn), dropped (Ignore) or are a
+    400 (Strict)."""
+    warnings: list[str] | None = field(default=None, compare=False)
+    """Where the request's warnings go (the HTTP layer sends them as ``Warning`` headers); None: nowhere."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,8 @@ class Api:
     def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be an object")
+        if rt.crd is None:
+            decode.check_types(rt, body)
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if api_version and api_version != rt.api_version:
             raise bad_request(
@@ -246,7 +251,7 @@ class Api:
             md.pop("generation", None)
         strategy = for_resource(rt)
         strategy.prepare_for_create(rt, obj, view)
-        self._strict(rt, obj, opts)
+        self._decode(rt, obj, opts, patched=False)
         _validate(rt, strategy, obj, None, view)
         if subresource is None:
             md["managedFields"] = fields.track_update(
@@ -326,7 +331,7 @@ class Api:
             new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
             if rt.namespaced:
                 new["metadata"]["namespace"] = namespace
-            return self._store_update(view, rt, old, new, subresource, opts, managed=None)
+            return self._store_update(view, rt, old, new, subresource, opts, managed=None, patched=True)
 
         return await self.store.write(job, dry_run=opts.dry_run)
 
@@ -388,7 +393,14 @@ class Api:
             has_status=rt.has_status,
         )
         return self._store_update(
-            view, rt, old, merged, subresource, opts, managed=merged["metadata"]["managedFields"]
+            view,
+            rt,
+            old,
+            merged,
+            subresource,
+            opts,
+            managed=merged["metadata"]["managedFields"],
+            patched=None,
         )
 
     def _store_update(
@@ -400,6 +412,7 @@ class Api:
         subresource: str | None,
         opts: WriteOptions,
         managed: builtins.list[Obj] | None,
+        patched: bool | None = False,
     ) -> Obj:
         old_md = old["metadata"]
         if rt.has_status:
@@ -443,7 +456,7 @@ class Api:
                     old_md["name"],
                     "no new finalizers can be added if the object is being deleted",
                 )
-        self._strict(rt, new, opts)
+        self._decode(rt, new, opts, patched=patched)
         old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
         strategy = for_resource(rt)
         strategy.prepare_for_update(rt, new, old_here, view)
@@ -474,13 +487,26 @@ class Api:
             return new
         return _versioned(rt, view.put(key, to_storage(rt, new)))
 
-    def _strict(self, rt: ResourceType, obj: Obj, opts: WriteOptions) -> None:
-        if not opts.strict:
-            return
-        unknown = schemas.unknown_fields(obj, schemas.for_resource(rt))
-        if unknown:
-            listed = ", ".join(f'unknown field "{path}"' for path in unknown)
-            raise bad_request(f"strict decoding error: {listed}")
+    def _decode(self, rt: ResourceType, obj: Obj, opts: WriteOptions, patched: bool | None) -> None:
+        """What the real server's decoder does to a body: unknown fields (warned, dropped or 400); the
+        result of a patch (``patched``) is also checked for type errors, which are a 422 naming it."""
+        unknown = decode.unknown(rt, obj, schemas.for_resource(rt))
+        error: StatusError | None = None
+        if rt.crd is None and patched:
+            try:
+                decode.check_types(rt, obj)
+            except StatusError as exc:
+                error = exc
+        if error is None and unknown and opts.field_validation == "Strict":
+            error = decode.strict_error(rt, unknown)
+        if error is not None:
+            if patched:
+                raise decode.patch_error(obj, error)
+            raise error
+        if unknown and opts.field_validation != "Ignore" and opts.warnings is not None:
+            opts.warnings.extend(f'unknown field "{path}"' for path in unknown)
+        if unknown and rt.crd is None:
+            decode.drop_unknown(obj, schemas.for_resource(rt))
 
     # -- delete ------------------------------------------------------------------------------------
 

@@ -1,0 +1,121 @@
+"""Plain HTTPS requests to an API server (``Raw``) and to the real and the embedded one at once
+(``Twin``), for tests that compare the embedded server's answers with the real kube-apiserver's."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    warnings: list[str]
+
+    def status_fields(self) -> dict[str, Any]:
+        """What must match between the servers when the answer is a ``Status``: code, reason, message,
+        details (name, group, kind, every cause's reason, message and field, in order)."""
+        body = self.body
+        assert isinstance(body, dict), body
+        assert body.get("kind") == "Status", body
+        return {
+            "http": self.status,
+            "code": body.get("code"),
+            "reason": body.get("reason"),
+            "message": body.get("message"),
+            "details": body.get("details"),
+        }
+
+
+class Raw:
+    """Plain HTTPS requests with a kubeconfig's client certificate (no client-side checks)."""
+
+    def __init__(self, kubeconfig: Path, tmp: Path) -> None:
+        config = yaml.safe_load(kubeconfig.read_text())
+        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+        self.server = cluster["server"]
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, key in (
+            ("ca.crt", "certificate-authority-data"),
+            ("c.crt", "client-certificate-data"),
+            ("c.key", "client-key-data"),
+        ):
+            (tmp / name).write_bytes(base64.b64decode(user.get(key) or cluster.get(key)))
+        self.ctx = ssl.create_default_context(cafile=str(tmp / "ca.crt"))
+        self.ctx.load_cert_chain(str(tmp / "c.crt"), str(tmp / "c.key"))
+
+    async def call(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Answer:
+        data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(
+                method, self.server + path, data=data, ssl=self.ctx, headers={"Content-Type": content_type}
+            ) as resp,
+        ):
+            raw = await resp.read()
+            try:
+                decoded = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                decoded = raw.decode(errors="replace")
+            return Answer(resp.status, decoded, resp.headers.getall("Warning", []))
+
+    async def send(
+        self, method: str, path: str, body: bytes, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        answer = await self.call(method, path, body, content_type)
+        return answer.status, answer.body
+
+
+class Twin:
+    """The same request to the real kube-apiserver and to the embedded server."""
+
+    def __init__(self, real: Raw, embedded: Raw) -> None:
+        self.real, self.embedded = real, embedded
+
+    async def call(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[Answer, Answer]:
+        return (
+            await self.real.call(method, path, body, content_type),
+            await self.embedded.call(method, path, body, content_type),
+        )
+
+    async def same_status(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Answer:
+        """Send to both; the embedded server's Status must equal the real one's. Returns the real one."""
+        real, embedded = await self.call(method, path, body, content_type)
+        assert embedded.status_fields() == real.status_fields()
+        return real
+
+    async def same_refusal(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Answer:
+        """``same_status`` for a refused write, and the object at ``path`` (or the body's name under a
+        collection ``path``) is what it was before on both servers: nothing stored half-written."""
+        target = path.split("?")[0]
+        if method == "POST":
+            target = f"{target}/{body['metadata']['name']}"
+        before = await self.call("GET", target)
+        real = await self.same_status(method, path, body, content_type)
+        assert real.status >= 400
+        after = await self.call("GET", target)
+        for old, new in zip(before, after, strict=True):
+            assert (new.status, _stored(new.body)) == (old.status, _stored(old.body))
+        return real
+
+
+def _stored(body: Any) -> Any:
+    if isinstance(body, dict) and body.get("kind") != "Status":
+        return body.get("metadata", {}).get("resourceVersion")
+    return body.get("reason") if isinstance(body, dict) else body
