@@ -8,7 +8,15 @@ kinds and resources. This package imports only itself and the bottom layers ``ku
 ``kubeloop.tokenbucket``.
 """
 
-from kubeloop.client.api import Client, PatchType, Preconditions, ResourceRef
+from kubeloop.client.api import (
+    Client,
+    ObjectList,
+    PatchType,
+    Preconditions,
+    ResourceRef,
+    TypedRef,
+    resource_name,
+)
 from kubeloop.client.auth import CredentialError
 from kubeloop.client.config import (
     ClientConfig,
@@ -68,6 +76,7 @@ __all__ = [
     "MetricsHook",
     "NoMetrics",
     "NotFoundError",
+    "ObjectList",
     "PatchType",
     "Preconditions",
     "RecordingMetrics",
@@ -80,10 +89,12 @@ __all__ = [
     "TokenBucket",
     "TooManyRequestsError",
     "TransportError",
+    "TypedRef",
     "UnauthorizedError",
     "UnknownResourceError",
     "WatchEvent",
     "load_config",
     "load_in_cluster",
     "load_kubeconfig",
+    "resource_name",
 ]

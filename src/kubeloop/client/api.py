@@ -2,8 +2,9 @@
 
 Objects go out and come back exactly as JSON dicts (nothing the server sent is dropped). Resources are
 named the kubectl way (``"configmaps"``, ``"deploy"``, ``"apps/v1/Deployment"``,
-``"crontabs.stable.example.com"``) or by an ``ApiResource``; objects being written name themselves
-through ``apiVersion`` and ``kind``.
+``"crontabs.stable.example.com"``), by an ``ApiResource``, or by a typed kind of ``kubeloop.resources``
+(``apps_v1.Deployment``): then the result is typed as that kind, still the same dict (``TypedRef``).
+Objects being written name themselves through ``apiVersion`` and ``kind``.
 
 Namespaces: for one object, ``namespace=None`` means the object's own ``metadata.namespace``, else the
 config's namespace; for ``list``/``watch``/``delete_collection``, ``None`` means all namespaces
@@ -13,14 +14,15 @@ config's namespace; for ``list``/``watch``/``delete_collection``, ``None`` means
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 import orjson
+from typing_extensions import TypedDict
 
 from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
 from kubeloop.client.discovery import ApiResource, RestMapper
@@ -29,13 +31,38 @@ from kubeloop.client.transport import ClientSettings, Transport
 from kubeloop.client.watch import WatchEvent, stream_events
 from kubeloop.clock import SleepClock
 
-__all__ = ["Client", "PatchType", "Preconditions", "ResourceRef"]
+__all__ = ["Client", "ObjectList", "PatchType", "Preconditions", "ResourceRef", "TypedRef", "resource_name"]
 
 ResourceRef = str | ApiResource
 """A kubectl-style resource name or an ``ApiResource`` from discovery."""
 
+K = TypeVar("K", bound=Mapping[str, Any])
+TypedRef = type[K]
+"""A typed kind (a ``TypedDict`` class of ``kubeloop.resources`` such as ``apps_v1.Deployment``): reads
+return its type, writes accept it. Known to this layer only by the ``Kind`` it carries."""
+
 Obj = dict[str, Any]
-PatchBody = dict[str, Any] | list[Any]
+PatchBody = Mapping[str, Any] | list[Any]
+
+
+class ObjectList(TypedDict, Generic[K]):
+    """A ``…List`` object of a typed kind: ``items`` and the list's ``metadata``."""
+
+    apiVersion: str
+    kind: str
+    metadata: dict[str, Any]
+    items: list[K]
+
+
+def resource_name(ref: object) -> str | ApiResource:
+    """``ref`` as the client resolves it: a name, an ``ApiResource``, a typed kind's ``apiVersion/Kind``."""
+    if isinstance(ref, str | ApiResource):
+        return ref
+    kind = getattr(ref, "__kubeloop_kind__", None) if isinstance(ref, type) else None
+    name = getattr(kind, "ref", None)
+    if not isinstance(name, str) or not getattr(kind, "plural", None):
+        raise TypeError(f"not a resource: {ref!r} (use a name, an ApiResource or a typed kind)")
+    return name
 
 
 class PatchType(StrEnum):
@@ -106,30 +133,65 @@ class Client:
         """The default namespace of the config (the kubeconfig context's, or the pod's)."""
         return self.config.namespace
 
-    async def resource(self, ref: ResourceRef) -> ApiResource:
+    async def resource(self, ref: ResourceRef | TypedRef[Any]) -> ApiResource:
         """Resolve ``ref`` through discovery (refreshing once if it is unknown)."""
-        return ref if isinstance(ref, ApiResource) else await self.mapper.resolve(ref)
+        found = resource_name(ref)
+        return found if isinstance(found, ApiResource) else await self.mapper.resolve(found)
 
     async def server_version(self) -> Obj:
         """``/version``: gitVersion, major, minor… of the server."""
         result: Obj = await self.transport.request("GET", "/version", verb="get", idempotent=True)
         return result
 
+    @overload
     async def get(
         self,
-        ref: ResourceRef,
+        ref: TypedRef[K],
+        name: str,
+        *,
+        namespace: str | None = None,
+        subresource: None = None,
+        resource_version: str | None = None,
+    ) -> K: ...
+    @overload
+    async def get(
+        self,
+        ref: ResourceRef | TypedRef[Any],
         name: str,
         *,
         namespace: str | None = None,
         subresource: str | None = None,
         resource_version: str | None = None,
-    ) -> Obj:
+    ) -> Obj: ...
+    async def get(
+        self,
+        ref: ResourceRef | TypedRef[Any],
+        name: str,
+        *,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        resource_version: str | None = None,
+    ) -> Any:
         """Read one object (or its ``status``/``scale`` subresource)."""
         res = await self.resource(ref)
         params = {"resourceVersion": resource_version} if resource_version is not None else None
         path = res.path(self._ns(res, namespace), name, subresource)
         return await self._call("GET", path, "get", params=params, idempotent=True)
 
+    @overload
+    async def list(
+        self,
+        ref: TypedRef[K],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> ObjectList[K]: ...
+    @overload
     async def list(
         self,
         ref: ResourceRef,
@@ -141,7 +203,19 @@ class Client:
         continue_token: str | None = None,
         resource_version: str | None = None,
         resource_version_match: str | None = None,
-    ) -> Obj:
+    ) -> Obj: ...
+    async def list(
+        self,
+        ref: ResourceRef | TypedRef[Any],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> Any:
         """One page of a list: the ``…List`` object, with ``metadata.continue`` set when more pages remain.
 
         ``resource_version``: unset means a consistent read; ``"0"`` any cached state; otherwise see
@@ -159,7 +233,18 @@ class Client:
         )
         return await self._call("GET", res.path(namespace), "list", params=params, idempotent=True)
 
-    async def list_items(
+    @overload
+    def list_items(
+        self,
+        ref: TypedRef[K],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[K]: ...
+    @overload
+    def list_items(
         self,
         ref: ResourceRef,
         *,
@@ -167,7 +252,16 @@ class Client:
         label_selector: str | None = None,
         field_selector: str | None = None,
         page_size: int = 500,
-    ) -> AsyncIterator[Obj]:
+    ) -> AsyncIterator[Obj]: ...
+    async def list_items(
+        self,
+        ref: ResourceRef | TypedRef[Any],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[Any]:
         """Every item of a list, fetched ``page_size`` at a time with ``continue`` tokens."""
         token: str | None = None
         while True:
@@ -180,12 +274,26 @@ class Client:
                 continue_token=token,
             )
             for item in page.get("items") or ():
-                yield item
+                yield cast(Obj, item)
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:
                 return
 
-    async def watch(
+    @overload
+    def watch(
+        self,
+        ref: TypedRef[K],
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool = False,
+    ) -> AsyncIterator[WatchEvent[K]]: ...
+    @overload
+    def watch(
         self,
         ref: ResourceRef,
         *,
@@ -196,7 +304,19 @@ class Client:
         allow_bookmarks: bool = True,
         timeout_seconds: int | None = None,
         send_initial_events: bool = False,
-    ) -> AsyncIterator[WatchEvent]:
+    ) -> AsyncIterator[WatchEvent]: ...
+    async def watch(
+        self,
+        ref: ResourceRef | TypedRef[Any],
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool = False,
+    ) -> AsyncIterator[Any]:
         """Watch changes after ``resource_version``; yields events until the server ends the watch.
 
         ``send_initial_events`` (watch-list) first streams the current objects as ``ADDED`` and then a
@@ -221,27 +341,27 @@ class Client:
 
     async def create(
         self,
-        obj: Obj,
+        obj: K,
         *,
         namespace: str | None = None,
         dry_run: bool = False,
         field_manager: str | None = None,
-    ) -> Obj:
+    ) -> K:
         """Create ``obj``; returns it as stored. ``AlreadyExistsError`` if the name is taken."""
         res = await self._for_object(obj)
         path = res.path(self._ns(res, namespace, obj))
         params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
-        return await self._call("POST", path, "create", params=params, body=obj)
+        return cast(K, await self._call("POST", path, "create", params=params, body=obj))
 
     async def replace(
         self,
-        obj: Obj,
+        obj: K,
         *,
-        resource: ResourceRef | None = None,
+        resource: ResourceRef | TypedRef[Any] | None = None,
         subresource: str | None = None,
         dry_run: bool = False,
         field_manager: str | None = None,
-    ) -> Obj:
+    ) -> K:
         """Replace ``obj`` (PUT); with ``metadata.resourceVersion`` set a stale copy raises ``ConflictError``.
 
         ``resource`` is needed only when ``obj`` is not of the resource's kind (a ``Scale``).
@@ -249,8 +369,22 @@ class Client:
         res = await self.resource(resource) if resource is not None else await self._for_object(obj)
         path = res.path(self._ns(res, None, obj), _name(obj), subresource)
         params = _params(dryRun="All" if dry_run else None, fieldManager=field_manager)
-        return await self._call("PUT", path, "update", params=params, body=obj, idempotent=True)
+        return cast(K, await self._call("PUT", path, "update", params=params, body=obj, idempotent=True))
 
+    @overload
+    async def patch(
+        self,
+        ref: TypedRef[K],
+        name: str,
+        patch: PatchBody,
+        *,
+        type: PatchType = PatchType.MERGE,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> K: ...
+    @overload
     async def patch(
         self,
         ref: ResourceRef,
@@ -262,7 +396,19 @@ class Client:
         subresource: str | None = None,
         dry_run: bool = False,
         field_manager: str | None = None,
-    ) -> Obj:
+    ) -> Obj: ...
+    async def patch(
+        self,
+        ref: ResourceRef | TypedRef[Any],
+        name: str,
+        patch: PatchBody,
+        *,
+        type: PatchType = PatchType.MERGE,
+        namespace: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_manager: str | None = None,
+    ) -> Any:
         """Patch one object with a JSON patch (a list of ops), merge patch or strategic merge patch."""
         res = await self.resource(ref)
         path = res.path(self._ns(res, namespace), name, subresource)
@@ -274,13 +420,13 @@ class Client:
 
     async def apply(
         self,
-        obj: Obj,
+        obj: K,
         *,
         field_manager: str,
         force: bool = False,
         subresource: str | None = None,
         dry_run: bool = False,
-    ) -> Obj:
+    ) -> K:
         """Server-side apply ``obj`` as ``field_manager``; creates it if missing.
 
         Fields owned by another manager raise ``ConflictError`` (``causes`` name them) unless ``force``.
@@ -290,7 +436,7 @@ class Client:
         params = _params(
             fieldManager=field_manager, force="true" if force else None, dryRun="All" if dry_run else None
         )
-        return await self._call(
+        stored = await self._call(
             "PATCH",
             path,
             "apply",
@@ -299,10 +445,11 @@ class Client:
             content_type=PatchType.APPLY.value,
             idempotent=True,
         )
+        return cast(K, stored)
 
     async def delete(
         self,
-        ref: ResourceRef,
+        ref: ResourceRef | TypedRef[Any],
         name: str,
         *,
         namespace: str | None = None,
@@ -321,7 +468,7 @@ class Client:
 
     async def delete_collection(
         self,
-        ref: ResourceRef,
+        ref: ResourceRef | TypedRef[Any],
         *,
         namespace: str | None = None,
         label_selector: str | None = None,
@@ -359,13 +506,15 @@ class Client:
         )
         return result
 
-    async def _for_object(self, obj: Obj) -> ApiResource:
+    async def _for_object(self, obj: Mapping[str, Any]) -> ApiResource:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
             raise ValueError("object needs string apiVersion and kind")
         return await self.mapper.for_kind(api_version, kind)
 
-    def _ns(self, res: ApiResource, namespace: str | None, obj: Obj | None = None) -> str | None:
+    def _ns(
+        self, res: ApiResource, namespace: str | None, obj: Mapping[str, Any] | None = None
+    ) -> str | None:
         if not res.namespaced:
             return None
         if namespace:
@@ -374,7 +523,7 @@ class Client:
         return str(own) if own else self.config.namespace
 
 
-def _name(obj: Obj) -> str:
+def _name(obj: Mapping[str, Any]) -> str:
     name = (obj.get("metadata") or {}).get("name")
     if not isinstance(name, str) or not name:
         raise ValueError("object needs metadata.name")

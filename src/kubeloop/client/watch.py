@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal
 
 import orjson
+from typing_extensions import TypeVar
 
 from kubeloop.client.errors import TransportError, error_from_status
 from kubeloop.client.transport import Transport
@@ -21,14 +22,16 @@ from kubeloop.client.transport import Transport
 __all__ = ["EventType", "WatchEvent", "stream_events"]
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
+K = TypeVar("K", bound=Mapping[str, Any], default=dict[str, Any])
 
 
 @dataclass(frozen=True, slots=True)
-class WatchEvent:
-    """One change: ``type`` and the object as the server sent it (for ``BOOKMARK`` only metadata)."""
+class WatchEvent(Generic[K]):
+    """One change: ``type`` and the object as the server sent it (for ``BOOKMARK`` only metadata);
+    ``WatchEvent[apps_v1.Deployment]`` from a watch of a typed kind."""
 
     type: EventType
-    object: dict[str, Any]
+    object: K
 
     @property
     def resource_version(self) -> str:

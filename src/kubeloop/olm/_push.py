@@ -24,6 +24,7 @@ from kubeloop.olm._bundle import dump_documents
 from kubeloop.olm._catalog import catalog_from_files, package_documents
 from kubeloop.olm._model import Catalog, Obj, OLMError
 from kubeloop.olm._names import FIELD_MANAGER, generated_name
+from kubeloop.resources import core_v1
 
 __all__ = [
     "CATALOG_LABEL",
@@ -77,14 +78,14 @@ class LoadedCatalog(NamedTuple):
     digest: str
 
 
-def catalog_in_configmaps(configmaps: Iterable[Obj], where: str) -> LoadedCatalog:
+def catalog_in_configmaps(configmaps: Iterable[core_v1.ConfigMap], where: str) -> LoadedCatalog:
     """The catalog whose files are the data keys of ``configmaps``, named
     ``<namespace>/<configmap>/<key>`` in problems; ``where`` says where they were looked for.
 
     OLMError when they hold no data, or listing every problem of the catalog.
     """
     files = sorted(
-        (f"{cm['metadata'].get('namespace')}/{cm['metadata']['name']}/{key}", str(text))
+        (f"{cm['metadata'].get('namespace')}/{cm['metadata'].get('name')}/{key}", str(text))
         for cm in configmaps
         for key, text in (cm.get("data") or {}).items()
     )
@@ -101,7 +102,7 @@ def configmaps_where(namespace: str, label_selector: str) -> str:
 async def load_catalog_from_configmaps(client: Client, namespace: str, label_selector: str) -> Catalog:
     """The catalog in the ConfigMaps of ``namespace`` matching ``label_selector`` (see
     ``catalog_in_configmaps``)."""
-    found = client.list_items("v1/ConfigMap", namespace=namespace, label_selector=label_selector)
+    found = client.list_items(core_v1.ConfigMap, namespace=namespace, label_selector=label_selector)
     configmaps = [cm async for cm in found]
     return catalog_in_configmaps(configmaps, configmaps_where(namespace, label_selector)).catalog
 

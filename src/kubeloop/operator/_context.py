@@ -15,7 +15,7 @@ import contextlib
 import copy
 import logging
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
 from kubeloop.client import Client, ConflictError, NotFoundError, Preconditions
@@ -34,6 +34,10 @@ from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 __all__ = ["Context"]
 
 Obj = dict[str, Any]
+K = TypeVar("K", bound=Mapping[str, Any])
+A = TypeVar("A", bound=Mapping[str, Any] | Model)
+B = TypeVar("B", bound=Mapping[str, Any] | Model)
+C = TypeVar("C", bound=Mapping[str, Any] | Model)
 
 
 class _KeyLogger(logging.LoggerAdapter[logging.Logger]):
@@ -44,11 +48,11 @@ class _KeyLogger(logging.LoggerAdapter[logging.Logger]):
         return f"[{(self.extra or {}).get('key')}] {msg}", kwargs
 
 
-def _to_dict(obj: Obj | Model) -> Obj:
+def _to_dict(obj: Mapping[str, Any] | Model) -> Obj:
     if isinstance(obj, Model):
         dumped: Obj = obj.model_dump(by_alias=True, exclude_none=True, mode="json")
         return dumped
-    return copy.deepcopy(obj)
+    return copy.deepcopy(dict(obj))
 
 
 class Context:
@@ -94,15 +98,28 @@ class Context:
         await informer.wait_synced()
         return informer
 
-    async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Obj | None:
-        """An object from the cache, or None; ``namespace`` defaults to the primary's."""
+    @overload
+    async def get(self, kind: type[K], name: str, namespace: str | None = None) -> K | None: ...
+    @overload
+    async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Obj | None: ...
+    async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Any:
+        """An object from the cache, or None; ``namespace`` defaults to the primary's. Typed as the
+        kind when given a typed kind (``apps_v1.Deployment``): the cache's own dict, not a copy."""
         informer = await self.informer(kind)
         ns = namespace if namespace is not None else self.request.namespace
         return informer.get(ns if informer.resource.namespaced else "", name)
 
+    @overload
+    async def list(
+        self, kind: type[K], namespace: str | None = None, label_selector: str | None = None
+    ) -> builtins.list[K]: ...
+    @overload
     async def list(
         self, kind: KindLike, namespace: str | None = None, label_selector: str | None = None
-    ) -> builtins.list[Obj]:
+    ) -> builtins.list[Obj]: ...
+    async def list(
+        self, kind: KindLike, namespace: str | None = None, label_selector: str | None = None
+    ) -> builtins.list[Any]:
         """Objects from the cache; ``namespace`` defaults to the primary's."""
         informer = await self.informer(kind)
         ns = namespace if namespace is not None else self.request.namespace
@@ -110,17 +127,38 @@ class Context:
 
     # -- writes ------------------------------------------------------------------------------------
 
+    @overload
+    async def apply(self, a: A, /, *, owned: bool = True, force: bool = True) -> tuple[A]: ...
+    @overload
+    async def apply(self, a: A, b: B, /, *, owned: bool = True, force: bool = True) -> tuple[A, B]: ...
+    @overload
     async def apply(
-        self, *objects: Obj | Model, owned: bool = True, force: bool = True
-    ) -> builtins.list[Obj]:
-        """Server-side apply ``objects`` as this operator; returns them as stored.
+        self, a: A, b: B, c: C, /, *, owned: bool = True, force: bool = True
+    ) -> tuple[A, B, C]: ...
+    @overload
+    async def apply(
+        self,
+        a: Mapping[str, Any] | Model,
+        b: Mapping[str, Any] | Model,
+        c: Mapping[str, Any] | Model,
+        d: Mapping[str, Any] | Model,
+        /,
+        *more: Mapping[str, Any] | Model,
+        owned: bool = True,
+        force: bool = True,
+    ) -> tuple[Any, ...]: ...
+    async def apply(
+        self, *objects: Mapping[str, Any] | Model, owned: bool = True, force: bool = True
+    ) -> tuple[Any, ...]:
+        """Server-side apply ``objects`` as this operator; returns them as stored, in order, each of
+        the type it was given (a dict, a typed kind such as ``apps_v1.Deployment``, or a model).
 
         ``owned``: make the primary object their controller (so they are garbage-collected with it,
         their events reconcile it, and ``prune()`` may delete them once no longer applied).
         Each object counts as declared by this pass from the moment it is sent, so one the server
         refuses is still not pruned.
         """
-        stored = []
+        stored: builtins.list[Any] = []
         for given in objects:
             obj = _to_dict(given)
             meta = obj.setdefault("metadata", {})
@@ -133,8 +171,8 @@ class Context:
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
             informer = await self.cache.informer(resource)
             informer.observe(result)
-            stored.append(result)
-        return stored
+            stored.append(type(given).model_validate(result) if isinstance(given, Model) else result)
+        return tuple(stored)
 
     async def delete(self, kind: KindLike, name: str, namespace: str | None = None) -> None:
         """Delete an object (no error if it is gone already)."""

@@ -1,18 +1,20 @@
-"""What the operator facade accepts as a kind: a ``crd.CustomResource`` class, a built-in ``Kind``, or
-a client reference string (``"apps/v1/Deployment"``); normalised to one ``KindSpec``."""
+"""What the operator facade accepts as a kind: a ``crd.CustomResource`` class, a typed built-in kind
+(``apps_v1.Deployment``) or any ``Kind``, or a client reference string (``"apps/v1/Deployment"``);
+normalised to one ``KindSpec``."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
+from kubeloop.client import TypedRef
 from kubeloop.crd import CustomResource
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
-from kubeloop.resources import Kind
+from kubeloop.resources import Kind, kind_of
 
 __all__ = ["KindLike", "KindSpec", "kind_spec"]
 
-KindLike = type[CustomResource] | Kind | str
+KindLike = type[CustomResource] | TypedRef[Any] | Kind | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,11 @@ class KindSpec(GroupVersionKind):
 
 def kind_spec(kind: KindLike) -> KindSpec:
     """Normalise ``kind``; raise TypeError for anything else."""
-    if isinstance(kind, Kind):
-        return KindSpec(kind.group, kind.version, kind.kind, kind.namespaced, plural=kind.plural)
+    found = kind_of(kind)
+    if found is not None:
+        if not found.plural:
+            raise TypeError(f"{found.kind} is not a resource of the API (nothing to watch or read)")
+        return KindSpec(found.group, found.version, found.kind, found.namespaced, plural=found.plural)
     if isinstance(kind, str):
         try:
             gvk = GroupVersionKind.from_ref(kind)
@@ -46,5 +51,6 @@ def kind_spec(kind: KindLike) -> KindSpec:
         info = kind.resource_info()
         return KindSpec(info.group, info.version, info.kind, info.namespaced, kind, info.plural)
     raise TypeError(
-        f"not a kind: {kind!r} (use a crd.CustomResource class, a resources Kind or 'apps/v1/Deployment')"
+        f"not a kind: {kind!r} (use a crd.CustomResource class, a kind such as apps_v1.Deployment, "
+        "or 'apps/v1/Deployment')"
     )

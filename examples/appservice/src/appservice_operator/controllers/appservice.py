@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import kubeloop as kl
 from kubeloop.resources import apps_v1, core_v1
 
@@ -11,21 +9,26 @@ from appservice_operator.api.app_v1 import AppService
 from appservice_operator.operator import operator
 
 
+def name_of(app: AppService) -> str:
+    """The app's name, which its Deployment and Service share (an object read from the API has one)."""
+    return app.metadata.name or ""
+
+
 def labels_for(app: AppService) -> dict[str, str]:
     """The labels of the app's pods, which the Service and the Deployment select."""
-    return {"app.kubernetes.io/name": app.metadata.name or "", "app.kubernetes.io/managed-by": operator.name}
+    return {"app.kubernetes.io/name": name_of(app), "app.kubernetes.io/managed-by": operator.name}
 
 
-def deployment_for(app: AppService) -> dict[str, Any]:
+def deployment_for(app: AppService) -> apps_v1.Deployment:
     """The Deployment running spec.size replicas of spec.image."""
     labels = labels_for(app)
-    container = {
+    container: core_v1.Container = {
         "name": "app",
         "image": app.spec.image,
         "ports": [{"containerPort": p.target_port} for p in app.spec.ports],
     }
     return apps_v1.Deployment(
-        metadata={"name": app.metadata.name, "labels": labels},
+        metadata={"name": name_of(app), "labels": labels},
         spec={
             "replicas": app.spec.size,
             "selector": {"matchLabels": labels},
@@ -34,16 +37,16 @@ def deployment_for(app: AppService) -> dict[str, Any]:
     )
 
 
-def service_for(app: AppService) -> dict[str, Any]:
+def service_for(app: AppService) -> core_v1.Service:
     """The NodePort Service exposing spec.ports."""
-    ports = []
+    ports: list[core_v1.ServicePort] = []
     for p in app.spec.ports:
-        port: dict[str, Any] = {"name": f"port-{p.port}", "port": p.port, "targetPort": p.target_port}
+        port: core_v1.ServicePort = {"name": f"port-{p.port}", "port": p.port, "targetPort": p.target_port}
         if p.node_port is not None:
             port["nodePort"] = p.node_port
         ports.append(port)
     return core_v1.Service(
-        metadata={"name": app.metadata.name, "labels": labels_for(app)},
+        metadata={"name": name_of(app), "labels": labels_for(app)},
         spec={"type": "NodePort", "selector": labels_for(app), "ports": ports},
     )
 
@@ -54,7 +57,7 @@ async def reconcile_appservice(app: AppService, ctx: kl.Context) -> kl.Result | 
     replicas, node ports and the Ready condition."""
     deployment, service = await ctx.apply(deployment_for(app), service_for(app))
     await ctx.prune()
-    ready = int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    ready = deployment.get("status", {}).get("readyReplicas", 0)
     ctx.status["readyReplicas"] = ready
     ctx.status["nodePorts"] = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
     message = f"{ready}/{app.spec.size} replicas ready"
