@@ -8,7 +8,7 @@ from kubeloop import crd
 from kubeloop.client import ApiResource
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource, join_api_version, split_api_version
 from kubeloop.operator import kind_spec
-from kubeloop.resources import apps_v1, core_v1
+from kubeloop.resources import apps_v1, core_v1, kind_of
 from kubeloop.webhook import Target
 
 DEPLOYMENT = GroupVersionKind("apps", "v1", "Deployment")
@@ -70,7 +70,7 @@ def test_kinds_are_ordered_and_hashable_as_values() -> None:
 
 def test_every_description_of_a_kind_is_a_group_version_kind() -> None:
     described = [
-        apps_v1.Deployment,
+        kind_of(apps_v1.Deployment),  # the Kind a typed kind carries
         ApiResource("apps", "v1", "Deployment", "deployments", "deployment", True),
         kind_spec(apps_v1.Deployment),
         kind_spec("apps/v1/Deployment"),

@@ -14,7 +14,8 @@ HACK = Path(__file__).parents[3] / "hack" / "generate-resources.py"
 
 def generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("generate_resources", HACK)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)

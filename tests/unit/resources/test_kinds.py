@@ -73,7 +73,8 @@ def test_a_kind_is_a_typeddict_carrying_its_kind() -> None:
 
 def test_nested_structures_keep_the_api_spelling_enums_and_required_keys() -> None:
     hints = core_v1.Container.__annotations__
-    assert "imagePullPolicy" in hints and "image_pull_policy" not in hints
+    assert "imagePullPolicy" in hints
+    assert "image_pull_policy" not in hints
     assert core_v1.Container.__required_keys__ == frozenset({"name"})
     assert core_v1.PullPolicy.__args__ == ("Always", "Never", "IfNotPresent")
     assert apps_v1.DeploymentSpec.__required_keys__ == frozenset({"selector", "template"})

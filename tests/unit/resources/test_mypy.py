@@ -66,8 +66,11 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
     (root / "wrong.py").write_text(WRONG)
     (root / "typed.py").write_text(TYPED)
     stdout, stderr, _ = api.run(
-        ["--strict", "--config-file=", "--cache-dir", str(REPO / ".mypy_cache" / "tests"), "--no-pretty"]
-        + [str(root / "wrong.py"), str(root / "typed.py"), str(EXAMPLE)]
+        [
+            *("--strict", "--config-file=", "--no-pretty"),
+            *("--cache-dir", str(REPO / ".mypy_cache" / "tests")),
+            *(str(root / "wrong.py"), str(root / "typed.py"), str(EXAMPLE)),
+        ]
     )
     assert not stderr, stderr
     found: dict[str, list[str]] = {"wrong.py": [], "typed.py": [], "appservice": []}
