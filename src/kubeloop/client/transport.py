@@ -313,7 +313,7 @@ class Transport:
         if made is None:  # one future per key: concurrent first requests must share one context
             made = asyncio.ensure_future(asyncio.to_thread(_make_ssl_context, cfg, cert, key, http2=http2))
             self._ssl[(cert, key, http2)] = made
-        return await made
+        return await asyncio.shield(made)  # a cancelled request must not cancel the context for the rest
 
 
 def _make_ssl_context(

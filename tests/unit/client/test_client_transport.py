@@ -270,3 +270,23 @@ async def test_watch_error_event_410_raises_gone(serve) -> None:
     finally:
         await t.close()
     assert err.value.reason == "Expired"
+
+
+async def test_a_request_cancelled_while_the_tls_context_is_made_leaves_it_usable_for_the_next() -> None:
+    """Every request to one server shares one TLS context future; cancelling the first request (an
+    informer stopped while its watch connects) must not cancel that future for all later ones."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens: the request fails after TLS setup, as a transport error
+    clock = InstantClock()
+    t = transport(f"https://127.0.0.1:{port}", clock, retry=RetryPolicy(max_retries=0))
+    try:
+        first = asyncio.ensure_future(t.request("GET", "/version", verb="get", idempotent=True))
+        await asyncio.sleep(0.001)  # the context is being made in a thread
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        with pytest.raises(TransportError):
+            await t.request("GET", "/version", verb="get", idempotent=True)
+    finally:
+        await t.close()
