@@ -104,6 +104,7 @@ class Spec:
     schemas: dict[str, dict[str, Any]]
     resources: dict[tuple[str, str, str], tuple[str, bool]]  # (group, version, kind) -> (plural, namespaced)
     enums: dict[tuple[str, str], Enum]  # (definition, property) -> its enum
+    nullable: set[tuple[str, str]]  # (definition, property) the server may send as null
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,8 @@ def load_spec() -> Spec:
                 key = (gvk["group"], gvk["version"], gvk["kind"])
                 plural, namespaced = resources.get(key, (match.group(2), False))
                 resources[key] = (plural, namespaced or bool(match.group(1)))
-    enums = _go_enums(schemas)
-    return Spec(schemas, resources, enums)
+    enums, nullable = _go_facts(schemas)
+    return Spec(schemas, resources, enums, nullable)
 
 
 # -- Go enums --------------------------------------------------------------------------------------------
@@ -155,6 +156,7 @@ class _GoPackage:
     inline: dict[str, list[str]] = field(default_factory=dict)  # struct -> embedded types
     enums: dict[str, list[str]] = field(default_factory=dict)  # type -> values
     docs: dict[str, str] = field(default_factory=dict)  # enum type -> its doc comment
+    nullable: set[tuple[str, str]] = field(default_factory=set)  # (struct, json name) encoded as null
 
 
 def _go_dir(package: str) -> tuple[str, str] | None:
@@ -200,6 +202,8 @@ def _parse_go(directory: Path, go_package: str) -> _GoPackage:
                     embedded.append(go_type)
                 elif name and name != "-":
                     fields[name] = go_type
+                    if _null_when_empty(go_type, "omitempty" in json_tag.group(1) if json_tag else False):
+                        parsed.nullable.add((m.group(1), name))
             parsed.fields[m.group(1)] = fields
             parsed.inline[m.group(1)] = embedded
     for type_name, value in consts:
@@ -208,6 +212,15 @@ def _parse_go(directory: Path, go_package: str) -> _GoPackage:
             if value not in values:
                 values.append(value)
     return parsed
+
+
+_TIMES = ("k8s.io/apimachinery/pkg/apis/meta/v1.Time", "k8s.io/apimachinery/pkg/apis/meta/v1.MicroTime")
+
+
+def _null_when_empty(go_type: str, omitempty: bool) -> bool:
+    """Whether encoding/json writes ``null`` for the field's zero value: a time (its marshaller writes
+    null, and omitempty never omits a struct), or a pointer, slice or map without omitempty."""
+    return go_type in _TIMES or (not omitempty and go_type.startswith(("*", "[]", "map[")))
 
 
 def _qualify(go_type: str, go_package: str, imports: dict[str, str]) -> str:
@@ -220,7 +233,10 @@ def _qualify(go_type: str, go_package: str, imports: dict[str, str]) -> str:
     return f"{prefix}{go_package}.{name}"
 
 
-def _go_enums(schemas: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Enum]:
+def _go_facts(
+    schemas: dict[str, dict[str, Any]],
+) -> tuple[dict[tuple[str, str], Enum], set[tuple[str, str]]]:
+    """What the Go types say beyond the OpenAPI: enums, and the fields sent as ``null`` when empty."""
     packages: dict[str, _GoPackage] = {}
 
     def package(go_package: str) -> _GoPackage:
@@ -233,11 +249,14 @@ def _go_enums(schemas: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Enum]
             packages[go_package] = parsed
         return packages[go_package]
 
-    def field_type(go_package: str, struct: str, json_name: str, depth: int = 0) -> str | None:
+    def field_type(go_package: str, struct: str, json_name: str, depth: int = 0) -> tuple[str, bool] | None:
+        """The field's Go type and whether it may be null, looking into embedded structs."""
         pkg = package(go_package)
         found = pkg.fields.get(struct, {}).get(json_name)
-        if found is not None or depth > 3:
-            return found
+        if found is not None:
+            return found, (struct, json_name) in pkg.nullable
+        if depth > 3:
+            return None
         for embedded in pkg.inline.get(struct, []):
             inner_pkg, _, inner = embedded.lstrip("*").rpartition(".")
             inner_found = field_type(inner_pkg, inner, json_name, depth + 1)
@@ -246,6 +265,7 @@ def _go_enums(schemas: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Enum]
         return None
 
     enums: dict[tuple[str, str], Enum] = {}
+    nullable: set[tuple[str, str]] = set()
     by_package = {f"{root}/{path}": package for package, (root, path) in _GO_DIRS.items()}
     for name, schema in sorted(schemas.items()):
         package_name, _, struct = name.rpartition(".")
@@ -254,9 +274,12 @@ def _go_enums(schemas: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Enum]
             continue
         go_package = f"{located[0]}/{located[1]}"
         for prop in schema.get("properties", {}):
-            go_type = field_type(go_package, struct, prop)
-            if go_type is None:
+            found = field_type(go_package, struct, prop)
+            if found is None:
                 continue
+            go_type, null = found
+            if null:
+                nullable.add((name, prop))
             enum_package, _, enum_name = go_type.lstrip("[]*").rpartition(".")
             parsed = package(enum_package)
             values = parsed.enums.get(enum_name)
@@ -266,7 +289,7 @@ def _go_enums(schemas: dict[str, dict[str, Any]]) -> dict[tuple[str, str], Enum]
                 ).replace("/", ".")
                 module = module_of(f"{openapi_package}.{enum_name}")
                 enums[(name, prop)] = Enum(enum_name, module, parsed.docs.get(enum_name, ""), tuple(values))
-    return enums
+    return enums, nullable
 
 
 _MODULE_ROOTS = (
@@ -378,6 +401,8 @@ class _Module:
                 value = f"{gvk[0] + '/' if gvk[0] else ''}{gvk[1]}" if prop == "apiVersion" else gvk[2]
                 annotation = f'Literal["{value}"]'
                 self.typing.add("Literal")
+            if (definition, prop) in self.spec.nullable and (prop not in required or annotation in ("Time", "MicroTime")):
+                annotation = f"{annotation} | None"  # required ones are validated non-null by the server
             out.append((prop, annotation, self._local, properties[prop].get("description", "")))
             if prop in required:
                 self.typing.add("Required")

@@ -619,7 +619,7 @@ class CustomResourceDefinitionSpec(TypedDict, total=False):
 class CustomResourceDefinitionCondition(TypedDict, total=False):
     """CustomResourceDefinitionCondition contains details for the current condition of this pod."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """lastTransitionTime last time the condition transitioned from one status to another."""
 
     message: str
@@ -643,10 +643,10 @@ class CustomResourceDefinitionStatus(TypedDict, total=False):
     than the names in spec.
     """
 
-    conditions: list[CustomResourceDefinitionCondition]
+    conditions: list[CustomResourceDefinitionCondition] | None
     """conditions indicate state for particular aspects of a CustomResourceDefinition"""
 
-    storedVersions: list[str]
+    storedVersions: list[str] | None
     """storedVersions lists all versions of CustomResources that were ever persisted. Tracking these
     versions allows a migration path for stored versions in etcd. The field is mutable so a migration
     controller can finish a migration to another version (ensuring no old objects are left in storage),

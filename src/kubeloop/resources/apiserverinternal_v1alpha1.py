@@ -48,7 +48,7 @@ class ServerStorageVersion(TypedDict, total=False):
 class StorageVersionCondition(TypedDict, total=False):
     """Describes the state of the storageVersion at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
     message: Required[str]

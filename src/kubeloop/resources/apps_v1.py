@@ -197,7 +197,7 @@ class DaemonSetSpec(TypedDict, total=False):
 class DaemonSetCondition(TypedDict, total=False):
     """DaemonSetCondition describes the state of a DaemonSet at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
     message: str
@@ -397,10 +397,10 @@ class DeploymentSpec(TypedDict, total=False):
 class DeploymentCondition(TypedDict, total=False):
     """DeploymentCondition describes the state of a deployment at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
-    lastUpdateTime: Time
+    lastUpdateTime: Time | None
     """The last time this condition was updated."""
 
     message: str
@@ -540,7 +540,7 @@ class ReplicaSetSpec(TypedDict, total=False):
 class ReplicaSetCondition(TypedDict, total=False):
     """ReplicaSetCondition describes the state of a replica set at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """The last time the condition transitioned from one status to another."""
 
     message: str
@@ -796,7 +796,7 @@ class StatefulSetSpec(TypedDict, total=False):
 class StatefulSetCondition(TypedDict, total=False):
     """StatefulSetCondition describes the state of a statefulset at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
     message: str

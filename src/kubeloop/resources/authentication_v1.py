@@ -104,14 +104,14 @@ class TokenRequestSpec(TypedDict, total=False):
     but implies a high degree of trust between the target audiences.
     """
 
-    boundObjectRef: BoundObjectReference
+    boundObjectRef: BoundObjectReference | None
     """BoundObjectRef is a reference to an object that the token will be bound to. The token will only be
     valid for as long as the bound object exists. NOTE: The API server's TokenReview endpoint will
     validate the BoundObjectRef, but other audiences may not. Keep ExpirationSeconds small if you want
     prompt revocation.
     """
 
-    expirationSeconds: int
+    expirationSeconds: int | None
     """ExpirationSeconds is the requested duration of validity of the request. The token issuer may return
     a token with a different validity duration so a client needs to check the 'expiration' field in a
     response.
@@ -121,7 +121,7 @@ class TokenRequestSpec(TypedDict, total=False):
 class TokenRequestStatus(TypedDict, total=False):
     """TokenRequestStatus is the result of a token request."""
 
-    expirationTimestamp: Required[Time]
+    expirationTimestamp: Required[Time | None]
     """ExpirationTimestamp is the time of expiration of the returned token."""
 
     token: Required[str]

@@ -372,7 +372,7 @@ class HorizontalPodAutoscalerCondition(TypedDict, total=False):
     point.
     """
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """lastTransitionTime is the last time the condition transitioned from one status to another"""
 
     message: str
@@ -477,7 +477,7 @@ class HorizontalPodAutoscalerStatus(TypedDict, total=False):
     whether or not those conditions are met.
     """
 
-    currentMetrics: list[MetricStatus]
+    currentMetrics: list[MetricStatus] | None
     """currentMetrics is the last read state of the metrics used by this autoscaler."""
 
     currentReplicas: int

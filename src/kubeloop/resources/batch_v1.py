@@ -458,10 +458,10 @@ class CronJobList(TypedDict, total=False):
 class JobCondition(TypedDict, total=False):
     """JobCondition describes current state of a job."""
 
-    lastProbeTime: Time
+    lastProbeTime: Time | None
     """Last time the condition was checked."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transit from one status to another."""
 
     message: str

@@ -146,13 +146,13 @@ class CertificateSigningRequestSpec(TypedDict, total=False):
 class CertificateSigningRequestCondition(TypedDict, total=False):
     """CertificateSigningRequestCondition describes a condition of a CertificateSigningRequest object"""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """lastTransitionTime is the time the condition last transitioned from one status to another. If unset,
     when a new condition type is added or an existing condition's status is changed, the server defaults
     this to the current time.
     """
 
-    lastUpdateTime: Time
+    lastUpdateTime: Time | None
     """lastUpdateTime is the time of the last update to this condition"""
 
     message: str

@@ -767,7 +767,7 @@ class AzureFilePersistentVolumeSource(TypedDict, total=False):
     secretName: Required[str]
     """secretName is the name of secret that contains Azure Storage Account Name and Key"""
 
-    secretNamespace: str
+    secretNamespace: str | None
     """secretNamespace is the namespace of the secret that contains Azure Storage Account Name and Key
     default is the same as the Pod
     """
@@ -1648,7 +1648,7 @@ class GRPCAction(TypedDict, total=False):
     port: Required[int]
     """Port number of the gRPC service. Number must be in the range 1 to 65535."""
 
-    service: str
+    service: str | None
     """Service is the name of the service to place in the gRPC HealthCheckRequest (see
     https://github.com/grpc/grpc/blob/master/doc/health-checking.md).
 
@@ -2150,7 +2150,7 @@ class Container(TypedDict, total=False):
 class ContainerImage(TypedDict, total=False):
     """Describe a container image"""
 
-    names: list[str]
+    names: list[str] | None
     """Names by which this image is known. e.g. ["kubernetes.example/hyperkube:v1.0.7",
     "cloud-vendor.registry.example/cloud-vendor/hyperkube:v1.0.7"]
     """
@@ -2162,7 +2162,7 @@ class ContainerImage(TypedDict, total=False):
 class ContainerStateRunning(TypedDict, total=False):
     """ContainerStateRunning is a running state of a container."""
 
-    startedAt: Time
+    startedAt: Time | None
     """Time at which the container was last (re-)started"""
 
 
@@ -2175,7 +2175,7 @@ class ContainerStateTerminated(TypedDict, total=False):
     exitCode: Required[int]
     """Exit status from the last termination of the container"""
 
-    finishedAt: Time
+    finishedAt: Time | None
     """Time at which the container last terminated"""
 
     message: str
@@ -2187,7 +2187,7 @@ class ContainerStateTerminated(TypedDict, total=False):
     signal: int
     """Signal from the last termination of the container"""
 
-    startedAt: Time
+    startedAt: Time | None
     """Time at which previous execution of the container started"""
 
 
@@ -2752,7 +2752,7 @@ class TypedLocalObjectReference(TypedDict, total=False):
     inside the same namespace.
     """
 
-    apiGroup: str
+    apiGroup: str | None
     """APIGroup is the group for the resource being referenced. If APIGroup is not specified, the specified
     Kind must be in the core API group. For any other third-party types, APIGroup is required.
     """
@@ -2767,7 +2767,7 @@ class TypedLocalObjectReference(TypedDict, total=False):
 class TypedObjectReference(TypedDict, total=False):
     """TypedObjectReference contains enough information to let you locate the typed referenced object"""
 
-    apiGroup: str
+    apiGroup: str | None
     """APIGroup is the group for the resource being referenced. If APIGroup is not specified, the specified
     Kind must be in the core API group. For any other third-party types, APIGroup is required.
     """
@@ -2927,7 +2927,7 @@ class EventSeries(TypedDict, total=False):
     count: int
     """Number of occurrences in this series up to the last heartbeat time"""
 
-    lastObservedTime: MicroTime
+    lastObservedTime: MicroTime | None
     """Time of the last occurrence observed"""
 
 
@@ -2960,10 +2960,10 @@ class Event(TypedDict, total=False):
     count: int
     """The number of times this event has occurred."""
 
-    eventTime: MicroTime
+    eventTime: MicroTime | None
     """Time when this Event was first observed."""
 
-    firstTimestamp: Time
+    firstTimestamp: Time | None
     """The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)"""
 
     involvedObject: Required[ObjectReference]
@@ -2975,7 +2975,7 @@ class Event(TypedDict, total=False):
     https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds
     """
 
-    lastTimestamp: Time
+    lastTimestamp: Time | None
     """The time at which the most recent occurrence of this event was recorded."""
 
     message: str
@@ -3597,7 +3597,7 @@ class NamespaceSpec(TypedDict, total=False):
 class NamespaceCondition(TypedDict, total=False):
     """NamespaceCondition contains details about state of namespace."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
     message: str
@@ -3758,10 +3758,10 @@ class NodeAddress(TypedDict, total=False):
 class NodeCondition(TypedDict, total=False):
     """NodeCondition contains condition information for a node."""
 
-    lastHeartbeatTime: Time
+    lastHeartbeatTime: Time | None
     """Last time we got an update on a given condition."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transit from one status to another."""
 
     message: str
@@ -4478,10 +4478,10 @@ class PersistentVolume(TypedDict, total=False):
 class PersistentVolumeClaimCondition(TypedDict, total=False):
     """PersistentVolumeClaimCondition contains details about state of pvc"""
 
-    lastProbeTime: Time
+    lastProbeTime: Time | None
     """lastProbeTime is the time we probed the condition."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """lastTransitionTime is the time the condition transitioned from one status to another."""
 
     message: str
@@ -5126,7 +5126,7 @@ class ProjectedVolumeSource(TypedDict, total=False):
     like fsGroup, and the result can be other mode bits set.
     """
 
-    sources: list[VolumeProjection]
+    sources: list[VolumeProjection] | None
     """sources is the list of volume projections. Each entry in this list handles one source."""
 
 
@@ -5766,10 +5766,10 @@ class PodSpec(TypedDict, total=False):
 class PodCondition(TypedDict, total=False):
     """PodCondition contains details for the current condition of this pod."""
 
-    lastProbeTime: Time
+    lastProbeTime: Time | None
     """Last time we probed the condition."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """Last time the condition transitioned from one status to another."""
 
     message: str
@@ -6098,7 +6098,7 @@ class ReplicationControllerSpec(TypedDict, total=False):
 class ReplicationControllerCondition(TypedDict, total=False):
     """ReplicationControllerCondition describes the state of a replication controller at a certain point."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """The last time the condition transitioned from one status to another."""
 
     message: str

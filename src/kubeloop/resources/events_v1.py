@@ -28,7 +28,7 @@ class EventSeries(TypedDict, total=False):
     count: Required[int]
     """count is the number of occurrences in this series up to the last heartbeat time."""
 
-    lastObservedTime: Required[MicroTime]
+    lastObservedTime: Required[MicroTime | None]
     """lastObservedTime is the time when last Event from the series was seen before last heartbeat."""
 
 
@@ -54,12 +54,12 @@ class Event(TypedDict, total=False):
     deprecatedCount: int
     """deprecatedCount is the deprecated field assuring backward compatibility with core.v1 Event type."""
 
-    deprecatedFirstTimestamp: Time
+    deprecatedFirstTimestamp: Time | None
     """deprecatedFirstTimestamp is the deprecated field assuring backward compatibility with core.v1 Event
     type.
     """
 
-    deprecatedLastTimestamp: Time
+    deprecatedLastTimestamp: Time | None
     """deprecatedLastTimestamp is the deprecated field assuring backward compatibility with core.v1 Event
     type.
     """
@@ -67,7 +67,7 @@ class Event(TypedDict, total=False):
     deprecatedSource: core_v1.EventSource
     """deprecatedSource is the deprecated field assuring backward compatibility with core.v1 Event type."""
 
-    eventTime: Required[MicroTime]
+    eventTime: Required[MicroTime | None]
     """eventTime is the time when this Event was first observed. It is required."""
 
     kind: Literal["Event"]

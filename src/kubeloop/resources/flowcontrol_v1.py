@@ -125,7 +125,7 @@ class ResourcePolicyRule(TypedDict, total=False):
     is omitted or false then the `namespaces` field must contain a non-empty list.
     """
 
-    namespaces: list[str]
+    namespaces: list[str] | None
     """`namespaces` is a list of target namespaces that restricts matches. A request that specifies a
     target namespace matches only if either (a) this list contains that target namespace or (b) this
     list contains "*". Note that "*" matches any specified namespace but does not match a request that
@@ -247,7 +247,7 @@ class FlowSchemaSpec(TypedDict, total=False):
 class FlowSchemaCondition(TypedDict, total=False):
     """FlowSchemaCondition describes conditions for a FlowSchema."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """`lastTransitionTime` is the last time the condition transitioned from one status to another."""
 
     message: str
@@ -402,7 +402,7 @@ class LimitedPriorityLevelConfiguration(TypedDict, total=False):
     limitResponse: LimitResponse
     """`limitResponse` indicates what to do with requests that can not be executed right now"""
 
-    nominalConcurrencyShares: int
+    nominalConcurrencyShares: int | None
     """`nominalConcurrencyShares` (NCS) contributes to the computation of the NominalConcurrencyLimit
     (NominalCL) of this level. This is the number of execution seats available at this priority level.
     This is used both for requests dispatched from this priority level as well as requests dispatched
@@ -447,7 +447,7 @@ class PriorityLevelConfigurationSpec(TypedDict, total=False):
 class PriorityLevelConfigurationCondition(TypedDict, total=False):
     """PriorityLevelConfigurationCondition defines the condition of priority level."""
 
-    lastTransitionTime: Time
+    lastTransitionTime: Time | None
     """`lastTransitionTime` is the last time the condition transitioned from one status to another."""
 
     message: str

@@ -246,7 +246,7 @@ class APIVersions(TypedDict, total=False):
 class Condition(TypedDict, total=False):
     """Condition contains details for one aspect of the current state of this API Resource."""
 
-    lastTransitionTime: Required[Time]
+    lastTransitionTime: Required[Time | None]
     """lastTransitionTime is the last time the condition transitioned from one status to another. This
     should be when the underlying condition changed. If that is not known, then using the time when the
     API field changed is acceptable.
@@ -523,7 +523,7 @@ class ObjectMeta(TypedDict, total=False):
     https://kubernetes.io/docs/concepts/overview/working-with-objects/annotations
     """
 
-    creationTimestamp: Time
+    creationTimestamp: Time | None
     """CreationTimestamp is a timestamp representing the server time when this object was created. It is
     not guaranteed to be set in happens-before order across separate operations. Clients may not set
     this value. It is represented in RFC3339 form and is in UTC.

@@ -402,7 +402,7 @@ class IngressClassParametersReference(TypedDict, total=False):
     set to "Namespace" and must be unset when scope is set to "Cluster".
     """
 
-    scope: str
+    scope: str | None
     """scope represents if this refers to a cluster or namespace scoped resource. This may be set to
     "Cluster" (default) or "Namespace".
     """

@@ -93,7 +93,7 @@ class AllocatedDeviceStatus(TypedDict, total=False):
     it. This may include driver-specific information.
     """
 
-    conditions: list[meta_v1.Condition]
+    conditions: list[meta_v1.Condition] | None
     """Conditions contains the latest observation of the device's state. If the device has been configured
     according to the class and claim config references, the `Ready` condition should be True.
 
@@ -213,7 +213,7 @@ class DeviceToleration(TypedDict, total=False):
 class DeviceRequestAllocationResult(TypedDict, total=False):
     """DeviceRequestAllocationResult contains the allocation result for one request."""
 
-    adminAccess: bool
+    adminAccess: bool | None
     """AdminAccess indicates that this device was allocated for administrative access. See the
     corresponding request field for a definition of mode.
 
@@ -720,7 +720,7 @@ class DeviceClaim(TypedDict, total=False):
     constraints: list[DeviceConstraint]
     """These constraints must be satisfied by the set of devices that get allocated for the claim."""
 
-    requests: list[DeviceRequest]
+    requests: list[DeviceRequest] | None
     """Requests represent individual requests for distinct devices which must all be satisfied. If empty,
     nothing needs to be allocated.
     """
@@ -1018,7 +1018,7 @@ class ResourceSliceSpec(TypedDict, total=False):
     Exactly one of NodeName, NodeSelector, AllNodes, and PerDeviceNodeSelection must be set.
     """
 
-    devices: list[Device]
+    devices: list[Device] | None
     """Devices lists some or all of the devices in this pool.
 
     Must not have more than 128 entries.

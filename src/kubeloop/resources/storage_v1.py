@@ -273,7 +273,7 @@ class CSINodeDriver(TypedDict, total=False):
     "nodeA" instead of "node1". This field is required.
     """
 
-    topologyKeys: list[str]
+    topologyKeys: list[str] | None
     """topologyKeys is the list of keys supported by the driver. When a driver is initialized on a cluster,
     it provides a set of topology keys that it understands (e.g. "company.com/zone",
     "company.com/region"). When a driver is initialized on a node, it provides the same topology keys
@@ -580,7 +580,7 @@ class VolumeError(TypedDict, total=False):
     logged, so it should not contain sensitive information.
     """
 
-    time: Time
+    time: Time | None
     """time represents the time the error was encountered."""
 
 

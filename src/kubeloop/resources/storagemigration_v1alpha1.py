@@ -37,7 +37,7 @@ class GroupVersionResource(TypedDict, total=False):
 class MigrationCondition(TypedDict, total=False):
     """Describes the state of a migration at a certain point."""
 
-    lastUpdateTime: Time
+    lastUpdateTime: Time | None
     """The last time this condition was updated."""
 
     message: str
