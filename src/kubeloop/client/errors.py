@@ -48,7 +48,8 @@ class ApiError(KubeloopError):
     """The API server answered with a failure ``Status``.
 
     ``status`` is the whole ``Status`` dict as sent (a synthesised one when the body was not a Status),
-    ``code`` the HTTP code, ``reason`` the ``StatusReason``, ``causes`` the ``details.causes``.
+    ``code`` the HTTP code, ``reason`` the ``StatusReason`` (the code's, as client-go derives it, when the
+    server sent none: a 500 from server-side apply has none), ``causes`` the ``details.causes``.
     """
 
     default_code: ClassVar[int] = 0
@@ -57,7 +58,7 @@ class ApiError(KubeloopError):
     def __init__(self, status: dict[str, Any], *, retry_after: float | None = None) -> None:
         self.status = status
         self.code: int = int(status.get("code") or self.default_code)
-        self.reason: str = str(status.get("reason") or "")
+        self.reason: str = str(status.get("reason") or "") or _REASON_BY_CODE.get(self.code, "")
         self.message: str = str(status.get("message") or "")
         details = status.get("details") or {}
         self.details: dict[str, Any] = details if isinstance(details, dict) else {}
@@ -69,6 +70,26 @@ class ApiError(KubeloopError):
         hinted = self.details.get("retryAfterSeconds")
         self.retry_after: float | None = retry_after if retry_after is not None else _float(hinted)
         super().__init__(f"{self.code} {self.reason or 'Unknown'}: {self.message or '(no message)'}")
+
+
+# client-go's reasonForCode (NewGenericServerResponse): the reason of a Status that names none.
+_REASON_BY_CODE = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Gone",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 class BadRequestError(ApiError):

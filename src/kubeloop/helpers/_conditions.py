@@ -19,9 +19,15 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _conditions(status: MutableMapping[str, Any] | None) -> list[dict[str, Any]]:
+    """``status["conditions"]``, without whatever is not a condition object (another writer's garbage)."""
+    found = (status or {}).get("conditions")
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
 def find_condition(status: MutableMapping[str, Any] | None, type: str) -> dict[str, Any] | None:
     """The condition of ``type`` in ``status["conditions"]``, or None."""
-    for cond in (status or {}).get("conditions") or ():
+    for cond in _conditions(status):
         if cond.get("type") == type:
             return dict(cond)
     return None
@@ -40,7 +46,7 @@ def set_condition(
     value: str = (
         ("True" if condition_status else "False") if isinstance(condition_status, bool) else condition_status
     )
-    conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
+    conditions = _conditions(status)
     new: dict[str, Any] = {"type": type, "status": value, "reason": reason, "message": message}
     if observed_generation is not None:
         new["observedGeneration"] = observed_generation

@@ -76,8 +76,10 @@ class Context:
         self.client = client
         self.cache = cache
         self.field_manager = field_manager
-        self.status: Obj = copy.deepcopy(obj.get("status") or {})
-        """The status to write after the reconcile; change it in place (written only if changed)."""
+        status = obj.get("status")
+        self.status: Obj = copy.deepcopy(status) if isinstance(status, dict) else {}
+        """The status to write after the reconcile; change it in place (written only if changed).
+        Starts empty when the stored status is not an object."""
         self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
         self._owned = owned
         self._recorder = recorder

@@ -2,8 +2,9 @@
 
 For each primary object: skip it when gone; on deletion run the cleanup and remove the finalizer
 once it succeeds; add the finalizer when a cleanup is declared; parse the object into its model
-(an object that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
-``TerminalError``: no retry until it changes); run the function with a ``Context``; write
+(a spec that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
+``TerminalError``: no retry until it changes; a status that does not is replaced, with a Warning
+Event ``InvalidStatus``); run the function with a ``Context``; write
 ``ctx.status`` if it changed. Children are deleted only by the function itself (``ctx.prune()``).
 A failing function sets ``Ready=False`` with the error's reason, records a Warning Event, and
 re-raises for backoff.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pydantic
+from pydantic_core import ErrorDetails
 
 from kubeloop.client import ApiError, NotFoundError, PatchType
 from kubeloop.controller import (
@@ -113,13 +115,7 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
     try:
         typed = reg.primary.parse(obj)
     except pydantic.ValidationError as exc:
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
-        ctx.event("Warning", "InvalidSpec", message)
-        await _write_status(ctx, reg)
-        raise TerminalError(f"{reg.primary.kind} {ctx.request} does not match its model: {message}") from exc
+        typed = await _parse_invalid(ctx, reg, exc)
     try:
         result = await reg.fn(typed, ctx)
     except Exception as exc:
@@ -132,6 +128,29 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
         raise
     await _write_status(ctx, reg)
     return result
+
+
+async def _parse_invalid(ctx: Context, reg: Registration, exc: pydantic.ValidationError) -> Any:
+    """The model of an object that did not parse as read. A status that does not fit (another writer's,
+    an older version's shape) is the operator's own record gone bad: dropped with a Warning Event, the
+    pass starts from an empty status and writes it whole. Anything else is the user's: ``InvalidSpec``."""
+    errors = exc.errors(include_url=False)
+    bad_status = [e for e in errors if e["loc"][:1] == ("status",)]
+    bad_spec = [e for e in errors if e["loc"][:1] != ("status",)]
+    if bad_status:
+        ctx.status = {}
+        ctx.event("Warning", "InvalidStatus", f"status replaced: {_describe(bad_status)}")
+    if bad_spec:
+        message = _describe(bad_spec)
+        ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
+        ctx.event("Warning", "InvalidSpec", message)
+        await _write_status(ctx, reg)
+        raise TerminalError(f"{reg.primary.kind} {ctx.request} does not match its model: {message}") from exc
+    return reg.primary.parse({k: v for k, v in ctx.obj.items() if k != "status"})
+
+
+def _describe(errors: list[ErrorDetails]) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
 
 
 async def _set_finalizers(ctx: Context, reg: Registration, *, add: bool) -> None:
@@ -155,7 +174,8 @@ async def _write_status(ctx: Context, reg: Registration) -> None:
     old = ctx.obj.get("status") or {}
     if ctx.status == old:
         return
-    patch: dict[str, Any] = {k: None for k in old if k not in ctx.status}
+    # A merge patch replaces a status that is not an object whole; keys of one it no longer has are nulled.
+    patch: dict[str, Any] = {k: None for k in old if k not in ctx.status} if isinstance(old, dict) else {}
     patch.update(ctx.status)
     kwargs: dict[str, Any] = {"type": PatchType.MERGE, "namespace": ctx.request.namespace or None}
     try:

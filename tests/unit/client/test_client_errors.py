@@ -50,16 +50,26 @@ def test_reason_selects_the_error_class(code: int, reason: str, cls: type[errors
 
 
 @pytest.mark.parametrize(
-    ("code", "cls"),
+    ("code", "cls", "reason"),
     [
-        (404, errors.NotFoundError),
-        (409, errors.ConflictError),
-        (410, errors.GoneError),
-        (503, errors.ServiceUnavailableError),
+        (404, errors.NotFoundError, "NotFound"),
+        (409, errors.ConflictError, "Conflict"),
+        (410, errors.GoneError, "Gone"),
+        (413, errors.InvalidError, "RequestEntityTooLarge"),
+        (500, errors.InternalError, "InternalError"),
+        (503, errors.ServiceUnavailableError, "ServiceUnavailable"),
     ],
+    ids=["404", "409", "410", "413", "500", "503"],
 )
-def test_code_decides_when_reason_is_missing(code: int, cls: type[errors.ApiError]) -> None:
-    assert type(errors.error_from_status(status(code, ""), http_code=code)) is cls
+def test_code_decides_the_class_and_the_reason_when_the_status_names_none(
+    code: int, cls: type[errors.ApiError], reason: str
+) -> None:
+    # kube-apiserver's 500 for a server-side apply it cannot merge names no reason; the reason
+    # becomes a condition's and an Event's, so it is the code's (as client-go derives it).
+    err = errors.error_from_status(status(code, ""), http_code=code)
+    assert type(err) is cls
+    assert err.reason == reason
+    assert err.status["reason"] == "", "the Status is kept as sent"
 
 
 def test_unknown_code_is_a_plain_api_error() -> None:

@@ -25,7 +25,8 @@ def deployment_for(app: AppService) -> apps_v1.Deployment:
     container: core_v1.Container = {
         "name": "app",
         "image": app.spec.image,
-        "ports": [{"containerPort": p.target_port} for p in app.spec.ports],
+        # Two Service ports may share a target port; the container lists it once.
+        "ports": [{"containerPort": port} for port in dict.fromkeys(p.target_port for p in app.spec.ports)],
     }
     return apps_v1.Deployment(
         metadata={"name": name_of(app), "labels": labels},
