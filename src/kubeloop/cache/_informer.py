@@ -12,7 +12,8 @@ Guarantees:
   the stored objects as initial adds.
 - A watch that ends or breaks resumes from the last resourceVersion seen, bookmarks included; a
   too-old resourceVersion relists. Errors back off (0.5 s doubling to 30 s, jittered), never end
-  the informer.
+  the informer; a watch that ran at least 2 s before it broke resumes after the first step (0.5 s),
+  so a connection cut every few seconds never leaves the cache blind for long.
 - Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
   ``list`` return that object (or a newer one) even before the watch delivers it; after
   ``observe_deleted(key)`` they no longer return the deleted object.
@@ -59,6 +60,9 @@ def strip_managed_fields(obj: Obj) -> Obj:
         meta.pop("managedFields", None)
     return obj
 
+
+_HEALTHY_ATTEMPT = 2.0
+"""Seconds a list-and-watch attempt must have run before its failure no longer counts toward the backoff."""
 
 _MANAGED_FIELDS_KEPT = ("manager", "operation", "subresource")
 
@@ -224,6 +228,7 @@ class Informer:
         resync = asyncio.create_task(self._resync()) if self.options.resync_period else None
         try:
             while True:
+                attempt = clock.now()
                 try:
                     if need_list:
                         await self._list()
@@ -238,7 +243,9 @@ class Informer:
                     )
                     need_list = True
                 except KubeloopError as exc:
-                    failures += 1
+                    # A watch that ran a while before it broke (a dropped connection, a restarted server)
+                    # resumes at once; only attempts failing in quick succession back off further.
+                    failures = 1 if clock.now() - attempt >= _HEALTHY_ATTEMPT else failures + 1
                     need_list = need_list or isinstance(exc, NotFoundError)
                     delay = min(0.5 * 2 ** (failures - 1), 30.0) * random.uniform(0.8, 1.2)
                     log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions, strip_managed_fields
-from kubeloop.client import Client
-from kubeloop.testing import until
+from kubeloop.client import Client, ClientSettings
+from kubeloop.testing import ControlPlane, FaultProxy, until
 
 
 def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
@@ -196,3 +197,28 @@ async def test_field_selector_scopes_what_is_cached(
         lambda: (informer.get(namespace, "wanted") or {}).get("data") == {"v": "3"}, what="update seen"
     )
     assert informer.get(namespace, "unwanted") is None
+
+
+async def test_a_watch_cut_every_few_seconds_resumes_at_once_instead_of_backing_off_further(
+    control_plane: ControlPlane, namespace: str, running: Callable[[Informer], None], tmp_path: Path
+) -> None:
+    """Regression: every broken watch counted as a failure, so a connection cut every 3 s pushed the
+    backoff to 8 s and then 16 s, and the cache missed changes for that long."""
+    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True) as proxy:
+        kubeconfig = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+        async with await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as through_proxy:
+            informer = Informer(
+                through_proxy,
+                await through_proxy.resource("configmaps"),
+                InformerOptions(namespace=namespace),
+            )
+            running(informer)
+            await informer.wait_synced()
+            proxy.cut_every(3.0)
+            await asyncio.sleep(19.0)  # six cuts: the old backoff was 8 s by now, 16 s after the next
+            assert proxy.stats.cuts >= 6
+            async with await Client.load(control_plane.kubeconfig) as direct:
+                await direct.create(configmap("after-cuts", namespace))
+            await until(
+                lambda: informer.get(namespace, "after-cuts") is not None, within=4, what="the change seen"
+            )
