@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubeloop.client import ApiError, Client, ConflictError, PatchType
+from kubeloop.client import ApiError, Client, ConflictError, InvalidError, PatchType
 from kubeloop.testing import Kubectl, objects
 from kubeloop.testing.objects import configmap as cm
 
@@ -88,6 +88,13 @@ async def test_apply_records_manager_and_conflicts_with_other_manager(kube: Clie
     assert forced["data"] == {"key": "two"}
     owners_after = {e["manager"] for e in forced["metadata"]["managedFields"]}
     assert owners_after == {"bob"}
+
+
+async def test_apply_without_a_field_manager_is_invalid(kube: Client, ns: str) -> None:
+    with pytest.raises(InvalidError) as err:
+        await kube.apply(cm("nameless", ns, key="one"), field_manager="")
+    assert [(c.reason, c.field) for c in err.value.causes] == [("FieldValueRequired", "fieldManager")]
+    assert "is required for apply patch" in err.value.causes[0].message
 
 
 async def test_apply_same_value_is_shared_without_conflict(kube: Client, ns: str) -> None:

@@ -20,6 +20,7 @@ from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.registry.types import Registry, ResourceType, by_storage
 from kubeloop.apiserver.rest.api import Api, WriteOptions
 from kubeloop.apiserver.storage import Event, Obj, Watcher
+from kubeloop.gvk import split_api_version
 
 __all__ = ["MANAGER", "Loop"]
 
@@ -82,7 +83,7 @@ class Loop:
 
     def rt_of(self, obj: Obj) -> ResourceType | None:
         """The served resource of ``obj``'s apiVersion and kind (owner references work too)."""
-        return self.registry.by_kind(obj.get("apiVersion", "").rpartition("/")[0], obj.get("kind", ""))
+        return self.registry.by_kind(split_api_version(obj.get("apiVersion", ""))[0], obj.get("kind", ""))
 
     def rt_of_storage(self, storage: str) -> ResourceType | None:
         return by_storage(self.registry, storage)

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from kubeloop.apiserver.machinery.errors import bad_request
+from kubeloop.gvk import split_api_version
 
 __all__ = ["MEDIA_TYPE", "decode"]
 
@@ -217,7 +218,7 @@ def _message(name: str, raw: bytes) -> Any:
 
 
 def _package(api_version: str) -> str:
-    group, _, version = api_version.rpartition("/")
+    group, version = split_api_version(api_version)
     return f"{group.split('.')[0] if group else 'core'}/{version}"
 
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from kubeloop.apiserver.http import protobuf, tables
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.watch import serve_watch
-from kubeloop.apiserver.machinery.errors import Cause, StatusError, bad_request, invalid, method_not_supported
+from kubeloop.apiserver.machinery.errors import StatusError, bad_request, method_not_supported
 from kubeloop.apiserver.machinery.selectors import field_selector, label_selector
 from kubeloop.apiserver.registry import discovery, openapi
 from kubeloop.apiserver.registry.types import Registry, ResourceType
@@ -197,20 +197,7 @@ class Routes:
         if method == "PATCH":
             content_type = request.content_type
             body = await _body(request, patch=True)
-            opts = _write_options(request)
-            if content_type == "application/apply-patch+yaml" and not q.get("fieldManager"):
-                raise invalid(
-                    "PatchOptions",
-                    "meta.k8s.io",
-                    "",
-                    [
-                        Cause(
-                            "FieldValueRequired",
-                            "Required value: is required for apply patch",
-                            "fieldManager",
-                        )
-                    ],
-                )
+            opts = _write_options(request, apply=content_type == "application/apply-patch+yaml")
             result = await self.api.patch(
                 target.rt, target.namespace, target.name, body, content_type, sub, opts
             )
@@ -274,9 +261,11 @@ def _dry(request: web.Request) -> bool:
     return "All" in request.query.getall("dryRun", [])
 
 
-def _write_options(request: web.Request) -> WriteOptions:
-    manager = (
-        request.query.get("fieldManager") or request.headers.get("User-Agent", "unknown").split("/")[0][:128]
+def _write_options(request: web.Request, *, apply: bool = False) -> WriteOptions:
+    """An apply's field manager is only the one named (``Api`` refuses none); other writes default
+    to the client's User-Agent, as the real server does."""
+    manager = request.query.get("fieldManager") or (
+        "" if apply else request.headers.get("User-Agent", "unknown").split("/")[0][:128]
     )
     return WriteOptions(
         dry_run=_dry(request),

@@ -12,6 +12,7 @@ from typing import Any
 
 from kubeloop.apiserver.registry import bundled
 from kubeloop.apiserver.registry.convert import SHARED_STORAGE
+from kubeloop.gvk import GroupVersionKind, GroupVersionResource, split_api_version
 
 __all__ = ["GENERATION_KINDS", "Registry", "ResourceType", "ScalePaths"]
 
@@ -61,12 +62,9 @@ class ScalePaths:
 
 
 @dataclass(frozen=True)
-class ResourceType:
-    """One resource at one group/version."""
+class ResourceType(GroupVersionKind):
+    """One resource at one group/version: its ``GroupVersionKind`` and how it is served."""
 
-    group: str
-    version: str
-    kind: str
     plural: str
     singular: str
     namespaced: bool
@@ -78,9 +76,8 @@ class ResourceType:
     crd: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     """For a custom resource: the CRD's ``spec.versions`` entry of this version (schema, columns)."""
 
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
+    def resource(self, plural: str | None = None) -> GroupVersionResource:
+        return GroupVersionKind.resource(self, plural or self.plural)
 
     @property
     def storage(self) -> str:
@@ -122,7 +119,7 @@ class Registry:
         self._preferred[""] = "v1"
         self._group_versions[""] = ["v1"]
         for path, doc in data["discovery"].items():
-            group, _, version = doc["groupVersion"].rpartition("/")
+            group, version = split_api_version(doc["groupVersion"])
             if group in _SKIPPED_GROUPS or (path == "/api/v1" and group):
                 continue
             subs: dict[str, set[str]] = {}
