@@ -1,7 +1,8 @@
-"""Client-side flow control: a token-bucket QPS/burst limiter and the retry policy with backoff.
+"""Client-side flow control: the QPS/burst limiter (``kubeloop.tokenbucket.TokenBucket``, the one
+bucket, shared with the work queue) and the retry policy with backoff.
 
 Both take time from an injected ``kubeloop.clock.SleepClock``, so tests of waits and backoffs run at zero
-wall time (``InstantClock``). The bucket arithmetic is ``kubeloop.tokenbucket``'s, shared with the work queue.
+wall time (``InstantClock``).
 """
 
 from __future__ import annotations
@@ -9,37 +10,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from kubeloop.clock import RealClock, SleepClock
-from kubeloop.tokenbucket import TokenBucket as SharedBucket
+from kubeloop.tokenbucket import TokenBucket
 
 __all__ = ["RETRYABLE_CODES", "RetryPolicy", "TokenBucket"]
 
 RETRYABLE_CODES = frozenset({429, 500, 502, 503, 504})
 """HTTP codes worth another try: throttling (429) and server-side trouble (5xx)."""
-
-
-class TokenBucket:
-    """``qps`` tokens a second, at most ``burst`` saved up; each request takes one and waits if none is left.
-
-    Reservations are handed out in call order (like Go's ``x/time/rate``): a caller reserves a token at
-    once, possibly driving the balance negative, and sleeps until its token would have been earned, so the
-    limiter is fair without a lock. A ``qps`` of ``None`` or ≤ 0 disables limiting.
-    """
-
-    def __init__(self, qps: float | None, burst: int, *, clock: SleepClock | None = None) -> None:
-        self.qps = qps if qps is not None and qps > 0 else None
-        self.burst = max(1, burst)
-        self._clock: SleepClock = clock or RealClock()
-        self._bucket = None if self.qps is None else SharedBucket(self.qps, self.burst, clock=self._clock)
-
-    async def acquire(self) -> float:
-        """Take one token, sleeping as long as needed; returns the seconds waited."""
-        if self._bucket is None:
-            return 0.0
-        wait = self._bucket.reserve()
-        if wait > 0:
-            await self._clock.sleep(wait)
-        return wait
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,10 @@ class Transport:
         self.clock: SleepClock = clock or RealClock()
         self.metrics: MetricsHook = metrics or NoMetrics()
         self.auth = Authenticator(config, clock=self.clock)
-        self.limiter = TokenBucket(self.settings.qps, self.settings.burst, clock=self.clock)
+        qps = self.settings.qps
+        self.limiter = (
+            TokenBucket(qps, max(1, self.settings.burst), clock=self.clock) if qps and qps > 0 else None
+        )
         self._base = URL(config.server)
         self._host = self._base.host or ""
         self._session: aiohttp.ClientSession | None = None
@@ -188,7 +191,7 @@ class Transport:
         attempt = 0
         reauthenticated = False
         while True:
-            waited = await self.limiter.acquire()
+            waited = await self.limiter.acquire() if self.limiter is not None else 0.0
             self.metrics.rate_limited(verb=verb, host=self._host, seconds=waited)
             creds = await self.auth.credentials()
             headers = {"Accept": accept, "User-Agent": self.settings.user_agent, **creds.headers()}

@@ -5,9 +5,9 @@ Role: strategies for ``RateLimitingQueue.add_rate_limited`` (the equivalent of c
 
 - ``ItemExponentialBackoff``: per key, ``base * 2**failures`` capped at ``cap`` (5 ms, 10 ms,
   20 ms, ... 1000 s by default); ``forget`` starts the key over.
-- ``TokenBucket``: one bucket for all keys, ``qps`` tokens a second up to ``burst``; every ``when``
-  takes a token, and the delay is how long until that token exists (golang.org/x/time/rate
-  ``Reserve().Delay()``). A ``RateLimiter`` face on the shared ``kubeloop.tokenbucket.TokenBucket``.
+- ``TokenBucket`` (``kubeloop.tokenbucket``'s, the one bucket): one for all keys, ``qps`` tokens a
+  second up to ``burst``; every ``when`` takes a token, and the delay is how long until that token
+  exists (golang.org/x/time/rate ``Reserve().Delay()``).
 - ``MaxOf``: the longest delay of several limiters; the default is
   ``MaxOf(ItemExponentialBackoff(), TokenBucket())``, client-go's ``DefaultControllerRateLimiter``.
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Protocol
 
-from kubeloop.clock import Clock, RealClock
-from kubeloop.tokenbucket import TokenBucket as SharedBucket
+from kubeloop.clock import Clock
+from kubeloop.tokenbucket import TokenBucket
 
 __all__ = ["ItemExponentialBackoff", "MaxOf", "RateLimiter", "TokenBucket", "default_rate_limiter"]
 
@@ -62,34 +62,6 @@ class ItemExponentialBackoff:
 
     def retries(self, key: Hashable) -> int:
         return self._failures.get(key, 0)
-
-
-class TokenBucket:
-    """An overall limit for all keys: ``qps`` tokens a second, at most ``burst`` saved up.
-
-    The bucket starts full. Tokens can be owed: when it is empty each ``when`` reserves the next
-    future token, so ``n`` calls beyond the burst get delays ``1/qps, 2/qps, ... n/qps``.
-    """
-
-    def __init__(self, qps: float = 10.0, burst: int = 100, *, clock: Clock | None = None) -> None:
-        self._bucket = SharedBucket(qps, burst, clock=clock if clock is not None else RealClock())
-
-    @property
-    def qps(self) -> float:
-        return self._bucket.qps
-
-    @property
-    def burst(self) -> int:
-        return self._bucket.burst
-
-    def when(self, key: Hashable) -> float:
-        return self._bucket.reserve()
-
-    def forget(self, key: Hashable) -> None:
-        pass
-
-    def retries(self, key: Hashable) -> int:
-        return 0
 
 
 class MaxOf:

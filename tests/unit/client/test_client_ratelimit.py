@@ -7,7 +7,10 @@ import asyncio
 import pytest
 
 import kubeloop.clock
-from kubeloop.client import RetryPolicy, TokenBucket
+import kubeloop.queue
+import kubeloop.tokenbucket
+from kubeloop.client import ClientConfig, ClientSettings, RetryPolicy, TokenBucket
+from kubeloop.client.transport import Transport
 from kubeloop.clock import InstantClock
 
 
@@ -47,12 +50,14 @@ async def test_concurrent_callers_are_served_in_order_at_the_rate() -> None:
     assert finished == pytest.approx([0, 0.5, 1.0, 1.5])
 
 
-@pytest.mark.parametrize("qps", [None, 0, -1])
-async def test_disabled_limiter_never_waits(qps: float | None) -> None:
-    clock = InstantClock()
-    bucket = TokenBucket(qps=qps, burst=1, clock=clock)
-    assert [await bucket.acquire() for _ in range(100)] == [0.0] * 100
-    assert clock.slept == []
+@pytest.mark.parametrize("qps", [None, 0, -1], ids=["none", "zero", "negative"])
+def test_no_qps_means_no_client_side_limiter(qps: float | None) -> None:
+    transport = Transport(ClientConfig(server="https://127.0.0.1:6443"), ClientSettings(qps=qps))
+    assert transport.limiter is None
+
+
+def test_the_client_queue_and_bucket_are_one_class() -> None:
+    assert TokenBucket is kubeloop.tokenbucket.TokenBucket is kubeloop.queue.TokenBucket
 
 
 @pytest.mark.parametrize(
