@@ -1,5 +1,5 @@
 """Old public names and keywords kept for one release, each with a ``DeprecationWarning`` naming its
-replacement (see CHANGELOG.md)."""
+replacement (see docs/changelog.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ __all__ = ["deprecated_aliases", "warn_deprecated"]
 def warn_deprecated(old: str, replacement: str, *, stacklevel: int = 3) -> None:
     """Warn that ``old`` is deprecated in favour of ``replacement`` (``stacklevel``: the caller's caller)."""
     warnings.warn(
-        f"{old} is deprecated; use {replacement} (see CHANGELOG.md)",
+        f"{old} is deprecated; use {replacement} (see docs/changelog.md)",
         DeprecationWarning,
         stacklevel=stacklevel,
     )
