@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from kubeloop import Operator
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client
 from kubeloop.manager import ManagerOptions
 from kubeloop.operator import kind_spec
 from kubeloop.resources import core_v1
+from kubeloop.testing import run_operator
 
 
 async def test_building_twice_leaves_the_declared_kinds_unchanged() -> None:
@@ -24,3 +27,23 @@ async def test_building_twice_leaves_the_declared_kinds_unchanged() -> None:
     assert operator.kinds == declared
     assert declared[0][0] == kind_spec("v1/ConfigMap")
     assert declared[0][0].namespaced is None  # the server's answer went to the controller, not here
+
+
+async def test_the_old_run_keywords_still_run_the_operator_with_a_warning() -> None:
+    operator = Operator("legacy")
+
+    @operator.reconcile("v1/ConfigMap")
+    async def reconcile(obj: object, ctx: object) -> None: ...
+
+    old = {"health_probe_bind_address": "0", "leader_election": True, "leader_election_namespace": "default"}
+    async with EmbeddedServer() as server:
+        with pytest.deprecated_call(match="health_probe_bind_address=.*leader_election="):
+            async with run_operator(operator, server.kubeconfig, **old) as manager:
+                assert manager.probes.port is None  # disabled, as the old keyword asked
+                assert manager.metrics_server.port  # run_operator's loopback default still applies
+                elector = manager.elector
+                assert elector is not None
+                assert (elector.options.lease_name, elector.options.lease_namespace) == (
+                    "legacy-leader",
+                    "default",
+                )
