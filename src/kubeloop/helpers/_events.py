@@ -3,7 +3,10 @@
 ``EventRecorder.record`` returns at once; the write happens on a background task (events are
 best-effort: a failed write is logged, never raised into a reconcile). The same event about the
 same object within ``series_window`` seconds is aggregated into the first one's ``series``
-(count and last time) instead of creating a new object, as client-go's recorder does.
+(count and last time) instead of creating a new object, as client-go's recorder does; the writes
+of one series go out in order, so a burst is one Event with the burst's count. What the server
+would refuse is fitted first: the Event's name (the object's, cut so that the suffix fits in 253
+characters) and its note (cut to 1024 bytes, not characters).
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kubeloop.client import Client, PatchType
@@ -32,6 +37,34 @@ def _micro_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+@dataclass
+class _Series:
+    """One Event as written so far: its name, count, when it started and its last pending write."""
+
+    name: str
+    namespace: str
+    first: float
+    count: int = 1
+    write: asyncio.Task[None] | None = field(default=None, repr=False)
+
+
+_NOT_IN_NAMES = re.compile(r"[^a-z0-9.-]+")
+_NAME_LIMIT = 253
+_NOTE_LIMIT = 1024  # bytes, as the server counts
+
+
+def _event_name(regarding_name: object) -> str:
+    """``<object name>.<16 hex>``, within 253 characters and a DNS subdomain whatever the object's name."""
+    suffix = secrets.token_hex(8)
+    stem = _NOT_IN_NAMES.sub("-", str(regarding_name or "object").lower())[: _NAME_LIMIT - len(suffix) - 1]
+    stem = re.sub(r"[.-]{2,}", "-", stem).strip(".-") or "object"
+    return f"{stem}.{suffix}"
+
+
+def _cut_note(note: str) -> str:
+    return note.encode()[:_NOTE_LIMIT].decode(errors="ignore")
+
+
 class EventRecorder:
     """Records Events about objects on behalf of one controller."""
 
@@ -43,7 +76,7 @@ class EventRecorder:
         self.instance = f"{controller}-{socket.gethostname()}"
         self.series_window = series_window
         self._max_tracked = max_tracked
-        self._seen: OrderedDict[tuple[str, ...], tuple[str, str, int, float]] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, ...], _Series] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def record(
@@ -56,7 +89,24 @@ class EventRecorder:
         action: str = "Reconcile",
     ) -> None:
         """Record an event about ``regarding`` (an object read from the server) in the background."""
-        task = asyncio.create_task(self._write(dict(regarding), type, reason, note[:1024], action))
+        note = _cut_note(note)
+        meta = regarding.get("metadata") or {}
+        key = (str(meta.get("uid")), type, reason, note, action)
+        now = time.monotonic()
+        series = self._seen.get(key)
+        write: Awaitable[None]
+        if series is not None and now - series.first < self.series_window:
+            series.count += 1
+            write = self._count(key, series, series.count)
+        else:
+            series = _Series(_event_name(meta.get("name")), meta.get("namespace") or "default", now)
+            self._seen[key] = series
+            while len(self._seen) > self._max_tracked:
+                self._seen.popitem(last=False)
+            event = self._event(dict(regarding), series, type, reason, note, action)
+            write = self._create(key, series, event)
+        task = asyncio.create_task(self._after(series.write, write))
+        series.write = task
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -65,51 +115,67 @@ class EventRecorder:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _write(
-        self, regarding: dict[str, Any], type: EventType, reason: str, note: str, action: str
-    ) -> None:
+    @staticmethod
+    async def _after(previous: asyncio.Task[None] | None, write: Awaitable[None]) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        await write
+
+    def _event(
+        self,
+        regarding: dict[str, Any],
+        series: _Series,
+        type: EventType,
+        reason: str,
+        note: str,
+        action: str,
+    ) -> dict[str, Any]:
         meta = regarding.get("metadata") or {}
-        namespace = meta.get("namespace") or "default"
-        key = (str(meta.get("uid")), type, reason, note, action)
-        now = time.monotonic()
-        seen = self._seen.get(key)
+        return {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": series.name, "namespace": series.namespace},
+            "eventTime": _micro_now(),
+            "reportingController": self.controller,
+            "reportingInstance": self.instance[:128],
+            "action": action,
+            "reason": reason,
+            "note": note,
+            "type": type,
+            "regarding": {
+                "apiVersion": regarding.get("apiVersion"),
+                "kind": regarding.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+        }
+
+    async def _create(self, key: tuple[str, ...], series: _Series, event: dict[str, Any]) -> None:
         try:
-            if seen is not None and now - seen[3] < self.series_window:
-                name, ns, count, first = seen
-                count += 1
-                self._seen[key] = (name, ns, count, first)
-                await self.client.patch(
-                    "events.k8s.io/v1/Event",
-                    name,
-                    {"series": {"count": count, "lastObservedTime": _micro_now()}},
-                    type=PatchType.MERGE,
-                    namespace=ns,
-                )
-                return
-            name = f"{meta.get('name', 'object')}.{secrets.token_hex(8)}"
-            event = {
-                "apiVersion": "events.k8s.io/v1",
-                "kind": "Event",
-                "metadata": {"name": name, "namespace": namespace},
-                "eventTime": _micro_now(),
-                "reportingController": self.controller,
-                "reportingInstance": self.instance[:128],
-                "action": action,
-                "reason": reason,
-                "note": note,
-                "type": type,
-                "regarding": {
-                    "apiVersion": regarding.get("apiVersion"),
-                    "kind": regarding.get("kind"),
-                    "name": meta.get("name"),
-                    "namespace": meta.get("namespace"),
-                    "uid": meta.get("uid"),
-                    "resourceVersion": meta.get("resourceVersion"),
-                },
-            }
             await self.client.create(event)
-            self._seen[key] = (name, namespace, 1, now)
-            while len(self._seen) > self._max_tracked:
-                self._seen.popitem(last=False)
         except KubeloopError as exc:
-            log.warning("could not record event %s/%s about %s: %s", type, reason, meta.get("name"), exc)
+            if self._seen.get(key) is series:
+                del self._seen[key]  # the next one starts a new Event instead of counting on this one
+            log.warning(
+                "could not record event %s/%s about %s: %s",
+                event["type"],
+                event["reason"],
+                event["regarding"]["name"],
+                exc,
+            )
+
+    async def _count(self, key: tuple[str, ...], series: _Series, count: int) -> None:
+        if self._seen.get(key) is not series:
+            return  # its Event could not be created; nothing to count on
+        try:
+            await self.client.patch(
+                "events.k8s.io/v1/Event",
+                series.name,
+                {"series": {"count": count, "lastObservedTime": _micro_now()}},
+                type=PatchType.MERGE,
+                namespace=series.namespace,
+            )
+        except KubeloopError as exc:
+            log.warning("could not count event %s (%d): %s", series.name, count, exc)

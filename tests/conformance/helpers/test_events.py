@@ -1,0 +1,61 @@
+"""The Event recorder against the real API server: Events about objects with the longest names, notes
+at the size limit in multibyte text, and a burst of the same event aggregated into one series."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kubeloop.client import Client
+from kubeloop.helpers import EventRecorder
+
+
+async def config_map(client: Client, namespace: str, name: str) -> dict[str, Any]:
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": namespace}}
+    return await client.create(body)
+
+
+async def events_about(client: Client, namespace: str, obj: dict[str, Any]) -> list[dict[str, Any]]:
+    selector = f"regarding.uid={obj['metadata']['uid']}"
+    found = await client.list("events.k8s.io/v1/Event", namespace=namespace, field_selector=selector)
+    return list(found["items"])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a" * 253, "b" * 236, "c" * 235 + ".d", "e" * 230 + "-" * 10 + "f" * 13],
+    ids=["253-chars", "236-chars", "dot-at-the-cut", "dashes-at-the-cut"],
+)
+async def test_an_object_with_a_name_up_to_253_characters_gets_its_event(
+    client: Client, namespace: str, name: str
+) -> None:
+    obj = await config_map(client, namespace, name)
+    recorder = EventRecorder(client, "events-test")
+    recorder.record(obj, "Warning", "Broken", "it broke")
+    await recorder.flush()
+    [event] = await events_about(client, namespace, obj)
+    assert (event["reason"], event["note"], event["regarding"]["name"]) == ("Broken", "it broke", name)
+
+
+async def test_a_note_of_multibyte_text_is_cut_to_the_1024_bytes_the_server_takes(
+    client: Client, namespace: str
+) -> None:
+    obj = await config_map(client, namespace, "multibyte")
+    recorder = EventRecorder(client, "events-test")
+    recorder.record(obj, "Warning", "Broken", "é" * 2000)
+    await recorder.flush()
+    [event] = await events_about(client, namespace, obj)
+    assert event["note"] == "é" * 512
+
+
+async def test_a_burst_of_the_same_event_is_one_event_with_its_series_count(
+    client: Client, namespace: str
+) -> None:
+    obj = await config_map(client, namespace, "burst")
+    recorder = EventRecorder(client, "events-test")
+    for _ in range(5):
+        recorder.record(obj, "Warning", "Broken", "the same failure")
+    await recorder.flush()
+    [event] = await events_about(client, namespace, obj)
+    assert event["series"]["count"] == 5
