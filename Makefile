@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve clean
+.PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
+	test-badinput clean
 
 DEMO := examples/appservice
 
@@ -47,6 +48,13 @@ docs-serve: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# Bad input at scale: the AppService operator fed 1,000 hypothesis-made odd objects (make test runs
+# 60 of them); a random seed each run, printed by hypothesis when an object fails.
+BADINPUT_EXAMPLES ?= 1000
+test-badinput: $(STAMP) controlplane
+	KUBELOOP_BADINPUT_EXAMPLES=$(BADINPUT_EXAMPLES) $(BIN)/pytest -s \
+		tests/e2e/test_appservice_bad_input.py::test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_and_nothing_spins
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
