@@ -10,6 +10,7 @@ zero wall time. The API client only reads time and sleeps, so it takes the small
 - ``RealClock``: the event loop's clock. ``FakeClock``: moved by the test, step by step.
   ``InstantClock``: ``sleep`` returns at once after moving time forward.
 - ``WallClock``: epoch seconds derived from a ``SleepClock``, for server-given expiry timestamps.
+- ``timeout(clock, seconds)``: ``asyncio.timeout`` on a ``Clock``.
 
 Guarantees:
 
@@ -26,12 +27,13 @@ Caveats: like asyncio itself, clocks are not thread-safe; use one from its event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "InstantClock", "RealClock", "SleepClock", "Timer", "WallClock"]
+__all__ = ["Clock", "FakeClock", "InstantClock", "RealClock", "SleepClock", "Timer", "WallClock", "timeout"]
 
 
 class Timer(Protocol):
@@ -235,6 +237,39 @@ class WallClock:
     def time(self) -> float:
         """Seconds since the epoch, as the injected clock sees it."""
         return self._epoch + (self._clock.now() - self._origin)
+
+
+@contextlib.asynccontextmanager
+async def timeout(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
+    """``asyncio.timeout`` on ``clock``: the block is cancelled once ``seconds`` pass on it, and
+    ``TimeoutError`` raised in its place; ``None`` waits forever. A ``CancelledError`` that is not the
+    timeout's own (the task cancelled from outside, or raised inside the block) goes on unchanged."""
+    task = asyncio.current_task()
+    if seconds is None or task is None:
+        yield
+        return
+    cancelling = task.cancelling()
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    timer = clock.call_at(clock.now() + seconds, expire)
+    try:
+        yield
+    except BaseException as exc:
+        # The timeout's own cancellation request is withdrawn however the block ended (it may have
+        # swallowed the CancelledError), so that ``cancelling()`` counts only the others.
+        if expired and task.uncancel() <= cancelling and isinstance(exc, asyncio.CancelledError):
+            raise TimeoutError(f"timed out after {seconds} s") from exc
+        raise
+    else:
+        if expired:
+            task.uncancel()
+    finally:
+        timer.cancel()
 
 
 _NS = 1_000_000_000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ComponentError", "KubeloopError", "TerminalError"]
+__all__ = ["ComponentError", "KubeloopError", "StoppedError", "TerminalError"]
 
 
 class KubeloopError(Exception):
@@ -28,3 +28,9 @@ class TerminalError(KubeloopError):
 
     Any other exception is retried with per-key exponential backoff.
     """
+
+
+class StoppedError(KubeloopError):
+    """A task meant to run until its owner stops it (a controller's worker, an informer, a controller)
+    ended on its own: it returned, or it was cancelled by someone other than its owner. The manager
+    exits with it, so that the process is restarted rather than left running without that task."""

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from kubeloop.clock import Clock, FakeClock, InstantClock, RealClock, SleepClock, WallClock
+from kubeloop.clock import Clock, FakeClock, InstantClock, RealClock, SleepClock, WallClock, timeout
 
 
 def test_real_and_fake_clocks_satisfy_the_clock_protocol():
@@ -178,3 +178,52 @@ async def test_a_wait_shorter_than_a_nanosecond_still_moves_fake_time() -> None:
     assert task.done()
     assert woke <= 2
     await task
+
+
+async def test_timeout_cancels_the_block_at_its_deadline_on_the_clock() -> None:
+    clock = FakeClock()
+    reached: list[str] = []
+
+    async def block() -> None:
+        async with timeout(clock, 10):
+            await asyncio.Event().wait()
+        reached.append("after")  # never: TimeoutError replaces the cancellation
+
+    task = asyncio.create_task(block())
+    await asyncio.sleep(0)  # into the block: the deadline is 10 s from now
+    await clock.advance(9.999)
+    assert not task.done()
+    await clock.advance(0.001)
+    with pytest.raises(TimeoutError):
+        await task
+    assert reached == []
+    assert task.cancelling() == 0
+
+
+async def test_timeout_lets_other_cancellations_through_unchanged() -> None:
+    clock = FakeClock()
+
+    async def raises_inside() -> None:
+        async with timeout(clock, 10):
+            raise asyncio.CancelledError("stray")
+
+    with pytest.raises(asyncio.CancelledError):
+        await raises_inside()
+
+    async def waits() -> None:
+        async with timeout(clock, 10):
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(waits())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert clock.pending_timers == 0
+
+
+async def test_timeout_none_waits_forever() -> None:
+    clock = FakeClock()
+    async with timeout(clock, None):
+        await clock.advance(1e9)
+    assert clock.pending_timers == 0

@@ -3,7 +3,8 @@
 Role: what controllers read from and register handlers on. ``informer()`` returns the same
 ``Informer`` for the same resource, namespace and selectors, so the controllers of one manager
 share one watch per kind (client-go's shared informer factory). Informers requested after
-``run()`` started are started at once.
+``run()`` started are started at once. An informer that stops while the cache runs (it never
+should: it retries its errors) ends ``run()`` with the reason, ``StoppedError`` if it has none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 
 from kubeloop.cache._informer import Informer, InformerOptions
 from kubeloop.client import Client, ResourceRef
+from kubeloop.tasks import Supervisor
 
 __all__ = ["Cache", "CacheOptions"]
 
@@ -38,6 +40,7 @@ class Cache:
         self.options = options or CacheOptions()
         self._informers: dict[_Key, Informer] = {}
         self._group: asyncio.TaskGroup | None = None
+        self._supervisor: Supervisor | None = None
         self._running = asyncio.Event()
 
     @property
@@ -70,16 +73,22 @@ class Cache:
                 field_selector=field_selector or base.field_selector,
             )
             found = self._informers[key] = Informer(self.client, resource, opts)
-            if self._group is not None:
-                self._group.create_task(found.run(), name=f"informer {resource.plural}")
+            self._start(found)
         return found
+
+    def _start(self, informer: Informer) -> None:
+        if self._group is None or self._supervisor is None:
+            return  # started by run()
+        name = f"informer {informer.resource.plural}"
+        self._group.create_task(self._supervisor.run(name, informer.run()), name=name)
 
     async def run(self) -> None:
         """Run every informer (and those added later) until cancelled."""
+        self._supervisor = Supervisor()
         async with asyncio.TaskGroup() as group:
             self._group = group
             for inf in self._informers.values():
-                group.create_task(inf.run(), name=f"informer {inf.resource.plural}")
+                self._start(inf)
             self._running.set()
             try:
                 await asyncio.Future()

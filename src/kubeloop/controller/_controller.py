@@ -12,8 +12,13 @@ Guarantees:
   ``None``/``Result()`` forgets the key's backoff; ``Result(requeue_after=s)`` reconciles again
   after ``s`` seconds; ``Result(requeue=True)`` and any exception retry with per-key exponential
   backoff; ``TerminalError`` is recorded and not retried. A reconcile that runs longer than
-  ``reconcile_timeout`` is cancelled and retried like an error. A reconcile that returns
-  something else is an error. Nothing a reconcile does stops the workers or the other keys.
+  ``reconcile_timeout`` (on the queue's clock) is cancelled and retried like an error. A reconcile
+  that returns something else is an error. A reconcile that raises a ``BaseException`` other than
+  an ``Exception`` (a stray ``asyncio.CancelledError`` while its worker is not being cancelled, say)
+  is retried like an error too, and counted as a panic. Nothing a reconcile does stops the
+  workers or the other keys (``KeyboardInterrupt`` and ``SystemExit`` excepted: they end the process).
+- ``run()`` raises ``StoppedError`` if a worker ends while the controller is not stopping (a worker
+  cancelled by code that does not own it), so the manager exits instead of running without it.
 - ``shutdown()`` stops handing out keys and waits (up to a timeout) for running reconciles.
 """
 
@@ -23,17 +28,18 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from kubeloop.cache import Informer, InformerEvent
+from kubeloop.clock import timeout
 from kubeloop.controller._mappers import Mapper, map_to_self
 from kubeloop.controller._predicates import Predicate
 from kubeloop.controller._types import Reconciler, Request, Result
 from kubeloop.errors import KubeloopError, TerminalError
 from kubeloop.queue import LOW, NORMAL, QueueOptions, QueueShutDown, RateLimitingQueue
+from kubeloop.tasks import Supervisor
 
 __all__ = ["Controller", "ControllerOptions", "ReconcileMetrics", "ReconcileOutcome", "current_request"]
 
@@ -54,9 +60,16 @@ class ReconcileMetrics(Protocol):
         """A worker started a reconcile."""
 
     def reconcile_finished(
-        self, controller: str, result: ReconcileOutcome, seconds: float, *, terminal: bool = False
+        self,
+        controller: str,
+        result: ReconcileOutcome,
+        seconds: float,
+        *,
+        terminal: bool = False,
+        panic: bool = False,
     ) -> None:
-        """A reconcile ended: ``result`` is success, error, requeue or requeue_after."""
+        """A reconcile ended: ``result`` is success, error, requeue or requeue_after; ``panic``: the
+        error was a ``BaseException`` that is not an ``Exception``."""
 
 
 class _NoMetrics:
@@ -64,7 +77,13 @@ class _NoMetrics:
         pass
 
     def reconcile_finished(
-        self, controller: str, result: ReconcileOutcome, seconds: float, *, terminal: bool = False
+        self,
+        controller: str,
+        result: ReconcileOutcome,
+        seconds: float,
+        *,
+        terminal: bool = False,
+        panic: bool = False,
     ) -> None:
         pass
 
@@ -137,17 +156,17 @@ class Controller:
             self.queue.add(request)
 
     async def run(self) -> None:
-        """Run the workers until ``shutdown()`` lets them finish, or until cancelled."""
-        self._workers = [
-            asyncio.create_task(self._worker(), name=f"{self.name} worker {i}")
-            for i in range(self.options.max_concurrent_reconciles)
-        ]
-        try:
-            await asyncio.gather(*self._workers)
-        finally:
-            for worker in self._workers:
-                worker.cancel()
-            await asyncio.gather(*self._workers, return_exceptions=True)
+        """Run the workers until ``shutdown()`` lets them finish, or until cancelled; ``StoppedError``
+        if a worker ends otherwise."""
+        supervisor = Supervisor(lambda: self.queue.shutting_down)
+        async with asyncio.TaskGroup() as group:
+            self._workers = [
+                group.create_task(
+                    supervisor.run(f"controller {self.name}: worker {i}", self._worker()),
+                    name=f"{self.name} worker {i}",
+                )
+                for i in range(self.options.max_concurrent_reconciles)
+            ]
 
     async def shutdown(self, grace: float = 30.0) -> None:
         """Stop handing out keys; wait up to ``grace`` seconds for running reconciles, then cancel them."""
@@ -168,11 +187,12 @@ class Controller:
     async def _reconcile(self, request: Request) -> None:
         token = current_request.set(request)
         self.metrics.reconcile_started(self.name)
-        started = time.perf_counter()
+        clock = self.queue.options.clock
+        started = clock.now()
         outcome: ReconcileOutcome = "error"
-        terminal = False
+        terminal = panic = False
         try:
-            async with asyncio.timeout(self.options.reconcile_timeout):
+            async with timeout(clock, self.options.reconcile_timeout):
                 result = await self.reconciler(request)
             if result is None:
                 result = Result()
@@ -200,6 +220,19 @@ class Controller:
                 extra=self._extra(request),
                 exc_info=not isinstance(exc, KubeloopError),
             )
+        except BaseException as exc:
+            task = asyncio.current_task()
+            if isinstance(exc, KeyboardInterrupt | SystemExit) or (task is not None and task.cancelling()):
+                raise  # the process is ending, or this worker is being cancelled: let it
+            panic = True
+            self.queue.add_rate_limited(request)
+            log.error(
+                "reconcile raised %s, which is not an Exception (its worker is not being cancelled); "
+                "retrying with backoff",
+                type(exc).__name__,
+                extra=self._extra(request),
+                exc_info=True,
+            )
         else:
             if result.requeue_after:
                 outcome = "requeue_after"
@@ -213,7 +246,8 @@ class Controller:
                 self.queue.forget(request)
         finally:
             current_request.reset(token)
-        self.metrics.reconcile_finished(self.name, outcome, time.perf_counter() - started, terminal=terminal)
+        seconds = clock.now() - started
+        self.metrics.reconcile_finished(self.name, outcome, seconds, terminal=terminal, panic=panic)
 
     def _extra(self, request: Request) -> dict[str, str]:
         return {"controller": self.name, "key": str(request)}

@@ -12,6 +12,9 @@ Guarantees:
 - ``stop()`` is graceful: controllers stop taking keys and running reconciles get
   ``graceful_shutdown_timeout`` seconds to finish; then the Lease is released, informers and
   servers stop, and ``run()`` returns.
+- Anything else that ends the cache, an informer, a controller or one of its workers before
+  ``stop()`` ends ``run()`` with that error (``StoppedError`` when the task just ended), logged
+  first: the process must exit non-zero and be restarted, never run on without it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -30,6 +34,7 @@ from kubeloop.manager._leader import LeaderElector
 from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
 from kubeloop.manager._probes import MetricsServer, ProbeServer
+from kubeloop.tasks import Supervisor
 
 __all__ = ["Manager"]
 
@@ -80,25 +85,29 @@ class Manager:
         async with self.metrics_server, self.probes, contextlib.AsyncExitStack() as servers:
             for server in self.servers:
                 await servers.enter_async_context(server)
-            cache_task = asyncio.create_task(self.cache.run(), name="cache")
-            work = asyncio.create_task(self._lead_or_run(), name="controllers")
-            stop = asyncio.create_task(self._stopping.wait(), name="stop")
-            self._started.set()
             try:
-                done, _ = await asyncio.wait({cache_task, work, stop}, return_when=asyncio.FIRST_COMPLETED)
-                if stop in done:
-                    log.info("%s: shutting down", self.options.name)
-                    await self._shutdown_controllers()
-                    work.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await work
-                for task in done:
-                    if task is not stop and not task.cancelled() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
-            finally:
-                for task in (work, stop, cache_task):
-                    task.cancel()
-                await asyncio.gather(work, stop, cache_task, return_exceptions=True)
+                await self._run_tasks()
+            except BaseExceptionGroup as failed:
+                errors = list(_leaves(failed))
+                for error in errors:
+                    log.error("%s: exiting: %s: %s", self.options.name, type(error).__name__, error)
+                raise errors[0] from None
+
+    async def _run_tasks(self) -> None:
+        """The cache and the controllers as tasks of one group until ``stop()``; any of them ending
+        first fails the group (``supervised``), which cancels and awaits the other."""
+        supervisor = Supervisor(self._stopping.is_set)
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(supervisor.run("the cache", self.cache.run()), name="cache"),
+                group.create_task(supervisor.run("the controllers", self._lead_or_run()), name="controllers"),
+            ]
+            self._started.set()
+            await self._stopping.wait()
+            log.info("%s: shutting down", self.options.name)
+            await self._shutdown_controllers()
+            for task in tasks:
+                task.cancel()
 
     async def _lead_or_run(self) -> None:
         lease = self.options.lease(self.client.namespace)
@@ -118,10 +127,21 @@ class Manager:
         gc.collect()
         gc.freeze()
         log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
+        supervisor = Supervisor(self._stopping.is_set)
         async with asyncio.TaskGroup() as group:
             for controller in self.controllers:
-                group.create_task(controller.run(), name=f"controller {controller.name}")
+                name = f"controller {controller.name}"
+                group.create_task(supervisor.run(name, controller.run()), name=name)
 
     async def _shutdown_controllers(self) -> None:
         grace = self.options.graceful_shutdown_timeout
         await asyncio.gather(*(c.shutdown(grace) for c in self.controllers))
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    """The exceptions in ``group`` and its nested groups, depth first."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error

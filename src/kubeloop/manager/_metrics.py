@@ -86,6 +86,12 @@ class Metrics:
             ["controller"],
             registry=reg,
         )
+        self.reconcile_panics = Counter(
+            "controller_runtime_reconcile_panics_total",
+            "Total number of reconciliation panics per controller",
+            ["controller"],
+            registry=reg,
+        )
         self.reconcile_time = Histogram(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller",
@@ -188,18 +194,27 @@ class Metrics:
             self.reconcile_total.labels(controller, result)
         self.reconcile_errors.labels(controller)
         self.terminal_reconcile_errors.labels(controller)
+        self.reconcile_panics.labels(controller)
 
     def reconcile_started(self, controller: str) -> None:
         """A worker of ``controller`` took a key: one more active worker."""
         self.active_workers.labels(controller).inc()
 
     def reconcile_finished(
-        self, controller: str, result: ReconcileResult, seconds: float, *, terminal: bool = False
+        self,
+        controller: str,
+        result: ReconcileResult,
+        seconds: float,
+        *,
+        terminal: bool = False,
+        panic: bool = False,
     ) -> None:
         """A reconcile of ``controller`` ended with ``result`` after ``seconds``.
 
-        ``result="error"`` also counts in ``controller_runtime_reconcile_errors_total``, and with
-        ``terminal=True`` (a ``TerminalError``: not retried) in the terminal errors counter too.
+        ``result="error"`` also counts in ``controller_runtime_reconcile_errors_total``, with
+        ``terminal=True`` (a ``TerminalError``: not retried) in the terminal errors counter too, and
+        with ``panic=True`` (a ``BaseException`` that is not an ``Exception``, retried) in
+        ``controller_runtime_reconcile_panics_total`` (controller-runtime's count of recovered panics).
         """
         self.active_workers.labels(controller).dec()
         self.reconcile_total.labels(controller, result).inc()
@@ -208,6 +223,8 @@ class Metrics:
             self.reconcile_errors.labels(controller).inc()
             if terminal:
                 self.terminal_reconcile_errors.labels(controller).inc()
+            if panic:
+                self.reconcile_panics.labels(controller).inc()
 
     # -- work queue (kubeloop.queue.MetricsProvider) -------------------------------------------
 

@@ -7,44 +7,19 @@ apply the server refused, nor an object this operator did not apply.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from gadgets import Gadget, LooseGadget, gadget
+from gadgets import Gadget, gadget
 
 import kubeloop as kl
-from kubeloop import crd
-from kubeloop.client import ApiError, Client, ClientSettings
+from kubeloop.client import ApiError, Client
 from kubeloop.helpers import owner_reference
 from kubeloop.resources import core_v1
-from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
+from kubeloop.testing import run_operator, until
 
 RESOURCE = "gadgets.test.kubeloop.io"
 MODES = ["early", "requeue", "error", "partial", "partial-error"]
-
-
-@pytest.fixture(params=["controlplane", "embedded"])
-def kubeconfig(request: pytest.FixtureRequest) -> Path:
-    """The admin kubeconfig of the real control plane or of the embedded API server, Gadget CRD installed."""
-    server = "control_plane" if request.param == "controlplane" else "embedded_api_server"
-    path: Path = request.getfixturevalue(server).kubeconfig
-    kubectl = Kubectl(path)
-    kubectl("apply", "-f", "-", input=crd.to_yaml([LooseGadget]))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
-    return path
-
-
-@pytest.fixture
-def ns(kubeconfig: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    with temporary_namespace(Kubectl(kubeconfig), request.node.originalname) as name:
-        yield name
-
-
-@pytest.fixture
-async def api(kubeconfig: Path) -> AsyncIterator[Client]:
-    async with await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as client:
-        yield client
 
 
 def children_operator(namespace: str, passes: dict[str, list[str]]) -> kl.Operator:

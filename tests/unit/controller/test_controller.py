@@ -10,7 +10,7 @@ import pytest
 
 from kubeloop.clock import FakeClock
 from kubeloop.controller import Controller, ControllerOptions, Request, Result
-from kubeloop.errors import TerminalError
+from kubeloop.errors import StoppedError, TerminalError
 from kubeloop.queue import QueueOptions
 
 KEY = Request("ns", "app")
@@ -19,14 +19,18 @@ KEY = Request("ns", "app")
 class Metrics:
     def __init__(self) -> None:
         self.finished: list[tuple[str, bool]] = []
+        self.panics = 0
+        self.seconds: list[float] = []
 
     def reconcile_started(self, controller: str) -> None:
         pass
 
     def reconcile_finished(
-        self, controller: str, result: str, seconds: float, *, terminal: bool = False
+        self, controller: str, result: str, seconds: float, *, terminal: bool = False, panic: bool = False
     ) -> None:
         self.finished.append((result, terminal))
+        self.panics += panic
+        self.seconds.append(seconds)
 
 
 async def settle() -> None:
@@ -178,23 +182,74 @@ async def test_garbage_result_is_an_error_and_retried(
     assert [r for r, _ in metrics.finished] == ["error", "success"]
 
 
-async def test_hanging_reconcile_is_cut_by_the_timeout_and_other_keys_go_on(
-    start: Callable[..., tuple[Controller, Metrics]],
+async def test_hanging_reconcile_is_cut_by_the_timeout_on_the_clock_and_other_keys_go_on(
+    start: Callable[..., tuple[Controller, Metrics]], clock: FakeClock
 ) -> None:
     done: list[str] = []
 
     async def reconcile(req: Request) -> None:
         if req.name == "hangs":
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()
         done.append(req.name)
 
-    ctl, metrics = start(reconcile, max_concurrent_reconciles=2, reconcile_timeout=0.05)
+    ctl, metrics = start(reconcile, max_concurrent_reconciles=2, reconcile_timeout=30)
     ctl.enqueue(Request("ns", "hangs"))
     ctl.enqueue(Request("ns", "fine"))
-    await asyncio.sleep(0.2)
+    await settle()
     assert done == ["fine"]
-    assert ("error", False) in metrics.finished
-    assert ctl.queue.num_requeues(Request("ns", "hangs")) >= 1
+    await clock.advance(29.9)
+    assert ctl.queue.num_requeues(Request("ns", "hangs")) == 0, "not cut before its time"
+    await clock.advance(0.1)
+    await settle()
+    assert ctl.queue.num_requeues(Request("ns", "hangs")) == 1
+    assert metrics.seconds == [0.0, 30.0], "durations are read on the clock"
+
+
+async def test_a_stray_cancelled_error_is_retried_and_the_worker_lives_on(
+    start: Callable[..., tuple[Controller, Metrics]], clock: FakeClock
+) -> None:
+    calls: list[str] = []
+
+    class Odd(BaseException):
+        pass
+
+    async def reconcile(req: Request) -> None:
+        calls.append(req.name)
+        if len(calls) == 1:
+            raise asyncio.CancelledError("not meant for this worker")
+        if len(calls) == 2:
+            raise Odd("neither an Exception nor a cancellation")
+
+    ctl, metrics = start(reconcile)
+    ctl.enqueue(KEY)
+    await settle()
+    await clock.advance(0.005)
+    await settle()
+    await clock.advance(0.01)
+    await settle()
+    assert calls == ["app", "app", "app"]
+    assert [r for r, _ in metrics.finished] == ["error", "error", "success"]
+    assert metrics.panics == 2
+    ctl.enqueue(Request("ns", "other"))
+    await settle()
+    assert calls[-1] == "other", "the one worker still takes keys"
+
+
+async def test_a_worker_cancelled_by_code_that_does_not_own_it_stops_the_controller_with_an_error(
+    clock: FakeClock,
+) -> None:
+    async def reconcile(req: Request) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()  # what a library misusing cancellation might do
+        await asyncio.sleep(0)
+
+    ctl = Controller("test", reconcile, ControllerOptions(queue=QueueOptions(clock=clock)))
+    run = asyncio.create_task(ctl.run())
+    ctl.enqueue(KEY)
+    with pytest.raises(ExceptionGroup) as failed:
+        await asyncio.wait_for(run, 5)
+    assert failed.group_contains(StoppedError, match="controller test: worker 0 was cancelled")
 
 
 async def test_one_key_never_runs_in_two_workers(start: Callable[..., tuple[Controller, Metrics]]) -> None:
