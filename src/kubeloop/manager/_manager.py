@@ -95,7 +95,7 @@ class Manager:
 
     async def _run_tasks(self) -> None:
         """The cache and the controllers as tasks of one group until ``stop()``; any of them ending
-        first fails the group (``supervised``), which cancels and awaits the other."""
+        first fails the group (see ``Supervisor``), which cancels and awaits the other."""
         supervisor = Supervisor(self._stopping.is_set)
         async with asyncio.TaskGroup() as group:
             tasks = [
