@@ -1,13 +1,13 @@
 """The reconcile pipeline around an author's function, and the controller that runs it.
 
 For each primary object: skip it when gone; on deletion run the cleanup and remove the finalizer
-once it succeeds; add the finalizer when a cleanup is declared; parse the object into its model
-(a spec that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
+once it succeeds (an object that does not fit its model keeps the finalizer, with ``InvalidSpec``
+saying why, until fixed); add the finalizer when a cleanup is declared; parse the object into its
+model (a spec that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
 ``TerminalError``: no retry until it changes; a status that does not is replaced, with a Warning
-Event ``InvalidStatus``); run the function with a ``Context``; write
-``ctx.status`` if it changed. Children are deleted only by the function itself (``ctx.prune()``).
-A failing function sets ``Ready=False`` with the error's reason, records a Warning Event, and
-re-raises for backoff.
+Event ``InvalidStatus``); run the function with a ``Context``; write ``ctx.status`` if it changed.
+Children are deleted only by the function itself (``ctx.prune()``). A failing function sets
+``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff.
 """
 
 from __future__ import annotations
@@ -107,15 +107,12 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
     meta = obj.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         if reg.cleanup is not None and reg.finalizer and has_finalizer(obj, reg.finalizer):
-            await reg.cleanup(reg.primary.parse(obj), ctx)
+            await reg.cleanup(await _parse(ctx, reg), ctx)
             await _set_finalizers(ctx, reg, add=False)
         return None
     if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
         await _set_finalizers(ctx, reg, add=True)
-    try:
-        typed = reg.primary.parse(obj)
-    except pydantic.ValidationError as exc:
-        typed = await _parse_invalid(ctx, reg, exc)
+    typed = await _parse(ctx, reg)
     try:
         result = await reg.fn(typed, ctx)
     except Exception as exc:
@@ -130,11 +127,15 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
     return result
 
 
-async def _parse_invalid(ctx: Context, reg: Registration, exc: pydantic.ValidationError) -> Any:
-    """The model of an object that did not parse as read. A status that does not fit (another writer's,
-    an older version's shape) is the operator's own record gone bad: dropped with a Warning Event, the
-    pass starts from an empty status and writes it whole. Anything else is the user's: ``InvalidSpec``."""
-    errors = exc.errors(include_url=False)
+async def _parse(ctx: Context, reg: Registration) -> Any:
+    """The model of the object. A status that does not fit (another writer's, an older version's shape)
+    is the operator's own record gone bad: dropped with a Warning Event, the pass starts from an empty
+    status and writes it whole. Anything else that does not fit is the user's: ``InvalidSpec``."""
+    try:
+        return reg.primary.parse(ctx.obj)
+    except pydantic.ValidationError as exc:
+        invalid = exc
+    errors = invalid.errors(include_url=False)
     bad_status = [e for e in errors if e["loc"][:1] == ("status",)]
     bad_spec = [e for e in errors if e["loc"][:1] != ("status",)]
     if bad_status:
@@ -145,7 +146,9 @@ async def _parse_invalid(ctx: Context, reg: Registration, exc: pydantic.Validati
         ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
         ctx.event("Warning", "InvalidSpec", message)
         await _write_status(ctx, reg)
-        raise TerminalError(f"{reg.primary.kind} {ctx.request} does not match its model: {message}") from exc
+        raise TerminalError(
+            f"{reg.primary.kind} {ctx.request} does not match its model: {message}"
+        ) from invalid
     return reg.primary.parse({k: v for k, v in ctx.obj.items() if k != "status"})
 
 

@@ -191,6 +191,53 @@ async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
     assert len(cleanups) >= 4
 
 
+async def test_an_object_deleted_while_it_does_not_fit_the_model_says_why_its_cleanup_waits(
+    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    operator = kl.Operator("invalid-cleanup-test", namespace=namespace)
+    cleaned: list[int] = []
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        return None
+
+    @operator.finalize(Gadget)
+    async def cleanup(g: Gadget, ctx: kl.Context) -> None:
+        cleaned.append(g.spec.replicas)
+
+    def ready() -> dict[str, str] | None:
+        status = kubectl.json("get", RESOURCE, "unfit", "-n", namespace).get("status") or {}
+        return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+
+    async with run_operator(operator, control_plane.kubeconfig) as manager:
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("unfit", replicas=9))
+        await until(lambda: (ready() or {}).get("reason") == "InvalidSpec", what="InvalidSpec")
+        kubectl("delete", RESOURCE, "unfit", "-n", namespace, "--wait=false")
+
+        async def deleting() -> bool:
+            got = await client.get(RESOURCE, "unfit", namespace=namespace)
+            return "deletionTimestamp" in got["metadata"] and len(manager.controllers[0].queue) == 0
+
+        await until(deleting, what="the deletion seen and the queue drained")
+        await asyncio.sleep(1)
+        controller = manager.controllers[0]
+        assert controller.queue.num_requeues(kl.Request(namespace, "unfit")) == 0, "no retry loop"
+        assert cleaned == []
+        cond = ready()
+        assert cond is not None
+        assert (cond["status"], cond["reason"]) == ("False", "InvalidSpec")
+        assert "spec.replicas" in cond["message"]
+        got = await client.get(RESOURCE, "unfit", namespace=namespace)
+        assert got["metadata"]["finalizers"] == ["test.kubeloop.io/invalid-cleanup-test"], "deletion waits"
+
+        kubectl("patch", RESOURCE, "unfit", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
+        await until(
+            lambda: kubectl("get", RESOURCE, "unfit", "-n", namespace, check=False).returncode != 0,
+            what="deleted once its spec fits and the cleanup ran",
+        )
+    assert cleaned == [2]
+
+
 async def test_metrics_and_probes_serve_what_they_claim(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str
 ) -> None:
