@@ -14,6 +14,7 @@ config's namespace; for ``list``/``watch``/``delete_collection``, ``None`` means
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -117,6 +118,13 @@ class Client:
         else:
             config = await asyncio.to_thread(load_config, context=context)
         return cls(config, settings, metrics=metrics)
+
+    def impersonating(self, user: str, groups: tuple[str, ...] = ()) -> Client:
+        """A new client with this one's server, credentials and settings acting as ``user`` (in
+        ``groups``); the credentials must be allowed to impersonate it. Close it when done."""
+        config = dataclasses.replace(self.config, impersonate=user, impersonate_groups=groups)
+        transport = self.transport
+        return Client(config, transport.settings, clock=transport.clock, metrics=transport.metrics)
 
     async def __aenter__(self) -> Client:
         return self

@@ -79,6 +79,11 @@ class ClientConfig:
     password: str | None = field(default=None, repr=False)
     exec: ExecConfig | None = None
     proxy_url: str | None = None
+    impersonate: str | None = None
+    """Act as this user (``Impersonate-User``; kubeconfig's ``as``); the credentials above must be
+    allowed to impersonate it. A service account is ``system:serviceaccount:<namespace>:<name>``."""
+    impersonate_groups: tuple[str, ...] = ()
+    """With ``impersonate``: act as a member of these groups (kubeconfig's ``as-groups``)."""
     context: str = ""
     source: str = ""
 
@@ -238,6 +243,8 @@ class _Merged:
             password=u.get("password") or None,
             exec=_exec(user),
             proxy_url=c.get("proxy-url") or None,
+            impersonate=u.get("as") or None,
+            impersonate_groups=tuple(str(g) for g in u.get("as-groups") or ()),
             context=name,
             source=str(ctx.path),
         )

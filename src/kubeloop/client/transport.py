@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
+from multidict import CIMultiDict
 from yarl import URL
 
 from kubeloop.client.auth import Authenticator, Credentials
@@ -88,6 +89,7 @@ class Transport:
             TokenBucket(qps, max(1, self.settings.burst), clock=self.clock) if qps and qps > 0 else None
         )
         self._base = URL(config.server)
+        self._impersonation = _impersonation_headers(config)
         self._host = self._base.host or ""
         self._session: aiohttp.ClientSession | None = None
         self._http2: Http2Pool | None = None
@@ -194,7 +196,10 @@ class Transport:
             waited = await self.limiter.acquire() if self.limiter is not None else 0.0
             self.metrics.rate_limited(verb=verb, host=self._host, seconds=waited)
             creds = await self.auth.credentials()
-            headers = {"Accept": accept, "User-Agent": self.settings.user_agent, **creds.headers()}
+            headers = CIMultiDict(
+                {"Accept": accept, "User-Agent": self.settings.user_agent, **creds.headers()}
+            )
+            headers.extend(self._impersonation)
             if body is not None:
                 headers["Content-Type"] = content_type
             started = self.clock.now()
@@ -267,7 +272,7 @@ class Transport:
             attempt += 1
 
     async def _send_http2(
-        self, target: str, headers: Mapping[str, str], creds: Credentials
+        self, target: str, headers: CIMultiDict[str], creds: Credentials
     ) -> Response | None:
         """Send a GET as a stream on a shared HTTP/2 connection; None when the server has no HTTP/2."""
         from kubeloop.client import http2  # h2 costs 25 ms to import: only for clients that watch
@@ -349,6 +354,15 @@ def _make_ssl_context(
     if http2:
         ctx.set_alpn_protocols(["h2"])
     return ctx
+
+
+def _impersonation_headers(config: ClientConfig) -> list[tuple[str, str]]:
+    """The ``Impersonate-User`` header and one ``Impersonate-Group`` per group (none without a user)."""
+    if not config.impersonate:
+        return []
+    return [("Impersonate-User", config.impersonate)] + [
+        ("Impersonate-Group", group) for group in config.impersonate_groups
+    ]
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:

@@ -111,3 +111,36 @@ async def test_rotated_token_file_is_reread_after_a_401_and_rbac_is_enforced(
                 except ForbiddenError:
                     await asyncio.sleep(0.2)
         assert page["kind"] == "ConfigMapList"
+
+
+async def test_an_impersonating_client_acts_as_the_service_account_with_its_rights(
+    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+) -> None:
+    await asyncio.to_thread(kubectl, "create", "serviceaccount", "deployer", "-n", namespace)
+    user = f"system:serviceaccount:{namespace}:deployer"
+    async with Client(admin_config(control_plane)) as admin, admin.impersonating(user) as client:
+        with pytest.raises(ForbiddenError) as err:
+            await client.list("configmaps", namespace=namespace)
+        assert user in err.value.message
+        review = await client.create({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+        assert review["status"]["userInfo"]["username"] == user
+        assert f"system:serviceaccounts:{namespace}" in review["status"]["userInfo"]["groups"]
+        await asyncio.to_thread(
+            kubectl,
+            "create",
+            "rolebinding",
+            "view",
+            "--clusterrole=view",
+            f"--serviceaccount={namespace}:deployer",
+            "-n",
+            namespace,
+        )
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    page = await client.list("configmaps", namespace=namespace)
+                    break
+                except ForbiddenError:
+                    await asyncio.sleep(0.2)
+        assert page["kind"] == "ConfigMapList"
+        assert (await admin.list("configmaps", namespace=namespace))["kind"] == "ConfigMapList"

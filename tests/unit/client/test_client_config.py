@@ -111,6 +111,14 @@ def test_token_file_exec_insecure_and_proxy_are_read(tmp_path: Path) -> None:
     assert config.exec.provide_cluster_info is True
 
 
+def test_impersonation_is_read_from_as_and_as_groups(tmp_path: Path) -> None:
+    doc = kubeconfig()
+    doc["users"][0]["user"].update({"as": "system:serviceaccount:ns:sa", "as-groups": ["a", "b"]})
+    config = load_kubeconfig(write(tmp_path / "config", doc))
+    assert config.impersonate == "system:serviceaccount:ns:sa"
+    assert config.impersonate_groups == ("a", "b")
+
+
 def test_exec_command_without_a_path_separator_is_left_for_path_lookup(tmp_path: Path) -> None:
     doc = kubeconfig()
     doc["users"][0]["user"] = {"exec": {"command": "aws", "args": ["eks", "get-token"]}}
