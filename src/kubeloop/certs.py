@@ -55,10 +55,18 @@ def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
     return x509.Name(attrs)
 
 
+def _backdating(validity: dt.timedelta) -> dt.timedelta:
+    """How far back a certificate's validity starts, for clocks a little behind: 5 minutes, or a
+    twentieth of a short validity."""
+    return min(dt.timedelta(minutes=5), validity / 20)
+
+
 class CertificateAuthority:
     """A self-signed CA that issues serving and client certificates."""
 
-    def __init__(self, common_name: str = "kubeloop-ca") -> None:
+    def __init__(self, common_name: str = "kubeloop-ca", *, validity: dt.timedelta = _VALIDITY) -> None:
+        """``validity``: how long the CA and every certificate it issues are valid (a year by default)."""
+        self._validity = validity
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         name = _name(common_name)
@@ -68,8 +76,8 @@ class CertificateAuthority:
             .issuer_name(name)
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
+            .not_valid_before(now - _backdating(validity))
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -107,8 +115,8 @@ class CertificateAuthority:
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
+            .not_valid_before(now - _backdating(self._validity))
+            .not_valid_after(now + self._validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )

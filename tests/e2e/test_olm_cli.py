@@ -345,7 +345,21 @@ def test_catalog_push_and_olm_run_install_upgrade_block_and_uninstall_a_cluster_
         eventually(lambda: condition(catalog(), "Serving").get("status") == "True", what="catalog Serving")
         assert catalog()["status"]["packages"] == [PACKAGE]
 
-        wanted = {"packageName": PACKAGE, "namespace": namespace, "version": "0.1.0"}
+        kubectl("create", "serviceaccount", "installer", "-n", namespace)
+        installer = f"{namespace}-installer"
+        kubectl(
+            "create",
+            "clusterrolebinding",
+            installer,
+            "--clusterrole=cluster-admin",
+            f"--serviceaccount={namespace}:installer",
+        )
+        wanted = {
+            "packageName": PACKAGE,
+            "namespace": namespace,
+            "serviceAccount": {"name": "installer"},
+            "version": "0.1.0",
+        }
         extension_yaml = {
             "apiVersion": "olm.kubeloop.dev/v1",
             "kind": "ClusterExtension",
@@ -395,6 +409,7 @@ def test_catalog_push_and_olm_run_install_upgrade_block_and_uninstall_a_cluster_
         assert kubectl("get", "deployment", DEPLOYMENT, "-n", namespace, check=False).returncode != 0
         assert names(kubectl, "clusterrole") == []
         assert kubectl("get", "crd", CRD, check=False).returncode == 0, "the CRD and its data stay"
+        kubectl("delete", "clusterrolebinding", installer)
     finally:
         os.killpg(manager.pid, signal.SIGINT)
         manager.wait(timeout=60)

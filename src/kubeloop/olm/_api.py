@@ -104,10 +104,18 @@ class ClusterCatalog(crd.CustomResource):
     status: ClusterCatalogStatus | None = None
 
 
+class ServiceAccountReference(crd.Model):
+    name: str = crd.Field(min_length=1)
+    """A ServiceAccount of the extension's namespace."""
+
+
 class ClusterExtensionSpec(crd.Model):
     package_name: str = crd.Field(min_length=1, x_kubernetes_validations=_IMMUTABLE)
     namespace: str = crd.Field(min_length=1, x_kubernetes_validations=_IMMUTABLE)
     """Where the operator is installed (it must exist)."""
+    service_account: ServiceAccountReference
+    """Who installs, upgrades and uninstalls the package: every object is applied as this account,
+    which needs every permission that takes (the ``Progressing`` condition names what it lacks)."""
     channels: list[str] = crd.Field(default_factory=list)
     """Install and upgrade only along these channels (none: any channel of the package)."""
     version: str | None = None

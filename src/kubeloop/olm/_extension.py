@@ -1,7 +1,11 @@
 """The ClusterExtension reconcile: install the package it asks for from a Serving catalog, keep it
 upgraded as the catalog changes, and uninstall it when the ClusterExtension is deleted.
 
-Each pass resolves against what the package's ``Release`` says is installed: nothing installed →
+Everything is done as the extension's service account (``spec.serviceAccount``, impersonated): the
+``Installer`` checks first that the account holds every permission the install needs and that no
+object belongs to another release, and reports what is missing or taken (``Progressing=True/
+Retrying``, rechecked every ``recheck`` seconds). Each pass resolves against what the package's
+``Release`` says is installed: nothing installed →
 ``resolve_install``; installed → ``resolve_upgrade`` along the catalog's upgrade graph
 (``CatalogProvided``) or the highest version in range (``SelfCertified``); with several
 ``channels``, the one leading highest. Dependencies go into the same namespace as releases of their
@@ -18,28 +22,40 @@ with a Warning Event and no retry until the ClusterExtension or a catalog change
 backoff. ``Installed`` says whether a release exists and which bundle; the messages are the one-line
 errors. Deleting a ClusterExtension uninstalls its package (CRDs are kept) before its finalizer goes.
 
+Once installed and up to date, each pass restores what drifted (an installed object deleted or its
+fields edited: a Warning Event ``Restored`` per object) and renews the webhooks' serving certificate
+when two thirds of its lifetime are past (a Normal Event ``CertificateRotated``); the release's
+objects are watched by label (``_drift``), and the extension is reconciled again at the latest when
+the certificate is due or after ``resync`` seconds.
+
 Caveat: the package comes from one catalog (``spec.catalog``, or the one Serving catalog that has it),
 and so do its dependencies.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from semver import Version
 
+from kubeloop.client import Client
 from kubeloop.controller import Request, Result
 from kubeloop.errors import KubeloopError
 from kubeloop.helpers import find_condition
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension, ClusterExtensionSpec
+from kubeloop.olm._drift import DriftWatcher
 from kubeloop.olm._install import Installer, UnsafeCRDChange
 from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
 from kubeloop.olm._objects import check_bundle
+from kubeloop.olm._ownership import OwnershipConflict
+from kubeloop.olm._preflight import MissingPermissions
 from kubeloop.olm._release import Release
 from kubeloop.olm._resolve import Want, resolve_install, resolve_upgrade
 from kubeloop.olm._semver import VersionRange
 from kubeloop.olm._serving import SERVING, CatalogServer
+from kubeloop.olm._webhooks import CERT_LIFETIME
 from kubeloop.operator import Context
 
 __all__ = ["ExtensionReconciler"]
@@ -64,12 +80,44 @@ class ExtensionReconciler:
     """Reconciles ClusterExtensions from the catalogs ``catalogs`` serves.
 
     Keeps which catalog each extension takes its package from (None: any), so that a ClusterCatalog's
-    events reconcile exactly the extensions it may concern (``extensions_using``).
+    events reconcile exactly the extensions it may concern (``extensions_using``). An async context
+    manager, run with the operator's manager: it owns the clients acting as the extensions' service
+    accounts and the drift watches, whose events ``enqueue`` (set by ``lifecycle_operator``) reconciles.
     """
 
-    def __init__(self, catalogs: CatalogServer) -> None:
+    def __init__(
+        self,
+        catalogs: CatalogServer,
+        *,
+        certificate_lifetime: dt.timedelta = CERT_LIFETIME,
+        resync: float = 600.0,
+        recheck: float = 10.0,
+    ) -> None:
         self.catalogs = catalogs
+        self.certificate_lifetime = certificate_lifetime
+        self.resync = resync
+        self.recheck = recheck
+        self.enqueue: Callable[[Request], None] = lambda request: None
+        self.drift = DriftWatcher(lambda request: self.enqueue(request))
         self._sources: dict[str, str | None] = {}
+        self._clients: dict[str, Client] = {}
+
+    async def __aenter__(self) -> ExtensionReconciler:
+        await self.drift.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.drift.__aexit__(*exc)
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+    def _installer(self, ctx: Context, spec: ClusterExtensionSpec) -> Installer:
+        """An Installer acting as the extension's service account."""
+        user = f"system:serviceaccount:{spec.namespace}:{spec.service_account.name}"
+        if (client := self._clients.get(user)) is None:
+            client = self._clients[user] = ctx.client.impersonating(user)
+        return Installer(client, certificate_lifetime=self.certificate_lifetime)
 
     def extensions_using(self, catalog: Obj) -> Iterable[Request]:
         """The ClusterExtensions that may take their package from ``catalog`` (a mapper for its events)."""
@@ -80,25 +128,37 @@ class ExtensionReconciler:
         """Converge on ``extension``'s request and report it in its status (see the module docstring)."""
         spec = extension.spec
         self._sources[ctx.request.name] = spec.catalog
-        installer = Installer(ctx.client)
+        installer = self._installer(ctx, spec)
         release = None
+        due: dt.datetime | None = None
         try:
             release = await installer.release(spec.namespace, spec.package_name)
             catalog = self._catalog(spec, await ctx.list(ClusterCatalog))
             release, changed = await _converge(installer, ctx, catalog, spec, release)
+            if release is not None and not changed:
+                due = await _restore(installer, ctx, release.bundle_in(catalog), release)
         except _Stop as stop:
             _report(ctx, release, stop.reason, str(stop))
             return None
+        except (MissingPermissions, OwnershipConflict) as err:  # mended outside: look again soon
+            _report(ctx, release, "Retrying", str(err))
+            return Result(requeue_after=self.recheck)
         except KubeloopError as err:
             _report(ctx, release, "Retrying", str(err))
             return Result(requeue=True)
+        if release is not None:
+            self.drift.watch(ctx.request, installer.client, release)
         _report(ctx, release, "Succeeded", "desired state reached")
-        return Result(requeue=True) if changed else None  # after an upgrade, the next one may follow
+        if changed:
+            return Result(requeue=True)  # after an upgrade, the next one may follow
+        until_due = (due - dt.datetime.now(dt.UTC)).total_seconds() if due else self.resync
+        return Result(requeue_after=max(1.0, min(self.resync, until_due)))
 
     async def finalize(self, extension: ClusterExtension, ctx: Context) -> None:
         """Uninstall ``extension``'s package (its CRDs stay: they hold the users' data)."""
         spec = extension.spec
-        installer = Installer(ctx.client)
+        await self.drift.stop(ctx.request.name)
+        installer = self._installer(ctx, spec)
         if await installer.release(spec.namespace, spec.package_name) is not None:
             await installer.uninstall(spec.namespace, spec.package_name)
             ctx.event("Normal", "Uninstalled", f"uninstalled {spec.package_name} from {spec.namespace}")
@@ -176,6 +236,24 @@ async def _converge(
     except UnsafeCRDChange as err:
         raise _Stop("Blocked", str(err)) from err
     return release, bool(chosen)
+
+
+async def _restore(
+    installer: Installer, ctx: Context, bundle: Bundle, release: Release
+) -> dt.datetime | None:
+    """Restore what drifted from the installed ``bundle`` and renew its certificate when due, with
+    an Event for each; when the certificate is next due. Nothing when the catalog no longer has the
+    bundle's content."""
+    if not bundle.objects:
+        return None
+    restored, rotated, due = await installer.restore(release, bundle)
+    if rotated:
+        ctx.event(
+            "Normal", "CertificateRotated", f"renewed the webhooks' serving certificate of {bundle.name}"
+        )
+    for line in restored:
+        ctx.event("Warning", "Restored", f"restored {line}")
+    return due
 
 
 def _resolve(

@@ -1,9 +1,11 @@
 """Install, upgrade and uninstall a ``registry+v1`` bundle on a cluster, the way OLM v1 does.
 
 ``Installer`` server-side applies what ``bundle_objects`` (``_objects``) makes of a bundle with one
-field manager, checks CRD changes with ``crd_upgrade_violations`` before touching anything, issues
-and keeps the webhooks' serving certificate (``_webhooks``), prunes what an upgrade drops, and
-records each installation as a ``Release`` (``_release``).
+field manager, as whoever its client acts as (a ClusterExtension's service account, impersonated).
+Before touching anything it checks CRD changes (``crd_upgrade_violations``), the permissions it will
+use (``_preflight``) and that no object belongs to another release (``_ownership``). It issues,
+keeps and rotates the webhooks' serving certificate (``_webhooks``), prunes what an upgrade drops,
+restores what drifted, and records each installation as a ``Release`` (``_release``).
 """
 
 from __future__ import annotations
@@ -11,15 +13,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 
-from kubeloop.client import ApiError, Client, NotFoundError, UnknownResourceError
+from kubeloop.client import (
+    ApiError,
+    Client,
+    ForbiddenError,
+    NotFoundError,
+    Preconditions,
+    UnknownResourceError,
+)
 from kubeloop.clock import RealClock, SleepClock
 from kubeloop.olm._model import CRD_KIND, Bundle, Obj, OLMError
 from kubeloop.olm._names import CRD_REF, FIELD_MANAGER, RELEASE_LABEL
 from kubeloop.olm._objects import bundle_objects, check_bundle
+from kubeloop.olm._ownership import check_ownership, owned_by
+from kubeloop.olm._preflight import MissingPermissions, missing_permissions
 from kubeloop.olm._release import ObjectRef, Release
 from kubeloop.olm._safety import Violation, crd_upgrade_violations
 from kubeloop.olm._webhooks import (
-    CERT_MIN_LIFETIME,
+    CERT_LIFETIME,
+    NO_CERTIFICATE,
     WEBHOOK_CONFIGURATIONS,
     ServingCertificate,
     certificate_secret,
@@ -40,18 +52,28 @@ class UnsafeCRDChange(OLMError):
 class Installer:
     """Installs, upgrades and uninstalls bundles through ``client``, as field manager ``kubeloop-olm``.
 
-    Guarantees: CRDs are applied and Established before anything that may use them; ServiceAccounts
-    and RBAC before Deployments; an upgrade with unsafe CRD changes applies nothing. The release is
-    written last, so an install that failed half-way is not recorded and can simply be run again (apply
-    is idempotent). Caveat: CRDs are cluster-wide, so one package installed in two namespaces shares
-    them. Not safe for concurrent calls on the same package.
+    Guarantees: nothing is applied unless ``client``'s user holds every permission the install
+    needs (``MissingPermissions`` lists what it lacks) and no object belongs to another release or
+    to no release (``OwnershipConflict``); CRDs are applied and Established before anything that may
+    use them; ServiceAccounts and RBAC before Deployments; an upgrade with unsafe CRD changes applies
+    nothing; only objects labelled with the release are ever deleted. The release is written last,
+    so an install that failed half-way is not recorded and can simply be run again (apply is
+    idempotent, and what it applied already carries the release's labels). Serving certificates are
+    valid ``certificate_lifetime`` and renewed at two thirds of it. Caveat: CRDs are cluster-wide, so
+    a package is installed in one namespace only. Not safe for concurrent calls on the same package.
     """
 
     def __init__(
-        self, client: Client, *, establish_timeout: float = 60.0, clock: SleepClock | None = None
+        self,
+        client: Client,
+        *,
+        establish_timeout: float = 60.0,
+        certificate_lifetime: dt.timedelta = CERT_LIFETIME,
+        clock: SleepClock | None = None,
     ) -> None:
         self.client = client
         self.establish_timeout = establish_timeout
+        self.certificate_lifetime = certificate_lifetime
         self.clock = clock or RealClock()
 
     async def release(self, namespace: str, package: str) -> Release | None:
@@ -74,16 +96,13 @@ class Installer:
         """Install ``bundle`` in ``namespace``, which must exist. OLMError, with nothing applied, when it
         does not, when the package is already installed there, or when a CRD of the bundle is already
         on the cluster (left by an uninstall, or another install) and replacing it is unsafe, unless
-        ``force_unsafe_crds``."""
-        try:
-            await self.client.get("v1/Namespace", namespace)
-        except NotFoundError:
-            raise OLMError(f"namespace {namespace} does not exist: create it first") from None
-        if (current := await self.release(namespace, bundle.package)) is not None:
-            raise OLMError(f"package {bundle.package} is already installed in {namespace} ({current.bundle})")
-        objects = bundle_objects(bundle, namespace, await self._certificate(bundle, namespace, reuse=False))
-        if not force_unsafe_crds:
-            await self.check_crds(bundle, "install")
+        ``force_unsafe_crds``; MissingPermissions and OwnershipConflict as the class says."""
+        await self._admit(bundle, namespace, None, force_unsafe_crds=force_unsafe_crds)
+        return await self._install(bundle, namespace)
+
+    async def _install(self, bundle: Bundle, namespace: str) -> Release:
+        certificate, _ = await self._certificate(bundle, namespace, reuse=False)
+        objects = bundle_objects(bundle, namespace, certificate)
         await self._apply(bundle, objects)
         return await self._record(bundle, namespace, [ObjectRef.of(o) for o in objects])
 
@@ -95,6 +114,7 @@ class Installer:
         Unsafe CRD changes (``crd_upgrade_violations``) refuse the whole upgrade with one OLMError
         listing them all, unless ``force_unsafe_crds``. Objects of the old release that ``bundle``
         no longer has are deleted afterwards, except CRDs (kept, and kept in the release).
+        MissingPermissions and OwnershipConflict as the class says.
         """
         current = await self._installed(namespace, package)
         if bundle.package != package:
@@ -104,64 +124,143 @@ class Installer:
                 f"bundle {bundle.name} ({bundle.version}) is not newer than the installed "
                 f"{current.bundle} ({current.version}) of {package} in {namespace}"
             )
-        objects = bundle_objects(bundle, namespace, await self._certificate(bundle, namespace, reuse=True))
-        if not force_unsafe_crds:
-            await self.check_crds(bundle, "upgrade")
+        await self._admit(bundle, namespace, current, force_unsafe_crds=force_unsafe_crds)
+        return await self._upgrade(current, bundle)
+
+    async def _upgrade(self, current: Release, bundle: Bundle) -> Release:
+        namespace = current.namespace
+        certificate, _ = await self._certificate(bundle, namespace, reuse=True)
+        objects = bundle_objects(bundle, namespace, certificate)
         await self._apply(bundle, objects)
         refs = [ObjectRef.of(o) for o in objects]
         dropped = [r for r in current.objects if r not in refs]
-        await self._delete([r for r in dropped if r.kind != CRD_KIND])
+        await self._delete(current, [r for r in dropped if r.kind != CRD_KIND])
         return await self._record(bundle, namespace, refs + [r for r in dropped if r.kind == CRD_KIND])
+
+    async def _admit(
+        self, bundle: Bundle, namespace: str, current: Release | None, *, force_unsafe_crds: bool
+    ) -> None:
+        """Every check before ``bundle`` is installed (``current`` None) or upgraded to in
+        ``namespace``: the bundle converts, the namespace exists, the permissions are held, no object
+        belongs to another release, and (unless ``force_unsafe_crds``) the CRD changes are safe."""
+        check_bundle(bundle, namespace)
+        if current is None:
+            await self._namespace_exists(namespace)
+            if (found := await self.release(namespace, bundle.package)) is not None:
+                raise OLMError(
+                    f"package {bundle.package} is already installed in {namespace} ({found.bundle})"
+                )
+        objects = bundle_objects(bundle, namespace, NO_CERTIFICATE)
+        record = Release(bundle.package, bundle.name, bundle.version, namespace, ()).to_configmap()
+        refs = {ObjectRef.of(o) for o in objects}
+        dropped = [r for r in current.objects if r not in refs] if current else []
+        if missing := await missing_permissions(self.client, [*objects, record], dropped):
+            who = self.client.config.impersonate or "the client's user"
+            raise MissingPermissions(
+                f"{bundle.name} in {namespace}: {who} lacks {len(missing)} permission(s): "
+                + "; ".join(map(str, missing)),
+                missing,
+            )
+        await check_ownership(self.client, objects, namespace, bundle.package)
+        if not force_unsafe_crds:
+            await self.check_crds(bundle, "upgrade" if current else "install")
+
+    async def _namespace_exists(self, namespace: str) -> None:
+        """OLMError when ``namespace`` does not exist (taken as existing when it may not be read: a
+        user allowed to install in it need not be allowed to read it, and applying will tell)."""
+        try:
+            await self.client.get("v1/Namespace", namespace)
+        except NotFoundError:
+            raise OLMError(f"namespace {namespace} does not exist: create it first") from None
+        except ForbiddenError:
+            return
 
     async def carry_out(
         self, namespace: str, package: str, chosen: list[Bundle], *, force_unsafe_crds: bool = False
     ) -> AsyncIterator[tuple[str, Release]]:
         """Install or upgrade ``chosen`` (a resolution for ``package``, dependencies first) in order,
-        yielding ("installed" | "upgraded", release) as each is done. Every bundle is converted and
-        its CRDs checked before the first is applied, so a refusal applies nothing."""
+        yielding ("installed" | "upgraded", release) as each is done. Every bundle passes the checks
+        of ``install``/``upgrade`` before the first is applied, so a refusal applies nothing."""
         current = await self.release(namespace, package)
 
-        def upgrading(bundle: Bundle) -> bool:
-            return bundle.package == package and current is not None
+        def upgrading(bundle: Bundle) -> Release | None:
+            return current if bundle.package == package else None
 
         for bundle in chosen:
-            check_bundle(bundle, namespace)
-            if not force_unsafe_crds:
-                await self.check_crds(bundle, "upgrade" if upgrading(bundle) else "install")
-        for bundle in chosen:  # CRDs checked above
-            if upgrading(bundle):
-                current = await self.upgrade(namespace, package, bundle, force_unsafe_crds=True)
+            await self._admit(bundle, namespace, upgrading(bundle), force_unsafe_crds=force_unsafe_crds)
+        for bundle in chosen:  # checked above
+            if (release := upgrading(bundle)) is not None:
+                current = await self._upgrade(release, bundle)
                 yield "upgraded", current
             else:
-                yield "installed", await self.install(bundle, namespace, force_unsafe_crds=True)
+                yield "installed", await self._install(bundle, namespace)
 
     async def uninstall(self, namespace: str, package: str, *, delete_crds: bool = False) -> None:
-        """Delete the release's objects (Deployments first; CRDs only with ``delete_crds``) and its record.
+        """Delete the release's objects (Deployments first; CRDs only with ``delete_crds``) and its
+        record; an object that no longer carries the release's labels (another release took it) is
+        left alone.
 
         Returns once deletion is requested; objects with finalizers may still be terminating.
         """
         current = await self._installed(namespace, package)
         refs = [r for r in current.objects if delete_crds or r.kind != CRD_KIND]
-        await self._delete(refs)
-        await self._delete([ObjectRef("v1", "ConfigMap", namespace, Release.configmap_name(package))])
+        await self._delete(current, refs)
+        await self._delete(
+            current, [ObjectRef("v1", "ConfigMap", namespace, Release.configmap_name(package))]
+        )
 
-    async def _certificate(self, bundle: Bundle, namespace: str, *, reuse: bool) -> ServingCertificate | None:
+    async def restore(self, release: Release, bundle: Bundle) -> tuple[list[str], bool, dt.datetime | None]:
+        """Bring what ``release`` installed from ``bundle`` back to what the bundle says: re-create
+        what was deleted, re-apply what was edited (fields the lifecycle manager set), and renew the
+        serving certificate when due (the ``caBundle`` follows). Returns a line per object restored
+        ("Deployment ns/name was deleted"; after a renewal only deletions, as the renewal changes
+        objects itself), whether the certificate was renewed, and when it is next due (None: none)."""
+        namespace = release.namespace
+        certificate, rotated = await self._certificate(bundle, namespace, reuse=True)
+        objects = bundle_objects(bundle, namespace, certificate)
+        restored = []
+        for obj in objects:
+            ref = ObjectRef.of(obj)
+            try:
+                found: Obj | None = await self.client.get(
+                    f"{ref.api_version}/{ref.kind}", ref.name, namespace=ref.namespace
+                )
+            except NotFoundError:
+                found = None
+            if found is not None and not owned_by(found, namespace, release.package):
+                continue  # not ours any more: never taken over
+            applied = await self._apply_one(f"bundle {bundle.name}", obj)
+            if found is None:
+                restored.append(f"{ref} was deleted")
+            elif (
+                not rotated and applied["metadata"]["resourceVersion"] != found["metadata"]["resourceVersion"]
+            ):
+                restored.append(f"{ref} was changed")
+        return restored, rotated, certificate.renew_at() if certificate else None
+
+    async def _certificate(
+        self, bundle: Bundle, namespace: str, *, reuse: bool
+    ) -> tuple[ServingCertificate | None, bool]:
         """The webhooks' serving certificate (None without webhooks): with ``reuse``, the one the
-        Secret on the cluster holds while it is for the same names and good for ``CERT_MIN_LIFETIME``
-        more (the ``caBundle`` stays the same); otherwise a new CA and certificate."""
+        Secret on the cluster holds while it is for the same names and not yet two thirds through its
+        lifetime (the ``caBundle`` stays the same); otherwise a new CA and certificate, the CA bundle
+        trusting the previous CA as well; and whether it is new."""
         hosts = webhook_hosts(bundle, namespace)
         if not hosts:
-            return None
+            return None, False
+        current = None
         if reuse:
             try:
                 secret = await self.client.get("v1/Secret", certificate_secret(bundle), namespace=namespace)
             except NotFoundError:
                 secret = {}
             current = ServingCertificate.from_secret(secret)
-            until = dt.datetime.now(dt.UTC) + CERT_MIN_LIFETIME
-            if current is not None and current.serves(hosts, until):
-                return current
-        return ServingCertificate.issue(hosts)
+            now = dt.datetime.now(dt.UTC)
+            if current is not None and current.serves(hosts, now) and now < current.renew_at():
+                return current, False
+            if current is not None and not current.serves(hosts, now):
+                current = None  # not ours, expired or for other names: nothing to keep trusting
+        return ServingCertificate.issue(hosts, lifetime=self.certificate_lifetime, previous=current), True
 
     async def _installed(self, namespace: str, package: str) -> Release:
         current = await self.release(namespace, package)
@@ -202,9 +301,9 @@ class Installer:
             if obj["kind"] != CRD_KIND:
                 await self._apply_one(f"bundle {bundle.name}", obj)
 
-    async def _apply_one(self, owner: str, obj: Obj) -> None:
+    async def _apply_one(self, owner: str, obj: Obj) -> Obj:
         try:
-            await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True)
+            return await self.client.apply(obj, field_manager=FIELD_MANAGER, force=True)
         except (ApiError, UnknownResourceError) as err:
             raise OLMError(f"{owner}: applying {ObjectRef.of(obj)} failed: {err}") from err
 
@@ -223,20 +322,26 @@ class Installer:
                 raise OLMError(f"CRD {name} was not Established within {self.establish_timeout:g} s")
             await self.clock.sleep(0.1)
 
-    async def _delete(self, refs: list[ObjectRef]) -> None:
-        """Delete ``refs``: webhook configurations first (nothing calls webhooks that are going away),
-        then Deployments (the operator stops before losing its rights), then the rest in reverse apply
-        order; already gone is fine."""
+    async def _delete(self, release: Release, refs: list[ObjectRef]) -> None:
+        """Delete those of ``refs`` that carry ``release``'s labels: webhook configurations first
+        (nothing calls webhooks that are going away), then Deployments (the operator stops before
+        losing its rights), then the rest in reverse apply order; already gone is fine. Each delete
+        is conditional on the uid read, so an object re-created by someone else meanwhile is kept."""
         first = ({*WEBHOOK_CONFIGURATIONS.values()}, {"Deployment"})
         ordered = [r for kinds in first for r in refs if r.kind in kinds]
         ordered += [r for r in reversed(refs) if r not in ordered]
         for ref in ordered:
+            resource = f"{ref.api_version}/{ref.kind}"
             try:
+                found = await self.client.get(resource, ref.name, namespace=ref.namespace)
+                if not owned_by(found, release.namespace, release.package):
+                    continue
                 await self.client.delete(
-                    f"{ref.api_version}/{ref.kind}",
+                    resource,
                     ref.name,
                     namespace=ref.namespace,
                     propagation_policy="Background",
+                    preconditions=Preconditions(uid=found["metadata"]["uid"]),
                 )
             except (NotFoundError, UnknownResourceError):
                 continue

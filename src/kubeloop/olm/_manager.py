@@ -9,30 +9,41 @@ a ConfigMap's events reconcile the ClusterCatalogs selecting it, and a ClusterCa
 
 from __future__ import annotations
 
+import datetime as dt
+
 from kubeloop import crd
 from kubeloop.client import Client
+from kubeloop.controller import Request
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._extension import ExtensionReconciler
 from kubeloop.olm._install import Installer
 from kubeloop.olm._serving import CatalogServer
+from kubeloop.olm._webhooks import CERT_LIFETIME
 from kubeloop.operator import Operator
 from kubeloop.resources import core_v1
 
 __all__ = ["apply_crds", "lifecycle_operator"]
 
-# The lifecycle manager applies whatever the bundles it installs hold (CRDs, RBAC, workloads): it
-# needs every right it may grant, as OLM does.
-_EVERYTHING = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
+# Beyond its own kinds and the catalogs' ConfigMaps (its reconciles' declared watches): acting as the
+# extensions' service accounts, which do everything else (see ``_preflight`` for what they need).
+_IMPERSONATE = {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]}
 
 
-def lifecycle_operator(name: str = "kubeloop-olm") -> Operator:
+def lifecycle_operator(
+    name: str = "kubeloop-olm", *, certificate_lifetime: dt.timedelta = CERT_LIFETIME
+) -> Operator:
     """A new operator reconciling every ClusterCatalog and ClusterExtension of the cluster.
 
     Run one per cluster (with leader election when replicated): two would install the same packages.
+    Its rights (``kubeloop.scaffold.operator_rules``) are its kinds, ConfigMaps, Events and
+    impersonating service accounts: it installs nothing as itself. ``certificate_lifetime``: of the
+    webhooks' serving certificates it issues (renewed at two thirds of it).
     """
-    operator = Operator(name, rbac=[_EVERYTHING])
+    operator = Operator(name, rbac=[_IMPERSONATE])
     catalogs = CatalogServer()
-    extensions = ExtensionReconciler(catalogs)
+    extensions = ExtensionReconciler(catalogs, certificate_lifetime=certificate_lifetime)
+    extensions.enqueue = lambda request: _enqueue(operator, request)
+    operator.servers.append(extensions)
     operator.reconcile(ClusterCatalog, watches=[(core_v1.ConfigMap, catalogs.catalogs_selecting)])(
         catalogs.reconcile
     )
@@ -41,6 +52,14 @@ def lifecycle_operator(name: str = "kubeloop-olm") -> Operator:
     )
     operator.finalize(ClusterExtension)(extensions.finalize)
     return operator
+
+
+def _enqueue(operator: Operator, request: Request) -> None:
+    """Reconcile ClusterExtension ``request`` (once the operator's controllers are built)."""
+    name = f"{ClusterExtension.resource_info().kind.lower()}.{ClusterExtension.resource_info().group}"
+    for controller in operator.manager.controllers if operator.manager else ():
+        if controller.name == name:
+            controller.enqueue(request)
 
 
 async def apply_crds(client: Client) -> None:

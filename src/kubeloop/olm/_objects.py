@@ -13,7 +13,7 @@ import copy
 from collections.abc import Iterable, Iterator
 
 from kubeloop.olm._model import CRD_KIND, CSV_KIND, Bundle, Obj, OLMError
-from kubeloop.olm._names import BUNDLE_ANNOTATION, PACKAGE_LABEL, generated_name
+from kubeloop.olm._names import BUNDLE_ANNOTATION, generated_name, release_labels
 from kubeloop.olm._webhooks import (
     NO_CERTIFICATE,
     ServingCertificate,
@@ -54,7 +54,8 @@ def bundle_objects(
 
     Order: CRDs, ServiceAccounts, Roles/RoleBindings, ClusterRoles/ClusterRoleBindings, the other
     manifests, the webhooks' Services and Secrets, Deployments, webhook configurations. Every object
-    carries the package label and the bundle annotation; ``status`` and server-set metadata are
+    carries the release's labels (package and namespace, ``release_labels``) and the bundle
+    annotation; ``status`` and server-set metadata are
     dropped. Generated names are ``<csv>-<sa>`` (plus the namespace for cluster-scoped ones, so two
     namespaces never share them; ``-<n>`` for a service account's n-th further entry), cut to 63
     characters with a hash suffix when longer; a webhook configuration is ``<generateName>-<namespace>``
@@ -80,7 +81,7 @@ def bundle_objects(
         *(_deployment(d, namespace, webhooks=d["name"] in served) for d in install["deployments"]),
         *webhook_configurations(hooks, namespace, cert),
     ]
-    return [_marked(o, bundle) for o in objects]
+    return [_marked(o, bundle, namespace) for o in objects]
 
 
 def check_bundle(bundle: Bundle, namespace: str) -> None:
@@ -165,12 +166,13 @@ def _placed(obj: Obj, namespace: str) -> Obj:
     return {**obj, "metadata": {**(obj.get("metadata") or {}), "namespace": namespace}}
 
 
-def _marked(obj: Obj, bundle: Bundle) -> Obj:
-    """A deep copy of ``obj`` labelled and annotated, without status and server-set metadata."""
+def _marked(obj: Obj, bundle: Bundle, namespace: str) -> Obj:
+    """A deep copy of ``obj`` labelled with its release and annotated with its bundle, without
+    status and server-set metadata."""
     out = {k: copy.deepcopy(v) for k, v in obj.items() if k != "status"}
     meta = out.setdefault("metadata", {})
     for key in SERVER_METADATA:
         meta.pop(key, None)
-    meta["labels"] = {**(meta.get("labels") or {}), PACKAGE_LABEL: bundle.package}
+    meta["labels"] = {**(meta.get("labels") or {}), **release_labels(namespace, bundle.package)}
     meta["annotations"] = {**(meta.get("annotations") or {}), BUNDLE_ANNOTATION: bundle.name}
     return out

@@ -10,7 +10,7 @@ from typing import NamedTuple
 from semver import Version
 
 from kubeloop.olm._model import Bundle, Catalog, Obj, OLMError
-from kubeloop.olm._names import PACKAGE_LABEL, RELEASE_LABEL
+from kubeloop.olm._names import RELEASE_LABEL, release_labels
 
 __all__ = ["ObjectRef", "Release"]
 
@@ -68,7 +68,7 @@ class Release:
             "metadata": {
                 "name": self.configmap_name(self.package),
                 "namespace": self.namespace,
-                "labels": {RELEASE_LABEL: "true", PACKAGE_LABEL: self.package},
+                "labels": {RELEASE_LABEL: "true", **release_labels(self.namespace, self.package)},
             },
             "data": {
                 "package": self.package,

@@ -21,6 +21,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from kubeloop.certs import CertificateAuthority
 from kubeloop.olm._model import Bundle, Obj, OLMError
@@ -29,7 +30,7 @@ from kubeloop.webhook import DEFAULT_CERT_DIR
 
 __all__ = [
     "ADMISSION_FIELDS",
-    "CERT_MIN_LIFETIME",
+    "CERT_LIFETIME",
     "DEFAULT_CONTAINER_PORT",
     "NO_CERTIFICATE",
     "WEBHOOK_CONFIGURATIONS",
@@ -63,8 +64,8 @@ ADMISSION_FIELDS = (
     "admissionReviewVersions",
 )
 DEFAULT_CONTAINER_PORT = 443
-# An upgrade keeps the serving certificate only while it is valid for this much longer.
-CERT_MIN_LIFETIME = dt.timedelta(days=30)
+# How long a serving certificate (and its CA) is valid; it is renewed at two thirds of that.
+CERT_LIFETIME = dt.timedelta(days=365)
 # Where the serving certificate is mounted: kubeloop's (controller-runtime's) webhook directory,
 # and OLM's own, under the file names each reads.
 CERT_MOUNTS = (
@@ -79,19 +80,38 @@ CERT_MOUNTS = (
 
 @dataclass(frozen=True)
 class ServingCertificate:
-    """The webhooks' serving certificate: the PEM of the CA (the ``caBundle``), of the certificate and
-    of its private key."""
+    """The webhooks' serving certificate: the PEM of the CA bundle (the ``caBundle``: the signing CA,
+    then after a rotation the previous one), of the certificate and of its private key."""
 
     ca_pem: bytes
     cert_pem: bytes
     key_pem: bytes
 
     @classmethod
-    def issue(cls, hosts: Sequence[str]) -> ServingCertificate:
-        """A new CA and a certificate it signed for ``hosts``."""
-        ca = CertificateAuthority("kubeloop-olm-webhook-ca")
+    def issue(
+        cls,
+        hosts: Sequence[str],
+        *,
+        lifetime: dt.timedelta = CERT_LIFETIME,
+        previous: ServingCertificate | None = None,
+    ) -> ServingCertificate:
+        """A new CA and a certificate it signed for ``hosts``, both valid for ``lifetime``. With
+        ``previous`` (a rotation), the CA bundle trusts its CA too, so that servers still presenting
+        the previous certificate are trusted until they load the new one."""
+        ca = CertificateAuthority("kubeloop-olm-webhook-ca", validity=lifetime)
         pair = ca.serving(*hosts)
-        return cls(ca.cert_pem, pair.cert_pem, pair.key_pem)
+        trusted = ca.cert_pem + (previous.ca.public_bytes(Encoding.PEM) if previous else b"")
+        return cls(trusted, pair.cert_pem, pair.key_pem)
+
+    @property
+    def ca(self) -> x509.Certificate:
+        """The CA that signed the certificate (the first of the CA bundle)."""
+        return x509.load_pem_x509_certificates(self.ca_pem)[0]
+
+    def renew_at(self) -> dt.datetime:
+        """When to replace the certificate: once two thirds of its lifetime have passed."""
+        cert = x509.load_pem_x509_certificate(self.cert_pem)
+        return cert.not_valid_after_utc - (cert.not_valid_after_utc - cert.not_valid_before_utc) / 3
 
     @classmethod
     def from_secret(cls, secret: Obj) -> ServingCertificate | None:
@@ -108,7 +128,7 @@ class ServingCertificate:
     def serves(self, hosts: Sequence[str], until: dt.datetime) -> bool:
         """Whether the certificate is the CA's, for exactly ``hosts`` and still valid at ``until``."""
         try:
-            ca = x509.load_pem_x509_certificate(self.ca_pem)
+            ca = self.ca
             cert = x509.load_pem_x509_certificate(self.cert_pem)
             cert.verify_directly_issued_by(ca)
             names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

@@ -24,6 +24,7 @@ import logging
 import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,9 @@ class Operator:
         self.webhooks: list[AdmissionWebhook] = []
         self.conversions = Conversions()
         self.webhook_server: WebhookServer | None = None
+        self.servers: list[AbstractAsyncContextManager[Any]] = []
+        """Run with the manager on every replica (entered before the controllers start, exited after
+        they stop): components of the operator that own tasks or connections of their own."""
 
     # -- declaration -------------------------------------------------------------------------------
 
@@ -242,6 +246,8 @@ class Operator:
         manager = Manager(client, options, metrics=metrics)
         for registration in self._registrations:
             manager.add(await build_controller(manager, registration, self.name))
+        for server in self.servers:
+            manager.add_server(server)
         if self.has_webhooks:
             local = options.webhook_server.local and webhook_server is None
             ca_bundle = b""

@@ -3,16 +3,22 @@ ClusterCatalogs, and ClusterExtensions install, upgrade (along the graph or self
 version range, never across an unsafe CRD change) and uninstall packages, reporting it in conditions
 and Events.
 
-The operator runs in-process for the whole module. Every test pushes its own package (the bundles of
-``test_olm_install``: a CSV with RBAC and a Deployment, and a CRD in the package's own group) to a
-ClusterCatalog of its own; the ``case`` fixture deletes the ClusterExtensions (while the operator
-runs, so their finalizers complete), the ClusterCatalog, the CRD and the cluster roles afterwards.
+The operator runs in-process for the whole module, as a user bound to nothing but the ClusterRole
+generated from it (``operator_rules``): every install below shows that role suffices, as the operator
+does nothing but act as the extensions' service accounts. Every test pushes its own package (the
+bundles of ``test_olm_install``: a CSV with RBAC and a Deployment, and a CRD in the package's own
+group) to a ClusterCatalog of its own, and installs as a service account ``installer`` of its
+namespace (cluster-admin, unless the test grants less); the ``case`` fixture deletes the
+ClusterExtensions (while the operator runs, so their finalizers complete), the ClusterCatalog, the
+CRD and the cluster roles afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,22 +39,45 @@ from kubeloop.olm import (
     render_catalog,
 )
 from kubeloop.olm._push import CATALOG_LABEL
+from kubeloop.scaffold import operator_rules
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 
 CATALOGS = ClusterCatalog.resource_info().crd_name
 EXTENSIONS = ClusterExtension.resource_info().crd_name
 # 1.2.0 drops the field `size` of the stored version v1: an unsafe CRD change.
 UNSAFE_CRD = [crd_version("v1", storage=True, fields=("color",))]
+CERT_LIFETIME = dt.timedelta(seconds=40)
+
+
+INSTALLER = "installer"
+
+
+def generated_role(name: str) -> dict[str, Any]:
+    rules = operator_rules(lifecycle_operator())
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": rules,
+    }
 
 
 @pytest.fixture(scope="module")
 async def lifecycle(control_plane: ControlPlane, kubectl: Kubectl) -> AsyncIterator[None]:
-    """The CRDs installed and the lifecycle operator running; the CRDs deleted afterwards."""
+    """The CRDs installed and the lifecycle operator running as a user bound only to its generated
+    ClusterRole, with short-lived (40 s) serving certificates; the CRDs deleted afterwards."""
+    user = f"kubeloop-olm-{uuid.uuid4().hex[:8]}"
     async with await Client.load(control_plane.kubeconfig) as client:
         await apply_crds(client)
-    async with run_operator(lifecycle_operator(), control_plane.kubeconfig):
+    await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(generated_role(user)))
+    await asyncio.to_thread(
+        kubectl, "create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}"
+    )
+    operator = lifecycle_operator(certificate_lifetime=CERT_LIFETIME)
+    async with run_operator(operator, control_plane.user_kubeconfig(user)):
         yield
     await asyncio.to_thread(kubectl, "delete", "crd", CATALOGS, EXTENSIONS, "--ignore-not-found")
+    await asyncio.to_thread(kubectl, "delete", "clusterrolebinding,clusterrole", user, "--ignore-not-found")
 
 
 @dataclass
@@ -61,6 +90,8 @@ class Case:
     package: Package
     catalog: str
     extensions: list[str] = field(default_factory=list)
+    cleanup: list[tuple[str, ...]] = field(default_factory=list)
+    """kubectl commands run once the extensions are gone (their uninstall may need what these delete)."""
 
     def bundle(
         self,
@@ -106,6 +137,7 @@ class Case:
         spec = {
             "packageName": package or self.package.name,
             "namespace": self.namespace,
+            "serviceAccount": {"name": INSTALLER},
             "catalog": self.catalog,
             **spec,
         }
@@ -158,11 +190,24 @@ async def case(lifecycle: None, client: Client, kubectl: Kubectl, namespace: str
     suffix = uuid.uuid4().hex[:8]
     package = Package(name=f"widgets-{suffix}", group=f"g{suffix}.olm.kubeloop.dev")
     made = Case(client, kubectl, namespace, package, catalog=f"catalog-{suffix}")
+    admin = f"{namespace}-{INSTALLER}"
+    await asyncio.to_thread(kubectl, "create", "serviceaccount", INSTALLER, "-n", namespace)
+    await asyncio.to_thread(
+        kubectl,
+        "create",
+        "clusterrolebinding",
+        admin,
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:{INSTALLER}",
+    )
     yield made
     for name in made.extensions:
         await asyncio.to_thread(kubectl, "delete", EXTENSIONS, name, "--ignore-not-found", "--wait=false")
     for name in made.extensions:
         await until(lambda n=name: absent(kubectl, EXTENSIONS, n), within=60, what=f"{name} deleted")
+    await asyncio.to_thread(kubectl, "delete", "clusterrolebinding", admin, "--ignore-not-found")
+    for command in made.cleanup:
+        await asyncio.to_thread(kubectl, *command)
     await asyncio.to_thread(kubectl, "delete", CATALOGS, made.catalog, "--ignore-not-found")
     await asyncio.to_thread(kubectl, "delete", "crd", package.crd, "--ignore-not-found", "--wait=false")
     selector = f"olm.kubeloop.dev/package={package.name}"
@@ -348,3 +393,75 @@ async def test_an_extension_with_webhooks_gets_its_certificate_and_loses_the_web
     await asyncio.to_thread(case.kubectl, "delete", EXTENSIONS, name, "--wait=false")
     await until(lambda: absent(case.kubectl, EXTENSIONS, name), within=60, what="extension deleted")
     assert (await get(case.kubectl, kinds, "-l", selector))["items"] == []
+
+
+# -- least privilege ---------------------------------------------------------------------------------
+
+
+def cluster_role(name: str, rules: list[dict[str, Any]]) -> str:
+    body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name}}
+    return json.dumps({**body, "rules": rules})
+
+
+async def test_a_service_account_lacking_permissions_is_told_what_it_lacks_and_nothing_is_applied(
+    case: Case,
+) -> None:
+    k, ns = case.kubectl, case.namespace
+    limited = f"{ns}-limited"
+    everything = ["*"]
+    rules = [
+        {"apiGroups": [""], "resources": ["serviceaccounts", "services", "configmaps"], "verbs": everything},
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": everything,
+        },
+        {
+            "apiGroups": ["rbac.authorization.k8s.io"],
+            "resources": ["roles", "rolebindings", "clusterroles", "clusterrolebindings"],
+            "verbs": ["get", "list", "watch", "create", "patch", "delete"],  # no escalate, no bind
+        },
+    ]
+    more = [
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": everything},
+        {"apiGroups": [case.package.group], "resources": ["widgets"], "verbs": ["get", "list", "watch"]},
+    ]
+    await asyncio.to_thread(k, "create", "serviceaccount", "limited", "-n", ns)
+    await asyncio.to_thread(k, "apply", "-f", "-", input=cluster_role(limited, rules))
+    await asyncio.to_thread(
+        k,
+        "create",
+        "clusterrolebinding",
+        limited,
+        f"--clusterrole={limited}",
+        f"--serviceaccount={ns}:limited",
+    )
+    case.cleanup.append(("delete", "clusterrolebinding,clusterrole", limited, "--ignore-not-found"))
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension(serviceAccount={"name": "limited"})
+
+    async def refused() -> bool:
+        return "lacks" in condition(await case.status(name), "Progressing").get("message", "")
+
+    await until(refused, within=60, what="Progressing naming the missing permissions")
+    status = await case.status(name)
+    message = condition(status, "Progressing")["message"]
+    assert condition(status, "Progressing")["reason"] == "Retrying"
+    assert f"system:serviceaccount:{ns}:limited lacks 9 permission(s)" in message
+    for verb in ("get", "create", "patch", "delete"):
+        assert f"{verb} apps/deployments" in message
+    assert f"list apps/deployments in {ns}" in message
+    role = rf"ClusterRole {case.package.name}\.v1\.0\.0-widget-operator-\S+\)"  # the namespace, cut
+    for verb in ("get", "list", "watch"):  # to create the bundle's ClusterRole it must hold them
+        wanted = rf"{verb} {case.package.group}/widgets cluster-wide \(granted by {role}"
+        assert re.search(wanted, message)
+    assert condition(status, "Installed")["status"] == "False"
+    await until(lambda: case.events(name, "Retrying"), within=30, what="a Warning Event")
+    assert await absent(k, "serviceaccount", SA, "-n", ns)
+    assert await absent(k, "crd", case.package.crd)
+    assert await absent(k, "configmap", f"kubeloop-olm-{case.package.name}", "-n", ns)
+
+    await asyncio.to_thread(k, "apply", "-f", "-", input=cluster_role(limited, rules + more))
+    await case.installed(name, "1.0.0")
+    dep = await get(k, "deployment", SA, "-n", ns, "--show-managed-fields")
+    assert {m["manager"] for m in dep["metadata"]["managedFields"]} >= {"kubeloop-olm"}

@@ -9,6 +9,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from semver import Version
 
 from kubeloop.olm import Bundle, OLMError
@@ -19,6 +20,7 @@ from kubeloop.olm._webhooks import ServingCertificate, webhook_hosts
 
 NS = "operators"
 PACKAGE_LABEL = "olm.kubeloop.dev/package"
+NAMESPACE_LABEL = "olm.kubeloop.dev/namespace"
 BUNDLE_ANNOTATION = "olm.kubeloop.dev/bundle"
 
 
@@ -185,7 +187,11 @@ def test_each_deployment_entry_becomes_a_deployment_with_the_csv_spec_and_labels
     assert dep["apiVersion"] == "apps/v1"
     assert dep["metadata"]["name"] == "widget-operator"
     assert dep["metadata"]["namespace"] == NS
-    assert dep["metadata"]["labels"] == {"app": "widget-operator", PACKAGE_LABEL: "widgets"}
+    assert dep["metadata"]["labels"] == {
+        "app": "widget-operator",
+        PACKAGE_LABEL: "widgets",
+        NAMESPACE_LABEL: NS,
+    }
     expected = copy.deepcopy(entry["spec"])
     expected["template"]["metadata"]["annotations"] = {"olm.targetNamespaces": ""}
     assert dep["spec"] == expected
@@ -201,11 +207,12 @@ def test_other_manifests_are_placed_in_the_namespace_unless_cluster_scoped() -> 
     assert not by_kind(objects, "ClusterServiceVersion")
 
 
-def test_every_object_carries_the_package_label_and_bundle_annotation() -> None:
+def test_every_object_carries_the_release_labels_and_bundle_annotation() -> None:
     objects = bundle_objects(make_bundle(None, PRIORITY_CLASS), NS)
     assert len(objects) == 9
     for obj in objects:
         assert obj["metadata"]["labels"][PACKAGE_LABEL] == "widgets"
+        assert obj["metadata"]["labels"][NAMESPACE_LABEL] == NS
         assert obj["metadata"]["annotations"][BUNDLE_ANNOTATION] == "widgets.v1.0.0"
     (service,) = by_kind(objects, "Service")
     assert service["metadata"]["labels"]["app"] == "widget-operator"
@@ -618,6 +625,26 @@ def test_a_certificate_for_other_hosts_expiring_or_of_another_ca_does_not_serve(
     other = ServingCertificate.issue(HOSTS)
     assert not ServingCertificate(other.ca_pem, cert.cert_pem, cert.key_pem).serves(HOSTS, SOON)
     assert not CERT.serves(HOSTS, SOON)  # not PEM at all
+
+
+def test_a_certificate_is_due_for_renewal_at_two_thirds_of_its_lifetime() -> None:
+    now = dt.datetime.now(dt.UTC)
+    cert = ServingCertificate.issue(HOSTS, lifetime=dt.timedelta(hours=3))
+    assert now + dt.timedelta(minutes=115) < cert.renew_at() < now + dt.timedelta(minutes=125)
+    year = ServingCertificate.issue(HOSTS)
+    assert now + dt.timedelta(days=243) < year.renew_at() < now + dt.timedelta(days=244)
+
+
+def test_a_renewed_certificate_trusts_the_previous_ca_until_the_next_renewal() -> None:
+    first = ServingCertificate.issue(HOSTS)
+    second = ServingCertificate.issue(HOSTS, previous=first)
+    third = ServingCertificate.issue(HOSTS, previous=second)
+    assert second.serves(HOSTS, SOON)
+    assert third.serves(HOSTS, SOON)
+    assert second.ca_pem.endswith(first.ca_pem)  # a server still presenting `first` is trusted
+    assert third.ca_pem.endswith(second.ca.public_bytes(Encoding.PEM))
+    assert first.ca_pem not in third.ca_pem
+    assert ServingCertificate.from_secret({"data": third.secret_data()}) == third
 
 
 @pytest.mark.parametrize(
