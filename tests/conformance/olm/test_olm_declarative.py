@@ -16,6 +16,7 @@ CRD and the cluster roles afterwards.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import re
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from cryptography import x509
 from olm_widgets import SA, V1_CRD, Package, absent, crd_version, get
 
 from kubeloop.client import Client
@@ -99,12 +101,15 @@ class Case:
         replaces: str | None = None,
         crd: list[dict[str, Any]] = V1_CRD,
         webhooks: bool = False,
+        package: Package | None = None,
     ) -> Bundle:
-        """The package at ``version`` in channel stable, upgrading from ``replaces`` (a version)."""
-        made = self.package.bundle(version, crd_versions=crd, webhooks=webhooks)
+        """The package (default: the case's) at ``version`` in channel stable, upgrading from
+        ``replaces`` (a version)."""
+        package = package or self.package
+        made = package.bundle(version, crd_versions=crd, webhooks=webhooks)
         csv = {**made.csv, "spec": {**made.csv["spec"]}}
         if replaces:
-            csv["spec"]["replaces"] = f"{self.package.name}.v{replaces}"
+            csv["spec"]["replaces"] = f"{package.name}.v{replaces}"
         objects = tuple(csv if o is made.csv else o for o in made.objects)
         return Bundle(
             made.name,
@@ -465,3 +470,108 @@ async def test_a_service_account_lacking_permissions_is_told_what_it_lacks_and_n
     await case.installed(name, "1.0.0")
     dep = await get(k, "deployment", SA, "-n", ns, "--show-managed-fields")
     assert {m["manager"] for m in dep["metadata"]["managedFields"]} >= {"kubeloop-olm"}
+
+
+# -- ownership and drift -----------------------------------------------------------------------------
+
+
+async def test_another_releases_objects_are_never_taken_over_and_uninstall_removes_only_its_own(
+    case: Case,
+) -> None:
+    k, ns = case.kubectl, case.namespace
+    other = Package(name=f"{case.package.name}-other", group=case.package.group)  # the same CRD
+    await case.push(case.bundle("1.0.0"), case.bundle("2.0.0", package=other))
+    first = await case.extension()
+    await case.installed(first, "1.0.0")
+    second = await case.extension(other.name)
+
+    async def refused() -> bool:
+        return "take over" in condition(await case.status(second), "Progressing").get("message", "")
+
+    await until(refused, within=60, what="the second package refused")
+    message = condition(await case.status(second), "Progressing")["message"]
+    assert f"package {other.name} in {ns} refused" in message
+    assert (
+        f"CustomResourceDefinition {case.package.crd} belongs to package {case.package.name} in {ns}"
+        in message
+    )
+    assert f"Deployment {ns}/{SA} belongs to package {case.package.name} in {ns}" in message
+    await until(lambda: case.events(second, "Retrying"), within=30, what="a Warning Event")
+    assert await case.image() == "registry.example/widgets:1.0.0"
+    assert await absent(k, "configmap", f"kubeloop-olm-{other.name}", "-n", ns)
+
+    # The Service now belongs to someone else: restoring and uninstalling the first leave it alone.
+    relabel = ("label", "service", "widget-metrics", "-n", ns, "--overwrite")
+    await asyncio.to_thread(k, *relabel, "olm.kubeloop.dev/package=someone-else")
+    await asyncio.to_thread(k, "delete", EXTENSIONS, first, "--wait=false")
+    await until(lambda: absent(k, EXTENSIONS, first), within=60, what="the first extension deleted")
+    assert await absent(k, "deployment", SA, "-n", ns)
+    service = await get(k, "service", "widget-metrics", "-n", ns)
+    assert service["metadata"]["labels"]["olm.kubeloop.dev/package"] == "someone-else"
+
+
+async def test_an_installed_object_deleted_or_edited_by_hand_is_restored_with_an_event(case: Case) -> None:
+    k, ns = case.kubectl, case.namespace
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension()
+    await case.installed(name, "1.0.0")
+
+    await asyncio.to_thread(k, "delete", "deployment", SA, "-n", ns)
+    await until(lambda: case.events(name, "Restored"), within=30, what="an Event Restored")
+    assert await case.image() == "registry.example/widgets:1.0.0"
+    assert f"restored Deployment {ns}/{SA} was deleted" in await case.events(name, "Restored")
+
+    await asyncio.to_thread(k, "set", "image", f"deployment/{SA}", "manager=evil:1", "-n", ns)
+
+    async def put_back() -> bool:
+        return await case.image() == "registry.example/widgets:1.0.0"
+
+    await until(put_back, within=30, what="the image put back")
+    changed = f"restored Deployment {ns}/{SA} was changed"
+    await until(lambda: _noted(case, name, changed), within=30, what="an Event naming the edit")
+
+
+async def _noted(case: Case, extension: str, note: str) -> bool:
+    return note in await case.events(extension, "Restored")
+
+
+# -- certificates ------------------------------------------------------------------------------------
+
+
+async def test_a_short_lived_serving_certificate_is_renewed_and_the_ca_bundle_trusts_both_cas(
+    case: Case,
+) -> None:
+    k, ns = case.kubectl, case.namespace
+    await case.push(case.bundle("1.0.0", webhooks=True))
+    name = await case.extension()
+    await case.installed(name, "1.0.0")
+    secret_name = f"{SA}-service-cert"
+    first = (await get(k, "secret", secret_name, "-n", ns))["data"]
+
+    async def renewed() -> bool:
+        return (await get(k, "secret", secret_name, "-n", ns))["data"]["tls.crt"] != first["tls.crt"]
+
+    await until(renewed, within=CERT_LIFETIME.total_seconds() * 1.5, what="the certificate renewed")
+    second = (await get(k, "secret", secret_name, "-n", ns))["data"]
+    bundle = base64.b64decode(second["ca.crt"])
+    old_ca = base64.b64decode(first["ca.crt"])
+    assert bundle.count(b"BEGIN CERTIFICATE") == 2
+    assert bundle.endswith(old_ca)  # servers still presenting the old certificate stay trusted
+    new_ca = x509.load_pem_x509_certificates(bundle)[0]
+    new_cert = x509.load_pem_x509_certificate(base64.b64decode(second["tls.crt"]))
+    new_cert.verify_directly_issued_by(new_ca)
+    lifetime = new_cert.not_valid_after_utc - new_cert.not_valid_before_utc
+    assert lifetime <= CERT_LIFETIME * 1.1
+
+    async def followed() -> bool:
+        selector = f"olm.kubeloop.dev/package={case.package.name}"
+        kinds = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
+        configurations = (await get(k, kinds, "-l", selector))["items"]
+        crd = await get(k, "crd", case.package.crd)
+        bundles = [c["webhooks"][0]["clientConfig"]["caBundle"] for c in configurations]
+        bundles.append(crd["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"])
+        current = (await get(k, "secret", secret_name, "-n", ns))["data"]["ca.crt"]
+        return len(bundles) == 3 and set(bundles) == {current}
+
+    await until(followed, within=30, what="the caBundles following the Secret")
+    await until(lambda: case.events(name, "CertificateRotated"), within=30, what="an Event")
