@@ -143,7 +143,7 @@ async def _allowed(client: Client, permissions: list[Permission]) -> list[bool]:
                 "name": permission.name or "",
             }
             spec = {"resourceAttributes": attributes}
-        body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}
+        body: Obj = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec}
         async with limit:
             answer = await client.create(body)
         return bool((answer.get("status") or {}).get("allowed"))
