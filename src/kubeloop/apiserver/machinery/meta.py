@@ -7,50 +7,42 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import re
 import uuid
 from typing import Any
 
+from kubeloop.apiserver.machinery import validation
 from kubeloop.apiserver.machinery.errors import Cause
 
 __all__ = [
+    "format_time",
     "generate_name",
     "now",
+    "parse_time",
     "spec_changed",
+    "validate_metadata",
     "validate_name",
 ]
 
 Obj = dict[str, Any]
 
-_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is "
-    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
-_LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-_DNS1035_MSG = (
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
-    "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
-    "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
-)
-# Kinds whose names are DNS labels (1035 for services) rather than subdomains.
-_NAME_RULES = {
-    "Namespace": (_LABEL, _LABEL_MSG, 63),
-    "Service": (_DNS1035, _DNS1035_MSG, 63),
-}
+# Kinds whose names are DNS labels (1035 for Services) rather than subdomains.
+_NAME_RULES = {"Namespace": validation.is_dns1123_label, "Service": validation.is_dns1035_label}
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_ANNOTATIONS_LIMIT = 256 * 1024
 
 
 def now() -> str:
     """The current time as Kubernetes writes it (RFC 3339, seconds, UTC)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> int:
+    """Seconds since the epoch of a Kubernetes timestamp (``2026-01-02T03:04:05Z``)."""
+    return int(dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp())
+
+
+def format_time(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_uid() -> str:
@@ -64,38 +56,25 @@ def generate_name(prefix: str) -> str:
 
 def validate_name(kind: str, name: str) -> list[Cause]:
     """Causes for an invalid ``metadata.name`` of ``kind`` (empty when valid)."""
-    pattern, message, limit = _NAME_RULES.get(kind, (_SUBDOMAIN, _SUBDOMAIN_MSG, 253))
-    causes: list[Cause] = []
-    if len(name) > limit:
-        causes.append(
-            Cause(
-                "FieldValueInvalid",
-                f'Invalid value: "{name}": must be no more than {limit} characters',
-                "metadata.name",
-            )
-        )
-    if not pattern.match(name):
-        causes.append(Cause("FieldValueInvalid", f'Invalid value: "{name}": {message}', "metadata.name"))
-    return causes
+    rule = _NAME_RULES.get(kind, validation.is_dns1123_subdomain)
+    return [validation.invalid("metadata.name", name, message) for message in rule(name)]
 
 
-def validate_labels(obj: Obj) -> list[Cause]:
-    """Causes for label values that are not valid label values."""
+def validate_metadata(obj: Obj) -> list[Cause]:
+    """Causes for invalid label keys and values and annotation keys and size (as ValidateObjectMeta)."""
+    md = obj.get("metadata") or {}
     causes: list[Cause] = []
-    value_re = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-    for key, value in ((obj.get("metadata") or {}).get("labels") or {}).items():
-        if not isinstance(value, str) or len(value) > 63 or not value_re.match(value):
-            causes.append(
-                Cause(
-                    "FieldValueInvalid",
-                    f'Invalid value: "{value}": a valid label must be an empty string or consist of '
-                    "alphanumeric "
-                    "characters, '-', '_' or '.', and must start and end with an alphanumeric character "
-                    "(e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
-                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
-                    f"metadata.labels.{key}" if False else "metadata.labels",
-                )
-            )
+    for key, value in (md.get("labels") or {}).items():
+        causes += [validation.invalid("metadata.labels", key, m) for m in validation.is_qualified_name(key)]
+        causes += [validation.invalid("metadata.labels", value, m) for m in validation.is_label_value(value)]
+    annotations = md.get("annotations") or {}
+    for key in annotations:
+        causes += [
+            validation.invalid("metadata.annotations", key, m)
+            for m in validation.is_qualified_name(key.lower())
+        ]
+    if sum(len(k) + len(v or "") for k, v in annotations.items()) > _ANNOTATIONS_LIMIT:
+        causes.append(validation.too_long("metadata.annotations", _ANNOTATIONS_LIMIT))
     return causes
 
 

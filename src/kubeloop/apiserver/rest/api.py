@@ -84,7 +84,10 @@ class DeleteOptions:
 
 
 def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, view: View) -> None:
-    causes = strategy.validate(rt, obj, old, view)
+    """422 Invalid with every cause: the name (on create), labels and annotations, then the kind's own."""
+    causes = meta.validate_name(rt.kind, obj["metadata"]["name"]) if old is None else []
+    causes += meta.validate_metadata(obj)
+    causes += strategy.validate(rt, obj, old, view)
     if causes:
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
 
@@ -231,9 +234,6 @@ class Api:
                     ],
                 )
         name = md["name"]
-        causes = meta.validate_name(rt.kind, name) + meta.validate_labels(obj)
-        if causes:
-            raise invalid(rt.kind, rt.group, name, causes)
         self.admission.validate(
             Attributes(rt, "CREATE", md.get("namespace") or namespace or "", name, obj, dry_run=opts.dry_run),
             view,
@@ -253,6 +253,8 @@ class Api:
         strategy.prepare_for_create(rt, obj, view)
         self._decode(rt, obj, opts, patched=False)
         _validate(rt, strategy, obj, None, view)
+        if opts.warnings is not None:
+            opts.warnings.extend(strategy.warnings_on_create(rt, obj))
         if subresource is None:
             md["managedFields"] = fields.track_update(
                 None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
@@ -414,6 +416,8 @@ class Api:
         managed: builtins.list[Obj] | None,
         patched: bool | None = False,
     ) -> Obj:
+        if patched is not False:
+            new = copy.deepcopy(new)  # a patch's result shares unpatched parts with the stored object
         old_md = old["metadata"]
         if rt.has_status:
             if subresource == "status":
@@ -540,22 +544,26 @@ class Api:
                 f"ResourceVersion in record ({md.get('resourceVersion')}). "
                 "The object might have been modified",
             )
+        strategy = for_resource(rt)
+        new = copy.deepcopy(old)
+        nmd = new["metadata"]
+        graceful = self._graceful(strategy, new, opts.grace_period)
+        if graceful is None:  # a graceful deletion is pending and this one does not shorten it
+            return _versioned(rt, old)
         finalizers = list(md.get("finalizers") or [])
         if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
         elif opts.propagation == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
-        strategy = for_resource(rt)
-        if finalizers or strategy.waits_on_spec_finalizers(old):
-            new = copy.deepcopy(old)
-            new["metadata"]["finalizers"] = finalizers
-            if not finalizers:
-                new["metadata"].pop("finalizers")
-            if not md.get("deletionTimestamp"):
-                new["metadata"]["deletionTimestamp"] = meta.now()
-                new["metadata"]["deletionGracePeriodSeconds"] = 0
+        waiting = bool(finalizers) or strategy.waits_on_spec_finalizers(old)
+        if waiting or (graceful and nmd.get("deletionGracePeriodSeconds")):
+            if finalizers:
+                nmd["finalizers"] = finalizers
+            if not nmd.get("deletionTimestamp"):
+                nmd["deletionTimestamp"] = meta.now()
+                nmd["deletionGracePeriodSeconds"] = 0
                 if rt.has_generation:
-                    new["metadata"]["generation"] = md.get("generation", 1) + 1
+                    nmd["generation"] = md.get("generation", 1) + 1
             strategy.prepare_for_delete(rt, new)
             if new == old:
                 return _versioned(rt, old)
@@ -565,14 +573,35 @@ class Api:
         if not opts.dry_run:
             view.delete(key)
         if strategy.return_deleted_object:
-            return _versioned(rt, old)
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": md.get("uid")},
-        }
+            return _versioned(rt, new)
+        details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": md.get("uid")}
+        if not rt.group:
+            del details["group"]
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+    @staticmethod
+    def _graceful(strategy: Strategy, obj: Obj, requested: int | None) -> bool | None:
+        """Graceful deletion as the real server's BeforeDelete: True when ``obj``'s deletionTimestamp
+        and deletionGracePeriodSeconds were set (or shortened), False for an immediate deletion, None
+        when a pending graceful deletion stays as it is."""
+        md = obj["metadata"]
+        if md.get("deletionTimestamp"):
+            current = md.get("deletionGracePeriodSeconds")
+            if not current or strategy.grace_period(obj, requested) is None:
+                return False
+            if requested is None or requested >= current:
+                return None
+            at = meta.parse_time(md["deletionTimestamp"]) - current + requested
+            md["deletionTimestamp"], md["deletionGracePeriodSeconds"] = meta.format_time(at), requested
+            return True
+        period = strategy.grace_period(obj, requested)
+        if period is None:
+            return False
+        md["deletionTimestamp"] = meta.format_time(meta.parse_time(meta.now()) + period)
+        md["deletionGracePeriodSeconds"] = period
+        if md.get("generation"):
+            md["generation"] += 1
+        return True
 
     async def delete_collection(
         self, rt: ResourceType, namespace: str | None, match: Selector, opts: DeleteOptions

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.strategy.base import Strategy
+from kubeloop.apiserver.strategy.config import ConfigMapStrategy, SecretStrategy
 from kubeloop.apiserver.strategy.crd import CRDStrategy
 from kubeloop.apiserver.strategy.customresource import CustomResourceStrategy
+from kubeloop.apiserver.strategy.jobs import JobStrategy
 from kubeloop.apiserver.strategy.namespace import NamespaceStrategy
 from kubeloop.apiserver.strategy.pod import PodStrategy
 from kubeloop.apiserver.strategy.service import ServiceStrategy
@@ -28,9 +30,12 @@ _BUILTIN: dict[tuple[str, str], Strategy] = {
     ("", "Namespace"): NamespaceStrategy(),
     ("", "Pod"): PodStrategy(),
     ("", "Service"): ServiceStrategy(),
+    ("", "Secret"): SecretStrategy(),
+    ("", "ConfigMap"): ConfigMapStrategy(),
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
+    ("batch", "Job"): JobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CRDStrategy(),
 }
 

@@ -4,7 +4,8 @@ RESTCreateStrategy/RESTUpdateStrategy/RESTDeleteStrategy.
 The verbs (``rest.api``) call, in the real server's order: ``prepare_for_create`` or
 ``prepare_for_update`` (defaults, allocation, fields the caller may not set), then ``validate`` (every
 cause at once: the write is refused with 422 Invalid and nothing is stored). On delete they ask
-``prepare_for_delete`` (a kind's own state on deletion) and ``waits_on_spec_finalizers``.
+``grace_period``, ``prepare_for_delete`` (a kind's own state on deletion) and
+``waits_on_spec_finalizers``.
 
 The base class is the generic behaviour of a built-in kind; a kind overrides only what it changes.
 """
@@ -24,6 +25,10 @@ class Strategy:
     return_deleted_object = False
     """Delete answers with the object (Pods, Namespaces, custom resources) instead of a Status."""
 
+    def warnings_on_create(self, rt: ResourceType, obj: Obj) -> list[str]:
+        """Warnings for a valid ``obj`` about to be created (sent as ``Warning`` headers)."""
+        return []
+
     def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
         """Fill ``obj`` in before it is validated and stored; status is not the caller's to set."""
         if rt.has_status:
@@ -38,6 +43,11 @@ class Strategy:
 
     def prepare_for_delete(self, rt: ResourceType, obj: Obj) -> None:
         """Change ``obj`` as it gets its deletionTimestamp (finalizers keep it for now)."""
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """Seconds a deletion of ``obj`` waits (``requested``: the DeleteOptions' gracePeriodSeconds), or
+        None for kinds without graceful deletion (everything but Pods)."""
+        return None
 
     def waits_on_spec_finalizers(self, obj: Obj) -> bool:
         """Deletion waits for ``spec.finalizers`` too (Namespaces)."""

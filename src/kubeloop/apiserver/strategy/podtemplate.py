@@ -31,6 +31,7 @@ def pod_spec_defaults(pod: Obj) -> None:
 
 def template_defaults(spec: Obj) -> None:
     """Defaults of a workload's ``spec.template.spec``."""
-    pod = (spec.get("template") or {}).get("spec")
+    template = spec.setdefault("template", {})
+    pod = template.setdefault("spec", {}) if isinstance(template, dict) else None
     if isinstance(pod, dict):
         pod_spec_defaults(pod)

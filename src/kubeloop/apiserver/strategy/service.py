@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from kubeloop.apiserver.machinery import validation
 from kubeloop.apiserver.machinery.errors import Cause, invalid
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
@@ -18,6 +19,8 @@ from kubeloop.apiserver.strategy.base import Strategy
 __all__ = ["ServiceStrategy"]
 
 NODE_PORTS = range(30000, 32768)
+_PROTOCOLS = ["SCTP", "TCP", "UDP"]
+_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
 
@@ -27,6 +30,27 @@ class ServiceStrategy(Strategy):
 
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
         _allocate(obj, old, view)
+
+    def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
+        spec = obj.get("spec") or {}
+        causes: list[Cause] = []
+        if old is not None:
+            was = (old.get("spec") or {}).get("clusterIPs") or []
+            now = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+            if was and now[:1] != was[:1]:
+                shown = "[]string{" + ", ".join(validation.go_value(ip) for ip in now) + "}"
+                causes.append(validation.invalid_raw("spec.clusterIPs[0]", shown, "may not change once set"))
+        ports = spec.get("ports") or []
+        if not ports and spec.get("type") != "ExternalName" and spec.get("clusterIP") != "None":
+            causes.append(validation.required("spec.ports"))
+        for n, port in enumerate(ports):
+            if port.get("protocol") not in _PROTOCOLS:
+                causes.append(
+                    validation.not_supported(f"spec.ports[{n}].protocol", port.get("protocol"), _PROTOCOLS)
+                )
+        if spec.get("type") not in _TYPES:
+            causes.append(validation.not_supported("spec.type", spec.get("type"), _TYPES))
+        return causes
 
 
 def _allocate(obj: Obj, old: Obj | None, view: View) -> None:

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from kubeloop.apiserver.machinery import validation
+from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
 from kubeloop.apiserver.strategy.base import Strategy
+from kubeloop.apiserver.strategy.podspec import RESTART_POLICIES, go_map, template_causes
 from kubeloop.apiserver.strategy.podtemplate import template_defaults
+from kubeloop.labels import selector_from_dict
 
 __all__ = ["DeploymentStrategy", "ReplicaSetStrategy", "StatefulSetStrategy"]
+
+
+def _go_selector(selector: Obj | None) -> str:
+    """A LabelSelector as Go's ``%#v`` shows it."""
+    if selector is None:
+        return "(*v1.LabelSelector)(nil)"
+    expressions = selector.get("matchExpressions")
+    shown = (
+        "[]v1.LabelSelectorRequirement(nil)"
+        if not expressions
+        else f"[]v1.LabelSelectorRequirement{expressions}"
+    )
+    return f"v1.LabelSelector{{MatchLabels:{go_map(selector.get('matchLabels'))}, MatchExpressions:{shown}}}"
 
 
 class _Workload(Strategy):
@@ -22,6 +39,57 @@ class _Workload(Strategy):
         spec.setdefault("replicas", 1)
         template_defaults(spec)
 
+    def warnings_on_create(self, rt: ResourceType, obj: Obj) -> list[str]:
+        problems = validation.is_dns1123_label(obj["metadata"]["name"])
+        if not problems:
+            return []
+        return [
+            "metadata.name: this is used in Pod names and hostnames, which can result in surprising "
+            f"behavior; a DNS label is recommended: [{' '.join(problems)}]"
+        ]
+
+    def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
+        spec = obj.get("spec") or {}
+        causes: list[Cause] = []
+        replicas = spec.get("replicas")
+        if isinstance(replicas, int) and replicas < 0:
+            causes.append(validation.invalid("spec.replicas", replicas, "must be greater than or equal to 0"))
+        selector = spec.get("selector")
+        if selector is None:
+            causes.append(validation.required("spec.selector"))
+        elif not (selector.get("matchLabels") or selector.get("matchExpressions")):
+            causes.append(
+                validation.invalid_raw(
+                    "spec.selector",
+                    _go_selector(selector),
+                    f"empty selector is invalid for {rt.kind.lower()}",
+                )
+            )
+        labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
+        if selector is None or not selector_from_dict(selector).matches_labels(labels or {}):
+            causes.append(
+                validation.invalid_raw(
+                    "spec.template.metadata.labels",
+                    go_map(labels),
+                    "`selector` does not match template `labels`",
+                )
+            )
+        causes += template_causes(spec, "spec.template")
+        policy = ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy")
+        if policy in RESTART_POLICIES and policy != "Always":
+            causes.append(validation.not_supported("spec.template.spec.restartPolicy", policy, ["Always"]))
+        causes += self.spec_causes(spec)
+        if old is not None:
+            old_selector = (old.get("spec") or {}).get("selector")
+            if selector != old_selector:
+                causes.append(
+                    validation.invalid_raw("spec.selector", _go_selector(selector), "field is immutable")
+                )
+        return causes
+
+    def spec_causes(self, spec: Obj) -> list[Cause]:
+        return []
+
 
 class DeploymentStrategy(_Workload):
     def defaults(self, spec: Obj) -> None:
@@ -33,6 +101,23 @@ class DeploymentStrategy(_Workload):
             strategy.setdefault("type", "RollingUpdate")
             strategy.setdefault("rollingUpdate", {"maxUnavailable": "25%", "maxSurge": "25%"})
         template_defaults(spec)
+
+    def spec_causes(self, spec: Obj) -> list[Cause]:
+        strategy = spec.get("strategy") or {}
+        kind = strategy.get("type")
+        if kind in ("Recreate", "RollingUpdate"):
+            return []
+        shown = (
+            f"apps.DeploymentStrategy{{Type:{validation.go_value(kind or '')}, "
+            "RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}"
+        )
+        return [
+            Cause(
+                "FieldValueNotSupported",
+                f'Unsupported value: {shown}: supported values: "Recreate", "RollingUpdate"',
+                "spec.strategy",
+            )
+        ]
 
 
 class ReplicaSetStrategy(_Workload):
