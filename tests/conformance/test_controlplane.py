@@ -102,3 +102,20 @@ def test_deployment_pods_run_on_a_kwok_node(kubectl: Kubectl, namespace: str) ->
     eventually(running_on_kwok, what="2 Running pods of the Deployment")
     kubectl("rollout", "status", "deployment/web", "-n", namespace, "--timeout=60s")
     assert kubectl.json("get", "deployment", "web", "-n", namespace)["status"]["readyReplicas"] == 2
+
+
+def test_kwok_nodes_heartbeat_by_lease_well_within_the_grace_period(kubectl: Kubectl) -> None:
+    # kube-controller-manager marks a node not Ready, and all its pods NotReady for good, when it has
+    # not heard from it for 40 s; a Lease renewed every 10 s keeps that from happening on a busy machine.
+    nodes = [n["metadata"]["name"] for n in kubectl.json("get", "nodes")["items"]]
+    assert nodes
+
+    def renewals() -> dict[str, str]:
+        leases = kubectl.json("get", "leases", "-n", "kube-node-lease")["items"]
+        return {lease["metadata"]["name"]: lease["spec"].get("renewTime", "") for lease in leases}
+
+    eventually(lambda: set(nodes) <= set(renewals()), timeout=30, what="a Lease per node")
+    first = renewals()
+    eventually(
+        lambda: all(renewals()[node] != first[node] for node in nodes), timeout=30, what="every Lease renewed"
+    )

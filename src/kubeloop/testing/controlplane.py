@@ -329,6 +329,11 @@ class ControlPlane:
                     f"{FAKE_NODE_ANNOTATION}=fake",
                     "--server-address",
                     f"127.0.0.1:{port}",
+                    # Heartbeats by Lease (renewed every 10 s): without it kwok patches node status every
+                    # 20-45 s, which on a loaded machine passes kube-controller-manager's 40 s grace, and
+                    # the node lifecycle controller marks every pod NotReady for good.
+                    "--node-lease-duration-seconds",
+                    "40",
                 ],
             )
             started.append((proc, f"http://127.0.0.1:{port}/healthz"))
