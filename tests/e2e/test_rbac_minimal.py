@@ -33,6 +33,7 @@ from kubeloop.client import ForbiddenError
 from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
 from kubeloop.scaffold import leader_election_role, operator_rules
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
+from rbac_rules import Permission, Rule, permissions, without
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
 RESOURCE = "appservices.app.example.com"
@@ -40,37 +41,6 @@ STEP = 12.0  # seconds each step of the path may take before the path counts as 
 LEASE = LeaderElectionOptions(
     lease_duration=6.0, renew_deadline=3.0, retry_period=0.5
 )  # short: renewals matter
-
-Rule = dict[str, Any]
-Permission = tuple[str, str, str]  # (API group, resource, verb)
-
-
-def permissions(rules: list[Rule]) -> list[Permission]:
-    return [
-        (group, resource, verb)
-        for rule in rules
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    ]
-
-
-def without(rules: list[Rule], removed: Permission) -> list[Rule]:
-    """``rules`` with one verb on one resource taken away (other resources of the rule keep it)."""
-    group, resource, verb = removed
-    out = []
-    for rule in rules:
-        if group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]:
-            others = [r for r in rule["resources"] if r != resource]
-            if others:
-                out.append({**rule, "resources": others})
-            verbs = [v for v in rule["verbs"] if v != verb]
-            if verbs:
-                out.append({**rule, "resources": [resource], "verbs": verbs})
-        else:
-            out.append(rule)
-    return out
-
 
 GENERATED = operator_rules(operator)
 LEADER = leader_election_role("leader-election-role")["rules"]

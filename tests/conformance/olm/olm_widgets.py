@@ -85,6 +85,31 @@ class Package:
             name=csv_name, package=self.name, version=Version.parse(version), objects=tuple(objects)
         )
 
+    def in_channel(
+        self,
+        version: str,
+        replaces: str | None = None,
+        *,
+        crd_versions: list[dict[str, Any]] | None = V1_CRD,
+        webhooks: bool = False,
+    ) -> Bundle:
+        """``bundle(version)`` as a catalog has it: in channel stable (the default), upgrading from
+        ``replaces`` (a version), with its ``olm.package`` property."""
+        made = self.bundle(version, crd_versions=crd_versions, webhooks=webhooks)
+        csv = {**made.csv, "spec": {**made.csv["spec"]}}
+        if replaces:
+            csv["spec"]["replaces"] = f"{self.name}.v{replaces}"
+        objects = tuple(csv if o is made.csv else o for o in made.objects)
+        return Bundle(
+            made.name,
+            made.package,
+            made.version,
+            objects=objects,
+            channels=("stable",),
+            default_channel="stable",
+            properties=({"type": "olm.package", "value": {"packageName": self.name, "version": version}},),
+        )
+
     def webhook_name(self, kind: str) -> str:
         """The generateName of the ``m``(utating), ``v``(alidating) or ``c``(onversion) webhook."""
         return f"{kind}widget.{self.group}"

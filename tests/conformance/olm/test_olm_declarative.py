@@ -105,21 +105,7 @@ class Case:
     ) -> Bundle:
         """The package (default: the case's) at ``version`` in channel stable, upgrading from
         ``replaces`` (a version)."""
-        package = package or self.package
-        made = package.bundle(version, crd_versions=crd, webhooks=webhooks)
-        csv = {**made.csv, "spec": {**made.csv["spec"]}}
-        if replaces:
-            csv["spec"]["replaces"] = f"{package.name}.v{replaces}"
-        objects = tuple(csv if o is made.csv else o for o in made.objects)
-        return Bundle(
-            made.name,
-            made.package,
-            made.version,
-            objects=objects,
-            channels=("stable",),
-            default_channel="stable",
-            properties=({"type": "olm.package", "value": {"packageName": made.package, "version": version}},),
-        )
+        return (package or self.package).in_channel(version, replaces, crd_versions=crd, webhooks=webhooks)
 
     async def push(self, *bundles: Bundle) -> str:
         """Push a catalog of ``bundles``; returns its digest once the ClusterCatalog serves it."""
