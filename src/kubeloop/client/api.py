@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -44,6 +45,17 @@ return its type, writes accept it. Known to this layer only by the ``Kind`` it c
 
 Obj = dict[str, Any]
 PatchBody = Mapping[str, Any] | list[Any]
+
+
+# The API server reads an apply body as YAML: JSON is YAML, except for characters YAML does not take raw
+# (DEL, C1 controls, the BOM, U+FFFE/U+FFFF: "control characters are not allowed") or reads as line
+# breaks (NEL, U+2028, U+2029: folded into spaces inside a string). orjson leaves them raw; escape them.
+_YAML_RAW = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef\xbf[\xbe\xbf]")
+
+
+def _yaml_safe(data: bytes) -> bytes:
+    """``data`` (JSON) with the characters YAML cannot hold raw written as ``\\uXXXX`` escapes."""
+    return _YAML_RAW.sub(lambda m: b"\\u%04x" % ord(m.group().decode()), data)
 
 
 class ObjectList(TypedDict, Generic[K]):
@@ -503,6 +515,8 @@ class Client:
         idempotent: bool = False,
     ) -> Obj:
         data = orjson.dumps(body) if body is not None else None
+        if data is not None and content_type == PatchType.APPLY.value:
+            data = _yaml_safe(data)
         result: Obj = await self.transport.request(
             method,
             path,

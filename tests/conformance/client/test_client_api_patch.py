@@ -101,6 +101,31 @@ async def test_apply_creates_then_updates_and_records_field_manager(client: Clie
     assert ("alice", "Apply") in managers
 
 
+# Valid in JSON but not raw in YAML, which apply bodies are read as: DEL, C1 controls but NEL, the BOM,
+# the two noncharacters of the Basic Multilingual Plane's end; beside what YAML takes raw.
+YAML_UNPRINTABLE = "\x7f \x80 \x84 \x86 \x9f \ufeff \ufffe \uffff"
+YAML_PRINTABLE = "\x85 \xa0 é \u2028 \ufffd \U0001f600"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [YAML_UNPRINTABLE, YAML_PRINTABLE, "x" + YAML_UNPRINTABLE * 50],
+    ids=["unprintable", "printable", "many"],
+)
+async def test_apply_keeps_strings_that_yaml_cannot_hold_raw(
+    client: Client, namespace: str, value: str
+) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "unprintable", "namespace": namespace, "annotations": {"a": value}},
+        "data": {"v": value, "plain": "ok"},
+    }
+    applied = await client.apply(body, field_manager="unprintable-test")
+    assert applied["data"] == body["data"]
+    assert applied["metadata"]["annotations"] == {"a": value}
+
+
 async def test_apply_of_field_owned_by_another_manager_conflicts_unless_forced(
     client: Client, namespace: str
 ) -> None:
