@@ -320,6 +320,8 @@ async def test_a_status_in_a_shape_the_model_refuses_is_replaced_and_the_object_
 
 
 @pytest.mark.timeout(4 * 3600 if FULL else 900)
+# Hypothesis's own PRNG bookkeeping warns when @given first runs in a thread of its own.
+@pytest.mark.filterwarnings("ignore:It looks like `register_random`")
 async def test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_and_nothing_spins(
     control_plane: ControlPlane,
     client: Client,
