@@ -263,10 +263,17 @@ class Transport:
             else:
                 error = TransportError(f"{method} {path}: {self._unreachable(failure)}")
                 error.__cause__ = failure
-            if not policy.should_retry(attempt, code=code, idempotent=idempotent or not sent):
-                raise error
             if isinstance(error, ApiError) and error.retry_after is not None:
                 retry_after = error.retry_after
+            timed_out = isinstance(failure, TimeoutError)
+            if not policy.should_retry(
+                attempt,
+                code=code,
+                idempotent=idempotent or not sent,
+                retry_after=retry_after,
+                timed_out=timed_out,
+            ):
+                raise error
             self.metrics.retried(verb=verb, host=self._host, code=str(code) if code else "<error>")
             await self.clock.sleep(policy.delay(attempt, retry_after))
             attempt += 1

@@ -90,9 +90,17 @@ class _NoMetrics:
 
 @dataclass(frozen=True)
 class ControllerOptions:
-    """Settings of one controller; ``queue.name`` defaults to the controller's name."""
+    """Settings of one controller; ``queue.name`` defaults to the controller's name.
 
-    max_concurrent_reconciles: int = 1
+    ``max_concurrent_reconciles`` defaults to 10, not controller-runtime's 1: a worker is a coroutine
+    waiting on the network, so ten cost next to nothing, and a few keys that are slow (a reconcile
+    awaiting something, a request that hangs until its timeout) then leave the others their workers;
+    the client's QPS limit, not the worker count, bounds the load on the API server, and one key is
+    still never reconciled twice at once (kopf reconciles every object concurrently, kube-rs has no
+    limit by default).
+    """
+
+    max_concurrent_reconciles: int = 10
     reconcile_timeout: float | None = 600.0
     queue: QueueOptions = field(default_factory=QueueOptions)
 

@@ -91,8 +91,8 @@ class Operator:
         owns: Sequence[KindLike] = (),
         watches: Sequence[tuple[KindLike, Mapper]] = (),
         predicates: Sequence[Predicate] = (),
-        max_concurrent_reconciles: int = 1,
-        reconcile_timeout: float | None = 600.0,
+        max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
+        reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
     ) -> Callable[[ReconcileFn], ReconcileFn]:
         """Declare the reconcile function of ``kind``.
 

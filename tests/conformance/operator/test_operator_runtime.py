@@ -15,7 +15,7 @@ from gadgets import Gadget, gadget
 
 import kubeloop as kl
 from kubeloop.client import Client
-from kubeloop.controller import generation_changed
+from kubeloop.controller import ControllerOptions, generation_changed
 from kubeloop.resources import core_v1
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 
@@ -277,7 +277,8 @@ async def test_metrics_and_probes_serve_what_they_claim(
         assert (
             sample(text, f'controller_runtime_reconcile_total{{controller="{name}",result="success"}}') >= 1
         )
-        assert sample(text, f'controller_runtime_max_concurrent_reconciles{{controller="{name}"}}') == 1
+        workers = ControllerOptions.max_concurrent_reconciles
+        assert sample(text, f'controller_runtime_max_concurrent_reconciles{{controller="{name}"}}') == workers
         assert sample(text, f'workqueue_adds_total{{controller="{name}",name="{name}"}}') >= 2
         assert sample(text, f'workqueue_retries_total{{controller="{name}",name="{name}"}}') >= 1
         assert "rest_client_requests_total{" in text

@@ -61,21 +61,31 @@ def test_the_client_queue_and_bucket_are_one_class() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "idempotent", "expected"),
+    ("code", "idempotent", "retry_after", "timed_out", "expected"),
     [
-        pytest.param(429, False, True, id="429-any-verb"),
-        pytest.param(503, True, True, id="503-idempotent"),
-        pytest.param(503, False, False, id="503-create"),
-        pytest.param(500, True, True, id="500-idempotent"),
-        pytest.param(None, True, True, id="no-answer-idempotent"),
-        pytest.param(None, False, False, id="no-answer-create"),
-        pytest.param(404, True, False, id="404-never"),
-        pytest.param(409, True, False, id="409-never"),
-        pytest.param(410, True, False, id="410-never"),
+        pytest.param(429, False, 1.0, False, True, id="429-any-verb"),
+        pytest.param(429, True, None, False, True, id="429-without-retry-after"),
+        pytest.param(503, False, 2.0, False, True, id="503-retry-after-any-verb"),
+        pytest.param(500, True, 0.0, False, True, id="500-retry-after"),
+        pytest.param(500, True, None, False, False, id="500-fails-fast-even-idempotent"),
+        pytest.param(503, True, None, False, False, id="503-fails-fast"),
+        pytest.param(504, True, None, False, False, id="504-fails-fast"),
+        pytest.param(None, True, None, False, True, id="reset-idempotent"),
+        pytest.param(None, False, None, False, False, id="reset-create"),
+        pytest.param(None, True, None, True, False, id="timed-out"),
+        pytest.param(404, True, None, False, False, id="404-never"),
+        pytest.param(409, True, 1.0, False, False, id="409-never"),
+        pytest.param(410, True, None, False, False, id="410-never"),
     ],
 )
-def test_should_retry_matrix(code: int | None, idempotent: bool, expected: bool) -> None:
-    assert RetryPolicy().should_retry(0, code=code, idempotent=idempotent) is expected
+def test_should_retry_matrix(
+    code: int | None, idempotent: bool, retry_after: float | None, timed_out: bool, expected: bool
+) -> None:
+    policy = RetryPolicy()
+    assert (
+        policy.should_retry(0, code=code, idempotent=idempotent, retry_after=retry_after, timed_out=timed_out)
+        is expected
+    )
 
 
 def test_retries_stop_after_max_retries() -> None:

@@ -19,7 +19,6 @@ from kubeloop.client import (
     ClientSettings,
     ExecConfig,
     GoneError,
-    InternalError,
     RecordingMetrics,
     RetryPolicy,
     ServiceUnavailableError,
@@ -106,8 +105,8 @@ async def test_429_gives_up_after_max_retries_with_typed_error(serve) -> None:
     assert err.value.retry_after == 1.0
 
 
-async def test_5xx_is_retried_with_backoff_for_idempotent_requests_only(serve) -> None:
-    hits: dict[str, int] = {"GET": 0, "POST": 0}
+async def test_5xx_fails_fast_for_every_verb(serve) -> None:
+    hits: dict[str, int] = {"GET": 0, "PATCH": 0, "POST": 0}
 
     async def handler(request: web.Request) -> web.Response:
         hits[request.method] += 1
@@ -119,31 +118,32 @@ async def test_5xx_is_retried_with_backoff_for_idempotent_requests_only(serve) -
         with pytest.raises(ServiceUnavailableError):
             await t.request("GET", "/api/v1/x", verb="get", idempotent=True)
         with pytest.raises(ServiceUnavailableError):
+            await t.request("PATCH", "/api/v1/x", verb="patch", body=b"{}", idempotent=True)  # an apply
+        with pytest.raises(ServiceUnavailableError):
             await t.request("POST", "/api/v1/x", verb="create", body=b"{}")
     finally:
         await t.close()
-    assert hits == {"GET": 4, "POST": 1}
-    assert clock.slept == [1.0, 2.0, 4.0]
+    assert hits == {"GET": 1, "PATCH": 1, "POST": 1}
+    assert clock.slept == []
 
 
-async def test_transient_500_then_success(serve) -> None:
+async def test_5xx_with_retry_after_is_retried_when_the_server_says(serve) -> None:
     hits = 0
 
     async def handler(request: web.Request) -> web.Response:
         nonlocal hits
         hits += 1
         if hits == 1:
-            return web.Response(status=500, body=status(500, "InternalError"))
+            return web.Response(status=500, body=status(500, "InternalError"), headers={"Retry-After": "2"})
         return web.json_response({"kind": "ConfigMap"})
 
-    t = transport(await serve(handler))
+    clock = InstantClock()
+    t = transport(await serve(handler), clock)
     try:
-        assert (await t.request("GET", "/x", verb="get", idempotent=True))["kind"] == "ConfigMap"
-        hits = 0
-        with pytest.raises(InternalError):
-            await t.request("PATCH", "/x", verb="patch", body=b"[]")
+        assert (await t.request("POST", "/x", verb="create", body=b"{}"))["kind"] == "ConfigMap"
     finally:
         await t.close()
+    assert clock.slept == [2.0]
 
 
 async def test_refused_connection_is_retried_then_a_transport_error() -> None:
