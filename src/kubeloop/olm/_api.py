@@ -125,6 +125,11 @@ class ClusterExtensionSpec(crd.Model):
     upgrade_constraint_policy: Literal["CatalogProvided", "SelfCertified"] = "CatalogProvided"
     """``CatalogProvided``: upgrade along the catalog's upgrade graph; ``SelfCertified``: to any
     newer version in range."""
+    upgrade_approval: Literal["Automatic", "Manual"] = "Automatic"
+    """``Manual``: an upgrade waits in ``status.pendingUpgrade`` until ``approvedVersion`` names its
+    version (installs and rollbacks need no approval)."""
+    approved_version: str | None = None
+    """With ``Manual`` approval: the version an upgrade may go to."""
 
 
 class InstalledBundle(crd.Model):
@@ -136,9 +141,15 @@ class InstallStatus(crd.Model):
     bundle: InstalledBundle
 
 
+class PendingUpgrade(crd.Model):
+    bundle: InstalledBundle
+
+
 class ClusterExtensionStatus(crd.Model):
     conditions: list[Condition] = crd.Field(default_factory=list)
     install: InstallStatus | None = None
+    pending_upgrade: PendingUpgrade | None = None
+    """With ``Manual`` approval: the upgrade waiting for it."""
     observed_generation: int | None = None
 
 

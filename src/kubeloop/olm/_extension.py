@@ -72,6 +72,14 @@ class _Stop(KubeloopError):
         self.reason = reason
 
 
+class _Pending(KubeloopError):
+    """An upgrade to ``bundle`` waits for approval (``upgradeApproval: Manual``): not retried."""
+
+    def __init__(self, bundle: Bundle, message: str) -> None:
+        super().__init__(message)
+        self.bundle = bundle
+
+
 class _Waiting(KubeloopError):
     """A catalog the request needs is not Serving (yet): retried."""
 
@@ -139,6 +147,9 @@ class ExtensionReconciler:
                 due = await _restore(installer, ctx, release.bundle_in(catalog), release)
         except _Stop as stop:
             _report(ctx, release, stop.reason, str(stop))
+            return None
+        except _Pending as pending:
+            _report(ctx, release, "AwaitingApproval", str(pending), pending=pending.bundle)
             return None
         except (MissingPermissions, OwnershipConflict) as err:  # mended outside: look again soon
             _report(ctx, release, "Retrying", str(err))
@@ -222,20 +233,45 @@ async def _converge(
         r.package: r.bundle_in(catalog) for r in await installer.releases(namespace) if r.package != package
     }
     try:
-        chosen = _resolve(catalog, spec, release, others)
+        chosen = _rollback(catalog, spec, release) or _resolve(catalog, spec, release, others)
         for bundle in chosen:
             check_bundle(bundle, namespace)
     except OLMError as err:
         raise _Stop("Failed", str(err)) from err
+    target = next((b for b in chosen if b.package == package), None)
+    if release is not None and target is not None and target.version > release.version:
+        _require_approval(spec, release, target)
     try:
         async for done, installed in installer.carry_out(namespace, package, chosen):
             if installed.package == package:
                 release = installed
             what = installed.bundle if installed.package == package else f"dependency {installed.bundle}"
-            ctx.event("Normal", done.capitalize(), f"{done} {what} in {namespace}")
+            ctx.event("Normal", done.title().replace(" ", ""), f"{done} {what} in {namespace}")
     except UnsafeCRDChange as err:
         raise _Stop("Blocked", str(err)) from err
     return release, bool(chosen)
+
+
+def _require_approval(spec: ClusterExtensionSpec, release: Release, target: Bundle) -> None:
+    """_Pending unless upgrading ``release`` to ``target`` needs no approval or has it."""
+    if spec.upgrade_approval == "Manual" and spec.approved_version != str(target.version):
+        raise _Pending(
+            target,
+            f"the upgrade of {release.package} from {release.version} to {target.version} "
+            f"({target.name}) awaits approval: set spec.approvedVersion to {target.version}",
+        )
+
+
+def _rollback(catalog: Catalog, spec: ClusterExtensionSpec, release: Release | None) -> list[Bundle]:
+    """[the previously installed bundle] when ``spec.version`` no longer allows the installed version
+    but allows that one (and the catalog still has it); [] otherwise."""
+    if release is None or not spec.version or release.previous is None:
+        return []
+    allowed = VersionRange.parse(spec.version)
+    previous = catalog.bundles.get(release.previous)
+    if allowed.contains(release.version) or previous is None or not allowed.contains(previous.version):
+        return []
+    return [previous]
 
 
 async def _restore(
@@ -303,10 +339,17 @@ def _version_of(package: str, chosen: list[Bundle]) -> Version:
     return max((b.version for b in chosen if b.package == package), default=Version(0))
 
 
-def _report(ctx: Context, release: Release | None, reason: str, message: str) -> None:
-    """Set the conditions, ``install`` and ``observedGeneration``; a Warning Event when it went wrong
-    (once per change of the outcome)."""
+def _report(
+    ctx: Context, release: Release | None, reason: str, message: str, pending: Bundle | None = None
+) -> None:
+    """Set the conditions, ``install``, ``pendingUpgrade`` and ``observedGeneration``; an Event once
+    per change of the outcome when it is not Succeeded (Normal for an upgrade awaiting approval,
+    Warning otherwise)."""
     status: dict[str, Any] = ctx.status
+    if pending is not None:
+        status["pendingUpgrade"] = {"bundle": {"name": pending.name, "version": str(pending.version)}}
+    else:
+        status.pop("pendingUpgrade", None)
     if release is not None:
         installed = f"installed {release.bundle} ({release.version}) in {release.namespace}"
         ctx.set_condition(INSTALLED, True, "Succeeded", installed)
@@ -317,4 +360,4 @@ def _report(ctx: Context, release: Release | None, reason: str, message: str) ->
     status["observedGeneration"] = ctx.generation
     changed = ctx.set_condition(PROGRESSING, reason in ("Succeeded", "Retrying"), reason, message)
     if changed and reason != "Succeeded":
-        ctx.event("Warning", reason, message)
+        ctx.event("Normal" if pending is not None else "Warning", reason, message)

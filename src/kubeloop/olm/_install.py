@@ -135,7 +135,8 @@ class Installer:
         refs = [ObjectRef.of(o) for o in objects]
         dropped = [r for r in current.objects if r not in refs]
         await self._delete(current, [r for r in dropped if r.kind != CRD_KIND])
-        return await self._record(bundle, namespace, refs + [r for r in dropped if r.kind == CRD_KIND])
+        kept = [r for r in dropped if r.kind == CRD_KIND]
+        return await self._record(bundle, namespace, refs + kept, previous=current.bundle)
 
     async def _admit(
         self, bundle: Bundle, namespace: str, current: Release | None, *, force_unsafe_crds: bool
@@ -163,7 +164,10 @@ class Installer:
             )
         await check_ownership(self.client, objects, namespace, bundle.package)
         if not force_unsafe_crds:
-            await self.check_crds(bundle, "upgrade" if current else "install")
+            action = "install" if current is None else "upgrade"
+            if current is not None and bundle.version < current.version:
+                action = "rollback"
+            await self.check_crds(bundle, action)
 
     async def _namespace_exists(self, namespace: str) -> None:
         """OLMError when ``namespace`` does not exist (taken as existing when it may not be read: a
@@ -179,7 +183,8 @@ class Installer:
         self, namespace: str, package: str, chosen: list[Bundle], *, force_unsafe_crds: bool = False
     ) -> AsyncIterator[tuple[str, Release]]:
         """Install or upgrade ``chosen`` (a resolution for ``package``, dependencies first) in order,
-        yielding ("installed" | "upgraded", release) as each is done. Every bundle passes the checks
+        yielding ("installed" | "upgraded" | "rolled back", release) as each is done; ``package``
+        goes to an older version only when ``chosen`` says so (a rollback). Every bundle passes the checks
         of ``install``/``upgrade`` before the first is applied, so a refusal applies nothing."""
         current = await self.release(namespace, package)
 
@@ -191,7 +196,7 @@ class Installer:
         for bundle in chosen:  # checked above
             if (release := upgrading(bundle)) is not None:
                 current = await self._upgrade(release, bundle)
-                yield "upgraded", current
+                yield "upgraded" if bundle.version > release.version else "rolled back", current
             else:
                 yield "installed", await self._install(bundle, namespace)
 
@@ -346,7 +351,10 @@ class Installer:
             except (NotFoundError, UnknownResourceError):
                 continue
 
-    async def _record(self, bundle: Bundle, namespace: str, refs: list[ObjectRef]) -> Release:
-        release = Release(bundle.package, bundle.name, bundle.version, namespace, tuple(dict.fromkeys(refs)))
+    async def _record(
+        self, bundle: Bundle, namespace: str, refs: list[ObjectRef], previous: str | None = None
+    ) -> Release:
+        objects = tuple(dict.fromkeys(refs))
+        release = Release(bundle.package, bundle.name, bundle.version, namespace, objects, previous)
         await self.client.apply(release.to_configmap(), field_manager=FIELD_MANAGER, force=True)
         return release

@@ -46,6 +46,8 @@ class Release:
     version: Version
     namespace: str
     objects: tuple[ObjectRef, ...]
+    previous: str | None = None
+    """The bundle installed before this one (what a rollback goes back to), if any."""
 
     def bundle_in(self, catalog: Catalog) -> Bundle:
         """The installed bundle: the catalog's copy (with its properties), or what the record says."""
@@ -75,6 +77,7 @@ class Release:
                 "bundle": self.bundle,
                 "version": str(self.version),
                 "objects": json.dumps(refs, indent=1),
+                **({"previous": self.previous} if self.previous else {}),
             },
         }
 
@@ -91,6 +94,7 @@ class Release:
                 version=Version.parse(data["version"]),
                 namespace=meta["namespace"],
                 objects=tuple(ObjectRef(r["apiVersion"], r["kind"], r["namespace"], r["name"]) for r in refs),
+                previous=data.get("previous") or None,
             )
         except (KeyError, TypeError, ValueError) as err:
             where = f"{meta.get('namespace')}/{meta.get('name')}"

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from olm_widgets import SA, V1_CRD, Package, absent, crd_version, get
+from olm_widgets import SA, V1_CRD, V2_CRD, Package, absent, crd_version, get
 
 from kubeloop.client import Client
 from kubeloop.olm import (
@@ -561,3 +561,65 @@ async def test_a_short_lived_serving_certificate_is_renewed_and_the_ca_bundle_tr
 
     await until(followed, within=30, what="the caBundles following the Secret")
     await until(lambda: case.events(name, "CertificateRotated"), within=30, what="an Event")
+
+
+# -- upgrade policy ----------------------------------------------------------------------------------
+
+
+async def test_a_manual_upgrade_waits_in_the_status_until_its_version_is_approved(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension(upgradeApproval="Manual")
+    await case.installed(name, "1.0.0")  # an install needs no approval
+
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"))
+
+    async def pending() -> bool:
+        return condition(await case.status(name), "Progressing")["reason"] == "AwaitingApproval"
+
+    await until(pending, within=60, what="the upgrade awaiting approval")
+    status = await case.status(name)
+    assert status["pendingUpgrade"]["bundle"] == {"name": f"{case.package.name}.v1.1.0", "version": "1.1.0"}
+    assert "set spec.approvedVersion to 1.1.0" in condition(status, "Progressing")["message"]
+    assert status["install"]["bundle"]["version"] == "1.0.0"
+    assert await case.image() == "registry.example/widgets:1.0.0"
+    await until(lambda: case.events(name, "AwaitingApproval"), within=30, what="an Event")
+
+    patch = json.dumps({"spec": {"approvedVersion": "1.1.0"}})
+    await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
+    status = await case.installed(name, "1.1.0")
+    assert "pendingUpgrade" not in status
+    assert await case.image() == "registry.example/widgets:1.1.0"
+
+
+@pytest.mark.parametrize(
+    ("newer_crd", "rolls_back"), [(V1_CRD, True), (V2_CRD, False)], ids=["safe-crds", "unsafe-crds"]
+)
+async def test_a_version_below_the_installed_one_rolls_back_when_the_crds_allow(
+    case: Case, newer_crd: list[dict[str, Any]], rolls_back: bool
+) -> None:
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0", newer_crd))
+    name = await case.extension(version="1.0.0")
+    await case.installed(name, "1.0.0")
+    patch = json.dumps({"spec": {"version": "1.1.0"}})
+    await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
+    await case.installed(name, "1.1.0")
+
+    patch = json.dumps({"spec": {"version": "1.0.0"}})
+    await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
+    if rolls_back:
+        await case.installed(name, "1.0.0")
+        assert await case.image() == "registry.example/widgets:1.0.0"
+        notes = await case.events(name, "RolledBack")
+        assert notes == [f"rolled back {case.package.name}.v1.0.0 in {case.namespace}"]
+        return
+
+    async def blocked() -> bool:
+        return condition(await case.status(name), "Progressing")["reason"] == "Blocked"
+
+    await until(blocked, within=60, what="the rollback Blocked")
+    message = condition(await case.status(name), "Progressing")["message"]
+    assert f"rollback of {case.package.name}.v1.0.0 refused" in message
+    assert f"{case.package.crd} v1 .spec.color: field removed" in message
+    assert (await case.status(name))["install"]["bundle"]["version"] == "1.1.0"
+    assert await case.image() == "registry.example/widgets:1.1.0"
+    await until(lambda: case.events(name, "Blocked"), within=30, what="a Warning Event")
