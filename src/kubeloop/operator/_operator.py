@@ -188,7 +188,7 @@ class Operator:
 
     def _declare_webhook(
         self,
-        type: Literal["mutating", "validating"],
+        flavour: Literal["mutating", "validating"],
         kind: KindLike,
         handler: type[Defaulter] | type[Validator],
         fn: Any,
@@ -196,7 +196,7 @@ class Operator:
     ) -> None:
         target, plural, namespaced = _webhook_target(kind)
         webhook = AdmissionWebhook(
-            type, target, handler(target, fn, operations=options.operations), plural, namespaced, options
+            flavour, target, handler(target, fn, operations=options.operations), plural, namespaced, options
         )
         if any(w.path == webhook.path for w in self.webhooks):
             raise ValueError(f"{webhook.target} already has a {webhook.type} webhook")
