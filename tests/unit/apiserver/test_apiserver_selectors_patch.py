@@ -135,7 +135,7 @@ def test_strategic_merge_replaces_lists_without_merge_key() -> None:
 
 def test_field_set_uses_list_keys() -> None:
     paths = field_set({"spec": {"ports": [{"port": 80, "protocol": "TCP"}]}}, SERVICE)
-    assert ("f:spec", "f:ports", 'k:{"port":80}', "f:protocol") in paths
+    assert ("f:spec", "f:ports", 'k:{"port":80,"protocol":"TCP"}', "f:protocol") in paths
 
 
 def test_update_takes_changed_fields_from_other_managers() -> None:

@@ -3,7 +3,7 @@ a deleted CRD's resources leave it and every custom resource of it is deleted.""
 
 from __future__ import annotations
 
-from kubeloop.apiserver.controllers.loop import Loop
+from kubeloop.apiserver.controllers.loop import MANAGER, Loop
 from kubeloop.apiserver.registry.types import ResourceType, ScalePaths
 from kubeloop.apiserver.storage import Event, Obj, View
 
@@ -26,15 +26,30 @@ class CRDLoop(Loop):
     async def handle(self, event: Event) -> None:
         if event.type == "DELETED":
             await self._forget(event.obj)
+            await self._reconsider(event.obj)
         else:
             self._serve(event.obj)
+
+    async def _reconsider(self, gone: Obj) -> None:
+        """Names a deleted CRD held are free: CRDs of its group refused for a clash are decided again."""
+        rt = self.registry.by_kind("apiextensions.k8s.io", "CustomResourceDefinition")
+        group = (gone.get("spec") or {}).get("group")
+        for crd in self.store.list(CRDS):
+            conditions = (crd.get("status") or {}).get("conditions") or ()
+            refused = any(c.get("type") == "NamesAccepted" and c.get("status") == "False" for c in conditions)
+            if rt is not None and refused and (crd.get("spec") or {}).get("group") == group:
+                await self.guarded(self.api.update, rt, None, crd["metadata"]["name"], crd, "status", MANAGER)
 
     def _serve(self, crd: Obj) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         group, plural = spec.get("group", ""), names.get("plural", "")
         self.registry.remove_group_resource(group, plural)
-        if crd["metadata"].get("deletionTimestamp"):
+        established = any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in (crd.get("status") or {}).get("conditions") or ()
+        )
+        if crd["metadata"].get("deletionTimestamp") or not established:
             return
         preferred = _preferred(spec)
         for version in spec.get("versions") or []:

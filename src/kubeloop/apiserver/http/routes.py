@@ -106,6 +106,11 @@ class Routes:
         return json_response(doc)
 
     async def openapi_v2(self, request: web.Request) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        if "protobuf" in accept and "json" not in accept:
+            return web.Response(
+                body=openapi.v2_protobuf_header(), headers={"Content-Type": openapi.PROTOBUF_V2}
+            )
         return web.Response(body=openapi.v2(self.registry), content_type="application/json")
 
     async def openapi_v3_index(self, request: web.Request) -> web.Response:
@@ -198,10 +203,10 @@ class Routes:
             content_type = request.content_type
             body = await _body(request, patch=True)
             opts = _write_options(request, apply=content_type == "application/apply-patch+yaml")
-            result = await self.api.patch(
+            result, created = await self.api.patch(
                 target.rt, target.namespace, target.name, body, content_type, sub, opts
             )
-            return _warned(json_response(result), opts)
+            return _warned(json_response(result, status=201 if created and not opts.dry_run else 200), opts)
         if method == "DELETE":
             result = await self.api.delete(
                 target.rt, target.namespace, target.name, await _delete_options(request)

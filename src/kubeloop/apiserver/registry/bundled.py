@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["bundle", "definition_for", "v2_definitions"]
+__all__ = ["bundle", "definition_for", "v2_definitions", "v3_default"]
 
 
 @functools.cache
@@ -38,6 +38,20 @@ def _by_gvk() -> dict[tuple[str, str, str], str]:
         for gvk in schema.get("x-kubernetes-group-version-kind", ()):
             out[(gvk["group"], gvk["version"], gvk["kind"])] = name
     return out
+
+
+@functools.cache
+def _v3_schemas() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for doc in bundle()["v3"].values():
+        parsed = orjson.loads(doc) if isinstance(doc, (bytes, str)) else doc
+        out.update(((parsed or {}).get("components") or {}).get("schemas") or {})
+    return out
+
+
+def v3_default(definition: str, prop: str) -> Any:
+    """The ``default`` the OpenAPI v3 document gives ``prop`` of ``definition`` (v2 has none), or None."""
+    return ((_v3_schemas().get(definition) or {}).get("properties") or {}).get(prop, {}).get("default")
 
 
 def definition_for(group: str, version: str, kind: str) -> str | None:

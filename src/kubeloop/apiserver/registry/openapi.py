@@ -14,7 +14,13 @@ import orjson
 from kubeloop.apiserver.registry import bundled
 from kubeloop.apiserver.registry.types import Registry, ResourceType
 
-__all__ = ["v2", "v3", "v3_index"]
+__all__ = [
+    "PROTOBUF_V2",
+    "v2",
+    "v2_protobuf_header",
+    "v3",
+    "v3_index",
+]
 
 Obj = dict[str, Any]
 _cache: dict[tuple[str, int, int], bytes] = {}
@@ -63,6 +69,23 @@ def v2(registry: Registry) -> bytes:
         _cache.clear()
         _cache[key] = orjson.dumps(doc)
     return _cache[key]
+
+
+PROTOBUF_V2 = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+
+
+def v2_protobuf_header() -> bytes:
+    """The OpenAPI v2 document in gnostic's protobuf encoding, with its ``swagger`` and ``info`` only
+    (no paths or definitions: kubectl asks for it only to validate kinds /openapi/v3 does not have, and
+    then finds no schema, as for a kind the real server does not serve)."""
+    info = bundled.bundle()["v2"].get("info") or {}
+
+    def field(number: int, text: str) -> bytes:
+        data = text.encode()
+        return bytes([number << 3 | 2, len(data)]) + data
+
+    body = field(1, str(info.get("title", "Kubernetes"))) + field(2, str(info.get("version", "")))
+    return field(1, "2.0") + bytes([2 << 3 | 2, len(body)]) + body
 
 
 def v3_index(registry: Registry) -> Obj:

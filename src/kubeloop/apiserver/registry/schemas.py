@@ -80,6 +80,16 @@ class Node:
                 return (src["x-kubernetes-patch-merge-key"],)
         return ()
 
+    def key_default(self, key: str) -> Any:
+        """The default of property ``key`` of this (list item) schema, or None: how the real server
+        fills a map key an applied item leaves out (``protocol`` of ports is ``TCP``)."""
+        s = self._resolved() or {}
+        prop = (s.get("properties") or {}).get(key) or {}
+        if "default" in prop:
+            return prop["default"]
+        ref = (self.schema or {}).get("$ref") or (((self.schema or {}).get("allOf") or [{}])[0]).get("$ref")
+        return bundled.v3_default(ref.rsplit("/", 1)[-1], key) if ref else None
+
     @property
     def is_set(self) -> bool:
         """A list of scalars merged as a set (``listType: set`` or patch strategy merge on scalars)."""

@@ -83,6 +83,22 @@ class DeleteOptions:
     grace_period: int | None = None
 
 
+def _unconditional_update(rt: ResourceType, name: str) -> StatusError:
+    """Custom resources refuse an update without a resourceVersion (built-in kinds allow it)."""
+    cause = Cause(
+        "FieldValueInvalid", "Invalid value: 0x0: must be specified for an update", "metadata.resourceVersion"
+    )
+    return StatusError(
+        422,
+        "Invalid",
+        f'{rt.plural}.{rt.group} "{name}" is invalid: {cause.field}: {cause.message}',
+        name=name,
+        group=rt.group,
+        kind=rt.plural,
+        causes=[cause],
+    )
+
+
 def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, view: View) -> None:
     """422 Invalid with every cause: the name (on create), labels and annotations, then the kind's own."""
     causes = meta.validate_name(rt.kind, obj["metadata"]["name"]) if old is None else []
@@ -274,7 +290,11 @@ class Api:
         body: Obj,
         subresource: str | None,
         opts: WriteOptions,
+        *,
+        guaranteed: bool = False,
     ) -> Obj:
+        """Replace the object; ``guaranteed``: the server's own read-modify-write (the scale subresource),
+        which custom resources allow without a resourceVersion, unlike a client's update."""
         obj = self._checked_body(rt, namespace, body)
         if obj["metadata"].get("name") not in (None, name):
             raise bad_request(
@@ -288,6 +308,8 @@ class Api:
             old = view.get(_key(rt, namespace, name))
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
+            if rt.crd is not None and not guaranteed and not obj["metadata"].get("resourceVersion"):
+                raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
             return self._store_update(view, rt, old, obj, subresource, opts, managed=None)
 
@@ -302,12 +324,14 @@ class Api:
         content_type: str,
         subresource: str | None,
         opts: WriteOptions,
-    ) -> Obj:
-        def job(view: View) -> Obj:
+    ) -> tuple[Obj, bool]:
+        """The patched object, and whether the patch created it (server-side apply of a new object)."""
+
+        def job(view: View) -> tuple[Obj, bool]:
             key = _key(rt, namespace, name)
             old = view.get(key)
             if content_type == "application/apply-patch+yaml":
-                return self._apply(view, rt, namespace, name, old, patch, subresource, opts)
+                return self._apply(view, rt, namespace, name, old, patch, subresource, opts), old is None
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
             current = _versioned(rt, old)
@@ -333,7 +357,9 @@ class Api:
             new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
             if rt.namespaced:
                 new["metadata"]["namespace"] = namespace
-            return self._store_update(view, rt, old, new, subresource, opts, managed=None, patched=True)
+            return self._store_update(
+                view, rt, old, new, subresource, opts, managed=None, patched=True
+            ), False
 
         return await self.store.write(job, dry_run=opts.dry_run)
 

@@ -62,9 +62,15 @@ def owned_part(obj: Obj, subresource: str | None, has_status: bool) -> Obj:
     return out
 
 
-def _key_of(item: Obj, keys: tuple[str, ...]) -> str:
-    # Identity by the first key only: an applied item may omit keys the server defaults (protocol).
-    return "k:" + orjson.dumps({keys[0]: item.get(keys[0])}, option=orjson.OPT_SORT_KEYS).decode()
+def _key_of(item: Obj, keys: tuple[str, ...], schema: Node) -> str:
+    """An item's identity by every map key, a key the item leaves out taking its schema default (as
+    the real server defaults ``protocol: TCP`` of an applied port); keys with neither are left out."""
+    identity = {}
+    for key in keys:
+        value = item[key] if key in item else schema.key_default(key)
+        if value is not None:
+            identity[key] = value
+    return "k:" + orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def field_set(value: Any, schema: Node, prefix: Path = ()) -> dict[Path, Any]:
@@ -79,7 +85,7 @@ def field_set(value: Any, schema: Node, prefix: Path = ()) -> dict[Path, Any]:
         keys = schema.list_keys
         if keys and all(isinstance(i, dict) and all(k in i for k in keys[:1]) for i in value) and value:
             for item in value:
-                path = (*prefix, _key_of(item, keys))
+                path = (*prefix, _key_of(item, keys, schema.items()))
                 out[path] = _MARK
                 out.update(field_set({k: v for k, v in item.items()}, schema.items(), path))
         elif schema.is_set and value and all(not isinstance(i, dict | list) for i in value):

@@ -104,5 +104,5 @@ async def write(
         updated["metadata"]["resourceVersion"] = want_rv
     else:
         updated["metadata"].pop("resourceVersion", None)
-    result = await api.update(rt, namespace, name, updated, None, opts)
+    result = await api.update(rt, namespace, name, updated, None, opts, guaranteed=True)
     return to_scale(rt, result)

@@ -16,7 +16,7 @@ import cel
 
 from kubeloop.apiserver.machinery.errors import Cause
 
-__all__ = ["check", "json_type_name"]
+__all__ = ["check", "compile_error", "json_type_name"]
 
 Obj = dict[str, Any]
 
@@ -24,6 +24,17 @@ Obj = dict[str, Any]
 @functools.lru_cache(maxsize=4096)
 def _program(rule: str) -> Any:
     return cel.compile(rule)
+
+
+def compile_error(rule: str) -> str | None:
+    """Why ``rule`` does not compile, as cel-go words it (None when it does). Only parsing is checked:
+    the real server also type-checks against the schema (unknown fields, non-boolean rules)."""
+    try:
+        _program(rule)
+    except ValueError as exc:
+        text = str(exc).removeprefix(f"Failed to parse expression '{rule}': ")
+        return "compilation failed: " + text.replace("\n| ", "\n | ")
+    return None
 
 
 def json_type_name(value: Any) -> str:

@@ -1,12 +1,15 @@
-"""CustomResourceDefinitions: checked names and versions; accepted names, conversion default and the
-NamesAccepted/Established conditions (the CRD control loop then serves the resource)."""
+"""CustomResourceDefinitions: checked names, versions and CEL rules (compiled at creation); accepted names
+decided against the other CRDs of the group as the naming controller does, the NamesAccepted and
+Established conditions (the CRD control loop then serves the resource, only when Established)."""
 
 from __future__ import annotations
 
+from kubeloop.apiserver.machinery import validation
 from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.machinery.meta import now
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
+from kubeloop.apiserver.strategy import cel
 from kubeloop.apiserver.strategy.base import Strategy
 
 __all__ = ["CRDStrategy"]
@@ -15,13 +18,13 @@ __all__ = ["CRDStrategy"]
 class CRDStrategy(Strategy):
     def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
         super().prepare_for_create(rt, obj, view)
-        _accept(obj)
+        _accept(obj, view)
 
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
-        _accept(obj)
+        _accept(obj, view)
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
-        return _causes(obj)
+        return _causes(obj) + _rule_causes(obj)
 
 
 def _causes(crd: Obj) -> list[Cause]:
@@ -66,7 +69,58 @@ def _causes(crd: Obj) -> list[Cause]:
     return causes
 
 
-def _accept(crd: Obj) -> None:
+CRDS = "apiextensions.k8s.io/customresourcedefinitions"
+
+
+def _names_condition(crd: Obj, view: View) -> tuple[Obj, tuple[str, str, str]]:
+    """The accepted names and the NamesAccepted verdict (status, reason, message), as the real
+    server's naming controller decides them against the other CRDs of the group."""
+    spec, status = crd.get("spec") or {}, crd.get("status") or {}
+    requested, accepted = spec.get("names") or {}, dict(status.get("acceptedNames") or {})
+    resources: set[str] = set()
+    kinds: set[str] = set()
+    for other in view.list(CRDS):
+        if other["metadata"]["name"] == crd["metadata"]["name"]:
+            continue
+        if (other.get("spec") or {}).get("group") != spec.get("group"):
+            continue
+        names = (other.get("status") or {}).get("acceptedNames") or {}
+        resources |= {names.get("plural", ""), names.get("singular", ""), *(names.get("shortNames") or ())}
+        kinds |= {names.get("kind", ""), names.get("listKind", "")}
+    resources.discard("")
+    kinds.discard("")
+    verdict = ("True", "NoConflicts", "no conflicts found")
+
+    def fresh(name: str, current: str, used: set[str]) -> bool:
+        return name == current or name not in used
+
+    for field, reason in (("plural", "PluralConflict"), ("singular", "SingularConflict")):
+        if fresh(requested.get(field, ""), accepted.get(field, ""), resources):
+            accepted[field] = requested.get(field, "")
+        else:
+            verdict = ("False", reason, f'"{requested.get(field, "")}" is already in use')
+    short = list(requested.get("shortNames") or [])
+    if short != list(accepted.get("shortNames") or []):
+        mine = set(accepted.get("shortNames") or ())
+        taken = [n for n in short if n not in mine and n in resources]
+        if taken:
+            listed = ", ".join(f'"{n}" is already in use' for n in taken)
+            verdict = ("False", "ShortNamesConflict", listed if len(taken) == 1 else f"[{listed}]")
+        else:
+            accepted["shortNames"] = short
+    for field, reason in (("kind", "KindConflict"), ("listKind", "ListKindConflict")):
+        if fresh(requested.get(field, ""), accepted.get(field, ""), kinds):
+            accepted[field] = requested.get(field, "")
+        else:
+            verdict = ("False", reason, f'"{requested.get(field, "")}" is already in use')
+    if requested.get("categories"):
+        accepted["categories"] = requested["categories"]
+    accepted.setdefault("plural", "")
+    accepted.setdefault("kind", "")
+    return accepted, verdict
+
+
+def _accept(crd: Obj, view: View) -> None:
     spec = crd.get("spec") or {}
     names = dict(spec.get("names") or {})
     versions = spec.get("versions") or []
@@ -79,24 +133,74 @@ def _accept(crd: Obj) -> None:
             column.setdefault("type", "string")
     stamp = now()
     status = crd.setdefault("status", {})
+    accepted, (ok, reason, message) = _names_condition(crd, view)
     old_conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    wanted = [("NamesAccepted", ok, reason, message)]
+    if ok == "True":
+        wanted.append(("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"))
+    else:
+        wanted.append(("Established", "False", "NotAccepted", "not all names are accepted"))
     conditions = []
-    for kind, reason, message in (
-        ("NamesAccepted", "NoConflicts", "no conflicts found"),
-        ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
-    ):
-        previous = old_conditions.get(kind)
+    for kind, state, why, text in wanted:
+        previous = old_conditions.get(kind) or {}
+        changed = previous.get("status") != state
         conditions.append(
             {
                 "type": kind,
-                "status": "True",
-                "lastTransitionTime": (previous or {}).get("lastTransitionTime", stamp),
-                "reason": reason,
-                "message": message,
+                "status": state,
+                "lastTransitionTime": stamp if changed else previous.get("lastTransitionTime", stamp),
+                "reason": why,
+                "message": text,
             }
         )
     status["conditions"] = conditions
-    status["acceptedNames"] = names
+    status["acceptedNames"] = accepted
     stored = set(status.get("storedVersions") or [])
     stored |= {v["name"] for v in versions if v.get("storage")}
     status["storedVersions"] = sorted(stored)
+
+
+def _rule_causes(crd: Obj) -> list[Cause]:
+    """A cause for every ``x-kubernetes-validations`` rule that does not compile, at the path the real
+    server names (``spec.validation`` when every version has the same schema, as its internal form)."""
+    versions = (crd.get("spec") or {}).get("versions") or []
+    schemas = [((v.get("schema") or {}).get("openAPIV3Schema")) for v in versions]
+    causes: list[Cause] = []
+    if schemas and all(s == schemas[0] for s in schemas):
+        _walk_rules(schemas[0], "spec.validation.openAPIV3Schema", causes)
+    else:
+        for n, schema in enumerate(schemas):
+            _walk_rules(schema, f"spec.versions[{n}].schema.openAPIV3Schema", causes)
+    return causes
+
+
+def _go_rule(rule: Obj) -> str:
+    text = ", ".join(
+        f"{name}:{validation.go_value(str(rule.get(key, '')))}"
+        for name, key in (
+            ("Rule", "rule"),
+            ("Message", "message"),
+            ("MessageExpression", "messageExpression"),
+        )
+    )
+    return (
+        f"apiextensions.ValidationRule{{{text}, Reason:(*apiextensions.FieldValueErrorReason)(nil), "
+        f"FieldPath:{validation.go_value(str(rule.get('fieldPath', '')))}, OptionalOldSelf:(*bool)(nil)}}"
+    )
+
+
+def _walk_rules(schema: Obj | None, path: str, causes: list[Cause]) -> None:
+    if not isinstance(schema, dict):
+        return
+    for n, rule in enumerate(schema.get("x-kubernetes-validations") or []):
+        problem = cel.compile_error(str(rule.get("rule", "")))
+        if problem is not None:
+            causes.append(
+                validation.invalid_raw(f"{path}.x-kubernetes-validations[{n}].rule", _go_rule(rule), problem)
+            )
+    for name, child in (schema.get("properties") or {}).items():
+        _walk_rules(child, f"{path}.properties[{name}]", causes)
+    if isinstance(schema.get("items"), dict):
+        _walk_rules(schema["items"], f"{path}.items", causes)
+    if isinstance(schema.get("additionalProperties"), dict):
+        _walk_rules(schema["additionalProperties"], f"{path}.additionalProperties", causes)

@@ -1,0 +1,150 @@
+"""Custom resources, CRDs, server-side apply and kubectl as the real kube-apiserver answers them,
+compared in the same test: an update of a custom resource without resourceVersion, list items keyed by
+all their keys (ports by port and protocol), CRDs whose names clash, CEL rules that do not compile, and
+``kubectl apply`` of a kind no server serves."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apiserver_twin import Answer, Twin
+
+from kubeloop.apiserver import EmbeddedServer
+from kubeloop.testing import ControlPlane, Kubectl
+
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def crd(group: str, plural: str, kind: str, **extra: Any) -> dict[str, Any]:
+    spec_schema: dict[str, Any] = {"type": "object", "properties": {"size": {"type": "integer"}}}
+    if "rules" in extra:
+        spec_schema["x-kubernetes-validations"] = extra.pop("rules")
+    names = {"plural": plural, "singular": plural[:-1], "kind": kind, **extra}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": names,
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}},
+                }
+            ],
+        },
+    }
+
+
+@pytest.fixture
+async def group(twin: Twin, tns: str) -> Any:
+    """An API group of this test's own on both servers; its CRDs are deleted afterwards."""
+    name = f"{tns}.fidelity.example.com"
+    yield name
+    for server in (twin.real, twin.embedded):
+        listed = await server.call("GET", CRDS)
+        for item in listed.body["items"]:
+            if item["spec"]["group"] == name:
+                await server.call("DELETE", f"{CRDS}/{item['metadata']['name']}")
+
+
+async def conditions(twin: Twin, name: str) -> list[list[tuple[str, str, str, str]]]:
+    """Each server's CRD conditions (type, status, reason, message) once NamesAccepted is decided (the
+    real server decides it in a controller, after the create returned)."""
+    deadline = time.monotonic() + 30
+    while True:
+        answers = await twin.call("GET", f"{CRDS}/{name}")
+        found = [
+            [
+                (c["type"], c["status"], c["reason"], c["message"])
+                for c in (a.body.get("status") or {}).get("conditions") or []
+            ]
+            for a in answers
+        ]
+        decided = all(any(c[0] == "NamesAccepted" for c in f) for f in found)
+        if decided and all(any(c[0] == "Established" for c in f) for f in found):
+            return found
+        assert time.monotonic() < deadline, found
+        await asyncio.sleep(0.2)
+
+
+async def test_a_custom_resource_update_without_resource_version_is_invalid(
+    twin: Twin, tns: str, group: str
+) -> None:
+    await twin.call("POST", CRDS, crd(group, "knobs", "Knob"))
+    await conditions(twin, f"knobs.{group}")
+    path = f"/apis/{group}/v1/namespaces/{tns}/knobs"
+    body = {"apiVersion": f"{group}/v1", "kind": "Knob", "metadata": {"name": "k"}, "spec": {"size": 1}}
+    deadline = time.monotonic() + 30
+    while [a.status for a in await twin.call("POST", path, body)] != [201, 201]:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    await twin.same_refusal("PUT", f"{path}/k", dict(body, spec={"size": 2}))
+    await twin.same_status("PUT", f"{path}/missing", dict(body, metadata={"name": "missing"}))
+
+
+async def test_crds_whose_names_clash_are_not_accepted_nor_served(twin: Twin, tns: str, group: str) -> None:
+    await twin.call("POST", CRDS, crd(group, "widgets", "Widget", shortNames=["wd"]))
+    first = await conditions(twin, f"widgets.{group}")
+    assert first[1] == first[0]
+    for clash in (crd(group, "gadgets", "Widget"), crd(group, "things", "Thing", shortNames=["wd"])):
+        real, embedded = await twin.call("POST", CRDS, clash)
+        assert embedded.status == real.status == 201
+        verdicts = await conditions(twin, clash["metadata"]["name"])
+        assert verdicts[1] == verdicts[0]
+        assert ("NamesAccepted", "False") in [c[:2] for c in verdicts[0]]
+        plural = clash["spec"]["names"]["plural"]
+        listed = await twin.call("GET", f"/apis/{group}/v1/namespaces/{tns}/{plural}")
+        assert [a.status for a in listed] == [404, 404]
+    gone = await twin.call("DELETE", f"{CRDS}/widgets.{group}")
+    assert [a.status for a in gone] == [200, 200]
+
+
+@pytest.mark.parametrize(
+    "rule", ["self.size +", "self.size > (1"], ids=["dangling-operator", "unclosed-paren"]
+)
+async def test_a_cel_rule_that_does_not_compile_refuses_the_crd(twin: Twin, group: str, rule: str) -> None:
+    body = crd(group, "rules", "Rule", rules=[{"rule": rule, "message": "size"}])
+    answer = await twin.same_refusal("POST", CRDS, body)
+    assert answer.status == 422
+
+
+async def test_ports_applied_server_side_are_keyed_by_port_and_protocol(twin: Twin, tns: str) -> None:
+    path = f"/api/v1/namespaces/{tns}/services/dual?fieldManager=test"
+    applied = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "dual"},
+        "spec": {"ports": [{"name": "tcp", "port": 53}, {"name": "udp", "port": 53, "protocol": "UDP"}]},
+    }
+    real, embedded = await twin.call("PATCH", path, applied, "application/apply-patch+yaml")
+    assert embedded.status == real.status == 201
+
+    def ports(answer: Answer) -> tuple[Any, Any]:
+        entry = next(e for e in answer.body["metadata"]["managedFields"] if e["manager"] == "test")
+        return answer.body["spec"]["ports"], sorted(entry["fieldsV1"]["f:spec"]["f:ports"])
+
+    shown = [ports(a) for a in (real, embedded)]
+    assert [[(p["port"], p["protocol"]) for p in s[0]] for s in shown] == [[(53, "TCP"), (53, "UDP")]] * 2
+    assert shown[1][1] == shown[0][1]
+
+
+def test_kubectl_apply_of_an_unknown_kind_says_no_matches_for_kind(
+    control_plane: ControlPlane, embedded_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "foo.yaml"
+    manifest.write_text("apiVersion: nowhere.example.com/v1\nkind: Foo\nmetadata:\n  name: x\n")
+    errors = []
+    for kubeconfig in (Path(control_plane.kubeconfig), embedded_server.kubeconfig):
+        result = Kubectl(kubeconfig)("apply", "-f", str(manifest), check=False)
+        errors.append((result.returncode, result.stderr.strip()))
+    assert errors[1] == errors[0]
+    assert 'no matches for kind "Foo" in version "nowhere.example.com/v1"' in errors[0][1]
