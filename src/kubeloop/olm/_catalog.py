@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,7 +35,8 @@ __all__ = ["catalog_from_files", "load_catalog", "package_documents", "render_ca
 log = logging.getLogger("kubeloop.olm")
 
 _SUFFIXES = (".yaml", ".yml", ".json")
-_SKIPPED_SCHEMAS = frozenset({"olm.deprecations"})
+DEPRECATIONS = "olm.deprecations"
+_DEPRECATABLE = ("olm.package", "olm.channel", "olm.bundle")
 
 
 @dataclass
@@ -45,6 +46,7 @@ class _Parts:
     packages: list[tuple[str, Package]] = field(default_factory=list)
     channels: list[tuple[str, Channel]] = field(default_factory=list)
     bundles: list[tuple[str, Bundle]] = field(default_factory=list)
+    deprecations: list[tuple[str, tuple[str, str, str], str]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -52,8 +54,8 @@ def load_catalog(path: str | Path) -> Catalog:
     """The catalog in ``path``: a directory (walked recursively, ``*.yaml``/``*.yml``/``*.json``)
     or one file.
 
-    ``olm.deprecations`` documents are skipped, unknown schemas too (with a warning). OLMError
-    listing every problem found, each naming its file, when the catalog is not valid.
+    Unknown schemas are skipped (with a warning). OLMError listing every problem found, each naming
+    its file, when the catalog is not valid.
     """
     root = Path(path)
     if not root.exists():
@@ -101,10 +103,26 @@ def _add_document(parts: _Parts, source: str, doc: Obj) -> None:
         parts.channels.append((source, _channel(doc)))
     elif schema == "olm.bundle":
         parts.bundles.append((source, bundle_from_fbc(doc)))
+    elif schema == DEPRECATIONS:
+        parts.deprecations += [(source, ref, message) for ref, message in _deprecations(doc)]
     elif not schema:
         raise OLMError("no 'schema'")
-    elif schema not in _SKIPPED_SCHEMAS:
+    else:
         log.warning("%s: skipping a document of unknown schema %r", source, schema)
+
+
+def _deprecations(doc: Obj) -> Iterator[tuple[tuple[str, str, str], str]]:
+    """The entries of an ``olm.deprecations`` document: ((package, schema, name), message)."""
+    package = doc.get("package")
+    entries = doc.get("entries")
+    if not package or not isinstance(entries, list):
+        raise OLMError("olm.deprecations needs a package and a list of entries")
+    for entry in entries:
+        reference = (entry or {}).get("reference") or {}
+        schema, name = reference.get("schema"), reference.get("name") or ""
+        if schema not in _DEPRECATABLE or (schema != "olm.package") != bool(name):
+            raise OLMError(f"olm.deprecations of {package}: bad reference {reference!r}")
+        yield (package, schema, name), str(entry.get("message") or "")
 
 
 def _package(doc: Obj) -> Package:
@@ -155,7 +173,15 @@ def _validated(parts: _Parts) -> Catalog:
         elif b.name in bundles:
             problems.append(f"{source}: duplicate bundle {b.name}")
         bundles.setdefault(b.name, b)
-    catalog = Catalog(packages, channels, bundles)
+    deprecations = {}
+    for source, (package, schema, name), message in parts.deprecations:
+        known = {"olm.package": package in packages, "olm.channel": (package, name) in channels}
+        if not known.get(schema, name in bundles and bundles[name].package == package):
+            problems.append(
+                f"{source}: deprecation of unknown {schema.removeprefix('olm.')} {name or package}"
+            )
+        deprecations[(package, schema, name)] = message
+    catalog = Catalog(packages, channels, bundles, deprecations)
     for name, pkg in packages.items():
         problems += [f"{package_source[name]}: {p}" for p in _package_problems(catalog, pkg)]
     for source, ch in parts.channels:
@@ -296,6 +322,13 @@ def package_documents(catalog: Catalog, package: str) -> list[Obj]:
     docs = [_package_doc(catalog.package(package))]
     docs += [_channel_doc(c) for c in catalog.channels_of(package)]
     docs += [bundle_to_fbc(b) for b in catalog.bundles_of(package)]
+    entries = [
+        {"reference": {"schema": schema, **({"name": name} if name else {})}, "message": message}
+        for (pkg, schema, name), message in sorted(catalog.deprecations.items())
+        if pkg == package
+    ]
+    if entries:
+        docs.append({"schema": DEPRECATIONS, "package": package, "entries": entries})
     return docs
 
 

@@ -143,6 +143,7 @@ class ExtensionReconciler:
             release = await installer.release(spec.namespace, spec.package_name)
             catalog = self._catalog(spec, await ctx.list(ClusterCatalog))
             release, changed = await _converge(installer, ctx, catalog, spec, release)
+            _deprecations(ctx, catalog, spec, release)
             if release is not None and not changed:
                 due = await _restore(installer, ctx, release.bundle_in(catalog), release)
         except _Stop as stop:
@@ -337,6 +338,39 @@ def _newer_in_range(
 
 def _version_of(package: str, chosen: list[Bundle]) -> Version:
     return max((b.version for b in chosen if b.package == package), default=Version(0))
+
+
+def _deprecations(
+    ctx: Context, catalog: Catalog, spec: ClusterExtensionSpec, release: Release | None
+) -> None:
+    """OLM v1's deprecation conditions from the catalog's ``olm.deprecations``: PackageDeprecated,
+    ChannelDeprecated (of ``spec.channels``, or those having the installed bundle), BundleDeprecated
+    (the installed bundle) and Deprecated (any of them); True with reason Deprecated and the catalog's
+    messages, else False with reason NotDeprecated."""
+    package = spec.package_name
+    channels = list(spec.channels) or [
+        c.name
+        for c in catalog.channels_of(package)
+        if release is not None and any(e.name == release.bundle for e in c.entries)
+    ]
+    found = {
+        "PackageDeprecated": [catalog.deprecated(package, "olm.package")],
+        "ChannelDeprecated": [catalog.deprecated(package, "olm.channel", c) for c in channels],
+        "BundleDeprecated": [catalog.deprecated(package, "olm.bundle", release.bundle) if release else None],
+    }
+    every = []
+    for kind, messages in found.items():
+        said = [m for m in messages if m is not None]
+        every += said
+        _deprecated(ctx, kind, said)
+    _deprecated(ctx, "Deprecated", every)
+
+
+def _deprecated(ctx: Context, kind: str, messages: list[str]) -> None:
+    if messages:
+        ctx.set_condition(kind, True, "Deprecated", "; ".join(m or "deprecated" for m in messages))
+    else:
+        ctx.set_condition(kind, False, "NotDeprecated", "")
 
 
 def _report(

@@ -128,6 +128,13 @@ class Catalog:
     packages: Mapping[str, Package] = field(default_factory=dict)
     channels: Mapping[tuple[str, str], Channel] = field(default_factory=dict)  # (package, channel)
     bundles: Mapping[str, Bundle] = field(default_factory=dict)
+    deprecations: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    """``olm.deprecations``: (package, schema, name) → message; the schema is ``olm.package`` (name
+    ""), ``olm.channel`` or ``olm.bundle``."""
+
+    def deprecated(self, package: str, schema: str, name: str = "") -> str | None:
+        """The deprecation message of a package, a channel or a bundle of ``package``, or None."""
+        return self.deprecations.get((package, schema, name))
 
     def channels_of(self, package: str) -> list[Channel]:
         return [c for (p, _), c in sorted(self.channels.items()) if p == package]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -107,9 +108,12 @@ class Case:
         ``replaces`` (a version)."""
         return (package or self.package).in_channel(version, replaces, crd_versions=crd, webhooks=webhooks)
 
-    async def push(self, *bundles: Bundle) -> str:
-        """Push a catalog of ``bundles``; returns its digest once the ClusterCatalog serves it."""
-        catalog = render_catalog(bundles)
+    async def push(
+        self, *bundles: Bundle, deprecations: dict[tuple[str, str, str], str] | None = None
+    ) -> str:
+        """Push a catalog of ``bundles`` (with ``deprecations``); returns its digest once the
+        ClusterCatalog serves it."""
+        catalog = dataclasses.replace(render_catalog(bundles), deprecations=deprecations or {})
         configmaps = await push_catalog(self.client, catalog, self.catalog, self.namespace)
         names = sorted(cm["metadata"]["name"] for cm in configmaps)
 
@@ -623,3 +627,35 @@ async def test_a_version_below_the_installed_one_rolls_back_when_the_crds_allow(
     assert (await case.status(name))["install"]["bundle"]["version"] == "1.1.0"
     assert await case.image() == "registry.example/widgets:1.1.0"
     await until(lambda: case.events(name, "Blocked"), within=30, what="a Warning Event")
+
+
+async def test_deprecations_in_the_catalog_become_the_extensions_conditions(case: Case) -> None:
+    await case.push(case.bundle("1.0.0"))
+    name = await case.extension()
+    status = await case.installed(name, "1.0.0")
+    for kind in ("Deprecated", "PackageDeprecated", "ChannelDeprecated", "BundleDeprecated"):
+        assert (condition(status, kind)["status"], condition(status, kind)["reason"]) == (
+            "False",
+            "NotDeprecated",
+        )
+
+    pkg = case.package.name
+    deprecations = {
+        (pkg, "olm.channel", "stable"): "stable is frozen: use fast",
+        (pkg, "olm.bundle", f"{pkg}.v1.0.0"): "1.0.0 loses data on restart",
+    }
+    await case.push(case.bundle("1.0.0"), deprecations=deprecations)
+
+    async def deprecated() -> bool:
+        return condition(await case.status(name), "Deprecated")["status"] == "True"
+
+    await until(deprecated, within=60, what="Deprecated=True")
+    status = await case.status(name)
+    assert condition(status, "ChannelDeprecated")["message"] == "stable is frozen: use fast"
+    assert condition(status, "BundleDeprecated")["message"] == "1.0.0 loses data on restart"
+    assert condition(status, "PackageDeprecated")["status"] == "False"
+    assert (
+        condition(status, "Deprecated")["message"]
+        == "stable is frozen: use fast; 1.0.0 loses data on restart"
+    )
+    assert condition(status, "Installed")["status"] == "True"  # deprecated, still installed

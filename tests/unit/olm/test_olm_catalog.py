@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -383,3 +384,40 @@ def test_a_skipped_entry_needs_no_replaces_chain(tmp_path: Path) -> None:
     ]
     (tmp_path / "c.yaml").write_text(yaml.safe_dump_all(docs))
     assert load_catalog(tmp_path).channels["p", "alpha"].entries[1].skips == ("p.v1.0.0",)
+
+
+def test_deprecations_load_and_are_written_back(tmp_path: Path) -> None:
+    catalog = render_catalog([make_bundle("p", "1.0.0"), make_bundle("p", "1.1.0", "p.v1.0.0")])
+    deprecations = {
+        ("p", "olm.package", ""): "p is replaced by q",
+        ("p", "olm.channel", "alpha"): "use stable",
+        ("p", "olm.bundle", "p.v1.0.0"): "has a known bug",
+    }
+    catalog = dataclasses.replace(catalog, deprecations=deprecations)
+    loaded = load_catalog(write_catalog(catalog, tmp_path / "catalog"))
+    assert loaded == catalog
+    assert loaded.deprecated("p", "olm.channel", "alpha") == "use stable"
+    assert loaded.deprecated("p", "olm.bundle", "p.v1.1.0") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"reference": {"schema": "olm.channel", "name": "beta"}}, "deprecation of unknown channel beta"),
+        (
+            {"reference": {"schema": "olm.bundle", "name": "p.v9.0.0"}},
+            "deprecation of unknown bundle p.v9.0.0",
+        ),
+        ({"reference": {"schema": "olm.channel"}}, "bad reference"),
+        ({"reference": {"schema": "olm.gvk", "name": "x"}}, "bad reference"),
+    ],
+    ids=["unknown-channel", "unknown-bundle", "channel-without-name", "unknown-schema"],
+)
+def test_a_deprecation_of_what_the_catalog_lacks_is_a_problem_naming_it(
+    tmp_path: Path, entry: dict[str, Any], problem: str
+) -> None:
+    out = write_catalog(render_catalog([make_bundle("p", "1.0.0")]), tmp_path / "catalog")
+    doc = {"schema": "olm.deprecations", "package": "p", "entries": [entry]}
+    (out / "p" / "deprecations.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(OLMError, match=problem):
+        load_catalog(out)
