@@ -28,6 +28,7 @@ from kubeloop.client.config import (
 )
 from kubeloop.client.discovery import ApiResource, RestMapper
 from kubeloop.client.errors import (
+    STATUS_REASONS,
     AlreadyExistsError,
     ApiError,
     BadRequestError,
@@ -54,6 +55,7 @@ from kubeloop.client.watch import WatchEvent
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 
 __all__ = [
+    "STATUS_REASONS",
     "AlreadyExistsError",
     "ApiError",
     "ApiResource",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 from kubeloop.errors import KubeloopError
 
 __all__ = [
+    "STATUS_REASONS",
     "AlreadyExistsError",
     "ApiError",
     "BadRequestError",
@@ -211,6 +212,8 @@ _CLASSES: tuple[type[ApiError], ...] = (
     ServerTimeoutError,
 )
 _BY_REASON: dict[str, type[ApiError]] = {reason: cls for cls in _CLASSES for reason in cls.reasons}
+STATUS_REASONS: frozenset[str] = frozenset(_BY_REASON) | frozenset(_REASON_BY_CODE.values())
+"""Every ``StatusReason`` the client knows: what ``ApiError.reason`` is, but for a server's own new ones."""
 _BY_CODE: dict[int, type[ApiError]] = {
     400: BadRequestError,
     401: UnauthorizedError,

@@ -5,7 +5,7 @@ directly by authors (controller-runtime's ``controllerutil``, apimachinery's ``m
 client-go's event recorder). Imports only ``kubeloop.client`` and ``kubeloop.errors``.
 """
 
-from kubeloop.helpers._conditions import ConditionStatus, find_condition, set_condition
+from kubeloop.helpers._conditions import ConditionStatus, find_condition, remove_condition, set_condition
 from kubeloop.helpers._events import EventRecorder, EventType
 from kubeloop.helpers._ownership import (
     AlreadyOwnedError,
@@ -27,6 +27,7 @@ __all__ = [
     "find_condition",
     "has_finalizer",
     "owner_reference",
+    "remove_condition",
     "remove_finalizer",
     "set_condition",
     "set_controller_reference",

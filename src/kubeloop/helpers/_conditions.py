@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import MutableMapping
 from typing import Any, Literal
 
-__all__ = ["ConditionStatus", "find_condition", "set_condition"]
+__all__ = ["ConditionStatus", "find_condition", "remove_condition", "set_condition"]
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -65,4 +65,14 @@ def set_condition(
     new["lastTransitionTime"] = _now()
     conditions.append(new)
     status["conditions"] = conditions
+    return True
+
+
+def remove_condition(status: MutableMapping[str, Any], type: str) -> bool:
+    """Remove the condition of ``type`` from ``status["conditions"]``; returns whether there was one."""
+    conditions = _conditions(status)
+    kept = [c for c in conditions if c.get("type") != type]
+    if len(kept) == len(conditions):
+        return False
+    status["conditions"] = kept
     return True

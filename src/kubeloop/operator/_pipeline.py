@@ -7,7 +7,10 @@ model (a spec that does not parse gets ``Ready=False``/``InvalidSpec`` and a War
 ``TerminalError``: no retry until it changes; a status that does not is replaced, with a Warning
 Event ``InvalidStatus``); run the function with a ``Context``; write ``ctx.status`` if it changed.
 Children are deleted only by the function itself (``ctx.prune()``). A failing function sets
-``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff.
+``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff. The
+framework takes back what it wrote: a pass that succeeds without touching ``Ready`` removes a
+``Ready=False`` whose reason is one the framework writes (``ReconcileError``, ``InvalidSpec``, a
+Kubernetes ``StatusReason``), so an error that is gone no longer shows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import pydantic
 from pydantic_core import ErrorDetails
 
-from kubeloop.client import ApiError, NotFoundError, PatchType
+from kubeloop.client import STATUS_REASONS, ApiError, NotFoundError, PatchType
 from kubeloop.controller import (
     Controller,
     ControllerOptions,
@@ -33,7 +36,14 @@ from kubeloop.controller import (
     not_status_only,
 )
 from kubeloop.errors import TerminalError
-from kubeloop.helpers import EventRecorder, add_finalizer, has_finalizer, remove_finalizer
+from kubeloop.helpers import (
+    EventRecorder,
+    add_finalizer,
+    find_condition,
+    has_finalizer,
+    remove_condition,
+    remove_finalizer,
+)
 from kubeloop.manager import Manager, Metrics
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindSpec
@@ -42,6 +52,12 @@ __all__ = ["CleanupFn", "ReconcileFn", "Registration", "build_controller", "reco
 
 ReconcileFn = Callable[[Any, Context], Awaitable[Result | None]]
 CleanupFn = Callable[[Any, Context], Awaitable[None]]
+
+READY = "Ready"
+RECONCILE_ERROR = "ReconcileError"
+INVALID_SPEC = "InvalidSpec"
+FRAMEWORK_REASONS = STATUS_REASONS | {RECONCILE_ERROR, INVALID_SPEC}
+"""The reasons of the ``Ready=False`` conditions the framework writes (an error's, a spec's)."""
 
 
 @dataclass
@@ -113,18 +129,26 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
     if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
         await _set_finalizers(ctx, reg, add=True)
     typed = await _parse(ctx, reg)
+    ready = find_condition(ctx.status, READY)
     try:
         result = await reg.fn(typed, ctx)
     except Exception as exc:
-        reason = exc.reason if isinstance(exc, ApiError) and exc.reason else "ReconcileError"
+        reason = exc.reason if isinstance(exc, ApiError) and exc.reason else RECONCILE_ERROR
         message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
-        ctx.set_condition("Ready", False, reason, message[:1000])
+        ctx.set_condition(READY, False, reason, message[:1000])
         ctx.event("Warning", reason, message)
         with contextlib.suppress(Exception):
             await _write_status(ctx, reg)
         raise
+    if ready is not None and find_condition(ctx.status, READY) == ready and _framework_set(ready):
+        remove_condition(ctx.status, READY)
     await _write_status(ctx, reg)
     return result
+
+
+def _framework_set(condition: dict[str, Any]) -> bool:
+    """Whether a condition is one the framework writes (and so takes back once its error is gone)."""
+    return condition.get("status") == "False" and condition.get("reason") in FRAMEWORK_REASONS
 
 
 async def _parse(ctx: Context, reg: Registration) -> Any:
@@ -143,8 +167,8 @@ async def _parse(ctx: Context, reg: Registration) -> Any:
         ctx.event("Warning", "InvalidStatus", f"status replaced: {_describe(bad_status)}")
     if bad_spec:
         message = _describe(bad_spec)
-        ctx.set_condition("Ready", False, "InvalidSpec", message[:1000])
-        ctx.event("Warning", "InvalidSpec", message)
+        ctx.set_condition(READY, False, INVALID_SPEC, message[:1000])
+        ctx.event("Warning", INVALID_SPEC, message)
         await _write_status(ctx, reg)
         raise TerminalError(
             f"{reg.primary.kind} {ctx.request} does not match its model: {message}"
