@@ -141,3 +141,16 @@ async def test_a_patch_whose_result_does_not_decode_is_invalid_naming_the_patch(
         assert embedded.body["message"].rsplit('}": ', 1)[1] == real.body["message"].rsplit('}": ', 1)[1]
     after = await twin.call("GET", f"{path}/patched")
     assert [a.body["data"] for a in after] == [{"a": "b"}] * 2
+
+
+@pytest.mark.parametrize(
+    "size",
+    [int(1.6 * 1024 * 1024), 3 * 1024 * 1024 + 100],
+    ids=["over-the-storage-limit", "over-the-body-limit"],
+)
+async def test_objects_too_large_are_refused_as_the_real_server_does(twin: Twin, tns: str, size: int) -> None:
+    body = {
+        "metadata": {"name": "huge"},
+        "spec": {"containers": [{"name": "c", "image": "x", "args": ["x" * size]}]},
+    }
+    await twin.same_refusal("POST", f"/api/v1/namespaces/{tns}/pods", body)

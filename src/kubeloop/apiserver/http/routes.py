@@ -29,7 +29,6 @@ __all__ = ["Routes"]
 
 Obj = dict[str, Any]
 MAX_BODY = 3 * 1024 * 1024
-_LIMIT = int(1.5 * 1024 * 1024)
 
 
 @dataclass
@@ -333,12 +332,10 @@ def _decode(raw: bytes, content_type: str) -> Any:
 async def _body(request: web.Request, patch: bool = False) -> Any:
     raw = await request.read()
     if len(raw) > MAX_BODY:
-        raise StatusError(413, "RequestEntityTooLarge", "the request is too large")
+        raise StatusError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
     if not raw.strip():
         raise bad_request("the body of the request was empty")
     body = _decode(raw, request.content_type)
     if not patch and not isinstance(body, dict):
         raise bad_request("the body of the request must be an object")
-    if not patch and len(raw) > _LIMIT:
-        raise StatusError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
     return body

@@ -84,6 +84,8 @@ class StatusError(KubeloopError):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # errors the real server passes through from etcd carry none
         if details:
             body["details"] = details
         return body
@@ -128,6 +130,11 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> StatusErro
     return StatusError(
         422, "Invalid", f'{q} "{name}" is invalid: {listed}', name=name, group=group, kind=kind, causes=causes
     )
+
+
+def too_large_for_storage() -> StatusError:
+    """What the real server answers when etcd refuses an object over its request limit."""
+    return StatusError(500, "", "etcdserver: request is too large")
 
 
 def gone(message: str) -> StatusError:

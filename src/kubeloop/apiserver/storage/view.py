@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+import orjson
+
+from kubeloop.apiserver.machinery.errors import too_large_for_storage
 from kubeloop.apiserver.storage.events import Key, Obj
 
-__all__ = ["View"]
+__all__ = ["MAX_OBJECT_BYTES", "View"]
+
+MAX_OBJECT_BYTES = 1536 * 1024
 
 
 class _Committed(Protocol):
@@ -47,7 +52,12 @@ class View:
         return [found[k] for k in sorted(found)]
 
     def put(self, key: Key, obj: Obj) -> Obj:
-        """Stage ``obj`` at ``key``; sets and returns it with its new ``metadata.resourceVersion``."""
+        """Stage ``obj`` at ``key``; sets and returns it with its new ``metadata.resourceVersion``.
+
+        An object over ``MAX_OBJECT_BYTES`` (etcd's default request limit, 1.5 MiB; measured here on the
+        JSON, etcd measures its protobuf) is refused as etcd refuses it: 500 "request is too large"."""
+        if len(orjson.dumps(obj)) > MAX_OBJECT_BYTES:
+            raise too_large_for_storage()
         self._next_rv += 1
         obj.setdefault("metadata", {})["resourceVersion"] = str(self._next_rv)
         self._mine[key] = obj
