@@ -114,6 +114,9 @@ class ClusterExtensionSpec(crd.Model):
     namespace: str = crd.Field(min_length=1, x_kubernetes_validations=_IMMUTABLE)
     """Where the operator is installed (it must exist)."""
     service_account: ServiceAccountReference
+    watch_namespace: str | None = crd.Field(None, min_length=1, x_kubernetes_validations=_IMMUTABLE)
+    """The install mode: none for AllNamespaces, ``namespace`` for OwnNamespace, another namespace for
+    SingleNamespace (the operator watches only it), as the bundle's CSV allows."""
     """Who installs, upgrades and uninstalls the package: every object is applied as this account,
     which needs every permission that takes (the ``Progressing`` condition names what it lacks)."""
     channels: list[str] = crd.Field(default_factory=list)

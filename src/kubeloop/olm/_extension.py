@@ -236,14 +236,15 @@ async def _converge(
     try:
         chosen = _rollback(catalog, spec, release) or _resolve(catalog, spec, release, others)
         for bundle in chosen:
-            check_bundle(bundle, namespace)
+            check_bundle(bundle, namespace, spec.watch_namespace if bundle.package == package else None)
     except OLMError as err:
         raise _Stop("Failed", str(err)) from err
     target = next((b for b in chosen if b.package == package), None)
     if release is not None and target is not None and target.version > release.version:
         _require_approval(spec, release, target)
     try:
-        async for done, installed in installer.carry_out(namespace, package, chosen):
+        carried = installer.carry_out(namespace, package, chosen, watch_namespace=spec.watch_namespace)
+        async for done, installed in carried:
             if installed.package == package:
                 release = installed
             what = installed.bundle if installed.package == package else f"dependency {installed.bundle}"

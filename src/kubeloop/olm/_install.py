@@ -92,19 +92,28 @@ class Installer:
         found = [Release.from_configmap(cm) async for cm in items]
         return sorted(found, key=lambda r: (r.namespace, r.package))
 
-    async def install(self, bundle: Bundle, namespace: str, *, force_unsafe_crds: bool = False) -> Release:
+    async def install(
+        self,
+        bundle: Bundle,
+        namespace: str,
+        *,
+        watch_namespace: str | None = None,
+        force_unsafe_crds: bool = False,
+    ) -> Release:
         """Install ``bundle`` in ``namespace``, which must exist. OLMError, with nothing applied, when it
         does not, when the package is already installed there, or when a CRD of the bundle is already
         on the cluster (left by an uninstall, or another install) and replacing it is unsafe, unless
-        ``force_unsafe_crds``; MissingPermissions and OwnershipConflict as the class says."""
-        await self._admit(bundle, namespace, None, force_unsafe_crds=force_unsafe_crds)
-        return await self._install(bundle, namespace)
+        ``force_unsafe_crds``; MissingPermissions and OwnershipConflict as the class says.
+        ``watch_namespace``: what the operator watches (see ``bundle_objects``; kept by upgrades)."""
+        await self._admit(bundle, namespace, None, watch_namespace, force_unsafe_crds=force_unsafe_crds)
+        return await self._install(bundle, namespace, watch_namespace)
 
-    async def _install(self, bundle: Bundle, namespace: str) -> Release:
+    async def _install(self, bundle: Bundle, namespace: str, watch_namespace: str | None) -> Release:
         certificate, _ = await self._certificate(bundle, namespace, reuse=False)
-        objects = bundle_objects(bundle, namespace, certificate)
+        objects = bundle_objects(bundle, namespace, certificate, watch_namespace=watch_namespace)
         await self._apply(bundle, objects)
-        return await self._record(bundle, namespace, [ObjectRef.of(o) for o in objects])
+        refs = [ObjectRef.of(o) for o in objects]
+        return await self._record(bundle, namespace, refs, watch_namespace=watch_namespace)
 
     async def upgrade(
         self, namespace: str, package: str, bundle: Bundle, *, force_unsafe_crds: bool = False
@@ -124,34 +133,44 @@ class Installer:
                 f"bundle {bundle.name} ({bundle.version}) is not newer than the installed "
                 f"{current.bundle} ({current.version}) of {package} in {namespace}"
             )
-        await self._admit(bundle, namespace, current, force_unsafe_crds=force_unsafe_crds)
+        await self._admit(
+            bundle, namespace, current, current.watch_namespace, force_unsafe_crds=force_unsafe_crds
+        )
         return await self._upgrade(current, bundle)
 
     async def _upgrade(self, current: Release, bundle: Bundle) -> Release:
         namespace = current.namespace
         certificate, _ = await self._certificate(bundle, namespace, reuse=True)
-        objects = bundle_objects(bundle, namespace, certificate)
+        objects = bundle_objects(bundle, namespace, certificate, watch_namespace=current.watch_namespace)
         await self._apply(bundle, objects)
         refs = [ObjectRef.of(o) for o in objects]
         dropped = [r for r in current.objects if r not in refs]
         await self._delete(current, [r for r in dropped if r.kind != CRD_KIND])
         kept = [r for r in dropped if r.kind == CRD_KIND]
-        return await self._record(bundle, namespace, refs + kept, previous=current.bundle)
+        return await self._record(
+            bundle, namespace, refs + kept, previous=current.bundle, watch_namespace=current.watch_namespace
+        )
 
     async def _admit(
-        self, bundle: Bundle, namespace: str, current: Release | None, *, force_unsafe_crds: bool
+        self,
+        bundle: Bundle,
+        namespace: str,
+        current: Release | None,
+        watch_namespace: str | None,
+        *,
+        force_unsafe_crds: bool,
     ) -> None:
         """Every check before ``bundle`` is installed (``current`` None) or upgraded to in
         ``namespace``: the bundle converts, the namespace exists, the permissions are held, no object
         belongs to another release, and (unless ``force_unsafe_crds``) the CRD changes are safe."""
-        check_bundle(bundle, namespace)
+        check_bundle(bundle, namespace, watch_namespace)
         if current is None:
             await self._namespace_exists(namespace)
             if (found := await self.release(namespace, bundle.package)) is not None:
                 raise OLMError(
                     f"package {bundle.package} is already installed in {namespace} ({found.bundle})"
                 )
-        objects = bundle_objects(bundle, namespace, NO_CERTIFICATE)
+        objects = bundle_objects(bundle, namespace, NO_CERTIFICATE, watch_namespace=watch_namespace)
         record = Release(bundle.package, bundle.name, bundle.version, namespace, ()).to_configmap()
         refs = {ObjectRef.of(o) for o in objects}
         dropped = [r for r in current.objects if r not in refs] if current else []
@@ -180,25 +199,39 @@ class Installer:
             return
 
     async def carry_out(
-        self, namespace: str, package: str, chosen: list[Bundle], *, force_unsafe_crds: bool = False
+        self,
+        namespace: str,
+        package: str,
+        chosen: list[Bundle],
+        *,
+        watch_namespace: str | None = None,
+        force_unsafe_crds: bool = False,
     ) -> AsyncIterator[tuple[str, Release]]:
         """Install or upgrade ``chosen`` (a resolution for ``package``, dependencies first) in order,
         yielding ("installed" | "upgraded" | "rolled back", release) as each is done; ``package``
         goes to an older version only when ``chosen`` says so (a rollback). Every bundle passes the checks
-        of ``install``/``upgrade`` before the first is applied, so a refusal applies nothing."""
+        of ``install``/``upgrade`` before the first is applied, so a refusal applies nothing.
+        ``watch_namespace``: of ``package`` when installed (dependencies watch every namespace)."""
         current = await self.release(namespace, package)
 
         def upgrading(bundle: Bundle) -> Release | None:
             return current if bundle.package == package else None
 
+        def watching(bundle: Bundle) -> str | None:
+            if bundle.package != package:
+                return None
+            return current.watch_namespace if current is not None else watch_namespace
+
         for bundle in chosen:
-            await self._admit(bundle, namespace, upgrading(bundle), force_unsafe_crds=force_unsafe_crds)
+            await self._admit(
+                bundle, namespace, upgrading(bundle), watching(bundle), force_unsafe_crds=force_unsafe_crds
+            )
         for bundle in chosen:  # checked above
             if (release := upgrading(bundle)) is not None:
                 current = await self._upgrade(release, bundle)
                 yield "upgraded" if bundle.version > release.version else "rolled back", current
             else:
-                yield "installed", await self._install(bundle, namespace)
+                yield "installed", await self._install(bundle, namespace, watching(bundle))
 
     async def uninstall(self, namespace: str, package: str, *, delete_crds: bool = False) -> None:
         """Delete the release's objects (Deployments first; CRDs only with ``delete_crds``) and its
@@ -222,7 +255,7 @@ class Installer:
         objects itself), whether the certificate was renewed, and when it is next due (None: none)."""
         namespace = release.namespace
         certificate, rotated = await self._certificate(bundle, namespace, reuse=True)
-        objects = bundle_objects(bundle, namespace, certificate)
+        objects = bundle_objects(bundle, namespace, certificate, watch_namespace=release.watch_namespace)
         restored = []
         for obj in objects:
             ref = ObjectRef.of(obj)
@@ -352,9 +385,17 @@ class Installer:
                 continue
 
     async def _record(
-        self, bundle: Bundle, namespace: str, refs: list[ObjectRef], previous: str | None = None
+        self,
+        bundle: Bundle,
+        namespace: str,
+        refs: list[ObjectRef],
+        *,
+        previous: str | None = None,
+        watch_namespace: str | None = None,
     ) -> Release:
         objects = tuple(dict.fromkeys(refs))
-        release = Release(bundle.package, bundle.name, bundle.version, namespace, objects, previous)
+        release = Release(
+            bundle.package, bundle.name, bundle.version, namespace, objects, previous, watch_namespace
+        )
         await self.client.apply(release.to_configmap(), field_manager=FIELD_MANAGER, force=True)
         return release

@@ -4,7 +4,10 @@ ClusterRole/ClusterRoleBinding per ``clusterPermissions`` entry, a Deployment pe
 entry, the webhooks' objects (``_webhooks``), and the bundle's other manifests placed in the install
 namespace. Pure: the ``Installer`` (``_install``) applies the result.
 
-Only the AllNamespaces install mode is supported (the operator watches every namespace).
+Install modes: AllNamespaces (no watch namespace), OwnNamespace (the install namespace) and
+SingleNamespace (another one), as the CSV's ``installModes`` allow. With a watch namespace, the pods'
+``olm.targetNamespaces`` annotation names it, every container gets ``KUBELOOP_NAMESPACE`` (a kubeloop
+operator's ``--namespace``: what it watches), and the CSV's ``permissions`` become Roles in it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from kubeloop.olm._webhooks import (
 __all__ = ["bundle_objects", "check_bundle"]
 
 RBAC = "rbac.authorization.k8s.io"
+WATCH_ENV = "KUBELOOP_NAMESPACE"  # what a kubeloop operator watches (its --namespace)
 
 # The cluster-scoped kinds among those a registry+v1 bundle may carry (OLM's supported-kinds list);
 # every other manifest kind is taken as namespaced and placed in the install namespace.
@@ -48,7 +52,11 @@ SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", 
 
 
 def bundle_objects(
-    bundle: Bundle, namespace: str, certificate: ServingCertificate | None = None
+    bundle: Bundle,
+    namespace: str,
+    certificate: ServingCertificate | None = None,
+    *,
+    watch_namespace: str | None = None,
 ) -> list[Obj]:
     """The objects ``bundle`` becomes when installed in ``namespace``, in the order to apply them.
 
@@ -63,7 +71,7 @@ def bundle_objects(
     needs it. OLMError (naming the bundle) for what kubeloop cannot install.
     """
     csv = bundle.csv
-    install = _install_spec(bundle, csv)
+    install = _install_spec(bundle, csv, _install_mode(namespace, watch_namespace))
     hooks = webhook_descriptions(bundle, csv, install)
     if hooks and certificate is None:
         raise OLMError(f"bundle {bundle.name}: its CSV has webhooks, which need a serving certificate")
@@ -74,26 +82,38 @@ def bundle_objects(
     objects = [
         *(converted_by_webhook(c, hooks, namespace, cert) for c in bundle.crds),
         *_service_accounts(install, namespace, others),
-        *_roles(csv_name, install.get("permissions") or (), namespace, cluster=False),
+        *_roles(csv_name, install.get("permissions") or (), namespace, cluster=False, within=watch_namespace),
         *_roles(csv_name, install.get("clusterPermissions") or (), namespace, cluster=True),
         *(_placed(o, namespace) for o in others),
         *webhook_services(bundle, install, hooks, namespace, cert),
-        *(_deployment(d, namespace, webhooks=d["name"] in served) for d in install["deployments"]),
+        *(
+            _deployment(d, namespace, watch_namespace, webhooks=d["name"] in served)
+            for d in install["deployments"]
+        ),
         *webhook_configurations(hooks, namespace, cert),
     ]
     return [_marked(o, bundle, namespace) for o in objects]
 
 
-def check_bundle(bundle: Bundle, namespace: str) -> None:
+def check_bundle(bundle: Bundle, namespace: str, watch_namespace: str | None = None) -> None:
     """OLMError (naming the bundle) when ``bundle_objects`` would refuse ``bundle``; needs no certificate."""
-    bundle_objects(bundle, namespace, NO_CERTIFICATE)
+    bundle_objects(bundle, namespace, NO_CERTIFICATE, watch_namespace=watch_namespace)
 
 
-def _install_spec(bundle: Bundle, csv: Obj) -> Obj:
+def _install_mode(namespace: str, watch_namespace: str | None) -> str:
+    if not watch_namespace:
+        return "AllNamespaces"
+    return "OwnNamespace" if watch_namespace == namespace else "SingleNamespace"
+
+
+def _install_spec(bundle: Bundle, csv: Obj, mode: str) -> Obj:
     spec = csv.get("spec") or {}
     modes = {m.get("type") for m in spec.get("installModes") or () if m.get("supported")}
-    if "AllNamespaces" not in modes:
-        raise OLMError(f"bundle {bundle.name}: its CSV does not support the AllNamespaces install mode")
+    if mode not in modes:
+        raise OLMError(
+            f"bundle {bundle.name}: its CSV does not support the {mode} install mode "
+            f"(it supports: {', '.join(sorted(m for m in modes if m)) or 'none'})"
+        )
     if (spec.get("apiservicedefinitions") or {}).get("owned"):
         raise OLMError(f"bundle {bundle.name}: CSV apiservicedefinitions (aggregated APIs) are not supported")
     strategy = (spec.get("install") or {}).get("strategy")
@@ -122,8 +142,11 @@ def _service_accounts(install: Obj, namespace: str, others: list[Obj]) -> Iterat
         }
 
 
-def _roles(csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bool) -> Iterator[Obj]:
-    """A Role and RoleBinding (or ClusterRole and ClusterRoleBinding) per permissions entry."""
+def _roles(
+    csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bool, within: str | None = None
+) -> Iterator[Obj]:
+    """A Role and RoleBinding (or ClusterRole and ClusterRoleBinding) per permissions entry; Roles
+    in ``within`` (default: ``namespace``, where the service accounts are)."""
     role_kind, binding_kind = ("ClusterRole", "ClusterRoleBinding") if cluster else ("Role", "RoleBinding")
     seen: dict[str, int] = {}
     for entry in entries:
@@ -132,7 +155,7 @@ def _roles(csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bo
         if nth := seen.get(sa, 0):
             parts.append(str(nth))
         seen[sa] = nth + 1
-        meta: Obj = {"name": generated_name(*parts)} | ({} if cluster else {"namespace": namespace})
+        meta: Obj = {"name": generated_name(*parts)} | ({} if cluster else {"namespace": within or namespace})
         yield {
             "apiVersion": f"{RBAC}/v1",
             "kind": role_kind,
@@ -148,12 +171,17 @@ def _roles(csv_name: str, entries: Iterable[Obj], namespace: str, *, cluster: bo
         }
 
 
-def _deployment(entry: Obj, namespace: str, *, webhooks: bool = False) -> Obj:
-    """The CSV's deployment entry; its pods get OLM's ``olm.targetNamespaces`` ("" = all namespaces)
-    and, with ``webhooks``, the serving certificate's Secret mounted in every container."""
+def _deployment(entry: Obj, namespace: str, watch_namespace: str | None, *, webhooks: bool = False) -> Obj:
+    """The CSV's deployment entry; its pods get OLM's ``olm.targetNamespaces`` ("" = all namespaces),
+    with a watch namespace ``KUBELOOP_NAMESPACE`` in every container, and with ``webhooks`` the
+    serving certificate's Secret mounted in every container."""
     spec = copy.deepcopy(entry.get("spec") or {})
     template = spec.setdefault("template", {}).setdefault("metadata", {})
-    template.setdefault("annotations", {})["olm.targetNamespaces"] = ""
+    template.setdefault("annotations", {})["olm.targetNamespaces"] = watch_namespace or ""
+    if watch_namespace:
+        for container in spec["template"].setdefault("spec", {}).get("containers") or ():
+            env = [e for e in container.get("env") or () if e.get("name") != WATCH_ENV]
+            container["env"] = [*env, {"name": WATCH_ENV, "value": watch_namespace}]
     if webhooks:
         mount_certificate(spec["template"].setdefault("spec", {}), secret_name(str(entry["name"])))
     meta = {"name": entry["name"], "namespace": namespace, "labels": dict(entry.get("label") or {})}

@@ -48,6 +48,8 @@ class Release:
     objects: tuple[ObjectRef, ...]
     previous: str | None = None
     """The bundle installed before this one (what a rollback goes back to), if any."""
+    watch_namespace: str | None = None
+    """What the operator watches (its install mode), None for every namespace."""
 
     def bundle_in(self, catalog: Catalog) -> Bundle:
         """The installed bundle: the catalog's copy (with its properties), or what the record says."""
@@ -78,6 +80,7 @@ class Release:
                 "version": str(self.version),
                 "objects": json.dumps(refs, indent=1),
                 **({"previous": self.previous} if self.previous else {}),
+                **({"watchNamespace": self.watch_namespace} if self.watch_namespace else {}),
             },
         }
 
@@ -95,6 +98,7 @@ class Release:
                 namespace=meta["namespace"],
                 objects=tuple(ObjectRef(r["apiVersion"], r["kind"], r["namespace"], r["name"]) for r in refs),
                 previous=data.get("previous") or None,
+                watch_namespace=data.get("watchNamespace") or None,
             )
         except (KeyError, TypeError, ValueError) as err:
             where = f"{meta.get('namespace')}/{meta.get('name')}"

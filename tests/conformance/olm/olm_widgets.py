@@ -61,12 +61,13 @@ class Package:
         crd_versions: list[dict[str, Any]] | None = V1_CRD,
         service: bool = True,
         webhooks: bool = False,
+        install_modes: tuple[str, ...] = ("AllNamespaces",),
     ) -> Bundle:
         """The package at ``version``: a CSV with RBAC and a Deployment running image tag ``version``,
         the CRD (unless ``crd_versions`` is None), with ``service`` a metrics Service and with
         ``webhooks`` mutating, validating (at ``/validate-<version>``) and conversion webhooks."""
         csv_name = f"{self.name}.v{version}"
-        csv = self._csv(csv_name, version)
+        csv = self._csv(csv_name, version, install_modes)
         if webhooks:
             csv["spec"]["webhookdefinitions"] = self.webhooks(version)
         objects = [csv]
@@ -92,10 +93,11 @@ class Package:
         *,
         crd_versions: list[dict[str, Any]] | None = V1_CRD,
         webhooks: bool = False,
+        install_modes: tuple[str, ...] = ("AllNamespaces",),
     ) -> Bundle:
         """``bundle(version)`` as a catalog has it: in channel stable (the default), upgrading from
         ``replaces`` (a version), with its ``olm.package`` property."""
-        made = self.bundle(version, crd_versions=crd_versions, webhooks=webhooks)
+        made = self.bundle(version, crd_versions=crd_versions, webhooks=webhooks, install_modes=install_modes)
         csv = {**made.csv, "spec": {**made.csv["spec"]}}
         if replaces:
             csv["spec"]["replaces"] = f"{self.name}.v{replaces}"
@@ -172,7 +174,7 @@ class Package:
             },
         }
 
-    def _csv(self, name: str, version: str) -> dict[str, Any]:
+    def _csv(self, name: str, version: str, install_modes: tuple[str, ...]) -> dict[str, Any]:
         rules = [{"apiGroups": [self.group], "resources": ["widgets"], "verbs": ["get", "list", "watch"]}]
         deployment = {
             "name": SA,
@@ -195,7 +197,7 @@ class Package:
             "metadata": {"name": name},
             "spec": {
                 "version": version,
-                "installModes": [{"type": "AllNamespaces", "supported": True}],
+                "installModes": [{"type": mode, "supported": True} for mode in install_modes],
                 "install": {
                     "strategy": "deployment",
                     "spec": {

@@ -659,3 +659,32 @@ async def test_deprecations_in_the_catalog_become_the_extensions_conditions(case
         == "stable is frozen: use fast; 1.0.0 loses data on restart"
     )
     assert condition(status, "Installed")["status"] == "True"  # deprecated, still installed
+
+
+async def test_an_extension_watching_one_namespace_installs_in_that_mode_or_is_refused(case: Case) -> None:
+    k, ns = case.kubectl, case.namespace
+    await case.push(case.package.in_channel("1.0.0"))
+    refused = await case.extension(watchNamespace="default")
+
+    async def failed() -> bool:
+        return condition(await case.status(refused), "Progressing")["reason"] == "Failed"
+
+    await until(failed, within=60, what="the SingleNamespace install refused")
+    message = condition(await case.status(refused), "Progressing")["message"]
+    assert "does not support the SingleNamespace install mode (it supports: AllNamespaces)" in message
+    assert await absent(k, "deployment", SA, "-n", ns)
+    await until(lambda: case.events(refused, "Failed"), within=30, what="a Warning Event")
+    await asyncio.to_thread(k, "delete", EXTENSIONS, refused)
+
+    await case.push(case.package.in_channel("1.0.0", install_modes=("AllNamespaces", "SingleNamespace")))
+    name = await case.extension(watchNamespace="default")
+    await case.installed(name, "1.0.0")
+    dep = await get(k, "deployment", SA, "-n", ns)
+    assert dep["spec"]["template"]["metadata"]["annotations"]["olm.targetNamespaces"] == "default"
+    assert {"name": "KUBELOOP_NAMESPACE", "value": "default"} in dep["spec"]["template"]["spec"][
+        "containers"
+    ][0]["env"]
+    roles = (await get(k, "role", "-n", "default", "-l", f"olm.kubeloop.dev/package={case.package.name}"))[
+        "items"
+    ]
+    assert [r["rules"][0]["resources"] for r in roles] == [["configmaps"]]

@@ -652,3 +652,38 @@ def test_a_renewed_certificate_trusts_the_previous_ca_until_the_next_renewal() -
 )
 def test_a_secret_without_the_three_pems_holds_no_certificate(data: dict[str, str]) -> None:
     assert ServingCertificate.from_secret({"data": data}) is None
+
+
+# -- install modes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("watch", [NS, "team-a"], ids=["own-namespace", "single-namespace"])
+def test_a_watch_namespace_reaches_the_pods_and_the_roles(watch: str) -> None:
+    csv = make_csv(
+        installModes=[
+            {"type": "OwnNamespace", "supported": True},
+            {"type": "SingleNamespace", "supported": True},
+        ]
+    )
+    objects = bundle_objects(make_bundle(csv), NS, watch_namespace=watch)
+    (dep,) = by_kind(objects, "Deployment")
+    template = dep["spec"]["template"]
+    assert template["metadata"]["annotations"]["olm.targetNamespaces"] == watch
+    for container in template["spec"]["containers"]:
+        assert {"name": "KUBELOOP_NAMESPACE", "value": watch} in container["env"]
+    assert {r["metadata"]["namespace"] for r in by_kind(objects, "Role")} == {watch}
+    for binding in by_kind(objects, "RoleBinding"):
+        assert binding["metadata"]["namespace"] == watch
+        assert {s["namespace"] for s in binding["subjects"]} == {NS}  # the accounts stay where they are
+    assert by_kind(objects, "ClusterRole")  # cluster permissions stay cluster-wide
+
+
+def test_an_install_mode_the_csv_does_not_support_is_refused_naming_what_it_supports() -> None:
+    with pytest.raises(
+        OLMError, match="SingleNamespace install mode \\(it supports: AllNamespaces, OwnNamespace\\)"
+    ):
+        bundle_objects(make_bundle(), NS, watch_namespace="team-a")
+    objects = bundle_objects(make_bundle(), NS)
+    (dep,) = by_kind(objects, "Deployment")
+    assert dep["spec"]["template"]["metadata"]["annotations"]["olm.targetNamespaces"] == ""
+    assert all("env" not in c for c in dep["spec"]["template"]["spec"]["containers"])
