@@ -16,7 +16,9 @@ Guarantees:
   so a connection cut every few seconds never leaves the cache blind for long.
 - Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
   ``list`` return that object (or a newer one) even before the watch delivers it; after
-  ``observe_deleted(key)`` they no longer return the deleted object.
+  ``observe_deleted(key)`` they no longer return the deleted object. A list (the first, or a
+  relist) ends what a write told before its snapshot: afterwards reads equal the list, but for
+  own writes newer than it, so an object deleted meanwhile by someone else is not brought back.
 
 Caveats: handlers run on the informer's task and must not block; enqueue and return. Objects
 are shared; copy before mutating.
@@ -299,7 +301,19 @@ class Informer:
                 "resourceVersion"
             ):
                 self._emit(InformerEvent("update", obj, old))
+        self._forget_writes_before(self._resource_version)
         self._synced.set()
+
+    def _forget_writes_before(self, resource_version: str) -> None:
+        """Drop what own writes told that a list at ``resource_version`` has superseded: the list is
+        the server's view then, and only a write after it knows better."""
+        snapshot = {"metadata": {"resourceVersion": resource_version}}
+        for key, obj in list(self._recent.items()):
+            if not _newer(obj, snapshot):
+                del self._recent[key]
+        for key in list(self._deleted):
+            if self.store.get(key) is None:
+                del self._deleted[key]
 
     async def _watch(self) -> None:
         timeout = random.randint(300, 600)

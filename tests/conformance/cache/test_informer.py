@@ -126,6 +126,30 @@ async def test_reads_see_own_writes_before_the_watch_delivers_them(client: Clien
     assert "mine" not in [o["metadata"]["name"] for o in informer.list(namespace)]
 
 
+async def test_a_relist_drops_own_writes_of_objects_deleted_meanwhile(
+    client: Client, namespace: str, running: Callable[[Informer], None]
+) -> None:
+    informer = Informer(client, await client.resource("configmaps"), InformerOptions(namespace=namespace))
+    first = asyncio.create_task(informer.run())
+    await informer.wait_synced()
+    first.cancel()  # the watch is down while the object below is written, then deleted by another party
+    await asyncio.gather(first, return_exceptions=True)
+    informer.observe(await client.create(configmap("resurrected", namespace)))
+    assert informer.get(namespace, "resurrected") is not None
+    await client.delete("configmaps", "resurrected", namespace=namespace)
+    await client.create(configmap("marker", namespace))
+    seen = Recorder()
+    informer.add_handler(seen)
+    seen.events.clear()
+    informer._resource_version = "1"  # older than the API server's watch window: the watch answers 410
+    running(informer)
+    await until(lambda: ("add", "marker", False) in seen.events, what="the relist")
+    assert informer.get(namespace, "resurrected") is None
+    listed = await client.list("configmaps", namespace=namespace)
+    server = sorted(o["metadata"]["name"] for o in listed["items"])
+    assert sorted(o["metadata"]["name"] for o in informer.list(namespace)) == server
+
+
 async def test_label_selector_scopes_what_is_cached(
     client: Client, namespace: str, running: Callable[[Informer], None]
 ) -> None:
