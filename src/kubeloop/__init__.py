@@ -11,8 +11,9 @@ The public facade::
     @operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
     async def reconcile(app: AppService, ctx: kl.Context) -> kl.Result | None: ...
 
-Sub-packages by layer (bottom up): ``client``, ``cache``/``queue``/``helpers``, ``controller``,
-``manager``, ``operator``, ``testing``, ``cli``; ``crd`` for custom resource models.
+Sub-packages by layer (bottom up): ``errors``, ``clock``/``gvk``/``labels``, ``client``,
+``cache``/``queue``/``helpers``/``resources``, ``controller``, ``manager``, ``webhook``, ``operator``,
+``testing``, ``cli``; ``crd`` for custom resource models (docs/architecture.md).
 
 The names below are imported on first use, so ``import kubeloop.client`` (or the embedded API
 server) does not load the whole runtime.
