@@ -10,14 +10,16 @@ operator facade declares webhooks next to the model (``@operator.default(Kind)``
   JSON patch of its changes.
 - ``Conversions``: conversion functions between versions of a kind (hub and spoke), served at
   ``/convert``.
-- ``WebhookServer``: aiohttp over TLS, certificate from a directory and reloaded on change
-  (``CertWatcher``), HTTP 400 for bodies that are not reviews, metrics on the manager's registry.
+- ``WebhookServer(WebhookServerOptions)``: aiohttp over TLS, certificate from a directory and
+  reloaded on change (``CertWatcher``), HTTP 400 for bodies that are not reviews, metrics on the
+  manager's registry.
+- ``AdmissionWebhook``: one declared webhook, its settings one ``AdmissionOptions``.
 - ``configurations`` / ``conversion_stanza`` / ``ClientConfig``: the API objects pointing at the
   server; ``serving_certificate`` issues a CA and serving certificate for local runs and tests, and
   ``LocalWebhooks`` installs configurations reaching a server outside the cluster (and removes them).
 
-Imports ``kubeloop.manager`` (metrics, bind addresses), ``kubeloop.client``, ``kubeloop.crd``,
-``kubeloop.certs`` and ``kubeloop.errors``; nothing above it.
+Imports ``kubeloop.manager`` (metrics, bind addresses, ``WebhookServerOptions``), ``kubeloop.client``,
+``kubeloop.crd``, ``kubeloop.certs``, ``kubeloop.gvk`` and ``kubeloop.errors``; nothing above it.
 """
 
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
