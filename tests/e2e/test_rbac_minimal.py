@@ -28,6 +28,7 @@ import yaml
 from appservice_operator.api.app_v1 import AppService
 from appservice_operator.operator import operator
 
+import kubeloop as kl
 from kubeloop import crd
 from kubeloop.client import ForbiddenError
 from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
@@ -336,3 +337,31 @@ async def test_owner_finalizers_update_is_needed_where_owner_references_are_enfo
             await until(forbidden, within=STEP, what="Ready=False, Forbidden")
             assert "cannot set blockOwnerDeletion" in refusals[0], refusals[0]
             assert await get(kubectl, "deployment", "web", "-n", namespace) is None
+
+
+def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity) -> None:
+    """An ``Operator(rbac=...)`` rule with ``resourceNames`` grants those objects only, and one with
+    ``nonResourceURLs`` is kept (the API server's own authorizer says so, through kubectl auth can-i)."""
+    extras = [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["settings"], "verbs": ["get"]},
+        {"nonResourceURLs": ["/metrics"], "verbs": ["get"]},
+    ]
+    narrow = kl.Operator("narrow", rbac=extras)
+
+    @narrow.reconcile(AppService)
+    async def reconcile(app: AppService, ctx: kl.Context) -> None:
+        return None
+
+    identity.grant(operator_rules(narrow), [])
+
+    def can(*args: str) -> bool:
+        found = identity.kubectl(
+            "auth", "can-i", *args, f"--as={identity.user}", "-n", identity.namespace, check=False
+        )
+        return found.stdout.strip() == "yes"
+
+    assert can("get", "configmaps/settings")
+    assert not can("get", "configmaps/other"), "resourceNames widened to every ConfigMap"
+    assert not can("get", "configmaps")
+    assert can("get", "/metrics"), "the nonResourceURLs rule was dropped"
+    assert not can("get", "/logs")

@@ -258,5 +258,11 @@ def _float(value: object) -> float | None:
     return None
 
 
-class UnknownResourceError(KubeloopError):
-    """Discovery does not know the resource or kind asked for, even after a refresh."""
+class UnknownResourceError(NotFoundError):
+    """Discovery does not know the resource or kind asked for, even after a refresh: a 404
+    ``NotFoundError``, as the API server answers a request for a resource it does not serve, so
+    ``except NotFoundError`` covers a kind that is not installed (yet) too."""
+
+    def __init__(self, message: str) -> None:
+        status = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}
+        super().__init__({**status, "reason": "NotFound", "message": message})

@@ -19,11 +19,15 @@ rule of the AppService operator's role is needed):
   kube-apiserver) allows only to who may ``update`` the owner's ``<plural>/finalizers``;
 - Events are ``events.k8s.io/v1`` Events: ``create``, and ``patch`` to count a repeated one in its
   ``series`` (the core-group ``events`` are not used);
-- leader election (its own namespaced Role): ``get``, ``create`` and ``update`` of one Lease.
+- leader election (its own namespaced Role): ``get``, ``create`` and ``update`` of one Lease;
+- ``Operator(rbac=[...])`` extras are merged in, except a rule naming objects (``resourceNames``) or
+  URLs (``nonResourceURLs``), which stays a rule of its own: merged per resource it would grant its
+  verbs on every object of the resource.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -77,10 +81,23 @@ def operator_rules(operator: Operator) -> list[Rule]:
         for watched in watches:
             grant(watched.group, [_plural(watched)], READ)
     grant("events.k8s.io", ["events"], ("create", "patch"))
+    narrow: list[Rule] = []
     for rule in operator.rbac_rules:
+        if rule.get("resourceNames") or rule.get("nonResourceURLs"):
+            narrow.append(_kept(rule))
+            continue
         for group in rule.get("apiGroups", [""]):
             grant(group, rule.get("resources", []), rule.get("verbs", []))
-    return _merge(grants)
+    return _merge(grants) + sorted(narrow, key=lambda rule: json.dumps(rule, sort_keys=True))
+
+
+def _kept(rule: Mapping[str, Any]) -> Rule:
+    """An extra rule that names objects (``resourceNames``) or URLs (``nonResourceURLs``), kept a rule
+    of its own: merged per resource, it would grant its verbs on every object of the resource."""
+    kept: Rule = {key: sorted(value) for key, value in rule.items() if isinstance(value, list | tuple)}
+    if "resourceNames" in kept:
+        kept.setdefault("apiGroups", [""])
+    return kept
 
 
 def _merge(grants: Mapping[tuple[str, str], set[str]]) -> list[Rule]:

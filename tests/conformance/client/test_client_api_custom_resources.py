@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from kubeloop.client import Client, UnknownResourceError
+from kubeloop.client import Client, NotFoundError, UnknownResourceError
 from kubeloop.testing import Kubectl
 
 
@@ -78,6 +78,10 @@ async def test_crd_installed_after_start_is_discovered_on_a_miss(
     await client.resource("configmaps")  # discovery is loaded and cached before the CRD exists
     with pytest.raises(UnknownResourceError):
         await client.resource(f"widgets.{widget_group}")
+    with pytest.raises(NotFoundError) as missing:  # what code that handles a 404 catches
+        await client.get(f"widgets.{widget_group}", "w1", namespace=namespace)
+    assert isinstance(missing.value, UnknownResourceError)
+    assert (missing.value.code, missing.value.reason) == (404, "NotFound")
     await install(kubectl, widget_group)
     # aggregated discovery may lag the Established condition by a moment
     async with asyncio.timeout(30):

@@ -90,3 +90,29 @@ def test_leader_election_role_gets_creates_and_updates_its_lease() -> None:
         "resources": ["leases"],
         "verbs": ["create", "get", "update"],
     }
+
+
+def test_extra_rules_with_resource_names_or_urls_are_kept_as_they_are() -> None:
+    named = {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["b", "a"],
+        "verbs": ["update", "get"],
+    }
+    urls = {"nonResourceURLs": ["/metrics"], "verbs": ["get"]}
+    operator = kl.Operator("widgets", rbac=[named, urls])
+
+    @operator.reconcile(Widget)
+    async def reconcile(w: Widget, ctx: kl.Context) -> None:
+        return None
+
+    rules = operator_rules(operator)
+    assert {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["a", "b"],
+        "verbs": ["get", "update"],
+    } in rules
+    assert {"nonResourceURLs": ["/metrics"], "verbs": ["get"]} in rules
+    broad = [r for r in rules if "configmaps" in r.get("resources", ()) and "resourceNames" not in r]
+    assert broad == [], "no rule grants every ConfigMap"
