@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from kubeloop import Operator
@@ -10,7 +12,7 @@ from kubeloop.client import Client
 from kubeloop.manager import ManagerOptions
 from kubeloop.operator import kind_spec
 from kubeloop.resources import core_v1
-from kubeloop.testing import run_operator
+from kubeloop.testing import run_operator, until
 
 
 async def test_building_twice_leaves_the_declared_kinds_unchanged() -> None:
@@ -47,3 +49,20 @@ async def test_the_old_run_keywords_still_run_the_operator_with_a_warning() -> N
                     "legacy-leader",
                     "default",
                 )
+
+
+async def test_a_kubeconfig_passed_first_still_connects_with_a_warning() -> None:
+    operator = Operator("positional")
+
+    @operator.reconcile("v1/ConfigMap")
+    async def reconcile(obj: object, ctx: object) -> None: ...
+
+    async with EmbeddedServer() as server:
+        with pytest.deprecated_call() as caught:
+            off = {"metrics_bind_address": "0", "health_probe_bind_address": "0"}
+            task = asyncio.create_task(operator.run(server.kubeconfig, handle_signals=False, **off))
+            await until(lambda: operator.manager is not None and operator.manager.cache.synced, within=30)
+        assert operator.manager is not None
+        assert any("Operator.run(kubeconfig) is deprecated" in str(w.message) for w in caught)
+        operator.manager.stop()
+        await asyncio.wait_for(task, 30)
