@@ -51,7 +51,10 @@ def get(kubectl: Kubectl, *args: str) -> dict | None:
 
 
 def ready_condition(app: dict | None) -> dict | None:
-    for cond in ((app or {}).get("status") or {}).get("conditions") or ():
-        if cond["type"] == "Ready":
+    """The Ready condition, also when the status is not in the shape the operator writes."""
+    status = (app or {}).get("status")
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    for cond in conditions if isinstance(conditions, list) else ():
+        if isinstance(cond, dict) and cond.get("type") == "Ready":
             return cond
     return None
