@@ -172,10 +172,12 @@ class Harness:
             self.outcomes["refused by the API server"] += 1
             return
         name = created["metadata"]["name"]
-        got = await self.settle(name, case, created)
-        if got is None:
+        settled = await self.settle(name, case, created)
+        if settled is None:
             self.outcomes["garbage-collected (owner does not exist)"] += 1
             return
+        got, outcome = settled
+        self.outcomes[outcome] += 1
         if case.garbage_status is not None:
             await self.client.patch(
                 RESOURCE, name, case.garbage_status, subresource="status", namespace=self.namespace
@@ -190,9 +192,10 @@ class Harness:
 
     async def settle(
         self, name: str, case: Case, created: dict[str, Any], *, repaired: bool = False
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], str] | None:
         """Wait for the Ready condition of the current generation and an Event with its reason; check
-        both say what the object's problem is. None when the object was garbage-collected."""
+        both say what the object's problem is; returns the object and its outcome, None when the object
+        was garbage-collected."""
         uid = created["metadata"]["uid"]
         seen: dict[str, Any] = {}
 
@@ -235,18 +238,18 @@ class Harness:
                 f"{name}: the message names {errors}: {cond['message']}"
             )
             assert all(e["type"] == "Warning" for e in events)
-            self.outcomes["InvalidSpec"] += 1
+            outcome = "InvalidSpec"
         elif cond["reason"] in ("Available", "Progressing"):
             await self.check_children(name, AppService.model_validate(obj))
-            self.outcomes[f"Ready ({cond['reason']})"] += 1
+            outcome = f"Ready ({cond['reason']})"
         else:
             assert cond["status"] == "False", cond
             assert cond["reason"] != "ReconcileError", f"{name}: an unexpected exception: {cond['message']}"
             assert any(kind in cond["message"].lower() for kind in ("deployment", "service")), cond
             # Both cut the same message: the condition at 1000 characters, the Event at 1024 bytes.
             assert all(e["type"] == "Warning" and same_start(e["message"], cond["message"]) for e in events)
-            self.outcomes[f"child refused ({cond['reason']})"] += 1
-        return obj
+            outcome = f"child refused ({cond['reason']})"
+        return obj, outcome
 
     async def check_children(self, name: str, app: AppService) -> None:
         deployment = await self.client.get("apps/v1/Deployment", name, namespace=self.namespace)
@@ -368,7 +371,9 @@ async def test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_an
             assert not spinning, (
                 f"reconciled more than {MAX_RECONCILES_IN_QUIET} times in {QUIET} s: {spinning}"
             )
-            assert after_requests - before_requests <= 2 * accepted + 20, "API requests in the quiet window"
+            # A key failing since >= 20 s retries at most once in the window (an apply, an Event series
+            # patch); settled keys make none. A hot loop makes thousands.
+            assert after_requests - before_requests <= accepted // 4 + 40, "API requests in the quiet window"
 
             for name, finalizers in harness.held.items():
                 held = await client.get(RESOURCE, name, namespace=namespace)
