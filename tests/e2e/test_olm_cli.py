@@ -173,6 +173,38 @@ def names(kubectl: Kubectl, kind: str, *scope: str) -> list[str]:
     return sorted(item["metadata"]["name"] for item in items)
 
 
+def test_bundle_validate_passes_a_made_bundle_and_names_each_problem_of_a_broken_one(
+    made: Made, plane: ControlPlane
+) -> None:
+    config = ("--kubeconfig", str(plane.kubeconfig))
+    out = ok("olm", "bundle", "validate", str(made.bundles["0.1.0"]), *config, cwd=made.work)
+    assert out.strip() == f"bundle {PACKAGE}.v0.1.0 is valid"
+
+    broken = made.work / "broken-bundle"
+    shutil.copytree(made.bundles["0.1.0"], broken)
+    (broken / "manifests" / f"{CRD.partition('.')[2]}_appservices.yaml").unlink()
+    csv_file = broken / "manifests" / f"{PACKAGE}.v0.1.0.clusterserviceversion.yaml"
+    csv = yaml.safe_load(csv_file.read_text())
+    csv["spec"]["minKubeVersion"] = "99.0.0"
+    csv_file.write_text(yaml.safe_dump(csv))
+    error = one_line_error(kubeloop("olm", "bundle", "validate", str(broken), *config, cwd=made.work))
+    assert f"bundle {PACKAGE}.v0.1.0 is not valid" in error
+    assert f"owned CRD {CRD} is not in the bundle" in error
+    assert "CSV spec.minKubeVersion 99.0.0 is above the cluster's v1." in error
+
+
+def test_catalog_add_appends_a_bundle_with_its_edges(made: Made) -> None:
+    work = made.work
+    ok("olm", "catalog", "render", str(made.bundles["0.1.0"]), "--output", "grown", cwd=work)
+    for version in ("0.2.0", "0.3.0"):
+        out = ok("olm", "catalog", "add", str(made.bundles[version]), "--catalog", "grown", cwd=work)
+        assert out.strip() == f"added {PACKAGE}.v{version} to grown (channels alpha)"
+    grown = (work / "grown" / PACKAGE / "catalog.yaml").read_text()
+    assert grown == (made.catalog / PACKAGE / "catalog.yaml").read_text()  # as if rendered at once
+    again = kubeloop("olm", "catalog", "add", str(made.bundles["0.3.0"]), "--catalog", "grown", cwd=work)
+    assert one_line_error(again) == f"Error: bundle {PACKAGE}.v0.3.0 is already in the catalog"
+
+
 def test_install_upgrade_and_uninstall(made: Made, plane: ControlPlane, kubectl: Kubectl) -> None:
     cluster = ("--catalog", str(made.catalog), "-n", NS, "--kubeconfig", str(plane.kubeconfig))
     listed = ("olm", "list", "--kubeconfig", str(plane.kubeconfig))
@@ -368,6 +400,11 @@ def test_catalog_push_and_olm_run_install_upgrade_block_and_uninstall_a_cluster_
         }
         kubectl("apply", "-f", "-", input=yaml.safe_dump(extension_yaml))
         eventually(lambda: installed("0.1.0"), what="0.1.0 installed")
+        shown = ok("olm", "status", "appservice", *config, cwd=made.work).splitlines()
+        assert shown[0] == f"appservice: package {PACKAGE} in {namespace} as service account installer"
+        assert shown[1] == f"installed: {PACKAGE}.v0.1.0 (0.1.0)"
+        assert any(line.startswith("Installed True Succeeded: installed") for line in shown[2:])
+        assert "Deprecated False NotDeprecated" in shown
         assert image(kubectl, namespace) == IMAGES["0.1.0"]
         table = kubectl("get", "clusterextension", "appservice").stdout.split("\n")
         assert table[0].split() == [

@@ -19,10 +19,12 @@ from kubeloop.manager import configure_logging
 from kubeloop.olm import (
     Bundle,
     Catalog,
+    ClusterExtension,
     Installer,
     OLMError,
     Release,
     Want,
+    add_bundle,
     apply_crds,
     channel_head,
     generate_bundle,
@@ -33,12 +35,15 @@ from kubeloop.olm import (
     render_catalog,
     resolve_install,
     resolve_upgrade,
+    validate_bundle,
     write_bundle,
     write_catalog,
 )
 from kubeloop.resources import core_v1
 
 __all__ = ["olm"]
+
+EXTENSION = f"{ClusterExtension.resource_info().group}/v1/ClusterExtension"
 
 T = TypeVar("T")
 
@@ -130,11 +135,11 @@ def olm() -> None:
     """The lifecycle manager: bundles, catalogs, install / upgrade / uninstall."""
 
 
-@olm.command()
+@olm.group(invoke_without_command=True)
 @click.option(
     "--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
-@click.option("--version", required=True, help="The bundle's semantic version, e.g. 0.2.0.")
+@click.option("--version", default=None, help="The bundle's semantic version, e.g. 0.2.0 (required).")
 @click.option("--channels", default="alpha", show_default=True, help="Comma-separated channels.")
 @click.option("--default-channel", default=None, help="Default: the first of --channels.")
 @click.option("--replaces", default=None, help="The bundle (CSV name) this one upgrades.")
@@ -144,9 +149,11 @@ def olm() -> None:
 @click.option(
     "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("bundle"), show_default=True
 )
+@click.pass_context
 def bundle(
+    ctx: click.Context,
     root: Path,
-    version: str,
+    version: str | None,
     channels: str,
     default_channel: str | None,
     replaces: str | None,
@@ -155,11 +162,16 @@ def bundle(
     package: str | None,
     output: Path,
 ) -> None:
-    """Write a registry+v1 bundle of the project in ROOT (its config/ manifests and a CSV)."""
+    """Write a registry+v1 bundle of the project in ROOT (its config/ manifests and a CSV); or, with
+    a subcommand, work on a bundle directory."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if version is None:
+        raise click.UsageError("Missing option '--version'.")
     made = _guarded(
         lambda: generate_bundle(
             root,
-            version=version,
+            version=str(version),
             channels=[c.strip() for c in channels.split(",") if c.strip()],
             default_channel=default_channel,
             replaces=replaces,
@@ -170,6 +182,32 @@ def bundle(
     )
     _guarded(lambda: write_bundle(made, output))
     click.echo(f"wrote bundle {made.name} ({len(made.objects)} manifests) to {output}")
+
+
+@bundle.command(name="validate")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Check minKubeVersion against this cluster.",
+)
+def validate_bundle_(path: Path, kubeconfig: str | None) -> None:
+    """Check the bundle directory PATH as operator-sdk bundle validate does (CSV fields, RBAC against the
+    deployments' service accounts, owned CRDs, webhooks' deployments, semver, minKubeVersion)."""
+    loaded = _guarded(lambda: load_bundle(path))
+    server = None
+    if kubeconfig is not None:
+
+        async def version() -> str:
+            async with await Client.load(kubeconfig) as client:
+                return str((await client.server_version())["gitVersion"])
+
+        server = _guarded(lambda: asyncio.run(version()))
+    problems = validate_bundle(loaded, server_version=server)
+    if problems:
+        raise click.ClickException(f"bundle {loaded.name} is not valid: " + "; ".join(problems))
+    click.echo(f"bundle {loaded.name} is valid")
 
 
 @olm.group()
@@ -187,6 +225,19 @@ def render(bundles: tuple[Path, ...], output: Path) -> None:
     rendered = _guarded(lambda: render_catalog([load_bundle(path) for path in bundles]))
     _guarded(lambda: write_catalog(rendered, output))
     click.echo(f"wrote a catalog of {len(rendered.bundles)} bundle(s) to {output}")
+
+
+@catalog.command()
+@click.argument("bundle_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_catalog
+def add(bundle_dir: Path, catalog_dir: Path) -> None:
+    """Add the bundle directory BUNDLE_DIR to the catalog: an entry of each channel it names, with its
+    CSV's upgrade edges; the catalog is written back only when it stays valid."""
+    added = _guarded(lambda: load_bundle(bundle_dir))
+    updated = _guarded(lambda: add_bundle(load_catalog(catalog_dir), added))
+    _guarded(lambda: write_catalog(updated, catalog_dir))
+    channels = ", ".join(added.channels)
+    click.echo(f"added {added.name} to {catalog_dir} (channels {channels})")
 
 
 @catalog.command()
@@ -317,6 +368,37 @@ def list_(namespace: str | None, kubeconfig: str | None) -> None:
         click.echo("no operator installed")
     for release in releases:
         click.echo(_describe(release))
+
+
+@olm.command()
+@click.argument("name")
+@_kubeconfig
+def status(name: str, kubeconfig: str | None) -> None:
+    """Show the ClusterExtension NAME: what it asks for, what is installed, each condition, and a
+    pending upgrade."""
+
+    async def get(installer: Installer) -> dict[str, Any]:
+        found: dict[str, Any] = await installer.client.get(EXTENSION, name)
+        return found
+
+    click.echo(_extension_status(_on_cluster(kubeconfig, get)))
+
+
+def _extension_status(extension: dict[str, Any]) -> str:
+    spec, status = extension.get("spec") or {}, extension.get("status") or {}
+    installed = (status.get("install") or {}).get("bundle")
+    lines = [
+        f"{extension['metadata']['name']}: package {spec.get('packageName')} in {spec.get('namespace')} "
+        f"as service account {(spec.get('serviceAccount') or {}).get('name')}",
+        "installed: " + (f"{installed['name']} ({installed['version']})" if installed else "nothing"),
+    ]
+    pending = (status.get("pendingUpgrade") or {}).get("bundle")
+    if pending:
+        lines.append(f"pending upgrade: {pending['name']} ({pending['version']}), awaiting approval")
+    for condition in status.get("conditions") or ():
+        message = f": {condition['message']}" if condition.get("message") else ""
+        lines.append(f"{condition['type']} {condition['status']} {condition.get('reason', '')}{message}")
+    return "\n".join(lines)
 
 
 @olm.command(name="run", context_settings=ENV)

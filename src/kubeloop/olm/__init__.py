@@ -7,7 +7,7 @@ from kubeloop._deprecated import deprecated_aliases
 from kubeloop.gvk import GroupVersionKind
 from kubeloop.olm._api import ClusterCatalog, ClusterExtension
 from kubeloop.olm._bundle import bundle_from_fbc, bundle_to_fbc, load_bundle, write_bundle
-from kubeloop.olm._catalog import catalog_from_files, load_catalog, render_catalog, write_catalog
+from kubeloop.olm._catalog import add_bundle, catalog_from_files, load_catalog, render_catalog, write_catalog
 from kubeloop.olm._generate import generate_bundle
 from kubeloop.olm._install import Installer, UnsafeCRDChange
 from kubeloop.olm._manager import apply_crds, lifecycle_operator
@@ -26,6 +26,7 @@ from kubeloop.olm._release import ObjectRef, Release
 from kubeloop.olm._resolve import Want, channel_head, resolve_install, resolve_upgrade, successors
 from kubeloop.olm._safety import Violation, check_crd_upgrade, crd_upgrade_violations
 from kubeloop.olm._semver import VersionRange, parse_version
+from kubeloop.olm._validate import validate_bundle
 from kubeloop.olm._webhooks import ServingCertificate
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "VersionRange",
     "Violation",
     "Want",
+    "add_bundle",
     "apply_crds",
     "bundle_from_fbc",
     "bundle_objects",
@@ -67,6 +69,7 @@ __all__ = [
     "resolve_install",
     "resolve_upgrade",
     "successors",
+    "validate_bundle",
     "write_bundle",
     "write_catalog",
 ]

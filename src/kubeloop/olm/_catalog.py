@@ -30,7 +30,14 @@ from kubeloop.olm._bundle import (
 )
 from kubeloop.olm._model import Bundle, Catalog, Channel, ChannelEntry, Obj, OLMError, Package
 
-__all__ = ["catalog_from_files", "load_catalog", "package_documents", "render_catalog", "write_catalog"]
+__all__ = [
+    "add_bundle",
+    "catalog_from_files",
+    "load_catalog",
+    "package_documents",
+    "render_catalog",
+    "write_catalog",
+]
 
 log = logging.getLogger("kubeloop.olm")
 
@@ -293,6 +300,37 @@ def render_catalog(bundles: Iterable[Bundle]) -> Catalog:
                 entries[channel].append(_entry(b))
             parts.bundles.append((f"bundle {b.name}", replace(b, channels=(), default_channel=None)))
         parts.channels += [(source, Channel(name, ch, tuple(e))) for ch, e in sorted(entries.items())]
+    return _validated(parts)
+
+
+def add_bundle(catalog: Catalog, bundle: Bundle) -> Catalog:
+    """``catalog`` with ``bundle`` (e.g. loaded with ``load_bundle``) added as ``render_catalog`` adds
+    it: an entry at the end of each channel it names (a new channel when the package has none of that
+    name; a new package when the catalog has none), with its CSV's edges; the package's default
+    channel becomes the bundle's when it is the highest version. OLMError when the bundle is already
+    there, names no channel, or the result is not a valid catalog (every problem named)."""
+    if bundle.name in catalog.bundles:
+        raise OLMError(f"bundle {bundle.name} is already in the catalog")
+    if not bundle.channels:
+        raise OLMError(f"bundle {bundle.name} names no channel")
+    package = bundle.package
+    highest = all(b.version < bundle.version for b in catalog.bundles_of(package))
+    parts = _Parts(deprecations=[("the catalog", ref, m) for ref, m in catalog.deprecations.items()])
+    for name, pkg in catalog.packages.items():
+        if name == package and highest and bundle.default_channel:
+            pkg = replace(pkg, default_channel=bundle.default_channel)
+        parts.packages.append(("the catalog", pkg))
+    if package not in catalog.packages:
+        parts.packages.append((f"bundle {bundle.name}", Package(package, bundle.default_channel or "")))
+    added = [
+        Channel(package, name, ()) for name in bundle.channels if (package, name) not in catalog.channels
+    ]
+    for channel in [*catalog.channels.values(), *added]:
+        if channel.package == package and channel.name in bundle.channels:
+            channel = replace(channel, entries=(*channel.entries, _entry(bundle)))
+        parts.channels.append(("the catalog", channel))
+    parts.bundles += [("the catalog", b) for b in catalog.bundles.values()]
+    parts.bundles.append((f"bundle {bundle.name}", replace(bundle, channels=(), default_channel=None)))
     return _validated(parts)
 
 

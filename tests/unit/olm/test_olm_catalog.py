@@ -15,7 +15,7 @@ import yaml
 
 from kubeloop.olm import Bundle, Catalog, ChannelEntry, OLMError, Package
 from kubeloop.olm._bundle import bundle_to_fbc, load_bundle, write_bundle
-from kubeloop.olm._catalog import load_catalog, render_catalog, write_catalog
+from kubeloop.olm._catalog import add_bundle, load_catalog, render_catalog, write_catalog
 from kubeloop.olm._generate import generate_bundle
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "appservice"
@@ -421,3 +421,29 @@ def test_a_deprecation_of_what_the_catalog_lacks_is_a_problem_naming_it(
     (out / "p" / "deprecations.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(OLMError, match=problem):
         load_catalog(out)
+
+
+def test_add_bundle_grows_a_catalog_as_rendering_all_at_once_does() -> None:
+    first, second = (
+        make_bundle("p", "1.0.0"),
+        make_bundle("p", "1.1.0", "p.v1.0.0", channels=("beta", "alpha")),
+    )
+    grown = add_bundle(render_catalog([first]), second)
+    assert grown == render_catalog([first, second])
+    assert grown.packages["p"].default_channel == "beta"  # the highest version's
+    other = add_bundle(grown, make_bundle("q", "0.1.0"))
+    assert set(other.packages) == {"p", "q"}
+
+
+@pytest.mark.parametrize(
+    ("bundle", "problem"),
+    [
+        (make_bundle("p", "1.0.0"), "bundle p.v1.0.0 is already in the catalog"),
+        (dataclasses.replace(make_bundle("p", "1.1.0"), channels=()), "bundle p.v1.1.0 names no channel"),
+        (make_bundle("p", "1.1.0", "p.v0.9.0"), "invalid catalog"),
+    ],
+    ids=["twice", "no-channel", "two-heads"],
+)
+def test_add_bundle_refuses_what_would_not_be_a_valid_catalog(bundle: Bundle, problem: str) -> None:
+    with pytest.raises(OLMError, match=problem):
+        add_bundle(render_catalog([make_bundle("p", "1.0.0")]), bundle)
