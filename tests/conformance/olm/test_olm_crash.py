@@ -1,0 +1,159 @@
+"""The lifecycle operator SIGKILLed in the middle of an upgrade, then started again: it finishes the
+upgrade, and until it has, the release still records the version before (never a release naming a
+bundle whose objects are not all applied).
+
+``kubeloop olm run`` runs as a process of its own so it can be killed. The upgrade's bundle carries
+many ConfigMaps, so applying it takes long enough to be caught half-way: the process is killed once
+some of them exist and not all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from olm_widgets import SA, Package, absent, get
+
+from kubeloop.client import Client
+from kubeloop.olm import Bundle, apply_crds, push_catalog, render_catalog
+from kubeloop.testing import ControlPlane, Kubectl, until
+
+KUBELOOP = Path(sys.executable).parent / "kubeloop"
+EXTENSIONS = "clusterextensions.olm.kubeloop.dev"
+MANY = 300
+NO_SERVERS = ("--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+
+
+@contextmanager
+def lifecycle_process(kubeconfig: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``kubeloop olm run`` in a process group of its own; killed at the end if still running."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [str(KUBELOOP), "olm", "run", "--kubeconfig", str(kubeconfig), *NO_SERVERS],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def with_configmaps(bundle: Bundle, count: int) -> Bundle:
+    extra = tuple(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"part-{i}"},
+            "data": {"v": str(bundle.version)},
+        }
+        for i in range(count)
+    )
+    return Bundle(
+        bundle.name,
+        bundle.package,
+        bundle.version,
+        bundle.properties,
+        bundle.objects + extra,
+        channels=bundle.channels,
+        default_channel=bundle.default_channel,
+    )
+
+
+async def release_version(kubectl: Kubectl, namespace: str, package: str) -> str:
+    found: dict[str, Any] = await get(kubectl, "configmap", f"kubeloop-olm-{package}", "-n", namespace)
+    return str(found["data"]["version"])
+
+
+async def parts(kubectl: Kubectl, namespace: str, version: str) -> int:
+    items = (await get(kubectl, "configmap", "-n", namespace, "-l", "olm.kubeloop.dev/package"))["items"]
+    return sum(1 for c in items if c["metadata"]["name"].startswith("part-") and c["data"]["v"] == version)
+
+
+async def test_a_lifecycle_operator_killed_mid_upgrade_finishes_it_when_started_again(
+    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    package = Package(f"widgets-{suffix}", f"g{suffix}.olm.kubeloop.dev")
+    installer = f"{namespace}-installer"
+    await asyncio.to_thread(kubectl, "create", "serviceaccount", "installer", "-n", namespace)
+    await asyncio.to_thread(
+        kubectl,
+        "create",
+        "clusterrolebinding",
+        installer,
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:installer",
+    )
+    first = with_configmaps(package.in_channel("1.0.0"), MANY)
+    second = with_configmaps(package.in_channel("1.1.0", "1.0.0"), MANY)
+    log = tmp_path / "olm-run.log"
+    extension = {
+        "apiVersion": "olm.kubeloop.dev/v1",
+        "kind": "ClusterExtension",
+        "metadata": {"name": package.name},
+        "spec": {
+            "packageName": package.name,
+            "namespace": namespace,
+            "serviceAccount": {"name": "installer"},
+            "version": "1.0.0",
+        },
+    }
+    await apply_crds(client)
+    try:
+        with lifecycle_process(control_plane.kubeconfig, log):
+            await push_catalog(client, render_catalog([first, second]), f"catalog-{suffix}", namespace)
+            await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(extension))
+
+            async def installed(version: str) -> bool:
+                if await absent(kubectl, "configmap", f"kubeloop-olm-{package.name}", "-n", namespace):
+                    return False
+                return await release_version(kubectl, namespace, package.name) == version
+
+            await until(lambda: installed("1.0.0"), within=90, what="1.0.0 installed")
+            patch = json.dumps({"spec": {"version": "1.1.0"}})
+            await asyncio.to_thread(kubectl, "patch", EXTENSIONS, package.name, "--type=merge", "-p", patch)
+            await until(lambda: _some_not_all(kubectl, namespace), within=60, what="the upgrade half applied")
+        # killed (SIGKILL) on leaving the block, in the middle of applying 1.1.0
+        applied = await parts(kubectl, namespace, "1.1.0")
+        assert 0 < applied < MANY, (
+            f"not caught half-way ({applied} of {MANY} applied): make the bundle larger"
+        )
+        assert await release_version(kubectl, namespace, package.name) == "1.0.0"
+
+        with lifecycle_process(control_plane.kubeconfig, log):
+            await until(lambda: installed("1.1.0"), within=90, what="1.1.0 installed after the restart")
+            assert await parts(kubectl, namespace, "1.1.0") == MANY
+            dep = await get(kubectl, "deployment", SA, "-n", namespace)
+            assert (
+                dep["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example/widgets:1.1.0"
+            )
+            status = (await get(kubectl, EXTENSIONS, package.name))["status"]
+            assert status["install"]["bundle"]["version"] == "1.1.0"
+            await asyncio.to_thread(kubectl, "delete", EXTENSIONS, package.name, "--timeout=90s")
+    finally:
+        for command in (
+            ("delete", EXTENSIONS, package.name, "--ignore-not-found", "--wait=false"),
+            ("delete", "clusterrolebinding", installer, "--ignore-not-found"),
+            ("delete", "clustercatalog", f"catalog-{suffix}", "--ignore-not-found"),
+            ("delete", "crd", package.crd, "--ignore-not-found", "--wait=false"),
+            ("delete", "clusterrole,clusterrolebinding", "-l", f"olm.kubeloop.dev/package={package.name}"),
+        ):
+            await asyncio.to_thread(kubectl, *command)
+    assert "Traceback" not in log.read_text()
+
+
+async def _some_not_all(kubectl: Kubectl, namespace: str) -> bool:
+    return 0 < await parts(kubectl, namespace, "1.1.0") < MANY // 2
