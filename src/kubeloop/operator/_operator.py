@@ -23,7 +23,7 @@ import asyncio
 import logging
 import signal
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
@@ -35,8 +35,8 @@ from kubeloop.cache import CacheOptions, InformerOptions, slim_managed_fields
 from kubeloop.client import Client
 from kubeloop.controller import (
     ControllerOptions,
-    Mapper,
     Predicate,
+    Request,
 )
 from kubeloop.manager import Manager, ManagerOptions, Metrics
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
@@ -59,6 +59,9 @@ from kubeloop.webhook import (
 )
 
 __all__ = ["Operator", "ReconcileFn"]
+
+TypedMapper = Callable[[Any], Iterable[Request]]
+"""A ``Mapper`` whose argument may be typed as the watched kind (``def m(cm: core_v1.ConfigMap)``)."""
 
 log = logging.getLogger("kubeloop.operator")
 
@@ -89,7 +92,7 @@ class Operator:
         kind: KindLike,
         *,
         owns: Sequence[KindLike] = (),
-        watches: Sequence[tuple[KindLike, Mapper]] = (),
+        watches: Sequence[tuple[KindLike, TypedMapper]] = (),
         predicates: Sequence[Predicate] = (),
         max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
         reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
@@ -97,8 +100,8 @@ class Operator:
         """Declare the reconcile function of ``kind``.
 
         ``owns``: child kinds whose events reconcile their controlling owner. ``watches``: other
-        kinds with a function mapping an object to the ``Request``s to reconcile. ``predicates``
-        filter the primary kind's events.
+        kinds with a function mapping an object to the ``Request``s to reconcile (its argument may be
+        typed as the kind, ``core_v1.ConfigMap``). ``predicates`` filter the primary kind's events.
         """
         primary = kind_spec(kind)
 
