@@ -68,7 +68,9 @@ _ALIASES = {
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrArray": (
         "JSONSchemaProps | list[JSONSchemaProps]"
     ),
-    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool": "JSONSchemaProps | bool",
+    "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrBool": (
+        "JSONSchemaProps | bool"
+    ),
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaPropsOrStringArray": (
         "JSONSchemaProps | list[str]"
     ),
@@ -89,7 +91,6 @@ def module_dir(module: str, version: str) -> Path:
         capture_output=True,
         text=True,
         check=False,
-        env=None,
     )
     info = json.loads(done.stdout or "{}")
     if done.returncode != 0 or "Dir" not in info:
@@ -99,7 +100,7 @@ def module_dir(module: str, version: str) -> Path:
 
 @dataclass
 class Spec:
-    """What the generator reads: every schema, the REST resources, and the Go enums."""
+    """What the generator reads: every schema, the REST resources, and what the Go types add."""
 
     schemas: dict[str, dict[str, Any]]
     resources: dict[tuple[str, str, str], tuple[str, bool]]  # (group, version, kind) -> (plural, namespaced)
@@ -142,7 +143,7 @@ def load_spec() -> Spec:
     return Spec(schemas, resources, enums, nullable)
 
 
-# -- Go enums --------------------------------------------------------------------------------------------
+# -- Go types: enums and nulls ---------------------------------------------------------------------------
 
 _STRUCT = re.compile(r"^type (\w+) struct \{\n(.*?)^\}", re.S | re.M)
 _ENUM = re.compile(r"((?://[^\n]*\n)+)type (\w+) string\b", re.M)
@@ -401,7 +402,9 @@ class _Module:
                 value = f"{gvk[0] + '/' if gvk[0] else ''}{gvk[1]}" if prop == "apiVersion" else gvk[2]
                 annotation = f'Literal["{value}"]'
                 self.typing.add("Literal")
-            if (definition, prop) in self.spec.nullable and (prop not in required or annotation in ("Time", "MicroTime")):
+            if (definition, prop) in self.spec.nullable and (
+                prop not in required or annotation in ("Time", "MicroTime")
+            ):
                 annotation = f"{annotation} | None"  # required ones are validated non-null by the server
             out.append((prop, annotation, self._local, properties[prop].get("description", "")))
             if prop in required:
