@@ -45,16 +45,18 @@ class _KindMeta(type(_Probe)):  # type: ignore[misc]
     """The metaclass of bound ``TypedDict``s: calling one fills ``apiVersion`` and ``kind``."""
 
     __kubeloop_kind__: Kind
+    _api_version: str
 
     def __call__(cls, /, **fields: Any) -> Any:
-        return cls.__kubeloop_kind__(**fields)
+        return {"apiVersion": cls._api_version, "kind": cls.__name__, **fields}
 
 
 def bind(typed: type[Any], group: str, version: str, plural: str, *, namespaced: bool) -> None:
     """Make the ``TypedDict`` class ``typed`` the kind ``group/version/<its name>`` (``plural`` is empty
     for kinds that are not REST resources, such as ``Scale`` or the ``…List`` kinds)."""
     typed.__class__ = _KindMeta
-    typed.__kubeloop_kind__ = Kind(group, version, typed.__name__, plural, namespaced)
+    typed.__kubeloop_kind__ = kind = Kind(group, version, typed.__name__, plural, namespaced)
+    typed._api_version = kind.api_version
 
 
 def kind_of(kind: object) -> Kind | None:
