@@ -57,8 +57,8 @@ async def group(twin: Twin, tns: str) -> Any:
 
 
 async def conditions(twin: Twin, name: str) -> list[list[tuple[str, str, str, str]]]:
-    """Each server's CRD conditions (type, status, reason, message) once NamesAccepted is decided (the
-    real server decides it in a controller, after the create returned)."""
+    """Each server's CRD conditions (type, status, reason, message) once they are settled (the real
+    server decides them in controllers, after the create returned)."""
     deadline = time.monotonic() + 30
     while True:
         answers = await twin.call("GET", f"{CRDS}/{name}")
@@ -70,7 +70,9 @@ async def conditions(twin: Twin, name: str) -> list[list[tuple[str, str, str, st
             for a in answers
         ]
         decided = all(any(c[0] == "NamesAccepted" for c in f) for f in found)
-        if decided and all(any(c[0] == "Established" for c in f) for f in found):
+        # The real server says Established=False/Installing for a moment before True.
+        settled = all(any(c[0] == "Established" and c[2] != "Installing" for c in f) for f in found)
+        if decided and settled:
             return found
         assert time.monotonic() < deadline, found
         await asyncio.sleep(0.2)

@@ -63,10 +63,7 @@ def validate_name(kind: str, name: str) -> list[Cause]:
 def validate_metadata(obj: Obj) -> list[Cause]:
     """Causes for invalid label keys and values and annotation keys and size (as ValidateObjectMeta)."""
     md = obj.get("metadata") or {}
-    causes: list[Cause] = []
-    for key, value in (md.get("labels") or {}).items():
-        causes += [validation.invalid("metadata.labels", key, m) for m in validation.is_qualified_name(key)]
-        causes += [validation.invalid("metadata.labels", value, m) for m in validation.is_label_value(value)]
+    causes = validation.label_causes(md.get("labels") or {}, "metadata.labels")
     annotations = md.get("annotations") or {}
     for key in annotations:
         causes += [

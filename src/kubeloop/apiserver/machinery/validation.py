@@ -22,6 +22,7 @@ __all__ = [
     "is_dns1123_subdomain",
     "is_label_value",
     "is_qualified_name",
+    "label_causes",
     "not_supported",
     "required",
     "too_long",
@@ -166,6 +167,15 @@ def is_config_key(value: str) -> list[str]:
 
 
 # -- causes, as k8s.io/apimachinery's field.Error renders them -------------------------------------
+
+
+def label_causes(labels: dict[str, Any], field: str) -> list[Cause]:
+    """Causes for the invalid keys and values of ``labels`` at ``field`` (ValidateLabels)."""
+    causes: list[Cause] = []
+    for key, value in labels.items():
+        causes += [invalid(field, key, m) for m in is_qualified_name(key)]
+        causes += [invalid(field, value, m) for m in is_label_value(value)]
+    return causes
 
 
 def go_value(value: Any) -> str:

@@ -16,10 +16,10 @@ import orjson
 
 from kubeloop.apiserver.machinery.errors import Cause, StatusError, bad_request
 from kubeloop.apiserver.registry import bundled
-from kubeloop.apiserver.registry.schemas import Node, unknown_fields
+from kubeloop.apiserver.registry.schemas import Node
 from kubeloop.apiserver.registry.types import ResourceType
 
-__all__ = ["check_types", "drop_unknown", "patch_error", "prefix", "strict_error", "unknown"]
+__all__ = ["check_types", "drop_unknown", "patch_error", "prefix", "strict_error"]
 
 Obj = dict[str, Any]
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
@@ -40,11 +40,6 @@ def check_types(rt: ResourceType, obj: Obj) -> None:
     error = _object(obj, defs[name], defs, _short(name), [])
     if error is not None:
         raise bad_request(prefix(rt) + error)
-
-
-def unknown(rt: ResourceType, obj: Obj, node: Node) -> list[str]:
-    """Paths of the fields ``obj`` has that its kind does not, in document order."""
-    return unknown_fields(obj, node)
 
 
 def strict_error(rt: ResourceType, paths: list[str]) -> StatusError:

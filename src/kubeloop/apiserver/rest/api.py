@@ -520,7 +520,8 @@ class Api:
     def _decode(self, rt: ResourceType, obj: Obj, opts: WriteOptions, patched: bool | None) -> None:
         """What the real server's decoder does to a body: unknown fields (warned, dropped or 400); the
         result of a patch (``patched``) is also checked for type errors, which are a 422 naming it."""
-        unknown = decode.unknown(rt, obj, schemas.for_resource(rt))
+        schema = schemas.for_resource(rt)
+        unknown = schemas.unknown_fields(obj, schema)
         error: StatusError | None = None
         if rt.crd is None and patched:
             try:
@@ -536,7 +537,7 @@ class Api:
         if unknown and opts.field_validation != "Ignore" and opts.warnings is not None:
             opts.warnings.extend(f'unknown field "{path}"' for path in unknown)
         if unknown and rt.crd is None:
-            decode.drop_unknown(obj, schemas.for_resource(rt))
+            decode.drop_unknown(obj, schema)
 
     # -- delete ------------------------------------------------------------------------------------
 

@@ -9,11 +9,11 @@ from typing import Any
 from kubeloop.apiserver.machinery import validation
 from kubeloop.apiserver.machinery.errors import Cause
 
-__all__ = ["RESTART_POLICIES", "go_map", "pod_spec_causes", "template_causes"]
+__all__ = ["PROTOCOLS", "RESTART_POLICIES", "go_map", "pod_spec_causes", "template_causes"]
 
 Obj = dict[str, Any]
 RESTART_POLICIES = ["Always", "OnFailure", "Never"]
-_PROTOCOLS = ["SCTP", "TCP", "UDP"]
+PROTOCOLS = ["SCTP", "TCP", "UDP"]
 
 
 def go_map(value: Obj | None) -> str:
@@ -42,8 +42,8 @@ def _container_causes(container: Obj, path: str) -> list[Cause]:
                 )
             )
         protocol = port.get("protocol")
-        if protocol is not None and protocol not in _PROTOCOLS:
-            causes.append(validation.not_supported(f"{path}.ports[{n}].protocol", protocol, _PROTOCOLS))
+        if protocol is not None and protocol not in PROTOCOLS:
+            causes.append(validation.not_supported(f"{path}.ports[{n}].protocol", protocol, PROTOCOLS))
     return causes
 
 
@@ -68,12 +68,5 @@ def template_causes(spec: Obj, path: str, restart_policies: list[str] = RESTART_
     """The pod template at ``path``: its labels and annotations, then its pod spec."""
     template = spec.get("template") or {}
     md = template.get("metadata") or {}
-    causes: list[Cause] = []
-    for key, value in (md.get("labels") or {}).items():
-        causes += [
-            validation.invalid(f"{path}.metadata.labels", key, m) for m in validation.is_qualified_name(key)
-        ]
-        causes += [
-            validation.invalid(f"{path}.metadata.labels", value, m) for m in validation.is_label_value(value)
-        ]
+    causes = validation.label_causes(md.get("labels") or {}, f"{path}.metadata.labels")
     return causes + pod_spec_causes(template.get("spec") or {}, f"{path}.spec", restart_policies)

@@ -15,11 +15,11 @@ from kubeloop.apiserver.machinery.errors import Cause, invalid
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
 from kubeloop.apiserver.strategy.base import Strategy
+from kubeloop.apiserver.strategy.podspec import PROTOCOLS
 
 __all__ = ["ServiceStrategy"]
 
 NODE_PORTS = range(30000, 32768)
-_PROTOCOLS = ["SCTP", "TCP", "UDP"]
 _TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
@@ -44,9 +44,9 @@ class ServiceStrategy(Strategy):
         if not ports and spec.get("type") != "ExternalName" and spec.get("clusterIP") != "None":
             causes.append(validation.required("spec.ports"))
         for n, port in enumerate(ports):
-            if port.get("protocol") not in _PROTOCOLS:
+            if port.get("protocol") not in PROTOCOLS:
                 causes.append(
-                    validation.not_supported(f"spec.ports[{n}].protocol", port.get("protocol"), _PROTOCOLS)
+                    validation.not_supported(f"spec.ports[{n}].protocol", port.get("protocol"), PROTOCOLS)
                 )
         if spec.get("type") not in _TYPES:
             causes.append(validation.not_supported("spec.type", spec.get("type"), _TYPES))
