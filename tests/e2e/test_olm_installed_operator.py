@@ -1,0 +1,242 @@
+"""An operator installed by the lifecycle manager actually runs with what was installed for it.
+
+The AppService operator's bundles (generated from examples/appservice; 0.2.0 adds a printer column to
+the CRD) are pushed as a catalog and installed by a ClusterExtension. Images cannot be pulled here, so
+the installed Deployment's container is run as a process: the image's entrypoint (the example's
+Dockerfile) with the Deployment's arguments, authenticated with a token of the service account the
+bundle got, so it holds nothing but the installed RBAC. It reconciles a sample AppService and restores
+a deleted child; then the extension upgrades (the CRD changes), rolls back (the CRD changes back), and
+uninstalls, the operator still reconciling between the steps. kubectl runs off the event loop: the
+lifecycle operator runs on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kubeloop.client import Client, load_kubeconfig
+from kubeloop.olm import Bundle, apply_crds, generate_bundle, lifecycle_operator, push_catalog, render_catalog
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
+PACKAGE = "appservice-operator"
+SA = "appservice-operator-controller-manager"
+CRD = "appservices.app.example.com"
+EXTENSIONS = "clusterextensions.olm.kubeloop.dev"
+NAMESPACE = "appservice-system"
+ENTRYPOINT = yaml.safe_load(
+    next(line for line in (EXAMPLE / "Dockerfile").read_text().splitlines() if line.startswith("ENTRYPOINT"))[
+        len("ENTRYPOINT") :
+    ]
+)
+SAMPLE = yaml.safe_load((EXAMPLE / "config" / "samples" / "app.example.com_v1_appservice.yaml").read_text())
+PRINTER_COLUMN = {"name": "Image", "type": "string", "jsonPath": ".spec.image"}
+
+
+def bundles() -> list[Bundle]:
+    first = generate_bundle(EXAMPLE, version="0.1.0", channels=["alpha"])
+    second = generate_bundle(EXAMPLE, version="0.2.0", channels=["alpha"], replaces=first.name)
+    objects = copy.deepcopy(list(second.objects))
+    for obj in objects:
+        if obj["kind"] == "CustomResourceDefinition":
+            for version in obj["spec"]["versions"]:
+                version.setdefault("additionalPrinterColumns", []).append(PRINTER_COLUMN)
+    return [first, dataclasses.replace(second, objects=tuple(objects))]
+
+
+@pytest.fixture(scope="module")
+def plane() -> Iterator[ControlPlane]:
+    """A control plane of its own: the AppService CRD must not exist unlabelled from other tests."""
+    with ControlPlane(ControlPlaneOptions(controller_manager=False, nodes=0)) as started:
+        yield started
+
+
+async def get(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] = await asyncio.to_thread(kubectl.json, "get", *args)
+    except KubectlError as err:
+        if "NotFound" in err.stderr:
+            return None
+        raise
+    return found
+
+
+async def extension_at(kubectl: Kubectl, version: str) -> bool:
+    ext = await get(kubectl, EXTENSIONS, PACKAGE) or {}
+    status = ext.get("status") or {}
+    progressing = next((c for c in status.get("conditions") or () if c["type"] == "Progressing"), {})
+    installed = (status.get("install") or {}).get("bundle", {}).get("version")
+    return installed == version and progressing.get("reason") == "Succeeded"
+
+
+def token_kubeconfig(plane: ControlPlane, kubectl: Kubectl, path: Path) -> Path:
+    """A kubeconfig authenticating as the installed service account (a token, no certificate)."""
+    token = kubectl("create", "token", SA, "-n", NAMESPACE, "--duration=1h").stdout.strip()
+    admin = load_kubeconfig(plane.kubeconfig)
+    assert admin.ca_data is not None
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "plane",
+                "cluster": {
+                    "server": admin.server,
+                    "certificate-authority-data": base64.b64encode(admin.ca_data).decode(),
+                },
+            }
+        ],
+        "users": [{"name": SA, "user": {"token": token}}],
+        "contexts": [{"name": SA, "context": {"cluster": "plane", "user": SA, "namespace": NAMESPACE}}],
+        "current-context": SA,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def run_installed(kubectl: Kubectl, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
+    """The installed Deployment's container as a process: entrypoint plus the Deployment's arguments
+    (servers bound to free ports: none), as the service account."""
+    deployment = await get(
+        kubectl, "deployment", "-n", NAMESPACE, "-l", f"olm.kubeloop.dev/package={PACKAGE}"
+    )
+    assert deployment is not None
+    (dep,) = deployment["items"]
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == SA
+    args = [a for a in container.get("args") or () if not a.startswith(("--metrics-bind", "--health-probe"))]
+    command = [
+        sys.executable,
+        *ENTRYPOINT[1:],
+        *args,
+        "--metrics-bind-address=0",
+        "--health-probe-bind-address=0",
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBELOOP_")}
+    env |= {"KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(EXAMPLE / "src")}
+    env |= {e["name"]: e["value"] for e in container.get("env") or () if "value" in e}
+    return await asyncio.to_thread(spawn, command, env, log)
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+@pytest.fixture
+async def cluster(plane: ControlPlane) -> AsyncIterator[tuple[Client, Kubectl]]:
+    async with await Client.load(plane.kubeconfig) as client:
+        yield client, Kubectl(plane.kubeconfig)
+
+
+async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_upgrade_rollback_uninstall(
+    plane: ControlPlane, cluster: tuple[Client, Kubectl], tmp_path: Path
+) -> None:
+    client, kubectl = cluster
+    await apply_crds(client)
+    kubectl("create", "namespace", NAMESPACE)
+    kubectl("create", "serviceaccount", "installer", "-n", NAMESPACE)
+    kubectl(
+        "create",
+        "clusterrolebinding",
+        "installer",
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={NAMESPACE}:installer",
+    )
+    await push_catalog(client, render_catalog(bundles()), "appservices", NAMESPACE)
+    extension = {
+        "apiVersion": "olm.kubeloop.dev/v1",
+        "kind": "ClusterExtension",
+        "metadata": {"name": PACKAGE},
+        "spec": {
+            "packageName": PACKAGE,
+            "namespace": NAMESPACE,
+            "serviceAccount": {"name": "installer"},
+            "version": "0.1.0",
+        },
+    }
+    log = tmp_path / "operator.log"
+    async with run_operator(lifecycle_operator(), plane.kubeconfig):
+        await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(extension))
+        await until(lambda: extension_at(kubectl, "0.1.0"), within=60, what="0.1.0 installed")
+        operator = await run_installed(
+            kubectl, token_kubeconfig(plane, kubectl, tmp_path / "sa.kubeconfig"), log
+        )
+        try:
+            assert (
+                kubectl(
+                    "auth",
+                    "can-i",
+                    "list",
+                    "secrets",
+                    f"--as=system:serviceaccount:{NAMESPACE}:{SA}",
+                    "-A",
+                    check=False,
+                ).stdout.strip()
+                == "no"
+            )
+            await asyncio.to_thread(kubectl, "apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(SAMPLE))
+            app = SAMPLE["metadata"]["name"]
+
+            async def children() -> bool:
+                dep = await get(kubectl, "deployment", app, "-n", NAMESPACE)
+                svc = await get(kubectl, "service", app, "-n", NAMESPACE)
+                return dep is not None and svc is not None
+
+            await until(children, within=60, what="the sample's Deployment and Service")
+            dep = await get(kubectl, "deployment", app, "-n", NAMESPACE)
+            assert dep is not None
+            assert dep["metadata"]["ownerReferences"][0]["name"] == app
+
+            async def heals() -> None:
+                await asyncio.to_thread(kubectl, "delete", "deployment", app, "-n", NAMESPACE)
+                await until(children, within=30, what="the sample's Deployment restored by the operator")
+
+            patch = json.dumps({"spec": {"version": "0.2.0"}})
+            await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
+            await until(lambda: extension_at(kubectl, "0.2.0"), within=60, what="the upgrade to 0.2.0")
+            crd = await get(kubectl, "crd", CRD)
+            assert crd is not None
+            assert PRINTER_COLUMN in crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            await heals()
+
+            patch = json.dumps({"spec": {"version": "0.1.0"}})
+            await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
+            await until(lambda: extension_at(kubectl, "0.1.0"), within=60, what="the rollback to 0.1.0")
+            crd = await get(kubectl, "crd", CRD)
+            assert crd is not None
+            assert PRINTER_COLUMN not in (crd["spec"]["versions"][0].get("additionalPrinterColumns") or [])
+            await heals()
+            assert operator.poll() is None, log.read_text()
+
+            await asyncio.to_thread(kubectl, "delete", EXTENSIONS, PACKAGE, "--timeout=60s")
+            assert await get(
+                kubectl, "deployment", "-n", NAMESPACE, "-l", f"olm.kubeloop.dev/package={PACKAGE}"
+            ) == {
+                "apiVersion": "v1",
+                "items": [],
+                "kind": "List",
+                "metadata": {"resourceVersion": ""},
+            }
+            assert await get(kubectl, "crd", CRD) is not None  # the data stays
+        finally:
+            if operator.poll() is None:
+                os.killpg(operator.pid, signal.SIGTERM)
+            operator.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
