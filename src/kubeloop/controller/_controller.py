@@ -17,8 +17,9 @@ Guarantees:
   an ``Exception`` (a stray ``asyncio.CancelledError`` while its worker is not being cancelled, say)
   is retried like an error too, and counted as a panic. Nothing a reconcile does stops the
   workers or the other keys (``KeyboardInterrupt`` and ``SystemExit`` excepted: they end the process).
-- ``run()`` raises ``StoppedError`` if a worker ends while the controller is not stopping (a worker
-  cancelled by code that does not own it), so the manager exits instead of running without it.
+- ``run()`` fails (an ``ExceptionGroup`` holding a ``StoppedError``) if a worker ends while the
+  controller is not stopping (a worker cancelled by code that does not own it), so the manager
+  exits instead of running without it.
 - ``shutdown()`` stops handing out keys and waits (up to a timeout) for running reconciles.
 """
 
@@ -164,8 +165,8 @@ class Controller:
             self.queue.add(request)
 
     async def run(self) -> None:
-        """Run the workers until ``shutdown()`` lets them finish, or until cancelled; ``StoppedError``
-        if a worker ends otherwise."""
+        """Run the workers until ``shutdown()`` lets them finish, or until cancelled; fails with a
+        ``StoppedError`` (in the ``TaskGroup``'s ``ExceptionGroup``) if a worker ends otherwise."""
         supervisor = Supervisor(lambda: self.queue.shutting_down)
         async with asyncio.TaskGroup() as group:
             self._workers = [
