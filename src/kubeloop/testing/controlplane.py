@@ -410,8 +410,9 @@ class ControlPlane:
         A watch that starts or resumes from an older resourceVersion is then answered ``410 Gone``
         ("too old resource version") wherever kube-apiserver reads from etcd, and an informer relists.
         kube-apiserver's watch cache keeps a window of recent history in memory and serves watches from
-        it: start the control plane with ``apiserver_args=("--watch-cache=false",)`` to have every
-        resumed watch reach etcd (kube-apiserver itself compacts every 5 minutes).
+        it: turn it off for the resources under test, ``apiserver_args=("--watch-cache-sizes=
+        widgets.example.com#0",)``, to have their resumed watches reach etcd (``--watch-cache=false``
+        turns it off for everything). kube-apiserver itself compacts every 5 minutes.
         """
         target = revision if revision is not None else self.etcd_revision()
         self._etcd("/v3/kv/compaction", {"revision": str(target), "physical": True})
