@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -41,6 +42,8 @@ from kubeloop.olm import (
     push_catalog,
     render_catalog,
 )
+from kubeloop.olm._bundle import dump_documents
+from kubeloop.olm._catalog import package_documents
 from kubeloop.olm._push import CATALOG_LABEL
 from kubeloop.scaffold import operator_rules
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
@@ -688,3 +691,64 @@ async def test_an_extension_watching_one_namespace_installs_in_that_mode_or_is_r
         "items"
     ]
     assert [r["rules"][0]["resources"] for r in roles] == [["configmaps"]]
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+
+
+async def test_a_catalog_with_a_replaces_cycle_is_not_served_and_its_extension_waits_naming_it(
+    case: Case,
+) -> None:
+    k, ns = case.kubectl, case.namespace
+    pkg = case.package.name
+    await case.push(case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0"))
+    name = await case.extension()
+    await case.installed(name, "1.1.0")  # along the graph
+    catalog = render_catalog([case.bundle("1.0.0"), case.bundle("1.1.0", "1.0.0")])
+    docs = package_documents(catalog, pkg)
+    channel = next(d for d in docs if d["schema"] == "olm.channel")
+    channel["entries"] = [
+        {"name": f"{pkg}.v1.0.0", "replaces": f"{pkg}.v1.1.0"},
+        {"name": f"{pkg}.v1.1.0", "replaces": f"{pkg}.v1.0.0"},
+    ]
+    configmaps = (await get(k, "configmap", "-n", ns, "-l", f"{CATALOG_LABEL}={case.catalog}"))["items"]
+    (configmap,) = configmaps
+    (key,) = configmap["data"]
+    patch = json.dumps({"data": {key: dump_documents(docs)}})
+    await asyncio.to_thread(k, "patch", "configmap", configmap["metadata"]["name"], "-n", ns, "-p", patch)
+
+    async def unavailable() -> bool:
+        status = (await get(k, CATALOGS, case.catalog))["status"]
+        return condition(status, "Serving")["status"] == "False"
+
+    await until(unavailable, within=30, what="Serving=False")
+    serving = condition((await get(k, CATALOGS, case.catalog))["status"], "Serving")
+    cycle = f"replaces cycle {pkg}.v1.0.0 -> {pkg}.v1.1.0 -> {pkg}.v1.0.0"
+    assert cycle in serving["message"]
+    assert any(cycle in n for n in await case.events(case.catalog, "Unavailable"))
+
+    async def waiting() -> bool:
+        return cycle in condition(await case.status(name), "Progressing").get("message", "")
+
+    await until(waiting, within=60, what="the extension naming the cycle")
+    assert condition(await case.status(name), "Progressing")["reason"] == "Retrying"
+    assert (await case.status(name))["install"]["bundle"]["version"] == "1.1.0"  # nothing changed
+
+
+async def test_a_malformed_bundle_fails_naming_it_and_applies_nothing(case: Case) -> None:
+    bundle = case.bundle("1.0.0")
+    csv = copy.deepcopy(bundle.csv)
+    csv["spec"]["install"]["spec"]["deployments"] = []
+    objects = tuple(csv if o is bundle.csv else o for o in bundle.objects)
+    await case.push(dataclasses.replace(bundle, objects=objects))
+    name = await case.extension()
+
+    async def failed() -> bool:
+        return condition(await case.status(name), "Progressing")["reason"] == "Failed"
+
+    await until(failed, within=60, what="Failed")
+    message = condition(await case.status(name), "Progressing")["message"]
+    assert f"bundle {case.package.name}.v1.0.0: its CSV has no deployments" in message
+    await until(lambda: case.events(name, "Failed"), within=30, what="a Warning Event")
+    assert await absent(case.kubectl, "crd", case.package.crd)
+    assert await absent(case.kubectl, "serviceaccount", SA, "-n", case.namespace)
