@@ -1,4 +1,7 @@
-"""Deployments, ReplicaSets and StatefulSets: replicas, strategy and pod-template defaults."""
+"""Deployments, ReplicaSets and StatefulSets: replicas, strategy and pod-template defaults; the
+validation the real server starts with (selector required, not empty, matching the template labels and
+immutable; the pod template; replicas; the Deployment strategy type) and its warning for names that are
+not DNS labels."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from kubeloop.apiserver.storage import Obj, View
 from kubeloop.apiserver.strategy.base import Strategy
 from kubeloop.apiserver.strategy.podspec import RESTART_POLICIES, go_map, template_causes
 from kubeloop.apiserver.strategy.podtemplate import template_defaults
-from kubeloop.labels import selector_from_dict
+from kubeloop.labels import SelectorError, selector_from_dict
 
 __all__ = ["DeploymentStrategy", "ReplicaSetStrategy", "StatefulSetStrategy"]
 
@@ -66,7 +69,14 @@ class _Workload(Strategy):
                 )
             )
         labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels")
-        if selector is None or not selector_from_dict(selector).matches_labels(labels or {}):
+        try:
+            matches = selector is not None and selector_from_dict(selector).matches_labels(labels or {})
+        except SelectorError:
+            causes.append(
+                validation.invalid_raw("spec.selector", _go_selector(selector), "invalid label selector")
+            )
+            matches = True  # the real server skips the template check when the selector does not parse
+        if not matches:
             causes.append(
                 validation.invalid_raw(
                     "spec.template.metadata.labels",
