@@ -17,6 +17,23 @@ from kubeloop.olm import Bundle
 from kubeloop.testing import Kubectl, KubectlError
 
 SA = "widget-operator"
+INSTALLER = "installer"
+
+
+async def admin_installer(kubectl: Kubectl, namespace: str) -> str:
+    """The ServiceAccount ``installer`` of ``namespace``, bound to cluster-admin: for tests whose
+    ClusterExtensions are not about permissions. Returns the ClusterRoleBinding's name (to delete)."""
+    binding = f"{namespace}-{INSTALLER}"
+    await asyncio.to_thread(kubectl, "create", "serviceaccount", INSTALLER, "-n", namespace)
+    await asyncio.to_thread(
+        kubectl,
+        "create",
+        "clusterrolebinding",
+        binding,
+        "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:{INSTALLER}",
+    )
+    return binding
 
 
 def crd_version(name: str, *, storage: bool = False, fields: tuple[str, ...] = ("size",)) -> dict[str, Any]:
@@ -111,6 +128,20 @@ class Package:
             default_channel="stable",
             properties=({"type": "olm.package", "value": {"packageName": self.name, "version": version}},),
         )
+
+    def extension(self, namespace: str, **spec: Any) -> dict[str, Any]:
+        """A ClusterExtension named after the package, installing it in ``namespace`` as ``INSTALLER``."""
+        return {
+            "apiVersion": "olm.kubeloop.dev/v1",
+            "kind": "ClusterExtension",
+            "metadata": {"name": self.name},
+            "spec": {
+                "packageName": self.name,
+                "namespace": namespace,
+                "serviceAccount": {"name": INSTALLER},
+                **spec,
+            },
+        }
 
     def webhook_name(self, kind: str) -> str:
         """The generateName of the ``m``(utating), ``v``(alidating) or ``c``(onversion) webhook."""

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from olm_widgets import SA, Package, absent, get
+from olm_widgets import SA, Package, absent, admin_installer, get
 
 from kubeloop.client import Client
 from kubeloop.olm import Bundle, apply_crds, push_catalog, render_catalog
@@ -87,30 +87,11 @@ async def test_a_lifecycle_operator_killed_mid_upgrade_finishes_it_when_started_
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     package = Package(f"widgets-{suffix}", f"g{suffix}.olm.kubeloop.dev")
-    installer = f"{namespace}-installer"
-    await asyncio.to_thread(kubectl, "create", "serviceaccount", "installer", "-n", namespace)
-    await asyncio.to_thread(
-        kubectl,
-        "create",
-        "clusterrolebinding",
-        installer,
-        "--clusterrole=cluster-admin",
-        f"--serviceaccount={namespace}:installer",
-    )
+    installer = await admin_installer(kubectl, namespace)
     first = with_configmaps(package.in_channel("1.0.0"), MANY)
     second = with_configmaps(package.in_channel("1.1.0", "1.0.0"), MANY)
     log = tmp_path / "olm-run.log"
-    extension = {
-        "apiVersion": "olm.kubeloop.dev/v1",
-        "kind": "ClusterExtension",
-        "metadata": {"name": package.name},
-        "spec": {
-            "packageName": package.name,
-            "namespace": namespace,
-            "serviceAccount": {"name": "installer"},
-            "version": "1.0.0",
-        },
-    }
+    extension = package.extension(namespace, version="1.0.0")
     await apply_crds(client)
     try:
         with lifecycle_process(control_plane.kubeconfig, log):

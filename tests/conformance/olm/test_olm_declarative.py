@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from olm_widgets import SA, V1_CRD, V2_CRD, Package, absent, crd_version, get
+from olm_widgets import INSTALLER, SA, V1_CRD, V2_CRD, Package, absent, admin_installer, crd_version, get
 
 from kubeloop.client import Client
 from kubeloop.olm import (
@@ -53,9 +53,6 @@ EXTENSIONS = ClusterExtension.resource_info().crd_name
 # 1.2.0 drops the field `size` of the stored version v1: an unsafe CRD change.
 UNSAFE_CRD = [crd_version("v1", storage=True, fields=("color",))]
 CERT_LIFETIME = dt.timedelta(seconds=40)
-
-
-INSTALLER = "installer"
 
 
 def generated_role(name: str) -> dict[str, Any]:
@@ -188,16 +185,7 @@ async def case(lifecycle: None, client: Client, kubectl: Kubectl, namespace: str
     suffix = uuid.uuid4().hex[:8]
     package = Package(name=f"widgets-{suffix}", group=f"g{suffix}.olm.kubeloop.dev")
     made = Case(client, kubectl, namespace, package, catalog=f"catalog-{suffix}")
-    admin = f"{namespace}-{INSTALLER}"
-    await asyncio.to_thread(kubectl, "create", "serviceaccount", INSTALLER, "-n", namespace)
-    await asyncio.to_thread(
-        kubectl,
-        "create",
-        "clusterrolebinding",
-        admin,
-        "--clusterrole=cluster-admin",
-        f"--serviceaccount={namespace}:{INSTALLER}",
-    )
+    admin = await admin_installer(kubectl, namespace)
     yield made
     for name in made.extensions:
         await asyncio.to_thread(kubectl, "delete", EXTENSIONS, name, "--ignore-not-found", "--wait=false")

@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 import pytest
-from olm_widgets import SA, Package, absent, get
+from olm_widgets import SA, Package, absent, admin_installer, get
 
 from kubeloop.client import Client
 from kubeloop.errors import KubeloopError
@@ -60,28 +60,10 @@ async def lifecycle_path(
     await asyncio.to_thread(
         kubectl, "create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}"
     )
-    installer = f"{namespace}-installer"
-    await asyncio.to_thread(kubectl, "create", "serviceaccount", "installer", "-n", namespace)
-    await asyncio.to_thread(
-        kubectl,
-        "create",
-        "clusterrolebinding",
-        installer,
-        "--clusterrole=cluster-admin",
-        f"--serviceaccount={namespace}:installer",
-    )
+    installer = await admin_installer(kubectl, namespace)
     bundle = package.in_channel("1.0.0")
     await push_catalog(client, render_catalog([bundle]), f"catalog-{suffix}", namespace)
-    extension = {
-        "apiVersion": "olm.kubeloop.dev/v1",
-        "kind": "ClusterExtension",
-        "metadata": {"name": package.name},
-        "spec": {
-            "packageName": package.name,
-            "namespace": namespace,
-            "serviceAccount": {"name": "installer"},
-        },
-    }
+    extension = package.extension(namespace)
     try:
         async with run_operator(
             lifecycle_operator(), control_plane.user_kubeconfig(user), ready_timeout=STEP
