@@ -13,7 +13,7 @@ import pytest
 from kubeloop.testing import ControlPlane
 
 DOCS = Path(__file__).parents[2] / "docs"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+BLOCK = re.compile(r"^```python(?:[ \t][^\n]*)?\n(.*?)^```", re.S | re.M)
 ALL_PAGES = {str(p.relative_to(DOCS)): p.read_text() for p in sorted(DOCS.rglob("*.md"))}
 PAGES = {
     page: BLOCK.findall(text)
@@ -21,7 +21,11 @@ PAGES = {
     if text.startswith("<!-- docs-test: run -->")
 }
 # Pages whose Python blocks another test runs.
-RUN_ELSEWHERE = {"tutorial.md": "tests/e2e/test_tutorial.py"}
+RUN_ELSEWHERE = {
+    "tutorial.md": "tests/e2e/test_tutorial.py",
+    "migrating/from-kopf.md": "tests/e2e/test_migration.py",  # its blocks are the example files
+    "migrating/from-kubebuilder.md": "tests/e2e/test_migration.py",
+}
 # Pages whose Python blocks are still fragments (names defined elsewhere on the page, or sketches).
 FRAGMENTS = {"apiserver.md", "client.md", "crd.md", "webhooks.md"}
 
