@@ -35,7 +35,8 @@ def report(changes: list[Change]) -> None:
     envvar="KUBELOOP_SOURCE",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
-    help="Depend on this kubeloop checkout (installed editable) instead of PyPI; env KUBELOOP_SOURCE.",
+    help="Depend on this kubeloop checkout (installed editable); env KUBELOOP_SOURCE. Default: what this "
+    "kubeloop was installed from (a checkout, a wheel), or kubeloop>=VERSION when it came from an index.",
 )
 def init(domain: str, project_name: str | None, namespace: str | None, kubeloop_source: Path | None) -> None:
     """Create an operator project here: package, config/, Makefile, Dockerfile, PROJECT, tests.

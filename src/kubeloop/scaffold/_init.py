@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kubeloop.operator import Operator
@@ -20,6 +19,7 @@ from kubeloop.scaffold._names import (
 from kubeloop.scaffold._plan import Change, Plan
 from kubeloop.scaffold._project import PROJECT_FILE, Project
 from kubeloop.scaffold._render import render
+from kubeloop.scaffold._source import kubeloop_source
 
 __all__ = ["InitOptions", "init_project", "plan_init"]
 
@@ -67,15 +67,6 @@ class InitOptions:
     kubeloop_source: Path | None = None
 
 
-def _kubeloop_requirement(source: Path | None) -> str:
-    if source is not None:
-        return f"kubeloop @ {source.resolve().as_uri()}"
-    try:
-        return f"kubeloop>={version('kubeloop')}"
-    except PackageNotFoundError:  # pragma: no cover - kubeloop runs from an installed distribution
-        return "kubeloop"
-
-
 def _target(template: str, package: str) -> str:
     if template.startswith("package/"):
         return f"src/{package}/{template.removeprefix('package/')}"
@@ -99,14 +90,15 @@ def plan_init(root: Path, options: InitOptions) -> Plan:
                     f"not {getattr(project, key)!r}: this directory is another project"
                 )
         project = existing
-    source = options.kubeloop_source
+    source = kubeloop_source(options.kubeloop_source)
     context = {
         "domain": domain,
         "project_name": name,
         "package": package,
         "namespace": namespace,
-        "kubeloop_source": str(source.resolve()) if source else "",
-        "kubeloop_requirement": _kubeloop_requirement(source),
+        "kubeloop_source": str(source.checkout or ""),
+        "kubeloop_requirement": source.requirement,
+        "kubeloop_direct": source.direct,
         "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
         "has_webhooks": any(r.webhooks is not None for r in project.resources),
     }

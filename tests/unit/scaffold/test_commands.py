@@ -74,7 +74,10 @@ def test_init_writes_a_project_whose_files_parse(project: Path) -> None:
     ):
         assert (project / path).is_file(), path
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
-    assert pyproject["project"]["dependencies"][0].startswith("kubeloop>=")
+    # The kubeloop running these tests is this checkout, installed editable: the project uses it too.
+    checkout = Path(__file__).parents[3].resolve()
+    assert pyproject["project"]["dependencies"][0] == f"kubeloop @ {checkout.as_uri()}"
+    assert f"KUBELOOP_SOURCE ?= {checkout}" in (project / "Makefile").read_text()
     assert pyproject["project"]["scripts"] == {project.name: f"{package}.__main__:main"}
     for path in project.rglob("*.py"):
         compile(path.read_text(), str(path), "exec")
