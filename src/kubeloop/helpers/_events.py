@@ -4,7 +4,10 @@
 best-effort: a failed write is logged, never raised into a reconcile). The same event about the
 same object within ``series_window`` seconds is aggregated into the first one's ``series``
 (count and last time) instead of creating a new object, as client-go's recorder does; the writes
-of one series go out in order, so a burst is one Event with the burst's count. What the server
+of one series go out in order, so a burst is one Event with the burst's count. A series keeps its
+Event's name whatever its writes meet: a count whose Event is not there (its create failed) creates
+it with the count so far, and one whose create only seemed to fail (the answer was lost) patches it,
+so a series is one Event even when the API server or the network fails in between. What the server
 would refuse is fitted first: the Event's name (the object's, cut so that the suffix fits in 253
 characters) and its note (cut to 1024 bytes, not characters).
 """
@@ -23,7 +26,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kubeloop.client import Client, PatchType
+from kubeloop.client import AlreadyExistsError, Client, NotFoundError, PatchType
 from kubeloop.errors import KubeloopError
 
 __all__ = ["EventRecorder", "EventType"]
@@ -39,11 +42,13 @@ def _micro_now() -> str:
 
 @dataclass
 class _Series:
-    """One Event as written so far: its name, count, when it started and its last pending write."""
+    """One Event: its name, the body it was first created with, its count, when it started and its
+    last pending write."""
 
     name: str
     namespace: str
     first: float
+    event: dict[str, Any] = field(default_factory=dict, repr=False)
     count: int = 1
     write: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -97,14 +102,14 @@ class EventRecorder:
         write: Awaitable[None]
         if series is not None and now - series.first < self.series_window:
             series.count += 1
-            write = self._count(key, series, series.count)
+            write = self._count(series, series.count)
         else:
             series = _Series(_event_name(meta.get("name")), meta.get("namespace") or "default", now)
+            series.event = self._event(dict(regarding), series, type, reason, note, action)
             self._seen[key] = series
             while len(self._seen) > self._max_tracked:
                 self._seen.popitem(last=False)
-            event = self._event(dict(regarding), series, type, reason, note, action)
-            write = self._create(key, series, event)
+            write = self._create(series.event)
         task = asyncio.create_task(self._after(series.write, write))
         series.write = task
         self._tasks.add(task)
@@ -152,12 +157,12 @@ class EventRecorder:
             },
         }
 
-    async def _create(self, key: tuple[str, ...], series: _Series, event: dict[str, Any]) -> None:
+    async def _create(self, event: dict[str, Any]) -> None:
         try:
             await self.client.create(event)
+        except AlreadyExistsError:
+            pass  # made by a create whose answer was lost
         except KubeloopError as exc:
-            if self._seen.get(key) is series:
-                del self._seen[key]  # the next one starts a new Event instead of counting on this one
             log.warning(
                 "could not record event %s/%s about %s: %s",
                 event["type"],
@@ -166,16 +171,17 @@ class EventRecorder:
                 exc,
             )
 
-    async def _count(self, key: tuple[str, ...], series: _Series, count: int) -> None:
-        if self._seen.get(key) is not series:
-            return  # its Event could not be created; nothing to count on
+    async def _count(self, series: _Series, count: int) -> None:
+        observed = {"count": count, "lastObservedTime": _micro_now()}
         try:
             await self.client.patch(
                 "events.k8s.io/v1/Event",
                 series.name,
-                {"series": {"count": count, "lastObservedTime": _micro_now()}},
+                {"series": observed},
                 type=PatchType.MERGE,
                 namespace=series.namespace,
             )
+        except NotFoundError:
+            await self._create({**series.event, "series": observed})  # its create failed
         except KubeloopError as exc:
             log.warning("could not count event %s (%d): %s", series.name, count, exc)

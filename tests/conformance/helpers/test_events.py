@@ -1,14 +1,19 @@
 """The Event recorder against the real API server: Events about objects with the longest names, notes
-at the size limit in multibyte text, and a burst of the same event aggregated into one series."""
+at the size limit in multibyte text, and a burst of the same event aggregated into one series, also
+when the series' first create fails or its answer is lost."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kubeloop.client import Client
 from kubeloop.helpers import EventRecorder
+from kubeloop.testing import ControlPlane
+from kubeloop.testing.faults import FaultProxy, Faults
 
 
 async def config_map(client: Client, namespace: str, name: str) -> dict[str, Any]:
@@ -59,3 +64,36 @@ async def test_a_burst_of_the_same_event_is_one_event_with_its_series_count(
     await recorder.flush()
     [event] = await events_about(client, namespace, obj)
     assert event["series"]["count"] == 5
+
+
+@pytest.fixture
+def proxy(control_plane: ControlPlane) -> Iterator[FaultProxy]:
+    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=7) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Faults(reset_share=1.0), Faults(error_share=1.0, error_codes=(500,))],
+    ids=["answer-lost", "refused"],
+)
+async def test_a_series_whose_first_create_fails_is_still_one_event_with_its_count(
+    control_plane: ControlPlane,
+    client: Client,
+    namespace: str,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    fault: Faults,
+) -> None:
+    obj = await config_map(client, namespace, "first-create-fails")
+    async with await Client.load(proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")) as via:
+        recorder = EventRecorder(via, "events-test")
+        proxy.faults = Faults(**{**vars(fault), "only": "^POST /apis/events.k8s.io/"})
+        recorder.record(obj, "Warning", "Broken", "the same failure")
+        await recorder.flush()
+        proxy.faults = Faults()
+        for _ in range(2):
+            recorder.record(obj, "Warning", "Broken", "the same failure")
+        await recorder.flush()
+    [event] = await events_about(client, namespace, obj)
+    assert event["series"]["count"] == 3

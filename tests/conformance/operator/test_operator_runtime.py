@@ -305,6 +305,6 @@ async def test_repeated_failures_aggregate_into_one_event_series(
             what="series count 3",
         )
     found = warnings()
-    assert len(found) == 1
+    assert len(found) == 1, [(e["metadata"]["name"], e.get("series")) for e in found]
     assert found[0]["note"] == "the same failure"
     assert found[0]["reportingController"] == "series-test"
