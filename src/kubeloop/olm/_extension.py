@@ -22,8 +22,9 @@ with a Warning Event and no retry until the ClusterExtension or a catalog change
 backoff. ``Installed`` says whether a release exists and which bundle; the messages are the one-line
 errors. Deleting a ClusterExtension uninstalls its package (CRDs are kept) before its finalizer goes.
 
-Once installed and up to date, each pass restores what drifted (an installed object deleted or its
-fields edited: a Warning Event ``Restored`` per object) and renews the webhooks' serving certificate
+Once installed (up to date, or held: Failed, Blocked, AwaitingApproval), each pass restores what
+drifted (an installed object deleted or its fields edited: a Warning Event ``Restored`` per object)
+and renews the webhooks' serving certificate
 when two thirds of its lifetime are past (a Normal Event ``CertificateRotated``); the release's
 objects are watched by label (``_drift``), and the extension is reconciled again at the latest when
 the certificate is due or after ``resync`` seconds.
@@ -74,6 +75,8 @@ class _Stop(KubeloopError):
 
 class _Pending(KubeloopError):
     """An upgrade to ``bundle`` waits for approval (``upgradeApproval: Manual``): not retried."""
+
+    reason = "AwaitingApproval"
 
     def __init__(self, bundle: Bundle, message: str) -> None:
         super().__init__(message)
@@ -138,31 +141,44 @@ class ExtensionReconciler:
         self._sources[ctx.request.name] = spec.catalog
         installer = self._installer(ctx, spec)
         release = None
-        due: dt.datetime | None = None
+        catalog: Catalog | None = None
         try:
             release = await installer.release(spec.namespace, spec.package_name)
             catalog = self._catalog(spec, await ctx.list(ClusterCatalog))
             release, changed = await _converge(installer, ctx, catalog, spec, release)
             _deprecations(ctx, catalog, spec, release)
-            if release is not None and not changed:
-                due = await _restore(installer, ctx, release.bundle_in(catalog), release)
-        except _Stop as stop:
-            _report(ctx, release, stop.reason, str(stop))
-            return None
-        except _Pending as pending:
-            _report(ctx, release, "AwaitingApproval", str(pending), pending=pending.bundle)
-            return None
+        except (_Stop, _Pending) as stop:
+            pending = stop.bundle if isinstance(stop, _Pending) else None
+            _report(ctx, release, stop.reason, str(stop), pending=pending)
+            # no retry for the request, but what is installed is still kept and its certificate renewed
+            return await self._keep(ctx, installer, catalog, release)
         except (MissingPermissions, OwnershipConflict) as err:  # mended outside: look again soon
             _report(ctx, release, "Retrying", str(err))
             return Result(requeue_after=self.recheck)
         except KubeloopError as err:
             _report(ctx, release, "Retrying", str(err))
             return Result(requeue=True)
-        if release is not None:
-            self.drift.watch(ctx.request, installer.client, release)
-        _report(ctx, release, "Succeeded", "desired state reached")
         if changed:
+            _report(ctx, release, "Succeeded", "desired state reached")
             return Result(requeue=True)  # after an upgrade, the next one may follow
+        kept = await self._keep(ctx, installer, catalog, release)
+        _report(ctx, release, "Succeeded", "desired state reached")
+        return kept
+
+    async def _keep(
+        self, ctx: Context, installer: Installer, catalog: Catalog | None, release: Release | None
+    ) -> Result | None:
+        """Restore what drifted from ``release`` (renewing its certificate when due) and watch its
+        objects; when to look again (None: nothing installed). Failing to is reported by a Warning
+        Event and retried with backoff."""
+        if release is None or catalog is None:
+            return None
+        try:
+            due = await _restore(installer, ctx, release.bundle_in(catalog), release)
+        except KubeloopError as err:
+            ctx.event("Warning", "RestoreFailed", f"keeping {release.bundle} as installed failed: {err}")
+            return Result(requeue=True)
+        self.drift.watch(ctx.request, installer.client, release)
         until_due = (due - dt.datetime.now(dt.UTC)).total_seconds() if due else self.resync
         return Result(requeue_after=max(1.0, min(self.resync, until_due)))
 

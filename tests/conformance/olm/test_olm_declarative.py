@@ -578,6 +578,10 @@ async def test_a_manual_upgrade_waits_in_the_status_until_its_version_is_approve
     assert status["install"]["bundle"]["version"] == "1.0.0"
     assert await case.image() == "registry.example/widgets:1.0.0"
     await until(lambda: case.events(name, "AwaitingApproval"), within=30, what="an Event")
+    # held for approval, what is installed is still kept
+    await asyncio.to_thread(case.kubectl, "delete", "deployment", SA, "-n", case.namespace)
+    await until(lambda: case.events(name, "Restored"), within=30, what="the Deployment restored")
+    assert await case.image() == "registry.example/widgets:1.0.0"
 
     patch = json.dumps({"spec": {"approvedVersion": "1.1.0"}})
     await asyncio.to_thread(case.kubectl, "patch", EXTENSIONS, name, "--type=merge", "-p", patch)
