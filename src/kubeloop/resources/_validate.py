@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import pydantic
+if TYPE_CHECKING:
+    import pydantic
 
 __all__ = ["validate"]
 
@@ -21,6 +22,8 @@ T = TypeVar("T", bound=Mapping[str, Any])
 
 @functools.cache
 def _adapter(kind: type[Any]) -> pydantic.TypeAdapter[Any]:
+    import pydantic  # only when asked: importing the types must not cost pydantic's import
+
     return pydantic.TypeAdapter(kind)
 
 
