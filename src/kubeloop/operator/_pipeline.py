@@ -205,12 +205,16 @@ async def _write_status(ctx: Context, reg: Registration) -> None:
     patch: dict[str, Any] = {k: None for k in old if k not in ctx.status} if isinstance(old, dict) else {}
     patch.update(ctx.status)
     kwargs: dict[str, Any] = {"type": PatchType.MERGE, "namespace": ctx.request.namespace or None}
-    try:
-        updated = await ctx.client.patch(
-            reg.primary.ref, ctx.request.name, {"status": patch}, subresource="status", **kwargs
-        )
-    except NotFoundError:
-        updated = await ctx.client.patch(reg.primary.ref, ctx.request.name, {"status": patch}, **kwargs)
+    resource = await ctx.client.resource(reg.primary.ref)
+    if "status" not in resource.subresources:  # a kind without a status subresource keeps status inline
+        updated = await ctx.client.patch(resource, ctx.request.name, {"status": patch}, **kwargs)
+    else:
+        try:
+            updated = await ctx.client.patch(
+                resource, ctx.request.name, {"status": patch}, subresource="status", **kwargs
+            )
+        except NotFoundError:
+            return  # deleted meanwhile: nothing left to report on (the main resource is no fallback)
     (await ctx.cache.informer(reg.primary.ref)).observe(updated)
 
 

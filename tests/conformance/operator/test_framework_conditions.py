@@ -3,9 +3,12 @@ and the embedded one; a Ready condition the author wrote is the author's."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gadgets import Gadget, gadget
 
 import kubeloop as kl
@@ -61,3 +64,26 @@ async def test_a_pass_that_succeeds_clears_the_ready_false_the_framework_set(
         await api.patch(RESOURCE, "authored", {"metadata": {"labels": {"again": "1"}}}, namespace=ns)
         await until(lambda: passes["authored"].count("quiet") >= 2, what="two quiet passes of authored")
         assert await has_ready(api, ns, "authored", "Waiting"), "the author's condition is kept"
+
+
+async def test_a_status_write_for_an_object_deleted_meanwhile_is_dropped_not_retried_on_the_main_resource(
+    kubeconfig: Path, api: Client, ns: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Regression (found by the chaos suite): the status subresource's 404 for a deleted object sent
+    the write to the main resource, which the generated RBAC forbids (403), and the pass failed."""
+    operator = kl.Operator("status-after-delete-test", namespace=ns)
+    passes: list[str] = []
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        passes.append(g.metadata.name or "")
+        await api.delete(RESOURCE, g.metadata.name or "", namespace=ns)
+        ctx.status["seen"] = True  # written after the pass, when the object is gone
+
+    with caplog.at_level(logging.ERROR, logger="kubeloop"):
+        async with run_operator(operator, kubeconfig):
+            await api.create(gadget("short-lived"), namespace=ns)
+            await until(lambda: passes == ["short-lived"], what="one pass")
+            await asyncio.sleep(2.0)  # a failed pass would be logged and retried by now
+    assert [r.getMessage() for r in caplog.records if "reconcile failed" in r.getMessage()] == []
+    assert passes == ["short-lived"]
