@@ -5,10 +5,7 @@ internet to be read."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -22,16 +19,8 @@ DOCS = ROOT / "docs"
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site built with ``mkdocs build --strict`` (mkdocs is a dependency of the tests: the docs extra)."""
-    out = tmp_path_factory.mktemp("site")
-    mkdocs = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)]
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    built = subprocess.run(mkdocs, cwd=ROOT, capture_output=True, text=True, env=env, check=False)
-    assert built.returncode == 0, f"mkdocs build --strict failed:\n{built.stderr[-4000:]}"
-    warnings = [line for line in built.stderr.splitlines() if line.startswith("WARNING")]
-    assert not warnings, warnings
-    return out
+def site(built_site: Path) -> Path:
+    return built_site
 
 
 def commands(group: click.Command, path: tuple[str, ...] = ("kubeloop",)) -> list[tuple[str, ...]]:
