@@ -290,6 +290,9 @@ def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
         found = kubectl.json("get", "mutatingwebhookconfiguration,validatingwebhookconfiguration")["items"]
         return [c for c in found if c["metadata"]["name"].endswith(f"-{namespace}")]
 
+    # The CRDs `make install` applied (the `installed` fixture) are not OLM's: an install refuses to
+    # take over objects it did not install, as OLM v1 does, so they go first, as a user would do it.
+    run("uninstall")
     try:
         run("bundle", "VERSION=0.1.0", "IMG=registry.example/etcd-operator:0.1.0")
         csv = installed / "bundles" / "0.1.0" / "manifests" / f"{NAME}.v0.1.0.clusterserviceversion.yaml"
