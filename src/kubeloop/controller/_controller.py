@@ -232,7 +232,11 @@ class Controller:
         except BaseException as exc:
             task = asyncio.current_task()
             if isinstance(exc, KeyboardInterrupt | SystemExit) or (task is not None and task.cancelling()):
-                raise  # the process is ending, or this worker is being cancelled: let it
+                # The process is ending, or this worker is being cancelled (shutdown, or the lease was
+                # lost): let it, keeping the key to run again should workers restart (a no-op once
+                # the queue is shutting down).
+                self.queue.add(request)
+                raise
             panic = True
             self.queue.add_rate_limited(request)
             log.error(

@@ -76,6 +76,8 @@ class LeaderElectionOptions:
     """How to elect a leader; durations are seconds on ``clock``.
 
     Constraints (checked): ``lease_duration > renew_deadline > retry_period * (1 + JITTER) > 0``.
+    ``lease_duration > renew_deadline`` is the fencing: a leader that cannot renew stops its work
+    before the Lease can expire for any other replica.
     ``lease_name`` and ``lease_namespace`` may be left empty in ``ManagerOptions.leader_election``
     (the manager names the Lease ``<name>-leader`` in its client's namespace); an elector needs both.
     """
@@ -91,6 +93,9 @@ class LeaderElectionOptions:
     """The interval between attempts to acquire or renew."""
     release_on_cancel: bool = True
     """Release the Lease when leading ends gracefully, for an immediate hand-over."""
+    exit_on_loss: bool = False
+    """For the manager: end ``run()`` with ``LeaderElectionLost`` when the lease is lost (the process
+    exits, as controller-runtime's does) instead of stopping the controllers and campaigning again."""
     clock: Clock = field(default_factory=RealClock)
 
     def __post_init__(self) -> None:
@@ -138,7 +143,7 @@ class LeaderElector:
         try:
             await elector.run(run_controllers)   # returns when run_controllers returns
         except LeaderElectionLost:
-            ...                                  # run_controllers was cancelled; exit the process
+            ...                                  # run_controllers was cancelled; run again to campaign
 
     Cancel the task running ``run`` to stop gracefully: the work is cancelled, then the Lease is
     released (when ``release_on_cancel``). Caller duty: one ``run`` at a time per elector.

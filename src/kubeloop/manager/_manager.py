@@ -7,8 +7,13 @@ Guarantees:
 - ``/healthz`` answers as soon as the manager runs; ``/readyz`` only once every informer of the
   cache has synced.
 - Controllers start only after the informers they watch have synced, and, with leader
-  election, only while this replica leads. Losing leadership raises ``LeaderElectionLost`` out
-  of ``run()``: the process should exit and be restarted, as controller-runtime's does.
+  election, only while this replica leads. Losing the Lease (renewals failing for
+  ``renew_deadline``, e.g. while the API server or etcd restarts, or another holder) cancels the
+  controllers' workers, and awaits them, before the Lease can expire for another replica (fencing:
+  ``renew_deadline < lease_duration``, checked by ``LeaderElectionOptions``); the caches keep
+  running and the replica campaigns again, restarting the controllers once it leads. With
+  ``exit_on_loss`` the loss instead raises ``LeaderElectionLost`` out of ``run()``, as
+  controller-runtime's does.
 - ``stop()`` is graceful: controllers stop taking keys and running reconciles get
   ``graceful_shutdown_timeout`` seconds to finish; then the Lease is released, informers and
   servers stop, and ``run()`` returns.
@@ -30,7 +35,7 @@ from typing import Any
 from kubeloop.cache import Cache
 from kubeloop.client import Client
 from kubeloop.controller import Controller
-from kubeloop.manager._leader import LeaderElector
+from kubeloop.manager._leader import LeaderElectionLost, LeaderElector
 from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
 from kubeloop.manager._probes import MetricsServer, ProbeServer
@@ -115,7 +120,19 @@ class Manager:
             await self._run_controllers()
             return
         self.elector = LeaderElector(self.client, lease, metrics=self.metrics)
-        await self.elector.run(self._run_controllers)
+        while True:
+            try:
+                await self.elector.run(self._run_controllers)
+                return
+            except LeaderElectionLost as lost:
+                if lease.exit_on_loss:
+                    raise
+                self.metrics.leader_lost_once(lease.lease_name)
+                log.warning(
+                    "%s: leadership lost (%s); controllers stopped, caches kept; campaigning again",
+                    self.options.name,
+                    lost,
+                )
 
     async def _run_controllers(self) -> None:
         if not self.controllers:  # only servers (e.g. webhooks): run until stopped
@@ -127,6 +144,8 @@ class Manager:
         gc.collect()
         gc.freeze()
         log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
+        if self.elector is not None:
+            log.info("%s: leading as %s", self.options.name, self.elector.identity)
         supervisor = Supervisor(self._stopping.is_set)
         async with asyncio.TaskGroup() as group:
             for controller in self.controllers:

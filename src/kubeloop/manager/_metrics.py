@@ -174,6 +174,12 @@ class Metrics:
             ["name"],
             registry=reg,
         )
+        self.leader_lost = Counter(
+            "kubeloop_leader_election_lost_total",
+            "Times this replica lost the lease it held (its controllers stopped; it campaigns again).",
+            ["name"],
+            registry=reg,
+        )
 
     # -- exposition ---------------------------------------------------------------------------
 
@@ -247,6 +253,10 @@ class Metrics:
 
     def leader_status(self, name: str, leading: bool) -> None:
         self.leader_master_status.labels(name).set(1 if leading else 0)
+
+    def leader_lost_once(self, name: str) -> None:
+        """Count one loss of the lease ``name``; ``leader_election_master_status`` shows the regain."""
+        self.leader_lost.labels(name).inc()
 
 
 class _QueueRecorder:

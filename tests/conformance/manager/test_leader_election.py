@@ -8,6 +8,7 @@ Timings are short (lease 2 s, renew deadline 1.5 s, retry 0.25 s); bounds allow 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,8 +16,19 @@ from typing import Any
 
 import pytest
 
+from kubeloop.cache import CacheOptions
 from kubeloop.client import Client, ClientSettings
-from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, LeaderElector, Metrics
+from kubeloop.controller import Controller, Request, Result
+from kubeloop.manager import (
+    LeaderElectionLost,
+    LeaderElectionOptions,
+    LeaderElector,
+    Manager,
+    ManagerOptions,
+    Metrics,
+    MetricsOptions,
+    ProbeOptions,
+)
 from kubeloop.testing import Kubectl
 from kubeloop.testing.controlplane import ControlPlane
 from kubeloop.testing.waiting import until
@@ -226,3 +238,118 @@ async def test_a_leader_whose_lease_is_taken_over_loses_leadership_and_its_work_
     assert not a.elector.is_leader
     assert a.elector.leader_identity == "usurper"
     assert (await lease(kubectl, namespace))["holderIdentity"] == "usurper"
+
+
+# -- the manager through a lost lease (issue 14) ---------------------------------------------------
+
+USURPED = 3  # seconds of the usurper's lease: the replicas must sit out this long
+
+
+@dataclass
+class Reconciles:
+    """Reconciles of one key that requeues itself, as (replica, start, end) on the loop's clock."""
+
+    spans: list[tuple[str, float, float]] = field(default_factory=list)
+
+    def reconciler(self, identity: str) -> Callable[[Request], Awaitable[Result]]:
+        async def reconcile(request: Request) -> Result:
+            start = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.02)
+            self.spans.append((identity, start, asyncio.get_running_loop().time()))
+            return Result(requeue_after=0.05)
+
+        return reconcile
+
+    def count(self, identity: str | None = None, *, after: float = 0.0) -> int:
+        return sum(1 for who, start, _ in self.spans if identity in (None, who) and start >= after)
+
+    def assert_one_at_a_time(self) -> None:
+        ordered = sorted(self.spans, key=lambda span: span[1])
+        for (who, _, end), (other, start, _) in itertools.pairwise(ordered):
+            assert who == other or end <= start, f"{who} and {other} reconciled at once"
+
+
+@dataclass
+class RunningManager:
+    manager: Manager
+    task: asyncio.Task[None]
+
+    def lost(self) -> float:
+        return self.manager.metrics.leader_lost.labels(LEASE)._value.get()
+
+
+async def start_manager(
+    replicas: Replicas, reconciles: Reconciles, identity: str, *, exit_on_loss: bool = False
+) -> RunningManager:
+    client = await Client.load(replicas.control_plane.kubeconfig, settings=ClientSettings(qps=None))
+    replicas.clients.append(client)
+    election = LeaderElectionOptions(
+        LEASE, replicas.namespace, identity=identity, lease_duration=DURATION, renew_deadline=DEADLINE,
+        retry_period=RETRY, exit_on_loss=exit_on_loss,
+    )  # fmt: skip
+    options = ManagerOptions(
+        name="my-operator",
+        leader_election=election,
+        metrics=MetricsOptions("0"),
+        probes=ProbeOptions("0"),
+        cache=CacheOptions(),
+        graceful_shutdown_timeout=1,
+    )
+    manager = Manager(client, options, metrics=Metrics(process_collectors=False))
+    controller = Controller("ticker", reconciles.reconciler(identity))
+    controller.enqueue(Request(replicas.namespace, "tick"))
+    manager.add(controller)
+    task = asyncio.create_task(manager.run(), name=f"manager {identity}")
+    replicas.tasks.append(task)
+    return RunningManager(manager, task)
+
+
+async def usurp(kubectl: Kubectl, namespace: str) -> float:
+    """Another holder writes the Lease (as one that took it over would); returns when, on the loop's clock."""
+    patch = f'{{"spec":{{"holderIdentity":"usurper","leaseDurationSeconds":{USURPED}}}}}'
+    await asyncio.to_thread(kubectl, "patch", "lease", LEASE, "-n", namespace, "--type=merge", "-p", patch)
+    return asyncio.get_running_loop().time()
+
+
+async def test_a_manager_that_loses_its_lease_stops_reconciling_keeps_running_and_resumes_when_it_leads_again(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    reconciles = Reconciles()
+    a = await start_manager(replicas, reconciles, "replica-a")
+    await until(lambda: reconciles.count("replica-a") >= 3, within=20)
+
+    usurped = await usurp(kubectl, namespace)
+    await until(lambda: a.lost() == 1, within=MAX_POLL + SLACK + 2)
+    assert not a.task.done()
+    assert a.manager.elector is not None
+    assert not a.manager.elector.is_leader
+    # it stopped reconciling once it saw the usurper, and sits out the usurper's whole lease
+    quiet_from = usurped + MAX_POLL + SLACK
+    await asyncio.sleep(max(0.0, usurped + USURPED - 0.2 - asyncio.get_running_loop().time()))
+    assert reconciles.count(after=quiet_from) == 0, "reconciled while another replica held the lease"
+    assert not a.task.done()
+
+    # the usurper's lease expires: a takes it again and its controllers run again
+    await until(lambda: reconciles.count("replica-a", after=usurped + USURPED) >= 3, within=10)
+    assert a.manager.elector.is_leader
+    assert a.manager.metrics.leader_master_status.labels(LEASE)._value.get() == 1
+    assert a.lost() == 1
+
+    # with a second replica: after another take-over, exactly one of them resumes, never both at once
+    b = await start_manager(replicas, reconciles, "replica-b")
+    usurped = await usurp(kubectl, namespace)
+    await until(lambda: reconciles.count(after=usurped + USURPED) >= 10, within=15)
+    assert not a.task.done()
+    assert not b.task.done()
+    reconciles.assert_one_at_a_time()
+
+
+async def test_with_exit_on_loss_a_manager_that_loses_its_lease_ends_with_leader_election_lost(
+    replicas: Replicas, kubectl: Kubectl, namespace: str
+):
+    reconciles = Reconciles()
+    a = await start_manager(replicas, reconciles, "replica-a", exit_on_loss=True)
+    await until(lambda: reconciles.count() >= 1, within=20)
+    await usurp(kubectl, namespace)
+    with pytest.raises(LeaderElectionLost):
+        await asyncio.wait_for(a.task, MAX_POLL + SLACK + 2)
