@@ -1,5 +1,7 @@
 """Leader election against the real kube-apiserver: replicas race for one Lease, hand it over on a
-graceful stop, and replace a crashed leader only once its lease has expired.
+graceful stop, and replace a crashed leader only once its lease has expired; a manager that loses its
+lease (taken over, or its renewals black-holed) stops reconciling, keeps running and resumes when it
+leads again (issue 14).
 
 Timings are short (lease 2 s, renew deadline 1.5 s, retry 0.25 s); bounds allow for the jitter
 (retry periods of up to 0.3 s) and a little request latency.
@@ -12,6 +14,7 @@ import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +32,7 @@ from kubeloop.manager import (
     MetricsOptions,
     ProbeOptions,
 )
-from kubeloop.testing import Kubectl
+from kubeloop.testing import FaultProxy, Kubectl
 from kubeloop.testing.controlplane import ControlPlane
 from kubeloop.testing.waiting import until
 
@@ -279,9 +282,15 @@ class RunningManager:
 
 
 async def start_manager(
-    replicas: Replicas, reconciles: Reconciles, identity: str, *, exit_on_loss: bool = False
+    replicas: Replicas,
+    reconciles: Reconciles,
+    identity: str,
+    *,
+    exit_on_loss: bool = False,
+    kubeconfig: Path | None = None,
 ) -> RunningManager:
-    client = await Client.load(replicas.control_plane.kubeconfig, settings=ClientSettings(qps=None))
+    kubeconfig = kubeconfig or replicas.control_plane.kubeconfig
+    client = await Client.load(kubeconfig, settings=ClientSettings(qps=None))
     replicas.clients.append(client)
     election = LeaderElectionOptions(
         LEASE, replicas.namespace, identity=identity, lease_duration=DURATION, renew_deadline=DEADLINE,
@@ -342,6 +351,31 @@ async def test_a_manager_that_loses_its_lease_stops_reconciling_keeps_running_an
     assert not a.task.done()
     assert not b.task.done()
     reconciles.assert_one_at_a_time()
+
+
+async def test_a_manager_cut_off_from_the_api_server_past_its_renew_deadline_stops_reconciling_and_resumes(
+    replicas: Replicas, tmp_path: Path
+):
+    hole = DEADLINE + 2.5
+    with FaultProxy(replicas.control_plane.kubeconfig, forward_client_cert=True, seed=14) as proxy:
+        kubeconfig = proxy.kubeconfig(replicas.control_plane.kubeconfig, tmp_path / "via-proxy")
+        reconciles = Reconciles()
+        a = await start_manager(replicas, reconciles, "replica-a", kubeconfig=kubeconfig)
+        await until(lambda: reconciles.count() >= 3, within=20)
+
+        started = asyncio.get_running_loop().time()
+        proxy.blackhole(hole)  # every renewal hangs, as while kube-apiserver or etcd restarts
+        await until(lambda: a.lost() == 1, within=DEADLINE + MAX_POLL + SLACK + 1)
+        assert not a.task.done()
+        await asyncio.sleep(max(0.0, started + hole - 0.2 - asyncio.get_running_loop().time()))
+        # workers stopped within the renew deadline of the last renewal, before the lease could expire
+        assert reconciles.count(after=started + DEADLINE + SLACK) == 0
+        assert not a.task.done()
+
+        await until(lambda: reconciles.count(after=started + hole) >= 3, within=10)
+        assert a.manager.elector is not None
+        assert a.manager.elector.is_leader
+        assert a.lost() == 1
 
 
 async def test_with_exit_on_loss_a_manager_that_loses_its_lease_ends_with_leader_election_lost(
