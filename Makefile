@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos clean
+	test-badinput test-chaos test-long clean
 
 DEMO := examples/appservice
 
@@ -14,7 +14,7 @@ run: $(STAMP)
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
 test: $(STAMP) controlplane check docs
-	$(BIN)/pytest
+	$(BIN)/pytest -m 'not long'
 
 venv: $(STAMP)
 
@@ -60,6 +60,10 @@ test-badinput: $(STAMP) controlplane
 # docs/reliability.md (make test runs a short form of 16).
 test-chaos: $(STAMP) controlplane
 	KUBELOOP_CHAOS=full $(BIN)/pytest -s tests/chaos
+
+# The cases marked long (pytest -m long): make test runs a short form of each such test.
+test-long: $(STAMP) controlplane
+	$(BIN)/pytest -m long
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
