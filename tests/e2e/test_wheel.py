@@ -75,6 +75,16 @@ def test_the_wheel_carries_templates_data_types_and_license(dist: dict[str, Path
     assert f"Version: {version}" in metadata
     assert "License-Expression: Apache-2.0" in metadata
     assert "Classifier: Programming Language :: Python :: 3.11" in metadata
+    urls = dict(
+        line.removeprefix("Project-URL: ").split(", ", 1)
+        for line in metadata.splitlines()
+        if line.startswith("Project-URL: ")
+    )
+    assert sorted(urls) == ["Changelog", "Documentation", "Homepage", "Issues", "Repository"], urls
+    assert all(url.startswith("https://") for url in urls.values()), urls
+    assert urls["Changelog"] == urls["Documentation"] + "changelog/"  # the site's page of docs/changelog.md
+    assert (ROOT / "docs" / "changelog.md").is_file()
+    assert urls["Issues"] == urls["Repository"] + "/issues"
 
 
 def test_the_installed_command_runs_from_the_wheel_alone(installed: Path, tmp_path: Path) -> None:
