@@ -28,9 +28,10 @@ if TYPE_CHECKING:
     from kubeloop.controller import Request, Result
     from kubeloop.errors import KubeloopError, TerminalError
     from kubeloop.gvk import GroupVersionKind, GroupVersionResource
-    from kubeloop.operator import Context, Operator
+    from kubeloop.operator import CacheScope, Context, Operator
 
 __all__ = [
+    "CacheScope",
     "Context",
     "GroupVersionKind",
     "GroupVersionResource",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 _HOMES = {
+    "CacheScope": "kubeloop.operator",
     "Context": "kubeloop.operator",
     "Operator": "kubeloop.operator",
     "Request": "kubeloop.controller",

@@ -38,12 +38,15 @@ class Supervisor:
         owner_cancelled = self._owner is not None and self._owner.cancelling() > 0
         return self._failed or owner_cancelled or self._asked()
 
-    async def run(self, name: str, work: Coroutine[Any, Any, object]) -> None:
-        """Await ``work``, a task that should run until its owner stops it (see the class)."""
+    async def run(
+        self, name: str, work: Coroutine[Any, Any, object], *, stopped: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Await ``work``, a task that should run until its owner stops it (see the class); once
+        ``stopped()`` is true, the owner is stopping this one task alone and its cancellation is expected."""
         try:
             await work
         except asyncio.CancelledError:
-            if self.stopping():
+            if self.stopping() or stopped():
                 raise
             self._failed = True
             raise StoppedError(f"{name} was cancelled while its owner was not stopping it") from None

@@ -3,7 +3,8 @@
 Role: what controllers read from and register handlers on. ``informer()`` returns the same
 ``Informer`` for the same resource, namespace and selectors, so the controllers of one manager
 share one watch per kind (client-go's shared informer factory). Informers requested after
-``run()`` started are started at once. An informer that stops while the cache runs (it never
+``run()`` started are started at once, and ``stop()`` ends one at runtime (an operator that
+watches kinds as they come and go). An informer that stops otherwise while the cache runs (it never
 should: it retries its errors) ends ``run()`` with the reason, ``StoppedError`` if it has none.
 """
 
@@ -14,22 +15,41 @@ import dataclasses
 from collections.abc import Mapping
 
 from kubeloop.cache._informer import Informer, InformerOptions
-from kubeloop.client import Client, ResourceRef
+from kubeloop.client import ApiResource, Client, ResourceRef
 from kubeloop.tasks import Supervisor
 
 __all__ = ["Cache", "CacheOptions"]
 
-_Key = tuple[str, str, str, str | None, str | None, str | None]
+_Key = tuple[str, str, str, tuple[str | None, ...], str | None, str | None]
 
 
 @dataclasses.dataclass(frozen=True)
 class CacheOptions:
-    """Informer options: ``default`` for every resource (its ``namespace`` restricts all informers
-    to one namespace), ``by_resource`` per resource, keyed ``"<plural>.<group>"`` (``"<plural>"``
-    for the core group), e.g. a transform or a label selector for ``"secrets"`` only."""
+    """Informer options: ``default`` for every resource (its ``namespace`` or ``namespaces`` restrict
+    all informers), ``by_resource`` per resource, keyed ``"<plural>.<group>"`` or ``"<Kind>.<group>"``
+    (without ``.<group>`` for the core group), e.g. a transform or a label selector for ``"secrets"``
+    only. ``uncached`` names (the same way) resources read from the API server instead: no informer
+    is made for them (``Cache.caches`` says so to readers)."""
 
     default: InformerOptions = dataclasses.field(default_factory=InformerOptions)
     by_resource: Mapping[str, InformerOptions] = dataclasses.field(default_factory=dict)
+    uncached: frozenset[str] = frozenset()
+
+    def lookup(self, resource: ApiResource) -> tuple[str, str]:
+        """The two names ``resource`` may be keyed by: ``"<plural>.<group>"`` and ``"<Kind>.<group>"``."""
+        group = f".{resource.group}" if resource.group else ""
+        return f"{resource.plural}{group}", f"{resource.kind}{group}"
+
+    def for_resource(self, resource: ApiResource) -> InformerOptions:
+        """The options of ``resource``'s informer: its own, else the default."""
+        for name in self.lookup(resource):
+            if name in self.by_resource:
+                return self.by_resource[name]
+        return self.default
+
+    def caches(self, resource: ApiResource) -> bool:
+        """Whether ``resource`` is cached (not named in ``uncached``)."""
+        return not any(name in self.uncached for name in self.lookup(resource))
 
 
 class Cache:
@@ -39,6 +59,7 @@ class Cache:
         self.client = client
         self.options = options or CacheOptions()
         self._informers: dict[_Key, Informer] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
         self._group: asyncio.TaskGroup | None = None
         self._supervisor: Supervisor | None = None
         self._running = asyncio.Event()
@@ -48,6 +69,10 @@ class Cache:
         """Every informer created so far."""
         return list(self._informers.values())
 
+    def caches(self, resource: ApiResource) -> bool:
+        """Whether reads of ``resource`` come from an informer (else from the API server)."""
+        return self.options.caches(resource)
+
     async def informer(
         self,
         ref: ResourceRef,
@@ -56,31 +81,53 @@ class Cache:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> Informer:
-        """The shared informer of ``ref`` in this scope (created, and started if running, on first use)."""
+        """The shared informer of ``ref`` in this scope (created, and started if running, on first use).
+
+        ``ValueError`` for a resource configured as uncached."""
         resource = await self.client.resource(ref)
-        name = f"{resource.plural}.{resource.group}" if resource.group else resource.plural
-        base = self.options.by_resource.get(name, self.options.default)
-        ns = namespace if namespace is not None else base.namespace
-        if not resource.namespaced:
-            ns = None
-        key: _Key = (resource.group, resource.version, resource.plural, ns, label_selector, field_selector)
+        if not self.caches(resource):
+            raise ValueError(f"{resource.plural} is configured uncached: read it from the API server")
+        base = self.options.for_resource(resource)
+        opts = dataclasses.replace(
+            base,
+            namespace=namespace if namespace is not None else base.namespace,
+            namespaces=() if namespace is not None else base.namespaces,
+            label_selector=label_selector or base.label_selector,
+            field_selector=field_selector or base.field_selector,
+        )
+        key: _Key = (
+            resource.group,
+            resource.version,
+            resource.plural,
+            opts.scopes(resource.namespaced),
+            opts.label_selector,
+            opts.field_selector,
+        )
         found = self._informers.get(key)
         if found is None:
-            opts = dataclasses.replace(
-                base,
-                namespace=ns,
-                label_selector=label_selector or base.label_selector,
-                field_selector=field_selector or base.field_selector,
-            )
             found = self._informers[key] = Informer(self.client, resource, opts)
             self._start(found)
         return found
+
+    async def stop(self, informer: Informer) -> None:
+        """Stop ``informer`` and forget it (its handlers get nothing more; a later ``informer()`` for the
+        same resource makes a new one)."""
+        self._informers = {k: i for k, i in self._informers.items() if i is not informer}
+        task = self._tasks.pop(id(informer), None)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _start(self, informer: Informer) -> None:
         if self._group is None or self._supervisor is None:
             return  # started by run()
         name = f"informer {informer.resource.plural}"
-        self._group.create_task(self._supervisor.run(name, informer.run()), name=name)
+        task = self._group.create_task(self._run_informer(informer, self._supervisor), name=name)
+        self._tasks[id(informer)] = task
+
+    async def _run_informer(self, informer: Informer, supervisor: Supervisor) -> None:
+        name = f"informer {informer.resource.plural}"
+        await supervisor.run(name, informer.run(), stopped=lambda: id(informer) not in self._tasks)
 
     async def run(self) -> None:
         """Run every informer (and those added later) until cancelled."""
@@ -94,6 +141,7 @@ class Cache:
                 await asyncio.Future()
             finally:
                 self._group = None
+                self._tasks.clear()
 
     @property
     def synced(self) -> bool:

@@ -14,6 +14,12 @@ Guarantees:
   too-old resourceVersion relists. Errors back off (0.5 s doubling to 30 s, jittered), never end
   the informer; a watch that ran at least 2 s before it broke resumes after the first step (0.5 s),
   so a connection cut every few seconds never leaves the cache blind for long.
+- A resource the server does not serve (404: its CRD is not installed yet, or was deleted) has no
+  objects: the store is emptied (deletions told) and counts as synced, and the informer lists
+  again every few seconds (at most ``_ABSENT_POLL``) until the resource is served. So a missing
+  CRD neither fails nor wedges what waits for the cache.
+- Several namespaces (``InformerOptions.namespaces``) are listed and watched each on its own, into
+  the one store; the informer is synced once every one of them has listed.
 - Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
   ``list`` return that object (or a newer one) even before the watch delivers it; after
   ``observe_deleted(key)`` they no longer return the deleted object. A list (the first, or a
@@ -66,6 +72,9 @@ def strip_managed_fields(obj: Obj) -> Obj:
 _HEALTHY_ATTEMPT = 2.0
 """Seconds a list-and-watch attempt must have run before its failure no longer counts toward the backoff."""
 
+_ABSENT_POLL = 5.0
+"""The longest wait between lists of a resource the server does not serve (404), for its CRD to appear."""
+
 _MANAGED_FIELDS_KEPT = ("manager", "operation", "subresource")
 
 
@@ -97,7 +106,13 @@ Handler = Callable[[InformerEvent], None]
 
 @dataclass(frozen=True)
 class InformerOptions:
-    """What one informer watches and how."""
+    """What one informer watches and how.
+
+    ``namespace`` (one) or ``namespaces`` (several, each its own list and watch into the one store)
+    scope a namespaced resource; neither means all namespaces. ``metadata_only`` keeps only
+    ``apiVersion``, ``kind`` and ``metadata`` of each object, and asks the server for no more
+    (``PartialObjectMetadata``), for kinds whose existence, labels or owners are all that is needed.
+    """
 
     namespace: str | None = None
     label_selector: str | None = None
@@ -107,6 +122,16 @@ class InformerOptions:
     page_size: int = 500
     resync_period: float | None = None
     clock: Clock = field(default_factory=RealClock)
+    namespaces: tuple[str, ...] = ()
+    metadata_only: bool = False
+
+    def scopes(self, namespaced: bool) -> tuple[str | None, ...]:
+        """The namespaces listed and watched one by one (``None``: all, or cluster-scoped)."""
+        if not namespaced:
+            return (None,)
+        if self.namespaces:
+            return tuple(sorted(set(self.namespaces)))
+        return (self.namespace,)
 
 
 def _rv(obj: Obj | None) -> int | None:
@@ -133,7 +158,9 @@ class Informer:
         self._selector = LabelSelector.parse(self.options.label_selector)
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
-        self._resource_version = ""
+        self._scopes = self.options.scopes(resource.namespaced)
+        self._resource_versions: dict[str | None, str] = dict.fromkeys(self._scopes, "")
+        self._listed: set[str | None] = set()
         self._recent: dict[ObjectKey, Obj] = {}
         self._deleted: dict[ObjectKey, int | None] = {}
 
@@ -223,60 +250,92 @@ class Informer:
     # -- the reflector ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """List and watch until cancelled."""
-        clock = self.options.clock
-        failures = 0
-        need_list = True
+        """List and watch (each namespace of the scope, concurrently) until cancelled."""
         resync = asyncio.create_task(self._resync()) if self.options.resync_period else None
         try:
-            while True:
-                attempt = clock.now()
-                try:
-                    if need_list:
-                        await self._list()
-                        need_list = False
-                    await self._watch()
-                    failures = 0
-                except GoneError:
-                    log.info(
-                        "%s: resourceVersion %s expired; relisting",
-                        self.resource.plural,
-                        self._resource_version,
-                    )
-                    need_list = True
-                except KubeloopError as exc:
-                    # A watch that ran a while before it broke (a dropped connection, a restarted server)
-                    # resumes at once; only attempts failing in quick succession back off further.
-                    failures = 1 if clock.now() - attempt >= _HEALTHY_ATTEMPT else failures + 1
-                    need_list = need_list or isinstance(exc, NotFoundError)
-                    delay = min(0.5 * 2 ** (failures - 1), 30.0) * random.uniform(0.8, 1.2)
-                    log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
-                    await clock.sleep(delay)
+            if len(self._scopes) == 1:
+                await self._reflect(self._scopes[0])
+            else:
+                async with asyncio.TaskGroup() as group:
+                    for scope in self._scopes:
+                        group.create_task(
+                            self._reflect(scope), name=f"reflector {self.resource.plural} {scope}"
+                        )
         finally:
             if resync is not None:
                 resync.cancel()
 
+    async def _reflect(self, scope: str | None) -> None:
+        """List and watch one namespace (or all) until cancelled."""
+        clock = self.options.clock
+        failures = 0
+        need_list = True
+        while True:
+            attempt = clock.now()
+            try:
+                if need_list:
+                    await self._list(scope)
+                    need_list = False
+                await self._watch(scope)
+                failures = 0
+            except GoneError:
+                log.info(
+                    "%s: resourceVersion %s expired; relisting",
+                    self.resource.plural,
+                    self._resource_versions[scope],
+                )
+                need_list = True
+            except KubeloopError as exc:
+                # A watch that ran a while before it broke (a dropped connection, a restarted server)
+                # resumes at once; only attempts failing in quick succession back off further.
+                failures = 1 if clock.now() - attempt >= _HEALTHY_ATTEMPT else failures + 1
+                absent = isinstance(exc, NotFoundError)
+                if absent and need_list:
+                    self._absent(scope)
+                need_list = need_list or absent
+                cap = _ABSENT_POLL if absent else 30.0
+                delay = min(0.5 * 2 ** (failures - 1), cap) * random.uniform(0.8, 1.2)
+                log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
+                await clock.sleep(delay)
+
+    def _absent(self, scope: str | None) -> None:
+        """The server does not serve the resource (a CRD not installed yet, or deleted): there are no
+        objects of it, which is what the store then holds, synced, until it is served again."""
+        self._apply_list(scope, {})
+
     def _wants(self, obj: Obj) -> bool:
-        ns = self.options.namespace
-        if ns is not None and self.resource.namespaced and key_of(obj).namespace != ns:
+        if not self._in_scope(key_of(obj), None if len(self._scopes) > 1 else self._scopes[0]):
             return False
         return self._selector.matches(obj)
 
+    def _in_scope(self, key: ObjectKey, scope: str | None) -> bool:
+        """Whether ``key`` belongs to ``scope`` (``None``: to any namespace this informer watches)."""
+        if scope is not None:
+            return key.namespace == scope
+        return self._scopes == (None,) or key.namespace in self._scopes
+
     def _transform(self, obj: Obj) -> Obj:
+        if self.options.metadata_only:
+            obj = {
+                "apiVersion": self.resource.api_version,
+                "kind": self.resource.kind,
+                "metadata": obj.get("metadata") or {},
+            }
         transform = self.options.transform
         return transform(obj) if transform is not None else obj
 
-    async def _list(self) -> None:
+    async def _list(self, scope: str | None) -> None:
         items: dict[ObjectKey, Obj] = {}
         token: str | None = None
         while True:
             page = await self.client.list(
                 self.resource,
-                namespace=self.options.namespace,
+                namespace=scope,
                 label_selector=self.options.label_selector,
                 field_selector=self.options.field_selector,
                 limit=self.options.page_size,
                 continue_token=token,
+                metadata_only=self.options.metadata_only,
             )
             for item in page.get("items") or ():
                 item.setdefault("apiVersion", self.resource.api_version)
@@ -286,10 +345,17 @@ class Informer:
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if not token:
-                self._resource_version = str(meta.get("resourceVersion") or "")
+                self._resource_versions[scope] = str(meta.get("resourceVersion") or "")
                 break
+        self._apply_list(scope, items)
+
+    def _apply_list(self, scope: str | None, items: dict[ObjectKey, Obj]) -> None:
+        """Make the store's part for ``scope`` equal ``items``, telling handlers the differences."""
         initial = not self.synced
-        for key in set(self.store.keys()) - items.keys():
+        stored = self.store.keys()
+        for key in stored:
+            if key in items or not self._in_scope(key, scope):
+                continue
             gone = self.store.delete(key)
             if gone is not None:
                 self._emit(InformerEvent("delete", gone))
@@ -301,33 +367,36 @@ class Informer:
                 "resourceVersion"
             ):
                 self._emit(InformerEvent("update", obj, old))
-        self._forget_writes_before(self._resource_version)
-        self._synced.set()
+        self._forget_writes_before(scope, self._resource_versions[scope])
+        self._listed.add(scope)
+        if self._listed.issuperset(self._scopes):
+            self._synced.set()
 
-    def _forget_writes_before(self, resource_version: str) -> None:
-        """Drop what own writes told that a list at ``resource_version`` has superseded: the list is
-        the server's view then, and only a write after it knows better."""
+    def _forget_writes_before(self, scope: str | None, resource_version: str) -> None:
+        """Drop what own writes in ``scope`` told that a list at ``resource_version`` has superseded: the
+        list is the server's view then, and only a write after it knows better."""
         snapshot = {"metadata": {"resourceVersion": resource_version}}
         for key, obj in list(self._recent.items()):
-            if not _newer(obj, snapshot):
+            if self._in_scope(key, scope) and not _newer(obj, snapshot):
                 del self._recent[key]
         for key in list(self._deleted):
-            if self.store.get(key) is None:
+            if self._in_scope(key, scope) and self.store.get(key) is None:
                 del self._deleted[key]
 
-    async def _watch(self) -> None:
+    async def _watch(self, scope: str | None) -> None:
         timeout = random.randint(300, 600)
         async for event in self.client.watch(
             self.resource,
-            namespace=self.options.namespace,
-            resource_version=self._resource_version,
+            namespace=scope,
+            resource_version=self._resource_versions[scope],
             label_selector=self.options.label_selector,
             field_selector=self.options.field_selector,
             allow_bookmarks=True,
             timeout_seconds=timeout,
+            metadata_only=self.options.metadata_only,
         ):
             if event.type == "BOOKMARK":
-                self._resource_version = event.resource_version or self._resource_version
+                self._resource_versions[scope] = event.resource_version or self._resource_versions[scope]
                 continue
             obj = self._transform(event.object)
             key = key_of(obj)
@@ -339,7 +408,7 @@ class Informer:
             else:
                 old = self.store.upsert(obj)
                 self._emit(InformerEvent("add", obj) if old is None else InformerEvent("update", obj, old))
-            self._resource_version = event.resource_version or self._resource_version
+            self._resource_versions[scope] = event.resource_version or self._resource_versions[scope]
 
     async def _resync(self) -> None:
         period = self.options.resync_period or 0.0

@@ -42,7 +42,7 @@ def load_operator(target: str) -> Operator:
     default=None,
     help="Default: $KUBECONFIG, ~/.kube/config.",
 )
-@click.option("--namespace", default=None, help="Watch only this namespace.")
+@click.option("--namespace", default=None, help="Watch only this namespace (several: comma-separated).")
 @click.option("--log-level", default="INFO")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
 @manager_flags()
@@ -57,7 +57,7 @@ def run(
     options = manager_options(flags)
     operator = load_operator(target)
     if namespace:
-        operator.namespace = namespace
+        operator.namespaces = tuple(ns.strip() for ns in namespace.split(",") if ns.strip())
     try:
         asyncio.run(operator.run(options, kubeconfig=kubeconfig))
     except KubeloopError as exc:

@@ -29,6 +29,7 @@ from typing_extensions import TypedDict
 from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
 from kubeloop.client.discovery import ApiResource, RestMapper
 from kubeloop.client.metrics import MetricsHook
+from kubeloop.client.transport import JSON as JSON_CONTENT
 from kubeloop.client.transport import ClientSettings, Transport
 from kubeloop.client.watch import WatchEvent, stream_events
 from kubeloop.clock import SleepClock
@@ -39,6 +40,11 @@ ResourceRef = str | ApiResource
 """A kubectl-style resource name or an ``ApiResource`` from discovery."""
 
 K = TypeVar("K", bound=Mapping[str, Any])
+
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+"""What a metadata-only list accepts: the server's ``PartialObjectMetadataList``, else whole objects."""
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+"""What a metadata-only watch accepts: events of ``PartialObjectMetadata``, else of whole objects."""
 TypedRef = type[K]
 """A typed kind (a ``TypedDict`` class of ``kubeloop.resources`` such as ``apps_v1.Deployment``): reads
 return its type, writes accept it. Known to this layer only by the ``Kind`` it carries."""
@@ -210,6 +216,7 @@ class Client:
         continue_token: str | None = None,
         resource_version: str | None = None,
         resource_version_match: str | None = None,
+        metadata_only: bool = False,
     ) -> ObjectList[K]: ...
     @overload
     async def list(
@@ -223,6 +230,7 @@ class Client:
         continue_token: str | None = None,
         resource_version: str | None = None,
         resource_version_match: str | None = None,
+        metadata_only: bool = False,
     ) -> Obj: ...
     async def list(
         self,
@@ -235,8 +243,12 @@ class Client:
         continue_token: str | None = None,
         resource_version: str | None = None,
         resource_version_match: str | None = None,
+        metadata_only: bool = False,
     ) -> Any:
         """One page of a list: the ``…List`` object, with ``metadata.continue`` set when more pages remain.
+
+        ``metadata_only``: ask for a ``PartialObjectMetadataList`` (each item only its apiVersion, kind
+        and metadata) instead of whole objects; a server that cannot answer so sends whole objects.
 
         ``resource_version``: unset means a consistent read; ``"0"`` any cached state; otherwise see
         ``resource_version_match`` (``"NotOlderThan"`` or ``"Exact"``). An expired ``continue_token``
@@ -251,7 +263,10 @@ class Client:
             resourceVersionMatch=resource_version_match,
             **{"continue": continue_token},
         )
-        return await self._call("GET", res.path(namespace), "list", params=params, idempotent=True)
+        accept = METADATA_LIST if metadata_only else JSON_CONTENT
+        return await self._call(
+            "GET", res.path(namespace), "list", params=params, idempotent=True, accept=accept
+        )
 
     @overload
     def list_items(
@@ -311,6 +326,7 @@ class Client:
         allow_bookmarks: bool = True,
         timeout_seconds: int | None = None,
         send_initial_events: bool = False,
+        metadata_only: bool = False,
     ) -> AsyncIterator[WatchEvent[K]]: ...
     @overload
     def watch(
@@ -324,6 +340,7 @@ class Client:
         allow_bookmarks: bool = True,
         timeout_seconds: int | None = None,
         send_initial_events: bool = False,
+        metadata_only: bool = False,
     ) -> AsyncIterator[WatchEvent]: ...
     async def watch(
         self,
@@ -336,8 +353,12 @@ class Client:
         allow_bookmarks: bool = True,
         timeout_seconds: int | None = None,
         send_initial_events: bool = False,
+        metadata_only: bool = False,
     ) -> AsyncIterator[Any]:
         """Watch changes after ``resource_version``; yields events until the server ends the watch.
+
+        ``metadata_only``: events carry ``PartialObjectMetadata`` (apiVersion, kind, metadata) as for
+        ``list``.
 
         ``send_initial_events`` (watch-list) first streams the current objects as ``ADDED`` and then a
         bookmark with ``initial_events_end``. A too-old ``resource_version`` raises ``GoneError``.
@@ -355,7 +376,9 @@ class Client:
             params["sendInitialEvents"] = "true"
             params["resourceVersionMatch"] = "NotOlderThan"
             params.setdefault("resourceVersion", "")
-        async with aclosing(stream_events(self.transport, res.path(namespace), params)) as events:
+        accept = METADATA if metadata_only else JSON_CONTENT
+        stream = stream_events(self.transport, res.path(namespace), params, accept=accept)
+        async with aclosing(stream) as events:
             async for event in events:  # closing this generator closes the stream at once, not at GC
                 yield event
 
@@ -513,6 +536,7 @@ class Client:
         body: PatchBody | None = None,
         content_type: str = "application/json",
         idempotent: bool = False,
+        accept: str = JSON_CONTENT,
     ) -> Obj:
         data = orjson.dumps(body) if body is not None else None
         if data is not None and content_type == PatchType.APPLY.value:
@@ -525,6 +549,7 @@ class Client:
             body=data,
             content_type=content_type,
             idempotent=idempotent,
+            accept=accept,
         )
         return result
 

@@ -155,7 +155,12 @@ class Transport:
 
     @asynccontextmanager
     async def stream(
-        self, path: str, *, verb: str = "watch", params: Mapping[str, str] | None = None
+        self,
+        path: str,
+        *,
+        verb: str = "watch",
+        params: Mapping[str, str] | None = None,
+        accept: str = JSON,
     ) -> AsyncIterator[Response]:
         """Open a long-running GET (a watch) with no total timeout; yields the response to read from."""
         async with self._open(
@@ -165,7 +170,7 @@ class Transport:
             params=params,
             body=None,
             content_type=JSON,
-            accept=JSON,
+            accept=accept,
             idempotent=True,
             client_timeout=self._watch_timeout,
             http2=True,

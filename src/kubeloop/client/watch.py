@@ -17,7 +17,7 @@ import orjson
 from typing_extensions import TypeVar
 
 from kubeloop.client.errors import TransportError, error_from_status
-from kubeloop.client.transport import Transport
+from kubeloop.client.transport import JSON, Transport
 
 __all__ = ["EventType", "WatchEvent", "stream_events"]
 
@@ -46,14 +46,14 @@ class WatchEvent(Generic[K]):
 
 
 async def stream_events(
-    transport: Transport, path: str, params: Mapping[str, str]
+    transport: Transport, path: str, params: Mapping[str, str], *, accept: str = JSON
 ) -> AsyncGenerator[WatchEvent]:
     """Run one watch request and yield its events until the server ends it.
 
     Raises the typed ``ApiError`` of an ``ERROR`` event (``GoneError`` for 410) and ``TransportError``
     when the connection breaks mid-stream.
     """
-    async with transport.stream(path, params=params) as resp:
+    async with transport.stream(path, params=params, accept=accept) as resp:
         pending: list[bytes] = []  # pieces of a line split across chunks (objects can be megabytes)
         try:
             async for chunk in resp.chunks():

@@ -7,5 +7,6 @@ re-exports for authors.
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._operator import Operator, ReconcileFn
+from kubeloop.operator._scope import CacheScope
 
-__all__ = ["Context", "KindLike", "KindSpec", "Operator", "ReconcileFn", "kind_spec"]
+__all__ = ["CacheScope", "Context", "KindLike", "KindSpec", "Operator", "ReconcileFn", "kind_spec"]

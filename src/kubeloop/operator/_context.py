@@ -18,7 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any, TypeVar, overload
 
 from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
-from kubeloop.client import Client, ConflictError, NotFoundError, Preconditions
+from kubeloop.client import ApiResource, Client, ConflictError, NotFoundError, Preconditions
 from kubeloop.controller import Request
 from kubeloop.crd import Model
 from kubeloop.helpers import (
@@ -29,7 +29,7 @@ from kubeloop.helpers import (
     set_condition,
     set_controller_reference,
 )
-from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
+from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec, resolve
 
 __all__ = ["Context"]
 
@@ -95,8 +95,12 @@ class Context:
     # -- reads -------------------------------------------------------------------------------------
 
     async def informer(self, kind: KindLike) -> Informer:
-        """The shared informer of ``kind`` (started and synced on first use)."""
-        informer = await self.cache.informer(kind_spec(kind).ref)
+        """The shared informer of ``kind`` (started and synced on first use); ``ValueError`` for a kind
+        the operator declared uncached."""
+        return await self._informer(await resolve(self.client, kind_spec(kind)))
+
+    async def _informer(self, resource: ApiResource) -> Informer:
+        informer = await self.cache.informer(resource)
         await informer.wait_synced()
         return informer
 
@@ -105,27 +109,62 @@ class Context:
     @overload
     async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Obj | None: ...
     async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Any:
-        """An object from the cache, or None; ``namespace`` defaults to the primary's. Typed as the
-        kind when given a typed kind (``apps_v1.Deployment``): the cache's own dict, not a copy."""
-        informer = await self.informer(kind)
-        ns = namespace if namespace is not None else self.request.namespace
-        return informer.get(ns if informer.resource.namespaced else "", name)
+        """An object from the cache (from the API server for an uncached kind), or None; ``namespace``
+        defaults to the primary's. Typed as the kind when given a typed kind (``apps_v1.Deployment``):
+        the cache's own dict, not a copy."""
+        resource = await resolve(self.client, kind_spec(kind))
+        ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else ""
+        if not self.cache.caches(resource):
+            try:
+                return await self.client.get(resource, name, namespace=ns or None)
+            except NotFoundError:
+                return None
+        return (await self._informer(resource)).get(ns, name)
 
     @overload
     async def list(
-        self, kind: type[K], namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: type[K],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        index: str | None = None,
+        value: str = "",
     ) -> builtins.list[K]: ...
     @overload
     async def list(
-        self, kind: KindLike, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: KindLike,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        index: str | None = None,
+        value: str = "",
     ) -> builtins.list[Obj]: ...
     async def list(
-        self, kind: KindLike, namespace: str | None = None, label_selector: str | None = None
+        self,
+        kind: KindLike,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        index: str | None = None,
+        value: str = "",
     ) -> builtins.list[Any]:
-        """Objects from the cache; ``namespace`` defaults to the primary's."""
-        informer = await self.informer(kind)
-        ns = namespace if namespace is not None else self.request.namespace
-        return informer.list(ns if informer.resource.namespaced else None, label_selector)
+        """Objects from the cache (from the API server for an uncached kind); ``namespace`` defaults to
+        the primary's. With ``index``: the objects whose index (declared in the kind's ``CacheScope``)
+        has ``value``, in every namespace unless ``namespace`` is given (``KeyError`` for an index
+        that is not declared)."""
+        resource = await resolve(self.client, kind_spec(kind))
+        if index is not None:
+            if not self.cache.caches(resource):
+                raise ValueError(f"{resource.kind} is uncached: it has no indexes")
+            found = (await self._informer(resource)).by_index(index, value)
+            return [o for o in found if namespace is None or key_of(o).namespace == namespace]
+        ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else None
+        if not self.cache.caches(resource):
+            items = self.client.list_items(resource, namespace=ns or None, label_selector=label_selector)
+            return [item async for item in items]
+        return (await self._informer(resource)).list(ns, label_selector)
 
     # -- writes ------------------------------------------------------------------------------------
 
@@ -171,8 +210,8 @@ class Context:
                 set_controller_reference(self.obj, obj)
             self._declared.add((resource.group, resource.kind, *key_of(obj)))
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
-            informer = await self.cache.informer(resource)
-            informer.observe(result)
+            if self.cache.caches(resource):
+                (await self.cache.informer(resource)).observe(result)
             stored.append(type(given).model_validate(result) if isinstance(given, Model) else result)
         return tuple(stored)
 
@@ -183,7 +222,8 @@ class Context:
         ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else ""
         with contextlib.suppress(NotFoundError):
             await self.client.delete(resource, name, namespace=ns or None)
-        (await self.cache.informer(resource)).observe_deleted(ns, name)
+        if self.cache.caches(resource):
+            (await self.cache.informer(resource)).observe_deleted(ns, name)
 
     async def prune(self, *kinds: KindLike) -> builtins.list[Obj]:
         """Declare that what this pass applied is the complete set of children, and delete the rest.

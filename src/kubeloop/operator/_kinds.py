@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kubeloop.client import TypedRef
+from kubeloop.client import ApiResource, Client, TypedRef, UnknownResourceError
 from kubeloop.crd import CustomResource
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
 from kubeloop.resources import Kind, kind_of
 
-__all__ = ["KindLike", "KindSpec", "kind_spec"]
+__all__ = ["KindLike", "KindSpec", "kind_spec", "resolve"]
 
 KindLike = type[CustomResource] | TypedRef[Any] | Kind | str
 
@@ -54,3 +54,18 @@ def kind_spec(kind: KindLike) -> KindSpec:
         f"not a kind: {kind!r} (use a crd.CustomResource class, a kind such as apps_v1.Deployment, "
         "or 'apps/v1/Deployment')"
     )
+
+
+async def resolve(client: Client, spec: KindSpec) -> ApiResource:
+    """The resource serving ``spec``, from discovery; for a kind whose plural and scope are known (a
+    ``crd.CustomResource``, a typed kind) that the server does not serve yet (its CRD is not installed),
+    the resource it will be, so that it can be watched until it appears. ``UnknownResourceError`` else."""
+    try:
+        return await client.resource(spec.ref)
+    except UnknownResourceError:
+        if spec.plural is None or spec.namespaced is None:
+            raise
+        return ApiResource(
+            spec.group, spec.version, spec.kind, plural=spec.plural, singular=spec.kind.lower(),
+            namespaced=spec.namespaced, verbs=frozenset({"get", "list", "watch"}),
+        )  # fmt: skip

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from kubeloop import crd
 from kubeloop._deprecated import warn_deprecated
-from kubeloop.cache import CacheOptions, InformerOptions, slim_managed_fields
+from kubeloop.cache import CacheOptions, Transform
 from kubeloop.client import Client
 from kubeloop.controller import (
     ControllerOptions,
@@ -42,6 +42,7 @@ from kubeloop.manager import Manager, ManagerOptions, Metrics
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._legacy import from_keywords
 from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
+from kubeloop.operator._scope import CacheScope, cache_options
 from kubeloop.webhook import (
     CONVERT_PATH,
     AdmissionOptions,
@@ -70,11 +71,29 @@ class Operator:
     """A named set of reconcile functions run by one manager."""
 
     def __init__(
-        self, name: str, *, namespace: str | None = None, rbac: Sequence[Mapping[str, Any]] = ()
+        self,
+        name: str,
+        *,
+        namespace: str | None = None,
+        namespaces: Sequence[str] = (),
+        cache: Mapping[KindLike, CacheScope] | None = None,
+        uncached: Sequence[KindLike] = (),
+        transform: Transform | None = None,
+        rbac: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """``rbac``: extra ClusterRole rules the reconcile code needs beyond its declared kinds."""
+        """``namespace`` or ``namespaces``: the namespaces whose objects the operator caches and
+        reconciles (default: all). ``cache``: per kind, what its cache holds (``CacheScope``: selectors,
+        namespaces, metadata only, a transform, indexes). ``uncached``: kinds read from the API server
+        on every ``ctx.get``/``ctx.list`` instead (never watched: not for reconciled, owned or watched
+        kinds). ``transform``: applied to every cached object before it is stored. ``rbac``: extra
+        ClusterRole rules the reconcile code needs beyond its declared kinds."""
+        if namespace is not None and namespaces:
+            raise ValueError("give namespace= or namespaces=, not both")
         self.name = name
-        self.namespace = namespace
+        self.namespaces: tuple[str, ...] = tuple(namespaces) or ((namespace,) if namespace else ())
+        self.cache_scopes = {kind_spec(kind): scope for kind, scope in (cache or {}).items()}
+        self.uncached = [kind_spec(kind) for kind in uncached]
+        self.transform = transform
         self.rbac_rules = [dict(rule) for rule in rbac]
         self._registrations: list[Registration] = []
         self.manager: Manager | None = None
@@ -84,6 +103,15 @@ class Operator:
         self.servers: list[AbstractAsyncContextManager[Any]] = []
         """Run with the manager on every replica (entered before the controllers start, exited after
         they stop): components of the operator that own tasks or connections of their own."""
+
+    @property
+    def namespace(self) -> str | None:
+        """The one namespace the operator is limited to, or None (all, or several)."""
+        return self.namespaces[0] if len(self.namespaces) == 1 else None
+
+    @namespace.setter
+    def namespace(self, namespace: str | None) -> None:
+        self.namespaces = (namespace,) if namespace else ()
 
     # -- declaration -------------------------------------------------------------------------------
 
@@ -307,9 +335,22 @@ class Operator:
                         loop.remove_signal_handler(sig)
 
     def _cache_options(self) -> CacheOptions:
-        """Informers in the operator's namespace (or all), keeping who manages each object but not
-        which fields (``slim_managed_fields``: pruning needs the managers; Pods take half the memory)."""
-        return CacheOptions(default=InformerOptions(namespace=self.namespace, transform=slim_managed_fields))
+        """The cache as declared (see ``cache_options``), once checked against the reconciles."""
+        uncached = {spec.ref for spec in self.uncached}
+        for registration in self._registrations:
+            watched = [registration.primary, *registration.owns, *(k for k, _ in registration.watches)]
+            for spec in watched:
+                if spec.ref in uncached:
+                    raise ValueError(f"{spec.kind} is watched by {registration.name}: it cannot be uncached")
+            scope = self._scope(registration.primary)
+            if scope is not None and scope.metadata_only:
+                raise ValueError(
+                    f"{registration.primary.kind} is reconciled: its cache cannot be metadata-only"
+                )
+        return cache_options(self.namespaces, self.cache_scopes, self.uncached, self.transform)
+
+    def _scope(self, spec: KindSpec) -> CacheScope | None:
+        return next((s for k, s in self.cache_scopes.items() if k.ref == spec.ref), None)
 
 
 def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:

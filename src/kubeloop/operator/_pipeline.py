@@ -46,7 +46,7 @@ from kubeloop.helpers import (
 )
 from kubeloop.manager import Manager, Metrics
 from kubeloop.operator._context import Context
-from kubeloop.operator._kinds import KindSpec
+from kubeloop.operator._kinds import KindSpec, resolve
 
 __all__ = ["CleanupFn", "ReconcileFn", "Registration", "build_controller", "reconcile_one"]
 
@@ -80,7 +80,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     pipeline around the author's function."""
     cache = manager.cache
     recorder = EventRecorder(manager.client, field_manager)
-    primary_informer = await cache.informer(reg.primary.ref)
+    primary_informer = await cache.informer(await resolve(manager.client, reg.primary))
     namespaced = primary_informer.resource.namespaced
 
     async def reconcile(request: Request) -> Result | None:
@@ -107,13 +107,13 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     )
     controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
     for child in reg.owns:
-        informer = await cache.informer(child.ref)
+        informer = await cache.informer(await resolve(manager.client, child))
         controller.watch(
             informer,
             map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),
         )
     for watched, mapper in reg.watches:
-        controller.watch(await cache.informer(watched.ref), mapper)
+        controller.watch(await cache.informer(await resolve(manager.client, watched)), mapper)
     return controller
 
 

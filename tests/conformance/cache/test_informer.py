@@ -95,7 +95,7 @@ async def test_expired_resource_version_relists_and_delivers_only_the_difference
     seen = Recorder()
     informer.add_handler(seen)
     seen.events.clear()
-    informer._resource_version = "1"  # older than the API server's watch window: the watch answers 410
+    informer._resource_versions[namespace] = "1"  # older than the watch window: the watch answers 410
     running(informer)
     await until(lambda: len(seen.events) == 3, what="three differences after the relist")
     assert sorted(seen.events) == [
@@ -141,7 +141,7 @@ async def test_a_relist_drops_own_writes_of_objects_deleted_meanwhile(
     seen = Recorder()
     informer.add_handler(seen)
     seen.events.clear()
-    informer._resource_version = "1"  # older than the API server's watch window: the watch answers 410
+    informer._resource_versions[namespace] = "1"  # older than the watch window: the watch answers 410
     running(informer)
     await until(lambda: ("add", "marker", False) in seen.events, what="the relist")
     assert informer.get(namespace, "resurrected") is None
