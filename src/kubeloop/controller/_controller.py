@@ -6,8 +6,8 @@ Guarantees:
 
 - One key is never reconciled by two workers at once (the queue's guarantee); keys of events
   that arrive while a key is reconciled run once more afterwards.
-- Live events come before the initial list's (lower priority), so a restart does not delay
-  what just changed behind thousands of unchanged objects.
+- Live events come before the initial list's (lower priority, ``initial_priority``), so a restart
+  does not delay what just changed behind thousands of unchanged objects.
 - Outcome of a reconcile → what happens next, as in controller-runtime:
   ``None``/``Result()`` forgets the key's backoff; ``Result(requeue_after=s)`` reconciles again
   after ``s`` seconds; ``Result(requeue=True)`` and any exception retry with per-key exponential
@@ -104,6 +104,10 @@ class ControllerOptions:
     max_concurrent_reconciles: int = 10
     reconcile_timeout: float | None = 600.0
     queue: QueueOptions = field(default_factory=QueueOptions)
+    initial_priority: int = LOW
+    """The queue priority of keys from an informer's initial list (and of the stored objects a late
+    handler is given): ``LOW`` by default, so live events go first after a start or a take-over;
+    ``NORMAL`` treats them alike (first come, first served)."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,7 @@ class Controller:
         if event.type == "update" and event.old is not None and watch.mapper is not map_to_self:
             requests = {*requests, *watch.mapper(event.old)}  # a child moved from one owner to another
         for request in requests:
-            self.queue.add(request, priority=LOW if event.initial else NORMAL)
+            self.queue.add(request, priority=self.options.initial_priority if event.initial else NORMAL)
 
     def enqueue(self, request: Request, *, after: float | None = None) -> None:
         """Reconcile ``request`` (now, or after ``after`` seconds)."""

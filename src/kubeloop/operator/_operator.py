@@ -124,12 +124,15 @@ class Operator:
         predicates: Sequence[Predicate] = (),
         max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
         reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
+        initial_priority: int = ControllerOptions.initial_priority,
     ) -> Callable[[ReconcileFn], ReconcileFn]:
         """Declare the reconcile function of ``kind``.
 
         ``owns``: child kinds whose events reconcile their controlling owner. ``watches``: other
         kinds with a function mapping an object to the ``Request``s to reconcile (its argument may be
         typed as the kind, ``core_v1.ConfigMap``). ``predicates`` filter the primary kind's events.
+        ``initial_priority``: the queue priority of objects from the first list (``kubeloop.queue.LOW``,
+        below live events, by default; ``NORMAL`` for first come, first served).
         """
         primary = kind_spec(kind)
 
@@ -144,6 +147,7 @@ class Operator:
                     options=ControllerOptions(
                         max_concurrent_reconciles=max_concurrent_reconciles,
                         reconcile_timeout=reconcile_timeout,
+                        initial_priority=initial_priority,
                     ),
                     name=f"{primary.kind.lower()}.{primary.group}" if primary.group else primary.kind.lower(),
                 )
