@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from kubeloop.controller import Request, Result
     from kubeloop.errors import KubeloopError, TerminalError
     from kubeloop.gvk import GroupVersionKind, GroupVersionResource
-    from kubeloop.operator import CacheScope, Context, Operator
+    from kubeloop.operator import CacheScope, Context, Operator, Watch
 
 __all__ = [
     "CacheScope",
@@ -40,6 +40,7 @@ __all__ = [
     "Request",
     "Result",
     "TerminalError",
+    "Watch",
 ]
 
 _HOMES = {
@@ -52,6 +53,7 @@ _HOMES = {
     "GroupVersionResource": "kubeloop.gvk",
     "KubeloopError": "kubeloop.errors",
     "TerminalError": "kubeloop.errors",
+    "Watch": "kubeloop.operator",
 }
 
 

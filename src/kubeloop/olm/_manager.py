@@ -19,7 +19,7 @@ from kubeloop.olm._extension import ExtensionReconciler
 from kubeloop.olm._install import Installer
 from kubeloop.olm._serving import CatalogServer
 from kubeloop.olm._webhooks import CERT_LIFETIME
-from kubeloop.operator import Operator
+from kubeloop.operator import Operator, Watch
 from kubeloop.resources import core_v1
 
 __all__ = ["apply_crds", "lifecycle_operator"]
@@ -44,10 +44,10 @@ def lifecycle_operator(
     extensions = ExtensionReconciler(catalogs, certificate_lifetime=certificate_lifetime)
     extensions.enqueue = lambda request: _enqueue(operator, request)
     operator.servers.append(extensions)
-    operator.reconcile(ClusterCatalog, watches=[(core_v1.ConfigMap, catalogs.catalogs_selecting)])(
+    operator.reconcile(ClusterCatalog, watches=[Watch(core_v1.ConfigMap, catalogs.catalogs_selecting)])(
         catalogs.reconcile
     )
-    operator.reconcile(ClusterExtension, watches=[(ClusterCatalog, extensions.extensions_using)])(
+    operator.reconcile(ClusterExtension, watches=[Watch(ClusterCatalog, extensions.extensions_using)])(
         extensions.reconcile
     )
     operator.finalize(ClusterExtension)(extensions.finalize)

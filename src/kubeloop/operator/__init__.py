@@ -6,7 +6,19 @@ re-exports for authors.
 
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
-from kubeloop.operator._operator import Operator, ReconcileFn
+from kubeloop.operator._operator import Operator, ReconcileFn, TypedCleanupFn, TypedReconcileFn
 from kubeloop.operator._scope import CacheScope
+from kubeloop.operator._watch import Watch
 
-__all__ = ["CacheScope", "Context", "KindLike", "KindSpec", "Operator", "ReconcileFn", "kind_spec"]
+__all__ = [
+    "CacheScope",
+    "Context",
+    "KindLike",
+    "KindSpec",
+    "Operator",
+    "ReconcileFn",
+    "TypedCleanupFn",
+    "TypedReconcileFn",
+    "Watch",
+    "kind_spec",
+]

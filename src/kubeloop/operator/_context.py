@@ -79,7 +79,8 @@ class Context:
         status = obj.get("status")
         self.status: Obj = copy.deepcopy(status) if isinstance(status, dict) else {}
         """The status to write after the reconcile; change it in place (written only if changed).
-        Starts empty when the stored status is not an object."""
+        Starts empty when the stored status is not an object. A custom resource's typed status is
+        its model's (``obj.status``): what the reconcile sets there lands here once it returns."""
         self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
         self._owned = owned
         self._recorder = recorder

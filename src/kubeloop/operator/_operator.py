@@ -23,26 +23,25 @@ import asyncio
 import logging
 import signal
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from kubeloop import crd
 from kubeloop._deprecated import warn_deprecated
 from kubeloop.cache import CacheOptions, Transform
 from kubeloop.client import Client
-from kubeloop.controller import (
-    ControllerOptions,
-    Predicate,
-    Request,
-)
+from kubeloop.controller import ControllerOptions, Mapper, Predicate, Result
 from kubeloop.manager import Manager, ManagerOptions, Metrics
+from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._legacy import from_keywords
 from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
 from kubeloop.operator._scope import CacheScope, cache_options
+from kubeloop.operator._watch import Watch
+from kubeloop.resources import Kind
 from kubeloop.webhook import (
     CONVERT_PATH,
     AdmissionOptions,
@@ -59,10 +58,12 @@ from kubeloop.webhook import (
     serving_certificate,
 )
 
-__all__ = ["Operator", "ReconcileFn"]
+__all__ = ["Operator", "ReconcileFn", "TypedCleanupFn", "TypedReconcileFn"]
 
-TypedMapper = Callable[[Any], Iterable[Request]]
-"""A ``Mapper`` whose argument may be typed as the watched kind (``def m(cm: core_v1.ConfigMap)``)."""
+T = TypeVar("T")
+TypedReconcileFn = Callable[[T, Context], Awaitable[Result | None]]
+"""A reconcile function of objects of type ``T``: the kind's model, typed dict, or a plain dict."""
+TypedCleanupFn = Callable[[T, Context], Awaitable[None]]
 
 log = logging.getLogger("kubeloop.operator")
 
@@ -115,26 +116,55 @@ class Operator:
 
     # -- declaration -------------------------------------------------------------------------------
 
+    @overload
+    def reconcile(
+        self,
+        kind: type[T],
+        *,
+        owns: Sequence[KindLike] = (),
+        watches: Sequence[Watch[Any]] = (),
+        predicates: Sequence[Predicate] = (),
+        max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
+        reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
+        initial_priority: int = ControllerOptions.initial_priority,
+    ) -> Callable[[TypedReconcileFn[T]], TypedReconcileFn[T]]: ...
+    @overload
+    def reconcile(
+        self,
+        kind: Kind | str,
+        *,
+        owns: Sequence[KindLike] = (),
+        watches: Sequence[Watch[Any]] = (),
+        predicates: Sequence[Predicate] = (),
+        max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
+        reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
+        initial_priority: int = ControllerOptions.initial_priority,
+    ) -> Callable[[TypedReconcileFn[dict[str, Any]]], TypedReconcileFn[dict[str, Any]]]: ...
     def reconcile(
         self,
         kind: KindLike,
         *,
         owns: Sequence[KindLike] = (),
-        watches: Sequence[tuple[KindLike, TypedMapper]] = (),
+        watches: Sequence[Watch[Any]] = (),
         predicates: Sequence[Predicate] = (),
         max_concurrent_reconciles: int = ControllerOptions.max_concurrent_reconciles,
         reconcile_timeout: float | None = ControllerOptions.reconcile_timeout,
         initial_priority: int = ControllerOptions.initial_priority,
     ) -> Callable[[ReconcileFn], ReconcileFn]:
-        """Declare the reconcile function of ``kind``.
+        """Declare the reconcile function of ``kind``; the type checker holds its first argument to
+        the kind (a ``crd.CustomResource`` model, a typed kind's ``TypedDict``, else a plain dict) and
+        its result to ``kl.Result | None``.
 
         ``owns``: child kinds whose events reconcile their controlling owner. ``watches``: other
-        kinds with a function mapping an object to the ``Request``s to reconcile (its argument may be
-        typed as the kind, ``core_v1.ConfigMap``). ``predicates`` filter the primary kind's events.
+        kinds, each a ``kl.Watch(kind, mapper)``: ``mapper(obj)`` returns the ``Request``s to
+        reconcile (its argument typed as the kind). ``predicates`` filter the primary kind's events.
         ``initial_priority``: the queue priority of objects from the first list (``kubeloop.queue.LOW``,
         below live events, by default; ``NORMAL`` for first come, first served).
         """
         primary = kind_spec(kind)
+        watched = []
+        for watch in watches:  # a loop, not a comprehension: the warning's stack level is the caller's
+            watched.append(_watched(watch))
 
         def decorate(fn: ReconcileFn) -> ReconcileFn:
             self._registrations.append(
@@ -142,7 +172,7 @@ class Operator:
                     primary=primary,
                     fn=fn,
                     owns=[kind_spec(k) for k in owns],
-                    watches=[(kind_spec(k), mapper) for k, mapper in watches],
+                    watches=watched,
                     predicates=tuple(predicates),
                     options=ControllerOptions(
                         max_concurrent_reconciles=max_concurrent_reconciles,
@@ -156,8 +186,17 @@ class Operator:
 
         return decorate
 
+    @overload
+    def finalize(
+        self, kind: type[T], *, finalizer: str | None = None
+    ) -> Callable[[TypedCleanupFn[T]], TypedCleanupFn[T]]: ...
+    @overload
+    def finalize(
+        self, kind: Kind | str, *, finalizer: str | None = None
+    ) -> Callable[[TypedCleanupFn[dict[str, Any]]], TypedCleanupFn[dict[str, Any]]]: ...
     def finalize(self, kind: KindLike, *, finalizer: str | None = None) -> Callable[[CleanupFn], CleanupFn]:
-        """Declare the cleanup of ``kind``: deletion waits until it succeeds (via a finalizer)."""
+        """Declare the cleanup of ``kind`` (its first argument typed as for ``reconcile``): deletion
+        waits until it succeeds (via a finalizer)."""
         primary = kind_spec(kind)
 
         def decorate(fn: CleanupFn) -> CleanupFn:
@@ -355,6 +394,15 @@ class Operator:
 
     def _scope(self, spec: KindSpec) -> CacheScope | None:
         return next((s for k, s in self.cache_scopes.items() if k.ref == spec.ref), None)
+
+
+def _watched(watch: Watch[Any] | tuple[KindLike, Mapper]) -> tuple[KindSpec, Mapper]:
+    """A ``Watch`` as the registration keeps it; the tuple form of the last release, with a warning."""
+    if isinstance(watch, Watch):
+        return kind_spec(watch.kind), watch.mapper
+    warn_deprecated("watches=[(kind, mapper)]", "watches=[kl.Watch(kind, mapper)]", stacklevel=4)
+    kind, mapper = watch
+    return kind_spec(kind), mapper
 
 
 def _webhook_target(kind: KindLike) -> tuple[Target, str, bool | None]:

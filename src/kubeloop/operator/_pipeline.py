@@ -5,7 +5,8 @@ once it succeeds (an object that does not fit its model keeps the finalizer, wit
 saying why, until fixed); add the finalizer when a cleanup is declared; parse the object into its
 model (a spec that does not parse gets ``Ready=False``/``InvalidSpec`` and a Warning Event, and a
 ``TerminalError``: no retry until it changes; a status that does not is replaced, with a Warning
-Event ``InvalidStatus``); run the function with a ``Context``; write ``ctx.status`` if it changed.
+Event ``InvalidStatus``); run the function with a ``Context``; take into ``ctx.status`` the fields
+of the model's status that the function set and changed; write ``ctx.status`` if it changed.
 Children are deleted only by the function itself (``ctx.prune()``). A failing function sets
 ``Ready=False`` with the error's reason, records a Warning Event, and re-raises for backoff. The
 framework takes back what it wrote: a pass that succeeds without touching ``Ready`` removes a
@@ -35,6 +36,7 @@ from kubeloop.controller import (
     map_to_owner,
     not_status_only,
 )
+from kubeloop.crd import CustomResource, Model
 from kubeloop.errors import TerminalError
 from kubeloop.helpers import (
     EventRecorder,
@@ -130,9 +132,11 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
         await _set_finalizers(ctx, reg, add=True)
     typed = await _parse(ctx, reg)
     ready = find_condition(ctx.status, READY)
+    status_before = _model_status(typed)
     try:
         result = await reg.fn(typed, ctx)
     except Exception as exc:
+        _take_model_status(ctx, typed, status_before)
         reason = exc.reason if isinstance(exc, ApiError) and exc.reason else RECONCILE_ERROR
         message = exc.message if isinstance(exc, ApiError) and exc.message else str(exc)
         ctx.set_condition(READY, False, reason, message[:1000])
@@ -140,10 +144,36 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
         with contextlib.suppress(Exception):
             await _write_status(ctx, reg)
         raise
+    _take_model_status(ctx, typed, status_before)
     if ready is not None and find_condition(ctx.status, READY) == ready and _framework_set(ready):
         remove_condition(ctx.status, READY)
     await _write_status(ctx, reg)
     return result
+
+
+def _model_status(typed: Any) -> dict[str, Any] | None:
+    """The wire form of a parsed custom resource's status model (``{}`` while it has none); None
+    when the primary has no status model (a dict, or a model without one)."""
+    if not isinstance(typed, CustomResource):
+        return None
+    status = getattr(typed, "status", None)
+    return status.model_dump(by_alias=True, mode="json") if isinstance(status, Model) else {}
+
+
+def _take_model_status(ctx: Context, typed: Any, before: dict[str, Any] | None) -> None:
+    """Write into ``ctx.status`` the fields of the model's status that the reconcile set and changed
+    (``app.status = AppServiceStatus(ready_replicas=3)`` or ``app.status.ready_replicas = 3``);
+    fields left unset or unchanged leave ``ctx.status`` (and its conditions helpers) alone."""
+    status = getattr(typed, "status", None)
+    if before is None or not isinstance(status, Model):
+        return
+    after = status.model_dump(by_alias=True, mode="json", include=set(status.model_fields_set))
+    for key, value in after.items():
+        if value != before.get(key):
+            if value is None:
+                ctx.status.pop(key, None)
+            else:
+                ctx.status[key] = value
 
 
 def _framework_set(condition: dict[str, Any]) -> bool:

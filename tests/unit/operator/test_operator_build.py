@@ -9,8 +9,9 @@ import pytest
 from kubeloop import Operator
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client
+from kubeloop.controller import Request
 from kubeloop.manager import ManagerOptions
-from kubeloop.operator import kind_spec
+from kubeloop.operator import Watch, kind_spec
 from kubeloop.resources import core_v1
 from kubeloop.testing import run_operator, until
 
@@ -66,3 +67,24 @@ async def test_a_kubeconfig_passed_first_still_connects_with_a_warning() -> None
         assert any("Operator.run(kubeconfig) is deprecated" in str(w.message) for w in caught)
         operator.manager.stop()
         await asyncio.wait_for(task, 30)
+
+
+def test_a_watch_pair_of_the_last_release_is_still_declared_with_a_warning() -> None:
+    operator = Operator("watcher")
+
+    def mapper(obj: dict[str, object]) -> list[Request]:
+        return []
+
+    @operator.reconcile("v1/ConfigMap", watches=[Watch(core_v1.Secret, mapper)])
+    async def typed(obj: object, ctx: object) -> None: ...
+
+    with pytest.deprecated_call(
+        match=r"watches=\[\(kind, mapper\)\] is deprecated; use .*kl.Watch"
+    ) as caught:
+
+        @operator.reconcile("v1/Service", watches=[(core_v1.Secret, mapper)])  # type: ignore[list-item]
+        async def untyped(obj: object, ctx: object) -> None: ...
+
+    assert [w.filename for w in caught if w.category is DeprecationWarning] == [__file__]  # points here
+
+    assert [watched for _, _, watched in operator.kinds] == [[kind_spec(core_v1.Secret)]] * 2

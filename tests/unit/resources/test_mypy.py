@@ -44,6 +44,7 @@ import kubeloop as kl
 from kubeloop.client import Client
 from kubeloop.controller import Request
 from kubeloop.resources import apps_v1, core_v1
+from widgets import Widget, WidgetStatus
 
 
 async def reads(ctx: kl.Context, client: Client) -> None:
@@ -70,9 +71,97 @@ def by_data(cm: core_v1.ConfigMap) -> list[Request]:
     return [Request("", name) for name in cm.get("data", {})]
 
 
-@operator.reconcile(apps_v1.Deployment, owns=[core_v1.Pod], watches=[(core_v1.ConfigMap, by_data)])
+def by_anything(obj: dict[str, Any]) -> list[Request]:
+    return [Request("", "all")]
+
+
+@operator.reconcile(
+    apps_v1.Deployment,
+    owns=[core_v1.Pod],
+    watches=[kl.Watch(core_v1.ConfigMap, by_data), kl.Watch(core_v1.Secret, by_anything)],
+)
 async def reconcile_deployment(deployment: apps_v1.Deployment, ctx: kl.Context) -> None:
     await ctx.prune(core_v1.Pod)
+
+
+@operator.reconcile(Widget, watches=[kl.Watch(Widget, by_anything), kl.Watch("v1/Secret", by_anything)])
+async def reconcile_widget(widget: Widget, ctx: kl.Context) -> kl.Result | None:
+    widget.status = WidgetStatus(ready_replicas=widget.spec.size)
+    widget.status.ready_replicas += 1
+    return kl.Result(requeue_after=30)
+
+
+@operator.reconcile("v1/ConfigMap")
+async def reconcile_by_reference(config_map: dict[str, Any], ctx: kl.Context) -> None: ...
+
+
+@operator.finalize(Widget)
+async def cleanup_widget(widget: Widget, ctx: kl.Context) -> None: ...
+
+
+reveal_type(reconcile_deployment)
+reveal_type(reconcile_widget)
+"""
+
+WIDGETS = """
+from kubeloop import crd
+
+
+class WidgetSpec(crd.Model):
+    size: int = 1
+
+
+class WidgetStatus(crd.Model):
+    ready_replicas: int = 0
+
+
+@crd.resource(group="example.com", version="v1")
+class Widget(crd.CustomResource):
+    spec: WidgetSpec
+    status: WidgetStatus | None = None
+"""
+
+# Each line ending in "# error: <pattern>" must draw exactly one mypy error matching the pattern, and no
+# other line any: a mapper, a reconcile's object, its result and its status, typed against the kind.
+MISUSED = r"""
+import kubeloop as kl
+from kubeloop.controller import Request
+from kubeloop.resources import apps_v1, core_v1
+from widgets import Widget, WidgetStatus
+
+
+def by_secret(secret: core_v1.Secret) -> list[Request]:
+    return [Request("", secret.get("type", ""))]
+
+
+def by_widget(widget: Widget) -> list[Request]:
+    return [Request("", widget.metadata.name or "")]
+
+
+operator = kl.Operator("misused")
+watch_config_maps = kl.Watch(core_v1.ConfigMap, by_secret)  # error: "Watch" .* "Callable\[\[Secret\]
+watch_widgets = kl.Watch(Widget, by_widget)  # error: of "Watch" cannot be "Widget"
+
+
+@operator.reconcile(apps_v1.Deployment)  # error: "Callable\[\[Service, .*expected "Callable\[\[Deployment
+async def reconcile_deployment(service: core_v1.Service, ctx: kl.Context) -> None: ...
+
+
+@operator.reconcile(Widget)  # error: Coroutine\[Any, Any, int\]\]"; expected .*Awaitable\[Result \| None\]
+async def reconcile_widget(widget: Widget, ctx: kl.Context) -> int:
+    widget.status = WidgetStatus(ready_replicas="3")  # error: "ready_replicas" .* "str"; expected "int"
+    widget.status = WidgetStatus(readyReplica=3)  # error: Unexpected keyword argument "readyReplica"
+    return 1
+
+
+@operator.reconcile(Widget)
+async def reconcile_widget_status(widget: Widget, ctx: kl.Context) -> None:
+    if widget.status is not None:
+        widget.status.ready_replicas = "all"  # error: Incompatible types in assignment
+
+
+@operator.finalize(Widget)  # error: "Callable\[\[Deployment, .*expected "Callable\[\[Widget
+async def cleanup(deployment: apps_v1.Deployment, ctx: kl.Context) -> None: ...
 """
 
 
@@ -104,10 +193,13 @@ def scaffold(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
-    """mypy's messages by file name (``wrong.py``, ``typed.py``, ``appservice``, ``scaffolded``)."""
+    """mypy's messages by file name (``wrong.py``, ``typed.py``, ``misused.py``, ``appservice``,
+    ``scaffolded``)."""
     root = tmp_path_factory.mktemp("mypy")
     (root / "wrong.py").write_text(WRONG)
     (root / "typed.py").write_text(TYPED)
+    (root / "misused.py").write_text(MISUSED)
+    (root / "widgets.py").write_text(WIDGETS)
     project = root / "scaffolded-operator"
     project.mkdir()
     package = scaffold(project)
@@ -115,11 +207,14 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
         [
             *("--strict", "--config-file=", "--no-pretty"),
             *("--cache-dir", str(REPO / ".mypy_cache" / "tests")),
-            *(str(root / "wrong.py"), str(root / "typed.py"), str(EXAMPLE), str(package)),
+            *(str(root / name) for name in ("wrong.py", "typed.py", "misused.py", "widgets.py")),
+            *(str(EXAMPLE), str(package)),
         ]
     )
     assert not stderr, stderr
-    found: dict[str, list[str]] = {"wrong.py": [], "typed.py": [], "appservice": [], "scaffolded": []}
+    found: dict[str, list[str]] = {
+        n: [] for n in ("wrong.py", "typed.py", "misused.py", "widgets.py", "appservice", "scaffolded")
+    }
     for line in stdout.splitlines():
         where = next((name for name in found if name in line), None)
         if "appservice_operator" in line:
@@ -154,6 +249,7 @@ def short(revealed: str) -> str:
 def test_reads_and_applies_are_typed_as_the_kind(mypy_output: dict[str, list[str]]) -> None:
     lines = mypy_output["typed.py"]
     assert not [line for line in lines if ": error:" in line], lines
+    assert mypy_output["widgets.py"] == []
     revealed = [
         short(line.split("Revealed type is ")[1].strip('"')) for line in lines if "Revealed type" in line
     ]
@@ -167,7 +263,33 @@ def test_reads_and_applies_are_typed_as_the_kind(mypy_output: dict[str, list[str
         "apps_v1.Deployment>",  # ctx.apply, first
         "core_v1.Service>",  # ctx.apply, second
         "dict[str, Any]",  # a dict applied comes back a dict
+        # the decorated reconciles keep their types
+        f"def (apps_v1.Deployment>, {CONTEXT}) -> {RESULT}",
+        f"def (widgets.Widget, {CONTEXT}) -> {RESULT}",
     ]
+
+
+CONTEXT = "kubeloop.operator._context.Context"
+RESULT = "typing.Awaitable[kubeloop.controller._types.Result | None]"
+
+
+def test_mypy_holds_mappers_reconciles_results_and_status_to_the_kind(
+    mypy_output: dict[str, list[str]],
+) -> None:
+    expected = {
+        number: line.split("# error: ")[1]
+        for number, line in enumerate(MISUSED.splitlines(), 1)
+        if "# error: " in line
+    }
+    errors: dict[int, list[str]] = {}
+    for line in mypy_output["misused.py"]:
+        if ": error:" in line:
+            number = int(line.split(":")[1])
+            errors.setdefault(number, []).append(line.split(": error: ")[1])
+    assert sorted(errors) == sorted(expected), "\n".join(mypy_output["misused.py"])
+    for number, pattern in expected.items():
+        assert len(errors[number]) == 1, errors[number]
+        assert re.search(pattern, errors[number][0]), (pattern, errors[number])
 
 
 def test_the_appservice_example_is_clean_under_strict_mypy(mypy_output: dict[str, list[str]]) -> None:

@@ -21,7 +21,7 @@ class Widget(crd.CustomResource):
 def test_rules_grant_exactly_what_the_declarations_need() -> None:
     operator = kl.Operator("widgets", rbac=[{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}])
 
-    @operator.reconcile(Widget, owns=[apps_v1.Deployment], watches=[(core_v1.ConfigMap, map_to_self)])
+    @operator.reconcile(Widget, owns=[apps_v1.Deployment], watches=[kl.Watch(core_v1.ConfigMap, map_to_self)])
     async def reconcile(w: Widget, ctx: kl.Context) -> None:
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import kubeloop as kl
 from kubeloop.resources import apps_v1, core_v1
 
-from appservice_operator.api.app_v1 import AppService
+from appservice_operator.api.app_v1 import AppService, AppServiceStatus
 from appservice_operator.operator import operator
 
 
@@ -59,8 +59,8 @@ async def reconcile_appservice(app: AppService, ctx: kl.Context) -> kl.Result | 
     deployment, service = await ctx.apply(deployment_for(app), service_for(app))
     await ctx.prune()
     ready = deployment.get("status", {}).get("readyReplicas", 0)
-    ctx.status["readyReplicas"] = ready
-    ctx.status["nodePorts"] = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
+    node_ports = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
+    app.status = AppServiceStatus(ready_replicas=ready, node_ports=node_ports)  # written after the pass
     message = f"{ready}/{app.spec.size} replicas ready"
     if ready >= app.spec.size:
         changed = ctx.set_condition("Ready", True, "Available", message)
