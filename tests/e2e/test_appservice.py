@@ -1,7 +1,8 @@
 """The AppService operator end to end, with real kubectl and the operator running for real, on two
 clusters: the locally built control plane (kube-controller-manager and kwok: pods are scheduled and
 reach Running on a fake node; garbage collection by kube-controller-manager) and the embedded API
-server (no nodes: its workload controller reports Deployments ready; its own garbage collector).
+server (its own Deployment and ReplicaSet controllers, scheduler and simulated kubelet: pods reach Running
+on a simulated node; its own garbage collector).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
         found = Cluster("controlplane", Kubectl(kubeconfig), runs_pods=True, gc_within=90)
     else:
         kubeconfig = request.getfixturevalue("embedded_api_server").kubeconfig
-        found = Cluster("embedded", Kubectl(kubeconfig), runs_pods=False, gc_within=30)
+        found = Cluster("embedded", Kubectl(kubeconfig), runs_pods=True, gc_within=30)
     found.kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
     found.kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     async with run_operator(operator, kubeconfig):
@@ -94,10 +95,11 @@ async def test_sample_becomes_deployment_and_nodeport_service_and_follows_change
             return sum(
                 1
                 for p in pods.get("items", [])
-                if p["status"].get("phase") == "Running" and p["spec"].get("nodeName", "").startswith("kwok-")
+                if p["status"].get("phase") == "Running" and p["spec"].get("nodeName") in nodes
             )
 
-        await until(lambda: running_pods() == 2, what="2 Running pods on the kwok node")
+        nodes = {n["metadata"]["name"] for n in (get(kubectl, "get", "nodes") or {}).get("items", [])}
+        await until(lambda: running_pods() == 2, what="2 Running pods on a (kwok or simulated) node")
     await until(
         lambda: (app() or {}).get("status", {}).get("readyReplicas") == 2, what="status.readyReplicas 2"
     )

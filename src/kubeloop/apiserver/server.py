@@ -6,6 +6,7 @@ Usage::
         print(server.kubeconfig)                    # admin kubeconfig (client certificate)
 
     EmbeddedServer(data_dir=Path(".kubeloop"), port=6443)  # persistent: SQLite + certificates kept
+    EmbeddedServer(simulation=SimulationOptions(nodes=3))   # three simulated nodes (default one)
 
 With ``data_dir`` the database (``state.db``), certificates and kubeconfig live there and survive
 restarts; without it everything is in a temporary directory removed on stop. ``start_in_thread()``
@@ -38,7 +39,7 @@ from aiohttp import web
 
 from kubeloop.apiserver.admission import default_chain
 from kubeloop.apiserver.auth import Authenticator
-from kubeloop.apiserver.controllers import Controllers
+from kubeloop.apiserver.controllers import Controllers, SimulationOptions
 from kubeloop.apiserver.http import Routes, authentication, status_errors
 from kubeloop.apiserver.registry.types import Registry
 from kubeloop.apiserver.rest.api import Api
@@ -68,11 +69,13 @@ class EmbeddedServer:
         port: int | None = None,
         host: str = "127.0.0.1",
         durable: bool = False,
+        simulation: SimulationOptions | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = port or 0
         self.durable = durable
+        self.simulation = simulation or SimulationOptions()
         self._dir: Path | None = None
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
@@ -115,7 +118,7 @@ class EmbeddedServer:
         api = Api(store, default_chain())
         await self._bootstrap(api, registry)
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
-        self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text())
+        self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text(), self.simulation)
         self._controllers.start()
         app = web.Application(
             middlewares=[status_errors, authentication(Authenticator(self.token))],

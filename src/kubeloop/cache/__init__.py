@@ -16,6 +16,7 @@ from kubeloop.cache._informer import (
     slim_managed_fields,
     strip_managed_fields,
 )
+from kubeloop.cache._listwatch import ListerWatcher
 from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, IndexFunc, Obj, ObjectKey, key_of
 from kubeloop.labels import LabelSelector, SelectorError, selector_from_dict
 
@@ -30,6 +31,7 @@ __all__ = [
     "InformerEvent",
     "InformerOptions",
     "LabelSelector",
+    "ListerWatcher",
     "Obj",
     "ObjectKey",
     "SelectorError",

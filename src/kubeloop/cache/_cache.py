@@ -15,7 +15,8 @@ import dataclasses
 from collections.abc import Mapping
 
 from kubeloop.cache._informer import Informer, InformerOptions
-from kubeloop.client import ApiResource, Client, ResourceRef
+from kubeloop.cache._listwatch import ListerWatcher
+from kubeloop.client import ApiResource, ResourceRef
 from kubeloop.tasks import Supervisor
 
 __all__ = ["Cache", "CacheOptions"]
@@ -53,9 +54,9 @@ class CacheOptions:
 
 
 class Cache:
-    """Shared informers over one ``Client``."""
+    """Shared informers over one ``Client`` (or another ``ListerWatcher``)."""
 
-    def __init__(self, client: Client, options: CacheOptions | None = None) -> None:
+    def __init__(self, client: ListerWatcher, options: CacheOptions | None = None) -> None:
         self.client = client
         self.options = options or CacheOptions()
         self._informers: dict[_Key, Informer] = {}

@@ -1,7 +1,8 @@
 """The informer: a reflector (list, then watch) keeping one ``Indexer`` in step with the server.
 
-Role: the cache layer's engine, between ``kubeloop.client`` (list and watch) and the controller
-(event handlers that enqueue keys). One informer per resource, namespace and selector.
+Role: the cache layer's engine, between a ``ListerWatcher`` (list and watch: ``kubeloop.client.Client``
+or another) and the controller (event handlers that enqueue keys). One informer per resource,
+namespace and selector.
 
 Guarantees:
 
@@ -40,8 +41,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from kubeloop.cache._listwatch import ListerWatcher
 from kubeloop.cache._store import Indexer, IndexFunc, Obj, ObjectKey, key_of
-from kubeloop.client import ApiResource, Client
+from kubeloop.client import ApiResource
 from kubeloop.client.errors import GoneError, NotFoundError
 from kubeloop.clock import Clock, RealClock
 from kubeloop.errors import KubeloopError
@@ -150,7 +152,9 @@ def _newer(candidate: Obj, than: Obj | None) -> bool:
 class Informer:
     """Lists and watches one resource into an ``Indexer`` and tells handlers what changed."""
 
-    def __init__(self, client: Client, resource: ApiResource, options: InformerOptions | None = None) -> None:
+    def __init__(
+        self, client: ListerWatcher, resource: ApiResource, options: InformerOptions | None = None
+    ) -> None:
         self.client = client
         self.resource = resource
         self.options = options or InformerOptions()

@@ -1,7 +1,7 @@
-"""Workload status without Pods: Deployments, ReplicaSets and StatefulSets are reported ready at once
-(``status.replicas = readyReplicas = availableReplicas = updatedReplicas = spec.replicas``,
-``observedGeneration``, Available and Progressing conditions), so operators waiting for readiness
-proceed. No Pods are created (issue 15 step 1 replaces this with controllers that make them)."""
+"""StatefulSet status without Pods: reported ready at once (``status.replicas = readyReplicas =
+availableReplicas = updatedReplicas = currentReplicas = spec.replicas``, ``observedGeneration``), so
+operators waiting for readiness proceed. Deployments and ReplicaSets have real controllers
+(``deployments``, ``replicasets``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from kubeloop.apiserver.storage import Event
 
 __all__ = ["WorkloadStatus"]
 
-WORKLOADS = {"apps/deployments", "apps/replicasets", "apps/statefulsets"}
+WORKLOADS = {"apps/statefulsets"}
 
 
 class WorkloadStatus(Loop):

@@ -196,6 +196,33 @@ def _readiness_gates(o: Obj) -> str:
     return f"{met}/{len(gates)}"
 
 
+def _node_status(o: Obj) -> str:
+    ready = next(
+        (c for c in (o.get("status") or {}).get("conditions") or () if c.get("type") == "Ready"), None
+    )
+    status = "Ready" if ready is not None and ready.get("status") == "True" else "NotReady"
+    if ready is None:
+        status = "Unknown"
+    return status + (",SchedulingDisabled" if (o.get("spec") or {}).get("unschedulable") else "")
+
+
+def _node_roles(o: Obj) -> str:
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(k[len(prefix) :] for k in o["metadata"].get("labels") or {} if k.startswith(prefix))
+    return ",".join(roles) or "<none>"
+
+
+def _node_info(o: Obj, field: str) -> str:
+    return str(((o.get("status") or {}).get("nodeInfo") or {}).get(field) or "<unknown>")
+
+
+def _node_address(o: Obj, kind: str) -> str:
+    found = [
+        a.get("address", "") for a in (o.get("status") or {}).get("addresses") or () if a.get("type") == kind
+    ]
+    return ",".join(found) or "<none>"
+
+
 def _event_seen(o: Obj) -> tuple[str, str, int]:
     """An Event's (last seen, first seen, count) as the real printer derives them, series included."""
     first = _age(o.get("firstTimestamp") or o.get("eventTime"))
@@ -262,6 +289,30 @@ _BUILTIN: dict[str, list[Column]] = {
         Column(
             "Selector", "string", "", lambda o: _format_selector((o.get("spec") or {}).get("selector")), 1
         ),
+    ],
+    "ReplicaSet": [
+        _NAME,
+        Column("Desired", "integer", "", lambda o: (o.get("spec") or {}).get("replicas", 0)),
+        Column("Current", "integer", "", lambda o: (o.get("status") or {}).get("replicas", 0)),
+        Column("Ready", "integer", "", lambda o: (o.get("status") or {}).get("readyReplicas", 0)),
+        _AGE,
+        _pod_template_column("Containers", "name"),
+        _pod_template_column("Images", "image"),
+        Column(
+            "Selector", "string", "", lambda o: _format_selector((o.get("spec") or {}).get("selector")), 1
+        ),
+    ],
+    "Node": [
+        _NAME,
+        Column("Status", "string", "", _node_status),
+        Column("Roles", "string", "", _node_roles),
+        _AGE,
+        Column("Version", "string", "", lambda o: _node_info(o, "kubeletVersion")),
+        Column("Internal-IP", "string", "", lambda o: _node_address(o, "InternalIP"), 1),
+        Column("External-IP", "string", "", lambda o: _node_address(o, "ExternalIP"), 1),
+        Column("OS-Image", "string", "", lambda o: _node_info(o, "osImage"), 1),
+        Column("Kernel-Version", "string", "", lambda o: _node_info(o, "kernelVersion"), 1),
+        Column("Container-Runtime", "string", "", lambda o: _node_info(o, "containerRuntimeVersion"), 1),
     ],
     "Service": [
         _NAME,

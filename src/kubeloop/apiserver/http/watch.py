@@ -27,6 +27,7 @@ from kubeloop.apiserver.machinery.errors import StatusError, bad_request
 from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.rest.api import Api
+from kubeloop.apiserver.rest.watching import seen_as
 from kubeloop.apiserver.storage import Event
 
 __all__ = ["serve_watch"]
@@ -48,18 +49,8 @@ def _line(event_type: str, rt: ResourceType, obj: Obj) -> bytes:
 
 
 def _translate(event: Event, rt: ResourceType, match: Callable[[Obj], bool]) -> bytes | None:
-    """The line a selective watcher sees for ``event``: objects entering the selection are ADDED,
-    leaving it DELETED (the last matching state, at the event's resourceVersion), as the real server."""
-    old_passes = event.prev is not None and match(event.prev)
-    if event.type == "DELETED":
-        return _line("DELETED", rt, event.obj) if old_passes or match(event.obj) else None
-    new_passes = match(event.obj)
-    if new_passes:
-        return _line("MODIFIED" if old_passes else "ADDED", rt, event.obj)
-    if old_passes and event.prev is not None:
-        last = dict(event.prev, metadata=dict(event.prev["metadata"], resourceVersion=str(event.rv)))
-        return _line("DELETED", rt, last)
-    return None
+    seen = seen_as(event, match)
+    return None if seen is None else _line(seen[0], rt, seen[1])
 
 
 async def serve_watch(

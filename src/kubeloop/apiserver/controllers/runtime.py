@@ -1,0 +1,149 @@
+"""``Runtime``: what the built-in controllers share: shared informers over the server's own storage
+(``kubeloop.cache.Cache`` over ``StoreListWatch``) and writes through the verbs (``rest.Api``, so every
+write passes the kinds' strategies and admission, as a client's would).
+
+``Builtin`` is the base of one controller: it builds a ``kubeloop.controller.Controller`` (work queue
+with per-key exponential backoff, N workers, requeue) in ``setup`` and reconciles one key at a time.
+Writes observe their result into the resource's informer (read-your-own-writes), so a reconcile right
+after a create sees what it created. A conflict (another writer got there first) requeues the key with
+backoff without logging an error, as the real controllers do.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubeloop.apiserver.controllers.listwatch import StoreListWatch, api_resource, client_error
+from kubeloop.apiserver.machinery.errors import StatusError
+from kubeloop.apiserver.registry.types import Registry, ResourceType
+from kubeloop.apiserver.rest.api import Api, DeleteOptions, WriteOptions
+from kubeloop.cache import Cache, CacheOptions, Informer, InformerOptions
+from kubeloop.client.errors import ConflictError, NotFoundError
+from kubeloop.controller import Controller, ControllerOptions, Request, Result
+
+__all__ = ["MANAGER", "Builtin", "Runtime", "SimulationOptions"]
+
+log = logging.getLogger("kubeloop.apiserver.controllers")
+Obj = dict[str, Any]
+MANAGER = "kube-controller-manager"
+
+
+@dataclass(frozen=True)
+class SimulationOptions:
+    """How the simulated cluster behaves.
+
+    ``nodes``: simulated Nodes (``kubeloop-node-0`` …), Ready, that the scheduler binds Pods to;
+    ``pod_start_delay``: seconds from binding until the simulated kubelet reports a Pod Running and
+    Ready; ``resync_period``: seconds between the informers' resyncs (every object reconciled again).
+    """
+
+    nodes: int = 1
+    pod_start_delay: float = 0.2
+    resync_period: float = 300.0
+
+
+class Runtime:
+    """Shared informers and writes of the built-in controllers over one ``Api``."""
+
+    def __init__(self, api: Api, registry: Registry, options: SimulationOptions) -> None:
+        self.api = api
+        self.store = api.store
+        self.registry = registry
+        self.options = options
+        self.listwatch = StoreListWatch(api, registry)
+        self.cache = Cache(self.listwatch, CacheOptions(InformerOptions(resync_period=options.resync_period)))
+
+    def rt(self, group: str, version: str, plural: str) -> ResourceType:
+        rt = self.registry.get(group, version, plural)
+        if rt is None:
+            raise LookupError(f"{plural}.{group}/{version} is not served")
+        return rt
+
+    async def informer(self, rt: ResourceType) -> Informer:
+        """The shared informer of ``rt`` (all namespaces)."""
+        return await self.cache.informer(api_resource(rt))
+
+    def _informers_of(self, rt: ResourceType) -> list[Informer]:
+        return [
+            i
+            for i in self.cache.informers
+            if (i.resource.group, i.resource.version, i.resource.plural) == (rt.group, rt.version, rt.plural)
+        ]
+
+    def _observe(self, rt: ResourceType, obj: Obj) -> None:
+        for informer in self._informers_of(rt):
+            informer.observe(obj)
+
+    async def _call(self, rt: ResourceType, write: Awaitable[Obj]) -> Obj:
+        try:
+            obj = await write
+        except StatusError as exc:
+            raise client_error(exc) from exc
+        if obj.get("kind") != "Status":
+            self._observe(rt, obj)
+        return obj
+
+    async def create(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
+        return await self._call(rt, self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER)))
+
+    async def update(self, rt: ResourceType, obj: Obj, subresource: str | None = None) -> Obj:
+        """Replace ``obj`` (its resourceVersion is the precondition: a stale one is a conflict)."""
+        md = obj["metadata"]
+        write = self.api.update(
+            rt, md.get("namespace"), md["name"], obj, subresource, WriteOptions(manager=MANAGER)
+        )
+        return await self._call(rt, write)
+
+    async def delete(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        *,
+        propagation: str | None = None,
+        grace_period: int | None = None,
+    ) -> Obj | None:
+        """Delete ``obj`` (the UID is the precondition); None when it is gone already."""
+        md = obj["metadata"]
+        namespace, name = md.get("namespace") or "", md["name"]
+        opts = DeleteOptions(propagation=propagation, grace_period=grace_period, uid=md.get("uid"))
+        try:
+            result = await self._call(rt, self.api.delete(rt, namespace, name, opts))
+        except (NotFoundError, ConflictError):
+            result = None
+        if self.store.get((rt.storage, namespace, name)) is None:
+            for informer in self._informers_of(rt):
+                informer.observe_deleted(namespace, name)
+        return result
+
+
+class Builtin:
+    """One built-in controller: ``setup`` builds its ``Controller`` (watches), ``reconcile`` one key."""
+
+    name = "builtin"
+    workers = 4
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.controller = Controller(
+            self.name, self._reconcile, ControllerOptions(max_concurrent_reconciles=self.workers)
+        )
+
+    async def setup(self) -> None:
+        """Create the informers and watch them (before the cache runs)."""
+        raise NotImplementedError
+
+    async def reconcile(self, request: Request) -> Result | None:
+        raise NotImplementedError
+
+    async def _reconcile(self, request: Request) -> Result | None:
+        try:
+            return await self.reconcile(request)
+        except ConflictError as exc:
+            log.debug("%s %s: %s; requeued", self.name, request, exc)
+            return Result(requeue=True)
+
+
+Setup = Callable[[Runtime], Builtin]
