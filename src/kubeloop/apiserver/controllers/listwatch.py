@@ -1,8 +1,8 @@
 """``StoreListWatch``: the built-in controllers' ``kubeloop.cache.ListerWatcher`` over the server's own
 storage, in process (no HTTP, no JSON): lists through ``rest.Api.list`` and watches the store with the
-same selector semantics as the HTTP watch; whole objects even when ``metadata_only`` asks for less
-(as a server that cannot answer so does: nothing is copied). Errors are ``kubeloop.client.errors``' (410 → ``GoneError``,
-so informers relist), as a ``kubeloop.client.Client`` raises them."""
+same selector semantics as the HTTP watch; whole objects even when ``metadata_only`` asks for less (as
+a server that cannot answer so does: nothing is copied). Errors are ``kubeloop.client.errors``' (410 →
+``GoneError``, so informers relist), as a ``kubeloop.client.Client`` raises them."""
 
 from __future__ import annotations
 
