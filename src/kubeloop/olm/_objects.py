@@ -25,6 +25,7 @@ from kubeloop.olm._webhooks import (
     secret_name,
     webhook_configurations,
     webhook_descriptions,
+    webhook_secrets,
     webhook_services,
 )
 
@@ -61,7 +62,9 @@ def bundle_objects(
     """The objects ``bundle`` becomes when installed in ``namespace``, in the order to apply them.
 
     Order: CRDs, ServiceAccounts, Roles/RoleBindings, ClusterRoles/ClusterRoleBindings, the other
-    manifests, the webhooks' Services and Secrets, Deployments, webhook configurations. Every object
+    manifests, the webhooks' Services, Deployments, webhook configurations, and the Secrets holding
+    the serving certificate (so that in a rotation every ``caBundle`` trusts the new CA before a
+    server can load the new certificate, also when the apply stops half-way). Every object
     carries the release's labels (package and namespace, ``release_labels``) and the bundle
     annotation; ``status`` and server-set metadata are
     dropped. Generated names are ``<csv>-<sa>`` (plus the namespace for cluster-scoped ones, so two
@@ -85,12 +88,14 @@ def bundle_objects(
         *_roles(csv_name, install.get("permissions") or (), namespace, cluster=False, within=watch_namespace),
         *_roles(csv_name, install.get("clusterPermissions") or (), namespace, cluster=True),
         *(_placed(o, namespace) for o in others),
-        *webhook_services(bundle, install, hooks, namespace, cert),
+        *webhook_services(bundle, install, hooks, namespace),
         *(
             _deployment(d, namespace, watch_namespace, webhooks=d["name"] in served)
             for d in install["deployments"]
         ),
         *webhook_configurations(hooks, namespace, cert),
+        # Last: the caBundles trusting a new certificate's CA are stored before a server can load it.
+        *webhook_secrets(hooks, namespace, cert),
     ]
     return [_marked(o, bundle, namespace) for o in objects]
 

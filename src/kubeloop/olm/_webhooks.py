@@ -42,6 +42,7 @@ __all__ = [
     "webhook_configurations",
     "webhook_descriptions",
     "webhook_hosts",
+    "webhook_secrets",
     "webhook_services",
 ]
 
@@ -254,11 +255,8 @@ def converted_by_webhook(
     return {**crd, "spec": {**crd["spec"], "conversion": conversion}}
 
 
-def webhook_services(
-    bundle: Bundle, install: Obj, hooks: list[Obj], namespace: str, certificate: ServingCertificate
-) -> Iterator[Obj]:
-    """Per deployment serving webhooks: its Service (each container port to its target port) and
-    the Secret holding the serving certificate."""
+def webhook_services(bundle: Bundle, install: Obj, hooks: list[Obj], namespace: str) -> Iterator[Obj]:
+    """Per deployment serving webhooks, its Service: each container port to its target port."""
     specs = {d["name"]: d.get("spec") or {} for d in install["deployments"]}
     for deployment in _webhook_deployments(hooks):
         selector = (specs[deployment].get("selector") or {}).get("matchLabels")
@@ -286,6 +284,11 @@ def webhook_services(
                 ],
             },
         }
+
+
+def webhook_secrets(hooks: list[Obj], namespace: str, certificate: ServingCertificate) -> Iterator[Obj]:
+    """Per deployment serving webhooks, the Secret holding the serving certificate its pods mount."""
+    for deployment in _webhook_deployments(hooks):
         yield {
             "apiVersion": "v1",
             "kind": "Secret",

@@ -2,8 +2,9 @@
 version)`` builds a registry+v1 bundle (CSV with RBAC and a Deployment, a CRD in ``group``, a
 Service; optionally webhooks), and the kubectl helpers the tests check the cluster with.
 
-The webhooks are never reachable (no pod runs in the test cluster): their rules match only the
-package's own CRD group, so a test that creates no widgets is never blocked by them."""
+No pod runs in the test cluster, so the webhooks are reachable only where a test serves them
+(``live_webhook``); their rules match only the package's own CRD group, so a test that creates no
+widgets is never blocked by them."""
 
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ V3_DROPS_STORED_VERSION = [crd_version("v2", storage=True, fields=("size", "colo
 class Package:
     name: str
     group: str
+    webhook_port: int = 443
+    """The webhooks' Service port (a test serving them picks a free one)."""
 
     @property
     def crd(self) -> str:
@@ -156,7 +159,7 @@ class Package:
         }
         common = {
             "deploymentName": SA,
-            "containerPort": 443,
+            "containerPort": self.webhook_port,
             "targetPort": 9443,
             "admissionReviewVersions": ["v1"],
             "sideEffects": "None",

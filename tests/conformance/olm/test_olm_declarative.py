@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -25,13 +26,15 @@ import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
+from live_webhook import serve_webhooks
 from olm_widgets import INSTALLER, SA, V1_CRD, V2_CRD, Package, absent, admin_installer, crd_version, get
 
-from kubeloop.client import Client
+from kubeloop.client import ApiError, Client
 from kubeloop.olm import (
     Bundle,
     ClusterCatalog,
@@ -47,6 +50,7 @@ from kubeloop.olm._catalog import package_documents
 from kubeloop.olm._push import CATALOG_LABEL
 from kubeloop.scaffold import operator_rules
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing.process import free_port
 
 CATALOGS = ClusterCatalog.resource_info().crd_name
 EXTENSIONS = ClusterExtension.resource_info().crd_name
@@ -519,10 +523,15 @@ async def _noted(case: Case, extension: str, note: str) -> bool:
 # -- certificates ------------------------------------------------------------------------------------
 
 
-async def test_a_short_lived_serving_certificate_is_renewed_and_the_ca_bundle_trusts_both_cas(
-    case: Case,
+async def test_a_short_lived_serving_certificate_is_renewed_under_live_admission_traffic_with_no_failure(
+    case: Case, tmp_path: Path
 ) -> None:
+    """The installed webhooks are served live (``live_webhook``: the Service an ExternalName of
+    loopback, the certificate copied from the Secret as a kubelet would) and called without pause
+    through a renewal at two thirds of the 40 s lifetime: not one admission request fails, the server
+    loads the new certificate and keeps answering, and the CA bundle trusts both CAs."""
     k, ns = case.kubectl, case.namespace
+    case.package = dataclasses.replace(case.package, webhook_port=free_port())
     await case.push(case.bundle("1.0.0", webhooks=True))
     name = await case.extension()
     await case.installed(name, "1.0.0")
@@ -532,7 +541,40 @@ async def test_a_short_lived_serving_certificate_is_renewed_and_the_ca_bundle_tr
     async def renewed() -> bool:
         return (await get(k, "secret", secret_name, "-n", ns))["data"]["tls.crt"] != first["tls.crt"]
 
-    await until(renewed, within=CERT_LIFETIME.total_seconds() * 1.5, what="the certificate renewed")
+    paths = ["/mutate", "/validate-1.0.0"]
+    failures: list[str] = []
+    admitted = 0
+
+    async def call_without_pause() -> None:
+        nonlocal admitted
+        while True:
+            widget = {
+                "apiVersion": f"{case.package.group}/v1",
+                "kind": "Widget",
+                "metadata": {"generateName": "w-"},
+                "spec": {"size": admitted},
+            }
+            try:
+                await case.client.create(widget, namespace=ns)
+                admitted += 1
+            except ApiError as exc:
+                failures.append(str(exc))
+
+    service = f"{SA}-service"
+    port = case.package.webhook_port
+    async with serve_webhooks(case.client, ns, service, secret_name, port, paths, tmp_path) as live:
+        traffic = asyncio.create_task(call_without_pause())
+        try:
+            await until(lambda: live.calls >= 20, within=30, what="the webhooks called through the Service")
+            await until(renewed, within=CERT_LIFETIME.total_seconds() * 1.5, what="the certificate renewed")
+            await until(lambda: live.reloads >= 1, within=30, what="the server loading the new certificate")
+            served = live.calls
+            await until(lambda: live.calls >= served + 20, within=30, what="calls served with the new one")
+        finally:
+            traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await traffic
+    assert failures == [], f"{len(failures)} of {admitted + len(failures)} requests failed: {failures[:3]}"
     second = (await get(k, "secret", secret_name, "-n", ns))["data"]
     bundle = base64.b64decode(second["ca.crt"])
     old_ca = base64.b64decode(first["ca.crt"])
@@ -543,6 +585,8 @@ async def test_a_short_lived_serving_certificate_is_renewed_and_the_ca_bundle_tr
     new_cert.verify_directly_issued_by(new_ca)
     lifetime = new_cert.not_valid_after_utc - new_cert.not_valid_before_utc
     assert lifetime <= CERT_LIFETIME * 1.1
+    served_cert = x509.load_pem_x509_certificate((tmp_path / "tls.crt").read_bytes())
+    assert served_cert == new_cert  # what the server loaded is the renewed certificate
 
     async def followed() -> bool:
         selector = f"olm.kubeloop.dev/package={case.package.name}"

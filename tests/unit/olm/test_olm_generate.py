@@ -339,7 +339,7 @@ def test_the_webhook_bundle_survives_write_and_load_and_installs(hooked: Path, t
     made = generate_bundle(hooked, version="0.1.0", channels=["alpha"])
     assert load_bundle(write_bundle(made, tmp_path / "bundle")) == made
     kinds = [o["kind"] for o in bundle_objects(made, "ns", ServingCertificate(b"ca", b"crt", b"key"))]
-    assert kinds[-2:] == ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"]
+    assert kinds[-3:] == ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "Secret"]
 
 
 def test_with_the_webhook_and_certmanager_enabled_in_config_default_the_bundle_is_the_same(

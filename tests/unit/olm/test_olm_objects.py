@@ -412,13 +412,13 @@ def b64(data: bytes) -> str:
 
 def test_a_bundle_with_webhooks_comes_with_service_secret_and_configurations_in_apply_order() -> None:
     kinds = [o["kind"] for o in webhook_objects()]
-    assert kinds[0] == "CustomResourceDefinition"
+    assert kinds[0] == "CustomResourceDefinition"  # its conversion's caBundle first too
     assert kinds[-5:] == [
         "Service",
-        "Secret",
         "Deployment",
         "MutatingWebhookConfiguration",
         "ValidatingWebhookConfiguration",
+        "Secret",  # last: every caBundle trusts a rotated certificate's CA before a server loads it
     ]
     for obj in webhook_objects():
         assert obj["metadata"]["labels"][PACKAGE_LABEL] == "widgets"
