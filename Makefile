@@ -21,7 +21,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,docs,examples]'
+	$(BIN)/pip install --quiet -e '.[dev,docs,examples,ansible]'
 	touch $(STAMP)
 
 controlplane: $(STAMP)

@@ -1,4 +1,4 @@
-"""``kubeloop run MODULE:OPERATOR``: run an operator out of cluster against a kubeconfig."""
+"""``kubeloop run MODULE:OPERATOR|WATCHES.yaml``: run an operator out of cluster against a kubeconfig."""
 
 from __future__ import annotations
 
@@ -18,8 +18,19 @@ from kubeloop.operator import Operator
 __all__ = ["load_operator", "run"]
 
 
-def load_operator(target: str) -> Operator:
-    """Import ``module:attribute`` (the current directory and ``src/`` are on the path)."""
+def load_operator(target: str, *, max_concurrent_reconciles: int | None = None) -> Operator:
+    """Import ``module:attribute`` (the current directory and ``src/`` are on the path), or make the
+    Ansible operator of a watches file (``watches.yaml``; named after its directory)."""
+    if target.endswith((".yaml", ".yml")):
+        from kubeloop.ansible import AnsibleOperator  # the CLI starts faster without it
+
+        path = Path(target).resolve()
+        try:
+            return AnsibleOperator(
+                path, name=f"{path.parent.name}-operator", max_concurrent_reconciles=max_concurrent_reconciles
+            )
+        except KubeloopError as exc:
+            raise click.ClickException(str(exc)) from exc
     module_name, _, attr = target.partition(":")
     for extra in (Path.cwd() / "src", Path.cwd()):
         if extra.is_dir() and str(extra) not in sys.path:
@@ -45,17 +56,30 @@ def load_operator(target: str) -> Operator:
 @click.option("--namespace", default=None, help="Watch only this namespace (several: comma-separated).")
 @click.option("--log-level", default="INFO")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--max-concurrent-reconciles",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Ansible operators: objects of each kind run at once (default: the CPU count).",
+)
 @manager_flags()
 def run(
-    target: str, kubeconfig: str | None, namespace: str | None, log_level: str, log_format: str, **flags: Any
+    target: str,
+    kubeconfig: str | None,
+    namespace: str | None,
+    log_level: str,
+    log_format: str,
+    max_concurrent_reconciles: int | None,
+    **flags: Any,
 ) -> None:
-    """Run the operator TARGET (``package.module:operator``) until SIGTERM or Ctrl-C.
+    """Run the operator TARGET (``package.module:operator``, or an Ansible operator's ``watches.yaml``)
+    until SIGTERM or Ctrl-C.
 
     Every option can also be set in the environment as ``KUBELOOP_<OPTION>`` (``KUBELOOP_LEADER_ELECT=true``).
     """
     configure_logging(log_level, "json" if log_format == "json" else "text")
     options = manager_options(flags)
-    operator = load_operator(target)
+    operator = load_operator(target, max_concurrent_reconciles=max_concurrent_reconciles)
     if namespace:
         operator.namespaces = tuple(ns.strip() for ns in namespace.split(",") if ns.strip())
     try:

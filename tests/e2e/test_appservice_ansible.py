@@ -1,0 +1,138 @@
+"""The AppService operator as an Ansible role (examples/appservice-ansible), end to end with real
+kubectl: the watches file run by ``AnsibleOperator`` against the locally built control plane and the
+embedded API server. Same resource and children as examples/appservice: the sample becomes a
+Deployment of 2 and a NodePort Service on 30002 owned by the AppService; a resize reaches the
+Deployment; a Service deleted by hand comes back (a dependent watch re-runs the role); the status
+carries operator-sdk's conditions with the run's counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from appservice_checks import RESOURCE, SAMPLE, get
+
+from kubeloop.ansible import AnsibleOperator
+from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
+
+EXAMPLE = Path(__file__).parents[2] / "examples/appservice-ansible"
+CRD = EXAMPLE / "config/crd/bases/app.example.com_appservices.yaml"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    kubectl: Kubectl
+    artifacts: Path
+
+
+# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it.
+@pytest.fixture(scope="module", params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
+async def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Cluster]:
+    """The example's CRD installed and its operator running against the cluster."""
+    if request.param == "controlplane":
+        kubeconfig: Path = request.getfixturevalue("control_plane").kubeconfig
+    else:
+        kubeconfig = request.getfixturevalue("embedded_api_server").kubeconfig
+    kubectl = Kubectl(kubeconfig)
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    artifacts = tmp_path_factory.mktemp(f"ansible-{request.param}")
+    operator = AnsibleOperator(EXAMPLE / "watches.yaml", name="appservice-operator", artifacts_dir=artifacts)
+    async with run_operator(operator, kubeconfig):
+        yield Cluster(request.param, kubectl, artifacts)
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+async def test_role_makes_the_sample_a_deployment_and_a_nodeport_service_and_follows_changes(
+    cluster: Cluster, request: pytest.FixtureRequest
+) -> None:
+    kubectl = cluster.kubectl
+    with temporary_namespace(kubectl, "ansible-appservice") as ns:
+        kubectl("apply", "-n", ns, "-f", str(SAMPLE))
+
+        def deployment() -> dict | None:
+            return get(kubectl, "get", "deployment", "nginx-app", "-n", ns)
+
+        def service() -> dict | None:
+            return get(kubectl, "get", "service", "nginx-app", "-n", ns)
+
+        def app() -> dict | None:
+            return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
+
+        await until(
+            lambda: condition(app(), "Successful").get("status") == "True", within=60, what="Successful"
+        )
+        dep, svc, current = deployment(), service(), app()
+        assert dep is not None
+        assert svc is not None
+        assert dep["spec"]["replicas"] == 2
+        assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.7.9"
+        assert dep["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+            {"containerPort": 80, "protocol": "TCP"}
+        ]
+        assert svc["spec"]["type"] == "NodePort"
+        assert [(p["name"], p["port"], p["nodePort"]) for p in svc["spec"]["ports"]] == [
+            ("port-80", 80, 30002)
+        ]
+        uid = current["metadata"]["uid"]  # type: ignore[index]
+        for child in (dep, svc):
+            (owner,) = child["metadata"]["ownerReferences"]
+            assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+                "AppService",
+                "nginx-app",
+                uid,
+                True,
+            )
+        running, failure = condition(current, "Running"), condition(current, "Failure")
+        assert (running["status"], running["reason"], running["message"]) == (
+            "True",
+            "Successful",
+            "Awaiting next reconciliation",
+        )
+        assert running["ansibleResult"]["failures"] == 0
+        assert running["ansibleResult"]["ok"] >= 4
+        assert failure["status"] == "False"
+
+        kubectl("patch", RESOURCE, "nginx-app", "-n", ns, "--type=merge", "-p", '{"spec":{"size":3}}')
+        await until(
+            lambda: (deployment() or {}).get("spec", {}).get("replicas") == 3, within=60, what="scaled to 3"
+        )
+
+        old_uid = svc["metadata"]["uid"]
+        kubectl("delete", "service", "nginx-app", "-n", ns)
+        await until(
+            lambda: (service() or {}).get("metadata", {}).get("uid") not in (None, old_uid),
+            within=60,
+            what="Service restored by the role",
+        )
+        assert [p["nodePort"] for p in service()["spec"]["ports"]] == [30002]  # type: ignore[index]
+
+        patch = {"spec": {"ports": [{"port": 8080, "targetPort": 80, "nodePort": 30012}]}}
+        kubectl("patch", RESOURCE, "nginx-app", "-n", ns, "--type=merge", "-p", json.dumps(patch))
+
+        def service_ports() -> list[tuple[int, int]]:
+            return [
+                (p["port"], p.get("nodePort", 0)) for p in (service() or {}).get("spec", {}).get("ports", [])
+            ]
+
+        await until(
+            lambda: service_ports() == [(8080, 30012)], within=60, what="Service updated to 8080:30012"
+        )
+        runs = list(
+            (cluster.artifacts / "app.example.com/v1/AppService" / ns / "nginx-app/artifacts").iterdir()
+        )
+        assert any(r.name == "latest" for r in runs)
+        assert len(runs) >= 4  # a run per change, each with its artifacts
