@@ -26,8 +26,6 @@ RUN_ELSEWHERE = {
     "migrating/from-kopf.md": "tests/e2e/test_migration.py",  # its blocks are the example files
     "migrating/from-kubebuilder.md": "tests/e2e/test_migration.py",
 }
-# Pages whose Python blocks are still fragments (names defined elsewhere on the page, or sketches).
-FRAGMENTS = {"webhooks.md"}
 
 
 def test_some_pages_opt_in() -> None:
@@ -38,7 +36,7 @@ def test_every_python_example_of_the_site_runs() -> None:
     unrun = [
         page
         for page, text in ALL_PAGES.items()
-        if BLOCK.search(text) and page not in PAGES and page not in RUN_ELSEWHERE and page not in FRAGMENTS
+        if BLOCK.search(text) and page not in PAGES and page not in RUN_ELSEWHERE
     ]
     assert not unrun, (
         f"these pages have Python examples that no test runs (opt in with <!-- docs-test: run -->): {unrun}"
