@@ -26,7 +26,7 @@ from kubeloop.ansible._watches import Watch, WatchesError, load_watches, parse_d
 from kubeloop.client import Client, NotFoundError, PatchType
 from kubeloop.controller import Request, Result, map_to_owner
 from kubeloop.errors import KubeloopError
-from kubeloop.gvk import GroupVersionKind
+from kubeloop.gvk import GroupVersionKind, plural_of
 from kubeloop.helpers import find_condition, set_condition
 from kubeloop.manager import Manager, ManagerOptions, Metrics
 from kubeloop.operator import Context, Operator
@@ -72,7 +72,7 @@ class AnsibleOperator(Operator):
         self.watches = load_watches(watches) if isinstance(watches, str | Path) else list(watches)
         if not self.watches:
             raise WatchesError("the watches file declares no kind")
-        super().__init__(name, namespace=namespace, rbac=[r for w in self.watches for r in w.rbac])
+        super().__init__(name, namespace=namespace, rbac=[r for w in self.watches for r in _rules(w)])
         self.artifacts_dir = Path(artifacts_dir or Path(tempfile.gettempdir()) / "kubeloop-ansible" / name)
         self.verbosity = verbosity
         self.proxy: ApiProxy | None = None
@@ -300,6 +300,17 @@ def _owner_mapper(primary: GroupVersionKind, namespaced: bool) -> Any:
             yield Request(namespace if namespaced else "", name)
 
     return mapper
+
+
+def _rules(watch: Watch) -> list[Mapping[str, Any]]:
+    """The watch's declared rules, and ``<plural>/finalizers: update`` for the owner references of
+    its children (``blockOwnerDeletion``, checked where OwnerReferencesPermissionEnforcement runs)."""
+    finalizers = {
+        "apiGroups": [watch.gvk.group],
+        "resources": [f"{plural_of(watch.gvk.kind)}/finalizers"],
+        "verbs": ["update"],
+    }
+    return [*watch.rbac, finalizers]
 
 
 def _workers(gvk: GroupVersionKind, default: int) -> int:

@@ -33,6 +33,11 @@ __all__ = ["PRIMARY_RESOURCE", "PRIMARY_RESOURCE_TYPE", "ApiProxy", "RunOwner"]
 PRIMARY_RESOURCE = "operator-sdk/primary-resource"
 PRIMARY_RESOURCE_TYPE = "operator-sdk/primary-resource-type"
 
+FORBIDDEN_HINT = (
+    "the operator's RBAC does not allow this request: add the rule to the kind's rbac: in watches.yaml "
+    "and run make manifests"
+)
+
 log = logging.getLogger("kubeloop.ansible.proxy")
 
 
@@ -153,8 +158,11 @@ class ApiProxy:
                 idempotent=request.method == "GET",
             )
         except ApiError as exc:
+            status = dict(exc.status)
+            if exc.code == 403:
+                status["message"] = f"{exc.message} ({FORBIDDEN_HINT})"
             return web.Response(
-                status=exc.code or 500, body=orjson.dumps(exc.status), content_type="application/json"
+                status=exc.code or 500, body=orjson.dumps(status), content_type="application/json"
             )
         except KubeloopError as exc:
             return _status(503, "ServiceUnavailable", str(exc))

@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from kubeloop.cli.init import report
-from kubeloop.scaffold import ApiOptions, ScaffoldError, WebhookOptions, create_api, create_webhook
+from kubeloop.scaffold import (
+    ApiOptions,
+    Project,
+    ScaffoldError,
+    WebhookOptions,
+    create_api,
+    create_webhook,
+    is_ansible_project,
+    plan_ansible_api,
+)
 
 __all__ = ["create"]
 
@@ -27,13 +36,46 @@ def create() -> None:
 @click.option(
     "--controller/--no-controller", default=True, show_default=True, help="Scaffold the controller."
 )
-def api(group: str, version: str, kind: str, namespaced: bool, resource: bool, controller: bool) -> None:
-    """Add a custom resource: model, controller with a reconcile stub, sample, test."""
-    options = ApiOptions(
-        group, version, kind, namespaced=namespaced, resource=resource, controller=controller
-    )
+@click.option("--generate-role", is_flag=True, help="Ansible projects: a role for the kind (roles/<kind>).")
+@click.option(
+    "--generate-playbook",
+    is_flag=True,
+    help="Ansible projects: a playbook running the kind's role (with it).",
+)
+def api(
+    group: str,
+    version: str,
+    kind: str,
+    namespaced: bool,
+    resource: bool,
+    controller: bool,
+    generate_role: bool,
+    generate_playbook: bool,
+) -> None:
+    """Add a custom resource: model, controller with a reconcile stub, sample, test; in an Ansible
+    project (``init --plugin ansible``): its CRD, sample, watches.yaml entry and role."""
+    root = Path.cwd()
     try:
-        report(create_api(Path.cwd(), options))
+        if generate_role or generate_playbook or is_ansible_project(Project.load(root)):
+            plan = plan_ansible_api(
+                root,
+                group,
+                version,
+                kind,
+                namespaced=namespaced,
+                role=generate_role,
+                playbook=generate_playbook,
+            )
+            report(plan.apply())
+            click.echo(
+                "\nNext: write the role, list what it touches under rbac: in watches.yaml, then "
+                "`make manifests install run`."
+            )
+            return
+        options = ApiOptions(
+            group, version, kind, namespaced=namespaced, resource=resource, controller=controller
+        )
+        report(create_api(root, options))
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("\nNext: edit the model and the reconcile, then `make manifests install run`.")

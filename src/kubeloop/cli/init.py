@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kubeloop.scaffold import Change, InitOptions, ScaffoldError, init_project
+from kubeloop.scaffold import Change, InitOptions, ScaffoldError, init_project, plan_ansible_init
 
 __all__ = ["init", "report"]
 
@@ -15,6 +15,10 @@ Next:
   kubeloop create api --group <group> --version v1 --kind <Kind>
   make manifests install run       # CRDs and RBAC from the code; CRDs into the cluster; the manager here
   make test                        # the tests, against a real control plane"""
+ANSIBLE_NEXT_STEPS = """
+Next:
+  kubeloop create api --group <group> --version v1 --kind <Kind> --generate-role
+  make manifests install run       # RBAC from watches.yaml; CRDs into the cluster; the operator here"""
 
 
 def report(changes: list[Change]) -> None:
@@ -28,6 +32,13 @@ def report(changes: list[Change]) -> None:
 
 @click.command()
 @click.option("--domain", required=True, help="Domain of the project's API groups (cloud.io).")
+@click.option(
+    "--plugin",
+    type=click.Choice(["python", "ansible"]),
+    default="python",
+    show_default=True,
+    help="python: a Python package of reconciles; ansible: a watches.yaml of roles and playbooks.",
+)
 @click.option("--project-name", default=None, help="Default: the directory's name.")
 @click.option("--namespace", default=None, help="Namespace of the deployed manager. Default: NAME-system.")
 @click.option(
@@ -38,7 +49,9 @@ def report(changes: list[Change]) -> None:
     help="Depend on this kubeloop checkout (installed editable); env KUBELOOP_SOURCE. Default: what this "
     "kubeloop was installed from (a checkout, a wheel), or kubeloop>=VERSION when it came from an index.",
 )
-def init(domain: str, project_name: str | None, namespace: str | None, kubeloop_source: Path | None) -> None:
+def init(
+    domain: str, plugin: str, project_name: str | None, namespace: str | None, kubeloop_source: Path | None
+) -> None:
     """Create an operator project here: package, config/, Makefile, Dockerfile, PROJECT, tests.
 
     Re-running it writes only missing files, and refuses (naming them, writing nothing) when files
@@ -52,7 +65,9 @@ def init(domain: str, project_name: str | None, namespace: str | None, kubeloop_
         kubeloop_source=kubeloop_source,
     )
     try:
-        report(init_project(root, options))
+        report(
+            plan_ansible_init(root, options).apply() if plugin == "ansible" else init_project(root, options)
+        )
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(NEXT_STEPS)
+    click.echo(ANSIBLE_NEXT_STEPS if plugin == "ansible" else NEXT_STEPS)

@@ -18,16 +18,21 @@ from kubeloop.operator import Operator
 __all__ = ["load_operator", "run"]
 
 
-def load_operator(target: str, *, max_concurrent_reconciles: int | None = None) -> Operator:
+def load_operator(
+    target: str, *, max_concurrent_reconciles: int | None = None, name: str | None = None
+) -> Operator:
     """Import ``module:attribute`` (the current directory and ``src/`` are on the path), or make the
-    Ansible operator of a watches file (``watches.yaml``; named after its directory)."""
+    Ansible operator of a watches file (``watches.yaml``; named ``name``, by default
+    ``<its directory>-operator``)."""
     if target.endswith((".yaml", ".yml")):
         from kubeloop.ansible import AnsibleOperator  # the CLI starts faster without it
 
         path = Path(target).resolve()
         try:
             return AnsibleOperator(
-                path, name=f"{path.parent.name}-operator", max_concurrent_reconciles=max_concurrent_reconciles
+                path,
+                name=name or f"{path.parent.name}-operator",
+                max_concurrent_reconciles=max_concurrent_reconciles,
             )
         except KubeloopError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -62,6 +67,9 @@ def load_operator(target: str, *, max_concurrent_reconciles: int | None = None) 
     default=None,
     help="Ansible operators: objects of each kind run at once (default: the CPU count).",
 )
+@click.option(
+    "--name", default=None, help="Ansible operators: the operator's name (its field manager, Events)."
+)
 @manager_flags()
 def run(
     target: str,
@@ -70,6 +78,7 @@ def run(
     log_level: str,
     log_format: str,
     max_concurrent_reconciles: int | None,
+    name: str | None,
     **flags: Any,
 ) -> None:
     """Run the operator TARGET (``package.module:operator``, or an Ansible operator's ``watches.yaml``)
@@ -79,7 +88,7 @@ def run(
     """
     configure_logging(log_level, "json" if log_format == "json" else "text")
     options = manager_options(flags)
-    operator = load_operator(target, max_concurrent_reconciles=max_concurrent_reconciles)
+    operator = load_operator(target, max_concurrent_reconciles=max_concurrent_reconciles, name=name)
     if namespace:
         operator.namespaces = tuple(ns.strip() for ns in namespace.split(",") if ns.strip())
     try:

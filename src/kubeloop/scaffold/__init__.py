@@ -3,6 +3,7 @@ project scaffolding of ``kubeloop init`` / ``create api`` / ``create webhook`` (
 under ``templates/``, a ``PROJECT`` file, marker regions). Sits above the runtime; used by the CLI.
 """
 
+from kubeloop.scaffold._ansible import is_ansible_project, plan_ansible_api, plan_ansible_init
 from kubeloop.scaffold._api import ApiOptions, create_api, plan_api
 from kubeloop.scaffold._init import InitOptions, init_project, plan_init
 from kubeloop.scaffold._manifests import custom_resources, write_crd_manifests, write_rbac, write_samples
@@ -31,8 +32,11 @@ __all__ = [
     "custom_resources",
     "init_project",
     "insert_at_marker",
+    "is_ansible_project",
     "leader_election_role",
     "operator_rules",
+    "plan_ansible_api",
+    "plan_ansible_init",
     "plan_api",
     "plan_init",
     "plan_webhook",

@@ -5,8 +5,10 @@ PROJECT, README, tests), planned so that re-running it writes only what is missi
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kubeloop.operator import Operator
 from kubeloop.scaffold._manifests import write_rbac
@@ -21,7 +23,7 @@ from kubeloop.scaffold._project import PROJECT_FILE, Project
 from kubeloop.scaffold._render import render
 from kubeloop.scaffold._source import kubeloop_source
 
-__all__ = ["InitOptions", "init_project", "plan_init"]
+__all__ = ["InitOptions", "init_context", "init_project", "plan_config", "plan_init"]
 
 # Template (under templates/init/) → path in the project; ``package/`` is ``src/<package>/``.
 _CREATE = [
@@ -73,8 +75,9 @@ def _target(template: str, package: str) -> str:
     return template
 
 
-def plan_init(root: Path, options: InitOptions) -> Plan:
-    """The plan of ``kubeloop init`` in ``root`` (an existing PROJECT must agree with ``options``)."""
+def init_context(root: Path, options: InitOptions) -> tuple[Project, dict[str, Any]]:
+    """The project ``kubeloop init`` makes in ``root`` (an existing PROJECT must agree with
+    ``options``) and the templates' context."""
     domain = validate_domain(options.domain)
     name = validate_project_name(options.project_name)
     package = package_name(name)
@@ -102,14 +105,30 @@ def plan_init(root: Path, options: InitOptions) -> Plan:
         "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
         "has_webhooks": any(r.webhooks is not None for r in project.resources),
     }
-    plan = Plan(root)
+    return project, context
+
+
+def plan_config(plan: Plan, context: Mapping[str, Any]) -> None:
+    """Add the ``config/`` tree of a new project to ``plan``."""
     for template in _CREATE:
-        # Dot files are stored without their dot, so that packaging tools do not skip them.
-        plan.create(_target(template, package), render(f"init/{template.lstrip('.')}.j2", **context))
+        if template.startswith("config/"):
+            plan.create(template, render(f"init/{template}.j2", **context))
     for template in _SEED:
         plan.seed(template, render(f"init/{template}.j2", **context))
-    for relative, text in _rbac_files(name).items():
+    for relative, text in _rbac_files(str(context["project_name"])).items():
         plan.seed(relative, text)
+
+
+def plan_init(root: Path, options: InitOptions) -> Plan:
+    """The plan of ``kubeloop init`` in ``root`` (an existing PROJECT must agree with ``options``)."""
+    project, context = init_context(root, options)
+    plan = Plan(root)
+    for template in _CREATE:
+        if not template.startswith("config/"):
+            # Dot files are stored without their dot, so that packaging tools do not skip them.
+            target = _target(template, project.package)
+            plan.create(target, render(f"init/{template.lstrip('.')}.j2", **context))
+    plan_config(plan, context)
     plan.replace(PROJECT_FILE, project.dump())
     return plan
 

@@ -118,6 +118,10 @@ class Plan:
         """Insert ``fragment`` above the file's ``marker`` line (the file may be planned here too)."""
         self._edits(path).append(lambda text: insert_at_marker(text, marker, fragment))
 
+    def edit(self, path: str | Path, change: Callable[[str], str]) -> None:
+        """Change a file (planned here or present) with ``change``, given its text."""
+        self._edits(path).append(change)
+
     def append_resource(self, path: str | Path, resource: str) -> None:
         """Add ``resource`` to the ``resources`` list of a kustomization file (planned or present)."""
 
