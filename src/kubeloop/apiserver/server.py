@@ -37,12 +37,13 @@ from typing import Any, Self
 import yaml
 from aiohttp import web
 
-from kubeloop.apiserver.admission import default_chain
+from kubeloop.apiserver.admission import Policies, Webhooks, default_chain
 from kubeloop.apiserver.auth import Authenticator
 from kubeloop.apiserver.controllers import Controllers, SimulationOptions
 from kubeloop.apiserver.http import Routes, authentication, status_errors
 from kubeloop.apiserver.registry.types import Registry
 from kubeloop.apiserver.rest.api import Api
+from kubeloop.apiserver.rest.patch import json_patch
 from kubeloop.apiserver.storage import Store
 from kubeloop.certs import CertificateAuthority
 
@@ -80,6 +81,7 @@ class EmbeddedServer:
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
         self._controllers: Controllers | None = None
+        self._webhooks: Webhooks | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.token = ""
@@ -115,7 +117,8 @@ class EmbeddedServer:
         await store.open()
         self._store = store
         registry = await asyncio.to_thread(Registry)
-        api = Api(store, default_chain())
+        self._webhooks = Webhooks(registry, json_patch)
+        api = Api(store, default_chain(), self._webhooks, Policies(registry))
         await self._bootstrap(api, registry)
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text(), self.simulation)
@@ -146,6 +149,9 @@ class EmbeddedServer:
         if self._store is not None:
             await self._store.close()
             self._store = None
+        if self._webhooks is not None:
+            await self._webhooks.close()
+            self._webhooks = None
         if self.data_dir is None and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
 
-__all__ = ["Attributes", "Plugin"]
+__all__ = ["ADMIN", "Attributes", "Plugin"]
+
+ADMIN: dict[str, Any] = {"username": "kubeloop-admin", "groups": ["system:masters", "system:authenticated"]}
+"""The user of the embedded server's admin kubeconfig (every request's user until requests carry theirs)."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class Attributes:
     old: Obj | None = None
     subresource: str | None = None
     dry_run: bool = False
+    user: dict[str, Any] = field(default_factory=lambda: dict(ADMIN))
+    """The requester as an AdmissionReview's ``userInfo`` names it."""
 
 
 class Plugin(Protocol):

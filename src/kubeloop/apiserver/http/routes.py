@@ -162,7 +162,7 @@ class Routes:
                 body = await _body(request)
                 opts = _write_options(request)
                 result = await self.api.create(target.rt, target.namespace, body, opts)
-                return _warned(json_response(result, status=201 if not _dry(request) else 200), opts)
+                return _warned(json_response(result, status=201), opts)
             if method == "DELETE":
                 rt = target.rt
                 match = _selectors(request, rt)

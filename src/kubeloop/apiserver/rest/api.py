@@ -22,12 +22,14 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from kubeloop.apiserver.admission import Attributes, Chain
+from kubeloop.apiserver.admission import Attributes, Chain, Policies, Review, Suspended, Webhooks
 from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.machinery.errors import (
     Cause,
@@ -52,6 +54,9 @@ from kubeloop.apiserver.strategy import Strategy, for_resource
 __all__ = ["Api", "DeleteOptions", "WriteOptions"]
 
 Obj = dict[str, Any]
+T = TypeVar("T")
+_ROUNDS = 16
+"""How often one write asks webhooks again because other writes changed its input meanwhile."""
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
@@ -119,9 +124,39 @@ def _versioned(rt: ResourceType, obj: Obj) -> Obj:
 class Api:
     """The verbs over one ``Store``."""
 
-    def __init__(self, store: Store, admission: Chain) -> None:
+    def __init__(
+        self,
+        store: Store,
+        admission: Chain,
+        webhooks: Webhooks | None = None,
+        policies: Policies | None = None,
+    ) -> None:
         self.store = store
         self.admission = admission
+        self.webhooks = webhooks
+        self.policies = policies
+
+    async def _write(self, job: Callable[[View, Review], T], dry_run: bool, warnings: list[str] | None) -> T:
+        """Run ``job`` in the store's writer, calling the webhooks it meets between runs (``Review``)."""
+        review = Review(self.webhooks, self.policies)
+        start = len(warnings) if warnings is not None else 0
+
+        def run(view: View) -> T:
+            review.start()
+            return job(view, review)
+
+        for _ in range(_ROUNDS):
+            try:
+                result = await self.store.write(run, dry_run=dry_run)
+            except Suspended as pending:
+                if warnings is not None:
+                    del warnings[start:]
+                await pending.resolve()
+                continue
+            if warnings is not None:
+                warnings.extend(review.warnings)
+            return result
+        raise StatusError(409, "Conflict", _MODIFIED)
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -190,8 +225,10 @@ class Api:
 
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj, opts: WriteOptions) -> Obj:
         obj = self._checked_body(rt, namespace, body)
-        return await self.store.write(
-            lambda view: self._create(view, rt, namespace, obj, opts), dry_run=opts.dry_run
+        return await self._write(
+            lambda view, review: self._create(view, rt, namespace, review.fresh(obj, view), opts, review),
+            opts.dry_run,
+            opts.warnings,
         )
 
     def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
@@ -230,12 +267,13 @@ class Api:
         namespace: str | None,
         obj: Obj,
         opts: WriteOptions,
+        review: Review,
         subresource: str | None = None,
     ) -> Obj:
         md = obj["metadata"]
         if not md.get("name"):
             if md.get("generateName"):
-                md["name"] = meta.generate_name(md["generateName"])
+                md["name"] = review.remember("name", lambda: meta.generate_name(md["generateName"]))
             else:
                 raise invalid(
                     rt.kind,
@@ -250,17 +288,17 @@ class Api:
                     ],
                 )
         name = md["name"]
-        self.admission.validate(
-            Attributes(rt, "CREATE", md.get("namespace") or namespace or "", name, obj, dry_run=opts.dry_run),
-            view,
+        attrs = Attributes(
+            rt, "CREATE", md.get("namespace") or namespace or "", name, obj, dry_run=opts.dry_run
         )
+        self.admission.validate(attrs, view)
+        obj = review.mutate(attrs, view) or obj
+        md = obj["metadata"]
         key = _key(rt, md.get("namespace"), name)
-        if view.get(key) is not None:
-            raise already_exists(rt.plural, rt.group, name)
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             md.pop(k, None)
-        md["uid"] = meta.new_uid()
-        md["creationTimestamp"] = meta.now()
+        md["uid"] = review.remember("uid", meta.new_uid)
+        md["creationTimestamp"] = review.remember("created", meta.now)
         if rt.has_generation:
             md["generation"] = 1
         else:
@@ -275,6 +313,9 @@ class Api:
             md["managedFields"] = fields.track_update(
                 None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
             )
+        review.validate(dataclasses.replace(attrs, obj=obj), view)
+        if view.get(key) is not None:
+            raise already_exists(rt.plural, rt.group, name)
         if opts.dry_run:
             md.pop("resourceVersion", None)
             return obj
@@ -304,16 +345,18 @@ class Api:
             )
         obj["metadata"]["name"] = name
 
-        def job(view: View) -> Obj:
+        def job(view: View, review: Review) -> Obj:
             old = view.get(_key(rt, namespace, name))
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
             if rt.crd is not None and not guaranteed and not obj["metadata"].get("resourceVersion"):
                 raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
-            return self._store_update(view, rt, old, obj, subresource, opts, managed=None)
+            return self._store_update(
+                view, rt, old, review.fresh(obj, view), subresource, opts, review, managed=None
+            )
 
-        return await self.store.write(job, dry_run=opts.dry_run)
+        return await self._write(job, opts.dry_run, opts.warnings)
 
     async def patch(
         self,
@@ -327,11 +370,13 @@ class Api:
     ) -> tuple[Obj, bool]:
         """The patched object, and whether the patch created it (server-side apply of a new object)."""
 
-        def job(view: View) -> tuple[Obj, bool]:
+        def job(view: View, review: Review) -> tuple[Obj, bool]:
             key = _key(rt, namespace, name)
             old = view.get(key)
             if content_type == "application/apply-patch+yaml":
-                return self._apply(view, rt, namespace, name, old, patch, subresource, opts), old is None
+                return self._apply(
+                    view, rt, namespace, name, old, patch, subresource, opts, review
+                ), old is None
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
             current = _versioned(rt, old)
@@ -358,10 +403,10 @@ class Api:
             if rt.namespaced:
                 new["metadata"]["namespace"] = namespace
             return self._store_update(
-                view, rt, old, new, subresource, opts, managed=None, patched=True
+                view, rt, old, new, subresource, opts, review, managed=None, patched=True
             ), False
 
-        return await self.store.write(job, dry_run=opts.dry_run)
+        return await self._write(job, opts.dry_run, opts.warnings)
 
     def _apply(
         self,
@@ -373,6 +418,7 @@ class Api:
         applied: Any,
         subresource: str | None,
         opts: WriteOptions,
+        review: Review,
     ) -> Obj:
         if not isinstance(applied, dict):
             raise bad_request("apply patch must be an object")
@@ -408,7 +454,7 @@ class Api:
             merged["metadata"]["name"] = name
             if rt.namespaced and namespace:
                 merged["metadata"]["namespace"] = namespace
-            return self._create(view, rt, namespace, merged, opts, subresource="apply")
+            return self._create(view, rt, namespace, merged, opts, review, subresource="apply")
         _check_resource_version(rt, name, applied, old)
         merged = fields.apply(
             _versioned(rt, old),
@@ -427,6 +473,7 @@ class Api:
             merged,
             subresource,
             opts,
+            review,
             managed=merged["metadata"]["managedFields"],
             patched=None,
         )
@@ -439,12 +486,25 @@ class Api:
         new: Obj,
         subresource: str | None,
         opts: WriteOptions,
+        review: Review,
         managed: builtins.list[Obj] | None,
         patched: bool | None = False,
     ) -> Obj:
         if patched is not False:
             new = copy.deepcopy(new)  # a patch's result shares unpatched parts with the stored object
         old_md = old["metadata"]
+        old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
+        attrs = Attributes(
+            rt,
+            "UPDATE",
+            old_md.get("namespace", ""),
+            old_md["name"],
+            new,
+            old_here,
+            subresource,
+            opts.dry_run,
+        )
+        new = review.mutate(attrs, view) or new
         if rt.has_status:
             if subresource == "status":
                 status = new.get("status")
@@ -487,7 +547,6 @@ class Api:
                     "no new finalizers can be added if the object is being deleted",
                 )
         self._decode(rt, new, opts, patched=patched)
-        old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
         strategy = for_resource(rt)
         strategy.prepare_for_update(rt, new, old_here, view)
         _validate(rt, strategy, new, old_here, view)
@@ -504,6 +563,7 @@ class Api:
         else:
             md["managedFields"] = managed
         md["resourceVersion"] = old_md["resourceVersion"]
+        review.validate(dataclasses.replace(attrs, obj=new), view)
         if meta.strip_volatile(new) == meta.strip_volatile(
             dict(old_here, apiVersion=new["apiVersion"], kind=new["kind"])
         ):
@@ -542,12 +602,18 @@ class Api:
     # -- delete ------------------------------------------------------------------------------------
 
     async def delete(self, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions) -> Obj:
-        return await self.store.write(
-            lambda view: self._delete(view, rt, namespace, name, opts), dry_run=opts.dry_run
+        return await self._write(
+            lambda view, review: self._delete(view, rt, namespace, name, opts, review), opts.dry_run, None
         )
 
     def _delete(
-        self, view: View, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions
+        self,
+        view: View,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        opts: DeleteOptions,
+        review: Review,
     ) -> Obj:
         key = _key(rt, namespace, name)
         old = view.get(key)
@@ -571,6 +637,9 @@ class Api:
                 f"ResourceVersion in record ({md.get('resourceVersion')}). "
                 "The object might have been modified",
             )
+        attrs = Attributes(rt, "DELETE", md.get("namespace", ""), name, None, None, dry_run=opts.dry_run)
+        review.mutate(attrs, view)
+        review.validate(dataclasses.replace(attrs, old=_versioned(rt, old)), view)
         strategy = for_resource(rt)
         new = copy.deepcopy(old)
         nmd = new["metadata"]
@@ -633,12 +702,12 @@ class Api:
     async def delete_collection(
         self, rt: ResourceType, namespace: str | None, match: Selector, opts: DeleteOptions
     ) -> Obj:
-        def job(view: View) -> Obj:
+        def job(view: View, review: Review) -> Obj:
             items: builtins.list[Obj] = []
             for obj in view.list(rt.storage, namespace):
                 if match(obj):
                     md = obj["metadata"]
-                    result = self._delete(view, rt, md.get("namespace"), md["name"], opts)
+                    result = self._delete(view, rt, md.get("namespace"), md["name"], opts, review)
                     items.append(result if result.get("kind") != "Status" else _versioned(rt, obj))
             return {
                 "kind": rt.list_kind,
@@ -647,4 +716,4 @@ class Api:
                 "items": items,
             }
 
-        return await self.store.write(job, dry_run=opts.dry_run)
+        return await self._write(job, opts.dry_run, None)

@@ -1,0 +1,151 @@
+"""One call of an admission webhook: the AdmissionReview v1 request sent, the response checked as the
+real server's ``VerifyAdmissionResponse`` checks it, and failures worded as the real server words them
+(``failed to call webhook: Post "URL?timeout=10s": ...``, ``received invalid webhook response: ...``).
+
+Calls are aiohttp requests on the server's event loop (never blocking it), each bounded by the
+webhook's ``timeoutSeconds`` (default 10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+
+from kubeloop.apiserver.admission.attributes import Attributes
+from kubeloop.apiserver.admission.webhook_rules import Invocation
+from kubeloop.apiserver.machinery import meta
+from kubeloop.apiserver.registry.convert import to_version
+from kubeloop.apiserver.storage import Obj
+
+__all__ = ["CallError", "call", "review_request", "webhook_url"]
+
+_OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
+
+
+@dataclass
+class CallError(Exception):
+    """The webhook could not be called or answered nonsense (``failurePolicy`` decides what follows)."""
+
+    reason: str
+
+
+def webhook_url(client: Obj) -> str:
+    """Where a ``clientConfig`` points (a Service reference as its in-cluster DNS name)."""
+    if client.get("url"):
+        return str(client["url"])
+    service = client.get("service") or {}
+    port = service.get("port", 443)
+    return f"https://{service.get('name')}.{service.get('namespace')}.svc:{port}{service.get('path') or ''}"
+
+
+@functools.lru_cache(maxsize=64)
+def _tls(ca_bundle: str) -> ssl.SSLContext:
+    if not ca_bundle:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cadata=base64.b64decode(ca_bundle).decode())
+
+
+def review_request(attrs: Attributes, invocation: Invocation) -> Obj:
+    """The AdmissionReview v1 sent for ``attrs``, its objects in the invocation's version."""
+    rt, asked = invocation.rt, attrs.rt
+
+    def versioned(obj: Obj | None) -> Obj | None:
+        return None if obj is None else to_version(rt, obj)
+
+    request: Obj = {
+        "uid": meta.new_uid(),
+        "kind": {"group": rt.group, "version": rt.version, "kind": rt.kind},
+        "resource": {"group": rt.group, "version": rt.version, "resource": rt.plural},
+        "requestKind": {"group": asked.group, "version": asked.version, "kind": asked.kind},
+        "requestResource": {"group": asked.group, "version": asked.version, "resource": asked.plural},
+        "name": attrs.name,
+        "namespace": attrs.namespace,
+        "operation": attrs.operation,
+        "userInfo": attrs.user,
+        "object": versioned(attrs.obj),
+        "oldObject": versioned(attrs.old),
+        "dryRun": attrs.dry_run,
+        "options": {"kind": _OPTIONS[attrs.operation], "apiVersion": "meta.k8s.io/v1"},
+    }
+    if attrs.subresource:
+        request["subResource"] = request["requestSubResource"] = attrs.subresource
+    for key in ("name", "namespace"):
+        if not request[key]:
+            del request[key]
+    return {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request}
+
+
+async def call(session: aiohttp.ClientSession, invocation: Invocation, review: Obj) -> Obj:
+    """POST ``review`` to the webhook and return its verified ``response``; ``CallError`` otherwise."""
+    spec = invocation.hook.spec
+    timeout = int(spec.get("timeoutSeconds") or 10)
+    client = spec.get("clientConfig") or {}
+    url = f"{webhook_url(client)}?timeout={timeout}s"
+    posting = f'failed to call webhook: Post "{url}"'
+    try:
+        async with (
+            asyncio.timeout(timeout),
+            session.post(
+                url,
+                data=orjson.dumps(review),
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                ssl=_tls(str(client.get("caBundle") or "")),
+            ) as resp,
+        ):
+            body = await resp.read()
+            status = resp.status
+    except TimeoutError as exc:
+        raise CallError(f"{posting}: context deadline exceeded") from exc
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise CallError(f"{posting}: tls: failed to verify certificate: {exc.certificate_error}") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise CallError(f"{posting}: dial tcp {exc.host}:{exc.port}: connect: connection refused") from exc
+    except aiohttp.ClientError as exc:
+        raise CallError(f"{posting}: {exc}") from exc
+    if not 200 <= status < 300:
+        text = body.decode(errors="replace").strip()
+        raise CallError(
+            f'failed to call webhook: an error on the server ("{text}") has prevented the request from '
+            "succeeding"
+        )
+    try:
+        answer: Any = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise CallError(f"failed to call webhook: {exc}") from exc
+    return _verified(answer, review["request"]["uid"], invocation.hook.mutating)
+
+
+def _invalid(why: str) -> CallError:
+    return CallError(f"received invalid webhook response: {why}")
+
+
+def _verified(answer: Any, uid: str, mutating: bool) -> Obj:
+    if not isinstance(answer, dict) or not isinstance(answer.get("response"), dict):
+        raise _invalid("webhook response was absent")
+    response: Obj = answer["response"]
+    if response.get("uid", "") != uid:
+        raise _invalid(f'expected response.uid="{uid}", got "{response.get("uid", "")}"')
+    got = f"{answer.get('apiVersion', '')}, Kind={answer.get('kind', '')}"
+    if got != "admission.k8s.io/v1, Kind=AdmissionReview":
+        raise _invalid(f"expected webhook response of admission.k8s.io/v1, Kind=AdmissionReview, got {got}")
+    patch, patch_type = response.get("patch"), response.get("patchType")
+    if mutating:
+        if patch and patch_type is None:
+            raise _invalid("webhook returned response.patch but not response.patchType")
+        if not patch and patch_type is not None:
+            raise _invalid("webhook returned response.patchType but not response.patch")
+        if patch_type is not None and not patch_type:
+            raise _invalid(f'webhook returned invalid response.patchType of "{patch_type}"')
+    else:
+        if patch:
+            raise _invalid("validating webhook may not return response.patch")
+        if patch_type is not None:
+            raise _invalid("validating webhook may not return response.patchType")
+    return response

@@ -1,0 +1,208 @@
+"""Admission webhooks called by both servers from their configurations, compared answer by answer:
+mutating (JSONPatch, warnings, reinvocation) before validating, denials with the webhook's status,
+selectors and rules, matchPolicy, dry run, and the failures: a webhook down (failurePolicy Fail vs
+Ignore, blocking only its rules' kinds), a timeout and an invalid response."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from admission_hooks import HookServer, allow, closed_port, configured, deny, hook, json_patch
+from apiserver_twin import Twin
+
+Obj = dict[str, Any]
+MERGE = "application/merge-patch+json"
+
+
+@pytest.fixture
+async def hooks(tmp_path: Path) -> AsyncIterator[HookServer]:
+    async with HookServer(tmp_path) as server:
+        yield server
+
+
+def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels or {}},
+        "data": data,
+    }
+
+
+def labels_of(obj: Obj | None) -> dict[str, str]:
+    return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
+
+
+async def test_mutating_webhooks_patch_before_validating_webhooks_check_and_deny(
+    twin: Twin, tns: str, hooks: HookServer
+) -> None:
+    def label(request: Obj) -> Obj:
+        labels = {**labels_of(request["object"]), "mutated": "yes"}
+        return allow(
+            warnings=["label added"], **json_patch({"op": "add", "path": "/metadata/labels", "value": labels})
+        )
+
+    def check(request: Obj) -> Obj:
+        if request["operation"] == "DELETE":
+            if "protected" in labels_of(request["oldObject"]):
+                return deny("protected", code=422, reason="Invalid")
+            return allow()
+        if labels_of(request["object"]).get("mutated") != "yes":
+            return deny("not mutated")
+        if "bad" in (request["object"].get("data") or {}):
+            return {"allowed": False, "status": {"message": "bad data"}}
+        return allow(warnings=["checked"])
+
+    hooks.handlers.update({"/label": label, "/check": check})
+    unskipped = {"matchExpressions": [{"key": "skip", "operator": "DoesNotExist"}]}
+    everything = [
+        {"operations": ["*"], "apiGroups": [""], "apiVersions": ["*"], "resources": ["configmaps", "pods/*"]}
+    ]
+    path = f"/api/v1/namespaces/{tns}/configmaps"
+    async with (
+        configured(
+            twin,
+            hooks,
+            tns,
+            "MutatingWebhookConfiguration",
+            [hook("label.kubeloop.test", hooks.client("/label"), tns, objectSelector=unskipped)],
+        ),
+        configured(
+            twin,
+            hooks,
+            tns,
+            "ValidatingWebhookConfiguration",
+            [hook("check.kubeloop.test", hooks.client("/check"), tns, rules=everything)],
+        ),
+    ):
+        real, embedded = await twin.call("POST", path, configmap("good", {"protected": "1"}, a="1"))
+        assert real.status == embedded.status == 201, embedded.body
+        assert labels_of(real.body) == labels_of(embedded.body) == {"protected": "1", "mutated": "yes"}
+        assert real.warnings == embedded.warnings == ['299 - "label added"', '299 - "checked"']
+        # denials: the webhook's status (code, reason) with its name in the message; nothing stored
+        await twin.same_refusal("POST", path, configmap("skipped", {"skip": "1"}))
+        await twin.same_refusal("POST", path, configmap("bad", bad="1"))
+        await twin.same_refusal("PATCH", f"{path}/good", {"data": {"bad": "1"}}, MERGE)
+        await twin.same_refusal("DELETE", f"{path}/good")
+        calls = [r["operation"] for r in hooks.calls["/check"]]
+        assert calls.count("DELETE") == 2  # one per server; the dry-run probes are not ConfigMaps here
+        # an update both allow; the validating webhook saw the mutated object
+        real, embedded = await twin.call("PATCH", f"{path}/good", {"data": {"b": "2"}}, MERGE)
+        assert real.status == embedded.status == 200, embedded.body
+        assert real.body["data"] == embedded.body["data"] == {"a": "1", "b": "2"}
+
+
+async def test_reinvocation_dry_run_and_match_policy(twin: Twin, tns: str, hooks: HookServer) -> None:
+    def first(request: Obj) -> Obj:
+        annotations = dict(request["object"]["metadata"].get("annotations") or {})
+        annotations["calls"] = str(int(annotations.get("calls", "0")) + 1)
+        annotations["saw-second"] = str("second" in labels_of(request["object"]))
+        annotations["dry-run"] = str(request["dryRun"])
+        return allow(**json_patch({"op": "add", "path": "/metadata/annotations", "value": annotations}))
+
+    def second(request: Obj) -> Obj:
+        labels = {**labels_of(request["object"]), "second": "yes"}
+        return allow(**json_patch({"op": "add", "path": "/metadata/labels", "value": labels}))
+
+    def versions(request: Obj) -> Obj:
+        return deny(f"called as {request['kind']['version']} for {request['requestKind']['version']}")
+
+    hooks.handlers.update({"/first": first, "/second": second, "/versions": versions})
+    hpa_v1 = [
+        {
+            "operations": ["CREATE"],
+            "apiGroups": ["autoscaling"],
+            "apiVersions": ["v1"],
+            "resources": ["horizontalpodautoscalers"],
+        }
+    ]
+    async with configured(
+        twin,
+        hooks,
+        tns,
+        "MutatingWebhookConfiguration",
+        [
+            hook("first.kubeloop.test", hooks.client("/first"), tns, reinvocationPolicy="IfNeeded"),
+            hook("second.kubeloop.test", hooks.client("/second"), tns),
+            hook("equivalent.kubeloop.test", hooks.client("/versions"), tns, rules=hpa_v1),
+            hook(
+                "exact.kubeloop.test",
+                hooks.client("/versions"),
+                tns,
+                rules=hpa_v1,
+                matchPolicy="Exact",
+                objectSelector={"matchLabels": {"exact": "only"}},
+            ),
+        ],
+    ):
+        path = f"/api/v1/namespaces/{tns}/configmaps"
+        real, embedded = await twin.call("POST", f"{path}?dryRun=All", configmap("twice"))
+        assert real.status == embedded.status == 201, embedded.body
+        annotations = [answer.body["metadata"]["annotations"] for answer in (real, embedded)]
+        assert annotations[0] == annotations[1] == {"calls": "2", "saw-second": "True", "dry-run": "True"}
+        assert [answer.status for answer in await twin.call("GET", f"{path}/twice")] == [404, 404]
+        # matchPolicy Equivalent: a rule for autoscaling/v1 is called (as v1) for a v2 request; Exact is not
+        hpa = {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "h", "labels": {"exact": "only"}},
+            "spec": {
+                "scaleTargetRef": {"kind": "Deployment", "name": "d", "apiVersion": "apps/v1"},
+                "maxReplicas": 2,
+            },
+        }
+        refused = await twin.same_refusal(
+            "POST", f"/apis/autoscaling/v2/namespaces/{tns}/horizontalpodautoscalers", hpa
+        )
+        assert "called as v1 for v2" in refused.body["message"]
+        assert len(hooks.calls["/versions"]) == 2  # equivalent.kubeloop.test once per server
+
+
+async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_says(
+    twin: Twin, tns: str, hooks: HookServer
+) -> None:
+    async def slow(request: Obj) -> Obj:
+        await asyncio.sleep(3)
+        return allow()
+
+    hooks.handlers.update(
+        {"/slow": slow, "/absent": lambda request: None, "/patching": lambda request: allow(patch="W10=")}
+    )
+    down = {"url": f"https://127.0.0.1:{closed_port()}/validate", "caBundle": hooks.client("/")["caBundle"]}
+
+    def only(kind: str) -> Obj:
+        return {"matchLabels": {"case": kind}}
+
+    secrets = [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["secrets"]}]
+    async with configured(
+        twin,
+        hooks,
+        tns,
+        "ValidatingWebhookConfiguration",
+        [
+            hook("down.kubeloop.test", down, tns, objectSelector=only("down")),
+            hook("ignored.kubeloop.test", down, tns, rules=secrets, failurePolicy="Ignore"),
+            hook(
+                "slow.kubeloop.test",
+                hooks.client("/slow"),
+                tns,
+                objectSelector=only("slow"),
+                timeoutSeconds=1,
+            ),
+            hook("absent.kubeloop.test", hooks.client("/absent"), tns, objectSelector=only("absent")),
+            hook("patching.kubeloop.test", hooks.client("/patching"), tns, objectSelector=only("patching")),
+        ],
+    ):
+        path = f"/api/v1/namespaces/{tns}/configmaps"
+        for case in ("down", "slow", "absent", "patching"):
+            refused = await twin.same_refusal("POST", path, configmap(case, {"case": case}))
+            assert refused.status == 500
+            assert f'failed calling webhook "{case}.kubeloop.test"' in refused.body["message"]
+        # the same webhook down with failurePolicy Ignore lets Secrets through; other kinds are untouched
+        for kind, body in (("secrets", {"metadata": {"name": "s"}}), ("configmaps", configmap("other"))):
+            real, embedded = await twin.call("POST", f"/api/v1/namespaces/{tns}/{kind}", body)
+            assert real.status == embedded.status == 201, embedded.body
