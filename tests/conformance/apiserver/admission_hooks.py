@@ -1,5 +1,6 @@
-"""An admission webhook server for the admission tests (TLS on loopback, one handler per path) and
-webhook configurations installed on both servers of a ``Twin``, in effect before the test goes on."""
+"""A webhook server for the admission and conversion tests (TLS on loopback, one handler per path;
+AdmissionReview and ConversionReview alike) and webhook configurations installed on both servers of a
+``Twin``, in effect before the test goes on."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def closed_port() -> int:
 
 
 class HookServer:
-    """Serves ``handlers`` (path → handler) over TLS; records every request per path."""
+    """Serves ``handlers`` (path → handler of the review's ``request``, returning its ``response``) over
+    TLS; records every request per path."""
 
     def __init__(self, directory: Path) -> None:
         self.ca = webhook.serving_certificate(directory)
@@ -65,7 +67,7 @@ class HookServer:
         result = self.handlers[request.path](review["request"])
         if asyncio.iscoroutine(result):
             result = await result
-        answer: Obj = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}
+        answer: Obj = {"apiVersion": review["apiVersion"], "kind": review["kind"]}
         if result is not None:
             answer["response"] = {"uid": review["request"]["uid"], **result}
         return web.json_response(answer)

@@ -78,7 +78,8 @@ async def policies(twin: Twin, tns: str) -> AsyncIterator[str]:
                 [
                     {
                         "expression": "object.spec.replicas <= int(params.data.maxReplicas)",
-                        "messageExpression": "'replicas ' + string(object.spec.replicas) + ' over ' + params.data.maxReplicas",
+                        "messageExpression": "'replicas ' + string(object.spec.replicas)"
+                        " + ' over ' + params.data.maxReplicas",
                         "reason": "Forbidden",
                     },
                     {
@@ -101,7 +102,8 @@ async def policies(twin: Twin, tns: str) -> AsyncIterator[str]:
                 tns,
                 [
                     {
-                        "expression": "!object.spec.template.spec.containers.exists(c, c.image.endsWith(':latest'))",
+                        "expression": "!object.spec.template.spec.containers"
+                        ".exists(c, c.image.endsWith(':latest'))",
                         "message": "pin the image",
                     }
                 ],
@@ -132,13 +134,16 @@ async def policies(twin: Twin, tns: str) -> AsyncIterator[str]:
 async def test_policies_deny_with_their_messages_and_warn(twin: Twin, tns: str, policies: str) -> None:
     path = f"/apis/apps/v1/namespaces/{tns}/deployments"
     refused = await twin.same_refusal("POST", path, deployment("big", 5, team="a"))
-    assert refused.status == 403 and "replicas 5 over 3" in refused.body["message"]
+    assert refused.status == 403
+    assert "replicas 5 over 3" in refused.body["message"]
     refused = await twin.same_refusal("POST", path, deployment("anonymous"))
-    assert refused.status == 422 and "a team label is required" in refused.body["message"]
+    assert refused.status == 422
+    assert "a team label is required" in refused.body["message"]
     await twin.same_refusal("POST", path, deployment("forbidden-name", team="a"))
     real, embedded = await twin.call("POST", path, deployment("web", 2, image="nginx:latest", team="a"))
     assert real.status == embedded.status == 201, embedded.body
-    warning = f"Validation failed for ValidatingAdmissionPolicy '{policies}' with binding '{policies}': pin the image"
+    warning = f"Validation failed for ValidatingAdmissionPolicy '{policies}' with binding '{policies}': "
+    warning += "pin the image"
     assert real.warnings == embedded.warnings == [f'299 - "{warning}"']
     await twin.same_refusal("PATCH", f"{path}/web", {"spec": {"replicas": 4}}, "application/merge-patch+json")
     # without its parameters the binding denies everything it matches (parameterNotFoundAction: Deny)

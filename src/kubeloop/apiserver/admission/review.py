@@ -7,7 +7,9 @@ this input is not known yet, the call raises ``Suspended`` (the job's changes ar
 caller awaits ``Suspended.resolve()`` (the webhooks' answer is remembered) and runs the job again; it
 then passes that point, or meets a changed input (another write came between) and asks again, as the
 real server's retried update calls admission again. Values the job makes up (uid, creation time,
-generated name) are ``remember``ed so every run of one request makes the same ones.
+generated name) are ``remember``ed so every run of one request makes the same ones. CRD conversion
+webhooks are called the same way when the job changes an object's version (``to_version``,
+``to_storage``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 import orjson
 
+from kubeloop.apiserver.admission import conversion
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.policies import Policies
 from kubeloop.apiserver.admission.webhooks import Webhooks
 from kubeloop.apiserver.machinery.errors import StatusError
+from kubeloop.apiserver.registry.convert import to_storage, to_version
+from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
 
 __all__ = ["Review", "Suspended"]
@@ -88,6 +93,30 @@ class Review:
         if self._webhooks is None or not self._webhooks.configured(view):
             return obj
         return copy.deepcopy(obj)
+
+    def to_version(self, rt: ResourceType, obj: Obj, view: View) -> Obj:
+        """``obj`` as ``rt``'s version serves it: relabelled, or converted by the CRD's webhook."""
+        client = None if self._webhooks is None else conversion.client_config(rt, view)
+        if client is None or obj.get("apiVersion") == rt.api_version:
+            return to_version(rt, obj)
+        return self._converted(client, obj, rt.api_version)
+
+    def to_storage(self, rt: ResourceType, obj: Obj, view: View) -> Obj:
+        """``obj`` (in ``rt``'s version) as it is stored: in the CRD's storage version when its webhook
+        converts."""
+        client = None if self._webhooks is None else conversion.client_config(rt, view)
+        if client is None:
+            return to_storage(rt, obj)
+        return self._converted(client, obj, conversion.storage_api_version(rt, view))
+
+    def _converted(self, client: Obj, obj: Obj, desired: str) -> Obj:
+        if obj.get("apiVersion") == desired:
+            return obj
+        webhooks = self._webhooks
+        assert webhooks is not None
+        key = orjson.dumps(["convert", desired, client, obj], option=orjson.OPT_SORT_KEYS)
+        found: list[Obj] = self._answer(key, lambda: webhooks.convert(client, [obj], desired))
+        return copy.deepcopy(found[0])
 
     def mutate(self, attrs: Attributes, view: View) -> Obj | None:
         """``attrs.obj`` as the mutating webhooks leave it."""

@@ -24,7 +24,7 @@ from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.storage import Obj
 
-__all__ = ["CallError", "call", "review_request", "webhook_url"]
+__all__ = ["CallError", "call", "post", "review_request", "webhook_url"]
 
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 
@@ -82,19 +82,17 @@ def review_request(attrs: Attributes, invocation: Invocation) -> Obj:
     return {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request}
 
 
-async def call(session: aiohttp.ClientSession, invocation: Invocation, review: Obj) -> Obj:
-    """POST ``review`` to the webhook and return its verified ``response``; ``CallError`` otherwise."""
-    spec = invocation.hook.spec
-    timeout = int(spec.get("timeoutSeconds") or 10)
-    client = spec.get("clientConfig") or {}
-    url = f"{webhook_url(client)}?timeout={timeout}s"
-    posting = f'failed to call webhook: Post "{url}"'
+async def post(session: aiohttp.ClientSession, client: Obj, query: str, payload: Obj, seconds: float) -> Any:
+    """POST ``payload`` where ``client`` (a ``clientConfig``) points and return the decoded answer;
+    ``CallError`` worded as Go's HTTP client words its failures (``Post "URL": ...``)."""
+    url = webhook_url(client) + query
+    posting = f'Post "{url}"'
     try:
         async with (
-            asyncio.timeout(timeout),
+            asyncio.timeout(seconds),
             session.post(
                 url,
-                data=orjson.dumps(review),
+                data=orjson.dumps(payload),
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 ssl=_tls(str(client.get("caBundle") or "")),
             ) as resp,
@@ -111,14 +109,22 @@ async def call(session: aiohttp.ClientSession, invocation: Invocation, review: O
         raise CallError(f"{posting}: {exc}") from exc
     if not 200 <= status < 300:
         text = body.decode(errors="replace").strip()
-        raise CallError(
-            f'failed to call webhook: an error on the server ("{text}") has prevented the request from '
-            "succeeding"
-        )
+        raise CallError(f'an error on the server ("{text}") has prevented the request from succeeding')
     try:
-        answer: Any = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise CallError(f"failed to call webhook: {exc}") from exc
+        raise CallError(str(exc)) from exc
+
+
+async def call(session: aiohttp.ClientSession, invocation: Invocation, review: Obj) -> Obj:
+    """POST ``review`` to the webhook and return its verified ``response``; ``CallError`` otherwise."""
+    spec = invocation.hook.spec
+    timeout = int(spec.get("timeoutSeconds") or 10)
+    client = spec.get("clientConfig") or {}
+    try:
+        answer = await post(session, client, f"?timeout={timeout}s", review, timeout)
+    except CallError as exc:
+        raise CallError(f"failed to call webhook: {exc.reason}") from exc
     return _verified(answer, review["request"]["uid"], invocation.hook.mutating)
 
 

@@ -1,4 +1,5 @@
-"""``Webhooks``: the MutatingAdmissionWebhook and ValidatingAdmissionWebhook plugins of the server.
+"""``Webhooks``: the MutatingAdmissionWebhook and ValidatingAdmissionWebhook plugins of the server (and
+the CRD conversion webhooks' calls, ``conversion``, on the same HTTP client).
 
 Mutating webhooks run one after the other, each seeing the previous one's patch (JSONPatch); when a
 later webhook changed the object, the earlier ones with ``reinvocationPolicy: IfNeeded`` run once more.
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from kubeloop.apiserver.admission import conversion
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.matching import equivalents
 from kubeloop.apiserver.admission.webhook_call import CallError, call, review_request
@@ -149,6 +151,10 @@ class Webhooks:
             raise internal_error(str(exc)) from exc
         patched = to_version(attrs.rt, patched)
         return patched != obj, patched
+
+    async def convert(self, client: Obj, objects: list[Obj], desired: str) -> list[Obj]:
+        """``objects`` in ``desired`` apiVersion by the CRD conversion webhook ``client`` points at."""
+        return await conversion.convert(self._http(), client, objects, desired)
 
     async def validate(self, plan: list[Invocation], attrs: Attributes, warnings: list[str]) -> None:
         """Call every validating webhook of ``plan`` at once; the first refusal (in order) is raised."""

@@ -157,7 +157,7 @@ class Routes:
             if method == "GET":
                 if q.get("watch") in ("true", "1"):
                     return await serve_watch(request, self.api, target.rt, target.namespace)
-                return self._list(request, target)
+                return await self._list(request, target)
             if method == "POST":
                 body = await _body(request)
                 opts = _write_options(request)
@@ -176,7 +176,7 @@ class Routes:
         if method == "GET":
             if q.get("watch") in ("true", "1"):
                 return await serve_watch(request, self.api, target.rt, target.namespace, name=target.name)
-            obj = self.api.get(target.rt, target.namespace, target.name)
+            obj = await self._read(target.rt, target.namespace, target.name)
             if tables.wants_table(request.headers.get("Accept", "")):
                 return json_response(
                     tables.to_table(
@@ -213,7 +213,11 @@ class Routes:
             return json_response(result)
         raise method_not_supported(target.rt.plural, target.rt.group, method)
 
-    def _list(self, request: web.Request, target: Target) -> web.Response:
+    async def _read(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
+        """One object in ``rt``'s version (converted by its CRD's webhook when it must be)."""
+        return (await self.api.converted(rt, [self.api.get(rt, namespace, name)]))[0]
+
+    async def _list(self, request: web.Request, target: Target) -> web.Response:
         q = request.query
         limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
         selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
@@ -231,6 +235,7 @@ class Routes:
             selective,
             exact,
         )
+        result["items"] = await self.api.converted(target.rt, result["items"])
         if tables.wants_table(request.headers.get("Accept", "")):
             table = tables.to_table(
                 target.rt,
@@ -247,7 +252,7 @@ class Routes:
         rt, ns, name = target.rt, target.namespace, target.name
         assert name is not None
         if request.method == "GET":
-            return json_response(scale.to_scale(rt, self.api.get(rt, ns, name)))
+            return json_response(scale.to_scale(rt, await self._read(rt, ns, name)))
         if request.method not in ("PUT", "PATCH"):
             raise method_not_supported(rt.plural, rt.group, request.method)
         body = await _body(request, patch=request.method == "PATCH")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,11 +23,9 @@ from aiohttp import web
 
 from kubeloop.apiserver.machinery import selectors
 from kubeloop.apiserver.machinery.errors import StatusError, bad_request
-from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.rest.api import Api
 from kubeloop.apiserver.rest.watching import seen_as
-from kubeloop.apiserver.storage import Event
 
 __all__ = ["serve_watch"]
 
@@ -43,14 +40,9 @@ def _bookmark(rt: ResourceType, rv: int, initial_end: bool = False) -> Obj:
     return {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md}}
 
 
-def _line(event_type: str, rt: ResourceType, obj: Obj) -> bytes:
-    obj = to_version(rt, obj)
+async def _line(api: Api, event_type: str, rt: ResourceType, obj: Obj) -> bytes:
+    obj = (await api.converted(rt, [api.served(rt, obj)]))[0]
     return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
-
-
-def _translate(event: Event, rt: ResourceType, match: Callable[[Obj], bool]) -> bytes | None:
-    seen = seen_as(event, match)
-    return None if seen is None else _line(seen[0], rt, seen[1])
 
 
 async def serve_watch(
@@ -81,7 +73,7 @@ async def serve_watch(
         if since is None:
             for _, obj in sorted(store.items(rt.storage, namespace), key=lambda p: p[0]):
                 if match(obj):
-                    await response.write(_line("ADDED", rt, obj))
+                    await response.write(await _line(api, "ADDED", rt, obj))
             if initial:
                 await response.write(orjson.dumps(_bookmark(rt, store.resource_version, True)) + b"\n")
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
@@ -100,9 +92,9 @@ async def serve_watch(
                 continue
             if event is None:
                 break
-            line = _translate(event, rt, match)
-            if line is not None:
-                await response.write(line)
+            seen = seen_as(event, match)
+            if seen is not None:
+                await response.write(await _line(api, seen[0], rt, seen[1]))
     except ConnectionResetError:
         watcher.close()
         return response  # the client went away: an ordinary end of a watch, not a server error

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from kubeloop.apiserver.admission import Attributes, Chain, Policies, Review, Suspended, Webhooks
+from kubeloop.apiserver.admission import Attributes, Chain, Policies, Review, Suspended, Webhooks, conversion
 from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.machinery.errors import (
     Cause,
@@ -44,12 +44,12 @@ from kubeloop.apiserver.machinery.errors import (
 )
 from kubeloop.apiserver.machinery.selectors import Selector
 from kubeloop.apiserver.registry import decode, schemas
-from kubeloop.apiserver.registry.convert import to_storage, to_version
+from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.rest import fields
 from kubeloop.apiserver.rest.patch import json_patch, merge_patch, strategic_merge
 from kubeloop.apiserver.storage import Key, Store, View
-from kubeloop.apiserver.strategy import Strategy, for_resource
+from kubeloop.apiserver.strategy import Strategy, for_resource, structural
 
 __all__ = ["Api", "DeleteOptions", "WriteOptions"]
 
@@ -113,6 +113,24 @@ def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, v
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
 
 
+def _coerced(rt: ResourceType, stored: Obj, obj: Obj) -> Obj:
+    """``obj`` (``stored`` in ``rt``'s version) pruned and defaulted by that version's schema when the
+    version changed, as the real server coerces a converted custom resource."""
+    if (
+        rt.crd is None
+        or stored.get("apiVersion") == rt.api_version
+        or obj.get("apiVersion") != rt.api_version
+    ):
+        return obj
+    obj = copy.deepcopy(obj)
+    structural.prepare(rt, obj)
+    return obj
+
+
+def _as_version(review: Review, rt: ResourceType, obj: Obj, view: View) -> Obj:
+    return _coerced(rt, obj, review.to_version(rt, obj, view))
+
+
 def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
     return (rt.storage, namespace or "", name)
 
@@ -164,7 +182,30 @@ class Api:
         obj = self.store.get(_key(rt, namespace, name))
         if obj is None:
             raise not_found(rt.plural, rt.group, name)
-        return _versioned(rt, obj)
+        return self.served(rt, obj)
+
+    def served(self, rt: ResourceType, obj: Obj) -> Obj:
+        """``obj`` relabelled as ``rt``'s version, or as stored when a CRD conversion webhook must convert
+        it (``converted``)."""
+        if rt.crd is not None and obj.get("apiVersion") != rt.api_version and self._converter(rt) is not None:
+            return obj
+        return _coerced(rt, obj, _versioned(rt, obj))
+
+    def _converter(self, rt: ResourceType) -> Obj | None:
+        return None if self.webhooks is None else conversion.client_config(rt, self.store)
+
+    async def converted(self, rt: ResourceType, objs: builtins.list[Obj]) -> builtins.list[Obj]:
+        """``objs`` (from ``get``/``list``/a watch) in ``rt``'s version, calling the CRD's conversion
+        webhook for those stored in another version."""
+        client = self._converter(rt) if rt.crd is not None else None
+        if (
+            client is None
+            or self.webhooks is None
+            or all(o.get("apiVersion") == rt.api_version for o in objs)
+        ):
+            return objs
+        converted = await self.webhooks.convert(client, objs, rt.api_version)
+        return [_coerced(rt, obj, new) for obj, new in zip(objs, converted, strict=True)]
 
     def list(
         self,
@@ -211,7 +252,7 @@ class Api:
                 more = True
                 remaining += 1
                 continue
-            items.append(_versioned(rt, obj))
+            items.append(self.served(rt, obj))
         list_meta: Obj = {"resourceVersion": str(rv)}
         if more and items:
             last = items[-1]["metadata"]
@@ -319,7 +360,15 @@ class Api:
         if opts.dry_run:
             md.pop("resourceVersion", None)
             return obj
-        return _versioned(rt, view.put(key, to_storage(rt, obj)))
+        return self._put(view, review, rt, key, obj)
+
+    def _put(self, view: View, review: Review, rt: ResourceType, key: Key, obj: Obj) -> Obj:
+        """Store ``obj`` (in ``rt``'s version) and answer it in ``rt``'s version."""
+        stored = review.to_storage(rt, obj, view)
+        if rt.crd is None or stored.get("apiVersion") == obj.get("apiVersion"):
+            return _versioned(rt, view.put(key, stored))
+        obj["metadata"]["resourceVersion"] = view.put(key, stored)["metadata"]["resourceVersion"]
+        return obj
 
     # -- update, patch, apply ----------------------------------------------------------------------
 
@@ -379,7 +428,7 @@ class Api:
                 ), old is None
             if old is None:
                 raise not_found(rt.plural, rt.group, name)
-            current = _versioned(rt, old)
+            current = _as_version(review, rt, old, view)
             if content_type == "application/json-patch+json":
                 new = json_patch(current, patch)
             elif content_type == "application/merge-patch+json":
@@ -457,7 +506,7 @@ class Api:
             return self._create(view, rt, namespace, merged, opts, review, subresource="apply")
         _check_resource_version(rt, name, applied, old)
         merged = fields.apply(
-            _versioned(rt, old),
+            _as_version(review, rt, old, view),
             applied,
             opts.manager,
             rt.api_version,
@@ -493,7 +542,7 @@ class Api:
         if patched is not False:
             new = copy.deepcopy(new)  # a patch's result shares unpatched parts with the stored object
         old_md = old["metadata"]
-        old_here = _versioned(rt, old)  # old as this version serves it (stored shapes may differ)
+        old_here = _as_version(review, rt, old, view)  # old as this version serves it
         attrs = Attributes(
             rt,
             "UPDATE",
@@ -575,7 +624,7 @@ class Api:
             return new
         if opts.dry_run:
             return new
-        return _versioned(rt, view.put(key, to_storage(rt, new)))
+        return self._put(view, review, rt, key, new)
 
     def _decode(self, rt: ResourceType, obj: Obj, opts: WriteOptions, patched: bool | None) -> None:
         """What the real server's decoder does to a body: unknown fields (warned, dropped or 400); the
@@ -639,13 +688,14 @@ class Api:
             )
         attrs = Attributes(rt, "DELETE", md.get("namespace", ""), name, None, None, dry_run=opts.dry_run)
         review.mutate(attrs, view)
-        review.validate(dataclasses.replace(attrs, old=_versioned(rt, old)), view)
+        old_here = _as_version(review, rt, old, view)
+        review.validate(dataclasses.replace(attrs, old=old_here), view)
         strategy = for_resource(rt)
         new = copy.deepcopy(old)
         nmd = new["metadata"]
         graceful = self._graceful(strategy, new, opts.grace_period)
         if graceful is None:  # a graceful deletion is pending and this one does not shorten it
-            return _versioned(rt, old)
+            return old_here
         finalizers = list(md.get("finalizers") or [])
         if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
@@ -656,20 +706,25 @@ class Api:
             if finalizers:
                 nmd["finalizers"] = finalizers
             if not nmd.get("deletionTimestamp"):
-                nmd["deletionTimestamp"] = meta.now()
+                nmd["deletionTimestamp"] = review.remember("deleted", meta.now)
                 nmd["deletionGracePeriodSeconds"] = 0
                 if rt.has_generation:
                     nmd["generation"] = md.get("generation", 1) + 1
             strategy.prepare_for_delete(rt, new)
             if new == old:
-                return _versioned(rt, old)
+                return old_here
+            answer = _as_version(review, rt, new, view)
             if opts.dry_run:
-                return _versioned(rt, new)
-            return _versioned(rt, view.put(key, new))
+                return answer
+            stored = view.put(key, new)
+            return dict(
+                answer,
+                metadata=dict(answer["metadata"], resourceVersion=stored["metadata"]["resourceVersion"]),
+            )
         if not opts.dry_run:
             view.delete(key)
         if strategy.return_deleted_object:
-            return _versioned(rt, new)
+            return _as_version(review, rt, new, view)
         details = {"name": name, "group": rt.group, "kind": rt.plural, "uid": md.get("uid")}
         if not rt.group:
             del details["group"]
@@ -708,7 +763,9 @@ class Api:
                 if match(obj):
                     md = obj["metadata"]
                     result = self._delete(view, rt, md.get("namespace"), md["name"], opts, review)
-                    items.append(result if result.get("kind") != "Status" else _versioned(rt, obj))
+                    items.append(
+                        result if result.get("kind") != "Status" else _as_version(review, rt, obj, view)
+                    )
             return {
                 "kind": rt.list_kind,
                 "apiVersion": rt.api_version,
