@@ -2,7 +2,9 @@
 
 Starts a local cluster, installs the operator's CRDs, runs the operator in this process, applies
 the samples, shows what the operator made of them, and stays up (with kubectl pointed at the
-cluster) until Ctrl-C or SIGTERM, then removes everything.
+cluster) until Ctrl-C or SIGTERM, then removes everything. An operator's admission and conversion
+webhooks are served on loopback and installed in the cluster while it runs, so the embedded server
+(or the control plane) calls them on every matching write, as a cluster would.
 
 The cluster is the embedded API server by default (Python, no Go, no Docker; workloads are
 reported ready without running pods), or with ``--cluster controlplane`` the locally built
@@ -29,7 +31,7 @@ from kubeloop import crd
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
-from kubeloop.manager import configure_logging
+from kubeloop.manager import ManagerOptions, WebhookServerOptions, configure_logging
 from kubeloop.operator import Operator
 from kubeloop.scaffold import custom_resources
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until
@@ -99,7 +101,7 @@ async def _serve(
                 )
                 kinds.insert(0, name)
         _say(f"starting operator {operator.name}...")
-        async with run_operator(operator, plane.kubeconfig):
+        async with run_operator(operator, plane.kubeconfig, _options(operator)):
             for sample in samples:
                 _say((await asyncio.to_thread(kubectl, "apply", "-f", str(sample))).stdout.strip())
             if samples:
@@ -116,6 +118,15 @@ async def _serve(
             )
             await stop.wait()
             _say("stopping...")
+
+
+def _options(operator: Operator) -> ManagerOptions | None:
+    """An operator with webhooks serves them on loopback with a certificate of its own, and the
+    cluster calls them (configurations and CRD conversion pointed at it while it runs)."""
+    if not operator.has_webhooks:
+        return None
+    _say("serving its webhooks on loopback; the cluster calls them")
+    return ManagerOptions(webhook_server=WebhookServerOptions(bind_address="127.0.0.1:0", local=True))
 
 
 async def _wait_ready(kubectl: Kubectl, samples: list[Path]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from admission_hooks import HookServer, allow, closed_port, configured, deny, hook, json_patch
+from admission_hooks import GROUP_PATH, HookServer, allow, closed_port, configured, deny, hook, json_patch
 from apiserver_twin import Twin
 
 Obj = dict[str, Any]
@@ -96,7 +96,9 @@ async def test_mutating_webhooks_patch_before_validating_webhooks_check_and_deny
         assert real.body["data"] == embedded.body["data"] == {"a": "1", "b": "2"}
 
 
-async def test_reinvocation_dry_run_and_match_policy(twin: Twin, tns: str, hooks: HookServer) -> None:
+async def test_reinvocation_dry_run_match_policy_and_match_conditions(
+    twin: Twin, tns: str, hooks: HookServer
+) -> None:
     def first(request: Obj) -> Obj:
         annotations = dict(request["object"]["metadata"].get("annotations") or {})
         annotations["calls"] = str(int(annotations.get("calls", "0")) + 1)
@@ -137,6 +139,12 @@ async def test_reinvocation_dry_run_and_match_policy(twin: Twin, tns: str, hooks
                 matchPolicy="Exact",
                 objectSelector={"matchLabels": {"exact": "only"}},
             ),
+            hook(
+                "conditional.kubeloop.test",
+                hooks.client("/versions"),
+                tns,
+                matchConditions=[{"name": "named-cond", "expression": "object.metadata.name == 'cond'"}],
+            ),
         ],
     ):
         path = f"/api/v1/namespaces/{tns}/configmaps"
@@ -160,6 +168,9 @@ async def test_reinvocation_dry_run_and_match_policy(twin: Twin, tns: str, hooks
         )
         assert "called as v1 for v2" in refused.body["message"]
         assert len(hooks.calls["/versions"]) == 2  # equivalent.kubeloop.test once per server
+        # matchConditions: only the ConfigMap named cond is sent to conditional.kubeloop.test
+        refused = await twin.same_refusal("POST", path, configmap("cond"))
+        assert "called as v1 for v1" in refused.body["message"]
 
 
 async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_says(
@@ -206,3 +217,50 @@ async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_say
         for kind, body in (("secrets", {"metadata": {"name": "s"}}), ("configmaps", configmap("other"))):
             real, embedded = await twin.call("POST", f"/api/v1/namespaces/{tns}/{kind}", body)
             assert real.status == embedded.status == 201, embedded.body
+
+
+async def test_webhook_configurations_are_defaulted_and_validated(twin: Twin, tns: str) -> None:
+    path = f"{GROUP_PATH}/mutatingwebhookconfigurations"
+    good = {"url": "https://127.0.0.1:1/x"}
+    name = f"{tns}-checked"
+
+    def configuration(*hooks: Obj) -> Obj:
+        return {"metadata": {"name": name}, "webhooks": list(hooks)}
+
+    for bad in (
+        hook("short.name", good, tns),
+        hook("side.kubeloop.test", good, tns, sideEffects="Some"),
+        hook("none.kubeloop.test", good, tns, sideEffects=None),
+        hook(
+            "enums.kubeloop.test",
+            good,
+            tns,
+            failurePolicy="Never",
+            matchPolicy="Loose",
+            reinvocationPolicy="Always",
+        ),
+        hook("slow.kubeloop.test", good, tns, timeoutSeconds=31),
+        hook("plain.kubeloop.test", {"url": "http://127.0.0.1:1/x?y=1"}, tns),
+        hook(
+            "both.kubeloop.test",
+            {"url": "https://127.0.0.1:1/", "service": {"name": "s", "namespace": "n"}},
+            tns,
+        ),
+        hook("versions.kubeloop.test", good, tns, admissionReviewVersions=["v2"]),
+    ):
+        await twin.same_refusal("POST", path, configuration({k: v for k, v in bad.items() if v is not None}))
+    await twin.same_refusal("POST", path, configuration(hook("a.b.c", good, tns), hook("a.b.c", good, tns)))
+    defaulted = hook(
+        "plain.kubeloop.test",
+        good,
+        tns,
+        rules=[{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+    )
+    for key in ("namespaceSelector", "timeoutSeconds"):
+        del defaulted[key]
+    real, embedded = await twin.call("POST", path, configuration(defaulted))
+    try:
+        assert real.status == embedded.status == 201
+        assert real.body["webhooks"] == embedded.body["webhooks"]
+    finally:
+        await twin.call("DELETE", f"{path}/{name}")

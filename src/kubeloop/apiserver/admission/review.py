@@ -87,10 +87,11 @@ class Review:
             self._made[what] = make()
         return self._made[what]
 
-    def fresh(self, obj: Obj, view: View) -> Obj:
-        """``obj`` itself, or a copy when webhooks are configured (a job run again must start from the
+    def fresh(self, rt: ResourceType, obj: Obj, view: View) -> Obj:
+        """``obj`` itself, or a copy when a webhook may be called (a job run again must start from the
         request's own object, not from what an earlier run made of it)."""
-        if self._webhooks is None or not self._webhooks.configured(view):
+        webhooks = self._webhooks
+        if webhooks is None or not (webhooks.configured(view) or conversion.client_config(rt, view)):
             return obj
         return copy.deepcopy(obj)
 

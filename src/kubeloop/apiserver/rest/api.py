@@ -267,7 +267,7 @@ class Api:
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj, opts: WriteOptions) -> Obj:
         obj = self._checked_body(rt, namespace, body)
         return await self._write(
-            lambda view, review: self._create(view, rt, namespace, review.fresh(obj, view), opts, review),
+            lambda view, review: self._create(view, rt, namespace, review.fresh(rt, obj, view), opts, review),
             opts.dry_run,
             opts.warnings,
         )
@@ -402,7 +402,7 @@ class Api:
                 raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
             return self._store_update(
-                view, rt, old, review.fresh(obj, view), subresource, opts, review, managed=None
+                view, rt, old, review.fresh(rt, obj, view), subresource, opts, review, managed=None
             )
 
         return await self._write(job, opts.dry_run, opts.warnings)

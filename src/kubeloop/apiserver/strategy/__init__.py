@@ -16,6 +16,7 @@ from kubeloop.apiserver.strategy.jobs import JobStrategy
 from kubeloop.apiserver.strategy.namespace import NamespaceStrategy
 from kubeloop.apiserver.strategy.pod import PodStrategy
 from kubeloop.apiserver.strategy.service import ServiceStrategy
+from kubeloop.apiserver.strategy.webhookconfig import WebhookConfigurationStrategy
 from kubeloop.apiserver.strategy.workloads import (
     DeploymentStrategy,
     ReplicaSetStrategy,
@@ -37,6 +38,12 @@ _BUILTIN: dict[tuple[str, str], Strategy] = {
     ("apps", "StatefulSet"): StatefulSetStrategy(),
     ("batch", "Job"): JobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CRDStrategy(),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): WebhookConfigurationStrategy(
+        mutating=True
+    ),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): WebhookConfigurationStrategy(
+        mutating=False
+    ),
 }
 
 
