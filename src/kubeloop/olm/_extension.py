@@ -144,7 +144,7 @@ class ExtensionReconciler:
         catalog: Catalog | None = None
         try:
             release = await installer.release(spec.namespace, spec.package_name)
-            catalog = self._catalog(spec, await ctx.list(ClusterCatalog))
+            catalog = self._catalog(spec, await ctx.list(ClusterCatalog.resource_info().ref))  # as dicts
             release, changed = await _converge(installer, ctx, catalog, spec, release)
             _deprecations(ctx, catalog, spec, release)
         except (_Stop, _Pending) as stop:

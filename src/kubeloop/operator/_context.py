@@ -20,7 +20,7 @@ from typing import Any, TypeVar, overload
 from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
 from kubeloop.client import ApiResource, Client, ConflictError, NotFoundError, Preconditions
 from kubeloop.controller import Request
-from kubeloop.crd import Model
+from kubeloop.crd import CustomResource, Model
 from kubeloop.helpers import (
     ConditionStatus,
     EventRecorder,
@@ -30,11 +30,13 @@ from kubeloop.helpers import (
     set_controller_reference,
 )
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec, resolve
+from kubeloop.resources import Kind
 
 __all__ = ["Context"]
 
 Obj = dict[str, Any]
 K = TypeVar("K", bound=Mapping[str, Any])
+M = TypeVar("M", bound=CustomResource)
 A = TypeVar("A", bound=Mapping[str, Any] | Model)
 B = TypeVar("B", bound=Mapping[str, Any] | Model)
 C = TypeVar("C", bound=Mapping[str, Any] | Model)
@@ -106,22 +108,38 @@ class Context:
         return informer
 
     @overload
+    async def get(self, kind: type[M], name: str, namespace: str | None = None) -> M | None: ...
+    @overload
     async def get(self, kind: type[K], name: str, namespace: str | None = None) -> K | None: ...
     @overload
-    async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Obj | None: ...
+    async def get(self, kind: Kind | str, name: str, namespace: str | None = None) -> Obj | None: ...
     async def get(self, kind: KindLike, name: str, namespace: str | None = None) -> Any:
         """An object from the cache (from the API server for an uncached kind), or None; ``namespace``
         defaults to the primary's. Typed as the kind when given a typed kind (``apps_v1.Deployment``):
-        the cache's own dict, not a copy."""
-        resource = await resolve(self.client, kind_spec(kind))
+        the cache's own dict, not a copy; given a ``crd.CustomResource`` class, parsed into it (a
+        ``pydantic.ValidationError`` names the fields that do not fit)."""
+        spec = kind_spec(kind)
+        resource = await resolve(self.client, spec)
         ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else ""
         if not self.cache.caches(resource):
             try:
-                return await self.client.get(resource, name, namespace=ns or None)
+                found: Obj | None = await self.client.get(resource, name, namespace=ns or None)
             except NotFoundError:
-                return None
-        return (await self._informer(resource)).get(ns, name)
+                found = None
+        else:
+            found = (await self._informer(resource)).get(ns, name)
+        return spec.parse(found) if found is not None else None
 
+    @overload
+    async def list(
+        self,
+        kind: type[M],
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        *,
+        index: str | None = None,
+        value: str = "",
+    ) -> builtins.list[M]: ...
     @overload
     async def list(
         self,
@@ -135,7 +153,7 @@ class Context:
     @overload
     async def list(
         self,
-        kind: KindLike,
+        kind: Kind | str,
         namespace: str | None = None,
         label_selector: str | None = None,
         *,
@@ -151,21 +169,30 @@ class Context:
         index: str | None = None,
         value: str = "",
     ) -> builtins.list[Any]:
-        """Objects from the cache (from the API server for an uncached kind); ``namespace`` defaults to
-        the primary's. With ``index``: the objects whose index (declared in the kind's ``CacheScope``)
-        has ``value``, in every namespace unless ``namespace`` is given (``KeyError`` for an index
-        that is not declared)."""
-        resource = await resolve(self.client, kind_spec(kind))
+        """Objects from the cache (from the API server for an uncached kind), typed as ``get``'s;
+        ``namespace`` defaults to the primary's. With ``index``: the objects whose index (declared in
+        the kind's ``CacheScope``) has ``value``, in every namespace unless ``namespace`` is given
+        (``KeyError`` for an index that is not declared)."""
+        spec = kind_spec(kind)
+        resource = await resolve(self.client, spec)
+        found: builtins.list[Obj]
         if index is not None:
             if not self.cache.caches(resource):
                 raise ValueError(f"{resource.kind} is uncached: it has no indexes")
-            found = (await self._informer(resource)).by_index(index, value)
-            return [o for o in found if namespace is None or key_of(o).namespace == namespace]
-        ns = (namespace if namespace is not None else self.request.namespace) if resource.namespaced else None
-        if not self.cache.caches(resource):
-            items = self.client.list_items(resource, namespace=ns or None, label_selector=label_selector)
-            return [item async for item in items]
-        return (await self._informer(resource)).list(ns, label_selector)
+            indexed = (await self._informer(resource)).by_index(index, value)
+            found = [o for o in indexed if namespace is None or key_of(o).namespace == namespace]
+        else:
+            ns = (
+                (namespace if namespace is not None else self.request.namespace)
+                if resource.namespaced
+                else None
+            )
+            if not self.cache.caches(resource):
+                items = self.client.list_items(resource, namespace=ns or None, label_selector=label_selector)
+                found = [item async for item in items]
+            else:
+                found = (await self._informer(resource)).list(ns, label_selector)
+        return found if spec.model is None else [spec.parse(o) for o in found]
 
     # -- writes ------------------------------------------------------------------------------------
 

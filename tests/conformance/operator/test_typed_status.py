@@ -1,6 +1,7 @@
 """A custom resource's status written through its model, on the real API server and the embedded one:
 the fields a reconcile sets (a new status model or a field of the parsed one) are written after the
-pass; fields it leaves unset, and the conditions ``ctx.set_condition`` keeps, stay as they are."""
+pass; fields it leaves unset, and the conditions ``ctx.set_condition`` keeps, stay as they are. Reads
+of the kind through ``ctx`` come back as the model."""
 
 from __future__ import annotations
 
@@ -43,8 +44,11 @@ async def test_the_fields_a_reconcile_sets_on_its_status_model_are_written_besid
 ) -> None:
     operator = kl.Operator("typed-status-test", namespace=ns)
 
+    read: list[object] = []
+
     @operator.reconcile(TypedGadget)
     async def reconcile(g: TypedGadget, ctx: kl.Context) -> None:
+        read.extend([await ctx.get(TypedGadget, g.metadata.name or ""), *await ctx.list(TypedGadget)])
         if g.spec.message == "bump" and g.status is not None:
             g.status.replicas_seen += 10  # a field of the parsed status, changed in place
         else:
@@ -65,3 +69,5 @@ async def test_the_fields_a_reconcile_sets_on_its_status_model_are_written_besid
         await until(lambda: seen(12, "bump"), what="replicasSeen bumped to 12 and Ready 'bump'")
     status = await status_of(api, ns, "typed")
     assert status["owner"] == "someone", status  # never set by the reconcile: left alone
+    assert read, "no reads"
+    assert all(isinstance(r, TypedGadget) for r in read), read  # ctx.get/list of a model: the model

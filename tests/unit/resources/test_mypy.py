@@ -62,6 +62,8 @@ async def reads(ctx: kl.Context, client: Client) -> None:
     plain: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap"}
     (same,) = await ctx.apply(plain)
     reveal_type(same)
+    reveal_type(await ctx.get(Widget, "w"))
+    reveal_type(await ctx.list(Widget))
 
 
 operator = kl.Operator("typed")
@@ -263,6 +265,8 @@ def test_reads_and_applies_are_typed_as_the_kind(mypy_output: dict[str, list[str
         "apps_v1.Deployment>",  # ctx.apply, first
         "core_v1.Service>",  # ctx.apply, second
         "dict[str, Any]",  # a dict applied comes back a dict
+        "widgets.Widget | None",  # ctx.get of a custom resource: its model
+        "list[widgets.Widget]",  # ctx.list of one
         # the decorated reconciles keep their types
         f"def (apps_v1.Deployment>, {CONTEXT}) -> {RESULT}",
         f"def (widgets.Widget, {CONTEXT}) -> {RESULT}",
