@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos test-long clean
+	test-badinput test-chaos test-sharding test-long clean
 
 DEMO := examples/appservice
 
@@ -60,6 +60,11 @@ test-badinput: $(STAMP) controlplane
 # docs/reliability.md (make test runs a short form of 16).
 test-chaos: $(STAMP) controlplane
 	KUBELOOP_CHAOS=full $(BIN)/pytest -s tests/chaos
+
+# Sharding across replicas at a larger size: 400 AppServices over the replicas, through a SIGKILL, a
+# replica added and bad input (make test runs 30).
+test-sharding: $(STAMP) controlplane
+	KUBELOOP_SHARDING=full $(BIN)/pytest -s tests/e2e/test_sharding.py
 
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane

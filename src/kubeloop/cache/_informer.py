@@ -220,8 +220,12 @@ class Informer:
     # -- own writes ------------------------------------------------------------------------------
 
     def observe(self, obj: Obj) -> None:
-        """Record an object returned by one of our own writes, so reads see it at once."""
+        """Record an object returned by one of our own writes, so reads see it at once (and no longer
+        see it when the write took it out of this informer's scope, e.g. changed a selected label)."""
         if not self._wants(obj):
+            key = key_of(obj)
+            if self.store.get(key) is not None or key in self._recent:
+                self.observe_deleted(*key)
             return
         obj = self._transform(obj)
         key = key_of(obj)

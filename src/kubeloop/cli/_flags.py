@@ -15,6 +15,7 @@ from kubeloop.manager import (
     ManagerOptions,
     MetricsOptions,
     ProbeOptions,
+    ShardingOptions,
     WebhookServerOptions,
 )
 
@@ -44,6 +45,18 @@ def manager_flags(*, webhooks: bool = True) -> Callable[[_F], _F]:
             "--renew-deadline", type=float, default=_default(LeaderElectionOptions, "renew_deadline")
         ),
         click.option("--retry-period", type=float, default=_default(LeaderElectionOptions, "retry_period")),
+        click.option(
+            "--shards",
+            type=click.Choice(["auto"]),
+            default=None,
+            help="'auto': share the reconciled objects among the replicas that run, active-active, each "
+            "announcing itself with a Lease (the lease flags time them; --leader-elect is then not used).",
+        ),
+        click.option(
+            "--shard-identity",
+            default=None,
+            help="This replica's name among the shards (a DNS label; default: hostname and a random suffix).",
+        ),
         click.option(
             "--metrics-bind-address", default=_default(MetricsOptions, "bind_address"), help="'0' disables."
         ),
@@ -88,6 +101,13 @@ def manager_options(flags: dict[str, Any]) -> ManagerOptions:
     lease = {name: flags.pop(name) for name in ("lease_duration", "renew_deadline", "retry_period")}
     namespace = flags.pop("leader_election_namespace") or ""
     leader = LeaderElectionOptions(lease_namespace=namespace, **lease) if flags.pop("leader_elect") else None
+    sharding = None
+    identity = flags.pop("shard_identity")
+    if flags.pop("shards") == "auto":
+        sharding = ShardingOptions(
+            lease_namespace=namespace, **lease, **({"identity": identity} if identity else {})
+        )
+        leader = None
     webhook = WebhookServerOptions()
     if "webhook_bind_address" in flags:
         webhook = WebhookServerOptions(
@@ -100,4 +120,5 @@ def manager_options(flags: dict[str, Any]) -> ManagerOptions:
         metrics=MetricsOptions(flags.pop("metrics_bind_address")),
         probes=ProbeOptions(flags.pop("health_probe_bind_address")),
         webhook_server=webhook,
+        sharding=sharding,
     )

@@ -49,8 +49,19 @@ def report(changes: list[Change]) -> None:
     help="Depend on this kubeloop checkout (installed editable); env KUBELOOP_SOURCE. Default: what this "
     "kubeloop was installed from (a checkout, a wheel), or kubeloop>=VERSION when it came from an index.",
 )
+@click.option(
+    "--sharded",
+    is_flag=True,
+    help="Replicas share the objects, active-active (sharding=True, --shards auto, 3 replicas and a "
+    "PodDisruptionBudget), instead of one leader doing all the work.",
+)
 def init(
-    domain: str, plugin: str, project_name: str | None, namespace: str | None, kubeloop_source: Path | None
+    domain: str,
+    plugin: str,
+    project_name: str | None,
+    namespace: str | None,
+    kubeloop_source: Path | None,
+    sharded: bool,
 ) -> None:
     """Create an operator project here: package, config/, Makefile, Dockerfile, PROJECT, tests.
 
@@ -63,6 +74,7 @@ def init(
         project_name=project_name or root.name,
         namespace=namespace,
         kubeloop_source=kubeloop_source,
+        sharded=sharded,
     )
     try:
         report(

@@ -5,7 +5,8 @@ holds each component's options whole (``LeaderElectionOptions | None``, ``Metric
 ``ProbeOptions``, ``WebhookServerOptions``). Leader election over a ``Lease`` (``LeaderElector``), the
 Prometheus registry of controller-runtime's series (``Metrics``), the ``/metrics`` and
 ``/healthz``/``/readyz`` HTTP servers (``MetricsServer``, ``ProbeServer``), structured logs
-(``configure_logging``). Imports ``kubeloop.cache``, ``kubeloop.client``, ``kubeloop.clock``,
+(``configure_logging``); sharding across replicas, active-active (``ShardingOptions``, ``Sharder``,
+``ShardGate``; see ``_sharding``). Imports ``kubeloop.cache``, ``kubeloop.client``, ``kubeloop.clock``,
 ``kubeloop.controller``, ``kubeloop.errors`` and ``kubeloop.queue`` (lower layers only).
 """
 
@@ -28,6 +29,15 @@ from kubeloop.manager._options import (
     WebhookServerOptions,
 )
 from kubeloop.manager._probes import Check, MetricsServer, ProbeServer, parse_bind_address
+from kubeloop.manager._ring import assign as shard_assignment
+from kubeloop.manager._sharding import (
+    Membership,
+    Sharder,
+    ShardGate,
+    ShardingOptions,
+    ShardLabels,
+    shard_identity,
+)
 
 __all__ = [
     "DEFAULT_CERT_DIR",
@@ -40,14 +50,21 @@ __all__ = [
     "LeaseClient",
     "Manager",
     "ManagerOptions",
+    "Membership",
     "Metrics",
     "MetricsOptions",
     "MetricsServer",
     "ProbeOptions",
     "ProbeServer",
     "ReconcileResult",
+    "ShardGate",
+    "ShardLabels",
+    "Sharder",
+    "ShardingOptions",
     "WebhookServerOptions",
     "configure_logging",
     "default_identity",
     "parse_bind_address",
+    "shard_assignment",
+    "shard_identity",
 ]

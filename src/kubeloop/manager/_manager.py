@@ -28,17 +28,18 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from kubeloop.cache import Cache
-from kubeloop.client import Client
+from kubeloop.client import ApiResource, Client
 from kubeloop.controller import Controller
-from kubeloop.manager._leader import LeaderElectionLost, LeaderElector
+from kubeloop.manager._leader import LeaderElectionLost, LeaderElectionOptions, LeaderElector
 from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
 from kubeloop.manager._probes import MetricsServer, ProbeServer
+from kubeloop.manager._sharding import Membership, Sharder, ShardGate, ShardLabels
 from kubeloop.tasks import Supervisor
 
 __all__ = ["Manager"]
@@ -59,6 +60,12 @@ class Manager:
         self.probes = ProbeServer(options.probes.bind_address)
         self.metrics_server = MetricsServer(self.metrics, options.metrics.bind_address)
         self.elector: LeaderElector | None = None
+        self.sharded: list[tuple[ApiResource, tuple[str, ...]]] = []
+        """With sharding: the resources the sharder assigns, each with the namespaces it is watched in."""
+        self.shard_gate: ShardGate | None = None
+        self.sharder: Sharder | None = None
+        if options.sharding is not None:
+            self.shard_gate = ShardGate(client, ShardLabels(options.name), options.sharding.identity)
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
@@ -115,24 +122,82 @@ class Manager:
                 task.cancel()
 
     async def _lead_or_run(self) -> None:
+        if self.options.sharding is not None:
+            await self._run_sharded()
+            return
         lease = self.options.lease(self.client.namespace)
         if lease is None:
             await self._run_controllers()
             return
         self.elector = LeaderElector(self.client, lease, metrics=self.metrics)
+        await self._campaign(self.elector, self._run_controllers, exit_on_loss=lease.exit_on_loss)
+
+    async def _campaign(
+        self,
+        elector: LeaderElector,
+        work: Callable[[], Awaitable[None]],
+        *,
+        exit_on_loss: bool = False,
+        stopped: str = "controllers stopped, caches kept",
+    ) -> None:
+        """Run ``work`` while ``elector`` holds its Lease, campaigning again after each loss (``stopped``
+        says what the loss stopped, in the log)."""
+        lease = elector.options.lease_name
         while True:
             try:
-                await self.elector.run(self._run_controllers)
+                await elector.run(work)
                 return
             except LeaderElectionLost as lost:
-                if lease.exit_on_loss:
+                if exit_on_loss:
                     raise
-                self.metrics.leader_lost_once(lease.lease_name)
+                self.metrics.leader_lost_once(lease)
                 log.warning(
-                    "%s: leadership lost (%s); controllers stopped, caches kept; campaigning again",
-                    self.options.name,
-                    lost,
+                    "%s: leadership lost (%s); %s; campaigning again", self.options.name, lost, stopped
                 )
+
+    async def _run_sharded(self) -> None:
+        """Active-active: the controllers run while this replica holds its shard Lease, and the sharder
+        while it holds the sharder Lease (see ``_sharding``)."""
+        sharding = self.options.sharding
+        assert sharding is not None
+        namespace = sharding.lease_namespace or self.client.namespace
+        identity = sharding.identity
+
+        def lease(name: str) -> LeaderElectionOptions:
+            return LeaderElectionOptions(
+                lease_name=name,
+                lease_namespace=namespace,
+                identity=identity,
+                lease_duration=sharding.lease_duration,
+                renew_deadline=sharding.renew_deadline,
+                retry_period=sharding.retry_period,
+                clock=sharding.clock,
+            )
+
+        self.elector = LeaderElector(
+            self.client, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
+        )
+        sharder = LeaderElector(self.client, lease(f"{self.options.name}-sharder"), metrics=self.metrics)
+        membership = Membership(f"{self.options.name}-shard-", sharding.clock, sharding.lease_duration)
+        log.info("%s: sharded, as shard %s", self.options.name, identity)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(
+                membership.run(self.client, namespace, sharding.retry_period / 2), name="shards"
+            )
+            group.create_task(self._campaign(self.elector, self._run_controllers), name="shard lease")
+            group.create_task(
+                self._campaign(sharder, lambda: self._run_sharder(membership)), name="sharder lease"
+            )
+
+    async def _run_sharder(self, membership: Membership) -> None:
+        sharding = self.options.sharding
+        assert sharding is not None
+        self.sharder = Sharder(self.client, self.options.name, self.sharded, sharding, membership)
+        log.info("%s: %s runs the sharder", self.options.name, sharding.identity)
+        try:
+            await self.sharder.run()
+        finally:
+            self.sharder = None
 
     async def _run_controllers(self) -> None:
         if not self.controllers:  # only servers (e.g. webhooks): run until stopped

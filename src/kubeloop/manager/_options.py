@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kubeloop.cache import CacheOptions
 from kubeloop.manager._leader import LeaderElectionOptions
+from kubeloop.manager._sharding import ShardingOptions
 
 __all__ = [
     "DEFAULT_CERT_DIR",
@@ -84,6 +85,9 @@ class ManagerOptions:
     webhook_server: WebhookServerOptions = field(default_factory=WebhookServerOptions)
     cache: CacheOptions | None = None
     graceful_shutdown_timeout: float = 30.0
+    sharding: ShardingOptions | None = None
+    """Share the primary objects among the replicas that run, active-active (``leader_election`` is
+    then not used: each replica holds a shard Lease of its own instead)."""
 
     def with_defaults(self, name: str, cache: CacheOptions) -> ManagerOptions:
         """These options with an empty ``name`` and a ``None`` ``cache`` filled in."""

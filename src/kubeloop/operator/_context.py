@@ -71,6 +71,7 @@ class Context:
         owned: list[KindSpec],
         recorder: EventRecorder,
         logger: logging.Logger,
+        child_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.request = request
         self.obj = obj
@@ -85,6 +86,8 @@ class Context:
         its model's (``obj.status``): what the reconcile sets there lands here once it returns."""
         self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
         self._owned = owned
+        self._child_labels = dict(child_labels or {})
+        """Labels every owned child gets (a sharded operator's: the owner's shard, which children follow)."""
         self._recorder = recorder
         self._declared: set[tuple[str, str, str, str]] = set()
         """(group, kind, namespace, name) of every object this pass tried to apply, applied or not."""
@@ -236,6 +239,8 @@ class Context:
                 meta.setdefault("namespace", self.request.namespace or self.client.namespace)
             if owned:
                 set_controller_reference(self.obj, obj)
+                if self._child_labels:
+                    meta["labels"] = {**(meta.get("labels") or {}), **self._child_labels}
             self._declared.add((resource.group, resource.kind, *key_of(obj)))
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
             if self.cache.caches(resource):

@@ -34,7 +34,7 @@ from kubeloop._deprecated import warn_deprecated
 from kubeloop.cache import CacheOptions, Transform
 from kubeloop.client import Client
 from kubeloop.controller import ControllerOptions, Mapper, Predicate, Result
-from kubeloop.manager import Manager, ManagerOptions, Metrics
+from kubeloop.manager import Manager, ManagerOptions, Metrics, ShardingOptions, ShardLabels
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._legacy import from_keywords
@@ -80,14 +80,17 @@ class Operator:
         cache: Mapping[KindLike, CacheScope] | None = None,
         uncached: Sequence[KindLike] = (),
         transform: Transform | None = None,
+        sharding: ShardingOptions | bool = False,
         rbac: Sequence[Mapping[str, Any]] = (),
     ) -> None:
         """``namespace`` or ``namespaces``: the namespaces whose objects the operator caches and
         reconciles (default: all). ``cache``: per kind, what its cache holds (``CacheScope``: selectors,
         namespaces, metadata only, a transform, indexes). ``uncached``: kinds read from the API server
         on every ``ctx.get``/``ctx.list`` instead (never watched: not for reconciled, owned or watched
-        kinds). ``transform``: applied to every cached object before it is stored. ``rbac``: extra
-        ClusterRole rules the reconcile code needs beyond its declared kinds."""
+        kinds). ``transform``: applied to every cached object before it is stored. ``sharding``: share
+        the reconciled objects among the replicas that run, active-active (``True``, or
+        ``ShardingOptions``; see "Scaling out" in docs/operators.md). ``rbac``: extra ClusterRole rules
+        the reconcile code needs beyond its declared kinds."""
         if namespace is not None and namespaces:
             raise ValueError("give namespace= or namespaces=, not both")
         self.name = name
@@ -95,6 +98,9 @@ class Operator:
         self.cache_scopes = {kind_spec(kind): scope for kind, scope in (cache or {}).items()}
         self.uncached = [kind_spec(kind) for kind in uncached]
         self.transform = transform
+        self.sharding: ShardingOptions | None = (
+            sharding if isinstance(sharding, ShardingOptions) else ShardingOptions() if sharding else None
+        )
         self.rbac_rules = [dict(rule) for rule in rbac]
         self._registrations: list[Registration] = []
         self.manager: Manager | None = None
@@ -316,7 +322,10 @@ class Operator:
         alongside the controllers, on every replica; with ``options.webhook_server.local`` the
         configurations reaching it are installed while it runs.
         """
-        options = (options or ManagerOptions()).with_defaults(self.name, self._cache_options())
+        options = options or ManagerOptions()
+        if options.sharding is None and self.sharding is not None:
+            options = replace(options, sharding=self.sharding)
+        options = options.with_defaults(self.name, self._cache_options(options.sharding))
         manager = Manager(client, options, metrics=metrics)
         for registration in self._registrations:
             manager.add(await build_controller(manager, registration, self.name))
@@ -377,8 +386,9 @@ class Operator:
                     for sig in (signal.SIGTERM, signal.SIGINT):
                         loop.remove_signal_handler(sig)
 
-    def _cache_options(self) -> CacheOptions:
-        """The cache as declared (see ``cache_options``), once checked against the reconciles."""
+    def _cache_options(self, sharding: ShardingOptions | None = None) -> CacheOptions:
+        """The cache as declared (see ``cache_options``), once checked against the reconciles; with
+        ``sharding``, of the reconciled and owned kinds only this replica's share."""
         uncached = {spec.ref for spec in self.uncached}
         for registration in self._registrations:
             watched = [registration.primary, *registration.owns, *(k for k, _ in registration.watches)]
@@ -390,7 +400,11 @@ class Operator:
                 raise ValueError(
                     f"{registration.primary.kind} is reconciled: its cache cannot be metadata-only"
                 )
-        return cache_options(self.namespaces, self.cache_scopes, self.uncached, self.transform)
+        sharded = None
+        if sharding is not None:
+            kinds = [k for r in self._registrations for k in (r.primary, *r.owns)]
+            sharded = (kinds, ShardLabels(self.name).selector(sharding.identity))
+        return cache_options(self.namespaces, self.cache_scopes, self.uncached, self.transform, sharded)
 
     def _scope(self, spec: KindSpec) -> CacheScope | None:
         return next((s for k, s in self.cache_scopes.items() if k.ref == spec.ref), None)

@@ -85,9 +85,16 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     primary_informer = await cache.informer(await resolve(manager.client, reg.primary))
     namespaced = primary_informer.resource.namespaced
 
+    gate = manager.shard_gate
+    if gate is not None:
+        scopes = primary_informer.options.scopes(namespaced)
+        manager.sharded.append((primary_informer.resource, tuple(ns for ns in scopes if ns is not None)))
+
     async def reconcile(request: Request) -> Result | None:
         obj = primary_informer.get(request.namespace, request.name)
         if obj is None:
+            return None
+        if gate is not None and not await gate.admit(primary_informer.resource, obj, primary_informer):
             return None
         ctx = Context(
             request=request,
@@ -98,6 +105,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
             owned=reg.owns,
             recorder=recorder,
             logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
+            child_labels=gate.child_labels(obj) if gate is not None else None,
         )
         return await reconcile_one(reg, ctx)
 

@@ -47,17 +47,26 @@ def cache_options(
     scopes: Mapping[KindSpec, CacheScope],
     uncached: Iterable[KindSpec],
     transform: Transform | None,
+    sharded: tuple[Iterable[KindSpec], str] | None = None,
 ) -> CacheOptions:
     """The manager's cache settings from an operator's: every kind in ``namespaces`` (all when
     empty), keeping who manages each object but not which fields (``slim_managed_fields``: pruning
-    needs the managers; Pods take half the memory), then ``transform``; per kind as ``scopes`` say."""
+    needs the managers; Pods take half the memory), then ``transform``; per kind as ``scopes`` say.
+    ``sharded``: kinds of which only objects matching a label selector (a replica's share) are cached."""
     default_transform = _chain(slim_managed_fields, transform)
     default = InformerOptions(namespaces=tuple(namespaces), transform=default_transform)
+    by_key = {scope_key(kind): scope for kind, scope in scopes.items()}
+    shard_keys, shard_selector = ({scope_key(k) for k in sharded[0]}, sharded[1]) if sharded else (set(), "")
+    for key in shard_keys:
+        by_key.setdefault(key, CacheScope())
     by_resource = {}
-    for kind, scope in scopes.items():
-        by_resource[scope_key(kind)] = InformerOptions(
+    for key, scope in by_key.items():
+        labels = _selector(scope.labels)
+        if key in shard_keys:
+            labels = f"{labels},{shard_selector}" if labels else shard_selector
+        by_resource[key] = InformerOptions(
             namespaces=tuple(scope.namespaces) if scope.namespaces is not None else default.namespaces,
-            label_selector=_selector(scope.labels),
+            label_selector=labels,
             field_selector=_selector(scope.fields),
             metadata_only=scope.metadata_only,
             transform=_chain(default_transform, scope.transform),

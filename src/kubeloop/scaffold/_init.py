@@ -67,6 +67,9 @@ class InitOptions:
     project_name: str
     namespace: str | None = None
     kubeloop_source: Path | None = None
+    sharded: bool = False
+    """Replicas share the objects (``sharding=True``, ``--shards auto``, 3 replicas and a
+    PodDisruptionBudget) instead of one leader doing all the work."""
 
 
 def _target(template: str, package: str) -> str:
@@ -104,6 +107,7 @@ def init_context(root: Path, options: InitOptions) -> tuple[Project, dict[str, A
         "kubeloop_direct": source.direct,
         "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
         "has_webhooks": any(r.webhooks is not None for r in project.resources),
+        "sharded": options.sharded,
     }
     return project, context
 
@@ -115,7 +119,8 @@ def plan_config(plan: Plan, context: Mapping[str, Any]) -> None:
             plan.create(template, render(f"init/{template}.j2", **context))
     for template in _SEED:
         plan.seed(template, render(f"init/{template}.j2", **context))
-    for relative, text in _rbac_files(str(context["project_name"])).items():
+    sharded = bool(context.get("sharded"))
+    for relative, text in _rbac_files(str(context["project_name"]), sharded=sharded).items():
         plan.seed(relative, text)
 
 
@@ -133,10 +138,10 @@ def plan_init(root: Path, options: InitOptions) -> Plan:
     return plan
 
 
-def _rbac_files(name: str) -> dict[str, str]:
+def _rbac_files(name: str, *, sharded: bool = False) -> dict[str, str]:
     """config/rbac as ``kubeloop generate rbac`` writes it for an operator with no controllers yet."""
     with tempfile.TemporaryDirectory() as scratch:
-        written = write_rbac(Operator(name), Path(scratch))
+        written = write_rbac(Operator(name, sharding=sharded), Path(scratch))
         return {str(path.relative_to(scratch)): path.read_text() for path in written}
 
 

@@ -88,7 +88,9 @@ def write_rbac(operator: Operator, root: Path) -> list[Path]:
         },
         "role.yaml": cluster_role("manager-role", operator_rules(operator)),
         "role_binding.yaml": binding("ClusterRoleBinding", "manager-rolebinding", "manager-role"),
-        "leader_election_role.yaml": leader_election_role("leader-election-role"),
+        "leader_election_role.yaml": leader_election_role(
+            "leader-election-role", sharded=operator.sharding is not None
+        ),
         "leader_election_role_binding.yaml": binding(
             "RoleBinding", "leader-election-rolebinding", "leader-election-role"
         ),

@@ -68,7 +68,7 @@ def operator_rules(operator: Operator) -> list[Rule]:
     for primary, owns, watches in operator.kinds:
         plural = _plural(primary)
         grant(primary.group, [plural], READ)
-        if primary.ref in finalized:
+        if primary.ref in finalized or operator.sharding is not None:  # sharding: the shard labels
             grant(primary.group, [plural], ("patch",))
         if _has_status_subresource(primary):
             grant(primary.group, [f"{plural}/status"], ("patch",))
@@ -120,8 +120,9 @@ def cluster_role(name: str, rules: Sequence[Rule]) -> dict[str, Any]:
     }
 
 
-def leader_election_role(name: str) -> dict[str, Any]:
-    """The namespaced Role leader election needs: read, create and renew (update) its Lease."""
+def leader_election_role(name: str, *, sharded: bool = False) -> dict[str, Any]:
+    """The namespaced Role leader election needs: read, create and renew (update) its Lease; with
+    ``sharded``, list the Leases too (every replica follows the shard Leases)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
@@ -130,7 +131,7 @@ def leader_election_role(name: str) -> dict[str, Any]:
             {
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
-                "verbs": ["create", "get", "update"],
+                "verbs": ["create", "get", "list", "update"] if sharded else ["create", "get", "update"],
             },
         ],
     }

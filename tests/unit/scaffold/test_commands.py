@@ -96,6 +96,26 @@ def test_init_writes_a_project_whose_files_parse(project: Path) -> None:
     }
 
 
+def test_init_sharded_makes_an_operator_whose_replicas_share_the_objects(project: Path) -> None:
+    ok("init", "--domain", "cloud.io", "--sharded")
+    operator = import_package(project, "operator").operator  # type: ignore[attr-defined]
+    assert operator.sharding is not None
+    docs = list(yaml.safe_load_all((project / "config" / "manager" / "manager.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    budget = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
+    assert deployment["spec"]["replicas"] == 3
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--shards=auto" in container["args"]
+    assert "--leader-elect" not in container["args"]
+    identity = container["env"][0]
+    assert identity["name"] == "KUBELOOP_SHARD_IDENTITY"
+    assert identity["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    role = yaml.safe_load((project / "config" / "rbac" / "leader_election_role.yaml").read_text())
+    assert "list" in role["rules"][0]["verbs"]
+
+
 def test_init_options_name_the_project_and_its_namespace(project: Path) -> None:
     ok("init", "--domain", "cloud.io", "--project-name", "etcd-operator", "--namespace", "etcd")
     assert (project / "src" / "etcd_operator" / "operator.py").is_file()

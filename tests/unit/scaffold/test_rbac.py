@@ -116,3 +116,16 @@ def test_extra_rules_with_resource_names_or_urls_are_kept_as_they_are() -> None:
     assert {"nonResourceURLs": ["/metrics"], "verbs": ["get"]} in rules
     broad = [r for r in rules if "configmaps" in r.get("resources", ()) and "resourceNames" not in r]
     assert broad == [], "no rule grants every ConfigMap"
+
+
+def test_a_sharded_operator_may_patch_its_primary_kind_and_list_the_leases() -> None:
+    operator = kl.Operator("widgets", sharding=True)
+
+    @operator.reconcile(Widget)
+    async def reconcile(w: Widget, ctx: kl.Context) -> None:
+        return None
+
+    assert rule_map(operator)[("example.io", "widgets")] == ("list", "patch", "watch")
+    verbs = leader_election_role("r", sharded=True)["rules"][0]["verbs"]
+    assert verbs == ["create", "get", "list", "update"]
+    assert "list" not in leader_election_role("r")["rules"][0]["verbs"]

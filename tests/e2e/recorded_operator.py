@@ -1,0 +1,42 @@
+"""The AppService operator as shipped, each reconcile recorded: a line ``start``/``end`` with the
+object, this replica and the time, appended to ``$KUBELOOP_RECORD`` (the sharding test's checker
+proves from all replicas' files that no object was reconciled by two at once). A reconcile first
+waits ``$KUBELOOP_RECORD_DELAY`` seconds, as one calling a slow external service would, so an
+overlap would show. Run as ``kubeloop run recorded_operator:operator``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+
+from appservice_operator.api.app_v1 import AppService
+from appservice_operator.controllers import appservice as shipped
+
+import kubeloop as kl
+from kubeloop.resources import apps_v1, core_v1
+
+RECORD = os.environ.get("KUBELOOP_RECORD", os.devnull)
+DELAY = float(os.environ.get("KUBELOOP_RECORD_DELAY", "0"))
+REPLICA = os.environ.get("KUBELOOP_SHARD_IDENTITY", str(os.getpid()))
+
+operator = kl.Operator("appservice-operator")  # the same name: the same field manager and Leases
+_fd = os.open(RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def record(app: AppService, what: str) -> None:
+    """One line, written whole (O_APPEND) and at once: a SIGKILL right after loses nothing."""
+    line = {"key": f"{app.metadata.namespace}/{app.metadata.name}", "replica": REPLICA, "what": what}
+    os.write(_fd, (json.dumps({**line, "at": time.time()}) + "\n").encode())
+
+
+@operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
+async def reconcile(app: AppService, ctx: kl.Context) -> kl.Result | None:
+    """The shipped reconcile between a start and an end record."""
+    record(app, "start")
+    try:
+        await asyncio.sleep(DELAY)
+        return await shipped.reconcile_appservice(app, ctx)
+    finally:
+        record(app, "end")

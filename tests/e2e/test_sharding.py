@@ -1,0 +1,369 @@
+"""Sharding across replicas, active-active (issue 17), on the real control plane: replicas of the
+AppService operator as separate processes with a service account's token, ``--shards auto``, each
+reconcile recorded (tests/e2e/recorded_operator.py). Every AppService converges; a checker proves from
+all replicas' records that no object was ever reconciled by two replicas at once; a replica killed
+with SIGKILL has its objects picked up within its lease duration + 5 s; a replica added takes its
+share through the drain hand-off; a shard label edited by hand goes back to its sealed owner; a
+Lease deleted by hand moves nothing; SIGTERM ends every replica with 0.
+
+``KUBELOOP_SHARDING=full`` (``make test-sharding``) runs 400 AppServices; otherwise 30 (make test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from appservice_operator.api.app_v1 import AppService
+
+from kubeloop import crd
+from kubeloop.client import ApiError, Client, ClientSettings
+from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until
+from kubeloop.testing.process import free_port, http_ok
+
+ROOT = Path(__file__).parents[2]
+EXAMPLE = ROOT / "examples" / "appservice"
+APPS = "appservices.app.example.com"
+NAME = "appservice-operator"
+SHARD = f"shard.kubeloop.io/{NAME}"
+DRAIN = f"drain.shard.kubeloop.io/{NAME}"
+LEASE_DURATION, RENEW_DEADLINE, RETRY = 6.0, 4.0, 0.5
+FULL = os.environ.get("KUBELOOP_SHARDING") == "full"
+COUNT = 400 if FULL else 30
+pytestmark = pytest.mark.timeout(1800 if FULL else 300)
+
+
+@dataclass
+class Replica:
+    """One operator process: ``kubeloop run recorded_operator:operator --shards auto``."""
+
+    identity: str
+    kubeconfig: Path
+    namespace: str
+    directory: Path
+    probe_port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    killed_at: float | None = None
+
+    @property
+    def record(self) -> Path:
+        return self.directory / f"{self.identity}.jsonl"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / f"{self.identity}.log"
+
+    def start(self) -> None:
+        argv = [
+            sys.executable, "-m", "kubeloop.cli.main", "run", "recorded_operator:operator",
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace, "--shards", "auto",
+            "--leader-election-namespace", self.namespace, "--lease-duration", str(LEASE_DURATION),
+            "--renew-deadline", str(RENEW_DEADLINE), "--retry-period", str(RETRY),
+            "--metrics-bind-address", "0", "--health-probe-bind-address", f"127.0.0.1:{self.probe_port}",
+        ]  # fmt: skip
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(Path(__file__).parent)]),
+            "KUBELOOP_RECORD": str(self.record),
+            "KUBELOOP_RECORD_DELAY": "1.0",
+            "KUBELOOP_SHARD_IDENTITY": self.identity,
+        }
+        env.pop("KUBECONFIG", None)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    async def wait_ready(self, within: float = 60.0) -> None:
+        deadline = time.monotonic() + within
+        while not await asyncio.to_thread(http_ok, f"http://127.0.0.1:{self.probe_port}/readyz"):
+            assert self.proc is not None
+            assert self.proc.poll() is None, f"{self.identity} exited: {self.tail()}"
+            assert time.monotonic() < deadline, f"{self.identity} not ready: {self.tail()}"
+            await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.killed_at = time.time()
+
+    def stop(self) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def overlaps(replicas: list[Replica]) -> tuple[int, list[str]]:
+    """Every reconcile's interval per object from all records (a reconcile of a killed replica that
+    has no end lasted until the kill), and the pairs of intervals of one object that overlap."""
+    intervals: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
+    count = 0
+    for replica in replicas:
+        open_: dict[str, float] = {}
+        if not replica.record.exists():
+            continue
+        for line in replica.record.read_text().splitlines():
+            event = json.loads(line)
+            if event["what"] == "start":
+                open_[event["key"]] = event["at"]
+            else:
+                intervals[event["key"]].append((open_.pop(event["key"]), event["at"], replica.identity))
+                count += 1
+        for key, started in open_.items():
+            intervals[key].append((started, replica.killed_at or time.time(), replica.identity))
+    found = []
+    for key, spans in intervals.items():
+        spans.sort()
+        for (s1, e1, r1), (s2, e2, r2) in itertools.pairwise(spans):
+            if s2 < e1:
+                found.append(f"{key}: {r1} [{s1:.3f}, {e1:.3f}] and {r2} [{s2:.3f}, {e2:.3f}]")
+    return count, found
+
+
+def app(name: str, namespace: str, image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "app.example.com/v1",
+        "kind": "AppService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"size": 0, "image": image, "ports": [{"port": 80, "targetPort": 80}]},
+    }
+
+
+@dataclass
+class Fleet:
+    """The AppServices of the test and what the API server says of them."""
+
+    api: Client
+    namespace: str
+    names: list[str]
+
+    async def apps(self) -> dict[str, dict[str, Any]]:
+        listed = await self.api.list(APPS, namespace=self.namespace)
+        return {o["metadata"]["name"]: o for o in listed["items"]}
+
+    async def owners(self) -> dict[str, str | None]:
+        """Each app's shard, when label and seal agree and no drain is pending, else None."""
+        found = {}
+        for name, obj in (await self.apps()).items():
+            meta = obj["metadata"]
+            label = (meta.get("labels") or {}).get(SHARD)
+            seal = (meta.get("annotations") or {}).get(SHARD)
+            draining = DRAIN in (meta.get("labels") or {})
+            found[name] = label if label == seal and not draining else None
+        return found
+
+    async def converged(self, image: str) -> bool:
+        listed = await self.api.list("deployments.apps", namespace=self.namespace)
+        images = {
+            d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"]
+            for d in listed["items"]
+        }
+        return all(images.get(name) == image for name in self.names)
+
+    async def churn(self) -> None:
+        """Until cancelled, touch one app after another (an annotation), so that reconciles are running
+        whenever shards come and go: a hand-off that does not wait for them would overlap one."""
+        for n in itertools.count():
+            name = self.names[n % len(self.names)]
+            patch = {"metadata": {"annotations": {"test.kubeloop.io/churn": str(n)}}}
+            with contextlib.suppress(ApiError):
+                await self.api.patch(APPS, name, patch, namespace=self.namespace)
+            await asyncio.sleep(0.02)
+
+    async def set_image(self, image: str) -> None:
+        limit = asyncio.Semaphore(16)
+
+        async def one(name: str) -> None:
+            async with limit:
+                await self.api.patch(APPS, name, {"spec": {"image": image}}, namespace=self.namespace)
+
+        await asyncio.gather(*(one(n) for n in self.names))
+
+
+@pytest.fixture
+def setup(
+    control_plane: ControlPlane, kubectl: Kubectl, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Path]]:
+    """A namespace with the operator's service account, its generated RBAC, and what sharding adds."""
+    kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
+    kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=30s")
+    with temporary_namespace(kubectl, "sharding") as ns:
+        kubectl("apply", "-f", str(EXAMPLE / "config" / "rbac" / "role.yaml"))
+        binding = f"sharding-manager-{ns}"
+        kubectl(
+            "create",
+            "clusterrolebinding",
+            binding,
+            "--clusterrole=manager-role",
+            f"--serviceaccount={ns}:{NAME}",
+        )
+        rbac = [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "sharding", "namespace": ns},
+                "rules": [
+                    {
+                        "apiGroups": ["coordination.k8s.io"],
+                        "resources": ["leases"],
+                        "verbs": ["create", "get", "list", "update"],
+                    },
+                    {"apiGroups": ["app.example.com"], "resources": ["appservices"], "verbs": ["patch"]},
+                ],
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "sharding", "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "sharding"},
+                "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": ns}],
+            },
+        ]
+        kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": rbac}))
+        try:
+            yield ns, control_plane.service_account_kubeconfig(ns, NAME)
+        finally:
+            kubectl("delete", "clusterrolebinding", binding, "--ignore-not-found")
+
+
+@pytest.fixture
+async def api(control_plane: ControlPlane) -> AsyncIterator[Client]:
+    async with await Client.load(control_plane.kubeconfig, settings=ClientSettings(qps=None)) as client:
+        yield client
+
+
+async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_once(
+    setup: tuple[str, Path], api: Client, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    namespace, kubeconfig = setup
+    fleet = Fleet(api, namespace, [f"app-{i}" for i in range(COUNT)])
+    limit = asyncio.Semaphore(16)
+
+    async def create(name: str) -> None:
+        async with limit:
+            await api.create(app(name, namespace, "nginx:1.27"))
+
+    await asyncio.gather(*(create(n) for n in fleet.names))
+    replicas = [Replica(f"r{i}", kubeconfig, namespace, tmp_path) for i in (1, 2, 3)]
+    phases: dict[str, float] = {}
+    churn: asyncio.Task[None] | None = None
+    began = time.monotonic()
+
+    def mark(phase: str) -> None:
+        phases[phase] = round(time.monotonic() - began, 1)
+
+    try:
+        for replica in replicas:
+            replica.start()
+        await asyncio.gather(*(r.wait_ready() for r in replicas))
+
+        mark("ready")
+        # 1. Every app converges, each owned by one of the three, all three with a share.
+        await until(lambda: fleet.converged("nginx:1.27"), within=60, interval=0.5, what="all apps converged")
+        await until(
+            lambda: _all_owned(fleet, {"r1", "r2", "r3"}), within=30, interval=0.5, what="all apps assigned"
+        )
+        shares = Counter((await fleet.owners()).values())
+        assert set(shares) == {"r1", "r2", "r3"}, shares
+
+        mark("converged")
+        # 2. SIGKILL the replica running the sharder while the apps change: its apps are picked up
+        # within its lease duration + 5 s (another replica takes the sharder's Lease meanwhile).
+        sharder = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
+        victim = next(r for r in replicas if r.identity == sharder["spec"]["holderIdentity"])
+        survivors = {r.identity for r in replicas} - {victim.identity}
+        await fleet.set_image("nginx:1.28")
+        churn = asyncio.create_task(fleet.churn())
+        victim.kill()
+        await until(
+            lambda: _all_owned(fleet, survivors),
+            within=LEASE_DURATION + 10,  # the goal is + 5 s (printed below); generous for a loaded machine
+            interval=0.2,
+            what=f"{victim.identity}'s apps picked up",
+        )
+        picked_up = time.time() - (victim.killed_at or 0)
+        await until(
+            lambda: fleet.converged("nginx:1.28"), within=60, interval=0.5, what="converged after the kill"
+        )
+
+        mark("killed and converged")
+        # 3. A fourth replica takes its share through the drain hand-off; nothing is left unassigned.
+        added = Replica("r4", kubeconfig, namespace, tmp_path)
+        replicas.append(added)
+        added.start()
+        await added.wait_ready()
+        await until(
+            lambda: _shares(fleet, survivors | {"r4"}), within=30, interval=0.5, what="r4 took its share"
+        )
+        churn.cancel()
+        await fleet.set_image("nginx:1.29")
+        await until(lambda: fleet.converged("nginx:1.29"), within=60, interval=0.5, what="converged with r4")
+
+        mark("added and converged")
+        # 4. A shard label edited by hand goes back to its sealed owner, reconciled by nobody else.
+        owners = await fleet.owners()
+        edited = fleet.names[0]
+        owner = owners[edited]
+        other = next(r for r in sorted(survivors | {"r4"}) if r != owner)
+        kubectl("label", APPS, edited, "-n", namespace, f"{SHARD}={other}", "--overwrite")
+        await until(lambda: _owner_is(fleet, edited, owner), within=15, interval=0.2, what="label restored")
+
+        mark("label restored")
+        # 5. A live replica's Lease deleted by hand: recreated by it, and none of its apps moves.
+        before = await fleet.owners()
+        kubectl("delete", "lease", f"{NAME}-shard-r4", "-n", namespace)
+        await asyncio.sleep(LEASE_DURATION + 2 * RETRY + 1)
+        assert kubectl("get", "lease", f"{NAME}-shard-r4", "-n", namespace, check=False).returncode == 0
+        assert await fleet.owners() == before
+        await fleet.set_image("nginx:1.30")
+        await until(
+            lambda: fleet.converged("nginx:1.30"), within=60, interval=0.5, what="converged at the end"
+        )
+        mark("lease deleted and converged")
+    finally:
+        if churn is not None:
+            churn.cancel()
+        codes = {r.identity: r.stop() for r in replicas if r.killed_at is None}
+        mark("stopped")
+    reconciles, found = overlaps(replicas)
+    print(f"\n{COUNT} apps, {reconciles} reconciles over {len(replicas)} replicas; the sharder's "
+          f"({victim.identity}) apps picked up {picked_up:.1f} s after its SIGKILL; shares {dict(shares)}; "
+          f"phases {phases}")  # fmt: skip
+    assert not found, "reconciled by two replicas at once:\n" + "\n".join(found[:20])
+    assert reconciles >= 3 * COUNT
+    assert codes == dict.fromkeys(survivors | {"r4"}, 0), {r.identity: r.tail() for r in replicas}
+
+
+async def _all_owned(fleet: Fleet, shards: set[str]) -> bool:
+    owners = await fleet.owners()
+    return set(owners) == set(fleet.names) and set(owners.values()) <= shards
+
+
+async def _shares(fleet: Fleet, shards: set[str]) -> bool:
+    owners = await fleet.owners()
+    return set(owners) == set(fleet.names) and set(owners.values()) == shards
+
+
+async def _owner_is(fleet: Fleet, name: str, owner: str | None) -> bool:
+    return (await fleet.owners()).get(name) == owner

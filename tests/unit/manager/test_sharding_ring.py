@@ -1,0 +1,87 @@
+"""The consistent-hash ring with bounded load, and shard membership judged from Leases on the local clock."""
+
+from __future__ import annotations
+
+import math
+
+from kubeloop.clock import FakeClock
+from kubeloop.manager import Membership, shard_assignment
+
+OBJECTS = [f"ns-{i % 7}/app-{i}" for i in range(3000)]
+
+
+def test_every_object_is_placed_the_same_way_whatever_the_order_of_the_inputs() -> None:
+    one = shard_assignment(OBJECTS, ["a", "b", "c"])
+    other = shard_assignment(list(reversed(OBJECTS)), ["c", "a", "b"])
+    assert one == other
+    assert set(one) == set(OBJECTS)
+    assert set(one.values()) == {"a", "b", "c"}
+
+
+def test_no_shard_holds_more_than_the_bound() -> None:
+    for shards in (["a"], ["a", "b"], ["a", "b", "c", "d", "e"]):
+        placed = shard_assignment(OBJECTS, shards, epsilon=0.1)
+        bound = math.ceil(1.1 * len(OBJECTS) / len(shards))
+        loads = [list(placed.values()).count(s) for s in shards]
+        assert max(loads) <= bound, loads
+
+
+def test_a_shard_joining_takes_about_its_share_and_moves_little_else() -> None:
+    before = shard_assignment(OBJECTS, ["a", "b", "c"])
+    after = shard_assignment(OBJECTS, ["a", "b", "c", "d"])
+    moved = [o for o in OBJECTS if before[o] != after[o]]
+    to_d = [o for o in moved if after[o] == "d"]
+    assert len(to_d) >= 0.2 * len(OBJECTS)  # about a quarter
+    assert len(moved) <= 0.4 * len(OBJECTS)  # the newcomer's share and a few the bound pushes on
+
+
+def test_a_shard_leaving_moves_only_about_its_own_objects() -> None:
+    before = shard_assignment(OBJECTS, ["a", "b", "c"])
+    after = shard_assignment(OBJECTS, ["a", "b"])
+    moved = [o for o in OBJECTS if before[o] != after[o]]
+    assert {o for o in OBJECTS if before[o] == "c"} <= set(moved)
+    others = [o for o in moved if before[o] != "c"]
+    assert len(others) <= 0.15 * len(OBJECTS)  # only those the bound pushes on
+
+
+def test_without_shards_nothing_is_placed() -> None:
+    assert shard_assignment(OBJECTS, []) == {}
+
+
+def lease(identity: str, holder: str, renew: str, seconds: int = 10) -> dict[str, object]:
+    spec = {"holderIdentity": holder, "renewTime": renew, "leaseDurationSeconds": seconds}
+    return {"metadata": {"name": f"op-shard-{identity}"}, "spec": spec}
+
+
+async def test_a_shard_lives_while_its_lease_changes_and_is_gone_a_duration_after_it_stopped() -> None:
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    members.observe(
+        [lease("a", "a", "t1"), lease("b", "b", "t1"), {"metadata": {"name": "other"}, "spec": {}}]
+    )
+    assert members.alive() == ["a", "b"]
+    await clock.advance(6)
+    members.observe([lease("a", "a", "t2"), lease("b", "b", "t1")])  # b stopped renewing
+    await clock.advance(6)
+    assert members.alive() == ["a"]
+    assert members.gone("b")
+    assert not members.gone("a")
+    members.observe([lease("a", "", "t3", 1)])  # a released its Lease on a graceful stop
+    assert members.alive() == []
+    assert members.gone("a")
+
+
+async def test_a_lease_deleted_by_hand_counts_as_not_renewed_and_an_unknown_shard_is_gone_after_a_while() -> (
+    None
+):
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    members.observe([lease("a", "a", "t1")])
+    assert not members.gone("ghost")  # not seen yet: maybe not listed yet
+    await clock.advance(5)
+    members.observe([])  # deleted by hand: its replica recreates it at its next renewal
+    assert members.alive() == ["a"]
+    members.observe([lease("a", "a", "t2")])
+    await clock.advance(8)
+    assert members.alive() == ["a"]
+    assert members.gone("ghost")  # never seen in a whole lease duration
