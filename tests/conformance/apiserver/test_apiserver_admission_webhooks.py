@@ -177,7 +177,7 @@ async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_say
     twin: Twin, tns: str, hooks: HookServer
 ) -> None:
     async def slow(request: Obj) -> Obj:
-        await asyncio.sleep(3)
+        await asyncio.sleep(2)
         return allow()
 
     hooks.handlers.update(

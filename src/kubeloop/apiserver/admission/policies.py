@@ -58,11 +58,15 @@ class Policies:
     def __init__(self, registry: Registry) -> None:
         self.registry = registry
 
+    def configured(self, view: View) -> bool:
+        """Whether any binding exists (else no policy is evaluated)."""
+        return view.committed_any(BINDINGS)
+
     def validate(self, attrs: Attributes, view: View) -> list[str]:
         """The warnings of ``Warn`` bindings; raises the first ``Deny`` binding's refusal."""
-        bindings = view.list(BINDINGS)
-        if not bindings or exempt(attrs):
+        if not self.configured(view) or exempt(attrs):
             return []
+        bindings = view.list(BINDINGS)
         same = equivalents(self.registry, attrs.rt)
         denials: list[_Denial] = []
         warnings: list[str] = []

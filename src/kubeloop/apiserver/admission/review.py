@@ -15,6 +15,7 @@ webhooks are called the same way when the job changes an object's version (``to_
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -132,13 +133,19 @@ class Review:
         )
         return copy.deepcopy(found)
 
-    def validate(self, attrs: Attributes, view: View) -> None:
-        """Raise the validating policies' or webhooks' refusal of ``attrs``, if any."""
-        if self._policies is not None:
-            self._evaluated.extend(self._policies.validate(attrs, view))
-        if self._webhooks is None:
+    def validate(self, attrs: Attributes, view: View, **changed: Any) -> None:
+        """Raise the validating policies' or webhooks' refusal of ``attrs`` (with ``changed`` fields:
+        the object as prepared for storage), if any."""
+        webhooks, policies = self._webhooks, self._policies
+        if not (webhooks is not None and webhooks.configured(view)) and not (
+            policies is not None and policies.configured(view)
+        ):
             return
-        webhooks = self._webhooks
+        attrs = dataclasses.replace(attrs, **changed)
+        if policies is not None:
+            self._evaluated.extend(policies.validate(attrs, view))
+        if webhooks is None:
+            return
         plan = webhooks.plan(attrs, view, mutating=False)
         if plan:
             self._answer(

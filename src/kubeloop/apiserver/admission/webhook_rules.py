@@ -41,10 +41,15 @@ class Invocation:
 
 
 def configured_hooks(view: View, mutating: bool) -> list[Hook]:
-    """Every webhook of every configuration, configurations by name, webhooks in their order."""
+    """Every webhook of every configuration, configurations by name, webhooks in their order
+    (configurations take effect once committed, as the real server's take effect once its informer
+    saw them)."""
+    bucket = BUCKETS[0] if mutating else BUCKETS[1]
+    if not view.committed_any(bucket):
+        return []
     return [
         Hook(config["metadata"]["name"], spec, mutating)
-        for config in view.list(BUCKETS[0] if mutating else BUCKETS[1])
+        for config in view.list(bucket)
         for spec in config.get("webhooks") or ()
     ]
 

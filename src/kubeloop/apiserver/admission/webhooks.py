@@ -76,7 +76,7 @@ class Webhooks:
 
     def configured(self, view: View) -> bool:
         """Whether any webhook configuration exists (else no write needs a second run)."""
-        return any(view.list(bucket) for bucket in BUCKETS)
+        return any(view.committed_any(bucket) for bucket in BUCKETS)
 
     def plan(self, attrs: Attributes, view: View, mutating: bool) -> list[Invocation]:
         """The webhooks ``attrs`` calls (StatusError when matching them fails, as on the real server)."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -354,7 +353,7 @@ class Api:
             md["managedFields"] = fields.track_update(
                 None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
             )
-        review.validate(dataclasses.replace(attrs, obj=obj), view)
+        review.validate(attrs, view, obj=obj)
         if view.get(key) is not None:
             raise already_exists(rt.plural, rt.group, name)
         if opts.dry_run:
@@ -612,7 +611,7 @@ class Api:
         else:
             md["managedFields"] = managed
         md["resourceVersion"] = old_md["resourceVersion"]
-        review.validate(dataclasses.replace(attrs, obj=new), view)
+        review.validate(attrs, view, obj=new)
         if meta.strip_volatile(new) == meta.strip_volatile(
             dict(old_here, apiVersion=new["apiVersion"], kind=new["kind"])
         ):
@@ -689,7 +688,7 @@ class Api:
         attrs = Attributes(rt, "DELETE", md.get("namespace", ""), name, None, None, dry_run=opts.dry_run)
         review.mutate(attrs, view)
         old_here = _as_version(review, rt, old, view)
-        review.validate(dataclasses.replace(attrs, old=old_here), view)
+        review.validate(attrs, view, old=old_here)
         strategy = for_resource(rt)
         new = copy.deepcopy(old)
         nmd = new["metadata"]

@@ -51,6 +51,11 @@ class View:
                         found[k] = o
         return [found[k] for k in sorted(found)]
 
+    def committed_any(self, resource: str) -> bool:
+        """Whether any committed object of ``resource`` exists (changes staged in this batch are not
+        looked at): a constant-time check before a ``list`` that is usually empty."""
+        return next(iter(self._committed.items(resource)), None) is not None
+
     def put(self, key: Key, obj: Obj) -> Obj:
         """Stage ``obj`` at ``key``; sets and returns it with its new ``metadata.resourceVersion``.
 
