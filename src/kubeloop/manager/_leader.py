@@ -8,6 +8,10 @@ it. The algorithm is client-go's ``leaderelection`` with a ``LeaseLock``:
   taken only once ``leaseDurationSeconds`` have passed *on the local clock* since this replica last
   saw the Lease's spec change (remote timestamps are never compared with local time, so clock skew
   between machines does not matter; only the rate of the clocks does).
+- While another replica holds the Lease, a replica reads it every half retry period and makes its
+  next attempt the moment the Lease it observed expires, so a crashed leader is replaced within
+  ``lease_duration`` plus half a jittered retry period (how late it can see the last renewal) and
+  one request; client-go polls at the retry period with up to 1.2x jitter, after the expiry too.
 - Writes are ``replace`` with the ``resourceVersion`` that was read: a ``ConflictError`` means
   another replica wrote first, and this attempt lost the race.
 - The leader renews every ``retry_period``. If ``renew_deadline`` passes since the last renewal that
@@ -219,7 +223,7 @@ class LeaderElector:
                 self._set_leading(True)
                 log.info("%s: acquired lease %s/%s", opts.identity, opts.lease_namespace, opts.lease_name)
                 return
-            await self._clock.sleep(self._jittered())
+            await self._clock.sleep(self._until_next_attempt())
 
     async def _lead(self, on_started_leading: Callable[[], Awaitable[None]]) -> None:
         work = asyncio.create_task(_call(on_started_leading), name=f"leader:{self.options.lease_name}")
@@ -363,9 +367,31 @@ class LeaderElector:
             self._leader_identity = holder
 
     def _observed_valid(self, now: float) -> bool:
+        return self._observed_expiry() > now
+
+    def _observed_expiry(self) -> float:
+        """When the Lease as last observed expires on this replica's clock: the lease duration after
+        this replica saw its spec change (client-go's observedTime)."""
         spec = self._observed_spec or {}
         seconds = spec.get("leaseDurationSeconds") or self._lease_seconds
-        return self._observed_time + float(seconds) > now
+        return self._observed_time + float(seconds)
+
+    def _until_next_attempt(self) -> float:
+        """How long a replica that is not leading waits before its next attempt.
+
+        While another replica holds the Lease, it reads it every half retry period, so it notes the
+        holder's last renewal soon after it was written (the lease duration counts from then), and
+        it tries again the moment that Lease expires on its clock instead of at the first read
+        after: a crashed leader is replaced within the lease duration plus half a jittered retry
+        period and a request. Otherwise (nobody holds it, or the attempt failed) it waits a retry
+        period.
+        """
+        holder = self._leader_identity
+        if holder is None or holder == self.identity:
+            return self._jittered()
+        wait = self._jittered() / 2
+        until_expiry = self._observed_expiry() - self._clock.now()
+        return min(wait, until_expiry) if until_expiry > 0 else wait
 
     # -- release -----------------------------------------------------------------------------
 

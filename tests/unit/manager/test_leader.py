@@ -6,6 +6,7 @@ server is exercised by tests/conformance/manager/test_leader_election.py.
 
 import asyncio
 import copy
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class FakeLeases:
     conflict_next: bool = False
     writes: list[dict[str, Any]] = field(default_factory=list)
     cancelled_requests: int = 0
+    clock: FakeClock | None = None
+    reads: list[float] = field(default_factory=list)  # when each get was asked for (needs ``clock``)
 
     async def _gate(self) -> None:
         if self.hang:
@@ -52,6 +55,8 @@ class FakeLeases:
 
     async def get(self, ref: str, name: str, *, namespace: str | None = None) -> dict[str, Any]:
         assert ref == "coordination.k8s.io/v1/Lease"
+        if self.clock is not None:
+            self.reads.append(self.clock.now())
         await self._gate()
         obj = self.objects.get((namespace or "", name))
         if obj is None:
@@ -215,6 +220,65 @@ async def test_waits_a_full_lease_duration_from_its_own_observation_even_when_re
     assert work.started.is_set()
     assert leases.spec["holderIdentity"] == "me"
     assert leases.spec["leaseTransitions"] == 5
+    await stop(task)
+
+
+async def test_a_crashed_leaders_lease_is_taken_the_moment_it_expires_on_the_followers_clock():
+    clock = FakeClock()
+    leases = FakeLeases(clock=clock)
+    leases.put(holderIdentity="other", leaseDurationSeconds=15, renewTime="t0", leaseTransitions=0)
+    elector = LeaderElector(leases, options(clock))
+    led_at: list[float] = []
+
+    async def work() -> None:
+        led_at.append(clock.now())
+        await asyncio.Event().wait()
+
+    task = start(elector, work)
+    await advance(clock, 5.05, step=0.05)
+    leases.put(holderIdentity="other", leaseDurationSeconds=15, renewTime="t1", leaseTransitions=0)
+    renewed = clock.now()  # the holder's last renewal: it crashes now
+    await advance(clock, 3, step=0.05)
+    observed = min(t for t in leases.reads if t > renewed)
+    # it saw the renewal within half a jittered retry period ...
+    assert observed - renewed <= 2.0 * 1.2 / 2 + 0.05
+    await advance(clock, observed + 15 - clock.now() - 0.01, step=0.05)
+    assert not elector.is_leader, "never before the lease observed expires"
+    await advance(clock, 0.01)
+    # ... and took it exactly when it expired on its own clock, not at its next read after that
+    assert elector.is_leader
+    assert led_at == [pytest.approx(observed + 15, abs=1e-6)]
+    await stop(task)
+
+
+async def test_a_follower_reads_the_lease_every_half_retry_period_while_another_holds_it():
+    clock = FakeClock()
+    leases = FakeLeases(clock=clock)
+    leases.put(holderIdentity="other", leaseDurationSeconds=15, renewTime="t0", leaseTransitions=0)
+    task = start(LeaderElector(leases, options(clock)), Work())
+    await advance(clock, 12, step=0.05)
+    gaps = [b - a for a, b in itertools.pairwise(leases.reads)]
+    assert all(1.0 - 1e-6 <= gap <= 1.2 + 1e-6 for gap in gaps), gaps
+    assert len(leases.reads) >= 11
+    await stop(task)
+
+
+async def test_a_failed_attempt_on_an_expired_lease_waits_a_retry_period_not_at_once():
+    clock = FakeClock()
+    leases = FakeLeases(clock=clock)
+    leases.put(holderIdentity="other", leaseDurationSeconds=15, renewTime="t0", leaseTransitions=0)
+    elector = LeaderElector(leases, options(clock))
+    task = start(elector, Work())
+    await advance(clock, 14, step=0.05)
+    leases.fail = InternalError(status(500, "InternalError"))
+    before = len(leases.reads)
+    await advance(clock, 4, step=0.05)
+    assert not elector.is_leader
+    # failed attempts after the expiry stay half a retry period apart (no hot loop)
+    assert len(leases.reads) - before <= 4
+    leases.fail = None
+    await advance(clock, 1.3, step=0.05)
+    assert elector.is_leader
     await stop(task)
 
 
