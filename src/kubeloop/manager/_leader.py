@@ -13,7 +13,10 @@ it. The algorithm is client-go's ``leaderelection`` with a ``LeaseLock``:
   ``lease_duration`` plus half a jittered retry period (how late it can see the last renewal) and
   one request; client-go polls at the retry period with up to 1.2x jitter, after the expiry too.
 - Writes are ``replace`` with the ``resourceVersion`` that was read: a ``ConflictError`` means
-  another replica wrote first, and this attempt lost the race.
+  another replica wrote first, and this attempt lost the race, unless the Lease now holds this very
+  write (its answer was lost and the client's retry met the 409): a write that failed is read
+  back, and one that landed counts (otherwise, under connections cut every second, a leader whose
+  renewals all landed lost its Lease).
 - The leader renews every ``retry_period``. If ``renew_deadline`` passes since the last renewal that
   succeeded (counted from when that request was sent) without another success, or the Lease shows
   another holder, leadership is lost: the leader-only work is cancelled and ``run`` raises
@@ -322,8 +325,12 @@ class LeaderElector:
             }
             try:
                 created = await self._client.create(obj)
-            except AlreadyExistsError:
-                return False
+            except KubeloopError as exc:
+                if not await self._landed(spec):
+                    if isinstance(exc, AlreadyExistsError):
+                        return False  # another replica created it first
+                    raise
+                created = obj
             self._observe(created.get("spec") or spec)
             self._last_renew = sent
             return True
@@ -341,11 +348,31 @@ class LeaderElector:
             spec = self._spec(stamp, acquire_time=stamp, transitions=transitions + 1)
         try:
             updated = await self._client.replace({**lease, "spec": spec})
-        except ConflictError:
-            return False
+        except KubeloopError as exc:
+            # The write may have landed with its answer lost (a connection reset after the server
+            # applied it; the client's retry then meets 409): the Lease then holds it, and it counts.
+            if not await self._landed(spec):
+                if isinstance(exc, ConflictError):
+                    return False  # another replica wrote first
+                raise
+            updated = {"spec": spec}
         self._observe(updated.get("spec") or spec)
         self._last_renew = sent
         return True
+
+    async def _landed(self, spec: Obj) -> bool:
+        """Whether the Lease holds ``spec``, a write of ours whose answer did not come (its holder and
+        renewTime, this replica's identity and a microsecond stamp, name that one write)."""
+        opts = self.options
+        try:
+            lease = await self._client.get(LEASE, opts.lease_name, namespace=opts.lease_namespace)
+        except KubeloopError:
+            return False
+        now: Obj = lease.get("spec") or {}
+        mine = all(now.get(k) == spec[k] for k in ("holderIdentity", "renewTime"))
+        if mine:
+            log.info("%s: lease write landed though its answer was lost", self.identity)
+        return mine
 
     def _spec(self, renew_time: str, *, acquire_time: str, transitions: int) -> Obj:
         return {

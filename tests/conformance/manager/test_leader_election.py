@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from kubeloop.cache import CacheOptions
-from kubeloop.client import Client, ClientSettings
+from kubeloop.client import Client, ClientSettings, RetryPolicy
 from kubeloop.clock import RealClock
 from kubeloop.controller import Controller, Request, Result
 from kubeloop.manager import (
@@ -34,7 +34,7 @@ from kubeloop.manager import (
     MetricsOptions,
     ProbeOptions,
 )
-from kubeloop.testing import FaultProxy, Kubectl
+from kubeloop.testing import FaultProxy, Faults, Kubectl
 from kubeloop.testing.controlplane import ControlPlane
 from kubeloop.testing.waiting import until
 
@@ -120,8 +120,12 @@ class Replicas:
         *,
         release_on_cancel: bool = True,
         work: Callable[[], Awaitable[None]] = forever,
+        kubeconfig: Path | None = None,
+        settings: ClientSettings | None = None,
     ) -> Replica:
-        client = await Client.load(self.control_plane.kubeconfig, settings=ClientSettings(qps=None))
+        client = await Client.load(
+            kubeconfig or self.control_plane.kubeconfig, settings=settings or ClientSettings(qps=None)
+        )
         self.clients.append(client)
         options = LeaderElectionOptions(
             LEASE,
@@ -252,31 +256,33 @@ async def test_a_crashed_leader_is_replaced_only_after_its_lease_expires(
     await asyncio.sleep(4 * RETRY)  # b has observed a few renewals
 
     await a.stop()  # a crash: no release
-    last_renewal = await lease(kubectl, namespace)
-    assert last_renewal["holderIdentity"] == "replica-a"
     await asyncio.wait_for(b.elector.wait_until_leading(), DURATION + 30)
 
     spec = await lease(kubectl, namespace)
     assert spec["holderIdentity"] == "replica-b"
     assert spec["leaseTransitions"] == 1
+    # a's last renewal, as b read it (one in flight when a was stopped may still have landed)
+    reads = b.log.reads
+    last = [r for r in reads if r.spec.get("holderIdentity") == "replica-a"][-1].spec
     # b waited out the lease duration after a's last renewal (both stamped by this machine's clock) ...
-    gap = (micro_time(spec["acquireTime"]) - micro_time(last_renewal["renewTime"])).total_seconds()
+    gap = (micro_time(spec["acquireTime"]) - micro_time(last["renewTime"])).total_seconds()
     assert gap >= DURATION, f"b took the lease {gap:.2f}s after a's last renewal"
 
     # ... counted, on b's own clock, from the read in which b first saw that renewal ...
-    reads = b.log.reads
-    seen = next(r for r in reads if r.spec.get("renewTime") == last_renewal["renewTime"])
+    seen = next(r for r in reads if r.spec == last)
     expiry = seen.answered + DURATION
     after = [r for r in reads if r.asked >= seen.answered]
     taking = next(r for r in after if r.asked >= expiry)
-    assert all(r.spec == seen.spec for r in after[: after.index(taking) + 1]), "a renewed after its crash"
+    assert all(r.spec == last for r in after[: after.index(taking) + 1])
     # ... and took it with its first read after that expiry: b is leading from then on (every later
     # read is of its own lease), so nothing in between failed or was put off
     assert all(r.spec["holderIdentity"] == "replica-b" for r in after[after.index(taking) + 1 :])
-    # that read was scheduled at the expiry itself, not a read interval after it: a wait ending then,
-    # shorter than the half retry period between a follower's reads
+    # that read was scheduled at the expiry itself, not at a read after it: a wait ending then, and
+    # shorter than the retry period (a follower's reads are half a jittered retry period apart)
     ends = [(asked + seconds, seconds) for asked, seconds in b.clock.sleeps if asked >= seen.answered]
-    assert any(abs(end - expiry) < 0.05 and seconds < RETRY / 2 for end, seconds in ends), (expiry, ends)
+    near = [(round(end - expiry, 4), round(seconds, 4)) for end, seconds in ends if abs(end - expiry) < 0.5]
+    taken = [(round(r.asked - expiry, 4), round(r.answered - expiry, 4)) for r in after]
+    assert any(abs(end - expiry) < 0.05 and seconds < RETRY for end, seconds in ends), (near, taken)
 
 
 async def test_a_leader_whose_lease_is_taken_over_loses_leadership_and_its_work_is_cancelled(
@@ -302,6 +308,28 @@ async def test_a_leader_whose_lease_is_taken_over_loses_leadership_and_its_work_
     assert not a.elector.is_leader
     assert a.elector.leader_identity == "usurper"
     assert (await lease(kubectl, namespace))["holderIdentity"] == "usurper"
+
+
+async def test_a_renewal_that_landed_counts_though_its_answer_was_lost(
+    replicas: Replicas, kubectl: Kubectl, namespace: str, tmp_path: Path
+):
+    with FaultProxy(replicas.control_plane.kubeconfig, forward_client_cert=True, seed=14) as proxy:
+        kubeconfig = proxy.kubeconfig(replicas.control_plane.kubeconfig, tmp_path / "via-proxy")
+        once = ClientSettings(qps=None, retry=RetryPolicy(max_retries=1, base_delay=0.05))
+        a = await replicas.start("replica-a", kubeconfig=kubeconfig, settings=once)
+        await asyncio.wait_for(a.elector.wait_until_leading(), 10)
+        # every renewal reaches the server, which applies it; its answer (and the retry's 409) is cut
+        proxy.faults = Faults(
+            reset_share=1.0, only=f"^PUT /apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/"
+        )
+        first = await lease(kubectl, namespace)
+        await asyncio.sleep(3 * DEADLINE)
+        later = await lease(kubectl, namespace)
+        assert proxy.stats.resets >= 4
+        assert a.elector.is_leader, "lost the lease though every renewal landed"
+        assert not a.task.done()
+        assert later["holderIdentity"] == "replica-a"
+        assert micro_time(later["renewTime"]) > micro_time(first["renewTime"])
 
 
 # -- the manager through a lost lease (issue 14) ---------------------------------------------------

@@ -38,6 +38,7 @@ class FakeLeases:
     fail: Exception | None = None
     hang: bool = False
     conflict_next: bool = False
+    lose_answers: bool = False  # writes land, then the caller gets a 409 (its retry's answer)
     writes: list[dict[str, Any]] = field(default_factory=list)
     cancelled_requests: int = 0
     clock: FakeClock | None = None
@@ -77,7 +78,10 @@ class FakeLeases:
         if self.conflict_next or obj["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
             self.conflict_next = False
             raise ConflictError(status(409, "Conflict"))
-        return self._store(key, obj)
+        stored = self._store(key, obj)
+        if self.lose_answers:
+            raise ConflictError(status(409, "Conflict"))
+        return stored
 
     def _store(self, key: tuple[str, str], obj: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -348,6 +352,32 @@ async def test_steps_down_when_renewals_fail_for_the_renew_deadline():
         await task
     assert work.cancelled
     assert not elector.is_leader
+
+
+async def test_a_renewal_that_landed_counts_though_its_answer_was_lost():
+    clock, leases, work = FakeClock(), FakeLeases(), Work()
+    elector = LeaderElector(leases, options(clock))
+    task = start(elector, work)
+    await settle()
+    leases.lose_answers = True  # every renewal is applied, and its caller hears 409
+    await advance(clock, 30)
+    assert elector.is_leader
+    assert not task.done()
+    assert len(leases.writes) >= 12
+    assert leases.spec["holderIdentity"] == "me"
+    await stop(task)
+
+
+async def test_a_lost_write_race_is_not_mistaken_for_a_landed_write():
+    clock, leases, work = FakeClock(), FakeLeases(), Work()
+    leases.put(holderIdentity="", leaseDurationSeconds=1, renewTime="t0", leaseTransitions=0)
+    leases.conflict_next = True  # rejected: the Lease does not hold our write
+    elector = LeaderElector(leases, options(clock))
+    task = start(elector, work)
+    await settle()
+    assert not elector.is_leader
+    assert not work.started.is_set()
+    await stop(task)
 
 
 async def test_a_hanging_renewal_is_cut_off_at_the_renew_deadline():
