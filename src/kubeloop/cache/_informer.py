@@ -205,8 +205,10 @@ class Informer:
     def _read(self, key: ObjectKey) -> Obj | None:
         cached = self.store.get(key)
         if key in self._deleted:
-            if cached is None or not _newer(
-                cached, {"metadata": {"resourceVersion": str(self._deleted[key])}}
+            # Deleted when nothing was cached (None): whatever is cached since is a newer object.
+            gone_at = self._deleted[key]
+            if cached is None or (
+                gone_at is not None and not _newer(cached, {"metadata": {"resourceVersion": str(gone_at)}})
             ):
                 return None
             del self._deleted[key]

@@ -216,3 +216,170 @@ async def test_a_pod_no_node_fits_stays_pending_and_unschedulable(kube: Client, 
     got = await kube.get("pods", "nowhere", namespace=ns)
     assert got["status"]["phase"] == "Pending"
     assert not got["spec"].get("nodeName")
+
+
+async def test_a_statefulset_starts_its_pods_in_order_and_updates_them_from_the_top(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    labels = {"app": "db"}
+    sts = {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db"},
+        "spec": {
+            "replicas": 3,
+            "serviceName": "db",
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "db", "image": "db:1"}]},
+            },
+        },
+    }
+    since = (await kube.list("pods", namespace=ns))["metadata"]["resourceVersion"]
+    await kube.create(sts, namespace=ns)
+    kctl("rollout", "status", "-n", ns, "statefulset/db", "--timeout=90s")
+    created: list[str] = []
+    ready: set[str] = set()
+    for pod in await history(kube, "pods", ns, since):
+        name = pod["metadata"]["name"]
+        if name not in created:
+            assert ready == set(created), f"{name} created before {sorted(set(created) - ready)} were ready"
+            created.append(name)
+        if {c["type"]: c["status"] for c in (pod.get("status") or {}).get("conditions") or ()}.get(
+            "Ready"
+        ) == "True":
+            ready.add(name)
+    assert created == ["db-0", "db-1", "db-2"]
+    pod = await kube.get("pods", "db-1", namespace=ns)
+    assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("db-1", "db")
+    assert pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-1"
+    got = await kube.get("statefulsets", "db", namespace=ns)
+    assert (got["status"]["readyReplicas"], got["status"]["currentReplicas"]) == (3, 3)
+
+    since = (await kube.list("pods", namespace=ns))["metadata"]["resourceVersion"]
+    kctl("set", "image", "statefulset/db", "-n", ns, "db=db:2")
+    kctl("rollout", "status", "-n", ns, "statefulset/db", "--timeout=90s")
+    replaced = [
+        p["metadata"]["name"]
+        for p in await history(kube, "pods", ns, since)
+        if p["metadata"].get("deletionTimestamp")
+    ]
+    assert list(dict.fromkeys(replaced)) == ["db-2", "db-1", "db-0"]
+    got = await kube.get("statefulsets", "db", namespace=ns)
+    assert got["status"]["currentRevision"] == got["status"]["updateRevision"]
+    assert got["status"]["updatedReplicas"] == 3
+
+
+async def test_a_job_runs_pods_in_parallel_up_to_its_completions(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "batch"},
+        "spec": {
+            "completions": 3,
+            "parallelism": 2,
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "work", "image": "work:1"}]}
+            },
+        },
+    }
+    since = (await kube.list("pods", namespace=ns))["metadata"]["resourceVersion"]
+    await kube.create(job, namespace=ns)
+    kctl("wait", "-n", ns, "--for=condition=complete", "job/batch", "--timeout=90s")
+    done = await kube.get("jobs", "batch", namespace=ns)
+    assert done["status"]["succeeded"] == 3
+    assert "active" not in done["status"]
+    assert done["status"]["completionTime"]
+    assert [c["type"] for c in done["status"]["conditions"]] == ["SuccessCriteriaMet", "Complete"]
+    running: dict[str, bool] = {}
+    for pod in await history(kube, "pods", ns, since):
+        phase = (pod.get("status") or {}).get("phase")
+        running[pod["metadata"]["name"]] = phase not in ("Succeeded", "Failed") and not pod["metadata"].get(
+            "deletionTimestamp"
+        )
+        assert sum(running.values()) <= 2, "more pods at once than parallelism"
+    assert len(running) == 3
+    for pod in (await kube.list("pods", namespace=ns))["items"]:
+        assert pod["status"]["phase"] == "Succeeded"
+        assert pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "batch"
+
+
+async def test_a_daemonset_runs_one_pod_on_every_node(kctl: Kubectl, kube: Client, ns: str) -> None:
+    labels = {"app": "agent"}
+    ds = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "agent"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "a", "image": "agent:1"}]},
+            },
+        },
+    }
+    await kube.create(ds, namespace=ns)
+    kctl("rollout", "status", "-n", ns, "daemonset/agent", "--timeout=90s")
+    nodes = {
+        n["metadata"]["name"]
+        for n in (await kube.list("nodes"))["items"]
+        if not any(t.get("effect") == "NoSchedule" for t in (n.get("spec") or {}).get("taints") or ())
+    }
+    pods = (await kube.list("pods", namespace=ns))["items"]
+    assert sorted(p["spec"]["nodeName"] for p in pods) == sorted(nodes)
+    got = await kube.get("daemonsets", "agent", namespace=ns)
+    status = got["status"]
+    assert (status["desiredNumberScheduled"], status["currentNumberScheduled"], status["numberReady"]) == (
+        len(nodes),
+        len(nodes),
+        len(nodes),
+    )
+
+
+async def test_a_service_lists_its_ready_pods_in_an_endpointslice(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    d = deployment("api", 2, {"type": "RollingUpdate"})
+    d["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080}]
+    await kube.create(d, namespace=ns)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "api"},
+        "spec": {"selector": {"app": "api"}, "ports": [{"name": "web", "port": 80, "targetPort": "http"}]},
+    }
+    await kube.create(service, namespace=ns)
+    rollout(kctl, ns, "api")
+
+    async def endpoints(count: int) -> bool:
+        pods = {
+            p["status"].get("podIP"): p["metadata"]["name"]
+            for p in (await kube.list("pods", namespace=ns))["items"]
+            if not p["metadata"].get("deletionTimestamp")
+        }
+        slices = (
+            await kube.list("endpointslices", namespace=ns, label_selector="kubernetes.io/service-name=api")
+        )["items"]
+        if len(slices) != 1:
+            return False
+        [s] = slices
+        listed = {
+            e["addresses"][0]: e["targetRef"]["name"]
+            for e in s.get("endpoints") or ()
+            if e["conditions"].get("ready")
+        }
+        return (
+            len(listed) == count
+            and listed == pods
+            and s["ports"] == [{"name": "web", "port": 8080, "protocol": "TCP"}]
+            and s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"]
+            == "endpointslice-controller.k8s.io"
+            and s["metadata"]["ownerReferences"][0]["kind"] == "Service"
+        )
+
+    await until(lambda: endpoints(2), within=60, what="both pods in the Service's EndpointSlice")
+    kctl("scale", "deployment/api", "-n", ns, "--replicas=1")
+    await until(lambda: endpoints(1), within=60, what="one pod left in the EndpointSlice")

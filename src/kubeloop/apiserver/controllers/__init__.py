@@ -1,13 +1,16 @@
 """The control loops the server runs itself, since it has no controller manager, scheduler or kubelet:
-one module per controller.
+one module per controller, each a ``runtime.Builtin`` on kubeloop's own runtime (informers over the
+store, a ``kubeloop.controller`` work queue with backoff and requeue):
 
-On kubeloop's own runtime (``runtime.Builtin``: informers over the store, a ``kubeloop.controller``
-work queue with backoff each): ``nodes`` (simulated Nodes), ``scheduler``, ``kubelet`` (simulated),
-``replicasets``, ``deployments``. On the store's event stream (``loop.Loop``, one task each):
-``crds`` (CRDs served once stored; a deleted CRD's custom resources deleted), ``garbage_collector``
-(owner references: background, foreground, orphan), ``namespaces`` (a terminating namespace emptied,
-then released), ``rootca`` (``kube-root-ca.crt`` in every namespace), ``workloads`` (StatefulSets
-reported ready without Pods). ``Controllers`` starts and stops them together.
+- ``crds``: CRDs served once Established; a deleted CRD's custom resources deleted before it goes;
+- ``garbage_collector``: owner references (background, foreground, orphan, dangling owners);
+- ``namespaces``: a terminating namespace emptied, then released;
+- ``rootca``: ``kube-root-ca.crt`` in every namespace;
+- ``nodes``, ``scheduler``, ``kubelet``: the simulated cluster (Nodes, Pods bound and run);
+- ``replicasets``, ``deployments``, ``statefulsets``, ``daemonsets``, ``jobs``: workloads → Pods;
+- ``endpointslices``: Services → EndpointSlices.
+
+``Controllers`` starts and stops them together.
 """
 
 from __future__ import annotations
@@ -16,22 +19,24 @@ import asyncio
 import contextlib
 import logging
 
-from kubeloop.apiserver.controllers.crds import CRDLoop
+from kubeloop.apiserver.controllers.crds import CRDController
+from kubeloop.apiserver.controllers.daemonsets import DaemonSetController
 from kubeloop.apiserver.controllers.deployments import DeploymentController
+from kubeloop.apiserver.controllers.endpointslices import EndpointSliceController
 from kubeloop.apiserver.controllers.garbage_collector import GarbageCollector
+from kubeloop.apiserver.controllers.jobs import JobController
 from kubeloop.apiserver.controllers.kubelet import Kubelet
-from kubeloop.apiserver.controllers.loop import Loop
-from kubeloop.apiserver.controllers.namespaces import NamespaceLoop
+from kubeloop.apiserver.controllers.namespaces import NamespaceController
 from kubeloop.apiserver.controllers.nodes import NodeController
 from kubeloop.apiserver.controllers.replicasets import ReplicaSetController
 from kubeloop.apiserver.controllers.rootca import RootCAPublisher
 from kubeloop.apiserver.controllers.runtime import Builtin, Runtime, SimulationOptions
 from kubeloop.apiserver.controllers.scheduler import Scheduler
-from kubeloop.apiserver.controllers.workloads import WorkloadStatus
+from kubeloop.apiserver.controllers.statefulsets import StatefulSetController
 from kubeloop.apiserver.registry.types import Registry
 from kubeloop.apiserver.rest.api import Api
 
-__all__ = ["Controllers", "Loop", "SimulationOptions"]
+__all__ = ["Builtin", "Controllers", "SimulationOptions"]
 
 log = logging.getLogger("kubeloop.apiserver.controllers")
 
@@ -42,27 +47,29 @@ class Controllers:
     def __init__(
         self, api: Api, registry: Registry, ca_pem: str = "", options: SimulationOptions | None = None
     ) -> None:
-        self.runtime = Runtime(api, registry, options or SimulationOptions())
+        runtime = self.runtime = Runtime(api, registry, options or SimulationOptions())
+        self._crds = CRDController(runtime)
         self.builtins: list[Builtin] = [
-            cls(self.runtime)
-            for cls in (NodeController, Scheduler, Kubelet, ReplicaSetController, DeploymentController)
-        ]
-        self._task: asyncio.Task[None] | None = None
-        self._crds = CRDLoop(api, registry)
-        self.loops: list[Loop] = [
             self._crds,
-            GarbageCollector(api, registry),
-            NamespaceLoop(api, registry),
-            WorkloadStatus(api, registry),
+            GarbageCollector(runtime),
+            NamespaceController(runtime),
+            NodeController(runtime),
+            Scheduler(runtime),
+            Kubelet(runtime),
+            ReplicaSetController(runtime),
+            DeploymentController(runtime),
+            StatefulSetController(runtime),
+            DaemonSetController(runtime),
+            JobController(runtime),
+            EndpointSliceController(runtime),
         ]
         if ca_pem:
-            self.loops.append(RootCAPublisher(api, registry, ca_pem))
+            self.builtins.append(RootCAPublisher(runtime, ca_pem))
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Serve the stored CRDs, then start every loop (each subscribed before this returns)."""
+        """Serve the stored CRDs (before the server takes requests), then start every controller."""
         self._crds.serve_stored()
-        for loop in self.loops:
-            loop.start()
         self._task = asyncio.create_task(self._run(), name="kubeloop-apiserver-controllers")
 
     async def _run(self) -> None:
@@ -73,6 +80,7 @@ class Controllers:
                 group.create_task(self.runtime.cache.run(), name="kubeloop-apiserver-informers")
                 for builtin in self.builtins:
                     group.create_task(builtin.controller.run(), name=f"kubeloop-apiserver-{builtin.name}")
+                    group.create_task(builtin.feed(), name=f"kubeloop-apiserver-{builtin.name}-feed")
         except asyncio.CancelledError:
             raise
         except BaseException:
@@ -85,4 +93,3 @@ class Controllers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        await asyncio.gather(*(loop.stop() for loop in self.loops))

@@ -1,55 +1,108 @@
-"""The CRD loop: a stored CRD's served versions join the resource table (and discovery) at once;
-a deleted CRD's resources leave it and every custom resource of it is deleted."""
+"""The CRD controller, as the apiextensions server's: an Established CRD's served versions join the
+resource table (and discovery) and stay while it terminates, so that finalizers of its custom
+resources can still be removed; a deleted CRD's custom resources are deleted (each waiting for its own
+finalizers), the CRD reports ``Terminating`` (``InstanceDeletionInProgress``) meanwhile, and its
+``customresourcecleanup`` finalizer goes once none is left; then its resources leave the table and CRDs
+of its group refused for a name clash are decided again."""
 
 from __future__ import annotations
 
-from kubeloop.apiserver.controllers.loop import MANAGER, Loop
+import copy
+from typing import Any
+
+from kubeloop.apiserver.controllers.objects import set_condition
+from kubeloop.apiserver.controllers.runtime import Builtin
 from kubeloop.apiserver.registry.types import ResourceType, ScalePaths
-from kubeloop.apiserver.storage import Event, Obj, View
+from kubeloop.apiserver.strategy.crd import CLEANUP, CRDS
+from kubeloop.controller import Request, Result
 
-__all__ = ["CRDS", "CRDLoop"]
+__all__ = ["CRDController"]
 
-CRDS = "apiextensions.k8s.io/customresourcedefinitions"
+Obj = dict[str, Any]
+_RECHECK = 0.2
 
 
-class CRDLoop(Loop):
-    name = "crds"
+class CRDController(Builtin):
+    name = "customresourcedefinition"
+
+    async def setup(self) -> None:
+        self.crd_rt = self.runtime.rt("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        self.crds = await self.runtime.informer(self.crd_rt)
+        self.controller.watch(self.crds)
 
     def serve_stored(self) -> None:
         """Serve every stored CRD (before the server takes requests)."""
-        for crd in self.store.list(CRDS):
+        for _, crd in self.runtime.store.items(CRDS):
             self._serve(crd)
 
-    def wants(self, event: Event) -> bool:
-        return event.key[0] == CRDS
+    async def reconcile(self, request: Request) -> Result | None:
+        crd = self.crds.get("", request.name)
+        if crd is None:
+            plural, _, group = request.name.partition(".")
+            self.runtime.registry.remove_group_resource(group, plural)
+            await self._reconsider(group)
+            return None
+        self._serve(crd)
+        if crd["metadata"].get("deletionTimestamp") and CLEANUP in (crd["metadata"].get("finalizers") or ()):
+            return await self._clean_up(crd)
+        return None
 
-    async def handle(self, event: Event) -> None:
-        if event.type == "DELETED":
-            await self._forget(event.obj)
-            await self._reconsider(event.obj)
-        else:
-            self._serve(event.obj)
+    async def _clean_up(self, crd: Obj) -> Result | None:
+        spec = crd.get("spec") or {}
+        storage = f"{spec.get('group', '')}/{(spec.get('names') or {}).get('plural', '')}"
+        left = [obj for _, obj in self.runtime.store.items(storage)]
+        rt = self._served(crd)
+        for obj in left:
+            if rt is not None and not obj["metadata"].get("deletionTimestamp"):
+                await self.runtime.delete(rt, obj, propagation="Background")
+        left = [obj for _, obj in self.runtime.store.items(storage)]
+        status = copy.deepcopy(crd.get("status") or {})
+        if left:
+            set_condition(
+                status,
+                "Terminating",
+                "True",
+                "InstanceDeletionInProgress",
+                "CustomResource deletion is in progress",
+                update_time=False,
+            )
+            if status != crd.get("status"):
+                await self.runtime.update(self.crd_rt, dict(crd, status=status), "status")
+            return Result(requeue_after=_RECHECK)
+        done = copy.deepcopy(crd)
+        done["metadata"]["finalizers"] = [f for f in crd["metadata"].get("finalizers") or () if f != CLEANUP]
+        await self.runtime.update(self.crd_rt, done)
+        return None
 
-    async def _reconsider(self, gone: Obj) -> None:
+    def _served(self, crd: Obj) -> ResourceType | None:
+        spec = crd.get("spec") or {}
+        for version in spec.get("versions") or ():
+            rt = self.runtime.registry.get(
+                spec.get("group", ""), version["name"], (spec.get("names") or {}).get("plural", "")
+            )
+            if rt is not None:
+                return rt
+        return None
+
+    async def _reconsider(self, group: str) -> None:
         """Names a deleted CRD held are free: CRDs of its group refused for a clash are decided again."""
-        rt = self.registry.by_kind("apiextensions.k8s.io", "CustomResourceDefinition")
-        group = (gone.get("spec") or {}).get("group")
-        for crd in self.store.list(CRDS):
+        for crd in self.crds.list():
             conditions = (crd.get("status") or {}).get("conditions") or ()
             refused = any(c.get("type") == "NamesAccepted" and c.get("status") == "False" for c in conditions)
-            if rt is not None and refused and (crd.get("spec") or {}).get("group") == group:
-                await self.guarded(self.api.update, rt, None, crd["metadata"]["name"], crd, "status", MANAGER)
+            if refused and (crd.get("spec") or {}).get("group") == group:
+                await self.runtime.update(self.crd_rt, crd, "status")
 
     def _serve(self, crd: Obj) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         group, plural = spec.get("group", ""), names.get("plural", "")
-        self.registry.remove_group_resource(group, plural)
+        registry = self.runtime.registry
+        registry.remove_group_resource(group, plural)
         established = any(
             c.get("type") == "Established" and c.get("status") == "True"
             for c in (crd.get("status") or {}).get("conditions") or ()
         )
-        if crd["metadata"].get("deletionTimestamp") or not established:
+        if not established:
             return
         preferred = _preferred(spec)
         for version in spec.get("versions") or []:
@@ -77,20 +130,7 @@ class CRDLoop(Loop):
                 else None,
                 crd=version,
             )
-            self.registry.add(rt, preferred=version is preferred)
-
-    async def _forget(self, crd: Obj) -> None:
-        spec = crd.get("spec") or {}
-        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
-        self.registry.remove_group_resource(group, plural)
-        storage = f"{group}/{plural}"
-
-        def purge(view: View) -> None:
-            for obj in view.list(storage):
-                md = obj["metadata"]
-                view.delete((storage, md.get("namespace", ""), md["name"]))
-
-        await self.store.write(purge)
+            registry.add(rt, preferred=version is preferred)
 
 
 def _preferred(spec: Obj) -> Obj | None:

@@ -13,13 +13,11 @@ import copy
 import math
 from typing import Any
 
-import orjson
-
-from kubeloop.apiserver.controllers.objects import owned, owner_reference, set_condition
+from kubeloop.apiserver.controllers.objects import owned, owner_reference, set_condition, template_hash
 from kubeloop.apiserver.controllers.runtime import Builtin
 from kubeloop.controller import Request, Result, map_to_owner
 
-__all__ = ["DeploymentController", "template_hash"]
+__all__ = ["DeploymentController"]
 
 Obj = dict[str, Any]
 HASH = "pod-template-hash"
@@ -34,16 +32,6 @@ _NOT_COPIED = {
     "kubectl.kubernetes.io/last-applied-configuration",
     "deprecated.deployment.rollback.to",
 }
-_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def template_hash(template: Obj, collision_count: int = 0) -> str:
-    """FNV-1a (32 bit) of the template and the collision count, spelt with Kubernetes' safe alphabet
-    (the value differs from Go's, which hashes Go's printing of the struct)."""
-    h = 0x811C9DC5
-    for byte in orjson.dumps(template, option=orjson.OPT_SORT_KEYS) + str(collision_count or "").encode():
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return "".join(_ALPHABET[int(d) % len(_ALPHABET)] for d in str(h))
 
 
 def _without_hash(template: Obj) -> Obj:

@@ -1,100 +1,165 @@
-"""The garbage collector, by owner references (the store's owner-UID index finds dependents).
+"""The garbage collector, as kube-controller-manager's, over owner references.
 
-When an owner is gone, dependents whose owners are all gone are deleted (background propagation) and
-the others lose the reference to it; ``foregroundDeletion`` deletes the dependents first and then
-releases the owner; ``orphan`` removes the owner reference from the dependents and then releases it.
+Its graph is the store's owner-UID index (the real collector builds one from an informer per
+resource); its work queue is a ``kubeloop.controller.Controller``'s, keyed by UID
+(``Request("", uid)``), fed by every committed change (``feed``) and swept whole every resync period
+(so a dependent whose owner never existed is found even if no event names it). For one object:
+
+- deleting with the ``orphan`` finalizer: its dependents lose their reference to it, then the finalizer goes;
+- deleting with ``foregroundDeletion``: the finalizer goes once no dependent blocks it
+  (``blockOwnerDeletion``); the dependents themselves are deleted as below;
+- with owner references: references to owners that are gone (or whose UID differs: dangling) or that
+  are deleting in the foreground are removed while another owner still exists; when none exists it
+  is deleted, in the foreground if an owner waits for it, else in the background.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+from typing import Any
 
-from kubeloop.apiserver.controllers.loop import MANAGER, Loop
-from kubeloop.apiserver.registry.types import ResourceType
-from kubeloop.apiserver.rest.api import DeleteOptions
-from kubeloop.apiserver.storage import Event, Obj
+from kubeloop.apiserver.controllers.runtime import Builtin
+from kubeloop.apiserver.storage import Event
+from kubeloop.controller import Request, Result
 
 __all__ = ["GarbageCollector"]
 
+Obj = dict[str, Any]
+ORPHAN = "orphan"
+FOREGROUND = "foregroundDeletion"
 
-class GarbageCollector(Loop):
+
+def _deleting_in_foreground(owner: Obj) -> bool:
+    md = owner["metadata"]
+    return bool(md.get("deletionTimestamp")) and FOREGROUND in (md.get("finalizers") or ())
+
+
+class GarbageCollector(Builtin):
     name = "garbage-collector"
 
-    async def resume(self) -> None:
-        for storage in self.store.resources():
-            for _, obj in list(self.store.items(storage)):
-                if obj["metadata"].get("deletionTimestamp"):
-                    await self.guarded(self._finalize, obj)
+    async def setup(self) -> None:
+        self._sweep()
 
-    async def handle(self, event: Event) -> None:
+    async def feed(self) -> None:
+        store = self.runtime.store
+        watcher = store.watch(None)
+        sweep = asyncio.create_task(self._resync())
+        try:
+            async for event in watcher:
+                self._on(event)
+        finally:
+            sweep.cancel()
+            watcher.close()
+
+    async def _resync(self) -> None:
+        while True:
+            await asyncio.sleep(self.runtime.options.resync_period)
+            self._sweep()
+
+    def _sweep(self) -> None:
+        store = self.runtime.store
+        for resource in store.resources():
+            for _, obj in store.items(resource):
+                md = obj["metadata"]
+                if md.get("ownerReferences") or md.get("deletionTimestamp"):
+                    self._enqueue(md.get("uid"))
+
+    def _enqueue(self, uid: object) -> None:
+        if isinstance(uid, str) and uid:
+            self.controller.enqueue(Request("", uid))
+
+    def _on(self, event: Event) -> None:
+        md = event.obj["metadata"]
+        refs = md.get("ownerReferences") or ()
         if event.type == "DELETED":
-            await self._collect_dependents(event.obj)
-            await self._recheck_owners(event.obj)
-        elif event.obj["metadata"].get("deletionTimestamp"):
-            await self._finalize(event.obj)
+            for _, dependent in self.runtime.store.dependents(md.get("uid", "")):
+                self._enqueue(dependent["metadata"].get("uid"))
+            for ref in refs:
+                self._enqueue(ref.get("uid"))  # an owner in foreground deletion may be free to go
+            return
+        if md.get("deletionTimestamp"):
+            self._enqueue(md.get("uid"))
+            if FOREGROUND in (md.get("finalizers") or ()):
+                for _, dependent in self.runtime.store.dependents(md.get("uid", "")):
+                    self._enqueue(dependent["metadata"].get("uid"))
+        if refs and (event.prev is None or refs != (event.prev["metadata"].get("ownerReferences") or ())):
+            self._enqueue(md.get("uid"))
 
-    def _dependents(self, uid: str) -> list[tuple[ResourceType, Obj]]:
-        found = []
-        for key, obj in self.store.dependents(uid):
-            rt = self.rt_of_storage(key[0])
-            if rt is not None:
-                found.append((rt, obj))
-        return found
+    def _dependents(self, uid: str) -> list[Obj]:
+        return [obj for _, obj in self.runtime.store.dependents(uid)]
 
-    async def _collect_dependents(self, owner: Obj) -> None:
-        uid = owner["metadata"].get("uid", "")
-        for rt, dep in self._dependents(uid):
-            md = dep["metadata"]
-            refs = [r for r in md.get("ownerReferences") or () if r.get("uid") != uid]
-            if any(self.store.by_uid(r["uid"]) is not None for r in refs if r.get("uid")):
-                await self._set_owner_refs(rt, dep, refs)
-            elif not md.get("deletionTimestamp"):
-                await self.api.delete(
-                    rt, md.get("namespace"), md["name"], DeleteOptions(propagation="Background")
-                )
+    async def reconcile(self, request: Request) -> Result | None:
+        obj = self.runtime.store.by_uid(request.name)
+        if obj is None:
+            return None
+        rt = self.runtime.rt_of(obj)
+        if rt is None:
+            return None
+        md = obj["metadata"]
+        finalizers = md.get("finalizers") or ()
+        if md.get("deletionTimestamp"):
+            if ORPHAN in finalizers:
+                for dependent in self._dependents(request.name):
+                    await self._drop_references(dependent, {request.name})
+                await self._drop_finalizer(obj, ORPHAN)
+            elif FOREGROUND in finalizers:
+                blocking = [
+                    d
+                    for d in self._dependents(request.name)
+                    if any(
+                        r.get("uid") == request.name and r.get("blockOwnerDeletion")
+                        for r in d["metadata"].get("ownerReferences") or ()
+                    )
+                ]
+                if not blocking:
+                    await self._drop_finalizer(obj, FOREGROUND)
+            return None
+        refs = md.get("ownerReferences") or ()
+        if not refs:
+            return None
+        store = self.runtime.store
+        owners = {r.get("uid", ""): store.by_uid(r.get("uid", "")) for r in refs}
+        solid = {
+            uid for uid, owner in owners.items() if owner is not None and not _deleting_in_foreground(owner)
+        }
+        waiting = {
+            uid for uid, owner in owners.items() if owner is not None and _deleting_in_foreground(owner)
+        }
+        dangling = set(owners) - solid - waiting
+        if solid:
+            if dangling or waiting:
+                await self._drop_references(obj, dangling | waiting)
+            return None
+        propagation = "Foreground" if waiting and self._dependents(md.get("uid", "")) else None
+        if propagation is None:
+            propagation = (
+                "Orphan"
+                if ORPHAN in finalizers
+                else "Foreground"
+                if FOREGROUND in finalizers
+                else "Background"
+            )
+        await self.runtime.delete(rt, obj, propagation=propagation)
+        return None
 
-    async def _recheck_owners(self, dependent: Obj) -> None:
-        """A dependent went: owners waiting for it (foreground deletion) may now go too."""
-        for ref in dependent["metadata"].get("ownerReferences") or ():
-            owner = self.store.by_uid(ref.get("uid", ""))
-            if owner is not None and owner["metadata"].get("deletionTimestamp"):
-                await self._finalize(owner)
-
-    async def _finalize(self, obj: Obj) -> None:
-        rt = self.rt_of(obj)
+    async def _drop_references(self, obj: Obj, uids: set[str]) -> None:
+        rt = self.runtime.rt_of(obj)
         if rt is None:
             return
-        finalizers = obj["metadata"].get("finalizers") or []
-        uid = obj["metadata"].get("uid", "")
-        if "orphan" in finalizers:
-            for dep_rt, dep in self._dependents(uid):
-                refs = [r for r in dep["metadata"].get("ownerReferences") or () if r.get("uid") != uid]
-                await self._set_owner_refs(dep_rt, dep, refs)
-            await self._drop_finalizer(rt, obj, "orphan")
-        elif "foregroundDeletion" in finalizers:
-            for dep_rt, dep in self._dependents(uid):
-                dmd = dep["metadata"]
-                if not dmd.get("deletionTimestamp"):
-                    await self.api.delete(
-                        dep_rt, dmd.get("namespace"), dmd["name"], DeleteOptions(propagation="Foreground")
-                    )
-            if not self._dependents(uid):
-                await self._drop_finalizer(rt, obj, "foregroundDeletion")
-
-    async def _set_owner_refs(self, rt: ResourceType, obj: Obj, refs: list[Obj]) -> None:
         new = copy.deepcopy(obj)
+        refs = [r for r in new["metadata"].get("ownerReferences") or () if r.get("uid") not in uids]
         if refs:
             new["metadata"]["ownerReferences"] = refs
         else:
             new["metadata"].pop("ownerReferences", None)
-        md = new["metadata"]
-        await self.api.update(rt, md.get("namespace"), md["name"], new, None, MANAGER)
+        await self.runtime.update(rt, new)
 
-    async def _drop_finalizer(self, rt: ResourceType, obj: Obj, name: str) -> None:
-        md = obj["metadata"]
-        current = self.store.get((rt.storage, md.get("namespace", ""), md["name"]))
-        if current is None:
+    async def _drop_finalizer(self, obj: Obj, name: str) -> None:
+        rt = self.runtime.rt_of(obj)
+        current = self.runtime.store.by_uid(obj["metadata"].get("uid", ""))
+        if rt is None or current is None:
             return
         new = copy.deepcopy(current)
         new["metadata"]["finalizers"] = [f for f in new["metadata"].get("finalizers") or [] if f != name]
-        await self.api.update(rt, md.get("namespace"), md["name"], new, None, MANAGER)
+        await self.runtime.update(rt, new)

@@ -1,69 +1,107 @@
-"""Namespace deletion: a terminating namespace is emptied (every namespaced object deleted), then its
-``kubernetes`` finalizer is removed and it goes once nothing is left in it."""
+"""Namespace deletion, as kube-controller-manager's namespace controller: a terminating namespace is
+emptied (every namespaced object in it deleted in the background; objects with finalizers stay until
+theirs go), reported in its conditions as the real controller words them (``NamespaceContentRemaining``,
+``NamespaceFinalizersRemaining`` …),
+and once nothing is left its ``kubernetes`` finalizer is removed and it goes. Checked again every
+``_RECHECK`` seconds while content remains (the contents are read from the store, not informers)."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
+from collections import Counter
+from typing import Any
 
-from kubeloop.apiserver.controllers.loop import MANAGER, Loop
-from kubeloop.apiserver.machinery.errors import StatusError
-from kubeloop.apiserver.rest.api import DeleteOptions
-from kubeloop.apiserver.storage import Event, Obj
+from kubeloop.apiserver.controllers.objects import set_condition
+from kubeloop.apiserver.controllers.runtime import Builtin
+from kubeloop.controller import Request, Result
 
-__all__ = ["NamespaceLoop"]
+__all__ = ["NamespaceController"]
 
-NAMESPACES = "/namespaces"
+Obj = dict[str, Any]
+_RECHECK = 0.2
+_PASSED = (
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        ("False", "ResourcesDiscovered", "All resources successfully discovered"),
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        ("False", "ParsedGroupVersions", "All legacy kube types successfully parsed"),
+    ),
+    (
+        "NamespaceDeletionContentFailure",
+        ("False", "ContentDeleted", "All content successfully deleted, may be waiting on finalization"),
+    ),
+)
+"""The conditions of the steps that cannot fail here (discovery, parsing, deleting), as reported."""
 
 
-class NamespaceLoop(Loop):
-    name = "namespaces"
+class NamespaceController(Builtin):
+    name = "namespace"
 
-    async def resume(self) -> None:
-        for ns in self.store.list(NAMESPACES):
-            if ns["metadata"].get("deletionTimestamp"):
-                await self.guarded(self._empty, ns["metadata"]["name"])
-
-    def wants(self, event: Event) -> bool:
-        if event.key[0] == NAMESPACES:
-            return event.type != "DELETED" and bool(event.obj["metadata"].get("deletionTimestamp"))
-        return bool(event.key[1]) and (
-            event.type == "DELETED" or bool(event.obj["metadata"].get("deletionTimestamp"))
+    async def setup(self) -> None:
+        self.ns_rt = self.runtime.rt("", "v1", "namespaces")
+        self.namespaces = await self.runtime.informer(self.ns_rt)
+        self.controller.watch(
+            self.namespaces, predicates=[lambda e: bool(e.obj["metadata"].get("deletionTimestamp"))]
         )
 
-    async def handle(self, event: Event) -> None:
-        namespace = event.key[2] if event.key[0] == NAMESPACES else event.key[1]
-        ns = self.store.get((NAMESPACES, "", namespace))
-        if ns is not None and ns["metadata"].get("deletionTimestamp"):
-            await self._empty(namespace)
-
-    def _left(self, namespace: str) -> list[tuple[str, Obj]]:
+    def _contents(self, namespace: str) -> list[tuple[str, Obj]]:
+        """(group resource, object) of everything in ``namespace``; the group resource as the real
+        controller prints it (``configmaps.`` for the core group)."""
+        store = self.runtime.store
         return [
-            (storage, obj)
-            for storage in self.store.resources()
-            for _, obj in self.store.items(storage, namespace)
+            (".".join(reversed(resource.split("/"))), obj)
+            for resource in store.resources()
+            for _, obj in store.items(resource, namespace)
         ]
 
-    async def _empty(self, name: str) -> None:
-        left = self._left(name)
-        for storage, obj in left:
-            rt = self.rt_of_storage(storage)
-            if rt is None or not rt.namespaced or obj["metadata"].get("deletionTimestamp"):
-                continue
-            with contextlib.suppress(StatusError):
-                await self.api.delete(
-                    rt, name, obj["metadata"]["name"], DeleteOptions(propagation="Background")
-                )
-        if left and self._left(name):
-            return
-        ns_rt = self.registry.by_kind("", "Namespace")
-        current = self.store.get((NAMESPACES, "", name))
-        if ns_rt is None or current is None or not current["metadata"].get("deletionTimestamp"):
-            return
+    async def reconcile(self, request: Request) -> Result | None:
+        ns = self.namespaces.get("", request.name)
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return None
+        left = self._contents(request.name)
+        for _, obj in left:
+            rt = self.runtime.rt_of(obj)
+            if rt is not None and rt.namespaced and not obj["metadata"].get("deletionTimestamp"):
+                await self.runtime.delete(rt, obj, propagation="Background")
+        left = self._contents(request.name)
+        await self._report(ns, left)
+        if left:
+            return Result(requeue_after=_RECHECK)
+        current = self.namespaces.get("", request.name) or ns
         if (current.get("spec") or {}).get("finalizers"):
-            new = copy.deepcopy(current)
-            new["spec"]["finalizers"] = []
-            await self.api.update(ns_rt, None, name, new, None, MANAGER)
-        current = self.store.get((NAMESPACES, "", name))
-        if current is not None and not current["metadata"].get("finalizers"):
-            await self.store.write(lambda view: view.delete((NAMESPACES, "", name)))
+            done = copy.deepcopy(current)
+            done["spec"]["finalizers"] = []
+            current = await self.runtime.update(self.ns_rt, done)
+        if not current["metadata"].get("finalizers"):
+            await self.runtime.delete(self.ns_rt, current)
+        return None
+
+    async def _report(self, ns: Obj, left: list[tuple[str, Obj]]) -> None:
+        """The conditions the real namespace controller reports while it empties a namespace."""
+        status = copy.deepcopy(ns.get("status") or {})
+        resources = Counter(resource for resource, _ in left)
+        finalizers = Counter(f for _, obj in left for f in obj["metadata"].get("finalizers") or ())
+        remaining = ", ".join(f"{r} has {n} resource instances" for r, n in sorted(resources.items()))
+        held = ", ".join(f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))
+        content = (
+            ("True", "SomeResourcesRemain", f"Some resources are remaining: {remaining}")
+            if left
+            else ("False", "ContentRemoved", "All content successfully removed")
+        )
+        finalizing = (
+            (
+                "True",
+                "SomeFinalizersRemain",
+                f"Some content in the namespace has finalizers remaining: {held}",
+            )
+            if finalizers
+            else ("False", "ContentHasNoFinalizers", "All content-preserving finalizers finished")
+        )
+        for kind, state in _PASSED:
+            set_condition(status, kind, *state, update_time=False)
+        set_condition(status, "NamespaceContentRemaining", *content, update_time=False)
+        set_condition(status, "NamespaceFinalizersRemaining", *finalizing, update_time=False)
+        if status != ns.get("status"):
+            await self.runtime.update(self.ns_rt, dict(ns, status=status), "status")

@@ -7,6 +7,8 @@ import copy
 import time
 from typing import Any
 
+import orjson
+
 from kubeloop.apiserver.machinery import meta, selectors
 
 __all__ = [
@@ -18,9 +20,11 @@ __all__ = [
     "pod_ready",
     "selector_of",
     "set_condition",
+    "template_hash",
 ]
 
 Obj = dict[str, Any]
+_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def owner_reference(owner: Obj) -> Obj:
@@ -129,3 +133,12 @@ def set_condition(
             del new["lastUpdateTime"]
         conditions.append({**new, "reason": reason, "message": message})
     status["conditions"] = conditions
+
+
+def template_hash(template: Obj, collision_count: int = 0) -> str:
+    """FNV-1a (32 bit) of the template and the collision count, spelt with Kubernetes' safe alphabet
+    (the value differs from Go's, which hashes Go's printing of the struct)."""
+    h = 0x811C9DC5
+    for byte in orjson.dumps(template, option=orjson.OPT_SORT_KEYS) + str(collision_count or "").encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_ALPHABET[int(d) % len(_ALPHABET)] for d in str(h))

@@ -1,48 +1,56 @@
-"""The root CA publisher: every namespace gets the ``kube-root-ca.crt`` ConfigMap with the server's CA
-(kube-controller-manager does this on a real cluster)."""
+"""The root CA publisher, as kube-controller-manager's: every active namespace has the
+``kube-root-ca.crt`` ConfigMap with the server's CA, recreated when deleted and restored when changed."""
 
 from __future__ import annotations
 
-from kubeloop.apiserver.controllers.loop import MANAGER, Loop
-from kubeloop.apiserver.registry.types import Registry
-from kubeloop.apiserver.rest.api import Api
-from kubeloop.apiserver.storage import Event
+import copy
+from typing import Any
+
+from kubeloop.apiserver.controllers.runtime import Builtin, Runtime
+from kubeloop.controller import Request, Result
 
 __all__ = ["RootCAPublisher"]
 
+Obj = dict[str, Any]
+NAME = "kube-root-ca.crt"
+_DESCRIPTION = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints "
+    "such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across "
+    "distributions of Kubernetes clusters."
+)
 
-class RootCAPublisher(Loop):
-    name = "root-ca-publisher"
 
-    def __init__(self, api: Api, registry: Registry, ca_pem: str) -> None:
-        super().__init__(api, registry)
+class RootCAPublisher(Builtin):
+    name = "root-ca-cert-publisher"
+
+    def __init__(self, runtime: Runtime, ca_pem: str) -> None:
+        super().__init__(runtime)
         self.ca_pem = ca_pem
 
-    async def resume(self) -> None:
-        for ns in self.store.list("/namespaces"):
-            await self.guarded(self._publish_root_ca, ns["metadata"]["name"])
+    async def setup(self) -> None:
+        self.namespaces = await self.runtime.informer(self.runtime.rt("", "v1", "namespaces"))
+        self.cm_rt = self.runtime.rt("", "v1", "configmaps")
+        self.configmaps = await self.runtime.informer(self.cm_rt)
+        self.controller.watch(self.namespaces)
+        self.controller.watch(
+            self.configmaps,
+            mapper=lambda cm: (
+                [Request("", cm["metadata"]["namespace"])] if cm["metadata"]["name"] == NAME else []
+            ),
+        )
 
-    def wants(self, event: Event) -> bool:
-        return event.key[0] == "/namespaces" and event.type == "ADDED"
-
-    async def handle(self, event: Event) -> None:
-        await self._publish_root_ca(event.obj["metadata"]["name"])
-
-    async def _publish_root_ca(self, namespace: str) -> None:
-        """The ``kube-root-ca.crt`` ConfigMap every namespace gets (kube-controller-manager does this)."""
-        rt = self.registry.get("", "v1", "configmaps")
-        if rt is None or self.api.store.get(("/configmaps", namespace, "kube-root-ca.crt")) is not None:
-            return
-        body = {
-            "metadata": {
-                "name": "kube-root-ca.crt",
-                "annotations": {
-                    "kubernetes.io/description": "Contains a CA bundle that can be used to verify the "
-                    "kube-apiserver when using internal endpoints such as the internal service IP or "
-                    "kubernetes.default.svc. No other "
-                    "usage is guaranteed across distributions of Kubernetes clusters."
-                },
-            },
-            "data": {"ca.crt": self.ca_pem},
-        }
-        await self.api.create(rt, namespace, body, MANAGER)
+    async def reconcile(self, request: Request) -> Result | None:
+        ns = self.namespaces.get("", request.name)
+        if ns is None or ns["metadata"].get("deletionTimestamp"):
+            return None
+        data = {"ca.crt": self.ca_pem}
+        current = self.configmaps.get(request.name, NAME)
+        if current is None:
+            body = {
+                "metadata": {"name": NAME, "annotations": {"kubernetes.io/description": _DESCRIPTION}},
+                "data": data,
+            }
+            await self.runtime.create(self.cm_rt, request.name, body)
+        elif current.get("data") != data:
+            await self.runtime.update(self.cm_rt, dict(copy.deepcopy(current), data=data))
+        return None

@@ -6,23 +6,26 @@ write passes the kinds' strategies and admission, as a client's would).
 with per-key exponential backoff, N workers, requeue) in ``setup`` and reconciles one key at a time.
 Writes observe their result into the resource's informer (read-your-own-writes), so a reconcile right
 after a create sees what it created. A conflict (another writer got there first) requeues the key with
-backoff without logging an error, as the real controllers do.
+backoff without logging an error, as the real controllers do; a 404 (the object, or its namespace, went
+meanwhile) ends the reconcile: the deletion is an event of its own.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 from kubeloop.apiserver.controllers.listwatch import StoreListWatch, api_resource, client_error
 from kubeloop.apiserver.machinery.errors import StatusError
+from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import Registry, ResourceType
 from kubeloop.apiserver.rest.api import Api, DeleteOptions, WriteOptions
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerOptions
-from kubeloop.client.errors import ConflictError, NotFoundError
+from kubeloop.client.errors import AlreadyExistsError, ConflictError, NotFoundError
 from kubeloop.controller import Controller, ControllerOptions, Request, Result
+from kubeloop.gvk import split_api_version
 
 __all__ = ["MANAGER", "Builtin", "Runtime", "SimulationOptions"]
 
@@ -56,6 +59,10 @@ class Runtime:
         self.listwatch = StoreListWatch(api, registry)
         self.cache = Cache(self.listwatch, CacheOptions(InformerOptions(resync_period=options.resync_period)))
 
+    def rt_of(self, obj: Obj) -> ResourceType | None:
+        """The served resource of ``obj``'s apiVersion and kind (owner references work too)."""
+        return self.registry.by_kind(split_api_version(obj.get("apiVersion", ""))[0], obj.get("kind", ""))
+
     def rt(self, group: str, version: str, plural: str) -> ResourceType:
         rt = self.registry.get(group, version, plural)
         if rt is None:
@@ -73,29 +80,38 @@ class Runtime:
             if (i.resource.group, i.resource.version, i.resource.plural) == (rt.group, rt.version, rt.plural)
         ]
 
-    def _observe(self, rt: ResourceType, obj: Obj) -> None:
+    def _settle(self, rt: ResourceType, namespace: str, name: str) -> None:
+        """After a write: the informers of ``rt`` see what the store holds now (a write may also delete:
+        the last finalizer removed), never an older state."""
+        stored = self.store.get((rt.storage, namespace, name))
         for informer in self._informers_of(rt):
-            informer.observe(obj)
+            if stored is None:
+                if informer.get(namespace, name) is not None:  # else it knows: nothing to remember
+                    informer.observe_deleted(namespace, name)
+            else:
+                informer.observe(to_version(rt, stored))
 
-    async def _call(self, rt: ResourceType, write: Awaitable[Obj]) -> Obj:
+    async def _write(self, write: Awaitable[Obj]) -> Obj:
         try:
-            obj = await write
+            return await write
         except StatusError as exc:
             raise client_error(exc) from exc
-        if obj.get("kind") != "Status":
-            self._observe(rt, obj)
-        return obj
 
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
-        return await self._call(rt, self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER)))
+        created = await self._write(self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER)))
+        self._settle(rt, namespace or "", created["metadata"]["name"])
+        return created
 
     async def update(self, rt: ResourceType, obj: Obj, subresource: str | None = None) -> Obj:
         """Replace ``obj`` (its resourceVersion is the precondition: a stale one is a conflict)."""
         md = obj["metadata"]
-        write = self.api.update(
-            rt, md.get("namespace"), md["name"], obj, subresource, WriteOptions(manager=MANAGER)
-        )
-        return await self._call(rt, write)
+        namespace, name = md.get("namespace") or "", md["name"]
+        try:
+            return await self._write(
+                self.api.update(rt, namespace or None, name, obj, subresource, WriteOptions(manager=MANAGER))
+            )
+        finally:
+            self._settle(rt, namespace, name)
 
     async def delete(
         self,
@@ -110,13 +126,11 @@ class Runtime:
         namespace, name = md.get("namespace") or "", md["name"]
         opts = DeleteOptions(propagation=propagation, grace_period=grace_period, uid=md.get("uid"))
         try:
-            result = await self._call(rt, self.api.delete(rt, namespace, name, opts))
+            return await self._write(self.api.delete(rt, namespace or None, name, opts))
         except (NotFoundError, ConflictError):
-            result = None
-        if self.store.get((rt.storage, namespace, name)) is None:
-            for informer in self._informers_of(rt):
-                informer.observe_deleted(namespace, name)
-        return result
+            return None
+        finally:
+            self._settle(rt, namespace, name)
 
 
 class Builtin:
@@ -135,15 +149,18 @@ class Builtin:
         """Create the informers and watch them (before the cache runs)."""
         raise NotImplementedError
 
+    async def feed(self) -> None:
+        """Enqueue keys from a source other than informers, until cancelled (none by default)."""
+
     async def reconcile(self, request: Request) -> Result | None:
         raise NotImplementedError
 
     async def _reconcile(self, request: Request) -> Result | None:
         try:
             return await self.reconcile(request)
-        except ConflictError as exc:
+        except (ConflictError, AlreadyExistsError) as exc:
             log.debug("%s %s: %s; requeued", self.name, request, exc)
             return Result(requeue=True)
-
-
-Setup = Callable[[Runtime], Builtin]
+        except NotFoundError as exc:
+            log.debug("%s %s: %s; gone meanwhile", self.name, request, exc)  # its deletion is an event too
+            return None

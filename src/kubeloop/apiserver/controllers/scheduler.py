@@ -1,5 +1,6 @@
 """The scheduler: a Pod of ``default-scheduler`` without a node is bound to a Ready, schedulable
-Node whose labels match its ``nodeSelector`` and whose NoSchedule/NoExecute taints it tolerates,
+Node whose labels match its ``nodeSelector`` and required node affinity (label expressions and
+``metadata.name`` fields, as DaemonSet Pods use) and whose NoSchedule/NoExecute taints it tolerates,
 the one running fewest Pods; with no such Node it is marked ``PodScheduled=False``
 (``Unschedulable``) and tried again when Nodes change."""
 
@@ -31,8 +32,37 @@ def _tolerates(pod: Obj, taint: Obj) -> bool:
     return False
 
 
+def _requirement(value: str | None, req: Obj) -> bool:
+    op, values = req.get("operator"), req.get("values") or []
+    if op == "In":
+        return value in values
+    if op == "NotIn":
+        return value not in values
+    if op == "Exists":
+        return value is not None
+    if op == "DoesNotExist":
+        return value is None
+    return False
+
+
+def _affinity(pod: Obj, node: Obj) -> bool:
+    """The required node affinity: some term whose label expressions and fields (metadata.name) match."""
+    required = (((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    ) or {}
+    terms = required.get("nodeSelectorTerms") or []
+    labels = node["metadata"].get("labels") or {}
+    fields = {"metadata.name": node["metadata"]["name"]}
+    return not terms or any(
+        all(_requirement(labels.get(r.get("key", "")), r) for r in term.get("matchExpressions") or ())
+        and all(_requirement(fields.get(r.get("key", "")), r) for r in term.get("matchFields") or ())
+        for term in terms
+    )
+
+
 def fits(pod: Obj, node: Obj) -> bool:
-    """Whether ``pod`` may run on ``node``: Ready, schedulable, selector matched, taints tolerated."""
+    """Whether ``pod`` may run on ``node``: Ready, schedulable, selector and required node affinity
+    matched, taints tolerated."""
     spec, labels = node.get("spec") or {}, node["metadata"].get("labels") or {}
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True"
@@ -43,6 +73,7 @@ def fits(pod: Obj, node: Obj) -> bool:
         ready
         and not spec.get("unschedulable")
         and all(labels.get(k) == v for k, v in selector.items())
+        and _affinity(pod, node)
         and all(_tolerates(pod, t) for t in spec.get("taints") or ())
     )
 

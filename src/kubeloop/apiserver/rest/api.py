@@ -617,7 +617,11 @@ class Api:
         ):
             return old_here
         key = _key(rt, old_md.get("namespace"), old_md["name"])
-        if md.get("deletionTimestamp") and not md.get("finalizers"):
+        if (
+            md.get("deletionTimestamp")
+            and not md.get("finalizers")
+            and not strategy.waits_on_spec_finalizers(new)
+        ):
             if not opts.dry_run:
                 view.delete(key)
             return new
@@ -696,6 +700,8 @@ class Api:
         if graceful is None:  # a graceful deletion is pending and this one does not shorten it
             return old_here
         finalizers = list(md.get("finalizers") or [])
+        if not md.get("deletionTimestamp"):
+            finalizers += [f for f in strategy.deletion_finalizers(old) if f not in finalizers]
         if opts.propagation == "Foreground" and "foregroundDeletion" not in finalizers:
             finalizers.append("foregroundDeletion")
         elif opts.propagation == "Orphan" and "orphan" not in finalizers:

@@ -18,6 +18,7 @@ from kubeloop.apiserver.strategy.pod import PodStrategy
 from kubeloop.apiserver.strategy.service import ServiceStrategy
 from kubeloop.apiserver.strategy.webhookconfig import WebhookConfigurationStrategy
 from kubeloop.apiserver.strategy.workloads import (
+    DaemonSetStrategy,
     DeploymentStrategy,
     ReplicaSetStrategy,
     StatefulSetStrategy,
@@ -36,6 +37,7 @@ _BUILTIN: dict[tuple[str, str], Strategy] = {
     ("apps", "Deployment"): DeploymentStrategy(),
     ("apps", "ReplicaSet"): ReplicaSetStrategy(),
     ("apps", "StatefulSet"): StatefulSetStrategy(),
+    ("apps", "DaemonSet"): DaemonSetStrategy(),
     ("batch", "Job"): JobStrategy(),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): CRDStrategy(),
     ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): WebhookConfigurationStrategy(

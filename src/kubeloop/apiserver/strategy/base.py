@@ -4,7 +4,7 @@ RESTCreateStrategy/RESTUpdateStrategy/RESTDeleteStrategy.
 The verbs (``rest.api``) call, in the real server's order: ``prepare_for_create`` or
 ``prepare_for_update`` (defaults, allocation, fields the caller may not set), then ``validate`` (every
 cause at once: the write is refused with 422 Invalid and nothing is stored). On delete they ask
-``grace_period``, ``prepare_for_delete`` (a kind's own state on deletion) and
+``grace_period``, ``deletion_finalizers``, ``prepare_for_delete`` (a kind's own state on deletion) and
 ``waits_on_spec_finalizers``.
 
 The base class is the generic behaviour of a built-in kind; a kind overrides only what it changes.
@@ -48,6 +48,10 @@ class Strategy:
         """Seconds a deletion of ``obj`` waits (``requested``: the DeleteOptions' gracePeriodSeconds), or
         None for kinds without graceful deletion (everything but Pods)."""
         return None
+
+    def deletion_finalizers(self, obj: Obj) -> list[str]:
+        """Finalizers the first delete of ``obj`` adds (a CRD's custom resource cleanup)."""
+        return []
 
     def waits_on_spec_finalizers(self, obj: Obj) -> bool:
         """Deletion waits for ``spec.finalizers`` too (Namespaces)."""

@@ -1,6 +1,7 @@
 """CustomResourceDefinitions: checked names, versions and CEL rules (compiled at creation); accepted names
 decided against the other CRDs of the group as the naming controller does, the NamesAccepted and
-Established conditions (the CRD control loop then serves the resource, only when Established)."""
+Established conditions (the CRD control loop then serves the resource, only when Established); the
+first delete adds the custom resource cleanup finalizer and the Terminating condition."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from kubeloop.apiserver.storage import Obj, View
 from kubeloop.apiserver.strategy import cel
 from kubeloop.apiserver.strategy.base import Strategy
 
-__all__ = ["CRDStrategy"]
+__all__ = ["CLEANUP", "CRDStrategy"]
+
+CLEANUP = "customresourcecleanup.apiextensions.k8s.io"
 
 
 class CRDStrategy(Strategy):
@@ -25,6 +28,27 @@ class CRDStrategy(Strategy):
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         return _causes(obj) + _rule_causes(obj)
+
+    def deletion_finalizers(self, obj: Obj) -> list[str]:
+        return [CLEANUP]
+
+    def prepare_for_delete(self, rt: ResourceType, obj: Obj) -> None:
+        """Terminating, as the real CRD storage marks it on the first delete (its custom resources are
+        deleted by the CRD controller before the cleanup finalizer goes)."""
+        conditions = [
+            c for c in (obj.get("status") or {}).get("conditions") or () if c.get("type") != "Terminating"
+        ]
+        conditions.append(
+            {
+                "type": "Terminating",
+                "status": "True",
+                "lastTransitionTime": now(),
+                "reason": "InstanceDeletionPending",
+                "message": "CustomResourceDefinition marked for deletion; "
+                "CustomResource deletion will begin soon",
+            }
+        )
+        obj.setdefault("status", {})["conditions"] = conditions
 
 
 def _causes(crd: Obj) -> list[Cause]:
@@ -153,7 +177,10 @@ def _accept(crd: Obj, view: View) -> None:
                 "message": text,
             }
         )
-    status["conditions"] = conditions
+    decided = {kind for kind, *_ in wanted}
+    status["conditions"] = conditions + [
+        c for c in status.get("conditions") or [] if c.get("type") not in decided
+    ]
     status["acceptedNames"] = accepted
     stored = set(status.get("storedVersions") or [])
     stored |= {v["name"] for v in versions if v.get("storage")}

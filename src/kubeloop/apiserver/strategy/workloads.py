@@ -1,4 +1,4 @@
-"""Deployments, ReplicaSets and StatefulSets: replicas, strategy and pod-template defaults; the
+"""Deployments, ReplicaSets, StatefulSets and DaemonSets: replicas, strategy and pod-template defaults; the
 validation the real server starts with (selector required, not empty, matching the template labels and
 immutable; the pod template; replicas; the Deployment strategy type) and its warning for names that are
 not DNS labels."""
@@ -14,7 +14,7 @@ from kubeloop.apiserver.strategy.podspec import RESTART_POLICIES, go_map, templa
 from kubeloop.apiserver.strategy.podtemplate import template_defaults
 from kubeloop.labels import SelectorError, selector_from_dict
 
-__all__ = ["DeploymentStrategy", "ReplicaSetStrategy", "StatefulSetStrategy"]
+__all__ = ["DaemonSetStrategy", "DeploymentStrategy", "ReplicaSetStrategy", "StatefulSetStrategy"]
 
 
 def _go_selector(selector: Obj | None) -> str:
@@ -132,6 +132,15 @@ class DeploymentStrategy(_Workload):
 
 class ReplicaSetStrategy(_Workload):
     pass
+
+
+class DaemonSetStrategy(_Workload):
+    def defaults(self, spec: Obj) -> None:
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if isinstance(strategy, dict) and strategy.setdefault("type", "RollingUpdate") == "RollingUpdate":
+            strategy.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
+        template_defaults(spec)
 
 
 class StatefulSetStrategy(_Workload):
