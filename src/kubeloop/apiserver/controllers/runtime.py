@@ -7,7 +7,8 @@ with per-key exponential backoff, N workers, requeue) in ``setup`` and reconcile
 Writes observe their result into the resource's informer (read-your-own-writes), so a reconcile right
 after a create sees what it created. A conflict (another writer got there first) requeues the key with
 backoff without logging an error, as the real controllers do; a 404 (the object, or its namespace, went
-meanwhile) ends the reconcile: the deletion is an event of its own.
+meanwhile) ends the reconcile: the deletion is an event of its own; so does a create refused because
+the namespace is terminating (its deletion deletes the owner too).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import Registry, ResourceType
 from kubeloop.apiserver.rest.api import Api, DeleteOptions, WriteOptions
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerOptions
-from kubeloop.client.errors import AlreadyExistsError, ConflictError, NotFoundError
+from kubeloop.client.errors import AlreadyExistsError, ConflictError, ForbiddenError, NotFoundError
 from kubeloop.controller import Controller, ControllerOptions, Request, Result
 from kubeloop.gvk import split_api_version
 
@@ -32,6 +33,7 @@ __all__ = ["MANAGER", "Builtin", "Runtime", "SimulationOptions"]
 log = logging.getLogger("kubeloop.apiserver.controllers")
 Obj = dict[str, Any]
 MANAGER = "kube-controller-manager"
+_TERMINATING = "because it is being terminated"
 
 
 @dataclass(frozen=True)
@@ -163,4 +165,9 @@ class Builtin:
             return Result(requeue=True)
         except NotFoundError as exc:
             log.debug("%s %s: %s; gone meanwhile", self.name, request, exc)  # its deletion is an event too
+            return None
+        except ForbiddenError as exc:
+            if _TERMINATING not in str(exc):
+                raise
+            log.debug("%s %s: %s; its namespace is going", self.name, request, exc)  # as the Go controllers
             return None
