@@ -46,7 +46,7 @@ class SimulationOptions:
     """
 
     nodes: int = 1
-    pod_start_delay: float = 0.2
+    pod_start_delay: float = 0.1
     resync_period: float = 300.0
 
 
