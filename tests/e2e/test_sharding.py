@@ -4,7 +4,8 @@ reconcile recorded (tests/e2e/recorded_operator.py). Every AppService converges;
 all replicas' records that no object was ever reconciled by two replicas at once; a replica killed
 with SIGKILL has its objects picked up within its lease duration + 5 s; a replica added takes its
 share through the drain hand-off; a shard label edited by hand goes back to its sealed owner; a
-Lease deleted by hand moves nothing; SIGTERM ends every replica with 0.
+Lease deleted by hand moves nothing; scaled to one, the replicas stopped by SIGTERM exit 0 and their
+apps go to the last one at once.
 
 ``KUBELOOP_SHARDING=full`` (``make test-sharding``) runs 400 AppServices; otherwise 30 (make test).
 """
@@ -336,15 +337,30 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         await asyncio.sleep(LEASE_DURATION + 2 * RETRY + 1)
         assert kubectl("get", "lease", f"{NAME}-shard-r4", "-n", namespace, check=False).returncode == 0
         assert await fleet.owners() == before
+        mark("lease deleted")
+
+        # 6. Scale to one: the others stop on SIGTERM (their reconciles finish, their Leases are
+        # released), and their apps go to the last one at once, without waiting out a lease.
+        last, *others = sorted((r for r in replicas if r.killed_at is None), key=lambda r: r.identity)
+        churn = asyncio.create_task(fleet.churn())
+        stopped = await asyncio.gather(*(asyncio.to_thread(r.stop) for r in others))
+        assert stopped == [0] * len(others), [r.tail() for r in others]
+        await until(
+            lambda: _all_owned(fleet, {last.identity}),
+            within=LEASE_DURATION,
+            interval=0.2,
+            what="all apps to the last replica",
+        )
+        churn.cancel()
         await fleet.set_image("nginx:1.30")
         await until(
             lambda: fleet.converged("nginx:1.30"), within=60, interval=0.5, what="converged at the end"
         )
-        mark("lease deleted and converged")
+        mark("scaled to one and converged")
     finally:
         if churn is not None:
             churn.cancel()
-        codes = {r.identity: r.stop() for r in replicas if r.killed_at is None}
+        codes = {r.identity: r.stop() for r in replicas if r.killed_at is None}  # 0 when stopped before
         mark("stopped")
     reconciles, found = overlaps(replicas)
     print(f"\n{COUNT} apps, {reconciles} reconciles over {len(replicas)} replicas; the sharder's "

@@ -210,7 +210,8 @@ class Manager:
         gc.freeze()
         log.info("%s: caches synced; starting %d controller(s)", self.options.name, len(self.controllers))
         if self.elector is not None:
-            log.info("%s: leading as %s", self.options.name, self.elector.identity)
+            role = "reconciling the share of shard" if self.options.sharding is not None else "leading as"
+            log.info("%s: %s %s", self.options.name, role, self.elector.identity)
         supervisor = Supervisor(self._stopping.is_set)
         async with asyncio.TaskGroup() as group:
             for controller in self.controllers:
