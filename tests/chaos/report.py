@@ -34,6 +34,7 @@ class Row:
     objects_lost: int
     notes: str = ""
     baseline_requests: int = 0
+    load: float | None = None  # the machine's mean 1-minute load average during the run
 
     def cells(self) -> list[str]:
         ratio = f" ({self.requests / self.baseline_requests:.2f}x)" if self.baseline_requests else ""
@@ -45,6 +46,7 @@ class Row:
             f"{self.failed_requests} / {self.reconcile_errors}",
             f"{self.failover_gap:.1f} s" if self.failover_gap is not None else "",
             str(self.objects_lost),
+            f"{self.load:.1f}" if self.load is not None else "",
         ]
 
 
@@ -56,6 +58,7 @@ HEADER = [
     "errors seen (failed requests / reconcile errors)",
     "failover gap",
     "objects lost",
+    "load avg",
 ]
 
 
