@@ -104,6 +104,7 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
         annotations["calls"] = str(int(annotations.get("calls", "0")) + 1)
         annotations["saw-second"] = str("second" in labels_of(request["object"]))
         annotations["dry-run"] = str(request["dryRun"])
+        annotations["named"] = f"{request.get('name', '')}/{request['object']['metadata'].get('name', '')}"
         return allow(**json_patch({"op": "add", "path": "/metadata/annotations", "value": annotations}))
 
     def second(request: Obj) -> Obj:
@@ -143,6 +144,7 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
                 "conditional.kubeloop.test",
                 hooks.client("/versions"),
                 tns,
+                objectSelector={"matchLabels": {"cond": "yes"}},
                 matchConditions=[{"name": "named-cond", "expression": "object.metadata.name == 'cond'"}],
             ),
         ],
@@ -151,8 +153,13 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
         real, embedded = await twin.call("POST", f"{path}?dryRun=All", configmap("twice"))
         assert real.status == embedded.status == 201, embedded.body
         annotations = [answer.body["metadata"]["annotations"] for answer in (real, embedded)]
-        assert annotations[0] == annotations[1] == {"calls": "2", "saw-second": "True", "dry-run": "True"}
+        expected = {"calls": "2", "saw-second": "True", "dry-run": "True", "named": "twice/twice"}
+        assert annotations[0] == annotations[1] == expected
         assert [answer.status for answer in await twin.call("GET", f"{path}/twice")] == [404, 404]
+        # a generated name comes after the mutating webhooks
+        generated = {"metadata": {"generateName": "gen-"}}
+        answers = await twin.call("POST", f"{path}?dryRun=All", generated)
+        assert [a.body["metadata"]["annotations"]["named"] for a in answers] == ["/", "/"]
         # matchPolicy Equivalent: a rule for autoscaling/v1 is called (as v1) for a v2 request; Exact is not
         hpa = {
             "apiVersion": "autoscaling/v2",
@@ -169,8 +176,13 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
         assert "called as v1 for v2" in refused.body["message"]
         assert len(hooks.calls["/versions"]) == 2  # equivalent.kubeloop.test once per server
         # matchConditions: only the ConfigMap named cond is sent to conditional.kubeloop.test
-        refused = await twin.same_refusal("POST", path, configmap("cond"))
+        refused = await twin.same_refusal("POST", path, configmap("cond", {"cond": "yes"}))
         assert "called as v1 for v1" in refused.body["message"]
+        # a condition that cannot be evaluated (no name yet) is a 403
+        refused = await twin.same_status(
+            "POST", path, {"metadata": {"generateName": "c-", "labels": {"cond": "yes"}}}
+        )
+        assert refused.status == 403
 
 
 async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_says(

@@ -17,7 +17,7 @@ from kubeloop.apiserver.registry.types import Registry, ResourceType
 from kubeloop.apiserver.storage import Obj, View
 from kubeloop.labels import SelectorError, selector_from_dict
 
-__all__ = ["GROUP", "cel_request", "equivalents", "exempt", "matched_version", "program"]
+__all__ = ["GROUP", "cel_error", "cel_request", "equivalents", "exempt", "matched_version", "program"]
 
 GROUP = "admissionregistration.k8s.io"
 _EXEMPT_KINDS = frozenset(
@@ -124,6 +124,13 @@ def _namespace_selected(selector: Obj | None, attrs: Attributes, view: View) -> 
 def program(expression: str) -> Any:
     """A compiled CEL expression (cached by its text)."""
     return cel.compile(expression)
+
+
+def cel_error(exc: Exception) -> str:
+    """Why a CEL expression failed, worded as cel-go words the common cases."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no such key: {exc.args[0]}"
+    return str(exc)
 
 
 def cel_request(attrs: Attributes, rt: ResourceType) -> Obj:

@@ -20,6 +20,7 @@ from typing import Any
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.matching import (
     GROUP,
+    cel_error,
     cel_request,
     equivalents,
     exempt,
@@ -122,7 +123,7 @@ class Policies:
                     continue
             except Exception as exc:  # an expression that cannot run: failurePolicy decides
                 if fail:
-                    found.append((str(exc), ""))
+                    found.append((cel_error(exc), ""))
                 continue
             for validation in spec.get("validations") or ():
                 try:
@@ -130,7 +131,7 @@ class Policies:
                         continue
                 except Exception as exc:
                     if fail:
-                        found.append((str(exc), ""))
+                        found.append((cel_error(exc), ""))
                     continue
                 found.append((_message(validation, context), validation.get("reason") or "Invalid"))
         return found

@@ -7,7 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubeloop.apiserver.admission.attributes import Attributes
-from kubeloop.apiserver.admission.matching import GROUP, cel_request, exempt, matched_version, program
+from kubeloop.apiserver.admission.matching import (
+    GROUP,
+    cel_error,
+    cel_request,
+    exempt,
+    matched_version,
+    program,
+)
 from kubeloop.apiserver.machinery.errors import forbidden
 from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import ResourceType
@@ -83,7 +90,10 @@ def _conditions_hold(hook: Hook, attrs: Attributes, rt: ResourceType) -> bool:
             if program(condition.get("expression", "")).execute(context) is not True:
                 return False
         except Exception as exc:  # a failing expression is an error unless another condition is false
-            errors.append(f"expression '{condition.get('name', '')}' resulted in error: {exc}")
+            errors.append(
+                f"expression '{condition.get('expression', '')}' resulted in error: {cel_error(exc)}"
+            )
     if errors:
-        raise forbidden(attrs.rt.plural, attrs.rt.group, attrs.name, "; ".join(errors))
+        why = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
+        raise forbidden(attrs.rt.plural, attrs.rt.group, attrs.name, why)
     return True

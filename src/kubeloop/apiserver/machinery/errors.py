@@ -147,8 +147,9 @@ def bad_request(message: str, causes: list[Cause] | None = None) -> StatusError:
 
 def forbidden(resource: str, group: str, name: str, why: str) -> StatusError:
     q = _qualified(resource, group)
+    subject = f'{q} "{name}"' if name else q
     return StatusError(
-        403, "Forbidden", f'{q} "{name}" is forbidden: {why}', name=name, group=group, kind=resource
+        403, "Forbidden", f"{subject} is forbidden: {why}", name=name, group=group, kind=resource
     )
 
 

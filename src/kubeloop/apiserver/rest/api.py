@@ -311,6 +311,17 @@ class Api:
         subresource: str | None = None,
     ) -> Obj:
         md = obj["metadata"]
+        attrs = Attributes(
+            rt,
+            "CREATE",
+            md.get("namespace") or namespace or "",
+            md.get("name") or "",
+            obj,
+            dry_run=opts.dry_run,
+        )
+        self.admission.validate(attrs, view)
+        obj = review.mutate(attrs, view) or obj  # before a generated name, as on the real server
+        md = obj["metadata"]
         if not md.get("name"):
             if md.get("generateName"):
                 md["name"] = review.remember("name", lambda: meta.generate_name(md["generateName"]))
@@ -328,12 +339,6 @@ class Api:
                     ],
                 )
         name = md["name"]
-        attrs = Attributes(
-            rt, "CREATE", md.get("namespace") or namespace or "", name, obj, dry_run=opts.dry_run
-        )
-        self.admission.validate(attrs, view)
-        obj = review.mutate(attrs, view) or obj
-        md = obj["metadata"]
         key = _key(rt, md.get("namespace"), name)
         for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             md.pop(k, None)
@@ -353,7 +358,7 @@ class Api:
             md["managedFields"] = fields.track_update(
                 None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
             )
-        review.validate(attrs, view, obj=obj)
+        review.validate(attrs, view, obj=obj, name=name)
         if view.get(key) is not None:
             raise already_exists(rt.plural, rt.group, name)
         if opts.dry_run:
