@@ -122,7 +122,8 @@ async def test_a_write_whose_object_changed_meanwhile_asks_again_and_keeps_both_
         await api.create(_rt(api, "", "v1", "namespaces"), None, {"metadata": {"name": "n"}}, WriteOptions())
         await api.create(configmaps, "n", {"metadata": {"name": "c"}, "data": {"a": "1"}}, WriteOptions())
         await configure(api, client, ["UPDATE"])
-        result, _ = await api.patch(configmaps, "n", "c", {"data": {"mine": "1"}}, MERGE, None, WriteOptions())
+        mine = {"data": {"mine": "1"}}
+        result, _ = await api.patch(configmaps, "n", "c", mine, MERGE, None, WriteOptions())
         assert result["data"] == {"a": "1", "other": "1", "mine": "1"}
         assert seen[0] == {"a": "1"}
         assert {"a": "1", "other": "1"} in seen[1:], "the webhook was asked again about the changed object"
