@@ -2,7 +2,7 @@
 control plane and on the embedded server (its built-in controllers and simulated node and kubelet),
 with the same assertions on what kubectl and a client see. Deployment → ReplicaSet → Pods, rolling
 updates within maxSurge/maxUnavailable, Recreate, revision history and rollback, readiness counted
-from Pods, scheduling."""
+from Pods, scheduling, and the Events the controllers record."""
 
 from __future__ import annotations
 
@@ -79,6 +79,20 @@ async def test_a_deployment_runs_ready_pods_on_a_node(kctl: Kubectl, kube: Clien
     pods = await owned_by(kube, "pods", ns, rs)
     nodes = {n["metadata"]["name"] for n in (await kube.list("nodes"))["items"]}
     assert len(pods) == 2
+
+    async def events(of: Obj) -> list[tuple[str, str, str]]:
+        return sorted(
+            (e["source"].get("component", ""), e["reason"], e["message"])
+            for e in (await kube.list("events", namespace=ns))["items"]
+            if e["involvedObject"]["uid"] == of["metadata"]["uid"]
+        )
+
+    assert await events(d) == [
+        ("deployment-controller", "ScalingReplicaSet", f"Scaled up replica set web-{digest} from 0 to 2")
+    ]
+    assert await events(rs) == sorted(
+        ("replicaset-controller", "SuccessfulCreate", f"Created pod: {p['metadata']['name']}") for p in pods
+    )
     for pod in pods:
         status = pod["status"]
         assert pod["spec"]["nodeName"] in nodes
@@ -305,6 +319,15 @@ async def test_a_job_runs_pods_in_parallel_up_to_its_completions(
     for pod in (await kube.list("pods", namespace=ns))["items"]:
         assert pod["status"]["phase"] == "Succeeded"
         assert pod["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "batch"
+    said = [
+        (e["source"].get("component"), e["reason"], e["message"])
+        for e in (await kube.list("events", namespace=ns))["items"]
+        if e["involvedObject"]["uid"] == done["metadata"]["uid"]
+    ]
+    assert ("job-controller", "Completed", "Job completed") in said
+    assert sorted(m for _, reason, m in said if reason == "SuccessfulCreate") == sorted(
+        f"Created pod: {name}" for name in running
+    )
 
 
 async def test_a_daemonset_runs_one_pod_on_every_node(kctl: Kubectl, kube: Client, ns: str) -> None:

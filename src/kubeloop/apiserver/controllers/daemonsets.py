@@ -22,6 +22,7 @@ __all__ = ["DaemonSetController"]
 
 Obj = dict[str, Any]
 REVISION = "controller-revision-hash"
+COMPONENT = "daemonset-controller"
 _TOLERATIONS = [
     {"key": f"node.kubernetes.io/{taint}", "operator": "Exists", "effect": effect}
     for taint, effect in (
@@ -96,14 +97,14 @@ class DaemonSetController(Builtin):
         for pod in pods:
             by_node.setdefault(_node_of(pod), []).append(pod)
         for node in sorted(wanted - by_node.keys()):
-            await self.pods.create(ds, self._template(ds, node, revision), 1, f"{request.name}-")
+            await self.pods.create(ds, self._template(ds, node, revision), 1, f"{request.name}-", COMPONENT)
         for node, on_node in by_node.items():
             surplus = on_node if node not in wanted else on_node[1:]
-            await self.pods.delete(surplus, len(surplus))
+            await self.pods.delete(ds, surplus, len(surplus), COMPONENT)
         current = [by_node[n][0] for n in wanted if n in by_node]
         if all(pod_ready(p) for p in current) and len(current) == len(wanted):
             stale = [p for p in current if (p["metadata"].get("labels") or {}).get(REVISION) != revision]
-            await self.pods.delete(stale[:1], 1)
+            await self.pods.delete(ds, stale[:1], 1, COMPONENT)
         min_ready = int(spec.get("minReadySeconds") or 0)
         status = dict(ds.get("status") or {})
         status.update(

@@ -20,6 +20,7 @@ from kubeloop.controller import Request, Result, map_to_owner
 __all__ = ["DeploymentController"]
 
 Obj = dict[str, Any]
+COMPONENT = "deployment-controller"
 HASH = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
@@ -150,7 +151,15 @@ class DeploymentController(Builtin):
                 "template": template,
             },
         }
-        return await self.runtime.create(self.rs_rt, d["metadata"].get("namespace"), body)
+        created = await self.runtime.create(self.rs_rt, d["metadata"].get("namespace"), body)
+        if replicas:
+            await self._scaled(d, created, 0, replicas)
+        return created
+
+    async def _scaled(self, d: Obj, rs: Obj, old: int, new: int) -> None:
+        direction = "up" if new > old else "down"
+        message = f"Scaled {direction} replica set {rs['metadata']['name']} from {old} to {new}"
+        await self.runtime.record(d, "ScalingReplicaSet", message, COMPONENT)
 
     async def _stamp_revision(self, d: Obj, new: Obj, old: list[Obj]) -> None:
         """The new ReplicaSet has the highest revision (a rollback to an old template renumbers it) and
@@ -176,7 +185,10 @@ class DeploymentController(Builtin):
         scaled = copy.deepcopy(rs)
         scaled["spec"]["replicas"] = replicas
         scaled["metadata"].setdefault("annotations", {}).update(wanted)
-        return await self.runtime.update(self.rs_rt, scaled)
+        updated = await self.runtime.update(self.rs_rt, scaled)
+        if _replicas(rs) != replicas:
+            await self._scaled(d, rs, _replicas(rs), replicas)
+        return updated
 
     # -- strategies ----------------------------------------------------------------------------------
 

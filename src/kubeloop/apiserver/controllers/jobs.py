@@ -19,6 +19,7 @@ from kubeloop.controller import Request, Result, map_to_owner
 __all__ = ["JobController"]
 
 Obj = dict[str, Any]
+COMPONENT = "job-controller"
 _REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
 _BACKOFF = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 
@@ -69,18 +70,19 @@ class JobController(Builtin):
         status.setdefault("startTime", meta.now())
         done = succeeded >= completions if completions is not None else succeeded > 0 and not running
         if failed > int(spec.get("backoffLimit", 6)):
-            await self.pods.delete(running, len(running))
+            await self.pods.delete(job, running, len(running), COMPONENT)
             for kind in ("FailureTarget", "Failed"):
                 set_condition(status, kind, "True", *_BACKOFF, update_time=False)
             running = []
         elif done:
-            await self.pods.delete(running, len(running))
+            await self.pods.delete(job, running, len(running), COMPONENT)
             for kind in ("SuccessCriteriaMet", "Complete"):
                 set_condition(status, kind, "True", *_REACHED, update_time=False)
             status["completionTime"] = meta.now()
             running = []
+            await self.runtime.record(job, "Completed", "Job completed", COMPONENT)
         elif spec.get("suspend"):
-            await self.pods.delete(running, len(running))
+            await self.pods.delete(job, running, len(running), COMPONENT)
             running = []
         else:
             wanted = parallelism if completions is None else min(parallelism, int(completions) - succeeded)
@@ -88,7 +90,7 @@ class JobController(Builtin):
                 wanted = 0
             missing = wanted - len(running)
             if missing > 0:
-                await self.pods.create(job, self._template(job), missing, f"{request.name}-")
+                await self.pods.create(job, self._template(job), missing, f"{request.name}-", COMPONENT)
         counts = {"active": len(running), "succeeded": succeeded, "failed": failed}
         for field, value in counts.items():
             if value:

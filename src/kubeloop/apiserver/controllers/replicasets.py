@@ -23,6 +23,7 @@ from kubeloop.controller import Request, Result, map_to_owner
 __all__ = ["ReplicaSetController", "pod_from_template"]
 
 Obj = dict[str, Any]
+COMPONENT = "replicaset-controller"
 
 
 def pod_from_template(owner: Obj, template: Obj, generate_name: str) -> Obj:
@@ -68,15 +69,25 @@ class Pods:
         """Pods ``owner`` controls and selects, oldest first."""
         return owned(self.informer.list(owner["metadata"].get("namespace") or ""), owner)
 
-    async def create(self, owner: Obj, template: Obj, count: int, generate_name: str) -> None:
+    async def create(self, owner: Obj, template: Obj, count: int, generate_name: str, component: str) -> None:
         for _ in range(count):
-            await self.runtime.create(
-                self.rt, owner["metadata"].get("namespace"), pod_from_template(owner, template, generate_name)
-            )
+            pod = pod_from_template(owner, template, generate_name)
+            await self.create_one(owner, pod, component)
 
-    async def delete(self, pods: list[Obj], count: int) -> None:
+    async def create_one(self, owner: Obj, pod: Obj, component: str) -> None:
+        """Create ``pod`` for ``owner``, with the ``SuccessfulCreate`` Event its controller records."""
+        created = await self.runtime.create(self.rt, owner["metadata"].get("namespace"), pod)
+        await self.runtime.record(
+            owner, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}", component
+        )
+
+    async def delete(self, owner: Obj, pods: list[Obj], count: int, component: str) -> None:
+        """Delete the ``count`` least useful of ``pods``, with ``SuccessfulDelete`` Events."""
         for pod in sorted(pods, key=_deletion_rank)[:count]:
-            await self.runtime.delete(self.rt, pod)
+            if await self.runtime.delete(self.rt, pod) is not None:
+                await self.runtime.record(
+                    owner, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}", component
+                )
 
 
 class ReplicaSetController(Builtin):
@@ -99,9 +110,11 @@ class ReplicaSetController(Builtin):
         if not rs["metadata"].get("deletionTimestamp"):
             diff = len(pods) - int(spec.get("replicas", 1))
             if diff < 0:
-                await self.pods.create(rs, spec.get("template") or {}, -diff, f"{rs['metadata']['name']}-")
+                await self.pods.create(
+                    rs, spec.get("template") or {}, -diff, f"{rs['metadata']['name']}-", COMPONENT
+                )
             elif diff > 0:
-                await self.pods.delete(pods, diff)
+                await self.pods.delete(rs, pods, diff, COMPONENT)
         min_ready = int(spec.get("minReadySeconds") or 0)
         template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
         status = dict(rs.get("status") or {})

@@ -14,11 +14,13 @@ the namespace is terminating (its deletion deletes the owner too).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
 from kubeloop.apiserver.controllers.listwatch import StoreListWatch, api_resource, client_error
+from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import Registry, ResourceType
@@ -115,6 +117,19 @@ class Runtime:
         finally:
             self._settle(rt, namespace, name)
 
+    async def record(self, obj: Obj, reason: str, message: str, component: str) -> None:
+        """Record a Normal Event about ``obj``; failing to is logged, never fails the reconcile."""
+        body = event(obj, reason, message, component)
+        try:
+            await self.api.create(
+                self.rt("", "v1", "events"),
+                body["metadata"]["namespace"],
+                body,
+                WriteOptions(manager=MANAGER),
+            )
+        except StatusError as exc:
+            log.debug("event %s about %s not recorded: %s", reason, obj["metadata"]["name"], exc)
+
     async def delete(
         self,
         rt: ResourceType,
@@ -133,6 +148,38 @@ class Runtime:
             return None
         finally:
             self._settle(rt, namespace, name)
+
+
+def event(obj: Obj, reason: str, message: str, component: str, kind: str = "Normal") -> Obj:
+    """A core ``v1`` Event about ``obj``, as client-go's event recorder in kube-controller-manager
+    writes it (named ``<object>.<nanoseconds in hex>``)."""
+    md = obj["metadata"]
+    stamp = meta.now()
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{md['name']}.{time.time_ns():x}",
+            "namespace": md.get("namespace") or "default",
+        },
+        "involvedObject": {
+            "apiVersion": obj.get("apiVersion", ""),
+            "kind": obj.get("kind", ""),
+            "name": md["name"],
+            "namespace": md.get("namespace", ""),
+            "uid": md.get("uid", ""),
+            "resourceVersion": md.get("resourceVersion", ""),
+        },
+        "reason": reason,
+        "message": message,
+        "type": kind,
+        "source": {"component": component},
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "reportingComponent": component,
+        "reportingInstance": "",
+    }
 
 
 class Builtin:

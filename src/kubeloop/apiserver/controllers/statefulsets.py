@@ -20,6 +20,7 @@ __all__ = ["StatefulSetController"]
 
 Obj = dict[str, Any]
 REVISION = "controller-revision-hash"
+COMPONENT = "statefulset-controller"
 
 
 def _ordinal(sts: Obj, pod: Obj) -> int | None:
@@ -86,9 +87,11 @@ class StatefulSetController(Builtin):
         for ordinal in range(replicas):
             pod = pods.get(ordinal)
             if pod is None:
-                await self.runtime.create(
-                    self.pods.rt, sts["metadata"]["namespace"], self._pod(sts, ordinal, revision)
-                )
+                pod = self._pod(sts, ordinal, revision)
+                await self.runtime.create(self.pods.rt, sts["metadata"]["namespace"], pod)
+                names = pod["metadata"]["name"], sts["metadata"]["name"]
+                message = "create Pod {} in StatefulSet {} successful".format(*names)
+                await self.runtime.record(sts, "SuccessfulCreate", message, COMPONENT)
                 if ordered:
                     return
             elif ordered and not _running_and_ready(pod):
@@ -96,9 +99,11 @@ class StatefulSetController(Builtin):
         condemned = sorted((o for o in pods if o >= replicas), reverse=True)
         if ordered:
             if condemned and not any(pods[o]["metadata"].get("deletionTimestamp") for o in condemned):
-                await self.pods.delete([pods[condemned[0]]], 1)
+                await self.pods.delete(sts, [pods[condemned[0]]], 1, COMPONENT)
             return
-        await self.pods.delete([pods[o] for o in condemned if active(pods[o])], len(condemned))
+        await self.pods.delete(
+            sts, [pods[o] for o in condemned if active(pods[o])], len(condemned), COMPONENT
+        )
 
     async def _update(self, sts: Obj, pods: dict[int, Obj], replicas: int, revision: str) -> None:
         strategy = (sts.get("spec") or {}).get("updateStrategy") or {}
@@ -111,7 +116,7 @@ class StatefulSetController(Builtin):
         for ordinal in range(replicas - 1, partition - 1, -1):
             pod = pods[ordinal]
             if (pod["metadata"].get("labels") or {}).get(REVISION) != revision:
-                await self.pods.delete([pod], 1)
+                await self.pods.delete(sts, [pod], 1, COMPONENT)
                 return
 
     async def _status(self, sts: Obj, revision: str) -> Result | None:
