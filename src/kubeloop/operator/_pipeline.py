@@ -251,8 +251,13 @@ async def _write_status(ctx: Context, reg: Registration) -> None:
             updated = await ctx.client.patch(
                 resource, ctx.request.name, {"status": patch}, subresource="status", **kwargs
             )
-        except NotFoundError:
-            return  # deleted meanwhile: nothing left to report on (the main resource is no fallback)
+        except NotFoundError as exc:
+            # Deleted meanwhile (the Status names it): nothing left to report on, and the main
+            # resource is no fallback. A 404 naming nothing (kube-apiserver starting, the CRD's
+            # routes not yet installed) fails the pass, to be retried.
+            if exc.details.get("name") != ctx.request.name:
+                raise
+            return
     (await ctx.cache.informer(reg.primary.ref)).observe(updated)
 
 

@@ -53,12 +53,19 @@ __all__ = ["FaultProxy", "FaultStats", "Faults"]
 T = TypeVar("T")
 
 _REASONS = {
+    404: "Not Found",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-_STATUS_REASON = {429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout"}
+_STATUS_REASON = {
+    404: "NotFound",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 @dataclass(frozen=True)
