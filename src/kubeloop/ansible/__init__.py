@@ -5,25 +5,33 @@ Role: beside ``kubeloop.operator`` (``AnsibleOperator`` is an ``Operator``), bel
 scaffolding. Needs the ``ansible`` extra (ansible-core, ansible-runner, the kubernetes.core collection).
 """
 
-from kubeloop.ansible._operator import RECONCILE_PERIOD_ANNOTATION, AnsibleOperator, AnsibleRunError
+from kubeloop.ansible._operator import (
+    RECONCILE_PERIOD_ANNOTATION,
+    AnsibleOperator,
+    AnsibleRunError,
+    ProxiedOperator,
+    owner_reference_rule,
+)
 from kubeloop.ansible._params import extra_vars, to_snake
-from kubeloop.ansible._proxy import PRIMARY_RESOURCE, PRIMARY_RESOURCE_TYPE
+from kubeloop.ansible._proxy import ApiProxy, RunOwner
 from kubeloop.ansible._runner import RunResult, TaskFailure, run_ansible
 from kubeloop.ansible._watches import Finalizer, Watch, WatchesError, load_watches, parse_duration
 
 __all__ = [
-    "PRIMARY_RESOURCE",
-    "PRIMARY_RESOURCE_TYPE",
     "RECONCILE_PERIOD_ANNOTATION",
     "AnsibleOperator",
     "AnsibleRunError",
+    "ApiProxy",
     "Finalizer",
+    "ProxiedOperator",
+    "RunOwner",
     "RunResult",
     "TaskFailure",
     "Watch",
     "WatchesError",
     "extra_vars",
     "load_watches",
+    "owner_reference_rule",
     "parse_duration",
     "run_ansible",
     "to_snake",

@@ -11,28 +11,33 @@ deleted Deployment — runs the role again for its owner.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from kubeloop.ansible._params import extra_vars
-from kubeloop.ansible._proxy import PRIMARY_RESOURCE, PRIMARY_RESOURCE_TYPE, ApiProxy, RunOwner
+from kubeloop.ansible._proxy import ApiProxy, RunOwner
 from kubeloop.ansible._runner import RunResult, run_ansible
 from kubeloop.ansible._watches import Watch, WatchesError, load_watches, parse_duration
 from kubeloop.client import Client, NotFoundError, PatchType
-from kubeloop.controller import Request, Result, map_to_owner
+from kubeloop.controller import Result
 from kubeloop.errors import KubeloopError
 from kubeloop.gvk import GroupVersionKind, plural_of
 from kubeloop.helpers import find_condition, set_condition
 from kubeloop.manager import Manager, ManagerOptions, Metrics
-from kubeloop.operator import Context, Operator
+from kubeloop.operator import Context, DependentWatches, Operator
 from kubeloop.webhook import WebhookServer
 
-__all__ = ["RECONCILE_PERIOD_ANNOTATION", "AnsibleOperator", "AnsibleRunError"]
+__all__ = [
+    "RECONCILE_PERIOD_ANNOTATION",
+    "AnsibleOperator",
+    "AnsibleRunError",
+    "ProxiedOperator",
+    "owner_reference_rule",
+]
 
 RECONCILE_PERIOD_ANNOTATION = "ansible.sdk.operatorframework.io/reconcile-period"
 
@@ -49,11 +54,37 @@ class AnsibleRunError(KubeloopError):
     """A run that failed; the message names the failed tasks."""
 
 
-def _controller_name(gvk: GroupVersionKind) -> str:
-    return f"{gvk.kind.lower()}.{gvk.group}" if gvk.group else gvk.kind.lower()
+class ProxiedOperator(Operator):
+    """An ``Operator`` whose reconciles run a tool (ansible, helm) that talks to the API server through
+    an ``ApiProxy``, and which watches the kinds the tool's objects are of (``dependents``)."""
+
+    def __init__(self, name: str, *, namespace: str | None, rbac: Sequence[Mapping[str, Any]]) -> None:
+        super().__init__(name, namespace=namespace, rbac=rbac)
+        self.proxy: ApiProxy | None = None
+        self.dependents = DependentWatches()
+
+    def _new_proxy(self, client: Client) -> ApiProxy:
+        raise NotImplementedError
+
+    async def build(
+        self,
+        client: Client,
+        options: ManagerOptions | None = None,
+        metrics: Metrics | None = None,
+        *,
+        webhook_server: WebhookServer | None = None,
+    ) -> Manager:
+        """As ``Operator.build``, with the API proxy the tool talks to (run beside the controllers)."""
+        if self.proxy is not None:
+            self.servers.remove(self.proxy)
+        self.proxy = self._new_proxy(client)
+        self.servers.append(self.proxy)
+        manager = await super().build(client, options, metrics, webhook_server=webhook_server)
+        self.dependents.reset(manager)
+        return manager
 
 
-class AnsibleOperator(Operator):
+class AnsibleOperator(ProxiedOperator):
     """Reconciles each kind of a watches file by running its role or playbook (module docstring)."""
 
     def __init__(
@@ -72,12 +103,13 @@ class AnsibleOperator(Operator):
         self.watches = load_watches(watches) if isinstance(watches, str | Path) else list(watches)
         if not self.watches:
             raise WatchesError("the watches file declares no kind")
-        super().__init__(name, namespace=namespace, rbac=[r for w in self.watches for r in _rules(w)])
+        super().__init__(
+            name,
+            namespace=namespace,
+            rbac=[r for w in self.watches for r in (*w.rbac, owner_reference_rule(w.gvk))],
+        )
         self.artifacts_dir = Path(artifacts_dir or Path(tempfile.gettempdir()) / "kubeloop-ansible" / name)
         self.verbosity = verbosity
-        self.proxy: ApiProxy | None = None
-        self._dependents: set[tuple[str, str]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
         default_workers = max_concurrent_reconciles or os.cpu_count() or 1
         for watch in self.watches:
             self._declare(watch, _workers(watch.gvk, default_workers))
@@ -108,21 +140,8 @@ class AnsibleOperator(Operator):
 
     # -- running -----------------------------------------------------------------------------------
 
-    async def build(
-        self,
-        client: Client,
-        options: ManagerOptions | None = None,
-        metrics: Metrics | None = None,
-        *,
-        webhook_server: WebhookServer | None = None,
-    ) -> Manager:
-        """As ``Operator.build``, with the API proxy the runs talk to."""
-        if self.proxy is not None:
-            self.servers.remove(self.proxy)
-        self.proxy = ApiProxy(client, self._on_created)
-        self.servers.append(self.proxy)
-        self._dependents.clear()
-        return await super().build(client, options, metrics, webhook_server=webhook_server)
+    def _new_proxy(self, client: Client) -> ApiProxy:
+        return ApiProxy(client, self._on_created)
 
     async def _reconcile(self, watch: Watch, ctx: Context) -> Result | None:
         annotations = (ctx.obj.get("metadata") or {}).get("annotations") or {}
@@ -240,35 +259,11 @@ class AnsibleOperator(Operator):
     # -- dependent resources -----------------------------------------------------------------------
 
     def _on_created(self, owner: RunOwner, obj: dict[str, Any], namespaced: bool) -> None:
-        gvk = GroupVersionKind.from_object(obj)
         watch = next((w for w in self.watches if w.gvk.ref == f"{owner.api_version}/{owner.kind}"), None)
         if watch is None or not watch.watch_dependent_resources:
             return
-        if not namespaced and not watch.watch_cluster_scoped_resources:
-            return
-        key = (watch.gvk.ref, gvk.ref)
-        if key in self._dependents:
-            return
-        self._dependents.add(key)
-        task = asyncio.get_running_loop().create_task(self._watch_dependent(watch, gvk, key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _watch_dependent(self, watch: Watch, child: GroupVersionKind, key: tuple[str, str]) -> None:
-        manager = self.manager
-        name = _controller_name(watch.gvk)
-        controller = next((c for c in manager.controllers if c.name == name), None) if manager else None
-        if manager is None or controller is None:
-            return
-        try:
-            informer = await manager.cache.informer(child.ref)
-            primary = await manager.cache.informer(watch.gvk.ref)
-        except Exception as exc:  # the kind cannot be watched (RBAC, discovery): runs still work
-            self._dependents.discard(key)
-            log.warning("cannot watch %s created by %s: %s", child.ref, watch.gvk.kind, exc)
-            return
-        controller.watch(informer, _owner_mapper(watch.gvk, primary.resource.namespaced))
-        log.info("watching %s, created by the runs of %s", child.ref, watch.gvk.kind)
+        if namespaced or watch.watch_cluster_scoped_resources:
+            self.dependents.add(watch.gvk, GroupVersionKind.from_object(obj))
 
 
 def _set(
@@ -288,29 +283,10 @@ def _set(
                 condition.pop("ansibleResult", None)
 
 
-def _owner_mapper(primary: GroupVersionKind, namespaced: bool) -> Any:
-    by_reference = map_to_owner(primary.group, primary.kind, namespaced=namespaced)
-    wanted = f"{primary.kind}.{primary.group}"
-
-    def mapper(obj: dict[str, Any]) -> Iterable[Request]:
-        yield from by_reference(obj)
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        if annotations.get(PRIMARY_RESOURCE_TYPE) == wanted and PRIMARY_RESOURCE in annotations:
-            namespace, _, name = str(annotations[PRIMARY_RESOURCE]).rpartition("/")
-            yield Request(namespace if namespaced else "", name)
-
-    return mapper
-
-
-def _rules(watch: Watch) -> list[Mapping[str, Any]]:
-    """The watch's declared rules, and ``<plural>/finalizers: update`` for the owner references of
-    its children (``blockOwnerDeletion``, checked where OwnerReferencesPermissionEnforcement runs)."""
-    finalizers = {
-        "apiGroups": [watch.gvk.group],
-        "resources": [f"{plural_of(watch.gvk.kind)}/finalizers"],
-        "verbs": ["update"],
-    }
-    return [*watch.rbac, finalizers]
+def owner_reference_rule(gvk: GroupVersionKind) -> dict[str, Any]:
+    """``<plural>/finalizers: update``, for the owner references of the kind's children
+    (``blockOwnerDeletion``, checked where OwnerReferencesPermissionEnforcement runs)."""
+    return {"apiGroups": [gvk.group], "resources": [f"{plural_of(gvk.kind)}/finalizers"], "verbs": ["update"]}
 
 
 def _workers(gvk: GroupVersionKind, default: int) -> int:

@@ -1,6 +1,7 @@
 """The API proxy the playbooks talk to: the operator's credentials, and ownership of what they create.
 
-Each run gets a kubeconfig naming this proxy (loopback, plain HTTP) and a token of its own; the proxy
+Each run gets a kubeconfig naming this proxy (loopback, plain HTTP) under a path holding a token of its
+own (``/runs/<token>``: client-go sends no bearer token over plain HTTP, a path it keeps); the proxy
 forwards every request with the operator's client (its credentials, QPS limits and retries) and
 answers with the API server's code and body. A create made with a run's token gets that run's
 object as its owner, as operator-sdk's proxy does: an owner reference (controller, blocking
@@ -27,11 +28,12 @@ from aiohttp import web
 from kubeloop.client import ApiError, Client
 from kubeloop.errors import KubeloopError
 from kubeloop.gvk import split_api_version
+from kubeloop.operator import PRIMARY_RESOURCE, PRIMARY_RESOURCE_TYPE
 
-__all__ = ["PRIMARY_RESOURCE", "PRIMARY_RESOURCE_TYPE", "ApiProxy", "RunOwner"]
+__all__ = ["ApiProxy", "RunOwner"]
 
-PRIMARY_RESOURCE = "operator-sdk/primary-resource"
-PRIMARY_RESOURCE_TYPE = "operator-sdk/primary-resource-type"
+
+RUNS = "/runs/"
 
 FORBIDDEN_HINT = (
     "the operator's RBAC does not allow this request: add the rule to the kind's rbac: in watches.yaml "
@@ -75,9 +77,18 @@ CreatedFn = Callable[[RunOwner, dict[str, Any], bool], None]
 class ApiProxy:
     """An aiohttp server on loopback forwarding to ``client``'s API server (see the module docstring)."""
 
-    def __init__(self, client: Client, on_created: CreatedFn, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        client: Client,
+        on_created: CreatedFn,
+        host: str = "127.0.0.1",
+        *,
+        unowned: Callable[[dict[str, Any]], bool] = lambda obj: False,
+    ) -> None:
+        """``unowned``: creates of objects it selects are passed on untouched (Helm's release Secrets)."""
         self.client = client
         self.on_created = on_created
+        self.unowned = unowned
         self.host = host
         self.port = 0
         self._runs: dict[str, RunOwner] = {}
@@ -111,8 +122,8 @@ class ApiProxy:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
-            "users": [{"name": "run", "user": {"token": token}}],
+            "clusters": [{"name": "proxy", "cluster": {"server": f"{self.url}{RUNS}{token}"}}],
+            "users": [{"name": "run", "user": {}}],
             "contexts": [
                 {
                     "name": "run",
@@ -131,26 +142,28 @@ class ApiProxy:
             path.unlink(missing_ok=True)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        owner = self._runs.get(request.headers.get("Authorization", "").removeprefix("Bearer ").strip())
+        token, _, rest = request.path.removeprefix(RUNS).partition("/")
+        owner = self._runs.get(token) if request.path.startswith(RUNS) else None
         if owner is None:
-            return _status(401, "Unauthorized", "this proxy serves the operator's ansible runs only")
+            return _status(401, "Unauthorized", "this proxy serves the operator's runs only")
+        path = "/" + rest
         body = await request.read() if request.can_read_body else None
         content_type = request.headers.get("Content-Type", "application/json")
         created_in: tuple[bool, str] | None = None
         if request.method == "POST" and body:
-            created_in = _create_target(request.path)
+            created_in = _create_target(path)
             if created_in is not None:
-                owned = _owned(body, owner, *created_in)
+                owned = _owned(body, owner, *created_in, self.unowned)
                 if owned is not None:
                     body, content_type = owned, "application/json"
         params = dict(request.query)
         transport = self.client.transport
         if request.method == "GET" and params.get("watch") in ("1", "true"):
-            return await self._watch(request, params)
+            return await self._watch(request, path, params)
         try:
             result = await transport.request(
                 request.method,
-                request.path,
+                path,
                 verb=f"proxy-{request.method.lower()}",
                 params=params,
                 body=body,
@@ -166,14 +179,19 @@ class ApiProxy:
             )
         except KubeloopError as exc:
             return _status(503, "ServiceUnavailable", str(exc))
-        if created_in is not None and isinstance(result, dict) and result.get("metadata"):
+        if (
+            created_in is not None
+            and isinstance(result, dict)
+            and result.get("metadata")
+            and not self.unowned(result)
+        ):
             self.on_created(owner, result, created_in[0])
         return web.Response(body=orjson.dumps(result), content_type="application/json")
 
-    async def _watch(self, request: web.Request, params: dict[str, str]) -> web.StreamResponse:
+    async def _watch(self, request: web.Request, path: str, params: dict[str, str]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         try:
-            async with self.client.transport.stream(request.path, params=params) as upstream:
+            async with self.client.transport.stream(path, params=params) as upstream:
                 await response.prepare(request)
                 async for chunk in upstream.chunks():
                     await response.write(chunk)
@@ -209,7 +227,9 @@ def _create_target(path: str) -> tuple[bool, str] | None:
     return None
 
 
-def _owned(body: bytes, owner: RunOwner, namespaced: bool, namespace: str) -> bytes | None:
+def _owned(
+    body: bytes, owner: RunOwner, namespaced: bool, namespace: str, unowned: Callable[[dict[str, Any]], bool]
+) -> bytes | None:
     """The object of a create with its owner set (JSON); None when the body is not an object."""
     try:
         obj = orjson.loads(body)
@@ -218,7 +238,7 @@ def _owned(body: bytes, owner: RunOwner, namespaced: bool, namespace: str) -> by
             obj = yaml.safe_load(body)
         except yaml.YAMLError:
             return None
-    if not isinstance(obj, dict):
+    if not isinstance(obj, dict) or unowned(obj):
         return None
     meta = obj.setdefault("metadata", {})
     if namespaced and owner.namespace and namespace == owner.namespace:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,27 @@ def load_operator(
     target: str, *, max_concurrent_reconciles: int | None = None, name: str | None = None
 ) -> Operator:
     """Import ``module:attribute`` (the current directory and ``src/`` are on the path), or make the
-    Ansible operator of a watches file (``watches.yaml``; named ``name``, by default
-    ``<its directory>-operator``)."""
+    Ansible or Helm operator of a watches file (``watches.yaml``, charts or roles; named ``name``, by
+    default ``<its directory>-operator``; helm from the kubeloop cache or PATH)."""
     if target.endswith((".yaml", ".yml")):
-        from kubeloop.ansible import AnsibleOperator  # the CLI starts faster without it
+        # Imported here: the CLI starts faster without them.
+        from kubeloop.ansible import AnsibleOperator
+        from kubeloop.helm import HelmOperator, is_helm_watches
+        from kubeloop.testing.assets import find_binary
 
         path = Path(target).resolve()
+        name = name or f"{path.parent.name}-operator"
         try:
-            return AnsibleOperator(
-                path,
-                name=name or f"{path.parent.name}-operator",
-                max_concurrent_reconciles=max_concurrent_reconciles,
-            )
+            if is_helm_watches(path):
+                helm = find_binary("helm") or shutil.which("helm")
+                if helm is None:
+                    raise click.ClickException(
+                        "no helm: run `kubeloop controlplane build helm` or put helm on PATH"
+                    )
+                return HelmOperator(
+                    path, helm=helm, name=name, max_concurrent_reconciles=max_concurrent_reconciles
+                )
+            return AnsibleOperator(path, name=name, max_concurrent_reconciles=max_concurrent_reconciles)
         except KubeloopError as exc:
             raise click.ClickException(str(exc)) from exc
     module_name, _, attr = target.partition(":")
@@ -65,7 +75,7 @@ def load_operator(
     "--max-concurrent-reconciles",
     type=click.IntRange(min=1),
     default=None,
-    help="Ansible operators: objects of each kind run at once (default: the CPU count).",
+    help="Ansible and Helm operators: objects of each kind reconciled at once (default: the CPU count).",
 )
 @click.option(
     "--name", default=None, help="Ansible operators: the operator's name (its field manager, Events)."

@@ -5,14 +5,24 @@ re-exports for authors.
 """
 
 from kubeloop.operator._context import Context
+from kubeloop.operator._dependents import (
+    PRIMARY_RESOURCE,
+    PRIMARY_RESOURCE_TYPE,
+    DependentWatches,
+    controller_name,
+    owner_mapper,
+)
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._operator import Operator, ReconcileFn, TypedCleanupFn, TypedReconcileFn
 from kubeloop.operator._scope import CacheScope
 from kubeloop.operator._watch import Watch
 
 __all__ = [
+    "PRIMARY_RESOURCE",
+    "PRIMARY_RESOURCE_TYPE",
     "CacheScope",
     "Context",
+    "DependentWatches",
     "KindLike",
     "KindSpec",
     "Operator",
@@ -20,5 +30,7 @@ __all__ = [
     "TypedCleanupFn",
     "TypedReconcileFn",
     "Watch",
+    "controller_name",
     "kind_spec",
+    "owner_mapper",
 ]

@@ -36,6 +36,7 @@ from kubeloop.client import Client
 from kubeloop.controller import ControllerOptions, Mapper, Predicate, Result
 from kubeloop.manager import Manager, ManagerOptions, Metrics, ShardingOptions, ShardLabels
 from kubeloop.operator._context import Context
+from kubeloop.operator._dependents import controller_name
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
 from kubeloop.operator._legacy import from_keywords
 from kubeloop.operator._pipeline import CleanupFn, ReconcileFn, Registration, build_controller
@@ -185,7 +186,7 @@ class Operator:
                         reconcile_timeout=reconcile_timeout,
                         initial_priority=initial_priority,
                     ),
-                    name=f"{primary.kind.lower()}.{primary.group}" if primary.group else primary.kind.lower(),
+                    name=controller_name(primary),
                 )
             )
             return fn

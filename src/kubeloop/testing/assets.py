@@ -56,6 +56,7 @@ COMPONENTS: dict[str, Component] = {
         ("kube-apiserver", "kube-controller-manager", "kube-scheduler"),
     ),
     "kwok": Component("kwok", versions.KWOK_VERSION, ("kwok",)),
+    "helm": Component("helm", versions.HELM_VERSION, ("helm",)),
 }
 
 
@@ -200,22 +201,28 @@ def _build_etcd(b: _GoBuild, out: Path) -> None:
     b.run("build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3")
 
 
-def _build_kwok(b: _GoBuild, out: Path) -> None:
-    b.module("module kubeloop.local/build\n\ngo 1.24\n")
-    b.run(
-        "install",
-        "-trimpath",
-        "-ldflags",
-        "-s -w",
-        f"sigs.k8s.io/kwok/cmd/kwok@{b.component.version}",
-        env={"GOBIN": str(out)},
-    )
+def _go_install(package: str) -> Callable[[_GoBuild, Path], None]:
+    """A builder running ``go install package@version`` into the component's directory."""
+
+    def build(b: _GoBuild, out: Path) -> None:
+        b.module("module kubeloop.local/build\n\ngo 1.24\n")
+        b.run(
+            "install",
+            "-trimpath",
+            "-ldflags",
+            "-s -w",
+            f"{package}@{b.component.version}",
+            env={"GOBIN": str(out)},
+        )
+
+    return build
 
 
 _BUILDERS: dict[str, Callable[[_GoBuild, Path], None]] = {
     "etcd": _build_etcd,
     "kubernetes": _build_kubernetes,
-    "kwok": _build_kwok,
+    "kwok": _go_install("sigs.k8s.io/kwok/cmd/kwok"),
+    "helm": _go_install("helm.sh/helm/v3/cmd/helm"),
 }
 
 

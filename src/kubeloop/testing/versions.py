@@ -7,8 +7,10 @@ machine's kubectl v1.32 and builds with Go 1.26; etcd 3.6 is the line Kubernetes
 
 from __future__ import annotations
 
-__all__ = ["ETCD_VERSION", "KUBERNETES_VERSION", "KWOK_VERSION"]
+__all__ = ["ETCD_VERSION", "HELM_VERSION", "KUBERNETES_VERSION", "KWOK_VERSION"]
 
 KUBERNETES_VERSION = "v1.33.13"
 ETCD_VERSION = "v3.6.16"
 KWOK_VERSION = "v0.7.0"
+# Helm for the Helm operators (kubeloop.helm): the v3 line, whose release Secrets helm v3 and v4 read.
+HELM_VERSION = "v3.21.4"

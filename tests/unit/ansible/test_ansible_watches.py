@@ -142,3 +142,20 @@ def test_extra_vars_are_operator_sdks() -> None:
     assert params["_app_example_com_appservice_spec"] == obj["spec"]
     assert params["state"] == "present"
     assert extra_vars(obj, snake_case=False)["ports"] == [{"targetPort": 80, "nodePort": 30002}]
+
+
+EXAMPLE = Path(__file__).parents[3] / "examples/appservice-ansible/watches.yaml"
+
+
+def test_max_concurrent_reconciles_is_per_kind_and_the_environment_overrides_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kubeloop.ansible import AnsibleOperator
+
+    def workers() -> int:
+        (registration,) = AnsibleOperator(EXAMPLE, max_concurrent_reconciles=3)._registrations
+        return registration.options.max_concurrent_reconciles
+
+    assert workers() == 3
+    monkeypatch.setenv("MAX_CONCURRENT_RECONCILES_APPSERVICE_APP_EXAMPLE_COM", "5")
+    assert workers() == 5

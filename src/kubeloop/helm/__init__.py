@@ -1,0 +1,21 @@
+"""Helm operators: the kinds of an operator-sdk helm ``watches.yaml`` reconciled by installing,
+upgrading and uninstalling a chart's release with the ``helm`` command (Helm's own release Secrets).
+
+Role: above ``kubeloop.ansible``, whose API proxy it uses; below the CLI and the scaffolding.
+"""
+
+from kubeloop.helm._helm import Helm, HelmError, Release
+from kubeloop.helm._operator import UNINSTALL_FINALIZER, HelmOperator, merge
+from kubeloop.helm._watches import HelmWatch, is_helm_watches, load_helm_watches
+
+__all__ = [
+    "UNINSTALL_FINALIZER",
+    "Helm",
+    "HelmError",
+    "HelmOperator",
+    "HelmWatch",
+    "Release",
+    "is_helm_watches",
+    "load_helm_watches",
+    "merge",
+]

@@ -1,0 +1,214 @@
+"""``HelmOperator``: an ``Operator`` installing a Helm chart per object of each kind of a watches file.
+
+A reconcile, as operator-sdk's helm-operator: the object's spec (with the watch's
+``overrideValues`` over it) is the release's values; no release → ``helm install``; a release whose
+rendered manifest differs from what a server-side dry-run upgrade renders now, or whose objects are
+missing (deleted by hand), or that is not deployed → ``helm upgrade``; an upgrade that fails is rolled
+back to the revision that was deployed. Deleting the object uninstalls the release first (a
+finalizer). Helm talks to the API server through the same proxy as Ansible runs (the operator's
+credentials; the object made the owner of what Helm creates, except the release Secrets, which Helm
+keeps as it always does). Status: ``deployedRelease`` (name, revision, manifest digest) and the
+conditions ``Initialized``, ``Deployed``, ``ReleaseFailed`` (install or upgrade failed, with helm's
+message naming the template or value) and ``Irreconcilable`` (the release cannot be read, or is stuck
+pending); each failure is a Warning Event and a retry with backoff.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kubeloop.ansible import ApiProxy, ProxiedOperator, RunOwner, WatchesError, owner_reference_rule
+from kubeloop.client import Client, NotFoundError
+from kubeloop.controller import Result
+from kubeloop.gvk import GroupVersionKind
+from kubeloop.helm._helm import Helm, HelmError, Release
+from kubeloop.helm._watches import HelmWatch, load_helm_watches
+from kubeloop.operator import Context
+
+__all__ = ["UNINSTALL_FINALIZER", "HelmOperator"]
+
+UNINSTALL_FINALIZER = "helm.sdk.operatorframework.io/uninstall-release"
+INITIALIZED, DEPLOYED, RELEASE_FAILED, IRRECONCILABLE = (
+    "Initialized",
+    "Deployed",
+    "ReleaseFailed",
+    "Irreconcilable",
+)
+
+log = logging.getLogger("kubeloop.helm")
+
+
+def _is_release_secret(obj: Mapping[str, Any]) -> bool:
+    return obj.get("kind") == "Secret" and str(obj.get("type", "")).startswith("helm.sh/release")
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` merged in, key by key down nested mappings (``over`` wins)."""
+    merged = dict(base)
+    for key, value in over.items():
+        old = merged.get(key)
+        merged[key] = merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
+    return merged
+
+
+def _documents(manifest: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind")]
+
+
+class HelmOperator(ProxiedOperator):
+    """Installs, upgrades and uninstalls a chart's release per object (see the module docstring)."""
+
+    def __init__(
+        self,
+        watches: str | Path | Sequence[HelmWatch],
+        *,
+        helm: str | Path = "helm",
+        name: str = "helm-operator",
+        namespace: str | None = None,
+        max_concurrent_reconciles: int | None = None,
+        work_dir: str | Path | None = None,
+    ) -> None:
+        """``helm``: the helm binary (``kubeloop controlplane build helm`` builds one into the cache)."""
+        self.watches = load_helm_watches(watches) if isinstance(watches, str | Path) else list(watches)
+        if not self.watches:
+            raise WatchesError("the watches file declares no kind")
+        rules = [r for w in self.watches for r in (*w.rbac, owner_reference_rule(w.gvk))]
+        super().__init__(name, namespace=namespace, rbac=rules)
+        self.helm = Helm(helm)
+        self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "kubeloop-helm" / name)
+        for watch in self.watches:
+            self._declare(
+                watch, watch.max_concurrent_reconciles or max_concurrent_reconciles or os.cpu_count() or 1
+            )
+
+    def _declare(self, watch: HelmWatch, workers: int) -> None:
+        ref = watch.gvk.ref
+
+        async def reconcile(obj: dict[str, Any], ctx: Context) -> Result | None:
+            return await self._reconcile(watch, ctx)
+
+        async def uninstall(obj: dict[str, Any], ctx: Context) -> None:
+            meta = ctx.obj["metadata"]
+            async with self._kubeconfig(watch, ctx) as kubeconfig:
+                await self.helm.uninstall(kubeconfig, meta["name"], meta.get("namespace") or "default")
+            ctx.event("Normal", "UninstallSuccessful", f"release {meta['name']} uninstalled")
+
+        self.reconcile(ref, max_concurrent_reconciles=workers)(reconcile)
+        self.finalize(ref, finalizer=UNINSTALL_FINALIZER)(uninstall)
+
+    def _new_proxy(self, client: Client) -> ApiProxy:
+        return ApiProxy(client, lambda owner, obj, namespaced: None, unowned=_is_release_secret)
+
+    @contextlib.asynccontextmanager
+    async def _kubeconfig(self, watch: HelmWatch, ctx: Context) -> Any:
+        assert self.proxy is not None, "build() the operator before reconciling"
+        meta = ctx.obj["metadata"]
+        gvk = watch.gvk
+        private = self.work_dir / (gvk.group or "core") / gvk.version / gvk.kind
+        private = private / (meta.get("namespace") or "_cluster") / meta["name"]
+        private.mkdir(parents=True, exist_ok=True)
+        async with self.proxy.run(RunOwner.of(ctx.obj), private) as kubeconfig:
+            yield kubeconfig
+
+    async def _reconcile(self, watch: HelmWatch, ctx: Context) -> Result | None:
+        meta = ctx.obj["metadata"]
+        name, namespace = meta["name"], meta.get("namespace") or "default"
+        spec = ctx.obj.get("spec")
+        values = merge(spec if isinstance(spec, Mapping) else {}, watch.override_values)
+        ctx.set_condition(INITIALIZED, True, "", "")
+        async with self._kubeconfig(watch, ctx) as kubeconfig:
+            values_file = kubeconfig.with_name("values.json")
+            values_file.write_text(json.dumps(values))
+            try:
+                release = await self.helm.status(kubeconfig, name, namespace)
+            except HelmError as exc:
+                return self._fail(ctx, IRRECONCILABLE, "ReconcileError", exc.message)
+            if release is not None and release.status.startswith("pending-"):
+                message = (
+                    f"release {name} is {release.status} (an operation was interrupted); helm rollback it"
+                )
+                return self._fail(ctx, IRRECONCILABLE, "ReleasePending", message)
+            if release is None:
+                try:
+                    release = await self.helm.install(kubeconfig, name, namespace, watch.chart, values_file)
+                except HelmError as exc:
+                    with contextlib.suppress(HelmError):  # nothing half-installed left behind
+                        await self.helm.uninstall(kubeconfig, name, namespace)
+                    return self._fail(ctx, RELEASE_FAILED, "InstallError", exc.message)
+                reason = "InstallSuccessful"
+            else:
+                try:
+                    desired = await self.helm.upgrade(
+                        kubeconfig, name, namespace, watch.chart, values_file, dry_run=True
+                    )
+                except HelmError as exc:
+                    return self._fail(ctx, RELEASE_FAILED, "UpgradeError", exc.message)
+                missing = await self._missing(ctx, release.manifest, namespace)
+                if desired.manifest == release.manifest and release.status == "deployed" and not missing:
+                    reason = "ReconcileSuccessful"
+                else:
+                    previous = release
+                    try:
+                        release = await self.helm.upgrade(
+                            kubeconfig, name, namespace, watch.chart, values_file
+                        )
+                    except HelmError as exc:
+                        message = exc.message
+                        if previous.status == "deployed":
+                            with contextlib.suppress(HelmError):
+                                await self.helm.rollback(kubeconfig, name, namespace, previous.revision)
+                                message += f"; rolled back to revision {previous.revision}"
+                        return self._fail(ctx, RELEASE_FAILED, "UpgradeError", message)
+                    reason = "UpgradeSuccessful"
+        self._deployed(ctx, release, reason)
+        if watch.watch_dependent_resources:
+            for doc in _documents(release.manifest):
+                self.dependents.add(watch.gvk, GroupVersionKind.from_object(doc))
+        return Result(requeue_after=watch.reconcile_period) if watch.reconcile_period else None
+
+    async def _missing(self, ctx: Context, manifest: str, namespace: str) -> list[str]:
+        """The release's objects that are not in the cluster (deleted by hand)."""
+        missing = []
+        for doc in _documents(manifest):
+            meta = doc.get("metadata") or {}
+            resource = await ctx.client.resource(f"{doc['apiVersion']}/{doc['kind']}")
+            try:
+                await ctx.client.get(
+                    resource,
+                    meta["name"],
+                    namespace=(meta.get("namespace") or namespace) if resource.namespaced else None,
+                )
+            except NotFoundError:
+                missing.append(f"{doc['kind']}/{meta['name']}")
+        return missing
+
+    def _deployed(self, ctx: Context, release: Release, reason: str) -> None:
+        ctx.set_condition(DEPLOYED, True, reason, f"release {release.name} revision {release.revision}")
+        ctx.set_condition(RELEASE_FAILED, False, "", "")
+        ctx.set_condition(IRRECONCILABLE, False, "", "")
+        digest = hashlib.sha256(release.manifest.encode()).hexdigest()
+        ctx.status["deployedRelease"] = {
+            "name": release.name,
+            "revision": release.revision,
+            "manifestDigest": f"sha256:{digest}",
+        }
+        if reason != "ReconcileSuccessful":
+            ctx.event("Normal", reason, f"release {release.name} revision {release.revision}")
+
+    def _fail(self, ctx: Context, condition: str, reason: str, message: str) -> Result:
+        ctx.set_condition(condition, True, reason, message[:4000])
+        if condition == RELEASE_FAILED:
+            ctx.set_condition(DEPLOYED, False, reason, "")
+        ctx.event("Warning", reason, message)
+        ctx.log.error("%s; retrying with backoff: %s", reason, message)
+        return Result(requeue=True)

@@ -1,0 +1,121 @@
+"""The AppService operator as a Helm chart (examples/appservice-helm), end to end with real kubectl
+on the control plane: ``HelmOperator`` installs a release per AppService with its spec as values
+(helm built from its Go module into the kubeloop cache, the v3 line), so ``helm list`` and ``helm
+history`` read what it did from Helm's own release Secrets; a resize upgrades the release; a
+Service deleted by hand is restored by an upgrade; values the chart's values.schema.json refuses
+are a ReleaseFailed condition naming the value, a Warning Event, and no new revision; deleting the
+AppService uninstalls the release.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from appservice_checks import RESOURCE, SAMPLE, get
+
+from kubeloop.helm import UNINSTALL_FINALIZER, HelmOperator
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing.assets import find_binary
+
+EXAMPLE = Path(__file__).parents[2] / "examples/appservice-helm"
+CRD = EXAMPLE / "config/crd/bases/app.example.com_appservices.yaml"
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    found = find_binary("helm")
+    assert found is not None, "no helm in the kubeloop cache: run `kubeloop controlplane build helm`"
+    return found
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+async def test_chart_installs_upgrades_repairs_refuses_bad_values_and_uninstalls(
+    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    ns = namespace
+
+    def helm_json(*args: str) -> list | dict:
+        env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig)}
+        done = subprocess.run(
+            [str(helm), *args, "-n", ns, "-o", "json"], env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(done.stdout)
+
+    def app() -> dict | None:
+        return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
+
+    def revision() -> int:
+        return ((app() or {}).get("status") or {}).get("deployedRelease", {}).get("revision", 0)
+
+    operator = HelmOperator(
+        EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
+    )
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", ns, "-f", str(SAMPLE))
+        await until(lambda: condition(app(), "Deployed").get("status") == "True", within=90, what="Deployed")
+        current = app()
+        assert condition(current, "Deployed")["reason"] == "InstallSuccessful"
+        assert current["metadata"]["finalizers"] == [UNINSTALL_FINALIZER]  # type: ignore[index]
+        release = current["status"]["deployedRelease"]  # type: ignore[index]
+        assert (release["name"], release["revision"]) == ("nginx-app", 1)
+        assert release["manifestDigest"].startswith("sha256:")
+        dep = get(kubectl, "get", "deployment", "nginx-app", "-n", ns)
+        svc = get(kubectl, "get", "service", "nginx-app", "-n", ns)
+        assert dep is not None
+        assert svc is not None
+        assert dep["spec"]["replicas"] == 2
+        assert [(p["port"], p["nodePort"]) for p in svc["spec"]["ports"]] == [(80, 30002)]
+        for child in (dep, svc):
+            (owner,) = child["metadata"]["ownerReferences"]
+            assert (owner["kind"], owner["name"], owner["controller"]) == ("AppService", "nginx-app", True)
+        (listed,) = helm_json("list")
+        assert (listed["name"], listed["revision"], listed["status"]) == ("nginx-app", "1", "deployed")
+        secret = get(kubectl, "get", "secret", "sh.helm.release.v1.nginx-app.v1", "-n", ns)
+        assert secret is not None
+        assert secret["type"] == "helm.sh/release.v1"
+        assert "ownerReferences" not in secret["metadata"]
+
+        kubectl("patch", RESOURCE, "nginx-app", "-n", ns, "--type=merge", "-p", '{"spec":{"size":3}}')
+        await until(lambda: revision() == 2, within=90, what="upgraded to revision 2")
+        assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns)["spec"]["replicas"] == 3  # type: ignore[index]
+
+        old_uid = svc["metadata"]["uid"]
+        kubectl("delete", "service", "nginx-app", "-n", ns)
+
+        def service_uid() -> str | None:
+            return (
+                (get(kubectl, "get", "service", "nginx-app", "-n", ns) or {}).get("metadata", {}).get("uid")
+            )
+
+        await until(lambda: service_uid() not in (None, old_uid), within=90, what="Service restored")
+        await until(lambda: revision() == 3, within=30, what="by an upgrade to revision 3")
+
+        # The CRD allows a size of 50; the chart's values.schema.json does not.
+        kubectl("patch", RESOURCE, "nginx-app", "-n", ns, "--type=merge", "-p", '{"spec":{"size":50}}')
+        await until(
+            lambda: condition(app(), "ReleaseFailed").get("status") == "True", within=90, what="ReleaseFailed"
+        )
+        failed = condition(app(), "ReleaseFailed")
+        assert failed["reason"] == "UpgradeError"
+        assert "values don't meet the specifications of the schema" in failed["message"]
+        assert "size" in failed["message"]
+        events = kubectl.json("get", "events.v1.events.k8s.io", "-n", ns)["items"]
+        assert any(e["reason"] == "UpgradeError" and e["type"] == "Warning" for e in events)
+        assert [h["revision"] for h in helm_json("history", "nginx-app")] == [1, 2, 3]
+
+        kubectl("delete", RESOURCE, "nginx-app", "-n", ns, "--wait=false")
+        await until(lambda: app() is None, within=90, what="AppService gone once uninstalled")
+        assert helm_json("list") == []
+        assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns) is None
