@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from kubeloop.client import Client
-from kubeloop.testing import Kubectl, until
+from kubeloop.testing import Kubectl, KubectlError, until
 
 Obj = dict[str, Any]
 
@@ -406,3 +408,19 @@ async def test_a_service_lists_its_ready_pods_in_an_endpointslice(
     await until(lambda: endpoints(2), within=60, what="both pods in the Service's EndpointSlice")
     kctl("scale", "deployment/api", "-n", ns, "--replicas=1")
     await until(lambda: endpoints(1), within=60, what="one pod left in the EndpointSlice")
+
+
+async def test_a_rollout_that_makes_no_progress_exceeds_its_deadline(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    stuck = deployment("stuck", 1, {"type": "RollingUpdate"}, progressDeadlineSeconds=2)
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = {"example.com/none": "x"}
+    await kube.create(stuck, namespace=ns)
+    with pytest.raises(KubectlError) as failed:
+        rollout(kctl, ns, "stuck")
+    assert 'deployment "stuck" exceeded its progress deadline' in failed.value.stderr
+    d = await kube.get("deployments", "stuck", namespace=ns)
+    progressing = condition(d, "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+    [rs] = await owned_by(kube, "replicasets", ns, d)
+    assert progressing["message"] == f'ReplicaSet "{rs["metadata"]["name"]}" has timed out progressing.'

@@ -5,16 +5,19 @@ whose template equals the Deployment's is the new one; RollingUpdate (``maxSurge
 their Pods are gone the new one up); revisions (``deployment.kubernetes.io/revision`` on ReplicaSets and
 the Deployment); old ReplicaSets past ``revisionHistoryLimit`` deleted once a rollout is complete; a
 status summed from the ReplicaSets (so from Pods) with the Available and Progressing conditions
-``kubectl rollout status`` reads. Paused Deployments only keep their status."""
+``kubectl rollout status`` reads, ``ProgressDeadlineExceeded`` when no Pod progressed for
+``progressDeadlineSeconds``. Paused Deployments only keep their status."""
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from typing import Any
 
 from kubeloop.apiserver.controllers.objects import owned, owner_reference, set_condition, template_hash
 from kubeloop.apiserver.controllers.runtime import Builtin
+from kubeloop.apiserver.machinery import meta
 from kubeloop.controller import Request, Result, map_to_owner
 
 __all__ = ["DeploymentController"]
@@ -107,11 +110,11 @@ class DeploymentController(Builtin):
                 new, progress = await self._rolling(d, new, old)
             if new is not None:
                 await self._stamp_revision(d, new, old)
-        await self._sync_status(d, new, old, progress)
+        deadline = await self._sync_status(d, new, old, progress)
         sets = owned(self.sets.list(request.namespace), d)
         if new is not None and self._complete(d, sets, new):
             await self._cleanup(d, [rs for rs in sets if rs["metadata"]["name"] != new["metadata"]["name"]])
-        return None
+        return deadline
 
     # -- the new ReplicaSet --------------------------------------------------------------------------
 
@@ -253,7 +256,8 @@ class DeploymentController(Builtin):
             and _status(new, "availableReplicas") == replicas
         )
 
-    async def _sync_status(self, d: Obj, new: Obj | None, old: list[Obj], progress: str) -> None:
+    async def _sync_status(self, d: Obj, new: Obj | None, old: list[Obj], progress: str) -> Result | None:
+        """Write the status; a Result to check the progress deadline again when one is running."""
         ns = d["metadata"].get("namespace") or ""
         sets = owned(self.sets.list(ns), d)
         new = next(
@@ -307,13 +311,26 @@ class DeploymentController(Builtin):
             set_condition(
                 status, "Progressing", "True", "NewReplicaSetCreated", f'Created new replica set "{name}"'
             )
-        elif new is not None and (progress or not _has(status, "Progressing")):
+        elif new is not None and (
+            progress or _progressed(d.get("status") or {}, status) or not _has(status, "Progressing")
+        ):
+            _drop(status, "Progressing")  # lastUpdateTime moves with every progress, as in the Go controller
             set_condition(
                 status, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.'
+            )
+            _keep_transition(status, d.get("status") or {}, "Progressing")
+        elif new is not None and _timed_out(d, status):
+            set_condition(
+                status,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{name}" has timed out progressing.',
             )
         if status != d.get("status"):
             latest = self.deployments.get(ns, d["metadata"]["name"]) or d
             await self.runtime.update(self.d_rt, dict(latest, status=status), "status")
+        return _until_deadline(d, status)
 
     async def _cleanup(self, d: Obj, old: list[Obj]) -> None:
         limit = (d.get("spec") or {}).get("revisionHistoryLimit", 10)
@@ -326,6 +343,51 @@ class DeploymentController(Builtin):
         ]
         for rs in sorted(idle, key=_revision)[: max(len(idle) - int(limit), 0)]:
             await self.runtime.delete(self.rs_rt, rs)
+
+
+def _progressed(old: Obj, new: Obj) -> bool:
+    """More Pods updated, ready or available than before: what the Go controller counts as progress."""
+    return any(
+        int(new.get(k) or 0) > int(old.get(k) or 0)
+        for k in ("updatedReplicas", "readyReplicas", "availableReplicas")
+    )
+
+
+def _drop(status: Obj, kind: str) -> None:
+    status["conditions"] = [c for c in status.get("conditions") or () if c.get("type") != kind]
+
+
+def _keep_transition(status: Obj, old: Obj, kind: str) -> None:
+    """A condition that stays True keeps its lastTransitionTime."""
+    before = next((c for c in old.get("conditions") or () if c.get("type") == kind), None)
+    for c in status["conditions"]:
+        if c["type"] == kind and before is not None and before.get("status") == c["status"]:
+            c["lastTransitionTime"] = before["lastTransitionTime"]
+
+
+def _progress_condition(status: Obj) -> Obj | None:
+    return next((c for c in status.get("conditions") or () if c.get("type") == "Progressing"), None)
+
+
+def _deadline_left(d: Obj, status: Obj) -> float | None:
+    """Seconds until the rollout times out (None: no rollout is running or it timed out already)."""
+    condition = _progress_condition(status)
+    if condition is None or condition.get("reason") in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded"):
+        return None
+    if condition.get("status") != "True" or not condition.get("lastUpdateTime"):
+        return None
+    deadline = int((d.get("spec") or {}).get("progressDeadlineSeconds") or 600)
+    return meta.parse_time(condition["lastUpdateTime"]) + deadline - time.time()
+
+
+def _timed_out(d: Obj, status: Obj) -> bool:
+    left = _deadline_left(d, status)
+    return left is not None and left <= 0
+
+
+def _until_deadline(d: Obj, status: Obj) -> Result | None:
+    left = _deadline_left(d, status)
+    return None if left is None else Result(requeue_after=max(left, 0.0) + 1.0)
 
 
 def _has(status: Obj, kind: str) -> bool:
