@@ -96,10 +96,29 @@ class CertificateAuthority:
             .sign(self._key, hashes.SHA256())
         )
 
+    @classmethod
+    def load(
+        cls, cert_pem: bytes, key_pem: bytes, *, validity: dt.timedelta = _VALIDITY
+    ) -> CertificateAuthority:
+        """The CA of ``cert_pem`` with its private key ``key_pem`` (as ``cert_pem``/``key_pem`` give them)."""
+        ca = cls.__new__(cls)
+        ca._validity = validity
+        key = serialization.load_pem_private_key(key_pem, password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError("the CA key is not an elliptic-curve key")
+        ca._key = key
+        ca._cert = x509.load_pem_x509_certificate(cert_pem)
+        return ca
+
     @property
     def cert_pem(self) -> bytes:
         """The CA certificate, PEM-encoded."""
         return self._cert.public_bytes(serialization.Encoding.PEM)
+
+    @property
+    def key_pem(self) -> bytes:
+        """The CA's private key, PEM-encoded (keep it private: it signs any identity)."""
+        return _key_pem(self._key)
 
     def _issue(
         self,

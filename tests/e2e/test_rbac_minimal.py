@@ -10,6 +10,10 @@ Minimal: for every single permission (one verb on one resource) of those roles, 
 under the roles without it fails within a bounded time. ``<plural>/finalizers: update`` is needed
 only where the ``OwnerReferencesPermissionEnforcement`` admission plugin runs (not in a default
 kube-apiserver): a second control plane with the plugin on shows it.
+
+The proofs run on the real control plane and on the embedded API server (``cluster``: ``real`` or
+``embedded``), whose RBAC must decide as the real one's: make test runs the first case of the
+one-permission-less proof on the embedded server (the others wait out a timeout), make test-long all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from appservice_operator.operator import operator
 
 import kubeloop as kl
 from kubeloop import crd
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import ForbiddenError
 from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
 from kubeloop.scaffold import leader_election_role, operator_rules
@@ -60,6 +65,27 @@ def test_the_roles_under_test_are_the_generated_files() -> None:
     assert leader["rules"] == LEADER
 
 
+Cluster = ControlPlane | EmbeddedServer
+SHORT_FORM = 1  # one-permission-less cases on the embedded server in make test (most wait out STEP)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Cluster:
+    """The server the proofs run on: the real control plane, or the embedded one (``indirect``)."""
+    which = getattr(request, "param", "real")
+    server: Cluster = request.getfixturevalue("control_plane" if which == "real" else "embedded_api_server")
+    return server
+
+
+@pytest.fixture(scope="module")
+def kubectl(cluster: Cluster) -> Kubectl:
+    """kubectl as the admin of ``cluster`` (the ``namespace`` fixture uses it too)."""
+    return Kubectl(cluster.kubeconfig)
+
+
+BOTH = pytest.mark.parametrize("cluster", ["real", "embedded"], indirect=True)
+
+
 @pytest.fixture(scope="module")
 def appservice_crd(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
@@ -69,7 +95,7 @@ def appservice_crd(kubectl: Kubectl) -> None:
 class Identity:
     """A user with a client certificate, bound to the given ClusterRole rules and leader Role rules."""
 
-    def __init__(self, plane: ControlPlane, kubectl: Kubectl, namespace: str) -> None:
+    def __init__(self, plane: Cluster, kubectl: Kubectl, namespace: str) -> None:
         self.plane = plane
         self.kubectl = kubectl
         self.namespace = namespace
@@ -107,8 +133,8 @@ class Identity:
 
 
 @pytest.fixture
-def identity(control_plane: ControlPlane, kubectl: Kubectl, namespace: str) -> Iterator[Identity]:
-    who = Identity(control_plane, kubectl, namespace)
+def identity(cluster: Cluster, kubectl: Kubectl, namespace: str) -> Iterator[Identity]:
+    who = Identity(cluster, kubectl, namespace)
     yield who
     who.revoke()
 
@@ -256,6 +282,7 @@ async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
         await until(lambda: restored("service", service), within=STEP, what="Service restored, still leading")
 
 
+@BOTH
 async def test_the_path_passes_with_only_the_generated_roles(
     appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str
 ) -> None:
@@ -270,7 +297,17 @@ async def test_the_path_passes_with_only_the_generated_roles(
 PATH_CASES = [c for c in CASES if not c[1][1].endswith("/finalizers")]
 
 
-@pytest.mark.parametrize("case", PATH_CASES, ids=[case_id(c) for c in PATH_CASES])
+@pytest.mark.parametrize(
+    ("cluster", "case"),
+    [pytest.param("real", c, id=f"real-{case_id(c)}") for c in PATH_CASES]
+    + [
+        pytest.param(
+            "embedded", c, id=f"embedded-{case_id(c)}", marks=[pytest.mark.long] if i >= SHORT_FORM else []
+        )
+        for i, c in enumerate(PATH_CASES)
+    ],
+    indirect=["cluster"],
+)
 async def test_the_path_fails_without_any_single_permission(
     appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str, case: tuple[str, Permission]
 ) -> None:
@@ -339,6 +376,7 @@ async def test_owner_finalizers_update_is_needed_where_owner_references_are_enfo
             assert await get(kubectl, "deployment", "web", "-n", namespace) is None
 
 
+@BOTH
 def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity) -> None:
     """An ``Operator(rbac=...)`` rule with ``resourceNames`` grants those objects only, and one with
     ``nonResourceURLs`` is kept (the API server's own authorizer says so, through kubectl auth can-i)."""

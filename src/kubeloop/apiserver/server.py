@@ -14,14 +14,19 @@ runs the server on its own event loop in a daemon thread (for synchronous tests 
 once it serves.
 
 Guarantees: ``start()`` returns when the server accepts connections; ``stop()`` ends every watch,
-closes the database and (without ``data_dir``) removes the temporary directory. Authentication:
-client certificates signed by the server's CA, or the bearer token written to the kubeconfig; every
-authenticated user is an administrator (no authorization).
+closes the database and (without ``data_dir``) removes the temporary directory.
+
+Authentication and authorization as on a real cluster (``auth``): client certificates signed by the
+server's CA (``user_kubeconfig``), service-account tokens from the TokenRequest API
+(``service_account_kubeconfig``), the admin's bearer token, anonymous otherwise; RBAC over the
+stored roles and bindings with the real server's default policy. The admin kubeconfig's user is in
+``system:masters`` (cluster-admin).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import secrets
 import shutil
@@ -38,14 +43,22 @@ import yaml
 from aiohttp import web
 
 from kubeloop.apiserver.admission import Policies, Webhooks, default_chain
-from kubeloop.apiserver.auth import Authenticator
+from kubeloop.apiserver.auth import (
+    ADMIN,
+    RBAC,
+    Authenticator,
+    Reviews,
+    TokenIssuer,
+    aggregated_rules,
+    bootstrap_policy,
+)
 from kubeloop.apiserver.controllers import Controllers, SimulationOptions
-from kubeloop.apiserver.http import Routes, authentication, status_errors
+from kubeloop.apiserver.http import Routes, access, status_errors
 from kubeloop.apiserver.registry.types import Registry
 from kubeloop.apiserver.rest.api import Api
 from kubeloop.apiserver.rest.patch import json_patch
 from kubeloop.apiserver.storage import Store
-from kubeloop.certs import CertificateAuthority
+from kubeloop.certs import CertificateAuthority, write_signing_key
 
 __all__ = ["EmbeddedServer"]
 
@@ -85,6 +98,9 @@ class EmbeddedServer:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.token = ""
+        self._api: Api | None = None
+        self._registry: Registry | None = None
+        self._tokens: TokenIssuer | None = None
 
     @property
     def directory(self) -> Path:
@@ -123,11 +139,14 @@ class EmbeddedServer:
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text(), self.simulation)
         self._controllers.start()
+        tokens = TokenIssuer((self._dir / "service-account.key").read_bytes(), store)
+        self._api, self._registry, self._tokens = api, registry, tokens
+        rbac = RBAC(store)
         app = web.Application(
-            middlewares=[status_errors, authentication(Authenticator(self.token))],
+            middlewares=[status_errors, access(Authenticator(self.token, tokens), rbac)],
             client_max_size=4 * 1024 * 1024,
         )
-        Routes(api, registry, f"{self.host}:{self.port}").install(app)
+        Routes(api, registry, f"{self.host}:{self.port}", Reviews(rbac, tokens)).install(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(
@@ -234,6 +253,21 @@ class EmbeddedServer:
                 },
                 WriteOptions(manager="kube-apiserver"),
             )
+        await self._bootstrap_policy(api, registry)
+
+    async def _bootstrap_policy(self, api: Api, registry: Registry) -> None:
+        """The default RBAC policy's roles and bindings that are missing (aggregated roles filled)."""
+        from kubeloop.apiserver.rest.api import WriteOptions
+
+        roles, bindings = bootstrap_policy()
+        for plural, objects in (("clusterroles", roles), ("clusterrolebindings", bindings)):
+            rt = registry.get("rbac.authorization.k8s.io", "v1", plural)
+            assert rt is not None
+            for obj in objects:
+                if api.store.get((rt.storage, "", obj["metadata"]["name"])) is None:
+                    if plural == "clusterroles":
+                        obj["rules"] = aggregated_rules(obj, roles) or obj.get("rules") or []
+                    await api.create(rt, None, obj, WriteOptions(manager="kube-apiserver"))
 
     def _ensure_certs(self) -> None:
         d = self.directory
@@ -241,10 +275,68 @@ class EmbeddedServer:
             ca = CertificateAuthority("kubeloop-apiserver-ca")
             (d / "ca.crt").write_bytes(ca.cert_pem)
             ca.serving("127.0.0.1", "localhost").write(d, "serving")
-            ca.client("kubeloop-admin", ("system:masters",)).write(d, "admin")
+            (d / "ca.key").write_bytes(ca.key_pem)
+            (d / "ca.key").chmod(0o600)
+            ca.client(ADMIN, ("system:masters",)).write(d, "admin")
             (d / "token").write_text(secrets.token_hex(24))
             (d / "token").chmod(0o600)
+        if not (d / "service-account.key").exists():
+            write_signing_key(d, "service-account")
         self.token = (d / "token").read_text().strip()
+
+    # -- identities ----------------------------------------------------------------------------------
+
+    def user_kubeconfig(self, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for ``user`` (in ``groups``) with a client certificate from the server's CA.
+
+        The user has no permissions until RBAC grants them: for testing what an identity may do.
+        """
+        ca_key = self.directory / "ca.key"
+        if not ca_key.exists():
+            raise RuntimeError(
+                f"{self.directory} has no CA key (made by an older kubeloop): no new identities"
+            )
+        ca = CertificateAuthority.load((self.directory / "ca.crt").read_bytes(), ca_key.read_bytes())
+        pair = ca.client(user, groups)
+        path = self.directory / f"user-{user}.kubeconfig"
+        self._write_kubeconfig(
+            path,
+            {"client-certificate-data": _b64(pair.cert_pem), "client-key-data": _b64(pair.key_pem)},
+            user,
+        )
+        return path
+
+    def service_account_kubeconfig(self, namespace: str, name: str, *, duration: int = 86400) -> Path:
+        """A kubeconfig authenticating as ServiceAccount ``namespace/name`` with a bearer token from the
+        TokenRequest API (as a pod's would), creating the ServiceAccount if it does not exist.
+
+        For a server started with ``start_in_thread`` (as the fixtures do), from another thread.
+        """
+        if self._loop is None or threading.current_thread() is self._thread:
+            raise RuntimeError("service_account_kubeconfig needs a server started with start_in_thread()")
+        made = asyncio.run_coroutine_threadsafe(
+            self._service_account_token(namespace, name, duration), self._loop
+        )
+        token = made.result(timeout=30)
+        path = self.directory / f"sa-{namespace}-{name}.kubeconfig"
+        self._write_kubeconfig(path, {"token": token}, f"{namespace}-{name}")
+        return path
+
+    async def _service_account_token(self, namespace: str, name: str, duration: int) -> str:
+        from kubeloop.apiserver.rest.api import WriteOptions
+
+        assert self._api is not None
+        assert self._registry is not None
+        assert self._tokens is not None
+        if self._api.store.get(("/serviceaccounts", namespace, name)) is None:
+            rt = self._registry.get("", "v1", "serviceaccounts")
+            assert rt is not None
+            await self._api.create(
+                rt, namespace, {"metadata": {"name": name}}, WriteOptions(manager="kubeloop")
+            )
+        answer = self._tokens.request(namespace, name, {"spec": {"expirationSeconds": duration}})
+        token: str = answer["status"]["token"]
+        return token
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -253,37 +345,32 @@ class EmbeddedServer:
         ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
 
-    def _write_kubeconfig(self) -> None:
-        import base64
-
-        def b64(name: str) -> str:
-            return base64.b64encode((self.directory / name).read_bytes()).decode()
-
+    def _write_kubeconfig(
+        self, path: Path | None = None, credentials: dict[str, str] | None = None, user: str = "admin"
+    ) -> None:
+        """The admin kubeconfig (``path`` None), or one at ``path`` for ``user`` with ``credentials``."""
+        if credentials is None:
+            credentials = {
+                "client-certificate-data": _b64((self.directory / "admin.crt").read_bytes()),
+                "client-key-data": _b64((self.directory / "admin.key").read_bytes()),
+            }
+        ca = _b64((self.directory / "ca.crt").read_bytes())
         config: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
-                {
-                    "name": "kubeloop",
-                    "cluster": {"server": self.url, "certificate-authority-data": b64("ca.crt")},
-                }
+                {"name": "kubeloop", "cluster": {"server": self.url, "certificate-authority-data": ca}}
             ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate-data": b64("admin.crt"),
-                        "client-key-data": b64("admin.key"),
-                    },
-                }
-            ],
+            "users": [{"name": user, "user": credentials}],
             "contexts": [
-                {
-                    "name": "kubeloop",
-                    "context": {"cluster": "kubeloop", "user": "admin", "namespace": "default"},
-                }
+                {"name": "kubeloop", "context": {"cluster": "kubeloop", "user": user, "namespace": "default"}}
             ],
             "current-context": "kubeloop",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
-        self.kubeconfig.chmod(0o600)
+        target = path or self.kubeconfig
+        target.write_text(yaml.safe_dump(config, sort_keys=False))
+        target.chmod(0o600)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

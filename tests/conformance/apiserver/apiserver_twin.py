@@ -36,31 +36,49 @@ class Answer:
 
 
 class Raw:
-    """Plain HTTPS requests with a kubeconfig's client certificate (no client-side checks)."""
+    """Plain HTTPS requests as a kubeconfig's user (client certificate or bearer token; none with
+    ``anonymous``), with no client-side checks; ``headers`` go with every request (impersonation)."""
 
-    def __init__(self, kubeconfig: Path, tmp: Path) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        tmp: Path,
+        *,
+        anonymous: bool = False,
+        headers: dict[str, str] | None = None,
+        groups: tuple[str, ...] = (),
+    ) -> None:
         config = yaml.safe_load(kubeconfig.read_text())
         cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
         self.server = cluster["server"]
+        self.kubeconfig, self.tmp = kubeconfig, tmp
+        self.headers = dict(headers or {})
+        self.groups = groups
         tmp.mkdir(parents=True, exist_ok=True)
-        for name, key in (
-            ("ca.crt", "certificate-authority-data"),
-            ("c.crt", "client-certificate-data"),
-            ("c.key", "client-key-data"),
-        ):
-            (tmp / name).write_bytes(base64.b64decode(user.get(key) or cluster.get(key)))
+        (tmp / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
         self.ctx = ssl.create_default_context(cafile=str(tmp / "ca.crt"))
+        if anonymous:
+            return
+        if "token" in user:
+            self.headers["Authorization"] = f"Bearer {user['token']}"
+            return
+        for name, key in (("c.crt", "client-certificate-data"), ("c.key", "client-key-data")):
+            (tmp / name).write_bytes(base64.b64decode(user[key]))
         self.ctx.load_cert_chain(str(tmp / "c.crt"), str(tmp / "c.key"))
+
+    def impersonating(self, user: str, *groups: str) -> Raw:
+        """The same identity asking to act as ``user`` (in ``groups``): ``Impersonate-*`` headers."""
+        return Raw(self.kubeconfig, self.tmp, headers={"Impersonate-User": user}, groups=groups)
 
     async def call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Answer:
         data = body if isinstance(body, (bytes, type(None))) else orjson.dumps(body)
+        headers = [("Content-Type", content_type), *self.headers.items()]
+        headers += [("Impersonate-Group", group) for group in self.groups]
         async with (
             aiohttp.ClientSession() as http,
-            http.request(
-                method, self.server + path, data=data, ssl=self.ctx, headers={"Content-Type": content_type}
-            ) as resp,
+            http.request(method, self.server + path, data=data, ssl=self.ctx, headers=headers) as resp,
         ):
             raw = await resp.read()
             try:
@@ -81,6 +99,10 @@ class Twin:
 
     def __init__(self, real: Raw, embedded: Raw) -> None:
         self.real, self.embedded = real, embedded
+
+    def impersonating(self, user: str, *groups: str) -> Twin:
+        """Both servers' admin acting as ``user`` in ``groups`` (``Impersonate-User``/``-Group``)."""
+        return Twin(self.real.impersonating(user, *groups), self.embedded.impersonating(user, *groups))
 
     async def call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"

@@ -52,15 +52,26 @@ async def test_objects_and_versions_survive_restart(tmp_path: Path) -> None:
         assert int(later["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
 
 
-async def test_requests_without_credentials_are_unauthorized_and_token_works() -> None:
+async def test_requests_without_credentials_are_anonymous_a_bad_token_unauthorized_and_the_token_admin() -> (
+    None
+):
     async with EmbeddedServer() as server:
         ctx = ssl.create_default_context(cafile=str(server.directory / "ca.crt"))
+        url = f"{server.url}/api/v1/namespaces"
         async with aiohttp.ClientSession() as http:
-            async with http.get(f"{server.url}/api/v1/namespaces", ssl=ctx) as resp:
+            async with http.get(url, ssl=ctx) as resp:
+                assert resp.status == 403
+                assert (await resp.json())["message"] == (
+                    'namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" '
+                    'in API group "" at the cluster scope'
+                )
+            async with http.get(f"{server.url}/healthz", ssl=ctx) as resp:
+                assert resp.status == 200  # system:public-info-viewer
+            async with http.get(url, ssl=ctx, headers={"Authorization": "Bearer nonsense"}) as resp:
                 assert resp.status == 401
                 assert (await resp.json())["reason"] == "Unauthorized"
             headers = {"Authorization": f"Bearer {server.token}"}
-            async with http.get(f"{server.url}/api/v1/namespaces", ssl=ctx, headers=headers) as resp:
+            async with http.get(url, ssl=ctx, headers=headers) as resp:
                 assert resp.status == 200
 
 

@@ -2,6 +2,7 @@
 one module per controller, each a ``runtime.Builtin`` on kubeloop's own runtime (informers over the
 store, a ``kubeloop.controller`` work queue with backoff and requeue):
 
+- ``clusterroles``: aggregated ClusterRoles filled with the rules of the roles they select;
 - ``crds``: CRDs served once Established; a deleted CRD's custom resources deleted before it goes;
 - ``garbage_collector``: owner references (background, foreground, orphan, dangling owners);
 - ``namespaces``: a terminating namespace emptied, then released;
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 
+from kubeloop.apiserver.controllers.clusterroles import ClusterRoleAggregation
 from kubeloop.apiserver.controllers.crds import CRDController
 from kubeloop.apiserver.controllers.daemonsets import DaemonSetController
 from kubeloop.apiserver.controllers.deployments import DeploymentController
@@ -62,6 +64,7 @@ class Controllers:
             DaemonSetController(runtime),
             JobController(runtime),
             EndpointSliceController(runtime),
+            ClusterRoleAggregation(runtime),
         ]
         if ca_pem:
             self.builtins.append(RootCAPublisher(runtime, ca_pem))

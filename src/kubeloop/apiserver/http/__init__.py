@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from kubeloop.apiserver.http.filters import authentication, status_errors
+from kubeloop.apiserver.http.filters import access, status_errors
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.routes import Routes
 
-__all__ = ["Routes", "authentication", "json_response", "status_errors"]
+__all__ = ["Routes", "access", "json_response", "status_errors"]

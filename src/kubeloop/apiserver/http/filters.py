@@ -1,5 +1,6 @@
 """Middlewares every request passes, outermost first: ``status_errors`` (any failure becomes the real
-server's ``Status`` body) and ``authentication`` (401 for who is not known)."""
+server's ``Status`` body) and ``access`` (who is asking, whom they impersonate, and whether RBAC
+allows it: 401 for bad credentials, 403 with the real server's message)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from kubeloop.apiserver.auth import Authenticator
+from kubeloop.apiserver.auth import RBAC, Authenticator, UserInfo, forbidden, impersonate, request_attributes
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.machinery.errors import StatusError
 
-__all__ = ["authentication", "status_errors"]
+__all__ = ["access", "status_errors", "user_of"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_USER = web.RequestKey("user", UserInfo)
 
 
 @web.middleware
@@ -43,13 +45,23 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return json_response(err.status(), status=500)
 
 
-def authentication(authenticator: Authenticator) -> Middleware:
-    """401 Unauthorized for a request ``authenticator`` does not know."""
+def access(authenticator: Authenticator, rbac: RBAC) -> Middleware:
+    """Authenticate, impersonate, authorize; the handler finds the user with ``user_of(request)``."""
 
     @web.middleware
-    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if authenticator.authenticated(request):
-            return await handler(request)
-        raise StatusError(401, "Unauthorized", "Unauthorized")
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        user = authenticator.authenticate(request)
+        user = impersonate(user, request.headers, rbac.authorize)
+        attrs = request_attributes(user, request.method, request.path, request.query)
+        allowed, reason = rbac.authorize(attrs)
+        if not allowed:
+            raise forbidden(attrs, reason)
+        request[_USER] = user
+        return await handler(request)
 
-    return authenticate
+    return check
+
+
+def user_of(request: web.Request) -> UserInfo:
+    """The user ``access`` let in (impersonation applied)."""
+    return request[_USER]

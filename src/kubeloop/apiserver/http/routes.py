@@ -8,14 +8,16 @@ and encodes results (JSON, or a ``Table`` when asked). Watches are handed to ``w
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 import yaml
 from aiohttp import web
 
+from kubeloop.apiserver.auth import REVIEWS, Reviews, forbidden, request_attributes
 from kubeloop.apiserver.http import protobuf, tables
+from kubeloop.apiserver.http.filters import user_of
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.watch import serve_watch
 from kubeloop.apiserver.machinery.errors import StatusError, bad_request, method_not_supported
@@ -42,10 +44,11 @@ class Target:
 class Routes:
     """Binds ``Api`` and ``Registry`` to aiohttp routes."""
 
-    def __init__(self, api: Api, registry: Registry, address: str) -> None:
+    def __init__(self, api: Api, registry: Registry, address: str, reviews: Reviews) -> None:
         self.api = api
         self.registry = registry
         self.address = address
+        self.reviews = reviews
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/version", self.version)
@@ -56,6 +59,9 @@ class Routes:
         app.router.add_get("/openapi/v2", self.openapi_v2)
         app.router.add_get("/openapi/v3", self.openapi_v3_index)
         app.router.add_get("/openapi/v3/{path:.*}", self.openapi_v3)
+        for (group, plural), (_, namespaced) in REVIEWS.items():
+            where = "namespaces/{namespace}/" if namespaced else ""
+            app.router.add_route("*", f"/apis/{group}/v1/{where}{plural}", self.review)
         app.router.add_route("*", "/api/{version}", self.core_version)
         app.router.add_route("*", "/apis/{group}", self.group)
         app.router.add_route("*", "/apis/{group}/{version}", self.group_version)
@@ -121,6 +127,34 @@ class Routes:
             raise _path_not_found()
         return web.Response(body=doc, content_type="application/json")
 
+    # -- reviews and tokens (answered, not stored) ---------------------------------------------------
+
+    async def review(self, request: web.Request) -> web.Response:
+        group, plural = request.path.split("/")[2], request.path.rsplit("/", 1)[1]
+        if request.method != "POST":
+            raise method_not_supported(plural, group, request.method)
+        body = await _body(request)
+        answer = self.reviews.answer(
+            plural, group, request.match_info.get("namespace"), user_of(request), body
+        )
+        return json_response(answer, status=201)
+
+    def _authorize(self, request: web.Request, verb: str) -> None:
+        """The real 403 unless the request's user may also do ``verb`` to what the request names."""
+        attrs = request_attributes(user_of(request), request.method, request.path, request.query)
+        attrs = replace(attrs, verb=verb)
+        allowed, reason = self.reviews.rbac.authorize(attrs)
+        if not allowed:
+            raise forbidden(attrs, reason)
+
+    async def _token(self, request: web.Request, target: Target) -> web.Response:
+        if request.method != "POST":
+            raise method_not_supported(f"{target.rt.plural}/token", target.rt.group, request.method)
+        assert target.name is not None
+        body = await _body(request)
+        answer = self.reviews.tokens.request(target.namespace or "", target.name, body)
+        return json_response(answer, status=201)
+
     # -- resources ---------------------------------------------------------------------------------
 
     def _target(self, request: web.Request) -> Target:
@@ -173,6 +207,8 @@ class Routes:
             raise method_not_supported(target.rt.plural, target.rt.group, method)
         if target.subresource == "scale":
             return await self._scale(request, target)
+        if target.subresource == "token" and target.rt.kind == "ServiceAccount":
+            return await self._token(request, target)
         if method == "GET":
             if q.get("watch") in ("true", "1"):
                 return await serve_watch(request, self.api, target.rt, target.namespace, name=target.name)
@@ -201,7 +237,10 @@ class Routes:
         if method == "PATCH":
             content_type = request.content_type
             body = await _body(request, patch=True)
-            opts = _write_options(request, apply=content_type == "application/apply-patch+yaml")
+            apply = content_type == "application/apply-patch+yaml"
+            opts = _write_options(request, apply=apply)
+            if apply:
+                opts = replace(opts, authorize_create=lambda: self._authorize(request, "create"))
             result, created = await self.api.patch(
                 target.rt, target.namespace, target.name, body, content_type, sub, opts
             )

@@ -55,6 +55,8 @@ class StatusError(KubeloopError):
     kind: str = ""
     causes: list[Cause] = field(default_factory=list)
     retry_after: int | None = None
+    always_details: bool = False
+    """Send ``details`` even when empty (the real server's Forbidden always has them)."""
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
@@ -86,7 +88,7 @@ class StatusError(KubeloopError):
         }
         if not self.reason:
             del body["reason"]  # errors the real server passes through from etcd carry none
-        if details:
+        if details or self.always_details:
             body["details"] = details
         return body
 

@@ -26,7 +26,13 @@ __all__ = [
 Obj = dict[str, Any]
 
 # Kinds whose names are DNS labels (1035 for Services) rather than subdomains.
-_NAME_RULES = {"Namespace": validation.is_dns1123_label, "Service": validation.is_dns1035_label}
+_NAME_RULES = {
+    "Namespace": validation.is_dns1123_label,
+    "Service": validation.is_dns1035_label,
+    **dict.fromkeys(
+        ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"), validation.is_path_segment_name
+    ),
+}
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _ANNOTATIONS_LIMIT = 256 * 1024
 

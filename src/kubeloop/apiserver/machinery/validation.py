@@ -84,6 +84,13 @@ def is_dns1123_subdomain(value: str) -> list[str]:
     return errs
 
 
+def is_path_segment_name(value: str) -> list[str]:
+    """Errors for a name that must only be usable as one path segment (RBAC objects' names)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in "/%" if c in value]
+
+
 def is_dns1035_label(value: str) -> list[str]:
     errs = [_max_len(63)] if len(value) > 63 else []
     if not _matches(_DNS1035_LABEL, value):

@@ -48,6 +48,10 @@ def group(registry: Registry, name: str) -> Obj | None:
     return dict(_group(registry, name), kind="APIGroup", apiVersion="v1")
 
 
+def _sub_verbs(sub: str) -> list[str]:
+    return ["create"] if sub == "token" else ["get", "patch", "update"]
+
+
 def _scale_kind() -> dict[str, str]:
     return {"group": "autoscaling", "version": "v1", "kind": "Scale"}
 
@@ -77,7 +81,7 @@ def resource_list(registry: Registry, group: str, version: str) -> Obj | None:
                 "singularName": "",
                 "namespaced": rt.namespaced,
                 "kind": rt.kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": _sub_verbs(sub),
             }
             if sub == "scale":
                 sub_entry.update(group="autoscaling", version="v1", kind="Scale")
@@ -101,7 +105,7 @@ def _aggregated_resource(rt: ResourceType) -> Obj:
     subs = []
     for sub in sorted(rt.subresources):
         kind = _scale_kind() if sub == "scale" else {"group": "", "version": "", "kind": rt.kind}
-        subs.append({"subresource": sub, "responseKind": kind, "verbs": ["get", "patch", "update"]})
+        subs.append({"subresource": sub, "responseKind": kind, "verbs": _sub_verbs(sub)})
     if subs:
         entry["subresources"] = subs
     return entry

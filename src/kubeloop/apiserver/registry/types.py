@@ -14,19 +14,22 @@ from kubeloop.apiserver.registry import bundled
 from kubeloop.apiserver.registry.convert import SHARED_STORAGE
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource, split_api_version
 
-__all__ = ["GENERATION_KINDS", "Registry", "ResourceType", "ScalePaths"]
+__all__ = ["ANSWERED", "GENERATION_KINDS", "Registry", "ResourceType", "ScalePaths"]
 
 # Resources the embedded server does not serve: their behaviour is a virtual request, not storage.
 _SKIPPED_GROUPS = {"apiregistration.k8s.io", "flowcontrol.apiserver.k8s.io"}
-_VIRTUAL = {
-    "bindings",
-    "componentstatuses",
-    "tokenreviews",
-    "localsubjectaccessreviews",
-    "selfsubjectreviews",
-    "subjectaccessreviews",
-    "selfsubjectrulesreviews",
-}
+_VIRTUAL = {"bindings", "componentstatuses"}
+# Resources answered by a handler of their own (``auth.reviews``), never stored: served for ``create``.
+ANSWERED = frozenset(
+    {
+        "tokenreviews",
+        "selfsubjectaccessreviews",
+        "localsubjectaccessreviews",
+        "selfsubjectreviews",
+        "subjectaccessreviews",
+        "selfsubjectrulesreviews",
+    }
+)
 
 # Built-in kinds whose metadata.generation the real server maintains.
 GENERATION_KINDS = {
@@ -129,7 +132,7 @@ class Registry:
                     subs.setdefault(base, set()).add(sub)
             for res in doc["resources"]:
                 name = res["name"]
-                if "/" in name or name in _VIRTUAL or "get" not in res["verbs"]:
+                if "/" in name or name in _VIRTUAL or ("get" not in res["verbs"] and name not in ANSWERED):
                     continue
                 sub = frozenset(subs.get(name, ()))
                 self.add(

@@ -76,6 +76,9 @@ class WriteOptions:
     400 (Strict)."""
     warnings: list[str] | None = field(default=None, compare=False)
     """Where the request's warnings go (the HTTP layer sends them as ``Warning`` headers); None: nowhere."""
+    authorize_create: Callable[[], None] | None = field(default=None, compare=False)
+    """Raises the 403 when the requester may not also create what an apply would create (the real
+    server authorizes verb ``create`` then); None: no check (the server's own writes)."""
 
 
 @dataclass(frozen=True)
@@ -492,6 +495,8 @@ class Api:
         if old is None:
             if subresource:
                 raise not_found(rt.plural, rt.group, name)
+            if opts.authorize_create is not None:
+                opts.authorize_create()
             applied["metadata"]["name"] = name
             merged = fields.apply(
                 None,
