@@ -1,6 +1,7 @@
 """The scaffolding workflow end to end, with the real tools: `kubeloop init` and `create api` in a
-temporary directory, the generated Makefile (`make manifests`, `make run`, `make test`), real
-kubectl and kustomize against the real control plane."""
+temporary directory (no KUBELOOP_SOURCE: the project depends on the kubeloop that made it), the
+generated Makefile (`make manifests`, `make run`, `make test` on the embedded API server with no Go
+on PATH, and on the real control plane), real kubectl and kustomize against the real control plane."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ DEFAULTED = "etcd.cloud.io/defaulted"
 
 
 def kubeloop(project: Path, *args: str) -> str:
-    env = {**os.environ, "KUBELOOP_SOURCE": str(REPO)}
+    env = {k: v for k, v in os.environ.items() if k != "KUBELOOP_SOURCE"}
     done = subprocess.run(
         [sys.executable, "-m", "kubeloop.cli.main", *args],
         cwd=project,
@@ -39,10 +41,17 @@ def kubeloop(project: Path, *args: str) -> str:
 
 
 def make(
-    project: Path, kubeconfig: Path, *args: str, timeout: float = 300
+    project: Path,
+    kubeconfig: Path | None,
+    *args: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`make ARGS` in the generated project, with this checkout's Python (nothing is installed)."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env = dict(env or os.environ)
+    env.pop("KUBELOOP_CLUSTER", None)
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
     return subprocess.run(
         ["make", f"PYTHON={sys.executable}", *args],
         cwd=project,
@@ -206,8 +215,36 @@ def test_make_run_serves_the_webhooks_and_reconciles_the_samples_until_ready(
         )
 
 
-def test_the_generated_projects_make_test_passes(project: Path, control_plane: ControlPlane) -> None:
-    done = make(project, control_plane.kubeconfig, "test")
+def without_go(tmp: Path) -> dict[str, str]:
+    """The environment of a machine without Go: no directory on PATH holds ``go`` (kubectl, make and
+    Python kept), no GOROOT/GOPATH, no kubeconfig, an empty kubeloop cache (no control-plane binaries)."""
+    keep = tmp / "bin"
+    keep.mkdir()
+    dirs = [d for d in os.environ["PATH"].split(os.pathsep) if d and not (Path(d) / "go").exists()]
+    for tool in ("kubectl", "make"):
+        found = shutil.which(tool)
+        assert found is not None, tool
+        if str(Path(found).parent) not in dirs:
+            (keep / tool).symlink_to(found)
+    env = {k: v for k, v in os.environ.items() if k not in ("GOROOT", "GOPATH", "KUBECONFIG")}
+    env.update(PATH=os.pathsep.join([str(keep), *dirs]), KUBELOOP_CACHE_DIR=str(tmp / "cache"))
+    assert shutil.which("go", path=env["PATH"]) is None
+    return env
+
+
+def test_the_generated_projects_make_test_passes_on_the_embedded_server_without_go(
+    project: Path, tmp_path: Path
+) -> None:
+    done = make(project, None, "test", env=without_go(tmp_path))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    assert "3 passed" in done.stdout, done.stdout[-2000:]
+    assert "KUBELOOP_CLUSTER=embedded" in done.stdout  # the Makefile's default, as make echoes it
+
+
+def test_the_generated_projects_make_test_passes_on_the_real_control_plane(
+    project: Path, control_plane: ControlPlane
+) -> None:
+    done = make(project, control_plane.kubeconfig, "test", "KUBELOOP_CLUSTER=controlplane")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "3 passed" in done.stdout, done.stdout[-2000:]
 
@@ -329,3 +366,40 @@ def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
         kinds = "mutatingwebhookconfiguration,validatingwebhookconfiguration"
         kubectl("delete", kinds, "-l", f"olm.kubeloop.dev/package={NAME}", "--ignore-not-found")
     kubectl("get", "crd", "etcdclusters.etcd.cloud.io")  # the CRDs and their data stay
+
+
+def test_make_dev_runs_the_operator_on_the_embedded_server_and_the_samples_become_ready(
+    project: Path, tmp_path: Path
+) -> None:
+    """`make dev` with no Go on PATH: the embedded server, the CRDs, the operator, the samples Ready."""
+    dev = subprocess.Popen(
+        ["make", f"PYTHON={sys.executable}", "dev"],
+        cwd=project,
+        env=without_go(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+
+    def read() -> None:
+        assert dev.stdout is not None
+        output.extend(dev.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        eventually(
+            lambda: "Ctrl-C stops" in "".join(output) or dev.poll() is not None,
+            timeout=120,
+            what="make dev's banner",
+        )
+        shown = "".join(output)
+        assert dev.poll() is None, shown
+        assert "starting the embedded API server" in shown, shown
+        assert "every sample is Ready" in shown, shown
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=30)
+        reader.join(timeout=5)

@@ -140,7 +140,7 @@ def plan_api(root: Path, options: ApiOptions) -> Plan:
 
 def _test_signature(singular: str, namespaced: bool) -> str:
     """The test function's ``def`` line(s), laid out as ruff format would (line length 110)."""
-    params = "control_plane: ControlPlane, kubectl: Kubectl" + (", namespace: str" if namespaced else "")
+    params = "cluster: Cluster, kubectl: Kubectl" + (", namespace: str" if namespaced else "")
     one_line = f"async def test_{singular}_sample_becomes_ready({params}) -> None:"
     if len(one_line) <= 110:
         return one_line

@@ -9,8 +9,13 @@
   but no nodes: workloads are reported ready without pods (see ``docs/apiserver.md``). Use it as
   ``Kubectl(embedded_api_server.kubeconfig)`` / ``Client.load(embedded_api_server.kubeconfig)`` /
   ``run_operator(operator, embedded_api_server.kubeconfig)``.
+- ``cluster``: the session's cluster the tests below use: the embedded API server or the real control
+  plane, chosen by the environment variable ``KUBELOOP_CLUSTER`` (``embedded`` or ``controlplane``),
+  else by the ini option ``kubeloop_cluster`` (default ``controlplane``; projects made by
+  ``kubeloop init`` set ``embedded``). Either has ``.kubeconfig`` (admin), ``.user_kubeconfig(user,
+  groups)`` and ``.service_account_kubeconfig(namespace, name)``.
 - ``namespace``: a fresh namespace per test, deleted afterwards.
-- ``kubectl``: the machine's kubectl bound to the control plane's admin kubeconfig.
+- ``kubectl``: the machine's kubectl bound to the cluster's admin kubeconfig.
 - ``client``: a ``kubeloop.client.Client`` with the admin kubeconfig (no client-side rate limit).
 
 A control plane that cannot start fails the tests that need it; it is never skipped.
@@ -18,8 +23,9 @@ A control plane that cannot start fails the tests that need it; it is never skip
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import pytest
 
@@ -30,7 +36,19 @@ from kubeloop.testing.kubectl import Kubectl, temporary_namespace
 if TYPE_CHECKING:
     from kubeloop.apiserver import EmbeddedServer
 
-__all__ = ["client", "control_plane", "embedded_api_server", "kubectl", "namespace"]
+__all__ = [
+    "CLUSTERS",
+    "Cluster",
+    "client",
+    "cluster",
+    "control_plane",
+    "embedded_api_server",
+    "kubectl",
+    "namespace",
+]
+
+Cluster: TypeAlias = "ControlPlane | EmbeddedServer"
+CLUSTERS = ("embedded", "controlplane")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +60,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=True,
     )
     parser.addini("kubeloop_nodes", "fake kwok nodes in the session control plane", default="1")
+    parser.addini(
+        "kubeloop_cluster",
+        "the cluster of the cluster/kubectl/namespace/client fixtures: embedded or controlplane "
+        "(the environment variable KUBELOOP_CLUSTER overrides it)",
+        default="controlplane",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,9 +89,21 @@ def embedded_api_server() -> Iterator[EmbeddedServer]:
 
 
 @pytest.fixture(scope="session")
-def kubectl(control_plane: ControlPlane) -> Kubectl:
-    """kubectl bound to the session control plane."""
-    return Kubectl(control_plane.kubeconfig)
+def cluster(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Cluster:
+    """The embedded API server or the real control plane (``KUBELOOP_CLUSTER``, else ``kubeloop_cluster``)."""
+    which = os.environ.get("KUBELOOP_CLUSTER") or str(pytestconfig.getini("kubeloop_cluster"))
+    if which not in CLUSTERS:
+        raise pytest.UsageError(f"KUBELOOP_CLUSTER / kubeloop_cluster: {which!r} is not one of {CLUSTERS}")
+    chosen: Cluster = request.getfixturevalue(
+        "embedded_api_server" if which == "embedded" else "control_plane"
+    )
+    return chosen
+
+
+@pytest.fixture(scope="session")
+def kubectl(cluster: Cluster) -> Kubectl:
+    """kubectl bound to the session's cluster."""
+    return Kubectl(cluster.kubeconfig)
 
 
 @pytest.fixture
@@ -78,7 +114,7 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
 
 
 @pytest.fixture
-async def client(control_plane: ControlPlane) -> AsyncIterator[Client]:
-    """An API client of the session control plane, closed after the test."""
-    async with await Client.load(control_plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
+async def client(cluster: Cluster) -> AsyncIterator[Client]:
+    """An API client of the session's cluster, closed after the test."""
+    async with await Client.load(cluster.kubeconfig, settings=ClientSettings(qps=None)) as api:
         yield api
