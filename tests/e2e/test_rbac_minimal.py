@@ -376,7 +376,6 @@ async def test_owner_finalizers_update_is_needed_where_owner_references_are_enfo
             assert await get(kubectl, "deployment", "web", "-n", namespace) is None
 
 
-@BOTH
 def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity) -> None:
     """An ``Operator(rbac=...)`` rule with ``resourceNames`` grants those objects only, and one with
     ``nonResourceURLs`` is kept (the API server's own authorizer says so, through kubectl auth can-i)."""

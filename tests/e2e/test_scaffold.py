@@ -368,6 +368,7 @@ def test_make_bundle_catalog_and_the_olm_targets_install_upgrade_and_uninstall(
     kubectl("get", "crd", "etcdclusters.etcd.cloud.io")  # the CRDs and their data stay
 
 
+@pytest.mark.long  # about 25 s; make test-long
 def test_make_dev_runs_the_operator_on_the_embedded_server_and_the_samples_become_ready(
     project: Path, tmp_path: Path
 ) -> None:

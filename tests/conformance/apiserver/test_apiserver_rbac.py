@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from admission_hooks import HookServer, allow, configured, hook
 from apiserver_twin import Answer, Raw, Twin
 
 from kubeloop.apiserver import EmbeddedServer
-from kubeloop.testing import ControlPlane, Kubectl, until
+from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until
 
 RBAC = "/apis/rbac.authorization.k8s.io/v1"
 AUTHZ = "/apis/authorization.k8s.io/v1"
@@ -60,6 +61,19 @@ async def same_code(twin: Twin, method: str, path: str, body: Any = None) -> int
         f"embedded {embedded.status} {embedded.body}\nreal {real.status} {real.body}"
     )
     return real.status
+
+
+@pytest.fixture(scope="module")
+def tns(control_plane: ControlPlane, embedded_server: EmbeddedServer) -> Iterator[str]:
+    """One namespace of the same name on both servers for the module (its tests name their users,
+    roles and objects apart): a namespace per test would cost more than the tests."""
+    real, embedded = Kubectl(control_plane.kubeconfig), Kubectl(embedded_server.kubeconfig)
+    with temporary_namespace(real, "rbac") as name:
+        embedded("create", "namespace", name)
+        try:
+            yield name
+        finally:
+            embedded("delete", "namespace", name, "--wait=false", "--ignore-not-found")
 
 
 @pytest.fixture
@@ -446,3 +460,30 @@ async def test_an_apply_that_creates_needs_create_too(twin: Twin, tns: str) -> N
         else:
             real, embedded = await judy.call("PATCH", path, body, apply)
             assert embedded.status == real.status == 200, (real.body, embedded.body)
+
+
+async def test_admission_webhooks_see_the_requesting_user(twin: Twin, tns: str, tmp_path: Path) -> None:
+    who = unique("kim")
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]
+    await created(twin, f"{RBAC}/namespaces/{tns}/roles", role("Role", "maker", rules))
+    subjects = [user(who)]
+    await created(
+        twin,
+        f"{RBAC}/namespaces/{tns}/rolebindings",
+        binding("RoleBinding", "maker", "Role", "maker", subjects),
+    )
+    async with HookServer(tmp_path) as hooks:
+        hooks.handlers["/who"] = lambda request: allow()
+        watcher = hook("who.kubeloop.test", hooks.client("/who"), tns)
+        async with configured(twin, hooks, tns, "ValidatingWebhookConfiguration", [watcher]):
+            body = {"metadata": {"name": "made"}}
+            for answer in await twin.impersonating(who, "devs").call(
+                "POST", f"/api/v1/namespaces/{tns}/configmaps", body
+            ):
+                assert answer.status == 201, answer.body
+    seen = [
+        {k: v for k, v in call["userInfo"].items() if k != "extra"}
+        for call in hooks.calls["/who"]
+        if call["name"] == "made"
+    ]
+    assert seen == [{"username": who, "groups": ["devs", "system:authenticated"]}] * 2

@@ -11,7 +11,7 @@ from kubeloop.apiserver.storage import Obj, View
 __all__ = ["ADMIN", "Attributes", "Plugin"]
 
 ADMIN: dict[str, Any] = {"username": "kubeloop-admin", "groups": ["system:masters", "system:authenticated"]}
-"""The user of the embedded server's admin kubeconfig (every request's user until requests carry theirs)."""
+"""The user of the embedded server's admin kubeconfig (the user of the server's own writes)."""
 
 
 @dataclass(frozen=True)

@@ -321,6 +321,7 @@ def _write_options(request: web.Request, *, apply: bool = False) -> WriteOptions
         force=request.query.get("force") == "true",
         field_validation=request.query.get("fieldValidation") or "Warn",
         warnings=[],
+        user=user_of(request).to_dict(),
     )
 
 
@@ -356,6 +357,7 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
         uid=pre.get("uid"),
         resource_version=pre.get("resourceVersion"),
         grace_period=int(grace) if grace is not None else None,
+        user=user_of(request).to_dict(),
     )
 
 

@@ -76,6 +76,8 @@ class WriteOptions:
     400 (Strict)."""
     warnings: list[str] | None = field(default=None, compare=False)
     """Where the request's warnings go (the HTTP layer sends them as ``Warning`` headers); None: nowhere."""
+    user: dict[str, Any] | None = field(default=None, compare=False)
+    """The requester as admission webhooks see it (``userInfo``); None: the admin."""
     authorize_create: Callable[[], None] | None = field(default=None, compare=False)
     """Raises the 403 when the requester may not also create what an apply would create (the real
     server authorizes verb ``create`` then); None: no check (the server's own writes)."""
@@ -88,6 +90,13 @@ class DeleteOptions:
     uid: str | None = None
     resource_version: str | None = None
     grace_period: int | None = None
+    user: dict[str, Any] | None = field(default=None, compare=False)
+    """The requester as admission webhooks see it (``userInfo``); None: the admin."""
+
+
+def _user(opts: WriteOptions | DeleteOptions) -> dict[str, Any]:
+    """``Attributes``' user argument: the requester when the request named one."""
+    return {} if opts.user is None else {"user": opts.user}
 
 
 def _unconditional_update(rt: ResourceType, name: str) -> StatusError:
@@ -321,6 +330,7 @@ class Api:
             md.get("name") or "",
             obj,
             dry_run=opts.dry_run,
+            **_user(opts),
         )
         self.admission.validate(attrs, view)
         obj = review.mutate(attrs, view) or obj  # before a generated name, as on the real server
@@ -561,6 +571,7 @@ class Api:
             old_here,
             subresource,
             opts.dry_run,
+            **_user(opts),
         )
         new = review.mutate(attrs, view) or new
         if rt.has_status:
@@ -699,7 +710,9 @@ class Api:
                 f"ResourceVersion in record ({md.get('resourceVersion')}). "
                 "The object might have been modified",
             )
-        attrs = Attributes(rt, "DELETE", md.get("namespace", ""), name, None, None, dry_run=opts.dry_run)
+        attrs = Attributes(
+            rt, "DELETE", md.get("namespace", ""), name, None, None, dry_run=opts.dry_run, **_user(opts)
+        )
         review.mutate(attrs, view)
         old_here = _as_version(review, rt, old, view)
         review.validate(attrs, view, old=old_here)
