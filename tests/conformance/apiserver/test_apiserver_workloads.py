@@ -424,3 +424,25 @@ async def test_a_rollout_that_makes_no_progress_exceeds_its_deadline(
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
     [rs] = await owned_by(kube, "replicasets", ns, d)
     assert progressing["message"] == f'ReplicaSet "{rs["metadata"]["name"]}" has timed out progressing.'
+
+
+async def test_a_recreated_deployment_adopts_the_replicaset_it_orphaned(
+    kctl: Kubectl, kube: Client, ns: str
+) -> None:
+    body = deployment("again", 2, {"type": "RollingUpdate"})
+    first = await kube.create(body, namespace=ns)
+    rollout(kctl, ns, "again")
+    [rs] = await owned_by(kube, "replicasets", ns, first)
+    pods = sorted(p["metadata"]["name"] for p in await owned_by(kube, "pods", ns, rs))
+    kctl("delete", "deployment", "again", "-n", ns, "--cascade=orphan")
+
+    async def orphaned() -> bool:
+        got = await kube.get("replicasets", rs["metadata"]["name"], namespace=ns)
+        return not got["metadata"].get("ownerReferences")
+
+    await until(orphaned, within=60, what="the ReplicaSet without its owner")
+    second = await kube.create(body, namespace=ns)
+    rollout(kctl, ns, "again")
+    [adopted] = await owned_by(kube, "replicasets", ns, second)
+    assert adopted["metadata"]["uid"] == rs["metadata"]["uid"]
+    assert sorted(p["metadata"]["name"] for p in await owned_by(kube, "pods", ns, adopted)) == pods

@@ -92,7 +92,7 @@ class DaemonSetController(Builtin):
             for n in self.nodes.list()
             if fits({"spec": dict(probe["spec"], affinity={})}, n)
         }
-        pods = [p for p in self.pods.of(ds) if active(p)]
+        pods = [p for p in await self.pods.of(ds) if active(p)]
         by_node: dict[str, list[Obj]] = {}
         for pod in pods:
             by_node.setdefault(_node_of(pod), []).append(pod)

@@ -95,7 +95,7 @@ class DeploymentController(Builtin):
         d = self.deployments.get(request.namespace, request.name)
         if d is None or d["metadata"].get("deletionTimestamp"):
             return None
-        sets = owned(self.sets.list(request.namespace), d)
+        sets = await self.runtime.claim(self.rs_rt, self.sets.list(request.namespace), d)
         template = (d.get("spec") or {}).get("template") or {}
         new = next(
             (rs for rs in sets if _without_hash((rs.get("spec") or {}).get("template") or {}) == template),

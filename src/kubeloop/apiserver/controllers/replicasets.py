@@ -11,7 +11,6 @@ from typing import Any
 from kubeloop.apiserver.controllers.objects import (
     active,
     available,
-    owned,
     owner_reference,
     pod_ready,
 )
@@ -65,9 +64,11 @@ class Pods:
     def __init__(self, runtime: Runtime, rt: ResourceType, informer: Informer) -> None:
         self.runtime, self.rt, self.informer = runtime, rt, informer
 
-    def of(self, owner: Obj) -> list[Obj]:
-        """Pods ``owner`` controls and selects, oldest first."""
-        return owned(self.informer.list(owner["metadata"].get("namespace") or ""), owner)
+    async def of(self, owner: Obj) -> list[Obj]:
+        """Pods ``owner`` controls and selects, oldest first (matching orphans adopted)."""
+        return await self.runtime.claim(
+            self.rt, self.informer.list(owner["metadata"].get("namespace") or ""), owner
+        )
 
     async def create(self, owner: Obj, template: Obj, count: int, generate_name: str, component: str) -> None:
         for _ in range(count):
@@ -106,7 +107,7 @@ class ReplicaSetController(Builtin):
         if rs is None:
             return None
         spec = rs.get("spec") or {}
-        pods = [p for p in self.pods.of(rs) if active(p)]
+        pods = [p for p in await self.pods.of(rs) if active(p)]
         if not rs["metadata"].get("deletionTimestamp"):
             diff = len(pods) - int(spec.get("replicas", 1))
             if diff < 0:

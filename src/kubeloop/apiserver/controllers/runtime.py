@@ -13,6 +13,7 @@ the namespace is terminating (its deletion deletes the owner too).
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Awaitable
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubeloop.apiserver.controllers.listwatch import StoreListWatch, api_resource, client_error
+from kubeloop.apiserver.controllers.objects import owner_reference, selector_of
 from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.registry.convert import to_version
@@ -116,6 +118,34 @@ class Runtime:
             )
         finally:
             self._settle(rt, namespace, name)
+
+    async def claim(self, rt: ResourceType, candidates: list[Obj], owner: Obj) -> list[Obj]:
+        """The ``candidates`` ``owner`` controls and selects, oldest first, after adopting the orphans its
+        selector matches (a controller reference added) and releasing what it controls but no longer
+        selects, as the Go controllers' ClaimObjects; a deleting owner adopts nothing."""
+        match = selector_of(owner)
+        uid = owner["metadata"].get("uid")
+        claimed = []
+        for obj in candidates:
+            md = obj["metadata"]
+            refs = md.get("ownerReferences") or []
+            controller = next((r for r in refs if r.get("controller")), None)
+            if controller is not None and controller.get("uid") == uid:
+                if match(obj):
+                    claimed.append(obj)
+                elif not md.get("deletionTimestamp"):
+                    released = copy.deepcopy(obj)
+                    released["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
+                    await self.update(rt, released)
+            elif controller is None and match(obj) and not md.get("deletionTimestamp"):
+                if owner["metadata"].get("deletionTimestamp"):
+                    continue
+                adopted = copy.deepcopy(obj)
+                adopted["metadata"]["ownerReferences"] = [*refs, owner_reference(owner)]
+                claimed.append(await self.update(rt, adopted))
+        return sorted(
+            claimed, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"])
+        )
 
     async def record(self, obj: Obj, reason: str, message: str, component: str) -> None:
         """Record a Normal Event about ``obj``; failing to is logged, never fails the reconcile."""

@@ -73,7 +73,7 @@ class StatefulSetController(Builtin):
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         revision = f"{sts['metadata']['name']}-{template_hash(spec.get('template') or {})}"
         pods: dict[int, Obj] = {}
-        for pod in self.pods.of(sts):
+        for pod in await self.pods.of(sts):
             ordinal = _ordinal(sts, pod)
             if ordinal is not None:
                 pods[ordinal] = pod
@@ -121,7 +121,7 @@ class StatefulSetController(Builtin):
 
     async def _status(self, sts: Obj, revision: str) -> Result | None:
         spec = sts.get("spec") or {}
-        pods = [p for p in self.pods.of(sts) if active(p) and _ordinal(sts, p) is not None]
+        pods = [p for p in await self.pods.of(sts) if active(p) and _ordinal(sts, p) is not None]
         min_ready = int(spec.get("minReadySeconds") or 0)
         old = sts.get("status") or {}
         updated = sum((p["metadata"].get("labels") or {}).get(REVISION) == revision for p in pods)
