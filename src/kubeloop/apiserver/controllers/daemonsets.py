@@ -12,11 +12,10 @@ import copy
 from typing import Any
 
 from kubeloop.apiserver.controllers.objects import active, available, pod_ready, template_hash
-from kubeloop.apiserver.controllers.replicasets import Pods
-from kubeloop.apiserver.controllers.runtime import Builtin
+from kubeloop.apiserver.controllers.replicasets import PodOwner
 from kubeloop.apiserver.controllers.scheduler import fits
 from kubeloop.cache import key_of
-from kubeloop.controller import Request, Result, map_to_owner
+from kubeloop.controller import Request, Result
 
 __all__ = ["DaemonSetController"]
 
@@ -50,18 +49,14 @@ def _node_of(pod: Obj) -> str:
     return ""
 
 
-class DaemonSetController(Builtin):
+class DaemonSetController(PodOwner):
     name = "daemonset"
+    plural, kind = "daemonsets", "DaemonSet"
 
     async def setup(self) -> None:
-        self.ds_rt = self.runtime.rt("apps", "v1", "daemonsets")
-        self.sets = await self.runtime.informer(self.ds_rt)
-        pods_rt = self.runtime.rt("", "v1", "pods")
-        self.pods = Pods(self.runtime, pods_rt, await self.runtime.informer(pods_rt))
+        await super().setup()
         self.nodes = await self.runtime.informer(self.runtime.rt("", "v1", "nodes"))
-        self.controller.watch(self.sets)
-        self.controller.watch(self.pods.informer, mapper=map_to_owner("apps", "DaemonSet"))
-        self.controller.watch(self.nodes, mapper=lambda _: [key_of(ds) for ds in self.sets.list()])
+        self.controller.watch(self.nodes, mapper=lambda _: [key_of(ds) for ds in self.workloads.list()])
 
     def _template(self, ds: Obj, node: str, revision: str) -> Obj:
         template = copy.deepcopy((ds.get("spec") or {}).get("template") or {})
@@ -81,7 +76,7 @@ class DaemonSetController(Builtin):
         return template
 
     async def reconcile(self, request: Request) -> Result | None:
-        ds = self.sets.get(request.namespace, request.name)
+        ds = self.workloads.get(request.namespace, request.name)
         if ds is None or ds["metadata"].get("deletionTimestamp"):
             return None
         spec = ds.get("spec") or {}
@@ -128,5 +123,5 @@ class DaemonSetController(Builtin):
             else:
                 status.pop(field, None)
         if status != ds.get("status"):
-            await self.runtime.update(self.ds_rt, dict(ds, status=status), "status")
+            await self.runtime.update(self.workload_rt, dict(ds, status=status), "status")
         return None

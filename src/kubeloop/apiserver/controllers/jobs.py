@@ -11,10 +11,9 @@ import copy
 from typing import Any
 
 from kubeloop.apiserver.controllers.objects import active, controlled_by, pod_ready, set_condition
-from kubeloop.apiserver.controllers.replicasets import Pods
-from kubeloop.apiserver.controllers.runtime import Builtin
+from kubeloop.apiserver.controllers.replicasets import PodOwner
 from kubeloop.apiserver.machinery import meta
-from kubeloop.controller import Request, Result, map_to_owner
+from kubeloop.controller import Request, Result
 
 __all__ = ["JobController"]
 
@@ -35,16 +34,9 @@ def _phase(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("phase") or "")
 
 
-class JobController(Builtin):
+class JobController(PodOwner):
     name = "job"
-
-    async def setup(self) -> None:
-        self.job_rt = self.runtime.rt("batch", "v1", "jobs")
-        self.jobs = await self.runtime.informer(self.job_rt)
-        pods_rt = self.runtime.rt("", "v1", "pods")
-        self.pods = Pods(self.runtime, pods_rt, await self.runtime.informer(pods_rt))
-        self.controller.watch(self.jobs)
-        self.controller.watch(self.pods.informer, mapper=map_to_owner("batch", "Job"))
+    group, plural, kind = "batch", "jobs", "Job"
 
     def _template(self, job: Obj) -> Obj:
         template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
@@ -57,7 +49,7 @@ class JobController(Builtin):
         return template
 
     async def reconcile(self, request: Request) -> Result | None:
-        job = self.jobs.get(request.namespace, request.name)
+        job = self.workloads.get(request.namespace, request.name)
         if job is None or job["metadata"].get("deletionTimestamp") or _finished(job):
             return None
         spec = job.get("spec") or {}
@@ -103,5 +95,5 @@ class JobController(Builtin):
             uncountedTerminatedPods=status.get("uncountedTerminatedPods") or {},
         )
         if status != job.get("status"):
-            await self.runtime.update(self.job_rt, dict(job, status=status), "status")
+            await self.runtime.update(self.workload_rt, dict(job, status=status), "status")
         return None

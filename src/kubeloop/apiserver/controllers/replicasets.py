@@ -19,7 +19,7 @@ from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.cache import Informer
 from kubeloop.controller import Request, Result, map_to_owner
 
-__all__ = ["ReplicaSetController", "pod_from_template"]
+__all__ = ["PodOwner", "Pods", "ReplicaSetController", "pod_from_template"]
 
 Obj = dict[str, Any]
 COMPONENT = "replicaset-controller"
@@ -91,19 +91,27 @@ class Pods:
                 )
 
 
-class ReplicaSetController(Builtin):
-    name = "replicaset"
+class PodOwner(Builtin):
+    """A controller of one workload kind that owns Pods: its informer (``workloads``) and ``pods``,
+    reconciled on changes of either."""
+
+    group, plural, kind = "apps", "", ""
 
     async def setup(self) -> None:
-        self.rs_rt = self.runtime.rt("apps", "v1", "replicasets")
-        self.sets = await self.runtime.informer(self.rs_rt)
+        self.workload_rt = self.runtime.rt(self.group, "v1", self.plural)
+        self.workloads = await self.runtime.informer(self.workload_rt)
         pods_rt = self.runtime.rt("", "v1", "pods")
         self.pods = Pods(self.runtime, pods_rt, await self.runtime.informer(pods_rt))
-        self.controller.watch(self.sets)
-        self.controller.watch(self.pods.informer, mapper=map_to_owner("apps", "ReplicaSet"))
+        self.controller.watch(self.workloads)
+        self.controller.watch(self.pods.informer, mapper=map_to_owner(self.group, self.kind))
+
+
+class ReplicaSetController(PodOwner):
+    name = "replicaset"
+    plural, kind = "replicasets", "ReplicaSet"
 
     async def reconcile(self, request: Request) -> Result | None:
-        rs = self.sets.get(request.namespace, request.name)
+        rs = self.workloads.get(request.namespace, request.name)
         if rs is None:
             return None
         spec = rs.get("spec") or {}
@@ -133,7 +141,7 @@ class ReplicaSetController(Builtin):
             if not status[field]:
                 del status[field]  # omitempty, as the real status
         if status != rs.get("status"):
-            await self.runtime.update(self.rs_rt, dict(rs, status=status), "status")
+            await self.runtime.update(self.workload_rt, dict(rs, status=status), "status")
         if status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
             return Result(requeue_after=1.0)
         return None

@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubeloop.apiserver.controllers.objects import active, available, pod_ready, template_hash
-from kubeloop.apiserver.controllers.replicasets import Pods, pod_from_template
-from kubeloop.apiserver.controllers.runtime import Builtin
-from kubeloop.controller import Request, Result, map_to_owner
+from kubeloop.apiserver.controllers.replicasets import PodOwner, pod_from_template
+from kubeloop.controller import Request, Result
 
 __all__ = ["StatefulSetController"]
 
@@ -34,16 +33,9 @@ def _running_and_ready(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running" and pod_ready(pod)
 
 
-class StatefulSetController(Builtin):
+class StatefulSetController(PodOwner):
     name = "statefulset"
-
-    async def setup(self) -> None:
-        self.sts_rt = self.runtime.rt("apps", "v1", "statefulsets")
-        self.sets = await self.runtime.informer(self.sts_rt)
-        pods_rt = self.runtime.rt("", "v1", "pods")
-        self.pods = Pods(self.runtime, pods_rt, await self.runtime.informer(pods_rt))
-        self.controller.watch(self.sets)
-        self.controller.watch(self.pods.informer, mapper=map_to_owner("apps", "StatefulSet"))
+    plural, kind = "statefulsets", "StatefulSet"
 
     def _pod(self, sts: Obj, ordinal: int, revision: str) -> Obj:
         spec = sts.get("spec") or {}
@@ -65,7 +57,7 @@ class StatefulSetController(Builtin):
         return pod
 
     async def reconcile(self, request: Request) -> Result | None:
-        sts = self.sets.get(request.namespace, request.name)
+        sts = self.workloads.get(request.namespace, request.name)
         if sts is None or sts["metadata"].get("deletionTimestamp"):
             return None
         spec = sts.get("spec") or {}
@@ -146,7 +138,7 @@ class StatefulSetController(Builtin):
             if not status[field]:
                 del status[field]
         if status != old:
-            await self.runtime.update(self.sts_rt, dict(sts, status=status), "status")
+            await self.runtime.update(self.workload_rt, dict(sts, status=status), "status")
         if status.get("readyReplicas", 0) > status.get("availableReplicas", 0):
             return Result(requeue_after=1.0)
         return None
