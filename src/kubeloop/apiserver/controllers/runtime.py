@@ -37,6 +37,9 @@ __all__ = ["MANAGER", "Builtin", "Runtime", "SimulationOptions"]
 log = logging.getLogger("kubeloop.apiserver.controllers")
 Obj = dict[str, Any]
 MANAGER = "kube-controller-manager"
+USER = {"username": "system:kube-controller-manager", "groups": ["system:authenticated"]}
+"""Who the controllers' writes come from, for admission webhooks: kube-controller-manager's own identity
+(the test control plane runs it without per-controller service accounts)."""
 _TERMINATING = "because it is being terminated"
 
 
@@ -104,7 +107,9 @@ class Runtime:
             raise client_error(exc) from exc
 
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
-        created = await self._write(self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER)))
+        created = await self._write(
+            self.api.create(rt, namespace, body, WriteOptions(manager=MANAGER, user=USER))
+        )
         self._settle(rt, namespace or "", created["metadata"]["name"])
         return created
 
@@ -114,7 +119,9 @@ class Runtime:
         namespace, name = md.get("namespace") or "", md["name"]
         try:
             return await self._write(
-                self.api.update(rt, namespace or None, name, obj, subresource, WriteOptions(manager=MANAGER))
+                self.api.update(
+                    rt, namespace or None, name, obj, subresource, WriteOptions(manager=MANAGER, user=USER)
+                )
             )
         finally:
             self._settle(rt, namespace, name)
@@ -155,7 +162,7 @@ class Runtime:
                 self.rt("", "v1", "events"),
                 body["metadata"]["namespace"],
                 body,
-                WriteOptions(manager=MANAGER),
+                WriteOptions(manager=MANAGER, user=USER),
             )
         except StatusError as exc:
             log.debug("event %s about %s not recorded: %s", reason, obj["metadata"]["name"], exc)
@@ -171,7 +178,7 @@ class Runtime:
         """Delete ``obj`` (the UID is the precondition); None when it is gone already."""
         md = obj["metadata"]
         namespace, name = md.get("namespace") or "", md["name"]
-        opts = DeleteOptions(propagation=propagation, grace_period=grace_period, uid=md.get("uid"))
+        opts = DeleteOptions(propagation=propagation, grace_period=grace_period, uid=md.get("uid"), user=USER)
         try:
             return await self._write(self.api.delete(rt, namespace or None, name, opts))
         except (NotFoundError, ConflictError):
