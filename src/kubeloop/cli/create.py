@@ -3,6 +3,7 @@ project in the current directory."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import click
@@ -10,13 +11,15 @@ import click
 from kubeloop.cli.init import report
 from kubeloop.scaffold import (
     ApiOptions,
+    Plan,
     Project,
     ScaffoldError,
     WebhookOptions,
     create_api,
     create_webhook,
-    is_ansible_project,
     plan_ansible_api,
+    plan_helm_api,
+    plugin_of,
 )
 
 __all__ = ["create"]
@@ -42,6 +45,12 @@ def create() -> None:
     is_flag=True,
     help="Ansible projects: a playbook running the kind's role (with it).",
 )
+@click.option(
+    "--helm-chart",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Helm projects: the chart directory the kind installs (copied into helm-charts/).",
+)
 def api(
     group: str,
     version: str,
@@ -51,12 +60,20 @@ def api(
     controller: bool,
     generate_role: bool,
     generate_playbook: bool,
+    helm_chart: Path | None,
 ) -> None:
     """Add a custom resource: model, controller with a reconcile stub, sample, test; in an Ansible
-    project (``init --plugin ansible``): its CRD, sample, watches.yaml entry and role."""
+    project (``init --plugin ansible``): its CRD, sample, watches.yaml entry and role; in a Helm
+    project: its CRD, the chart, a sample of the chart's values, the watches entry with the rules the
+    rendered chart needs."""
     root = Path.cwd()
     try:
-        if generate_role or generate_playbook or is_ansible_project(Project.load(root)):
+        plugin = plugin_of(Project.load(root))
+        if helm_chart is not None or plugin == "helm":
+            report(_helm_api(root, group, version, kind, namespaced, helm_chart).apply())
+            click.echo("\nNext: `make manifests install run`.")
+            return
+        if generate_role or generate_playbook or plugin == "ansible":
             plan = plan_ansible_api(
                 root,
                 group,
@@ -79,6 +96,22 @@ def api(
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("\nNext: edit the model and the reconcile, then `make manifests install run`.")
+
+
+def _helm_api(root: Path, group: str, version: str, kind: str, namespaced: bool, chart: Path | None) -> Plan:
+    from kubeloop.helm import HelmError, chart_rules  # the CLI starts faster without it
+    from kubeloop.testing.assets import find_binary
+
+    if chart is None:
+        raise ScaffoldError("a Helm project's API needs --helm-chart PATH (a chart directory)")
+    helm = find_binary("helm") or shutil.which("helm")
+    if helm is None:
+        raise ScaffoldError("no helm to render the chart with: run `kubeloop controlplane build helm`")
+    try:
+        rules = chart_rules(helm, chart)
+    except HelmError as exc:
+        raise ScaffoldError(f"{chart} does not render: {exc.message}") from exc
+    return plan_helm_api(root, group, version, kind, chart.resolve(), rules, namespaced=namespaced)
 
 
 WEBHOOK_NOTE = """

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kubeloop.scaffold import Change, InitOptions, ScaffoldError, init_project, plan_ansible_init
+from kubeloop.scaffold import Change, InitOptions, ScaffoldError, init_project, plan_plugin_init
 
 __all__ = ["init", "report"]
 
@@ -18,6 +18,10 @@ Next:
 ANSIBLE_NEXT_STEPS = """
 Next:
   kubeloop create api --group <group> --version v1 --kind <Kind> --generate-role
+  make manifests install run       # RBAC from watches.yaml; CRDs into the cluster; the operator here"""
+HELM_NEXT_STEPS = """
+Next:
+  kubeloop create api --group <group> --version v1 --kind <Kind> --helm-chart <path to a chart>
   make manifests install run       # RBAC from watches.yaml; CRDs into the cluster; the operator here"""
 
 
@@ -34,10 +38,11 @@ def report(changes: list[Change]) -> None:
 @click.option("--domain", required=True, help="Domain of the project's API groups (cloud.io).")
 @click.option(
     "--plugin",
-    type=click.Choice(["python", "ansible"]),
+    type=click.Choice(["python", "ansible", "helm"]),
     default="python",
     show_default=True,
-    help="python: a Python package of reconciles; ansible: a watches.yaml of roles and playbooks.",
+    help="python: a Python package of reconciles; ansible: a watches.yaml of roles and playbooks; "
+    "helm: a watches.yaml of charts.",
 )
 @click.option("--project-name", default=None, help="Default: the directory's name.")
 @click.option("--namespace", default=None, help="Namespace of the deployed manager. Default: NAME-system.")
@@ -78,8 +83,10 @@ def init(
     )
     try:
         report(
-            plan_ansible_init(root, options).apply() if plugin == "ansible" else init_project(root, options)
+            plan_plugin_init(root, options, plugin).apply()
+            if plugin != "python"
+            else init_project(root, options)
         )
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(ANSIBLE_NEXT_STEPS if plugin == "ansible" else NEXT_STEPS)
+    click.echo({"ansible": ANSIBLE_NEXT_STEPS, "helm": HELM_NEXT_STEPS}.get(plugin, NEXT_STEPS))

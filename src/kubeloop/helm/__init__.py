@@ -6,6 +6,7 @@ Role: above ``kubeloop.ansible``, whose API proxy it uses; below the CLI and the
 
 from kubeloop.helm._helm import Helm, HelmError, Release
 from kubeloop.helm._operator import UNINSTALL_FINALIZER, HelmOperator, merge
+from kubeloop.helm._rbac import chart_rules
 from kubeloop.helm._watches import HelmWatch, is_helm_watches, load_helm_watches
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "HelmOperator",
     "HelmWatch",
     "Release",
+    "chart_rules",
     "is_helm_watches",
     "load_helm_watches",
     "merge",

@@ -3,7 +3,13 @@ project scaffolding of ``kubeloop init`` / ``create api`` / ``create webhook`` (
 under ``templates/``, a ``PROJECT`` file, marker regions). Sits above the runtime; used by the CLI.
 """
 
-from kubeloop.scaffold._ansible import is_ansible_project, plan_ansible_api, plan_ansible_init
+from kubeloop.scaffold._ansible import (
+    is_ansible_project,
+    plan_ansible_api,
+    plan_helm_api,
+    plan_plugin_init,
+    plugin_of,
+)
 from kubeloop.scaffold._api import ApiOptions, create_api, plan_api
 from kubeloop.scaffold._init import InitOptions, init_project, plan_init
 from kubeloop.scaffold._manifests import custom_resources, write_crd_manifests, write_rbac, write_samples
@@ -36,10 +42,12 @@ __all__ = [
     "leader_election_role",
     "operator_rules",
     "plan_ansible_api",
-    "plan_ansible_init",
     "plan_api",
+    "plan_helm_api",
     "plan_init",
+    "plan_plugin_init",
     "plan_webhook",
+    "plugin_of",
     "write_crd_manifests",
     "write_rbac",
     "write_samples",
