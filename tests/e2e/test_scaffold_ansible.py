@@ -15,6 +15,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
 from kubeloop.ansible import AnsibleOperator
@@ -62,6 +63,8 @@ def cli(root: Path, *args: str) -> str:
     return done.stdout
 
 
+# About a minute on a loaded machine: make test-long runs it (make test's budget).
+@pytest.mark.long
 async def test_scaffolded_ansible_project_runs_under_its_generated_rbac_and_a_forbidden_task_says_so(
     tmp_path: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client
 ) -> None:

@@ -52,6 +52,8 @@ def helm() -> Path:
     return found
 
 
+# About a minute on a loaded machine: make test-long runs it (make test's budget).
+@pytest.mark.long
 async def test_scaffolded_helm_project_installs_its_sample_under_the_rbac_derived_from_the_chart(
     helm: Path, tmp_path: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client
 ) -> None:
