@@ -15,6 +15,7 @@ pending); each failure is a Warning Event and a retry with backoff.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -128,7 +129,7 @@ class HelmOperator(ProxiedOperator):
         ctx.set_condition(INITIALIZED, True, "", "")
         async with self._kubeconfig(watch, ctx) as kubeconfig:
             values_file = kubeconfig.with_name("values.json")
-            values_file.write_text(json.dumps(values))
+            await asyncio.to_thread(values_file.write_text, json.dumps(values))
             try:
                 release = await self.helm.status(kubeconfig, name, namespace)
             except HelmError as exc:
