@@ -256,7 +256,12 @@ async def main() -> None:
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--replicas", default="1,2,4")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--render", type=Path, help="write the page from a run's printed JSON lines only")
     args = parser.parse_args()
+    if args.render:
+        lines = [json.loads(line) for line in args.render.read_text().splitlines() if line.startswith("{")]
+        write(lines, args.apps, args.out, 0.0, os.getloadavg()[1])
+        return
     began = time.monotonic()
     plane = ControlPlane(
         ControlPlaneOptions(service_cluster_ip_range="10.0.0.0/16", start_timeout=120)

@@ -30,6 +30,7 @@ import gc
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from typing import Any
 
 from kubeloop.cache import Cache
@@ -174,19 +175,23 @@ class Manager:
                 clock=sharding.clock,
             )
 
-        self.elector = LeaderElector(
-            self.client, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
-        )
-        sharder = LeaderElector(self.client, lease(f"{self.options.name}-sharder"), metrics=self.metrics)
         membership = Membership(f"{self.options.name}-shard-", sharding.clock, sharding.lease_duration)
         log.info("%s: sharded, as shard %s", self.options.name, identity)
-        async with asyncio.TaskGroup() as group:
-            group.create_task(
-                membership.run(self.client, namespace, sharding.retry_period / 2), name="shards"
-            )
+        # The Leases get a client of their own, not held back by the QPS limit that the reconciles'
+        # writes fill: a renewal queued behind a burst of them would miss its deadline, the shard would
+        # stop, its objects move, and that burst of moves would starve the other shards' renewals.
+        transport = self.client.transport
+        leases = Client(self.client.config, replace(transport.settings, qps=None), metrics=transport.metrics)
+        self.elector = LeaderElector(
+            leases, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
+        )
+        sharder = LeaderElector(leases, lease(f"{self.options.name}-sharder"), metrics=self.metrics)
+        async with leases, asyncio.TaskGroup() as group:
+            group.create_task(membership.run(leases, namespace, sharding.retry_period / 2), name="shards")
             group.create_task(self._campaign(self.elector, self._run_controllers), name="shard lease")
             group.create_task(
-                self._campaign(sharder, lambda: self._run_sharder(membership)), name="sharder lease"
+                self._campaign(sharder, lambda: self._run_sharder(membership), stopped="sharder stopped"),
+                name="sharder lease",
             )
 
     async def _run_sharder(self, membership: Membership) -> None:
