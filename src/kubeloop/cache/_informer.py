@@ -13,7 +13,8 @@ Guarantees:
   the stored objects as initial adds.
 - A watch that ends or breaks resumes from the last resourceVersion seen, bookmarks included; a
   too-old resourceVersion relists. Errors back off (0.5 s doubling to 30 s, jittered), never end
-  the informer; a watch that ran at least 2 s before it broke resumes after the first step (0.5 s),
+  the informer; a watch that ran at least 2 s, or brought events, before it broke resumes after the
+  first step (0.5 s),
   so a connection cut every few seconds never leaves the cache blind for long.
 - A resource the server does not serve (404: its CRD is not installed yet, or was deleted) has no
   objects: the store is emptied (deletions told) and counts as synced, and the informer lists
@@ -281,7 +282,7 @@ class Informer:
         failures = 0
         need_list = True
         while True:
-            attempt = clock.now()
+            attempt, seen = clock.now(), self._resource_versions[scope]
             try:
                 if need_list:
                     await self._list(scope)
@@ -296,9 +297,11 @@ class Informer:
                 )
                 need_list = True
             except KubeloopError as exc:
-                # A watch that ran a while before it broke (a dropped connection, a restarted server)
-                # resumes at once; only attempts failing in quick succession back off further.
-                failures = 1 if clock.now() - attempt >= _HEALTHY_ATTEMPT else failures + 1
+                # A watch that ran a while or brought news before it broke (a dropped connection, a
+                # restarted server) resumes at once; only attempts failing in quick succession with
+                # nothing to show back off further (connections cut every second pushed it to 30 s).
+                healthy = clock.now() - attempt >= _HEALTHY_ATTEMPT or self._resource_versions[scope] != seen
+                failures = 1 if healthy else failures + 1
                 absent = isinstance(exc, NotFoundError)
                 if absent and need_list:
                     self._absent(scope)

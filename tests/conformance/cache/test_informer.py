@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -245,4 +247,51 @@ async def test_a_watch_cut_every_few_seconds_resumes_at_once_instead_of_backing_
                 await direct.create(configmap("after-cuts", namespace))
             await until(
                 lambda: informer.get(namespace, "after-cuts") is not None, within=4, what="the change seen"
+            )
+
+
+async def test_a_watch_cut_every_second_while_it_brings_events_resumes_at_once(
+    control_plane: ControlPlane,
+    namespace: str,
+    running: Callable[[Informer], None],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Regression (found by the chaos suite's full form, 1,000 AppServices with connections cut every
+    second): a watch that broke within 2 s counted as a failure even when it had brought events, so
+    the backoff reached 30 s and the cache was blind most of the time."""
+    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True) as proxy:
+        kubeconfig = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+        async with (
+            await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as through_proxy,
+            await Client.load(control_plane.kubeconfig) as direct,
+        ):
+            informer = Informer(
+                through_proxy,
+                await through_proxy.resource("configmaps"),
+                InformerOptions(namespace=namespace),
+            )
+            running(informer)
+            await informer.wait_synced()
+            await direct.create(configmap("busy", namespace))
+            with caplog.at_level(logging.WARNING, logger="kubeloop.cache"):
+                proxy.cut_every(1.0)
+                for n in range(60):  # a change every 0.2 s for 12 s: every watch has news
+                    await direct.patch("configmaps", "busy", {"data": {"n": str(n)}}, namespace=namespace)
+                    await asyncio.sleep(0.2)
+                proxy.cut_every(None)
+            assert proxy.stats.cuts >= 8
+            delays = [
+                float(m)
+                for r in caplog.records
+                for m in re.findall(r"retrying in ([0-9.]+) s", r.getMessage())
+            ]
+            assert delays, "no broken watch was logged"
+            # a watch cut before its first event backs off a step or two; none reaches 4 s (the old
+            # code: 0.5, 1, 2, 4, 8 ... s, as every watch lived less than 2 s)
+            assert max(delays) < 4.0, delays
+            await until(
+                lambda: ((informer.get(namespace, "busy") or {}).get("data") or {}).get("n") == "59",
+                within=10,
+                what="the last change seen",
             )
