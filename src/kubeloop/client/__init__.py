@@ -1,11 +1,11 @@
 """kubeloop.client: the async Kubernetes API client at the bottom of kubeloop.
 
-``Client`` does the verbs on plain-dict objects; ``ClientConfig`` comes from kubeconfig files or the
-in-cluster service account; discovery maps names and kinds to resources; errors are typed by the
-server's ``Status``; ``GroupVersionKind`` and ``GroupVersionResource`` (from ``kubeloop.gvk``) name
-kinds and resources. This package imports only itself and the bottom layers ``kubeloop.errors``,
-``kubeloop.clock`` (it takes a ``SleepClock``; tests use ``InstantClock``), ``kubeloop.gvk`` and
-``kubeloop.tokenbucket``.
+``Client`` does the verbs on plain-dict objects (and on models, ``ResourceModel``); ``ClientConfig``
+comes from kubeconfig files or the in-cluster service account; discovery maps names and kinds to
+resources; errors are typed by the server's ``Status``; ``GroupVersionKind`` and
+``GroupVersionResource`` (from ``kubeloop.gvk``) name kinds and resources. This package imports only
+itself and the bottom layers ``kubeloop.errors``, ``kubeloop.clock`` (it takes a ``SleepClock``; tests
+use ``InstantClock``), ``kubeloop.gvk`` and ``kubeloop.tokenbucket``.
 """
 
 from kubeloop.client.api import (
@@ -49,6 +49,7 @@ from kubeloop.client.errors import (
     UnknownResourceError,
 )
 from kubeloop.client.metrics import MetricsHook, NoMetrics, RecordingMetrics
+from kubeloop.client.models import ResourceModel
 from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
 from kubeloop.client.transport import ClientSettings
 from kubeloop.client.watch import WatchEvent
@@ -82,6 +83,7 @@ __all__ = [
     "PatchType",
     "Preconditions",
     "RecordingMetrics",
+    "ResourceModel",
     "ResourceRef",
     "RestMapper",
     "RetryPolicy",

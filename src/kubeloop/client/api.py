@@ -4,6 +4,8 @@ Objects go out and come back exactly as JSON dicts (nothing the server sent is d
 named the kubectl way (``"configmaps"``, ``"deploy"``, ``"apps/v1/Deployment"``,
 ``"crontabs.stable.example.com"``), by an ``ApiResource``, or by a typed kind of ``kubeloop.resources``
 (``apps_v1.Deployment``): then the result is typed as that kind, still the same dict (``TypedRef``).
+Given a model class (a ``crd.CustomResource``, see ``ResourceModel``), ``get``/``list``/``watch`` parse
+what the server sends into it and ``apply`` takes and returns the model; only then is anything parsed.
 Objects being written name themselves through ``apiVersion`` and ``kind``.
 
 Namespaces: for one object, ``namespace=None`` means the object's own ``metadata.namespace``, else the
@@ -29,9 +31,10 @@ from typing_extensions import TypedDict
 from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
 from kubeloop.client.discovery import ApiResource, RestMapper
 from kubeloop.client.metrics import MetricsHook
+from kubeloop.client.models import ResourceModel, model_class, to_wire
 from kubeloop.client.transport import JSON as JSON_CONTENT
 from kubeloop.client.transport import ClientSettings, Transport
-from kubeloop.client.watch import WatchEvent, stream_events
+from kubeloop.client.watch import ModelEvent, WatchEvent, stream_events
 from kubeloop.clock import SleepClock
 
 __all__ = ["Client", "ObjectList", "PatchType", "Preconditions", "ResourceRef", "TypedRef", "resource_name"]
@@ -40,6 +43,8 @@ ResourceRef = str | ApiResource
 """A kubectl-style resource name or an ``ApiResource`` from discovery."""
 
 K = TypeVar("K", bound=Mapping[str, Any])
+M = TypeVar("M", bound=ResourceModel)
+T = TypeVar("T")
 
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 """What a metadata-only list accepts: the server's ``PartialObjectMetadataList``, else whole objects."""
@@ -64,23 +69,27 @@ def _yaml_safe(data: bytes) -> bytes:
     return _YAML_RAW.sub(lambda m: b"\\u%04x" % ord(m.group().decode()), data)
 
 
-class ObjectList(TypedDict, Generic[K]):
-    """A ``…List`` object of a typed kind: ``items`` and the list's ``metadata``."""
+class ObjectList(TypedDict, Generic[T]):
+    """A ``…List`` object of a typed kind (or of a model's, its ``items`` parsed): ``items`` and the
+    list's ``metadata``."""
 
     apiVersion: str
     kind: str
     metadata: dict[str, Any]
-    items: list[K]
+    items: list[T]
 
 
 def resource_name(ref: object) -> str | ApiResource:
     """``ref`` as the client resolves it: a name, an ``ApiResource``, a typed kind's ``apiVersion/Kind``."""
     if isinstance(ref, str | ApiResource):
         return ref
+    model = model_class(ref)
+    if model is not None:
+        return model.resource_info().ref
     kind = getattr(ref, "__kubeloop_kind__", None) if isinstance(ref, type) else None
     name = getattr(kind, "ref", None)
     if not isinstance(name, str) or not getattr(kind, "plural", None):
-        raise TypeError(f"not a resource: {ref!r} (use a name, an ApiResource or a typed kind)")
+        raise TypeError(f"not a resource: {ref!r} (use a name, an ApiResource, a typed kind or a model)")
     return name
 
 
@@ -159,7 +168,7 @@ class Client:
         """The default namespace of the config (the kubeconfig context's, or the pod's)."""
         return self.config.namespace
 
-    async def resource(self, ref: ResourceRef | TypedRef[Any]) -> ApiResource:
+    async def resource(self, ref: ResourceRef | TypedRef[Any] | type[ResourceModel]) -> ApiResource:
         """Resolve ``ref`` through discovery (refreshing once if it is unknown)."""
         found = resource_name(ref)
         return found if isinstance(found, ApiResource) else await self.mapper.resolve(found)
@@ -169,6 +178,16 @@ class Client:
         result: Obj = await self.transport.request("GET", "/version", verb="get", idempotent=True)
         return result
 
+    @overload
+    async def get(
+        self,
+        ref: type[M],
+        name: str,
+        *,
+        namespace: str | None = None,
+        subresource: None = None,
+        resource_version: str | None = None,
+    ) -> M: ...
     @overload
     async def get(
         self,
@@ -198,12 +217,28 @@ class Client:
         subresource: str | None = None,
         resource_version: str | None = None,
     ) -> Any:
-        """Read one object (or its ``status``/``scale`` subresource)."""
+        """Read one object (or its ``status``/``scale`` subresource); a model class's parsed into it."""
         res = await self.resource(ref)
         params = {"resourceVersion": resource_version} if resource_version is not None else None
         path = res.path(self._ns(res, namespace), name, subresource)
-        return await self._call("GET", path, "get", params=params, idempotent=True)
+        found = await self._call("GET", path, "get", params=params, idempotent=True)
+        model = model_class(ref) if subresource is None else None
+        return model.model_validate(found) if model is not None else found
 
+    @overload
+    async def list(
+        self,
+        ref: type[M],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        metadata_only: bool = False,
+    ) -> ObjectList[M]: ...
     @overload
     async def list(
         self,
@@ -252,9 +287,12 @@ class Client:
 
         ``resource_version``: unset means a consistent read; ``"0"`` any cached state; otherwise see
         ``resource_version_match`` (``"NotOlderThan"`` or ``"Exact"``). An expired ``continue_token``
-        raises ``GoneError``.
+        raises ``GoneError``. A model class's ``items`` are parsed into it (not with ``metadata_only``).
         """
         res = await self.resource(ref)
+        model = model_class(ref)
+        if model is not None and metadata_only:
+            raise ValueError(f"{model.__name__}: a metadata-only list has no objects to parse")
         params = _params(
             labelSelector=label_selector,
             fieldSelector=field_selector,
@@ -264,10 +302,23 @@ class Client:
             **{"continue": continue_token},
         )
         accept = METADATA_LIST if metadata_only else JSON_CONTENT
-        return await self._call(
+        page = await self._call(
             "GET", res.path(namespace), "list", params=params, idempotent=True, accept=accept
         )
+        if model is not None:
+            page["items"] = [model.model_validate(item) for item in page.get("items") or ()]
+        return page
 
+    @overload
+    def list_items(
+        self,
+        ref: type[M],
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> AsyncIterator[M]: ...
     @overload
     def list_items(
         self,
@@ -309,11 +360,25 @@ class Client:
                 continue_token=token,
             )
             for item in page.get("items") or ():
-                yield cast(Obj, item)
+                yield item
             token = (page.get("metadata") or {}).get("continue") or None
             if not token:
                 return
 
+    @overload
+    def watch(
+        self,
+        ref: type[M],
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool = False,
+        metadata_only: bool = False,
+    ) -> AsyncIterator[WatchEvent[M]]: ...
     @overload
     def watch(
         self,
@@ -362,8 +427,19 @@ class Client:
 
         ``send_initial_events`` (watch-list) first streams the current objects as ``ADDED`` and then a
         bookmark with ``initial_events_end``. A too-old ``resource_version`` raises ``GoneError``.
+
+        A model class's events carry the object parsed into it; such a watch passes no bookmarks (they
+        carry no object to parse: resume from the last event's ``resource_version``), so it takes
+        neither ``send_initial_events`` nor ``metadata_only``.
         """
         res = await self.resource(ref)
+        model = model_class(ref)
+        if model is not None:
+            if send_initial_events or metadata_only:
+                raise ValueError(
+                    f"{model.__name__}: a watch of a model has no initial-events end or metadata"
+                )
+            allow_bookmarks = False
         params = _params(
             watch="true",
             allowWatchBookmarks="true" if allow_bookmarks or send_initial_events else None,
@@ -380,7 +456,10 @@ class Client:
         stream = stream_events(self.transport, res.path(namespace), params, accept=accept)
         async with aclosing(stream) as events:
             async for event in events:  # closing this generator closes the stream at once, not at GC
-                yield event
+                if model is None:
+                    yield event
+                elif event.type != "BOOKMARK":
+                    yield ModelEvent(event.type, model.model_validate(event.object), event.object)
 
     async def create(
         self,
@@ -461,6 +540,17 @@ class Client:
             "PATCH", path, "patch", params=params, body=patch, content_type=type.value, idempotent=idempotent
         )
 
+    @overload
+    async def apply(
+        self,
+        obj: M,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> M: ...
+    @overload
     async def apply(
         self,
         obj: K,
@@ -469,13 +559,24 @@ class Client:
         force: bool = False,
         subresource: str | None = None,
         dry_run: bool = False,
-    ) -> K:
-        """Server-side apply ``obj`` as ``field_manager``; creates it if missing.
+    ) -> K: ...
+    async def apply(
+        self,
+        obj: Mapping[str, Any] | ResourceModel,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Any:
+        """Server-side apply ``obj`` as ``field_manager``; creates it if missing. A model is sent as its
+        wire form (unset optional fields left out) and comes back as its model, as stored.
 
         Fields owned by another manager raise ``ConflictError`` (``causes`` name them) unless ``force``.
         """
-        res = await self._for_object(obj)
-        path = res.path(self._ns(res, None, obj), _name(obj), subresource)
+        model, body = (None, obj) if isinstance(obj, Mapping) else (obj, to_wire(obj))
+        res = await self._for_object(body)
+        path = res.path(self._ns(res, None, body), _name(body), subresource)
         params = _params(
             fieldManager=field_manager, force="true" if force else None, dryRun="All" if dry_run else None
         )
@@ -484,11 +585,11 @@ class Client:
             path,
             "apply",
             params=params,
-            body=obj,
+            body=body,
             content_type=PatchType.APPLY.value,
             idempotent=True,
         )
-        return cast(K, stored)
+        return stored if model is None else type(model).model_validate(stored)
 
     async def delete(
         self,

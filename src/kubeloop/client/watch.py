@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal
+from typing import Any, Generic, Literal, cast
 
 import orjson
 from typing_extensions import TypeVar
@@ -19,16 +19,16 @@ from typing_extensions import TypeVar
 from kubeloop.client.errors import TransportError, error_from_status
 from kubeloop.client.transport import JSON, Transport
 
-__all__ = ["EventType", "WatchEvent", "stream_events"]
+__all__ = ["EventType", "ModelEvent", "WatchEvent", "stream_events"]
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED", "BOOKMARK"]
-K = TypeVar("K", bound=Mapping[str, Any], default=dict[str, Any])
+K = TypeVar("K", default=dict[str, Any])
 
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent(Generic[K]):
     """One change: ``type`` and the object as the server sent it (for ``BOOKMARK`` only metadata);
-    ``WatchEvent[apps_v1.Deployment]`` from a watch of a typed kind."""
+    ``WatchEvent[apps_v1.Deployment]`` from a watch of a typed kind, ``WatchEvent[Model]`` of a model."""
 
     type: EventType
     object: K
@@ -36,13 +36,26 @@ class WatchEvent(Generic[K]):
     @property
     def resource_version(self) -> str:
         """The object's ``metadata.resourceVersion``: where to resume a watch after this event."""
-        return str((self.object.get("metadata") or {}).get("resourceVersion") or "")
+        return str(self._metadata().get("resourceVersion") or "")
 
     @property
     def initial_events_end(self) -> bool:
         """Whether this is the bookmark that ends the initial events of a ``send_initial_events`` watch."""
-        annotations = (self.object.get("metadata") or {}).get("annotations") or {}
+        annotations = self._metadata().get("annotations") or {}
         return self.type == "BOOKMARK" and annotations.get("k8s.io/initial-events-end") == "true"
+
+    def _metadata(self) -> Mapping[str, Any]:
+        return cast(Mapping[str, Any], self.object).get("metadata") or {}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEvent(WatchEvent[K]):
+    """An event whose ``object`` is a model parsed from ``wire``, the object as the server sent it."""
+
+    wire: Mapping[str, Any]
+
+    def _metadata(self) -> Mapping[str, Any]:
+        return self.wire.get("metadata") or {}
 
 
 async def stream_events(

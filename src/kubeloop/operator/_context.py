@@ -14,8 +14,9 @@ import builtins
 import contextlib
 import copy
 import logging
+import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from kubeloop.cache import INDEX_OWNER, Cache, Informer, key_of
 from kubeloop.client import ApiResource, Client, ConflictError, NotFoundError, Preconditions
@@ -30,13 +31,14 @@ from kubeloop.helpers import (
     set_controller_reference,
 )
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec, resolve
-from kubeloop.resources import Kind
+from kubeloop.resources import Kind, kind_of
 
 __all__ = ["Context"]
 
 Obj = dict[str, Any]
 K = TypeVar("K", bound=Mapping[str, Any])
 M = TypeVar("M", bound=CustomResource)
+S = TypeVar("S", bound=Mapping[str, Any])
 A = TypeVar("A", bound=Mapping[str, Any] | Model)
 B = TypeVar("B", bound=Mapping[str, Any] | Model)
 C = TypeVar("C", bound=Mapping[str, Any] | Model)
@@ -83,7 +85,8 @@ class Context:
         self.status: Obj = copy.deepcopy(status) if isinstance(status, dict) else {}
         """The status to write after the reconcile; change it in place (written only if changed).
         Starts empty when the stored status is not an object. A custom resource's typed status is
-        its model's (``obj.status``): what the reconcile sets there lands here once it returns."""
+        its model's (``obj.status``): what the reconcile sets there lands here once it returns; a
+        built-in kind's is ``status_as``."""
         self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
         self._owned = owned
         self._child_labels = dict(child_labels or {})
@@ -311,6 +314,21 @@ class Context:
         return True
 
     # -- status, conditions, events ------------------------------------------------------------------
+
+    def status_as(self, status_type: type[S]) -> S:
+        """``status`` typed as the primary's kind's status (``ctx.status_as(core_v1.ServiceStatus)``):
+        the same dict, so what a reconcile sets in it is written after the pass. ``TypeError`` when
+        ``status_type`` is not the ``status`` field's type of the primary's kind."""
+        module = sys.modules.get(status_type.__module__)
+        kind = getattr(module, str(self.obj.get("kind")), None)
+        found = kind_of(kind)
+        if (
+            found is None
+            or found.api_version != self.obj.get("apiVersion")
+            or (getattr(kind, "__annotations__", {}).get("status") is not status_type)
+        ):
+            raise TypeError(f"{status_type.__qualname__} is not the status of {self.obj.get('kind')}")
+        return cast(S, self.status)
 
     def set_condition(
         self, type: str, status: ConditionStatus | bool, reason: str, message: str = ""

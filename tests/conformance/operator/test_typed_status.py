@@ -1,7 +1,8 @@
 """A custom resource's status written through its model, on the real API server and the embedded one:
 the fields a reconcile sets (a new status model or a field of the parsed one) are written after the
 pass; fields it leaves unset, and the conditions ``ctx.set_condition`` keeps, stay as they are. Reads
-of the kind through ``ctx`` come back as the model."""
+of the kind through ``ctx`` come back as the model. A built-in kind's status is written through its
+status TypedDict (``ctx.status_as``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from gadgets import GadgetSpec, gadget
 import kubeloop as kl
 from kubeloop import crd
 from kubeloop.client import Client
+from kubeloop.resources import apps_v1, core_v1
 from kubeloop.testing import run_operator, until
 
 RESOURCE = "gadgets.test.kubeloop.io"
@@ -71,3 +73,38 @@ async def test_the_fields_a_reconcile_sets_on_its_status_model_are_written_besid
     assert status["owner"] == "someone", status  # never set by the reconcile: left alone
     assert read, "no reads"
     assert all(isinstance(r, TypedGadget) for r in read), read  # ctx.get/list of a model: the model
+
+
+async def test_a_built_in_kinds_status_is_written_through_its_typed_view(
+    kubeconfig: Path, api: Client, ns: str
+) -> None:
+    operator = kl.Operator("typed-builtin-status-test", namespace=ns)
+    refused: list[str] = []
+
+    @operator.reconcile(core_v1.Service)
+    async def reconcile(service: core_v1.Service, ctx: kl.Context) -> None:
+        try:
+            ctx.status_as(apps_v1.DeploymentStatus)
+        except TypeError as e:
+            refused.append(str(e))
+        status = ctx.status_as(core_v1.ServiceStatus)
+        status["loadBalancer"] = {"ingress": [{"ip": "192.0.2.10"}]}
+        ctx.set_condition("Ready", True, "Published")
+
+    await api.create(
+        core_v1.Service(
+            metadata={"name": "lb", "namespace": ns},
+            spec={"type": "LoadBalancer", "selector": {"app": "lb"}, "ports": [{"port": 80}]},
+        )
+    )
+
+    async def published() -> bool:
+        status = (await api.get(core_v1.Service, "lb", namespace=ns)).get("status") or {}
+        ingress = status.get("loadBalancer", {}).get("ingress") or []
+        ready = [c["reason"] for c in status.get("conditions") or () if c["type"] == "Ready"]
+        return [i.get("ip") for i in ingress] == ["192.0.2.10"] and ready == ["Published"]
+
+    async with run_operator(operator, kubeconfig):
+        await until(published, what="the Service's status written: its ingress IP and Ready")
+    assert refused, "status_as(apps_v1.DeploymentStatus) accepted for a Service"
+    assert "DeploymentStatus is not the status of Service" in refused[0], refused

@@ -44,7 +44,7 @@ import kubeloop as kl
 from kubeloop.client import Client
 from kubeloop.controller import Request
 from kubeloop.resources import apps_v1, core_v1
-from widgets import Widget, WidgetStatus
+from widgets import Widget, WidgetSpec, WidgetStatus
 
 
 async def reads(ctx: kl.Context, client: Client) -> None:
@@ -64,6 +64,13 @@ async def reads(ctx: kl.Context, client: Client) -> None:
     reveal_type(same)
     reveal_type(await ctx.get(Widget, "w"))
     reveal_type(await ctx.list(Widget))
+    reveal_type(await client.get(Widget, "w"))
+    reveal_type((await client.list(Widget))["items"])
+    async for widget_event in client.watch(Widget):
+        reveal_type(widget_event.object)
+    reveal_type(await client.apply(Widget(spec=WidgetSpec()), field_manager="typed"))
+    reveal_type(ctx.status_as(core_v1.ServiceStatus))
+    ctx.status_as(core_v1.ServiceStatus)["loadBalancer"] = {"ingress": [{"ip": "192.0.2.1"}]}
 
 
 operator = kl.Operator("typed")
@@ -127,9 +134,10 @@ class Widget(crd.CustomResource):
 # other line any: a mapper, a reconcile's object, its result and its status, typed against the kind.
 MISUSED = r"""
 import kubeloop as kl
+from kubeloop.client import Client
 from kubeloop.controller import Request
 from kubeloop.resources import apps_v1, core_v1
-from widgets import Widget, WidgetStatus
+from widgets import Widget, WidgetSpec, WidgetStatus
 
 
 def by_secret(secret: core_v1.Secret) -> list[Request]:
@@ -164,6 +172,21 @@ async def reconcile_widget_status(widget: Widget, ctx: kl.Context) -> None:
 
 @operator.finalize(Widget)  # error: "Callable\[\[Deployment, .*expected "Callable\[\[Widget
 async def cleanup(deployment: apps_v1.Deployment, ctx: kl.Context) -> None: ...
+
+
+@operator.reconcile(core_v1.Service)
+async def reconcile_service(service: core_v1.Service, ctx: kl.Context) -> None:
+    status = ctx.status_as(core_v1.ServiceStatus)
+    status["readyReplicas"] = 1  # error: TypedDict "ServiceStatus" has no key "readyReplicas"
+    status["loadBalancer"] = {"ingress": "192.0.2.1"}  # error: "str", TypedDict item "ingress" has type "list
+
+
+async def client_reads(client: Client) -> None:
+    widget = await client.get(Widget, "w")
+    widget.spec.size = "big"  # error: Incompatible types in assignment .*"str".*"int"
+    await client.apply(WidgetSpec(), field_manager="m")  # error: No overload variant of "apply"
+    async for event in client.watch(Widget):
+        event.object["spec"]  # error: Value of type "Widget" is not indexable
 """
 
 
@@ -267,6 +290,11 @@ def test_reads_and_applies_are_typed_as_the_kind(mypy_output: dict[str, list[str
         "dict[str, Any]",  # a dict applied comes back a dict
         "widgets.Widget | None",  # ctx.get of a custom resource: its model
         "list[widgets.Widget]",  # ctx.list of one
+        "widgets.Widget",  # client.get of a model class: its model
+        "list[widgets.Widget]",  # client.list(...)["items"]
+        "widgets.Widget",  # a watch event's object
+        "widgets.Widget",  # client.apply of a model
+        "core_v1.ServiceStatus>",  # a built-in kind's typed status
         # the decorated reconciles keep their types
         f"def (apps_v1.Deployment>, {CONTEXT}) -> {RESULT}",
         f"def (widgets.Widget, {CONTEXT}) -> {RESULT}",
