@@ -570,7 +570,7 @@ class Client:
         dry_run: bool = False,
     ) -> Any:
         """Server-side apply ``obj`` as ``field_manager``; creates it if missing. A model is sent as its
-        wire form (unset optional fields left out) and comes back as its model, as stored.
+        wire form (fields that are None left out) and comes back as its model, as stored.
 
         Fields owned by another manager raise ``ConflictError`` (``causes`` name them) unless ``force``.
         """

@@ -45,5 +45,5 @@ def model_class(ref: object) -> type[ResourceModel] | None:
 
 
 def to_wire(obj: ResourceModel) -> dict[str, Any]:
-    """The object a model stands for, as the server reads it (unset optional fields left out)."""
+    """The object a model stands for, as the server reads it (fields that are None left out)."""
     return obj.model_dump(mode="json", by_alias=True, exclude_none=True)
