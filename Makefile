@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos test-sharding test-long clean
+	test-badinput test-chaos test-sharding test-long bench bench-quick clean
 
 DEMO := examples/appservice
 
@@ -69,6 +69,18 @@ test-sharding: $(STAMP) controlplane
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane
 	$(BIN)/pytest -m long
+
+# The operator benchmark (bench/operator): the AppService operator as kubeloop, controller-runtime, kopf
+# and the bare-client floor on one control plane with kwok nodes; writes docs/benchmarks/operator.md, its
+# plots and the operator section of docs/benchmarks.md. Quick: 200 AppServices, 15 s idle, 3 repetitions.
+bench-quick: $(STAMP) controlplane
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/operator/run.py --quick
+
+bench: $(STAMP) controlplane
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/operator/run.py --apps 1000
+	$(BIN)/python bench/operator/run.py --apps 10000 --reps 3 --out docs/benchmarks/operator-10k --summary /dev/null
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

@@ -54,12 +54,17 @@ func main() {
 	var metricsAddr string
 	var probeAddr string
 	var enableLeaderElection bool
+	var qps float64
+	var burst, workers int
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
+	flag.Float64Var(&qps, "kube-api-qps", 0, "Client-side QPS limit of requests to the API server (0: 20).")
+	flag.IntVar(&burst, "kube-api-burst", 0, "Client-side burst of requests to the API server (0: 30).")
+	flag.IntVar(&workers, "max-concurrent-reconciles", 1, "AppServices reconciled at once.")
 	opts := zap.Options{
 		Development: true,
 	}
@@ -74,7 +79,9 @@ func main() {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{namespace: {}}
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	config := ctrl.GetConfigOrDie()
+	config.QPS, config.Burst = float32(qps), burst
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
@@ -91,6 +98,8 @@ func main() {
 		Client:   mgr.GetClient(),
 		Scheme:   mgr.GetScheme(),
 		Recorder: mgr.GetEventRecorderFor("appservice-controller"),
+
+		MaxConcurrentReconciles: workers,
 	}).SetupWithManager(mgr); err != nil {
 		setupLog.Error(err, "unable to create controller", "controller", "AppService")
 		os.Exit(1)

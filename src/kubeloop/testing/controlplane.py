@@ -60,6 +60,8 @@ class ControlPlaneOptions:
     service_cluster_ip_range: str = "10.0.0.0/24"
     apiserver_args: tuple[str, ...] = ()
     """Extra kube-apiserver flags, e.g. ``("--enable-admission-plugins", "NamespaceLifecycle")``."""
+    controller_manager_args: tuple[str, ...] = ()
+    """Extra kube-controller-manager flags, e.g. ``("--kube-api-qps=200",)``."""
 
 
 def _binary(name: str) -> str:
@@ -310,6 +312,7 @@ class ControlPlane:
                     "--use-service-account-credentials=false",
                     "--concurrent-gc-syncs",
                     "5",
+                    *self.options.controller_manager_args,
                 ],
             )
             started.append((proc, f"https://127.0.0.1:{port}/healthz"))

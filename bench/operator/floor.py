@@ -1,0 +1,160 @@
+"""The floor of the operator benchmark: the AppService operator's work with kubeloop's client and no
+framework. One list+watch of AppServices and one of Deployments kept in dicts, a queue of names and
+``--workers`` tasks that server-side apply the Deployment and Service of a new generation and write the
+status (ready replicas, node ports, the Ready condition) when it differs. No resync, no retries beyond
+the client's, no Events, no metrics: what the API server allows.
+
+    python bench/operator/floor.py --kubeconfig KC --namespace NS [--qps 50 --burst 100 --workers 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+from typing import Any
+
+from kubeloop.client import Client, ClientSettings
+from kubeloop.client.errors import NotFoundError
+
+APPS = "appservices.app.example.com"
+MANAGER = "appservice-floor"
+Obj = dict[str, Any]
+
+
+def children(app: Obj) -> tuple[Obj, Obj]:
+    """The Deployment and the NodePort Service of an AppService, owned by it."""
+    meta, spec = app["metadata"], app["spec"]
+    name, namespace = meta["name"], meta["namespace"]
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGER}
+    owner = {
+        "apiVersion": "app.example.com/v1", "kind": "AppService", "name": name, "uid": meta["uid"],
+        "controller": True, "blockOwnerDeletion": True,
+    }  # fmt: skip
+    common = {"name": name, "namespace": namespace, "labels": labels, "ownerReferences": [owner]}
+    ports = spec.get("ports", [])
+    container = {
+        "name": "app",
+        "image": spec["image"],
+        "ports": [{"containerPort": p} for p in dict.fromkeys(p["targetPort"] for p in ports)],
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": common,
+        "spec": {
+            "replicas": spec.get("size", 1), "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }  # fmt: skip
+    service_ports = [
+        {"name": f"port-{p['port']}", "port": p["port"], "targetPort": p["targetPort"]}
+        | ({"nodePort": p["nodePort"]} if p.get("nodePort") is not None else {})
+        for p in ports
+    ]
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": common,
+        "spec": {"type": "NodePort", "selector": labels, "ports": service_ports},
+    }  # fmt: skip
+    return deployment, service
+
+
+class Floor:
+    def __init__(self, api: Client, namespace: str) -> None:
+        self.api, self.namespace = api, namespace
+        self.apps: dict[str, Obj] = {}
+        self.deployments: dict[str, Obj] = {}
+        self.node_ports: dict[str, list[int]] = {}
+        self.applied: dict[str, int] = {}  # name -> generation whose children were applied
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.queued: set[str] = set()
+
+    def enqueue(self, name: str) -> None:
+        if name not in self.queued:
+            self.queued.add(name)
+            self.queue.put_nowait(name)
+
+    async def follow(self, resource: str, store: dict[str, Obj]) -> None:
+        """List then watch ``resource``, keeping ``store`` current and queueing the names that changed."""
+        while True:
+            listed = await self.api.list(resource, namespace=self.namespace)
+            for obj in listed["items"]:
+                store[obj["metadata"]["name"]] = obj
+                self.enqueue(obj["metadata"]["name"])
+            version = listed["metadata"]["resourceVersion"]
+            try:
+                events = self.api.watch(resource, namespace=self.namespace, resource_version=version)
+                async for event in events:
+                    if event.type == "BOOKMARK":
+                        continue
+                    name = event.object["metadata"]["name"]
+                    if event.type == "DELETED":
+                        store.pop(name, None)
+                    else:
+                        store[name] = event.object
+                    self.enqueue(name)
+            except Exception:  # a watch ended with an error (410 Gone): list again
+                await asyncio.sleep(1)
+
+    async def work(self) -> None:
+        while True:
+            name = await self.queue.get()
+            self.queued.discard(name)
+            try:
+                await self.reconcile(name)
+            except Exception as exc:  # the floor retries on the next event, after a pause
+                print(f"{name}: {exc!r}", flush=True)
+                await asyncio.sleep(1)
+                self.enqueue(name)
+
+    async def reconcile(self, name: str) -> None:
+        app = self.apps.get(name)
+        if app is None:
+            return
+        generation = app["metadata"]["generation"]
+        if self.applied.get(name) != generation or name not in self.deployments:
+            deployment, service = children(app)
+            self.deployments[name] = await self.api.apply(deployment, field_manager=MANAGER, force=True)
+            service = await self.api.apply(service, field_manager=MANAGER, force=True)
+            self.node_ports[name] = [p["nodePort"] for p in service["spec"]["ports"] if "nodePort" in p]
+            self.applied[name] = generation
+        ready = self.deployments[name].get("status", {}).get("readyReplicas", 0)
+        size = app["spec"].get("size", 1)
+        status, reason = ("True", "Available") if ready >= size else ("False", "Progressing")
+        message = f"{ready}/{size} replicas ready"
+        old = app.get("status") or {}
+        was = next((c for c in old.get("conditions", []) if c["type"] == "Ready"), None)
+        condition = {
+            "type": "Ready", "status": status, "reason": reason, "message": message,
+            "observedGeneration": generation,
+            "lastTransitionTime": was["lastTransitionTime"] if was and was["status"] == status
+            else datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }  # fmt: skip
+        new = {"readyReplicas": ready, "nodePorts": self.node_ports.get(name, []), "conditions": [condition]}
+        if {k: old.get(k) for k in new} != new:
+            try:
+                self.apps[name] = await self.api.patch(
+                    APPS, name, {"status": new}, namespace=self.namespace, subresource="status"
+                )
+            except NotFoundError:
+                self.apps.pop(name, None)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--qps", type=float, default=50.0)
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=10)
+    args = parser.parse_args()
+    settings = ClientSettings(qps=args.qps, burst=args.burst)
+    async with await Client.load(args.kubeconfig, settings=settings) as api:
+        floor = Floor(api, args.namespace)
+        await asyncio.gather(
+            floor.follow(APPS, floor.apps),
+            floor.follow("deployments.apps", floor.deployments),
+            *(floor.work() for _ in range(args.workers)),
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

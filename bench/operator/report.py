@@ -1,0 +1,335 @@
+"""Renders the operator benchmark's results (bench/operator/run.py): docs/benchmarks/operator.md, its
+plots (operator_converge.png, operator_rss.png) and the operator section of docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BEGIN, END = "<!-- operator:begin -->", "<!-- operator:end -->"
+PHASES = ("converge", "update")
+ORDER = ("kubeloop", "controller-runtime", "kopf", "floor")
+X, DASH = "\u00d7", "\u2013"  # the multiplication sign and the en dash of the tables
+Run = dict[str, Any]
+
+
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """min / **median** / max of the repetitions."""
+    if not values:
+        return DASH
+    if len(values) == 1:
+        return fmt.format(values[0])
+    low, mid, high = (fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
+    return f"{low} / **{mid}** / {high}"
+
+
+def per_impl(results: dict[str, Any]) -> dict[str, list[Run]]:
+    found: dict[str, list[Run]] = {}
+    for r in sorted(results["runs"], key=lambda r: (ORDER.index(r["impl"]), r["rep"])):
+        found.setdefault(r["impl"], []).append(r)
+    return found
+
+
+def busy_cpu(r: Run) -> float:
+    return float(sum(r[p]["cpu_s"] for p in PHASES))
+
+
+def busy_requests(r: Run) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for p in PHASES:
+        total.update(r[p]["requests"])
+    return total
+
+
+def median(runs: list[Run], value: Callable[[Run], float]) -> float:
+    return float(statistics.median(value(r) for r in runs))
+
+
+def figures(results: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Per implementation, the medians the ratios and goals are taken from."""
+    apps = results["config"]["apps"]
+    return {
+        impl: {
+            "converge": median(runs, lambda r: r["converge"]["seconds"]),
+            "update": median(runs, lambda r: r["update"]["seconds"]),
+            "cpu": median(runs, busy_cpu),
+            "requests": median(runs, lambda r: sum(busy_requests(r).values()) / apps),
+            "idle_requests": max(sum(r["idle"]["requests"].values()) for r in runs),
+            "idle_cpu": median(runs, lambda r: r["idle"]["cpu_s"]),
+            "rss": median(runs, lambda r: r["peak_rss"] / 2**20),
+        }
+        for impl, runs in per_impl(results).items()
+    }
+
+
+def goals(f: dict[str, dict[str, float]]) -> list[str]:
+    """Each goal of issue 16 that this benchmark measures, met or missed, with the figures."""
+    ours = f.get("kubeloop")
+    if ours is None:
+        return []
+    lines = []
+
+    def goal(what: str, key: str, peer: str, limit: float, why_missed: str) -> None:
+        if peer not in f:
+            return
+        ratio = ours[key] / f[peer][key] if f[peer][key] else float("inf")
+        met = ratio <= limit
+        verdict = "**met**" if met else f"**missed**: {why_missed}"
+        figures = f"{ratio:.2f}{X} ({ours[key]:.1f} vs {f[peer][key]:.1f})"
+        lines.append(f"- {what} \u2264 {limit}{X} {peer}'s: {figures}: {verdict}")
+
+    pacing = "see *Where the time goes* in the full report"
+    goal("converge time", "converge", "kopf", 0.5, pacing)
+    goal("converge time", "converge", "controller-runtime", 1.2, pacing)
+    goal("converge time", "converge", "floor", 1.5, pacing)
+    cpu = "CPU seconds (converge + update)"
+    goal(cpu, "cpu", "kopf", 0.3, "Python per request and per event; see the profile")
+    goal(cpu, "cpu", "controller-runtime", 1.5, "Python vs compiled Go")
+    goal("API requests per AppService", "requests", "controller-runtime", 1.0, "see the by-verb table")
+    idle = ours["idle_requests"]
+    lines.append(f"- idle requests 0: {idle:.0f} — " + ("**met**" if idle == 0 else "**missed**"))
+    return lines
+
+
+def plots(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = per_impl(results)
+    colors = dict(zip(groups, ("tab:blue", "tab:orange", "tab:green", "tab:gray"), strict=False))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, phase in zip(axes, PHASES, strict=True):
+        for impl, runs in groups.items():
+            for i, r in enumerate(runs):
+                xs, ys = zip(*r[phase]["curve"], strict=True)
+                ax.plot(xs, ys, color=colors[impl], alpha=0.8, label=impl if i == 0 else None)
+        ax.set(
+            xlabel="seconds", ylabel="AppServices Ready", title=f"{phase} ({results['config']['apps']} apps)"
+        )
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "operator_converge.png", dpi=90)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for impl, runs in groups.items():
+        for i, r in enumerate(runs):
+            xs, ys = zip(*r["rss"], strict=True)
+            ax.plot(
+                xs, [y / 2**20 for y in ys], color=colors[impl], alpha=0.8, label=impl if i == 0 else None
+            )
+    ax.set(
+        xlabel="seconds since start",
+        ylabel="RSS (MiB)",
+        title="RSS over a run (start, converge, update, idle)",
+    )
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "operator_rss.png", dpi=90)
+
+
+def header(results: dict[str, Any]) -> str:
+    c, load = results["config"], results["load"]
+    return (
+        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {c['reps']} repetitions, "
+        f"{c['idle']:.0f} s idle; {results['machine']}; load average (1 min) over the run "
+        f"{load['min']:.1f} / {load['median']:.1f} / {load['max']:.1f} (min / median / max): the machine's "
+        f"2 cores were shared with other work, so absolute times are noisy; ratios come from the same run."
+    )
+
+
+def main_table(results: dict[str, Any]) -> list[str]:
+    apps = results["config"]["apps"]
+    rows = [
+        "| | converge (s) | update storm (s) | CPU s (converge + update) | peak RSS (MiB) | "
+        "requests / AppService | idle: CPU s, requests |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for impl, runs in per_impl(results).items():
+        idle_cpu = spread([r["idle"]["cpu_s"] for r in runs], "{:.2f}")
+        idle_req = max(sum(r["idle"]["requests"].values()) for r in runs)
+        rows.append(
+            f"| {impl} | {spread([r['converge']['seconds'] for r in runs])} | "
+            f"{spread([r['update']['seconds'] for r in runs])} | {spread([busy_cpu(r) for r in runs])} | "
+            f"{spread([r['peak_rss'] / 2**20 for r in runs], '{:.0f}')} | "
+            f"{spread([sum(busy_requests(r).values()) / apps for r in runs], '{:.2f}')} | "
+            f"{idle_cpu}; {idle_req:.0f} |"
+        )
+    return rows
+
+
+def ratio_table(f: dict[str, dict[str, float]]) -> list[str]:
+    ours = f.get("kubeloop")
+    if ours is None:
+        return []
+    rows = [
+        "| kubeloop \u00f7 | converge | update | CPU s | peak RSS | requests / AppService |",
+        "|---|---|---|---|---|---|",
+    ]
+    for peer, v in f.items():
+        if peer == "kubeloop":
+            continue
+        keys = ("converge", "update", "cpu", "rss", "requests")
+        cells = [f"{ours[k] / v[k]:.2f}{X}" if v[k] else DASH for k in keys]
+        rows.append(f"| {peer} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def verb_table(results: dict[str, Any]) -> list[str]:
+    apps = results["config"]["apps"]
+    groups = per_impl(results)
+    medians: dict[str, dict[str, float]] = {}
+    for impl, runs in groups.items():
+        seen: set[str] = set().union(*(busy_requests(r) for r in runs))
+        medians[impl] = {k: statistics.median(busy_requests(r)[k] for r in runs) / apps for k in seen}
+    keys = sorted(set().union(*medians.values()), key=lambda k: (k.split(" ", 1)[1], k))
+    rows = ["| verb resource | " + " | ".join(groups) + " |", "|---|" + "---|" * len(groups)]
+    for k in keys:
+        rows.append(f"| {k} | " + " | ".join(f"{medians[i].get(k, 0):.2f}" for i in groups) + " |")
+    return rows
+
+
+def idle_table(results: dict[str, Any]) -> list[str]:
+    rows = ["| | requests while idle (each repetition) |", "|---|---|"]
+    for impl, runs in per_impl(results).items():
+        seen = [
+            "; ".join(f"{k}: {n}" for k, n in sorted(r["idle"]["requests"].items())) or "none" for r in runs
+        ]
+        rows.append(f"| {impl} | " + " / ".join(seen) + " |")
+    return rows
+
+
+def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
+    v = results["versions"]
+    c = results["config"]
+    failed = results.get("failures", [])
+    knobs = [f"- **{impl}**: {text}" for impl, text in results["knobs"].items()]
+    return "\n".join(
+        [
+            "# Operator benchmark: kubeloop vs controller-runtime vs kopf vs the floor",
+            "",
+            "The AppService operator (a Deployment of `spec.size` replicas and a NodePort Service per "
+            "AppService; status with ready replicas, node ports and the Ready condition) written four ways, "
+            "run one after another against the same control plane: etcd, kube-apiserver, "
+            "kube-controller-manager, kube-scheduler and kwok nodes (pods reach Running on kwok). "
+            "From `bench/operator/run.py` (`make bench-quick`, `make bench`).",
+            "",
+            header(results),
+            "",
+            "## Results",
+            "",
+            "Cells are min / **median** / max over the repetitions.",
+            "",
+            *main_table(results),
+            "",
+            "Ratios of the medians (below 1: kubeloop less):",
+            "",
+            *ratio_table(f),
+            "",
+            "![ready AppServices over time](operator_converge.png)",
+            "",
+            "![RSS over time](operator_rss.png)",
+            "",
+            *[f"- **failed**: {e['impl']} repetition {e['rep']}: {e['error'][-300:]}" for e in failed],
+            "",
+            "## Goals of issue 16",
+            "",
+            *goals(f),
+            f"- cache memory per object \u2264 1.0{X} client-go's and framework CPU per no-op reconcile "
+            "\u2264 40 \u00b5s: "
+            "not measured by this benchmark (docs/benchmarks/runtime.md measures both); **open**.",
+            "",
+            "## API requests per AppService, by verb (converge + update, median)",
+            "",
+            "Counted by kube-apiserver's audit log (level Metadata, only the four operators' service "
+            "accounts; a watch counts when it starts).",
+            "",
+            *verb_table(results),
+            "",
+            "## Steady state",
+            "",
+            *idle_table(results),
+            "",
+            "## What runs",
+            "",
+            "- **kubeloop**: `python -m appservice_operator` (examples/appservice as shipped).",
+            "- **controller-runtime**: examples/appservice-kubebuilder's manager (CreateOrUpdate of both "
+            "children, SetControllerReference, `Status().Update`, the Ready condition via "
+            "`meta.SetStatusCondition`, Events), built with the machine's Go and cached.",
+            "- **kopf**: examples/appservice-kopf (`kopf run --standalone`; sync handlers with the official "
+            "client: create-or-patch, `kopf.adopt`, a status patch; child events reach the owner through "
+            "handlers on Deployments and Services).",
+            "- **floor**: bench/operator/floor.py, kubeloop's client without a framework: list+watch of "
+            "AppServices and Deployments in dicts, server-side apply of both children per new generation, a "
+            "status merge patch when it differs. No Events, no metrics, no resync.",
+            "",
+            "Knobs set alike where the framework has them:",
+            "",
+            *knobs,
+            "",
+            "Each run: the operator started in a fresh namespace as its own service account (cluster-admin); "
+            "one AppService of size 0 until Ready (warm-up, discarded; *start* below); then "
+            f"{c['apps']:,} AppServices of size 1 created at once (50 in flight) until every one is Ready "
+            "with 1 ready replica, observedGeneration current, and its Deployment and Service exist "
+            "(polled every second: the curves); then `size: 2` patched on all (update storm) until every one "
+            f"reports 2 ready replicas; then {c['idle']:.0f} s without changes. The namespace is deleted and "
+            "gone before the next run. kube-controller-manager runs with `--kube-api-qps=500 "
+            "--kube-api-burst=1000` so that its own client (default 20 QPS) does not pace every "
+            f"implementation alike; {results['nodes']} kwok nodes. The order of the implementations rotates "
+            "each repetition.",
+            "",
+            "Start (process start to the warm-up AppService Ready), seconds: "
+            + "; ".join(
+                f"{impl} {spread([r['start_s'] for r in runs])}" for impl, runs in per_impl(results).items()
+            ),
+            "",
+            "## Versions",
+            "",
+            *[f"- {k}: {val}" for k, val in v.items()],
+            "",
+        ]
+    )
+
+
+def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
+    return "\n".join(
+        [
+            BEGIN,
+            "## Operator: kubeloop vs controller-runtime vs kopf vs the floor",
+            "",
+            "From `bench/operator/run.py`: the AppService operator four ways on one control plane with "
+            "kube-controller-manager and kwok nodes. " + header(results) + " Full tables, requests by "
+            "verb and plots: [benchmarks/operator.md](benchmarks/operator.md).",
+            "",
+            *main_table(results),
+            "",
+            *goals(f),
+            END,
+        ]
+    )
+
+
+def write_summary(path: Path, section: str) -> None:
+    """Put ``section`` between the operator markers of ``path``; the rest is kept."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n")
+
+
+def render(results: dict[str, Any], out: Path, summary_path: Path | None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    f = figures(results)
+    plots(results, out)
+    (out / "operator.md").write_text(page(results, f))
+    print(f"wrote {out / 'operator.md'}")
+    if summary_path is not None:
+        write_summary(summary_path, summary(results, f))
+        print(f"wrote {summary_path}")
