@@ -62,9 +62,9 @@ test-chaos: $(STAMP) controlplane
 	KUBELOOP_CHAOS=full $(BIN)/pytest -s tests/chaos
 
 # Sharding across replicas at a larger size: 400 AppServices over the replicas, through a SIGKILL, a
-# replica added and bad input (make test runs 30).
+# replica added and bad input (make test runs 12, make test-long 30).
 test-sharding: $(STAMP) controlplane
-	KUBELOOP_SHARDING=full $(BIN)/pytest -s tests/e2e/test_sharding.py
+	KUBELOOP_SHARDING=full $(BIN)/pytest -s -m long tests/e2e/test_sharding.py
 
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane

@@ -2,11 +2,16 @@
 object, this replica and the time, appended to ``$KUBELOOP_RECORD`` (the sharding test's checker
 proves from all replicas' files that no object was reconciled by two at once). A reconcile first
 waits ``$KUBELOOP_RECORD_DELAY`` seconds, as one calling a slow external service would, so an
-overlap would show. Run as ``kubeloop run recorded_operator:operator``."""
+overlap would show. ``$KUBELOOP_RECORD_CLOCK_SKEW`` (seconds, test-only) sets this replica's wall clock
+that far off: the only wall time the sharding path reads is the Lease's ``acquireTime``/``renewTime``
+stamp (everything else is on the monotonic clock, whose offset means nothing), so that stamp is what
+a skewed machine changes; the records keep the true time for the checker. Run as
+``kubeloop run recorded_operator:operator``."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import time
@@ -15,11 +20,25 @@ from appservice_operator.api.app_v1 import AppService
 from appservice_operator.controllers import appservice as shipped
 
 import kubeloop as kl
+from kubeloop.manager import _leader
 from kubeloop.resources import apps_v1, core_v1
 
 RECORD = os.environ.get("KUBELOOP_RECORD", os.devnull)
 DELAY = float(os.environ.get("KUBELOOP_RECORD_DELAY", "0"))
 REPLICA = os.environ.get("KUBELOOP_SHARD_IDENTITY", str(os.getpid()))
+SKEW = dt.timedelta(seconds=float(os.environ.get("KUBELOOP_RECORD_CLOCK_SKEW", "0")))
+
+
+class _SkewedDatetime(dt.datetime):
+    """``datetime`` whose ``now`` is ``SKEW`` off: this replica's wall clock, as its Leases show it."""
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> _SkewedDatetime:
+        return super().now(tz) + SKEW
+
+
+if SKEW:
+    _leader.datetime = _SkewedDatetime  # type: ignore[misc]
 
 operator = kl.Operator("appservice-operator")  # the same name: the same field manager and Leases
 _fd = os.open(RECORD, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
