@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from kubeloop.cli.main import cli as main
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
@@ -119,3 +121,44 @@ async def test_scaffolded_helm_project_installs_its_sample_under_the_rbac_derive
             assert releases(helm, control_plane, namespace) == ["webapp-sample"]
     finally:
         kubectl("delete", "clusterrolebinding,clusterrole", user, "--ignore-not-found")
+
+
+def test_create_api_takes_a_packaged_chart_as_its_directory(
+    helm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--helm-chart`` given ``helm package``'s .tgz lays out the project as the chart's directory does
+    (the chart unpacked into helm-charts/; helm package rewrites Chart.yaml, the same data). In process:
+    a CLI subprocess takes seconds to start on a loaded machine."""
+    subprocess.run([str(helm), "package", str(CHART), "-d", str(tmp_path)], check=True, capture_output=True)
+    (packaged,) = tmp_path.glob("appservice-*.tgz")
+    projects = []
+    for i, chart in enumerate((CHART, packaged)):
+        root = tmp_path / str(i) / "apps-operator"
+        root.mkdir(parents=True)
+        monkeypatch.chdir(root)
+        for args in (
+            ["init", "--plugin", "helm", "--domain", "example.com"],
+            [
+                "create",
+                "api",
+                "--group",
+                "apps",
+                "--version",
+                "v1",
+                "--kind",
+                "WebApp",
+                "--helm-chart",
+                str(chart),
+            ],
+        ):
+            done = CliRunner().invoke(main, args)
+            assert done.exit_code == 0, done.output
+        files: dict[str, object] = {
+            str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()
+        }
+        files["helm-charts/appservice/Chart.yaml"] = yaml.safe_load(
+            files["helm-charts/appservice/Chart.yaml"]
+        )
+        projects.append(files)
+    assert "helm-charts/appservice/templates/deployment.yaml" in projects[1]
+    assert projects[1] == projects[0]

@@ -47,9 +47,9 @@ def create() -> None:
 )
 @click.option(
     "--helm-chart",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
     default=None,
-    help="Helm projects: the chart directory the kind installs (copied into helm-charts/).",
+    help="Helm projects: the chart the kind installs, a directory or a packaged .tgz (into helm-charts/).",
 )
 def api(
     group: str,
@@ -103,7 +103,9 @@ def _helm_api(root: Path, group: str, version: str, kind: str, namespaced: bool,
     from kubeloop.testing.assets import find_binary
 
     if chart is None:
-        raise ScaffoldError("a Helm project's API needs --helm-chart PATH (a chart directory)")
+        raise ScaffoldError(
+            "a Helm project's API needs --helm-chart PATH (a chart directory or a packaged .tgz)"
+        )
     helm = find_binary("helm") or shutil.which("helm")
     if helm is None:
         raise ScaffoldError("no helm to render the chart with: run `kubeloop controlplane build helm`")

@@ -4,7 +4,8 @@ A reconcile, as operator-sdk's helm-operator: the object's spec (with the watch'
 ``overrideValues`` over it) is the release's values; no release → ``helm install``; a release whose
 rendered manifest differs from what a server-side dry-run upgrade renders now, or whose objects are
 missing (deleted by hand), or that is not deployed → ``helm upgrade``; an upgrade that fails is rolled
-back to the revision that was deployed. Deleting the object uninstalls the release first (a
+back to the revision that was deployed; otherwise the release's objects are patched with their
+rendered manifests (what was changed by hand put back). Deleting the object uninstalls the release first (a
 finalizer). Helm talks to the API server through the same proxy as Ansible runs (the operator's
 credentials; the object made the owner of what Helm creates, except the release Secrets, which Helm
 keeps as it always does). Status: ``deployedRelease`` (name, revision, manifest digest) and the
@@ -23,13 +24,14 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kubeloop.ansible import ApiProxy, ProxiedOperator, RunOwner, WatchesError, owner_reference_rule
-from kubeloop.client import Client, NotFoundError
+from kubeloop.client import ApiError, ApiResource, Client, NotFoundError, PatchType
 from kubeloop.controller import Result
 from kubeloop.gvk import GroupVersionKind
 from kubeloop.helm._helm import Helm, HelmError, Release
@@ -60,6 +62,19 @@ def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         old = merged.get(key)
         merged[key] = merge(old, value) if isinstance(old, Mapping) and isinstance(value, Mapping) else value
     return merged
+
+
+@dataclass(frozen=True)
+class _Live:
+    resource: ApiResource
+    namespace: str | None
+    doc: dict[str, Any]
+    live: dict[str, Any] | None
+
+
+def _comparable(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta}
 
 
 def _documents(manifest: str) -> list[dict[str, Any]]:
@@ -154,9 +169,16 @@ class HelmOperator(ProxiedOperator):
                     )
                 except HelmError as exc:
                     return self._fail(ctx, RELEASE_FAILED, "UpgradeError", exc.message)
-                missing = await self._missing(ctx, release.manifest, namespace)
+                objects = await self._live(ctx, release.manifest, namespace)
+                missing = [o for o in objects if o.live is None]
                 if desired.manifest == release.manifest and release.status == "deployed" and not missing:
                     reason = "ReconcileSuccessful"
+                    try:
+                        repaired = await self._repair(ctx, objects)
+                    except ApiError as exc:
+                        return self._fail(ctx, IRRECONCILABLE, "DriftRepairError", str(exc))
+                    if repaired:
+                        ctx.event("Normal", "DriftRepaired", f"put back as rendered: {', '.join(repaired)}")
                 else:
                     previous = release
                     try:
@@ -177,21 +199,40 @@ class HelmOperator(ProxiedOperator):
                 self.dependents.add(watch.gvk, GroupVersionKind.from_object(doc))
         return Result(requeue_after=watch.reconcile_period) if watch.reconcile_period else None
 
-    async def _missing(self, ctx: Context, manifest: str, namespace: str) -> list[str]:
-        """The release's objects that are not in the cluster (deleted by hand)."""
-        missing = []
+    async def _live(self, ctx: Context, manifest: str, namespace: str) -> list[_Live]:
+        """The release's objects as rendered, each with the object in the cluster (None: deleted)."""
+        found = []
         for doc in _documents(manifest):
             meta = doc.get("metadata") or {}
             resource = await ctx.client.resource(f"{doc['apiVersion']}/{doc['kind']}")
+            ns = (meta.get("namespace") or namespace) if resource.namespaced else None
             try:
-                await ctx.client.get(
-                    resource,
-                    meta["name"],
-                    namespace=(meta.get("namespace") or namespace) if resource.namespaced else None,
-                )
+                live: dict[str, Any] | None = await ctx.client.get(resource, meta["name"], namespace=ns)
             except NotFoundError:
-                missing.append(f"{doc['kind']}/{meta['name']}")
-        return missing
+                live = None
+            found.append(_Live(resource, ns, doc, live))
+        return found
+
+    async def _repair(self, ctx: Context, objects: Sequence[_Live]) -> list[str]:
+        """Put back what was changed by hand in the release's objects: each patched with its rendered
+        manifest (strategic merge for built-in kinds, merge patch for custom resources), as Helm's
+        three-way merge and operator-sdk's reconcile of an unchanged release do; fields the chart does
+        not set are left. A patch that changes nothing writes nothing. Returns what was changed."""
+        repaired = []
+        for obj in objects:
+            assert obj.live is not None
+            name = obj.doc["metadata"]["name"]
+            try:
+                patched = await ctx.client.patch(
+                    obj.resource, name, obj.doc, type=PatchType.STRATEGIC, namespace=obj.namespace
+                )
+            except ApiError as exc:
+                if exc.code != 415:  # a custom resource: no strategic merge
+                    raise
+                patched = await ctx.client.patch(obj.resource, name, obj.doc, namespace=obj.namespace)
+            if _comparable(patched) != _comparable(obj.live):
+                repaired.append(f"{obj.doc['kind']}/{name}")
+        return repaired
 
     def _deployed(self, ctx: Context, release: Release, reason: str) -> None:
         ctx.set_condition(DEPLOYED, True, reason, f"release {release.name} revision {release.revision}")

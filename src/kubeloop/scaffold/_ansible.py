@@ -7,8 +7,9 @@ file as a Python project; a kind's CRD keeps its spec and status open
 
 from __future__ import annotations
 
+import tarfile
 import textwrap
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -172,13 +173,12 @@ def plan_helm_api(
     *,
     namespaced: bool = True,
 ) -> Plan:
-    """``kubeloop create api --helm-chart`` in a Helm project: the chart copied into helm-charts/, the
-    kind's CRD, a sample whose spec is the chart's default values (as operator-sdk makes it), its
-    watches entry with ``rules`` (what the rendered chart needs) as ``rbac:``, PROJECT."""
-    if not (chart / "Chart.yaml").is_file():
-        raise ScaffoldError(f"{chart} is not a chart directory (no Chart.yaml)")
-    values_file = chart / "values.yaml"
-    values = yaml.safe_load(values_file.read_text()) if values_file.is_file() else None
+    """``kubeloop create api --helm-chart`` in a Helm project: the chart (a directory or a packaged
+    ``.tgz``) copied into helm-charts/, the kind's CRD, a sample whose spec is the chart's default
+    values (as operator-sdk makes it), its watches entry with ``rules`` (what the rendered chart needs)
+    as ``rbac:``, PROJECT."""
+    name, files = _chart_files(chart)
+    values = yaml.safe_load(files["values.yaml"]) if "values.yaml" in files else None
     rbac = textwrap.indent(yaml.safe_dump(rules, sort_keys=False), "    ").rstrip("\n")
     plan, _, _ = _plan_kind(
         root,
@@ -187,10 +187,44 @@ def plan_helm_api(
         version,
         kind,
         namespaced,
-        chart=chart.name,
+        chart=name,
         rbac=rbac,
         spec_yaml=textwrap.indent(yaml.safe_dump(values or {}, sort_keys=False), "  ").rstrip("\n"),
     )
-    for file in sorted(p for p in chart.rglob("*") if p.is_file()):
-        plan.create(Path("helm-charts", chart.name, file.relative_to(chart)), file.read_text())
+    for relative, text in files.items():
+        plan.create(Path("helm-charts", name, relative), text)
     return plan
+
+
+def _chart_files(chart: Path) -> tuple[str, dict[str, str]]:
+    """A chart directory's or packaged chart's (``helm package``'s ``.tgz``) name and files, by
+    their path inside the chart, sorted."""
+    if chart.is_dir():
+        files = {str(p.relative_to(chart).as_posix()): p.read_text() for p in chart.rglob("*") if p.is_file()}
+        name = chart.name
+    elif chart.is_file() and tarfile.is_tarfile(chart):
+        name, files = _packaged_chart(chart)
+    else:
+        raise ScaffoldError(f"{chart} is neither a chart directory nor a packaged chart (.tgz)")
+    if "Chart.yaml" not in files:
+        raise ScaffoldError(f"{chart} is not a chart (no Chart.yaml)")
+    return name, dict(sorted(files.items()))
+
+
+def _packaged_chart(chart: Path) -> tuple[str, dict[str, str]]:
+    tops: set[str] = set()
+    files: dict[str, str] = {}
+    with tarfile.open(chart) as archive:
+        for member in archive.getmembers():
+            parts = PurePosixPath(member.name).parts
+            if member.name.startswith("/") or ".." in parts or len(parts) < 2:
+                if member.isfile():
+                    raise ScaffoldError(f"{chart}: {member.name} is not inside the chart's directory")
+                continue
+            tops.add(parts[0])
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if extracted is not None:
+                files[str(PurePosixPath(*parts[1:]))] = extracted.read().decode()
+    if len(tops) != 1:
+        raise ScaffoldError(f"{chart}: a packaged chart holds one directory, found {sorted(tops) or 'none'}")
+    return tops.pop(), files

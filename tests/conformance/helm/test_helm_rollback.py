@@ -7,22 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
-from kubeloop.testing.assets import find_binary
 
 HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    found = find_binary("helm")
-    assert found is not None, "no helm in the kubeloop cache: run `kubeloop controlplane build helm`"
-    return found
 
 
 async def test_a_failed_upgrade_is_rolled_back_and_reported(
