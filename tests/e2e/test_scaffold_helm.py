@@ -25,6 +25,8 @@ from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
 from kubeloop.testing.assets import find_binary
 
 CHART = Path(__file__).parents[2] / "examples/appservice-helm/helm-charts/appservice"
+INIT = ("init", "--plugin", "helm", "--domain", "example.com")
+CREATE_API = ("create", "api", "--group", "apps", "--version", "v1", "--kind", "WebApp", "--helm-chart")
 
 
 def cli(root: Path, *args: str) -> str:
@@ -61,20 +63,8 @@ async def test_scaffolded_helm_project_installs_its_sample_under_the_rbac_derive
 ) -> None:
     root = tmp_path / "apps-operator"
     root.mkdir()
-    cli(root, "init", "--plugin", "helm", "--domain", "example.com")
-    cli(
-        root,
-        "create",
-        "api",
-        "--group",
-        "apps",
-        "--version",
-        "v1",
-        "--kind",
-        "WebApp",
-        "--helm-chart",
-        str(CHART),
-    )
+    cli(root, *INIT)
+    cli(root, *CREATE_API, str(CHART))
     for path in ("Makefile", "Dockerfile", "requirements.txt", "helm-charts/appservice/Chart.yaml"):
         assert (root / path).is_file(), path
     (watch,) = yaml.safe_load((root / "watches.yaml").read_text())
@@ -136,21 +126,7 @@ def test_create_api_takes_a_packaged_chart_as_its_directory(
         root = tmp_path / str(i) / "apps-operator"
         root.mkdir(parents=True)
         monkeypatch.chdir(root)
-        for args in (
-            ["init", "--plugin", "helm", "--domain", "example.com"],
-            [
-                "create",
-                "api",
-                "--group",
-                "apps",
-                "--version",
-                "v1",
-                "--kind",
-                "WebApp",
-                "--helm-chart",
-                str(chart),
-            ],
-        ):
+        for args in (INIT, (*CREATE_API, str(chart))):
             done = CliRunner().invoke(main, args)
             assert done.exit_code == 0, done.output
         files: dict[str, object] = {
