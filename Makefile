@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos test-sharding test-long bench bench-quick clean
+	test-badinput test-chaos test-sharding test-long test-differential bench bench-quick clean
 
 DEMO := examples/appservice
 
@@ -65,6 +65,13 @@ test-chaos: $(STAMP) controlplane
 # replica added and bad input (make test runs 12, make test-long 30).
 test-sharding: $(STAMP) controlplane
 	KUBELOOP_SHARDING=full $(BIN)/pytest -s -m long tests/e2e/test_sharding.py
+
+# Differential conformance's long run: KUBELOOP_DIFFERENTIAL request sequences against the real and
+# the embedded API server (make test runs 12); the table goes to build/differential.md.
+KUBELOOP_DIFFERENTIAL ?= 10000
+test-differential: $(STAMP) controlplane
+	KUBELOOP_DIFFERENTIAL=$(KUBELOOP_DIFFERENTIAL) $(BIN)/pytest -s -m long \
+		tests/conformance/apiserver/test_apiserver_differential.py
 
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane

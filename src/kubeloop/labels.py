@@ -55,7 +55,8 @@ class Requirement:
 
 
 def _split(text: str) -> list[str]:
-    """Split at commas that are not inside parentheses; blank parts are dropped."""
+    """Split at commas that are not inside parentheses; a blank part is a ``SelectorError`` worded as the
+    real parser's (a requirement must follow each comma)."""
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         if ch == "(":
@@ -66,7 +67,13 @@ def _split(text: str) -> list[str]:
             parts.append(text[start:i])
             start = i + 1
     parts.append(text[start:])
-    return [p for p in parts if p.strip()]
+    for i, part in enumerate(parts):
+        if not part.strip():
+            if i == 0:
+                raise SelectorError("found ',', expected: !, identifier, or 'end of string'")
+            found = "," if i < len(parts) - 1 else ""
+            raise SelectorError(f"found '{found}', expected: identifier after ','")
+    return parts
 
 
 def _requirement(term: str) -> Requirement:

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import ssl
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,7 @@ class Raw:
         self.kubeconfig, self.tmp = kubeconfig, tmp
         self.headers = dict(headers or {})
         self.groups = groups
+        self.http: aiohttp.ClientSession | None = None
         tmp.mkdir(parents=True, exist_ok=True)
         (tmp / "ca.crt").write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
         self.ctx = ssl.create_default_context(cafile=str(tmp / "ca.crt"))
@@ -66,6 +71,24 @@ class Raw:
             (tmp / name).write_bytes(base64.b64decode(user[key]))
         self.ctx.load_cert_chain(str(tmp / "c.crt"), str(tmp / "c.key"))
 
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """Keep one connection pool for the calls made inside (each call opens its own otherwise)."""
+        async with aiohttp.ClientSession() as http:
+            self.http = http
+            try:
+                yield
+            finally:
+                self.http = None
+
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        if self.http is not None:
+            yield self.http
+        else:
+            async with aiohttp.ClientSession() as http:
+                yield http
+
     def impersonating(self, user: str, *groups: str) -> Raw:
         """The same identity asking to act as ``user`` (in ``groups``): ``Impersonate-*`` headers."""
         return Raw(self.kubeconfig, self.tmp, headers={"Impersonate-User": user}, groups=groups)
@@ -77,7 +100,7 @@ class Raw:
         headers = [("Content-Type", content_type), *self.headers.items()]
         headers += [("Impersonate-Group", group) for group in self.groups]
         async with (
-            aiohttp.ClientSession() as http,
+            self._session() as http,
             http.request(method, self.server + path, data=data, ssl=self.ctx, headers=headers) as resp,
         ):
             raw = await resp.read()
@@ -86,6 +109,24 @@ class Raw:
             except orjson.JSONDecodeError:
                 decoded = raw.decode(errors="replace")
             return Answer(resp.status, decoded, resp.headers.getall("Warning", []))
+
+    async def watch(self, path: str, last: Callable[[Any], bool], seconds: float = 10) -> Answer:
+        """Read the watch at ``path``: its events up to the one ``last`` accepts (or the Status the
+        request was refused with). Fails after ``seconds`` without it."""
+        deadline = time.monotonic() + seconds
+        async with (
+            self._session() as http,
+            http.get(self.server + path, ssl=self.ctx, headers=self.headers) as resp,
+        ):
+            if resp.status != 200:
+                return Answer(resp.status, orjson.loads(await resp.read()), [])
+            events = []
+            while True:
+                line = await asyncio.wait_for(resp.content.readline(), deadline - time.monotonic())
+                assert line, f"the watch {path} ended after {events}"
+                events.append(orjson.loads(line))
+                if last(events[-1]):
+                    return Answer(200, events, resp.headers.getall("Warning", []))
 
     async def send(
         self, method: str, path: str, body: bytes, content_type: str = "application/json"
@@ -103,6 +144,12 @@ class Twin:
     def impersonating(self, user: str, *groups: str) -> Twin:
         """Both servers' admin acting as ``user`` in ``groups`` (``Impersonate-User``/``-Group``)."""
         return Twin(self.real.impersonating(user, *groups), self.embedded.impersonating(user, *groups))
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        """One connection pool per server for the calls made inside."""
+        async with self.real.connected(), self.embedded.connected():
+            yield
 
     async def call(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
@@ -148,3 +195,24 @@ def _stored(body: Any) -> Any:
         }
         return {**{k: v for k, v in body.items() if k != "status"}, "metadata": md}
     return body.get("reason") if isinstance(body, dict) else body
+
+
+def deployment(name: str, **spec: Any) -> dict[str, Any]:
+    """A valid Deployment (one nginx container, selected by ``app: a``) with ``spec`` laid over its spec;
+    ``selector=None`` leaves the selector out."""
+    body: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {
+                "metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
+        },
+    }
+    body["spec"].update(spec)
+    if body["spec"]["selector"] is None:
+        del body["spec"]["selector"]
+    return body

@@ -236,3 +236,30 @@ def test_kubectl_explain_describes_custom_resource(kctl: Kubectl, widgets: str) 
     out = kctl("explain", "widgets.spec.size").stdout
     assert "KIND:       Widget" in out
     assert "<integer>" in out
+
+
+async def test_a_spec_that_is_not_an_object_fails_the_scale_path_check_too(
+    kube: Client, ns: str, widgets: str
+) -> None:
+    await resource(kube)
+    body = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "flat", "namespace": ns}}
+    with pytest.raises(InvalidError) as err:
+        await kube.create({**body, "spec": "nope"})
+    assert [(c.field, c.message) for c in err.value.causes][:2] == [
+        ("spec", 'Invalid value: "string": spec in body must be of type object: "string"'),
+        (
+            ".spec.size",
+            "Invalid value: 0: .spec.size accessor error: nope is of the type string, "
+            "expected map[string]interface{}",
+        ),
+    ]
+
+
+async def test_a_field_left_out_and_defaulted_back_is_no_change_of_generation(
+    kube: Client, ns: str, widgets: str
+) -> None:
+    await resource(kube)
+    created = await kube.create(widget("same", ns, image="nginx"))
+    assert created["spec"]["size"] == 1
+    replaced = await kube.replace({**created, "spec": {"image": "nginx"}})
+    assert (replaced["spec"]["size"], replaced["metadata"]["generation"]) == (1, 1)

@@ -8,26 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from apiserver_twin import Twin
-
-
-def deployment(name: str, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name},
-        "spec": {
-            "selector": {"matchLabels": {"app": "a"}},
-            "template": {
-                "metadata": {"labels": {"app": "a"}},
-                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
-            },
-        },
-    }
-    body["spec"].update(spec)
-    if body["spec"]["selector"] is None:
-        del body["spec"]["selector"]
-    return body
+from apiserver_twin import Twin, deployment
 
 
 @pytest.mark.parametrize(

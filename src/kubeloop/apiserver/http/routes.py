@@ -20,7 +20,14 @@ from kubeloop.apiserver.http import protobuf, tables
 from kubeloop.apiserver.http.filters import user_of
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.watch import serve_watch
-from kubeloop.apiserver.machinery.errors import StatusError, bad_request, method_not_supported
+from kubeloop.apiserver.machinery.errors import (
+    Cause,
+    StatusError,
+    bad_request,
+    invalid,
+    method_not_supported,
+    unparsable_version,
+)
 from kubeloop.apiserver.machinery.selectors import field_selector, label_selector
 from kubeloop.apiserver.registry import discovery, openapi
 from kubeloop.apiserver.registry.types import Registry, ResourceType
@@ -232,8 +239,10 @@ class Routes:
                 merged["spec"] = body.get("spec") or {}
                 body = merged
             opts = _write_options(request)
-            result = await self.api.update(target.rt, target.namespace, target.name, body, sub, opts)
-            return _warned(json_response(result), opts)
+            result, created = await self.api.replace(
+                target.rt, target.namespace, target.name, body, sub, opts
+            )
+            return _warned(json_response(result, status=201 if created else 200), opts)
         if method == "PATCH":
             content_type = request.content_type
             body = await _body(request, patch=True)
@@ -244,7 +253,7 @@ class Routes:
             result, created = await self.api.patch(
                 target.rt, target.namespace, target.name, body, content_type, sub, opts
             )
-            return _warned(json_response(result, status=201 if created and not opts.dry_run else 200), opts)
+            return _warned(json_response(result, status=201 if created else 200), opts)
         if method == "DELETE":
             result = await self.api.delete(
                 target.rt, target.namespace, target.name, await _delete_options(request)
@@ -261,6 +270,8 @@ class Routes:
         limit = int(q["limit"]) if q.get("limit", "").isdigit() and int(q["limit"]) > 0 else None
         selective = bool(q.get("labelSelector") or q.get("fieldSelector"))
         exact = None
+        if q.get("resourceVersion", "").strip("0123456789"):
+            raise bad_request(f"invalid resource version: {unparsable_version(q['resourceVersion'])}")
         if q.get("resourceVersionMatch") == "Exact":
             if not q.get("resourceVersion", "").isdigit():
                 raise bad_request("resourceVersionMatch=Exact requires a resourceVersion")
@@ -285,6 +296,10 @@ class Routes:
             if "continue" in result["metadata"]:
                 table["metadata"]["continue"] = result["metadata"]["continue"]
             return json_response(table)
+        if target.rt.crd is None:  # Go's typed lists leave their items' apiVersion and kind empty
+            result["items"] = [
+                {k: v for k, v in i.items() if k not in ("apiVersion", "kind")} for i in result["items"]
+            ]
         return json_response(result)
 
     async def _scale(self, request: web.Request, target: Target) -> web.Response:
@@ -334,7 +349,7 @@ def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:
     labels = label_selector(request.query.get("labelSelector"))
-    fields = field_selector(request.query.get("fieldSelector"), rt.kind)
+    fields = field_selector(request.query.get("fieldSelector"), rt.kind, custom=rt.crd is not None)
     return lambda obj: labels(obj) and fields(obj)
 
 
@@ -344,12 +359,19 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
         raw = await request.read()
         if raw.strip():
             body = _decode(raw, request.content_type)
-    q = request.query
+    # As the real server: the options come from the body when there is one, else from the query.
+    q: Any = {} if body else request.query
     pre = body.get("preconditions") or {}
-    dry = _dry(request) or "All" in (body.get("dryRun") or [])
+    dry = "All" in (body.get("dryRun") or []) or "All" in (q.getall("dryRun", []) if q else [])
     propagation = body.get("propagationPolicy") or q.get("propagationPolicy")
     if body.get("orphanDependents") is True or q.get("orphanDependents") == "true":
         propagation = propagation or "Orphan"
+    if propagation not in (None, "Foreground", "Background", "Orphan"):
+        supported = 'supported values: "Foreground", "Background", "Orphan", "nil"'
+        cause = Cause(
+            "FieldValueNotSupported", f'Unsupported value: "{propagation}": {supported}', "propagationPolicy"
+        )
+        raise invalid("DeleteOptions", "meta.k8s.io", "", [cause])
     grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
     return DeleteOptions(
         dry_run=dry,

@@ -22,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from kubeloop.apiserver.machinery import selectors
-from kubeloop.apiserver.machinery.errors import StatusError, bad_request
+from kubeloop.apiserver.machinery.errors import StatusError, unparsable_version
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.rest.api import Api
 from kubeloop.apiserver.rest.watching import seen_as
@@ -50,7 +50,7 @@ async def serve_watch(
 ) -> web.StreamResponse:
     q = request.query
     labels = selectors.label_selector(q.get("labelSelector"))
-    fields = selectors.field_selector(q.get("fieldSelector"), rt.kind)
+    fields = selectors.field_selector(q.get("fieldSelector"), rt.kind, custom=rt.crd is not None)
 
     def match(obj: Obj) -> bool:
         return (name is None or obj["metadata"]["name"] == name) and labels(obj) and fields(obj)
@@ -58,10 +58,9 @@ async def serve_watch(
     rv_text = q.get("resourceVersion", "")
     bookmarks = q.get("allowWatchBookmarks") == "true"
     initial = q.get("sendInitialEvents") == "true"
-    try:
-        since = int(rv_text) if rv_text not in ("", "0") else None
-    except ValueError as exc:
-        raise bad_request(f'invalid resource version: "{rv_text}"') from exc
+    if rv_text and not rv_text.isdigit():  # the real watch passes the parse error on as a 500
+        raise StatusError(500, "", unparsable_version(rv_text))
+    since = int(rv_text) if rv_text not in ("", "0") else None
     store = api.store
     watcher = store.watch(rt.storage, namespace, since)
     timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else None

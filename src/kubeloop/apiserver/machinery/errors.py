@@ -24,6 +24,7 @@ __all__ = [
     "invalid",
     "method_not_supported",
     "not_found",
+    "unparsable_version",
     "unsupported_media_type",
 ]
 
@@ -139,6 +140,11 @@ def too_large_for_storage() -> StatusError:
     return StatusError(500, "", "etcdserver: request is too large")
 
 
+def unparsable_version(text: str) -> str:
+    """How the real server words a ``resourceVersion`` that is not a number (Go's ParseUint)."""
+    return f'resourceVersion: Invalid value: "{text}": strconv.ParseUint: parsing "{text}": invalid syntax'
+
+
 def gone(message: str) -> StatusError:
     return StatusError(410, "Expired", message)
 
@@ -166,11 +172,14 @@ def method_not_supported(resource: str, group: str, verb: str) -> StatusError:
     )
 
 
-def unsupported_media_type(content_type: str) -> StatusError:
+def unsupported_media_type(custom: bool) -> StatusError:
+    """A patch of a media type the resource does not take: any but the four patch types (the router's
+    bare 415), or strategic merge on a custom resource."""
+    if not custom:
+        return StatusError(415, "UnsupportedMediaType", "415: Unsupported Media Type", always_details=True)
     return StatusError(
         415,
         "UnsupportedMediaType",
         "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, "
-        f'application/strategic-merge-patch+json (got "{content_type}")',
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
     )

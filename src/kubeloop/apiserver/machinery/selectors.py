@@ -2,7 +2,8 @@
 
 Label selectors are ``kubeloop.labels``' grammar, the one the cache uses too. Field selectors:
 ``path=v``, ``path==v``, ``path!=v`` over ``metadata.name``, ``metadata.namespace`` and the per-kind
-fields the real server supports; any other field is a 400 ``field label not supported``.
+fields the real server supports; any other field is a 400 worded as the real server words it for the
+kind.
 """
 
 from __future__ import annotations
@@ -44,10 +45,23 @@ _KIND_FIELDS: dict[str, set[str]] = {
         "type",
     },
     "Secret": {"type"},
+    "Service": {"spec.clusterIP", "spec.type"},
     "Namespace": {"status.phase"},
     "Node": {"spec.unschedulable"},
     "ReplicaSet": {"status.replicas"},
     "Job": {"status.successful"},
+}
+# Kinds whose field labels the real server converts with a function of their own (and custom
+# resources): they word a refusal differently from the generic "... is not a known field selector".
+_OWN_CONVERSION = {
+    "Pod",
+    "Node",
+    "ReplicationController",
+    "Event",
+    "Namespace",
+    "Secret",
+    "Service",
+    "CertificateSigningRequest",
 }
 
 
@@ -78,8 +92,9 @@ def _field_value(obj: Obj, path: str) -> str:
     return "" if node is None else str(node)
 
 
-def field_selector(text: str | None, kind: str) -> Selector:
-    """A predicate for a field selector of objects of ``kind``; 400 for an unsupported field."""
+def field_selector(text: str | None, kind: str, custom: bool = False) -> Selector:
+    """A predicate for a field selector of objects of ``kind`` (``custom``: a custom resource's); 400
+    for an unsupported field."""
     if not text or not text.strip():
         return lambda _obj: True
     allowed = {"metadata.name", "metadata.namespace"} | _KIND_FIELDS.get(kind, set())
@@ -90,9 +105,17 @@ def field_selector(text: str | None, kind: str) -> Selector:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = m.groups()
         if path not in allowed:
-            known = ", ".join(
-                f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))]
-            )
-            raise bad_request(f'"{path}" is not a known field selector: only {known}')
+            raise bad_request(_unsupported(path, kind, custom))
         checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)
+
+
+def _unsupported(path: str, kind: str, custom: bool) -> str:
+    if custom or kind in _OWN_CONVERSION:
+        return f"field label not supported: {path}"
+    if kind == "Job":
+        return f'field label "{path}" not supported for Job'
+    known = ", ".join(
+        f'"{f}"' for f in ["metadata.name", "metadata.namespace", *sorted(_KIND_FIELDS.get(kind, ()))]
+    )
+    return f'"{path}" is not a known field selector: only {known}'

@@ -53,35 +53,38 @@ def _max_len(limit: int) -> str:
     return f"must be no more than {limit} characters"
 
 
-def is_dns1123_label(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _matches(_DNS1123_LABEL, value):
-        if _matches(_DNS1123_SUBDOMAIN, value):
-            return [*errs, "must not contain dots"]  # a valid subdomain, so the dots are what is wrong
-        errs.append(
-            _regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-                "must start and end with an alphanumeric character",
-                _DNS1123_LABEL,
-                "my-name",
-                "123-abc",
-            )
-        )
+def _checked(value: str, limit: int, fmt: str, message: str, *examples: str) -> list[str]:
+    """Go's errors for ``value`` against one of the DNS name formats: too long, not matching."""
+    errs = [_max_len(limit)] if len(value) > limit else []
+    if not _matches(fmt, value):
+        errs.append(_regex_error(message, fmt, *examples))
     return errs
+
+
+def is_dns1123_label(value: str) -> list[str]:
+    if not _matches(_DNS1123_LABEL, value) and _matches(_DNS1123_SUBDOMAIN, value):
+        # a valid subdomain, so the dots are what is wrong
+        return [*([_max_len(63)] if len(value) > 63 else []), "must not contain dots"]
+    return _checked(
+        value,
+        63,
+        _DNS1123_LABEL,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+        "must start and end with an alphanumeric character",
+        "my-name",
+        "123-abc",
+    )
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    errs = [_max_len(253)] if len(value) > 253 else []
-    if not _matches(_DNS1123_SUBDOMAIN, value):
-        errs.append(
-            _regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-                "'.', and must start and end with an alphanumeric character",
-                _DNS1123_SUBDOMAIN,
-                "example.com",
-            )
-        )
-    return errs
+    return _checked(
+        value,
+        253,
+        _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+        "'.', and must start and end with an alphanumeric character",
+        "example.com",
+    )
 
 
 def is_path_segment_name(value: str) -> list[str]:
@@ -92,18 +95,15 @@ def is_path_segment_name(value: str) -> list[str]:
 
 
 def is_dns1035_label(value: str) -> list[str]:
-    errs = [_max_len(63)] if len(value) > 63 else []
-    if not _matches(_DNS1035_LABEL, value):
-        errs.append(
-            _regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
-                "alphabetic character, and end with an alphanumeric character",
-                _DNS1035_LABEL,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errs
+    return _checked(
+        value,
+        63,
+        _DNS1035_LABEL,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+        "alphabetic character, and end with an alphanumeric character",
+        "my-name",
+        "abc-123",
+    )
 
 
 def is_qualified_name(value: str) -> list[str]:
@@ -209,6 +209,10 @@ def required(field: str, detail: str = "") -> Cause:
 
 def forbidden(field: str, detail: str) -> Cause:
     return Cause("FieldValueForbidden", f"Forbidden: {detail}", field)
+
+
+def duplicate(field: str, value: Any) -> Cause:
+    return Cause("FieldValueDuplicate", f"Duplicate value: {go_value(value)}", field)
 
 
 def too_long(field: str, limit: int) -> Cause:

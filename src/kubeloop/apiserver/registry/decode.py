@@ -10,6 +10,7 @@ and property types. Like Go's decoder, the first type error in document order is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -31,13 +32,25 @@ def prefix(rt: ResourceType) -> str:
     return f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
 
 
+_OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
 def check_types(rt: ResourceType, obj: Obj) -> None:
-    """400 BadRequest with Go's message for the first value of the wrong type (built-in kinds)."""
-    name = bundled.definition_for(rt.group, rt.version, rt.kind)
-    if name is None:
-        return
+    """400 BadRequest with Go's message for the first value of the wrong type: the whole object of a
+    built-in kind; the metadata of a custom resource (the rest is its schema's to check)."""
     defs = bundled.v2_definitions()
-    error = _object(obj, defs[name], defs, _short(name), [])
+    if rt.crd is not None:
+        metadata = obj.get("metadata")
+        error = (
+            _object(metadata, defs[_OBJECT_META], defs, "ObjectMeta", [])
+            if isinstance(metadata, dict)
+            else None
+        )
+    else:
+        name = bundled.definition_for(rt.group, rt.version, rt.kind)
+        if name is None:
+            return
+        error = _object(obj, defs[name], defs, _short(name), [])
     if error is not None:
         raise bad_request(prefix(rt) + error)
 
@@ -142,6 +155,11 @@ def _object(value: Obj, schema: Obj, defs: Obj, struct: str, path: list[str]) ->
     return None
 
 
+def _first(values: Iterable[Any], schema: Obj, defs: Obj, struct: str, path: list[str]) -> str | None:
+    """The first decoding error among ``values`` of one schema (a list's items, a map's values)."""
+    return next((e for v in values if (e := _value(v, schema, defs, struct, path)) is not None), None)
+
+
 def _value(value: Any, schema: Obj, defs: Obj, struct: str, path: list[str]) -> str | None:
     """The decoding error of ``value`` against ``schema`` as the field ``struct``.``path``, or None."""
     if value is None:
@@ -160,22 +178,12 @@ def _value(value: Any, schema: Obj, defs: Obj, struct: str, path: list[str]) -> 
     if kind == "array":
         if not isinstance(value, list):
             return _mismatch(value, schema, defs, struct, path)
-        items = resolved.get("items") or {}
-        for item in value:
-            error = _value(item, items, defs, struct, path)
-            if error is not None:
-                return error
-        return None
+        return _first(value, resolved.get("items") or {}, defs, struct, path)
     if kind == "object":
         if not isinstance(value, dict):
             return _mismatch(value, schema, defs, struct, path)
         extra = resolved.get("additionalProperties")
-        if isinstance(extra, dict):
-            for child in value.values():
-                error = _value(child, extra, defs, struct, path)
-                if error is not None:
-                    return error
-        return None
+        return _first(value.values(), extra, defs, struct, path) if isinstance(extra, dict) else None
     if kind == "string":
         if not isinstance(value, str):
             return _mismatch(value, schema, defs, struct, path)

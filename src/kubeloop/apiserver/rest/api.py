@@ -40,6 +40,7 @@ from kubeloop.apiserver.machinery.errors import (
     gone,
     invalid,
     not_found,
+    unsupported_media_type,
 )
 from kubeloop.apiserver.machinery.selectors import Selector
 from kubeloop.apiserver.registry import decode, schemas
@@ -56,6 +57,12 @@ Obj = dict[str, Any]
 T = TypeVar("T")
 _ROUNDS = 16
 """How often one write asks webhooks again because other writes changed its input meanwhile."""
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 _MODIFIED = "the object has been modified; please apply your changes to the latest version and try again"
 
 
@@ -140,6 +147,11 @@ def _coerced(rt: ResourceType, stored: Obj, obj: Obj) -> Obj:
 
 def _as_version(review: Review, rt: ResourceType, obj: Obj, view: View) -> Obj:
     return _coerced(rt, obj, review.to_version(rt, obj, view))
+
+
+def _renamed(given: Any, name: str) -> StatusError:
+    """A body (or a patch's result) naming another object than the URL: the real 400."""
+    return bad_request(f"the name of the object ({given or ''}) does not match the name on the URL ({name})")
 
 
 def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
@@ -286,8 +298,7 @@ class Api:
     def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be an object")
-        if rt.crd is None:
-            decode.check_types(rt, body)
+        decode.check_types(rt, body)
         api_version, kind = body.get("apiVersion"), body.get("kind")
         if api_version and api_version != rt.api_version:
             raise bad_request(
@@ -361,9 +372,9 @@ class Api:
             md["generation"] = 1
         else:
             md.pop("generation", None)
+        self._decode(rt, obj, opts, patched=False)  # as Go decodes before the strategy (which prunes)
         strategy = for_resource(rt)
         strategy.prepare_for_create(rt, obj, view)
-        self._decode(rt, obj, opts, patched=False)
         _validate(rt, strategy, obj, None, view)
         if opts.warnings is not None:
             opts.warnings.extend(strategy.warnings_on_create(rt, obj))
@@ -400,27 +411,45 @@ class Api:
         *,
         guaranteed: bool = False,
     ) -> Obj:
-        """Replace the object; ``guaranteed``: the server's own read-modify-write (the scale subresource),
-        which custom resources allow without a resourceVersion, unlike a client's update."""
+        """``replace`` for the server's own writes: a missing object is a 404 for every kind."""
+        obj, _ = await self.replace(
+            rt, namespace, name, body, subresource, opts, guaranteed=guaranteed, create=False
+        )
+        return obj
+
+    async def replace(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: Obj,
+        subresource: str | None,
+        opts: WriteOptions,
+        *,
+        guaranteed: bool = False,
+        create: bool = True,
+    ) -> tuple[Obj, bool]:
+        """Replace the object, and whether that created it (``create`` and a kind that allows create
+        on update, as a client's PUT of a Service); ``guaranteed``: the server's own read-modify-write
+        (the scale subresource), which custom resources allow without a resourceVersion, unlike a
+        client's update."""
         obj = self._checked_body(rt, namespace, body)
         if obj["metadata"].get("name") not in (None, name):
-            raise bad_request(
-                "the name of the object ({}) does not match the name on the URL ({})".format(
-                    obj["metadata"]["name"], name
-                )
-            )
+            raise _renamed(obj["metadata"]["name"], name)
         obj["metadata"]["name"] = name
 
-        def job(view: View, review: Review) -> Obj:
+        def job(view: View, review: Review) -> tuple[Obj, bool]:
             old = view.get(_key(rt, namespace, name))
             if old is None:
-                raise not_found(rt.plural, rt.group, name)
+                if not (create and for_resource(rt).allow_create_on_update):
+                    raise not_found(rt.plural, rt.group, name)
+                return self._create(view, rt, namespace, review.fresh(rt, obj, view), opts, review), True
             if rt.crd is not None and not guaranteed and not obj["metadata"].get("resourceVersion"):
                 raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
             return self._store_update(
                 view, rt, old, review.fresh(rt, obj, view), subresource, opts, review, managed=None
-            )
+            ), False
 
         return await self._write(job, opts.dry_run, opts.warnings)
 
@@ -435,6 +464,8 @@ class Api:
         opts: WriteOptions,
     ) -> tuple[Obj, bool]:
         """The patched object, and whether the patch created it (server-side apply of a new object)."""
+        if content_type not in PATCH_TYPES or (rt.crd is not None and content_type == PATCH_TYPES[2]):
+            raise unsupported_media_type(rt.crd is not None and content_type in PATCH_TYPES)
 
         def job(view: View, review: Review) -> tuple[Obj, bool]:
             key = _key(rt, namespace, name)
@@ -452,18 +483,14 @@ class Api:
                 if not isinstance(patch, dict):
                     raise bad_request("merge patch must be a JSON object")
                 new = merge_patch(current, patch)
-            elif content_type == "application/strategic-merge-patch+json":
-                if rt.crd is not None:
-                    raise StatusError(
-                        415,
-                        "UnsupportedMediaType",
-                        "strategic merge patch is not supported for custom resources",
-                    )
+            elif content_type == "application/strategic-merge-patch+json" and rt.crd is None:
                 new = strategic_merge(current, patch, schemas.for_resource(rt))
             else:
-                raise StatusError(415, "UnsupportedMediaType", f"unsupported patch type {content_type}")
+                raise unsupported_media_type(rt.crd is not None)
             if not isinstance(new.get("metadata"), dict):
                 raise bad_request("metadata must be an object")
+            if new["metadata"].get("name") != name:
+                raise _renamed(new["metadata"].get("name"), name)
             _check_resource_version(rt, name, new, old)
             new["metadata"]["name"], new["apiVersion"], new["kind"] = name, rt.api_version, rt.kind
             if rt.namespaced:
@@ -495,12 +522,13 @@ class Api:
                 "",
                 [Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
             )
+        if not applied.get("apiVersion") or not applied.get("kind"):
+            version = str(applied.get("apiVersion") or "/")
+            group_version = version if "/" in version else "/" + version
+            raise bad_request(f"invalid object type: {group_version}, Kind={applied.get('kind') or ''}")
         applied = self._checked_body(rt, namespace, applied)
         if applied["metadata"].get("name") not in (None, name):
-            raise bad_request(
-                f"the name of the object ({applied['metadata']['name']}) does not match the name on the URL "
-                f"({name})"
-            )
+            raise _renamed(applied["metadata"]["name"], name)
         schema = schemas.for_resource(rt)
         if old is None:
             if subresource:
@@ -602,10 +630,6 @@ class Api:
                 md[k] = old_md[k]
             else:
                 md.pop(k, None)
-        if rt.has_generation:
-            md["generation"] = old_md.get("generation", 1) + (1 if meta.spec_changed(old, new) else 0)
-        else:
-            md.pop("generation", None)
         if old_md.get("deletionTimestamp"):
             added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
             if added:
@@ -618,6 +642,12 @@ class Api:
         self._decode(rt, new, opts, patched=patched)
         strategy = for_resource(rt)
         strategy.prepare_for_update(rt, new, old_here, view)
+        # After the strategy's defaults, as the real server compares: a field left out and defaulted
+        # back to its value is no change.
+        if rt.has_generation:
+            md["generation"] = old_md.get("generation", 1) + (1 if meta.spec_changed(old, new) else 0)
+        else:
+            md.pop("generation", None)
         _validate(rt, strategy, new, old_here, view)
         if managed is None:
             md["managedFields"] = fields.track_update(

@@ -143,12 +143,23 @@ def _entries(managed: list[Obj]) -> list[tuple[Obj, set[Path]]]:
 
 
 def _rebuild(pairs: list[tuple[Obj, set[Path]]]) -> list[Obj]:
+    """The entries that still own fields, in the real server's order: by operation, time, manager,
+    apiVersion and subresource."""
     out = []
     for entry, paths in pairs:
         if not paths:
             continue
         out.append(dict(entry, fieldsType="FieldsV1", fieldsV1=to_v1(paths)))
-    return out
+    return sorted(
+        out,
+        key=lambda e: (
+            e.get("operation", ""),
+            e.get("time") or "",
+            e.get("manager", ""),
+            e.get("apiVersion", ""),
+            e.get("subresource") or "",
+        ),
+    )
 
 
 def _same(entry: Obj, manager: str, operation: str, subresource: str | None) -> bool:
@@ -231,17 +242,17 @@ def apply(
     wanted = field_set(mine_part, schema)
     existing = field_set(owned_part(current, subresource, has_status), schema) if current else {}
     pairs = _entries(managed)
-    conflicts: list[tuple[str, str, Path]] = []
+    conflicts: list[tuple[str, Path]] = []
     for entry, paths in pairs:
         if _same(entry, manager, "Apply", subresource):
             continue
         for path in paths & set(wanted):
             if existing.get(path, _MISSING) != wanted[path] and wanted[path] != _MARK:
-                conflicts.append((entry.get("manager", ""), entry.get("apiVersion", api_version), path))
+                conflicts.append((_printed(entry, api_version), path))
     if conflicts and not force:
         raise _conflict_error(conflicts)
     if force:
-        taken = {c[2] for c in conflicts}
+        taken = {c[1] for c in conflicts}
         for entry, paths in pairs:
             if not _same(entry, manager, "Apply", subresource):
                 paths -= taken
@@ -257,6 +268,10 @@ def apply(
     for path in sorted(mine - set(wanted), key=len):
         if not any(o[: len(path)] == path for o in others):
             _remove_path(merged, path)
+    md = merged.setdefault("metadata", {})
+    for key in ("finalizers", "labels", "annotations"):  # emptied ones go, as Go's omitempty drops them
+        if key in md and not md[key]:
+            del md[key]
     pairs = [(e, p) for e, p in pairs if not _same(e, manager, "Apply", subresource)]
     entry = {"manager": manager, "operation": "Apply", "apiVersion": api_version, "time": now()}
     if subresource:
@@ -311,14 +326,28 @@ def _remove_path(obj: Any, path: Path) -> None:
             return
 
 
-def _conflict_error(conflicts: list[tuple[str, str, Path]]) -> StatusError:
-    causes = [
-        Cause("FieldManagerConflict", f'conflict with "{m}" using {v}', describe(p)) for m, v, p in conflicts
-    ]
+def _printed(entry: Obj, api_version: str) -> str:
+    """A manager as the real server prints it in a conflict: an applier by name, an updater with the
+    version it used (``"kubectl" using v1``), either with its subresource."""
+    out = orjson.dumps(entry.get("manager", "")).decode()
+    if entry.get("subresource"):
+        out += f' with subresource "{entry["subresource"]}"'
+    if entry.get("operation") == "Update":
+        out += f" using {entry.get('apiVersion', api_version)}"
+    return out
+
+
+def _conflict_error(conflicts: list[tuple[str, Path]]) -> StatusError:
+    """The real 409: causes and message by manager (sorted), each manager's fields in order."""
+    conflicts = sorted(conflicts, key=lambda c: c[0])
+    causes = [Cause("FieldManagerConflict", f"conflict with {m}", describe(p)) for m, p in conflicts]
     if len(conflicts) == 1:
-        m, v, p = conflicts[0]
-        message = f'Apply failed with 1 conflict: conflict with "{m}" using {v}: {describe(p)}'
+        m, p = conflicts[0]
+        message = f"Apply failed with 1 conflict: conflict with {m}: {describe(p)}"
     else:
-        lines = "\n".join(f'- conflict with "{m}" using {v}: {describe(p)}' for m, v, p in conflicts)
-        message = f"Apply failed with {len(conflicts)} conflicts: \n{lines}"
+        lines = []
+        for manager in sorted({m for m, _ in conflicts}):
+            lines.append(f"conflicts with {manager}:")
+            lines += [f"- {describe(p)}" for m, p in conflicts if m == manager]
+        message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
     return StatusError(409, "Conflict", message, causes=causes)

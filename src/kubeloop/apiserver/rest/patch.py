@@ -90,7 +90,8 @@ def _remove(doc: Any, path: str) -> Any:
         return parent.pop(last)
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent.pop(int(last))
-    raise _invalid(_REJECTED + f"unable to remove nonexistent key: {last}: missing value")
+    # The real server drops the detail here (and sends empty details).
+    raise StatusError(422, "Invalid", _REJECTED.rstrip(": "), always_details=True)
 
 
 def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:

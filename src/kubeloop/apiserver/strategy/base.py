@@ -25,6 +25,9 @@ class Strategy:
     return_deleted_object = False
     """Delete answers with the object (Pods, Namespaces, custom resources) instead of a Status."""
 
+    allow_create_on_update = False
+    """An update of an object that is not there creates it (Services) instead of a 404."""
+
     def warnings_on_create(self, rt: ResourceType, obj: Obj) -> list[str]:
         """Warnings for a valid ``obj`` about to be created (sent as ``Warning`` headers)."""
         return []

@@ -24,8 +24,15 @@ _TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 SERVICE_CIDR = ipaddress.ip_network("10.0.0.0/24")
 
 
+_PORT_RANGE = "must be between 1 and 65535, inclusive"
+
+
 class ServiceStrategy(Strategy):
+    allow_create_on_update = True
+    return_deleted_object = True
+
     def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
+        obj["status"] = {"loadBalancer": {}}  # a new Service's status is empty, as Go writes it
         _allocate(obj, None, view)
 
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
@@ -43,11 +50,22 @@ class ServiceStrategy(Strategy):
         ports = spec.get("ports") or []
         if not ports and spec.get("type") != "ExternalName" and spec.get("clusterIP") != "None":
             causes.append(validation.required("spec.ports"))
+        names: set[str] = set()
         for n, port in enumerate(ports):
+            path = f"spec.ports[{n}]"
+            name = port.get("name") or ""
+            if not name and len(ports) > 1:
+                causes.append(validation.required(f"{path}.name"))
+            elif name in names:
+                causes.append(validation.duplicate(f"{path}.name", name))
+            names.add(name)
+            if not 1 <= (port.get("port") or 0) <= 65535:
+                causes.append(validation.invalid(f"{path}.port", port.get("port") or 0, _PORT_RANGE))
             if port.get("protocol") not in PROTOCOLS:
-                causes.append(
-                    validation.not_supported(f"spec.ports[{n}].protocol", port.get("protocol"), PROTOCOLS)
-                )
+                causes.append(validation.not_supported(f"{path}.protocol", port.get("protocol"), PROTOCOLS))
+            target = port.get("targetPort")
+            if isinstance(target, int) and not 1 <= target <= 65535:
+                causes.append(validation.invalid(f"{path}.targetPort", target, _PORT_RANGE))
         if spec.get("type") not in _TYPES:
             causes.append(validation.not_supported("spec.type", spec.get("type"), _TYPES))
         return causes
@@ -79,8 +97,8 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
     causes: list[Cause] = []
     for n, port in enumerate(spec.get("ports") or []):
         port.setdefault("protocol", "TCP")
-        if "port" in port:
-            port.setdefault("targetPort", port["port"])
+        if "port" in port and port.get("targetPort") in (None, 0, ""):  # Go's zero IntOrString: unset
+            port["targetPort"] = port["port"]
         if not wants_node_ports:
             port.pop("nodePort", None)
             continue

@@ -79,17 +79,7 @@ def _has_rules(schema: Any) -> bool:
 def _scale_causes(obj: Obj, path: str) -> list[Cause]:
     """What the real server adds for a bad value at a scale subresource replicas path."""
     node: Any = obj
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return []
-        node = node[part]
     field = "." + path
-    if isinstance(node, int) and not isinstance(node, bool):
-        if node < 0:
-            return [
-                Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)
-            ]
-        return []
     go_type = {
         str: "string",
         float: "float64",
@@ -97,6 +87,24 @@ def _scale_causes(obj: Obj, path: str) -> list[Cause]:
         dict: "map[string]interface {}",
         list: "[]interface {}",
     }
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if node is None:
+            return []
+        if not isinstance(node, dict):  # Go's NestedInt64 names the path walked so far
+            walked = "." + ".".join(parts[: i + 1])
+            shown = f"{node} is of the type {go_type.get(type(node), 'interface {}')}"
+            message = f"Invalid value: 0: {walked} accessor error: {shown}, expected map[string]interface{{}}"
+            return [Cause("FieldValueInvalid", message, field)]
+        if part not in node:
+            return []
+        node = node[part]
+    if isinstance(node, int) and not isinstance(node, bool):
+        if node < 0:
+            return [
+                Cause("FieldValueInvalid", f"Invalid value: {node}: should be a non-negative integer", field)
+            ]
+        return []
     return [
         Cause(
             "FieldValueInvalid",

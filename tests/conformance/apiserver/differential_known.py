@@ -1,0 +1,270 @@
+"""The differences between the embedded server and the real kube-apiserver that the differential run
+tolerates, each with its reason; docs/apiserver.md lists them by name under "Known differences"
+(tests/conformance/apiserver/test_apiserver_differential.py checks that it does)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from differential_compare import MISSING, Difference, Step
+
+
+@dataclass(frozen=True)
+class Known:
+    name: str
+    reason: str
+    applies: Callable[[Step, Difference], bool]
+
+
+def _in_managed_fields(diff: Difference) -> bool:
+    return "managedFields" in diff.path
+
+
+_ALLOCATED = ("f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy", "f:nodePort")
+_INDEX = re.compile(r"\[\d+\]")
+_IN_STATUS = re.compile(r"(?<=: )status\.(\S+ in body)")
+_GO_TYPE = re.compile(r"of type [\w.\[\]]+$")
+_STATUS_PARTS = {("status",), ("body", "code"), ("body", "reason"), ("body", "message")}
+
+
+def _field_sets(step: Step, diff: Difference) -> bool:
+    if not _in_managed_fields(diff):
+        return False
+    if diff.real is MISSING:  # a leaf the embedded server attributes and the real one does not
+        return True
+    return diff.embedded is MISSING and (diff.path[-1] == "." or "f:selector" in diff.path)
+
+
+def _decoding_details(step: Step, diff: Difference) -> bool:
+    if diff.path[-2:] == ("metadata", "creationTimestamp") and "template" in diff.path:
+        return diff.real is None and diff.embedded is MISSING
+    return diff.real is MISSING and diff.embedded in (0, "") and not _in_managed_fields(diff)
+
+
+def _typed_apply(step: Step, diff: Difference) -> bool:
+    """An apply whose body has a value of the wrong type (or bad base64): a 500 from building or
+    converting the typed patch on the real server; the decoder's 400 (the schema's 422 for a custom
+    resource) on the embedded one, as an update gets."""
+    if step.category != "apply":
+        return False
+    if diff.path == ("body", "message"):
+        return str(diff.real).startswith(
+            ("failed to create typed patch object", "failed to convert new object")
+        )
+    if diff.path == ("body", "details"):
+        return diff.real is MISSING
+    return diff.path in _STATUS_PARTS and (diff.real, diff.embedded) in (
+        (500, 400),
+        (500, 422),
+        (MISSING, "BadRequest"),
+        (MISSING, "Invalid"),
+    )
+
+
+def _quoted_patch_result(step: Step, diff: Difference) -> bool:
+    """The 422 of a patch whose result does not decode quotes the patched object (or a strategic
+    merge patch, as a Go map): Go's rendering there, sorted JSON on the embedded server; what follows
+    the quote must be the same."""
+    if diff.path[-1] != "message" or not isinstance(diff.real, str) or not isinstance(diff.embedded, str):
+        return False
+    marker = 'Invalid value: "'
+    return (
+        f"{marker}{{" in diff.embedded
+        and (f"{marker}{{" in diff.real or f"{marker}map[" in diff.real)
+        and diff.real.rsplit('": ', 1)[-1] == diff.embedded.rsplit('": ', 1)[-1]
+    )
+
+
+def _controller_timing(step: Step, diff: Difference) -> bool:
+    """A Deployment's controllers write it on their own time on each server."""
+    if step.kind != "Deployment":
+        return False
+    if step.category == "watch":
+        return diff.path == ("body",)  # the events differ in number
+    return step.category == "update" and diff.path in _STATUS_PARTS | {("body", "details")}
+
+
+def _status_rules(step: Step, diff: Difference) -> bool:
+    """A status the real server's status validation refuses: a Deployment's negative counts, a
+    Service's load-balancer ingress IP that is not an address."""
+    status = ((step.body or {}).get("status") if isinstance(step.body, dict) else None) or {}
+    if step.category != "status":
+        return False
+    if step.kind == "Deployment":
+        return bool(status.get("replicas", 0) < 0)
+    ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+    return step.kind == "Service" and any(i.get("ip") == "bogus" for i in ingress)
+
+
+def _repeated_causes(step: Step, diff: Difference) -> bool:
+    """The real server repeats an invalid label's or annotation's cause on some updates."""
+    if diff.path == ("body", "details", "causes") and isinstance(diff.real, list):
+        return list(dict.fromkeys(map(str, diff.real))) == list(map(str, diff.embedded or []))
+    if diff.path == ("body", "message") and isinstance(diff.real, str) and isinstance(diff.embedded, str):
+        return set(diff.real.strip("]").split(", ")) == set(diff.embedded.strip("]").split(", "))
+    return False
+
+
+def _applied_order(step: Step, diff: Difference) -> bool:
+    """List items in another order after an apply added one: their fields, or the index a cause names."""
+    if step.category != "apply":
+        return False
+    if "containers" in diff.path and diff.path[-1] in ("name", "image"):
+        return True
+    if diff.path == ("body", "details", "causes") and isinstance(diff.real, list):
+        return sorted(_INDEX.sub("[]", str(c)) for c in diff.real) == sorted(
+            _INDEX.sub("[]", str(c)) for c in diff.embedded if isinstance(diff.embedded, list)
+        )
+    return (
+        diff.path[-1] in ("message", "field")
+        and isinstance(diff.real, str)
+        and isinstance(diff.embedded, str)
+        and _INDEX.sub("[]", diff.real) == _INDEX.sub("[]", diff.embedded)
+    )
+
+
+def _conflict_causes(step: Step, diff: Difference) -> bool:
+    """An apply's conflicts with several managers: the real server lists the causes in Go's map order."""
+    return (
+        step.category == "apply"
+        and diff.path[:3] == ("body", "details", "causes")
+        and diff.path[-1] in ("message", "field")
+        and str(diff.real).startswith(("conflict with", "."))
+    )
+
+
+def _bad_scale(step: Step, diff: Difference) -> bool:
+    """A Scale body whose replicas are not a number."""
+    body = step.body if isinstance(step.body, dict) else {}
+    return step.category == "scale" and not isinstance((body.get("spec") or {}).get("replicas", 0), int)
+
+
+KNOWN: list[Known] = [
+    Known(
+        "Field sets of updates",
+        "an Update's managedFields entry on the real server also names each map or struct the update "
+        "created ('.' entries, from structured-merge-diff's comparison with the Go zero value of the "
+        "kind), treats a label selector and a Service's selector as atomic, and leaves out what the "
+        "Service registry allocates (cluster IPs, IP families, node ports); the embedded server "
+        "records every leaf the request's object holds",
+        _field_sets,
+    ),
+    Known(
+        "Decoding details",
+        "Go writes `creationTimestamp: null` into a pod template's metadata and drops a zero value of an "
+        "`omitempty` field (`minReadySeconds: 0` applied, a Scale's `replicas: 0`); the embedded "
+        "server keeps what was sent",
+        _decoding_details,
+    ),
+    Known(
+        "Times of managedFields entries",
+        "the real server leaves `time` out of an Apply entry whose apply changed nothing it owned, and "
+        "sorts such an entry first (the comparator orders entries by operation and manager); the "
+        "embedded server stamps every entry it writes",
+        lambda step, diff: _in_managed_fields(diff) and diff.path[-1] == "time" and diff.real is MISSING,
+    ),
+    Known(
+        "Status schema messages",
+        "a custom resource's status subresource is validated against the status schema alone: the "
+        "real message names the field from there (`ready in body must be…` for `status.ready`); the "
+        "embedded server validates the whole object and says `status.ready in body`",
+        lambda step, diff: (
+            step.category == "status"
+            and diff.path[-1] == "message"
+            and isinstance(diff.embedded, str)
+            and _IN_STATUS.sub(r"\1", diff.embedded) == diff.real
+        ),
+    ),
+    Known(
+        "Go renderings of values",
+        "the 422 for a patch whose result does not decode quotes the patched object as Go serialises "
+        "it; the embedded server quotes it as sorted JSON (the reason after the quote is the same)",
+        _quoted_patch_result,
+    ),
+    Known(
+        "Go type names",
+        "a decoding error names the Go type of the field; for named string types (SecretType, "
+        "Protocol, ServiceType…) the real server says the name, the embedded server `string` (the "
+        "OpenAPI document it reads does not carry Go's type names)",
+        lambda step, diff: (
+            diff.path == ("body", "message")
+            and isinstance(diff.real, str)
+            and isinstance(diff.embedded, str)
+            and _GO_TYPE.sub("", diff.real) == _GO_TYPE.sub("", diff.embedded)
+        ),
+    ),
+    Known(
+        "Apply of a value of the wrong type",
+        "the real server refuses it while building or converting the typed patch, with a 500 quoting "
+        "Go's renderings; the embedded server answers the 400 (decoding) or 422 (a custom resource's "
+        "schema) an update gets",
+        _typed_apply,
+    ),
+    Known(
+        "Validation coverage",
+        "the embedded server does not validate built-in kinds' status (the real server refuses a "
+        "Deployment's negative counts, a Service's ingress IP that is not an address); see the list "
+        "of rules it does run",
+        _status_rules,
+    ),
+    Known(
+        "Order of applied list items",
+        "when an apply adds items to an associative list (containers by name), the real server's merge "
+        "keeps the order of the applied configuration; the embedded server puts new items first, as a "
+        "strategic merge patch does",
+        _applied_order,
+    ),
+    Known(
+        "Controllers' own writes",
+        "each server's deployment controller writes a Deployment (status, revision annotation) on its "
+        "own time: a watch may see a controller's event between two of the sequence's writes on one "
+        "server only, and an update with the resourceVersion just read may meet a controller's write "
+        "(409) on one server and the update's own check (422) on the other",
+        _controller_timing,
+    ),
+    Known(
+        "Order of conflict causes",
+        "when an apply conflicts with several managers, the real server lists the causes in the order "
+        "of a Go map's iteration (it varies between identical requests); the embedded server sorts them "
+        "by manager, as both servers order the message",
+        _conflict_causes,
+    ),
+    Known(
+        "Repeated causes",
+        "on some updates the real server reports an invalid label's or annotation's cause more than "
+        "once (one, two or four times for the same request); the embedded server reports it once",
+        _repeated_causes,
+    ),
+    Known(
+        "Scale bodies of the wrong type",
+        "the real server fails to decode a Scale whose replicas are not a number with a 400 naming Go's "
+        "scheme (`no kind is registered for the type v1.Scale…`) before it looks the object up; the "
+        "embedded server looks the object up first and refuses the value with a decoding error",
+        _bad_scale,
+    ),
+    Known(
+        "Continue tokens of selective lists",
+        "with a label or field selector and a limit, the real server pages over the objects before "
+        "filtering them, so a page can end with a continue token and an empty page follow; the "
+        "embedded server filters first and gives a token only when more matching objects remain",
+        lambda step, diff: (
+            step.category == "list"
+            and diff.path == ("body", "metadata", "continue")
+            and diff.real == "<continue>"
+            and diff.embedded is MISSING
+        ),
+    ),
+]
+
+
+def tolerated(step: Step, diffs: list[Difference]) -> list[str] | None:
+    """The known differences that explain every one of ``diffs``, or None when one is unexplained."""
+    names = []
+    for diff in diffs:
+        known = next((k for k in KNOWN if k.applies(step, diff)), None)
+        if known is None:
+            return None
+        names.append(known.name)
+    return names
