@@ -11,12 +11,12 @@ would otherwise leave the process running without it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 from kubeloop.errors import StoppedError
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "leaves"]
 
 
 class Supervisor:
@@ -57,3 +57,12 @@ class Supervisor:
         if not self.stopping():
             self._failed = True
             raise StoppedError(f"{name} returned while its owner was not stopping it")
+
+
+def leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    """The exceptions in ``group`` and its nested groups, depth first (a failed ``TaskGroup``'s reasons)."""
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from leaves(error)
+        else:
+            yield error

@@ -1,10 +1,11 @@
-"""``python -m kubeloop.apiserver [--data DIR] [--port N]``: run the embedded API server until Ctrl-C."""
+"""``python -m kubeloop.apiserver [--data DIR] [--port N]``: run the embedded API server until Ctrl-C
+(or until it fails: exit 1 with the reason)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import sys
 from pathlib import Path
 
 from kubeloop.apiserver.server import EmbeddedServer
@@ -14,7 +15,7 @@ async def _serve(data: Path | None, port: int | None) -> None:
     async with EmbeddedServer(data, port=port) as server:
         print(f"kubeloop apiserver serving on {server.url}")
         print(f"export KUBECONFIG={server.kubeconfig}", flush=True)
-        await asyncio.Event().wait()
+        await server.wait()
 
 
 def main() -> None:
@@ -22,8 +23,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: in memory)")
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(args.data, args.port))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:  # the server stopped by itself: one line with the reason, exit 1
+        sys.exit(f"kubeloop apiserver: exiting: {type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ runs the server on its own event loop in a daemon thread (for synchronous tests 
 once it serves.
 
 Guarantees: ``start()`` returns when the server accepts connections; ``stop()`` ends every watch,
-closes the database and (without ``data_dir``) removes the temporary directory.
+closes the database and (without ``data_dir``) removes the temporary directory. If the built-in
+controllers fail, the server stops serving rather than run without them: ``wait()`` raises the reason,
+``failure`` holds it, ``stop()``/``stop_thread()`` raise it (``python -m kubeloop.apiserver`` exits 1).
 
 Authentication and authorization as on a real cluster (``auth``): client certificates signed by the
 server's CA (``user_kubeconfig``), service-account tokens from the TokenRequest API
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import secrets
 import shutil
@@ -101,6 +104,10 @@ class EmbeddedServer:
         self._api: Api | None = None
         self._registry: Registry | None = None
         self._tokens: TokenIssuer | None = None
+        self.failure: BaseException | None = None
+        """Why the server stopped by itself (its built-in controllers failed), else None."""
+        self._ended: asyncio.Event | None = None
+        self._halting: asyncio.Task[None] | None = None
 
     @property
     def directory(self) -> Path:
@@ -138,7 +145,9 @@ class EmbeddedServer:
         await self._bootstrap(api, registry)
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone
         self._controllers = Controllers(api, registry, (self._dir / "ca.crt").read_text(), self.simulation)
+        self._ended = asyncio.Event()
         self._controllers.start()
+        self._controllers.task.add_done_callback(self._controllers_ended)
         tokens = TokenIssuer((self._dir / "service-account.key").read_bytes(), store)
         self._api, self._registry, self._tokens = api, registry, tokens
         rbac = RBAC(store)
@@ -156,15 +165,42 @@ class EmbeddedServer:
         self._write_kubeconfig()
         return self
 
+    async def wait(self) -> None:
+        """Until the server stops; raises ``failure`` if it stopped by itself."""
+        if self._ended is None:
+            raise RuntimeError("server not started")
+        await self._ended.wait()
+        if self.failure is not None:
+            raise self.failure
+
+    def _controllers_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.failure = task.exception()
+        log.error("embedded API server: stopping: the built-in controllers failed: %s", self.failure)
+        self._halting = asyncio.create_task(self._halt())
+
+    async def _halt(self) -> None:
+        """Stop serving; ``stop()`` releases the rest."""
+        await self._stop_serving()
+        if self._ended is not None:
+            self._ended.set()
+        if self._loop is not None:  # started in a thread: its loop ends, then stops the server
+            self._loop.stop()
+
     async def stop(self) -> None:
+        """Stop and release everything; raises ``failure`` (after the release) if there is one."""
+        await self._release()
+        if self.failure is not None:
+            raise self.failure
+
+    async def _release(self) -> None:
+        if self._ended is not None:
+            self._ended.set()
         if self._controllers is not None:
             await self._controllers.stop()
             self._controllers = None
-        if self._store is not None:
-            self._store.close_watches()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await self._stop_serving()
         if self._store is not None:
             await self._store.close()
             self._store = None
@@ -174,13 +210,24 @@ class EmbeddedServer:
         if self.data_dir is None and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
 
+    async def _stop_serving(self) -> None:
+        """End every watch and request; the port closes."""
+        if self._store is not None:
+            self._store.close_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
     async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.stop()
+        if exc is None:
+            await self.stop()
+        else:
+            await self._release()
 
     # -- thread variant ----------------------------------------------------------------------------
 
@@ -200,7 +247,7 @@ class EmbeddedServer:
                 return
             started.set()
             loop.run_forever()
-            loop.run_until_complete(self.stop())
+            loop.run_until_complete(self._release())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="kubeloop-apiserver", daemon=True)
@@ -211,11 +258,15 @@ class EmbeddedServer:
         return self
 
     def stop_thread(self) -> None:
-        """Stop a server started with ``start_in_thread``."""
+        """Stop a server started with ``start_in_thread``; raises ``failure`` if it stopped by itself."""
         if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            if not self._loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                    self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
             self._thread = None
+        if self.failure is not None:
+            raise self.failure
 
     def __enter__(self) -> Self:
         return self.start_in_thread()

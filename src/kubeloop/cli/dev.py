@@ -88,7 +88,7 @@ async def _serve(
         kinds = ["deployments,services,pods"]
         if operator is None:
             _say(BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line))
-            await stop.wait()
+            await _until(stop, plane)
             return
         models = custom_resources(operator)
         if models:
@@ -116,8 +116,22 @@ async def _serve(
                     data_line=data_line,
                 )
             )
-            await stop.wait()
+            await _until(stop, plane)
             _say("stopping...")
+
+
+async def _until(stop: asyncio.Event, plane: EmbeddedServer | ControlPlane) -> None:
+    """Until Ctrl-C, or until the embedded server stops by itself (exit 1 with its reason)."""
+    if not isinstance(plane, EmbeddedServer):
+        await stop.wait()
+        return
+    stopped = asyncio.create_task(stop.wait())
+    ended = asyncio.create_task(plane.wait())
+    await asyncio.wait((stopped, ended), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    ended.cancel()
+    if ended.done() and not ended.cancelled() and (exc := ended.exception()) is not None:
+        raise click.ClickException(f"the embedded API server stopped: {type(exc).__name__}: {exc}")
 
 
 def _options(operator: Operator) -> ManagerOptions | None:

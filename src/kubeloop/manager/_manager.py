@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
@@ -41,7 +41,7 @@ from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
 from kubeloop.manager._probes import MetricsServer, ProbeServer
 from kubeloop.manager._sharding import Membership, Sharder, ShardGate, ShardLabels
-from kubeloop.tasks import Supervisor
+from kubeloop.tasks import Supervisor, leaves
 
 __all__ = ["Manager"]
 
@@ -101,7 +101,7 @@ class Manager:
             try:
                 await self._run_tasks()
             except BaseExceptionGroup as failed:
-                errors = list(_leaves(failed))
+                errors = list(leaves(failed))
                 for error in errors:
                     log.error("%s: exiting: %s: %s", self.options.name, type(error).__name__, error)
                 raise errors[0] from None
@@ -226,12 +226,3 @@ class Manager:
     async def _shutdown_controllers(self) -> None:
         grace = self.options.graceful_shutdown_timeout
         await asyncio.gather(*(c.shutdown(grace) for c in self.controllers))
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    """The exceptions in ``group`` and its nested groups, depth first."""
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            yield from _leaves(error)
-        else:
-            yield error

@@ -11,7 +11,8 @@ store, a ``kubeloop.controller`` work queue with backoff and requeue):
 - ``replicasets``, ``deployments``, ``statefulsets``, ``daemonsets``, ``jobs``: workloads → Pods;
 - ``endpointslices``: Services → EndpointSlices.
 
-``Controllers`` starts and stops them together.
+``Controllers`` starts and stops them together; any of them failing or ending stops them all with
+the reason (``Controllers.task``), and the server with them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from kubeloop.apiserver.controllers.scheduler import Scheduler
 from kubeloop.apiserver.controllers.statefulsets import StatefulSetController
 from kubeloop.apiserver.registry.types import Registry
 from kubeloop.apiserver.rest.api import Api
+from kubeloop.tasks import Supervisor, leaves
 
 __all__ = ["Builtin", "Controllers", "SimulationOptions"]
 
@@ -69,29 +71,50 @@ class Controllers:
         if ca_pem:
             self.builtins.append(RootCAPublisher(runtime, ca_pem))
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
         """Serve the stored CRDs (before the server takes requests), then start every controller."""
         self._crds.serve_stored()
         self._task = asyncio.create_task(self._run(), name="kubeloop-apiserver-controllers")
 
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The task running them all: it ends with the reason if any of them fails or ends (the server
+        then stops), and only by ``stop()`` otherwise."""
+        if self._task is None:
+            raise RuntimeError("controllers not started")
+        return self._task
+
     async def _run(self) -> None:
+        for builtin in self.builtins:
+            await builtin.setup()
+        supervisor = Supervisor(lambda: self._stopping)
         try:
-            for builtin in self.builtins:
-                await builtin.setup()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.runtime.cache.run(), name="kubeloop-apiserver-informers")
+                group.create_task(
+                    supervisor.run("the informers", self.runtime.cache.run()),
+                    name="kubeloop-apiserver-informers",
+                )
                 for builtin in self.builtins:
-                    group.create_task(builtin.controller.run(), name=f"kubeloop-apiserver-{builtin.name}")
-                    group.create_task(builtin.feed(), name=f"kubeloop-apiserver-{builtin.name}-feed")
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            log.exception("the built-in controllers stopped")
-            raise
+                    name = f"kubeloop-apiserver-{builtin.name}"
+                    group.create_task(
+                        supervisor.run(f"controller {builtin.name}", builtin.controller.run()), name=name
+                    )
+                    if type(builtin).feed is not Builtin.feed:
+                        group.create_task(
+                            supervisor.run(f"controller {builtin.name}'s feed", builtin.feed()),
+                            name=f"{name}-feed",
+                        )
+        except BaseExceptionGroup as failed:
+            errors = list(leaves(failed))
+            for error in errors:
+                log.error("the built-in controllers stopped: %s: %s", type(error).__name__, error)
+            raise errors[0] from None
 
     async def stop(self) -> None:
         if self._task is not None:
+            self._stopping = True
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task

@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import cel
-
 from kubeloop.apiserver.machinery.errors import Cause
 
 __all__ = ["check", "compile_error", "json_type_name"]
@@ -23,6 +21,8 @@ Obj = dict[str, Any]
 
 @functools.lru_cache(maxsize=4096)
 def _program(rule: str) -> Any:
+    import cel  # on first use: the package imports its CLI (prompt_toolkit), ~0.3 s of every start
+
     return cel.compile(rule)
 
 
