@@ -135,6 +135,26 @@ def _conflict_causes(step: Step, diff: Difference) -> bool:
     )
 
 
+_SELECTOR_LEAF = re.compile(r"^- \.spec\.selector\..*$", re.MULTILINE)
+
+
+def _conflict_lines(message: str) -> list[str]:
+    return sorted(set(_SELECTOR_LEAF.sub("- .spec.selector", message).splitlines()))
+
+
+def _atomic_selector_conflict(step: Step, diff: Difference) -> bool:
+    """An apply conflict over a label selector: the real server names the atomic selector itself."""
+    return (
+        step.category == "apply"
+        and diff.path == ("body", "message")
+        and isinstance(diff.real, str)
+        and isinstance(diff.embedded, str)
+        and diff.real.startswith("Apply failed with")
+        and ".spec.selector" in diff.real
+        and _conflict_lines(diff.real) == _conflict_lines(diff.embedded)
+    )
+
+
 def _bad_scale(step: Step, diff: Difference) -> bool:
     """A Scale body whose replicas are not a number."""
     body = step.body if isinstance(step.body, dict) else {}
@@ -230,6 +250,13 @@ KNOWN: list[Known] = [
         "of a Go map's iteration (it varies between identical requests); the embedded server sorts them "
         "by manager, as both servers order the message",
         _conflict_causes,
+    ),
+    Known(
+        "Atomic selectors in apply conflicts",
+        "a Deployment's label selector is atomic on the real server, so an apply conflict over it names "
+        "`.spec.selector`; the embedded server tracks the selector's keys and names each leaf "
+        "(`.spec.selector.matchLabels.app`), and lists a manager's conflicting fields in another order",
+        _atomic_selector_conflict,
     ),
     Known(
         "Repeated causes",

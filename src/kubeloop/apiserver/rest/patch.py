@@ -145,7 +145,8 @@ def json_patch(target: Obj, operations: Any) -> Obj:
             if _get(doc, path) != op.get("value"):
                 raise _invalid(_REJECTED + f"testing value {path} failed: test failed")
         else:
-            raise bad_request(f"Unexpected kind: {kind}")
+            # The real server answers an unknown operation with its bare rejection, details empty.
+            raise StatusError(422, "Invalid", _REJECTED.rstrip(": "), always_details=True)
     if not isinstance(doc, dict):
         raise bad_request("the patch did not produce an object")
     return doc
