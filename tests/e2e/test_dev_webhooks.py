@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from banner import read_until_kubeconfig
 
 from kubeloop.testing import Kubectl
 
@@ -74,14 +74,7 @@ def test_dev_serves_and_installs_the_operators_webhooks(tmp_path: Path) -> None:
     assert proc.stdout is not None
     lines: list[str] = []
     try:
-        kubeconfig = None
-        for line in proc.stdout:
-            lines.append(line)
-            if line.strip().startswith("kubeconfig:"):
-                kubeconfig = Path(line.split(":", 1)[1].strip())
-                break
-        else:
-            pytest.fail("kubeloop dev ended before printing a kubeconfig:\n" + "".join(lines))
+        lines, kubeconfig = read_until_kubeconfig(proc, "kubeloop dev")
         assert "serving its webhooks on loopback" in "".join(lines)
         kubectl = Kubectl(kubeconfig)
         deadline = time.monotonic() + 30

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from banner import read_until_kubeconfig
 
 from kubeloop.testing import Kubectl
 
@@ -44,16 +45,9 @@ def test_demo_comes_up_serves_kubectl_and_stops_cleanly(command: list[str]) -> N
         start_new_session=True,
     )
     assert proc.stdout is not None
-    lines: list[str] = []
-    kubeconfig = None
+    output = ""
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            if line.strip().startswith("kubeconfig:"):
-                kubeconfig = Path(line.split(":", 1)[1].strip())
-                break
-        else:
-            pytest.fail("make run ended before printing a kubeconfig:\n" + "".join(lines))
+        lines, kubeconfig = read_until_kubeconfig(proc, "make run")
         output = "".join(lines)
         assert "every sample is Ready" in output
         assert "deployment.apps/nginx-app   2/2" in output
