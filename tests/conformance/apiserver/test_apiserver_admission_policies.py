@@ -118,10 +118,11 @@ async def policies(twin: Twin, tns: str) -> AsyncIterator[str]:
     await twin.call("POST", f"/api/v1/namespaces/{tns}/configmaps", limits_map)
 
     async def in_effect() -> bool:
-        answers = await twin.call(
-            "POST", f"/apis/apps/v1/namespaces/{tns}/deployments?dryRun=All", deployment("probe", 9, team="a")
-        )
-        return all(answer.status == 403 for answer in answers)
+        """Both bindings act on both servers (the real one loads each policy on its own schedule)."""
+        path = f"/apis/apps/v1/namespaces/{tns}/deployments?dryRun=All"
+        denied = await twin.call("POST", path, deployment("probe", 9, team="a"))
+        warned = await twin.call("POST", path, deployment("probe", image="nginx:latest", team="a"))
+        return all(a.status == 403 for a in denied) and all(a.status == 201 and a.warnings for a in warned)
 
     try:
         await until(in_effect, within=30, what="policies in effect", interval=0.2)

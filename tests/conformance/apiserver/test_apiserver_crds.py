@@ -85,13 +85,14 @@ def widgets(api: Path) -> str:
     kubectl = Kubectl(api)
     kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
     kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
-    return "widgets"
+    return f"widgets.{GROUP}"
 
 
 async def resource(kube: Client) -> Any:
+    """The Widget resource, named with its group: other suites on the shared cluster have widgets too."""
     for _ in range(100):
         try:
-            return await kube.resource("widgets")
+            return await kube.resource(f"widgets.{GROUP}")
         except UnknownResourceError:
             await asyncio.sleep(0.1)
     raise AssertionError("widgets never appeared in discovery")
@@ -196,7 +197,7 @@ async def test_cel_transition_rule_checks_updates_only(kube: Client, ns: str, wi
     await resource(kube)
     await kube.create(widget("imm", ns, image="nginx", track="stable"))
     with pytest.raises(InvalidError) as err:
-        await kube.patch("widgets", "imm", {"spec": {"track": "beta"}}, namespace=ns)
+        await kube.patch(widgets, "imm", {"spec": {"track": "beta"}}, namespace=ns)
     assert [(c.field, c.message) for c in err.value.causes] == [
         ("spec.track", 'Invalid value: "string": track is immutable')
     ]
@@ -209,7 +210,7 @@ async def test_status_subresource_and_generation(kube: Client, ns: str, widgets:
     updated = await kube.replace(with_status, subresource="status")
     assert updated["status"] == {"ready": 2}
     assert updated["metadata"]["generation"] == 1
-    resized = await kube.patch("widgets", "st", {"spec": {"size": 3}, "status": {"ready": 0}}, namespace=ns)
+    resized = await kube.patch(widgets, "st", {"spec": {"size": 3}, "status": {"ready": 0}}, namespace=ns)
     assert resized["metadata"]["generation"] == 2
     assert resized["status"] == {"ready": 2}
 
@@ -217,10 +218,10 @@ async def test_status_subresource_and_generation(kube: Client, ns: str, widgets:
 async def test_custom_resource_scale_subresource(kube: Client, ns: str, widgets: str) -> None:
     await resource(kube)
     await kube.create(widget("sc", ns, image="nginx", size=2))
-    scale = await kube.get("widgets", "sc", namespace=ns, subresource="scale")
+    scale = await kube.get(widgets, "sc", namespace=ns, subresource="scale")
     assert scale["spec"]["replicas"] == 2
-    await kube.patch("widgets", "sc", {"spec": {"replicas": 5}}, namespace=ns, subresource="scale")
-    assert (await kube.get("widgets", "sc", namespace=ns))["spec"]["size"] == 5
+    await kube.patch(widgets, "sc", {"spec": {"replicas": 5}}, namespace=ns, subresource="scale")
+    assert (await kube.get(widgets, "sc", namespace=ns))["spec"]["size"] == 5
 
 
 def test_kubectl_get_shows_printer_columns(kctl: Kubectl, ns: str, widgets: str) -> None:
@@ -228,12 +229,12 @@ def test_kubectl_get_shows_printer_columns(kctl: Kubectl, ns: str, widgets: str)
     lines = kctl("get", "wdg", "-n", ns).stdout.splitlines()
     assert lines[0].split() == ["NAME", "SIZE", "IMAGE", "READY"]  # no Age once columns are declared
     assert lines[1].split()[:3] == ["shown", "4", "busybox"]
-    wide = kctl("get", "widgets", "shown", "-n", ns, "-o", "custom-columns=N:.metadata.name,S:.spec.size")
+    wide = kctl("get", widgets, "shown", "-n", ns, "-o", "custom-columns=N:.metadata.name,S:.spec.size")
     assert wide.stdout.split() == ["N", "S", "shown", "4"]
 
 
 def test_kubectl_explain_describes_custom_resource(kctl: Kubectl, widgets: str) -> None:
-    out = kctl("explain", "widgets.spec.size").stdout
+    out = kctl("explain", "widgets.spec.size", f"--api-version={GROUP}/v1").stdout
     assert "KIND:       Widget" in out
     assert "<integer>" in out
 
