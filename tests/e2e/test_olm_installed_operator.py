@@ -6,8 +6,12 @@ the installed Deployment's container is run as a process: the image's entrypoint
 Dockerfile) with the Deployment's arguments, authenticated with a token of the service account the
 bundle got, so it holds nothing but the installed RBAC. It reconciles a sample AppService and restores
 a deleted child; then the extension upgrades (the CRD changes), rolls back (the CRD changes back), and
-uninstalls, the operator still reconciling between the steps. kubectl runs off the event loop: the
-lifecycle operator runs on it.
+uninstalls, the operator still reconciling between the steps. The same AppService operator as an
+Ansible role (examples/appservice-ansible) and as a Helm chart (examples/appservice-helm): each
+bundle installed, its Deployment's ``kubeloop run watches.yaml`` reconciling the sample under the
+installed RBAC, then uninstalled (the steps between are the Python example's: they do not depend on
+what the operator runs, and each Ansible run takes seconds). kubectl runs off the event loop:
+the lifecycle operator runs on it.
 """
 
 from __future__ import annotations
@@ -31,25 +35,64 @@ import yaml
 from kubeloop.client import Client, load_kubeconfig
 from kubeloop.olm import Bundle, apply_crds, generate_bundle, lifecycle_operator, push_catalog, render_catalog
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
+from kubeloop.testing.assets import find_binary
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
+EXAMPLES = Path(__file__).parents[2] / "examples"
 PACKAGE = "appservice-operator"
 SA = "appservice-operator-controller-manager"
 CRD = "appservices.app.example.com"
 EXTENSIONS = "clusterextensions.olm.kubeloop.dev"
 NAMESPACE = "appservice-system"
-ENTRYPOINT = yaml.safe_load(
-    next(line for line in (EXAMPLE / "Dockerfile").read_text().splitlines() if line.startswith("ENTRYPOINT"))[
-        len("ENTRYPOINT") :
-    ]
-)
-SAMPLE = yaml.safe_load((EXAMPLE / "config" / "samples" / "app.example.com_v1_appservice.yaml").read_text())
 PRINTER_COLUMN = {"name": "Image", "type": "string", "jsonPath": ".spec.image"}
 
 
-def bundles() -> list[Bundle]:
-    first = generate_bundle(EXAMPLE, version="0.1.0", channels=["alpha"])
-    second = generate_bundle(EXAMPLE, version="0.2.0", channels=["alpha"], replaces=first.name)
+@dataclasses.dataclass(frozen=True)
+class Example:
+    """One of the AppService operator's projects, and what its installed operator must not be allowed."""
+
+    directory: str
+    forbidden: str
+    lifecycle: bool = False
+    """Whether the test goes through upgrade, rollback and deleted children restored (the Python example)."""
+
+    @property
+    def root(self) -> Path:
+        return EXAMPLES / self.directory
+
+    def dockerfile(self, instruction: str) -> str:
+        lines = (self.root / "Dockerfile").read_text().splitlines()
+        return next(line for line in lines if line.startswith(instruction + " "))[len(instruction) :].strip()
+
+    def entrypoint(self) -> list[str]:
+        """The image's entrypoint as a command here: its Python, kubeloop and WORKDIR (the project)."""
+        workdir = self.dockerfile("WORKDIR") if "WORKDIR" in (self.root / "Dockerfile").read_text() else ""
+        command = []
+        for i, arg in enumerate(yaml.safe_load(self.dockerfile("ENTRYPOINT"))):
+            if i == 0:
+                command += {
+                    "python": [sys.executable],
+                    "kubeloop": [sys.executable, "-m", "kubeloop.cli.main"],
+                }[arg]
+            else:
+                command.append(
+                    str(self.root) + arg[len(workdir) :] if workdir and arg.startswith(workdir) else arg
+                )
+        return command
+
+    def sample(self) -> dict[str, Any]:
+        path = self.root / "config" / "samples" / "app.example.com_v1_appservice.yaml"
+        sample: dict[str, Any] = yaml.safe_load(path.read_text())
+        return sample
+
+
+PYTHON = Example("appservice", forbidden="secrets", lifecycle=True)
+ANSIBLE = Example("appservice-ansible", forbidden="secrets")
+HELM = Example("appservice-helm", forbidden="configmaps")  # Helm keeps its releases in Secrets
+
+
+def bundles(example: Example) -> list[Bundle]:
+    first = generate_bundle(example.root, version="0.1.0", channels=["alpha"])
+    second = generate_bundle(example.root, version="0.2.0", channels=["alpha"], replaces=first.name)
     objects = copy.deepcopy(list(second.objects))
     for obj in objects:
         if obj["kind"] == "CustomResourceDefinition":
@@ -58,9 +101,10 @@ def bundles() -> list[Bundle]:
     return [first, dataclasses.replace(second, objects=tuple(objects))]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def plane() -> Iterator[ControlPlane]:
-    """A control plane of its own: the AppService CRD must not exist unlabelled from other tests."""
+    """A control plane of its own (each example's: all three install the same CRD): the AppService
+    CRD must not exist unlabelled from other tests."""
     with ControlPlane(ControlPlaneOptions(controller_manager=False, nodes=0)) as started:
         yield started
 
@@ -108,9 +152,11 @@ def token_kubeconfig(plane: ControlPlane, kubectl: Kubectl, path: Path) -> Path:
     return path
 
 
-async def run_installed(kubectl: Kubectl, kubeconfig: Path, log: Path) -> subprocess.Popen[bytes]:
+async def run_installed(
+    example: Example, kubectl: Kubectl, kubeconfig: Path, tmp_path: Path
+) -> subprocess.Popen[bytes]:
     """The installed Deployment's container as a process: entrypoint plus the Deployment's arguments
-    (servers bound to free ports: none), as the service account."""
+    (servers bound to free ports: none), as the service account; helm on PATH as in the image."""
     deployment = await get(
         kubectl, "deployment", "-n", NAMESPACE, "-l", f"olm.kubeloop.dev/package={PACKAGE}"
     )
@@ -119,17 +165,15 @@ async def run_installed(kubectl: Kubectl, kubeconfig: Path, log: Path) -> subpro
     (container,) = dep["spec"]["template"]["spec"]["containers"]
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == SA
     args = [a for a in container.get("args") or () if not a.startswith(("--metrics-bind", "--health-probe"))]
-    command = [
-        sys.executable,
-        *ENTRYPOINT[1:],
-        *args,
-        "--metrics-bind-address=0",
-        "--health-probe-bind-address=0",
-    ]
+    command = [*example.entrypoint(), *args, "--metrics-bind-address=0", "--health-probe-bind-address=0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBELOOP_")}
-    env |= {"KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(EXAMPLE / "src")}
+    env |= {"KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(example.root / "src"), "TMPDIR": str(tmp_path)}
+    if example is HELM:
+        helm = find_binary("helm")
+        assert helm is not None, "no helm in the kubeloop cache: run `kubeloop controlplane build helm`"
+        env["PATH"] = f"{helm.parent}{os.pathsep}{env.get('PATH', '')}"
     env |= {e["name"]: e["value"] for e in container.get("env") or () if "value" in e}
-    return await asyncio.to_thread(spawn, command, env, log)
+    return await asyncio.to_thread(spawn, command, env, tmp_path / "operator.log")
 
 
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -145,8 +189,9 @@ async def cluster(plane: ControlPlane) -> AsyncIterator[tuple[Client, Kubectl]]:
         yield client, Kubectl(plane.kubeconfig)
 
 
+@pytest.mark.parametrize("example", [PYTHON, ANSIBLE, HELM], ids=["python", "ansible", "helm"])
 async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_upgrade_rollback_uninstall(
-    plane: ControlPlane, cluster: tuple[Client, Kubectl], tmp_path: Path
+    example: Example, plane: ControlPlane, cluster: tuple[Client, Kubectl], tmp_path: Path
 ) -> None:
     client, kubectl = cluster
     await apply_crds(client)
@@ -159,7 +204,7 @@ async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_
         "--clusterrole=cluster-admin",
         f"--serviceaccount={NAMESPACE}:installer",
     )
-    await push_catalog(client, render_catalog(bundles()), "appservices", NAMESPACE)
+    await push_catalog(client, render_catalog(bundles(example)), "appservices", NAMESPACE)
     extension = {
         "apiVersion": "olm.kubeloop.dev/v1",
         "kind": "ClusterExtension",
@@ -176,7 +221,7 @@ async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_
         await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(extension))
         await until(lambda: extension_at(kubectl, "0.1.0"), within=60, what="0.1.0 installed")
         operator = await run_installed(
-            kubectl, token_kubeconfig(plane, kubectl, tmp_path / "sa.kubeconfig"), log
+            example, kubectl, token_kubeconfig(plane, kubectl, tmp_path / "sa.kubeconfig"), tmp_path
         )
         try:
             assert (
@@ -184,45 +229,52 @@ async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_
                     "auth",
                     "can-i",
                     "list",
-                    "secrets",
+                    example.forbidden,
                     f"--as=system:serviceaccount:{NAMESPACE}:{SA}",
                     "-A",
                     check=False,
                 ).stdout.strip()
                 == "no"
             )
-            await asyncio.to_thread(kubectl, "apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(SAMPLE))
-            app = SAMPLE["metadata"]["name"]
+            sample = example.sample()
+            await asyncio.to_thread(kubectl, "apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(sample))
+            app = sample["metadata"]["name"]
 
             async def children() -> bool:
                 dep = await get(kubectl, "deployment", app, "-n", NAMESPACE)
                 svc = await get(kubectl, "service", app, "-n", NAMESPACE)
                 return dep is not None and svc is not None
 
-            await until(children, within=60, what="the sample's Deployment and Service")
-            dep = await get(kubectl, "deployment", app, "-n", NAMESPACE)
-            assert dep is not None
-            assert dep["metadata"]["ownerReferences"][0]["name"] == app
+            await until(children, within=90, what="the sample's Deployment and Service")
+            owned = await get(kubectl, "appservice", app, "-n", NAMESPACE)
+            for kind in ("deployment", "service"):
+                child = await get(kubectl, kind, app, "-n", NAMESPACE)
+                assert child is not None
+                (owner,) = child["metadata"]["ownerReferences"]
+                assert (owner["name"], owner["uid"]) == (app, owned["metadata"]["uid"])  # type: ignore[index]
 
             async def heals() -> None:
                 await asyncio.to_thread(kubectl, "delete", "deployment", app, "-n", NAMESPACE)
-                await until(children, within=30, what="the sample's Deployment restored by the operator")
+                await until(children, within=60, what="the sample's Deployment restored by the operator")
 
-            patch = json.dumps({"spec": {"version": "0.2.0"}})
-            await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
-            await until(lambda: extension_at(kubectl, "0.2.0"), within=60, what="the upgrade to 0.2.0")
-            crd = await get(kubectl, "crd", CRD)
-            assert crd is not None
-            assert PRINTER_COLUMN in crd["spec"]["versions"][0]["additionalPrinterColumns"]
-            await heals()
+            if example.lifecycle:
+                patch = json.dumps({"spec": {"version": "0.2.0"}})
+                await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
+                await until(lambda: extension_at(kubectl, "0.2.0"), within=60, what="the upgrade to 0.2.0")
+                crd = await get(kubectl, "crd", CRD)
+                assert crd is not None
+                assert PRINTER_COLUMN in crd["spec"]["versions"][0]["additionalPrinterColumns"]
+                await heals()
 
-            patch = json.dumps({"spec": {"version": "0.1.0"}})
-            await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
-            await until(lambda: extension_at(kubectl, "0.1.0"), within=60, what="the rollback to 0.1.0")
-            crd = await get(kubectl, "crd", CRD)
-            assert crd is not None
-            assert PRINTER_COLUMN not in (crd["spec"]["versions"][0].get("additionalPrinterColumns") or [])
-            await heals()
+                patch = json.dumps({"spec": {"version": "0.1.0"}})
+                await asyncio.to_thread(kubectl, "patch", EXTENSIONS, PACKAGE, "--type=merge", "-p", patch)
+                await until(lambda: extension_at(kubectl, "0.1.0"), within=60, what="the rollback to 0.1.0")
+                crd = await get(kubectl, "crd", CRD)
+                assert crd is not None
+                assert PRINTER_COLUMN not in (
+                    crd["spec"]["versions"][0].get("additionalPrinterColumns") or []
+                )
+                await heals()
             assert operator.poll() is None, log.read_text()
 
             await asyncio.to_thread(kubectl, "delete", EXTENSIONS, PACKAGE, "--timeout=60s")

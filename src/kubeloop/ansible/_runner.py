@@ -167,7 +167,10 @@ async def run_ansible(
 def _keep_newest(artifacts: Path, ident: str, keep: int) -> None:
     """Point ``latest`` at ``ident`` and delete all but the newest ``keep`` runs' artifacts (idents
     start with the time in ns: their names sort by age). ansible-runner's own ``--rotate-artifacts``
-    fails the next run on the ``latest`` link (rmtree of a symlink)."""
+    fails the next run on the ``latest`` link (rmtree of a symlink). Nothing to do when no run got
+    as far as making its artifacts (ansible-runner could not start: the result says why)."""
+    if not artifacts.is_dir():
+        return
     with contextlib.suppress(OSError):
         latest = artifacts / "latest"
         latest.unlink(missing_ok=True)

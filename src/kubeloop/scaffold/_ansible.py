@@ -69,6 +69,7 @@ def plan_plugin_init(root: Path, options: InitOptions, plugin: str) -> Plan:
     Makefile, Dockerfile and requirements."""
     project, context = init_context(root, options)
     project.extra["plugins"] = [plugin]
+    context["plugin"] = plugin
     requirement = str(context["kubeloop_requirement"])
     context["kubeloop_requirement"] = _with_extra(requirement) if plugin == ANSIBLE else requirement
     context["helm_version"] = HELM_VERSION

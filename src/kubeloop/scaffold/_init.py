@@ -108,6 +108,7 @@ def init_context(root: Path, options: InitOptions) -> tuple[Project, dict[str, A
         "controller_modules": [r.kind.lower() for r in project.resources if r.controller],
         "has_webhooks": any(r.webhooks is not None for r in project.resources),
         "sharded": options.sharded,
+        "plugin": None,
     }
     return project, context
 
