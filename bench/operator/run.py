@@ -4,12 +4,16 @@ plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes
 the machine's Go), kopf (examples/appservice-kopf) and the floor (bench/operator/floor.py: kubeloop's
 client, no framework). Each runs alone, as its own service account, in a namespace of its own; the
 order rotates every repetition. Per run: converge N AppServices created at once (every Deployment and
-Service exists, status Ready with the pods Running on kwok), an update storm (size 1 -> 2 on all), then
-idle. Requests are counted by kube-apiserver's audit log (user, verb, resource); CPU and RSS by psutil.
+Service exists, status Ready with the pods Running on kwok), an update storm (size 1 -> 2 on all),
+event -> reconcile latency (one port change at a time), a cold start (the operator restarted with the
+N AppServices' status cleared: to the first status written and to all Ready again); in the last
+repetition the operators stay up for one shared steady state. Requests are counted by kube-apiserver's
+audit log (user, verb, resource) and cross-checked against its apiserver_request_total; CPU and RSS
+by psutil.
 
-    .venv/bin/python bench/operator/run.py --quick            # make bench-quick: 200 apps, 3 repetitions
-    .venv/bin/python bench/operator/run.py                    # make bench: 1,000 apps, 3 repetitions
-    .venv/bin/python bench/operator/run.py --apps 30 --reps 1 --idle 2 --out /tmp/o   # a smoke run
+    .venv/bin/python bench/operator/run.py --quick            # make bench-quick: 100 apps, kopf once
+    .venv/bin/python bench/operator/run.py                    # 1,000 apps, 3 repetitions, 10 min idle
+    .venv/bin/python bench/operator/run.py --apps 10 --reps 1 --idle 2 --latency 3 --out /tmp/o  # smoke
     .venv/bin/python bench/operator/run.py --render bench/operator/last_results.json  # re-render
 """
 
@@ -17,50 +21,37 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import json
 import math
 import os
 import platform
 import re
 import shutil
-import signal
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
+from counting import Audit, audit_policy, request_totals
+from operators import HERE, IMPLS, KNOBS, ROOT, Operator, go_manager
+from watching import APPS, Watch, is_ready, observed_generation
 
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
 
-ROOT = Path(__file__).parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from migration_support import go_manager  # noqa: E402
-
-EXAMPLE = ROOT / "examples" / "appservice"
-CRD = EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
-KOPF = ROOT / "examples" / "appservice-kopf" / "appservice_kopf.py"
-HERE = Path(__file__).parent
-APPS = "appservices.app.example.com"
+CRD = ROOT / "examples" / "appservice" / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
 SA_NAMESPACE = "bench-operators"
-IMPLS = ("kubeloop", "controller-runtime", "kopf", "floor")
-QPS, BURST, WORKERS = 50, 100, 10  # kubeloop's defaults: qps 50, burst 100, 10 workers
-KNOBS = {
-    "kubeloop": "as shipped: client QPS 50, burst 100, max_concurrent_reconciles 10 (its defaults)",
-    "controller-runtime": f"--kube-api-qps {QPS} --kube-api-burst {BURST} --max-concurrent-reconciles "
-    f"{WORKERS} (its defaults: 20, 30, 1); --zap-log-level info (the scaffold's development logger "
-    "otherwise writes a debug line per child per reconcile)",
-    "kopf": f"settings.execution.max_workers = {WORKERS} (bench/operator/kopf_settings.py); no client QPS "
-    "knob (kopf and the kubernetes client do not limit); every object is handled concurrently",
-    "floor": f"kubeloop's client at QPS {QPS}, burst {BURST}; {WORKERS} worker tasks",
-}
+Result = dict[str, Any]
+Live = dict[str, tuple[Result, Operator]]  # the operators kept running for the steady state
+BEGAN = time.monotonic()
+
+
+def log(line: str) -> None:
+    print(f"[{time.monotonic() - BEGAN:6.0f} s] {line}", flush=True)
 
 
 @dataclass
@@ -68,126 +59,11 @@ class Config:
     apps: int
     reps: int
     idle: float
+    latency: int  # event -> reconcile samples per run
     timeout: float
     impls: tuple[str, ...]
-
-
-def audit_policy(path: Path) -> None:
-    users = [f"system:serviceaccount:{SA_NAMESPACE}:{impl}" for impl in IMPLS]
-    policy = {
-        "apiVersion": "audit.k8s.io/v1",
-        "kind": "Policy",
-        "omitStages": ["RequestReceived"],
-        "rules": [{"level": "Metadata", "users": users}, {"level": "None"}],
-    }
-    path.write_text(json.dumps(policy))
-
-
-class Audit:
-    """The operators' requests from kube-apiserver's audit log: (time, user, verb, resource)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
-        self.requests: list[tuple[float, str, str, str]] = []
-
-    def read(self) -> None:
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1
-        self.offset += end
-        for line in data[:end].splitlines():
-            event = json.loads(line)
-            verb, stage = event["verb"], event["stage"]
-            if (verb == "watch") != (stage == "ResponseStarted"):
-                continue  # one record per request: a watch when it starts, others when they complete
-            ref = event.get("objectRef") or {}
-            resource = ref.get("resource", event["requestURI"].split("?")[0])
-            if ref.get("subresource"):
-                resource += "/" + ref["subresource"]
-            at = datetime.datetime.fromisoformat(event["stageTimestamp"]).timestamp()
-            self.requests.append((at, event["user"]["username"].rsplit(":", 1)[1], verb, resource))
-
-    def between(self, impl: str, begin: float, end: float) -> Counter[str]:
-        self.read()
-        return Counter(
-            f"{verb} {resource}"
-            for at, who, verb, resource in self.requests
-            if who == impl and begin <= at < end
-        )
-
-
-@dataclass
-class Operator:
-    impl: str
-    kubeconfig: Path
-    namespace: str
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    rss: list[tuple[float, int]] = field(default_factory=list)
-
-    def argv(self) -> tuple[list[str], dict[str, str]]:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        py = sys.executable
-        if self.impl == "kubeloop":
-            env["PYTHONPATH"] = str(EXAMPLE / "src")
-            return [py, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
-                    "--namespace", self.namespace, "--metrics-bind-address", "0",
-                    "--health-probe-bind-address", "0"], env  # fmt: skip
-        if self.impl == "controller-runtime":
-            env["WATCH_NAMESPACE"] = self.namespace
-            return [str(go_manager()), "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-                    "--kube-api-qps", str(QPS), "--kube-api-burst", str(BURST),
-                    "--max-concurrent-reconciles", str(WORKERS), "--zap-log-level", "info"], env  # fmt: skip
-        if self.impl == "kopf":
-            env["BENCH_WORKERS"] = str(WORKERS)
-            return [py, "-m", "kopf", "run", "--standalone", "--namespace", self.namespace,
-                    str(HERE / "kopf_settings.py"), str(KOPF)], env  # fmt: skip
-        return [py, str(HERE / "floor.py"), "--kubeconfig", str(self.kubeconfig),
-                "--namespace", self.namespace,
-                "--qps", str(QPS), "--burst", str(BURST), "--workers", str(WORKERS)], env  # fmt: skip
-
-    def start(self) -> None:
-        argv, env = self.argv()
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    @property
-    def process(self) -> psutil.Process:
-        assert self.proc is not None
-        return psutil.Process(self.proc.pid)
-
-    def cpu(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
-
-    def peak_rss(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        return max(r for _, r in self.rss)
-
-    async def sample_rss(self, began: float) -> None:
-        while True:
-            self.rss.append((time.monotonic() - began, int(self.process.memory_info().rss)))
-            await asyncio.sleep(0.5)
-
-    def check(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            tail = self.log.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{self.impl} exited:\n{tail}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    kopf_reps: int  # kopf runs in the last kopf_reps repetitions only (it is 5-10x slower than the others)
+    concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
 
 
 def app(name: str, namespace: str, size: int) -> dict[str, Any]:
@@ -199,25 +75,14 @@ def app(name: str, namespace: str, size: int) -> dict[str, Any]:
     }
 
 
-async def limited(calls: list[Any], limit: int = 50) -> None:
+async def limited(calls: list[Awaitable[Any]], limit: int = 50) -> None:
     semaphore = asyncio.Semaphore(limit)
 
-    async def one(call: Any) -> None:
+    async def one(call: Awaitable[Any]) -> None:
         async with semaphore:
             await call
 
     await asyncio.gather(*(one(c) for c in calls))
-
-
-def is_ready(obj: dict[str, Any], size: int) -> bool:
-    status = obj.get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), None)
-    return (
-        ready is not None
-        and ready.get("status") == "True"
-        and ready.get("observedGeneration") == obj["metadata"]["generation"]
-        and status.get("readyReplicas", 0) == size
-    )
 
 
 async def count_ready(api: Client, ns: str, size: int, prefix: str = "app-") -> int:
@@ -238,6 +103,7 @@ async def count_ready(api: Client, ns: str, size: int, prefix: str = "app-") -> 
 async def until_all(
     api: Client, op: Operator, namespace: str, size: int, count: int, within: float, prefix: str = "app-"
 ) -> tuple[float, list[tuple[float, int]]]:
+    """Seconds until ``count`` AppServices are ready (polled every second: the curve), and the curve."""
     began = time.monotonic()
     curve: list[tuple[float, int]] = [(0.0, 0)]
     while True:
@@ -251,56 +117,160 @@ async def until_all(
         await asyncio.sleep(1.0)
 
 
-async def one_run(
-    api: Client, kubectl: Kubectl, audit: Audit, kubeconfigs: dict[str, Path], impl: str, rep: int,
-    cfg: Config, work: Path,
-) -> dict[str, Any]:  # fmt: skip
+@dataclass
+class Bench:
+    """What every run shares: the harness's client, the control plane's kubectl, the audit log."""
+
+    api: Client
+    kubectl: Kubectl
+    audit: Audit
+    kubeconfigs: dict[str, Path]
+    cfg: Config
+    work: Path
+
+
+class Span:
+    """One measured stretch of a run: the operator's CPU seconds, its requests by the audit log and
+    the cross-checked writes by apiserver_request_total (less the harness's own writes)."""
+
+    def __init__(self, bench: Bench, op: Operator, totals: Counter[str] | None) -> None:
+        self.bench, self.op, self.totals = bench, op, totals
+        self.cpu = op.cpu() if op.proc is not None else 0.0
+        self.wall = time.time()
+
+    @classmethod
+    async def begin(cls, bench: Bench, op: Operator, cross_check: bool = True) -> Span:
+        """From now on; ``cross_check`` when nothing else writes meanwhile (one operator at a time)."""
+        cross_check = cross_check and not bench.cfg.concurrent
+        totals = await asyncio.to_thread(request_totals, bench.kubectl) if cross_check else None
+        return cls(bench, op, totals)
+
+    async def end(self, harness: Counter[str] | None = None) -> Result:
+        cpu = self.op.cpu() - self.cpu
+        await asyncio.sleep(1.0)  # the last request reaches the audit log
+        out: Result = {"cpu_s": cpu, "requests": dict(self.bench.audit.between(self.op.impl, self.wall))}
+        if self.totals is not None:
+            totals = await asyncio.to_thread(request_totals, self.bench.kubectl)
+            out["counted"] = dict(totals - self.totals - (harness or Counter()))
+        return out
+
+
+async def phase(
+    b: Bench, op: Operator, namespace: str, act: Callable[[], Awaitable[None]], size: int, harness: str
+) -> Result:
+    """Converge or update storm: ``act`` on all N, then until all N are ready for ``size``."""
+    span = await Span.begin(b, op)
+    await act()
+    seconds, curve = await until_all(b.api, op, namespace, size, b.cfg.apps, b.cfg.timeout)
+    return {"seconds": seconds, "curve": curve, **await span.end(Counter({harness: b.cfg.apps}))}
+
+
+def reported(watch: Watch, name: str, generation: int) -> Callable[[], bool]:
+    return lambda: observed_generation(watch.objects.get(name)) >= generation
+
+
+async def latency(b: Bench, op: Operator, watch: Watch, namespace: str) -> Result:
+    """Event -> reconcile under light load: one AppService's port changed at a time (its Service
+    changes, its pods do not), from the harness's patch until the harness sees the status report the
+    new generation; 0.2 s between changes."""
+    span = await Span.begin(b, op)
+    samples = []
+    for i in range(b.cfg.latency):
+        name = f"app-{i % b.cfg.apps}"
+        port = 81 if watch.objects[name]["spec"]["ports"][0]["port"] == 80 else 80
+        sent = time.monotonic()
+        body = {"spec": {"ports": [{"port": port, "targetPort": 8080}]}}
+        changed = await b.api.patch(APPS, name, body, namespace=namespace)
+        check = reported(watch, name, changed["metadata"]["generation"])
+        samples.append(await watch.until(check, 60, f"{op.impl}: {name} reconciled", op.check) - sent)
+        await asyncio.sleep(0.2)
+    return {"samples": samples, **await span.end(Counter({"patch appservices": b.cfg.latency}))}
+
+
+async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch) -> tuple[Result, Operator]:
+    """The operator (stopped) restarted with N AppServices whose children exist and whose status the
+    harness cleared, so that every reconcile leaves a mark: process start to the first status written,
+    and to all N Ready again. Returns the new process, running."""
+    names = [f"app-{i}" for i in range(b.cfg.apps)]
+    clear = {"status": None}
+    watch.reset(lambda obj: bool(obj.get("status")))
+    await limited([b.api.patch(APPS, n, clear, namespace=namespace, subresource="status") for n in names])
+    await watch.until(lambda: not watch.synced, 120, f"{impl}: status cleared")
+    watch.reset(lambda obj: is_ready(obj, 2))
+    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}-cold.log")
+    span = await Span.begin(b, op)
+    started = op.start()
+    try:
+        first = await watch.until(lambda: watch.first_status is not None, b.cfg.timeout, "first", op.check)
+        synced = await watch.until(
+            lambda: len(watch.synced) >= b.cfg.apps, b.cfg.timeout, f"{impl}: all synced", op.check
+        )
+        result = {"first_s": (watch.first_status or first) - started, "synced_s": synced - started}
+        result |= await span.end()
+        result["peak_rss"] = op.peak_rss()
+    except BaseException:
+        op.stop()
+        raise
+    return result, op
+
+
+async def one_run(b: Bench, impl: str, rep: int, keep: bool) -> tuple[Result, Operator | None]:
+    """Start, converge, update storm, latency and cold start of one implementation; with ``keep`` the
+    restarted operator is left running (for the shared steady state) and returned."""
     namespace = f"{impl}-{rep}"
-    kubectl("create", "namespace", namespace)
-    op = Operator(impl, kubeconfigs[impl], namespace, work / f"{namespace}.log")
-    result: dict[str, Any] = {"impl": impl, "rep": rep}
-    started = time.monotonic()
-    op.start()
+    b.kubectl("create", "namespace", namespace)
+    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log")
+    result: Result = {"impl": impl, "rep": rep}
+    live: Operator | None = None
+    started = op.start()
     sampler = asyncio.create_task(op.sample_rss(started))
     try:
-        # Warm-up, discarded: one AppService of size 0 until Ready (the operator has started and synced).
-        await api.create(app("warmup", namespace, 0))
-        await until_all(api, op, namespace, 0, 1, 120, prefix="warmup")
-        result["start_s"] = time.monotonic() - started
-        names = [f"app-{i}" for i in range(cfg.apps)]
+        async with Watch(b.api, namespace) as watch:
+            # Warm-up, discarded: one AppService of size 0 until Ready (the operator has started and synced).
+            await b.api.create(app("warmup", namespace, 0))
+            await until_all(b.api, op, namespace, 0, 1, 120, prefix="warmup")
+            result["start_s"] = time.monotonic() - started
+            names = [f"app-{i}" for i in range(b.cfg.apps)]
 
-        async def phase(name: str, act: Callable[[], Any], size: int) -> None:
-            cpu, wall = op.cpu(), time.time()
-            await act()
-            seconds, curve = await until_all(api, op, namespace, size, cfg.apps, cfg.timeout)
-            await asyncio.sleep(1.0)  # the last status write is in the audit log
-            result[name] = {
-                "seconds": seconds,
-                "curve": curve,
-                "cpu_s": op.cpu() - cpu,
-                "requests": dict(audit.between(impl, wall, time.time())),
-            }
-            print(f"  {impl} rep {rep} {name}: {seconds:.1f} s, cpu {op.cpu() - cpu:.1f} s", flush=True)
+            async def create() -> None:
+                await limited([b.api.create(app(n, namespace, 1)) for n in names])
 
-        patch = {"spec": {"size": 2}}
-        await phase("converge", lambda: limited([api.create(app(n, namespace, 1)) for n in names]), 1)
-        await phase(
-            "update", lambda: limited([api.patch(APPS, n, patch, namespace=namespace) for n in names]), 2
-        )
-        await asyncio.sleep(5.0)  # the tail of the storm (status echoes) settles before idle is counted
-        cpu, wall = op.cpu(), time.time()
-        await asyncio.sleep(cfg.idle)
-        op.check()
-        result["idle"] = {"seconds": cfg.idle, "cpu_s": op.cpu() - cpu,
-                          "requests": dict(audit.between(impl, wall, time.time()))}  # fmt: skip
-        result["cpu_total_s"] = op.cpu()
-        result["peak_rss"] = op.peak_rss()
-        result["rss"] = op.rss
+            async def storm() -> None:
+                size = {"spec": {"size": 2}}
+                await limited([b.api.patch(APPS, n, size, namespace=namespace) for n in names])
+
+            result["converge"] = await phase(b, op, namespace, create, 1, "create appservices")
+            log(f"{impl} rep {rep} converge: {result['converge']['seconds']:.1f} s")
+            result["update"] = await phase(b, op, namespace, storm, 2, "patch appservices")
+            log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
+            await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the storm's tail (status echoes) settles
+            result["latency"] = await latency(b, op, watch, namespace)
+            log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
+            result["cpu_total_s"], result["peak_rss"], result["rss"] = op.cpu(), op.peak_rss(), op.rss
+            sampler.cancel()
+            op.stop()
+            result["cold"], live = await cold_start(b, impl, namespace, watch)
+            log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
     finally:
         sampler.cancel()
         op.stop()
-        kubectl("delete", "namespace", namespace, "--wait=false")
-    return result
+        if not keep or live is None:
+            if live is not None:
+                live.stop()
+            live = None
+            b.kubectl("delete", "namespace", namespace, "--wait=false")
+    return result, live
+
+
+async def steady_state(b: Bench, live: Live) -> None:
+    """The operators of the last repetition, synced and left alone together for ``idle`` seconds:
+    each one's CPU seconds and requests (the audit log tells them apart)."""
+    spans = {impl: await Span.begin(b, op, cross_check=False) for impl, (_, op) in live.items()}
+    log(f"steady state: {b.cfg.idle:.0f} s, {', '.join(live)}")
+    await asyncio.sleep(b.cfg.idle)
+    for impl, (result, op) in live.items():
+        op.check()
+        result["idle"] = {"seconds": b.cfg.idle, **await spans[impl].end()}
 
 
 async def wait_gone(kubectl: Kubectl, namespace: str, within: float = 30.0) -> None:
@@ -309,21 +279,24 @@ async def wait_gone(kubectl: Kubectl, namespace: str, within: float = 30.0) -> N
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         out = await asyncio.to_thread(kubectl, "get", "namespace", namespace, "--ignore-not-found", "-oname")
-        if not str(out).strip():
+        if not out.stdout.strip():
             return
         await asyncio.sleep(2.0)
 
 
-def setup(plane: ControlPlane, kubectl: Kubectl) -> dict[str, Path]:
+async def setup(plane: ControlPlane, kubectl: Kubectl) -> dict[str, Path]:
+    """The CRD, and per implementation a service account bound to cluster-admin and its kubeconfig."""
     kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
     kubectl("create", "namespace", SA_NAMESPACE)
-    kubeconfigs = {}
-    for impl in IMPLS:
+
+    def account(impl: str) -> Path:
         kubectl("create", "clusterrolebinding", f"bench-{impl}", "--clusterrole=cluster-admin",
                 f"--serviceaccount={SA_NAMESPACE}:{impl}")  # fmt: skip
-        kubeconfigs[impl] = plane.service_account_kubeconfig(SA_NAMESPACE, impl)
-    return kubeconfigs
+        return plane.service_account_kubeconfig(SA_NAMESPACE, impl)
+
+    paths = await asyncio.gather(*(asyncio.to_thread(account, impl) for impl in IMPLS))
+    kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
+    return dict(zip(IMPLS, paths, strict=True))
 
 
 def versions() -> dict[str, str]:
@@ -342,15 +315,24 @@ def versions() -> dict[str, str]:
     }
 
 
+def order(cfg: Config, rep: int) -> tuple[str, ...]:
+    """The implementations of repetition ``rep``, rotated so that none is always first; kopf only in
+    the last ``kopf_reps`` repetitions."""
+    turn = (rep + len(cfg.impls) - 2) % len(cfg.impls)
+    rotated = cfg.impls[turn:] + cfg.impls[:turn]
+    return tuple(i for i in rotated if i != "kopf" or rep > cfg.reps - cfg.kopf_reps)
+
+
 async def run(cfg: Config) -> dict[str, Any]:
     go_manager()  # built (and cached) before anything is timed
     began = time.monotonic()
     loads = [os.getloadavg()[0]]
-    nodes = max(1, math.ceil(cfg.apps * 2 * 1.5 / 110))
+    # The last repetition keeps every implementation's AppServices (2 pods each) for the steady state.
+    nodes = max(1, math.ceil(cfg.apps * 2 * len(cfg.impls) * 1.2 / 110))
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-operator-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
     policy = work / "audit-policy.json"
-    audit_policy(policy)
+    audit_policy(policy, [f"system:serviceaccount:{SA_NAMESPACE}:{impl}" for impl in IMPLS])
     audit_log = work / "audit.log"
     plane = ControlPlane(
         ControlPlaneOptions(
@@ -367,25 +349,45 @@ async def run(cfg: Config) -> dict[str, Any]:
             start_timeout=180,
         )
     ).start()
-    runs: list[dict[str, Any]] = []
+    log(f"control plane up: {nodes} kwok nodes")
+    runs: list[Result] = []
     failures: list[dict[str, Any]] = []
     try:
         kubectl = Kubectl(plane.kubeconfig)
-        kubeconfigs = setup(plane, kubectl)
-        audit = Audit(audit_log)
+        kubeconfigs = await setup(plane, kubectl)
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
+            b = Bench(api, kubectl, Audit(audit_log), kubeconfigs, cfg, work)
             for rep in range(1, cfg.reps + 1):
-                turn = (rep + len(cfg.impls) - 2) % len(cfg.impls)  # rotated: no one always first; the floor
-                order = cfg.impls[turn:] + cfg.impls[:turn]  # (last in IMPLS) first
-                for impl in order:
+                last = rep == cfg.reps
+                live: Live = {}
+
+                async def one(impl: str, rep: int = rep, last: bool = last, live: Live = live) -> None:
                     loads.append(os.getloadavg()[0])
-                    print(f"rep {rep}: {impl}", flush=True)
+                    log(f"rep {rep}: {impl}")
                     try:
-                        runs.append(await one_run(api, kubectl, audit, kubeconfigs, impl, rep, cfg, work))
+                        result, op = await one_run(b, impl, rep, keep=last and cfg.idle > 0)
+                        runs.append(result)
+                        if op is not None:
+                            live[impl] = (result, op)
                     except (RuntimeError, TimeoutError) as exc:  # reported as failed; the others go on
-                        print(f"  {impl} rep {rep} failed: {exc}", flush=True)
+                        log(f"{impl} rep {rep} failed: {exc}")
                         failures.append({"impl": impl, "rep": rep, "error": str(exc)[-2000:]})
-                    await wait_gone(kubectl, f"{impl}-{rep}")
+                    if not last:
+                        await wait_gone(kubectl, f"{impl}-{rep}")
+
+                if cfg.concurrent:
+                    await asyncio.gather(*(one(impl) for impl in order(cfg, rep)))
+                else:
+                    for impl in order(cfg, rep):
+                        await one(impl)
+                try:
+                    if live:
+                        await steady_state(b, live)
+                except RuntimeError as exc:
+                    failures.append({"impl": "steady state", "rep": rep, "error": str(exc)[-2000:]})
+                finally:
+                    await asyncio.gather(*(asyncio.to_thread(op.stop) for _, op in live.values()))
+            loads.append(os.getloadavg()[0])
     finally:
         plane.stop()
     return {
@@ -402,35 +404,50 @@ async def run(cfg: Config) -> dict[str, Any]:
     }
 
 
+def config(args: argparse.Namespace) -> Config:
+    """The quick run (make bench-quick: a few minutes) or the full one, with what was given."""
+    quick = args.quick
+    reps = args.reps
+    return Config(
+        apps=args.apps or (100 if quick else 1000),
+        reps=reps,
+        idle=args.idle if args.idle is not None else (120.0 if quick else 600.0),
+        latency=args.latency if args.latency is not None else (30 if quick else 100),
+        timeout=args.timeout,
+        impls=tuple(args.impls.split(",")),
+        kopf_reps=min(reps, args.kopf_reps if args.kopf_reps is not None else (1 if quick else reps)),
+        concurrent=args.concurrent,
+    )
+
+
 def main() -> None:
     from report import render
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="200 apps, 15 s idle")
-    parser.add_argument("--apps", type=int, default=None)
+    parser.add_argument("--quick", action="store_true", help="100 apps, kopf once, 2 min steady state")
+    parser.add_argument("--apps", type=int, default=None, help="AppServices (default 1000, quick 100)")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--idle", type=float, default=None, help="seconds of steady state (default 120)")
+    parser.add_argument("--kopf-reps", type=int, default=None, help="default: all (quick: 1)")
+    parser.add_argument("--idle", type=float, default=None, help="seconds of steady state (600, quick 120)")
+    parser.add_argument("--latency", type=int, default=None, help="latency samples per run (100, quick 30)")
     parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument(
+        "--concurrent", action="store_true", help="a repetition's implementations at once (smoke test only)"
+    )
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument(
         "--summary", type=Path, default=None, help="default: docs/benchmarks.md for the default --out"
     )
+    parser.add_argument("--results", type=Path, default=HERE / "last_results.json", help="JSON written")
     parser.add_argument("--render", type=Path, default=None, help="re-render a results JSON")
     args = parser.parse_args()
     if args.render:
         results = json.loads(args.render.read_text())
     else:
-        cfg = Config(
-            apps=args.apps or (200 if args.quick else 1000),
-            reps=args.reps,
-            idle=args.idle if args.idle is not None else (15.0 if args.quick else 120.0),
-            timeout=args.timeout,
-            impls=tuple(args.impls.split(",")),
-        )
-        results = asyncio.run(run(cfg))
-        results["mode"] = "quick" if args.quick else "full"
-        (HERE / "last_results.json").write_text(json.dumps(results))
+        results = asyncio.run(run(config(args)))
+        results["mode"] = "concurrent smoke" if args.concurrent else "quick" if args.quick else "full"
+        args.results.write_text(json.dumps(results))
     default_out = args.out == parser.get_default("out")
     summary = args.summary or (ROOT / "docs" / "benchmarks.md" if default_out else None)
     render(results, args.out, summary)

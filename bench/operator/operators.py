@@ -1,0 +1,107 @@
+"""The four implementations of the AppService operator as processes the benchmark starts, samples
+(CPU, RSS) and stops (bench/operator/run.py), and the knobs each one is given alike."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from migration_support import go_manager  # noqa: E402
+
+EXAMPLE = ROOT / "examples" / "appservice"
+KOPF = ROOT / "examples" / "appservice-kopf" / "appservice_kopf.py"
+HERE = Path(__file__).parent
+IMPLS = ("kubeloop", "controller-runtime", "kopf", "floor")
+QPS, BURST, WORKERS = 50, 100, 10  # kubeloop's defaults: qps 50, burst 100, 10 workers
+KNOBS = {
+    "kubeloop": "as shipped: client QPS 50, burst 100, max_concurrent_reconciles 10 (its defaults)",
+    "controller-runtime": f"--kube-api-qps {QPS} --kube-api-burst {BURST} --max-concurrent-reconciles "
+    f"{WORKERS} (its defaults: 20, 30, 1); --zap-log-level info (the scaffold's development logger "
+    "otherwise writes a debug line per child per reconcile)",
+    "kopf": f"settings.execution.max_workers = {WORKERS} (bench/operator/kopf_settings.py); no client QPS "
+    "knob (kopf and the kubernetes client do not limit); every object is handled concurrently",
+    "floor": f"kubeloop's client at QPS {QPS}, burst {BURST}; {WORKERS} worker tasks",
+}
+
+
+@dataclass
+class Operator:
+    impl: str
+    kubeconfig: Path
+    namespace: str
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    rss: list[tuple[float, int]] = field(default_factory=list)
+
+    def argv(self) -> tuple[list[str], dict[str, str]]:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        py = sys.executable
+        if self.impl == "kubeloop":
+            env["PYTHONPATH"] = str(EXAMPLE / "src")
+            return [py, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
+                    "--namespace", self.namespace, "--metrics-bind-address", "0",
+                    "--health-probe-bind-address", "0"], env  # fmt: skip
+        if self.impl == "controller-runtime":
+            env["WATCH_NAMESPACE"] = self.namespace
+            return [str(go_manager()), "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+                    "--kube-api-qps", str(QPS), "--kube-api-burst", str(BURST),
+                    "--max-concurrent-reconciles", str(WORKERS), "--zap-log-level", "info"], env  # fmt: skip
+        if self.impl == "kopf":
+            env["BENCH_WORKERS"] = str(WORKERS)
+            return [py, "-m", "kopf", "run", "--standalone", "--namespace", self.namespace,
+                    str(HERE / "kopf_settings.py"), str(KOPF)], env  # fmt: skip
+        return [py, str(HERE / "floor.py"), "--kubeconfig", str(self.kubeconfig),
+                "--namespace", self.namespace,
+                "--qps", str(QPS), "--burst", str(BURST), "--workers", str(WORKERS)], env  # fmt: skip
+
+    def start(self) -> float:
+        """Start the process; the monotonic time it was started at."""
+        argv, env = self.argv()
+        with self.log.open("ab") as out:
+            started = time.monotonic()
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        return started
+
+    @property
+    def process(self) -> psutil.Process:
+        assert self.proc is not None
+        return psutil.Process(self.proc.pid)
+
+    def cpu(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+    def peak_rss(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return max(r for _, r in self.rss)
+
+    async def sample_rss(self, began: float) -> None:
+        while True:
+            self.rss.append((time.monotonic() - began, int(self.process.memory_info().rss)))
+            await asyncio.sleep(0.5)
+
+    def check(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.impl} exited:\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
