@@ -14,6 +14,7 @@ from kubeloop.cache._informer import (
     InformerOptions,
     Transform,
     slim_managed_fields,
+    slim_managed_fields_except,
     strip_managed_fields,
 )
 from kubeloop.cache._listwatch import ListerWatcher
@@ -39,6 +40,7 @@ __all__ = [
     "key_of",
     "selector_from_dict",
     "slim_managed_fields",
+    "slim_managed_fields_except",
     "strip_managed_fields",
 ]
 

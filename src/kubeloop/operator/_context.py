@@ -30,6 +30,7 @@ from kubeloop.helpers import (
     set_condition,
     set_controller_reference,
 )
+from kubeloop.operator._applied import AppliedChildren
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec, resolve
 from kubeloop.resources import Kind, kind_of
 
@@ -74,6 +75,7 @@ class Context:
         recorder: EventRecorder,
         logger: logging.Logger,
         child_labels: Mapping[str, str] | None = None,
+        applied: AppliedChildren | None = None,
     ) -> None:
         self.request = request
         self.obj = obj
@@ -94,6 +96,8 @@ class Context:
         self._recorder = recorder
         self._declared: set[tuple[str, str, str, str]] = set()
         """(group, kind, namespace, name) of every object this pass tried to apply, applied or not."""
+        self._applied = applied
+        """What this controller last applied to its children (``apply`` skips what would change nothing)."""
 
     @property
     def generation(self) -> int | None:
@@ -232,8 +236,13 @@ class Context:
         their events reconcile it, and ``prune()`` may delete them once no longer applied).
         Each object counts as declared by this pass from the moment it is sent, so one the server
         refuses is still not pruned.
+
+        An owned child of a kind the reconcile ``owns`` is not sent when the apply would change
+        nothing: the same object as this controller's last apply to it, the fields it owns untouched
+        since, every value as cached (see ``kubeloop.operator._applied``); it is returned as cached.
         """
         stored: builtins.list[Any] = []
+        applied = self._applied
         for given in objects:
             obj = _to_dict(given)
             meta = obj.setdefault("metadata", {})
@@ -244,10 +253,21 @@ class Context:
                 set_controller_reference(self.obj, obj)
                 if self._child_labels:
                     meta["labels"] = {**(meta.get("labels") or {}), **self._child_labels}
-            self._declared.add((resource.group, resource.kind, *key_of(obj)))
+            key = (resource.group, resource.kind, *key_of(obj))
+            self._declared.add(key)
+            cached = self.cache.caches(resource)
+            digest = None
+            if owned and cached and applied is not None and (resource.group, resource.kind) in applied.owned:
+                digest = applied.digest(obj)
+                live = (await self._informer(resource)).get(key[2], key[3])
+                if applied.unchanged(key, digest, obj, live):
+                    stored.append(type(given).model_validate(live) if isinstance(given, Model) else live)
+                    continue
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
-            if self.cache.caches(resource):
+            if cached:
                 (await self.cache.informer(resource)).observe(result)
+            if digest is not None and applied is not None:
+                applied.record(key, digest, result)
             stored.append(type(given).model_validate(result) if isinstance(given, Model) else result)
         return tuple(stored)
 

@@ -405,7 +405,14 @@ class Operator:
         if sharding is not None:
             kinds = [k for r in self._registrations for k in (r.primary, *r.owns)]
             sharded = (kinds, ShardLabels(self.name).selector(sharding.identity))
-        return cache_options(self.namespaces, self.cache_scopes, self.uncached, self.transform, sharded)
+        return cache_options(
+            self.namespaces,
+            self.cache_scopes,
+            self.uncached,
+            self.transform,
+            sharded,
+            field_manager=self.name,
+        )
 
     def _scope(self, spec: KindSpec) -> CacheScope | None:
         return next((s for k, s in self.cache_scopes.items() if k.ref == spec.ref), None)

@@ -47,6 +47,7 @@ from kubeloop.helpers import (
     remove_finalizer,
 )
 from kubeloop.manager import Manager, Metrics
+from kubeloop.operator._applied import AppliedChildren
 from kubeloop.operator._context import Context
 from kubeloop.operator._kinds import KindSpec, resolve
 
@@ -85,6 +86,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     primary_informer = await cache.informer(await resolve(manager.client, reg.primary))
     namespaced = primary_informer.resource.namespaced
 
+    applied = AppliedChildren(field_manager, ((spec.group, spec.kind) for spec in reg.owns))
     gate = manager.shard_gate
     if gate is not None:
         scopes = primary_informer.options.scopes(namespaced)
@@ -106,6 +108,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
             recorder=recorder,
             logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
             child_labels=gate.child_labels(obj) if gate is not None else None,
+            applied=applied,
         )
         return await reconcile_one(reg, ctx)
 
@@ -118,6 +121,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
     for child in reg.owns:
         informer = await cache.informer(await resolve(manager.client, child))
+        applied.forget_deleted(informer)
         controller.watch(
             informer,
             map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),

@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from kubeloop.cache import CacheOptions, IndexFunc, InformerOptions, Obj, Transform, slim_managed_fields
+from kubeloop.cache import (
+    CacheOptions,
+    IndexFunc,
+    InformerOptions,
+    Obj,
+    Transform,
+    slim_managed_fields_except,
+)
 from kubeloop.operator._kinds import KindSpec
 
 __all__ = ["CacheScope", "cache_options", "scope_key"]
@@ -48,12 +55,15 @@ def cache_options(
     uncached: Iterable[KindSpec],
     transform: Transform | None,
     sharded: tuple[Iterable[KindSpec], str] | None = None,
+    *,
+    field_manager: str,
 ) -> CacheOptions:
     """The manager's cache settings from an operator's: every kind in ``namespaces`` (all when
-    empty), keeping who manages each object but not which fields (``slim_managed_fields``: pruning
-    needs the managers; Pods take half the memory), then ``transform``; per kind as ``scopes`` say.
+    empty), keeping who manages each object but not which fields, but for ``field_manager``'s own
+    (``slim_managed_fields_except``: pruning needs the managers, ``ctx.apply`` its own fields; Pods
+    take half the memory), then ``transform``; per kind as ``scopes`` say.
     ``sharded``: kinds of which only objects matching a label selector (a replica's share) are cached."""
-    default_transform = _chain(slim_managed_fields, transform)
+    default_transform = _chain(slim_managed_fields_except(field_manager), transform)
     default = InformerOptions(namespaces=tuple(namespaces), transform=default_transform)
     by_key = {scope_key(kind): scope for kind, scope in scopes.items()}
     shard_keys, shard_selector = ({scope_key(k) for k in sharded[0]}, sharded[1]) if sharded else (set(), "")

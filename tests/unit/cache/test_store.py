@@ -62,3 +62,19 @@ def test_slim_managed_fields_keeps_managers_and_drops_field_sets() -> None:
         {"manager": "op", "operation": "Apply"},
         {"manager": "kcm", "operation": "Update", "subresource": "status"},
     ]
+
+
+def test_slim_managed_fields_except_keeps_one_managers_entries_whole() -> None:
+    from kubeloop.cache import slim_managed_fields_except
+
+    own = {"manager": "op", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}
+    obj = {
+        "metadata": {
+            "name": "x",
+            "managedFields": [dict(own), {"manager": "kcm", "operation": "Update", "fieldsV1": {"f:x": {}}}],
+        }
+    }
+    assert slim_managed_fields_except("op")(obj)["metadata"]["managedFields"] == [
+        own,
+        {"manager": "kcm", "operation": "Update"},
+    ]
