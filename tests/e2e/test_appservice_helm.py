@@ -1,5 +1,5 @@
 """The AppService operator as a Helm chart (examples/appservice-helm), end to end with real kubectl
-on the control plane: ``HelmOperator`` installs a release per AppService with its spec as values
+on the control plane and on the embedded API server (``kubeloop dev``'s): ``HelmOperator`` installs a release per AppService with its spec as values
 (helm built from its Go module into the kubeloop cache, the v3 line), so ``helm list`` and ``helm
 history`` read what it did from Helm's own release Secrets; a resize upgrades the release; a
 Service deleted by hand is restored by an upgrade; values the chart's values.schema.json refuses
@@ -18,7 +18,7 @@ import pytest
 from appservice_checks import RESOURCE, SAMPLE, get
 
 from kubeloop.helm import UNINSTALL_FINALIZER, HelmOperator
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
 from kubeloop.testing.assets import find_binary
 
 EXAMPLE = Path(__file__).parents[2] / "examples/appservice-helm"
@@ -39,15 +39,28 @@ def condition(obj: dict | None, type_: str) -> dict:
     return {}
 
 
+# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it.
+@pytest.fixture(params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
+def kubeconfig(request: pytest.FixtureRequest) -> Path:
+    """The real control plane's or the embedded API server's admin kubeconfig."""
+    fixture = "control_plane" if request.param == "controlplane" else "embedded_api_server"
+    found: Path = request.getfixturevalue(fixture).kubeconfig
+    return found
+
+
 async def test_chart_installs_upgrades_repairs_refuses_bad_values_and_uninstalls(
-    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, tmp_path: Path
+    helm: Path, kubeconfig: Path, tmp_path: Path
 ) -> None:
+    kubectl = Kubectl(kubeconfig)
     kubectl("apply", "-f", str(CRD))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
-    ns = namespace
+    with temporary_namespace(kubectl, "helm-appservice") as ns:
+        await _check(helm, kubeconfig, kubectl, ns, tmp_path)
 
+
+async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_path: Path) -> None:
     def helm_json(*args: str) -> list | dict:
-        env = {**os.environ, "KUBECONFIG": str(control_plane.kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         done = subprocess.run(
             [str(helm), *args, "-n", ns, "-o", "json"], env=env, capture_output=True, text=True, check=True
         )
@@ -62,7 +75,7 @@ async def test_chart_installs_upgrades_repairs_refuses_bad_values_and_uninstalls
     operator = HelmOperator(
         EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
     )
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, kubeconfig):
         kubectl("apply", "-n", ns, "-f", str(SAMPLE))
         await until(lambda: condition(app(), "Deployed").get("status") == "True", within=90, what="Deployed")
         current = app()

@@ -137,3 +137,46 @@ async def test_objects_too_large_are_refused_as_the_real_server_does(twin: Twin,
         "spec": {"containers": [{"name": "c", "image": "x", "args": ["x" * size]}]},
     }
     await twin.same_refusal("POST", f"/api/v1/namespaces/{tns}/pods", body)
+
+
+def _field(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field (lengths here stay under 128: one byte)."""
+    assert len(data) < 128
+    return bytes([number << 3 | 2, len(data)]) + data
+
+
+def _protobuf(api_version: str, kind: str, message: bytes) -> bytes:
+    """A Kubernetes protobuf body: the magic prefix and a runtime.Unknown envelope."""
+    type_meta = _field(1, api_version.encode()) + _field(2, kind.encode())
+    return b"k8s\x00" + _field(1, type_meta) + _field(2, message)
+
+
+async def test_protobuf_delete_options_of_the_core_group_are_decoded_as_the_real_server_does(
+    twin: Twin, tns: str
+) -> None:
+    """client-go sends a DeleteOptions as ``v1`` protobuf (helm uninstall deleting its release Secrets):
+    a wrong uid precondition is the same Conflict on both servers, the right one deletes."""
+    path = f"/api/v1/namespaces/{tns}/configmaps/pb"
+    real, embedded = await twin.call(
+        "POST", f"/api/v1/namespaces/{tns}/configmaps", {"metadata": {"name": "pb"}}
+    )
+    assert (real.status, embedded.status) == (201, 201)
+
+    def options(uid: str) -> bytes:
+        return _protobuf("v1", "DeleteOptions", _field(2, _field(1, uid.encode())))
+
+    refused = await twin.call("DELETE", path, options("wrong"), "application/vnd.kubernetes.protobuf")
+    statuses = []
+    for created, answer in zip((real, embedded), refused, strict=True):
+        fields = answer.status_fields()
+        fields["message"] = fields["message"].replace(created.body["metadata"]["uid"], "UID")
+        statuses.append(fields)
+    assert statuses[1] == statuses[0]
+    assert statuses[0]["code"] == 409
+    for server, created in (("real", real), ("embedded", embedded)):
+        raw = getattr(twin, server)
+        answer = await raw.call(
+            "DELETE", path, options(created.body["metadata"]["uid"]), "application/vnd.kubernetes.protobuf"
+        )
+        assert answer.status == 200, (server, answer.body)
+        assert (await raw.call("GET", path)).status == 404

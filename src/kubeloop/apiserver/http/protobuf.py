@@ -222,6 +222,15 @@ def _package(api_version: str) -> str:
     return f"{group.split('.')[0] if group else 'core'}/{version}"
 
 
+def _message_name(api_version: str, kind: str) -> str:
+    """The table's name of ``kind`` in ``api_version``; the options and Status of meta/v1, which every
+    group version registers (client-go sends a Secret's DeleteOptions as ``v1``), by their own."""
+    name = f"{_package(api_version)}.{kind}"
+    if name not in _table()["messages"] and f"meta/v1.{kind}" in _table()["messages"]:
+        return f"meta/v1.{kind}"
+    return name
+
+
 def decode(body: bytes) -> Obj:
     """The JSON object of a Kubernetes protobuf body (``k8s\\0`` + ``runtime.Unknown`` envelope)."""
     if not body.startswith(_MAGIC):
@@ -238,7 +247,7 @@ def decode(body: bytes) -> Obj:
                         kind = bytes(v).decode()
             elif number == 2:
                 raw = value
-        obj = _message(f"{_package(api_version)}.{kind}", raw)
+        obj = _message(_message_name(api_version, kind), raw)
     except (IndexError, UnicodeDecodeError, struct.error) as exc:
         raise bad_request(f"error decoding protobuf body: {exc}") from exc
     if not isinstance(obj, dict):
