@@ -1,10 +1,10 @@
 """The AppService operator as a Helm chart (examples/appservice-helm), end to end with real kubectl
-on the control plane and on the embedded API server (``kubeloop dev``'s): ``HelmOperator`` installs a release per AppService with its spec as values
-(helm built from its Go module into the kubeloop cache, the v3 line), so ``helm list`` and ``helm
-history`` read what it did from Helm's own release Secrets; a resize upgrades the release; a
-Service deleted by hand is restored by an upgrade; values the chart's values.schema.json refuses
-are a ReleaseFailed condition naming the value, a Warning Event, and no new revision; deleting the
-AppService uninstalls the release.
+on the control plane and on the embedded API server (``kubeloop dev``'s): ``HelmOperator`` installs
+a release per AppService with its spec as values (helm built from its Go module into the kubeloop
+cache, the v3 line), so ``helm list`` and ``helm history`` read what it did from Helm's own release
+Secrets; a resize upgrades the release; a Service deleted by hand is restored by an upgrade; values
+the chart's values.schema.json refuses are a ReleaseFailed condition naming the value, a Warning
+Event, and no new revision; deleting the AppService uninstalls the release.
 """
 
 from __future__ import annotations
