@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import resource
@@ -331,11 +332,27 @@ def wire_ssl_context(cfg: Any) -> ssl.SSLContext:
     return ctx
 
 
+def decode_floor(blobs: list[bytes], ops: int) -> float:
+    """CPU seconds per operation to decode ``blobs`` (what the server sent for ``ops`` operations) with
+    orjson alone, best of 5: the floor below which no Python client that hands out objects can go."""
+    import orjson
+
+    best = math.inf
+    for _ in range(5):
+        c0 = time.process_time()
+        for blob in blobs:
+            orjson.loads(blob)
+        best = min(best, time.process_time() - c0)
+    return best / ops
+
+
 class Wire:
     """The server's ceiling, not a client: aiohttp over the same TLS, bytes out and bytes in, nothing decoded
-    (items are counted with ``bytes.count``, the continue token taken with a regex)."""
+    (items are counted with ``bytes.count``, the continue token taken with a regex). It keeps the bytes it
+    read (``blobs``) for the decode floor."""
 
     name = "wire"
+    blobs: list[bytes]
     ITEM = b'{"metadata":{"name":'  # every item of a list starts so (TypeMeta is empty in list items)
     CONTINUE = re.compile(rb'"continue":"([^"]*)"')
 
@@ -350,6 +367,7 @@ class Wire:
         if cfg.token:
             headers["Authorization"] = f"Bearer {cfg.token}"
         self.base = cfg.server.rstrip("/")
+        self.blobs = []
         self.s = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ssl=ctx), headers=headers, raise_for_status=False
         )
@@ -362,6 +380,7 @@ class Wire:
                 data = await r.read()
                 if r.status >= 300:
                     raise RuntimeError(f"list: HTTP {r.status}: {data[:200]!r}")
+            self.blobs.append(data)
             n += data.count(self.ITEM)
             m = self.CONTINUE.search(data, 0, 2048)
             if not m or not m.group(1):
@@ -377,6 +396,7 @@ class Wire:
             data = await r.read()
             if r.status >= 300:
                 raise RuntimeError(f"create: HTTP {r.status}: {data[:200]!r}")
+            self.blobs.append(data)
 
     async def latest_rv(self, ns: str) -> str:
         raise SystemExit("wire has no watch phase")
@@ -485,7 +505,14 @@ class Phase:
             "cpu": statistics.median(cpus),
             "rate": a.count / wall,
             "walls": walls,
+            **self.floor(a.count * (a.rounds + 1)),
         }
+
+    def floor(self, ops: int) -> dict[str, float]:
+        """The decode floor of the bytes the wire read for ``ops`` operations (other variants: none)."""
+        if not isinstance(self.d, Wire):
+            return {}
+        return {"floor_cpu_op": decode_floor(self.d.blobs, ops)}
 
     async def create(self, concurrency: int) -> dict[str, Any]:
         a = self.a
@@ -493,7 +520,8 @@ class Phase:
         await self.creates(f"warm-{tag}", a.warmup, concurrency, lambda i: {})
         with Meter() as m:
             await self.creates(tag, a.count, concurrency, lambda i: {})
-        return {"ops": a.count, "wall": m.wall, "cpu": m.cpu, "rate": a.count / m.wall}
+        result = {"ops": a.count, "wall": m.wall, "cpu": m.cpu, "rate": a.count / m.wall}
+        return result | self.floor(a.count + a.warmup)
 
     async def watch(self) -> dict[str, Any]:
         import psutil
