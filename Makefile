@@ -80,7 +80,7 @@ test-long: $(STAMP) controlplane
 # The operator benchmark (bench/operator): the AppService operator as kubeloop, controller-runtime, kopf
 # and the bare-client floor on one control plane with kwok nodes (the Go operator is built with the
 # machine's Go and cached); writes docs/benchmarks/operator.md, its plots and the operator section of
-# docs/benchmarks.md. Quick: 100 AppServices, 3 repetitions (kopf 1), 2 min steady state. Full: 1,000
+# docs/benchmarks.md. Quick: 50 AppServices, 3 repetitions (kopf 1), 2 min steady state. Full: 1,000
 # and 10,000 AppServices, 3 repetitions, 10 min steady state (BENCH_APPS picks the sizes).
 BENCH_APPS ?= 1000 10000
 
@@ -93,7 +93,7 @@ bench: $(STAMP) controlplane
 	for n in $(BENCH_APPS); do \
 		if [ $$n = 1000 ]; then out=docs/benchmarks summary=docs/benchmarks.md; \
 		else out=docs/benchmarks/operator-$$n summary=/dev/null; fi; \
-		$(BIN)/python bench/operator/run.py --apps $$n --out $$out --summary $$summary || exit 1; \
+		$(BIN)/python bench/operator/run.py --apps $$n --profile --out $$out --summary $$summary || exit 1; \
 	done
 
 clean:

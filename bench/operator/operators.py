@@ -42,13 +42,15 @@ class Operator:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     rss: list[tuple[float, int]] = field(default_factory=list)
+    profile: Path | None = None  # kubeloop only: run under cProfile, its stats written here on exit
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         py = sys.executable
         if self.impl == "kubeloop":
             env["PYTHONPATH"] = str(EXAMPLE / "src")
-            return [py, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
+            profiled = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
+            return [py, *profiled, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
                     "--namespace", self.namespace, "--metrics-bind-address", "0",
                     "--health-probe-bind-address", "0"], env  # fmt: skip
         if self.impl == "controller-runtime":

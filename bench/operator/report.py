@@ -290,6 +290,19 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
     lines.append("CPU per AppService (converge + update, median), the framework's own cost beside the work:")
     lines.append("")
     lines += [f"- {impl}: {v['cpu'] / apps * 1000:.1f} ms" for impl, v in f.items()]
+    layers = results.get("profile") or {}
+    if layers:
+        busy = sum(layers.values())
+        lines += [
+            "",
+            "kubeloop's process by layer: one more kubeloop run, untimed, under cProfile (start, converge, "
+            "update storm, latency; cProfile's own overhead inflates Python calls, so read the shares, "
+            "not the seconds; waiting in epoll left out):",
+            "",
+            "| layer | own time (s) | share |",
+            "|---|---|---|",
+            *(f"| {layer} | {sec:.1f} | {sec / busy:.0%} |" for layer, sec in layers.items() if sec >= 0.05),
+        ]
     return lines
 
 

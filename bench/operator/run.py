@@ -11,7 +11,7 @@ repetition the operators stay up for one shared steady state. Requests are count
 audit log (user, verb, resource) and cross-checked against its apiserver_request_total; CPU and RSS
 by psutil.
 
-    .venv/bin/python bench/operator/run.py --quick            # make bench-quick: 100 apps, kopf once
+    .venv/bin/python bench/operator/run.py --quick            # make bench-quick: 50 apps, kopf once
     .venv/bin/python bench/operator/run.py                    # 1,000 apps, 3 repetitions, 10 min idle
     .venv/bin/python bench/operator/run.py --apps 10 --reps 1 --idle 2 --latency 3 --out /tmp/o  # smoke
     .venv/bin/python bench/operator/run.py --render bench/operator/last_results.json  # re-render
@@ -38,6 +38,7 @@ from typing import Any
 
 from counting import Audit, audit_policy, request_totals
 from operators import HERE, IMPLS, KNOBS, ROOT, Operator, go_manager
+from profiling import by_layer
 from watching import APPS, Watch, is_ready, observed_generation
 
 from kubeloop.client import Client, ClientSettings
@@ -64,6 +65,7 @@ class Config:
     impls: tuple[str, ...]
     kopf_reps: int  # kopf runs in the last kopf_reps repetitions only (it is 5-10x slower than the others)
     concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
+    profile: bool = False  # one more kubeloop run under cProfile: its time by layer
 
 
 def app(name: str, namespace: str, size: int) -> dict[str, Any]:
@@ -147,7 +149,7 @@ class Span:
 
     async def end(self, harness: Counter[str] | None = None) -> Result:
         cpu = self.op.cpu() - self.cpu
-        await asyncio.sleep(1.0)  # the last request reaches the audit log
+        await asyncio.sleep(0.5)  # the last request reaches the audit log
         out: Result = {"cpu_s": cpu, "requests": dict(self.bench.audit.between(self.op.impl, self.wall))}
         if self.totals is not None:
             totals = await asyncio.to_thread(request_totals, self.bench.kubectl)
@@ -214,12 +216,15 @@ async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch) -> tuple
     return result, op
 
 
-async def one_run(b: Bench, impl: str, rep: int, keep: bool) -> tuple[Result, Operator | None]:
+async def one_run(
+    b: Bench, impl: str, rep: int, keep: bool, profile: Path | None = None
+) -> tuple[Result, Operator | None]:
     """Start, converge, update storm, latency and cold start of one implementation; with ``keep`` the
-    restarted operator is left running (for the shared steady state) and returned."""
+    restarted operator is left running (for the shared steady state) and returned; with ``profile``
+    the first process runs under cProfile (kubeloop only), its stats written there."""
     namespace = f"{impl}-{rep}"
     b.kubectl("create", "namespace", namespace)
-    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log")
+    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log", profile=profile)
     result: Result = {"impl": impl, "rep": rep}
     live: Operator | None = None
     started = op.start()
@@ -352,6 +357,7 @@ async def run(cfg: Config) -> dict[str, Any]:
     log(f"control plane up: {nodes} kwok nodes")
     runs: list[Result] = []
     failures: list[dict[str, Any]] = []
+    profiled: dict[str, float] = {}
     try:
         kubectl = Kubectl(plane.kubeconfig)
         kubeconfigs = await setup(plane, kubectl)
@@ -388,6 +394,8 @@ async def run(cfg: Config) -> dict[str, Any]:
                 finally:
                     await asyncio.gather(*(asyncio.to_thread(op.stop) for _, op in live.values()))
             loads.append(os.getloadavg()[0])
+            if cfg.profile:
+                profiled = await profile_run(b)
     finally:
         plane.stop()
     return {
@@ -401,7 +409,20 @@ async def run(cfg: Config) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "knobs": KNOBS,
+        "profile": profiled,
     }
+
+
+async def profile_run(b: Bench) -> dict[str, float]:
+    """One more kubeloop run, untimed, under cProfile (repetition 0): its own time by layer."""
+    log("profile: kubeloop under cProfile")
+    stats = b.work / "kubeloop.prof"
+    try:
+        await one_run(b, "kubeloop", 0, keep=False, profile=stats)
+    except (RuntimeError, TimeoutError) as exc:
+        log(f"profile run failed: {exc}")
+        return {}
+    return by_layer(stats)
 
 
 def config(args: argparse.Namespace) -> Config:
@@ -409,14 +430,15 @@ def config(args: argparse.Namespace) -> Config:
     quick = args.quick
     reps = args.reps
     return Config(
-        apps=args.apps or (100 if quick else 1000),
+        apps=args.apps or (50 if quick else 1000),
         reps=reps,
         idle=args.idle if args.idle is not None else (120.0 if quick else 600.0),
-        latency=args.latency if args.latency is not None else (30 if quick else 100),
+        latency=args.latency if args.latency is not None else (20 if quick else 50),
         timeout=args.timeout,
         impls=tuple(args.impls.split(",")),
         kopf_reps=min(reps, args.kopf_reps if args.kopf_reps is not None else (1 if quick else reps)),
         concurrent=args.concurrent,
+        profile=args.profile,
     )
 
 
@@ -424,13 +446,14 @@ def main() -> None:
     from report import render
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="100 apps, kopf once, 2 min steady state")
-    parser.add_argument("--apps", type=int, default=None, help="AppServices (default 1000, quick 100)")
+    parser.add_argument("--quick", action="store_true", help="50 apps, kopf once, 2 min steady state")
+    parser.add_argument("--apps", type=int, default=None, help="AppServices (default 1000, quick 50)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--kopf-reps", type=int, default=None, help="default: all (quick: 1)")
     parser.add_argument("--idle", type=float, default=None, help="seconds of steady state (600, quick 120)")
-    parser.add_argument("--latency", type=int, default=None, help="latency samples per run (100, quick 30)")
+    parser.add_argument("--latency", type=int, default=None, help="latency samples per run (50, quick 20)")
     parser.add_argument("--impls", default=",".join(IMPLS))
+    parser.add_argument("--profile", action="store_true", help="one more kubeloop run under cProfile")
     parser.add_argument(
         "--concurrent", action="store_true", help="a repetition's implementations at once (smoke test only)"
     )
