@@ -8,17 +8,16 @@ embedded API server uses too.
 
 from kubeloop._deprecated import deprecated_aliases
 from kubeloop.cache._cache import Cache, CacheOptions
-from kubeloop.cache._informer import (
-    Informer,
-    InformerEvent,
-    InformerOptions,
+from kubeloop.cache._informer import Informer, InformerEvent, InformerOptions
+from kubeloop.cache._intern import Interner
+from kubeloop.cache._listwatch import ListerWatcher
+from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, IndexFunc, Obj, ObjectKey, key_of
+from kubeloop.cache._transforms import (
     Transform,
     slim_managed_fields,
     slim_managed_fields_except,
     strip_managed_fields,
 )
-from kubeloop.cache._listwatch import ListerWatcher
-from kubeloop.cache._store import INDEX_NAMESPACE, INDEX_OWNER, Indexer, IndexFunc, Obj, ObjectKey, key_of
 from kubeloop.labels import LabelSelector, SelectorError, selector_from_dict
 
 __all__ = [
@@ -31,6 +30,7 @@ __all__ = [
     "Informer",
     "InformerEvent",
     "InformerOptions",
+    "Interner",
     "LabelSelector",
     "ListerWatcher",
     "Obj",
