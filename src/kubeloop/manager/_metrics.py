@@ -33,6 +33,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
+from kubeloop.manager._series import SeriesCollector
 from kubeloop.queue import QueueMetrics
 
 __all__ = ["Metrics", "ReconcileResult"]
@@ -67,78 +68,65 @@ class Metrics:
             ProcessCollector(registry=reg)
             PlatformCollector(registry=reg)
             GCCollector(registry=reg)
-        # controller_runtime_*
-        self.reconcile_total = Counter(
+        # controller_runtime_* and workqueue_*: updated on every reconcile, so plain numbers (_series)
+        series = SeriesCollector(reg)
+        self.reconcile_total = series.counter(
             "controller_runtime_reconcile_total",
             "Total number of reconciliations per controller",
             ["controller", "result"],
-            registry=reg,
         )
-        self.reconcile_errors = Counter(
+        self.reconcile_errors = series.counter(
             "controller_runtime_reconcile_errors_total",
             "Total number of reconciliation errors per controller",
             ["controller"],
-            registry=reg,
         )
-        self.terminal_reconcile_errors = Counter(
+        self.terminal_reconcile_errors = series.counter(
             "controller_runtime_terminal_reconcile_errors_total",
             "Total number of terminal reconciliation errors per controller",
             ["controller"],
-            registry=reg,
         )
-        self.reconcile_panics = Counter(
+        self.reconcile_panics = series.counter(
             "controller_runtime_reconcile_panics_total",
             "Total number of reconciliation panics per controller",
             ["controller"],
-            registry=reg,
         )
-        self.reconcile_time = Histogram(
+        self.reconcile_time = series.histogram(
             "controller_runtime_reconcile_time_seconds",
             "Length of time per reconciliation per controller",
             ["controller"],
-            buckets=RECONCILE_BUCKETS,
-            registry=reg,
+            RECONCILE_BUCKETS,
         )
-        self.max_concurrent_reconciles = Gauge(
+        self.max_concurrent_reconciles = series.gauge(
             "controller_runtime_max_concurrent_reconciles",
             "Maximum number of concurrent reconciles per controller",
             ["controller"],
-            registry=reg,
         )
-        self.active_workers = Gauge(
+        self.active_workers = series.gauge(
             "controller_runtime_active_workers",
             "Number of currently used workers per controller",
             ["controller"],
-            registry=reg,
         )
-        # workqueue_*
         queue_labels = ["name", "controller"]
-        self.workqueue_depth = Gauge(
-            "workqueue_depth", "Current depth of workqueue", queue_labels, registry=reg
+        self.workqueue_depth = series.gauge("workqueue_depth", "Current depth of workqueue", queue_labels)
+        self.workqueue_adds = series.counter(
+            "workqueue_adds_total", "Total number of adds handled by workqueue", queue_labels
         )
-        self.workqueue_adds = Counter(
-            "workqueue_adds_total", "Total number of adds handled by workqueue", queue_labels, registry=reg
-        )
-        self.workqueue_queue_duration = Histogram(
+        self.workqueue_queue_duration = series.histogram(
             "workqueue_queue_duration_seconds",
             "How long in seconds an item stays in workqueue before being requested",
             queue_labels,
-            buckets=WORKQUEUE_BUCKETS,
-            registry=reg,
+            WORKQUEUE_BUCKETS,
         )
-        self.workqueue_work_duration = Histogram(
+        self.workqueue_work_duration = series.histogram(
             "workqueue_work_duration_seconds",
             "How long in seconds processing an item from workqueue takes.",
             queue_labels,
-            buckets=WORKQUEUE_BUCKETS,
-            registry=reg,
+            WORKQUEUE_BUCKETS,
         )
-        self.workqueue_retries = Counter(
-            "workqueue_retries_total",
-            "Total number of retries handled by workqueue",
-            queue_labels,
-            registry=reg,
+        self.workqueue_retries = series.counter(
+            "workqueue_retries_total", "Total number of retries handled by workqueue", queue_labels
         )
+        self._controllers: dict[str, _ControllerRecorder] = {}
         # rest_client_*
         self.rest_requests = Counter(
             "rest_client_requests_total",
@@ -194,17 +182,18 @@ class Metrics:
     def controller_started(self, controller: str, max_concurrent_reconciles: int) -> None:
         """A controller starts with this many workers: set the gauge and create every series at 0,
         so rates are defined before the first reconcile (as controller-runtime does)."""
-        self.max_concurrent_reconciles.labels(controller).set(max_concurrent_reconciles)
-        self.active_workers.labels(controller).set(0)
-        for result in RECONCILE_RESULTS:
-            self.reconcile_total.labels(controller, result)
-        self.reconcile_errors.labels(controller)
-        self.terminal_reconcile_errors.labels(controller)
-        self.reconcile_panics.labels(controller)
+        self._controller(controller).max_concurrent.value = max_concurrent_reconciles
+
+    def _controller(self, controller: str) -> _ControllerRecorder:
+        recorder = self._controllers.get(controller)
+        if recorder is None:
+            recorder = self._controllers[controller] = _ControllerRecorder(self, controller)
+        return recorder
 
     def reconcile_started(self, controller: str) -> None:
         """A worker of ``controller`` took a key: one more active worker."""
-        self.active_workers.labels(controller).inc()
+        recorder = self._controllers.get(controller) or self._controller(controller)
+        recorder.active.value += 1
 
     def reconcile_finished(
         self,
@@ -222,15 +211,16 @@ class Metrics:
         with ``panic=True`` (a ``BaseException`` that is not an ``Exception``, retried) in
         ``controller_runtime_reconcile_panics_total`` (controller-runtime's count of recovered panics).
         """
-        self.active_workers.labels(controller).dec()
-        self.reconcile_total.labels(controller, result).inc()
-        self.reconcile_time.labels(controller).observe(seconds)
+        recorder = self._controllers.get(controller) or self._controller(controller)
+        recorder.active.value -= 1
+        recorder.results[result].value += 1
+        recorder.time.observe(seconds)
         if result == "error":
-            self.reconcile_errors.labels(controller).inc()
+            recorder.errors.value += 1
             if terminal:
-                self.terminal_reconcile_errors.labels(controller).inc()
+                recorder.terminal.value += 1
             if panic:
-                self.reconcile_panics.labels(controller).inc()
+                recorder.panics.value += 1
 
     # -- work queue (kubeloop.queue.MetricsProvider) -------------------------------------------
 
@@ -259,6 +249,21 @@ class Metrics:
         self.leader_lost.labels(name).inc()
 
 
+class _ControllerRecorder:
+    """The series of one controller, bound once (every result's created at 0)."""
+
+    __slots__ = ("active", "errors", "max_concurrent", "panics", "results", "terminal", "time")
+
+    def __init__(self, metrics: Metrics, name: str) -> None:
+        self.max_concurrent = metrics.max_concurrent_reconciles.labels(name)
+        self.active = metrics.active_workers.labels(name)
+        self.results = {result: metrics.reconcile_total.labels(name, result) for result in RECONCILE_RESULTS}
+        self.errors = metrics.reconcile_errors.labels(name)
+        self.terminal = metrics.terminal_reconcile_errors.labels(name)
+        self.panics = metrics.reconcile_panics.labels(name)
+        self.time = metrics.reconcile_time.labels(name)
+
+
 class _QueueRecorder:
     """The recorder of one queue: children of the vectors bound once to ``(name, name)``."""
 
@@ -272,10 +277,10 @@ class _QueueRecorder:
         self._retries = metrics.workqueue_retries.labels(name, name)
 
     def add(self) -> None:
-        self._adds.inc()
+        self._adds.value += 1
 
     def depth(self, waiting: int) -> None:
-        self._depth.set(waiting)
+        self._depth.value = waiting
 
     def got(self, queued_seconds: float) -> None:
         self._queue_duration.observe(queued_seconds)
@@ -284,7 +289,7 @@ class _QueueRecorder:
         self._work_duration.observe(work_seconds)
 
     def retry(self) -> None:
-        self._retries.inc()
+        self._retries.value += 1
 
 
 if TYPE_CHECKING:

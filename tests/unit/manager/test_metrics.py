@@ -151,3 +151,130 @@ def test_render_serves_openmetrics_when_asked_and_prometheus_text_by_default():
     body, content_type = metrics.render("application/openmetrics-text; version=1.0.0")
     assert content_type.startswith("application/openmetrics-text")
     assert body.endswith(b"# EOF\n")
+
+
+def test_the_hot_series_expose_what_prometheus_clients_own_metrics_would():
+    """controller_runtime_* and workqueue_* are plain numbers updated without prometheus_client's
+    locks (issue 16): their exposition is still that of its Counter, Gauge and Histogram."""
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+    from prometheus_client.exposition import generate_latest
+
+    from kubeloop.manager._metrics import RECONCILE_BUCKETS, WORKQUEUE_BUCKETS
+
+    metrics = Metrics(process_collectors=False)
+    ref = CollectorRegistry()
+    q = ["name", "controller"]
+    total = Counter(
+        "controller_runtime_reconcile_total",
+        "Total number of reconciliations per controller",
+        ["controller", "result"],
+        registry=ref,
+    )
+    errors = Counter(
+        "controller_runtime_reconcile_errors_total",
+        "Total number of reconciliation errors per controller",
+        ["controller"],
+        registry=ref,
+    )
+    terminal = Counter(
+        "controller_runtime_terminal_reconcile_errors_total",
+        "Total number of terminal reconciliation errors per controller",
+        ["controller"],
+        registry=ref,
+    )
+    panics = Counter(
+        "controller_runtime_reconcile_panics_total",
+        "Total number of reconciliation panics per controller",
+        ["controller"],
+        registry=ref,
+    )
+    seconds = Histogram(
+        "controller_runtime_reconcile_time_seconds",
+        "Length of time per reconciliation per controller",
+        ["controller"],
+        buckets=RECONCILE_BUCKETS,
+        registry=ref,
+    )
+    most = Gauge(
+        "controller_runtime_max_concurrent_reconciles",
+        "Maximum number of concurrent reconciles per controller",
+        ["controller"],
+        registry=ref,
+    )
+    active = Gauge(
+        "controller_runtime_active_workers",
+        "Number of currently used workers per controller",
+        ["controller"],
+        registry=ref,
+    )
+    depth = Gauge("workqueue_depth", "Current depth of workqueue", q, registry=ref)
+    adds = Counter("workqueue_adds_total", "Total number of adds handled by workqueue", q, registry=ref)
+    queued = Histogram(
+        "workqueue_queue_duration_seconds",
+        "How long in seconds an item stays in workqueue before being requested",
+        q,
+        buckets=WORKQUEUE_BUCKETS,
+        registry=ref,
+    )
+    worked = Histogram(
+        "workqueue_work_duration_seconds",
+        "How long in seconds processing an item from workqueue takes.",
+        q,
+        buckets=WORKQUEUE_BUCKETS,
+        registry=ref,
+    )
+    retries = Counter(
+        "workqueue_retries_total", "Total number of retries handled by workqueue", q, registry=ref
+    )
+
+    for name, workers in (("one", 3), ("two", 1)):
+        metrics.controller_started(name, workers)
+        most.labels(name).set(workers)
+        active.labels(name).set(0)
+        for result in ("success", "error", "requeue", "requeue_after"):
+            total.labels(name, result)
+        errors.labels(name)
+        terminal.labels(name)
+        panics.labels(name)
+    for name, result, took, term, panic in [
+        ("one", "success", 0.3, False, False),
+        ("one", "error", 0.004, True, False),
+        ("two", "error", 61.0, False, True),
+        ("two", "requeue_after", 0.25, False, False),
+    ]:
+        metrics.reconcile_started(name)
+        active.labels(name).inc()
+        metrics.reconcile_finished(name, result, took, terminal=term, panic=panic)  # type: ignore[arg-type]
+        active.labels(name).dec()
+        total.labels(name, result).inc()
+        seconds.labels(name).observe(took)
+        if result == "error":
+            errors.labels(name).inc()
+            if term:
+                terminal.labels(name).inc()
+            if panic:
+                panics.labels(name).inc()
+    recorder = metrics.queue_metrics("one")
+    child = [m.labels("one", "one") for m in (depth, adds, queued, worked, retries)]
+    for waited, took in ((1e-8, 2e-7), (0.5, 10.0), (3000.0, 0.0)):
+        recorder.add()
+        child[1].inc()
+        recorder.depth(4)
+        child[0].set(4)
+        recorder.got(waited)
+        child[2].observe(waited)
+        recorder.done(took)
+        child[3].observe(took)
+    recorder.retry()
+    child[4].inc()
+
+    def text(body: bytes) -> list[str]:
+        lines = body.decode().splitlines()
+        hot = ("controller_runtime_", "workqueue_")
+        return [
+            re.sub(r"_created(\{.*\}) .*", r"_created\1 T", line)
+            for line in lines
+            if hot[0] in line or hot[1] in line
+        ]
+
+    assert text(metrics.render()[0]) == text(generate_latest(ref))
