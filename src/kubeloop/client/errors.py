@@ -2,7 +2,8 @@
 
 ``ApiError`` is the root of every error the server answered with; its subclasses follow the Kubernetes
 ``StatusReason`` (``NotFound``, ``Conflict``…), falling back to the HTTP code when the reason is missing.
-``TransportError`` is for failures with no server answer (refused connection, timeout, broken stream).
+``TransportError`` is for failures with no server answer (refused connection, timeout, broken stream);
+``ClientClosedError`` for a request on a client that was closed (before or while it was sent).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "AlreadyExistsError",
     "ApiError",
     "BadRequestError",
+    "ClientClosedError",
     "ConflictError",
     "ConnectError",
     "ForbiddenError",
@@ -194,6 +196,11 @@ class TransportError(KubeloopError):
 
 class ConnectError(TransportError):
     """The server could not be reached and nothing was sent, so any request may be sent again."""
+
+
+class ClientClosedError(KubeloopError):
+    """A request on a client that was closed, before it was sent or while it was under way: the
+    client's owner has shut it down, so the request is not retried."""
 
 
 _CLASSES: tuple[type[ApiError], ...] = (

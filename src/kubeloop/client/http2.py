@@ -369,6 +369,7 @@ class Http2Pool:
         self._connections: list[tuple[ssl.SSLContext, _Connection]] = []
         self._dialing: dict[ssl.SSLContext, asyncio.Lock] = {}
         self.unavailable = False
+        self._closed = False
 
     @property
     def connections(self) -> int:
@@ -408,7 +409,8 @@ class Http2Pool:
         raise Http2Error(f"GET {path}: the server refused the stream three times")
 
     async def close(self) -> None:
-        """Close every connection."""
+        """Close every connection; no new one is dialled afterwards."""
+        self._closed = True
         for _, conn in self._connections:
             conn.close()
         self._connections.clear()
@@ -432,6 +434,8 @@ class Http2Pool:
         return None
 
     async def _dial(self, ctx: ssl.SSLContext) -> _Connection:
+        if self._closed:
+            raise Http2Error(f"{self._authority}: the connection pool is closed")
         if self.unavailable:
             raise Http2Unavailable(self._authority)
         loop = asyncio.get_running_loop()

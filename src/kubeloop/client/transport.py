@@ -25,7 +25,13 @@ from yarl import URL
 
 from kubeloop.client.auth import Authenticator, Credentials
 from kubeloop.client.config import ClientConfig
-from kubeloop.client.errors import ApiError, ConnectError, TransportError, error_from_status
+from kubeloop.client.errors import (
+    ApiError,
+    ClientClosedError,
+    ConnectError,
+    TransportError,
+    error_from_status,
+)
 from kubeloop.client.metrics import MetricsHook, NoMetrics
 from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
 from kubeloop.client.response import Http1Response, Response
@@ -68,7 +74,8 @@ class ClientSettings:
 class Transport:
     """Sends requests to the server in ``config``; owns one aiohttp session (created on first use).
 
-    ``close()`` must be awaited when done (``Client`` does it in ``__aexit__``).
+    ``close()`` must be awaited when done (``Client`` does it in ``__aexit__``); a request made after it,
+    or under way when it happens, raises ``ClientClosedError`` (never retried, never a new session).
     """
 
     def __init__(
@@ -93,6 +100,7 @@ class Transport:
         self._host = self._base.host or ""
         self._session: aiohttp.ClientSession | None = None
         self._http2: Http2Pool | None = None
+        self._closed = False
         self._http2_off = not (
             self.settings.http2_watches and self._base.scheme == "https" and not config.proxy_url
         )
@@ -106,6 +114,7 @@ class Transport:
 
     async def close(self) -> None:
         """Close the HTTP session, the HTTP/2 connections, and so every request and watch in flight."""
+        self._closed = True
         if self._http2 is not None:
             await self._http2.close()
             self._http2 = None
@@ -192,7 +201,6 @@ class Transport:
         client_timeout: aiohttp.ClientTimeout,
         http2: bool = False,
     ) -> AsyncIterator[Response]:
-        session = await self._get_session()
         url = self._base.with_path(self._base.path.rstrip("/") + path, encoded=False)
         policy = self.settings.retry
         attempt = 0
@@ -207,6 +215,7 @@ class Transport:
             headers.extend(self._impersonation)
             if body is not None:
                 headers["Content-Type"] = content_type
+            session = self._get_session(method, path)
             started = self.clock.now()
             code: int | None = None
             retry_after: float | None = None
@@ -235,6 +244,14 @@ class Transport:
                 failure, sent = e, False
             except (aiohttp.ClientError, TimeoutError, TransportError) as e:
                 failure = e
+            except RuntimeError as e:  # aiohttp's "Session is closed": closed after the check above
+                if not self._closed:
+                    raise
+                failure = e
+            if self._closed:
+                if resp is not None:
+                    resp.close()
+                raise ClientClosedError(f"{method} {path}: the client was closed") from failure
             self.metrics.request_done(
                 verb=verb,
                 method=method,
@@ -298,10 +315,11 @@ class Transport:
                 read_idle=self.settings.http2_read_idle,
                 ping_timeout=self.settings.http2_ping_timeout,
             )
+        pool = self._http2  # close() may drop it while the context is made
         ctx = await self._ssl_context(creds, http2=True)
         assert isinstance(ctx, ssl.SSLContext)
         try:
-            return await self._http2.open(ctx, target, [(k.lower(), v) for k, v in headers.items()])
+            return await pool.open(ctx, target, [(k.lower(), v) for k, v in headers.items()])
         except http2.Http2Unavailable:
             self._http2_off = True
             return None
@@ -312,7 +330,10 @@ class Transport:
         where = f" (server of context {cfg.context!r} in {cfg.source})" if cfg.source else ""
         return f"cannot reach the API server {cfg.server}{where}: {_reason(failure)}"
 
-    async def _get_session(self) -> aiohttp.ClientSession:
+    def _get_session(self, method: str, path: str) -> aiohttp.ClientSession:
+        """The session (made on first use); a closed transport never makes another."""
+        if self._closed:
+            raise ClientClosedError(f"{method} {path}: the client is closed")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(

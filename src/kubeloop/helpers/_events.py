@@ -10,6 +10,10 @@ it with the count so far, and one whose create only seemed to fail (the answer w
 so a series is one Event even when the API server or the network fails in between. What the server
 would refuse is fitted first: the Event's name (the object's, cut so that the suffix fits in 253
 characters) and its note (cut to 1024 bytes, not characters).
+
+A write that fails, whatever the error, is logged and counted (``failed``), never left as a task's
+unretrieved exception. Whoever owns the client closes the recorder first (``close``: pending writes
+get a deadline, then are cancelled); the manager does it for the recorders it hands out.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import secrets
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kubeloop.client import AlreadyExistsError, Client, NotFoundError, PatchType
+from kubeloop.client import AlreadyExistsError, Client, ClientClosedError, NotFoundError, PatchType
 from kubeloop.errors import KubeloopError
 
 __all__ = ["EventRecorder", "EventType"]
@@ -83,6 +87,9 @@ class EventRecorder:
         self._max_tracked = max_tracked
         self._seen: OrderedDict[tuple[str, ...], _Series] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self.failed = 0
+        """Writes that failed (logged), cancelled by ``close`` or dropped after it."""
 
     def record(
         self,
@@ -94,12 +101,16 @@ class EventRecorder:
         action: str = "Reconcile",
     ) -> None:
         """Record an event about ``regarding`` (an object read from the server) in the background."""
+        if self._closed:
+            self.failed += 1
+            log.debug("event %s/%s not recorded: the recorder is closed", type, reason)
+            return
         note = _cut_note(note)
         meta = regarding.get("metadata") or {}
         key = (str(meta.get("uid")), type, reason, note, action)
         now = time.monotonic()
         series = self._seen.get(key)
-        write: Awaitable[None]
+        write: Coroutine[Any, Any, None]
         if series is not None and now - series.first < self.series_window:
             series.count += 1
             write = self._count(series, series.count)
@@ -115,16 +126,48 @@ class EventRecorder:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @property
+    def pending(self) -> int:
+        """Writes recorded and not done yet."""
+        return len(self._tasks)
+
     async def flush(self) -> None:
         """Wait for the events recorded so far to be written (or to fail)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    @staticmethod
-    async def _after(previous: asyncio.Task[None] | None, write: Awaitable[None]) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
-        await write
+    async def close(self, grace: float) -> None:
+        """Stop recording; wait up to ``grace`` s for the pending writes, then cancel the rest (each
+        counted in ``failed``). Idempotent; call it before the client closes."""
+        self._closed = True
+        try:
+            async with asyncio.timeout(grace):
+                await self.flush()
+        except TimeoutError:
+            pending = list(self._tasks)
+            log.warning("%s: %d event write(s) dropped after %.1f s", self.controller, len(pending), grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            self.failed += len(pending)
+
+    async def _after(self, previous: asyncio.Task[None] | None, write: Coroutine[Any, Any, None]) -> None:
+        """Run ``write`` once ``previous`` (the series' last write) is done; whatever it raises is
+        logged and counted here, so that no task ends with an exception nobody retrieves."""
+        try:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+        except BaseException:
+            write.close()  # never started: no "coroutine was never awaited"
+            raise
+        try:
+            await write
+        except ClientClosedError as exc:
+            self.failed += 1
+            log.debug("event not recorded: %s", exc)
+        except Exception as exc:
+            self.failed += 1
+            log.warning("could not record an event: %s: %s", type(exc).__name__, exc)
 
     def _event(
         self,
@@ -162,7 +205,10 @@ class EventRecorder:
             await self.client.create(event)
         except AlreadyExistsError:
             pass  # made by a create whose answer was lost
+        except ClientClosedError:
+            raise
         except KubeloopError as exc:
+            self.failed += 1
             log.warning(
                 "could not record event %s/%s about %s: %s",
                 event["type"],
@@ -183,5 +229,8 @@ class EventRecorder:
             )
         except NotFoundError:
             await self._create({**series.event, "series": observed})  # its create failed
+        except ClientClosedError:
+            raise
         except KubeloopError as exc:
+            self.failed += 1
             log.warning("could not count event %s (%d): %s", series.name, count, exc)

@@ -15,8 +15,10 @@ Guarantees:
   ``exit_on_loss`` the loss instead raises ``LeaderElectionLost`` out of ``run()``, as
   controller-runtime's does.
 - ``stop()`` is graceful: controllers stop taking keys and running reconciles get
-  ``graceful_shutdown_timeout`` seconds to finish; then the Lease is released, informers and
-  servers stop, and ``run()`` returns.
+  ``graceful_shutdown_timeout`` seconds to finish; then the Events they recorded get as long again
+  to be written (the rest are dropped); then the Lease is released, informers and servers stop, and
+  ``run()`` returns. However ``run()`` ends, no Event write of the manager's recorders is left
+  pending, so the client can be closed after it.
 - Anything else that ends the cache, an informer, a controller or one of its workers before
   ``stop()`` ends ``run()`` with that error (``StoppedError`` when the task just ended), logged
   first: the process must exit non-zero and be restarted, never run on without it.
@@ -36,6 +38,7 @@ from typing import Any
 from kubeloop.cache import Cache
 from kubeloop.client import ApiResource, Client
 from kubeloop.controller import Controller
+from kubeloop.helpers import EventRecorder
 from kubeloop.manager._leader import LeaderElectionLost, LeaderElectionOptions, LeaderElector
 from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
@@ -67,6 +70,7 @@ class Manager:
         self.sharder: Sharder | None = None
         if options.sharding is not None:
             self.shard_gate = ShardGate(client, ShardLabels(options.name), options.sharding.identity)
+        self._recorders: list[EventRecorder] = []
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
@@ -79,6 +83,13 @@ class Manager:
         replica, leader or not: started with the probe and metrics servers, stopped after the
         controllers have shut down."""
         self.servers.append(server)
+
+    def event_recorder(self, name: str) -> EventRecorder:
+        """An Event recorder reporting as ``name`` on the manager's client; its pending writes are
+        flushed (or, past the graceful shutdown timeout, dropped) before ``run()`` returns."""
+        recorder = EventRecorder(self.client, name)
+        self._recorders.append(recorder)
+        return recorder
 
     @property
     def started(self) -> asyncio.Event:
@@ -105,6 +116,8 @@ class Manager:
                 for error in errors:
                     log.error("%s: exiting: %s: %s", self.options.name, type(error).__name__, error)
                 raise errors[0] from None
+            finally:
+                await self._close_recorders(0.0)  # failing or cancelled: drop what is still pending
 
     async def _run_tasks(self) -> None:
         """The cache and the controllers as tasks of one group until ``stop()``; any of them ending
@@ -119,6 +132,7 @@ class Manager:
             await self._stopping.wait()
             log.info("%s: shutting down", self.options.name)
             await self._shutdown_controllers()
+            await self._close_recorders(self.options.graceful_shutdown_timeout)
             for task in tasks:
                 task.cancel()
 
@@ -222,6 +236,9 @@ class Manager:
             for controller in self.controllers:
                 name = f"controller {controller.name}"
                 group.create_task(supervisor.run(name, controller.run()), name=name)
+
+    async def _close_recorders(self, grace: float) -> None:
+        await asyncio.gather(*(r.close(grace) for r in self._recorders))
 
     async def _shutdown_controllers(self) -> None:
         grace = self.options.graceful_shutdown_timeout

@@ -39,7 +39,6 @@ from kubeloop.controller import (
 from kubeloop.crd import CustomResource, Model
 from kubeloop.errors import TerminalError
 from kubeloop.helpers import (
-    EventRecorder,
     add_finalizer,
     find_condition,
     has_finalizer,
@@ -82,7 +81,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     """The controller of one registration: its watches (primary, owned, watched kinds) and the reconcile
     pipeline around the author's function."""
     cache = manager.cache
-    recorder = EventRecorder(manager.client, field_manager)
+    recorder = manager.event_recorder(field_manager)
     primary_informer = await cache.informer(await resolve(manager.client, reg.primary))
     namespaced = primary_informer.resource.namespaced
 

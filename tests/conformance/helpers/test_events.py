@@ -4,6 +4,7 @@ when the series' first create fails or its answer is lost."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,24 @@ async def test_a_series_whose_first_create_fails_is_still_one_event_with_its_cou
         await recorder.flush()
     [event] = await events_about(client, namespace, obj)
     assert event["series"]["count"] == 3
+
+
+async def test_a_write_whose_client_closes_under_it_is_counted_not_left_as_a_task_exception(
+    control_plane: ControlPlane, client: Client, namespace: str, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    obj = await config_map(client, namespace, "client-closed")
+    via = await Client.load(proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy"))
+    recorder = EventRecorder(via, "events-test")
+    recorder.record(obj, "Warning", "Broken", "it broke")
+    await recorder.flush()
+    proxy.faults = Faults(latency=3.0, only="^PATCH /apis/events.k8s.io/")
+    recorder.record(obj, "Warning", "Broken", "it broke")  # its count waits in the proxy
+    [write] = [t for t in asyncio.all_tasks() if "EventRecorder._after" in repr(t.get_coro())]
+    await via.close()
+    await asyncio.wait_for(recorder.flush(), 30)
+    assert write.exception() is None
+    assert recorder.failed == 1
+    recorder.record(obj, "Warning", "Broken", "it broke")  # on a closed client: fails, counted
+    await recorder.close(grace=1.0)
+    recorder.record(obj, "Warning", "Broken", "it broke")  # on a closed recorder: dropped, counted
+    assert (recorder.failed, recorder.pending) == (3, 0)
