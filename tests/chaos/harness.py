@@ -323,14 +323,15 @@ class OperatorProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
-    def stop(self) -> int | None:
-        """SIGTERM and wait; the exit code (None if it had to be killed)."""
+    def stop(self, grace: float = 30.0) -> int | None:
+        """SIGTERM and wait ``grace`` s, then SIGKILL; the exit code (None if it had to be killed).
+        Idempotent."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.ended_by_us = True
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=30)
+            return self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

@@ -447,18 +447,18 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
     settings = ClientSettings(qps=None)
     async with await Client.load(cluster.plane.kubeconfig, settings=settings) as api:
         proxy = FaultProxy(cluster.operator_kubeconfig, seed=14).start()
+        run = Run(
+            cluster,
+            scale,
+            ns,
+            api,
+            proxy,
+            proxy.kubeconfig(cluster.operator_kubeconfig, logs / "operator.kubeconfig"),
+            logs,
+            scenario.target,
+            dict(scenario.lease),
+        )
         try:
-            run = Run(
-                cluster,
-                scale,
-                ns,
-                api,
-                proxy,
-                proxy.kubeconfig(cluster.operator_kubeconfig, logs / "operator.kubeconfig"),
-                logs,
-                scenario.target,
-                dict(scenario.lease),
-            )
             for _ in range(scenario.replicas):
                 await run.start_operator()
             await asyncio.gather(*(op.wait_ready() for op in run.operators))
@@ -499,17 +499,20 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
                     problems += scenario.check(run, workload, apps)
                 await meter.sample()
                 await run.scrape_all()
-        finally:
             proxy.stop()
-        exited = [op for op in run.operators if op.exited_on_its_own()]
-        problems += [
-            f"the operator exited on its own with {op.proc.returncode}: {op.tail(5)}"
-            for op in exited
-            if op.proc
-        ]
-        for op in run.operators:
-            if not op.ended_by_us and (code := op.stop()) != 0:
-                problems.append(f"the operator ended with {code} on SIGTERM: {op.tail(5)}")
+            exited = [op for op in run.operators if op.exited_on_its_own()]
+            problems += [
+                f"the operator exited on its own with {op.proc.returncode}: {op.tail(5)}"
+                for op in exited
+                if op.proc
+            ]
+            for op in run.operators:
+                if not op.ended_by_us and (code := op.stop()) != 0:
+                    problems.append(f"the operator ended with {code} on SIGTERM: {op.tail(5)}")
+        finally:  # however the run ends, no process it started outlives it
+            proxy.stop()
+            for op in run.operators:
+                op.stop(grace=10)
 
     deleted_uids = {workload.uids[n] for n in workload.deleted if n in workload.uids}
     lost_children = [
@@ -605,6 +608,28 @@ async def test_the_operator_runs_as_its_service_account_with_only_the_generated_
     ):
         answer = await asyncio.to_thread(as_operator, "auth", "can-i", verb, resource, "-A", check=False)
         assert answer.stdout.strip() == "no", (verb, resource)
+
+
+async def test_a_run_that_fails_leaves_no_operator_process_behind(
+    cluster: ChaosCluster, tmp_path: Path
+) -> None:
+    started: list[OperatorProcess] = []
+
+    async def fail(run: Run, workload: Workload) -> None:
+        started.extend(run.operators)
+        raise RuntimeError("the run fails midway")
+
+    failing = Scenario("x-fails-midway", "a run failing once its operator runs", no_fault, prepare=fail)
+    try:
+        with pytest.raises(RuntimeError, match="midway"):
+            await run_scenario(cluster, failing, tmp_path)
+        assert started
+        assert [op.proc.poll() is not None for op in started if op.proc] == [True] * len(started)
+    finally:
+        for op in started:
+            if op.proc is not None and op.proc.poll() is None:
+                op.proc.kill()
+        await asyncio.to_thread(cluster.kubectl, "delete", "namespace", f"chaos-{failing.id}", "--wait=false")
 
 
 # The short form (inside make test, about 6 minutes on 2 cores) runs the harsher of each pair and leaves

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -16,6 +17,7 @@ from gadgets import Gadget, gadget
 
 import kubeloop as kl
 from kubeloop.client import Client
+from kubeloop.clock import FakeClock
 from kubeloop.controller import ControllerOptions, Request, generation_changed
 from kubeloop.queue import RateLimitingQueue
 from kubeloop.resources import core_v1
@@ -139,19 +141,30 @@ async def test_a_status_write_answered_404_that_names_no_object_is_retried(
 async def test_requeue_after_arrives_on_time(
     control_plane: ControlPlane, kubectl: Kubectl, namespace: str
 ) -> None:
+    """On the queue's clock (a fake one the test moves), so the machine's load cannot make it late."""
+    clock = FakeClock()
     operator = kl.Operator("requeue-test", namespace=namespace)
-    times: list[float] = []
+    passes: list[float] = []  # the queue's time at each pass
 
     @operator.reconcile(Gadget)
     async def reconcile(g: Gadget, ctx: kl.Context) -> kl.Result:
-        times.append(time.monotonic())
-        return kl.Result(requeue_after=0.5)
+        passes.append(clock.now())
+        return kl.Result(requeue_after=30)
 
+    (registration,) = operator._registrations
+    queue = replace(registration.options.queue, clock=clock)
+    registration.options = replace(registration.options, queue=queue)
     async with run_operator(operator, control_plane.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("periodic"))
-        await until(lambda: len(times) >= 4, what="four reconciles")
-    for gap in [b - a for a, b in itertools.pairwise(times[:4])]:
-        assert 0.45 <= gap <= 0.9, f"requeue_after 0.5 s arrived after {gap:.3f} s"
+        await until(lambda: clock.next_deadline == 30.0, what="the first pass's requeue scheduled")
+        expected = [0.0]
+        for due in (30.0, 60.0):
+            await clock.advance(due - 0.001 - clock.now())
+            assert passes == expected, "no pass before its requeue is due"
+            await clock.advance(0.001)
+            await until(lambda due=due: passes[-1] == due, what=f"the pass due at {due:.0f} s")
+            expected.append(due)
+    assert passes == [0.0, 30.0, 60.0]
 
 
 async def test_object_that_does_not_fit_the_model_gets_a_condition_and_an_event_and_no_hot_loop(
