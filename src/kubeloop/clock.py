@@ -27,11 +27,12 @@ Caveats: like asyncio itself, clocks are not thread-safe; use one from its event
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Protocol
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Any, Protocol
 
 __all__ = ["Clock", "FakeClock", "InstantClock", "RealClock", "SleepClock", "Timer", "WallClock", "timeout"]
 
@@ -239,37 +240,57 @@ class WallClock:
         return self._epoch + (self._clock.now() - self._origin)
 
 
-@contextlib.asynccontextmanager
-async def timeout(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
+def timeout(clock: Clock, seconds: float | None) -> AbstractAsyncContextManager[None]:
     """``asyncio.timeout`` on ``clock``: the block is cancelled once ``seconds`` pass on it, and
     ``TimeoutError`` raised in its place; ``None`` waits forever. A ``CancelledError`` that is not the
     timeout's own (the task cancelled from outside, or raised inside the block) goes on unchanged."""
-    task = asyncio.current_task()
-    if seconds is None or task is None:
-        yield
-        return
-    cancelling = task.cancelling()
-    expired = False
+    return _Timeout(clock, seconds)
 
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        task.cancel()
 
-    timer = clock.call_at(clock.now() + seconds, expire)
-    try:
-        yield
-    except BaseException as exc:
+class _Timeout(AbstractAsyncContextManager[None]):
+    """One ``timeout`` block (a class, not a generator: it wraps every reconcile)."""
+
+    __slots__ = ("_cancelling", "_clock", "_expired", "_seconds", "_task", "_timer")
+
+    def __init__(self, clock: Clock, seconds: float | None) -> None:
+        self._clock = clock
+        self._seconds = seconds
+        self._task: asyncio.Task[Any] | None = None
+        self._timer: Timer | None = None
+        self._cancelling = 0
+        self._expired = False
+
+    async def __aenter__(self) -> None:
+        task = asyncio.current_task()
+        if self._seconds is None or task is None:
+            return
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._timer = self._clock.call_at(self._clock.now() + self._seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._expired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._timer is None:
+            return
+        self._timer.cancel()
         # The timeout's own cancellation request is withdrawn however the block ended (it may have
         # swallowed the CancelledError), so that ``cancelling()`` counts only the others.
-        if expired and task.uncancel() <= cancelling and isinstance(exc, asyncio.CancelledError):
-            raise TimeoutError(f"timed out after {seconds} s") from exc
-        raise
-    else:
-        if expired:
-            task.uncancel()
-    finally:
-        timer.cancel()
+        if (
+            self._expired
+            and self._task is not None
+            and self._task.uncancel() <= self._cancelling
+            and isinstance(exc, asyncio.CancelledError)
+        ):
+            raise TimeoutError(f"timed out after {self._seconds} s") from exc
 
 
 _NS = 1_000_000_000

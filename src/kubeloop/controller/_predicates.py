@@ -69,17 +69,25 @@ def negate(predicate: Predicate) -> Predicate:
     return lambda event: not predicate(event)
 
 
-_VOLATILE_META = ("resourceVersion", "managedFields")
+_VOLATILE_META = frozenset({"resourceVersion", "managedFields"})
+_NOT_COMPARED = frozenset({"status", "metadata"})
 
 
-def _essence(obj: dict[str, Any] | None) -> dict[str, Any]:
-    """The object without status and the metadata every write changes."""
-    body = {k: v for k, v in (obj or {}).items() if k != "status"}
-    body["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _VOLATILE_META}
-    return body
+def _differ(a: dict[str, Any], b: dict[str, Any], skip: frozenset[str]) -> bool:
+    """Whether ``a`` and ``b`` differ in a key not in ``skip`` (without building either's copy: this
+    runs for every event of every primary object)."""
+    for key, value in a.items():
+        if key not in skip and (key not in b or b[key] != value):
+            return True
+    return any(key not in skip and key not in a for key in b)
 
 
 def not_status_only(event: InformerEvent) -> bool:
     """Passes every event except updates that changed nothing but ``status`` (and resourceVersion,
     managedFields): a controller's own status writes then do not reconcile its object again."""
-    return event.type != "update" or _essence(event.old) != _essence(event.obj)
+    if event.type != "update":
+        return True
+    old, new = event.old or {}, event.obj or {}
+    return _differ(old, new, _NOT_COMPARED) or _differ(
+        old.get("metadata") or {}, new.get("metadata") or {}, _VOLATILE_META
+    )

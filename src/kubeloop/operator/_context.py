@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import copy
+import functools
 import logging
 import sys
 from collections.abc import Mapping, MutableMapping
@@ -89,7 +90,7 @@ class Context:
         Starts empty when the stored status is not an object. A custom resource's typed status is
         its model's (``obj.status``): what the reconcile sets there lands here once it returns; a
         built-in kind's is ``status_as``."""
-        self.log = _KeyLogger(logger, {"key": str(request), "kind": obj.get("kind")})
+        self._logger = logger
         self._owned = owned
         self._child_labels = dict(child_labels or {})
         """Labels every owned child gets (a sharded operator's: the owner's shard, which children follow)."""
@@ -98,6 +99,11 @@ class Context:
         """(group, kind, namespace, name) of every object this pass tried to apply, applied or not."""
         self._applied = applied
         """What this controller last applied to its children (``apply`` skips what would change nothing)."""
+
+    @functools.cached_property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose messages name the object (made on first use: most passes log nothing)."""
+        return _KeyLogger(self._logger, {"key": str(self.request), "kind": self.obj.get("kind")})
 
     @property
     def generation(self) -> int | None:

@@ -86,6 +86,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     namespaced = primary_informer.resource.namespaced
 
     applied = AppliedChildren(field_manager, ((spec.group, spec.kind) for spec in reg.owns))
+    logger = logging.getLogger(f"kubeloop.reconcile.{reg.name}")
     gate = manager.shard_gate
     if gate is not None:
         scopes = primary_informer.options.scopes(namespaced)
@@ -105,7 +106,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
             field_manager=field_manager,
             owned=reg.owns,
             recorder=recorder,
-            logger=logging.getLogger(f"kubeloop.reconcile.{reg.name}"),
+            logger=logger,
             child_labels=gate.child_labels(obj) if gate is not None else None,
             applied=applied,
         )
