@@ -15,7 +15,8 @@ from the first event to the last reconcile, divided by the reconciles.
     .venv/bin/python bench/runtime/overhead.py --splice docs/benchmarks/runtime.md --before B.json
 
 ``--json F`` writes the figures; ``--splice`` writes them into the page's section *Framework CPU per
-no-op reconcile* (with ``--before``: a previous ``--json`` beside them, e.g. of the code before a change).
+no-op reconcile* (with ``--before``, repeatable: earlier ``--json`` files above them, e.g. of the code
+before a change; run with ``PYTHONPATH=<other checkout>/src`` to measure other code).
 """
 
 # The page is Markdown: the multiplication sign in strings is meant.
@@ -192,9 +193,9 @@ def stop_profile(kind: str, profiler: Any, out: str) -> None:
     Path(out).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
-def section(now: dict[str, Any], before: dict[str, Any] | None) -> str:
-    """The page's section on these figures."""
-    rows = [("before", before), ("now", now)] if before else [("now", now)]
+def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
+    """The page's section on these figures (``before``: earlier runs shown above, in order)."""
+    rows = [("before", b) for b in before] + [("now", now)]
     lines = [
         HEADING,
         "",
@@ -210,8 +211,7 @@ def section(now: dict[str, Any], before: dict[str, Any] | None) -> str:
         "|---|---|---|---|",
     ]
     for name, res in rows:
-        assert res is not None
-        label = f"{name} ({res['code']})" if res.get("code") else name
+        label = f"{name}: {res['code']}" if res.get("code") else name
         lines.append(
             f"| {label} | {res['objects']:,} × {res['rounds']} | {res['min_us']:.1f} / "
             f"**{res['median_us']:.1f}** / {res['max_us']:.1f} | {res['load'][0]:.1f} |"
@@ -247,7 +247,9 @@ def main() -> None:
     p.add_argument("--code", default="", help="what code this is (a commit), for the page")
     p.add_argument("--json", type=Path)
     p.add_argument("--splice", type=Path)
-    p.add_argument("--before", type=Path, help="a --json of the code before, shown beside")
+    p.add_argument(
+        "--before", type=Path, action="append", default=[], help="a --json of earlier code, shown above"
+    )
     a = p.parse_args()
     with contextlib.ExitStack() as stack:
         kubeconfig = a.kubeconfig
@@ -261,8 +263,7 @@ def main() -> None:
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))
     if a.splice:
-        before = json.loads(a.before.read_text()) if a.before else None
-        splice(a.splice, section(res, before))
+        splice(a.splice, section(res, [json.loads(b.read_text()) for b in a.before]))
 
 
 if __name__ == "__main__":
