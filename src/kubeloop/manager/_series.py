@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
 
 import prometheus_client.metrics
 from prometheus_client import CollectorRegistry, Metric
 from prometheus_client.utils import floatToGoString
 
 __all__ = ["CounterVec", "GaugeVec", "HistogramVec", "SeriesCollector"]
+
+C = TypeVar("C")
 
 
 def _use_created() -> bool:
@@ -61,32 +64,34 @@ class Histogram:
         self.sum += value
 
 
-class _Vec:
+class _Vec(Generic[C]):
     """A family: its children by label values, in the order they were made."""
 
-    kind = ""
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], make: Callable[[], C]
+    ) -> None:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self.children: dict[tuple[str, ...], C] = {}
+        self._make = make
+
+    def labels(self, *values: str) -> C:
+        """The child of ``values`` (made at zero on first use): bind it once, update it often."""
+        child = self.children.get(values)
+        if child is None:
+            child = self.children[values] = self._make()
+        return child
 
     def metric(self) -> Metric:
         raise NotImplementedError
 
 
-class CounterVec(_Vec):
+class CounterVec(_Vec[Counter]):
     """Counters by label values (``name`` without ``_total``)."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
-        super().__init__(name.removesuffix("_total"), documentation, labelnames)
-        self.children: dict[tuple[str, ...], Counter] = {}
-
-    def labels(self, *values: str) -> Counter:
-        child = self.children.get(values)
-        if child is None:
-            child = self.children[values] = Counter()
-        return child
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, Counter)
 
     def metric(self) -> Metric:
         metric = Metric(self.name, self.documentation, "counter")
@@ -99,18 +104,11 @@ class CounterVec(_Vec):
         return metric
 
 
-class GaugeVec(_Vec):
+class GaugeVec(_Vec[Gauge]):
     """Gauges by label values."""
 
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
-        super().__init__(name, documentation, labelnames)
-        self.children: dict[tuple[str, ...], Gauge] = {}
-
-    def labels(self, *values: str) -> Gauge:
-        child = self.children.get(values)
-        if child is None:
-            child = self.children[values] = Gauge()
-        return child
+        super().__init__(name, documentation, labelnames, Gauge)
 
     def metric(self) -> Metric:
         metric = Metric(self.name, self.documentation, "gauge")
@@ -119,22 +117,15 @@ class GaugeVec(_Vec):
         return metric
 
 
-class HistogramVec(_Vec):
+class HistogramVec(_Vec[Histogram]):
     """Histograms by label values, with the upper bounds ``buckets`` (``+Inf`` added)."""
 
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
     ) -> None:
-        super().__init__(name, documentation, labelnames)
-        self.bounds = tuple(float(b) for b in buckets)
-        self.les = [str(floatToGoString(b)) for b in (*self.bounds, float("inf"))]  # type: ignore[no-untyped-call]
-        self.children: dict[tuple[str, ...], Histogram] = {}
-
-    def labels(self, *values: str) -> Histogram:
-        child = self.children.get(values)
-        if child is None:
-            child = self.children[values] = Histogram(self.bounds)
-        return child
+        bounds = tuple(float(b) for b in buckets)
+        super().__init__(name, documentation, labelnames, lambda: Histogram(bounds))
+        self.les = [str(floatToGoString(b)) for b in (*bounds, float("inf"))]  # type: ignore[no-untyped-call]
 
     def metric(self) -> Metric:
         metric = Metric(self.name, self.documentation, "histogram")
@@ -157,10 +148,10 @@ class SeriesCollector:
     """Exports its vectors' families, in the order they were added, from a registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._vecs: list[_Vec] = []
+        self._vecs: list[_Vec[Any]] = []
         registry.register(self)
 
-    def add(self, vec: _Vec) -> None:
+    def add(self, vec: _Vec[Any]) -> None:
         self._vecs.append(vec)
 
     def counter(self, name: str, documentation: str, labelnames: Sequence[str]) -> CounterVec:

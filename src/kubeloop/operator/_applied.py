@@ -36,9 +36,6 @@ class AppliedChildren:
         """(group, kind) of the kinds whose events reconcile the owner: only their applies are skipped."""
         self._last: dict[ChildKey, tuple[bytes, str, bytes | None]] = {}
 
-    def __len__(self) -> int:
-        return len(self._last)
-
     def forget_deleted(self, informer: Informer) -> None:
         """Drop what is known of ``informer``'s objects once they are deleted (no memory for the gone)."""
         group, kind = informer.resource.group, informer.resource.kind
