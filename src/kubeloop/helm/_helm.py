@@ -97,8 +97,17 @@ class Helm:
         return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
 
     async def upgrade(
-        self, kubeconfig: Path, name: str, namespace: str, chart: Path, values: Path, *, dry_run: bool = False
+        self,
+        kubeconfig: Path,
+        name: str,
+        namespace: str,
+        chart: Path,
+        values: Path,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
     ) -> Release:
+        """``force``: ``helm upgrade --force`` (objects replaced where a patch cannot change them)."""
         args = [
             "upgrade",
             name,
@@ -110,15 +119,24 @@ class Helm:
             "-o",
             "json",
             "--reset-values",
+            *(("--force",) if force else ()),
         ]
         return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
 
-    async def rollback(self, kubeconfig: Path, name: str, namespace: str, revision: int) -> None:
-        await self._run(kubeconfig, "rollback", name, str(revision), "-n", namespace)
+    async def rollback(
+        self, kubeconfig: Path, name: str, namespace: str, revision: int, *, force: bool = False
+    ) -> None:
+        force_flag = ("--force",) if force else ()
+        await self._run(kubeconfig, "rollback", name, str(revision), "-n", namespace, *force_flag)
 
-    async def uninstall(self, kubeconfig: Path, name: str, namespace: str) -> None:
+    async def uninstall(
+        self, kubeconfig: Path, name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        """Uninstall the release (none: nothing to do). ``keep_history``: its record stays, ``uninstalled``
+        (``status`` still reads its manifest); a later uninstall without it purges the record."""
+        keep = ("--keep-history",) if keep_history else ()
         try:
-            await self._run(kubeconfig, "uninstall", name, "-n", namespace)
+            await self._run(kubeconfig, "uninstall", name, "-n", namespace, *keep)
         except HelmError as exc:
             if "not found" not in exc.message:
                 raise

@@ -34,6 +34,14 @@ from kubeloop.ansible import ApiProxy, ProxiedOperator, RunOwner, WatchesError, 
 from kubeloop.client import ApiError, ApiResource, Client, NotFoundError, PatchType
 from kubeloop.controller import Result
 from kubeloop.gvk import GroupVersionKind
+from kubeloop.helm._annotations import (
+    RECONCILE_PERIOD,
+    ROLLBACK_FORCE,
+    UNINSTALL_WAIT,
+    UPGRADE_FORCE,
+    annotation_bool,
+    reconcile_period,
+)
 from kubeloop.helm._helm import Helm, HelmError, Release
 from kubeloop.helm._watches import HelmWatch, load_helm_watches
 from kubeloop.operator import Context
@@ -41,6 +49,8 @@ from kubeloop.operator import Context
 __all__ = ["UNINSTALL_FINALIZER", "HelmOperator"]
 
 UNINSTALL_FINALIZER = "helm.sdk.operatorframework.io/uninstall-release"
+UNINSTALL_WAIT_POLL = 5.0
+"""Seconds between looks at what an uninstall waits for (sooner on its objects' events)."""
 INITIALIZED, DEPLOYED, RELEASE_FAILED, IRRECONCILABLE = (
     "Initialized",
     "Deployed",
@@ -113,11 +123,8 @@ class HelmOperator(ProxiedOperator):
         async def reconcile(obj: dict[str, Any], ctx: Context) -> Result | None:
             return await self._reconcile(watch, ctx)
 
-        async def uninstall(obj: dict[str, Any], ctx: Context) -> None:
-            meta = ctx.obj["metadata"]
-            async with self._kubeconfig(watch, ctx) as kubeconfig:
-                await self.helm.uninstall(kubeconfig, meta["name"], meta.get("namespace") or "default")
-            ctx.event("Normal", "UninstallSuccessful", f"release {meta['name']} uninstalled")
+        async def uninstall(obj: dict[str, Any], ctx: Context) -> Result | None:
+            return await self._uninstall(watch, ctx)
 
         self.reconcile(ref, max_concurrent_reconciles=workers)(reconcile)
         self.finalize(ref, finalizer=UNINSTALL_FINALIZER)(uninstall)
@@ -136,12 +143,39 @@ class HelmOperator(ProxiedOperator):
         async with self.proxy.run(RunOwner.of(ctx.obj), private) as kubeconfig:
             yield kubeconfig
 
+    async def _uninstall(self, watch: HelmWatch, ctx: Context) -> Result | None:
+        """Uninstall the release; with the uninstall-wait annotation, keep the finalizer until every
+        object of its manifest is gone (the release's record, kept until then, holds the manifest)."""
+        meta = ctx.obj["metadata"]
+        name, namespace = meta["name"], meta.get("namespace") or "default"
+        wait = annotation_bool(ctx.obj, UNINSTALL_WAIT, False)
+        async with self._kubeconfig(watch, ctx) as kubeconfig:
+            release = await self.helm.status(kubeconfig, name, namespace) if wait else None
+            if release is None or release.status != "uninstalled":
+                await self.helm.uninstall(kubeconfig, name, namespace, keep_history=release is not None)
+                ctx.event("Normal", "UninstallSuccessful", f"release {name} uninstalled")
+            if release is not None:
+                left = [o for o in await self._live(ctx, release.manifest, namespace) if o.live is not None]
+                if left:
+                    waiting = ", ".join(f"{o.doc['kind']}/{o.doc['metadata']['name']}" for o in left)
+                    message = f"Waiting until all resources are deleted: {waiting}"
+                    ctx.set_condition(DEPLOYED, False, "UninstallSuccessful", message)
+                    ctx.log.info("uninstall wait: %s", waiting)
+                    return Result(requeue_after=UNINSTALL_WAIT_POLL)
+                await self.helm.uninstall(kubeconfig, name, namespace)  # the kept record, purged
+        return None
+
     async def _reconcile(self, watch: HelmWatch, ctx: Context) -> Result | None:
         meta = ctx.obj["metadata"]
         name, namespace = meta["name"], meta.get("namespace") or "default"
         spec = ctx.obj.get("spec")
         values = merge(spec if isinstance(spec, Mapping) else {}, watch.override_values)
         ctx.set_condition(INITIALIZED, True, "", "")
+        try:
+            period = reconcile_period(ctx.obj, watch.reconcile_period)
+        except ValueError as exc:
+            message = f"annotation {RECONCILE_PERIOD}: {exc}"
+            return self._fail(ctx, IRRECONCILABLE, "InvalidAnnotation", message)
         async with self._kubeconfig(watch, ctx) as kubeconfig:
             values_file = kubeconfig.with_name("values.json")
             await asyncio.to_thread(values_file.write_text, json.dumps(values))
@@ -181,23 +215,34 @@ class HelmOperator(ProxiedOperator):
                         ctx.event("Normal", "DriftRepaired", f"put back as rendered: {', '.join(repaired)}")
                 else:
                     previous = release
+                    force = annotation_bool(ctx.obj, UPGRADE_FORCE, False)
                     try:
                         release = await self.helm.upgrade(
-                            kubeconfig, name, namespace, watch.chart, values_file
+                            kubeconfig, name, namespace, watch.chart, values_file, force=force
                         )
                     except HelmError as exc:
                         message = exc.message
                         if previous.status == "deployed":
-                            with contextlib.suppress(HelmError):
-                                await self.helm.rollback(kubeconfig, name, namespace, previous.revision)
+                            rollback_force = annotation_bool(ctx.obj, ROLLBACK_FORCE, True)
+                            try:
+                                await self.helm.rollback(
+                                    kubeconfig, name, namespace, previous.revision, force=rollback_force
+                                )
                                 message += f"; rolled back to revision {previous.revision}"
+                            except HelmError as failed:
+                                message += (
+                                    f"; the rollback to revision {previous.revision} failed: {failed.message}"
+                                )
                         return self._fail(ctx, RELEASE_FAILED, "UpgradeError", message)
                     reason = "UpgradeSuccessful"
+                    ctx.log.info(
+                        "upgraded release %s to revision %d (force=%s)", name, release.revision, force
+                    )
         self._deployed(ctx, release, reason)
         if watch.watch_dependent_resources:
             for doc in _documents(release.manifest):
                 self.dependents.add(watch.gvk, GroupVersionKind.from_object(doc))
-        return Result(requeue_after=watch.reconcile_period) if watch.reconcile_period else None
+        return Result(requeue_after=period) if period else None
 
     async def _live(self, ctx: Context, manifest: str, namespace: str) -> list[_Live]:
         """The release's objects as rendered, each with the object in the cluster (None: deleted)."""

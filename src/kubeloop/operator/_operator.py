@@ -64,7 +64,7 @@ __all__ = ["Operator", "ReconcileFn", "TypedCleanupFn", "TypedReconcileFn"]
 T = TypeVar("T")
 TypedReconcileFn = Callable[[T, Context], Awaitable[Result | None]]
 """A reconcile function of objects of type ``T``: the kind's model, typed dict, or a plain dict."""
-TypedCleanupFn = Callable[[T, Context], Awaitable[None]]
+TypedCleanupFn = Callable[[T, Context], Awaitable[Result | None]]
 
 log = logging.getLogger("kubeloop.operator")
 
@@ -203,7 +203,9 @@ class Operator:
     ) -> Callable[[TypedCleanupFn[dict[str, Any]]], TypedCleanupFn[dict[str, Any]]]: ...
     def finalize(self, kind: KindLike, *, finalizer: str | None = None) -> Callable[[CleanupFn], CleanupFn]:
         """Declare the cleanup of ``kind`` (its first argument typed as for ``reconcile``): deletion
-        waits until it succeeds (via a finalizer)."""
+        waits until it succeeds (via a finalizer). A cleanup not done yet (waiting on something)
+        returns ``Result(requeue_after=...)``: the finalizer stays, ``ctx.status`` is written, and it
+        runs again."""
         primary = kind_spec(kind)
 
         def decorate(fn: CleanupFn) -> CleanupFn:

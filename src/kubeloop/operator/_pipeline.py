@@ -53,7 +53,7 @@ from kubeloop.operator._kinds import KindSpec, resolve
 __all__ = ["CleanupFn", "ReconcileFn", "Registration", "build_controller", "reconcile_one"]
 
 ReconcileFn = Callable[[Any, Context], Awaitable[Result | None]]
-CleanupFn = Callable[[Any, Context], Awaitable[None]]
+CleanupFn = Callable[[Any, Context], Awaitable[Result | None]]
 
 READY = "Ready"
 RECONCILE_ERROR = "ReconcileError"
@@ -137,7 +137,10 @@ async def reconcile_one(reg: Registration, ctx: Context) -> Result | None:
     meta = obj.get("metadata") or {}
     if meta.get("deletionTimestamp"):
         if reg.cleanup is not None and reg.finalizer and has_finalizer(obj, reg.finalizer):
-            await reg.cleanup(await _parse(ctx, reg), ctx)
+            pending = await reg.cleanup(await _parse(ctx, reg), ctx)
+            if pending is not None and (pending.requeue or pending.requeue_after):
+                await _write_status(ctx, reg)  # not done yet: the finalizer stays, its progress is shown
+                return pending
             await _set_finalizers(ctx, reg, add=False)
         return None
     if reg.cleanup is not None and reg.finalizer and not has_finalizer(obj, reg.finalizer):
