@@ -136,7 +136,8 @@ async def measure(
         await asyncio.sleep(0.5)
         per_reconcile: list[float] = []
         profiler: Any = None
-        for r in range(rounds):
+        share: float | None = None
+        for r in range(rounds + (1 if profile else 0)):  # the profiled round is extra, not counted
             batch = []
             for i, cm in enumerate(cms):
                 new = {**cm, "metadata": {**cm["metadata"], "annotations": {"bench/stamp": str(r + 1)}}}
@@ -144,7 +145,7 @@ async def measure(
                 batch.append(WatchEvent("MODIFIED", copy.deepcopy(new)))
             done.clear()
             wanted = reconciled + objects
-            if profile and r == rounds - 1:
+            if profile and r == rounds:
                 profiler = start_profile(profile)
             started = time.process_time()
             for i, event in enumerate(batch):
@@ -155,7 +156,10 @@ async def measure(
             spent = time.process_time() - started
             if profiler is not None:
                 stop_profile(profile or "", profiler, profile_out or "")
-            per_reconcile.append(spent / objects * 1e6)
+                if profile == "cprofile":
+                    share = metrics_share(profile_out or "")
+            else:
+                per_reconcile.append(spent / objects * 1e6)
         manager.stop()
         await task
     return {
@@ -166,6 +170,7 @@ async def measure(
         "min_us": min(per_reconcile),
         "max_us": max(per_reconcile),
         "load": os.getloadavg(),
+        "metrics_share": share,
         "python": sys.version.split()[0],
     }
 
@@ -193,6 +198,27 @@ def stop_profile(kind: str, profiler: Any, out: str) -> None:
     Path(out).write_text(profiler.output_text(unicode=False, color=False, show_all=False))
 
 
+_METRICS_MODULES = ("manager/_metrics.py", "manager/_series.py")
+
+
+def metrics_share(path: str) -> float:
+    """The share of a cProfile dump's own time spent in the Prometheus metrics (prometheus_client and
+    kubeloop's manager/_metrics.py and _series.py), outside the event loop's wait."""
+    import pstats
+
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(path).stats  # type: ignore[attr-defined]
+    busy = metrics = 0.0
+    for (filename, _, name), (_, _, own, *_rest) in stats.items():
+        if name == "<method 'poll' of 'select.epoll' objects>":
+            continue
+        busy += own
+        if "prometheus_client" in filename or filename.endswith(
+            ("manager/_metrics.py", "manager/_series.py")
+        ):
+            metrics += own
+    return metrics / busy if busy else 0.0
+
+
 def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
     """The page's section on these figures (``before``: earlier runs shown above, in order)."""
     rows = [("before", b) for b in before] + [("now", now)]
@@ -207,18 +233,33 @@ def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
         "event; CPU is the process's own from the first event to the last reconcile, per reconcile. So "
         "the figure is the framework's alone: no network, no JSON decoding (the burst above has both).",
         "",
-        "| code | objects × rounds | µs per reconcile: min / **median** / max | load average (1 min) |",
-        "|---|---|---|---|",
+        "| code | objects × rounds | µs per reconcile: min / **median** / max | load average (1 min) "
+        "| Prometheus metrics' share (cProfile) |",
+        "|---|---|---|---|---|",
     ]
     for name, res in rows:
         label = f"{name}: {res['code']}" if res.get("code") else name
+        share = res.get("metrics_share")
         lines.append(
             f"| {label} | {res['objects']:,} × {res['rounds']} | {res['min_us']:.1f} / "
-            f"**{res['median_us']:.1f}** / {res['max_us']:.1f} | {res['load'][0]:.1f} |"
+            f"**{res['median_us']:.1f}** / {res['max_us']:.1f} | {res['load'][0]:.1f} "
+            f"| {'–' if share is None else f'{share:.0%}'} |"
         )
-    lines.append("")
     met = "met" if now["median_us"] <= 40 else "missed"
-    lines.append(f"Goal (≤ 40 µs per no-op reconcile): **{met}** ({now['median_us']:.1f} µs, median).")
+    lines += [
+        "",
+        f"Goal (≤ 40 µs per no-op reconcile): **{met}** ({now['median_us']:.1f} µs, median).",
+        "",
+        "*Prometheus metrics' share*: of the busy own time (outside the event loop's wait) of one more "
+        "round under cProfile, the functions of prometheus_client and of kubeloop's "
+        "`manager/_metrics.py` and `manager/_series.py` (cProfile inflates small calls, so the share is "
+        "an upper bound).",
+        "",
+        "Run: `.venv/bin/python bench/runtime/overhead.py` (starts a control plane for discovery, or "
+        "`--kubeconfig`); `--json F` keeps the figures, `--splice docs/benchmarks/runtime.md --before "
+        "F ...` writes this section; `PYTHONPATH=<another checkout>/src` measures other code. "
+        "`bench/runtime/run.py` keeps this section when it rewrites the page.",
+    ]
     if now.get("notes"):
         lines += ["", *now["notes"]]
     return "\n".join(lines) + "\n"
@@ -226,15 +267,26 @@ def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
 
 def splice(page: Path, text: str) -> None:
     """Replace the section in ``page`` (or insert it before *How to run*)."""
-    content = page.read_text()
+    page.write_text(spliced(page.read_text(), text))
+
+
+def spliced(content: str, text: str) -> str:
+    """``content`` with its section replaced by ``text`` (inserted before *How to run* if it has none)."""
     if HEADING in content:
         start = content.index(HEADING)
         end = content.find("\n## ", start + len(HEADING))
-        content = content[:start] + text + (content[end + 1 :] if end >= 0 else "")
-    else:
-        anchor = content.index("## How to run")
-        content = content[:anchor] + text + "\n" + content[anchor:]
-    page.write_text(content)
+        return content[:start] + text + ("\n" + content[end + 1 :] if end >= 0 else "")
+    anchor = content.index("## How to run")
+    return content[:anchor] + text + "\n" + content[anchor:]
+
+
+def carried(old: str, new: str) -> str:
+    """``new`` (a page run.py made) with the section of ``old`` (the page it replaces) kept."""
+    if HEADING not in old:
+        return new
+    start = old.index(HEADING)
+    end = old.find("\n## ", start + len(HEADING))
+    return spliced(new, (old[start : end + 1] if end >= 0 else old[start:]).rstrip("\n") + "\n")
 
 
 def main() -> None:
@@ -246,19 +298,23 @@ def main() -> None:
     p.add_argument("--profile-out")
     p.add_argument("--code", default="", help="what code this is (a commit), for the page")
     p.add_argument("--json", type=Path)
+    p.add_argument("--render", type=Path, help="with --splice: the figures of this --json, not measured")
     p.add_argument("--splice", type=Path)
     p.add_argument(
         "--before", type=Path, action="append", default=[], help="a --json of earlier code, shown above"
     )
     a = p.parse_args()
-    with contextlib.ExitStack() as stack:
-        kubeconfig = a.kubeconfig
-        if kubeconfig is None:
-            from kubeloop.testing import ControlPlane
+    if a.render:
+        res = json.loads(a.render.read_text())
+    else:
+        with contextlib.ExitStack() as stack:
+            kubeconfig = a.kubeconfig
+            if kubeconfig is None:
+                from kubeloop.testing import ControlPlane
 
-            kubeconfig = str(stack.enter_context(ControlPlane()).kubeconfig)
-        res = asyncio.run(measure(kubeconfig, a.objects, a.rounds, a.profile, a.profile_out))
-    res["code"] = a.code
+                kubeconfig = str(stack.enter_context(ControlPlane()).kubeconfig)
+            res = asyncio.run(measure(kubeconfig, a.objects, a.rounds, a.profile, a.profile_out))
+        res["code"] = a.code
     print(json.dumps(res))
     if a.json:
         a.json.write_text(json.dumps(res, indent=1))

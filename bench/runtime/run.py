@@ -41,6 +41,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 from common import configmap, pod, stamp_patch  # noqa: E402
+from overhead import carried  # noqa: E402
 
 from kubeloop.cache import slim_managed_fields  # noqa: E402
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings  # noqa: E402
@@ -962,6 +963,8 @@ def main() -> None:
 def write(res: dict[str, Any], a: argparse.Namespace) -> None:
     text = report(res, a).replace(str(ROOT) + "/", "")
     print(text)
+    if a.out and a.out.exists():
+        text = carried(a.out.read_text(), text)  # overhead.py's section is measured on its own
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(text)
