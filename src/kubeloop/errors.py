@@ -12,15 +12,20 @@ class KubeloopError(Exception):
 class ComponentError(KubeloopError):
     """An external component (a build, a server process) failed.
 
-    ``str()`` is one line naming the component and, when there is one, the log file to read.
+    ``str()`` starts with one line naming the component and, when there is one, the log file to read;
+    ``details`` (the last lines of that log, say) follow on the next lines.
     """
 
-    def __init__(self, component: str, problem: str, log_path: str | None = None) -> None:
+    def __init__(
+        self, component: str, problem: str, log_path: str | None = None, *, details: str = ""
+    ) -> None:
         self.component = component
         self.problem = problem
         self.log_path = log_path
+        self.details = details
         where = f" (log: {log_path})" if log_path else ""
-        super().__init__(f"{component}: {problem}{where}")
+        more = f"\n{details}" if details else ""
+        super().__init__(f"{component}: {problem}{where}{more}")
 
 
 class TerminalError(KubeloopError):

@@ -51,6 +51,7 @@ from misbehaving_operator import BEHAVIOUR
 from report import Row, write_report
 
 from kubeloop.client import ApiError, Client, ClientSettings
+from kubeloop.errors import ComponentError
 from kubeloop.testing import FaultProxy, Faults
 
 SCALE = scale_from_env()
@@ -75,6 +76,8 @@ class Run:
     fault_over_at: float = 0.0
     workload_started: asyncio.Event = field(default_factory=asyncio.Event)
     failover_gap: float | None = None
+    main: asyncio.Task[Any] | None = None  # the run's own task, cancelled when its fault fails
+    fault_error: BaseException | None = None
     notes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)  # what the run must show; checked at the end
     load: list[float] = field(default_factory=list)  # the machine's 1-minute load average, every 2 s
@@ -89,6 +92,13 @@ class Run:
     def over(self) -> None:
         self.fault_over_at = time.monotonic()
         self.fault_over.set()
+
+    def fault_failed(self, error: BaseException) -> None:
+        """The fault could not be done (kube-apiserver did not come back from a restart, say): the run
+        stops at once with the reason, instead of waiting for a convergence that cannot come."""
+        self.fault_error = error
+        if self.main is not None:
+            self.main.cancel()
 
     async def scrape_all(self) -> None:
         await asyncio.gather(*(op.scrape() for op in self.operators if op.proc and op.proc.poll() is None))
@@ -164,7 +174,7 @@ def bounded(
                     await asyncio.sleep(gap(run.scale))
                     await action(run, n)
             except Exception as exc:
-                run.evidence.append(f"the fault itself failed: {exc!r}")
+                run.fault_failed(exc)
             finally:
                 run.over()
 
@@ -174,12 +184,15 @@ def bounded(
     return fault
 
 
+RESTART_WITHIN = 300.0  # a crashed start is started again until then (see ControlPlane.restart)
+
+
 async def restart_apiserver(run: Run, n: int) -> None:
-    await asyncio.to_thread(run.cluster.plane.restart_apiserver)
+    await asyncio.to_thread(run.cluster.plane.restart_apiserver, within=RESTART_WITHIN)
 
 
 async def restart_etcd(run: Run, n: int) -> None:
-    await asyncio.to_thread(run.cluster.plane.restart_etcd)
+    await asyncio.to_thread(run.cluster.plane.restart_etcd, within=RESTART_WITHIN)
 
 
 async def compact(run: Run, n: int) -> None:
@@ -427,6 +440,9 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
     scale = cluster.scale
     ns = f"chaos-{scenario.id}"
     kubectl = cluster.kubectl
+    for component in ("etcd", "kube-apiserver"):  # one that an earlier run left down fails this one only
+        if await asyncio.to_thread(cluster.plane.ensure_running, component, within=RESTART_WITHIN):
+            print(f"\n{component} was down after the previous run: started again", flush=True)
     await asyncio.to_thread(kubectl, "create", "namespace", ns)
     await asyncio.to_thread(
         kubectl, "create", "secret", "generic", "planted", "-n", ns, f"--from-literal=token={PLANTED_SECRET}"
@@ -458,6 +474,7 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
             scenario.target,
             dict(scenario.lease),
         )
+        run.main = asyncio.current_task()
         try:
             for _ in range(scenario.replicas):
                 await run.start_operator()
@@ -509,6 +526,12 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
             for op in run.operators:
                 if not op.ended_by_us and (code := op.stop()) != 0:
                     problems.append(f"the operator ended with {code} on SIGTERM: {op.tail(5)}")
+        except asyncio.CancelledError:
+            if run.fault_error is None:
+                raise
+            assert run.main is not None
+            run.main.uncancel()
+            raise AssertionError(f"{scenario.id}: the fault failed: {run.fault_error}") from run.fault_error
         finally:  # however the run ends, no process it started outlives it
             proxy.stop()
             for op in run.operators:
@@ -610,19 +633,21 @@ async def test_the_operator_runs_as_its_service_account_with_only_the_generated_
         assert answer.stdout.strip() == "no", (verb, resource)
 
 
-async def test_a_run_that_fails_leaves_no_operator_process_behind(
+async def test_a_run_whose_fault_fails_stops_at_once_with_the_reason_and_leaves_no_process_behind(
     cluster: ChaosCluster, tmp_path: Path
 ) -> None:
     started: list[OperatorProcess] = []
 
-    async def fail(run: Run, workload: Workload) -> None:
+    async def broken(run: Run, n: int) -> None:  # as ControlPlane.restart fails
         started.extend(run.operators)
-        raise RuntimeError("the run fails midway")
+        raise ComponentError("kube-apiserver", "not healthy again after 3 start(s)", details="F1205 ...")
 
-    failing = Scenario("x-fails-midway", "a run failing once its operator runs", no_fault, prepare=fail)
+    failing = Scenario("x-fault-fails", "a fault that cannot be done", bounded(1, lambda s: 0.0, broken))
+    began = time.monotonic()
     try:
-        with pytest.raises(RuntimeError, match="midway"):
+        with pytest.raises(AssertionError, match="the fault failed: kube-apiserver: not healthy again"):
             await run_scenario(cluster, failing, tmp_path)
+        assert time.monotonic() - began < cluster.scale.converge_within, "it waited for convergence"
         assert started
         assert [op.proc.poll() is not None for op in started if op.proc] == [True] * len(started)
     finally:

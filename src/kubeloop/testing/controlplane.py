@@ -379,28 +379,68 @@ class ControlPlane:
 
     # -- faults --------------------------------------------------------------------------------------
 
-    def restart(self, component: str, *, kill: bool = False, down_for: float = 0.0) -> None:
+    def restart(
+        self, component: str, *, kill: bool = False, down_for: float = 0.0, within: float | None = None
+    ) -> None:
         """Stop ``component`` (``"etcd"``, ``"kube-apiserver"``, ...) with SIGTERM, or SIGKILL when
         ``kill``; keep it down ``down_for`` s; start it again with the same flags, port and data; return
-        once it is healthy again. Clients see their connections drop and their watches end."""
+        once it is healthy again. Clients see their connections drop and their watches end.
+
+        A start that crashes is started again, as the kubelet restarts a crashed static pod (a loaded
+        kube-apiserver exits when its Service IP and port repair does not finish within a minute of
+        starting); one not healthy ``within`` s (default ``start_timeout``) after the restart began
+        raises ``ComponentError`` with the last lines of its log, and is left stopped."""
         proc = next((p for p in self._processes if p.name == component), None)
         if proc is None:
             raise ComponentError(component, "not running in this control plane")
+        deadline = time.monotonic() + (within if within is not None else self.options.start_timeout)
         if kill:
             proc.kill()
         else:
             proc.stop(grace=30.0)
         time.sleep(down_for)
-        proc.start()
-        proc.wait_healthy(*self._probes[component], timeout=self.options.start_timeout)
+        self._start_again(proc, deadline)
 
-    def restart_apiserver(self, *, kill: bool = False, down_for: float = 0.0) -> None:
+    def ensure_running(self, component: str, *, within: float | None = None) -> bool:
+        """Start ``component`` again if it has exited (see ``restart``); whether it had to be."""
+        proc = next((p for p in self._processes if p.name == component), None)
+        if proc is None:
+            raise ComponentError(component, "not running in this control plane")
+        if not proc.exited:
+            return False
+        self._start_again(proc, time.monotonic() + (within or self.options.start_timeout))
+        return True
+
+    def _start_again(self, proc: ManagedProcess, deadline: float) -> None:
+        """Start ``proc`` until it is healthy, a crash followed by another start, until ``deadline``."""
+        starts = 0
+        while True:
+            proc.start()
+            starts += 1
+            try:
+                proc.wait_healthy(*self._probes[proc.name], timeout=max(1.0, deadline - time.monotonic()))
+                return
+            except ComponentError as exc:
+                if not proc.exited or time.monotonic() >= deadline:
+                    details = proc.tail()
+                    proc.stop()
+                    raise ComponentError(
+                        proc.name,
+                        f"not healthy again after {starts} start(s): {exc.problem}",
+                        str(proc.log_path),
+                        details=f"its last log lines:\n{details}",
+                    ) from exc
+            time.sleep(min(2.0**starts, max(0.0, deadline - time.monotonic())))  # the kubelet's backoff
+
+    def restart_apiserver(
+        self, *, kill: bool = False, down_for: float = 0.0, within: float | None = None
+    ) -> None:
         """Restart kube-apiserver (see ``restart``); its watch cache starts empty and relists from etcd."""
-        self.restart("kube-apiserver", kill=kill, down_for=down_for)
+        self.restart("kube-apiserver", kill=kill, down_for=down_for, within=within)
 
-    def restart_etcd(self, *, kill: bool = False, down_for: float = 0.0) -> None:
+    def restart_etcd(self, *, kill: bool = False, down_for: float = 0.0, within: float | None = None) -> None:
         """Restart etcd on its data (see ``restart``); kube-apiserver answers 5xx until it is back."""
-        self.restart("etcd", kill=kill, down_for=down_for)
+        self.restart("etcd", kill=kill, down_for=down_for, within=within)
 
     def etcd_revision(self) -> int:
         """etcd's current revision (the newest resourceVersion of the cluster)."""

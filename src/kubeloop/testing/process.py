@@ -71,6 +71,7 @@ class ManagedProcess:
         self.argv = list(argv)
         self.log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0  # where this start's output begins in the (appended) log
 
     @property
     def pid(self) -> int | None:
@@ -80,6 +81,7 @@ class ManagedProcess:
     def start(self) -> None:
         """Start the child; raises ComponentError if the executable cannot be run."""
         with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
             try:
                 self._proc = subprocess.Popen(
                     self.argv,
@@ -91,6 +93,21 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ComponentError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from exc
+
+    @property
+    def exited(self) -> bool:
+        """Whether the child was started and has ended."""
+        return self._proc is not None and self._proc.poll() is not None
+
+    def tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines this start of the child wrote to its log."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def check_running(self) -> None:
         """Raise ComponentError (with the log's last error line) if the child has exited."""

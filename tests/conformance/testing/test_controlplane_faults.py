@@ -5,10 +5,13 @@ watch from an older resourceVersion answer 410."""
 from __future__ import annotations
 
 import asyncio
+import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import aclosing
 
 import pytest
+from yarl import URL
 
 from kubeloop.client import Client, ClientSettings, GoneError, TransportError
 from kubeloop.errors import ComponentError
@@ -103,3 +106,35 @@ async def _first_event(client: Client, resource_version: str) -> str:
 def test_restarting_a_component_that_is_not_there_names_it(plane: ControlPlane) -> None:
     with pytest.raises(ComponentError, match=r"^kwok: not running in this control plane$"):
         plane.restart("kwok")
+
+
+async def test_a_component_that_does_not_come_back_fails_the_restart_with_its_last_log_lines(
+    api: Client, plane: ControlPlane
+) -> None:
+    port = URL(plane.server).port
+    assert port is not None
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    restart = asyncio.create_task(asyncio.to_thread(plane.restart_apiserver, down_for=3.0, within=12.0))
+    try:
+
+        def taken() -> bool:  # the port, in the moment kube-apiserver is down
+            try:
+                blocker.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            blocker.listen()
+            return True
+
+        await until(taken, within=60, what="kube-apiserver's port bound while it is down")
+        with pytest.raises(ComponentError) as raised:
+            await asyncio.wait_for(restart, 60)
+    finally:
+        blocker.close()
+    failed = raised.value
+    assert re.match(r"not healthy again after [2-9] start\(s\)", failed.problem), failed  # crashes restarted
+    assert "address already in use" in failed.details, failed
+    # and the next run of the suite finds it running again
+    assert await asyncio.to_thread(plane.ensure_running, "kube-apiserver")
+    assert not await asyncio.to_thread(plane.ensure_running, "kube-apiserver")
+    await api.create(configmap("after-a-failed-restart", "default"))
