@@ -4,8 +4,8 @@
 An apply of ``desired`` changes nothing when (1) ``desired`` is what this controller last applied to
 that object (so no field it set before is missing from it now), (2) the fields the field manager owns
 are still those that apply left it (nobody took one over, not even to put the same value back) and
-(3) every value in ``desired`` is the live object's (lists of the same length, item by item; a
-``None`` never matches). The live object is the cache's: for owned kinds their events reconcile
+(3) every value in ``desired`` is the live object's (lists of the same length, item by item; an
+empty map or list the server dropped counts as there; a ``None`` never matches). The live object is the cache's: for owned kinds their events reconcile
 the owner, so a change the cache has not seen yet brings another pass that sees it. Nothing is
 remembered across restarts: the first pass of a new process applies.
 """
@@ -87,12 +87,15 @@ def _digest(value: Any) -> bytes:
 
 
 def _within(want: Any, have: Any) -> bool:
-    """Whether every value of ``want`` is ``have``'s (maps: ``have`` may hold more keys; lists: the
-    same length, item by item; scalars: equal and of the same type; ``None`` matches nothing)."""
+    """Whether every value of ``want`` is ``have``'s (maps: ``have`` may hold more keys, and may lack
+    one whose value is an empty map or list, which the server drops; lists: the same length, item by
+    item; scalars: equal and of the same type; ``None`` matches nothing)."""
     if isinstance(want, dict):
         if not isinstance(have, dict):
             return False
-        return all(name in have and _within(value, have[name]) for name, value in want.items())
+        return all(
+            _within(value, have[name]) if name in have else _empty(value) for name, value in want.items()
+        )
     if isinstance(want, list):
         return (
             isinstance(have, list)
@@ -100,3 +103,7 @@ def _within(want: Any, have: Any) -> bool:
             and all(_within(w, h) for w, h in zip(want, have, strict=True))
         )
     return want is not None and type(want) is type(have) and want == have
+
+
+def _empty(value: Any) -> bool:
+    return (isinstance(value, dict | list)) and not value

@@ -24,9 +24,11 @@ MANAGER = "apply-test"
 
 
 class Child:
-    """An operator whose Gadget ``g`` has one ConfigMap ``g-cm``: data ``a`` always, ``b`` unless
-    ``spec.message`` is ``shrink``, a ``tier`` label. Each pass waits for ``hold`` and records the
-    Gadget's ``again`` label and the child's resourceVersion as ``apply`` returned it."""
+    """An operator whose Gadget ``g`` has a ConfigMap ``g-cm`` (data ``a`` always, ``b`` unless
+    ``spec.message`` is ``shrink``, a ``tier`` label, no annotations: an empty map the server drops)
+    and a ConfigMap ``g-extra`` unless ``spec.message`` is ``prune``; each pass prunes. Each pass
+    waits for ``hold`` and records the Gadget's ``again`` label and ``g-cm``'s resourceVersion as
+    ``apply`` returned it."""
 
     def __init__(self, namespace: str) -> None:
         self.hold = asyncio.Event()
@@ -38,10 +40,11 @@ class Child:
         async def reconcile(g: Gadget, ctx: kl.Context) -> None:
             await self.hold.wait()
             data = {"a": "1"} if g.spec.message == "shrink" else {"a": "1", "b": "2"}
-            child = core_v1.ConfigMap(
-                metadata={"name": f"{g.metadata.name}-cm", "labels": {"tier": "web"}}, data=data
-            )
-            (stored,) = await ctx.apply(child)
+            meta = {"name": f"{g.metadata.name}-cm", "labels": {"tier": "web"}, "annotations": {}}
+            (stored,) = await ctx.apply(core_v1.ConfigMap(metadata=meta, data=data))
+            if g.spec.message != "prune":
+                await ctx.apply(core_v1.ConfigMap(metadata={"name": f"{g.metadata.name}-extra"}))
+            await ctx.prune()
             again = (g.metadata.labels or {}).get("again", "")
             self.passes.append((again, stored["metadata"]["resourceVersion"]))
 
@@ -84,7 +87,7 @@ async def test_a_pass_whose_child_is_unchanged_sends_no_request(
         sent = patches(manager)
         live = await child_of(api, ns)
     assert len(op.passes) >= 3, op.passes
-    assert sent == 1, f"{sent} PATCH requests for {len(op.passes)} passes: only the first should apply"
+    assert sent == 2, f"{sent} PATCH requests for {len(op.passes)} passes: only the first should apply"
     assert op.passes[-1][1] == live["metadata"]["resourceVersion"], "apply returned the child as it is"
 
 
@@ -107,6 +110,23 @@ async def test_a_value_changed_by_someone_else_is_put_back(kubeconfig: Path, api
         await until(lambda: _owned(api, ns), what="the owner reference put back")
         sent = patches(manager) - before
     assert sent >= 2, f"{sent} PATCH requests to repair two changes"
+
+
+async def test_prune_after_a_skipped_apply_keeps_that_child_and_deletes_the_other(
+    kubeconfig: Path, api: Client, ns: str
+) -> None:
+    op = Child(ns)
+    async with run_operator(op.operator, kubeconfig) as manager:
+        await started(api, ns, op)
+        await pass_after(api, ns, op, "1")
+        kept = (await child_of(api, ns))["metadata"]["uid"]
+        before = patches(manager)
+        await api.patch(RESOURCE, "g", {"spec": {"message": "prune"}}, namespace=ns)
+        await until(lambda: _gone(api, ns, "g-extra"), what="g-extra pruned")
+        await pass_after(api, ns, op, "2")
+        sent = patches(manager) - before
+        assert (await child_of(api, ns))["metadata"]["uid"] == kept, "g-cm was deleted or replaced"
+    assert sent == 0, f"{sent} PATCH requests: g-cm is unchanged, g-extra only deleted"
 
 
 async def test_a_field_no_longer_applied_is_released(kubeconfig: Path, api: Client, ns: str) -> None:
@@ -161,3 +181,8 @@ async def _has(api: Client, ns: str, *, data: dict[str, str], tier: str) -> bool
 async def _owned(api: Client, ns: str) -> bool:
     live = await child_of(api, ns)
     return any(ref.get("controller") for ref in live["metadata"].get("ownerReferences") or ())
+
+
+async def _gone(api: Client, ns: str, name: str) -> bool:
+    names = [i["metadata"]["name"] for i in (await api.list("configmaps", namespace=ns))["items"]]
+    return name not in names
