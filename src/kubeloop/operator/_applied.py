@@ -5,9 +5,10 @@ An apply of ``desired`` changes nothing when (1) ``desired`` is what this contro
 that object (so no field it set before is missing from it now), (2) the fields the field manager owns
 are still those that apply left it (nobody took one over, not even to put the same value back) and
 (3) every value in ``desired`` is the live object's (lists of the same length, item by item; an
-empty map or list the server dropped counts as there; a ``None`` never matches). The live object is the cache's: for owned kinds their events reconcile
-the owner, so a change the cache has not seen yet brings another pass that sees it. Nothing is
-remembered across restarts: the first pass of a new process applies.
+empty map or list the server dropped counts as there; a ``None`` never matches). The live object
+is the cache's: for owned kinds their events reconcile the owner, so a change the cache has not
+seen yet brings another pass that sees it. Nothing is remembered across restarts: the first pass
+of a new process applies.
 """
 
 from __future__ import annotations
