@@ -151,12 +151,17 @@ def plots(results: dict[str, Any], out: Path) -> None:
     fig.savefig(out / "operator_rss.png", dpi=90)
 
 
+def kopf_reps(c: dict[str, Any]) -> str:
+    return f" (kopf {c['kopf_reps']})" if c.get("kopf_reps", c["reps"]) < c["reps"] else ""
+
+
 def header(results: dict[str, Any]) -> str:
     c, load = results["config"], results["load"]
     note = f" {results['note']}" if results.get("note") else ""
     return (
-        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {c['reps']} repetitions, "
-        f"{c['idle']:.0f} s idle; {results['machine']}; load average (1 min) over the run "
+        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {c['reps']} repetitions"
+        f"{kopf_reps(c)}, {c['idle']:.0f} s steady state, {results['minutes']:.0f} minutes in all; "
+        f"{results['machine']}; load average (1 min) over the run "
         f"{load['min']:.1f} / {load['median']:.1f} / {load['max']:.1f} (min / median / max): the machine's "
         f"2 cores were shared with other work, so absolute times are noisy; ratios come from the same run."
         + note
@@ -306,12 +311,12 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
-def page(results: dict[str, Any], f: dict[str, dict[str, float]], extra: str = "") -> str:
+def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     v = results["versions"]
     c = results["config"]
     failed = results.get("failures", [])
     knobs = [f"- **{impl}**: {text}" for impl, text in results["knobs"].items()]
-    kopf = f" (kopf: the last {c['kopf_reps']})" if c.get("kopf_reps", c["reps"]) < c["reps"] else ""
+    kopf = f" (kopf: the last {c['kopf_reps']})" if kopf_reps(c) else ""
     return "\n".join(
         [
             "# Operator benchmark: kubeloop vs controller-runtime vs kopf vs the floor",
@@ -363,7 +368,7 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]], extra: str = "
             "",
             *where(results, f),
             "",
-            *([extra, ""] if extra else []),
+            *([results["notes"], ""] if results.get("notes") else []),
             "## API requests per AppService, by verb (converge + update, median)",
             "",
             "Counted by kube-apiserver's audit log (level Metadata, only the four operators' service "
@@ -437,6 +442,8 @@ def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "verb and plots: [benchmarks/operator.md](benchmarks/operator.md).",
             "",
             *main_table(results),
+            "",
+            *latency_table(results),
             "",
             *goals(f),
             END,

@@ -464,6 +464,7 @@ def main() -> None:
     )
     parser.add_argument("--results", type=Path, default=HERE / "last_results.json", help="JSON written")
     parser.add_argument("--render", type=Path, default=None, help="re-render a results JSON")
+    parser.add_argument("--notes", type=Path, default=None, help="Markdown put under *Where the time goes*")
     args = parser.parse_args()
     if args.render:
         results = json.loads(args.render.read_text())
@@ -471,6 +472,8 @@ def main() -> None:
         results = asyncio.run(run(config(args)))
         results["mode"] = "concurrent smoke" if args.concurrent else "quick" if args.quick else "full"
         args.results.write_text(json.dumps(results))
+    if args.notes:
+        results["notes"] = args.notes.read_text().strip()
     default_out = args.out == parser.get_default("out")
     summary = args.summary or (ROOT / "docs" / "benchmarks.md" if default_out else None)
     render(results, args.out, summary)

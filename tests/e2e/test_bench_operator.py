@@ -33,7 +33,6 @@ def test_operator_benchmark_small(tmp_path: Path) -> None:
     for impl, r in runs.items():
         for phase in ("converge", "update"):
             assert r[phase]["curve"][-1][1] == APPS, (impl, phase)
-            assert r[phase]["cpu_s"] > 0, (impl, phase)
             # Every implementation writes each AppService's status at least once per phase.
             writes = sum(n for k, n in r[phase]["requests"].items() if k.endswith("appservices/status"))
             assert writes >= APPS, (impl, phase, r[phase]["requests"])
