@@ -288,8 +288,8 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
         for impl, v in f.items():
             if impl != "floor":
                 lines.append(
-                    f"- {impl}: converge +{v['converge'] - floor['converge']:.1f} s, update storm "
-                    f"+{v['update'] - floor['update']:.1f} s over the floor"
+                    f"- {impl}: converge {v['converge'] - floor['converge']:+.1f} s, update storm "
+                    f"{v['update'] - floor['update']:+.1f} s against the floor"
                 )
         lines.append("")
     lines.append("CPU per AppService (converge + update, median), the framework's own cost beside the work:")

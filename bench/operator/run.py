@@ -378,8 +378,8 @@ async def run(cfg: Config) -> dict[str, Any]:
                     except (RuntimeError, TimeoutError) as exc:  # reported as failed; the others go on
                         log(f"{impl} rep {rep} failed: {exc}")
                         failures.append({"impl": impl, "rep": rep, "error": str(exc)[-2000:]})
-                    if not last:
-                        await wait_gone(kubectl, f"{impl}-{rep}")
+                    if not last:  # the garbage collector's work on N AppServices' children
+                        await wait_gone(kubectl, f"{impl}-{rep}", max(30.0, cfg.apps / 10))
 
                 if cfg.concurrent:
                     await asyncio.gather(*(one(impl) for impl in order(cfg, rep)))
