@@ -48,7 +48,7 @@ class Operator:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         py = sys.executable
         if self.impl == "kubeloop":
-            env["PYTHONPATH"] = str(EXAMPLE / "src")
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLE / "src"), env.get("PYTHONPATH")]))
             profiled = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
             return [py, *profiled, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
                     "--namespace", self.namespace, "--metrics-bind-address", "0",

@@ -65,6 +65,7 @@ class Config:
     impls: tuple[str, ...]
     kopf_reps: int  # kopf runs in the last kopf_reps repetitions only (it is 5-10x slower than the others)
     concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
+    first_rep: int = 1  # the number of the first repetition (a run in parts: see --merge)
     profile: bool = False  # one more kubeloop run under cProfile: its time by layer
 
 
@@ -325,7 +326,7 @@ def order(cfg: Config, rep: int) -> tuple[str, ...]:
     the last ``kopf_reps`` repetitions."""
     turn = (rep + len(cfg.impls) - 2) % len(cfg.impls)
     rotated = cfg.impls[turn:] + cfg.impls[:turn]
-    return tuple(i for i in rotated if i != "kopf" or rep > cfg.reps - cfg.kopf_reps)
+    return tuple(i for i in rotated if i != "kopf" or rep >= cfg.first_rep + cfg.reps - cfg.kopf_reps)
 
 
 async def run(cfg: Config) -> dict[str, Any]:
@@ -363,8 +364,8 @@ async def run(cfg: Config) -> dict[str, Any]:
         kubeconfigs = await setup(plane, kubectl)
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
             b = Bench(api, kubectl, Audit(audit_log), kubeconfigs, cfg, work)
-            for rep in range(1, cfg.reps + 1):
-                last = rep == cfg.reps
+            for rep in range(cfg.first_rep, cfg.first_rep + cfg.reps):
+                last = rep == cfg.first_rep + cfg.reps - 1
                 live: Live = {}
 
                 async def one(impl: str, rep: int = rep, last: bool = last, live: Live = live) -> None:
@@ -425,6 +426,30 @@ async def profile_run(b: Bench) -> dict[str, float]:
     return by_layer(stats)
 
 
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from a run made in parts (each part its own repetitions, --first-rep apart, on a
+    control plane of its own): the runs together, the parts' loads and minutes combined."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    runs = [r for p in parts for r in p["runs"]]
+    reps = len({r["rep"] for r in runs})
+    kopf = len({r["rep"] for r in runs if r["impl"] == "kopf"})
+    return first | {
+        "config": first["config"] | {"reps": reps, "kopf_reps": kopf},
+        "runs": runs,
+        "failures": [f for p in parts for f in p["failures"]],
+        "minutes": sum(p["minutes"] for p in parts),
+        "load": {
+            "min": min(p["load"]["min"] for p in parts),
+            "median": statistics.median(p["load"]["median"] for p in parts),
+            "max": max(p["load"]["max"] for p in parts),
+        },
+        "profile": next((p["profile"] for p in parts if p.get("profile")), {}),
+        "date": f"{first['date']} to {parts[-1]['date']} in {len(parts)} parts",
+    }
+
+
 def config(args: argparse.Namespace) -> Config:
     """The quick run (make bench-quick: a few minutes) or the full one, with what was given."""
     quick = args.quick
@@ -439,6 +464,7 @@ def config(args: argparse.Namespace) -> Config:
         kopf_reps=min(reps, args.kopf_reps if args.kopf_reps is not None else (1 if quick else reps)),
         concurrent=args.concurrent,
         profile=args.profile,
+        first_rep=args.first_rep,
     )
 
 
@@ -463,11 +489,15 @@ def main() -> None:
         "--summary", type=Path, default=None, help="default: docs/benchmarks.md for the default --out"
     )
     parser.add_argument("--results", type=Path, default=HERE / "last_results.json", help="JSON written")
+    parser.add_argument("--first-rep", type=int, default=1, help="number of the first repetition")
     parser.add_argument("--render", type=Path, default=None, help="re-render a results JSON")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None, help="render the runs of several results JSON as one"
+    )
     parser.add_argument("--notes", type=Path, default=None, help="Markdown put under *Where the time goes*")
     args = parser.parse_args()
-    if args.render:
-        results = json.loads(args.render.read_text())
+    if args.render or args.merge:
+        results = merge([json.loads(path.read_text()) for path in args.merge or [args.render]])
     else:
         results = asyncio.run(run(config(args)))
         results["mode"] = "concurrent smoke" if args.concurrent else "quick" if args.quick else "full"
