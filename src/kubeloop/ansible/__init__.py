@@ -11,13 +11,15 @@ from kubeloop.ansible._operator import (
     AnsibleRunError,
     ProxiedOperator,
     owner_reference_rule,
+    status_rules,
 )
 from kubeloop.ansible._params import extra_vars, to_snake
 from kubeloop.ansible._proxy import ApiProxy, RunOwner
-from kubeloop.ansible._runner import RunResult, TaskFailure, run_ansible
+from kubeloop.ansible._runner import COLLECTIONS, RunResult, TaskFailure, run_ansible
 from kubeloop.ansible._watches import Finalizer, Watch, WatchesError, load_watches, parse_duration
 
 __all__ = [
+    "COLLECTIONS",
     "RECONCILE_PERIOD_ANNOTATION",
     "AnsibleOperator",
     "AnsibleRunError",
@@ -34,5 +36,6 @@ __all__ = [
     "owner_reference_rule",
     "parse_duration",
     "run_ansible",
+    "status_rules",
     "to_snake",
 ]

@@ -11,6 +11,7 @@ deleted Deployment — runs the role again for its owner.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import tempfile
@@ -37,6 +38,7 @@ __all__ = [
     "AnsibleRunError",
     "ProxiedOperator",
     "owner_reference_rule",
+    "status_rules",
 ]
 
 RECONCILE_PERIOD_ANNOTATION = "ansible.sdk.operatorframework.io/reconcile-period"
@@ -106,7 +108,9 @@ class AnsibleOperator(ProxiedOperator):
         super().__init__(
             name,
             namespace=namespace,
-            rbac=[r for w in self.watches for r in (*w.rbac, owner_reference_rule(w.gvk))],
+            rbac=[
+                r for w in self.watches for r in (*w.rbac, owner_reference_rule(w.gvk), *status_rules(w.gvk))
+            ],
         )
         self.artifacts_dir = Path(artifacts_dir or Path(tempfile.gettempdir()) / "kubeloop-ansible" / name)
         self.verbosity = verbosity
@@ -158,6 +162,8 @@ class AnsibleOperator(ProxiedOperator):
         if watch.manage_status and not await self._mark_running(watch, ctx):
             return None  # deleted meanwhile
         result = await self._run(watch, ctx, watch.role, watch.playbook, watch.vars)
+        if watch.manage_status and not await self._reread(watch, ctx):
+            return None  # deleted meanwhile
         if not result.successful:
             if watch.manage_status:
                 self._set_failure(ctx, result.message, result)
@@ -232,6 +238,20 @@ class AnsibleOperator(ProxiedOperator):
         (await ctx.cache.informer(watch.gvk.ref)).observe(updated)
         return True
 
+    async def _reread(self, watch: Watch, ctx: Context) -> bool:
+        """Read the object again after a run: what its tasks wrote into the status (k8s_status) stays,
+        the run's conditions are set over it. False when the object is gone."""
+        meta = ctx.obj["metadata"]
+        try:
+            fresh = await ctx.client.get(watch.gvk.ref, meta["name"], namespace=meta.get("namespace") or None)
+        except NotFoundError:
+            return False
+        if fresh.get("status") != ctx.obj.get("status"):
+            ctx.obj = fresh
+            status = fresh.get("status")
+            ctx.status = copy.deepcopy(status) if isinstance(status, dict) else {}
+        return True
+
     def _set_done(self, ctx: Context, result: RunResult) -> None:
         _set(ctx.status, RUNNING, True, SUCCESSFUL, AWAITING_MESSAGE, result)
         _set(ctx.status, SUCCESSFUL, True, SUCCESSFUL, SUCCESSFUL_MESSAGE)
@@ -287,6 +307,16 @@ def owner_reference_rule(gvk: GroupVersionKind) -> dict[str, Any]:
     """``<plural>/finalizers: update``, for the owner references of the kind's children
     (``blockOwnerDeletion``, checked where OwnerReferencesPermissionEnforcement runs)."""
     return {"apiGroups": [gvk.group], "resources": [f"{plural_of(gvk.kind)}/finalizers"], "verbs": ["update"]}
+
+
+def status_rules(gvk: GroupVersionKind) -> list[dict[str, Any]]:
+    """What a role's ``operator_sdk.util.k8s_status`` task needs on the kind: read the object, then
+    patch (or, with ``replace``, update) its status."""
+    plural = plural_of(gvk.kind)
+    return [
+        {"apiGroups": [gvk.group], "resources": [plural], "verbs": ["get"]},
+        {"apiGroups": [gvk.group], "resources": [f"{plural}/status"], "verbs": ["get", "patch", "update"]},
+    ]
 
 
 def _workers(gvk: GroupVersionKind, default: int) -> int:

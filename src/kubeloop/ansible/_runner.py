@@ -33,6 +33,9 @@ __all__ = ["RunResult", "TaskFailure", "run_ansible"]
 log = logging.getLogger("kubeloop.ansible")
 
 _KILL_GRACE = 5.0
+COLLECTIONS = Path(__file__).parent / "collections"
+"""kubeloop's operator_sdk.util collection (k8s_status), last on every run's collections path."""
+_DEFAULT_COLLECTIONS_PATH = "~/.ansible/collections:/usr/share/ansible/collections"
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ async def run_ansible(
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         **env,
     }
+    collections = environ.get("ANSIBLE_COLLECTIONS_PATH") or _DEFAULT_COLLECTIONS_PATH
+    environ["ANSIBLE_COLLECTIONS_PATH"] = f"{collections}{os.pathsep}{COLLECTIONS}"
     args = [sys.executable, "-m", "ansible_runner", "run", str(private), "-p", "kubeloop-run.yml"]
     args += ["--ident", ident]
     if verbosity:
