@@ -250,6 +250,7 @@ def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
         "",
         f"Goal (≤ 40 µs per no-op reconcile): **{met}** ({now['median_us']:.1f} µs, median).",
         "",
+        *(f"{note}\n" for note in now.get("notes") or ()),
         "*Prometheus metrics' share*: of the busy own time (outside the event loop's wait) of one more "
         "round under cProfile, the functions of prometheus_client and of kubeloop's "
         "`manager/_metrics.py` and `manager/_series.py` (cProfile inflates small calls, so the share is "
@@ -260,8 +261,6 @@ def section(now: dict[str, Any], before: list[dict[str, Any]]) -> str:
         "F ...` writes this section; `PYTHONPATH=<another checkout>/src` measures other code. "
         "`bench/runtime/run.py` keeps this section when it rewrites the page.",
     ]
-    if now.get("notes"):
-        lines += ["", *now["notes"]]
     return "\n".join(lines) + "\n"
 
 
