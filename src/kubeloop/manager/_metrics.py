@@ -16,7 +16,9 @@ existing dashboards and alerts work unchanged. ``workqueue_*`` carry both ``name
 ``controller`` (set to the same value, as controller-runtime does); ``workqueue_depth`` has no
 ``priority`` label.
 
-Guarantees: every hook is cheap, synchronous and never raises on valid input. ``render`` gives the
+Guarantees: every hook is cheap, synchronous and never raises on valid input. The series updated on
+every reconcile (``controller_runtime_*``, ``workqueue_*``) are ``_series``' plain numbers, bound once
+per controller and queue: call their hooks from the event loop's thread only. ``render`` gives the
 Prometheus text exposition format (or OpenMetrics when the scraper asks for it).
 
 Caveats: ``workqueue_unfinished_work_seconds`` and ``workqueue_longest_running_processor_seconds``
@@ -181,8 +183,12 @@ class Metrics:
 
     def controller_started(self, controller: str, max_concurrent_reconciles: int) -> None:
         """A controller starts with this many workers: set the gauge and create every series at 0,
-        so rates are defined before the first reconcile (as controller-runtime does)."""
-        self._controller(controller).max_concurrent.value = max_concurrent_reconciles
+        so rates are defined before the first reconcile, and its active workers at 0 (a worker cancelled
+        mid-reconcile when the lease was lost never finished its reconcile), as controller-runtime's
+        initMetrics does."""
+        recorder = self._controller(controller)
+        recorder.max_concurrent.value = max_concurrent_reconciles
+        recorder.active.value = 0
 
     def _controller(self, controller: str) -> _ControllerRecorder:
         recorder = self._controllers.get(controller)

@@ -72,6 +72,21 @@ def test_reconcile_outcomes_count_by_result_and_errors_and_terminal_errors_separ
     assert value(metrics, "controller_runtime_reconcile_time_seconds_bucket", controller="c", le="0.25") == 0
 
 
+def test_a_controller_started_again_reports_no_active_workers():
+    """A worker cancelled mid-reconcile (the lease lost) never finishes its reconcile; when the
+    controller starts again its active workers read 0, as controller-runtime's initMetrics sets them."""
+    metrics = Metrics(process_collectors=False)
+    metrics.controller_started("c", 2)
+    metrics.reconcile_started("c")
+    metrics.reconcile_started("c")
+    assert value(metrics, "controller_runtime_active_workers", controller="c") == 2
+
+    metrics.controller_started("c", 3)
+
+    assert value(metrics, "controller_runtime_active_workers", controller="c") == 0
+    assert value(metrics, "controller_runtime_max_concurrent_reconciles", controller="c") == 3
+
+
 async def test_a_real_work_queue_reports_workqueue_series_labelled_name_and_controller():
     metrics = Metrics(process_collectors=False)
     clock = FakeClock()
