@@ -374,6 +374,8 @@ async def run(cfg: Config) -> dict[str, Any]:
                     try:
                         result, op = await one_run(b, impl, rep, keep=last and cfg.idle > 0)
                         runs.append(result)
+                        partial = {"config": cfg.__dict__, "runs": runs, "failures": failures}
+                        (work / "partial.json").write_text(json.dumps(partial))  # a look before the end
                         if op is not None:
                             live[impl] = (result, op)
                     except (RuntimeError, TimeoutError) as exc:  # reported as failed; the others go on
