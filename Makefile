@@ -56,8 +56,8 @@ test-badinput: $(STAMP) controlplane
 	KUBELOOP_BADINPUT_EXAMPLES=$(BADINPUT_EXAMPLES) $(BIN)/pytest -s \
 		tests/e2e/test_appservice_bad_input.py::test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_and_nothing_spins
 
-# The chaos suite's full form: 1,000 AppServices through each fault; rewrites the table of
-# docs/reliability.md (make test runs a short form of 16).
+# The chaos suite's full form: 1,000 AppServices through each fault; the table and its rows as JSON go
+# to build/chaos/, for docs/reliability.md (make test runs a short form of 16).
 test-chaos: $(STAMP) controlplane
 	KUBELOOP_CHAOS=full $(BIN)/pytest -s tests/chaos
 

@@ -1,9 +1,13 @@
-"""The chaos suite's table: printed at the end of the run and written to docs/reliability.md (full form)
-or a file in the temporary directory (short form)."""
+"""The chaos suite's table: printed at the end of the run and written, with its rows as JSON, to
+build/chaos/ (full form) or the temporary directory (short form). docs/reliability.md's results are
+edited by hand from those files: a full run is often done in parts (each locked run at most 30 min), each
+part with its own fault-free reference, and the doc keeps every session's table."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -16,7 +20,8 @@ from harness import Scale
 
 from kubeloop.testing.versions import ETCD_VERSION, KUBERNETES_VERSION, KWOK_VERSION
 
-DOC = Path(__file__).parents[2] / "docs" / "reliability.md"
+ROOT = Path(__file__).parents[2]
+FULL_OUT = ROOT / "build" / "chaos"
 
 
 @dataclass
@@ -35,6 +40,8 @@ class Row:
     notes: str = ""
     baseline_requests: int = 0
     load: float | None = None  # the machine's mean 1-minute load average during the run
+    started: str = ""  # UTC, ISO 8601: when the run began and ended
+    ended: str = ""
 
     def cells(self) -> list[str]:
         ratio = f" ({self.requests / self.baseline_requests:.2f}x)" if self.baseline_requests else ""
@@ -93,32 +100,41 @@ def kubeloop_commit() -> str:
             capture_output=True,
             text=True,
             check=True,
-            cwd=DOC.parent,
+            cwd=ROOT,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def write_report(scale: Scale, rows: list[Row]) -> Path:
-    notes = "\n".join(f"- {r.scenario}: {r.notes}" for r in sorted(rows, key=lambda r: r.scenario) if r.notes)
+def write_report(scale: Scale, rows: list[Row], out_dir: Path | None = None) -> Path:
+    """Print the table and write it (``<form>-<UTC time>.md``) and its rows (``.json``) to ``out_dir``:
+    build/chaos/ for the full form, the temporary directory for the short one. Nothing is overwritten,
+    so that the parts of a full run can be published together."""
+    now = dt.datetime.now(dt.UTC)
+    commit = kubeloop_commit()
+    ordered = sorted(rows, key=lambda r: r.scenario)
+    notes = "\n".join(f"- {r.scenario}: {r.notes}" for r in ordered if r.notes)
+    times = "\n".join(f"- {r.scenario}: {r.started} - {r.ended} UTC" for r in ordered if r.started)
     body = f"""## {scale.form} form, {scale.apps} AppServices per run
 
-Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; kubeloop {kubeloop_commit()},
+Run {now:%Y-%m-%d %H:%M} UTC on {machine()}; kubeloop {commit},
 Python {sys.version.split()[0]}, Kubernetes {KUBERNETES_VERSION}, etcd {ETCD_VERSION}, kwok {KWOK_VERSION}
 ({scale.nodes} fake nodes).
 
 {table(rows)}
 
 {notes}
+
+{times}
 """
     print("\n" + body)
-    if scale.form == "full":
-        text = DOC.read_text()
-        marker = "<!-- chaos-table -->"
-        head = text.split(marker)[0] if marker in text else text
-        DOC.write_text(head.rstrip() + f"\n\n{marker}\n\n" + body)
-        return DOC
-    out = Path(tempfile.gettempdir()) / "kubeloop-chaos-short.md"
+    if out_dir is None:
+        out_dir = FULL_OUT if scale.form == "full" else Path(tempfile.gettempdir())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"kubeloop-chaos-{scale.form}-{now:%Y%m%d-%H%M%S}.md"
     out.write_text(body)
-    print(f"(written to {out})")
+    record = {"form": scale.form, "apps": scale.apps, "commit": commit, "written": now.isoformat()}
+    record["rows"] = [dataclasses.asdict(r) for r in ordered]
+    out.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
+    print(f"(written to {out} and {out.with_suffix('.json').name})")
     return out

@@ -3,7 +3,8 @@ generated RBAC with a service-account token, through one fault at a time while A
 created, resized and partly deleted; after each, every AppService has converged to its spec (object by
 object), no child is duplicated, orphaned or wrongly deleted, the operator has not exited on its own,
 its requests at kube-apiserver stay within 2x of the fault-free run, and its metrics or logs say what
-happened. The table of all runs is printed and written (docs/reliability.md for the full form).
+happened. The table of all runs is printed and written with its rows as JSON (build/chaos/ for the full
+form; docs/reliability.md's results are published from those files).
 
 ``KUBELOOP_CHAOS=full`` (``make test-chaos``) runs 1,000 AppServices; otherwise a short form runs
 inside ``make test`` (16 AppServices, six of the scenarios). ``KUBELOOP_CHAOS_SCENARIOS=all`` runs
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import time
@@ -27,6 +29,7 @@ from typing import Any
 import pytest
 from harness import (
     APP_REF,
+    FULL,
     LEASE,
     OPERATOR_SA,
     PLANTED_SECRET,
@@ -438,6 +441,7 @@ async def pods_and_nodes(api: Client, namespace: str) -> str:
 
 async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) -> tuple[Row, list[str]]:
     scale = cluster.scale
+    began = dt.datetime.now(dt.UTC)
     ns = f"chaos-{scenario.id}"
     kubectl = cluster.kubectl
     for component in ("etcd", "kube-apiserver"):  # one that an earlier run left down fails this one only
@@ -581,8 +585,12 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
         objects_lost=len(lost),
         notes="; ".join(run.notes),
         load=sum(run.load) / len(run.load) if run.load else None,
+        started=f"{began:%Y-%m-%d %H:%M:%S}",
+        ended=f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S}",
     )
-    print(f"\n{row.scenario}: " + " | ".join(row.cells()[1:]), flush=True)
+    print(f"\n{row.scenario} ({row.started} - {row.ended} UTC): " + " | ".join(row.cells()[1:]), flush=True)
+    if row.notes:
+        print(f"{row.scenario} notes: {row.notes}", flush=True)
     return row, problems
 
 
@@ -697,3 +705,28 @@ async def test_scenario(scenario: Scenario, cluster: ChaosCluster, fault_free: R
     ):
         problems.append(f"healthy apps converged in {took:.1f} s, fault-free in {reference:.1f} s")
     assert not problems, "\n".join(problems)
+
+
+def test_the_report_keeps_every_part_and_its_rows(tmp_path: Path) -> None:
+    """A full run done in parts: each part's table and rows are written beside the others' (the full
+    form rewrote docs/reliability.md below a marker, dropping every earlier session's table)."""
+    doc = Path(__file__).parents[2] / "docs" / "reliability.md"
+    before = doc.read_text()
+    rows = [
+        Row("0-fault-free", "no fault", 12.5, 200, 0, 1, 0, None, 0, load=3.0, started="2026-12-05 22:00:00"),
+        Row("1b-cut-1s", "cut", None, 250, 2, 9, 1, None, 0, "17 cuts", 200, 4.0),
+    ]
+    first = write_report(FULL, rows, tmp_path)
+    time.sleep(1.1)
+    second = write_report(FULL, rows[:1], tmp_path)
+    assert first != second
+    assert first.exists()
+    assert second.exists()
+    assert "| 1b-cut-1s: cut | did not converge | 250 (1.25x) | 2 | 9 / 1 |  | 0 | 4.0 |" in first.read_text()
+    record = json.loads(first.with_suffix(".json").read_text())
+    assert record["form"] == "full"
+    assert record["apps"] == 1000
+    assert [r["scenario"] for r in record["rows"]] == ["0-fault-free", "1b-cut-1s"]
+    assert record["rows"][0]["started"] == "2026-12-05 22:00:00"
+    assert record["rows"][1]["notes"] == "17 cuts"
+    assert doc.read_text() == before
