@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos test-sharding test-long test-differential bench bench-quick clean
+	test-badinput test-chaos test-sharding test-long test-differential bench bench-quick \
+	bench-plugins clean
 
 DEMO := examples/appservice
 
@@ -95,6 +96,20 @@ bench: $(STAMP) controlplane
 		else out=docs/benchmarks/operator-$$n summary=/dev/null; fi; \
 		$(BIN)/python bench/operator/run.py --apps $$n --profile --out $$out --summary $$summary || exit 1; \
 	done
+	$(MAKE) bench-plugins
+
+# The Ansible and Helm operator benchmark (bench/plugins): the AppService role and chart run by kubeloop
+# and by operator-sdk's ansible-operator and helm-operator (built from their Go modules with the
+# machine's Go and cached), 100 AppServices; three runs (each Ansible operator, then both Helm ones),
+# each under the benchmark lock where there is one, reported together in docs/benchmarks/plugins.md.
+BENCH_LOCK ?= /work/wt/bench.lock
+LOCKED = $(if $(wildcard $(BENCH_LOCK)),flock $(BENCH_LOCK))
+
+bench-plugins: $(STAMP) controlplane
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(LOCKED) $(BIN)/python bench/plugins/run.py --apps 100 --plugins ansible --impls kubeloop
+	$(LOCKED) $(BIN)/python bench/plugins/run.py --apps 100 --plugins ansible --impls operator-sdk --merge
+	$(LOCKED) $(BIN)/python bench/plugins/run.py --apps 100 --plugins helm --merge
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

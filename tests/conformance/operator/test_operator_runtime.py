@@ -244,6 +244,46 @@ async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
     assert len(cleanups) >= 4
 
 
+async def test_a_cleanup_that_is_not_done_requeues_keeps_the_finalizer_and_shows_its_status(
+    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    operator = kl.Operator("waiting-cleanup-test", namespace=namespace)
+    passes: list[float] = []
+    released = False
+
+    @operator.reconcile(Gadget)
+    async def reconcile(g: Gadget, ctx: kl.Context) -> None:
+        return None
+
+    @operator.finalize(Gadget)
+    async def cleanup(g: Gadget, ctx: kl.Context) -> kl.Result | None:
+        passes.append(time.monotonic())
+        if released:
+            return None
+        ctx.set_condition("Cleaning", False, "Waiting", "the backup is still being written")
+        return kl.Result(requeue_after=0.2)
+
+    async with run_operator(operator, control_plane.kubeconfig):
+        kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("waiting"))
+        await until(
+            lambda: bool(
+                kubectl.json("get", RESOURCE, "waiting", "-n", namespace)["metadata"].get("finalizers")
+            ),
+            what="finalizer added",
+        )
+        kubectl("delete", RESOURCE, "waiting", "-n", namespace, "--wait=false")
+        await until(lambda: len(passes) >= 3, what="three passes of the waiting cleanup, requeued")
+        waiting = await client.get(RESOURCE, "waiting", namespace=namespace)
+        assert waiting["metadata"]["finalizers"] == ["test.kubeloop.io/waiting-cleanup-test"]
+        (cleaning,) = [c for c in waiting["status"]["conditions"] if c["type"] == "Cleaning"]
+        assert (cleaning["reason"], cleaning["message"]) == ("Waiting", "the backup is still being written")
+        released = True
+        await until(
+            lambda: kubectl("get", RESOURCE, "waiting", "-n", namespace, check=False).returncode != 0,
+            what="deleted once the cleanup is done",
+        )
+
+
 async def test_an_object_deleted_while_it_does_not_fit_the_model_says_why_its_cleanup_waits(
     control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
