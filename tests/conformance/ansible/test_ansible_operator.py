@@ -3,11 +3,13 @@ Widget kind) on the real API server: spec keys snake_cased and the watch's vars 
 it creates is owned by the Widget and watched, a failing task and a hanging one are each a
 ``Failure`` condition naming the task with a Warning Event and retried with backoff while the
 operator keeps reconciling the others, artifacts are capped at ``maxRunnerArtifacts``, and the
-finalizer playbook runs with its vars before the Widget goes.
+finalizer playbook runs with its vars before the Widget goes. A Ticker's watch sets
+``reconcilePeriod``, ``manageStatus: false`` and ``watchDependentResources: false``, each followed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +25,7 @@ from kubeloop.testing import Kubectl, run_operator, until
 PROJECT = Path(__file__).parent / "project"
 RESOURCE = "widgets.ansible.kubeloop.test"
 SLEEPERS = "sleepers.ansible.kubeloop.test"
+TICKERS = "tickers.ansible.kubeloop.test"
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,10 @@ async def running(
 ) -> AsyncIterator[tuple[AnsibleOperator, Path]]:
     kubectl = Kubectl(control_plane.kubeconfig)
     kubectl("apply", "-f", str(PROJECT / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", f"crd/{SLEEPERS}", "--timeout=30s")
+    kubectl(
+        "wait", "--for=condition=Established", f"crd/{RESOURCE}", f"crd/{SLEEPERS}", f"crd/{TICKERS}",
+        "--timeout=30s",
+    )  # fmt: skip
     artifacts = tmp_path_factory.mktemp("widget-artifacts")
     operator = AnsibleOperator(PROJECT / "watches.yaml", name="widget-operator", artifacts_dir=artifacts)
     async with run_operator(operator, control_plane.kubeconfig):
@@ -227,3 +233,41 @@ async def test_failing_and_hanging_runs_are_failures_naming_the_task_retried_wit
         return [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "86399"]]
 
     await until(lambda: not hanging(), within=15, what="no hanging task left running")
+
+
+async def test_the_reconcile_period_managed_status_and_dependent_watches_follow_the_watches_file(
+    running: tuple[AnsibleOperator, Path], kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    # reconcilePeriod 2s: the role runs again and again with nothing changed (each run a new stamp).
+    kubectl("apply", "-n", namespace, "-f", "-", input=widget("ticking", kind="Ticker"))
+    stamps: set[str] = set()
+
+    async def stamped(name: str) -> str | None:
+        try:
+            return str(
+                (await client.get("v1/ConfigMap", f"{name}-ticks", namespace=namespace))["data"]["stamp"]
+            )
+        except NotFoundError:
+            return None
+
+    async def ticked_thrice() -> bool:
+        stamps.discard("")
+        stamps.add(await stamped("ticking") or "")
+        return len(stamps - {""}) >= 3
+
+    await until(ticked_thrice, within=90, interval=0.5, what="three runs of ticking, nothing changed")
+    # manageStatus: false: no Running/Successful conditions written.
+    ticking = await client.get(TICKERS, "ticking", namespace=namespace)
+    assert not (ticking.get("status") or {}).get("conditions"), ticking.get("status")
+    # watchDependentResources: false (and no period, by the annotation): the deleted ConfigMap stays
+    # deleted until the Ticker itself changes.
+    still = json.loads(widget("still", kind="Ticker"))
+    still["metadata"]["annotations"] = {"ansible.sdk.operatorframework.io/reconcile-period": "0s"}
+    kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(still))
+    await until(lambda: stamped("still"), within=60, what="still's first run")
+    kubectl("delete", "configmap", "still-ticks", "-n", namespace)
+    await asyncio.sleep(8)
+    assert await stamped("still") is None, "a run after its child was deleted"
+    kubectl("patch", TICKERS, "still", "-n", namespace, "--type=merge", "-p", '{"spec":{"touched":true}}')
+    await until(lambda: stamped("still"), within=60, what="still run again once it changed")
+    kubectl("delete", TICKERS, "ticking", "still", "-n", namespace)  # ticking runs every 2 s otherwise
