@@ -92,6 +92,7 @@ def goals(f: dict[str, dict[str, float]]) -> list[str]:
 
     def goal(what: str, key: str, peer: str, limit: float, why_missed: str) -> None:
         if peer not in f:
+            lines.append(f"- {what} \u2264 {limit}{X} {peer}'s: not measured ({peer} did not run): **open**")
             return
         ratio = ours[key] / f[peer][key] if f[peer][key] else float("inf")
         met = ratio <= limit
@@ -158,9 +159,10 @@ def kopf_reps(c: dict[str, Any]) -> str:
 def header(results: dict[str, Any]) -> str:
     c, load = results["config"], results["load"]
     note = f" {results['note']}" if results.get("note") else ""
+    reps = f"{c['reps']} repetition" + ("s" if c["reps"] != 1 else "")
     return (
-        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {c['reps']} repetitions"
-        f"{kopf_reps(c)}, {c['idle']:.0f} s steady state, {results['minutes']:.0f} minutes in all; "
+        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {reps}{kopf_reps(c)}, "
+        f"{c['idle']:.0f} s steady state, {results['minutes']:.0f} minutes in all; "
         f"{results['machine']}; load average (1 min) over the run "
         f"{load['min']:.1f} / {load['median']:.1f} / {load['max']:.1f} (min / median / max): the machine's "
         f"2 cores were shared with other work, so absolute times are noisy; ratios come from the same run."
