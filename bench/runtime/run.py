@@ -1155,13 +1155,19 @@ def memory_summary(mem: dict[str, Any], ns: list[int]) -> str:
         f"| {cell(kind, 'kubeloop (strip)')} |"
         for kind in ("configmaps", "pods")
     ]
+    load = (
+        ", load average {} at its start, {} at its end".format(*(f"{x[0]:.1f}" for x in mem["load"]))
+        if "load" in mem
+        else ""
+    )
     return "\n".join(
         [
             "<!-- memory:begin -->",
             "## Cache memory: kubeloop vs client-go",
             "",
-            f"From `bench/runtime/run.py --phases memory` ({mem.get('when', 'no date')}): RSS bytes per "
-            f"cached object (slope over {ns[0]:,} to {ns[-1]:,} objects), ÷ client-go's in brackets. "
+            f"From `bench/runtime/run.py --phases memory` ({mem.get('when', 'no date')}{load}): RSS bytes "
+            f"per cached object (slope over {ns[0]:,} to {ns[-1]:,} objects), ÷ client-go's at its defaults "
+            "in brackets (the stripped column: ÷ client-go's stripped). "
             "*Defaults*: a `kl.Operator`'s cache (slim managedFields, values interned) against a client-go "
             "informer (full managedFields), not like for like; *full* and *stripped*: both informers "
             "keeping, or both dropping, managedFields, like for like. Tables, method and where the bytes go: "
