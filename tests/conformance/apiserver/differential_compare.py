@@ -5,6 +5,7 @@ difference (``differential_known.KNOWN``) names it, and counted per category for
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from typing import Any
 from apiserver_twin import Answer
 
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The resourceVersions a delete precondition's 409 quotes: each server's own.
+PRECONDITION_RV = re.compile(r"(ResourceVersion in the precondition \()\d+(\) does not match [^(]*\()\d+")
 GENERATED = re.compile(r"\b(s[0-9]+-[ab]-)[a-z0-9]{5}\b")  # a generateName of the machine's, completed
 # What the real control plane's controllers add to a Deployment on their own time (status, revision).
 CONTROLLED = ("deployment.kubernetes.io/revision",)
@@ -76,7 +79,10 @@ def _strings(value: Any) -> Any:
         return {k: _strings(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_strings(v) for v in value]
-    return GENERATED.sub(r"\1<generated>", UID.sub("<uid>", value)) if isinstance(value, str) else value
+    if not isinstance(value, str):
+        return value
+    value = PRECONDITION_RV.sub(r"\1<rv>\2<rv>", value)
+    return GENERATED.sub(r"\1<generated>", UID.sub("<uid>", value))
 
 
 def _watched(obj: Any, kind: str) -> Any:
@@ -196,6 +202,7 @@ class Report:
     tolerated: Counter[str] = field(default_factory=Counter)
     known_used: Counter[str] = field(default_factory=Counter)
     diverged: list[tuple[Step, list[Difference]]] = field(default_factory=list)
+    contexts: list[list[str]] = field(default_factory=list)  # each divergence's sequence up to it
     sequences: int = 0
 
     def table(self) -> str:
@@ -225,6 +232,33 @@ class Report:
         lines = ["| known difference | steps it was tolerated in |", "|---|---|"]
         lines += [f"| {name} | {count:,} |" for name, count in self.known_used.most_common()]
         return "\n".join(lines)
+
+    def to_json(self) -> str:
+        """The counts and the divergences, for ``merged`` (a long run made in several chunks)."""
+        diverged = [
+            [
+                [s.category, s.kind, s.method, s.path, s.body],
+                [[list(d.path), d.real, d.embedded] for d in diffs],
+            ]
+            for s, diffs in self.diverged
+        ]
+        counts = {k: dict(getattr(self, k)) for k in ("steps", "exact", "tolerated", "known_used")}
+        data = {"sequences": self.sequences, **counts, "diverged": diverged, "contexts": self.contexts}
+        return json.dumps(data, default=repr)
+
+    @classmethod
+    def merged(cls, texts: list[str]) -> Report:
+        """One report of several chunks' ``to_json``."""
+        report = cls()
+        for text in texts:
+            data = json.loads(text)
+            report.sequences += data["sequences"]
+            for key in ("steps", "exact", "tolerated", "known_used"):
+                getattr(report, key).update(data[key])
+            for step, diffs in data["diverged"]:
+                report.diverged.append((Step(*step), [Difference(tuple(p), r, e) for p, r, e in diffs]))
+            report.contexts += data.get("contexts", [])
+        return report
 
     def divergences(self, per_category: int = 3) -> str:
         shown: Counter[str] = Counter()

@@ -23,9 +23,9 @@ def _in_managed_fields(diff: Difference) -> bool:
 
 
 _ALLOCATED = ("f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy", "f:nodePort")
-_INDEX = re.compile(r"\[\d+\]")
 _IN_STATUS = re.compile(r"(?<=: )status\.(\S+ in body)")
 _GO_TYPE = re.compile(r"of type [\w.\[\]]+$")
+_UNDECODABLE = re.compile(r"illegal base64 data at input byte \d+$")
 _STATUS_PARTS = {("status",), ("body", "code"), ("body", "reason"), ("body", "message")}
 
 
@@ -34,7 +34,7 @@ def _field_sets(step: Step, diff: Difference) -> bool:
         return False
     if diff.real is MISSING:  # a leaf the embedded server attributes and the real one does not
         return True
-    return diff.embedded is MISSING and (diff.path[-1] == "." or "f:selector" in diff.path)
+    return diff.embedded is MISSING and diff.path[-1] == "."
 
 
 def _decoding_details(step: Step, diff: Difference) -> bool:
@@ -54,12 +54,16 @@ def _typed_apply(step: Step, diff: Difference) -> bool:
             ("failed to create typed patch object", "failed to convert new object")
         )
     if diff.path == ("body", "details"):
-        return diff.real is MISSING
+        return diff.real is MISSING or (diff.embedded is MISSING and "FieldManagerConflict" in str(diff.real))
+    if diff.path == ("body", "message") and _UNDECODABLE.search(str(diff.embedded)):
+        return str(diff.real).startswith("Apply failed with")  # the real server's conflicts come first
     return diff.path in _STATUS_PARTS and (diff.real, diff.embedded) in (
         (500, 400),
         (500, 422),
         (MISSING, "BadRequest"),
         (MISSING, "Invalid"),
+        (409, 400),
+        ("Conflict", "BadRequest"),
     )
 
 
@@ -70,20 +74,28 @@ def _quoted_patch_result(step: Step, diff: Difference) -> bool:
     if diff.path[-1] != "message" or not isinstance(diff.real, str) or not isinstance(diff.embedded, str):
         return False
     marker = 'Invalid value: "'
-    return (
-        f"{marker}{{" in diff.embedded
-        and (f"{marker}{{" in diff.real or f"{marker}map[" in diff.real)
-        and diff.real.rsplit('": ', 1)[-1] == diff.embedded.rsplit('": ', 1)[-1]
-    )
+    if f"{marker}{{" not in diff.embedded:
+        return False
+    if f"{marker}map[" in diff.real:  # a strategic merge patch: Go's unstructured converter's wording too
+        return (
+            step.category == "patch-strategic"
+            and diff.real.split(marker)[0] == diff.embedded.split(marker)[0]
+        )
+    return f"{marker}{{" in diff.real and diff.real.rsplit('": ', 1)[-1] == diff.embedded.rsplit('": ', 1)[-1]
 
 
 def _controller_timing(step: Step, diff: Difference) -> bool:
-    """A Deployment's controllers write it on their own time on each server."""
+    """A Deployment's controllers write it on their own time on each server: a watch's events, and a
+    write conditional on the resourceVersion just read (an update, a delete's precondition)."""
     if step.kind != "Deployment":
         return False
     if step.category == "watch":
         return diff.path == ("body",)  # the events differ in number
-    return step.category == "update" and diff.path in _STATUS_PARTS | {("body", "details")}
+    answer = diff.path in _STATUS_PARTS or diff.path[:2] == ("body", "details")
+    if step.category == "delete":
+        version = (step.body or {}).get("version") if isinstance(step.body, dict) else None
+        return version == "current" and (answer or diff.path[:2] in (("body", "metadata"), ("body", "spec")))
+    return step.category == "update" and answer
 
 
 def _status_rules(step: Step, diff: Difference) -> bool:
@@ -107,24 +119,6 @@ def _repeated_causes(step: Step, diff: Difference) -> bool:
     return False
 
 
-def _applied_order(step: Step, diff: Difference) -> bool:
-    """List items in another order after an apply added one: their fields, or the index a cause names."""
-    if step.category != "apply":
-        return False
-    if "containers" in diff.path and diff.path[-1] in ("name", "image"):
-        return True
-    if diff.path == ("body", "details", "causes") and isinstance(diff.real, list):
-        return sorted(_INDEX.sub("[]", str(c)) for c in diff.real) == sorted(
-            _INDEX.sub("[]", str(c)) for c in diff.embedded if isinstance(diff.embedded, list)
-        )
-    return (
-        diff.path[-1] in ("message", "field")
-        and isinstance(diff.real, str)
-        and isinstance(diff.embedded, str)
-        and _INDEX.sub("[]", diff.real) == _INDEX.sub("[]", diff.embedded)
-    )
-
-
 def _conflict_causes(step: Step, diff: Difference) -> bool:
     """An apply's conflicts with several managers: the real server lists the causes in Go's map order."""
     return (
@@ -132,26 +126,6 @@ def _conflict_causes(step: Step, diff: Difference) -> bool:
         and diff.path[:3] == ("body", "details", "causes")
         and diff.path[-1] in ("message", "field")
         and str(diff.real).startswith(("conflict with", "."))
-    )
-
-
-_SELECTOR_LEAF = re.compile(r"^- \.spec\.selector\..*$", re.MULTILINE)
-
-
-def _conflict_lines(message: str) -> list[str]:
-    return sorted(set(_SELECTOR_LEAF.sub("- .spec.selector", message).splitlines()))
-
-
-def _atomic_selector_conflict(step: Step, diff: Difference) -> bool:
-    """An apply conflict over a label selector: the real server names the atomic selector itself."""
-    return (
-        step.category == "apply"
-        and diff.path == ("body", "message")
-        and isinstance(diff.real, str)
-        and isinstance(diff.embedded, str)
-        and diff.real.startswith("Apply failed with")
-        and ".spec.selector" in diff.real
-        and _conflict_lines(diff.real) == _conflict_lines(diff.embedded)
     )
 
 
@@ -166,9 +140,8 @@ KNOWN: list[Known] = [
         "Field sets of updates",
         "an Update's managedFields entry on the real server also names each map or struct the update "
         "created ('.' entries, from structured-merge-diff's comparison with the Go zero value of the "
-        "kind), treats a label selector and a Service's selector as atomic, and leaves out what the "
-        "Service registry allocates (cluster IPs, IP families, node ports); the embedded server "
-        "records every leaf the request's object holds",
+        "kind) and leaves out what the Service registry allocates (cluster IPs, IP families, node "
+        "ports); the embedded server records every leaf the request's object holds",
         _field_sets,
     ),
     Known(
@@ -200,7 +173,9 @@ KNOWN: list[Known] = [
     Known(
         "Go renderings of values",
         "the 422 for a patch whose result does not decode quotes the patched object as Go serialises "
-        "it; the embedded server quotes it as sorted JSON (the reason after the quote is the same)",
+        "it; the embedded server quotes it as sorted JSON (the reason after the quote is the same, but "
+        "for a strategic merge patch, which the real server quotes as a Go map and refuses in the "
+        "words of Go's unstructured converter)",
         _quoted_patch_result,
     ),
     Known(
@@ -218,8 +193,9 @@ KNOWN: list[Known] = [
     Known(
         "Apply of a value of the wrong type",
         "the real server refuses it while building or converting the typed patch, with a 500 quoting "
-        "Go's renderings; the embedded server answers the 400 (decoding) or 422 (a custom resource's "
-        "schema) an update gets",
+        "Go's renderings, and a value Go cannot convert (bad base64) only after the apply's conflicts; "
+        "the embedded server answers the 400 (decoding) or 422 (a custom resource's schema) an update "
+        "gets, before looking for conflicts",
         _typed_apply,
     ),
     Known(
@@ -228,13 +204,6 @@ KNOWN: list[Known] = [
         "Deployment's negative counts, a Service's ingress IP that is not an address); see the list "
         "of rules it does run",
         _status_rules,
-    ),
-    Known(
-        "Order of applied list items",
-        "when an apply adds items to an associative list (containers by name), the real server's merge "
-        "keeps the order of the applied configuration; the embedded server puts new items first, as a "
-        "strategic merge patch does",
-        _applied_order,
     ),
     Known(
         "Controllers' own writes",
@@ -250,13 +219,6 @@ KNOWN: list[Known] = [
         "of a Go map's iteration (it varies between identical requests); the embedded server sorts them "
         "by manager, as both servers order the message",
         _conflict_causes,
-    ),
-    Known(
-        "Atomic selectors in apply conflicts",
-        "a Deployment's label selector is atomic on the real server, so an apply conflict over it names "
-        "`.spec.selector`; the embedded server tracks the selector's keys and names each leaf "
-        "(`.spec.selector.matchLabels.app`), and lists a manager's conflicting fields in another order",
-        _atomic_selector_conflict,
     ),
     Known(
         "Repeated causes",

@@ -55,6 +55,7 @@ class Context:
     report: Report
     stop_at_first: bool  # raise at the first unlisted divergence (hypothesis then shrinks it)
     counter: itertools.count[int] = field(default_factory=itertools.count)
+    checkpoint: Callable[[Report], None] | None = None  # called between sequences (a long run's progress)
 
 
 Build = Callable[[Seen], tuple[str, Any]]
@@ -71,6 +72,9 @@ class Sequence(RuleBasedStateMachine):
         self.diverged = False
         self.sentinels = itertools.count()
         self.touched: set[str] = set()
+        self.log: list[str] = []  # the sequence's steps so far, reported with a divergence
+        if ctx.checkpoint and ctx.report.sequences % 20 == 0:
+            ctx.checkpoint(ctx.report)
         ctx.report.sequences += 1
         for server, seen in zip(
             SERVERS, self._both("GET", f"/api/v1/namespaces/{ctx.namespace}/configmaps?limit=1"), strict=True
@@ -102,6 +106,7 @@ class Sequence(RuleBasedStateMachine):
     def compare(self, step: Step, real: Any, embedded: Any) -> None:
         report = self.ctx.report
         report.steps[step.category] += 1
+        self.log.append(f"{step.describe()[:600]} -> {real.status} / {embedded.status}")
         diffs = differences(normalise(real, step.kind), normalise(embedded, step.kind))
         if not diffs:
             report.exact[step.category] += 1
@@ -110,8 +115,12 @@ class Sequence(RuleBasedStateMachine):
         if names is not None:
             report.tolerated[step.category] += 1
             report.known_used.update(set(names))
+            # A known difference in what was stored (one server refused, the other accepted) parts the
+            # servers' states too: the rest of the sequence would only report its consequences.
+            self.diverged = self.diverged or real.status != embedded.status
             return
         report.diverged.append((step, diffs))
+        report.contexts.append(list(self.log))
         if self.ctx.stop_at_first:
             raise Divergence(f"{step.describe()}\n" + "\n".join(str(d) for d in diffs))
         if real.status != embedded.status:

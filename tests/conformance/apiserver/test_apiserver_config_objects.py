@@ -1,6 +1,6 @@
 """Secrets and ConfigMaps as the real kube-apiserver keeps them, compared in the same test: stringData
-merged into data, immutable ones refusing changes, a Secret's type fixed, keys and the 1 MiB size
-checked; label and annotation rules on every kind."""
+merged into data, immutable ones refusing changes, a Secret's type fixed and the keys each type needs,
+keys and the 1 MiB size checked; label and annotation rules on every kind."""
 
 from __future__ import annotations
 
@@ -52,13 +52,28 @@ async def test_immutable_objects_refuse_changes_to_data_and_to_immutable(
     assert embedded.status == real.status == 200
 
 
-async def test_a_secret_type_never_changes_and_tls_secrets_need_their_keys(twin: Twin, tns: str) -> None:
+async def test_a_secret_type_never_changes_and_each_type_needs_its_keys(twin: Twin, tns: str) -> None:
     path = f"/api/v1/namespaces/{tns}/secrets"
     await twin.call("POST", path, secret("typed", type="Opaque"))
     await twin.same_refusal(
         "PATCH", f"{path}/typed", {"type": "kubernetes.io/tls"}, "application/merge-patch+json"
     )
-    await twin.same_refusal("POST", path, secret("tls", type="kubernetes.io/tls", data={}))
+    # The differential run found basic-auth's keys unchecked (the real server names both).
+    await twin.same_refusal(
+        "PATCH", f"{path}/typed", {"type": "kubernetes.io/basic-auth"}, "application/merge-patch+json"
+    )
+    for kind, data in (
+        ("kubernetes.io/tls", {}),
+        ("kubernetes.io/basic-auth", {}),
+        ("kubernetes.io/ssh-auth", {"ssh-privatekey": ""}),
+        ("kubernetes.io/dockerconfigjson", {}),
+        ("kubernetes.io/service-account-token", {}),
+    ):
+        await twin.same_refusal("POST", path, secret("needs-keys", type=kind, data=data))
+    real, embedded = await twin.call(
+        "POST", path, secret("basic", type="kubernetes.io/basic-auth", data={"password": ""})
+    )
+    assert embedded.status == real.status == 201
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ request sent to the real kube-apiserver and to the embedded server and the answe
 
 ``make test`` runs a short form; ``make test-differential`` the long one (``KUBELOOP_DIFFERENTIAL=N``
 sequences; 10,000 for the figures in docs/apiserver.md), which counts every sequence before failing and
-writes its table to ``build/differential.md``."""
+writes its counts to ``build/differential-<seed>.json``; several chunks (``--hypothesis-seed``) are
+merged into ``build/differential.md`` by running this file with their paths."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import contextlib
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,14 +51,20 @@ def gizmos(twin: Twin) -> Iterator[None]:
 
 
 def run(
-    twin: Twin, namespace: str, sequences: int, steps: int, stop_at_first: bool, derandomize: bool = False
+    twin: Twin,
+    namespace: str,
+    sequences: int,
+    steps: int,
+    stop_at_first: bool,
+    derandomize: bool = False,
+    checkpoint: Callable[[Report], None] | None = None,
 ) -> Report:
     report = Report()
     with asyncio.Runner() as runner:
         connections = contextlib.AsyncExitStack()
         runner.run(connections.enter_async_context(twin.connected()))
         try:
-            ctx = Context(twin, namespace, runner, report, stop_at_first)
+            ctx = Context(twin, namespace, runner, report, stop_at_first, checkpoint=checkpoint)
             run_state_machine_as_test(
                 lambda: Sequence(ctx),
                 settings=settings(
@@ -87,13 +94,37 @@ def test_request_sequences_get_the_same_answers_from_both_servers(twin: Twin, tn
 
 
 @pytest.mark.long
-def test_ten_thousand_sequences_find_no_unlisted_divergence(twin: Twin, tns: str, gizmos: None) -> None:
-    report = run(twin, tns, sequences=LONG or 10_000, steps=10, stop_at_first=False)
-    text = f"{report.sequences:,} sequences\n\n{report.table()}\n\n{report.known_table()}\n"
+@pytest.mark.timeout(0)
+def test_ten_thousand_sequences_find_no_unlisted_divergence(
+    twin: Twin, tns: str, gizmos: None, pytestconfig: pytest.Config
+) -> None:
+    # A chunk of a long run: pytest --hypothesis-seed=N makes it repeatable; its counts go to
+    # build/differential-<seed>.json (rewritten every 20 sequences, so a chunk stopped early still
+    # counts what it finished) for merge_reports (build/differential.md for the whole run).
+    seed = pytestconfig.getoption("hypothesis_seed", None)
     (ROOT / "build").mkdir(exist_ok=True)
-    (ROOT / "build/differential.md").write_text(text)
+    out = ROOT / f"build/differential-{seed or os.getpid()}.json"
+    report = run(
+        twin,
+        tns,
+        LONG or 10_000,
+        steps=10,
+        stop_at_first=False,
+        checkpoint=lambda r: out.write_text(r.to_json()),
+    )
+    out.write_text(report.to_json())
+    text = f"seed {seed}: {report.sequences:,} sequences\n\n{report.table()}\n\n{report.known_table()}\n"
     print(text)
     assert not report.diverged, report.divergences()
+
+
+def merge_reports(paths: list[Path]) -> str:
+    """The table of a long run made in chunks (``python test_apiserver_differential.py build/*.json``)."""
+    report = Report.merged([p.read_text() for p in paths])
+    return (
+        f"{report.sequences:,} sequences\n\n{report.table()}\n\n{report.known_table()}\n\n"
+        f"{report.divergences(per_category=100)}\n"
+    )
 
 
 def test_every_known_difference_is_listed_in_the_docs() -> None:
@@ -101,3 +132,11 @@ def test_every_known_difference_is_listed_in_the_docs() -> None:
     listed = set(re.findall(r"\*\*([^*]+)\.\*\*", docs))
     assert [k.name for k in KNOWN if k.name not in listed] == []
     assert all(k.reason for k in KNOWN)
+
+
+if __name__ == "__main__":
+    import sys
+
+    text = merge_reports([Path(p) for p in sys.argv[1:]])
+    (ROOT / "build/differential.md").write_text(text)
+    print(text)

@@ -91,6 +91,21 @@ async def test_a_custom_resource_update_without_resource_version_is_invalid(
         await asyncio.sleep(0.2)
     await twin.same_refusal("PUT", f"{path}/k", dict(body, spec={"size": 2}))
     await twin.same_status("PUT", f"{path}/missing", dict(body, metadata={"name": "missing"}))
+    # Found by the differential run: a delete's precondition names the group-qualified kind, and a
+    # custom resource deleted at once is answered with a Status, not the object.
+    options = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "1"}}
+    refused = await twin.call("DELETE", f"{path}/k", options)
+    assert [(a.status, a.body["message"].split(":")[0], a.body["details"]) for a in refused] == [
+        (
+            409,
+            f'Operation cannot be fulfilled on Knob.{group} "k"',
+            {"name": "k", "group": group, "kind": "Knob"},
+        )
+    ] * 2
+    deleted = await twin.call("DELETE", f"{path}/k")
+    assert [(a.status, a.body["kind"], a.body["details"]["kind"]) for a in deleted] == [
+        (200, "Status", "knobs")
+    ] * 2
 
 
 async def test_crds_whose_names_clash_are_not_accepted_nor_served(twin: Twin, tns: str, group: str) -> None:

@@ -177,7 +177,8 @@ class DeploymentController(Builtin):
             latest = self.deployments.get(d["metadata"].get("namespace") or "", d["metadata"]["name"]) or d
             stamped = copy.deepcopy(latest)
             stamped["metadata"].setdefault("annotations", {})[REVISION] = wanted
-            await self.runtime.update(self.d_rt, stamped)
+            # Through /status, as the real controller: the main resource would bump the generation.
+            await self.runtime.update(self.d_rt, stamped, "status")
 
     async def _scale(self, d: Obj, rs: Obj, replicas: int) -> Obj:
         surge = 0 if _recreate(d) else surge_and_unavailable(d)[0]

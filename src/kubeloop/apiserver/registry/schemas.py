@@ -99,6 +99,14 @@ class Node:
         return "merge" in str(s.get("x-kubernetes-patch-strategy", "")) and not self.list_keys
 
     @property
+    def atomic_map(self) -> bool:
+        """A map or struct replaced and owned as a whole (``x-kubernetes-map-type: atomic``: label
+        selectors, a Service's selector, owner references)."""
+        return any(
+            (src or {}).get("x-kubernetes-map-type") == "atomic" for src in (self.schema, self._resolved())
+        )
+
+    @property
     def retains_keys(self) -> bool:
         return "retainKeys" in str((self.schema or {}).get("x-kubernetes-patch-strategy", ""))
 

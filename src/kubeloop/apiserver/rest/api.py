@@ -73,6 +73,37 @@ def _check_resource_version(rt: ResourceType, name: str, given: Obj, old: Obj) -
         raise conflict(rt.plural, rt.group, name, _MODIFIED)
 
 
+# etcd key prefixes of the real server that are not the resource's name (custom resources: group/plural).
+_ETCD_PREFIX = {
+    ("", "services"): "services/specs",
+    ("", "endpoints"): "services/endpoints",
+    ("", "nodes"): "minions",
+    ("networking.k8s.io", "ingresses"): "ingress",
+    ("apiextensions.k8s.io", "customresourcedefinitions"): "apiextensions.k8s.io/customresourcedefinitions",
+    ("apiregistration.k8s.io", "apiservices"): "apiregistration.k8s.io/apiservices",
+}
+
+
+def _check_uid(rt: ResourceType, namespace: str | None, name: str, given: Obj, old: Obj | None) -> None:
+    """A PUT whose object names a uid is conditional on it, as the real store's update preconditions
+    (checked before anything else, also when the object is missing): 409 with the storage error."""
+    uid = given["metadata"].get("uid")
+    stored = (old or {}).get("metadata", {}).get("uid", "")
+    if not uid or uid == stored:
+        return
+    prefix = (
+        f"{rt.group}/{rt.plural}"
+        if rt.crd is not None
+        else _ETCD_PREFIX.get((rt.group, rt.plural), rt.plural)
+    )
+    key = "/".join(["/registry", prefix, *([namespace] if namespace else []), name])
+    why = (
+        f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: "
+        f"Precondition failed: UID in precondition: {uid}, UID in object meta: {stored}"
+    )
+    raise conflict(rt.plural, rt.group, name, why)
+
+
 @dataclass(frozen=True)
 class WriteOptions:
     dry_run: bool = False
@@ -440,6 +471,7 @@ class Api:
 
         def job(view: View, review: Review) -> tuple[Obj, bool]:
             old = view.get(_key(rt, namespace, name))
+            _check_uid(rt, namespace, name, obj, old)
             if old is None:
                 if not (create and for_resource(rt).allow_create_on_update):
                     raise not_found(rt.plural, rt.group, name)
@@ -605,6 +637,7 @@ class Api:
         if rt.has_status:
             if subresource == "status":
                 status = new.get("status")
+                annotations = (new.get("metadata") or {}).get("annotations")
                 new = (
                     dict(copy.deepcopy(old), status=status)
                     if status is not None
@@ -613,6 +646,10 @@ class Api:
                 new["metadata"] = dict(
                     old_md, managedFields=managed if managed is not None else old_md.get("managedFields")
                 )
+                if rt.kind == "Deployment":  # its status strategy keeps the request's annotations
+                    new["metadata"]["annotations"] = annotations
+                    if annotations is None:
+                        del new["metadata"]["annotations"]
             elif "status" in old:
                 new["status"] = copy.deepcopy(old["status"])
             else:
@@ -645,7 +682,13 @@ class Api:
         # After the strategy's defaults, as the real server compares: a field left out and defaulted
         # back to its value is no change.
         if rt.has_generation:
-            md["generation"] = old_md.get("generation", 1) + (1 if meta.spec_changed(old, new) else 0)
+            # A Deployment's annotations count too (its strategy: they are copied to its ReplicaSets).
+            changed = meta.spec_changed(old, new) or (
+                rt.kind == "Deployment"
+                and subresource is None
+                and old_md.get("annotations") != md.get("annotations")
+            )
+            md["generation"] = old_md.get("generation", 1) + (1 if changed else 0)
         else:
             md.pop("generation", None)
         _validate(rt, strategy, new, old_here, view)
@@ -726,7 +769,7 @@ class Api:
         if opts.uid and opts.uid != md.get("uid"):
             raise conflict(
                 rt.kind,
-                "",
+                rt.group,
                 name,
                 f"the UID in the precondition ({opts.uid}) does not match the UID in record "
                 f"({md.get('uid')}). The object might have been deleted and then recreated",
@@ -734,7 +777,7 @@ class Api:
         if opts.resource_version and opts.resource_version != md.get("resourceVersion"):
             raise conflict(
                 rt.kind,
-                "",
+                rt.group,
                 name,
                 f"the ResourceVersion in the precondition ({opts.resource_version}) does not match the "
                 f"ResourceVersion in record ({md.get('resourceVersion')}). "

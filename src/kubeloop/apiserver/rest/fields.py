@@ -17,6 +17,7 @@ Semantics (a simplification of structured-merge-diff that keeps what clients obs
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -24,7 +25,6 @@ import orjson
 from kubeloop.apiserver.machinery.errors import Cause, StatusError
 from kubeloop.apiserver.machinery.meta import now
 from kubeloop.apiserver.registry.schemas import Node
-from kubeloop.apiserver.rest.patch import strategic_merge
 
 __all__ = ["apply", "field_set", "track_update"]
 
@@ -74,9 +74,11 @@ def _key_of(item: Obj, keys: tuple[str, ...], schema: Node) -> str:
 
 
 def field_set(value: Any, schema: Node, prefix: Path = ()) -> dict[Path, Any]:
-    """Leaf paths of ``value`` with their values."""
+    """Leaf paths of ``value`` with their values (an atomic map is one leaf)."""
     out: dict[Path, Any] = {}
-    if isinstance(value, dict):
+    if isinstance(value, dict) and prefix and schema.atomic_map:
+        out[prefix] = value
+    elif isinstance(value, dict):
         if not value and prefix:
             out[prefix] = {}
         for key, child in value.items():
@@ -242,12 +244,18 @@ def apply(
     wanted = field_set(mine_part, schema)
     existing = field_set(owned_part(current, subresource, has_status), schema) if current else {}
     pairs = _entries(managed)
+    # As structured-merge-diff compares the live object with the merged one: a field another manager
+    # owns conflicts when the configuration adds it (a map or list item new to the object included)
+    # or changes its value; maps and list items themselves are never changed, only added.
+    live_nodes, config_nodes = _nodes(existing), _nodes(wanted)
     conflicts: list[tuple[str, Path]] = []
     for entry, paths in pairs:
         if _same(entry, manager, "Apply", subresource):
             continue
-        for path in paths & set(wanted):
-            if existing.get(path, _MISSING) != wanted[path] and wanted[path] != _MARK:
+        for path in paths & config_nodes:
+            value = wanted.get(path, _MARK)
+            changed = value != _MARK and value != {} and existing.get(path, _MISSING) != value
+            if path not in live_nodes or changed:
                 conflicts.append((_printed(entry, api_version), path))
     if conflicts and not force:
         raise _conflict_error(conflicts)
@@ -257,7 +265,7 @@ def apply(
             if not _same(entry, manager, "Apply", subresource):
                 paths -= taken
     base = copy.deepcopy(current) if current else {}
-    merged = strategic_merge(base, _without_nulls(mine_part), schema)
+    merged: Obj = _merge(base, _without_nulls(mine_part), schema)
     mine = next((p for e, p in pairs if _same(e, manager, "Apply", subresource)), set())
     others: set[Path] = set()
     for entry, paths in pairs:
@@ -265,8 +273,10 @@ def apply(
             others |= paths
     # Shortest paths first: an associative-list item goes as a whole before its key fields would
     # (removing its key field first would leave the item unfindable, and half of it in place).
+    # A path still applied below (an empty map applied before, keys applied now) stays too.
+    kept = others | set(wanted)
     for path in sorted(mine - set(wanted), key=len):
-        if not any(o[: len(path)] == path for o in others):
+        if not any(o[: len(path)] == path for o in kept):
             _remove_path(merged, path)
     md = merged.setdefault("metadata", {})
     for key in ("finalizers", "labels", "annotations"):  # emptied ones go, as Go's omitempty drops them
@@ -279,6 +289,78 @@ def apply(
     pairs.insert(0, (entry, set(wanted)))
     merged.setdefault("metadata", {})["managedFields"] = _rebuild(pairs)
     return merged
+
+
+def _nodes(fields: dict[Path, Any]) -> set[Path]:
+    """Every path of a field set and every path above one (the maps and list items holding it)."""
+    return {path[:n] for path in fields for n in range(1, len(path) + 1)}
+
+
+def _merge(live: Any, config: Any, schema: Node) -> Any:
+    """``config`` merged into ``live`` as structured-merge-diff merges an applied configuration: maps
+    field by field, associative lists and sets item by item (``_merge_items``), anything else (atomic maps
+    included) replaced."""
+    if isinstance(config, dict) and not schema.atomic_map:
+        out = dict(live) if isinstance(live, dict) else {}
+        for key, value in config.items():
+            out[key] = _merge(out.get(key), value, schema.field(key))
+        return out
+    if isinstance(config, list) and isinstance(live, list):
+        keys = schema.list_keys
+        if keys and all(isinstance(i, dict) for i in config + live):
+            item = schema.items()
+            return _merge_items(
+                live, config, lambda i: _key_of(i, keys, item), lambda a, b: _merge(a, b, item)
+            )
+        if schema.is_set and not any(isinstance(i, dict | list) for i in config + live):
+            return _merge_items(live, config, lambda i: orjson.dumps(i).decode(), lambda a, b: b)
+    return copy.deepcopy(config)
+
+
+def _merge_items(
+    live: list[Any], config: list[Any], ident: Callable[[Any], str], merge: Callable[[Any, Any], Any]
+) -> list[Any]:
+    """The items of a merged list in structured-merge-diff's order (``visitListItems``): the live
+    items the configuration leaves out stay where they are, the others follow the configuration's
+    order, new ones where the configuration puts them."""
+    lhs, rhs = [ident(i) for i in live], [ident(i) for i in config]
+    seen_lhs: dict[str, Any] = {}
+    for key, item in zip(lhs, live, strict=True):
+        seen_lhs.setdefault(key, item)
+    seen_rhs = dict(zip(rhs, config, strict=True))
+    shared = [k for k in rhs if k in seen_lhs]
+    next_shared = shared.pop(0) if shared else None
+    merged: set[str] = set()
+    out: list[Any] = []
+    li = ri = 0
+    while li < len(lhs) or ri < len(rhs):
+        if li < len(lhs) and ri < len(rhs):
+            key = lhs[li]
+            if key == rhs[ri]:
+                merged.add(key)
+                out.append(merge(seen_lhs[key], seen_rhs[key]))
+                li, ri = li + 1, ri + 1
+                next_shared = shared.pop(0) if shared else None
+                continue
+            if key in seen_rhs and next_shared is not None and next_shared != key:
+                li += 1
+                continue
+        if li < len(lhs):
+            key = lhs[li]
+            if key not in seen_rhs:
+                out.append(copy.deepcopy(live[li]))
+                li += 1
+                continue
+            if key in merged:
+                li += 1
+        if ri < len(rhs):
+            key = rhs[ri]
+            merged.add(key)
+            out.append(merge(seen_lhs[key], seen_rhs[key]) if key in seen_lhs else copy.deepcopy(config[ri]))
+            ri += 1
+            if next_shared is not None and next_shared == key:
+                next_shared = shared.pop(0) if shared else None
+    return out
 
 
 def _without_nulls(value: Any) -> Any:
@@ -338,8 +420,10 @@ def _printed(entry: Obj, api_version: str) -> str:
 
 
 def _conflict_error(conflicts: list[tuple[str, Path]]) -> StatusError:
-    """The real 409: causes and message by manager (sorted), each manager's fields in order."""
-    conflicts = sorted(conflicts, key=lambda c: c[0])
+    """The real 409: causes and message by manager (sorted), each manager's fields in the order
+    structured-merge-diff iterates a field set."""
+    order = {p: n for n, p in enumerate(_set_order([p for _, p in conflicts]))}
+    conflicts = sorted(conflicts, key=lambda c: (c[0], order[c[1]]))
     causes = [Cause("FieldManagerConflict", f"conflict with {m}", describe(p)) for m, p in conflicts]
     if len(conflicts) == 1:
         m, p = conflicts[0]
@@ -351,3 +435,20 @@ def _conflict_error(conflicts: list[tuple[str, Path]]) -> StatusError:
             lines += [f"- {describe(p)}" for m, p in conflicts if m == manager]
         message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
     return StatusError(409, "Conflict", message, causes=causes)
+
+
+_ELEMENT_RANK = {"f": 0, "k": 1, "v": 2, "i": 3}
+
+
+def _set_order(paths: list[Path], depth: int = 0) -> list[Path]:
+    """``paths`` as structured-merge-diff's ``Set.Iterate`` visits them: at each level the paths that
+    end there, then each deeper one's, both sorted by path element (field names before keys)."""
+
+    def rank(part: str) -> tuple[int, str]:
+        kind, _, rest = part.partition(":")
+        return _ELEMENT_RANK.get(kind, 4), rest
+
+    out = sorted({p for p in paths if len(p) == depth + 1}, key=lambda p: rank(p[depth]))
+    for child in sorted({p[depth] for p in paths if len(p) > depth + 1}, key=rank):
+        out += _set_order([p for p in paths if len(p) > depth + 1 and p[depth] == child], depth + 1)
+    return out

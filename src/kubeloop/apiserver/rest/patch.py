@@ -2,7 +2,8 @@
 
 Role: pure functions from (current object, patch) to the patched object; ``rest`` runs them inside
 the writer so a patch applies atomically to the newest version. Failures raise ``StatusError`` with the
-status the real server gives (422 for a JSON patch test/path failure, 400 for a malformed patch).
+status the real server gives (a bare 422 for any JSON patch operation that does not apply, 400 for a
+malformed patch).
 
 Strategic merge follows the list keys of the object's schema (``schemas.Node``): lists with a merge key
 (containers by ``name``, ports by ``containerPort``/``port``, env by ``name``…) merge item by item, lists
@@ -14,6 +15,7 @@ with strategy ``merge`` and no key merge as sets, every other list is replaced. 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from kubeloop.apiserver.machinery.errors import StatusError, bad_request
@@ -22,7 +24,7 @@ from kubeloop.apiserver.registry.schemas import Node
 __all__ = ["json_patch", "merge_patch", "strategic_merge"]
 
 Obj = dict[str, Any]
-_REJECTED = "the server rejected our request due to an error in our request: "
+_REJECTED = "the server rejected our request due to an error in our request"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -49,15 +51,17 @@ def _split(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise bad_request(f'invalid JSON pointer "{path}"')
+        raise _rejected()
     return [_unescape(t) for t in path[1:].split("/")]
 
 
-def _invalid(message: str) -> StatusError:
-    return StatusError(422, "Invalid", message)
+def _rejected() -> StatusError:
+    """The real server's answer to any operation that does not apply (a failed test, a missing path,
+    an unknown operation): a bare 422 with empty details, whatever json-patch said."""
+    return StatusError(422, "Invalid", _REJECTED, always_details=True)
 
 
-def _parent(doc: Any, tokens: list[str], path: str) -> Any:
+def _parent(doc: Any, tokens: list[str]) -> Any:
     node = doc
     for token in tokens[:-1]:
         if isinstance(node, dict) and token in node:
@@ -65,7 +69,7 @@ def _parent(doc: Any, tokens: list[str], path: str) -> Any:
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             node = node[int(token)]
         else:
-            raise _invalid(_REJECTED + f'doc is missing path: "{path}"')
+            raise _rejected()
     return node
 
 
@@ -73,38 +77,35 @@ def _get(doc: Any, path: str) -> Any:
     tokens = _split(path)
     if not tokens:
         return doc
-    parent = _parent(doc, tokens, path)
+    parent = _parent(doc, tokens)
     last = tokens[-1]
     if isinstance(parent, dict) and last in parent:
         return parent[last]
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent[int(last)]
-    raise _invalid(_REJECTED + f'doc is missing key: "{path}"')
+    raise _rejected()
 
 
 def _remove(doc: Any, path: str) -> Any:
     tokens = _split(path)
-    parent = _parent(doc, tokens, path)
+    parent = _parent(doc, tokens)
     last = tokens[-1]
     if isinstance(parent, dict) and last in parent:
         return parent.pop(last)
     if isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
         return parent.pop(int(last))
-    # The real server drops the detail here (and sends empty details).
-    raise StatusError(422, "Invalid", _REJECTED.rstrip(": "), always_details=True)
+    raise _rejected()
 
 
 def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
     tokens = _split(path)
     if not tokens:
         return copy.deepcopy(value)
-    parent = _parent(doc, tokens, path)
+    parent = _parent(doc, tokens)
     last = tokens[-1]
     if isinstance(parent, dict):
         if replace and last not in parent:
-            raise _invalid(
-                _REJECTED + f"replace operation does not apply: doc is missing key: {path}: missing value"
-            )
+            raise _rejected()
         parent[last] = copy.deepcopy(value)
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -115,9 +116,9 @@ def _add(doc: Any, path: str, value: Any, replace: bool = False) -> Any:
             else:
                 parent.insert(int(last), copy.deepcopy(value))
         else:
-            raise _invalid(_REJECTED + f'add operation does not apply: doc is missing path: "{path}"')
+            raise _rejected()
     else:
-        raise _invalid(_REJECTED + f'doc is missing path: "{path}"')
+        raise _rejected()
     return doc
 
 
@@ -128,7 +129,7 @@ def json_patch(target: Obj, operations: Any) -> Obj:
     doc: Any = copy.deepcopy(target)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op:
-            raise bad_request(_REJECTED.rstrip(": "))
+            raise bad_request(_REJECTED)
         kind, path = op["op"], op.get("path", "")
         if kind == "add":
             doc = _add(doc, path, op.get("value"))
@@ -142,11 +143,16 @@ def json_patch(target: Obj, operations: Any) -> Obj:
         elif kind == "copy":
             doc = _add(doc, path, _get(doc, op["from"]))
         elif kind == "test":
-            if _get(doc, path) != op.get("value"):
-                raise _invalid(_REJECTED + f"testing value {path} failed: test failed")
+            tokens = _split(path)
+            parent = _parent(doc, tokens) if tokens else None
+            if tokens and isinstance(parent, dict) and tokens[-1] not in parent:
+                found = None  # json-patch: a key missing from a map there passes a test for null
+            else:
+                found = _get(doc, path)
+            if found != op.get("value"):
+                raise _rejected()
         else:
-            # The real server answers an unknown operation with its bare rejection, details empty.
-            raise StatusError(422, "Invalid", _REJECTED.rstrip(": "), always_details=True)
+            raise _rejected()
     if not isinstance(doc, dict):
         raise bad_request("the patch did not produce an object")
     return doc
@@ -203,34 +209,56 @@ def _merge_list(current: Any, patch: list[Any], schema: Node) -> list[Any]:
     if keys and all(isinstance(i, dict) for i in patch):
         if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
             return [copy.deepcopy(i) for i in patch if i.get("$patch") != "replace"]
-        added: list[Any] = []
+        merged = existing[:]
         for item in patch:
             present = [k for k in keys if k in item] or list(keys[:1])
             match = next(
                 (
                     n
-                    for n, e in enumerate(existing)
+                    for n, e in enumerate(merged)
                     if isinstance(e, dict) and all(e.get(k) == item.get(k) for k in present)
                 ),
                 None,
             )
             if item.get("$patch") == "delete":
                 if match is not None:
-                    existing.pop(match)
+                    merged.pop(match)
                 continue
             if match is None:
-                added.append(_merge_map({}, item, schema.items()))
+                merged.append(_merge_map({}, item, schema.items()))
             else:
-                existing[match] = _merge_map(existing[match], item, schema.items())
-        # As the real server: items only in the patch come first, then the server's in their order.
-        return added + existing
+                merged[match] = _merge_map(merged[match], item, schema.items())
+        kept = [i for i in patch if i.get("$patch") != "delete"]
+        return _element_order(merged, kept, existing, lambda i: repr(i.get(keys[0])))
     if schema.is_set:
         out = existing[:]
         for item in patch:
             if item not in out:
                 out.append(copy.deepcopy(item))
-        return out
+        return _element_order(out, patch, existing, repr)
     return [copy.deepcopy(i) for i in patch]
+
+
+def _element_order(
+    merged: list[Any], patch: list[Any], server: list[Any], ident: Callable[[Any], str]
+) -> list[Any]:
+    """The order of a merged list as strategic merge gives it (``normalizeElementOrder``): the items the
+    patch names in the patch's order, the others in the server's, interleaved where the server's order
+    puts one of the others before an item the patch names; the patch's new items go first."""
+    patch_at = {ident(i): n for n, i in reversed(list(enumerate(patch)))}
+    server_at = {ident(i): n for n, i in reversed(list(enumerate(server)))}
+    named = sorted((i for i in merged if ident(i) in patch_at), key=lambda i: patch_at[ident(i)])
+    others = sorted(
+        (i for i in merged if ident(i) not in patch_at), key=lambda i: server_at.get(ident(i), -1)
+    )
+    out = []
+    while named or others:
+        left, right = (ident(others[0]) if others else None), (ident(named[0]) if named else None)
+        if right is None or (left in server_at and right in server_at and server_at[left] < server_at[right]):
+            out.append(others.pop(0))
+        else:
+            out.append(named.pop(0))
+    return out
 
 
 def _reorder(target: Obj, name: str, order: list[Any], schema: Node) -> None:

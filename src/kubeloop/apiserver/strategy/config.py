@@ -1,5 +1,5 @@
 """Secrets and ConfigMaps: ``stringData`` merged into ``data``; keys, total size (1 MiB) and the
-``kubernetes.io/tls`` keys checked; ``immutable`` ones refuse changes to their data; a Secret's type
+keys each Secret type requires checked; ``immutable`` ones refuse changes to their data; a Secret's type
 never changes. Rules and messages as ``pkg/apis/core/validation`` has them."""
 
 from __future__ import annotations
@@ -16,7 +16,25 @@ __all__ = ["ConfigMapStrategy", "SecretStrategy"]
 
 MAX_SIZE = 1024 * 1024
 _IMMUTABLE = "field is immutable when `immutable` is set"
-_REQUIRED_KEYS = {"kubernetes.io/tls": ("tls.crt", "tls.key")}
+_REQUIRED_KEYS = {
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+}
+
+
+def _type_causes(obj: Obj, data: Obj) -> list[Cause]:
+    """What each Secret type requires of the Secret (``ValidateSecret``'s switch on the type)."""
+    kind = obj.get("type", "")
+    if kind == "kubernetes.io/service-account-token":
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if not annotations.get("kubernetes.io/service-account.name"):
+            return [validation.required("metadata.annotations[kubernetes.io/service-account.name]")]
+    if kind == "kubernetes.io/basic-auth" and "username" not in data and "password" not in data:
+        return [validation.required("data[username]"), validation.required("data[password]")]
+    if kind == "kubernetes.io/ssh-auth" and not data.get("ssh-privatekey"):
+        return [validation.required("data[ssh-privatekey]")]
+    return [validation.required(f"data[{key}]") for key in _REQUIRED_KEYS.get(kind, ()) if key not in data]
 
 
 def _drop_empty(obj: Obj, *fields: str) -> None:
@@ -62,12 +80,7 @@ class SecretStrategy(Strategy):
         causes += _key_causes("data", data)
         if sum(len(base64.b64decode(v or "")) for v in data.values()) > MAX_SIZE:
             causes.append(validation.too_long("data", MAX_SIZE))
-        causes += [
-            validation.required(f"data[{key}]")
-            for key in _REQUIRED_KEYS.get(obj.get("type", ""), ())
-            if key not in data
-        ]
-        return causes
+        return causes + _type_causes(obj, data)
 
 
 def _merge_string_data(obj: Obj) -> None:

@@ -12,8 +12,6 @@ __all__ = ["CustomResourceStrategy"]
 
 
 class CustomResourceStrategy(Strategy):
-    return_deleted_object = True
-
     def prepare_for_create(self, rt: ResourceType, obj: Obj, view: View) -> None:
         super().prepare_for_create(rt, obj, view)
         structural.prepare(rt, obj)

@@ -93,6 +93,10 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
     wants_node_ports = spec["type"] in ("NodePort", "LoadBalancer")
     if wants_node_ports:
         spec.setdefault("externalTrafficPolicy", "Cluster")
+    elif old_spec.get("type") in ("NodePort", "LoadBalancer") and (
+        spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy")
+    ):
+        spec.pop("externalTrafficPolicy", None)  # dropTypeDependentFields: it no longer applies
     used = _used_node_ports(view, obj)
     causes: list[Cause] = []
     for n, port in enumerate(spec.get("ports") or []):

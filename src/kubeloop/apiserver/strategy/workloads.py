@@ -18,9 +18,9 @@ __all__ = ["DaemonSetStrategy", "DeploymentStrategy", "ReplicaSetStrategy", "Sta
 
 
 def _go_selector(selector: Obj | None) -> str:
-    """A LabelSelector as Go's ``%#v`` shows it."""
+    """A LabelSelector as Go's ``%#v`` shows it (a nil one as the field error prints nil: "null")."""
     if selector is None:
-        return "(*v1.LabelSelector)(nil)"
+        return '"null"'
     expressions = selector.get("matchExpressions")
     shown = (
         "[]v1.LabelSelectorRequirement(nil)"
@@ -115,6 +115,9 @@ class DeploymentStrategy(_Workload):
     def spec_causes(self, spec: Obj) -> list[Cause]:
         strategy = spec.get("strategy") or {}
         kind = strategy.get("type")
+        if kind == "Recreate" and strategy.get("rollingUpdate") is not None:
+            why = "may not be specified when strategy `type` is 'Recreate'"
+            return [validation.forbidden("spec.strategy.rollingUpdate", why)]
         if kind in ("Recreate", "RollingUpdate"):
             return []
         shown = (

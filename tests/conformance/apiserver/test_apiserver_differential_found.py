@@ -1,0 +1,186 @@
+"""What the differential run (``test_apiserver_differential.py``) found, each kept as a regression test
+that compares both servers: server-side apply's merge order, conflicts over maps it adds, atomic
+selectors and pruning; JSON patch refusals; strategic merge order; updates conditional on a uid; the
+Deployment strategy rule and a Service's type-dependent fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiserver_twin import Twin
+
+APPLY = "application/apply-patch+yaml"
+
+
+async def test_applied_list_items_keep_the_order_of_the_configuration(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the embedded server put new items first (as a strategic merge
+    # patch does), so the causes of an invalid apply named other indices than the real server's.
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments/order?fieldManager="
+
+    def deployment(*containers: str) -> dict[str, Any]:
+        template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": []}}
+        template["spec"]["containers"] = [{"name": c, "image": "nginx"} for c in containers]
+        spec = {"selector": {"matchLabels": {"app": "x"}}, "template": template}
+        return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "order"}, "spec": spec}
+
+    orders = []
+    for manager, containers in (("bob", ["c"]), ("alice", ["d", "e"]), ("alice", ["e", "c", "d"])):
+        answers = await twin.call("PATCH", path + manager, deployment(*containers), APPLY)
+        assert [a.status for a in answers] in ([201, 201], [200, 200]), answers
+        orders.append(
+            [[c["name"] for c in a.body["spec"]["template"]["spec"]["containers"]] for a in answers]
+        )
+    assert orders == [[["c"]] * 2, [["c", "d", "e"]] * 2, [["e", "c", "d"]] * 2]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "order"}}
+    path = f"/api/v1/namespaces/{tns}/services/order?fieldManager="
+    service["spec"] = {"ports": [{"port": 80}]}
+    await twin.call("PATCH", path + "bob", service, APPLY)
+    service["spec"] = {"ports": [{"port": 0}]}
+    refused = await twin.same_refusal("PATCH", path + "alice&force=true", service, APPLY)
+    assert [c["field"] for c in refused.body["details"]["causes"]][:3] == [
+        "spec.ports[0].name",
+        "spec.ports[1].name",
+        "spec.ports[1].port",
+    ]
+
+
+async def test_an_apply_conflicts_over_a_map_it_adds_that_another_manager_owns(twin: Twin, tns: str) -> None:
+    # Found by the differential run: alice's empty `data: {}` owns .data; bob adding a key to the
+    # map (absent from the stored Secret, which drops an empty map) conflicts with her over .data;
+    # once the map holds a key, alice's empty map changes nothing and conflicts with no one.
+    path = f"/api/v1/namespaces/{tns}/secrets/owned?fieldManager="
+
+    def secret(extra: str, data: dict[str, str]) -> dict[str, Any]:
+        md = {"name": "owned", "labels": {"extra": extra}}
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": md, "data": data}
+
+    apply = APPLY
+    assert [a.status for a in await twin.call("PATCH", path + "alice", secret("a", {}), apply)] == [201, 201]
+    conflict = await twin.same_refusal("PATCH", path + "bob", secret("b", {"a": "eA=="}), apply)
+    assert conflict.body["message"] == (
+        'Apply failed with 2 conflicts: conflicts with "alice":\n- .data\n- .metadata.labels.extra'
+    )
+    answers = await twin.call("PATCH", path + "bob&force=true", secret("b", {"a": "eA=="}), apply)
+    assert [a.status for a in answers] == [200, 200]
+    answers = await twin.call("PATCH", path + "alice", secret("b", {}), apply)
+    assert [a.status for a in answers] == [200, 200], answers
+    assert [a.body["data"] for a in answers] == [{"a": "eA=="}] * 2
+
+
+async def test_a_label_selector_is_applied_and_owned_as_a_whole(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the embedded server tracked the selector's keys, so an apply that
+    # no longer sets it left an empty selector where the real server removes the atomic selector.
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments/atomic?fieldManager=bob"
+    template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "n"}]}}
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": "x"}}, "template": template}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "atomic"}, "spec": spec}
+    answers = await twin.call("PATCH", path, body, APPLY)
+    assert [a.status for a in answers] == [201, 201]
+    fields = [a.body["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:selector"] for a in answers]
+    assert fields == [{}, {}]
+    del spec["selector"]
+    await twin.same_refusal("PATCH", path + "&force=true", body, APPLY)
+
+
+async def test_an_update_naming_a_uid_is_conditional_on_it(twin: Twin, tns: str) -> None:
+    # Found by the differential run: a PUT carrying the uid of a deleted object was a 404 (the real
+    # server's store checks the uid first: 409), and one naming another uid overwrote the object.
+    other = "11111111-2222-3333-4444-555555555555"
+    for kind, extra in (("configmaps", {}), ("services", {"spec": {"ports": [{"port": 80}]}})):
+        path = f"/api/v1/namespaces/{tns}/{kind}/uid"
+        body = {"metadata": {"name": "uid", "uid": other}, **extra}
+        await twin.same_refusal("PUT", path, body)
+    created = await twin.call("POST", f"/api/v1/namespaces/{tns}/configmaps", {"metadata": {"name": "uid"}})
+    body = {"metadata": {"name": "uid", "uid": other}, "data": {"a": "b"}}
+    answers = await twin.call("PUT", f"/api/v1/namespaces/{tns}/configmaps/uid", body)
+    refusals = [
+        {**a.status_fields(), "message": a.body["message"].replace(c.body["metadata"]["uid"], "<own uid>")}
+        for a, c in zip(answers, created, strict=True)
+    ]
+    assert refusals[1] == refusals[0]
+    assert refusals[0]["http"] == 409
+    assert refusals[0]["message"].endswith("UID in object meta: <own uid>")
+    stored = await twin.call("GET", f"/api/v1/namespaces/{tns}/configmaps/uid")
+    assert ["data" in a.body for a in stored] == [False, False]
+
+
+async def test_an_apply_keeps_a_map_it_applied_empty_before_and_fills_now(twin: Twin, tns: str) -> None:
+    # Found by the differential run: alice's `data: {}` owned .data as a leaf, and her next apply of
+    # `data: {a: x}` pruned the whole map she no longer applied as empty (also a bad key with it).
+    path = f"/api/v1/namespaces/{tns}/configmaps/refill?fieldManager=alice"
+
+    def config_map(data: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "refill"}, "data": data}
+
+    assert [a.status for a in await twin.call("PATCH", path, config_map({}), APPLY)] == [201, 201]
+    answers = await twin.call("PATCH", path, config_map({"a": "x"}), APPLY)
+    assert [(a.status, a.body.get("data")) for a in answers] == [(200, {"a": "x"})] * 2
+    await twin.same_refusal("PATCH", path, config_map({"bad key!": "x"}), APPLY)
+
+
+async def test_a_json_patch_that_does_not_apply_is_a_bare_422(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the embedded server said why (`testing value … failed`, `doc is
+    # missing key`); the real server answers any operation that does not apply without details.
+    path = f"/api/v1/namespaces/{tns}/configmaps/patched"
+    await twin.call("POST", f"/api/v1/namespaces/{tns}/configmaps", {"metadata": {"name": "patched"}})
+    for operations in (
+        [{"op": "test", "path": "/metadata/labels/extra", "value": "a"}],
+        [{"op": "test", "path": "/metadata/name", "value": "other"}],
+        [{"op": "replace", "path": "/data/missing", "value": "x"}],
+        [{"op": "add", "path": "/spec/deep/er", "value": 1}],
+        [{"op": "test", "path": "/data/none", "value": None}],
+    ):
+        real = await twin.same_refusal("PATCH", path, operations, "application/json-patch+json")
+        assert real.body["message"] == "the server rejected our request due to an error in our request"
+    answers = await twin.call(
+        "PATCH",
+        path,
+        [{"op": "test", "path": "/metadata/none", "value": None}],
+        "application/json-patch+json",
+    )
+    assert [a.status for a in answers] == [200, 200]
+
+
+async def test_a_strategic_merge_patch_orders_items_as_the_real_server(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the patch's new ports were put before the ports it merged into.
+    path = f"/api/v1/namespaces/{tns}/services/ordered"
+    body = {"metadata": {"name": "ordered"}, "spec": {"ports": [{"port": 80}]}}
+    await twin.call("POST", f"/api/v1/namespaces/{tns}/services", body)
+    orders = []
+    for ports in (
+        [{"name": "a", "port": 80}, {"name": "b", "port": 81, "protocol": "UDP"}],
+        [{"name": "c", "port": 82}, {"name": "a", "port": 80}],
+    ):
+        answers = await twin.call(
+            "PATCH", path, {"spec": {"ports": ports}}, "application/strategic-merge-patch+json"
+        )
+        orders.append([[p["name"] for p in a.body["spec"]["ports"]] for a in answers])
+    assert orders == [[["a", "b"]] * 2, [["c", "a", "b"]] * 2]
+
+
+async def test_recreate_refuses_rolling_update_parameters_left_by_a_merge_patch(twin: Twin, tns: str) -> None:
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments"
+    template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "n"}]}}
+    spec = {"replicas": 0, "selector": {"matchLabels": {"app": "x"}}, "template": template}
+    await twin.call("POST", path, {"metadata": {"name": "recreate"}, "spec": spec})
+    merge = "application/merge-patch+json"
+    await twin.same_refusal("PATCH", f"{path}/recreate", {"spec": {"strategy": {"type": "Recreate"}}}, merge)
+    patch = {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None}}}
+    answers = await twin.call("PATCH", f"{path}/recreate", patch, merge)
+    assert [(a.status, a.body["metadata"]["generation"]) for a in answers] == [(200, 2)] * 2
+    # A Deployment's generation also grows when only its annotations change (found by the run too).
+    patch = {"metadata": {"annotations": {"note": "x"}}}
+    answers = await twin.call("PATCH", f"{path}/recreate", patch, merge)
+    assert [a.body["metadata"]["generation"] for a in answers] == [3, 3]
+
+
+async def test_a_service_that_stops_being_a_node_port_drops_its_traffic_policy(twin: Twin, tns: str) -> None:
+    path = f"/api/v1/namespaces/{tns}/services/policy?fieldManager=alice"
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "policy"}}
+    service["spec"] = {"ports": [{"port": 80}], "type": "NodePort"}
+    await twin.call("PATCH", path, service, APPLY)
+    service["spec"] = {"ports": [{"port": 443}]}
+    answers = await twin.call("PATCH", path + "&force=true", service, APPLY)
+    assert [(a.body["spec"]["type"], a.body["spec"].get("externalTrafficPolicy")) for a in answers] == [
+        ("ClusterIP", None)
+    ] * 2
