@@ -89,7 +89,7 @@ def v2_protobuf_header() -> bytes:
 
 
 def v3_index(registry: Registry) -> Obj:
-    paths = {name: {"serverRelativeURL": f"/openapi/v3/{name}"} for name in bundled.bundle()["v3"]}
+    paths = {name: {"serverRelativeURL": f"/openapi/v3/{name}"} for name in bundled.v3_paths()}
     for rt in _crds(registry):
         paths[f"apis/{rt.group}/{rt.version}"] = {
             "serverRelativeURL": f"/openapi/v3/apis/{rt.group}/{rt.version}"
@@ -102,12 +102,12 @@ def v3(registry: Registry, path: str) -> bytes | None:
     key = (path, id(registry), registry.changed)
     if key in _cache:
         return _cache[key]
-    base = bundled.bundle()["v3"].get(path)
+    base = bundled.v3_document(path)
     crds = [rt for rt in _crds(registry) if f"apis/{rt.group}/{rt.version}" == path]
     if base is None and not crds:
         return None
     if base is None:
-        meta_doc = bundled.bundle()["v3"]["api/v1"]["components"]["schemas"]
+        meta_doc = (bundled.v3_document("api/v1") or {})["components"]["schemas"]
         schemas = {k: v for k, v in meta_doc.items() if k.startswith("io.k8s.apimachinery.pkg.apis.meta.v1.")}
         base = {
             "openapi": "3.0.0",
