@@ -1,16 +1,17 @@
 """What the control loops collect, on the real control plane and the embedded server alike: a
 dependent whose owner never existed, a namespace held by its contents' finalizers (with the
 conditions the namespace controller reports), a CRD whose custom resources hold finalizers (it stays
-Terminating until they go), a Deployment deleted in the foreground (its Pods go first)."""
+Terminating until they go, refusing new ones), a Deployment deleted in the foreground (its Pods go first)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import pytest
 import yaml
 
-from kubeloop.client import Client, NotFoundError
+from kubeloop.client import Client, MethodNotAllowedError, NotFoundError
 from kubeloop.testing import Kubectl, until
 
 Obj = dict[str, Any]
@@ -154,6 +155,19 @@ async def test_a_deleted_crd_waits_for_its_custom_resources_finalizers(
     await until(terminating, within=60, what="the CRD Terminating and its resource being deleted")
     crd = await kube.get("customresourcedefinitions", crd_name)
     assert crd["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
+    # No new custom resource while its CRD is terminating: the real handler's 405 before the body.
+    with pytest.raises(MethodNotAllowedError) as refused:
+        await kube.create(dict(body, metadata={"name": "late", "namespace": ns}))
+    assert refused.value.status == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "create not allowed while custom resource definition is terminating",
+        "reason": "MethodNotAllowed",
+        "details": {"group": group, "kind": "gadgets"},
+        "code": 405,
+    }
     kctl(
         "patch",
         f"gadgets.{group}",

@@ -319,12 +319,26 @@ class Api:
     # -- create ------------------------------------------------------------------------------------
 
     async def create(self, rt: ResourceType, namespace: str | None, body: Obj, opts: WriteOptions) -> Obj:
+        self._check_crd_not_terminating(rt)
         obj = self._checked_body(rt, namespace, body)
         return await self._write(
             lambda view, review: self._create(view, rt, namespace, review.fresh(rt, obj, view), opts, review),
             opts.dry_run,
             opts.warnings,
         )
+
+    def _check_crd_not_terminating(self, rt: ResourceType) -> None:
+        """A custom resource is not created while its CRD is being deleted (its ``Terminating``
+        condition True): the real handler's 405, before the body is read."""
+        if rt.crd is None:
+            return
+        crd = self.store.get(
+            ("apiextensions.k8s.io/customresourcedefinitions", "", f"{rt.plural}.{rt.group}")
+        )
+        conditions = ((crd or {}).get("status") or {}).get("conditions") or ()
+        if any(c.get("type") == "Terminating" and c.get("status") == "True" for c in conditions):
+            why = "create not allowed while custom resource definition is terminating"
+            raise StatusError(405, "MethodNotAllowed", why, group=rt.group, kind=rt.plural)
 
     def _checked_body(self, rt: ResourceType, namespace: str | None, body: Obj) -> Obj:
         if not isinstance(body, dict):
