@@ -184,3 +184,20 @@ async def test_a_service_that_stops_being_a_node_port_drops_its_traffic_policy(t
     assert [(a.body["spec"]["type"], a.body["spec"].get("externalTrafficPolicy")) for a in answers] == [
         ("ClusterIP", None)
     ] * 2
+
+
+async def test_a_patch_result_that_does_not_decode_names_the_first_bad_field_in_key_order(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the differential run: Go decodes the patched object's JSON, whose keys are sorted, and
+    # reports its first type error (`immutable` before `metadata.generation`); the embedded server
+    # checked the fields in the stored object's order and named metadata.generation.
+    path = f"/api/v1/namespaces/{tns}/configmaps"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typed"}, "immutable": True}
+    assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+    patch = {"metadata": {"generation": "one"}, "immutable": "yes"}
+    answers = await twin.call("PATCH", f"{path}/typed", patch, "application/merge-patch+json")
+    assert [a.status for a in answers] == [422, 422]
+    assert [a.body["message"].rsplit('": ', 1)[-1] for a in answers] == [
+        "json: cannot unmarshal string into Go struct field ConfigMap.immutable of type bool"
+    ] * 2

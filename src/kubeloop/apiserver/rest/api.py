@@ -745,7 +745,9 @@ class Api:
         error: StatusError | None = None
         if rt.crd is None and patched:
             try:
-                decode.check_types(rt, obj)
+                # Go decodes the patched JSON, whose maps the patch went through are in sorted key order
+                # (what it left alone was stored, so decodes): its first type error is the first there.
+                decode.check_types(rt, orjson.loads(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)))
             except StatusError as exc:
                 error = exc
         if error is None and unknown and opts.field_validation == "Strict":
