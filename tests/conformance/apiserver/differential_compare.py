@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,6 +194,11 @@ class _Missing:
 MISSING = _Missing()
 
 
+def _missing(value: Any) -> Any:
+    """``MISSING`` back from a report's JSON (written as its repr)."""
+    return MISSING if value == "<missing>" else value
+
+
 @dataclass
 class Report:
     """Steps per category: matched exactly, matched but for known differences, diverged."""
@@ -204,6 +210,7 @@ class Report:
     diverged: list[tuple[Step, list[Difference]]] = field(default_factory=list)
     contexts: list[list[str]] = field(default_factory=list)  # each divergence's sequence up to it
     sequences: int = 0
+    restarts: int = 0  # a long run's hypothesis runs begun again after a FlakyStrategyDefinition
 
     def table(self) -> str:
         lines = [
@@ -243,7 +250,13 @@ class Report:
             for s, diffs in self.diverged
         ]
         counts = {k: dict(getattr(self, k)) for k in ("steps", "exact", "tolerated", "known_used")}
-        data = {"sequences": self.sequences, **counts, "diverged": diverged, "contexts": self.contexts}
+        data = {
+            "sequences": self.sequences,
+            "restarts": self.restarts,
+            **counts,
+            "diverged": diverged,
+            "contexts": self.contexts,
+        }
         return json.dumps(data, default=repr)
 
     @classmethod
@@ -253,12 +266,31 @@ class Report:
         for text in texts:
             data = json.loads(text)
             report.sequences += data["sequences"]
+            report.restarts += data.get("restarts", 0)
             for key in ("steps", "exact", "tolerated", "known_used"):
                 getattr(report, key).update(data[key])
             for step, diffs in data["diverged"]:
-                report.diverged.append((Step(*step), [Difference(tuple(p), r, e) for p, r, e in diffs]))
+                report.diverged.append(
+                    (Step(*step), [Difference(tuple(p), _missing(r), _missing(e)) for p, r, e in diffs])
+                )
             report.contexts += data.get("contexts", [])
         return report
+
+    def reclassify(self, explain: Callable[[Step, list[Difference]], list[str] | None]) -> int:
+        """Count as tolerated the divergences a known difference listed since explains; how many."""
+        kept, contexts, moved = [], [], 0
+        padded = self.contexts + [[]] * (len(self.diverged) - len(self.contexts))
+        for (step, diffs), context in zip(self.diverged, padded, strict=True):
+            names = explain(step, diffs)
+            if names is None:
+                kept.append((step, diffs))
+                contexts.append(context)
+                continue
+            moved += 1
+            self.tolerated[step.category] += 1
+            self.known_used.update(set(names))
+        self.diverged, self.contexts = kept, contexts
+        return moved
 
     def divergences(self, per_category: int = 3) -> str:
         shown: Counter[str] = Counter()

@@ -16,6 +16,9 @@ class Known:
     name: str
     reason: str
     applies: Callable[[Step, Difference], bool]
+    explains: Callable[[Step, list[Difference]], bool] = lambda step, diffs: False
+    """Whether it explains a whole answer's differences at once (one server refused what the other
+    accepted, for a reason of its own)."""
 
 
 def _in_managed_fields(diff: Difference) -> bool:
@@ -40,6 +43,10 @@ def _field_sets(step: Step, diff: Difference) -> bool:
 def _decoding_details(step: Step, diff: Difference) -> bool:
     if diff.path[-2:] == ("metadata", "creationTimestamp") and "template" in diff.path:
         return diff.real is None and diff.embedded is MISSING
+    if diff.path == ("body", "metadata", "generation"):  # a zero value kept is a change of the spec
+        return (
+            isinstance(diff.real, int) and diff.embedded == diff.real + 1 and _contains_zero_value(step.body)
+        )
     return diff.real is MISSING and diff.embedded in (0, "") and not _in_managed_fields(diff)
 
 
@@ -81,7 +88,9 @@ def _quoted_patch_result(step: Step, diff: Difference) -> bool:
             step.category == "patch-strategic"
             and diff.real.split(marker)[0] == diff.embedded.split(marker)[0]
         )
-    return f"{marker}{{" in diff.real and diff.real.rsplit('": ', 1)[-1] == diff.embedded.rsplit('": ', 1)[-1]
+    # What follows the quote: the same reason, but for a named string type's name (Go type names).
+    tails = [_GO_TYPE.sub("", text.rsplit('": ', 1)[-1]) for text in (diff.real, diff.embedded)]
+    return f"{marker}{{" in diff.real and tails[0] == tails[1]
 
 
 def _controller_timing(step: Step, diff: Difference) -> bool:
@@ -96,6 +105,52 @@ def _controller_timing(step: Step, diff: Difference) -> bool:
         version = (step.body or {}).get("version") if isinstance(step.body, dict) else None
         return version == "current" and (answer or diff.path[:2] in (("body", "metadata"), ("body", "spec")))
     return step.category == "update" and answer
+
+
+def _controller_race(step: Step, diffs: list[Difference]) -> bool:
+    """An update or delete conditional on the Deployment's resourceVersion just read met a controller's
+    write (409 Conflict) on one server only: the two answers differ whole."""
+    version = step.body.get("version") if isinstance(step.body, dict) else None
+    statuses = next(((d.real, d.embedded) for d in diffs if d.path == ("status",)), None)
+    return (
+        step.kind == "Deployment"
+        and step.category in ("update", "delete")
+        and version == "current"
+        and statuses is not None
+        and 409 in statuses
+        and all(isinstance(code, int) and (code == 409 or code < 300) for code in statuses)
+    )
+
+
+def _without_status_writes(entries: object) -> object:
+    """managedFields without the status subresource's entries and '.' marks (a field set's own)."""
+
+    def strip(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "."}
+        return value
+
+    if not isinstance(entries, list):
+        return entries
+    return [strip(e) for e in entries if not (isinstance(e, dict) and e.get("subresource") == "status")]
+
+
+def _controller_status_ownership(step: Step, diff: Difference) -> bool:
+    """A Deployment's status written by the sequence and then by its controller: on the real server
+    the controller takes the status fields over (the sequence's status entry goes), on its own time."""
+    return (
+        step.kind == "Deployment"
+        and diff.path == ("body", "metadata", "managedFields")
+        and _without_status_writes(diff.real) == _without_status_writes(diff.embedded)
+    )
+
+
+def _contains_zero_value(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_contains_zero_value(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_zero_value(v) for v in value)
+    return value == "" or (isinstance(value, int) and not isinstance(value, bool) and value == 0)
 
 
 def _status_rules(step: Step, diff: Difference) -> bool:
@@ -148,7 +203,8 @@ KNOWN: list[Known] = [
         "Decoding details",
         "Go writes `creationTimestamp: null` into a pod template's metadata and drops a zero value of an "
         "`omitempty` field (`minReadySeconds: 0` applied, a Scale's `replicas: 0`); the embedded "
-        "server keeps what was sent",
+        "server keeps what was sent, so a write that only adds such a zero value changes the spec "
+        "there (its generation grows by one) and not on the real server",
         _decoding_details,
     ),
     Known(
@@ -210,8 +266,11 @@ KNOWN: list[Known] = [
         "each server's deployment controller writes a Deployment (status, revision annotation) on its "
         "own time: a watch may see a controller's event between two of the sequence's writes on one "
         "server only, and an update with the resourceVersion just read may meet a controller's write "
-        "(409) on one server and the update's own check (422) on the other",
-        _controller_timing,
+        "(409) on one server and the update's own check (422) on the other, or on one server only "
+        "(409 there, accepted on the other); and the real controller takes over the status fields a "
+        "sequence wrote through /status (that manager's entry goes from managedFields)",
+        lambda step, diff: _controller_timing(step, diff) or _controller_status_ownership(step, diff),
+        _controller_race,
     ),
     Known(
         "Order of conflict causes",
@@ -250,6 +309,9 @@ KNOWN: list[Known] = [
 
 def tolerated(step: Step, diffs: list[Difference]) -> list[str] | None:
     """The known differences that explain every one of ``diffs``, or None when one is unexplained."""
+    whole = [k.name for k in KNOWN if k.explains(step, diffs)]
+    if whole:
+        return whole
     names = []
     for diff in diffs:
         known = next((k for k in KNOWN if k.applies(step, diff)), None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import time
@@ -23,9 +24,10 @@ import pytest
 from apiserver_twin import Twin
 from differential_compare import Report
 from differential_kinds import CRD
-from differential_known import KNOWN
+from differential_known import KNOWN, tolerated
 from differential_machine import Context, Sequence
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
 
 ROOT = Path(__file__).parents[3]
@@ -58,15 +60,27 @@ def run(
     stop_at_first: bool,
     derandomize: bool = False,
     checkpoint: Callable[[Report], None] | None = None,
+    report: Report | None = None,
+    seed: int | None = None,
 ) -> Report:
-    report = Report()
+    """``sequences`` more sequences into ``report`` (a new one by default); ``seed`` overrides
+    ``--hypothesis-seed`` (a long run's later parts)."""
+    report = report if report is not None else Report()
     with asyncio.Runner() as runner:
         connections = contextlib.AsyncExitStack()
         runner.run(connections.enter_async_context(twin.connected()))
         try:
-            ctx = Context(twin, namespace, runner, report, stop_at_first, checkpoint=checkpoint)
+            # Names of sequences go on from the report's count: objects of an earlier part may remain.
+            counter = itertools.count(report.sequences)
+            ctx = Context(twin, namespace, runner, report, stop_at_first, counter, checkpoint=checkpoint)
+
+            def machine() -> Sequence:
+                return Sequence(ctx)
+
+            if seed is not None:
+                machine._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
             run_state_machine_as_test(
-                lambda: Sequence(ctx),
+                machine,
                 settings=settings(
                     max_examples=sequences,
                     stateful_step_count=steps,
@@ -104,16 +118,29 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
     seed = pytestconfig.getoption("hypothesis_seed", None)
     (ROOT / "build").mkdir(exist_ok=True)
     out = ROOT / f"build/differential-{seed or os.getpid()}.json"
-    report = run(
-        twin,
-        tns,
-        LONG or 10_000,
-        steps=10,
-        stop_at_first=False,
-        checkpoint=lambda r: out.write_text(r.to_json()),
-    )
+    wanted, report, part = LONG or 10_000, Report(), 0
+    while report.sequences < wanted:
+        try:
+            run(
+                twin,
+                tns,
+                wanted - report.sequences,
+                steps=10,
+                stop_at_first=False,
+                checkpoint=lambda r: out.write_text(r.to_json()),
+                report=report,
+                seed=None if part == 0 else (seed or 0) * 1000 + part,
+            )
+        except FlakyStrategyDefinition:
+            # The servers are external state: a controller's timing can make a sequence hypothesis
+            # replays draw differently from the first time. The run goes on with the next seed.
+            report.restarts += 1
+        part += 1
     out.write_text(report.to_json())
-    text = f"seed {seed}: {report.sequences:,} sequences\n\n{report.table()}\n\n{report.known_table()}\n"
+    text = (
+        f"seed {seed}: {report.sequences:,} sequences ({report.restarts} restarts)\n\n"
+        f"{report.table()}\n\n{report.known_table()}\n"
+    )
     print(text)
     assert not report.diverged, report.divergences()
 
@@ -121,8 +148,11 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
 def merge_reports(paths: list[Path]) -> str:
     """The table of a long run made in chunks (``python test_apiserver_differential.py build/*.json``)."""
     report = Report.merged([p.read_text() for p in paths])
+    # A chunk run before a known difference was listed counted what it explains as divergences.
+    moved = report.reclassify(tolerated)
     return (
-        f"{report.sequences:,} sequences\n\n{report.table()}\n\n{report.known_table()}\n\n"
+        f"{report.sequences:,} sequences ({moved} divergences explained by known differences listed "
+        f"since their chunk ran)\n\n{report.table()}\n\n{report.known_table()}\n\n"
         f"{report.divergences(per_category=100)}\n"
     )
 
