@@ -201,3 +201,33 @@ async def test_a_patch_result_that_does_not_decode_names_the_first_bad_field_in_
     assert [a.body["message"].rsplit('": ', 1)[-1] for a in answers] == [
         "json: cannot unmarshal string into Go struct field ConfigMap.immutable of type bool"
     ] * 2
+
+
+async def test_a_negative_scale_of_a_workload_is_an_invalid_scale(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the workload registries validate the Scale itself (ValidateScale)
+    # before the workload, so the 422 names Scale.autoscaling; the embedded server named the Deployment.
+    template = {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": "n"}]}}
+    spec = {"selector": {"matchLabels": {"app": "x"}}, "template": template}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "scaled"}, "spec": spec}
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments"
+    assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+    for method, scale, content_type in (
+        ("PATCH", {"spec": {"replicas": -1}}, "application/merge-patch+json"),
+        (
+            "PUT",
+            {
+                "apiVersion": "autoscaling/v1",
+                "kind": "Scale",
+                "metadata": {"name": "scaled"},
+                "spec": {"replicas": -2},
+            },
+            "application/json",
+        ),
+    ):
+        refused = await twin.same_refusal(method, f"{path}/scaled/scale", scale, content_type)
+        replicas = scale["spec"]["replicas"]
+        assert refused.body["message"] == (
+            f'Scale.autoscaling "scaled" is invalid: spec.replicas: Invalid value: {replicas}: '
+            "must be greater than or equal to 0"
+        )
+        assert refused.body["details"]["kind"] == "Scale"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubeloop.apiserver.machinery.errors import bad_request, conflict
+from kubeloop.apiserver.machinery.errors import Cause, bad_request, conflict, invalid
 from kubeloop.apiserver.registry.types import ResourceType, ScalePaths
 from kubeloop.apiserver.rest.api import Api, WriteOptions
 from kubeloop.apiserver.rest.patch import json_patch, merge_patch
@@ -90,6 +90,9 @@ async def write(
     replicas = (new_scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int):
         raise bad_request("spec.replicas must be an integer")
+    if rt.crd is None and replicas < 0:  # the workload registries' ValidateScale, before anything else
+        why = f"Invalid value: {replicas}: must be greater than or equal to 0"
+        raise invalid("Scale", "autoscaling", name, [Cause("FieldValueInvalid", why, "spec.replicas")])
     want_rv = (new_scale.get("metadata") or {}).get("resourceVersion")
     if method == "PUT" and want_rv and want_rv != current["metadata"]["resourceVersion"]:
         raise conflict(
