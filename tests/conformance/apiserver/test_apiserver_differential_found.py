@@ -5,6 +5,8 @@ Deployment strategy rule and a Service's type-dependent fields."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from apiserver_twin import Twin
@@ -231,3 +233,61 @@ async def test_a_negative_scale_of_a_workload_is_an_invalid_scale(twin: Twin, tn
             "must be greater than or equal to 0"
         )
         assert refused.body["details"]["kind"] == "Scale"
+
+
+async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the real scale handler gives the Scale the managedFields of its
+    # parent's replicas; when no manager owns them, the Scale has none and an update of it is not
+    # tracked (the field manager skips objects never applied): the parent's entries stay as they
+    # were. The embedded server recorded the writer's Update and dropped the others' emptied entries.
+    crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    group = "scaled.found.kubeloop.dev"
+    schema = {
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+    }
+    version = {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": schema},
+        "subresources": {"scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"}},
+    }
+    names = {"plural": "widgets", "singular": "widget", "kind": "Widget"}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {"group": group, "scope": "Namespaced", "names": names, "versions": [version]},
+    }
+    await twin.call("POST", crds, crd)
+    path = f"/apis/{group}/v1/namespaces/{tns}/widgets"
+    try:
+        deadline = time.monotonic() + 60
+        while [a.status for a in await twin.call("GET", path)] != [200, 200]:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}
+        answers = await twin.call("PATCH", f"{path}/w?fieldManager=bob", body, APPLY)
+        assert [a.status for a in answers] == [201, 201]
+        scale = {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": "w", "namespace": tns},
+            "spec": {"replicas": 3},
+        }
+        answers = await twin.call("PUT", f"{path}/w/scale?fieldManager=scaler", scale)
+        assert [a.status for a in answers] == [200, 200]
+        got = await twin.call("GET", f"{path}/w")
+        assert [a.body["spec"]["size"] for a in got] == [3, 3]
+        assert [[e["manager"] for e in a.body["metadata"]["managedFields"]] for a in got] == [["bob"]] * 2
+        # Once a manager owns the replicas (bob applies a size), the scale write takes them over.
+        body["spec"] = {"size": 2}
+        answers = await twin.call("PATCH", f"{path}/w?fieldManager=bob&force=true", body, APPLY)
+        assert [a.status for a in answers] == [200, 200]
+        answers = await twin.call("PUT", f"{path}/w/scale?fieldManager=scaler", scale)
+        assert [a.status for a in answers] == [200, 200]
+        got = await twin.call("GET", f"{path}/w")
+        assert [[e["manager"] for e in a.body["metadata"]["managedFields"]] for a in got] == [["scaler"]] * 2
+    finally:
+        await twin.call("DELETE", f"{crds}/widgets.{group}")

@@ -455,10 +455,20 @@ class Api:
         opts: WriteOptions,
         *,
         guaranteed: bool = False,
+        untracked: bool = False,
     ) -> Obj:
-        """``replace`` for the server's own writes: a missing object is a 404 for every kind."""
+        """``replace`` for the server's own writes: a missing object is a 404 for every kind;
+        ``untracked``: managedFields stay as they are (the write is not recorded)."""
         obj, _ = await self.replace(
-            rt, namespace, name, body, subresource, opts, guaranteed=guaranteed, create=False
+            rt,
+            namespace,
+            name,
+            body,
+            subresource,
+            opts,
+            guaranteed=guaranteed,
+            create=False,
+            untracked=untracked,
         )
         return obj
 
@@ -473,6 +483,7 @@ class Api:
         *,
         guaranteed: bool = False,
         create: bool = True,
+        untracked: bool = False,
     ) -> tuple[Obj, bool]:
         """Replace the object, and whether that created it (``create`` and a kind that allows create
         on update, as a client's PUT of a Service); ``guaranteed``: the server's own read-modify-write
@@ -493,8 +504,9 @@ class Api:
             if rt.crd is not None and not guaranteed and not obj["metadata"].get("resourceVersion"):
                 raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
+            managed = list(old["metadata"].get("managedFields") or []) if untracked else None
             return self._store_update(
-                view, rt, old, review.fresh(rt, obj, view), subresource, opts, review, managed=None
+                view, rt, old, review.fresh(rt, obj, view), subresource, opts, review, managed=managed
             ), False
 
         return await self._write(job, opts.dry_run, opts.warnings)
@@ -716,8 +728,10 @@ class Api:
                 subresource,
                 rt.has_status,
             )
-        else:
+        elif managed:
             md["managedFields"] = managed
+        else:
+            md.pop("managedFields", None)
         md["resourceVersion"] = old_md["resourceVersion"]
         review.validate(attrs, view, obj=new)
         if meta.strip_volatile(new) == meta.strip_volatile(

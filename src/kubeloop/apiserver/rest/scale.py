@@ -107,5 +107,19 @@ async def write(
         updated["metadata"]["resourceVersion"] = want_rv
     else:
         updated["metadata"].pop("resourceVersion", None)
-    result = await api.update(rt, namespace, name, updated, None, opts, guaranteed=True)
+    # The real scale handler maps the parent's managedFields to the Scale's and back: when no manager
+    # owns the replicas, the Scale has none and a non-apply write to it is not tracked (the field
+    # manager's skip of objects never applied), so managedFields stay as they were.
+    untracked = not any(
+        _owns(entry, paths.spec_replicas) for entry in current["metadata"].get("managedFields") or ()
+    )
+    result = await api.update(rt, namespace, name, updated, None, opts, guaranteed=True, untracked=untracked)
     return to_scale(rt, result)
+
+
+def _owns(entry: Obj, path: str) -> bool:
+    """Whether a managedFields ``entry`` owns the field at ``path`` (``spec.replicas``)."""
+    node: Any = entry.get("fieldsV1") or {}
+    for part in path.lstrip(".").split("."):
+        node = node.get(f"f:{part}") if isinstance(node, dict) else None
+    return node is not None
