@@ -186,13 +186,21 @@ class Twin:
         return real
 
 
+_REVISION = "deployment.kubernetes.io/revision"
+
+
 def _stored(body: Any) -> Any:
     """What a refused write must not have changed: the object without status and the metadata its
-    controllers change (the real control plane's controllers may update status meanwhile)."""
+    controllers change (either server's controllers may update status and the revision meanwhile)."""
     if isinstance(body, dict) and body.get("kind") != "Status":
         md = {
             k: v for k, v in body.get("metadata", {}).items() if k not in ("resourceVersion", "managedFields")
         }
+        # The deployment controller stamps its revision on its own time (a refused write may race it).
+        annotations = {k: v for k, v in (md.get("annotations") or {}).items() if k != _REVISION}
+        md.pop("annotations", None)
+        if annotations:
+            md["annotations"] = annotations
         return {**{k: v for k, v in body.items() if k != "status"}, "metadata": md}
     return body.get("reason") if isinstance(body, dict) else body
 
