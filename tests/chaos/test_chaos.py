@@ -33,6 +33,7 @@ from harness import (
     LEASE,
     OPERATOR_SA,
     PLANTED_SECRET,
+    SHORT,
     ApiErrorCount,
     ChaosCluster,
     Deletions,
@@ -615,8 +616,23 @@ def report() -> Iterator[None]:
         write_report(SCALE, list(ROWS.values()))
 
 
+def reference_row(path: Path) -> Row:
+    """The fault-free row of an earlier part's rows (``KUBELOOP_CHAOS_REFERENCE=build/chaos/....json``),
+    so that a later part of the same full run, at the same commit, spends its locked time on faults;
+    the table shows it as that part's reference row."""
+    record = json.loads(path.read_text())
+    if record["form"] != SCALE.form:
+        raise ValueError(f"{path}: the reference of a {record['form']} run, not of this {SCALE.form} one")
+    row = Row(**next(r for r in record["rows"] if r["scenario"] == FAULT_FREE.id))
+    row.notes = f"from {path.name} (kubeloop {record['commit']})"
+    ROWS[row.scenario] = row
+    return row
+
+
 @pytest.fixture(scope="module")
 async def fault_free(cluster: ChaosCluster, tmp_path_factory: pytest.TempPathFactory) -> Row:
+    if reference := os.environ.get("KUBELOOP_CHAOS_REFERENCE"):
+        return reference_row(Path(reference))
     row, problems = await run_scenario(cluster, FAULT_FREE, tmp_path_factory.mktemp(FAULT_FREE.id))
     ROWS[row.scenario] = row
     assert not problems, problems
@@ -730,3 +746,16 @@ def test_the_report_keeps_every_part_and_its_rows(tmp_path: Path) -> None:
     assert record["rows"][0]["started"] == "2026-12-05 22:00:00"
     assert record["rows"][1]["notes"] == "17 cuts"
     assert doc.read_text() == before
+
+
+def test_a_part_can_take_its_reference_from_an_earlier_part(tmp_path: Path) -> None:
+    row = Row("0-fault-free", "no fault", 248.9, 5246, 0, 4, 0, None, 0, load=9.3, started="x")
+    written = write_report(SCALE, [row], tmp_path)
+    again = reference_row(written.with_suffix(".json"))
+    assert again.requests == 5246
+    assert again.converge_seconds == 248.9
+    assert again.notes.startswith(f"from {written.with_suffix('.json').name}")
+    other = FULL if SCALE.form == "short" else SHORT
+    written = write_report(other, [row], tmp_path / "other")
+    with pytest.raises(ValueError, match="reference of a"):
+        reference_row(written.with_suffix(".json"))
