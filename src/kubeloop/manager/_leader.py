@@ -246,13 +246,23 @@ class LeaderElector:
             raise LeaderElectionLost(
                 f"{self.identity}: lost lease {self.options.lease_namespace}/{self.options.lease_name}"
             )
-        # The work ended first: stop renewing, then hand the Lease over.
+        # The work ended first: stop renewing, then hand the Lease over. A cancel meanwhile (the
+        # manager, stopping, cancels what runs the elector once the controllers returned) waits for
+        # the hand-over, the release bounded by renew_deadline, as a cancel during the work does:
+        # cut short, it left the Lease held, and the replica's objects waited out a lease duration.
         self._set_leading(False)
-        await _cancel_and_wait(renew)
+        handover = asyncio.ensure_future(self._hand_over(renew))
         try:
-            await self._release_if_wanted()
+            await asyncio.shield(handover)
+        except asyncio.CancelledError:
+            await handover
+            raise
         finally:
             work.result()
+
+    async def _hand_over(self, renew: asyncio.Task[None]) -> None:
+        await _cancel_and_wait(renew)
+        await self._release_if_wanted()
 
     async def _renew(self) -> None:
         """Renew until leadership is lost; return then."""

@@ -43,8 +43,11 @@ class FakeLeases:
     cancelled_requests: int = 0
     clock: FakeClock | None = None
     reads: list[float] = field(default_factory=list)  # when each get was asked for (needs ``clock``)
+    held: asyncio.Event | None = None  # requests wait until it is set
 
     async def _gate(self) -> None:
+        if self.held is not None:
+            await self.held.wait()
         if self.hang:
             try:
                 await asyncio.Event().wait()
@@ -438,6 +441,27 @@ async def test_work_that_returns_ends_run_and_releases_the_lease():
     await settle()
     work.finish.set()
     await task
+    assert leases.spec["holderIdentity"] == ""
+
+
+@pytest.mark.parametrize("rounds", range(6), ids=lambda n: f"cancel-after-{n}-rounds")
+async def test_a_cancel_soon_after_the_work_returned_lets_the_release_finish(rounds: int):
+    # How a manager stops: its controllers return (the work ends: renewing stops, the release
+    # starts), then it cancels the task running the elector, a few loop rounds later. The Lease is
+    # released all the same (the release's requests held until after the cancel); then the cancel
+    # goes on.
+    clock, leases, work = FakeClock(), FakeLeases(), Work()
+    elector = LeaderElector(leases, options(clock))
+    task = start(elector, work)
+    await settle()
+    leases.held = asyncio.Event()
+    work.finish.set()
+    await settle(rounds)
+    task.cancel()
+    await settle()
+    leases.held.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     assert leases.spec["holderIdentity"] == ""
 
 
