@@ -5,7 +5,9 @@ all replicas' records that no object was ever reconciled by two replicas at once
 with SIGKILL has its objects picked up within its lease duration + 5 s; a replica added takes its
 share through the drain hand-off; a shard label edited by hand goes back to its sealed owner; a
 Lease deleted by hand moves nothing; scaled to one, the replicas stopped by SIGTERM exit 0 and their
-apps go to the last one at once.
+apps go to the last one at once. A second test times a failover on its own: two replicas whose
+client is held to 5 requests a second (a budget a busy operator's reconciles keep full), one killed:
+its ~20 apps picked up within the lease duration + 3 s.
 
 make test runs the short form (12 AppServices, reconciles 0.3 s long, the added replica started
 during the failover, the label edit and the Lease deletion at once); make test-long the long one
@@ -73,6 +75,7 @@ class Replica:
     directory: Path
     delay: float = 1.0
     skew: float = 0.0
+    qps: float = 0.0
     probe_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     killed_at: float | None = None
@@ -99,6 +102,7 @@ class Replica:
             "KUBELOOP_RECORD": str(self.record),
             "KUBELOOP_RECORD_DELAY": str(self.delay),
             "KUBELOOP_RECORD_CLOCK_SKEW": str(self.skew),
+            "KUBELOOP_RECORD_QPS": str(self.qps),
             "KUBELOOP_SHARD_IDENTITY": self.identity,
         }
         env.pop("KUBECONFIG", None)
@@ -393,6 +397,50 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
     assert not found, "reconciled by two replicas at once:\n" + "\n".join(found[:20])
     assert reconciles >= 3 * form.count
     assert codes == dict.fromkeys(survivors | {"r4"}, 0), {r.identity: r.tail() for r in replicas}
+
+
+FAILOVER_APPS, FAILOVER_QPS = 40, 5.0
+"""The failover test's apps (about half on the replica killed), and its replicas' client QPS."""
+
+
+async def test_a_killed_replica_s_apps_are_picked_up_within_its_lease_duration_and_a_few_seconds(
+    setup: tuple[str, Path], api: Client, tmp_path: Path
+) -> None:
+    # Two replicas over 40 apps, converged, each with a client held to 5 requests a second (as the
+    # reconciles of a busy operator keep its budget full); the one not running the sharder is
+    # SIGKILLed. The sharder finds its Lease expired by a listing timed to the expiry, fences it, and
+    # moves its ~20 apps through a client of its own: within the lease duration + 3 s. (Before, the
+    # expiry woke the sharder only at its next retry, and the moves queued in the replica's own
+    # client with the new owner's relabelled children: ~20 apps took the lease duration + ~12 s.)
+    namespace, kubeconfig = setup
+    fleet = Fleet(api, namespace, [f"app-{i}" for i in range(FAILOVER_APPS)])
+    await asyncio.gather(*(api.create(app(n, namespace, "nginx:1.27")) for n in fleet.names))
+    replicas = [
+        Replica(f"r{i}", kubeconfig, namespace, tmp_path, delay=0.0, qps=FAILOVER_QPS) for i in (1, 2)
+    ]
+    try:
+        for replica in replicas:
+            replica.start()
+        await asyncio.gather(*(r.wait_ready() for r in replicas))
+        await until(lambda: _shares(fleet, {"r1", "r2"}), within=60, interval=0.5, what="both shares")
+        await until(lambda: fleet.converged("nginx:1.27"), within=120, interval=0.5, what="converged")
+        sharder = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
+        victim = next(r for r in replicas if r.identity != sharder["spec"]["holderIdentity"])
+        moved = Counter((await fleet.owners()).values())[victim.identity]
+        victim.kill()
+        await until(
+            lambda: _all_owned(fleet, {"r1", "r2"} - {victim.identity}),
+            within=LEASE_DURATION + 60,
+            interval=0.1,
+            what=f"{victim.identity}'s apps picked up",
+        )
+        took = time.time() - (victim.killed_at or 0)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    print(f"\n{moved} apps of {victim.identity} picked up {took:.1f} s after its SIGKILL (lease 6 s)")
+    assert moved >= FAILOVER_APPS // 4
+    assert took <= LEASE_DURATION + 3, f"{moved} apps picked up {took:.1f} s after the SIGKILL"
 
 
 async def _all_owned(fleet: Fleet, shards: set[str]) -> bool:

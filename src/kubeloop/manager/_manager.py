@@ -194,24 +194,31 @@ class Manager:
         # The Leases get a client of their own, not held back by the QPS limit that the reconciles'
         # writes fill: a renewal queued behind a burst of them would miss its deadline, the shard would
         # stop, its objects move, and that burst of moves would starve the other shards' renewals.
+        # The sharder's label writes get one too: a failover moves a dead shard's objects, one PATCH
+        # each, and behind the reconciles' writes (the new owner's among them, in the same process) at
+        # 50 per second they took most of a minute; ShardingOptions.concurrency bounds them instead.
         transport = self.client.transport
-        leases = Client(self.client.config, replace(transport.settings, qps=None), metrics=transport.metrics)
+        unlimited = replace(transport.settings, qps=None)
+        leases = Client(self.client.config, unlimited, metrics=transport.metrics)
+        moves = Client(self.client.config, unlimited, metrics=transport.metrics)
         self.elector = LeaderElector(
             leases, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
         )
         sharder = LeaderElector(leases, lease(f"{self.options.name}-sharder"), metrics=self.metrics)
-        async with leases, asyncio.TaskGroup() as group:
+        async with leases, moves, asyncio.TaskGroup() as group:
             group.create_task(membership.run(leases, namespace, sharding.retry_period / 2), name="shards")
             group.create_task(self._campaign(self.elector, self._run_controllers), name="shard lease")
             group.create_task(
-                self._campaign(sharder, lambda: self._run_sharder(membership), stopped="sharder stopped"),
+                self._campaign(
+                    sharder, lambda: self._run_sharder(moves, membership), stopped="sharder stopped"
+                ),
                 name="sharder lease",
             )
 
-    async def _run_sharder(self, membership: Membership) -> None:
+    async def _run_sharder(self, client: Client, membership: Membership) -> None:
         sharding = self.options.sharding
         assert sharding is not None
-        self.sharder = Sharder(self.client, self.options.name, self.sharded, sharding, membership)
+        self.sharder = Sharder(client, self.options.name, self.sharded, sharding, membership)
         log.info("%s: %s runs the sharder", self.options.name, sharding.identity)
         try:
             await self.sharder.run()

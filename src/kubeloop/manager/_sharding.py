@@ -10,8 +10,9 @@ the replicas share):
   takes its objects. A graceful stop releases it (after the controllers stopped).
 - **Assignment.** One replica, elected by the Lease ``<name>-sharder``, runs the ``Sharder``: it
   watches the primary objects (metadata only, all of them) and follows the shard Leases (every
-  replica lists them every half retry period, so a newly elected sharder knows at once which shards
-  stopped: ``Membership``), and places each object on a consistent-hash ring with bounded load
+  replica lists them every half retry period, and at the moment one would expire, so a newly elected
+  sharder knows at once which shards stopped: ``Membership``), and places each object on a
+  consistent-hash ring with bounded load
   (``_ring``) over the live shards. It records an assignment as the label
   ``shard.kubeloop.io/<name>: <identity>`` (so each replica's cache selects only its share) and the
   same in an annotation, the seal: a replica reconciles an object only when label and seal both name
@@ -21,7 +22,11 @@ the replicas share):
   reconcile of it runs), removes label, seal and drain; only then, seeing it unassigned, does the
   sharder assign it to the new shard. An object of a shard that is gone (its Lease released, or not
   renewed for ``lease_duration`` on the sharder's clock) is assigned at once: that shard stopped
-  before its Lease could expire. Every write carries the ``resourceVersion`` it was decided on.
+  before its Lease could expire. Before, the sharder fences that Lease: it takes it, with the
+  ``resourceVersion`` it listed, so a shard that renewed just after the listing (it is alive) moves
+  nothing, and one that comes back waits out a lease duration first. The moves are written through
+  a client of their own, ``concurrency`` at a time, not behind the reconciles' writes and their QPS
+  limit. Every write carries the ``resourceVersion`` it was decided on.
 
 Guarantee: no object is reconciled by two replicas at once, as long as the replicas' clocks run at
 about the same rate (the leader election's assumption). Owned children carry their owner's shard
@@ -31,16 +36,26 @@ label (``ctx.apply`` sets it), so they follow it when it is next reconciled.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import re
 import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kubeloop.cache import Informer, InformerOptions, Obj, key_of
-from kubeloop.client import ApiResource, Client, ConflictError, NotFoundError, PatchType
+from kubeloop.client import (
+    AlreadyExistsError,
+    ApiResource,
+    Client,
+    ConflictError,
+    NotFoundError,
+    PatchType,
+)
 from kubeloop.clock import Clock, RealClock
 from kubeloop.errors import KubeloopError
 from kubeloop.manager._ring import assign
@@ -171,21 +186,36 @@ class Membership:
         """Set when the live shards change (the sharder clears it)."""
         self._seen: dict[str, tuple[Any, float, float]] = {}
         """identity -> (spec, local time it last changed, its duration)"""
+        self._leases: dict[str, Obj] = {}
+        """identity -> its Lease as last listed (the sharder fences it with its resourceVersion)"""
+        self.namespace = ""
+        """Where the shard Leases are (set by ``run``)."""
 
     async def run(self, client: Client, namespace: str, period: float) -> None:
-        """List the Leases of ``namespace`` every ``period`` seconds until cancelled. Every replica runs
-        this, not only the sharder's: one elected sharder then knows at once which shards stopped."""
+        """List the Leases of ``namespace`` every ``period`` seconds, and also the moment a live one
+        would expire (``next_look``), until cancelled. Every replica runs this, not only the sharder's:
+        one elected sharder then knows at once which shards stopped.
+
+        A Lease's expiry is no event (nothing is written; a watch would tell nothing then), and only a
+        read made at that moment can tell it was not renewed just before (the owner may still be
+        reconciling): so the listing is timed to it, and a stopped shard is found gone within one
+        request of its expiry rather than up to ``period`` after."""
+        self.namespace = namespace
+        told: list[str] = []
         while True:
             try:
                 page = await client.list(LEASES, namespace=namespace)
-                before = self.alive()
                 self.observe(page.get("items") or ())
-                if self.alive() != before:
-                    log.info("live shards: %s", ", ".join(self.alive()) or "none")
+                # Compared with what was last told, not with alive() just before the listing: that is
+                # judged on the clock too, and an expiry already shows there (it never woke the sharder).
+                alive = self.alive()
+                if alive != told:
+                    log.info("live shards: %s", ", ".join(alive) or "none")
+                    told = alive
                     self.changed.set()
             except KubeloopError as exc:
                 log.warning("listing the shard Leases failed: %s", exc)
-            await self.clock.sleep(period)
+            await self.clock.sleep(self.next_look(period))
 
     def observe(self, leases: Iterable[Obj]) -> None:
         """Note the shard Leases of one listing (others are left as last seen: a Lease deleted by hand
@@ -201,6 +231,22 @@ class Membership:
             old = self._seen.get(identity)
             changed = now if old is None or old[0] != spec else old[1]
             self._seen[identity] = (spec, changed, duration)
+            self._leases[identity] = lease
+
+    def lease(self, identity: str) -> Obj | None:
+        """``identity``'s shard Lease as last listed (or written by the sharder)."""
+        return self._leases.get(identity)
+
+    def next_look(self, period: float) -> float:
+        """Seconds until the next listing: ``period``, or less when a live Lease would expire sooner
+        (the listing is then due the moment it expires, if it was not renewed meanwhile)."""
+        now = self.clock.now()
+        expiries = [
+            changed + duration - now
+            for identity, (spec, changed, duration) in self._seen.items()
+            if spec.get("holderIdentity") == identity and now - changed < duration
+        ]
+        return max(0.0, min([period, *expiries]))
 
     def alive(self) -> list[str]:
         """The identities holding their Lease now."""
@@ -208,18 +254,19 @@ class Membership:
         return sorted(
             identity
             for identity, (spec, changed, duration) in self._seen.items()
-            if spec.get("holderIdentity") and now - changed < duration
+            if spec.get("holderIdentity") == identity and now - changed < duration
         )
 
     def gone(self, identity: str) -> bool:
-        """Whether ``identity``'s replica has stopped reconciling for sure: its Lease released or
-        expired, or never seen in ``lease_duration`` of watching."""
+        """Whether ``identity``'s replica has stopped reconciling for sure: its Lease released,
+        expired or fenced by the sharder (held by another), or never seen in ``lease_duration`` of
+        watching."""
         seen = self._seen.get(identity)
         now = self.clock.now()
         if seen is None:
             return now - self.started >= self.lease_duration
         spec, changed, duration = seen
-        return not spec.get("holderIdentity") or now - changed >= duration
+        return spec.get("holderIdentity") != identity or now - changed >= duration
 
 
 class Sharder:
@@ -293,6 +340,10 @@ class Sharder:
             action = self._decide(obj, desired.get(identity))
             if action is not None:
                 writes.append((informer, obj, action))
+        # The objects of a shard found gone move only once its Lease is fenced (see ``_fence``).
+        gone = {self._gone_owner(obj) for _, obj, (action, _) in writes if action == "assign"} - {None}
+        fenced = {owner for owner in gone if owner is not None and await self._fence(owner)}
+        writes = [w for w in writes if w[2][0] != "assign" or self._gone_owner(w[1]) in (None, *fenced)]
         limit = asyncio.Semaphore(self.options.concurrency)
 
         async def one(informer: Informer, obj: Obj, action: tuple[str, str | None]) -> None:
@@ -300,6 +351,50 @@ class Sharder:
                 await self._write(informer, obj, *action)
 
         await asyncio.gather(*(one(*write) for write in writes))
+
+    def _gone_owner(self, obj: Obj) -> str | None:
+        """The shard that may reconcile ``obj`` (label and seal name it), when it is found gone."""
+        label, seal, _ = self.labels.of(obj)
+        return label if label is not None and label == seal and self.membership.gone(label) else None
+
+    async def _fence(self, identity: str) -> bool:
+        """Take the Lease of ``identity``, found gone, for this sharder, with the resourceVersion listed,
+        so that its replica cannot hold it again (and reconcile) while its objects move: whether the
+        Lease is fenced. A write refused (409) means the replica renewed since the listing: it is alive
+        and nothing moves. The replica, if it comes back, waits out the fence's lease duration (as for
+        any holder) before it reconciles again, with no objects left to it: rebalancing gives it a share.
+
+        Without it, a shard whose renewals failed for a lease duration (so found gone) and then landed
+        one just after the listing would start reconciling its objects again while they were moving."""
+        lease = self.membership.lease(identity)
+        spec = dict((lease or {}).get("spec") or {})
+        if lease is not None and spec.get("holderIdentity") not in (identity, "", None):
+            return True  # held by another already (fenced before): this replica does not reconcile
+        meta = (lease or {}).get("metadata") or {}
+        name = meta.get("name") or f"{self.membership.prefix}{identity}"
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        spec.update(
+            holderIdentity=self.options.identity,
+            renewTime=now,
+            acquireTime=now,
+            leaseDurationSeconds=max(1, math.ceil(self.options.lease_duration)),
+        )
+        metadata: dict[str, Any] = {"name": name, "namespace": self.membership.namespace}
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
+        written: Obj | None = None
+        try:
+            if lease is not None:
+                with contextlib.suppress(NotFoundError):  # deleted (by hand): created below
+                    versioned = {**metadata, "resourceVersion": meta.get("resourceVersion")}
+                    written = await self.client.replace({**body, "metadata": versioned})
+            if written is None:  # its replica, if alive, creates it first: AlreadyExists
+                written = await self.client.create(body)
+        except (ConflictError, AlreadyExistsError) as exc:
+            log.info("sharder: shard %s not fenced (%s): not moving its objects yet", identity, exc.reason)
+            return False
+        self.membership.observe([written])
+        log.info("sharder: shard %s gone; its Lease fenced, its objects move", identity)
+        return True
 
     def _decide(self, obj: Obj, want: str | None) -> tuple[str, str | None] | None:
         """What to write on ``obj``: ("assign", shard), ("drain", None), ("undrain", None), or nothing."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from kubeloop.clock import FakeClock
@@ -85,3 +86,36 @@ async def test_a_lease_deleted_by_hand_counts_as_not_renewed_and_an_unknown_shar
     await clock.advance(8)
     assert members.alive() == ["a"]
     assert members.gone("ghost")  # never seen in a whole lease duration
+
+
+class _Leases:
+    """Lists two shards' Leases after ``latency`` seconds: b renews all along, a stops at ``a_stops``."""
+
+    def __init__(self, clock: FakeClock, latency: float, a_stops: float) -> None:
+        self.clock, self.latency, self.a_stops = clock, latency, a_stops
+
+    async def list(self, ref: str, *, namespace: str | None = None) -> dict[str, object]:
+        await self.clock.sleep(self.latency)
+        now = self.clock.now()
+        return {"items": [lease("a", "a", f"{min(now, self.a_stops):.2f}"), lease("b", "b", f"{now:.2f}")]}
+
+
+async def test_a_stopped_shard_is_found_gone_by_a_listing_timed_to_its_lease_s_expiry() -> None:
+    # Listings take 0.05 s and come every 1 s: the last one showing a's renewal ends at 2.15, so a's
+    # Lease expires at 12.15 on this clock. A listing is due then, not at the next period (12.65).
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    task = asyncio.create_task(members.run(_Leases(clock, 0.05, 2.1), "ns", 1.0))  # type: ignore[arg-type]
+    try:
+        await asyncio.sleep(0)  # the first listing starts at 0
+        await clock.advance(3)
+        assert members.alive() == ["a", "b"]
+        members.changed.clear()
+        while not members.changed.is_set():
+            assert clock.now() < 14
+            await clock.advance(0.01)
+        assert members.alive() == ["b"]
+        assert members.gone("a")
+        assert 12.15 < clock.now() <= 12.15 + 0.05 + 0.011
+    finally:
+        task.cancel()
