@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -248,7 +249,10 @@ def write(results: list[dict[str, Any]], apps: int, out: Path, seconds: float, l
         "- *failover*: the last replica SIGKILLed; until every app is labelled for a live replica "
         f"(lease duration {LEASE['lease_duration']:.0f} s).",
     ]
-    (out / "sharding.md").write_text("\n".join(page) + "\n")
+    # The sections measured on their own (scoped.py's, the failover in phases) are kept.
+    old = (out / "sharding.md").read_text() if (out / "sharding.md").exists() else ""
+    kept = [m.group(0) for m in re.finditer(r"<!-- (\w+):begin -->.*?<!-- \1:end -->", old, re.S)]
+    (out / "sharding.md").write_text("\n".join([*page, "", *kept]) + "\n")
 
 
 async def main() -> None:

@@ -1,0 +1,188 @@
+"""Sharding failover, in phases (issue 17): ``--apps`` AppServices over ``--replicas`` sharded replicas
+of the AppService operator (run.py's: the shipped reconcile after a 50 ms wait), converged; then one
+replica that does not run the sharder is SIGKILLed, and the time until every app is labelled for a
+live replica is split, from the sharder's log, into: the dead shard found gone (its Lease expired on
+the sharder's clock: about the lease duration after its last renewal), and the moves (one label
+write per app, first to last, and their rate). First, the control plane's own rate of such writes
+with nothing else running (one client, 300 PATCHes, 1 and 16 at a time): the floor under the moves.
+
+    .venv/bin/python bench/sharding/failover.py [--apps 1000] [--replicas 2] [--src DIR]
+
+``--src``: the kubeloop sources the replicas run (a checkout of an older commit's ``src``, to compare).
+Prints JSON lines; the figures go to docs/benchmarks/sharding.md by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import run as bench
+
+from kubeloop.client import Client, ClientSettings, PatchType
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+
+
+def held_to(src: str | None) -> None:
+    """Make the replicas (bench.Replica's processes) import kubeloop from ``src`` first."""
+    if not src:
+        return
+    popen = subprocess.Popen
+
+    def with_src(argv: Any, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        if env is not None:
+            env = {**env, "PYTHONPATH": os.pathsep.join([src, env.get("PYTHONPATH", "")])}
+        return popen(argv, *args, env=env, **kwargs)
+
+    bench.subprocess.Popen = with_src  # type: ignore[misc, assignment]
+
+
+async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
+    """PATCHes of AppService labels per second, 1 and 16 at a time, nothing else running."""
+    names = [f"rate-{i}" for i in range(300)]
+    spec = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
+    await bench.gather_limited(
+        [
+            api.create(
+                {
+                    "apiVersion": "app.example.com/v1",
+                    "kind": "AppService",
+                    "metadata": {"name": n, "namespace": namespace},
+                    "spec": spec,
+                }
+            )
+            for n in names
+        ]
+    )
+    rates = {}
+    for at_once in (1, 16):
+        began = time.monotonic()
+        patch = {"metadata": {"labels": {"rate": str(at_once)}}}
+        await bench.gather_limited(
+            [api.patch(bench.APPS, n, patch, type=PatchType.MERGE, namespace=namespace) for n in names],
+            at_once,
+        )
+        rates[f"patches_per_s_{at_once}"] = len(names) / (time.monotonic() - began)
+    await bench.gather_limited([api.delete(bench.APPS, n, namespace=namespace) for n in names])
+    return rates
+
+
+def stamps(log: Path, pattern: str) -> list[float]:
+    """Wall times of the lines of ``log`` matching ``pattern``."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        if re.search(pattern, line):
+            found.append(dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+    return found
+
+
+async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path) -> dict[str, Any]:
+    namespace = "failover"
+    names = [f"app-{i}" for i in range(apps)]
+    spec = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
+    await bench.gather_limited(
+        [
+            api.create(
+                {
+                    "apiVersion": "app.example.com/v1",
+                    "kind": "AppService",
+                    "metadata": {"name": n, "namespace": namespace},
+                    "spec": spec,
+                }
+            )
+            for n in names
+        ]
+    )
+    fleet = [bench.Replica(f"r{i}", kubeconfig, namespace, work, True) for i in range(1, replicas + 1)]
+    try:
+        began = time.monotonic()
+        for replica in fleet:
+            replica.start()
+        await asyncio.gather(*(r.ready() for r in fleet))
+        await bench.wait(lambda: bench.converged(api, namespace, "nginx:1.27", apps), "converge")
+        converged = time.monotonic() - began
+        await asyncio.sleep(3)
+        lease = await api.get("leases.coordination.k8s.io", f"{bench.NAME}-sharder", namespace=namespace)
+        sharder = lease["spec"]["holderIdentity"]
+        victim = next(r for r in reversed(fleet) if r.identity != sharder)
+        shares = Counter((await bench.owners(api, namespace)).values())
+        victim.kill()
+        killed, killed_at = time.monotonic(), time.time()
+        while True:
+            found = await bench.owners(api, namespace)
+            if all(o is not None and o != victim.identity for o in found.values()):
+                break
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - killed
+        rss = {r.identity: r.rss() / 2**20 for r in fleet if r is not victim}
+    finally:
+        for replica in fleet:
+            replica.stop()
+    log = work / f"{sharder}.log"
+    moves = stamps(log, rf"\(from {victim.identity}\)")
+    gone = stamps(log, f"shard {victim.identity} gone")
+    return {
+        "apps": apps,
+        "replicas": replicas,
+        "converged_s": converged,
+        "moved": shares[victim.identity],
+        "failover_s": took,
+        "found_gone_s": gone[0] - killed_at if gone else None,
+        "first_move_s": moves[0] - killed_at if moves else None,
+        "last_move_s": moves[-1] - killed_at if moves else None,
+        "moves_per_s": len(moves) / (moves[-1] - moves[0]) if len(moves) > 1 else None,
+        "rss_mib": rss,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--apps", type=int, default=1000)
+    parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--src", help="kubeloop sources for the replicas (default: this checkout's)")
+    args = parser.parse_args()
+    held_to(args.src)
+    load = os.getloadavg()[0]
+    plane = ControlPlane(
+        ControlPlaneOptions(service_cluster_ip_range="10.0.0.0/16", start_timeout=120)
+    ).start()
+    try:
+        kubectl = Kubectl(plane.kubeconfig)
+        crd = bench.EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
+        kubectl("apply", "-f", str(crd))
+        kubectl("wait", "--for=condition=Established", f"crd/{bench.APPS}", "--timeout=60s")
+        kubectl("create", "namespace", "failover")
+        work = Path(plane.directory) / "bench-failover"
+        work.mkdir(exist_ok=True)
+        async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
+            result = await patch_rate(api, "failover")
+            result.update(await failover(api, plane.kubeconfig, args.apps, args.replicas, work))
+        result.update(src=args.src or "this checkout", load_before=load, load_after=os.getloadavg()[0])
+        print(json.dumps(result), flush=True)
+    finally:
+        plane.stop()
+
+
+async def until_terminated() -> None:
+    """``main`` cancelled by SIGTERM or SIGINT, so that the replicas and the control plane are stopped."""
+    task = asyncio.ensure_future(main())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
+    await task
+
+
+if __name__ == "__main__":
+    asyncio.run(until_terminated())
