@@ -2,11 +2,14 @@
 and nothing of it is applied, at install and at upgrade: ReleaseFailed naming the template and
 Helm's error, Deployed False, a Warning Event repeated as the reconcile is retried with backoff, no
 release record and no object for an install, the deployed revision and its objects untouched for an
-upgrade; the operator keeps reconciling the other Pins, and the spec fixed deploys."""
+upgrade; the operator keeps reconciling the other Pins, and the spec fixed deploys. The watches file
+maps the kind to the chart packaged (``helm package``'s .tgz), as operator-sdk's may."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +63,12 @@ async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_temp
             and (events[0].get("series") or {}).get("count", 1) >= retries
         )
 
-    operator = HelmOperator(HERE / "watches.yaml", helm=helm, name="render-operator", work_dir=tmp_path)
+    packaged = tmp_path / "packaged"
+    package = [str(helm), "package", str(HERE / "charts/pinned"), "-d", str(packaged)]
+    await asyncio.to_thread(subprocess.run, package, check=True)
+    watches = packaged / "watches.yaml"
+    watches.write_text("- {group: helm.kubeloop.test, version: v1, kind: Pin, chart: pinned-0.1.0.tgz}\n")
+    operator = HelmOperator(watches, helm=helm, name="render-operator", work_dir=tmp_path / "work")
     async with run_operator(operator, control_plane.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("bad", "unrenderable"))
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("good", "stable"))
