@@ -239,7 +239,8 @@ async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(tw
     # Found by the differential run: the real scale handler gives the Scale the managedFields of its
     # parent's replicas; when no manager owns them, the Scale has none and an update of it is not
     # tracked (the field manager skips objects never applied): the parent's entries stay as they
-    # were. The embedded server recorded the writer's Update and dropped the others' emptied entries.
+    # were. The embedded server recorded the writer's Update and dropped the others' emptied entries;
+    # a tracked scale write's entry names the subresource (it did not).
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
     group = "scaled.found.kubeloop.dev"
     schema = {
@@ -288,6 +289,9 @@ async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(tw
         answers = await twin.call("PUT", f"{path}/w/scale?fieldManager=scaler", scale)
         assert [a.status for a in answers] == [200, 200]
         got = await twin.call("GET", f"{path}/w")
-        assert [[e["manager"] for e in a.body["metadata"]["managedFields"]] for a in got] == [["scaler"]] * 2
+        entries = [
+            [(e["manager"], e.get("subresource")) for e in a.body["metadata"]["managedFields"]] for a in got
+        ]
+        assert entries == [[("scaler", "scale")]] * 2
     finally:
         await twin.call("DELETE", f"{crds}/widgets.{group}")

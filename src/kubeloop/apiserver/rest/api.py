@@ -456,9 +456,11 @@ class Api:
         *,
         guaranteed: bool = False,
         untracked: bool = False,
+        tracked_as: str | None = None,
     ) -> Obj:
         """``replace`` for the server's own writes: a missing object is a 404 for every kind;
-        ``untracked``: managedFields stay as they are (the write is not recorded)."""
+        ``untracked``: managedFields stay as they are (the write is not recorded); ``tracked_as``: the
+        subresource its managedFields entry names (``scale``)."""
         obj, _ = await self.replace(
             rt,
             namespace,
@@ -469,6 +471,7 @@ class Api:
             guaranteed=guaranteed,
             create=False,
             untracked=untracked,
+            tracked_as=tracked_as,
         )
         return obj
 
@@ -484,6 +487,7 @@ class Api:
         guaranteed: bool = False,
         create: bool = True,
         untracked: bool = False,
+        tracked_as: str | None = None,
     ) -> tuple[Obj, bool]:
         """Replace the object, and whether that created it (``create`` and a kind that allows create
         on update, as a client's PUT of a Service); ``guaranteed``: the server's own read-modify-write
@@ -506,7 +510,15 @@ class Api:
             _check_resource_version(rt, name, obj, old)
             managed = list(old["metadata"].get("managedFields") or []) if untracked else None
             return self._store_update(
-                view, rt, old, review.fresh(rt, obj, view), subresource, opts, review, managed=managed
+                view,
+                rt,
+                old,
+                review.fresh(rt, obj, view),
+                subresource,
+                opts,
+                review,
+                managed=managed,
+                tracked_as=tracked_as,
             ), False
 
         return await self._write(job, opts.dry_run, opts.warnings)
@@ -643,6 +655,7 @@ class Api:
         review: Review,
         managed: builtins.list[Obj] | None,
         patched: bool | None = False,
+        tracked_as: str | None = None,
     ) -> Obj:
         if patched is not False:
             new = copy.deepcopy(new)  # a patch's result shares unpatched parts with the stored object
@@ -725,7 +738,7 @@ class Api:
                 opts.manager,
                 rt.api_version,
                 schemas.for_resource(rt),
-                subresource,
+                tracked_as or subresource,
                 rt.has_status,
             )
         elif managed:

@@ -113,7 +113,9 @@ async def write(
     untracked = not any(
         _owns(entry, paths.spec_replicas) for entry in current["metadata"].get("managedFields") or ()
     )
-    result = await api.update(rt, namespace, name, updated, None, opts, guaranteed=True, untracked=untracked)
+    result = await api.update(
+        rt, namespace, name, updated, None, opts, guaranteed=True, untracked=untracked, tracked_as="scale"
+    )
     return to_scale(rt, result)
 
 
