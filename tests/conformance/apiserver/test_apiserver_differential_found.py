@@ -295,3 +295,23 @@ async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(tw
         assert entries == [[("scaler", "scale")]] * 2
     finally:
         await twin.call("DELETE", f"{crds}/widgets.{group}")
+
+
+async def test_a_strategic_merge_patch_matches_service_ports_by_port_alone(twin: Twin, tns: str) -> None:
+    # Found by the differential run: a strategic merge patch merges a Service's ports by their
+    # patchMergeKey (port), so a port with another protocol changes the existing item; the embedded
+    # server matched by port and protocol (server-side apply's keys) and added a second port.
+    path = f"/api/v1/namespaces/{tns}/services"
+    body = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "ports"},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+    patch = {"spec": {"ports": [{"port": 80, "protocol": "UDP"}]}}
+    answers = await twin.call("PATCH", f"{path}/ports", patch, "application/strategic-merge-patch+json")
+    assert [a.status for a in answers] == [200, 200], answers
+    assert [[(p["port"], p["protocol"]) for p in a.body["spec"]["ports"]] for a in answers] == [
+        [(80, "UDP")]
+    ] * 2

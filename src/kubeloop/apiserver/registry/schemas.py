@@ -67,6 +67,20 @@ class Node:
         return Node(s["items"], self.definitions)
 
     @property
+    def patch_merge_keys(self) -> tuple[str, ...]:
+        """The keys a strategic merge patch matches items by: the Go type's ``patchMergeKey`` when it
+        has one (a Service's ports merge by ``port`` alone, though port and protocol identify them for
+        server-side apply), else the list's map keys."""
+        s = self.schema or {}
+        r = self._resolved() or {}
+        for src in (s, r):
+            if "merge" in str(src.get("x-kubernetes-patch-strategy", "")) and src.get(
+                "x-kubernetes-patch-merge-key"
+            ):
+                return (src["x-kubernetes-patch-merge-key"],)
+        return self.list_keys
+
+    @property
     def list_keys(self) -> tuple[str, ...]:
         """The keys identifying items of an associative list (empty: the list is atomic or a set)."""
         s = self.schema or {}

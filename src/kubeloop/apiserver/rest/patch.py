@@ -204,7 +204,7 @@ def _merge_map(target: Obj, patch: Obj, schema: Node) -> Obj:
 
 
 def _merge_list(current: Any, patch: list[Any], schema: Node) -> list[Any]:
-    keys = schema.list_keys
+    keys = schema.patch_merge_keys
     existing = list(current) if isinstance(current, list) else []
     if keys and all(isinstance(i, dict) for i in patch):
         if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
@@ -262,7 +262,7 @@ def _element_order(
 
 
 def _reorder(target: Obj, name: str, order: list[Any], schema: Node) -> None:
-    keys = schema.list_keys
+    keys = schema.patch_merge_keys
     items = target[name]
 
     def ident(item: Any) -> Any:
