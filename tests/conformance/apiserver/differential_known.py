@@ -112,6 +112,15 @@ def _controller_race(step: Step, diffs: list[Difference]) -> bool:
     write (409 Conflict) on one server only: the two answers differ whole."""
     version = step.body.get("version") if isinstance(step.body, dict) else None
     statuses = next(((d.real, d.embedded) for d in diffs if d.path == ("status",)), None)
+    if step.kind == "Deployment" and step.category == "status" and statuses is not None:
+        # A status write checked against the counts the controller wrote (after a scale) on one
+        # server only: 'cannot be greater than status.replicas' there, accepted on the other.
+        message = next((d for d in diffs if d.path == ("body", "message")), None)
+        refusal = message is not None and any(
+            isinstance(m, str) and "cannot be greater than status.replicas" in m
+            for m in (message.real, message.embedded)
+        )
+        return refusal and 422 in statuses and any(isinstance(c, int) and c < 300 for c in statuses)
     return (
         step.kind == "Deployment"
         and step.category in ("update", "delete")
@@ -268,7 +277,9 @@ KNOWN: list[Known] = [
         "server only, and an update with the resourceVersion just read may meet a controller's write "
         "(409) on one server and the update's own check (422) on the other, or on one server only "
         "(409 there, accepted on the other); and the real controller takes over the status fields a "
-        "sequence wrote through /status (that manager's entry goes from managedFields)",
+        "sequence wrote through /status (that manager's entry goes from managedFields); a status "
+        "written after a scale meets the counts the controller wrote (more ready replicas than the "
+        "status's replicas: 422) on one server only",
         lambda step, diff: _controller_timing(step, diff) or _controller_status_ownership(step, diff),
         _controller_race,
     ),
