@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
 	test-badinput test-chaos test-sharding test-long test-differential bench bench-quick \
-	bench-plugins clean
+	bench-plugins browser clean
 
 DEMO := examples/appservice
 
@@ -14,10 +14,14 @@ run: $(STAMP)
 	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.operator:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
-test: $(STAMP) controlplane check docs
+test: $(STAMP) controlplane browser check docs
 	$(BIN)/pytest -m 'not long'
 
 venv: $(STAMP)
+
+# Chromium for the site's browser check (tests/docs/test_browser.py).
+browser:
+	hack/install-chromium.sh
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
