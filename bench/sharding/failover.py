@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -176,13 +175,5 @@ async def main() -> None:
         plane.stop()
 
 
-async def until_terminated() -> None:
-    """``main`` cancelled by SIGTERM or SIGINT, so that the replicas and the control plane are stopped."""
-    task = asyncio.ensure_future(main())
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-    await task
-
-
 if __name__ == "__main__":
-    asyncio.run(until_terminated())
+    asyncio.run(bench.until_terminated(main))

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,8 +292,9 @@ async def main() -> None:
         plane.stop()
 
 
-async def until_terminated() -> None:
-    """``main`` cancelled by SIGTERM or SIGINT, so that the replicas and the control plane are stopped."""
+async def until_terminated(main: Callable[[], Awaitable[None]]) -> None:
+    """``main()`` run and cancelled by SIGTERM or SIGINT, so that the processes it started and the
+    control plane are stopped (a bare SIGTERM would leave them running)."""
     task = asyncio.ensure_future(main())
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
@@ -300,4 +302,4 @@ async def until_terminated() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(until_terminated())
+    asyncio.run(until_terminated(main))

@@ -41,6 +41,10 @@ from typing import Any
 
 import psutil
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+import run as bench
+
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
 from kubeloop.testing.process import free_port, http_ok
@@ -324,13 +328,5 @@ async def main() -> None:
         write_section(args.out, text)
 
 
-async def until_terminated() -> None:
-    """``main`` cancelled by SIGTERM or SIGINT, so that the operator and the control plane are stopped."""
-    task = asyncio.ensure_future(main())
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
-    await task
-
-
 if __name__ == "__main__":
-    asyncio.run(until_terminated())
+    asyncio.run(bench.until_terminated(main))
