@@ -15,7 +15,7 @@ run: $(STAMP)
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
 test: $(STAMP) controlplane browser check docs
-	$(BIN)/pytest -m 'not long'
+	$(BIN)/pytest -m 'not long' --durations=40
 
 venv: $(STAMP)
 
