@@ -88,7 +88,12 @@ async def lifecycle_path(
                 restored = await events(kubectl, package.name, "Restored")
                 return any((e.get("series") or {}).get("count", 1) >= 2 for e in restored)
 
-            await until(counted, within=STEP, what="the repeated Event counted in its series")
+            try:
+                await until(counted, within=STEP, what="the repeated Event counted in its series")
+            except AssertionError as exc:  # flaky once under load: say which Events there were
+                restored = await events(kubectl, package.name, "Restored")
+                seen = [(e.get("note"), e.get("series")) for e in restored]
+                raise AssertionError(f"{exc}; the Restored Events: {seen}") from None
             await asyncio.to_thread(kubectl, "delete", EXTENSIONS, package.name, "--wait=false")
             await until(lambda: absent(kubectl, EXTENSIONS, package.name), within=STEP, what="uninstalled")
             assert await absent(kubectl, "deployment", SA, "-n", namespace)
