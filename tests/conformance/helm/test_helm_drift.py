@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
@@ -55,7 +56,11 @@ async def test_fields_changed_by_hand_are_put_back(
         assert (await deployment())["metadata"]["labels"]["by-hand"] == "yes"
         pinned = await client.get(RESOURCE, "d", namespace=namespace)
         assert pinned["status"]["deployedRelease"]["revision"] == 1
-        events = kubectl.json("get", "events.v1.events.k8s.io", "-n", namespace)["items"]
-        repaired = [e for e in events if e["reason"] == "DriftRepaired" and e["regarding"]["name"] == "d"]
-        assert repaired, "no DriftRepaired Event"
-        assert "Deployment/d" in repaired[0]["note"]
+
+        def repaired() -> list[dict[str, Any]]:
+            events = kubectl.json("get", "events.v1.events.k8s.io", "-n", namespace)["items"]
+            return [e for e in events if e["reason"] == "DriftRepaired" and e["regarding"]["name"] == "d"]
+
+        # Events are written in the background: the repair can be seen before its Event is.
+        await until(lambda: bool(repaired()), within=30, what="a DriftRepaired Event")
+        assert "Deployment/d" in repaired()[0]["note"]
