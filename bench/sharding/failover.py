@@ -52,20 +52,7 @@ def held_to(src: str | None) -> None:
 async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
     """PATCHes of AppService labels per second, 1 and 16 at a time, nothing else running."""
     names = [f"rate-{i}" for i in range(300)]
-    spec = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
-    await bench.gather_limited(
-        [
-            api.create(
-                {
-                    "apiVersion": "app.example.com/v1",
-                    "kind": "AppService",
-                    "metadata": {"name": n, "namespace": namespace},
-                    "spec": spec,
-                }
-            )
-            for n in names
-        ]
-    )
+    await bench.create_apps(api, namespace, names)
     rates = {}
     for at_once in (1, 16):
         began = time.monotonic()
@@ -91,20 +78,7 @@ def stamps(log: Path, pattern: str) -> list[float]:
 async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path) -> dict[str, Any]:
     namespace = "failover"
     names = [f"app-{i}" for i in range(apps)]
-    spec = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
-    await bench.gather_limited(
-        [
-            api.create(
-                {
-                    "apiVersion": "app.example.com/v1",
-                    "kind": "AppService",
-                    "metadata": {"name": n, "namespace": namespace},
-                    "spec": spec,
-                }
-            )
-            for n in names
-        ]
-    )
+    await bench.create_apps(api, namespace, names)
     fleet = [bench.Replica(f"r{i}", kubeconfig, namespace, work, True) for i in range(1, replicas + 1)]
     try:
         began = time.monotonic()

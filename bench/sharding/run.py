@@ -140,13 +140,9 @@ async def gather_limited(calls: list[Any], limit: int = 32) -> None:
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def configuration(
-    api: Client, kubectl: Kubectl, kubeconfig: Path, apps: int, replicas: int, sharded: bool, work: Path
-) -> dict[str, Any]:
-    namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}"
-    kubectl("create", "namespace", namespace)
-    names = [f"app-{i}" for i in range(apps)]
-    body = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
+async def create_apps(api: Client, namespace: str, names: list[str]) -> None:
+    """Create an AppService of size 0 (no pods) for each name, 32 at a time."""
+    spec = {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 80}]}
     await gather_limited(
         [
             api.create(
@@ -154,12 +150,21 @@ async def configuration(
                     "apiVersion": "app.example.com/v1",
                     "kind": "AppService",
                     "metadata": {"name": n, "namespace": namespace},
-                    "spec": body,
+                    "spec": spec,
                 }
             )
             for n in names
         ]
     )
+
+
+async def configuration(
+    api: Client, kubectl: Kubectl, kubeconfig: Path, apps: int, replicas: int, sharded: bool, work: Path
+) -> dict[str, Any]:
+    namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}"
+    kubectl("create", "namespace", namespace)
+    names = [f"app-{i}" for i in range(apps)]
+    await create_apps(api, namespace, names)
     fleet = [Replica(f"r{i}", kubeconfig, namespace, work, sharded) for i in range(1, replicas + 1)]
     result: dict[str, Any] = {"replicas": replicas, "sharded": sharded}
     try:
