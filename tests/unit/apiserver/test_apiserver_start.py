@@ -10,21 +10,14 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from kubeloop.testing.process import http_ok
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _ready(url: str) -> bool:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
+UNVERIFIED = ssl.create_default_context()
+UNVERIFIED.check_hostname = False
+UNVERIFIED.verify_mode = ssl.CERT_NONE
 
 
 def _cpu_until_ready(data: Path, port: int) -> float:
@@ -39,7 +32,7 @@ def _cpu_until_ready(data: Path, port: int) -> float:
     )
     try:
         deadline = time.monotonic() + 120
-        while not _ready(f"https://127.0.0.1:{port}"):
+        while not http_ok(f"https://127.0.0.1:{port}/readyz", UNVERIFIED):
             assert proc.poll() is None, "the server exited while starting"
             assert time.monotonic() < deadline
             time.sleep(0.01)
