@@ -11,13 +11,20 @@ from kubeloop.client import Client, GoneError, WatchEvent
 from kubeloop.testing.objects import configmap
 
 
+# The controller manager adds this ConfigMap to every new namespace, at a moment no test controls.
+ROOT_CA = "kube-root-ca.crt"
+
+
 async def take(
     events: AsyncIterator[WatchEvent], count: int, *, skip_bookmarks: bool = True
 ) -> list[WatchEvent]:
+    """The first ``count`` events of ``events``, leaving out bookmarks and the namespace's root CA."""
     out: list[WatchEvent] = []
     async with asyncio.timeout(30):
         async for event in events:
             if skip_bookmarks and event.type == "BOOKMARK":
+                continue
+            if event.object.get("metadata", {}).get("name") == ROOT_CA:
                 continue
             out.append(event)
             if len(out) == count:
