@@ -10,7 +10,6 @@ import pytest
 from kubeloop.client import Client, GoneError, WatchEvent
 from kubeloop.testing.objects import configmap
 
-
 # The controller manager adds this ConfigMap to every new namespace, at a moment no test controls.
 ROOT_CA = "kube-root-ca.crt"
 
