@@ -153,6 +153,15 @@ class Client:
         transport = self.transport
         return Client(config, transport.settings, clock=transport.clock, metrics=transport.metrics)
 
+    def with_settings(self, settings: ClientSettings) -> Client:
+        """A new client of this one's server and credentials under ``settings`` (a rate limit of its
+        own, say), sharing its discovery: the kinds one has resolved the other knows. It has its own
+        connections; close it when done."""
+        transport = self.transport
+        client = Client(self.config, settings, clock=transport.clock, metrics=transport.metrics)
+        client.mapper = self.mapper
+        return client
+
     async def __aenter__(self) -> Client:
         return self
 

@@ -2,7 +2,8 @@
 
 ``Manager`` runs the cache, the controllers and servers, configured by one ``ManagerOptions`` that
 holds each component's options whole (``LeaderElectionOptions | None``, ``MetricsOptions``,
-``ProbeOptions``, ``WebhookServerOptions``). Leader election over a ``Lease`` (``LeaderElector``), the
+``ProbeOptions``, ``WebhookServerOptions``, ``EventOptions``). Leader election over a ``Lease``
+(``LeaderElector``), the
 Prometheus registry of controller-runtime's series (``Metrics``), the ``/metrics`` and
 ``/healthz``/``/readyz`` HTTP servers (``MetricsServer``, ``ProbeServer``), structured logs
 (``configure_logging``); sharding across replicas, active-active (``ShardingOptions``, ``Sharder``,
@@ -23,6 +24,7 @@ from kubeloop.manager._manager import Manager
 from kubeloop.manager._metrics import Metrics, ReconcileResult
 from kubeloop.manager._options import (
     DEFAULT_CERT_DIR,
+    EventOptions,
     ManagerOptions,
     MetricsOptions,
     ProbeOptions,
@@ -42,6 +44,7 @@ from kubeloop.manager._sharding import (
 __all__ = [
     "DEFAULT_CERT_DIR",
     "Check",
+    "EventOptions",
     "KeyFilter",
     "LeaderElectionLost",
     "LeaderElectionOptions",

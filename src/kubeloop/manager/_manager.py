@@ -71,6 +71,8 @@ class Manager:
         if options.sharding is not None:
             self.shard_gate = ShardGate(client, ShardLabels(options.name), options.sharding.identity)
         self._recorders: list[EventRecorder] = []
+        self._events: Client | None = None
+        """The recorders' client: Events have a rate limit of their own (``ManagerOptions.events``)."""
         self._stopping = asyncio.Event()
         self._started = asyncio.Event()
 
@@ -85,9 +87,17 @@ class Manager:
         self.servers.append(server)
 
     def event_recorder(self, name: str) -> EventRecorder:
-        """An Event recorder reporting as ``name`` on the manager's client; its pending writes are
-        flushed (or, past the graceful shutdown timeout, dropped) before ``run()`` returns."""
-        recorder = EventRecorder(self.client, name)
+        """An Event recorder reporting as ``name``; its pending writes are flushed (or, past the
+        graceful shutdown timeout, dropped) before ``run()`` returns.
+
+        Its Events go out on a client of their own, shared by the manager's recorders and limited
+        by ``options.events``, not by the manager's client: a burst of Events never holds back the
+        reconciles' requests (controller-runtime's recorder has a client of its own too)."""
+        if self._events is None:
+            events = self.options.events
+            settings = replace(self.client.transport.settings, qps=events.qps, burst=events.burst)
+            self._events = self.client.with_settings(settings)
+        recorder = EventRecorder(self._events, name)
         self._recorders.append(recorder)
         return recorder
 
@@ -118,6 +128,8 @@ class Manager:
                 raise errors[0] from None
             finally:
                 await self._close_recorders(0.0)  # failing or cancelled: drop what is still pending
+                if self._events is not None:
+                    await self._events.close()
 
     async def _run_tasks(self) -> None:
         """The cache and the controllers as tasks of one group until ``stop()``; any of them ending
@@ -199,8 +211,8 @@ class Manager:
         # 50 per second they took most of a minute; ShardingOptions.concurrency bounds them instead.
         transport = self.client.transport
         unlimited = replace(transport.settings, qps=None)
-        leases = Client(self.client.config, unlimited, metrics=transport.metrics)
-        moves = Client(self.client.config, unlimited, metrics=transport.metrics)
+        leases = self.client.with_settings(unlimited)
+        moves = self.client.with_settings(unlimited)
         self.elector = LeaderElector(
             leases, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
         )

@@ -26,6 +26,7 @@ from kubeloop.manager._sharding import ShardingOptions
 
 __all__ = [
     "DEFAULT_CERT_DIR",
+    "EventOptions",
     "ManagerOptions",
     "MetricsOptions",
     "ProbeOptions",
@@ -48,6 +49,21 @@ class ProbeOptions:
     """The ``/healthz`` and ``/readyz`` server; ``bind_address`` ``"0"`` disables it."""
 
     bind_address: str = ":8081"
+
+
+@dataclass(frozen=True)
+class EventOptions:
+    """The Events that the manager's recorders write (``ctx.event``, ``Manager.event_recorder``).
+
+    They go out on a client of their own, held to ``qps`` a second with bursts of ``burst`` (``qps``
+    ``None``: not limited), so that they never take the reconciles' turn: the client's QPS limit
+    (``ClientSettings.qps``) covers the operator's own reads and writes only. controller-runtime does
+    the same: its event recorder has a clientset, so a rate limiter, of its own. The defaults are the
+    client's (50 a second, bursts of 100).
+    """
+
+    qps: float | None = 50.0
+    burst: int = 100
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,7 @@ class ManagerOptions:
     webhook_server: WebhookServerOptions = field(default_factory=WebhookServerOptions)
     cache: CacheOptions | None = None
     graceful_shutdown_timeout: float = 30.0
+    events: EventOptions = field(default_factory=EventOptions)
     sharding: ShardingOptions | None = None
     """Share the primary objects among the replicas that run, active-active (``leader_election`` is
     then not used: each replica holds a shard Lease of its own instead)."""
