@@ -98,7 +98,7 @@ class Context:
         self._declared: set[tuple[str, str, str, str]] = set()
         """(group, kind, namespace, name) of every object this pass tried to apply, applied or not."""
         self._applied = applied
-        """What this controller last applied to its children (``apply`` skips what would change nothing)."""
+        """Tells which applies of children would change nothing (``apply`` skips them)."""
 
     @functools.cached_property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -244,8 +244,10 @@ class Context:
         refuses is still not pruned.
 
         An owned child of a kind the reconcile ``owns`` is not sent when the apply would change
-        nothing: the same object as this controller's last apply to it, the fields it owns untouched
-        since, every value as cached (see ``kubeloop.operator._applied``); it is returned as cached.
+        nothing: the cached child's managedFields entry of this operator's apply holds exactly the
+        fields of the object, and every value is as cached (see ``kubeloop.operator._applied``); it
+        is returned as cached. This holds across restarts: a new process sends no apply for a child
+        that is as it wants it.
         """
         stored: builtins.list[Any] = []
         applied = self._applied
@@ -262,18 +264,14 @@ class Context:
             key = (resource.group, resource.kind, *key_of(obj))
             self._declared.add(key)
             cached = self.cache.caches(resource)
-            digest = None
             if owned and cached and applied is not None and (resource.group, resource.kind) in applied.owned:
-                digest = applied.digest(obj)
                 live = (await self._informer(resource)).get(key[2], key[3])
-                if applied.unchanged(key, digest, obj, live):
+                if applied.unchanged(obj, live):
                     stored.append(type(given).model_validate(live) if isinstance(given, Model) else live)
                     continue
             result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
             if cached:
                 (await self.cache.informer(resource)).observe(result)
-            if digest is not None and applied is not None:
-                applied.record(key, digest, result)
             stored.append(type(given).model_validate(result) if isinstance(given, Model) else result)
         return tuple(stored)
 

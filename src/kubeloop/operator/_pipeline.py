@@ -121,7 +121,6 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
     for child in reg.owns:
         informer = await cache.informer(await resolve(manager.client, child))
-        applied.forget_deleted(informer)
         controller.watch(
             informer,
             map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),

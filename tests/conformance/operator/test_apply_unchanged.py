@@ -1,7 +1,9 @@
 """``ctx.apply`` sends an owned child only when the apply would change something, on the real API
 server and the embedded one: a pass whose desired state matches sends no request, and yet a value
 someone else changed is put back, a field no longer applied is released, and a field someone else
-took over (even with the same value put back) is applied again. Pruning around skipped applies is
+took over (even with the same value put back) is applied again; an operator started again sends no
+apply for the children its predecessor left as it wants them, and applies those changed or deleted
+while it was down. Pruning around skipped applies is
 test_pruning.py's (its ``shrink`` pass applies an unchanged child and prunes the other).
 """
 
@@ -14,7 +16,7 @@ from typing import Any
 from gadgets import Gadget, gadget
 
 import kubeloop as kl
-from kubeloop.client import Client
+from kubeloop.client import Client, NotFoundError
 from kubeloop.manager import Manager
 from kubeloop.resources import core_v1
 from kubeloop.testing import run_operator, until
@@ -165,6 +167,28 @@ async def test_a_field_taken_over_and_put_back_is_applied_again(
     assert "f:a" in _fields_of(live, MANAGER).get("f:data", {}), live["metadata"]["managedFields"]
 
 
+async def test_a_restarted_operator_applies_only_the_children_changed_or_deleted_while_it_was_down(
+    kubeconfig: Path, api: Client, ns: str
+) -> None:
+    first = Child(ns)
+    async with run_operator(first.operator, kubeconfig):
+        for name in ("a", "b", "c"):
+            await api.create(gadget(name), namespace=ns)
+        await until(lambda: len(first.passes) >= 3, what="a pass of each Gadget")
+    await api.patch("configmaps", "a-cm", {"data": {"a": "9"}}, namespace=ns, field_manager="intruder")
+    await api.delete("configmaps", "b-cm", namespace=ns)
+    again = Child(ns)
+    async with run_operator(again.operator, kubeconfig) as manager:
+        await until(lambda: len(again.passes) >= 3, what="a pass of each Gadget after the restart")
+        await until(
+            lambda: patches(manager) >= 2 and _has(api, ns, data={"a": "1", "b": "2"}, tier="web", name="a"),
+            what="a-cm put back",
+        )
+        await until(lambda: _has(api, ns, data={"a": "1", "b": "2"}, tier="web", name="b"), what="b-cm made")
+        sent = patches(manager)
+    assert sent == 2, f"{sent} PATCH requests: only a-cm (changed) and b-cm (deleted) needed an apply"
+
+
 def _fields_of(obj: dict[str, Any], manager: str) -> dict[str, Any]:
     for entry in obj["metadata"].get("managedFields") or ():
         if entry.get("manager") == manager and entry.get("operation") == "Apply":
@@ -173,8 +197,11 @@ def _fields_of(obj: dict[str, Any], manager: str) -> dict[str, Any]:
     return {}
 
 
-async def _has(api: Client, ns: str, *, data: dict[str, str], tier: str) -> bool:
-    live = await child_of(api, ns)
+async def _has(api: Client, ns: str, *, data: dict[str, str], tier: str, name: str = "g") -> bool:
+    try:
+        live = await child_of(api, ns, name)
+    except NotFoundError:
+        return False
     return live.get("data") == data and (live["metadata"].get("labels") or {}).get("tier") == tier
 
 
