@@ -11,6 +11,7 @@ restores what drifted, and records each installation as a ``Release`` (``_releas
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import AsyncIterator
 
 from kubeloop.client import (
@@ -39,6 +40,32 @@ from kubeloop.olm._webhooks import (
 )
 
 __all__ = ["Installer", "UnsafeCRDChange"]
+
+
+def _changed(manifest: Obj, before: Obj, after: Obj) -> bool:
+    """Whether applying ``manifest`` changed ``before`` into ``after`` in what the manifest sets. The
+    resourceVersions alone cannot tell: a controller writing the object's status between the read and
+    the apply moves it too."""
+    if after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]:
+        return False
+    return _set_by(manifest, before) != _set_by(manifest, after)
+
+
+_ABSENT = object()
+
+
+def _set_by(manifest: object, obj: object) -> object:
+    """``obj``'s values at the fields ``manifest`` sets (lists of objects item by item, with the
+    items ``manifest`` has no counterpart for whole; any other list or value whole)."""
+    if isinstance(manifest, dict):
+        if not isinstance(obj, dict):
+            return obj
+        return {key: _set_by(value, obj.get(key, _ABSENT)) for key, value in manifest.items()}
+    if isinstance(manifest, list) and manifest and all(isinstance(item, dict) for item in manifest):
+        if not isinstance(obj, list):
+            return obj
+        return [_set_by(m, o) if m is not None else o for m, o in itertools.zip_longest(manifest, obj)]
+    return obj
 
 
 class UnsafeCRDChange(OLMError):
@@ -252,7 +279,10 @@ class Installer:
         what was deleted, re-apply what was edited (fields the lifecycle manager set), and renew the
         serving certificate when due (the ``caBundle`` follows). Returns a line per object restored
         ("Deployment ns/name was deleted"; after a renewal only deletions, as the renewal changes
-        objects itself), whether the certificate was renewed, and when it is next due (None: none)."""
+        objects itself), whether the certificate was renewed, and when it is next due (None: none).
+        An object deleted between its read and the apply is "deleted" (the apply made it anew), and
+        one that others wrote meanwhile (a controller's status) is "changed" only when the apply
+        changed what the bundle sets (``_changed``)."""
         namespace = release.namespace
         certificate, rotated = await self._certificate(bundle, namespace, reuse=True)
         objects = bundle_objects(bundle, namespace, certificate, watch_namespace=release.watch_namespace)
@@ -268,11 +298,9 @@ class Installer:
             if found is not None and not owned_by(found, namespace, release.package):
                 continue  # not ours any more: never taken over
             applied = await self._apply_one(f"bundle {bundle.name}", obj)
-            if found is None:
-                restored.append(f"{ref} was deleted")
-            elif (
-                not rotated and applied["metadata"]["resourceVersion"] != found["metadata"]["resourceVersion"]
-            ):
+            if found is None or applied["metadata"]["uid"] != found["metadata"]["uid"]:
+                restored.append(f"{ref} was deleted")  # after the read too: the apply made it anew
+            elif not rotated and _changed(obj, found, applied):
                 restored.append(f"{ref} was changed")
         return restored, rotated, certificate.renew_at() if certificate else None
 

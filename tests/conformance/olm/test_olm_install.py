@@ -31,7 +31,7 @@ from olm_widgets import (
 )
 from semver import Version
 
-from kubeloop.client import Client
+from kubeloop.client import Client, PatchType
 from kubeloop.olm import OLMError
 from kubeloop.olm._install import Installer
 from kubeloop.olm._names import generated_name
@@ -457,3 +457,55 @@ async def test_uninstalling_a_package_not_installed_is_refused(
 ) -> None:
     with pytest.raises(OLMError, match=rf"package {package.name} is not installed in {namespace}"):
         await installer.uninstall(namespace, package.name)
+
+
+# -- restoring what drifted ----------------------------------------------------------------------------
+
+
+class _Meddling:
+    """The client, but between the Installer's read of the Deployment and its apply, ``meddle`` acts on
+    the cluster (as someone else would at that moment)."""
+
+    def __init__(self, client: Client, meddle: Any) -> None:
+        self._client = client
+        self._meddle = meddle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def get(self, ref: str, name: str, **kwargs: Any) -> Any:
+        found = await self._client.get(ref, name, **kwargs)
+        if ref == "apps/v1/Deployment":
+            await self._meddle(found)
+        return found
+
+
+@pytest.mark.parametrize("meanwhile", ["deleted", "written-by-another", "edited"])
+async def test_restore_tells_a_deletion_from_an_edit_whatever_happens_between_its_read_and_apply(
+    client: Client, namespace: str, package: Package, meanwhile: str
+) -> None:
+    """A Deployment deleted after restore read it is re-created by the apply: "was deleted" (it said
+    "was changed", so the two Restored Events of two deletions could be of two notes and never one
+    series). Another writer's change that leaves the bundle's fields alone (a controller's status,
+    an annotation) is nothing restored (its new resourceVersion made it "was changed"); an edit of
+    the bundle's fields still is."""
+    bundle = package.bundle("1.0.0")
+    release = await Installer(client).install(bundle, namespace)
+
+    async def meddle(found: dict[str, Any]) -> None:
+        if meanwhile == "deleted":
+            await client.delete("apps/v1/Deployment", SA, namespace=namespace)
+        elif meanwhile == "written-by-another":
+            note = {"metadata": {"annotations": {"example.com/seen": found["metadata"]["resourceVersion"]}}}
+            await client.patch("apps/v1/Deployment", SA, note, namespace=namespace)
+
+    if meanwhile == "edited":
+        edit = {"spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "evil:1"}]}}}}
+        await client.patch("apps/v1/Deployment", SA, edit, namespace=namespace, type=PatchType.STRATEGIC)
+    restored, _, _ = await Installer(_Meddling(client, meddle)).restore(release, bundle)  # type: ignore[arg-type]
+    expected = {
+        "deleted": [f"Deployment {namespace}/{SA} was deleted"],
+        "written-by-another": [],
+        "edited": [f"Deployment {namespace}/{SA} was changed"],
+    }
+    assert restored == expected[meanwhile]
