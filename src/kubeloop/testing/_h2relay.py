@@ -69,9 +69,10 @@ class H2Relay:
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in [*pumps, *self._tasks]:
+            tasks = [*pumps, *self._tasks]
+            for task in tasks:
                 task.cancel()
-            for task in pumps:
+            for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
 
@@ -90,7 +91,10 @@ class H2Relay:
             for event in events:
                 handle(event)
             self._flush()
-            await asyncio.gather(self._down_w.drain(), self._up_w.drain())
+            # one after the other, not gathered: a gather cancelled with the pump leaves a future whose
+            # exception (the other side's reset) nobody retrieves
+            await self._down_w.drain()
+            await self._up_w.drain()
 
     def _flush(self) -> None:
         if data := self._down.data_to_send():

@@ -306,13 +306,24 @@ class FaultProxy:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _close(self) -> None:
+        """Stop listening, cut every connection and wait for every task of this loop to end: a task
+        left pending when the loop stops is destroyed pending (asyncio says so at exit), and a gather
+        left behind by one ends with an exception nobody retrieves."""
         if self._cutter is not None:
             self._cutter.cancel()
+        if self._heal is not None:
+            self._heal.cancel()
         if self._server is not None:
             self._server.close()
         await self._cut(count=False)
         if self._flowing is not None:
             self._flowing.set()
+        me = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not me]
+        for task in rest:
+            task.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=5)
 
     async def _cut(self, count: bool = True) -> int:
         victims = list(self._connections)

@@ -195,3 +195,26 @@ async def test_a_bearer_token_passes_through_and_keeps_its_identity(
             async with await Client.load(kubeconfig, settings=NO_RETRY) as client:
                 await client.list("secrets", namespace=namespace)
         assert info.value.code == 403
+
+
+async def test_stopping_with_watches_open_leaves_no_task_of_the_proxy_pending(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    """Stopping ends every connection's task, the HTTP/2 relay's included: a task left pending when
+    the proxy's loop stops is destroyed pending (asyncio's 'Task was destroyed but it is pending!' at
+    the end of make test, FaultProxy._serve waiting on H2Relay._pump)."""
+    running = FaultProxy(control_plane.kubeconfig, forward_client_cert=True).start()
+    loop = running._loop
+    assert loop is not None
+    try:
+        kubeconfig = running.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+        async with await Client.load(kubeconfig, settings=NO_RETRY) as client:
+            watches = [asyncio.create_task(watch_until_ended(client, namespace)) for _ in range(2)]
+            await until(lambda: client.transport.http2_streams == 2, what="2 watches open")
+            running.blackhole(60)  # traffic held: the relay's tasks wait on the gate
+            await asyncio.to_thread(running.stop)
+            await asyncio.wait_for(asyncio.gather(*watches), 30)
+    finally:
+        running.stop()
+    assert loop.is_closed()
+    assert not [task for task in asyncio.all_tasks(loop) if not task.done()]
