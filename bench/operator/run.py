@@ -381,7 +381,7 @@ async def run(cfg: Config) -> dict[str, Any]:
                     except (RuntimeError, TimeoutError) as exc:  # reported as failed; the others go on
                         log(f"{impl} rep {rep} failed: {exc}")
                         failures.append({"impl": impl, "rep": rep, "error": str(exc)[-2000:]})
-                    if not last:  # the garbage collector's work on N AppServices' children
+                    if not (last and cfg.idle > 0):  # the garbage collector's work on N AppServices' children
                         await wait_gone(kubectl, f"{impl}-{rep}", max(30.0, cfg.apps / 10))
 
                 if cfg.concurrent:

@@ -88,14 +88,15 @@ class Cache:
         resource = await self.client.resource(ref)
         if not self.caches(resource):
             raise ValueError(f"{resource.plural} is configured uncached: read it from the API server")
-        base = self.options.for_resource(resource)
-        opts = dataclasses.replace(
-            base,
-            namespace=namespace if namespace is not None else base.namespace,
-            namespaces=() if namespace is not None else base.namespaces,
-            label_selector=label_selector or base.label_selector,
-            field_selector=field_selector or base.field_selector,
-        )
+        opts = base = self.options.for_resource(resource)
+        if namespace is not None or label_selector or field_selector:  # else: a reconcile's read, as is
+            opts = dataclasses.replace(
+                base,
+                namespace=namespace if namespace is not None else base.namespace,
+                namespaces=() if namespace is not None else base.namespaces,
+                label_selector=label_selector or base.label_selector,
+                field_selector=field_selector or base.field_selector,
+            )
         key: _Key = (
             resource.group,
             resource.version,
