@@ -202,10 +202,12 @@ def _bad_scale(step: Step, diff: Difference) -> bool:
 KNOWN: list[Known] = [
     Known(
         "Field sets of updates",
-        "an Update's managedFields entry on the real server also names each map or struct the update "
-        "created ('.' entries, from structured-merge-diff's comparison with the Go zero value of the "
-        "kind) and leaves out what the Service registry allocates (cluster IPs, IP families, node "
-        "ports); the embedded server records every leaf the request's object holds",
+        "an Update's managedFields entry on the real server also names each struct the update created "
+        "behind a Go pointer ('.' entries, from structured-merge-diff's comparison with the Go zero "
+        "value of the kind: a rollingUpdate, a securityContext) and leaves out what the Service "
+        "registry allocates (cluster IPs, IP families, node ports); the embedded server names the maps "
+        "an update creates (the OpenAPI schema says which fields are maps, not which structs are "
+        "pointers) and records every leaf the request's object holds",
         _field_sets,
     ),
     Known(

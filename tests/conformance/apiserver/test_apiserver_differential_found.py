@@ -315,3 +315,55 @@ async def test_a_strategic_merge_patch_matches_service_ports_by_port_alone(twin:
     assert [[(p["port"], p["protocol"]) for p in a.body["spec"]["ports"]] for a in answers] == [
         [(80, "UDP")]
     ] * 2
+
+
+async def test_an_apply_that_stops_setting_a_secrets_data_removes_the_keys_its_string_data_made(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run: stringData becomes data after the field manager has run, so
+    # the key it makes is owned by no one; an apply that no longer sets anything in data removes the
+    # whole field (structured-merge-diff prunes the struct fields above what was applied before), with
+    # that key. The embedded server removed only the keys the manager had applied and kept the other.
+    # When another manager still owns a key, the field and the unowned key stay (on both).
+    def secret(name: str, **fields: Any) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, **fields}
+
+    path = f"/api/v1/namespaces/{tns}/secrets"
+    for name, shared in (("alone", False), ("shared", True)):
+        first = secret(name, data={"a": "eQ=="}, stringData={"a": "y", "b": "x"})
+        answers = await twin.call("PATCH", f"{path}/{name}?fieldManager=alice", first, APPLY)
+        assert [(a.status, a.body["data"]) for a in answers] == [(201, {"a": "eQ==", "b": "eA=="})] * 2
+        if shared:
+            answers = await twin.call(
+                "PATCH", f"{path}/{name}?fieldManager=bob", secret(name, data={"c": ""}), APPLY
+            )
+            assert [a.status for a in answers] == [200, 200]
+        answers = await twin.call("PATCH", f"{path}/{name}?fieldManager=alice", secret(name), APPLY)
+        assert [a.status for a in answers] == [200, 200]
+        data = {"b": "eA==", "c": ""} if shared else None
+        assert [a.body.get("data") for a in answers] == [data] * 2
+
+
+async def test_an_update_owns_the_maps_it_adds_and_keeps_one_when_its_keys_are_taken(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run: an Update's entry owns each map it adds (`"."` under
+    # f:data and f:labels, from structured-merge-diff's comparison with the Go zero value), so when an
+    # apply takes the map's keys from it, it still owns the map (`f:data: {}`). The embedded server
+    # recorded only the keys, and the entry lost f:data.
+    body = {"metadata": {"name": "taken", "labels": {"a": "b"}}, "data": {"b": ""}}
+    answers = await twin.call("POST", f"/api/v1/namespaces/{tns}/secrets", body)
+    assert [a.status for a in answers] == [201, 201]
+    created = [a.body["metadata"]["managedFields"][0]["fieldsV1"] for a in answers]
+    assert created[0] == created[1]
+    assert created[0]["f:data"] == {".": {}, "f:b": {}}
+    applied = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "taken"}, "data": {"b": "eA=="}}
+    path = f"/api/v1/namespaces/{tns}/secrets/taken?fieldManager=bob&force=true"
+    answers = await twin.call("PATCH", path, applied, APPLY)
+    assert [a.status for a in answers] == [200, 200]
+    python = [
+        next(e["fieldsV1"] for e in a.body["metadata"]["managedFields"] if e["manager"] != "bob")
+        for a in answers
+    ]
+    assert python[0] == python[1]
+    assert python[0]["f:data"] == {}

@@ -113,6 +113,12 @@ class Node:
         return "merge" in str(s.get("x-kubernetes-patch-strategy", "")) and not self.list_keys
 
     @property
+    def is_map(self) -> bool:
+        """A map (``additionalProperties``, a Go map) rather than a struct of named fields."""
+        s = self._resolved() or {}
+        return isinstance(s.get("additionalProperties"), dict) and not s.get("properties")
+
+    @property
     def atomic_map(self) -> bool:
         """A map or struct replaced and owned as a whole (``x-kubernetes-map-type: atomic``: label
         selectors, a Service's selector, owner references)."""

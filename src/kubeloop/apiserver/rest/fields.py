@@ -7,11 +7,13 @@ the real server writes.
 
 Semantics (a simplification of structured-merge-diff that keeps what clients observe):
 
-- An Update (create/replace/patch) gives its manager every field whose value it changed and takes
-  those fields from every other manager; removed fields are removed from everyone.
+- An Update (create/replace/patch) gives its manager every field whose value it changed and each map
+  it added (the map's own member, ``"."`` in ``fieldsV1``), and takes those fields from every other
+  manager; removed fields are removed from everyone.
 - An Apply conflicts with every other manager that owns a field the configuration sets to a different
   value (409 with one cause per field); ``force`` takes the fields instead. Fields the manager applied
-  before and no longer applies are removed from the object unless another manager still owns them.
+  before and no longer applies are removed from the object unless another manager still owns them,
+  and so is a struct field that held them once nobody owns anything in it (with what it holds).
 """
 
 from __future__ import annotations
@@ -73,23 +75,27 @@ def _key_of(item: Obj, keys: tuple[str, ...], schema: Node) -> str:
     return "k:" + orjson.dumps(identity, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def field_set(value: Any, schema: Node, prefix: Path = ()) -> dict[Path, Any]:
-    """Leaf paths of ``value`` with their values (an atomic map is one leaf)."""
+def field_set(value: Any, schema: Node, prefix: Path = (), *, members: bool = False) -> dict[Path, Any]:
+    """Leaf paths of ``value`` with their values (an atomic map is one leaf); with ``members``, also
+    the path of each map (a Go map, not a struct) that holds keys, marked as list items are: what an
+    Update compares, as structured-merge-diff's comparison adds a map the Go zero value lacks."""
     out: dict[Path, Any] = {}
     if isinstance(value, dict) and prefix and schema.atomic_map:
         out[prefix] = value
     elif isinstance(value, dict):
         if not value and prefix:
             out[prefix] = {}
+        elif members and prefix and schema.is_map:
+            out[prefix] = _MARK
         for key, child in value.items():
-            out.update(field_set(child, schema.field(key), (*prefix, f"f:{key}")))
+            out.update(field_set(child, schema.field(key), (*prefix, f"f:{key}"), members=members))
     elif isinstance(value, list):
         keys = schema.list_keys
         if keys and all(isinstance(i, dict) and all(k in i for k in keys[:1]) for i in value) and value:
             for item in value:
                 path = (*prefix, _key_of(item, keys, schema.items()))
                 out[path] = _MARK
-                out.update(field_set({k: v for k, v in item.items()}, schema.items(), path))
+                out.update(field_set({k: v for k, v in item.items()}, schema.items(), path, members=members))
         elif schema.is_set and value and all(not isinstance(i, dict | list) for i in value):
             for item in value:
                 out[(*prefix, "v:" + orjson.dumps(item).decode())] = item
@@ -183,9 +189,9 @@ def track_update(
 ) -> list[Obj]:
     """``new``'s managedFields after ``manager`` turned ``old`` into ``new`` with an Update."""
     managed = (old or {}).get("metadata", {}).get("managedFields") or []
-    before = field_set(owned_part(old, subresource, has_status), schema) if old else {}
-    after = field_set(owned_part(new, subresource, has_status), schema)
-    changed = {p for p, v in after.items() if before.get(p, _MISSING) != v}
+    before = field_set(owned_part(old, subresource, has_status), schema, members=True) if old else {}
+    after = field_set(owned_part(new, subresource, has_status), schema, members=True)
+    changed = {p for p, v in after.items() if _changed(before.get(p, _MISSING), v)}
     removed = set(before) - set(after)
     pairs = _entries(managed)
     if not changed and not removed:
@@ -205,6 +211,14 @@ def track_update(
             entry["subresource"] = subresource
         pairs.append((entry, set(changed)))
     return _rebuild(pairs)
+
+
+def _changed(before: Any, after: Any) -> bool:
+    """Whether an Update changed a path: a leaf's value; a map or list item only by appearing (a map
+    that held keys and is emptied, or an empty one that gets keys, is neither added nor changed)."""
+    if _MARK in (before, after) and {} in (before, after):
+        return False
+    return bool(before != after)
 
 
 def describe(path: Path) -> str:
@@ -278,6 +292,13 @@ def apply(
     for path in sorted(mine - set(wanted), key=len):
         if not any(o[: len(path)] == path for o in kept):
             _remove_path(merged, path)
+    # A field of a struct that held what the manager applied before goes whole, with what nobody owns
+    # below it (a Secret's data made from stringData), when nobody owns anything there any more: as
+    # structured-merge-diff prunes with the named fields above the last applied set as members. The
+    # metadata stays (the configuration's name is in it).
+    for path in sorted(_named_fields_above(mine, schema), key=len):
+        if path != ("f:metadata",) and not any(o[: len(path)] == path for o in kept):
+            _remove_path(merged, path)
     md = merged.setdefault("metadata", {})
     for key in ("finalizers", "labels", "annotations"):  # emptied ones go, as Go's omitempty drops them
         if key in md and not md[key]:
@@ -289,6 +310,22 @@ def apply(
     pairs.insert(0, (entry, set(wanted)))
     merged.setdefault("metadata", {})["managedFields"] = _rebuild(pairs)
     return merged
+
+
+def _named_fields_above(paths: set[Path], schema: Node) -> set[Path]:
+    """The paths of the struct fields (named in their parent's schema, not map keys) above ``paths``."""
+    out: set[Path] = set()
+    for path in paths:
+        node = schema
+        for n, part in enumerate(path[:-1]):
+            kind, _, name = part.partition(":")
+            if kind != "f":
+                node = node.items()
+                continue
+            if node.has(name):
+                out.add(path[: n + 1])
+            node = node.field(name)
+    return out
 
 
 def _nodes(fields: dict[Path, Any]) -> set[Path]:
