@@ -18,7 +18,7 @@ from typing import Any
 from apiserver_twin import Answer, Twin
 from differential_compare import Report, Step, differences, normalise
 from differential_kinds import DEPLOYMENT, FINALIZER, KINDS, Body, Kind
-from differential_known import tolerated
+from differential_known import tolerated_answers
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -107,11 +107,12 @@ class Sequence(RuleBasedStateMachine):
         report = self.ctx.report
         report.steps[step.category] += 1
         self.log.append(f"{step.describe()[:600]} -> {real.status} / {embedded.status}")
-        diffs = differences(normalise(real, step.kind), normalise(embedded, step.kind))
+        normal = normalise(real, step.kind), normalise(embedded, step.kind)
+        diffs = differences(*normal)
         if not diffs:
             report.exact[step.category] += 1
             return
-        names = tolerated(step, diffs)
+        names = tolerated_answers(step, *normal, diffs)
         if names is not None:
             report.tolerated[step.category] += 1
             report.known_used.update(set(names))
