@@ -181,12 +181,10 @@ class EmbeddedServer:
         self._halting = asyncio.create_task(self._halt())
 
     async def _halt(self) -> None:
-        """Stop serving; ``stop()`` releases the rest."""
+        """Stop serving; ``stop()`` releases the rest (a thread's server releases it on its own)."""
         await self._stop_serving()
         if self._ended is not None:
             self._ended.set()
-        if self._loop is not None:  # started in a thread: its loop ends, then stops the server
-            self._loop.stop()
 
     async def stop(self) -> None:
         """Stop and release everything; raises ``failure`` (after the release) if there is one."""
@@ -246,8 +244,7 @@ class EmbeddedServer:
                 started.set()
                 return
             started.set()
-            loop.run_forever()
-            loop.run_until_complete(self._release())
+            loop.run_until_complete(self._serve_until_ended())
             loop.close()
 
         self._thread = threading.Thread(target=run, name="kubeloop-apiserver", daemon=True)
@@ -257,12 +254,22 @@ class EmbeddedServer:
             raise failure[0]
         return self
 
+    async def _serve_until_ended(self) -> None:
+        """A thread's server: until ``stop_thread()`` or a failure ends it, then the release. (Its loop
+        is not stopped from outside: a stop arriving during the release would leave it half done.)"""
+        assert self._ended is not None
+        try:
+            await self._ended.wait()
+        finally:
+            await self._release()
+
     def stop_thread(self) -> None:
         """Stop a server started with ``start_in_thread``; raises ``failure`` if it stopped by itself."""
         if self._loop is not None and self._thread is not None:
-            if not self._loop.is_closed():
+            ended = self._ended
+            if ended is not None and not self._loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
-                    self._loop.call_soon_threadsafe(self._loop.stop)
+                    self._loop.call_soon_threadsafe(ended.set)
             self._thread.join(timeout=10)
             self._thread = None
         if self.failure is not None:
