@@ -7,6 +7,7 @@ from Pods, scheduling, and the Events the controllers record."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -446,3 +447,75 @@ async def test_a_recreated_deployment_adopts_the_replicaset_it_orphaned(
     [adopted] = await owned_by(kube, "replicasets", ns, second)
     assert adopted["metadata"]["uid"] == rs["metadata"]["uid"]
     assert sorted(p["metadata"]["name"] for p in await owned_by(kube, "pods", ns, adopted)) == pods
+
+
+async def test_a_job_whose_pods_fail_fails_after_its_backoff_limit(kube: Client, ns: str) -> None:
+    # Neither kwok (the real control plane's nodes) nor the embedded kubelet fails a Pod: the Job's Pods
+    # go to a Node neither manages (a Node object without kwok's annotation or the simulated one), and
+    # the test fails each as a kubelet would report it. Each finished two minutes ago, so the real Job
+    # controller's backoff before the next Pod (10 s, then doubled) has passed.
+    node = f"manual-{ns}"
+    await kube.create({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+    container = {"name": "work", "image": "work:1"}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "flaky"},
+        "spec": {
+            "backoffLimit": 1,
+            "template": {"spec": {"restartPolicy": "Never", "nodeName": node, "containers": [container]}},
+        },
+    }
+    try:
+        created = await kube.create(job, namespace=ns)
+        failed: set[str] = set()
+
+        async def fail_pods_until_the_job_ends() -> bool:
+            got = await kube.get("jobs", "flaky", namespace=ns)
+            if any(c["type"] == "Failed" for c in (got.get("status") or {}).get("conditions") or ()):
+                return True
+            for pod in (await kube.list("pods", namespace=ns, label_selector="job-name=flaky"))["items"]:
+                name = pod["metadata"]["name"]
+                if name in failed or (pod.get("status") or {}).get("phase") == "Failed":
+                    continue
+                await kube.patch(
+                    "pods", name, {"status": _failed_status()}, namespace=ns, subresource="status"
+                )
+                failed.add(name)
+            return False
+
+        await until(fail_pods_until_the_job_ends, within=60, what="the Job Failed")
+        done = await kube.get("jobs", "flaky", namespace=ns)
+        assert done["status"]["failed"] == 2
+        assert "active" not in done["status"]
+        assert [
+            (c["type"], c["status"], c["reason"], c["message"]) for c in done["status"]["conditions"]
+        ] == [
+            (kind, "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+            for kind in ("FailureTarget", "Failed")
+        ]
+        pods = (await kube.list("pods", namespace=ns))["items"]
+        assert sorted(p["metadata"]["name"] for p in pods) == sorted(failed)
+        assert all(p["metadata"]["ownerReferences"][0]["uid"] == created["metadata"]["uid"] for p in pods)
+    finally:
+        await kube.delete("nodes", node)
+
+
+def _failed_status() -> Obj:
+    """What a kubelet reports of a Pod whose one container exited 1, two minutes ago."""
+    stamp = time.time() - 120
+    started, finished = (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)) for t in (stamp - 1, stamp))
+    terminated = {"exitCode": 1, "reason": "Error", "startedAt": started, "finishedAt": finished}
+    return {
+        "phase": "Failed",
+        "containerStatuses": [
+            {
+                "name": "work",
+                "image": "work:1",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"terminated": terminated},
+            }
+        ],
+    }
