@@ -1,10 +1,13 @@
 """Sharding failover, in phases (issue 17): ``--apps`` AppServices over ``--replicas`` sharded replicas
 of the AppService operator (run.py's: the shipped reconcile after a 50 ms wait), converged; then one
-replica that does not run the sharder is SIGKILLed, and the time until every app is labelled for a
-live replica is split, from the sharder's log, into: the dead shard found gone (its Lease expired on
-the sharder's clock: about the lease duration after its last renewal), and the moves (one label
-write per app, first to last, and their rate). First, the control plane's own rate of such writes
-with nothing else running (one client, 300 PATCHes, 1 and 16 at a time): the floor under the moves.
+replica that does not run the sharder is SIGKILLed. Measured from the kill: when the dead shard was
+handed over (its Lease expired on the sharder's clock, about the lease duration after its last
+renewal, and fenced to an adopter), when the adopter had listed its apps (``adopted``), when every
+one of its apps had started a reconcile on a live replica (``picked up``: from every replica's
+records, ``$KUBELOOP_RECORD``), and, in the background, the moves (one label write per app, first to
+last, and their rate) until a listing shows every app labelled for a live replica. First, the
+control plane's own rate of such writes with nothing else running (one client, 300 PATCHes, 1 and 16
+at a time): the floor under the moves.
 
     .venv/bin/python bench/sharding/failover.py [--apps 1000] [--replicas 2] [--src DIR]
 
@@ -78,6 +81,8 @@ def stamps(log: Path, pattern: str) -> list[float]:
 async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path) -> dict[str, Any]:
     namespace = "failover"
     names = [f"app-{i}" for i in range(apps)]
+    records = work / "records.jsonl"
+    os.environ["KUBELOOP_RECORD"] = str(records)  # the replicas' environment: every reconcile recorded
     await bench.create_apps(api, namespace, names)
     fleet = [bench.Replica(f"r{i}", kubeconfig, namespace, work, True) for i in range(1, replicas + 1)]
     try:
@@ -91,7 +96,8 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
         lease = await api.get("leases.coordination.k8s.io", f"{bench.NAME}-sharder", namespace=namespace)
         sharder = lease["spec"]["holderIdentity"]
         victim = next(r for r in reversed(fleet) if r.identity != sharder)
-        shares = Counter((await bench.owners(api, namespace)).values())
+        before = await bench.owners(api, namespace)
+        shares = Counter(before.values())
         victim.kill()
         killed, killed_at = time.monotonic(), time.time()
         while True:
@@ -106,7 +112,17 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
             replica.stop()
     log = work / f"{sharder}.log"
     moves = stamps(log, rf"\(from {victim.identity}\)")
-    gone = stamps(log, f"shard {victim.identity} gone")
+    gone = stamps(log, f"shard {victim.identity} (gone|stopped)")
+    adopted = [
+        t for r in fleet for t in stamps(work / f"{r.identity}.log", f"adopted shard {victim.identity}:")
+    ]
+    keys = {f"{namespace}/{name}" for name, owner in before.items() if owner == victim.identity}
+    first: dict[str, float] = {}
+    for line in records.read_text().splitlines():
+        event = json.loads(line)
+        late = event["at"] > killed_at and event["replica"] != victim.identity
+        if event["what"] == "start" and event["key"] in keys and late:
+            first.setdefault(event["key"], event["at"] - killed_at)
     return {
         "apps": apps,
         "replicas": replicas,
@@ -114,6 +130,9 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
         "moved": shares[victim.identity],
         "failover_s": took,
         "found_gone_s": gone[0] - killed_at if gone else None,
+        "adopted_s": adopted[0] - killed_at if adopted else None,
+        "picked_up": len(first),
+        "picked_up_s": max(first.values()) if len(first) == len(keys) else None,
         "first_move_s": moves[0] - killed_at if moves else None,
         "last_move_s": moves[-1] - killed_at if moves else None,
         "moves_per_s": len(moves) / (moves[-1] - moves[0]) if len(moves) > 1 else None,

@@ -22,6 +22,13 @@ Guarantees:
   CRD neither fails nor wedges what waits for the cache.
 - Several namespaces (``InformerOptions.namespaces``) are listed and watched each on its own, into
   the one store; the informer is synced once every one of them has listed.
+- Label selectors can be added at runtime (``add_selector``: a sharded replica adopting the objects
+  of a shard that stopped) and removed (``remove_selector``), each listed and watched on its own (in
+  each namespace) into the one store, which then holds what any selector selects. An object whose
+  labels take it from one selector to another is told once (an update), or as a delete and an add
+  when the stream it leaves tells first; an event older than the stored object (by resourceVersion)
+  is dropped, and a stream's delete removes only an object that stream still selects. Removing a
+  selector deletes (and tells) what only it selected.
 - Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
   ``list`` return that object (or a newer one) even before the watch delivers it; after
   ``observe_deleted(key)`` they no longer return the deleted object. A list (the first, or a
@@ -80,6 +87,9 @@ class InformerEvent:
 
 Handler = Callable[[InformerEvent], None]
 
+_Stream = tuple[str | None, str | None]
+"""One list-and-watch of an informer: a namespace (``None``: all) and a label selector."""
+
 
 @dataclass(frozen=True)
 class InformerOptions:
@@ -137,12 +147,17 @@ class Informer:
         self.resource = resource
         self.options = options or InformerOptions()
         self.store = Indexer(self.options.indexers)
-        self._selector = LabelSelector.parse(self.options.label_selector)
+        self._selectors: dict[str | None, LabelSelector] = {
+            self.options.label_selector: LabelSelector.parse(self.options.label_selector)
+        }
         self._handlers: list[Handler] = []
         self._synced = asyncio.Event()
         self._scopes = self.options.scopes(resource.namespaced)
-        self._resource_versions: dict[str | None, str] = dict.fromkeys(self._scopes, "")
-        self._listed: set[str | None] = set()
+        self._initial: tuple[_Stream, ...] = tuple((ns, self.options.label_selector) for ns in self._scopes)
+        self._resource_versions: dict[_Stream, str] = dict.fromkeys(self._initial, "")
+        self._listed: dict[_Stream, asyncio.Event] = {stream: asyncio.Event() for stream in self._initial}
+        self._added: dict[str, list[asyncio.Task[None]]] = {}
+        self._group: asyncio.TaskGroup | None = None
         self._recent: dict[ObjectKey, Obj] = {}
         self._deleted: dict[ObjectKey, int | None] = {}
         self._interner = Interner() if self.options.intern_values else None
@@ -239,65 +254,128 @@ class Informer:
     # -- the reflector ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """List and watch (each namespace of the scope, concurrently) until cancelled."""
+        """List and watch (each namespace of the scope, and each selector added, concurrently) until
+        cancelled."""
         resync = asyncio.create_task(self._resync()) if self.options.resync_period else None
         try:
-            if len(self._scopes) == 1:
-                await self._reflect(self._scopes[0])
-            else:
-                async with asyncio.TaskGroup() as group:
-                    for scope in self._scopes:
-                        group.create_task(
-                            self._reflect(scope), name=f"reflector {self.resource.plural} {scope}"
-                        )
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                for stream in self._initial:
+                    self._start(stream)
         finally:
+            self._group = None
+            self._added.clear()
             if resync is not None:
                 resync.cancel()
 
-    async def _reflect(self, scope: str | None) -> None:
-        """List and watch one namespace (or all) until cancelled."""
+    def _start(self, stream: _Stream) -> asyncio.Task[None]:
+        assert self._group is not None
+        name = f"reflector {self.resource.plural} {stream[0]} {stream[1]}"
+        return self._group.create_task(self._reflect(stream), name=name)
+
+    # -- selectors added at runtime ----------------------------------------------------------------
+
+    async def add_selector(self, selector: str) -> None:
+        """Also list and watch what ``selector`` selects (in each namespace of the scope, the field
+        selector applying too) into the same store; returns once that has been listed. The informer
+        must be running."""
+        if self._group is None:
+            raise RuntimeError(f"{self.resource.plural}: add_selector needs a running informer")
+        if selector not in self._selectors:
+            self._selectors[selector] = LabelSelector.parse(selector)
+            streams = [(ns, selector) for ns in self._scopes]
+            for stream in streams:
+                self._resource_versions[stream] = ""
+                self._listed[stream] = asyncio.Event()
+            self._added[selector] = [self._start(stream) for stream in streams]
+        await asyncio.gather(*(self._listed[(ns, selector)].wait() for ns in self._scopes))
+
+    async def remove_selector(self, selector: str) -> None:
+        """Stop listing and watching what ``add_selector(selector)`` added; what only it selected is
+        deleted from the store (and told). The informer's own selector is not removed."""
+        if selector == self.options.label_selector:
+            return
+        tasks = self._added.pop(selector, [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        match = self._selectors.pop(selector, None)
+        if match is None:
+            return
+        for ns in self._scopes:
+            self._resource_versions.pop((ns, selector), None)
+            self._listed.pop((ns, selector), None)
+        stored = self.store.keys()
+        for key in stored:
+            held = self.store.get(key)
+            if held is not None and match.matches(held) and not self._selected(held):
+                self.store.delete(key)
+                self._recent.pop(key, None)
+                self._emit(InformerEvent("delete", held))
+
+    def _selected(self, obj: Obj) -> bool:
+        """Whether one of the label selectors selects ``obj``."""
+        return any(selector.matches(obj) for selector in self._selectors.values())
+
+    def _held_elsewhere(self, stream: _Stream, held: Obj | None) -> bool:
+        """Whether the stored ``held`` came by another selector than ``stream``'s (so is not
+        ``stream``'s to delete): the object moved from one selector to another."""
+        if held is None or len(self._selectors) == 1:
+            return False
+        selector = self._selectors.get(stream[1])
+        return selector is None or not selector.matches(held)
+
+    def _stale(self, obj: Obj, held: Obj | None) -> bool:
+        """Whether ``obj`` is older than the stored ``held`` (only across selectors: each stream's
+        events come in order)."""
+        return len(self._selectors) > 1 and held is not None and _newer(held, obj)
+
+    # -- one stream ------------------------------------------------------------------------------
+
+    async def _reflect(self, stream: _Stream) -> None:
+        """List and watch one namespace (or all) with one label selector until cancelled."""
         clock = self.options.clock
         failures = 0
         need_list = True
         while True:
-            attempt, seen = clock.now(), self._resource_versions[scope]
+            attempt, seen = clock.now(), self._resource_versions[stream]
             try:
                 if need_list:
-                    await self._list(scope)
+                    await self._list(stream)
                     need_list = False
-                await self._watch(scope)
+                await self._watch(stream)
                 failures = 0
             except GoneError:
                 log.info(
                     "%s: resourceVersion %s expired; relisting",
                     self.resource.plural,
-                    self._resource_versions[scope],
+                    self._resource_versions[stream],
                 )
                 need_list = True
             except KubeloopError as exc:
                 # A watch that ran a while or brought news before it broke (a dropped connection, a
                 # restarted server) resumes at once; only attempts failing in quick succession with
                 # nothing to show back off further (connections cut every second pushed it to 30 s).
-                healthy = clock.now() - attempt >= _HEALTHY_ATTEMPT or self._resource_versions[scope] != seen
+                healthy = clock.now() - attempt >= _HEALTHY_ATTEMPT or self._resource_versions[stream] != seen
                 failures = 1 if healthy else failures + 1
                 absent = isinstance(exc, NotFoundError)
                 if absent and need_list:
-                    self._absent(scope)
+                    self._absent(stream)
                 need_list = need_list or absent
                 cap = _ABSENT_POLL if absent else 30.0
                 delay = min(0.5 * 2 ** (failures - 1), cap) * random.uniform(0.8, 1.2)
                 log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
                 await clock.sleep(delay)
 
-    def _absent(self, scope: str | None) -> None:
+    def _absent(self, stream: _Stream) -> None:
         """The server does not serve the resource (a CRD not installed yet, or deleted): there are no
         objects of it, which is what the store then holds, synced, until it is served again."""
-        self._apply_list(scope, {})
+        self._apply_list(stream, {})
 
     def _wants(self, obj: Obj) -> bool:
         if not self._in_scope(key_of(obj), None if len(self._scopes) > 1 else self._scopes[0]):
             return False
-        return self._selector.matches(obj)
+        return self._selected(obj)
 
     def _in_scope(self, key: ObjectKey, scope: str | None) -> bool:
         """Whether ``key`` belongs to ``scope`` (``None``: to any namespace this informer watches)."""
@@ -317,14 +395,14 @@ class Informer:
             obj = transform(obj)
         return self._interner(obj) if self._interner is not None else obj
 
-    async def _list(self, scope: str | None) -> None:
+    async def _list(self, stream: _Stream) -> None:
         items: dict[ObjectKey, Obj] = {}
         token: str | None = None
         while True:
             page = await self.client.list(
                 self.resource,
-                namespace=scope,
-                label_selector=self.options.label_selector,
+                namespace=stream[0],
+                label_selector=stream[1],
                 field_selector=self.options.field_selector,
                 limit=self.options.page_size,
                 continue_token=token,
@@ -338,21 +416,26 @@ class Informer:
             meta = page.get("metadata") or {}
             token = meta.get("continue") or None
             if not token:
-                self._resource_versions[scope] = str(meta.get("resourceVersion") or "")
+                self._resource_versions[stream] = str(meta.get("resourceVersion") or "")
                 break
-        self._apply_list(scope, items)
+        self._apply_list(stream, items)
 
-    def _apply_list(self, scope: str | None, items: dict[ObjectKey, Obj]) -> None:
-        """Make the store's part for ``scope`` equal ``items``, telling handlers the differences."""
+    def _apply_list(self, stream: _Stream, items: dict[ObjectKey, Obj]) -> None:
+        """Make the store's part for ``stream`` equal ``items``, telling handlers the differences."""
         initial = not self.synced
+        scope = stream[0]
         stored = self.store.keys()
         for key in stored:
             if key in items or not self._in_scope(key, scope):
                 continue
+            if self._held_elsewhere(stream, self.store.get(key)):
+                continue  # selected by another of the selectors: not this list's to end
             gone = self.store.delete(key)
             if gone is not None:
                 self._emit(InformerEvent("delete", gone))
         for obj in items.values():
+            if self._stale(obj, self.store.get(key_of(obj))):
+                continue
             old = self.store.upsert(obj)
             if old is None:
                 self._emit(InformerEvent("add", obj, initial=initial))
@@ -360,48 +443,56 @@ class Informer:
                 "resourceVersion"
             ):
                 self._emit(InformerEvent("update", obj, old))
-        self._forget_writes_before(scope, self._resource_versions[scope])
-        self._listed.add(scope)
-        if self._listed.issuperset(self._scopes):
+        self._forget_writes_before(stream, self._resource_versions[stream])
+        self._listed[stream].set()
+        if all(self._listed[s].is_set() for s in self._initial):
             self._synced.set()
 
-    def _forget_writes_before(self, scope: str | None, resource_version: str) -> None:
-        """Drop what own writes in ``scope`` told that a list at ``resource_version`` has superseded: the
+    def _forget_writes_before(self, stream: _Stream, resource_version: str) -> None:
+        """Drop what own writes in ``stream`` told that a list at ``resource_version`` has superseded: the
         list is the server's view then, and only a write after it knows better."""
         snapshot = {"metadata": {"resourceVersion": resource_version}}
+        scope = stream[0]
         for key, obj in list(self._recent.items()):
-            if self._in_scope(key, scope) and not _newer(obj, snapshot):
+            if (
+                self._in_scope(key, scope)
+                and not _newer(obj, snapshot)
+                and not self._held_elsewhere(stream, obj)
+            ):
                 del self._recent[key]
         for key in list(self._deleted):
             if self._in_scope(key, scope) and self.store.get(key) is None:
                 del self._deleted[key]
 
-    async def _watch(self, scope: str | None) -> None:
+    async def _watch(self, stream: _Stream) -> None:
         timeout = random.randint(300, 600)
         async for event in self.client.watch(
             self.resource,
-            namespace=scope,
-            resource_version=self._resource_versions[scope],
-            label_selector=self.options.label_selector,
+            namespace=stream[0],
+            resource_version=self._resource_versions[stream],
+            label_selector=stream[1],
             field_selector=self.options.field_selector,
             allow_bookmarks=True,
             timeout_seconds=timeout,
             metadata_only=self.options.metadata_only,
         ):
-            if event.type == "BOOKMARK":
-                self._resource_versions[scope] = event.resource_version or self._resource_versions[scope]
-                continue
-            obj = self._transform(event.object)
-            key = key_of(obj)
-            if event.type == "DELETED":
-                gone = self.store.delete(key)
-                self._deleted.pop(key, None)
-                self._recent.pop(key, None)
-                self._emit(InformerEvent("delete", gone if gone is not None else obj))
-            else:
-                old = self.store.upsert(obj)
-                self._emit(InformerEvent("add", obj) if old is None else InformerEvent("update", obj, old))
-            self._resource_versions[scope] = event.resource_version or self._resource_versions[scope]
+            if event.type != "BOOKMARK":
+                self._apply_event(stream, event.type, self._transform(event.object))
+            self._resource_versions[stream] = event.resource_version or self._resource_versions[stream]
+
+    def _apply_event(self, stream: _Stream, type_: str, obj: Obj) -> None:
+        key = key_of(obj)
+        held = self.store.get(key)
+        if type_ == "DELETED":
+            if self._held_elsewhere(stream, held):
+                return  # moved to another selector, whose stream told it first
+            gone = self.store.delete(key)
+            self._deleted.pop(key, None)
+            self._recent.pop(key, None)
+            self._emit(InformerEvent("delete", gone if gone is not None else obj))
+        elif not self._stale(obj, held):
+            old = self.store.upsert(obj)
+            self._emit(InformerEvent("add", obj) if old is None else InformerEvent("update", obj, old))
 
     async def _resync(self) -> None:
         period = self.options.resync_period or 0.0

@@ -58,6 +58,13 @@ def manager_flags(*, webhooks: bool = True) -> Callable[[_F], _F]:
             help="This replica's name among the shards (a DNS label; default: hostname and a random suffix).",
         ),
         click.option(
+            "--shard-relabel-qps",
+            type=float,
+            default=None,
+            help="Label writes a second of the replica assigning the objects (default: 16 in flight, "
+            "no rate): a stopped replica's objects are adopted at once and relabelled in the background.",
+        ),
+        click.option(
             "--metrics-bind-address", default=_default(MetricsOptions, "bind_address"), help="'0' disables."
         ),
         click.option(
@@ -103,9 +110,13 @@ def manager_options(flags: dict[str, Any]) -> ManagerOptions:
     leader = LeaderElectionOptions(lease_namespace=namespace, **lease) if flags.pop("leader_elect") else None
     sharding = None
     identity = flags.pop("shard_identity")
+    relabel_qps = flags.pop("shard_relabel_qps")
     if flags.pop("shards") == "auto":
         sharding = ShardingOptions(
-            lease_namespace=namespace, **lease, **({"identity": identity} if identity else {})
+            lease_namespace=namespace,
+            relabel_qps=relabel_qps,
+            **lease,
+            **({"identity": identity} if identity else {}),
         )
         leader = None
     webhook = WebhookServerOptions()

@@ -100,6 +100,10 @@ class LeaderElectionOptions:
     """The interval between attempts to acquire or renew."""
     release_on_cancel: bool = True
     """Release the Lease when leading ends gracefully, for an immediate hand-over."""
+    takeover: bool = True
+    """Take the Lease from another holder once it expired. ``False``: take only a Lease that names this
+    identity already, written by another on its behalf (a sharder handing a stopped shard's objects
+    over: ``kubeloop.manager._adoption``); otherwise ``run`` raises ``LeaderElectionLost`` at once."""
     exit_on_loss: bool = False
     """For the manager: end ``run()`` with ``LeaderElectionLost`` when the lease is lost (the process
     exits, as controller-runtime's does) instead of stopping the controllers and campaigning again."""
@@ -226,6 +230,11 @@ class LeaderElector:
                 self._set_leading(True)
                 log.info("%s: acquired lease %s/%s", opts.identity, opts.lease_namespace, opts.lease_name)
                 return
+            if not opts.takeover:
+                raise LeaderElectionLost(
+                    f"{opts.identity}: lease {opts.lease_namespace}/{opts.lease_name} is not handed to it"
+                    f" (held by {self._leader_identity or 'nobody'})"
+                )
             await self._clock.sleep(self._until_next_attempt())
 
     async def _lead(self, on_started_leading: Callable[[], Awaitable[None]]) -> None:
@@ -349,6 +358,8 @@ class LeaderElector:
         self._observe(old)
         holder = old.get("holderIdentity") or ""
         now = self._clock.now()
+        if holder != opts.identity and not opts.takeover:
+            return False  # not handed to this replica
         if holder and holder != opts.identity and self._observed_valid(now):
             return False  # held by another replica and not expired by our clock
         transitions = int(old.get("leaseTransitions") or 0)

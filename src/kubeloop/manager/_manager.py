@@ -35,10 +35,11 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 
-from kubeloop.cache import Cache
+from kubeloop.cache import Cache, Informer
 from kubeloop.client import ApiResource, Client
 from kubeloop.controller import Controller
 from kubeloop.helpers import EventRecorder
+from kubeloop.manager._adoption import AdoptionLost, Adoptions
 from kubeloop.manager._leader import LeaderElectionLost, LeaderElectionOptions, LeaderElector
 from kubeloop.manager._metrics import Metrics
 from kubeloop.manager._options import ManagerOptions
@@ -68,6 +69,10 @@ class Manager:
         """With sharding: the resources the sharder assigns, each with the namespaces it is watched in."""
         self.shard_gate: ShardGate | None = None
         self.sharder: Sharder | None = None
+        self.shard_informers: list[tuple[Informer, bool]] = []
+        """With sharding: the caches of the sharded kinds, each with whether its kind is reconciled (not
+        only owned); a shard adopted adds its selector to them."""
+        self._adoptions: Adoptions | None = None
         if options.sharding is not None:
             self.shard_gate = ShardGate(client, ShardLabels(options.name), options.sharding.identity)
         self._recorders: list[EventRecorder] = []
@@ -212,11 +217,20 @@ class Manager:
         transport = self.client.transport
         unlimited = replace(transport.settings, qps=None)
         leases = self.client.with_settings(unlimited)
-        moves = self.client.with_settings(unlimited)
+        qps = sharding.relabel_qps
+        moves = self.client.with_settings(replace(transport.settings, qps=qps, burst=max(1, int(qps or 1))))
         self.elector = LeaderElector(
             leases, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
         )
         sharder = LeaderElector(leases, lease(f"{self.options.name}-sharder"), metrics=self.metrics)
+        assert self.shard_gate is not None
+        self._adoptions = Adoptions(
+            leases,
+            membership,
+            self.shard_gate,
+            lambda name: replace(lease(name), takeover=False),
+            self.shard_informers,
+        )
         async with leases, moves, asyncio.TaskGroup() as group:
             group.create_task(membership.run(leases, namespace, sharding.retry_period / 2), name="shards")
             group.create_task(self._campaign(self.elector, self._run_controllers), name="shard lease")
@@ -251,10 +265,18 @@ class Manager:
             role = "reconciling the share of shard" if self.options.sharding is not None else "leading as"
             log.info("%s: %s %s", self.options.name, role, self.elector.identity)
         supervisor = Supervisor(self._stopping.is_set)
-        async with asyncio.TaskGroup() as group:
-            for controller in self.controllers:
-                name = f"controller {controller.name}"
-                group.create_task(supervisor.run(name, controller.run()), name=name)
+        while True:
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for controller in self.controllers:
+                        name = f"controller {controller.name}"
+                        group.create_task(supervisor.run(name, controller.run()), name=name)
+                    if self._adoptions is not None:
+                        group.create_task(self._adoptions.run(), name="adoptions")
+                return
+            except* AdoptionLost as lost:
+                # Its objects' reconciles are cancelled with the rest, before its Lease can expire.
+                log.warning("%s: %s; controllers restarted", self.options.name, lost.exceptions[0])
 
     async def _close_recorders(self, grace: float) -> None:
         await asyncio.gather(*(r.close(grace) for r in self._recorders))

@@ -20,13 +20,21 @@ the replicas share):
 - **Hand-off with a drain.** To move an object from a live shard, the sharder adds the label
   ``drain.shard.kubeloop.io/<name>``; the owner, in the worker that holds the object's key (so no
   reconcile of it runs), removes label, seal and drain; only then, seeing it unassigned, does the
-  sharder assign it to the new shard. An object of a shard that is gone (its Lease released, or not
-  renewed for ``lease_duration`` on the sharder's clock) is assigned at once: that shard stopped
-  before its Lease could expire. Before, the sharder fences that Lease: it takes it, with the
-  ``resourceVersion`` it listed, so a shard that renewed just after the listing (it is alive) moves
-  nothing, and one that comes back waits out a lease duration first. The moves are written through
-  a client of their own, ``concurrency`` at a time, not behind the reconciles' writes and their QPS
-  limit. Every write carries the ``resourceVersion`` it was decided on.
+  sharder assign it to the new shard.
+- **Failover by adoption.** The objects of a shard that stopped (its Lease released, or not renewed
+  for ``lease_duration`` on the sharder's clock: that shard stopped reconciling before its Lease could
+  expire) are handed over whole: the sharder fences its Lease to a live replica, the adopter (itself
+  when it is live), with the ``resourceVersion`` it listed, so a shard that renewed just after the
+  listing (it is alive) keeps them. The adopter takes the Lease by a write of its own, adds the
+  stopped shard's label to its caches' selectors and reconciles those objects as its own, under their
+  old label, while it holds that Lease (``_adoption``); a replica coming back with that identity
+  waits for it as for any holder. Meanwhile the sharder relabels them in the background: to the
+  adopter directly (it reconciles them under either label), or through the drain to where the ring
+  puts them; once none is left, the adopter releases the Lease. So a failover takes the lease
+  duration and a few requests, whatever the number of objects. The label writes go through a client
+  of their own, ``concurrency`` at a time (and ``relabel_qps`` a second), not behind the reconciles'
+  writes. Every write carries the ``resourceVersion`` it was decided on, and one decided on who holds
+  a Lease lands while that Lease is valid on the sharder's clock, or not at all.
 
 Guarantee: no object is reconciled by two replicas at once, as long as the replicas' clocks run at
 about the same rate (the leader election's assumption). Owned children carry their owner's shard
@@ -42,6 +50,7 @@ import math
 import re
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +99,10 @@ class ShardingOptions:
     epsilon: float = 0.25
     concurrency: int = 16
     """Label writes the sharder has in flight at once."""
+    relabel_qps: float | None = None
+    """Label writes of the sharder a second (``None``: only ``concurrency`` bounds them). A stopped
+    shard's objects are adopted whole, so relabelling them is background work: this keeps it from
+    crowding the reconciles' requests out of the API server."""
     clock: Clock = field(default_factory=RealClock)
 
     def __post_init__(self) -> None:
@@ -135,12 +148,16 @@ class ShardGate:
         self.client = client
         self.labels = labels
         self.identity = identity
+        self.adopted: set[str] = set()
+        """Shards whose objects this replica reconciles as its own while it holds their Lease
+        (``_adoption``): a stopped shard's, handed over by the sharder."""
 
     async def admit(self, resource: ApiResource, obj: Obj, informer: Informer | None = None) -> bool:
-        """Whether to reconcile ``obj`` now: assigned and sealed to this replica and not draining. A
-        draining object is let go here (label, seal and drain removed, at the resourceVersion read)."""
+        """Whether to reconcile ``obj`` now: assigned and sealed to this replica (or to a shard it
+        adopted) and not draining. A draining object is let go here (label, seal and drain removed, at
+        the resourceVersion read)."""
         label, seal, draining = self.labels.of(obj)
-        if label != self.identity or seal != self.identity:
+        if label is None or label != seal or (label != self.identity and label not in self.adopted):
             return False
         if draining:
             meta = obj.get("metadata") or {}
@@ -184,6 +201,8 @@ class Membership:
         self.started = clock.now()
         self.changed = asyncio.Event()
         """Set when the live shards change (the sharder clears it)."""
+        self.listed = asyncio.Event()
+        """Set after every listing, and when the sharder hands a Lease over (adoptions clear it)."""
         self._seen: dict[str, tuple[Any, float, float]] = {}
         """identity -> (spec, local time it last changed, its duration)"""
         self._leases: dict[str, Obj] = {}
@@ -213,6 +232,7 @@ class Membership:
                     log.info("live shards: %s", ", ".join(alive) or "none")
                     told = alive
                     self.changed.set()
+                self.listed.set()
             except KubeloopError as exc:
                 log.warning("listing the shard Leases failed: %s", exc)
             await self.clock.sleep(self.next_look(period))
@@ -232,6 +252,7 @@ class Membership:
             changed = now if old is None or old[0] != spec else old[1]
             self._seen[identity] = (spec, changed, duration)
             self._leases[identity] = lease
+        self.listed.set()
 
     def lease(self, identity: str) -> Obj | None:
         """``identity``'s shard Lease as last listed (or written by the sharder)."""
@@ -243,8 +264,8 @@ class Membership:
         now = self.clock.now()
         expiries = [
             changed + duration - now
-            for identity, (spec, changed, duration) in self._seen.items()
-            if spec.get("holderIdentity") == identity and now - changed < duration
+            for spec, changed, duration in self._seen.values()
+            if spec.get("holderIdentity") and now - changed < duration
         ]
         return max(0.0, min([period, *expiries]))
 
@@ -257,16 +278,39 @@ class Membership:
             if spec.get("holderIdentity") == identity and now - changed < duration
         )
 
-    def gone(self, identity: str) -> bool:
-        """Whether ``identity``'s replica has stopped reconciling for sure: its Lease released,
-        expired or fenced by the sharder (held by another), or never seen in ``lease_duration`` of
-        watching."""
+    def holder(self, identity: str) -> str | None:
+        """Who may reconcile the objects assigned to ``identity`` now: the holder of its Lease while
+        that is valid (changed less than its duration ago on this clock): its own replica, or the one
+        it was handed to when it stopped; ``None`` when nobody may."""
         seen = self._seen.get(identity)
-        now = self.clock.now()
         if seen is None:
-            return now - self.started >= self.lease_duration
+            return None
         spec, changed, duration = seen
-        return spec.get("holderIdentity") != identity or now - changed >= duration
+        holder = spec.get("holderIdentity") or None
+        return holder if holder is not None and self.clock.now() - changed < duration else None
+
+    def valid_for(self, identity: str) -> float:
+        """Seconds until ``identity``'s Lease, as last seen change, expires on this clock (0: not valid)."""
+        seen = self._seen.get(identity)
+        if seen is None or not seen[0].get("holderIdentity"):
+            return 0.0
+        return max(0.0, seen[1] + seen[2] - self.clock.now())
+
+    def orphaned(self, identity: str) -> bool:
+        """Whether nobody may reconcile the objects assigned to ``identity``: its Lease released or
+        not renewed for its duration (its holder stopped reconciling before that), or never seen in
+        ``lease_duration`` of watching."""
+        if identity not in self._seen:
+            return self.clock.now() - self.started >= self.lease_duration
+        return self.holder(identity) is None
+
+    def handed_to(self, identity: str) -> list[str]:
+        """The other shards whose Lease names ``identity`` as holder, as last listed (handed over)."""
+        return sorted(
+            shard
+            for shard, (spec, _, _) in self._seen.items()
+            if shard != identity and spec.get("holderIdentity") == identity
+        )
 
 
 class Sharder:
@@ -327,54 +371,71 @@ class Sharder:
         await self.options.clock.sleep(0.05)  # let a burst of events coalesce
 
     async def step(self) -> None:
-        """One pass: every object's assignment compared with the ring's, and the writes it takes."""
-        alive = self.membership.alive()
+        """One pass: the shards nobody may reconcile handed over, then every object's assignment
+        compared with the ring's, and the writes it takes."""
         objects: dict[str, tuple[Informer, Obj]] = {}
         for informer in self.informers:
             res = informer.resource
             for obj in informer.list():
                 objects[f"{res.group}/{res.kind}/{key_of(obj)}"] = (informer, obj)
-        desired = assign(objects, alive, self.options.epsilon)
+        await self._hand_over(obj for _, obj in objects.values())
+        desired = assign(objects, self.membership.alive(), self.options.epsilon)
         writes = []
         for identity, (informer, obj) in objects.items():
             action = self._decide(obj, desired.get(identity))
             if action is not None:
                 writes.append((informer, obj, action))
-        # The objects of a shard found gone move only once its Lease is fenced (see ``_fence``).
-        gone = {self._gone_owner(obj) for _, obj, (action, _) in writes if action == "assign"} - {None}
-        fenced = {owner for owner in gone if owner is not None and await self._fence(owner)}
-        writes = [w for w in writes if w[2][0] != "assign" or self._gone_owner(w[1]) in (None, *fenced)]
         limit = asyncio.Semaphore(self.options.concurrency)
 
-        async def one(informer: Informer, obj: Obj, action: tuple[str, str | None]) -> None:
+        async def one(informer: Informer, obj: Obj, action: tuple[str, str | None, str | None]) -> None:
             async with limit:
                 await self._write(informer, obj, *action)
 
         await asyncio.gather(*(one(*write) for write in writes))
 
-    def _gone_owner(self, obj: Obj) -> str | None:
-        """The shard that may reconcile ``obj`` (label and seal name it), when it is found gone."""
-        label, seal, _ = self.labels.of(obj)
-        return label if label is not None and label == seal and self.membership.gone(label) else None
+    async def _hand_over(self, objects: Iterable[Obj]) -> None:
+        """Hand each shard that objects are sealed to and that nobody may reconcile (its replica
+        stopped: Lease released or expired) to a live one, the adopter, by fencing its Lease to it
+        (``_fence``): the adopter then reconciles them under their old label at once
+        (``_adoption``), and they are relabelled in the background (``_decide``). The adopter is this
+        replica when it is live (no listing to wait for), else the live shard holding fewest objects."""
+        alive = self.membership.alive()
+        if not alive:
+            return
+        load: Counter[str | None] = Counter()
+        orphans: set[str] = set()
+        for obj in objects:
+            seal = self.labels.of(obj)[1]
+            if seal is None:
+                continue
+            if self.membership.orphaned(seal):
+                orphans.add(seal)
+            else:
+                load[self.membership.holder(seal)] += 1
+        for shard in sorted(orphans):
+            me = self.options.identity
+            adopter = me if me in alive else min(alive, key=lambda a: (load[a], a))
+            if await self._fence(shard, adopter):
+                load[adopter] += 1
 
-    async def _fence(self, identity: str) -> bool:
-        """Take the Lease of ``identity``, found gone, for this sharder, with the resourceVersion listed,
-        so that its replica cannot hold it again (and reconcile) while its objects move: whether the
-        Lease is fenced. A write refused (409) means the replica renewed since the listing: it is alive
-        and nothing moves. The replica, if it comes back, waits out the fence's lease duration (as for
-        any holder) before it reconciles again, with no objects left to it: rebalancing gives it a share.
+    async def _fence(self, identity: str, adopter: str) -> bool:
+        """Write ``adopter`` into the Lease of ``identity``, found with nobody to reconcile its
+        objects, with the resourceVersion listed: whether it landed. A write refused (409) means its
+        replica renewed since the listing: it is alive, and nothing is handed over. The adopter renews
+        the Lease while it holds the objects, so their replica, if it comes back, waits (as for any
+        holder) until the adopter has let them all go and released it; an adopter that stops renewing
+        loses them as a shard would its own (they are handed over again once the Lease expires).
 
-        Without it, a shard whose renewals failed for a lease duration (so found gone) and then landed
-        one just after the listing would start reconciling its objects again while they were moving."""
+        Without the resourceVersion, a shard whose renewals failed for a lease duration (so found
+        orphaned) and then landed one just after the listing would reconcile its objects while the
+        adopter did."""
         lease = self.membership.lease(identity)
         spec = dict((lease or {}).get("spec") or {})
-        if lease is not None and spec.get("holderIdentity") not in (identity, "", None):
-            return True  # held by another already (fenced before): this replica does not reconcile
         meta = (lease or {}).get("metadata") or {}
         name = meta.get("name") or f"{self.membership.prefix}{identity}"
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         spec.update(
-            holderIdentity=self.options.identity,
+            holderIdentity=adopter,
             renewTime=now,
             acquireTime=now,
             leaseDurationSeconds=max(1, math.ceil(self.options.lease_duration)),
@@ -390,37 +451,42 @@ class Sharder:
             if written is None:  # its replica, if alive, creates it first: AlreadyExists
                 written = await self.client.create(body)
         except (ConflictError, AlreadyExistsError) as exc:
-            log.info("sharder: shard %s not fenced (%s): not moving its objects yet", identity, exc.reason)
+            log.info("sharder: shard %s not handed over (%s): it renewed", identity, exc.reason)
             return False
         self.membership.observe([written])
-        log.info("sharder: shard %s gone; its Lease fenced, its objects move", identity)
+        log.info("sharder: shard %s stopped; its objects handed to %s (its Lease fenced)", identity, adopter)
         return True
 
-    def _decide(self, obj: Obj, want: str | None) -> tuple[str, str | None] | None:
-        """What to write on ``obj``: ("assign", shard), ("drain", None), ("undrain", None), or nothing."""
+    def _decide(self, obj: Obj, want: str | None) -> tuple[str, str | None, str | None] | None:
+        """What to write on ``obj``: ("assign", shard, relied), ("drain", None, None), ("undrain", None,
+        None), or nothing; ``relied``: the shard whose Lease holder the decision rests on (the write
+        must land while that Lease is valid)."""
         if want is None:
             return None
         label, seal, draining = self.labels.of(obj)
         if label is None and seal is None:
-            return ("assign", want)
+            return ("assign", want, None)
         if label != seal:
             # Edited by hand (the seal is the sharder's record; a replica needs both to reconcile, so
-            # nobody starts on it meanwhile): back to the sealed owner while it lives, else onwards.
-            if seal is not None and seal in self.membership.alive():
-                return ("assign", seal)
-            if seal is None or self.membership.gone(seal):
-                return ("assign", want)
-            return None
-        owner = label or ""
-        if owner == want:
-            return ("undrain", None) if draining else None
-        if self.membership.gone(owner):
-            return ("assign", want)  # its replica stopped before its Lease could expire
-        if owner in self.membership.alive() and not draining:
-            return ("drain", None)
-        return None
+            # nobody starts on it meanwhile, but one started before may run): back to whoever may
+            # reconcile the sealed shard's objects, else (none sealed) onwards.
+            if seal is None:
+                return ("assign", want, None)
+            holder = self.membership.holder(seal)
+            return ("assign", holder, seal) if holder is not None else None
+        assert label is not None
+        holder = self.membership.holder(label)
+        if holder is None:
+            return None  # handed over first (``_hand_over``)
+        if holder == want:
+            if label != want:
+                return ("assign", want, label)  # adopted: the label follows the adopter, which keeps it
+            return ("undrain", None, None) if draining else None
+        return None if draining else ("drain", None, None)
 
-    async def _write(self, informer: Informer, obj: Obj, action: str, shard: str | None) -> None:
+    async def _write(
+        self, informer: Informer, obj: Obj, action: str, shard: str | None, relied: str | None
+    ) -> None:
         meta = obj.get("metadata") or {}
         rv = meta.get("resourceVersion")
         labels = self.labels
@@ -436,16 +502,20 @@ class Sharder:
             patch = {"metadata": {"resourceVersion": rv, "labels": {labels.drain: "true"}}}
         else:
             patch = {"metadata": {"resourceVersion": rv, "labels": {labels.drain: None}}}
+        # A move that rests on who holds a Lease lands while that Lease is valid, or not at all: later,
+        # the objects may have been handed to another replica meanwhile.
+        bound = self.membership.valid_for(relied) if relied is not None else None
         try:
-            updated = await self.client.patch(
-                informer.resource,
-                meta.get("name", ""),
-                patch,
-                type=PatchType.MERGE,
-                namespace=meta.get("namespace"),
-            )
-        except (ConflictError, NotFoundError):
-            return  # changed meanwhile: decided again on the next pass
+            async with asyncio.timeout(bound):
+                updated = await self.client.patch(
+                    informer.resource,
+                    meta.get("name", ""),
+                    patch,
+                    type=PatchType.MERGE,
+                    namespace=meta.get("namespace"),
+                )
+        except (ConflictError, NotFoundError, TimeoutError):
+            return  # changed meanwhile, or too late: decided again on the next pass
         informer.observe(updated)
         if action == "assign":
             self.assignments += 1

@@ -91,6 +91,7 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     if gate is not None:
         scopes = primary_informer.options.scopes(namespaced)
         manager.sharded.append((primary_informer.resource, tuple(ns for ns in scopes if ns is not None)))
+        manager.shard_informers.append((primary_informer, True))
 
     async def reconcile(request: Request) -> Result | None:
         obj = primary_informer.get(request.namespace, request.name)
@@ -121,6 +122,8 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
     for child in reg.owns:
         informer = await cache.informer(await resolve(manager.client, child))
+        if gate is not None:
+            manager.shard_informers.append((informer, False))
         controller.watch(
             informer,
             map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),

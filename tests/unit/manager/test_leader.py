@@ -528,3 +528,30 @@ async def test_run_twice_at_once_is_refused():
     with pytest.raises(RuntimeError, match="already running"):
         await elector.run(Work())
     await stop(task)
+
+
+async def test_without_takeover_only_a_lease_naming_this_identity_is_taken_not_an_expired_one() -> None:
+    # Adoption (the sharder hands a stopped shard's Lease to a replica by writing it in): the replica
+    # takes only a Lease that names it already; another's, even long expired, or a free one, is left.
+    clock = FakeClock()
+    leases = FakeLeases()
+    leases.put(holderIdentity="other", leaseDurationSeconds=1, renewTime="t0")
+    await clock.advance(60)
+    elector = LeaderElector(leases, options(clock, takeover=False))
+    with pytest.raises(LeaderElectionLost, match="not handed to it"):
+        await elector.run(Work())
+    leases.put(holderIdentity="", leaseDurationSeconds=1, renewTime="t1")
+    with pytest.raises(LeaderElectionLost, match="not handed to it"):
+        await elector.run(Work())
+    assert leases.spec["holderIdentity"] == ""
+
+    leases.put(holderIdentity="me", leaseDurationSeconds=15, renewTime="t2")  # handed over
+    work = Work()
+    task = asyncio.create_task(elector.run(work))
+    await settle()
+    assert work.started.is_set()
+    assert leases.spec["holderIdentity"] == "me"
+    assert leases.spec["renewTime"] != "t2"  # its own write: the start counts from it
+    work.finish.set()
+    await task
+    assert leases.spec["holderIdentity"] == ""  # released once the work returned

@@ -54,7 +54,7 @@ def lease(identity: str, holder: str, renew: str, seconds: int = 10) -> dict[str
     return {"metadata": {"name": f"op-shard-{identity}"}, "spec": spec}
 
 
-async def test_a_shard_lives_while_its_lease_changes_and_is_gone_a_duration_after_it_stopped() -> None:
+async def test_a_shard_lives_while_its_lease_changes_and_is_orphaned_a_duration_after_it_stopped() -> None:
     clock = FakeClock()
     members = Membership("op-shard-", clock, lease_duration=10)
     members.observe(
@@ -65,11 +65,15 @@ async def test_a_shard_lives_while_its_lease_changes_and_is_gone_a_duration_afte
     members.observe([lease("a", "a", "t2"), lease("b", "b", "t1")])  # b stopped renewing
     await clock.advance(6)
     assert members.alive() == ["a"]
-    assert members.gone("b")
-    assert not members.gone("a")
+    assert members.orphaned("b")
+    assert not members.orphaned("a")
+    members.observe([lease("b", "a", "t4")])  # b handed to a: a may reconcile its objects
+    assert members.holder("b") == "a"
+    assert not members.orphaned("b")
+    assert members.alive() == ["a"]
     members.observe([lease("a", "", "t3", 1)])  # a released its Lease on a graceful stop
     assert members.alive() == []
-    assert members.gone("a")
+    assert members.orphaned("a")
 
 
 async def test_a_lease_deleted_by_hand_counts_as_not_renewed_and_an_unknown_shard_is_gone_after_a_while() -> (
@@ -78,14 +82,14 @@ async def test_a_lease_deleted_by_hand_counts_as_not_renewed_and_an_unknown_shar
     clock = FakeClock()
     members = Membership("op-shard-", clock, lease_duration=10)
     members.observe([lease("a", "a", "t1")])
-    assert not members.gone("ghost")  # not seen yet: maybe not listed yet
+    assert not members.orphaned("ghost")  # not seen yet: maybe not listed yet
     await clock.advance(5)
     members.observe([])  # deleted by hand: its replica recreates it at its next renewal
     assert members.alive() == ["a"]
     members.observe([lease("a", "a", "t2")])
     await clock.advance(8)
     assert members.alive() == ["a"]
-    assert members.gone("ghost")  # never seen in a whole lease duration
+    assert members.orphaned("ghost")  # never seen in a whole lease duration
 
 
 class _Leases:
@@ -115,7 +119,7 @@ async def test_a_stopped_shard_is_found_gone_by_a_listing_timed_to_its_lease_s_e
             assert clock.now() < 14
             await clock.advance(0.01)
         assert members.alive() == ["b"]
-        assert members.gone("a")
+        assert members.orphaned("a")
         assert 12.15 < clock.now() <= 12.15 + 0.05 + 0.011
     finally:
         task.cancel()
