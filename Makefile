@@ -66,8 +66,8 @@ test-badinput: $(STAMP) controlplane
 test-chaos: $(STAMP) controlplane
 	KUBELOOP_CHAOS=full $(BIN)/pytest -s tests/chaos
 
-# Sharding across replicas at a larger size: 400 AppServices over the replicas, through a SIGKILL, a
-# replica added and bad input (make test runs 12, make test-long 30).
+# Sharding across replicas at the issue's size: 2,000 AppServices over three replicas, through a
+# SIGKILL, a fourth added, bad input and a scale to one (make test runs 12, make test-long 30).
 test-sharding: $(STAMP) controlplane
 	KUBELOOP_SHARDING=full $(BIN)/pytest -s -m long tests/e2e/test_sharding.py
 

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -69,6 +70,18 @@ async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
     return rates
 
 
+def picked_up(records: Path, keys: set[str], killed_at: float, victim: str) -> dict[str, float]:
+    """Each of ``keys`` that a replica other than ``victim`` started reconciling after the kill: when
+    it first did, in seconds after the kill."""
+    first: dict[str, float] = {}
+    for line in records.read_text().splitlines():
+        event = json.loads(line)
+        late = event["at"] > killed_at and event["replica"] != victim
+        if event["what"] == "start" and event["key"] in keys and late:
+            first.setdefault(event["key"], event["at"] - killed_at)
+    return first
+
+
 def stamps(log: Path, pattern: str) -> list[float]:
     """Wall times of the lines of ``log`` matching ``pattern``."""
     found = []
@@ -106,6 +119,12 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
                 break
             await asyncio.sleep(0.1)
         took = time.monotonic() - killed
+        keys = {f"{namespace}/{name}" for name, owner in before.items() if owner == victim.identity}
+        for _ in range(600):  # and until each of them was reconciled by a live replica (60 s at most)
+            first = picked_up(records, keys, killed_at, victim.identity)
+            if len(first) == len(keys):
+                break
+            await asyncio.sleep(0.1)
         rss = {r.identity: r.rss() / 2**20 for r in fleet if r is not victim}
     finally:
         for replica in fleet:
@@ -116,13 +135,6 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
     adopted = [
         t for r in fleet for t in stamps(work / f"{r.identity}.log", f"adopted shard {victim.identity}:")
     ]
-    keys = {f"{namespace}/{name}" for name, owner in before.items() if owner == victim.identity}
-    first: dict[str, float] = {}
-    for line in records.read_text().splitlines():
-        event = json.loads(line)
-        late = event["at"] > killed_at and event["replica"] != victim.identity
-        if event["what"] == "start" and event["key"] in keys and late:
-            first.setdefault(event["key"], event["at"] - killed_at)
     return {
         "apps": apps,
         "replicas": replicas,
@@ -145,6 +157,7 @@ async def main() -> None:
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--src", help="kubeloop sources for the replicas (default: this checkout's)")
+    parser.add_argument("--logs", type=Path, help="copy the replicas' logs and records here")
     args = parser.parse_args()
     held_to(args.src)
     load = os.getloadavg()[0]
@@ -161,7 +174,11 @@ async def main() -> None:
         work.mkdir(exist_ok=True)
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
             result = await patch_rate(api, "failover")
-            result.update(await failover(api, plane.kubeconfig, args.apps, args.replicas, work))
+            try:
+                result.update(await failover(api, plane.kubeconfig, args.apps, args.replicas, work))
+            finally:
+                if args.logs:
+                    shutil.copytree(work, args.logs, dirs_exist_ok=True)
         result.update(src=args.src or "this checkout", load_before=load, load_after=os.getloadavg()[0])
         print(json.dumps(result), flush=True)
     finally:
