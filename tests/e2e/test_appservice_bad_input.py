@@ -42,11 +42,13 @@ CRD_NAME = "appservices.app.example.com"
 RESOURCE = "app.example.com/v1/AppService"
 SETTLE = 60.0
 """Seconds an accepted object has to get its condition and Event."""
-QUIET = 15.0
+GROW = 10.0
+"""Seconds from the last object settled to the quiet window: backoffs grow past the window meanwhile."""
+QUIET = 8.0
 """The window over which nothing may spin, once the last object settled and backoffs grew."""
 MAX_RECONCILES_IN_QUIET = 3
-"""Per object in the quiet window: a key failing since ≥ 20 s retries every ≥ 10 s (5 ms doubling);
-one more for a late child event. A hot loop does hundreds."""
+"""Per object in the quiet window: a key failing since ≥ 10 s retries every ≥ 5 s (5 ms doubling), so
+at most twice in 8 s; one more for a late child event. A hot loop does hundreds."""
 
 
 def crd_documents(*, schemaless: bool) -> dict[str, Any]:
@@ -363,7 +365,7 @@ async def test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_an
             await asyncio.to_thread(each_case)
             print(f"\n{EXAMPLES} odd AppServices: {dict(harness.outcomes)}")
 
-            await asyncio.sleep(20)  # backoffs of the last objects grow past the window
+            await asyncio.sleep(GROW)  # backoffs of the last objects grow past the window
             before_reconciles, before_requests = dict(harness.reconciles), await request_count(manager)
             await asyncio.sleep(QUIET)
             after_requests = await request_count(manager)
@@ -381,8 +383,8 @@ async def test_odd_appservices_end_with_a_condition_and_an_event_or_a_refusal_an
             assert not spinning, (
                 f"reconciled more than {MAX_RECONCILES_IN_QUIET} times in {QUIET} s: {spinning}"
             )
-            # A key failing since >= 20 s retries at most once in the window (an apply, an Event series
-            # patch); settled keys make none. A hot loop makes thousands.
+            # A key failing since >= 10 s retries at most twice in the window (an apply, an Event series
+            # patch each); settled keys make none. A hot loop makes thousands.
             assert after_requests - before_requests <= accepted // 4 + 40, "API requests in the quiet window"
 
             for name, finalizers in harness.held.items():
