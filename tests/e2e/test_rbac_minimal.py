@@ -19,10 +19,12 @@ one-permission-less proof on the embedded server (the others wait out a timeout)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,15 +37,16 @@ from appservice_operator.operator import operator
 import kubeloop as kl
 from kubeloop import crd
 from kubeloop.apiserver import EmbeddedServer
-from kubeloop.client import ForbiddenError
+from kubeloop.client import Client, ForbiddenError, NotFoundError
 from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
 from kubeloop.scaffold import leader_election_role, operator_rules
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until
 from rbac_rules import Permission, Rule, permissions, without
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
 RESOURCE = "appservices.app.example.com"
 STEP = 12.0  # seconds each step of the path may take before the path counts as failed
+POLL = 0.1  # seconds between two reads of a step's outcome
 LEASE = LeaderElectionOptions(
     lease_duration=6.0, renew_deadline=3.0, retry_period=0.5
 )  # short: renewals matter
@@ -83,6 +86,18 @@ def kubectl(cluster: Cluster) -> Kubectl:
     return Kubectl(cluster.kubeconfig)
 
 
+@pytest.fixture
+async def namespace(client: Client, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A namespace for this test, deleted afterwards (the plugin's, made through the admin's client
+    instead of two kubectl processes per case)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    with contextlib.suppress(NotFoundError):
+        await client.delete("v1/Namespace", name)
+
+
 BOTH = pytest.mark.parametrize("cluster", ["real", "embedded"], indirect=True)
 
 
@@ -92,30 +107,37 @@ def appservice_crd(kubectl: Kubectl) -> None:
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
 
 
-class Identity:
-    """A user with a client certificate, bound to the given ClusterRole rules and leader Role rules."""
+RBAC = "rbac.authorization.k8s.io"
 
-    def __init__(self, plane: Cluster, kubectl: Kubectl, namespace: str) -> None:
+
+class Identity:
+    """A user with a client certificate, bound to the given ClusterRole rules and leader Role rules.
+
+    The roles and bindings are written through the admin's client (``admin``), not kubectl: a case
+    spent seconds of a loaded machine starting kubectl for them."""
+
+    def __init__(self, plane: Cluster, admin: Client, kubectl: Kubectl, namespace: str) -> None:
         self.plane = plane
+        self.admin = admin
         self.kubectl = kubectl
         self.namespace = namespace
         self.user = f"operator-{uuid.uuid4().hex[:8]}"
 
-    def grant(self, cluster_rules: list[Rule], leader_rules: list[Rule]) -> Path:
-        k, user, ns = self.kubectl, self.user, self.namespace
-        role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole"}
-        k("apply", "-f", "-", input=json.dumps({**role, "metadata": {"name": user}, "rules": cluster_rules}))
-        k("create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}")
-        leader = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role"}
-        k(
-            "apply",
-            "-n",
-            ns,
-            "-f",
-            "-",
-            input=json.dumps({**leader, "metadata": {"name": user}, "rules": leader_rules}),
-        )
-        k("create", "rolebinding", user, "-n", ns, f"--role={user}", f"--user={user}")
+    async def grant(self, cluster_rules: list[Rule], leader_rules: list[Rule]) -> Path:
+        user, ns = self.user, self.namespace
+        subjects = [{"kind": "User", "apiGroup": RBAC, "name": user}]
+        for kind, namespace, rules in (("ClusterRole", None, cluster_rules), ("Role", ns, leader_rules)):
+            meta = {"name": user, **({"namespace": namespace} if namespace else {})}
+            role = {"apiVersion": f"{RBAC}/v1", "kind": kind, "metadata": meta, "rules": rules}
+            await self.admin.create(role)
+            binding = {
+                "apiVersion": f"{RBAC}/v1",
+                "kind": f"{kind}Binding",
+                "metadata": meta,
+                "subjects": subjects,
+                "roleRef": {"apiGroup": RBAC, "kind": kind, "name": user},
+            }
+            await self.admin.create(binding)
         return self.plane.user_kubeconfig(user)
 
     def can(self, permission: Permission) -> bool:
@@ -127,16 +149,19 @@ class Identity:
             args.append(f"--subresource={sub}")
         return self.kubectl(*args, check=False).stdout.strip() == "yes"
 
-    def revoke(self) -> None:
-        for kind in ("clusterrolebinding", "clusterrole"):
-            self.kubectl("delete", kind, self.user, "--ignore-not-found", "--wait=false")
+    async def revoke(self) -> None:
+        for kind in ("ClusterRoleBinding", "ClusterRole"):
+            with contextlib.suppress(NotFoundError):
+                await self.admin.delete(f"{RBAC}/v1/{kind}", self.user)
 
 
 @pytest.fixture
-def identity(cluster: Cluster, kubectl: Kubectl, namespace: str) -> Iterator[Identity]:
-    who = Identity(cluster, kubectl, namespace)
+async def identity(
+    cluster: Cluster, client: Client, kubectl: Kubectl, namespace: str
+) -> AsyncIterator[Identity]:
+    who = Identity(cluster, client, kubectl, namespace)
     yield who
-    who.revoke()
+    await who.revoke()
 
 
 def app_manifest(namespace: str, name: str = "web") -> str:
@@ -150,29 +175,23 @@ def app_manifest(namespace: str, name: str = "web") -> str:
     )
 
 
-def get_now(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
+# The cluster is read and written through the admin's client, not kubectl: the steps poll, and a
+# kubectl process per poll kept a core busy while a case waited out a step.
+APP = "app.example.com/v1/AppService"
+DEPLOYMENT = "apps/v1/Deployment"
+SERVICE = "v1/Service"
+
+
+async def get(admin: Client, ref: str, name: str, namespace: str) -> dict[str, Any] | None:
     try:
-        found: dict[str, Any] = kubectl.json("get", *args)
-    except KubectlError as exc:
-        if "NotFound" in exc.stderr or "not found" in exc.stderr:
-            return None
-        raise
+        found: dict[str, Any] = await admin.get(ref, name, namespace=namespace)
+    except NotFoundError:
+        return None
     return found
 
 
-# kubectl runs in a thread: the operator shares this event loop and must keep renewing its lease.
-
-
-async def kube(kubectl: Kubectl, *args: str, input: str | None = None) -> None:
-    await asyncio.to_thread(kubectl, *args, input=input)
-
-
-async def get(kubectl: Kubectl, *args: str) -> dict[str, Any] | None:
-    return await asyncio.to_thread(get_now, kubectl, *args)
-
-
-async def ready(kubectl: Kubectl, namespace: str, name: str = "web") -> bool:
-    app = await get(kubectl, RESOURCE, name, "-n", namespace) or {}
+async def ready(admin: Client, namespace: str, name: str = "web") -> bool:
+    app = await get(admin, APP, name, namespace) or {}
     for condition in (app.get("status") or {}).get("conditions") or ():
         if condition["type"] == "Ready":
             if condition["status"] == "False" and condition.get("reason") == "Forbidden":
@@ -181,8 +200,8 @@ async def ready(kubectl: Kubectl, namespace: str, name: str = "web") -> bool:
     return False
 
 
-async def reconciled_events(kubectl: Kubectl, namespace: str) -> list[dict[str, Any]]:
-    events = (await get(kubectl, "events.events.k8s.io", "-n", namespace) or {}).get("items") or []
+async def reconciled_events(admin: Client, namespace: str) -> list[dict[str, Any]]:
+    events = (await admin.list("events.k8s.io/v1/Event", namespace=namespace))["items"]
     return [
         e
         for e in events
@@ -219,77 +238,77 @@ def stale_children(namespace: str, app_uid: str) -> list[dict[str, Any]]:
     ]
 
 
-async def core_path(kubectl: Kubectl, namespace: str, kubeconfig: Path) -> None:
+async def core_path(admin: Client, namespace: str, kubeconfig: Path) -> None:
     """The AppService operator's end-to-end path, run as the identity of ``kubeconfig``."""
     started = time.monotonic()
     leading = ManagerOptions(leader_election=replace(LEASE, lease_namespace=namespace))
     async with run_operator(operator, kubeconfig, leading, ready_timeout=STEP):
-        await kube(kubectl, "apply", "-f", "-", input=app_manifest(namespace))
-        await until(lambda: ready(kubectl, namespace), within=STEP, what="Ready=True")
-        deployment = await get(kubectl, "deployment", "web", "-n", namespace)
+        await admin.create(json.loads(app_manifest(namespace)))
+        await until(lambda: ready(admin, namespace), within=STEP, what="Ready=True", interval=POLL)
+        deployment = await get(admin, DEPLOYMENT, "web", namespace)
         assert deployment is not None
-        assert await get(kubectl, "service", "web", "-n", namespace) is not None
+        assert await get(admin, SERVICE, "web", namespace) is not None
 
         async def recorded() -> bool:
-            return bool(await reconciled_events(kubectl, namespace))
+            return bool(await reconciled_events(admin, namespace))
 
-        await until(recorded, within=STEP, what="a Reconciled Event")
+        await until(recorded, within=STEP, what="a Reconciled Event", interval=POLL)
 
         # Self-healing: a deleted child comes back; the repeated Event is counted in its series.
-        await kube(kubectl, "delete", "deployment", "web", "-n", namespace, "--wait=false")
+        await admin.delete(DEPLOYMENT, "web", namespace=namespace)
 
-        async def restored(kind: str, old: dict[str, Any]) -> bool:
-            again = await get(kubectl, kind, "web", "-n", namespace)
+        async def restored(ref: str, old: dict[str, Any]) -> bool:
+            again = await get(admin, ref, "web", namespace)
             return again is not None and again["metadata"]["uid"] != old["metadata"]["uid"]
 
-        await until(lambda: restored("deployment", deployment), within=STEP, what="Deployment restored")
+        await until(
+            lambda: restored(DEPLOYMENT, deployment), within=STEP, what="Deployment restored", interval=POLL
+        )
         # the new Deployment must become available first (kube-controller-manager and kwok, which lag
         # on a loaded 2-core machine): one failed full run took over 12 s here
-        await until(lambda: ready(kubectl, namespace), within=2 * STEP, what="Ready=True after restore")
+        await until(
+            lambda: ready(admin, namespace), within=2 * STEP, what="Ready=True after restore", interval=POLL
+        )
 
         async def counted() -> bool:
-            events = await reconciled_events(kubectl, namespace)
+            events = await reconciled_events(admin, namespace)
             return any((e.get("series") or {}).get("count", 1) >= 2 for e in events)
 
-        await until(counted, within=STEP, what="a repeated Event counted in its series")
+        await until(counted, within=STEP, what="a repeated Event counted in its series", interval=POLL)
 
         # Pruning: children this operator applied before, and does not apply now, are deleted.
-        app = await get(kubectl, RESOURCE, "web", "-n", namespace)
+        app = await get(admin, APP, "web", namespace)
         assert app is not None
         for child in stale_children(namespace, app["metadata"]["uid"]):
-            manifest = json.dumps(child)
-            await kube(
-                kubectl,
-                "apply",
-                "--server-side",
-                f"--field-manager={operator.name}",
-                "-f",
-                "-",
-                input=manifest,
-            )
+            await admin.apply(child, field_manager=operator.name)
 
-        async def pruned(kind: str) -> bool:
-            return await get(kubectl, kind, "web-stale", "-n", namespace) is None
+        async def pruned(ref: str) -> bool:
+            return await get(admin, ref, "web-stale", namespace) is None
 
-        for kind in ("service", "deployment"):
-            await until(lambda kind=kind: pruned(kind), within=STEP, what=f"stale {kind} pruned")
+        for ref in (SERVICE, DEPLOYMENT):
+            await until(lambda ref=ref: pruned(ref), within=STEP, what=f"stale {ref} pruned", interval=POLL)
 
         # Past the lease's renew deadline the operator still leads, and heals.
         await asyncio.sleep(max(0.0, started + 2 * LEASE.renew_deadline - time.monotonic()))
-        service = await get(kubectl, "service", "web", "-n", namespace)
+        service = await get(admin, SERVICE, "web", namespace)
         assert service is not None
-        await kube(kubectl, "delete", "service", "web", "-n", namespace, "--wait=false")
-        await until(lambda: restored("service", service), within=STEP, what="Service restored, still leading")
+        await admin.delete(SERVICE, "web", namespace=namespace)
+        await until(
+            lambda: restored(SERVICE, service),
+            within=STEP,
+            what="Service restored, still leading",
+            interval=POLL,
+        )
 
 
 @BOTH
 async def test_the_path_passes_with_only_the_generated_roles(
-    appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str
+    appservice_crd: None, identity: Identity, client: Client, namespace: str
 ) -> None:
-    kubeconfig = identity.grant(GENERATED, LEADER)
+    kubeconfig = await identity.grant(GENERATED, LEADER)
     assert not identity.can(("", "secrets", "list"))
     assert not identity.can(("", "events", "create"))  # core-group Events are not used
-    await core_path(kubectl, namespace, kubeconfig)
+    await core_path(client, namespace, kubeconfig)
 
 
 # `appservices/finalizers: update` matters only where OwnerReferencesPermissionEnforcement runs (not in
@@ -309,17 +328,17 @@ PATH_CASES = [c for c in CASES if not c[1][1].endswith("/finalizers")]
     indirect=["cluster"],
 )
 async def test_the_path_fails_without_any_single_permission(
-    appservice_crd: None, identity: Identity, kubectl: Kubectl, namespace: str, case: tuple[str, Permission]
+    appservice_crd: None, identity: Identity, client: Client, namespace: str, case: tuple[str, Permission]
 ) -> None:
     role, removed = case
     cluster_rules = without(GENERATED, removed) if role == "role" else GENERATED
     leader_rules = without(LEADER, removed) if role == "leader-election" else LEADER
-    kubeconfig = identity.grant(cluster_rules, leader_rules)
+    kubeconfig = await identity.grant(cluster_rules, leader_rules)
     assert not identity.can(removed)
     # The failures the path can have: a step that does not happen, caches that never sync, a refusal
     # surfacing in the Ready condition, the operator losing its lease.
     with pytest.raises((AssertionError, TimeoutError, ForbiddenError, LeaderElectionLost)) as failed:
-        await core_path(kubectl, namespace, kubeconfig)
+        await core_path(client, namespace, kubeconfig)
     print(f"without {case_id(case)}: {type(failed.value).__name__}: {failed.value}")
 
 
@@ -348,35 +367,36 @@ async def test_owner_finalizers_update_is_needed_where_owner_references_are_enfo
     kubectl = Kubectl(enforcing_plane.kubeconfig)
     namespace = f"enforced-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
-    who = Identity(enforcing_plane, kubectl, namespace)
-    removed: Permission = ("app.example.com", "appservices/finalizers", "update")
-    assert removed in permissions(GENERATED)
-    kubeconfig = who.grant(GENERATED if with_finalizers else without(GENERATED, removed), LEADER)
-    async with run_operator(operator, kubeconfig, ready_timeout=STEP):
-        await kube(kubectl, "apply", "-f", "-", input=app_manifest(namespace))
+    async with await Client.load(enforcing_plane.kubeconfig) as admin:
+        who = Identity(enforcing_plane, admin, kubectl, namespace)
+        removed: Permission = ("app.example.com", "appservices/finalizers", "update")
+        assert removed in permissions(GENERATED)
+        kubeconfig = await who.grant(GENERATED if with_finalizers else without(GENERATED, removed), LEADER)
+        async with run_operator(operator, kubeconfig, ready_timeout=STEP):
+            await admin.create(json.loads(app_manifest(namespace)))
 
-        async def children() -> bool:
-            found = [await get(kubectl, kind, "web", "-n", namespace) for kind in ("deployment", "service")]
-            return all(found)
+            async def children() -> bool:
+                found = [await get(admin, ref, "web", namespace) for ref in (DEPLOYMENT, SERVICE)]
+                return all(found)
 
-        refusals: list[str] = []
+            refusals: list[str] = []
 
-        async def forbidden() -> bool:
-            try:
-                await ready(kubectl, namespace)
-            except ForbiddenError as exc:
-                refusals.append(str(exc))
-            return bool(refusals)
+            async def forbidden() -> bool:
+                try:
+                    await ready(admin, namespace)
+                except ForbiddenError as exc:
+                    refusals.append(str(exc))
+                return bool(refusals)
 
-        if with_finalizers:
-            await until(children, within=STEP, what="Deployment and Service created")
-        else:
-            await until(forbidden, within=STEP, what="Ready=False, Forbidden")
-            assert "cannot set blockOwnerDeletion" in refusals[0], refusals[0]
-            assert await get(kubectl, "deployment", "web", "-n", namespace) is None
+            if with_finalizers:
+                await until(children, within=STEP, what="Deployment and Service created", interval=POLL)
+            else:
+                await until(forbidden, within=STEP, what="Ready=False, Forbidden", interval=POLL)
+                assert "cannot set blockOwnerDeletion" in refusals[0], refusals[0]
+                assert await get(admin, DEPLOYMENT, "web", namespace) is None
 
 
-def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity) -> None:
+async def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity) -> None:
     """An ``Operator(rbac=...)`` rule with ``resourceNames`` grants those objects only, and one with
     ``nonResourceURLs`` is kept (the API server's own authorizer says so, through kubectl auth can-i)."""
     extras = [
@@ -389,7 +409,7 @@ def test_extra_rules_naming_objects_or_urls_stay_that_narrow(identity: Identity)
     async def reconcile(app: AppService, ctx: kl.Context) -> None:
         return None
 
-    identity.grant(operator_rules(narrow), [])
+    await identity.grant(operator_rules(narrow), [])
 
     def can(*args: str) -> bool:
         found = identity.kubectl(
