@@ -11,6 +11,10 @@ so a series is one Event even when the API server or the network fails in betwee
 would refuse is fitted first: the Event's name (the object's, cut so that the suffix fits in 253
 characters) and its note (cut to 1024 bytes, not characters).
 
+At most ``max_in_flight`` writes are under way at once (16; client-go's recorder writes one at a
+time): a burst of Events queues here instead of opening a connection each, which under load made
+connects time out and Events get lost.
+
 A write that fails, whatever the error, is logged and counted (``failed``), never left as a task's
 unretrieved exception. Whoever owns the client closes the recorder first (``close``: pending writes
 get a deadline, then are cancelled); the manager does it for the recorders it hands out.
@@ -78,7 +82,13 @@ class EventRecorder:
     """Records Events about objects on behalf of one controller."""
 
     def __init__(
-        self, client: Client, controller: str, *, series_window: float = 360.0, max_tracked: int = 4096
+        self,
+        client: Client,
+        controller: str,
+        *,
+        series_window: float = 360.0,
+        max_tracked: int = 4096,
+        max_in_flight: int = 16,
     ) -> None:
         self.client = client
         self.controller = controller
@@ -87,6 +97,7 @@ class EventRecorder:
         self._max_tracked = max_tracked
         self._seen: OrderedDict[tuple[str, ...], _Series] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_in_flight)
         self._closed = False
         self.failed = 0
         """Writes that failed (logged), cancelled by ``close`` or dropped after it."""
@@ -132,9 +143,10 @@ class EventRecorder:
         return len(self._tasks)
 
     async def flush(self) -> None:
-        """Wait for the events recorded so far to be written (or to fail)."""
+        """Wait for the events recorded so far to be written (or to fail). Cancelling the wait (a
+        timeout) leaves the writes running: ``close`` cancels and counts them."""
         while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.wait(list(self._tasks))
 
     async def close(self, grace: float) -> None:
         """Stop recording; wait up to ``grace`` s for the pending writes, then cancel the rest (each
@@ -157,6 +169,7 @@ class EventRecorder:
         try:
             if previous is not None:
                 await asyncio.gather(previous, return_exceptions=True)
+            await self._slots.acquire()
         except BaseException:
             write.close()  # never started: no "coroutine was never awaited"
             raise
@@ -168,6 +181,8 @@ class EventRecorder:
         except Exception as exc:
             self.failed += 1
             log.warning("could not record an event: %s: %s", type(exc).__name__, exc)
+        finally:
+            self._slots.release()
 
     def _event(
         self,
