@@ -367,3 +367,21 @@ async def test_an_update_owns_the_maps_it_adds_and_keeps_one_when_its_keys_are_t
     ]
     assert python[0] == python[1]
     assert python[0]["f:data"] == {}
+
+
+async def test_a_create_of_a_name_whose_object_is_being_deleted_says_so(twin: Twin, tns: str) -> None:
+    # Found by the long differential run: the real store's 409 for a name taken by an object waiting
+    # for its finalizers begins 'object is being deleted: '; the embedded server's did not.
+    path = f"/api/v1/namespaces/{tns}/configmaps"
+    held = {"metadata": {"name": "held", "finalizers": ["found.kubeloop.dev/hold"]}}
+    assert [a.status for a in await twin.call("POST", path, held)] == [201, 201]
+    assert [a.status for a in await twin.call("DELETE", f"{path}/held")] == [200, 200]
+    try:
+        refused = await twin.same_refusal("POST", path, {"metadata": {"name": "held"}})
+        assert refused.body["message"] == 'object is being deleted: configmaps "held" already exists'
+        await twin.call("POST", path, {"metadata": {"name": "free"}})
+        refused = await twin.same_refusal("POST", path, {"metadata": {"name": "free"}})
+        assert refused.body["message"] == 'configmaps "free" already exists'
+    finally:
+        release = {"metadata": {"finalizers": None}}
+        await twin.call("PATCH", f"{path}/held", release, "application/merge-patch+json")

@@ -103,11 +103,12 @@ def not_found(resource: str, group: str, name: str) -> StatusError:
     return StatusError(404, "NotFound", f'{q} "{name}" not found', name=name, group=group, kind=resource)
 
 
-def already_exists(resource: str, group: str, name: str) -> StatusError:
+def already_exists(resource: str, group: str, name: str, *, being_deleted: bool = False) -> StatusError:
+    """The 409 of a create whose name is taken; the real store says so when the object there is being
+    deleted (it waits for finalizers): ``object is being deleted: …``."""
     q = _qualified(resource, group)
-    return StatusError(
-        409, "AlreadyExists", f'{q} "{name}" already exists', name=name, group=group, kind=resource
-    )
+    message = f'{"object is being deleted: " if being_deleted else ""}{q} "{name}" already exists'
+    return StatusError(409, "AlreadyExists", message, name=name, group=group, kind=resource)
 
 
 def conflict(

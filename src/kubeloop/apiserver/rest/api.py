@@ -428,8 +428,10 @@ class Api:
                 None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
             )
         review.validate(attrs, view, obj=obj, name=name)
-        if view.get(key) is not None:
-            raise already_exists(rt.plural, rt.group, name)
+        taken = view.get(key)
+        if taken is not None:
+            deleting = bool(taken["metadata"].get("deletionTimestamp"))
+            raise already_exists(rt.plural, rt.group, name, being_deleted=deleting)
         if opts.dry_run:
             md.pop("resourceVersion", None)
             return obj
