@@ -3,11 +3,15 @@ the client sends; the types are TypedDicts over the same dicts; ``validate`` che
 
 from __future__ import annotations
 
+import ast
+import functools
 import gzip
 import importlib
+import inspect
 import json
 import pkgutil
 from pathlib import Path
+from types import ModuleType
 
 import orjson
 import pydantic
@@ -15,7 +19,7 @@ import pytest
 from typing_extensions import is_typeddict
 
 import kubeloop.resources
-from kubeloop.resources import Kind, apps_v1, core_v1, kind_of, validate
+from kubeloop.resources import Kind, apps_v1, core_v1, events_v1, kind_of, meta_v1, validate
 
 DATA = Path(kubeloop.resources.__file__).parents[1] / "apiserver" / "data" / "openapi.json.gz"
 
@@ -47,6 +51,65 @@ def test_every_kind_the_pinned_server_serves_has_a_type_with_its_plural_and_scop
             assert kind is not None, f"no type for {document['groupVersion']} {resource['kind']}"
             assert (kind.plural, kind.namespaced) == (resource["name"], resource["namespaced"])
     assert served > 50
+
+
+@functools.cache
+def parsed(module: ModuleType) -> ast.Module:
+    return ast.parse(inspect.getsource(module))
+
+
+def fields(module: ModuleType, name: str) -> dict[str, tuple[str, str | None]]:
+    """The fields of class ``name`` as written in ``module``'s source: annotation and docstring (what an
+    editor shows on hover)."""
+    (cls,) = [n for n in parsed(module).body if getattr(n, "name", "") == name]
+    assert isinstance(cls, ast.ClassDef)
+    found: dict[str, tuple[str, str | None]] = {}
+    for node, after in zip(cls.body, [*cls.body[1:], None], strict=True):
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            doc = (
+                after.value.value
+                if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                else None
+            )
+            found[node.target.id] = (ast.unparse(node.annotation), doc)
+    return found
+
+
+def words(text: str | None) -> str:
+    """``text`` without its line breaks, and without the enum list the ``Literal`` carries instead."""
+    return " ".join((text or "").split("Possible enum values:")[0].split())
+
+
+def test_kinds_and_their_fields_carry_the_apis_descriptions_as_docstrings() -> None:
+    definitions = json.loads(gzip.decompress(DATA.read_bytes()))["v2"]["definitions"]
+    by_kind = {
+        (gvk["group"], gvk["version"], gvk["kind"]): schema
+        for schema in definitions.values()
+        for gvk in schema.get("x-kubernetes-group-version-kind") or ()
+    }
+    checked = 0
+    for module in pkgutil.iter_modules(kubeloop.resources.__path__):
+        if module.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"kubeloop.resources.{module.name}")
+        for name in mod.__all__:
+            kind = kind_of(getattr(mod, name))
+            schema = by_kind.get((kind.group, kind.version, kind.kind)) if kind and kind.plural else None
+            if schema is None:
+                continue  # a structure, or a kind the pinned server does not serve by default
+            assert words(getattr(mod, name).__doc__) == words(schema.get("description")), name
+            for field, (_, doc) in fields(mod, name).items():
+                wanted = schema["properties"][field].get("description")
+                assert words(doc) == words(wanted), f"{module.name}.{name}.{field}"
+                checked += 1
+    assert checked > 300
+
+
+def test_int_or_string_quantities_and_times_are_typed_by_name() -> None:
+    assert fields(apps_v1, "RollingUpdateDeployment")["maxSurge"][0] == "IntOrString"
+    assert fields(core_v1, "ResourceRequirements")["limits"][0] == "dict[str, Quantity]"
+    assert fields(meta_v1, "ObjectMeta")["creationTimestamp"][0] == "Time | None"
+    assert fields(events_v1, "Event")["eventTime"][0] == "Required[MicroTime | None]"
 
 
 def test_calling_a_kind_builds_a_plain_dict_with_api_version_and_kind() -> None:

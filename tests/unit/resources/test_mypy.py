@@ -58,6 +58,7 @@ async def reads(ctx: kl.Context, client: Client) -> None:
     deployment, service = await ctx.apply(apps_v1.Deployment(), core_v1.Service())
     reveal_type(deployment)
     reveal_type(service)
+    reveal_type(await client.apply(apps_v1.Deployment(), field_manager="typed"))
     replicas: int = (deployment.get("status") or {}).get("readyReplicas", 0)
     plain: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap"}
     (same,) = await ctx.apply(plain)
@@ -287,6 +288,7 @@ def test_reads_and_applies_are_typed_as_the_kind(mypy_output: dict[str, list[str
         "core_v1.ConfigMap>",  # a watch event's object
         "apps_v1.Deployment>",  # ctx.apply, first
         "core_v1.Service>",  # ctx.apply, second
+        "apps_v1.Deployment>",  # client.apply of a typed kind
         "dict[str, Any]",  # a dict applied comes back a dict
         "widgets.Widget | None",  # ctx.get of a custom resource: its model
         "list[widgets.Widget]",  # ctx.list of one
