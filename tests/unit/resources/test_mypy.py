@@ -1,11 +1,12 @@
 """The types are checked by mypy (--strict): a misspelled field, a value outside an enum and a wrong
 type in a Deployment are errors; reads through ``ctx``, the client and the cache are typed as the kind;
-the AppService example and a freshly scaffolded project are clean. One mypy run (in process) serves
-every test here."""
+the AppService example, a freshly scaffolded project and the site's examples are clean. One mypy run
+(in process) serves every test here."""
 
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from kubeloop.cli.main import cli
 
 REPO = Path(__file__).parents[3]
 EXAMPLE = REPO / "examples" / "appservice" / "src" / "appservice_operator"
+DOCS = REPO / "docs"
+BLOCK = re.compile(r"^```python(?:[ \t][^\n]*)?\n(.*?)^```", re.S | re.M)
 
 WRONG = """
 from kubeloop.resources import apps_v1
@@ -191,6 +194,22 @@ async def client_reads(client: Client) -> None:
 """
 
 
+def docs_modules() -> dict[str, str]:
+    """Each page of the site whose examples tests/docs/test_docs.py runs, as one module: its Python
+    blocks in order, the body of ``async def page(namespace: str)`` (a page awaits at the top level and
+    is given ``namespace``). The tutorial's and the migration guides' blocks are the AppService
+    example's files (checked as the example) or another framework's."""
+    modules = {}
+    for page in sorted(DOCS.rglob("*.md")):
+        text = page.read_text()
+        if text.startswith("<!-- docs-test: run -->"):
+            body = "\n".join(BLOCK.findall(text))
+            name = "docs_" + re.sub(r"\W", "_", page.relative_to(DOCS).with_suffix("").as_posix()) + ".py"
+            modules[name] = "async def page(namespace: str) -> None:\n" + textwrap.indent(body, "    ")
+    assert len(modules) > 10, sorted(modules)
+    return modules
+
+
 def scaffold(root: Path) -> Path:
     """``kubeloop init`` + ``create api`` + ``create webhook`` in ``root``; the package directory."""
     with pytest.MonkeyPatch.context() as patch:
@@ -220,12 +239,15 @@ def scaffold(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     """mypy's messages by file name (``wrong.py``, ``typed.py``, ``misused.py``, ``appservice``,
-    ``scaffolded``)."""
+    ``scaffolded``, ``docs``: the site's pages)."""
     root = tmp_path_factory.mktemp("mypy")
     (root / "wrong.py").write_text(WRONG)
     (root / "typed.py").write_text(TYPED)
     (root / "misused.py").write_text(MISUSED)
     (root / "widgets.py").write_text(WIDGETS)
+    docs = docs_modules()
+    for name, text in docs.items():
+        (root / name).write_text(text)
     project = root / "scaffolded-operator"
     project.mkdir()
     package = scaffold(project)
@@ -233,16 +255,17 @@ def mypy_output(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]
         [
             *("--strict", "--config-file=", "--no-pretty"),
             *("--cache-dir", str(REPO / ".mypy_cache" / "tests")),
-            *(str(root / name) for name in ("wrong.py", "typed.py", "misused.py", "widgets.py")),
+            *(str(root / name) for name in ("wrong.py", "typed.py", "misused.py", "widgets.py", *docs)),
             *(str(EXAMPLE), str(package)),
         ]
     )
     assert not stderr, stderr
-    found: dict[str, list[str]] = {
-        n: [] for n in ("wrong.py", "typed.py", "misused.py", "widgets.py", "appservice", "scaffolded")
-    }
+    kinds = ("wrong.py", "typed.py", "misused.py", "widgets.py", "appservice", "scaffolded", "docs")
+    found: dict[str, list[str]] = {n: [] for n in kinds}
     for line in stdout.splitlines():
         where = next((name for name in found if name in line), None)
+        if Path(line.split(":")[0]).name.startswith("docs_"):
+            where = "docs"
         if "appservice_operator" in line:
             where = "appservice"
         if "scaffolded_operator" in line:
@@ -332,3 +355,7 @@ def test_the_appservice_example_is_clean_under_strict_mypy(mypy_output: dict[str
 
 def test_a_scaffolded_project_is_clean_under_strict_mypy(mypy_output: dict[str, list[str]]) -> None:
     assert mypy_output["scaffolded"] == []
+
+
+def test_the_sites_examples_are_clean_under_strict_mypy(mypy_output: dict[str, list[str]]) -> None:
+    assert mypy_output["docs"] == []
