@@ -393,6 +393,22 @@ def cluster_role(name: str, rules: list[dict[str, Any]]) -> str:
     return json.dumps({**body, "rules": rules})
 
 
+async def test_an_extension_without_a_service_account_is_refused_by_the_api_server(
+    lifecycle: None, kubectl: Kubectl, namespace: str
+) -> None:
+    """As OLM v1: ``spec.serviceAccount`` is required (the CRD's schema), so no extension can be
+    installed with the lifecycle operator's own rights."""
+    body = {
+        "apiVersion": "olm.kubeloop.dev/v1",
+        "kind": "ClusterExtension",
+        "metadata": {"name": f"no-account-{uuid.uuid4().hex[:8]}"},
+        "spec": {"packageName": "anything", "namespace": namespace},
+    }
+    refused = await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(body), check=False)
+    assert refused.returncode != 0
+    assert "spec.serviceAccount: Required value" in refused.stderr, refused.stderr
+
+
 async def test_a_service_account_lacking_permissions_is_told_what_it_lacks_and_nothing_is_applied(
     case: Case,
 ) -> None:
@@ -702,7 +718,7 @@ async def test_deprecations_in_the_catalog_become_the_extensions_conditions(case
 
 async def test_an_extension_watching_one_namespace_installs_in_that_mode_or_is_refused(case: Case) -> None:
     k, ns = case.kubectl, case.namespace
-    await case.push(case.package.in_channel("1.0.0"))
+    await case.push(case.package.in_channel("1.0.0", install_modes=("AllNamespaces", "OwnNamespace")))
     refused = await case.extension(watchNamespace="default")
 
     async def failed() -> bool:
@@ -710,11 +726,25 @@ async def test_an_extension_watching_one_namespace_installs_in_that_mode_or_is_r
 
     await until(failed, within=60, what="the SingleNamespace install refused")
     message = condition(await case.status(refused), "Progressing")["message"]
-    assert "does not support the SingleNamespace install mode (it supports: AllNamespaces)" in message
+    supported = "(it supports: AllNamespaces, OwnNamespace)"
+    assert f"does not support the SingleNamespace install mode {supported}" in message
     assert await absent(k, "deployment", SA, "-n", ns)
     await until(lambda: case.events(refused, "Failed"), within=30, what="a Warning Event")
     await asyncio.to_thread(k, "delete", EXTENSIONS, refused)
 
+    # OwnNamespace: the operator watches the namespace it is installed in.
+    own = await case.extension(watchNamespace=ns)
+    await case.installed(own, "1.0.0")
+    dep = await get(k, "deployment", SA, "-n", ns)
+    assert dep["spec"]["template"]["metadata"]["annotations"]["olm.targetNamespaces"] == ns
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert {"name": "KUBELOOP_NAMESPACE", "value": ns} in container["env"]
+    roles = (await get(k, "role", "-n", ns, "-l", f"olm.kubeloop.dev/package={case.package.name}"))["items"]
+    assert [r["rules"][0]["resources"] for r in roles] == [["configmaps"]]
+    await asyncio.to_thread(k, "delete", EXTENSIONS, own, "--wait=false")
+    await until(lambda: absent(k, EXTENSIONS, own), within=60, what="the OwnNamespace install removed")
+
+    # SingleNamespace: another namespace.
     await case.push(case.package.in_channel("1.0.0", install_modes=("AllNamespaces", "SingleNamespace")))
     name = await case.extension(watchNamespace="default")
     await case.installed(name, "1.0.0")

@@ -28,9 +28,42 @@ def install(csv: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
+def webhook_of(deployment: str) -> Callable[[dict[str, Any], list[dict[str, Any]]], None]:
+    """A change adding a validating webhook served by ``deployment``."""
+
+    def change(csv: dict[str, Any], _: list[dict[str, Any]]) -> None:
+        csv["spec"]["webhookdefinitions"] = [
+            {
+                "type": "ValidatingAdmissionWebhook",
+                "generateName": "vappservice.app.example.com",
+                "deploymentName": deployment,
+                "containerPort": 443,
+                "targetPort": 9443,
+                "webhookPath": "/validate",
+                "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "rules": [
+                    {
+                        "apiGroups": ["app.example.com"],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["appservices"],
+                    }
+                ],
+            }
+        ]
+
+    return change
+
+
 def test_a_generated_bundle_is_valid_on_a_new_enough_cluster() -> None:
     assert validate_bundle(BUNDLE) == []
     assert validate_bundle(BUNDLE, server_version="v1.31.2+k3s1") == []
+
+
+def test_a_webhook_served_by_a_deployment_of_the_csv_is_valid() -> None:
+    deployment = install(changed(lambda csv, _: None).csv)["deployments"][0]["name"]
+    assert validate_bundle(changed(webhook_of(deployment)), server_version="v1.31.2") == []
 
 
 def drop_crd(csv: dict[str, Any], objects: list[dict[str, Any]]) -> None:
@@ -69,6 +102,7 @@ def drop_crd(csv: dict[str, Any], objects: list[dict[str, Any]]) -> None:
             "service account nobody, which no deployment runs as",
         ),
         (lambda csv, _: install(csv).update(deployments=[]), "has no deployments"),
+        (webhook_of("nobody"), "deploymentName 'nobody' is not a deployment of the CSV"),
     ],
     ids=[
         "v-prefix",
@@ -82,6 +116,7 @@ def drop_crd(csv: dict[str, Any], objects: list[dict[str, Any]]) -> None:
         "unowned-crd",
         "rbac-without-deployment",
         "no-deployments",
+        "webhook-without-deployment",
     ],
 )
 def test_each_problem_is_named(
