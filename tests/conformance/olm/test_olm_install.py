@@ -113,6 +113,13 @@ async def test_install_creates_the_bundle_objects_and_records_the_release(
     }
     assert release in await installer.releases(namespace)
     assert release in await installer.releases()
+    # Every installed object, the CRD included, carries its release's labels.
+    kinds = ",".join(sorted({r.kind for r in release.objects}))
+    selector = f"olm.kubeloop.dev/package={package.name},olm.kubeloop.dev/namespace={namespace}"
+    labelled = await get(kubectl, kinds, "--all-namespaces", "-l", selector)
+    assert {(o["kind"], o["metadata"]["name"]) for o in labelled["items"]} == {
+        (r.kind, r.name) for r in release.objects
+    }
 
 
 async def test_a_crd_that_is_never_established_fails_the_install_naming_it(
