@@ -11,6 +11,7 @@ import contextlib
 import functools
 import http.server
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -138,12 +139,26 @@ async def test_the_site_renders_navigates_searches_and_shows_its_plots(site: str
         )
         assert found > 0
 
-        for report in ("benchmarks/client/", "benchmarks/runtime/"):
+        # Every page with a picture (the reports' plots, the architecture's diagram) shows each one.
+        for report, pictures in illustrated_pages().items():
             await page.open(site + report)
             images = await page.until(
                 "Array.from(document.images).length && Array.from(document.images).every(i => i.complete)"
                 " && Array.from(document.images).map(i => i.naturalWidth)",
                 what=f"{report} images loaded",
             )
-            assert images, f"{report} shows no plot"
+            assert len(images) >= pictures, f"{report} shows {len(images)} of its {pictures} pictures"
             assert all(width > 0 for width in images), f"{report}: an image did not load ({images})"
+
+
+def illustrated_pages() -> dict[str, int]:
+    """The site's pages that show pictures (Markdown images), by URL path: how many each shows."""
+    docs = ROOT / "docs"
+    found = {}
+    for md in sorted(docs.rglob("*.md")):
+        count = len(re.findall(r"!\[[^\]]*\]\([^)\s]+\)", md.read_text()))
+        if count:
+            path = md.relative_to(docs).with_suffix("")
+            found["" if path.name == "index" else f"{path.as_posix()}/"] = count
+    assert {"benchmarks/client/", "benchmarks/runtime/", "architecture/"} <= set(found), found
+    return found
