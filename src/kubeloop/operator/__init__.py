@@ -10,6 +10,7 @@ from kubeloop.operator._dependents import (
     PRIMARY_RESOURCE_TYPE,
     DependentWatches,
     controller_name,
+    dependent_changed,
     owner_mapper,
 )
 from kubeloop.operator._kinds import KindLike, KindSpec, kind_spec
@@ -31,6 +32,7 @@ __all__ = [
     "TypedReconcileFn",
     "Watch",
     "controller_name",
+    "dependent_changed",
     "kind_spec",
     "owner_mapper",
 ]

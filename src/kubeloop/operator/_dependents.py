@@ -1,7 +1,10 @@
 """Kinds watched once known: objects an operator's runs create (an Ansible role's, a Helm chart's)
 reconcile their owner from then on, by controller reference or by operator-sdk's annotations
 ``operator-sdk/primary-resource`` (``namespace/name``) and ``operator-sdk/primary-resource-type``
-(``Kind.group``), which mark children an owner reference cannot (cluster-scoped, or elsewhere)."""
+(``Kind.group``), which mark children an owner reference cannot (cluster-scoped, or elsewhere).
+As operator-sdk's ``DependentPredicate``, only a child's deletion or a change beyond its status
+reconciles the owner: its creation (the run's own doing, or the watch's first list) and its status
+(written by the child's own controller: a Deployment's, all the time) do not."""
 
 from __future__ import annotations
 
@@ -10,11 +13,18 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from kubeloop.controller import Mapper, Request, map_to_owner
+from kubeloop.cache import InformerEvent
+from kubeloop.controller import Mapper, Request, map_to_owner, not_status_only
 from kubeloop.gvk import GroupVersionKind
 from kubeloop.manager import Manager
 
-__all__ = ["PRIMARY_RESOURCE", "PRIMARY_RESOURCE_TYPE", "DependentWatches", "owner_mapper"]
+__all__ = [
+    "PRIMARY_RESOURCE",
+    "PRIMARY_RESOURCE_TYPE",
+    "DependentWatches",
+    "dependent_changed",
+    "owner_mapper",
+]
 
 PRIMARY_RESOURCE = "operator-sdk/primary-resource"
 PRIMARY_RESOURCE_TYPE = "operator-sdk/primary-resource-type"
@@ -35,6 +45,12 @@ def owner_mapper(primary: GroupVersionKind, namespaced: bool) -> Mapper:
             yield Request(namespace if namespaced else "", name)
 
     return mapper
+
+
+def dependent_changed(event: InformerEvent) -> bool:
+    """operator-sdk's ``DependentPredicate``: a child's deletion, or an update beyond its status,
+    ``resourceVersion`` and ``managedFields``; not its creation nor a resync."""
+    return event.type != "add" and not_status_only(event)
 
 
 def controller_name(gvk: GroupVersionKind) -> str:
@@ -79,5 +95,5 @@ class DependentWatches:
             self._watched.discard(key)
             log.warning("cannot watch %s, created for %s: %s", child.ref, primary.kind, exc)
             return
-        controller.watch(informer, owner_mapper(primary, owners.resource.namespaced))
+        controller.watch(informer, owner_mapper(primary, owners.resource.namespaced), (dependent_changed,))
         log.info("watching %s, created for %s", child.ref, primary.kind)
