@@ -17,6 +17,7 @@ import pytest
 from appservice_checks import RESOURCE, SAMPLE, get
 
 from kubeloop.ansible import AnsibleOperator
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
 
 EXAMPLE = Path(__file__).parents[2] / "examples/appservice-ansible"
@@ -30,7 +31,8 @@ class Cluster:
     artifacts: Path
 
 
-# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it.
+# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it; make
+# test runs its first step (test_on_the_embedded_server_the_role_makes_the_sample_its_children).
 @pytest.fixture(scope="module", params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
 async def cluster(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -136,3 +138,32 @@ async def test_role_makes_the_sample_a_deployment_and_a_nodeport_service_and_fol
         )
         assert any(r.name == "latest" for r in runs)
         assert len(runs) >= 4  # a run per change, each with its artifacts
+
+
+async def test_on_the_embedded_server_the_role_makes_the_sample_its_children(
+    embedded_api_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """The short form of the embedded server's run (make test): the sample's first run, its children
+    owned and its conditions."""
+    kubectl = Kubectl(embedded_api_server.kubeconfig)
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    operator = AnsibleOperator(EXAMPLE / "watches.yaml", name="appservice-operator", artifacts_dir=tmp_path)
+    async with run_operator(operator, embedded_api_server.kubeconfig):
+        with temporary_namespace(kubectl, "ansible-appservice") as ns:
+            kubectl("apply", "-n", ns, "-f", str(SAMPLE))
+
+            def app() -> dict | None:
+                return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
+
+            await until(
+                lambda: condition(app(), "Successful").get("status") == "True", within=120, what="Successful"
+            )
+            uid = app()["metadata"]["uid"]  # type: ignore[index]
+            for kind in ("deployment", "service"):
+                child = get(kubectl, "get", kind, "nginx-app", "-n", ns)
+                assert child is not None, kind
+                (owner,) = child["metadata"]["ownerReferences"]
+                assert (owner["kind"], owner["uid"], owner["controller"]) == ("AppService", uid, True)
+            assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns)["spec"]["replicas"] == 2  # type: ignore[index]
+            assert condition(app(), "Running")["ansibleResult"]["failures"] == 0

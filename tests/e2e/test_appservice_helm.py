@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from appservice_checks import RESOURCE, SAMPLE, get
 
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.helm import UNINSTALL_FINALIZER, HelmOperator
 from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
 from kubeloop.testing.assets import find_binary
@@ -39,7 +40,8 @@ def condition(obj: dict | None, type_: str) -> dict:
     return {}
 
 
-# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it.
+# The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it; make
+# test runs its first step (test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release).
 @pytest.fixture(params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
 def kubeconfig(request: pytest.FixtureRequest) -> Path:
     """The real control plane's or the embedded API server's admin kubeconfig."""
@@ -132,3 +134,38 @@ async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_pa
         await until(lambda: app() is None, within=90, what="AppService gone once uninstalled")
         assert helm_json("list") == []
         assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns) is None
+
+
+async def test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release(
+    helm: Path, embedded_api_server: EmbeddedServer, tmp_path: Path
+) -> None:
+    """The short form of the embedded server's run (make test): the sample installed as release 1 in
+    Helm's own release Secret, its children owned, Deployed."""
+    kubectl = Kubectl(embedded_api_server.kubeconfig)
+    kubectl("apply", "-f", str(CRD))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    operator = HelmOperator(
+        EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
+    )
+    async with run_operator(operator, embedded_api_server.kubeconfig):
+        with temporary_namespace(kubectl, "helm-appservice") as ns:
+            kubectl("apply", "-n", ns, "-f", str(SAMPLE))
+
+            def app() -> dict | None:
+                return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
+
+            await until(
+                lambda: condition(app(), "Deployed").get("status") == "True", within=120, what="Deployed"
+            )
+            assert app()["status"]["deployedRelease"]["revision"] == 1  # type: ignore[index]
+            uid = app()["metadata"]["uid"]  # type: ignore[index]
+            for kind in ("deployment", "service"):
+                child = get(kubectl, "get", kind, "nginx-app", "-n", ns)
+                assert child is not None, kind
+                (owner,) = child["metadata"]["ownerReferences"]
+                assert (owner["kind"], owner["uid"], owner["controller"]) == ("AppService", uid, True)
+            secret = get(kubectl, "get", "secret", "sh.helm.release.v1.nginx-app.v1", "-n", ns)
+            assert secret is not None
+            assert secret["type"] == "helm.sh/release.v1"
+            kubectl("delete", RESOURCE, "nginx-app", "-n", ns, "--wait=false")
+            await until(lambda: app() is None, within=90, what="AppService gone once uninstalled")

@@ -8,7 +8,8 @@ bundle got, so it holds nothing but the installed RBAC. It reconciles a sample A
 a deleted child; then the extension upgrades (the CRD changes), rolls back (the CRD changes back), and
 uninstalls, the operator still reconciling between the steps. The same AppService operator as an
 Ansible role (examples/appservice-ansible) and as a Helm chart (examples/appservice-helm): each
-bundle installed, its Deployment's ``kubeloop run watches.yaml`` reconciling the sample under the
+bundle made by the project's own ``make bundle`` (as its README says: ``generate rbac``, then ``olm
+bundle``), installed, its Deployment's ``kubeloop run watches.yaml`` reconciling the sample under the
 installed RBAC, then uninstalled (the steps between are the Python example's: they do not depend on
 what the operator runs, and each Ansible run takes seconds). kubectl runs off the event loop:
 the lifecycle operator runs on it.
@@ -22,6 +23,7 @@ import copy
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -33,7 +35,15 @@ import pytest
 import yaml
 
 from kubeloop.client import Client, load_kubeconfig
-from kubeloop.olm import Bundle, apply_crds, generate_bundle, lifecycle_operator, push_catalog, render_catalog
+from kubeloop.olm import (
+    Bundle,
+    apply_crds,
+    generate_bundle,
+    lifecycle_operator,
+    load_bundle,
+    push_catalog,
+    render_catalog,
+)
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, KubectlError, run_operator, until
 from kubeloop.testing.assets import find_binary
 
@@ -90,7 +100,23 @@ ANSIBLE = Example("appservice-ansible", forbidden="secrets")
 HELM = Example("appservice-helm", forbidden="configmaps")  # Helm keeps its releases in Secrets
 
 
-def bundles(example: Example) -> list[Bundle]:
+def make_bundle(example: Example, work: Path) -> Bundle:
+    """Bundle 0.1.0 made by ``make bundle`` in a copy of the project (its manifests are regenerated
+    there), with this interpreter's kubeloop."""
+    project = work / example.directory
+    shutil.copytree(example.root, project, ignore=shutil.ignore_patterns(".venv", "bundles", "catalog"))
+    done = subprocess.run(
+        ["make", "bundle", "VERSION=0.1.0", f"IMG=registry.example/{example.directory}:0.1.0",
+         f"PYTHON={sys.executable}", "KUBELOOP_SOURCE="],
+        cwd=project, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, f"make bundle:\n{done.stdout}\n{done.stderr}"
+    return load_bundle(project / "bundles" / "0.1.0")
+
+
+def bundles(example: Example, work: Path) -> list[Bundle]:
+    if not example.lifecycle:
+        return [make_bundle(example, work)]
     first = generate_bundle(example.root, version="0.1.0", channels=["alpha"])
     second = generate_bundle(example.root, version="0.2.0", channels=["alpha"], replaces=first.name)
     objects = copy.deepcopy(list(second.objects))
@@ -204,7 +230,8 @@ async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_
         "--clusterrole=cluster-admin",
         f"--serviceaccount={NAMESPACE}:installer",
     )
-    await push_catalog(client, render_catalog(bundles(example)), "appservices", NAMESPACE)
+    made = await asyncio.to_thread(bundles, example, tmp_path)
+    await push_catalog(client, render_catalog(made), "appservices", NAMESPACE)
     extension = {
         "apiVersion": "olm.kubeloop.dev/v1",
         "kind": "ClusterExtension",

@@ -4,25 +4,23 @@ same config/ tree as a Python project; ``kubeloop generate rbac watches.yaml`` (
 writes the ClusterRole from the watches file. Run as a user bound to nothing but that ClusterRole on
 the real control plane, the operator reconciles the sample with the declared rules, and a task
 needing more than them fails with a Failure condition saying which request was forbidden and where
-to declare it.
+to declare it. The CLI runs in process (a subprocess takes seconds to start on a loaded machine).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from kubeloop.ansible import AnsibleOperator
+from kubeloop.cli.main import cli as kubeloop
 from kubeloop.client import Client
 from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
-
-KUBELOOP = [sys.executable, "-m", "kubeloop.cli.main"]
 
 ROLE = """---
 - name: A ConfigMap of the Memcached
@@ -57,31 +55,27 @@ CONFIGMAPS = {
 }
 
 
-def cli(root: Path, *args: str) -> str:
-    done = subprocess.run([*KUBELOOP, *args], cwd=root, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+def cli(*args: str) -> str:
+    """``kubeloop *args`` in the current directory."""
+    done = CliRunner().invoke(kubeloop, list(args))
+    assert done.exit_code == 0, done.output
+    return done.output
 
 
-# About a minute on a loaded machine: make test-long runs it (make test's budget).
-@pytest.mark.long
 async def test_scaffolded_ansible_project_runs_under_its_generated_rbac_and_a_forbidden_task_says_so(
-    tmp_path: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client
+    tmp_path: Path,
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    namespace: str,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = tmp_path / "memcached-operator"
     root.mkdir()
-    cli(root, "init", "--plugin", "ansible", "--domain", "example.com")
+    monkeypatch.chdir(root)
+    cli("init", "--plugin", "ansible", "--domain", "example.com")
     cli(
-        root,
-        "create",
-        "api",
-        "--group",
-        "cache",
-        "--version",
-        "v1alpha1",
-        "--kind",
-        "Memcached",
-        "--generate-role",
+        "create", "api", "--group", "cache", "--version", "v1alpha1", "--kind", "Memcached", "--generate-role"
     )
     for path in (
         "watches.yaml",
@@ -108,7 +102,7 @@ async def test_scaffolded_ansible_project_runs_under_its_generated_rbac_and_a_fo
     (root / "roles/memcached/tasks/main.yml").write_text(ROLE)
     watch["rbac"] = [CONFIGMAPS]
     (root / "watches.yaml").write_text(yaml.safe_dump([watch]))
-    cli(root, "generate", "rbac", "watches.yaml", "--root", ".")
+    cli("generate", "rbac", "watches.yaml", "--root", ".")
     rules = yaml.safe_load((root / "config/rbac/role.yaml").read_text())["rules"]
     assert CONFIGMAPS in rules
     assert not any("secrets" in rule["resources"] for rule in rules)

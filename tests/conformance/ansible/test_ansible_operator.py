@@ -5,6 +5,9 @@ it creates is owned by the Widget and watched, a failing task and a hanging one 
 operator keeps reconciling the others, artifacts are capped at ``maxRunnerArtifacts``, and the
 finalizer playbook runs with its vars before the Widget goes. A Ticker's watch sets
 ``reconcilePeriod``, ``manageStatus: false`` and ``watchDependentResources: false``, each followed.
+A cluster-scoped child re-runs the role when deleted only under ``watchClusterScopedResources: true``
+(a Keeper's, not a Leaver's), and a kind's runs overlap up to ``--max-concurrent-reconciles``, no more
+(Nappers).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ PROJECT = Path(__file__).parent / "project"
 RESOURCE = "widgets.ansible.kubeloop.test"
 SLEEPERS = "sleepers.ansible.kubeloop.test"
 TICKERS = "tickers.ansible.kubeloop.test"
+KEEPERS = "keepers.ansible.kubeloop.test"
+LEAVERS = "leavers.ansible.kubeloop.test"
+BADGES = "badges.ansible.kubeloop.test"
+NAPPERS = "nappers.ansible.kubeloop.test"
+WORKERS = 2
+"""Runs at once per kind (``--max-concurrent-reconciles 2``)."""
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +44,17 @@ async def running(
     kubectl = Kubectl(control_plane.kubeconfig)
     kubectl("apply", "-f", str(PROJECT / "crd.yaml"))
     kubectl(
-        "wait", "--for=condition=Established", f"crd/{RESOURCE}", f"crd/{SLEEPERS}", f"crd/{TICKERS}",
+        "wait", "--for=condition=Established",
+        *(f"crd/{r}" for r in (RESOURCE, SLEEPERS, TICKERS, KEEPERS, LEAVERS, BADGES, NAPPERS)),
         "--timeout=30s",
     )  # fmt: skip
     artifacts = tmp_path_factory.mktemp("widget-artifacts")
-    operator = AnsibleOperator(PROJECT / "watches.yaml", name="widget-operator", artifacts_dir=artifacts)
+    operator = AnsibleOperator(
+        PROJECT / "watches.yaml",
+        name="widget-operator",
+        artifacts_dir=artifacts,
+        max_concurrent_reconciles=WORKERS,
+    )
     async with run_operator(operator, control_plane.kubeconfig):
         yield operator, artifacts
 
@@ -271,3 +286,75 @@ async def test_the_reconcile_period_managed_status_and_dependent_watches_follow_
     kubectl("patch", TICKERS, "still", "-n", namespace, "--type=merge", "-p", '{"spec":{"touched":true}}')
     await until(lambda: stamped("still"), within=60, what="still run again once it changed")
     kubectl("delete", TICKERS, "ticking", "still", "-n", namespace)  # ticking runs every 2 s otherwise
+
+
+async def test_a_deleted_cluster_scoped_child_reruns_the_role_only_when_watch_cluster_scoped_resources(
+    running: tuple[AnsibleOperator, Path], kubectl: Kubectl, client: Client, namespace: str
+) -> None:
+    """As operator-sdk's proxy: a cluster-scoped child gets the primary-resource annotations (an owner
+    reference cannot name a namespaced owner), and its kind is watched for the owner only when the
+    owner's watch says ``watchClusterScopedResources: true`` (a Keeper's; a Leaver's is the default)."""
+    for name, kind in (("k", "Keeper"), ("l", "Leaver")):
+        await client.create(json.loads(widget(name, kind=kind)), namespace=namespace)
+    keeper, leaver = f"{namespace}-k", f"{namespace}-l"
+
+    async def badge(name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await client.get(BADGES, name)
+        except NotFoundError:
+            return None
+        return found
+
+    async def successful(name: str, resource: str) -> bool:
+        return (await conditions(client, namespace, name, resource)).get("Successful", {}).get(
+            "status"
+        ) == "True"
+
+    try:
+        await until(lambda: successful("k", KEEPERS), within=60, what="the Keeper's first run Successful")
+        await until(lambda: successful("l", LEAVERS), within=60, what="the Leaver's first run Successful")
+        worn = {name: await badge(name) for name in (keeper, leaver)}
+        for name, owner, kind in ((keeper, "k", "Keeper"), (leaver, "l", "Leaver")):
+            meta = worn[name]["metadata"]  # type: ignore[index]
+            assert "ownerReferences" not in meta
+            assert meta["annotations"]["operator-sdk/primary-resource"] == f"{namespace}/{owner}"
+            assert (
+                meta["annotations"]["operator-sdk/primary-resource-type"] == f"{kind}.ansible.kubeloop.test"
+            )
+
+        for name in (keeper, leaver):
+            await client.delete(BADGES, name)
+
+        async def pinned_again() -> bool:
+            again = await badge(keeper)
+            return again is not None and again["metadata"]["uid"] != worn[keeper]["metadata"]["uid"]  # type: ignore[index]
+
+        await until(pinned_again, within=60, what="the Keeper's deleted Badge made again by its role")
+        # The Leaver's Badge, deleted at the same moment, had as long as the Keeper's to come back (a
+        # run of the same role), and 2 s more: it stays deleted.
+        await asyncio.sleep(2)
+        assert await badge(leaver) is None, "the Leaver's role ran again after its Badge was deleted"
+    finally:  # cluster-scoped: the namespace's deletion does not take them
+        kubectl("delete", BADGES, keeper, leaver, "--ignore-not-found")
+
+
+async def test_a_kinds_runs_overlap_up_to_max_concurrent_reconciles_and_not_beyond(
+    running: tuple[AnsibleOperator, Path], client: Client, namespace: str, tmp_path: Path
+) -> None:
+    """Three Nappers, two workers for the kind: each run marks itself running for 3 s and writes the
+    most runs it saw marked at once. Two runs overlap, never three."""
+    names = ("nap-a", "nap-b", "nap-c")
+    for name in names:
+        body = json.loads(widget(name, kind="Napper", dir=str(tmp_path)))
+        await client.create(body, namespace=namespace)
+
+    def peaks() -> dict[str, list[int]]:
+        return {
+            name: [int(line) for line in (tmp_path / f"{name}.peaks").read_text().split()]
+            for name in names
+            if (tmp_path / f"{name}.peaks").is_file()
+        }
+
+    await until(lambda: len(peaks()) == len(names), within=90, what="a run of each Napper")
+    seen = peaks()
+    assert max(max(p) for p in seen.values()) == WORKERS, seen

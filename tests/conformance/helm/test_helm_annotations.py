@@ -1,6 +1,7 @@
 """The helm.sdk.operatorframework.io annotations of operator-sdk's helm-operator, each beside a Pin
 without it, on the real control plane. The operator does not watch the release's objects here, so
-nothing but the Pin's own events and periods reconciles it:
+nothing but the Pin's own events and periods reconciles it. The watch's ``overrideValues`` win over
+the spec's values (a Pin's ``team``):
 
 - ``upgrade-force: "true"``: the upgrade replaces the Deployment (``helm upgrade --force``): a label
   added by hand is gone; a plain upgrade (a three-way merge) keeps it.
@@ -37,6 +38,7 @@ HOLD = "test.kubeloop.dev/hold"
 WATCH = HelmWatch(
     GroupVersionKind("helm.kubeloop.test", "v1", "Pin"),
     HERE / "charts" / "pinned",
+    override_values={"team": "platform"},
     watch_dependent_resources=False,
 )
 
@@ -46,7 +48,7 @@ def pin(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
         "apiVersion": "helm.kubeloop.test/v1",
         "kind": "Pin",
         "metadata": {"name": name, "annotations": annotations or {}},
-        "spec": {"track": "stable"},
+        "spec": {"track": "stable", "team": "mine"},
     }
 
 
@@ -94,6 +96,7 @@ async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls
         for name in pins:
             if name != "bad-period":
                 await until(lambda n=name: revision(n), within=90, what=f"{name} installed")  # type: ignore[misc]
+        assert (await deployment("plain"))["metadata"]["annotations"]["team"] == "platform"
         bad = await condition("bad-period", "Irreconcilable")
         assert (bad["status"], bad["reason"]) == ("True", "InvalidAnnotation")
         assert RECONCILE_PERIOD in bad["message"]
