@@ -15,7 +15,7 @@ from typing import Any
 
 from kubeloop.errors import ComponentError
 
-__all__ = ["Kubectl", "KubectlError", "temporary_namespace"]
+__all__ = ["Kubectl", "KubectlError", "namespace_name", "temporary_namespace"]
 
 
 class KubectlError(ComponentError):
@@ -63,11 +63,16 @@ class Kubectl:
         return json.loads(self(*args, "-o", "json").stdout)
 
 
+def namespace_name(label: str) -> str:
+    """A fresh namespace name made of ``label`` (cut and made a DNS label) and a random suffix."""
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40].strip("-")
+    return f"{slug}-{uuid.uuid4().hex[:6]}"
+
+
 @contextlib.contextmanager
 def temporary_namespace(kubectl: Kubectl, label: str) -> Iterator[str]:
     """Create a namespace named after ``label`` (plus a random suffix); delete it on exit (not waiting)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:40].strip("-")
-    name = f"{slug}-{uuid.uuid4().hex[:6]}"
+    name = namespace_name(label)
     kubectl("create", "namespace", name)
     try:
         yield name
