@@ -1,4 +1,5 @@
-"""Namespaces for tests made and deleted with one HTTPS request each (the ``namespace`` fixture).
+"""Namespaces for tests made and deleted with one HTTPS request each (``temporary_namespace``, and so
+the ``namespace`` fixture).
 
 The fixture ran ``kubectl create namespace`` and ``kubectl delete namespace`` for every test that uses
 it: two processes of a few tenths of a second of CPU and wall time each, in some three hundred tests

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import pytest
 
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
-from kubeloop.testing.kubectl import Kubectl, namespace_name, temporary_namespace
+from kubeloop.testing.kubectl import Kubectl, temporary_namespace
 
 if TYPE_CHECKING:
     from kubeloop.apiserver import EmbeddedServer
@@ -109,21 +108,9 @@ def kubectl(cluster: Cluster) -> Kubectl:
 
 @pytest.fixture
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A namespace created for this test and deleted after it (not waiting), in ``kubectl``'s cluster:
-    with one request each way where the kubeconfig allows (``_namespaces``), else with kubectl."""
-    from kubeloop.testing._namespaces import NamespaceApi
-
-    api = NamespaceApi.for_kubeconfig(Path(kubectl.kubeconfig))
-    if api is None:
-        with temporary_namespace(kubectl, request.node.name) as name:
-            yield name
-        return
-    name = namespace_name(request.node.name)
-    api.create(name)
-    try:
+    """A namespace created for this test and deleted after it (not waiting), in ``kubectl``'s cluster."""
+    with temporary_namespace(kubectl, request.node.name) as name:
         yield name
-    finally:
-        api.delete(name)
 
 
 @pytest.fixture
