@@ -159,14 +159,20 @@ async def test_wait_for_delete_returns_when_the_finalizer_goes(kctl: Kubectl, ku
         ),
     )
     kctl("delete", "configmap", "held", "-n", ns, "--wait=false")
-    proc = start(kctl, "wait", "-n", ns, "--for=delete", "configmap/held", "--timeout=60s")
-    await asyncio.sleep(1.5)
+    # -v=6 logs each request: the finalizer goes only once kubectl watches the object it has read (a
+    # kubectl started late under load would find it gone and print nothing).
+    proc = start(kctl, "wait", "-v=6", "-n", ns, "--for=delete", "configmap/held", "--timeout=60s")
+    assert proc.stderr is not None
+    async with asyncio.timeout(30):
+        while "watch=true" not in (line := await asyncio.to_thread(proc.stderr.readline)):
+            assert line, "kubectl wait ended before it watched the object"
+    await asyncio.sleep(0.5)
     assert proc.poll() is None, "kubectl wait --for=delete returned while the finalizer holds the object"
     await kube.patch(
         "v1/ConfigMap", "held", {"metadata": {"finalizers": None}}, type=PatchType.MERGE, namespace=ns
     )
     code, out, err = finish(proc)
-    assert (code, err) == (0, "")
+    assert code == 0, err
     assert out.strip() == "configmap/held condition met"
 
 
