@@ -21,6 +21,7 @@ from apiserver_twin import Raw, Twin
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace
+from kubeloop.testing._namespaces import NamespaceApi
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +69,14 @@ def tns(
     control_plane: ControlPlane, embedded_server: EmbeddedServer, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A namespace of the same name on both servers of ``twin`` (so messages naming it are equal)."""
-    real, embedded = Kubectl(control_plane.kubeconfig), Kubectl(embedded_server.kubeconfig)
+    real, embedded = (
+        Kubectl(control_plane.kubeconfig),
+        NamespaceApi.for_kubeconfig(embedded_server.kubeconfig),
+    )
+    assert embedded is not None  # the admin's client certificate: one request each way, not kubectl
     with temporary_namespace(real, request.node.originalname) as name:
-        embedded("create", "namespace", name)
+        embedded.create(name)
         try:
             yield name
         finally:
-            embedded("delete", "namespace", name, "--wait=false", "--ignore-not-found")
+            embedded.delete(name)
