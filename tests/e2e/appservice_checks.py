@@ -1,5 +1,6 @@
-"""Helpers of the AppService end-to-end tests (``test_appservice.py``): the sample, manifests, reads
-through kubectl, the Ready condition and the invalid specs the CRD schema must reject."""
+"""Helpers of the AppService end-to-end tests (``test_appservice*.py``: Python, Ansible and Helm): the
+sample, manifests, the CRD installed, reads through kubectl, conditions, owner checks and the invalid
+specs the CRD schema must reject."""
 
 from __future__ import annotations
 
@@ -58,3 +59,30 @@ def ready_condition(app: dict | None) -> dict | None:
         if isinstance(cond, dict) and cond.get("type") == "Ready":
             return cond
     return None
+
+
+def condition(obj: dict | None, type_: str) -> dict:
+    """The condition ``type_`` of ``obj``'s status, or ``{}``."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
+        if cond.get("type") == type_:
+            return dict(cond)
+    return {}
+
+
+def install_crd(kubectl: Kubectl, crd: Path) -> None:
+    """Apply the AppService CRD at ``crd`` and wait until the server serves it (Established)."""
+    kubectl("apply", "-f", str(crd))
+    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+
+
+def assert_owned_by(app: dict, *children: dict) -> None:
+    """Each child has exactly one owner reference: ``app`` (kind, name, uid), as its controller."""
+    meta = app["metadata"]
+    for child in children:
+        (owner,) = child["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
+            "AppService",
+            meta["name"],
+            meta["uid"],
+            True,
+        ), child["kind"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from appservice_checks import RESOURCE, SAMPLE, get
+from appservice_checks import RESOURCE, SAMPLE, assert_owned_by, condition, get, install_crd
 
 from kubeloop.ansible import AnsibleOperator
 from kubeloop.apiserver import EmbeddedServer
@@ -43,19 +43,11 @@ async def cluster(
     else:
         kubeconfig = request.getfixturevalue("embedded_api_server").kubeconfig
     kubectl = Kubectl(kubeconfig)
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    install_crd(kubectl, CRD)
     artifacts = tmp_path_factory.mktemp(f"ansible-{request.param}")
     operator = AnsibleOperator(EXAMPLE / "watches.yaml", name="appservice-operator", artifacts_dir=artifacts)
     async with run_operator(operator, kubeconfig):
         yield Cluster(request.param, kubectl, artifacts)
-
-
-def condition(obj: dict | None, type_: str) -> dict:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
 
 
 async def test_role_makes_the_sample_a_deployment_and_a_nodeport_service_and_follows_changes(
@@ -89,15 +81,7 @@ async def test_role_makes_the_sample_a_deployment_and_a_nodeport_service_and_fol
         assert [(p["name"], p["port"], p["nodePort"]) for p in svc["spec"]["ports"]] == [
             ("port-80", 80, 30002)
         ]
-        uid = current["metadata"]["uid"]  # type: ignore[index]
-        for child in (dep, svc):
-            (owner,) = child["metadata"]["ownerReferences"]
-            assert (owner["kind"], owner["name"], owner["uid"], owner["controller"]) == (
-                "AppService",
-                "nginx-app",
-                uid,
-                True,
-            )
+        assert_owned_by(current, dep, svc)  # type: ignore[arg-type]
         running, failure = condition(current, "Running"), condition(current, "Failure")
         assert (running["status"], running["reason"], running["message"]) == (
             "True",
@@ -146,8 +130,7 @@ async def test_on_the_embedded_server_the_role_makes_the_sample_its_children(
     """The short form of the embedded server's run (make test): the sample's first run, its children
     owned and its conditions."""
     kubectl = Kubectl(embedded_api_server.kubeconfig)
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    install_crd(kubectl, CRD)
     operator = AnsibleOperator(EXAMPLE / "watches.yaml", name="appservice-operator", artifacts_dir=tmp_path)
     async with run_operator(operator, embedded_api_server.kubeconfig):
         with temporary_namespace(kubectl, "ansible-appservice") as ns:
@@ -159,11 +142,8 @@ async def test_on_the_embedded_server_the_role_makes_the_sample_its_children(
             await until(
                 lambda: condition(app(), "Successful").get("status") == "True", within=120, what="Successful"
             )
-            uid = app()["metadata"]["uid"]  # type: ignore[index]
-            for kind in ("deployment", "service"):
-                child = get(kubectl, "get", kind, "nginx-app", "-n", ns)
-                assert child is not None, kind
-                (owner,) = child["metadata"]["ownerReferences"]
-                assert (owner["kind"], owner["uid"], owner["controller"]) == ("AppService", uid, True)
+            children = [get(kubectl, "get", kind, "nginx-app", "-n", ns) for kind in ("deployment", "svc")]
+            assert None not in children
+            assert_owned_by(app(), *children)  # type: ignore[arg-type]
             assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns)["spec"]["replicas"] == 2  # type: ignore[index]
             assert condition(app(), "Running")["ansibleResult"]["failures"] == 0

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from appservice_checks import RESOURCE, SAMPLE, get
+from appservice_checks import RESOURCE, SAMPLE, assert_owned_by, condition, get, install_crd
 
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.helm import UNINSTALL_FINALIZER, HelmOperator
@@ -33,13 +33,6 @@ def helm() -> Path:
     return found
 
 
-def condition(obj: dict | None, type_: str) -> dict:
-    for cond in ((obj or {}).get("status") or {}).get("conditions") or ():
-        if cond.get("type") == type_:
-            return dict(cond)
-    return {}
-
-
 # The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it; make
 # test runs its first step (test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release).
 @pytest.fixture(params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
@@ -54,8 +47,7 @@ async def test_chart_installs_upgrades_repairs_refuses_bad_values_and_uninstalls
     helm: Path, kubeconfig: Path, tmp_path: Path
 ) -> None:
     kubectl = Kubectl(kubeconfig)
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    install_crd(kubectl, CRD)
     with temporary_namespace(kubectl, "helm-appservice") as ns:
         await _check(helm, kubeconfig, kubectl, ns, tmp_path)
 
@@ -92,9 +84,7 @@ async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_pa
         assert svc is not None
         assert dep["spec"]["replicas"] == 2
         assert [(p["port"], p["nodePort"]) for p in svc["spec"]["ports"]] == [(80, 30002)]
-        for child in (dep, svc):
-            (owner,) = child["metadata"]["ownerReferences"]
-            assert (owner["kind"], owner["name"], owner["controller"]) == ("AppService", "nginx-app", True)
+        assert_owned_by(current, dep, svc)  # type: ignore[arg-type]
         (listed,) = helm_json("list")
         assert (listed["name"], listed["revision"], listed["status"]) == ("nginx-app", "1", "deployed")
         secret = get(kubectl, "get", "secret", "sh.helm.release.v1.nginx-app.v1", "-n", ns)
@@ -142,8 +132,7 @@ async def test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release
     """The short form of the embedded server's run (make test): the sample installed as release 1 in
     Helm's own release Secret, its children owned, Deployed."""
     kubectl = Kubectl(embedded_api_server.kubeconfig)
-    kubectl("apply", "-f", str(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    install_crd(kubectl, CRD)
     operator = HelmOperator(
         EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
     )
@@ -158,12 +147,9 @@ async def test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release
                 lambda: condition(app(), "Deployed").get("status") == "True", within=120, what="Deployed"
             )
             assert app()["status"]["deployedRelease"]["revision"] == 1  # type: ignore[index]
-            uid = app()["metadata"]["uid"]  # type: ignore[index]
-            for kind in ("deployment", "service"):
-                child = get(kubectl, "get", kind, "nginx-app", "-n", ns)
-                assert child is not None, kind
-                (owner,) = child["metadata"]["ownerReferences"]
-                assert (owner["kind"], owner["uid"], owner["controller"]) == ("AppService", uid, True)
+            children = [get(kubectl, "get", kind, "nginx-app", "-n", ns) for kind in ("deployment", "svc")]
+            assert None not in children
+            assert_owned_by(app(), *children)  # type: ignore[arg-type]
             secret = get(kubectl, "get", "secret", "sh.helm.release.v1.nginx-app.v1", "-n", ns)
             assert secret is not None
             assert secret["type"] == "helm.sh/release.v1"

@@ -29,22 +29,10 @@ from typing import Any
 
 import orjson
 
+from kubeloop.objectmeta import SERVER_SET_METADATA
+
 __all__ = ["AppliedChildren"]
 
-_UNTRACKED_METADATA = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "managedFields",
-        "selfLink",
-    }
-)
 _MISSING: Any = object()
 
 
@@ -78,7 +66,7 @@ def _tracked(desired: Mapping[str, Any]) -> dict[str, Any]:
     out = {key: value for key, value in desired.items() if key not in ("apiVersion", "kind")}
     meta = out.pop("metadata", None)
     if isinstance(meta, Mapping):
-        kept = {key: value for key, value in meta.items() if key not in _UNTRACKED_METADATA}
+        kept = {key: value for key, value in meta.items() if key not in SERVER_SET_METADATA}
         if kept:
             out["metadata"] = kept
     return out

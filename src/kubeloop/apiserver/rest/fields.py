@@ -27,24 +27,13 @@ import orjson
 from kubeloop.apiserver.machinery.errors import Cause, StatusError
 from kubeloop.apiserver.machinery.meta import now
 from kubeloop.apiserver.registry.schemas import Node
+from kubeloop.objectmeta import SERVER_SET_METADATA
 
 __all__ = ["apply", "field_set", "track_update"]
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]
 _MISSING = object()
-_SERVER_META = {
-    "name",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "managedFields",
-    "selfLink",
-}
 
 
 def owned_part(obj: Obj, subresource: str | None, has_status: bool) -> Obj:
@@ -54,7 +43,7 @@ def owned_part(obj: Obj, subresource: str | None, has_status: bool) -> Obj:
         if key in ("apiVersion", "kind"):
             continue
         if key == "metadata":
-            meta = {k: v for k, v in (value or {}).items() if k not in _SERVER_META}
+            meta = {k: v for k, v in (value or {}).items() if k not in SERVER_SET_METADATA}
             if meta and subresource != "status":
                 out["metadata"] = meta
             continue
