@@ -70,11 +70,12 @@ async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
     return rates
 
 
-def picked_up(records: Path, keys: set[str], killed_at: float, victim: str) -> dict[str, float]:
+def picked_up(records: list[Path], keys: set[str], killed_at: float, victim: str) -> dict[str, float]:
     """Each of ``keys`` that a replica other than ``victim`` started reconciling after the kill: when
-    it first did, in seconds after the kill."""
+    it first did, in seconds after the kill (from each replica's records)."""
     first: dict[str, float] = {}
-    for line in records.read_text().splitlines():
+    lines = [line for path in records if path.exists() for line in path.read_text().splitlines()]
+    for line in sorted(lines, key=lambda line: float(json.loads(line)["at"])):
         event = json.loads(line)
         late = event["at"] > killed_at and event["replica"] != victim
         if event["what"] == "start" and event["key"] in keys and late:
@@ -94,10 +95,9 @@ def stamps(log: Path, pattern: str) -> list[float]:
 async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path) -> dict[str, Any]:
     namespace = "failover"
     names = [f"app-{i}" for i in range(apps)]
-    records = work / "records.jsonl"
-    os.environ["KUBELOOP_RECORD"] = str(records)  # the replicas' environment: every reconcile recorded
     await bench.create_apps(api, namespace, names)
     fleet = [bench.Replica(f"r{i}", kubeconfig, namespace, work, True) for i in range(1, replicas + 1)]
+    records = [r.record for r in fleet]  # every reconcile of each replica (``$KUBELOOP_RECORD``)
     try:
         began = time.monotonic()
         for replica in fleet:

@@ -66,12 +66,15 @@ class Form:
     count: int
     delay: float
 
-    @property
-    def settle(self) -> float:
-        """Seconds to wait for all apps to converge, or be assigned: 60, and more for many apps."""
-        return 60 + self.count / 10
+    def settle(self, replicas: int = 3) -> float:
+        """Seconds to wait for all apps to converge, or be assigned, over ``replicas`` replicas: 60,
+        and more for many apps: at least twice the time their reconciles take in the replicas'
+        workers (10 each), as the machine may run them at half speed."""
+        return 60 + max(self.count / 10, 2 * self.count * self.delay / (WORKERS * replicas))
 
 
+WORKERS = 10
+"""Each replica's concurrent reconciles (``kubeloop run``'s default)."""
 SHORT = Form(12, 0.3)
 LONG = Form(2000 if FULL else 30, 1.0)
 
@@ -346,11 +349,14 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         mark("ready")
         # 1. Every app converges, each owned by one of the three, all three with a share.
         await until(
-            lambda: fleet.converged("nginx:1.27"), within=form.settle, interval=0.5, what="all apps converged"
+            lambda: fleet.converged("nginx:1.27"),
+            within=form.settle(),
+            interval=0.5,
+            what="all apps converged",
         )
         await until(
             lambda: _all_owned(fleet, {"r1", "r2", "r3"}),
-            within=form.settle,
+            within=form.settle(),
             interval=0.5,
             what="all assigned",
         )
@@ -384,7 +390,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         # (in the full form ~667 apps of 1 s reconciles over 10 workers: a minute or more).
         await until(
             lambda: _all_started(alive, theirs, killed),
-            within=form.settle,
+            within=form.settle(1),
             interval=0.5,
             what=f"{victim.identity}'s apps each reconciled by another",
         )
@@ -397,7 +403,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         )
         await until(
             lambda: fleet.converged("nginx:1.28"),
-            within=form.settle,
+            within=form.settle(),
             interval=0.5,
             what="converged after the kill",
         )
@@ -407,14 +413,17 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         await added.wait_ready()
         await until(
             lambda: _shares(fleet, survivors | {"r4"}),
-            within=form.settle,
+            within=form.settle(),
             interval=0.5,
             what="r4 took its share",
         )
         churn.cancel()
         await fleet.set_image("nginx:1.29")
         await until(
-            lambda: fleet.converged("nginx:1.29"), within=form.settle, interval=0.5, what="converged with r4"
+            lambda: fleet.converged("nginx:1.29"),
+            within=form.settle(),
+            interval=0.5,
+            what="converged with r4",
         )
 
         mark("added and converged")
@@ -450,7 +459,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         scaled = await _adopted(fleet, [last], shards, since, stopping, LEASE_DURATION)
         await until(
             lambda: _all_started([last], theirs, stopping),
-            within=form.settle,
+            within=form.settle(1),
             interval=0.5,
             what="all apps reconciled by the last replica",
         )
@@ -465,7 +474,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         await fleet.set_image("nginx:1.30")
         await until(
             lambda: fleet.converged("nginx:1.30"),
-            within=form.settle,
+            within=form.settle(1),
             interval=0.5,
             what="converged at the end",
         )
