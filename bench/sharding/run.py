@@ -2,13 +2,19 @@
 "external call", run as 1 (unsharded), 1, 2 and 4 sharded replicas (separate processes) over the same
 AppServices on a control plane of its own. Per configuration: the time to converge from a standing
 start, then after every app's image changed (throughput), each replica's RSS, the requests the
-replicas sent (their ``rest_client_requests_total``), and, with 2 replicas or more, how long after a
-SIGKILL one replica's apps are all assigned to the others. Writes docs/benchmarks/sharding.md and
-sharding.png.
+replicas sent (their ``rest_client_requests_total``), and, with 2 replicas or more, after a SIGKILL of
+a replica not running the sharder: when a live replica adopted its shard (its log), when each of its
+apps had started a reconcile there (every replica's records, ``$KUBELOOP_RECORD``) and when all were
+relabelled. ``floor``: the RSS of one idle replica with no apps, which sharding cannot divide.
 
-    .venv/bin/python bench/sharding/run.py [--apps 1000] [--replicas 1,2,4] [--out docs/benchmarks]
+    .venv/bin/python bench/sharding/run.py [--apps 1000] [--configs floor,single,1,2,4]
+        [--results FILE] [--logs DIR]
+    .venv/bin/python bench/sharding/run.py --render FILE [--out docs/benchmarks] [--note TEXT]
 
-Needs the bench extra (matplotlib, psutil) and the cached control-plane binaries.
+Each result is printed and appended to ``--results`` as a JSON line, so the configurations can run in
+parts (each on a control plane of its own, e.g. under a benchmark lock held at most so long); the
+page (docs/benchmarks/sharding.md, its table, and sharding.png) is written from such a file by
+``--render``. Needs the bench extra (matplotlib, psutil) and the cached control-plane binaries.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -406,6 +413,7 @@ async def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--note", default="", help="said on the page: when, how long, the load")
     parser.add_argument("--render", type=Path, help="write the page from a results file only")
+    parser.add_argument("--logs", type=Path, help="copy the replicas' logs and records here at the end")
     args = parser.parse_args()
     if args.render:
         lines = [json.loads(line) for line in args.render.read_text().splitlines() if line.startswith("{")]
@@ -436,6 +444,8 @@ async def main() -> None:
                     with args.results.open("a") as out:
                         out.write(json.dumps(result) + "\n")
     finally:
+        if args.logs:
+            shutil.copytree(Path(plane.directory) / "bench-sharding", args.logs, dirs_exist_ok=True)
         plane.stop()
 
 
