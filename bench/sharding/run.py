@@ -226,6 +226,60 @@ async def floor(kubectl: Kubectl, kubeconfig: Path, work: Path) -> dict[str, Any
         kubectl("delete", "namespace", namespace, "--wait=false")
 
 
+async def server_limit(api: Client, kubectl: Kubectl, count: int = 400) -> dict[str, Any]:
+    """The control plane's own limit for the reconciles' writes: ``count`` apps' children (a
+    Deployment and a Service each, as the reconcile applies them) applied by one client with no QPS
+    limit, 32 at a time, after an image change (the Deployment changes, the Service does not): apps
+    per second. No replica runs meanwhile."""
+    namespace = "bench-limit"
+    kubectl("create", "namespace", namespace)
+
+    def children(name: str, image: str) -> list[dict[str, Any]]:
+        labels = {"app.kubernetes.io/name": name}
+        container = {"name": "app", "image": image, "ports": [{"containerPort": 80}]}
+        return [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                "spec": {"type": "NodePort", "selector": labels, "ports": [{"port": 80, "targetPort": 80}]},
+            },
+        ]
+
+    names = [f"limit-{i}" for i in range(count)]
+    manager = "bench-limit"
+    try:
+        await gather_limited(
+            [
+                api.apply(c, field_manager=manager, force=True)
+                for n in names
+                for c in children(n, "nginx:1.27")
+            ]
+        )
+        began = time.monotonic()
+        await gather_limited(
+            [
+                api.apply(c, field_manager=manager, force=True)
+                for n in names
+                for c in children(n, "nginx:1.28")
+            ]
+        )
+        took = time.monotonic() - began
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false")
+    return {"limit": True, "apps": count, "apps_per_s": count / took, "requests_per_s": 2 * count / took}
+
+
 async def configuration(
     api: Client, kubectl: Kubectl, kubeconfig: Path, apps: int, replicas: int, sharded: bool, work: Path
 ) -> dict[str, Any]:
@@ -313,10 +367,14 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    last = {("floor" if r.get("floor") else (r["replicas"], r["sharded"])): r for r in results}
+    def kind(r: dict[str, Any]) -> Any:
+        return "floor" if r.get("floor") else "limit" if r.get("limit") else (r["replicas"], r["sharded"])
+
+    last = {kind(r): r for r in results}
     idle = last["floor"]["rss_mib"][0] if "floor" in last else 0.0
+    limit = last.get("limit")
     base = last[(1, False)]
-    runs = [last[k] for k in sorted(k for k in last if k != "floor") if k != (1, False)]
+    runs = [last[k] for k in sorted(k for k in last if isinstance(k, tuple)) if k != (1, False)]
     runs = [base, *runs]
     apps = base["apps"]
     rows = [
@@ -382,7 +440,14 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         "![throughput and memory per replica](sharding.png)",
         "",
         "- *converge after an update*: every app's image changed at once, until every Deployment has it;",
-        "  *throughput*: apps / that time.",
+        "  *throughput*: apps / that time."
+        + (
+            f" The control plane's own limit for these writes: {limit['apps_per_s']:.0f} apps/s"
+            f" ({limit['requests_per_s']:.0f} applies/s: {limit['apps']} apps' Deployment and Service applied"
+            " by one client, no QPS limit, 32 at a time, after an image change; no replica running)."
+            if limit
+            else ""
+        ),
         f"- *the floor*: one sharded replica with no apps, idle, {idle:.0f} MiB (interpreter, libraries,",
         "  empty caches): what sharding cannot divide. The memory goal as worded for this page:",
         "  (replica RSS - floor) ≤ 1.2/N x (one replica's RSS - floor), one replica being the unsharded one.",
@@ -406,8 +471,9 @@ async def main() -> None:
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument(
         "--configs",
-        default="floor,single,1,2,4",
-        help="what to run, in order: floor (an idle replica), single (one, not sharded), N (N sharded)",
+        default="floor,limit,single,1,2,4",
+        help="what to run, in order: floor (an idle replica), limit (the control plane's own), "
+        "single (one, not sharded), N (N sharded)",
     )
     parser.add_argument("--results", type=Path, help="append each result here as a JSON line")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
@@ -433,6 +499,8 @@ async def main() -> None:
                 began = time.monotonic()
                 if config == "floor":
                     result = await floor(kubectl, plane.kubeconfig, work)
+                elif config == "limit":
+                    result = await server_limit(api, kubectl)
                 else:
                     replicas, sharded = PLANS.get(config) or (int(config), True)
                     result = await configuration(
