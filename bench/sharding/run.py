@@ -385,8 +385,8 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
     rows = [
         "| replicas | converge from start | converge after an update | throughput (apps/s) | x one replica "
         "(goal ≥ 0.8 x N; the server's limit) | RSS per replica (MiB) | over the floor (MiB) | "
-        "largest over the floor / goal ≤ 1.2/N x one replica's | requests for the update | failover: adopted / each reconciled / "
-        "all relabelled | shard Leases lost | load before → after |",
+        "largest over the floor / goal ≤ 1.2/N x one replica's | requests for the update | "
+        "failover: adopted / each reconciled / all relabelled | shard Leases lost | load before → after |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
