@@ -17,6 +17,7 @@ from apiserver_twin import Answer
 UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # The resourceVersions a delete precondition's 409 quotes: each server's own.
 PRECONDITION_RV = re.compile(r"(ResourceVersion in the precondition \()\d+(\) does not match [^(]*\()\d+")
+POINTER = re.compile(r"(\(\*[\w.]+\))\(0x[0-9a-f]+\)")  # a Go pointer's address in a rendering of a value
 GENERATED = re.compile(r"\b(s[0-9]+-[ab]-)[a-z0-9]{5}\b")  # a generateName of the machine's, completed
 # What the real control plane's controllers add to a Deployment on their own time (status, revision).
 CONTROLLED = ("deployment.kubernetes.io/revision",)
@@ -83,6 +84,7 @@ def _strings(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     value = PRECONDITION_RV.sub(r"\1<rv>\2<rv>", value)
+    value = POINTER.sub(r"\1(<address>)", value)
     return GENERATED.sub(r"\1<generated>", UID.sub("<uid>", value))
 
 

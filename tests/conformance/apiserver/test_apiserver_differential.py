@@ -115,7 +115,8 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
     # A chunk of a long run: pytest --hypothesis-seed=N makes it repeatable; its counts go to
     # build/differential-<seed>.json (rewritten every 20 sequences, so a chunk stopped early still
     # counts what it finished) for merge_reports (build/differential.md for the whole run).
-    seed = pytestconfig.getoption("hypothesis_seed", None)
+    given = pytestconfig.getoption("hypothesis_seed", None)
+    seed = int(given) if given is not None else None  # the option is the string it was given as
     (ROOT / "build").mkdir(exist_ok=True)
     out = ROOT / f"build/differential-{seed or os.getpid()}.json"
     wanted, report, part = LONG or 10_000, Report(), 0
