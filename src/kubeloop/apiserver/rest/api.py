@@ -419,13 +419,15 @@ class Api:
             md.pop("generation", None)
         self._decode(rt, obj, opts, patched=False)  # as Go decodes before the strategy (which prunes)
         strategy = for_resource(rt)
+        sent = copy.deepcopy(obj) if strategy.tracks_before_prepare and subresource is None else None
         strategy.prepare_for_create(rt, obj, view)
         _validate(rt, strategy, obj, None, view)
         if opts.warnings is not None:
             opts.warnings.extend(strategy.warnings_on_create(rt, obj))
         if subresource is None:
+            tracked = obj if sent is None else strategy.as_tracked(rt, sent, None)
             md["managedFields"] = fields.track_update(
-                None, obj, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
+                None, tracked, opts.manager, rt.api_version, schemas.for_resource(rt), None, rt.has_status
             )
         review.validate(attrs, view, obj=obj, name=name)
         taken = view.get(key)
@@ -719,6 +721,7 @@ class Api:
                 )
         self._decode(rt, new, opts, patched=patched)
         strategy = for_resource(rt)
+        sent = copy.deepcopy(new) if strategy.tracks_before_prepare and managed is None else None
         strategy.prepare_for_update(rt, new, old_here, view)
         # After the strategy's defaults, as the real server compares: a field left out and defaulted
         # back to its value is no change.
@@ -736,7 +739,7 @@ class Api:
         if managed is None:
             md["managedFields"] = fields.track_update(
                 old_here,
-                new,
+                new if sent is None else strategy.as_tracked(rt, sent, old_here),
                 opts.manager,
                 rt.api_version,
                 schemas.for_resource(rt),

@@ -278,7 +278,9 @@ def apply(
     # (removing its key field first would leave the item unfindable, and half of it in place).
     # A path still applied below (an empty map applied before, keys applied now) stays too.
     kept = others | set(wanted)
-    for path in sorted(mine - set(wanted), key=len):
+    # An item's key fields after its other fields: the item is found by its keys (an applied item that
+    # leaves out its defaulted protocol no longer owns it, nor its targetPort: both go).
+    for path in sorted(mine - set(wanted), key=lambda p: (len(p), _is_key_field(p))):
         if not any(o[: len(path)] == path for o in kept):
             _remove_path(merged, path)
     # A field of a struct that held what the manager applied before goes whole, with what nobody owns
@@ -299,6 +301,13 @@ def apply(
     pairs.insert(0, (entry, set(wanted)))
     merged.setdefault("metadata", {})["managedFields"] = _rebuild(pairs)
     return merged
+
+
+def _is_key_field(path: Path) -> bool:
+    """Whether ``path`` names a key field of the associative-list item above it."""
+    if len(path) < 2 or not path[-2].startswith("k:") or not path[-1].startswith("f:"):
+        return False
+    return path[-1][2:] in orjson.loads(path[-2][2:])
 
 
 def _named_fields_above(paths: set[Path], schema: Node) -> set[Path]:

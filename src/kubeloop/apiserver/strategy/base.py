@@ -40,6 +40,17 @@ class Strategy:
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
         """Fill ``obj`` (replacing ``old``) in before it is validated and stored."""
 
+    tracks_before_prepare = False
+    """The kind's prepare does registry work the real server's field manager does not see (it runs in
+    the handler, before the registry): the verbs then keep the object as sent and ``as_tracked``
+    says what an Update's managedFields are computed from."""
+
+    def as_tracked(self, rt: ResourceType, sent: Obj, old: Obj | None) -> Obj:
+        """``sent`` (a copy of the object before ``prepare_*``) as the real field manager compares it:
+        with the decoder's defaults, without what the registry allocates or drops (only called when
+        ``tracks_before_prepare``)."""
+        return sent
+
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         """What is wrong with ``obj`` (created when ``old`` is None), as causes with field paths."""
         return []

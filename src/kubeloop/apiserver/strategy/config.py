@@ -67,7 +67,12 @@ class SecretStrategy(Strategy):
         obj.setdefault("type", "Opaque")
 
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
+        # An empty data sent to an immutable Secret is a change on the real server (Go keeps the empty
+        # map[string][]byte, the stored Secret has none), as a ConfigMap's binaryData.
+        sent_empty = obj.get("data") == {} and bool(old.get("immutable"))
         _merge_string_data(obj)
+        if sent_empty and "data" not in obj:
+            obj["data"] = {}
         obj.setdefault("type", old.get("type", "Opaque"))
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
@@ -98,7 +103,9 @@ class ConfigMapStrategy(Strategy):
         _drop_empty(obj, "data", "binaryData")
 
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
-        _drop_empty(obj, "data", "binaryData")
+        # An empty binaryData sent to an immutable ConfigMap is a change on the real server (Go keeps
+        # the empty map[string][]byte, the stored object has none), an empty data is not.
+        _drop_empty(obj, "data", *(() if old.get("immutable") else ("binaryData",)))
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         causes = [] if old is None else _immutable_causes(obj, old, ("data", "binaryData"))

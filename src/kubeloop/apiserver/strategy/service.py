@@ -38,6 +38,17 @@ class ServiceStrategy(Strategy):
     def prepare_for_update(self, rt: ResourceType, obj: Obj, old: Obj, view: View) -> None:
         _allocate(obj, old, view)
 
+    # The real field manager sees the Service as decoded (Go's defaults: type, sessionAffinity, traffic
+    # policies, ports' protocol and targetPort), before the registry allocates cluster IPs, IP families
+    # and node ports or drops the fields a new type no longer has (dropTypeDependentFields): an
+    # update that turns a NodePort into a ClusterIP keeps owning externalTrafficPolicy and its ports'
+    # nodePort, and nobody owns what was allocated.
+    tracks_before_prepare = True
+
+    def as_tracked(self, rt: ResourceType, sent: Obj, old: Obj | None) -> Obj:
+        _defaults(sent)
+        return sent
+
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         spec = obj.get("spec") or {}
         causes: list[Cause] = []
@@ -69,6 +80,27 @@ class ServiceStrategy(Strategy):
         if spec.get("type") not in _TYPES:
             causes.append(validation.not_supported("spec.type", spec.get("type"), _TYPES))
         return causes
+
+
+def _defaults(obj: Obj) -> None:
+    """What Go's SetDefaults_Service fills in as the object is decoded."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    kind = spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if kind != "ExternalName":
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if kind in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if "port" in port and port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port["port"]
+    for ingress in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if isinstance(ingress, dict) and ingress.get("ip"):
+            ingress.setdefault("ipMode", "VIP")
 
 
 def _allocate(obj: Obj, old: Obj | None, view: View) -> None:

@@ -120,9 +120,12 @@ class DeploymentStrategy(_Workload):
             return [validation.forbidden("spec.strategy.rollingUpdate", why)]
         if kind in ("Recreate", "RollingUpdate"):
             return []
+        # Go prints the pointer: nil, or an address (the embedded server's is the dict's id).
+        rolling = strategy.get("rollingUpdate")
+        pointer = "nil" if rolling is None else f"0x{id(rolling):x}"
         shown = (
             f"apps.DeploymentStrategy{{Type:{validation.go_value(kind or '')}, "
-            "RollingUpdate:(*apps.RollingUpdateDeployment)(nil)}"
+            f"RollingUpdate:(*apps.RollingUpdateDeployment)({pointer})}}"
         )
         return [
             Cause(
