@@ -491,3 +491,25 @@ async def test_an_unsupported_strategy_quotes_its_rolling_update_as_a_pointer(tw
         assert messages[0] == messages[1]
         shown.append(messages[0].split("RollingUpdate:")[1].split("}")[0])
     assert shown == ["(*apps.RollingUpdateDeployment)(0x)", "(*apps.RollingUpdateDeployment)(nil)"]
+
+
+async def test_an_apply_that_stops_setting_a_ports_protocol_and_target_removes_both(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run: the port's item is found by its keys (port, protocol); the
+    # embedded server removed the protocol bob no longer applies first, then could not find the item
+    # to remove his targetPort from, and kept `http` where the real server defaults it to the port.
+    path = f"/api/v1/namespaces/{tns}/services/keys?fieldManager=bob"
+    service: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "keys"}}
+    service["spec"] = {
+        "selector": {"app": "x"},
+        "ports": [{"protocol": "TCP", "port": 80, "targetPort": "http"}],
+    }
+    assert [a.status for a in await twin.call("PATCH", path, service, APPLY)] == [201, 201]
+    service["spec"] = {"ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81, "protocol": "UDP"}]}
+    answers = await twin.call("PATCH", path + "&force=true", service, APPLY)
+    assert [a.status for a in answers] == [200, 200]
+    ports = [
+        sorted((p["port"], p["protocol"], p["targetPort"]) for p in a.body["spec"]["ports"]) for a in answers
+    ]
+    assert ports == [[(80, "TCP", 80), (81, "UDP", 81)]] * 2
