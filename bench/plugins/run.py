@@ -516,10 +516,12 @@ def where_the_time_goes(floors: dict[str, Any]) -> list[str]:
         "start ansible-runner per reconcile). The AppService role's two `kubernetes.core.k8s` tasks add a "
         "module run each (AnsiballZ, the kubernetes client, discovery through the operator's proxy).",
         f"- **rendering**: one `helm template` of the chart (a process start, the chart loaded and "
-        f"rendered) takes {hwall:.2f} s and {hcpu:.2f} s of CPU. kubeloop's Helm operator runs the helm "
-        "binary per reconcile (status, then a dry-run upgrade or the install), each a process start with "
-        "discovery through the operator's proxy; helm-operator links Helm's packages and renders in its "
-        "own process.",
+        f"rendered) takes {hwall:.2f} s and {hcpu:.2f} s of CPU. kubeloop's Helm operator reads the "
+        "release from its Secret and runs the helm binary only for a reconcile that changes something "
+        "(one `helm install` or `helm upgrade`: a process start, discovery through the operator's proxy, "
+        "the render and the writes; none when the chart and values are those of the release, "
+        "docs/helm.md); helm-operator links Helm's packages and renders in its own process, every "
+        "reconcile.",
         "- kubeloop's own work per reconcile (cache, queue, status write, the proxy's forwarding) is small "
         "beside these: [runtime.md](runtime.md) has the framework's cost per reconcile.",
     ]

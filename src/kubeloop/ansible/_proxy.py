@@ -8,6 +8,12 @@ object as its owner, as operator-sdk's proxy does: an owner reference (controlle
 deletion) when the child lives in the owner's namespace, else the annotations
 ``operator-sdk/primary-resource`` and ``operator-sdk/primary-resource-type``. The kind of every
 object so created is reported (``on_created``) so that its events can be watched.
+
+Responses pass through undecoded, with the client's ``Accept`` sent on: client-go's aggregated
+discovery (two requests, where the legacy format takes one per group version) and protobuf reach
+helm and the Ansible modules as the server sent them. OpenAPI v3 documents asked for by their
+``?hash=`` (immutable content) are kept and served from memory: each helm process validates its
+manifests against them.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ __all__ = ["ApiProxy", "RunOwner"]
 
 
 RUNS = "/runs/"
+OPENAPI_V3 = "/openapi/v3/"
+OPENAPI_CACHED = 256
+"""OpenAPI v3 documents the proxy keeps (then it starts again): one per group version served."""
 
 FORBIDDEN_HINT = (
     "the operator's RBAC does not allow this request: add the rule to the kind's rbac: in watches.yaml "
@@ -84,14 +93,20 @@ class ApiProxy:
         host: str = "127.0.0.1",
         *,
         unowned: Callable[[dict[str, Any]], bool] = lambda obj: False,
+        field_validation: str | None = None,
     ) -> None:
-        """``unowned``: creates of objects it selects are passed on untouched (Helm's release Secrets)."""
+        """``unowned``: creates of objects it selects are passed on untouched (Helm's release Secrets).
+        ``field_validation``: the ``fieldValidation`` of every write that does not name one (``Strict``:
+        the API server rejects unknown and duplicate fields, naming them)."""
         self.client = client
         self.on_created = on_created
         self.unowned = unowned
+        self.field_validation = field_validation
         self.host = host
         self.port = 0
         self._runs: dict[str, RunOwner] = {}
+        self._documents: dict[tuple[str, str, str], tuple[bytes, str]] = {}
+        """OpenAPI v3 documents by path, hash and Accept: a ``?hash=`` names one content for good."""
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> ApiProxy:
@@ -157,17 +172,26 @@ class ApiProxy:
                 if owned is not None:
                     body, content_type = owned, "application/json"
         params = dict(request.query)
+        if self.field_validation and request.method in ("POST", "PUT", "PATCH"):
+            params.setdefault("fieldValidation", self.field_validation)
         transport = self.client.transport
         if request.method == "GET" and params.get("watch") in ("1", "true"):
             return await self._watch(request, path, params)
+        accept = request.headers.get("Accept") or "application/json"
+        key = (path, params.get("hash", ""), accept)
+        cacheable = request.method == "GET" and path.startswith(OPENAPI_V3) and bool(key[1])
+        cached = self._documents.get(key) if cacheable else None
+        if cached is not None:
+            return web.Response(body=cached[0], headers={"Content-Type": cached[1]})
         try:
-            result = await transport.request(
+            data, returned = await transport.request_bytes(
                 request.method,
                 path,
                 verb=f"proxy-{request.method.lower()}",
                 params=params,
                 body=body,
                 content_type=content_type,
+                accept=accept,
                 idempotent=request.method == "GET",
             )
         except ApiError as exc:
@@ -179,14 +203,15 @@ class ApiProxy:
             )
         except KubeloopError as exc:
             return _status(503, "ServiceUnavailable", str(exc))
-        if (
-            created_in is not None
-            and isinstance(result, dict)
-            and result.get("metadata")
-            and not self.unowned(result)
-        ):
-            self.on_created(owner, result, created_in[0])
-        return web.Response(body=orjson.dumps(result), content_type="application/json")
+        if cacheable:
+            if len(self._documents) >= OPENAPI_CACHED:
+                self._documents.clear()
+            self._documents[key] = (data, returned)
+        if created_in is not None and returned.startswith("application/json"):
+            result = orjson.loads(data) if data else None
+            if isinstance(result, dict) and result.get("metadata") and not self.unowned(result):
+                self.on_created(owner, result, created_in[0])
+        return web.Response(body=data, headers={"Content-Type": returned})
 
     async def _watch(self, request: web.Request, path: str, params: dict[str, str]) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/json"})

@@ -162,6 +162,37 @@ class Transport:
                 raise TransportError(f"{method} {path}: reading the response failed: {e!r}") from e
         return orjson.loads(data) if data else {}
 
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        content_type: str = JSON,
+        accept: str = JSON,
+        idempotent: bool = False,
+    ) -> tuple[bytes, str]:
+        """``request``, the body left undecoded: (body, its Content-Type). For a proxy passing responses
+        on as they came (discovery documents asked for in the aggregated format, OpenAPI documents)."""
+        async with self._open(
+            method,
+            path,
+            verb=verb,
+            params=params,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            idempotent=idempotent,
+            client_timeout=self._timeout,
+        ) as resp:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as e:
+                raise TransportError(f"{method} {path}: reading the response failed: {e!r}") from e
+            return data, resp.header("Content-Type") or JSON
+
     @asynccontextmanager
     async def stream(
         self,

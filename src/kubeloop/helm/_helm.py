@@ -1,10 +1,14 @@
 """The ``helm`` command, run as a subprocess the event loop awaits: install, upgrade, rollback,
 uninstall, status. Releases are Helm's own (``sh.helm.release.v1.*`` Secrets), so ``helm list`` and
-``helm history`` show what the operator did."""
+``helm history`` show what the operator did; ``read_release`` reads the last one from its Secret
+(what ``helm status`` reads) without a helm process."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -12,9 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from kubeloop.client import Client
 from kubeloop.errors import KubeloopError
 
-__all__ = ["Helm", "HelmError", "Release"]
+__all__ = ["INPUTS_LABEL", "Helm", "HelmError", "Release", "inputs_digest", "read_release"]
+
+INPUTS_LABEL = "kubeloop.dev/inputs"
+"""The release label (``helm --labels``) with the digest of the chart and values it was made from."""
+RELEASE_SECRET_TYPE = "helm.sh/release.v1"
 
 
 class HelmError(KubeloopError):
@@ -36,10 +47,15 @@ class Release:
     status: str
     manifest: str
     chart_version: str
+    config: Mapping[str, Any] | None = None
+    """The values it was made with (``helm get values``)."""
+    inputs: str = ""
+    """Its ``INPUTS_LABEL`` (read from its Secret; empty when made without)."""
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any]) -> Release:
+    def parse(cls, data: Mapping[str, Any], inputs: str = "") -> Release:
         chart = (data.get("chart") or {}).get("metadata") or {}
+        config = data.get("config")
         return cls(
             name=str(data.get("name", "")),
             namespace=str(data.get("namespace", "")),
@@ -47,15 +63,65 @@ class Release:
             status=str((data.get("info") or {}).get("status", "")),
             manifest=str(data.get("manifest") or ""),
             chart_version=str(chart.get("version", "")),
+            config=config if isinstance(config, Mapping) else {},
+            inputs=inputs,
         )
+
+
+def decode_release(secret: Mapping[str, Any]) -> Release:
+    """The release a ``sh.helm.release.v1.*`` Secret holds (its data: base64 of gzipped JSON, as Helm's
+    Secret driver writes it)."""
+    raw = base64.b64decode(base64.b64decode((secret.get("data") or {})["release"]))
+    if raw[:3] == b"\x1f\x8b\x08":
+        raw = gzip.decompress(raw)
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    return Release.parse(orjson.loads(raw), str(labels.get(INPUTS_LABEL, "")))
+
+
+async def read_release(client: Client, name: str, namespace: str) -> Release | None:
+    """The release's last revision (what ``helm status`` shows) from its Secret, or None when there is
+    none: one list of the Secrets Helm labels ``owner=helm,name=<name>``."""
+    found = await client.list("v1/Secret", namespace=namespace, label_selector=f"owner=helm,name={name}")
+    secrets = [s for s in found["items"] if s.get("type") == RELEASE_SECRET_TYPE]
+    if not secrets:
+        return None
+    last = max(secrets, key=lambda s: int((s["metadata"].get("labels") or {}).get("version") or 0))
+    return decode_release(last)
+
+
+_chart_digests: dict[tuple[Any, ...], str] = {}
+
+
+def _chart_digest(chart: Path) -> str:
+    """The digest of a chart directory's files (or a packaged chart's bytes), recomputed when a file's
+    size or modification time changes."""
+    files = sorted(p for p in chart.rglob("*") if p.is_file()) if chart.is_dir() else [chart]
+    key = tuple((str(p), st.st_size, st.st_mtime_ns) for p in files for st in (p.stat(),))
+    digest = _chart_digests.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        for p in files:
+            h.update(str(p.relative_to(chart) if chart.is_dir() else p.name).encode() + b"\0")
+            h.update(p.read_bytes() + b"\0")
+        digest = _chart_digests[key] = h.hexdigest()
+    return digest
+
+
+def inputs_digest(chart: Path, values: Mapping[str, Any]) -> str:
+    """What a release is made from, as a label value: the chart's files and the values."""
+    h = hashlib.sha256(_chart_digest(chart).encode())
+    h.update(orjson.dumps(values, option=orjson.OPT_SORT_KEYS))
+    return h.hexdigest()[:40]
 
 
 class Helm:
     """``helm`` at ``binary``, talking to the cluster of ``kubeconfig`` (given per call)."""
 
-    def __init__(self, binary: str | Path, *, timeout: float = 300.0) -> None:
+    def __init__(self, binary: str | Path, *, timeout: float = 300.0, options: Sequence[str] = ()) -> None:
+        """``options``: more flags for every install and upgrade."""
         self.binary = str(binary)
         self.timeout = timeout
+        self._options = tuple(options)
 
     async def _run(self, kubeconfig: Path, *args: str) -> str:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "HELM_KUBECONTEXT": ""}
@@ -91,9 +157,18 @@ class Helm:
         return Release.parse(json.loads(out))
 
     async def install(
-        self, kubeconfig: Path, name: str, namespace: str, chart: Path, values: Path, *, dry_run: bool = False
+        self,
+        kubeconfig: Path,
+        name: str,
+        namespace: str,
+        chart: Path,
+        values: Path,
+        *,
+        dry_run: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> Release:
         args = ["install", name, str(chart), "-n", namespace, "-f", str(values), "-o", "json"]
+        args += [*self._options, *_labels(labels)]
         return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
 
     async def upgrade(
@@ -106,6 +181,7 @@ class Helm:
         *,
         dry_run: bool = False,
         force: bool = False,
+        labels: Mapping[str, str] | None = None,
     ) -> Release:
         """``force``: ``helm upgrade --force`` (objects replaced where a patch cannot change them)."""
         args = [
@@ -120,6 +196,8 @@ class Helm:
             "json",
             "--reset-values",
             *(("--force",) if force else ()),
+            *self._options,
+            *_labels(labels),
         ]
         return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
 
@@ -140,6 +218,10 @@ class Helm:
         except HelmError as exc:
             if "not found" not in exc.message:
                 raise
+
+
+def _labels(labels: Mapping[str, str] | None) -> Sequence[str]:
+    return ("--labels", ",".join(f"{k}={v}" for k, v in labels.items())) if labels else ()
 
 
 def _dry(dry_run: bool) -> Sequence[str]:

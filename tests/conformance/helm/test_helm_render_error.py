@@ -2,7 +2,10 @@
 and nothing of it is applied, at install and at upgrade: ReleaseFailed naming the template and
 Helm's error, Deployed False, a Warning Event repeated as the reconcile is retried with backoff, no
 release record and no object for an install, the deployed revision and its objects untouched for an
-upgrade; the operator keeps reconciling the other Pins, and the spec fixed deploys. The watches file
+upgrade; the operator keeps reconciling the other Pins, and the spec fixed deploys. A field the kind
+does not have is rejected by the API server (the operator's helm writes with ``fieldValidation=Strict``
+instead of validating against OpenAPI schemas in each helm process): InstallError naming the field,
+the release uninstalled. The watches file
 maps the kind to the chart packaged (``helm package``'s .tgz), as operator-sdk's may."""
 
 from __future__ import annotations
@@ -72,7 +75,14 @@ async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_temp
     async with run_operator(operator, control_plane.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("bad", "unrenderable"))
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("good", "stable"))
+        kubectl("apply", "-n", namespace, "-f", "-", input=pin("strict", "unknown-field"))
         await until(lambda: failed("bad", "InstallError", 2), within=120, what="bad: InstallError, retried")
+        # A field the kind does not have: the API server rejects it (helm's writes are Strict), the
+        # half-made release uninstalled.
+        await until(lambda: failed("strict", "InstallError", 1), within=60, what="strict: InstallError")
+        assert 'unknown field "spec.replicaz"' in (await conditions("strict"))["ReleaseFailed"]["message"]
+        assert releases("strict") == []
+        assert kubectl("get", "deployment", "strict", "-n", namespace, check=False).returncode != 0
         bad = await conditions("bad")
         message = bad["ReleaseFailed"]["message"]
         assert "pinned/templates/deployment.yaml" in message, message
