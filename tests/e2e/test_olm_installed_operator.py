@@ -7,7 +7,9 @@ Dockerfile) with the Deployment's arguments, authenticated with a token of the s
 bundle got, so it holds nothing but the installed RBAC. It reconciles a sample AppService and restores
 a deleted child; then the extension upgrades (the CRD changes), rolls back (the CRD changes back), and
 uninstalls, the operator still reconciling between the steps. The same AppService operator as an
-Ansible role (examples/appservice-ansible) and as a Helm chart (examples/appservice-helm): each
+Ansible role (examples/appservice-ansible) and as a Helm chart (a project made afresh from the
+example's chart: ``kubeloop init --plugin helm``, ``kubeloop create api --helm-chart``, so the whole
+chain from scaffolding to an installed operator reconciling runs here): each
 bundle made by the project's own ``make bundle`` (as its README says: ``generate rbac``, then ``olm
 bundle``), installed, its Deployment's ``kubeloop run watches.yaml`` reconciling the sample under the
 installed RBAC, then uninstalled (the steps between are the Python example's: they do not depend on
@@ -33,7 +35,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from kubeloop.cli.main import cli
 from kubeloop.client import Client, load_kubeconfig
 from kubeloop.olm import (
     Bundle,
@@ -64,6 +68,10 @@ class Example:
     forbidden: str
     lifecycle: bool = False
     """Whether the test goes through upgrade, rollback and deleted children restored (the Python example)."""
+    helm: bool = False
+    scaffold: tuple[str, ...] = ()
+    """``kubeloop create api`` arguments: the project is made afresh by ``kubeloop init --plugin`` and
+    these (its root then a directory of the test's), not taken from examples/."""
 
     @property
     def root(self) -> Path:
@@ -97,13 +105,43 @@ class Example:
 
 PYTHON = Example("appservice", forbidden="secrets", lifecycle=True)
 ANSIBLE = Example("appservice-ansible", forbidden="secrets")
-HELM = Example("appservice-helm", forbidden="configmaps")  # Helm keeps its releases in Secrets
+# Helm keeps its releases in Secrets. The project: init --plugin helm, then create api with the
+# example's chart (what examples/appservice-helm was made with).
+HELM = Example(
+    "appservice-helm",
+    forbidden="configmaps",
+    helm=True,
+    scaffold=(
+        "--group", "app", "--version", "v1", "--kind", "AppService",
+        "--helm-chart", str(EXAMPLES / "appservice-helm" / "helm-charts" / "appservice"),
+    ),
+)  # fmt: skip
+
+
+def scaffolded(example: Example, work: Path) -> Example:
+    """``example`` made afresh: ``kubeloop init --plugin helm --domain example.com`` in a directory named
+    as the package, then ``kubeloop create api`` (in process: a CLI subprocess takes seconds to start
+    on a loaded machine)."""
+    root = work / "scaffold" / PACKAGE
+    root.mkdir(parents=True)
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        for args in (
+            ["init", "--plugin", "helm", "--domain", "example.com"],
+            ["create", "api", *example.scaffold],
+        ):
+            done = CliRunner().invoke(cli, args)
+            assert done.exit_code == 0, done.output
+    finally:
+        os.chdir(cwd)
+    return dataclasses.replace(example, directory=str(root))
 
 
 def make_bundle(example: Example, work: Path) -> Bundle:
     """Bundle 0.1.0 made by ``make bundle`` in a copy of the project (its manifests are regenerated
     there), with this interpreter's kubeloop."""
-    project = work / example.directory
+    project = work / Path(example.directory).name
     shutil.copytree(example.root, project, ignore=shutil.ignore_patterns(".venv", "bundles", "catalog"))
     done = subprocess.run(
         ["make", "bundle", "VERSION=0.1.0", f"IMG=registry.example/{example.directory}:0.1.0",
@@ -194,7 +232,7 @@ async def run_installed(
     command = [*example.entrypoint(), *args, "--metrics-bind-address=0", "--health-probe-bind-address=0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBELOOP_")}
     env |= {"KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(example.root / "src"), "TMPDIR": str(tmp_path)}
-    if example is HELM:
+    if example.helm:
         helm = find_binary("helm")
         assert helm is not None, "no helm in the kubeloop cache: run `kubeloop controlplane build helm`"
         env["PATH"] = f"{helm.parent}{os.pathsep}{env.get('PATH', '')}"
@@ -230,6 +268,8 @@ async def test_an_installed_operator_reconciles_with_its_installed_rbac_through_
         "--clusterrole=cluster-admin",
         f"--serviceaccount={NAMESPACE}:installer",
     )
+    if example.scaffold:
+        example = await asyncio.to_thread(scaffolded, example, tmp_path)
     made = await asyncio.to_thread(bundles, example, tmp_path)
     await push_catalog(client, render_catalog(made), "appservices", NAMESPACE)
     extension = {
