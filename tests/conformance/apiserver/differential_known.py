@@ -74,6 +74,8 @@ def _typed_apply(step: Step, diff: Difference) -> bool:
         (MISSING, "Invalid"),
         (409, 400),
         ("Conflict", "BadRequest"),
+        (500, 409),  # a custom resource's value of the wrong type where the apply also conflicts
+        (MISSING, "Conflict"),
     )
 
 
@@ -264,7 +266,8 @@ KNOWN: list[Known] = [
         "the real server refuses it while building or converting the typed patch, with a 500 quoting "
         "Go's renderings, and a value Go cannot convert (bad base64) only after the apply's conflicts; "
         "the embedded server answers the 400 (decoding) or 422 (a custom resource's schema) an update "
-        "gets, before looking for conflicts",
+        "gets, before looking for conflicts, but a custom resource's schema only after them (the real "
+        "500 comes before the conflicts; the embedded server's 409 before its 422)",
         _typed_apply,
     ),
     Known(
