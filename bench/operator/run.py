@@ -67,6 +67,7 @@ class Config:
     concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
     first_rep: int = 1  # the number of the first repetition (a run in parts: see --merge)
     profile: bool = False  # one more kubeloop run under cProfile: its time by layer
+    settle: float | None = None  # at most this long for a run's namespace to go (default max(30, apps/10))
 
 
 def app(name: str, namespace: str, size: int) -> dict[str, Any]:
@@ -382,7 +383,8 @@ async def run(cfg: Config) -> dict[str, Any]:
                         log(f"{impl} rep {rep} failed: {exc}")
                         failures.append({"impl": impl, "rep": rep, "error": str(exc)[-2000:]})
                     if not (last and cfg.idle > 0):  # the garbage collector's work on N AppServices' children
-                        await wait_gone(kubectl, f"{impl}-{rep}", max(30.0, cfg.apps / 10))
+                        settle = cfg.settle if cfg.settle is not None else max(30.0, cfg.apps / 10)
+                        await wait_gone(kubectl, f"{impl}-{rep}", settle)
 
                 if cfg.concurrent:
                     await asyncio.gather(*(one(impl) for impl in order(cfg, rep)))
@@ -467,6 +469,9 @@ def config(args: argparse.Namespace) -> Config:
         concurrent=args.concurrent,
         profile=args.profile,
         first_rep=args.first_rep,
+        # Quick: a run's namespace is waited for at most 5 s, not 30: deleting 50 AppServices' children
+        # is little work beside the next run, and the wait was 15-32 s after each of the 10 runs.
+        settle=5.0 if quick else None,
     )
 
 
