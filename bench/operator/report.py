@@ -153,7 +153,10 @@ def plots(results: dict[str, Any], out: Path) -> None:
 
 
 def kopf_reps(c: dict[str, Any]) -> str:
-    return f" (kopf {c['kopf_reps']})" if c.get("kopf_reps", c["reps"]) < c["reps"] else ""
+    kopf = c.get("kopf_reps", c["reps"])
+    if kopf == 0 and "kopf" not in c.get("impls", ("kopf",)):
+        return " (kopf: none)"
+    return f" (kopf {kopf})" if kopf < c["reps"] else ""
 
 
 def header(results: dict[str, Any]) -> str:
@@ -318,7 +321,7 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     c = results["config"]
     failed = results.get("failures", [])
     knobs = [f"- **{impl}**: {text}" for impl, text in results["knobs"].items()]
-    kopf = f" (kopf: the last {c['kopf_reps']})" if kopf_reps(c) else ""
+    kopf = f" (kopf: the last {c['kopf_reps']})" if kopf_reps(c) and c.get("kopf_reps") else ""
     return "\n".join(
         [
             "# Operator benchmark: kubeloop vs controller-runtime vs kopf vs the floor",
