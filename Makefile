@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: run test venv controlplane lint typecheck layers check unit conformance e2e docs docs-serve \
-	test-badinput test-chaos test-sharding test-long test-differential bench bench-quick \
+	test-badinput test-chaos test-sharding test-long test-differential test-embedded bench bench-quick \
 	bench-plugins browser clean
 
 DEMO := examples/appservice
@@ -14,8 +14,13 @@ run: $(STAMP)
 	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.operator:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
+# The conformance directories make test also runs on the embedded API server (the rest runs there in
+# make test-embedded).
+EMBEDDED_SHORT ?= tests/conformance/client tests/conformance/crd
+
 test: $(STAMP) controlplane browser check docs
 	$(BIN)/pytest -m 'not long' --durations=40
+	KUBELOOP_CLUSTER=embedded $(BIN)/pytest -m 'not long' --durations=10 $(EMBEDDED_SHORT)
 
 venv: $(STAMP)
 
@@ -77,6 +82,11 @@ KUBELOOP_DIFFERENTIAL ?= 10000
 test-differential: $(STAMP) controlplane
 	KUBELOOP_DIFFERENTIAL=$(KUBELOOP_DIFFERENTIAL) $(BIN)/pytest -s -m long \
 		tests/conformance/apiserver/test_apiserver_differential.py
+
+# The whole conformance suite on the embedded API server instead of the real control plane (tests that
+# need the real one itself are skipped with their reason; see docs/apiserver.md, Tests).
+test-embedded: $(STAMP)
+	KUBELOOP_CLUSTER=embedded $(BIN)/pytest -m 'not long' -rs tests/conformance
 
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane

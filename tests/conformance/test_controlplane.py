@@ -87,6 +87,10 @@ def test_deleting_an_owner_garbage_collects_its_child(kubectl: Kubectl, namespac
     )
 
 
+@pytest.mark.controlplane_only(
+    "kwok's nodes: the embedded server's simulated Nodes are kubeloop-node-N (docs/apiserver.md, Known "
+    "differences: Simulated nodes)"
+)
 def test_deployment_pods_run_on_a_kwok_node(kubectl: Kubectl, namespace: str) -> None:
     kubectl("create", "deployment", "web", "-n", namespace, "--image=nginx:1.27", "--replicas=2")
 
@@ -104,6 +108,10 @@ def test_deployment_pods_run_on_a_kwok_node(kubectl: Kubectl, namespace: str) ->
     assert kubectl.json("get", "deployment", "web", "-n", namespace)["status"]["readyReplicas"] == 2
 
 
+@pytest.mark.controlplane_only(
+    "node Leases: the embedded server's simulated kubelet renews none, nothing there marks a Node "
+    "NotReady (docs/apiserver.md, Known differences: Simulated nodes)"
+)
 def test_kwok_nodes_heartbeat_by_lease_well_within_the_grace_period(kubectl: Kubectl) -> None:
     # kube-controller-manager marks a node not Ready, and all its pods NotReady for good, when it has
     # not heard from it for 40 s; a Lease renewed every 10 s keeps that from happening on a busy machine.

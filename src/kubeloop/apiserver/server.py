@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import copy
 import logging
 import secrets
 import shutil
@@ -40,7 +41,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import yaml
 from aiohttp import web
@@ -66,6 +67,7 @@ from kubeloop.certs import CertificateAuthority, write_signing_key
 __all__ = ["EmbeddedServer"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -341,6 +343,37 @@ class EmbeddedServer:
         if not (d / "service-account.key").exists():
             write_signing_key(d, "service-account")
         self.token = (d / "token").read_text().strip()
+
+    # -- what a test of storage reads (as a test of the real control plane reads etcd) ---------------
+
+    def stored(self, group: str, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the store holds it (a custom resource in its storage version), or None. From
+        the server's thread or another one."""
+        key = (f"{group}/{plural}" if group else f"/{plural}", namespace, name)
+
+        def read(store: Store) -> dict[str, Any] | None:
+            obj = store.get(key)
+            return None if obj is None else copy.deepcopy(obj)
+
+        return self._on_loop(read)
+
+    def compact(self) -> None:
+        """Forget the watch history, as the real server's etcd compaction does: a read or watch at an
+        older resourceVersion is then 410 Gone. From the server's thread or another one."""
+        self._on_loop(Store.compact)
+
+    def _on_loop(self, fn: Callable[[Store], T]) -> T:
+        """``fn(store)`` on the server's event loop's thread (now when called from it)."""
+        store = self._store
+        if store is None:
+            raise RuntimeError("server not started")
+        if self._loop is None or threading.current_thread() is self._thread:
+            return fn(store)
+
+        async def call() -> T:
+            return fn(store)
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(timeout=30)
 
     # -- identities ----------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLUSTERS",
     "Cluster",
+    "chosen_cluster",
     "client",
     "cluster",
     "control_plane",
@@ -88,12 +89,19 @@ def embedded_api_server() -> Iterator[EmbeddedServer]:
         yield server
 
 
+def chosen_cluster(config: pytest.Config) -> str:
+    """``embedded`` or ``controlplane``: the environment variable ``KUBELOOP_CLUSTER``, else the ini
+    option ``kubeloop_cluster``."""
+    which = os.environ.get("KUBELOOP_CLUSTER") or str(config.getini("kubeloop_cluster"))
+    if which not in CLUSTERS:
+        raise pytest.UsageError(f"KUBELOOP_CLUSTER / kubeloop_cluster: {which!r} is not one of {CLUSTERS}")
+    return which
+
+
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Cluster:
     """The embedded API server or the real control plane (``KUBELOOP_CLUSTER``, else ``kubeloop_cluster``)."""
-    which = os.environ.get("KUBELOOP_CLUSTER") or str(pytestconfig.getini("kubeloop_cluster"))
-    if which not in CLUSTERS:
-        raise pytest.UsageError(f"KUBELOOP_CLUSTER / kubeloop_cluster: {which!r} is not one of {CLUSTERS}")
+    which = chosen_cluster(pytestconfig)
     chosen: Cluster = request.getfixturevalue(
         "embedded_api_server" if which == "embedded" else "control_plane"
     )

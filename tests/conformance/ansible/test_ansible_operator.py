@@ -39,9 +39,9 @@ WORKERS = 2
 
 @pytest.fixture(scope="module")
 async def running(
-    control_plane: Any, tmp_path_factory: pytest.TempPathFactory
+    cluster: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[AnsibleOperator, Path]]:
-    kubectl = Kubectl(control_plane.kubeconfig)
+    kubectl = Kubectl(cluster.kubeconfig)
     kubectl("apply", "-f", str(PROJECT / "crd.yaml"))
     kubectl(
         "wait", "--for=condition=Established",
@@ -55,7 +55,7 @@ async def running(
         artifacts_dir=artifacts,
         max_concurrent_reconciles=WORKERS,
     )
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         yield operator, artifacts
 
 

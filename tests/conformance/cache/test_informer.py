@@ -12,7 +12,8 @@ import pytest
 
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions, strip_managed_fields
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import ControlPlane, FaultProxy, until
+from kubeloop.testing import FaultProxy, until
+from kubeloop.testing.fixtures import Cluster
 
 
 def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
@@ -226,12 +227,12 @@ async def test_field_selector_scopes_what_is_cached(
 
 
 async def test_a_watch_cut_every_few_seconds_resumes_at_once_instead_of_backing_off_further(
-    control_plane: ControlPlane, namespace: str, running: Callable[[Informer], None], tmp_path: Path
+    cluster: Cluster, namespace: str, running: Callable[[Informer], None], tmp_path: Path
 ) -> None:
     """Regression: every broken watch counted as a failure, so a connection cut every 3 s pushed the
     backoff to 8 s and then 16 s, and the cache missed changes for that long."""
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True) as proxy:
-        kubeconfig = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True) as proxy:
+        kubeconfig = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
         async with await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as through_proxy:
             informer = Informer(
                 through_proxy,
@@ -243,7 +244,7 @@ async def test_a_watch_cut_every_few_seconds_resumes_at_once_instead_of_backing_
             proxy.cut_every(3.0)
             await asyncio.sleep(19.0)  # six cuts: the old backoff was 8 s by now, 16 s after the next
             assert proxy.stats.cuts >= 6
-            async with await Client.load(control_plane.kubeconfig) as direct:
+            async with await Client.load(cluster.kubeconfig) as direct:
                 await direct.create(configmap("after-cuts", namespace))
             await until(
                 lambda: informer.get(namespace, "after-cuts") is not None, within=4, what="the change seen"
@@ -251,7 +252,7 @@ async def test_a_watch_cut_every_few_seconds_resumes_at_once_instead_of_backing_
 
 
 async def test_a_watch_cut_every_second_while_it_brings_events_resumes_at_once(
-    control_plane: ControlPlane,
+    cluster: Cluster,
     namespace: str,
     running: Callable[[Informer], None],
     tmp_path: Path,
@@ -260,11 +261,11 @@ async def test_a_watch_cut_every_second_while_it_brings_events_resumes_at_once(
     """Regression (found by the chaos suite's full form, 1,000 AppServices with connections cut every
     second): a watch that broke within 2 s counted as a failure even when it had brought events, so
     the backoff reached 30 s and the cache was blind most of the time."""
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True) as proxy:
-        kubeconfig = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True) as proxy:
+        kubeconfig = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
         async with (
             await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as through_proxy,
-            await Client.load(control_plane.kubeconfig) as direct,
+            await Client.load(cluster.kubeconfig) as direct,
         ):
             informer = Informer(
                 through_proxy,

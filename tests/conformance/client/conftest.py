@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 
 
 @pytest.fixture
-async def client(control_plane: ControlPlane) -> AsyncIterator[Client]:
+async def client(cluster: Cluster) -> AsyncIterator[Client]:
     """A client with the admin kubeconfig; rate limiting off so tests are not slowed by it."""
-    async with await Client.load(control_plane.kubeconfig, settings=ClientSettings(qps=None)) as c:
+    async with await Client.load(cluster.kubeconfig, settings=ClientSettings(qps=None)) as c:
         yield c

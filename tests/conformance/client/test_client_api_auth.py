@@ -21,19 +21,19 @@ from kubeloop.client import (
     load_kubeconfig,
 )
 from kubeloop.testing import Kubectl
-from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 
 
-def admin_config(control_plane: ControlPlane) -> ClientConfig:
-    return load_kubeconfig(control_plane.kubeconfig)
+def admin_config(cluster: Cluster) -> ClientConfig:
+    return load_kubeconfig(cluster.kubeconfig)
 
 
 def anonymous(config: ClientConfig, **changes: object) -> ClientConfig:
     return dataclasses.replace(config, client_cert_data=None, client_key_data=None, **changes)  # type: ignore[arg-type]
 
 
-async def test_bogus_bearer_token_raises_unauthorized(control_plane: ControlPlane) -> None:
-    config = anonymous(admin_config(control_plane), token="not-a-real-token")
+async def test_bogus_bearer_token_raises_unauthorized(cluster: Cluster) -> None:
+    config = anonymous(admin_config(cluster), token="not-a-real-token")
     async with Client(config) as client:
         with pytest.raises(UnauthorizedError) as err:
             await client.get("namespaces", "default")
@@ -41,9 +41,9 @@ async def test_bogus_bearer_token_raises_unauthorized(control_plane: ControlPlan
 
 
 async def test_exec_plugin_client_certificate_authenticates_and_is_cached(
-    control_plane: ControlPlane, tmp_path: Path
+    cluster: Cluster, tmp_path: Path
 ) -> None:
-    admin = admin_config(control_plane)
+    admin = admin_config(cluster)
     assert admin.client_cert_data
     assert admin.client_key_data
     calls = tmp_path / "calls"
@@ -76,13 +76,13 @@ async def test_exec_plugin_client_certificate_authenticates_and_is_cached(
 
 
 async def test_rotated_token_file_is_reread_after_a_401_and_rbac_is_enforced(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, tmp_path: Path
+    cluster: Cluster, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     await asyncio.to_thread(kubectl, "create", "serviceaccount", "reader", "-n", namespace)
     token = (await asyncio.to_thread(kubectl, "create", "token", "reader", "-n", namespace)).stdout.strip()
     token_file = tmp_path / "token"
     token_file.write_text("stale-token\n")
-    config = anonymous(admin_config(control_plane), token_file=token_file)
+    config = anonymous(admin_config(cluster), token_file=token_file)
     async with Client(config) as client:
         with pytest.raises(UnauthorizedError):
             await client.get("configmaps", "kube-root-ca.crt", namespace=namespace)
@@ -114,11 +114,11 @@ async def test_rotated_token_file_is_reread_after_a_401_and_rbac_is_enforced(
 
 
 async def test_an_impersonating_client_acts_as_the_service_account_with_its_rights(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     await asyncio.to_thread(kubectl, "create", "serviceaccount", "deployer", "-n", namespace)
     user = f"system:serviceaccount:{namespace}:deployer"
-    async with Client(admin_config(control_plane)) as admin, admin.impersonating(user) as client:
+    async with Client(admin_config(cluster)) as admin, admin.impersonating(user) as client:
         with pytest.raises(ForbiddenError) as err:
             await client.list("configmaps", namespace=namespace)
         assert user in err.value.message

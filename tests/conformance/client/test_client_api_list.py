@@ -7,8 +7,9 @@ import base64
 import aiohttp
 import pytest
 
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client, GoneError
-from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 
 
 async def make(client: Client, namespace: str, name: str, **labels: str) -> dict[str, object]:
@@ -99,12 +100,12 @@ async def test_list_returns_a_resource_version_usable_for_exact_reads(client: Cl
 
 
 async def test_exact_list_at_compacted_resource_version_raises_gone(
-    client: Client, namespace: str, control_plane: ControlPlane
+    client: Client, namespace: str, cluster: Cluster
 ) -> None:
     before = await make(client, namespace, "old")
     old_rv = before["metadata"]["resourceVersion"]
     await make(client, namespace, "new")
-    await compact_etcd(control_plane)
+    await compact_etcd(cluster)
     with pytest.raises(GoneError) as err:
         await client.list(
             "configmaps", namespace=namespace, resource_version=old_rv, resource_version_match="Exact"
@@ -112,9 +113,13 @@ async def test_exact_list_at_compacted_resource_version_raises_gone(
     assert err.value.code == 410
 
 
-async def compact_etcd(control_plane: ControlPlane) -> None:
-    """Compact the control plane's etcd up to its current revision, as the apiserver does every 5 minutes."""
-    base = f"http://127.0.0.1:{control_plane.etcd_port}/v3/kv"
+async def compact_etcd(cluster: Cluster) -> None:
+    """Compact the control plane's etcd up to its current revision, as the apiserver does every 5 minutes
+    (the embedded server forgets its watch history, its counterpart of etcd's)."""
+    if isinstance(cluster, EmbeddedServer):
+        cluster.compact()
+        return
+    base = f"http://127.0.0.1:{cluster.etcd_port}/v3/kv"
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{base}/range", json={"key": base64.b64encode(b"/").decode()}) as resp:
             revision = (await resp.json())["header"]["revision"]

@@ -13,12 +13,12 @@ import pytest
 from kubeloop.client import Client, ClientClosedError
 from kubeloop.errors import KubeloopError
 from kubeloop.testing import until
-from kubeloop.testing.controlplane import ControlPlane
 from kubeloop.testing.faults import FaultProxy, Faults
+from kubeloop.testing.fixtures import Cluster
 
 
-async def test_a_request_after_close_raises_client_closed_error(control_plane: ControlPlane) -> None:
-    client = await Client.load(control_plane.kubeconfig)
+async def test_a_request_after_close_raises_client_closed_error(cluster: Cluster) -> None:
+    client = await Client.load(cluster.kubeconfig)
     await client.get("namespaces", "default")
     await client.close()
     with pytest.raises(ClientClosedError) as raised:
@@ -28,10 +28,10 @@ async def test_a_request_after_close_raises_client_closed_error(control_plane: C
 
 
 async def test_a_request_under_way_when_the_client_closes_raises_client_closed_error(
-    control_plane: ControlPlane, tmp_path: Path
+    cluster: Cluster, tmp_path: Path
 ) -> None:
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=5) as proxy:
-        client = await Client.load(proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy"))
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, seed=5) as proxy:
+        client = await Client.load(proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy"))
         await client.get("namespaces", "default")  # discovery done
         sent = proxy.stats.requests
         proxy.faults = Faults(latency=3.0, only=r"^GET /api/v1/namespaces/default$")

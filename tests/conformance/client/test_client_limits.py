@@ -9,7 +9,7 @@ import time
 import pytest
 
 from kubeloop.client import Client, ClientSettings, ForbiddenError
-from kubeloop.testing import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 
 
 async def test_paging_over_1050_objects_returns_each_exactly_once(client: Client, namespace: str) -> None:
@@ -49,10 +49,8 @@ async def _names(items):  # type: ignore[no-untyped-def]
         yield item["metadata"]["name"]
 
 
-async def test_client_certificate_without_rbac_is_forbidden(
-    control_plane: ControlPlane, namespace: str
-) -> None:
-    kubeconfig = control_plane.user_kubeconfig("nobody", ("no-permissions",))
+async def test_client_certificate_without_rbac_is_forbidden(cluster: Cluster, namespace: str) -> None:
+    kubeconfig = cluster.user_kubeconfig("nobody", ("no-permissions",))
     async with await Client.load(kubeconfig) as nobody:
         with pytest.raises(ForbiddenError) as err:
             await nobody.list("configmaps", namespace=namespace)
@@ -60,10 +58,10 @@ async def test_client_certificate_without_rbac_is_forbidden(
     assert 'User "nobody" cannot list resource "configmaps"' in err.value.message
 
 
-async def test_rate_limiter_holds_the_configured_qps(control_plane: ControlPlane, namespace: str) -> None:
+async def test_rate_limiter_holds_the_configured_qps(cluster: Cluster, namespace: str) -> None:
     qps, burst, requests = 20.0, 2, 42
     async with await Client.load(
-        control_plane.kubeconfig, settings=ClientSettings(qps=qps, burst=burst)
+        cluster.kubeconfig, settings=ClientSettings(qps=qps, burst=burst)
     ) as limited:
         started = time.monotonic()
         await asyncio.gather(

@@ -62,7 +62,7 @@ async def test_every_object_the_server_holds_validates_against_its_kind(
         for item in page["items"]:
             validate(typed, {**item, "apiVersion": kind.api_version, "kind": kind.kind})
             checked += 1
-    assert checked > 50
+    assert checked > 30  # the real server holds ~60 (its controllers' roles), the embedded ~40
 
 
 async def test_a_typed_read_is_the_same_dict_as_an_untyped_one(client: Client, namespace: str) -> None:

@@ -30,7 +30,8 @@ from kubeloop.helm import (
     HelmOperator,
     HelmWatch,
 )
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
@@ -53,7 +54,7 @@ def pin(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls_and_periods(
-    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -90,7 +91,7 @@ async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls
     operator = HelmOperator(
         [WATCH], helm=helm, name="annotations-operator", work_dir=tmp_path, max_concurrent_reconciles=8
     )
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         for name, annotations in pins.items():
             kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(pin(name, annotations)))
         for name in pins:

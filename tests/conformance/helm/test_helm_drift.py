@@ -10,14 +10,15 @@ from typing import Any
 
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
 
 
 async def test_fields_changed_by_hand_are_put_back(
-    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -27,7 +28,7 @@ async def test_fields_changed_by_hand_are_put_back(
         return await client.get("apps/v1/Deployment", "d", namespace=namespace)
 
     operator = HelmOperator(HERE / "watches.yaml", helm=helm, name="drift-operator", work_dir=tmp_path)
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pin))
 
         async def deployed() -> bool:

@@ -18,7 +18,8 @@ from typing import Any
 
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
@@ -37,7 +38,7 @@ def pin(name: str, track: str) -> str:
 
 
 async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_template_and_applies_nothing(
-    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -72,7 +73,7 @@ async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_temp
     watches = packaged / "watches.yaml"
     watches.write_text("- {group: helm.kubeloop.test, version: v1, kind: Pin, chart: pinned-0.1.0.tgz}\n")
     operator = HelmOperator(watches, helm=helm, name="render-operator", work_dir=tmp_path / "work")
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("bad", "unrenderable"))
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("good", "stable"))
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("strict", "unknown-field"))

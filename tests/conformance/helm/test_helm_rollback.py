@@ -9,14 +9,15 @@ from pathlib import Path
 
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
 
 
 async def test_a_failed_upgrade_is_rolled_back_and_reported(
-    helm: Path, control_plane: ControlPlane, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -34,7 +35,7 @@ async def test_a_failed_upgrade_is_rolled_back_and_reported(
         return next((c for c in (await status()).get("conditions") or () if c["type"] == type_), {})
 
     operator = HelmOperator(HERE / "watches.yaml", helm=helm, name="pin-operator", work_dir=tmp_path)
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pin))
 
         async def deployed() -> bool:

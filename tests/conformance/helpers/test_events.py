@@ -13,8 +13,8 @@ import pytest
 
 from kubeloop.client import Client
 from kubeloop.helpers import EventRecorder
-from kubeloop.testing import ControlPlane
 from kubeloop.testing.faults import FaultProxy, Faults
+from kubeloop.testing.fixtures import Cluster
 
 
 async def config_map(client: Client, namespace: str, name: str) -> dict[str, Any]:
@@ -68,8 +68,8 @@ async def test_a_burst_of_the_same_event_is_one_event_with_its_series_count(
 
 
 @pytest.fixture
-def proxy(control_plane: ControlPlane) -> Iterator[FaultProxy]:
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=7) as running:
+def proxy(cluster: Cluster) -> Iterator[FaultProxy]:
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, seed=7) as running:
         yield running
 
 
@@ -79,7 +79,7 @@ def proxy(control_plane: ControlPlane) -> Iterator[FaultProxy]:
     ids=["answer-lost", "refused"],
 )
 async def test_a_series_whose_first_create_fails_is_still_one_event_with_its_count(
-    control_plane: ControlPlane,
+    cluster: Cluster,
     client: Client,
     namespace: str,
     proxy: FaultProxy,
@@ -87,7 +87,7 @@ async def test_a_series_whose_first_create_fails_is_still_one_event_with_its_cou
     fault: Faults,
 ) -> None:
     obj = await config_map(client, namespace, "first-create-fails")
-    async with await Client.load(proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")) as via:
+    async with await Client.load(proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")) as via:
         recorder = EventRecorder(via, "events-test")
         proxy.faults = Faults(**{**vars(fault), "only": "^POST /apis/events.k8s.io/"})
         recorder.record(obj, "Warning", "Broken", "the same failure")
@@ -101,10 +101,10 @@ async def test_a_series_whose_first_create_fails_is_still_one_event_with_its_cou
 
 
 async def test_a_write_whose_client_closes_under_it_is_counted_not_left_as_a_task_exception(
-    control_plane: ControlPlane, client: Client, namespace: str, proxy: FaultProxy, tmp_path: Path
+    cluster: Cluster, client: Client, namespace: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     obj = await config_map(client, namespace, "client-closed")
-    via = await Client.load(proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy"))
+    via = await Client.load(proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy"))
     recorder = EventRecorder(via, "events-test")
     recorder.record(obj, "Warning", "Broken", "it broke")
     await recorder.flush()

@@ -35,7 +35,7 @@ from kubeloop.manager import (
     ProbeOptions,
 )
 from kubeloop.testing import FaultProxy, Faults, Kubectl
-from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 from kubeloop.testing.waiting import until
 
 LEASE = "my-operator-leader"
@@ -109,7 +109,7 @@ class Replica:
 class Replicas:
     """Starts electors, each with its own client (as separate processes would have)."""
 
-    control_plane: ControlPlane
+    cluster: Cluster
     namespace: str
     clients: list[Client] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -124,7 +124,7 @@ class Replicas:
         settings: ClientSettings | None = None,
     ) -> Replica:
         client = await Client.load(
-            kubeconfig or self.control_plane.kubeconfig, settings=settings or ClientSettings(qps=None)
+            kubeconfig or self.cluster.kubeconfig, settings=settings or ClientSettings(qps=None)
         )
         self.clients.append(client)
         options = LeaderElectionOptions(
@@ -153,8 +153,8 @@ class Replicas:
 
 
 @pytest.fixture
-async def replicas(control_plane: ControlPlane, namespace: str) -> AsyncIterator[Replicas]:
-    made = Replicas(control_plane, namespace)
+async def replicas(cluster: Cluster, namespace: str) -> AsyncIterator[Replicas]:
+    made = Replicas(cluster, namespace)
     yield made
     await made.close()
 
@@ -313,8 +313,8 @@ async def test_a_leader_whose_lease_is_taken_over_loses_leadership_and_its_work_
 async def test_a_renewal_that_landed_counts_though_its_answer_was_lost(
     replicas: Replicas, kubectl: Kubectl, namespace: str, tmp_path: Path
 ):
-    with FaultProxy(replicas.control_plane.kubeconfig, forward_client_cert=True, seed=14) as proxy:
-        kubeconfig = proxy.kubeconfig(replicas.control_plane.kubeconfig, tmp_path / "via-proxy")
+    with FaultProxy(replicas.cluster.kubeconfig, forward_client_cert=True, seed=14) as proxy:
+        kubeconfig = proxy.kubeconfig(replicas.cluster.kubeconfig, tmp_path / "via-proxy")
         once = ClientSettings(qps=None, retry=RetryPolicy(max_retries=1, base_delay=0.05))
         a = await replicas.start("replica-a", kubeconfig=kubeconfig, settings=once)
         await asyncio.wait_for(a.elector.wait_until_leading(), 10)
@@ -378,7 +378,7 @@ async def start_manager(
     exit_on_loss: bool = False,
     kubeconfig: Path | None = None,
 ) -> RunningManager:
-    kubeconfig = kubeconfig or replicas.control_plane.kubeconfig
+    kubeconfig = kubeconfig or replicas.cluster.kubeconfig
     client = await Client.load(kubeconfig, settings=ClientSettings(qps=None))
     replicas.clients.append(client)
     election = LeaderElectionOptions(
@@ -446,8 +446,8 @@ async def test_a_manager_cut_off_from_the_api_server_past_its_renew_deadline_sto
     replicas: Replicas, tmp_path: Path
 ):
     hole = DEADLINE + 2.5
-    with FaultProxy(replicas.control_plane.kubeconfig, forward_client_cert=True, seed=14) as proxy:
-        kubeconfig = proxy.kubeconfig(replicas.control_plane.kubeconfig, tmp_path / "via-proxy")
+    with FaultProxy(replicas.cluster.kubeconfig, forward_client_cert=True, seed=14) as proxy:
+        kubeconfig = proxy.kubeconfig(replicas.cluster.kubeconfig, tmp_path / "via-proxy")
         reconciles = Reconciles()
         a = await start_manager(replicas, reconciles, "replica-a", kubeconfig=kubeconfig)
         await until(lambda: reconciles.count() >= 3, within=20)

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kubeloop.client import Client, ClientSettings
 from kubeloop.manager import LeaderElectionOptions, LeaderElector, Metrics, MetricsServer, ProbeServer
-from kubeloop.testing.controlplane import ControlPlane
+from kubeloop.testing.fixtures import Cluster
 
 
 async def scrape(port: int | None, path: str) -> tuple[int, str]:
@@ -31,12 +31,12 @@ def samples(text: str, name: str) -> dict[frozenset[tuple[str, str]], float]:
 
 
 async def test_metrics_endpoint_shows_the_clients_requests_and_the_leader_status(
-    control_plane: ControlPlane, namespace: str
+    cluster: Cluster, namespace: str
 ):
     metrics = Metrics(process_collectors=False)
     settings = ClientSettings(qps=None)
     async with (
-        await Client.load(control_plane.kubeconfig, settings=settings, metrics=metrics) as client,
+        await Client.load(cluster.kubeconfig, settings=settings, metrics=metrics) as client,
         MetricsServer(metrics, "127.0.0.1:0") as server,
     ):
         host = urlsplit(client.config.server).hostname  # the client labels the host without the port
@@ -64,9 +64,9 @@ async def test_metrics_endpoint_shows_the_clients_requests_and_the_leader_status
     assert samples(text, "leader_election_master_status") == {frozenset({("name", "scraped")}): 1.0}
 
 
-async def test_readyz_follows_a_check_against_the_api_server(control_plane: ControlPlane, namespace: str):
+async def test_readyz_follows_a_check_against_the_api_server(cluster: Cluster, namespace: str):
     async with (
-        await Client.load(control_plane.kubeconfig) as client,
+        await Client.load(cluster.kubeconfig) as client,
         ProbeServer("127.0.0.1:0") as probes,
     ):
 

@@ -25,7 +25,8 @@ from olm_widgets import SA, Package, absent, admin_installer, get
 
 from kubeloop.client import Client
 from kubeloop.olm import Bundle, apply_crds, push_catalog, render_catalog
-from kubeloop.testing import ControlPlane, Kubectl, until
+from kubeloop.testing import Kubectl, until
+from kubeloop.testing.fixtures import Cluster
 
 KUBELOOP = Path(sys.executable).parent / "kubeloop"
 EXTENSIONS = "clusterextensions.olm.kubeloop.dev"
@@ -87,7 +88,7 @@ async def parts(kubectl: Kubectl, namespace: str, version: str) -> int:
 
 
 async def test_a_lifecycle_operator_killed_mid_upgrade_finishes_it_when_started_again(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str, tmp_path: Path
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str, tmp_path: Path
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     package = Package(f"widgets-{suffix}", f"g{suffix}.olm.kubeloop.dev")
@@ -98,7 +99,7 @@ async def test_a_lifecycle_operator_killed_mid_upgrade_finishes_it_when_started_
     extension = package.extension(namespace, version="1.0.0")
     await apply_crds(client)
     try:
-        with lifecycle_process(control_plane.kubeconfig, log):
+        with lifecycle_process(cluster.kubeconfig, log):
             await push_catalog(client, render_catalog([first, second]), f"catalog-{suffix}", namespace)
             await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(extension))
 
@@ -127,7 +128,7 @@ async def test_a_lifecycle_operator_killed_mid_upgrade_finishes_it_when_started_
         )
         assert await release_version(kubectl, namespace, package.name) == "1.0.0"
 
-        with lifecycle_process(control_plane.kubeconfig, log):
+        with lifecycle_process(cluster.kubeconfig, log):
             await until(lambda: installed("1.1.0"), within=90, what="1.1.0 installed after the restart")
             assert await parts(kubectl, namespace, "1.1.0") == MANY
             dep = await get(kubectl, "deployment", SA, "-n", namespace)

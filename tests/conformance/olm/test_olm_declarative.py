@@ -49,7 +49,8 @@ from kubeloop.olm._bundle import dump_documents
 from kubeloop.olm._catalog import package_documents
 from kubeloop.olm._push import CATALOG_LABEL
 from kubeloop.scaffold import operator_rules
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 from kubeloop.testing.process import free_port
 
 CATALOGS = ClusterCatalog.resource_info().crd_name
@@ -70,18 +71,18 @@ def generated_role(name: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def lifecycle(control_plane: ControlPlane, kubectl: Kubectl) -> AsyncIterator[None]:
+async def lifecycle(cluster: Cluster, kubectl: Kubectl) -> AsyncIterator[None]:
     """The CRDs installed and the lifecycle operator running as a user bound only to its generated
     ClusterRole, with short-lived (40 s) serving certificates; the CRDs deleted afterwards."""
     user = f"kubeloop-olm-{uuid.uuid4().hex[:8]}"
-    async with await Client.load(control_plane.kubeconfig) as client:
+    async with await Client.load(cluster.kubeconfig) as client:
         await apply_crds(client)
     await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(generated_role(user)))
     await asyncio.to_thread(
         kubectl, "create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}"
     )
     operator = lifecycle_operator(certificate_lifetime=CERT_LIFETIME)
-    async with run_operator(operator, control_plane.user_kubeconfig(user)):
+    async with run_operator(operator, cluster.user_kubeconfig(user)):
         yield
     await asyncio.to_thread(kubectl, "delete", "crd", CATALOGS, EXTENSIONS, "--ignore-not-found")
     await asyncio.to_thread(kubectl, "delete", "clusterrolebinding,clusterrole", user, "--ignore-not-found")

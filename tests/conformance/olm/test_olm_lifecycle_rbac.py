@@ -27,7 +27,8 @@ from kubeloop.client import Client
 from kubeloop.errors import KubeloopError
 from kubeloop.olm import apply_crds, lifecycle_operator, push_catalog, render_catalog
 from kubeloop.scaffold import operator_rules
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 from rbac_rules import Permission, Rule, permissions, without
 
 STEP = 15.0  # seconds each step of the path may take before the path counts as failed
@@ -50,7 +51,7 @@ async def events(kubectl: Kubectl, extension: str, reason: str) -> list[dict[str
 
 
 async def lifecycle_path(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str, rules: list[Rule]
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str, rules: list[Rule]
 ) -> None:
     """The path above, the lifecycle operator running as a user holding only ``rules``."""
     suffix = uuid.uuid4().hex[:8]
@@ -65,9 +66,7 @@ async def lifecycle_path(
     await push_catalog(client, render_catalog([bundle]), f"catalog-{suffix}", namespace)
     extension = package.extension(namespace)
     try:
-        async with run_operator(
-            lifecycle_operator(), control_plane.user_kubeconfig(user), ready_timeout=STEP
-        ):
+        async with run_operator(lifecycle_operator(), cluster.user_kubeconfig(user), ready_timeout=STEP):
             await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(extension))
 
             async def installed() -> bool:
@@ -132,15 +131,15 @@ async def _force_delete(kubectl: Kubectl, extension: str) -> None:
 
 
 @pytest.fixture
-async def crds(control_plane: ControlPlane) -> None:
-    async with await Client.load(control_plane.kubeconfig) as admin:
+async def crds(cluster: Cluster) -> None:
+    async with await Client.load(cluster.kubeconfig) as admin:
         await apply_crds(admin)
 
 
 async def test_the_path_passes_with_only_the_generated_role(
-    crds: None, control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+    crds: None, cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
-    await lifecycle_path(control_plane, kubectl, client, namespace, GENERATED)
+    await lifecycle_path(cluster, kubectl, client, namespace, GENERATED)
 
 
 LATENCY_ONLY = {("", "configmaps", "watch"), ("olm.kubeloop.dev", "clustercatalogs", "watch")}
@@ -154,12 +153,12 @@ NEEDED = [p for p in permissions(GENERATED) if p not in LATENCY_ONLY]
 @pytest.mark.parametrize("removed", NEEDED, ids=case_id)
 async def test_the_path_fails_without_any_one_permission(
     crds: None,
-    control_plane: ControlPlane,
+    cluster: Cluster,
     kubectl: Kubectl,
     client: Client,
     namespace: str,
     removed: Permission,
 ) -> None:
     with pytest.raises((TimeoutError, AssertionError, KubeloopError)) as failed:
-        await lifecycle_path(control_plane, kubectl, client, namespace, without(GENERATED, removed))
+        await lifecycle_path(cluster, kubectl, client, namespace, without(GENERATED, removed))
     print(f"without {case_id(removed)}: {type(failed.value).__name__}: {failed.value}")

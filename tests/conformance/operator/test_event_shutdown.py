@@ -13,8 +13,9 @@ from gadgets import Gadget, gadget
 
 import kubeloop as kl
 from kubeloop.client import Client
-from kubeloop.testing import ControlPlane, run_operator, until
+from kubeloop.testing import run_operator, until
 from kubeloop.testing.faults import FaultProxy, Faults
+from kubeloop.testing.fixtures import Cluster
 
 
 def recorder_writes() -> list[asyncio.Task[Any]]:
@@ -22,7 +23,7 @@ def recorder_writes() -> list[asyncio.Task[Any]]:
 
 
 async def test_event_writes_pending_when_the_operator_stops_are_written_before_its_client_closes(
-    control_plane: ControlPlane,
+    cluster: Cluster,
     gadget_crd: str,
     client: Client,
     namespace: str,
@@ -37,8 +38,8 @@ async def test_event_writes_pending_when_the_operator_stops_are_written_before_i
             ctx.event("Normal", "Seen", "the same event twice")
         recorded.set()
 
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=3) as proxy:
-        via = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, seed=3) as proxy:
+        via = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
         proxy.faults = Faults(latency=2.0, only=r"^PATCH /apis/events\.k8s\.io/")
         async with run_operator(operator, via):
             created = await client.create(gadget("g"), namespace=namespace)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from gadgets import gadget
 
-from kubeloop.testing import ControlPlane, Kubectl, eventually
+from kubeloop.testing import Kubectl, eventually
+from kubeloop.testing.fixtures import Cluster
 
 pytestmark = pytest.mark.usefixtures("gadget_crd")
 
@@ -24,12 +25,12 @@ LEASE_DURATION = 4.0
 
 
 @pytest.fixture
-def start(control_plane: ControlPlane, namespace: str) -> Iterator[object]:
+def start(cluster: Cluster, namespace: str) -> Iterator[object]:
     """Start `kubeloop run lease_operator:operator` processes; all are killed afterwards."""
     procs: list[subprocess.Popen[str]] = []
 
     def launch(*extra: str) -> subprocess.Popen[str]:
-        env = {**os.environ, "PYTHONPATH": str(HERE), "KUBECONFIG": str(control_plane.kubeconfig)}
+        env = {**os.environ, "PYTHONPATH": str(HERE), "KUBECONFIG": str(cluster.kubeconfig)}
         proc = subprocess.Popen(
             [
                 sys.executable,

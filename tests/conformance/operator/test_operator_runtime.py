@@ -21,7 +21,8 @@ from kubeloop.clock import FakeClock
 from kubeloop.controller import ControllerOptions, Request, generation_changed
 from kubeloop.queue import RateLimitingQueue
 from kubeloop.resources import core_v1
-from kubeloop.testing import ControlPlane, FaultProxy, Faults, Kubectl, run_operator, until
+from kubeloop.testing import FaultProxy, Faults, Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 pytestmark = pytest.mark.usefixtures("gadget_crd")
 
@@ -38,7 +39,7 @@ def gadget_json(name: str, replicas: int = 1, message: str = "") -> str:
 
 
 async def test_primary_and_child_events_drive_reconciles_and_a_deleted_child_is_restored(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
     operator = kl.Operator("events-test", namespace=namespace)
     calls: list[tuple[str, int]] = []
@@ -50,7 +51,7 @@ async def test_primary_and_child_events_drive_reconciles_and_a_deleted_child_is_
             core_v1.ConfigMap(metadata={"name": f"{g.metadata.name}-child"}, data={"r": str(g.spec.replicas)})
         )
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("g1"))
         await until(lambda: ("g1", 1) in calls, what="reconcile on create")
         kubectl("patch", RESOURCE, "g1", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":2}}')
@@ -73,7 +74,7 @@ async def test_primary_and_child_events_drive_reconciles_and_a_deleted_child_is_
 
 
 async def test_failing_reconcile_backs_off_with_growing_intervals_then_recovers(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     operator = kl.Operator("backoff-test", namespace=namespace)
     attempts: list[tuple[float, int]] = []  # (when, the queue's count of the key's retries so far)
@@ -86,7 +87,7 @@ async def test_failing_reconcile_backs_off_with_growing_intervals_then_recovers(
             raise RuntimeError(f"attempt {len(attempts)} fails")
         ctx.set_condition("Ready", True, "Done")
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("flaky"))
         await until(lambda: len(attempts) >= 7, what="seven attempts")
         await until(
@@ -107,7 +108,7 @@ async def test_failing_reconcile_backs_off_with_growing_intervals_then_recovers(
 
 
 async def test_a_status_write_answered_404_that_names_no_object_is_retried(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, tmp_path: Path
+    cluster: Cluster, kubectl: Kubectl, namespace: str, tmp_path: Path
 ) -> None:
     """Regression (found by the chaos suite's full form): while kube-apiserver starts it answers 404
     for a custom resource's paths until it has installed the CRD's routes (no Status naming the
@@ -125,11 +126,11 @@ async def test_a_status_write_answered_404_that_names_no_object_is_retried(
         status = kubectl.json("get", RESOURCE, "stale", "-n", namespace).get("status") or {}
         return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
 
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=14) as proxy:
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, seed=14) as proxy:
         proxy.faults = Faults(
             error_share=1.0, error_codes=(404,), only=r"^PATCH /apis/.*/gadgets/stale/status"
         )
-        via = proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")
+        via = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
         async with run_operator(operator, via):
             kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("stale"))
             await until(lambda: proxy.stats.errors[404] >= 1, what="a status write answered 404")
@@ -138,9 +139,7 @@ async def test_a_status_write_answered_404_that_names_no_object_is_retried(
     assert len(passes) >= 2, "the pass answered 404 was retried"
 
 
-async def test_requeue_after_arrives_on_time(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
-) -> None:
+async def test_requeue_after_arrives_on_time(cluster: Cluster, kubectl: Kubectl, namespace: str) -> None:
     """On the queue's clock (a fake one the test moves), so the machine's load cannot make it late."""
     clock = FakeClock()
     operator = kl.Operator("requeue-test", namespace=namespace)
@@ -154,7 +153,7 @@ async def test_requeue_after_arrives_on_time(
     (registration,) = operator._registrations
     queue = replace(registration.options.queue, clock=clock)
     registration.options = replace(registration.options, queue=queue)
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("periodic"))
         await until(lambda: clock.next_deadline == 30.0, what="the first pass's requeue scheduled")
         expected = [0.0]
@@ -168,7 +167,7 @@ async def test_requeue_after_arrives_on_time(
 
 
 async def test_object_that_does_not_fit_the_model_gets_a_condition_and_an_event_and_no_hot_loop(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     operator = kl.Operator("invalid-test", namespace=namespace)
     reconciled: list[int] = []
@@ -177,7 +176,7 @@ async def test_object_that_does_not_fit_the_model_gets_a_condition_and_an_event_
     async def reconcile(g: Gadget, ctx: kl.Context) -> None:
         reconciled.append(g.spec.replicas)
 
-    async with run_operator(operator, control_plane.kubeconfig) as manager:
+    async with run_operator(operator, cluster.kubeconfig) as manager:
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("too-big", replicas=9))
 
         def condition() -> dict[str, str] | None:
@@ -208,7 +207,7 @@ async def test_object_that_does_not_fit_the_model_gets_a_condition_and_an_event_
 
 
 async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
     operator = kl.Operator("finalizer-test", namespace=namespace)
     cleanups: list[float] = []
@@ -224,7 +223,7 @@ async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
         if not backup_done:
             raise RuntimeError("backup not finished")
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("guarded"))
         await until(
             lambda: (
@@ -245,7 +244,7 @@ async def test_finalizer_cleanup_blocks_deletion_until_it_succeeds(
 
 
 async def test_a_cleanup_that_is_not_done_requeues_keeps_the_finalizer_and_shows_its_status(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
     operator = kl.Operator("waiting-cleanup-test", namespace=namespace)
     passes: list[float] = []
@@ -263,7 +262,7 @@ async def test_a_cleanup_that_is_not_done_requeues_keeps_the_finalizer_and_shows
         ctx.set_condition("Cleaning", False, "Waiting", "the backup is still being written")
         return kl.Result(requeue_after=0.2)
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("waiting"))
         await until(
             lambda: bool(
@@ -285,7 +284,7 @@ async def test_a_cleanup_that_is_not_done_requeues_keeps_the_finalizer_and_shows
 
 
 async def test_an_object_deleted_while_it_does_not_fit_the_model_says_why_its_cleanup_waits(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client, namespace: str
+    cluster: Cluster, kubectl: Kubectl, client: Client, namespace: str
 ) -> None:
     operator = kl.Operator("invalid-cleanup-test", namespace=namespace)
     cleaned: list[int] = []
@@ -302,7 +301,7 @@ async def test_an_object_deleted_while_it_does_not_fit_the_model_says_why_its_cl
         status = kubectl.json("get", RESOURCE, "unfit", "-n", namespace).get("status") or {}
         return next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
 
-    async with run_operator(operator, control_plane.kubeconfig) as manager:
+    async with run_operator(operator, cluster.kubeconfig) as manager:
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("unfit", replicas=9))
         await until(lambda: (ready() or {}).get("reason") == "InvalidSpec", what="InvalidSpec")
         kubectl("delete", RESOURCE, "unfit", "-n", namespace, "--wait=false")
@@ -332,7 +331,7 @@ async def test_an_object_deleted_while_it_does_not_fit_the_model_says_why_its_cl
 
 
 async def test_metrics_and_probes_serve_what_they_claim(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     operator = kl.Operator("metrics-test", namespace=namespace)
 
@@ -345,7 +344,7 @@ async def test_metrics_and_probes_serve_what_they_claim(
         async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}{path}") as resp:
             return resp.status, await resp.text()
 
-    async with run_operator(operator, control_plane.kubeconfig) as manager:
+    async with run_operator(operator, cluster.kubeconfig) as manager:
         probes, metrics = manager.probes.port, manager.metrics_server.port
         assert probes is not None
         assert metrics is not None
@@ -379,7 +378,7 @@ async def test_metrics_and_probes_serve_what_they_claim(
 
 
 async def test_repeated_failures_aggregate_into_one_event_series(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     operator = kl.Operator("series-test", namespace=namespace)
 
@@ -391,7 +390,7 @@ async def test_repeated_failures_aggregate_into_one_event_series(
         events = kubectl.json("get", "events.v1.events.k8s.io", "-n", namespace)["items"]
         return [e for e in events if e["regarding"]["name"] == "doomed" and e["type"] == "Warning"]
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=gadget_json("doomed"))
         await until(
             lambda: any((e.get("series") or {}).get("count", 0) >= 3 for e in warnings()),

@@ -16,7 +16,8 @@ import kubeloop as kl
 from kubeloop import crd
 from kubeloop.client import Client
 from kubeloop.resources import core_v1
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, temporary_namespace, until
+from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
+from kubeloop.testing.fixtures import Cluster
 
 pytestmark = pytest.mark.usefixtures("gadget_crd")
 
@@ -30,7 +31,7 @@ def gadget_of(cm: dict[str, Any]) -> list[str]:
 
 
 async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_reads_uncached_kinds_live(
-    control_plane: ControlPlane, kubectl: Kubectl, client: Client
+    cluster: Cluster, kubectl: Kubectl, client: Client
 ) -> None:
     with (
         temporary_namespace(kubectl, "scoped-op-a") as a,
@@ -89,7 +90,7 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
                 "data": {"k": "dg=="},
             }
         )
-        async with run_operator(operator, control_plane.kubeconfig) as manager:
+        async with run_operator(operator, cluster.kubeconfig) as manager:
             await until(lambda: {(f"{a}/g", 1), (f"{b}/g", 1)} <= seen.keys(), what="gadgets of a and b")
             assert seen[(f"{a}/g", 1)]["secret"] == {"k": "dg=="}  # read from the server, not cached
             assert seen[(f"{b}/g", 1)]["secret"] is None
@@ -150,7 +151,7 @@ CRD_NAME = LateWidget.resource_info().crd_name
 
 
 async def test_an_operator_started_before_its_crd_is_installed_reconciles_once_it_is_and_survives_deletion(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str
 ) -> None:
     def k(*args: str, stdin: str | None = None) -> Any:
         return asyncio.to_thread(kubectl, *args, input=stdin)
@@ -185,7 +186,7 @@ async def test_an_operator_started_before_its_crd_is_installed_reconciles_once_i
         await k("apply", "-f", "-", stdin=crd.to_yaml([LateWidget]))
         await k("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
 
-    async with run_operator(operator, control_plane.kubeconfig) as manager:
+    async with run_operator(operator, cluster.kubeconfig) as manager:
         await k("apply", "-n", namespace, "-f", "-", stdin=json.dumps(gadget("other")))
         await until(lambda: "other" in other, what="the other kind reconciled meanwhile")
         try:

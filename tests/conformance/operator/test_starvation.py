@@ -15,8 +15,9 @@ from gadgets import Gadget, gadget
 import kubeloop as kl
 from kubeloop.client import Client
 from kubeloop.resources import core_v1
-from kubeloop.testing import ControlPlane, run_operator, until
+from kubeloop.testing import run_operator, until
 from kubeloop.testing.faults import FaultProxy, Faults
+from kubeloop.testing.fixtures import Cluster
 
 HEALTHY, BAD = 20, 10
 
@@ -24,8 +25,8 @@ pytestmark = pytest.mark.usefixtures("gadget_crd")
 
 
 @pytest.fixture
-def proxy(control_plane: ControlPlane) -> Iterator[FaultProxy]:
-    with FaultProxy(control_plane.kubeconfig, forward_client_cert=True, seed=14) as running:
+def proxy(cluster: Cluster) -> Iterator[FaultProxy]:
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, seed=14) as running:
         yield running
 
 
@@ -37,7 +38,7 @@ async def converged(client: Client, namespace: str, replicas: int) -> bool:
 
 
 async def test_objects_the_server_keeps_refusing_do_not_hold_back_the_others(
-    control_plane: ControlPlane, client: Client, namespace: str, proxy: FaultProxy, tmp_path: Path
+    cluster: Cluster, client: Client, namespace: str, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     proxy.faults = Faults(
         error_share=1.0, error_codes=(500,), only=rf"^PATCH /api/v1/namespaces/{namespace}/configmaps/bad-"
@@ -68,7 +69,7 @@ async def test_objects_the_server_keeps_refusing_do_not_hold_back_the_others(
         await until(lambda: converged(client, namespace, replicas), within=120, what=f"replicas={replicas}")
         return time.monotonic() - started
 
-    async with run_operator(operator, proxy.kubeconfig(control_plane.kubeconfig, tmp_path / "via-proxy")):
+    async with run_operator(operator, proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")):
         await asyncio.gather(*(client.create(gadget(f"ok-{i}"), namespace=namespace) for i in range(HEALTHY)))
         await until(lambda: converged(client, namespace, 1), within=60, what="the healthy Gadgets' children")
         alone = await timed(2)  # no refused object yet

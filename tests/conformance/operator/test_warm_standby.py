@@ -18,7 +18,8 @@ import kubeloop as kl
 from kubeloop.client import Client
 from kubeloop.manager import LeaderElectionOptions, ManagerOptions
 from kubeloop.queue import NORMAL
-from kubeloop.testing import ControlPlane, run_operator, until
+from kubeloop.testing import run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 pytestmark = pytest.mark.usefixtures("gadget_crd")
 
@@ -77,15 +78,15 @@ def elected(namespace: str, identity: str) -> ManagerOptions:
 
 
 async def test_a_follower_with_synced_caches_starts_reconciling_at_once_when_it_acquires_the_lease(
-    control_plane: ControlPlane, client: Client, namespace: str, acquisitions: Acquisitions
+    cluster: Cluster, client: Client, namespace: str, acquisitions: Acquisitions
 ) -> None:
     for i in range(20):
         await client.create({**gadget(f"g{i}"), "metadata": {"name": f"g{i}", "namespace": namespace}})
     starts: list[tuple[str, str, float]] = []
     a, b = replica(namespace, "replica-a", starts), replica(namespace, "replica-b", starts)
-    async with run_operator(a, control_plane.kubeconfig, elected(namespace, "replica-a")) as leader:
+    async with run_operator(a, cluster.kubeconfig, elected(namespace, "replica-a")) as leader:
         await until(lambda: len({n for i, n, _ in starts if i == "replica-a"}) == 20, what="a reconciled all")
-        async with run_operator(b, control_plane.kubeconfig, elected(namespace, "replica-b")) as follower:
+        async with run_operator(b, cluster.kubeconfig, elected(namespace, "replica-b")) as follower:
             lists: list[float] = []
             client_b = follower.client
             listing = client_b.list
@@ -120,7 +121,7 @@ async def test_a_follower_with_synced_caches_starts_reconciling_at_once_when_it_
 
 @pytest.mark.parametrize(("priority", "live_last"), [(None, False), (NORMAL, True)], ids=["low", "normal"])
 async def test_the_initial_list_priority_is_an_option(
-    control_plane: ControlPlane, client: Client, namespace: str, priority: int | None, live_last: bool
+    cluster: Cluster, client: Client, namespace: str, priority: int | None, live_last: bool
 ) -> None:
     for i in range(15):
         await client.create({**gadget(f"g{i}"), "metadata": {"name": f"g{i}", "namespace": namespace}})
@@ -135,7 +136,7 @@ async def test_the_initial_list_priority_is_an_option(
         await created.wait()  # the live event is queued while the first initial key runs
         await asyncio.sleep(0.02)
 
-    async with run_operator(operator, control_plane.kubeconfig):
+    async with run_operator(operator, cluster.kubeconfig):
         await until(lambda: bool(order), what="the first reconcile")
         await client.create({**gadget("live"), "metadata": {"name": "live", "namespace": namespace}})
         await until(

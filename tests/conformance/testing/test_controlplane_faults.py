@@ -20,6 +20,11 @@ from kubeloop.testing import ControlPlane, ControlPlaneOptions
 from kubeloop.testing.objects import configmap
 from kubeloop.testing.waiting import until
 
+pytestmark = pytest.mark.controlplane_only(
+    "tests kubeloop.testing.ControlPlane itself: restarts its kube-apiserver and etcd processes "
+    "(docs/apiserver.md, Known differences: the test control plane's own processes)"
+)
+
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:

@@ -21,7 +21,8 @@ import kubeloop as kl
 from kubeloop import crd, webhook
 from kubeloop.client import ApiError, Client
 from kubeloop.manager import ManagerOptions, WebhookServerOptions
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 from kubeloop.webhook import AdmissionRequest, FieldError, Invalid
 
 GROUP = unique_group("whadm")
@@ -105,7 +106,7 @@ def serving_from(cert_dir: Path) -> ManagerOptions:
 
 @pytest.fixture
 async def serving(
-    control_plane: ControlPlane,
+    cluster: Cluster,
     kubectl: Kubectl,
     namespace: str,
     appservice_crd: str,
@@ -115,7 +116,7 @@ async def serving(
     operator = operator_for(namespace)
     directory, ca = cert_dir
     async with (
-        run_operator(operator, control_plane.kubeconfig, serving_from(directory)),
+        run_operator(operator, cluster.kubeconfig, serving_from(directory)),
         installed(kubectl, operator, ca),
     ):
         await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
@@ -188,7 +189,7 @@ async def test_a_handler_that_raises_answers_an_error_and_the_server_keeps_servi
 
 
 async def test_a_rotated_certificate_is_picked_up_without_restart(
-    control_plane: ControlPlane,
+    cluster: Cluster,
     kubectl: Kubectl,
     namespace: str,
     appservice_crd: str,
@@ -196,9 +197,10 @@ async def test_a_rotated_certificate_is_picked_up_without_restart(
 ) -> None:
     operator = operator_for(namespace)
     directory, ca = cert_dir
-    async with run_operator(operator, control_plane.kubeconfig, serving_from(directory)):
+    async with run_operator(operator, cluster.kubeconfig, serving_from(directory)):
         server = operator.webhook_server
         assert server is not None
+        await until(server.started, within=10, what="webhook server listening")
         port = server.port
         async with installed(kubectl, operator, ca):
             await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")
@@ -230,12 +232,12 @@ async def _not(check: Any) -> bool:
 
 
 async def test_a_local_run_installs_configurations_reaching_it_and_removes_them_on_exit(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, appservice_crd: str
+    cluster: Cluster, kubectl: Kubectl, namespace: str, appservice_crd: str
 ) -> None:
     operator = operator_for(namespace)
     names = [f"mutating-{operator.name}", f"validating-{operator.name}"]
     local = ManagerOptions(webhook_server=WebhookServerOptions(bind_address="127.0.0.1:0", local=True))
-    async with run_operator(operator, control_plane.kubeconfig, local):
+    async with run_operator(operator, cluster.kubeconfig, local):
         server = operator.webhook_server
         assert server is not None
         await until(lambda: defaulting_active(kubectl, namespace), within=30, what="webhooks active")

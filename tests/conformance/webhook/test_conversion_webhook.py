@@ -17,8 +17,10 @@ from webhook_support import run, unique_group
 
 import kubeloop as kl
 from kubeloop import crd, webhook
+from kubeloop.apiserver import EmbeddedServer
 from kubeloop.manager import ManagerOptions, WebhookServerOptions
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing.fixtures import Cluster
 
 GROUP = unique_group("whconv")
 TAGS = f"{GROUP}/tags"
@@ -94,13 +96,18 @@ async def read(kubectl: Kubectl, version: str, namespace: str, name: str) -> dic
     return obj
 
 
-async def stored_api_version(control_plane: ControlPlane, namespace: str, name: str) -> str:
-    """The apiVersion of the object as etcd holds it (custom resources are stored as JSON)."""
+async def stored_api_version(cluster: Cluster, namespace: str, name: str) -> str:
+    """The apiVersion of the object as etcd (or the embedded server's store) holds it (custom resources are
+    stored as JSON)."""
+    if isinstance(cluster, EmbeddedServer):
+        held = cluster.stored(GROUP, "appservices", namespace, name)
+        assert held is not None, f"the embedded server holds no appservices {namespace}/{name}"
+        return str(held["apiVersion"])
     key = f"/registry/{GROUP}/appservices/{namespace}/{name}".encode()
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"http://127.0.0.1:{control_plane.etcd_port}/v3/kv/range",
+            f"http://127.0.0.1:{cluster.etcd_port}/v3/kv/range",
             json={"key": base64.b64encode(key).decode()},
         ) as response,
     ):
@@ -111,12 +118,12 @@ async def stored_api_version(control_plane: ControlPlane, namespace: str, name: 
 
 
 async def test_objects_convert_between_versions_and_survive_a_storage_version_migration(
-    control_plane: ControlPlane, kubectl: Kubectl, namespace: str, crd_name: str, tmp_path: Path
+    cluster: Cluster, kubectl: Kubectl, namespace: str, crd_name: str, tmp_path: Path
 ) -> None:
     operator = conversion_operator()
     ca = webhook.serving_certificate(tmp_path)
     serving = WebhookServerOptions(bind_address="127.0.0.1:0", cert_dir=tmp_path)
-    async with run_operator(operator, control_plane.kubeconfig, ManagerOptions(webhook_server=serving)):
+    async with run_operator(operator, cluster.kubeconfig, ManagerOptions(webhook_server=serving)):
         server = operator.webhook_server
         assert server is not None
         await until(server.started, within=10, what="webhook server listening")
@@ -138,7 +145,7 @@ async def test_objects_convert_between_versions_and_survive_a_storage_version_mi
         await run(kubectl, "apply", "-f", "-", input=manifest("v2", namespace, "made-in-v2", {"replicas": 5}))
         as_v1 = await read(kubectl, "v1", namespace, "made-in-v2")
         assert as_v1["spec"] == {"size": 5, "image": "", "tags": []}
-        assert await stored_api_version(control_plane, namespace, "made-in-v2") == f"{GROUP}/v1"
+        assert await stored_api_version(cluster, namespace, "made-in-v2") == f"{GROUP}/v1"
 
         # round trip: v1 → v2 → v1 loses nothing
         assert (await read(kubectl, "v1", namespace, "made-in-v1"))["spec"] == v1_spec
@@ -162,7 +169,7 @@ async def test_objects_convert_between_versions_and_survive_a_storage_version_mi
             async def migrated(name: str = name) -> bool:
                 obj = await read(kubectl, "v2", namespace, name)
                 await run(kubectl, "replace", "-f", "-", input=json.dumps(obj))
-                return await stored_api_version(control_plane, namespace, name) == f"{GROUP}/v2"
+                return await stored_api_version(cluster, namespace, name) == f"{GROUP}/v2"
 
             await until(migrated, within=30, interval=0.5, what=f"{name} stored as v2")
         await run(

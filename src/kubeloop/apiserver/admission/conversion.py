@@ -19,7 +19,7 @@ from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Key, Obj
 
-__all__ = ["CRDS", "Reader", "client_config", "convert", "storage_api_version"]
+__all__ = ["CRDS", "Reader", "client_config", "convert", "crd_of", "storage_api_version"]
 
 CRDS = "apiextensions.k8s.io/customresourcedefinitions"
 _TIMEOUT = 30.0
@@ -31,8 +31,12 @@ class Reader(Protocol):
     def get(self, key: Key) -> Obj | None: ...
 
 
-def _crd(rt: ResourceType, view: Reader) -> Obj | None:
+def crd_of(rt: ResourceType, view: Reader) -> Obj | None:
+    """The CRD of a custom resource's type (None for built-in kinds)."""
     return view.get((CRDS, "", f"{rt.plural}.{rt.group}")) if rt.crd is not None else None
+
+
+_crd = crd_of
 
 
 def client_config(rt: ResourceType, view: Reader) -> Obj | None:

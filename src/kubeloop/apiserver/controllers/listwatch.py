@@ -124,5 +124,5 @@ def _selection(
     rt: ResourceType, label_selector: str | None, field_selector: str | None
 ) -> selectors.Selector:
     labels = selectors.label_selector(label_selector)
-    fields = selectors.field_selector(field_selector, rt.kind)
+    fields = selectors.field_selector(field_selector, rt.kind, group=rt.group)
     return lambda obj: labels(obj) and fields(obj)

@@ -18,6 +18,7 @@ from aiohttp import web
 from kubeloop.apiserver.auth import REVIEWS, Reviews, forbidden, request_attributes
 from kubeloop.apiserver.http import protobuf, tables
 from kubeloop.apiserver.http.filters import user_of
+from kubeloop.apiserver.http.partial import partial, partial_list, wants_partial
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.watch import serve_watch
 from kubeloop.apiserver.machinery.errors import (
@@ -220,6 +221,8 @@ class Routes:
             if q.get("watch") in ("true", "1"):
                 return await serve_watch(request, self.api, target.rt, target.namespace, name=target.name)
             obj = await self._read(target.rt, target.namespace, target.name)
+            if wants_partial(request.headers.get("Accept", "")):
+                return json_response(partial(obj))
             if tables.wants_table(request.headers.get("Accept", "")):
                 return json_response(
                     tables.to_table(
@@ -296,6 +299,8 @@ class Routes:
             if "continue" in result["metadata"]:
                 table["metadata"]["continue"] = result["metadata"]["continue"]
             return json_response(table)
+        if wants_partial(request.headers.get("Accept", "")):
+            return json_response(partial_list(result))
         if target.rt.crd is None:  # Go's typed lists leave their items' apiVersion and kind empty
             result["items"] = [
                 {k: v for k, v in i.items() if k not in ("apiVersion", "kind")} for i in result["items"]
@@ -349,7 +354,9 @@ def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:
     labels = label_selector(request.query.get("labelSelector"))
-    fields = field_selector(request.query.get("fieldSelector"), rt.kind, custom=rt.crd is not None)
+    fields = field_selector(
+        request.query.get("fieldSelector"), rt.kind, custom=rt.crd is not None, group=rt.group
+    )
     return lambda obj: labels(obj) and fields(obj)
 
 

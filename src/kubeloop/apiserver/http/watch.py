@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from kubeloop.apiserver.http.partial import partial, wants_partial
 from kubeloop.apiserver.machinery import selectors
 from kubeloop.apiserver.machinery.errors import StatusError, unparsable_version
 from kubeloop.apiserver.registry.types import ResourceType
@@ -40,9 +41,15 @@ def _bookmark(rt: ResourceType, rv: int, initial_end: bool = False) -> Obj:
     return {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": md}}
 
 
-async def _line(api: Api, event_type: str, rt: ResourceType, obj: Obj) -> bytes:
+async def _line(api: Api, event_type: str, rt: ResourceType, obj: Obj, metadata_only: bool = False) -> bytes:
     obj = (await api.converted(rt, [api.served(rt, obj)]))[0]
-    return orjson.dumps({"type": event_type, "object": obj}) + b"\n"
+    return orjson.dumps({"type": event_type, "object": partial(obj) if metadata_only else obj}) + b"\n"
+
+
+def _mark(bookmark: Obj, metadata_only: bool) -> bytes:
+    if metadata_only:
+        bookmark = dict(bookmark, object=partial(bookmark["object"]))
+    return orjson.dumps(bookmark) + b"\n"
 
 
 async def serve_watch(
@@ -50,11 +57,14 @@ async def serve_watch(
 ) -> web.StreamResponse:
     q = request.query
     labels = selectors.label_selector(q.get("labelSelector"))
-    fields = selectors.field_selector(q.get("fieldSelector"), rt.kind, custom=rt.crd is not None)
+    fields = selectors.field_selector(
+        q.get("fieldSelector"), rt.kind, custom=rt.crd is not None, group=rt.group
+    )
 
     def match(obj: Obj) -> bool:
         return (name is None or obj["metadata"]["name"] == name) and labels(obj) and fields(obj)
 
+    metadata_only = wants_partial(request.headers.get("Accept", ""))
     rv_text = q.get("resourceVersion", "")
     bookmarks = q.get("allowWatchBookmarks") == "true"
     initial = q.get("sendInitialEvents") == "true"
@@ -72,9 +82,9 @@ async def serve_watch(
         if since is None:
             for _, obj in sorted(store.items(rt.storage, namespace), key=lambda p: p[0]):
                 if match(obj):
-                    await response.write(await _line(api, "ADDED", rt, obj))
+                    await response.write(await _line(api, "ADDED", rt, obj, metadata_only))
             if initial:
-                await response.write(orjson.dumps(_bookmark(rt, store.resource_version, True)) + b"\n")
+                await response.write(_mark(_bookmark(rt, store.resource_version, True), metadata_only))
         deadline = asyncio.get_running_loop().time() + timeout if timeout else None
         while True:
             wait = BOOKMARK_INTERVAL if bookmarks else None
@@ -87,13 +97,13 @@ async def serve_watch(
                 event = await asyncio.wait_for(watcher.queue.get(), wait)
             except TimeoutError:
                 if bookmarks and watcher.queue.empty():
-                    await response.write(orjson.dumps(_bookmark(rt, store.resource_version)) + b"\n")
+                    await response.write(_mark(_bookmark(rt, store.resource_version), metadata_only))
                 continue
             if event is None:
                 break
             seen = seen_as(event, match)
             if seen is not None:
-                await response.write(await _line(api, seen[0], rt, seen[1]))
+                await response.write(await _line(api, seen[0], rt, seen[1], metadata_only))
     except ConnectionResetError:
         watcher.close()
         return response  # the client went away: an ordinary end of a watch, not a server error

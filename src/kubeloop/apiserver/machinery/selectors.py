@@ -92,11 +92,28 @@ def _field_value(obj: Obj, path: str) -> str:
     return "" if node is None else str(node)
 
 
-def field_selector(text: str | None, kind: str, custom: bool = False) -> Selector:
-    """A predicate for a field selector of objects of ``kind`` (``custom``: a custom resource's); 400
-    for an unsupported field."""
+# events.k8s.io/v1 Events are stored as core Events: their field labels name the core fields
+# (pkg/apis/events/v1's field label conversion).
+_EVENTS_V1_FIELDS = {
+    "metadata.name": "metadata.name",
+    "metadata.namespace": "metadata.namespace",
+    "reason": "reason",
+    "type": "type",
+    "reportingController": "reportingComponent",
+    **{
+        f"regarding.{f}": f"involvedObject.{f}"
+        for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")
+    },
+}
+
+
+def field_selector(text: str | None, kind: str, custom: bool = False, group: str = "") -> Selector:
+    """A predicate for a field selector of objects of ``kind`` in ``group`` (``custom``: a custom
+    resource's), matched against the object as stored; 400 for an unsupported field."""
     if not text or not text.strip():
         return lambda _obj: True
+    if kind == "Event" and group == "events.k8s.io":
+        return _events_v1_selector(text)
     allowed = {"metadata.name", "metadata.namespace"} | _KIND_FIELDS.get(kind, set())
     checks: list[Callable[[Obj], bool]] = []
     for term in text.split(","):
@@ -107,6 +124,19 @@ def field_selector(text: str | None, kind: str, custom: bool = False) -> Selecto
         if path not in allowed:
             raise bad_request(_unsupported(path, kind, custom))
         checks.append(_field_check(path, op, value))
+    return lambda obj: all(check(obj) for check in checks)
+
+
+def _events_v1_selector(text: str) -> Selector:
+    checks: list[Callable[[Obj], bool]] = []
+    for term in text.split(","):
+        m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
+        if m is None:
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
+        path, op, value = m.groups()
+        if path not in _EVENTS_V1_FIELDS:
+            raise bad_request(f"field label not supported: {path}")
+        checks.append(_field_check(_EVENTS_V1_FIELDS[path], op, value))
     return lambda obj: all(check(obj) for check in checks)
 
 

@@ -47,7 +47,9 @@ def to_version(rt: ResourceType, obj: Obj) -> Obj:
     if obj.get("apiVersion") == rt.api_version and obj.get("kind") == rt.kind:
         return obj
     if rt.kind == "Event" and rt.group == "events.k8s.io" and obj.get("apiVersion") == "v1":
-        return _renamed(obj, _CORE_TO_EVENTS, rt.api_version)
+        out = _renamed(obj, _CORE_TO_EVENTS, rt.api_version)
+        out.setdefault("eventTime", None)  # not omitempty in events/v1: Go writes a zero time as null
+        return out
     if rt.kind == "Event" and rt.group == "" and obj.get("apiVersion") == "events.k8s.io/v1":
         return _renamed(obj, _EVENTS_TO_CORE, "v1")
     return dict(obj, apiVersion=rt.api_version, kind=rt.kind)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import builtins
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -163,8 +164,9 @@ def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, v
 
 
 def _coerced(rt: ResourceType, stored: Obj, obj: Obj) -> Obj:
-    """``obj`` (``stored`` in ``rt``'s version) pruned and defaulted by that version's schema when the
-    version changed, as the real server coerces a converted custom resource."""
+    """``obj`` (``stored`` in ``rt``'s version) pruned by that version's schema when the version changed,
+    as the real server coerces a converted custom resource (not defaulted: the real server defaults an
+    object read from storage by the stored version's schema, before converting it)."""
     if (
         rt.crd is None
         or stored.get("apiVersion") == rt.api_version
@@ -172,8 +174,37 @@ def _coerced(rt: ResourceType, stored: Obj, obj: Obj) -> Obj:
     ):
         return obj
     obj = copy.deepcopy(obj)
-    structural.prepare(rt, obj)
+    structural.coerce(rt, obj)
     return obj
+
+
+def _relabelled(rt: ResourceType, obj: Obj, view: View) -> Obj:
+    """``obj`` of a custom resource whose CRD converts with the ``None`` strategy as the real server stores
+    it: relabelled to the storage version and pruned and defaulted by that version's schema (so a field
+    only the request's version has is gone, read in any version); ``obj`` itself when it is in that
+    version already."""
+    desired = conversion.storage_api_version(rt, view)
+    if obj.get("apiVersion") == desired:
+        return obj
+    version = desired.rpartition("/")[2]
+    entry = next(
+        (
+            v
+            for v in (conversion.crd_of(rt, view) or {}).get("spec", {}).get("versions") or ()
+            if v.get("name") == version
+        ),
+        None,
+    )
+    out = copy.deepcopy(obj)
+    out["apiVersion"] = desired
+    if entry is not None:
+        structural.prepare(dataclasses.replace(rt, version=version, crd=entry), out)
+    return out
+
+
+def _as_stored(rt: ResourceType, stored: Obj) -> Obj:
+    """``stored`` (relabelled by ``_relabelled``) as ``rt``'s version serves it."""
+    return _coerced(rt, stored, _versioned(rt, stored))
 
 
 def _as_version(review: Review, rt: ResourceType, obj: Obj, view: View) -> Obj:
@@ -442,6 +473,10 @@ class Api:
     def _put(self, view: View, review: Review, rt: ResourceType, key: Key, obj: Obj) -> Obj:
         """Store ``obj`` (in ``rt``'s version) and answer it in ``rt``'s version."""
         stored = review.to_storage(rt, obj, view)
+        if rt.crd is not None and stored.get("apiVersion") == obj.get("apiVersion"):
+            stored = _relabelled(rt, stored, view)
+            if stored is not obj:  # a None-strategy CRD's object written in another version
+                return _as_stored(rt, view.put(key, stored))
         if rt.crd is None or stored.get("apiVersion") == obj.get("apiVersion"):
             return _versioned(rt, view.put(key, stored))
         obj["metadata"]["resourceVersion"] = view.put(key, stored)["metadata"]["resourceVersion"]

@@ -27,7 +27,7 @@ class CRDStrategy(Strategy):
         _accept(obj, view)
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
-        return _causes(obj) + _rule_causes(obj)
+        return _causes(obj) + _rule_causes(obj) + (_stored_version_causes(obj) if old is not None else [])
 
     def deletion_finalizers(self, obj: Obj) -> list[str]:
         return [CLEANUP]
@@ -185,6 +185,22 @@ def _accept(crd: Obj, view: View) -> None:
     stored = set(status.get("storedVersions") or [])
     stored |= {v["name"] for v in versions if v.get("storage")}
     status["storedVersions"] = sorted(stored)
+
+
+def _stored_version_causes(crd: Obj) -> list[Cause]:
+    """A version in ``status.storedVersions`` that ``spec.versions`` dropped: objects may still be stored
+    in it, so the real server refuses the update (``ValidateCustomResourceDefinitionStoredVersions``)."""
+    names = {v.get("name") for v in (crd.get("spec") or {}).get("versions") or []}
+    stored = (crd.get("status") or {}).get("storedVersions") or []
+    return [
+        Cause(
+            "FieldValueInvalid",
+            f'Invalid value: "{version}": must appear in spec.versions',
+            f"status.storedVersions[{n}]",
+        )
+        for n, version in enumerate(stored)
+        if version not in names
+    ]
 
 
 def _rule_causes(crd: Obj) -> list[Cause]:

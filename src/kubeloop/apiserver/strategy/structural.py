@@ -18,7 +18,7 @@ from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.strategy import cel
 
-__all__ = ["causes", "default", "prepare", "prune", "schema_of", "validate"]
+__all__ = ["causes", "coerce", "default", "prepare", "prune", "prune_nulls", "schema_of", "validate"]
 
 Obj = dict[str, Any]
 _ROOT_KEEP = {"apiVersion", "kind", "metadata"}
@@ -35,7 +35,17 @@ def prepare(rt: ResourceType, obj: Obj) -> None:
     schema = schema_of(rt)
     if schema:
         prune(obj, schema, root=True)
+        prune_nulls(obj, schema)
         default(obj, schema)
+
+
+def coerce(rt: ResourceType, obj: Obj) -> None:
+    """Prune unknown fields, in place: what the real server does to an object converted to another
+    version (its ``schemaCoercingConverter``; defaults are those of the version it was decoded in)."""
+    schema = schema_of(rt)
+    if schema:
+        prune(obj, schema, root=True)
+        prune_nulls(obj, schema)
 
 
 def causes(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
@@ -140,6 +150,26 @@ def prune(value: Any, schema: Obj, root: bool = False) -> None:
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for item in value:
             prune(item, schema["items"])
+
+
+def prune_nulls(value: Any, schema: Obj) -> None:
+    """Drop the nulls of fields that are not ``nullable`` (a default then fills them in), as the real
+    server's ``PruneNonNullableNullsWithoutDefaults`` and defaulting do: such a null is no error."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key in list(value):
+            child = props.get(key) if key in props else extra if isinstance(extra, dict) else None
+            if child is None:
+                continue
+            if value[key] is None:
+                if not child.get("nullable"):
+                    del value[key]
+            else:
+                prune_nulls(value[key], child)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            prune_nulls(item, schema["items"])
 
 
 def default(value: Any, schema: Obj) -> None:
@@ -305,8 +335,11 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
         if isinstance(items, dict):
             for n, item in enumerate(value):
                 causes += validate(item, items, f"{path}[{n}]")
+        causes += _duplicates(value, schema, path)
     if isinstance(value, dict):
         props = schema.get("properties") or {}
+        if schema.get("x-kubernetes-embedded-resource"):
+            causes += _embedded_resource(value, path)
         for req in schema.get("required") or ():
             if req not in value:
                 sub = f"{path}.{req}" if path else req
@@ -327,4 +360,54 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
                     field,
                 )
             )
+    for sub in schema.get("allOf") or ():  # value validations of a structural schema (no types there)
+        if isinstance(sub, dict):
+            causes += [c for c in validate(value, sub, path, root) if c not in causes]
     return causes
+
+
+def _embedded_resource(value: Obj, path: str) -> list[Cause]:
+    """An ``x-kubernetes-embedded-resource`` object needs ``apiVersion`` and ``kind`` (strings, not empty),
+    as apiextensions' ``validateEmbeddedResource`` says."""
+    found = []
+    for key in ("apiVersion", "kind"):
+        sub = f"{path}.{key}" if path else key
+        if key not in value:
+            found.append(Cause("FieldValueRequired", "Required value: must not be empty", sub))
+        elif not isinstance(value[key], str):
+            found.append(
+                Cause("FieldValueInvalid", f"Invalid value: {_fmt(value[key])}: must be a string", sub)
+            )
+        elif not value[key]:
+            found.append(Cause("FieldValueInvalid", 'Invalid value: "": must not be empty', sub))
+    return found
+
+
+def _duplicates(items: list[Any], schema: Obj, path: str) -> list[Cause]:
+    """``x-kubernetes-list-type`` ``set`` (equal items) and ``map`` (equal keys): each repeat is the real
+    ``Duplicate value`` at its index."""
+    kind = schema.get("x-kubernetes-list-type")
+    keys = schema.get("x-kubernetes-list-map-keys") or ()
+    if kind not in ("set", "map"):
+        return []
+    seen: list[Any] = []
+    found = []
+    for n, item in enumerate(items):
+        if kind == "map" and isinstance(item, dict):
+            identity: Any = {k: item[k] for k in keys if k in item}
+            shown = _go_map(identity)
+        else:
+            identity, shown = item, _fmt(item)
+        if identity in seen:
+            found.append(Cause("FieldValueDuplicate", f"Duplicate value: {shown}", f"{path}[{n}]"))
+        else:
+            seen.append(identity)
+    return found
+
+
+def _go_map(keys: Obj) -> str:
+    """Go's ``%#v`` of a ``map[string]interface {}`` of scalars (keys sorted, as Go prints maps)."""
+    import json
+
+    inner = ", ".join(f"{json.dumps(k)}:{json.dumps(v)}" for k, v in sorted(keys.items()))
+    return f"map[string]interface {{}}{{{inner}}}"
