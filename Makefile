@@ -95,7 +95,8 @@ test-long: $(STAMP) controlplane
 # The operator benchmark (bench/operator): the AppService operator as kubeloop, controller-runtime, kopf
 # and the bare-client floor on one control plane with kwok nodes (the Go operator is built with the
 # machine's Go and cached); writes docs/benchmarks/operator.md, its plots and the operator section of
-# docs/benchmarks.md. Quick: 50 AppServices, 3 repetitions (kopf 1), 2 min steady state. Full: 1,000
+# docs/benchmarks.md. Quick: 50 AppServices, 3 repetitions (kopf 1), 2 min steady state: 6.8 min
+# under the benchmark lock on the 2-core machine (2026-12-06, other work at nice 19). Full: 1,000
 # and 10,000 AppServices, 3 repetitions, 10 min steady state (BENCH_APPS picks the sizes).
 BENCH_APPS ?= 1000 10000
 
