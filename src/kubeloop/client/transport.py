@@ -145,7 +145,7 @@ class Transport:
         idempotent: bool = False,
     ) -> Any:
         """Send one request (retrying as the policy allows) and return the decoded JSON body."""
-        async with self._open(
+        data, _ = await self.request_bytes(
             method,
             path,
             verb=verb,
@@ -154,12 +154,7 @@ class Transport:
             content_type=content_type,
             accept=accept,
             idempotent=idempotent,
-            client_timeout=self._timeout,
-        ) as resp:
-            try:
-                data = await resp.read()
-            except (aiohttp.ClientError, TimeoutError) as e:
-                raise TransportError(f"{method} {path}: reading the response failed: {e!r}") from e
+        )
         return orjson.loads(data) if data else {}
 
     async def request_bytes(

@@ -9,7 +9,7 @@ kind.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from kubeloop.apiserver.machinery.errors import bad_request
@@ -116,24 +116,26 @@ def field_selector(text: str | None, kind: str, custom: bool = False, group: str
         return _events_v1_selector(text)
     allowed = {"metadata.name", "metadata.namespace"} | _KIND_FIELDS.get(kind, set())
     checks: list[Callable[[Obj], bool]] = []
-    for term in text.split(","):
-        m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
-        if m is None:
-            raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
-        path, op, value = m.groups()
+    for path, op, value in _terms(text):
         if path not in allowed:
             raise bad_request(_unsupported(path, kind, custom))
         checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)
 
 
-def _events_v1_selector(text: str) -> Selector:
-    checks: list[Callable[[Obj], bool]] = []
+def _terms(text: str) -> Iterator[tuple[str, str, str]]:
+    """A field selector's terms as (field path, operator, value); 400 for a term that does not parse."""
     for term in text.split(","):
         m = re.match(r"^\s*([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*?)\s*$", term)
         if m is None:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{term}'")
         path, op, value = m.groups()
+        yield path, op, value
+
+
+def _events_v1_selector(text: str) -> Selector:
+    checks: list[Callable[[Obj], bool]] = []
+    for path, op, value in _terms(text):
         if path not in _EVENTS_V1_FIELDS:
             raise bad_request(f"field label not supported: {path}")
         checks.append(_field_check(_EVENTS_V1_FIELDS[path], op, value))
