@@ -14,9 +14,11 @@ run: $(STAMP)
 	PYTHONPATH=$(DEMO)/src $(BIN)/kubeloop dev appservice_operator.operator:operator \
 		--sample $(DEMO)/config/samples/app.example.com_v1_appservice.yaml
 
-# The conformance directories make test also runs on the embedded API server (the rest runs there in
-# make test-embedded).
-EMBEDDED_SHORT ?= tests/conformance/client tests/conformance/crd
+# The conformance tests make test also runs on the embedded API server (the rest runs there in
+# make test-embedded): client and crd whole, and the two files that guard its metadata-only answers and
+# events.k8s.io Events (regarding.* field selectors, eventTime).
+EMBEDDED_SHORT ?= tests/conformance/client tests/conformance/crd \
+	tests/conformance/cache/test_scoped_informers.py tests/conformance/helpers/test_events.py
 
 test: $(STAMP) controlplane browser check docs
 	$(BIN)/pytest -m 'not long' --durations=40
