@@ -7,9 +7,10 @@ Dockerfile) with the Deployment's arguments, authenticated with a token of the s
 bundle got, so it holds nothing but the installed RBAC. It reconciles a sample AppService and restores
 a deleted child; then the extension upgrades (the CRD changes), rolls back (the CRD changes back), and
 uninstalls, the operator still reconciling between the steps. The same AppService operator as an
-Ansible role (examples/appservice-ansible) and as a Helm chart (a project made afresh from the
-example's chart: ``kubeloop init --plugin helm``, ``kubeloop create api --helm-chart``, so the whole
-chain from scaffolding to an installed operator reconciling runs here): each
+Ansible role and as a Helm chart, each project made afresh as a user makes it (``kubeloop init
+--plugin ansible`` and ``create api --generate-role``, then the example's role and the rules it needs
+written in; ``kubeloop init --plugin helm`` and ``create api --helm-chart`` with the example's chart),
+so the whole chain from scaffolding to an installed operator reconciling runs here: each
 bundle made by the project's own ``make bundle`` (as its README says: ``generate rbac``, then ``olm
 bundle``), installed, its Deployment's ``kubeloop run watches.yaml`` reconciling the sample under the
 installed RBAC, then uninstalled (the steps between are the Python example's: they do not depend on
@@ -72,6 +73,12 @@ class Example:
     scaffold: tuple[str, ...] = ()
     """``kubeloop create api`` arguments: the project is made afresh by ``kubeloop init --plugin`` and
     these (its root then a directory of the test's), not taken from examples/."""
+    authored: tuple[str, ...] = ()
+    """What the author writes after scaffolding, copied from the example: files and directories."""
+
+    @property
+    def plugin(self) -> str:
+        return "helm" if self.helm else "ansible"
 
     @property
     def root(self) -> Path:
@@ -103,38 +110,49 @@ class Example:
         return sample
 
 
+KIND = ("--group", "app", "--version", "v1", "--kind", "AppService")
+SAMPLE = "config/samples/app.example.com_v1_appservice.yaml"
 PYTHON = Example("appservice", forbidden="secrets", lifecycle=True)
-ANSIBLE = Example("appservice-ansible", forbidden="secrets")
-# Helm keeps its releases in Secrets. The project: init --plugin helm, then create api with the
-# example's chart (what examples/appservice-helm was made with).
+# The projects: init --plugin, then create api (what examples/appservice-ansible and -helm were made
+# with); the Ansible author then writes the role, the rules it needs (watches.yaml) and a sample.
+ANSIBLE = Example(
+    "appservice-ansible",
+    forbidden="secrets",
+    scaffold=(*KIND, "--generate-role"),
+    authored=("roles/appservice", "watches.yaml", SAMPLE),
+)
+# Helm keeps its releases in Secrets.
 HELM = Example(
     "appservice-helm",
     forbidden="configmaps",
     helm=True,
-    scaffold=(
-        "--group", "app", "--version", "v1", "--kind", "AppService",
-        "--helm-chart", str(EXAMPLES / "appservice-helm" / "helm-charts" / "appservice"),
-    ),
-)  # fmt: skip
+    scaffold=(*KIND, "--helm-chart", str(EXAMPLES / "appservice-helm" / "helm-charts" / "appservice")),
+)
 
 
 def scaffolded(example: Example, work: Path) -> Example:
-    """``example`` made afresh: ``kubeloop init --plugin helm --domain example.com`` in a directory named
+    """``example`` made afresh: ``kubeloop init --plugin ... --domain example.com`` in a directory named
     as the package, then ``kubeloop create api`` (in process: a CLI subprocess takes seconds to start
-    on a loaded machine)."""
+    on a loaded machine), then what its author writes copied in."""
     root = work / "scaffold" / PACKAGE
     root.mkdir(parents=True)
     cwd = Path.cwd()
     os.chdir(root)
     try:
         for args in (
-            ["init", "--plugin", "helm", "--domain", "example.com"],
+            ["init", "--plugin", example.plugin, "--domain", "example.com"],
             ["create", "api", *example.scaffold],
         ):
             done = CliRunner().invoke(cli, args)
             assert done.exit_code == 0, done.output
     finally:
         os.chdir(cwd)
+    for path in example.authored:
+        source = example.root / path
+        if source.is_dir():
+            shutil.copytree(source, root / path, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, root / path)
     return dataclasses.replace(example, directory=str(root))
 
 
