@@ -5,7 +5,10 @@ Role: a bottom-layer helper (only ``cryptography``), shared by ``kubeloop.testin
 plane's certificates) and ``kubeloop.webhook`` (serving certificates for local runs and tests).
 
 ECDSA P-256 throughout: generating a key takes about a millisecond, where RSA-2048 takes
-tens, and every Kubernetes component accepts it.
+tens, and every Kubernetes component accepts it. A CA carries a subject key identifier and what it
+issues the matching authority key identifier, as Go's ``x509.CreateCertificate`` sets them: OpenSSL
+picks an issuer from a bundle by name and key identifier only, so without them a bundle holding two
+CAs of the same name (a rotation's old and new) fails a certificate of the second one.
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class CertificateAuthority:
             .not_valid_before(now - _backdating(validity))
             .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -138,6 +142,9 @@ class CertificateAuthority:
             .not_valid_after(now + self._validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False
+            )
         )
         if hosts:
             names: list[x509.GeneralName] = []

@@ -142,7 +142,7 @@ class EmbeddedServer:
         await store.open()
         self._store = store
         registry = await asyncio.to_thread(Registry)
-        self._webhooks = Webhooks(registry, json_patch)
+        self._webhooks = Webhooks(registry, json_patch, store)
         api = Api(store, default_chain(), self._webhooks, Policies(registry))
         await self._bootstrap(api, registry)
         store.compact()  # like a fresh watch cache: history starts now, older versions are 410 Gone

@@ -50,8 +50,9 @@ class HookServer:
     """Serves ``handlers`` (path → handler of the review's ``request``, returning its ``response``) over
     TLS; records every request per path."""
 
-    def __init__(self, directory: Path) -> None:
-        self.ca = webhook.serving_certificate(directory)
+    def __init__(self, directory: Path, *names: str) -> None:
+        """``names``: DNS names the certificate holds besides loopback (a Service's ``<name>.<ns>.svc``)."""
+        self.ca = webhook.serving_certificate(directory, ("127.0.0.1", "localhost", *names))
         self.directory = directory
         self.handlers: dict[str, Handler] = {}
         self.calls: dict[str, list[Obj]] = {}

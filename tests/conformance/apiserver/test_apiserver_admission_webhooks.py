@@ -231,6 +231,53 @@ async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_say
             assert real.status == embedded.status == 201, embedded.body
 
 
+async def test_a_webhook_is_called_through_an_external_name_service(
+    twin: Twin, tns: str, tmp_path: Path
+) -> None:
+    # As kube-apiserver's service resolver: the URL and the certificate name <service>.<ns>.svc, the
+    # connection goes to the ExternalName's host at the webhook's port; a missing Service fails the call.
+    def check(request: Obj) -> Obj:
+        return (
+            deny("refused through the Service")
+            if labels_of(request["object"]).get("case") == "deny"
+            else allow()
+        )
+
+    async with HookServer(tmp_path, f"hooks.{tns}.svc") as hooks:
+        hooks.handlers["/check"] = check
+        service = {
+            "metadata": {"name": "hooks"},
+            "spec": {"type": "ExternalName", "externalName": "127.0.0.1"},
+        }
+        real, embedded = await twin.call("POST", f"/api/v1/namespaces/{tns}/services", service)
+        assert real.status == embedded.status == 201, embedded.body
+        ca = hooks.client("/")["caBundle"]
+        through = {
+            "service": {"name": "hooks", "namespace": tns, "port": hooks.port, "path": "/check"},
+            "caBundle": ca,
+        }
+        missing = {"service": {"name": "missing", "namespace": tns, "path": "/check"}, "caBundle": ca}
+        absent = {"matchLabels": {"case": "missing"}}
+        async with configured(
+            twin,
+            hooks,
+            tns,
+            "ValidatingWebhookConfiguration",
+            [
+                hook("service.kubeloop.test", through, tns),
+                hook("missing.kubeloop.test", missing, tns, objectSelector=absent),
+            ],
+        ):
+            path = f"/api/v1/namespaces/{tns}/configmaps"
+            real, embedded = await twin.call("POST", path, configmap("allowed"))
+            assert real.status == embedded.status == 201, embedded.body
+            refused = await twin.same_refusal("POST", path, configmap("denied", {"case": "deny"}))
+            assert "refused through the Service" in refused.body["message"]
+            refused = await twin.same_refusal("POST", path, configmap("missing", {"case": "missing"}))
+            assert 'service "missing" not found' in refused.body["message"], refused.body
+            assert len(hooks.calls["/check"]) == 6  # allowed, denied and missing, on each server
+
+
 async def test_webhook_configurations_are_defaulted_and_validated(twin: Twin, tns: str) -> None:
     path = f"{GROUP_PATH}/mutatingwebhookconfigurations"
     good = {"url": "https://127.0.0.1:1/x"}

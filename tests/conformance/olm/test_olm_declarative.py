@@ -540,10 +540,6 @@ async def _noted(case: Case, extension: str, note: str) -> bool:
 # -- certificates ------------------------------------------------------------------------------------
 
 
-@pytest.mark.controlplane_only(
-    "webhooks called through a Service (an ExternalName of loopback): the embedded server calls only "
-    "url clientConfigs (docs/apiserver.md, Known differences: Admission)"
-)
 async def test_a_short_lived_serving_certificate_is_renewed_under_live_admission_traffic_with_no_failure(
     case: Case, tmp_path: Path
 ) -> None:

@@ -32,7 +32,7 @@ async def api() -> AsyncIterator[Api]:
     store = Store(None)
     await store.open()
     registry = Registry()
-    hooks = Webhooks(registry, json_patch)
+    hooks = Webhooks(registry, json_patch, store)
     yield Api(store, default_chain(), hooks, Policies(registry))
     await hooks.close()
     await store.close()

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from kubeloop.apiserver.admission.webhook_call import CallError, post
+from kubeloop.apiserver.admission.webhook_call import CallError, Services, post
 from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.machinery.errors import StatusError
 from kubeloop.apiserver.registry.types import ResourceType
@@ -65,7 +65,9 @@ def _error(message: str) -> StatusError:
     return StatusError(500, "", message)
 
 
-async def convert(session: aiohttp.ClientSession, client: Obj, objects: list[Obj], desired: str) -> list[Obj]:
+async def convert(
+    session: aiohttp.ClientSession, services: Services, client: Obj, objects: list[Obj], desired: str
+) -> list[Obj]:
     """``objects`` in ``desired`` apiVersion, converted by the webhook ``client`` points at (those
     already in it are not sent); ``StatusError`` when the webhook fails."""
     todo = [n for n, obj in enumerate(objects) if obj.get("apiVersion") != desired]
@@ -79,7 +81,7 @@ async def convert(session: aiohttp.ClientSession, client: Obj, objects: list[Obj
         "request": {"uid": uid, "desiredAPIVersion": desired, "objects": sent},
     }
     try:
-        answer = await post(session, client, "", review, _TIMEOUT)
+        answer = await post(session, services, client, "", review, _TIMEOUT)
     except CallError as exc:
         raise _failed(sent[0], exc.reason) from exc
     converted = _checked(answer, uid, sent, desired)

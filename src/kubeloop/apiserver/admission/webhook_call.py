@@ -3,7 +3,10 @@ real server's ``VerifyAdmissionResponse`` checks it, and failures worded as the 
 (``failed to call webhook: Post "URL?timeout=10s": ...``, ``received invalid webhook response: ...``).
 
 Calls are aiohttp requests on the server's event loop (never blocking it), each bounded by the
-webhook's ``timeoutSeconds`` (default 10).
+webhook's ``timeoutSeconds`` (default 10). A ``service`` clientConfig is reached as kube-apiserver's
+ClusterIP service resolver reaches it: the URL names ``<service>.<namespace>.svc`` (the name the
+certificate is checked against), the connection goes to an ExternalName Service's host at the
+webhook's port; a Service that does not exist fails the call.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import base64
 import functools
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import orjson
@@ -22,9 +25,9 @@ from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.webhook_rules import Invocation
 from kubeloop.apiserver.machinery import meta
 from kubeloop.apiserver.registry.convert import to_version
-from kubeloop.apiserver.storage import Obj
+from kubeloop.apiserver.storage import Key, Obj
 
-__all__ = ["CallError", "call", "post", "review_request", "webhook_url"]
+__all__ = ["CallError", "Services", "call", "post", "review_request", "webhook_url"]
 
 _OPTIONS = {"CREATE": "CreateOptions", "UPDATE": "UpdateOptions", "DELETE": "DeleteOptions"}
 
@@ -34,6 +37,12 @@ class CallError(Exception):
     """The webhook could not be called or answered nonsense (``failurePolicy`` decides what follows)."""
 
     reason: str
+
+
+class Services(Protocol):
+    """Where the Services a ``service`` clientConfig names are read from (the store)."""
+
+    def get(self, key: Key) -> Obj | None: ...
 
 
 def webhook_url(client: Obj) -> str:
@@ -82,19 +91,44 @@ def review_request(attrs: Attributes, invocation: Invocation) -> Obj:
     return {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request}
 
 
-async def post(session: aiohttp.ClientSession, client: Obj, query: str, payload: Obj, seconds: float) -> Any:
+def _dialled(client: Obj, services: Services, query: str) -> tuple[str, str | None]:
+    """The URL to connect to and, for a Service reached at another host, the name to send and check the
+    certificate against (kube-apiserver dials the resolved address and keeps the URL); ``CallError``
+    when the Service does not exist."""
+    url = webhook_url(client) + query
+    service = client.get("service") or {}
+    if client.get("url") or not service:
+        return url, None
+    name, namespace = str(service.get("name") or ""), str(service.get("namespace") or "")
+    found = services.get(("/services", namespace, name))
+    if found is None:
+        raise CallError(f'Post "{url}": service "{name}" not found')
+    spec = found.get("spec") or {}
+    if spec.get("type") != "ExternalName":  # a cluster IP: no cluster network here, the name fails
+        return url, None
+    port, path = service.get("port", 443), service.get("path") or ""
+    return f"https://{spec.get('externalName')}:{port}{path}{query}", f"{name}.{namespace}.svc"
+
+
+async def post(
+    session: aiohttp.ClientSession, services: Services, client: Obj, query: str, payload: Obj, seconds: float
+) -> Any:
     """POST ``payload`` where ``client`` (a ``clientConfig``) points and return the decoded answer;
     ``CallError`` worded as Go's HTTP client words its failures (``Post "URL": ...``)."""
-    url = webhook_url(client) + query
-    posting = f'Post "{url}"'
+    posting = f'Post "{webhook_url(client) + query}"'
+    target, server_name = _dialled(client, services, query)
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if server_name is not None:
+        headers["Host"] = f"{server_name}:{(client.get('service') or {}).get('port', 443)}"
     try:
         async with (
             asyncio.timeout(seconds),
             session.post(
-                url,
+                target,
                 data=orjson.dumps(payload),
-                headers={"Content-Type": "application/json", "Accept": "application/json"},
+                headers=headers,
                 ssl=_tls(str(client.get("caBundle") or "")),
+                server_hostname=server_name,
             ) as resp,
         ):
             body = await resp.read()
@@ -116,13 +150,15 @@ async def post(session: aiohttp.ClientSession, client: Obj, query: str, payload:
         raise CallError(str(exc)) from exc
 
 
-async def call(session: aiohttp.ClientSession, invocation: Invocation, review: Obj) -> Obj:
+async def call(
+    session: aiohttp.ClientSession, services: Services, invocation: Invocation, review: Obj
+) -> Obj:
     """POST ``review`` to the webhook and return its verified ``response``; ``CallError`` otherwise."""
     spec = invocation.hook.spec
     timeout = int(spec.get("timeoutSeconds") or 10)
     client = spec.get("clientConfig") or {}
     try:
-        answer = await post(session, client, f"?timeout={timeout}s", review, timeout)
+        answer = await post(session, services, client, f"?timeout={timeout}s", review, timeout)
     except CallError as exc:
         raise CallError(f"failed to call webhook: {exc.reason}") from exc
     return _verified(answer, review["request"]["uid"], invocation.hook.mutating)

@@ -25,7 +25,7 @@ import orjson
 from kubeloop.apiserver.admission import conversion
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.matching import equivalents
-from kubeloop.apiserver.admission.webhook_call import CallError, call, review_request
+from kubeloop.apiserver.admission.webhook_call import CallError, Services, call, review_request
 from kubeloop.apiserver.admission.webhook_rules import BUCKETS, Invocation, configured_hooks, invocations
 from kubeloop.apiserver.machinery.errors import Cause, StatusError, bad_request
 from kubeloop.apiserver.registry.convert import to_version
@@ -69,8 +69,9 @@ def _denied(name: str, result: Obj | None) -> StatusError:
 class Webhooks:
     """The webhook plugins over the configurations stored in the server (see module docstring)."""
 
-    def __init__(self, registry: Registry, json_patch: JsonPatch) -> None:
+    def __init__(self, registry: Registry, json_patch: JsonPatch, services: Services) -> None:
         self.registry = registry
+        self._services = services
         self._json_patch = json_patch
         self._session: aiohttp.ClientSession | None = None
 
@@ -99,7 +100,7 @@ class Webhooks:
         if attrs.dry_run and spec.get("sideEffects") not in ("None", "NoneOnDryRun"):
             raise bad_request(f'admission webhook "{name}" does not support dry run')
         try:
-            response = await call(self._http(), invocation, review_request(attrs, invocation))
+            response = await call(self._http(), self._services, invocation, review_request(attrs, invocation))
         except CallError as exc:
             if spec.get("failurePolicy", "Fail") == "Ignore":
                 return None
@@ -154,7 +155,7 @@ class Webhooks:
 
     async def convert(self, client: Obj, objects: list[Obj], desired: str) -> list[Obj]:
         """``objects`` in ``desired`` apiVersion by the CRD conversion webhook ``client`` points at."""
-        return await conversion.convert(self._http(), client, objects, desired)
+        return await conversion.convert(self._http(), self._services, client, objects, desired)
 
     async def validate(self, plan: list[Invocation], attrs: Attributes, warnings: list[str]) -> None:
         """Call every validating webhook of ``plan`` at once; the first refusal (in order) is raised."""
