@@ -19,12 +19,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,20 +35,7 @@ import run as bench
 
 from kubeloop.client import Client, ClientSettings, PatchType
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
-
-
-def held_to(src: str | None) -> None:
-    """Make the replicas (bench.Replica's processes) import kubeloop from ``src`` first."""
-    if not src:
-        return
-    popen = subprocess.Popen
-
-    def with_src(argv: Any, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        if env is not None:
-            env = {**env, "PYTHONPATH": os.pathsep.join([src, env.get("PYTHONPATH", "")])}
-        return popen(argv, *args, env=env, **kwargs)
-
-    bench.subprocess.Popen = with_src  # type: ignore[misc, assignment]
+from kubeloop.testing.replicas import first_starts, logged_at
 
 
 async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
@@ -70,39 +55,30 @@ async def patch_rate(api: Client, namespace: str) -> dict[str, float]:
     return rates
 
 
-def picked_up(records: list[Path], keys: set[str], killed_at: float, victim: str) -> dict[str, float]:
-    """Each of ``keys`` that a replica other than ``victim`` started reconciling after the kill: when
-    it first did, in seconds after the kill (from each replica's records)."""
-    first: dict[str, float] = {}
-    lines = [line for path in records if path.exists() for line in path.read_text().splitlines()]
-    for line in sorted(lines, key=lambda line: float(json.loads(line)["at"])):
-        event = json.loads(line)
-        late = event["at"] > killed_at and event["replica"] != victim
-        if event["what"] == "start" and event["key"] in keys and late:
-            first.setdefault(event["key"], event["at"] - killed_at)
-    return first
-
-
 def stamps(log: Path, pattern: str) -> list[float]:
     """Wall times of the lines of ``log`` matching ``pattern``."""
     found = []
     for line in log.read_text(errors="replace").splitlines():
         if re.search(pattern, line):
-            found.append(dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp())
+            found.append(logged_at(line))
     return found
 
 
-async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path) -> dict[str, Any]:
+async def failover(
+    api: Client, kubeconfig: Path, apps: int, replicas: int, work: Path, src: str | None
+) -> dict[str, Any]:
     namespace = "failover"
     names = [f"app-{i}" for i in range(apps)]
     await bench.create_apps(api, namespace, names)
-    fleet = [bench.Replica(f"r{i}", kubeconfig, namespace, work, True) for i in range(1, replicas + 1)]
-    records = [r.record for r in fleet]  # every reconcile of each replica (``$KUBELOOP_RECORD``)
+    fleet = [
+        bench.recorded_replica(f"r{i}", kubeconfig, namespace, work, True, src)
+        for i in range(1, replicas + 1)
+    ]
     try:
         began = time.monotonic()
         for replica in fleet:
             replica.start()
-        await asyncio.gather(*(r.ready() for r in fleet))
+        await asyncio.gather(*(r.wait_ready(within=300) for r in fleet))
         await bench.wait(lambda: bench.converged(api, namespace, "nginx:1.27", apps), "converge")
         converged = time.monotonic() - began
         await asyncio.sleep(3)
@@ -112,7 +88,8 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
         before = await bench.owners(api, namespace)
         shares = Counter(before.values())
         victim.kill()
-        killed, killed_at = time.monotonic(), time.time()
+        killed, killed_at = time.monotonic(), victim.killed_at or time.time()
+        alive = [r for r in fleet if r is not victim]
         while True:
             found = await bench.owners(api, namespace)
             if all(o is not None and o != victim.identity for o in found.values()):
@@ -121,14 +98,14 @@ async def failover(api: Client, kubeconfig: Path, apps: int, replicas: int, work
         took = time.monotonic() - killed
         keys = {f"{namespace}/{name}" for name, owner in before.items() if owner == victim.identity}
         for _ in range(600):  # and until each of them was reconciled by a live replica (60 s at most)
-            first = picked_up(records, keys, killed_at, victim.identity)
+            first = {k: at - killed_at for k, at in first_starts(alive, keys, killed_at).items()}
             if len(first) == len(keys):
                 break
             await asyncio.sleep(0.1)
-        rss = {r.identity: r.rss() / 2**20 for r in fleet if r is not victim}
+        rss = {r.identity: r.rss() / 2**20 for r in alive}
     finally:
-        for replica in fleet:
-            replica.stop()
+        for one in fleet:
+            one.stop()
     log = work / f"{sharder}.log"
     moves = stamps(log, rf"\(from {victim.identity}\)")
     gone = stamps(log, f"shard {victim.identity} (gone|stopped)")
@@ -159,7 +136,6 @@ async def main() -> None:
     parser.add_argument("--src", help="kubeloop sources for the replicas (default: this checkout's)")
     parser.add_argument("--logs", type=Path, help="copy the replicas' logs and records here")
     args = parser.parse_args()
-    held_to(args.src)
     load = os.getloadavg()[0]
     plane = ControlPlane(
         ControlPlaneOptions(service_cluster_ip_range="10.0.0.0/16", start_timeout=120)
@@ -175,7 +151,7 @@ async def main() -> None:
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
             result = await patch_rate(api, "failover")
             try:
-                result.update(await failover(api, plane.kubeconfig, args.apps, args.replicas, work))
+                result.update(await failover(api, plane.kubeconfig, args.apps, args.replicas, work, args.src))
             finally:
                 if args.logs:
                     shutil.copytree(work, args.logs, dirs_exist_ok=True)

@@ -21,27 +21,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
-from kubeloop.testing.process import http_ok
+from kubeloop.testing.replicas import Replica, adoption, first_starts
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "appservice"
@@ -51,84 +44,22 @@ SHARD = f"shard.kubeloop.io/{NAME}"
 LEASE = {"lease_duration": 6.0, "renew_deadline": 4.0, "retry_period": 1.0}
 
 
-@dataclass
-class Replica:
-    identity: str
-    kubeconfig: Path
-    namespace: str
-    directory: Path
-    sharded: bool
-    metrics_port: int | None = None
-    probe_port: int | None = None
-    """The ports its servers bound (it asks for port 0), read from its own log by ``ready``: a port
-    picked free beforehand could be taken by another process meanwhile, which would answer for it."""
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.directory / f"{self.identity}.log"
-
-    @property
-    def record(self) -> Path:
-        return self.directory / f"{self.identity}.jsonl"
-
-    def start(self) -> None:
-        argv = [
-            sys.executable, "-m", "kubeloop.cli.main", "run", "recorded_operator:operator",
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-            "--leader-election-namespace", self.namespace,
-            *(f"--{k.replace('_', '-')}={v}" for k, v in LEASE.items()),
-            "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
-            *(["--shards", "auto"] if self.sharded else []),
-        ]  # fmt: skip
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e")]),
-            "KUBELOOP_RECORD_DELAY": "0.05",
-            "KUBELOOP_RECORD": str(self.record),
-            "KUBELOOP_SHARD_IDENTITY": self.identity,
-        }
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    async def ready(self) -> None:
-        while self.probe_port is None or not await asyncio.to_thread(
-            http_ok, f"http://127.0.0.1:{self.probe_port}/readyz"
-        ):
-            if self.proc is None or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.identity} exited")
-            text = self.log.read_text(errors="replace") if self.log.exists() else ""
-            ports = dict(re.findall(r"(\w+)Server serving on \S+ \(port (\d+)\)", text))
-            if "Probe" in ports and "Metrics" in ports:
-                self.probe_port, self.metrics_port = int(ports["Probe"]), int(ports["Metrics"])
-            await asyncio.sleep(0.2)
-
-    def rss(self) -> int:
-        assert self.proc is not None
-        return int(psutil.Process(self.proc.pid).memory_info().rss)
-
-    def requests(self) -> float:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("rest_client_requests_total{")
-        )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def recorded_replica(
+    identity: str, kubeconfig: Path, namespace: str, directory: Path, sharded: bool, src: str | None = None
+) -> Replica:
+    """One replica of the recorded AppService operator (reconciles wait 50 ms and are recorded), with
+    ``--shards auto`` if ``sharded``; ``src``: the kubeloop sources it imports, if not this checkout's."""
+    args = [
+        *(f"--{k.replace('_', '-')}={v}" for k, v in LEASE.items()),
+        *(["--shards", "auto"] if sharded else []),
+    ]
+    path = [*([src] if src else []), str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e")]
+    env = {
+        "PYTHONPATH": os.pathsep.join(path),
+        "KUBELOOP_RECORD_DELAY": "0.05",
+        "KUBELOOP_RECORD": str(directory / f"{identity}.jsonl"),
+    }
+    return Replica(identity, "recorded_operator:operator", kubeconfig, namespace, directory, args, env)
 
 
 async def converged(api: Client, namespace: str, image: str, count: int) -> bool:
@@ -182,51 +113,39 @@ async def create_apps(api: Client, namespace: str, names: list[str]) -> None:
     )
 
 
-def stamp_after(log: Path, offset: int, text: str) -> float | None:
-    """The wall time of the first line of ``log`` after its byte ``offset`` that contains ``text``."""
-    with log.open("rb") as f:
-        f.seek(offset)
-        tail = f.read().decode(errors="replace")
-    line = next((line for line in tail.splitlines() if text in line), None)
-    return None if line is None else dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+async def clean(api: Client, kubectl: Kubectl, namespace: str) -> None:
+    """Delete what a configuration made in ``namespace``, then the namespace: its objects one by one,
+    as this control plane runs no controller manager (no namespace controller, no garbage collector),
+    and its NodePort Services hold ports of the one range every configuration allocates from."""
+    for kind in (APPS, "deployments.apps", "services"):
+        names = [o["metadata"]["name"] async for o in api.list_items(kind, namespace=namespace)]
+        await gather_limited([api.delete(kind, n, namespace=namespace) for n in names])
+    kubectl("delete", "namespace", namespace, "--wait=false")
 
 
-def first_starts(replicas: list[Replica], keys: set[str], after: float) -> dict[str, float]:
-    """Each of ``keys`` that one of ``replicas`` started reconciling after ``after``: when it first did."""
-    first: dict[str, float] = {}
-    for replica in replicas:
-        if not replica.record.exists():
-            continue
-        for line in replica.record.read_text().splitlines():
-            event = json.loads(line)
-            if event["what"] == "start" and event["key"] in keys and event["at"] > after:
-                first[event["key"]] = min(event["at"], first.get(event["key"], event["at"]))
-    return first
-
-
-async def floor(kubectl: Kubectl, kubeconfig: Path, work: Path) -> dict[str, Any]:
+async def floor(api: Client, kubectl: Kubectl, kubeconfig: Path, work: Path) -> dict[str, Any]:
     """The idle floor: one sharded replica with no apps (interpreter, libraries, empty caches, its
     Leases), once ready and 10 s later: the part of a replica's memory that sharding cannot divide."""
     namespace = "bench-floor"
     kubectl("create", "namespace", namespace)
     directory = work / namespace
     directory.mkdir(exist_ok=True)
-    replica = Replica("r1", kubeconfig, namespace, directory, True)
+    idle = recorded_replica("r1", kubeconfig, namespace, directory, True)
     try:
-        replica.start()
-        await replica.ready()
+        idle.start()
+        await idle.wait_ready(within=300)
         await asyncio.sleep(10)
         samples = []
         for _ in range(3):
-            samples.append(replica.rss() / 2**20)
+            samples.append(idle.rss() / 2**20)
             await asyncio.sleep(1)
         return {"floor": True, "rss_mib": [sorted(samples)[1]]}
     finally:
-        replica.stop()
-        kubectl("delete", "namespace", namespace, "--wait=false")
+        idle.stop()
+        await clean(api, kubectl, namespace)
 
 
-async def server_limit(api: Client, kubectl: Kubectl, count: int = 400) -> dict[str, Any]:
+async def server_limit(api: Client, kubectl: Kubectl, count: int) -> dict[str, Any]:
     """The control plane's own limit for the reconciles' writes: ``count`` apps' children (a
     Deployment and a Service each, as the reconcile applies them) applied by one client with no QPS
     limit, 32 at a time, after an image change (the Deployment changes, the Service does not): apps
@@ -276,7 +195,7 @@ async def server_limit(api: Client, kubectl: Kubectl, count: int = 400) -> dict[
         )
         took = time.monotonic() - began
     finally:
-        kubectl("delete", "namespace", namespace, "--wait=false")
+        await clean(api, kubectl, namespace)
     return {"limit": True, "apps": count, "apps_per_s": count / took, "requests_per_s": 2 * count / took}
 
 
@@ -289,17 +208,19 @@ async def configuration(
     directory.mkdir(exist_ok=True)
     names = [f"app-{i}" for i in range(apps)]
     await create_apps(api, namespace, names)
-    fleet = [Replica(f"r{i}", kubeconfig, namespace, directory, sharded) for i in range(1, replicas + 1)]
+    fleet = [
+        recorded_replica(f"r{i}", kubeconfig, namespace, directory, sharded) for i in range(1, replicas + 1)
+    ]
     result: dict[str, Any] = {"replicas": replicas, "sharded": sharded, "apps": apps}
     result["load_before"] = os.getloadavg()[0]
     try:
         began = time.monotonic()
         for replica in fleet:
             replica.start()
-        await asyncio.gather(*(r.ready() for r in fleet))
+        await asyncio.gather(*(r.wait_ready(within=300) for r in fleet))
         await wait(lambda: converged(api, namespace, "nginx:1.27", apps), "first converge")
         result["start_s"] = time.monotonic() - began
-        requests_before = sum(r.requests() for r in fleet)
+        requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
         await gather_limited(
             [api.patch(APPS, n, {"spec": {"image": "nginx:1.28"}}, namespace=namespace) for n in names]
         )
@@ -307,7 +228,9 @@ async def configuration(
             lambda: converged(api, namespace, "nginx:1.28", apps), "update converge"
         )
         result["throughput"] = apps / result["update_s"]
-        result["requests_update"] = sum(r.requests() for r in fleet) - requests_before
+        result["requests_update"] = (
+            sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
+        )
         result["rss_mib"] = [r.rss() / 2**20 for r in fleet]
         result["load_after"] = os.getloadavg()[0]
         if sharded and replicas >= 2:
@@ -319,22 +242,17 @@ async def configuration(
             keys = {
                 f"{namespace}/{n}" for n, o in (await owners(api, namespace)).items() if o == victim.identity
             }
-            offsets = {r.identity: r.log.stat().st_size for r in alive}
+            offsets = {r.identity: r.log_size() for r in alive}
             victim.kill()
-            killed = time.time()
+            killed = victim.killed_at or time.time()
 
             async def adopted() -> bool:
-                return any(
-                    stamp_after(r.log, offsets[r.identity], f"adopted shard {victim.identity}:")
-                    for r in alive
-                )
+                return adoption(alive, victim.identity, offsets) is not None
 
             await wait(adopted, "adopted", within=300)
-            stamps = [
-                stamp_after(r.log, offsets[r.identity], f"adopted shard {victim.identity}:") for r in alive
-            ]
+            _, adopted_at = adoption(alive, victim.identity, offsets) or (0, 0.0)
             result["failover_apps"] = len(keys)
-            result["failover_adopted_s"] = min(t for t in stamps if t is not None) - killed
+            result["failover_adopted_s"] = adopted_at - killed
 
             async def reassigned() -> bool:
                 found = await owners(api, namespace)
@@ -349,9 +267,9 @@ async def configuration(
             await wait(reconciled, "each reconciled", within=600)
             result["failover_reconciled_s"] = max(first_starts(alive, keys, killed).values()) - killed
     finally:
-        for replica in fleet:
-            replica.stop()
-        kubectl("delete", "namespace", namespace, "--wait=false")
+        for one in fleet:
+            one.stop()
+        await clean(api, kubectl, namespace)
         # Leases a replica could not renew within the renew deadline (its controllers stopped and
         # restarted): none on a machine that keeps up; many where it is starved of CPU.
         result["leases_lost"] = sum(
@@ -507,9 +425,9 @@ async def main() -> None:
             for config in args.configs.split(","):
                 began = time.monotonic()
                 if config == "floor":
-                    result = await floor(kubectl, plane.kubeconfig, work)
+                    result = await floor(api, kubectl, plane.kubeconfig, work)
                 elif config == "limit":
-                    result = await server_limit(api, kubectl)
+                    result = await server_limit(api, kubectl, args.apps)
                 else:
                     replicas, sharded = PLANS.get(config) or (int(config), True)
                     result = await configuration(

@@ -27,7 +27,7 @@ import yaml
 from kubeloop.client import AlreadyExistsError, Client, GoneError, NotFoundError
 from kubeloop.errors import KubeloopError
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
-from kubeloop.testing.process import free_port, http_ok
+from kubeloop.testing.process import free_port, http_ok, terminate
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "appservice"
@@ -326,16 +326,9 @@ class OperatorProcess:
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM and wait ``grace`` s, then SIGKILL; the exit code (None if it had to be killed).
         Idempotent."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.ended_by_us = True
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
+        if self.proc is not None and self.proc.poll() is None:
+            self.ended_by_us = True
+        return terminate(self.proc, grace)
 
     def exited_on_its_own(self) -> bool:
         return self.proc is not None and self.proc.poll() is not None and not self.ended_by_us

@@ -29,12 +29,8 @@ import contextlib
 import itertools
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +42,7 @@ from appservice_operator.api.app_v1 import AppService
 from kubeloop import crd
 from kubeloop.client import ApiError, Client, ClientSettings
 from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until
-from kubeloop.testing.process import http_ok
+from kubeloop.testing.replicas import Replica, adoption, first_starts, overlaps
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "appservice"
@@ -79,129 +75,30 @@ SHORT = Form(12, 0.3)
 LONG = Form(2000 if FULL else 30, 1.0)
 
 
-@dataclass
-class Replica:
-    """One operator process: ``kubeloop run recorded_operator:operator --shards auto``."""
-
-    identity: str
-    kubeconfig: Path
-    namespace: str
-    directory: Path
-    delay: float = 1.0
-    skew: float = 0.0
-    qps: float = 0.0
-    relabel_qps: float | None = None
-    probe_port: int | None = None
-    """The port its probe server bound (it asks for port 0), read from its own log by ``wait_ready``:
-    a port picked free beforehand could be taken by another process meanwhile, whose /readyz would
-    answer for it."""
-    proc: subprocess.Popen[bytes] | None = None
-    killed_at: float | None = None
-    _log_start: int = 0
-
-    @property
-    def record(self) -> Path:
-        return self.directory / f"{self.identity}.jsonl"
-
-    @property
-    def log(self) -> Path:
-        return self.directory / f"{self.identity}.log"
-
-    def start(self) -> None:
-        argv = [
-            sys.executable, "-m", "kubeloop.cli.main", "run", "recorded_operator:operator",
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace, "--shards", "auto",
-            "--leader-election-namespace", self.namespace, "--lease-duration", str(LEASE_DURATION),
-            "--renew-deadline", str(RENEW_DEADLINE), "--retry-period", str(RETRY),
-            "--metrics-bind-address", "0", "--health-probe-bind-address", "127.0.0.1:0",
-        ]  # fmt: skip
-        if self.relabel_qps is not None:
-            argv += ["--shard-relabel-qps", str(self.relabel_qps)]
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(Path(__file__).parent)]),
-            "KUBELOOP_RECORD": str(self.record),
-            "KUBELOOP_RECORD_DELAY": str(self.delay),
-            "KUBELOOP_RECORD_CLOCK_SKEW": str(self.skew),
-            "KUBELOOP_RECORD_QPS": str(self.qps),
-            "KUBELOOP_SHARD_IDENTITY": self.identity,
-        }
-        env.pop("KUBECONFIG", None)
-        self._log_start = self.log_size()
-        self.probe_port = None
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-    async def wait_ready(self, within: float = 60.0) -> None:
-        deadline = time.monotonic() + within
-        while self.probe_port is None or not await asyncio.to_thread(
-            http_ok, f"http://127.0.0.1:{self.probe_port}/readyz"
-        ):
-            if self.probe_port is None and (line := self.logged("ProbeServer serving on", self._log_start)):
-                self.probe_port = int(re.findall(r"\(port (\d+)\)", line)[0])
-            assert self.proc is not None
-            assert self.proc.poll() is None, f"{self.identity} exited: {self.tail()}"
-            assert time.monotonic() < deadline, f"{self.identity} not ready: {self.tail()}"
-            await asyncio.sleep(0.2)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-        self.killed_at = time.time()
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return None
-
-    def log_size(self) -> int:
-        return self.log.stat().st_size if self.log.exists() else 0
-
-    def logged(self, text: str, since: int = 0) -> str | None:
-        """The first line of this replica's log after its byte ``since`` that contains ``text``."""
-        if not self.log.exists():
-            return None
-        with self.log.open("rb") as log:
-            log.seek(since)
-            tail = log.read().decode(errors="replace")
-        return next((line for line in tail.splitlines() if text in line), None)
-
-    def tail(self, lines: int = 20) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
-def overlaps(replicas: list[Replica]) -> tuple[int, list[str]]:
-    """Every reconcile's interval per object from all records (a reconcile of a killed replica that
-    has no end lasted until the kill), and the pairs of intervals of one object that overlap."""
-    intervals: dict[str, list[tuple[float, float, str]]] = defaultdict(list)
-    count = 0
-    for replica in replicas:
-        open_: dict[str, float] = {}
-        if not replica.record.exists():
-            continue
-        for line in replica.record.read_text().splitlines():
-            event = json.loads(line)
-            if event["what"] == "start":
-                open_[event["key"]] = event["at"]
-            else:
-                intervals[event["key"]].append((open_.pop(event["key"]), event["at"], replica.identity))
-                count += 1
-        for key, started in open_.items():
-            intervals[key].append((started, replica.killed_at or time.time(), replica.identity))
-    found = []
-    for key, spans in intervals.items():
-        spans.sort()
-        for (s1, e1, r1), (s2, e2, r2) in itertools.pairwise(spans):
-            if s2 < e1:
-                found.append(f"{key}: {r1} [{s1:.3f}, {e1:.3f}] and {r2} [{s2:.3f}, {e2:.3f}]")
-    return count, found
+def recorded_replica(
+    identity: str,
+    kubeconfig: Path,
+    namespace: str,
+    directory: Path,
+    delay: float = 1.0,
+    skew: float = 0.0,
+    relabel_qps: float | None = None,
+) -> Replica:
+    """One operator process, ``kubeloop run recorded_operator:operator --shards auto``, its reconciles
+    waiting ``delay`` s and recorded, its wall clock ``skew`` s off (see recorded_operator.py)."""
+    args = [
+        "--shards", "auto", "--lease-duration", str(LEASE_DURATION),
+        "--renew-deadline", str(RENEW_DEADLINE), "--retry-period", str(RETRY),
+    ]  # fmt: skip
+    if relabel_qps is not None:
+        args += ["--shard-relabel-qps", str(relabel_qps)]
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(Path(__file__).parent)]),
+        "KUBELOOP_RECORD": str(directory / f"{identity}.jsonl"),
+        "KUBELOOP_RECORD_DELAY": str(delay),
+        "KUBELOOP_RECORD_CLOCK_SKEW": str(skew),
+    }
+    return Replica(identity, "recorded_operator:operator", kubeconfig, namespace, directory, args, env)
 
 
 def app(name: str, namespace: str, image: str) -> dict[str, Any]:
@@ -331,7 +228,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
     await asyncio.gather(*(create(n) for n in fleet.names))
     # r2's wall clock runs 5 s ahead, r3's 5 s behind: the Leases they write carry skewed times.
     replicas = [
-        Replica(f"r{i}", kubeconfig, namespace, tmp_path, form.delay, skew)
+        recorded_replica(f"r{i}", kubeconfig, namespace, tmp_path, form.delay, skew)
         for i, skew in ((1, 0.0), (2, 5.0), (3, -5.0))
     ]
     phases: dict[str, float] = {}
@@ -375,7 +272,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
         churn = asyncio.create_task(fleet.churn())
         # The fourth replica of step 3 starts now (a process takes 20-30 s to start here): it may
         # join while the victim's apps are being moved, a hand-off on top of a failover.
-        added = Replica("r4", kubeconfig, namespace, tmp_path, form.delay)
+        added = recorded_replica("r4", kubeconfig, namespace, tmp_path, form.delay)
         replicas.append(added)
         added.start()
         since = {r.identity: r.log_size() for r in replicas}
@@ -394,7 +291,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
             interval=0.5,
             what=f"{victim.identity}'s apps each reconciled by another",
         )
-        reconciled = max(_first_starts(alive, theirs, killed).values()) - killed
+        reconciled = max(first_starts(alive, theirs, killed).values()) - killed
         await until(
             lambda: _all_owned(fleet, survivors | {"r4"}),
             within=LEASE_DURATION + 10 + form.count / 20,
@@ -463,7 +360,7 @@ async def test_replicas_share_the_apps_and_no_app_is_ever_reconciled_by_two_at_o
             interval=0.5,
             what="all apps reconciled by the last replica",
         )
-        scaled_reconciled = max(_first_starts([last], theirs, stopping).values()) - stopping
+        scaled_reconciled = max(first_starts([last], theirs, stopping).values()) - stopping
         await until(
             lambda: _all_owned(fleet, {last.identity}),
             within=LEASE_DURATION + form.count / 20,
@@ -516,7 +413,8 @@ async def test_a_killed_replica_s_apps_are_adopted_within_its_lease_and_2_s_howe
     fleet = Fleet(api, namespace, [f"app-{i}" for i in range(FAILOVER_APPS)])
     await asyncio.gather(*(api.create(app(n, namespace, "nginx:1.27")) for n in fleet.names))
     replicas = [
-        Replica(f"r{i}", kubeconfig, namespace, tmp_path, 0.0, relabel_qps=RELABEL_QPS) for i in (1, 2)
+        recorded_replica(f"r{i}", kubeconfig, namespace, tmp_path, 0.0, relabel_qps=RELABEL_QPS)
+        for i in (1, 2)
     ]
     try:
         for replica in replicas:
@@ -534,12 +432,7 @@ async def test_a_killed_replica_s_apps_are_adopted_within_its_lease_and_2_s_howe
 
         def picked_up() -> dict[str, float]:
             """Each of the victim's apps: when the survivor first started reconciling it after the kill."""
-            first: dict[str, float] = {}
-            for line in survivor.record.read_text().splitlines():
-                event = json.loads(line)
-                if event["what"] == "start" and event["key"] in keys and event["at"] > killed:
-                    first.setdefault(event["key"], event["at"] - killed)
-            return first
+            return {key: at - killed for key, at in first_starts([survivor], keys, killed).items()}
 
         async def all_picked_up() -> bool:
             return len(picked_up()) == len(keys)
@@ -592,12 +485,8 @@ async def _adopted(
     deadline = time.monotonic() + within
     while len(found) < len(stopped):
         for shard in set(stopped) - set(found):
-            for replica in alive:
-                line = replica.logged(f"adopted shard {shard}:", since.get(replica.identity, 0))
-                if line is not None:
-                    count = int(re.findall(r"adopted shard \S+: (\d+) object", line)[0])
-                    found[shard] = (count, _logged_at(line))
-                    break
+            if (adopted := adoption(alive, shard, since)) is not None:
+                found[shard] = adopted
         missing = sorted(set(stopped) - set(found))
         assert not missing or time.monotonic() < deadline, f"{missing} not adopted within {within:.0f} s"
         if missing:
@@ -613,27 +502,8 @@ async def _adopted(
     return took
 
 
-def _logged_at(line: str) -> float:
-    """The time of a replica's log line (``2026-12-06 04:50:35,123 INFO ...``: its local time, to the ms)."""
-    stamp, millis = line[:23].split(",")
-    return time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")) + int(millis) / 1000
-
-
-def _first_starts(replicas: list[Replica], keys: set[str], after: float) -> dict[str, float]:
-    """Each of ``keys`` that one of ``replicas`` started reconciling after ``after``: when it first did."""
-    first: dict[str, float] = {}
-    for replica in replicas:
-        if not replica.record.exists():
-            continue
-        for line in replica.record.read_text().splitlines():
-            event = json.loads(line)
-            if event["what"] == "start" and event["key"] in keys and event["at"] > after:
-                first[event["key"]] = min(event["at"], first.get(event["key"], event["at"]))
-    return first
-
-
 async def _all_started(replicas: list[Replica], keys: set[str], after: float) -> bool:
-    return len(_first_starts(replicas, keys, after)) == len(keys)
+    return len(first_starts(replicas, keys, after)) == len(keys)
 
 
 async def _all_owned(fleet: Fleet, shards: set[str]) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kubeloop.errors import ComponentError
 
-__all__ = ["ManagedProcess", "free_port", "http_ok", "port_in_use"]
+__all__ = ["ManagedProcess", "free_port", "http_ok", "port_in_use", "terminate"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -61,6 +61,20 @@ def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.
             return bool(resp.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
+
+
+def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 30.0) -> int | None:
+    """SIGTERM ``proc`` and wait ``grace`` seconds, then SIGKILL it: its exit code (None if it had to
+    be killed or was never started). Idempotent."""
+    if proc is None or proc.poll() is not None:
+        return None if proc is None else proc.returncode
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
 
 
 class ManagedProcess:
