@@ -52,11 +52,11 @@ import socket
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeloop.cache import Informer, InformerOptions, Obj, key_of
+from kubeloop.cache import Informer, InformerOptions, Obj, key_of, strip_managed_fields
 from kubeloop.client import (
     AlreadyExistsError,
     ApiResource,
@@ -330,8 +330,11 @@ class Sharder:
         self.labels = ShardLabels(name)
         self.options = options
         self.membership = membership
+        # Only labels, annotations and resourceVersions are read here: the managedFields, most of
+        # these objects' metadata (1,000 AppServices' as stored: 4.2 MiB with, 1.15 MiB without), go.
+        scope = InformerOptions(metadata_only=True, transform=strip_managed_fields)
         self.informers = [
-            Informer(client, resource, InformerOptions(metadata_only=True, namespaces=namespaces))
+            Informer(client, resource, replace(scope, namespaces=namespaces))
             for resource, namespaces in resources
         ]
         self._dirty = asyncio.Event()
