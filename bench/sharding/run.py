@@ -202,7 +202,7 @@ async def server_limit(api: Client, kubectl: Kubectl, count: int) -> dict[str, A
 async def configuration(
     api: Client, kubectl: Kubectl, kubeconfig: Path, apps: int, replicas: int, sharded: bool, work: Path
 ) -> dict[str, Any]:
-    namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}"
+    namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}-{apps}"
     kubectl("create", "namespace", namespace)
     directory = work / namespace
     directory.mkdir(exist_ok=True)
@@ -232,12 +232,14 @@ async def configuration(
             sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
         )
         result["rss_mib"] = [r.rss() / 2**20 for r in fleet]
+        if sharded:
+            lease = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
+            result["sharder"] = lease["spec"]["holderIdentity"]
         result["load_after"] = os.getloadavg()[0]
         if sharded and replicas >= 2:
             # SIGKILL a replica that does not run the sharder (the sharder's own failover adds the
             # sharder's election and its first listing of every app; the e2e test covers that one).
-            lease = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
-            victim = next(r for r in reversed(fleet) if r.identity != lease["spec"]["holderIdentity"])
+            victim = next(r for r in reversed(fleet) if r.identity != result["sharder"])
             alive = [r for r in fleet if r is not victim]
             keys = {
                 f"{namespace}/{n}" for n, o in (await owners(api, namespace)).items() if o == victim.identity
@@ -290,14 +292,27 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    size = max(r["apps"] for r in results if "sharded" in r)
+
     def kind(r: dict[str, Any]) -> Any:
-        return "floor" if r.get("floor") else "limit" if r.get("limit") else (r["replicas"], r["sharded"])
+        if r.get("floor") or r.get("limit"):
+            return "floor" if r.get("floor") else "limit"
+        return (r["replicas"], r["sharded"]) if r["apps"] == size else ("apps", r["apps"])
 
     last = {kind(r): r for r in results}
     idle = last["floor"]["rss_mib"][0] if "floor" in last else 0.0
     limit = last.get("limit")
     base = last[(1, False)]
-    runs = [last[k] for k in sorted(k for k in last if isinstance(k, tuple)) if k != (1, False)]
+    runs = [
+        last[k] for k in sorted(k for k in last if isinstance(k, tuple) and k[0] != "apps") if k != (1, False)
+    ]
+    held = sorted((r for k, r in last.items() if k == (1, False) or k[0] == "apps"), key=lambda r: r["apps"])
+    sizes = [
+        "One replica, not sharded, by the apps it holds (what a sharded replica's share would cost it"
+        " alone; no sharder): apps, RSS, over the floor (MiB): "
+        + "; ".join(f"{r['apps']}: {r['rss_mib'][0]:.0f}, {r['rss_mib'][0] - idle:.0f}" for r in held)
+        + ".",
+    ]
     runs = [base, *runs]
     apps = base["apps"]
     rows = [
@@ -364,6 +379,8 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         "",
         "![throughput and memory per replica](sharding.png)",
         "",
+        *(sizes if len(held) > 1 else []),
+        *([""] if len(held) > 1 else []),
         "- *converge after an update*: every app's image changed at once, until every Deployment has it;",
         "  *throughput*: apps / that time."
         + (
@@ -400,7 +417,7 @@ async def main() -> None:
         "--configs",
         default="floor,limit,single,1,2,4",
         help="what to run, in order: floor (an idle replica), limit (the control plane's own), "
-        "single (one, not sharded), N (N sharded)",
+        "single (one, not sharded), N (N sharded); a configuration/K (e.g. single/250) over K apps",
     )
     parser.add_argument("--results", type=Path, help="append each result here as a JSON line")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
@@ -429,9 +446,10 @@ async def main() -> None:
                 elif config == "limit":
                     result = await server_limit(api, kubectl, args.apps)
                 else:
-                    replicas, sharded = PLANS.get(config) or (int(config), True)
+                    name, _, apps = config.partition("/")
+                    replicas, sharded = PLANS.get(name) or (int(name), True)
                     result = await configuration(
-                        api, kubectl, plane.kubeconfig, args.apps, replicas, sharded, work
+                        api, kubectl, plane.kubeconfig, int(apps or args.apps), replicas, sharded, work
                     )
                 result.update(at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began)
                 print(json.dumps(result), flush=True)
