@@ -83,14 +83,11 @@ class Replica:
         """Until its /readyz answers 200; AssertionError (with its log's tail) if it exits first or
         is not ready ``within`` seconds."""
         deadline = time.monotonic() + within
-        while "Probe" not in self.ports or not await asyncio.to_thread(
+        while not {"Probe", "Metrics"} <= self.ports.keys() or not await asyncio.to_thread(
             http_ok, f"http://127.0.0.1:{self.ports['Probe']}/readyz"
         ):
-            if len(self.ports) < 2:
-                text = self._since(self._log_start)
-                self.ports = {
-                    k: int(v) for k, v in re.findall(r"(\w+)Server serving on \S+ \(port (\d+)\)", text)
-                }
+            found = re.findall(r"(\w+)Server serving on \S+ \(port (\d+)\)", self._since(self._log_start))
+            self.ports = {server: int(port) for server, port in found}
             assert self.proc is not None
             assert self.proc.poll() is None, f"{self.identity} exited: {self.tail()}"
             assert time.monotonic() < deadline, f"{self.identity} not ready: {self.tail()}"
