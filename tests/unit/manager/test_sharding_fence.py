@@ -104,3 +104,20 @@ async def test_an_adopted_object_the_ring_gives_to_another_replica_goes_there_th
     assert relabelled
     assert len(drained) + len(relabelled) == 40
     assert all(patch["metadata"]["labels"].get(SHARD) in (None, "a") for _, patch in server.patched)
+
+
+async def test_the_sharder_keeps_of_each_object_what_it_reads_and_not_its_managed_fields() -> None:
+    # It holds every sharded object (a replica holds only its share): their managedFields, most of
+    # their metadata, would be its largest cost beyond a replica's.
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    sharder = Sharder(_Server(), "op", [(APPS, ())], ShardingOptions(identity="a", clock=clock), members)  # type: ignore[arg-type]
+    obj = app("app-0", "a")
+    obj["metadata"]["managedFields"] = [
+        {"manager": "kubeloop", "operation": "Update", "fieldsV1": {"f:spec": {}}}
+    ]
+    obj["spec"] = {"size": 1}
+    sharder.informers[0].observe(obj)
+    [kept] = sharder.informers[0].list()
+    assert kept["metadata"] == {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
+    assert "spec" not in kept
