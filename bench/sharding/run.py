@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
 from kubeloop.testing.replicas import Replica, adoption, first_starts
@@ -145,12 +147,12 @@ async def floor(api: Client, kubectl: Kubectl, kubeconfig: Path, work: Path) -> 
         await clean(api, kubectl, namespace)
 
 
-async def server_limit(api: Client, kubectl: Kubectl, count: int) -> dict[str, Any]:
+async def server_limit(api: Client, plane: ControlPlane, count: int) -> dict[str, Any]:
     """The control plane's own limit for the reconciles' writes: ``count`` apps' children (a
     Deployment and a Service each, as the reconcile applies them) applied by one client with no QPS
     limit, 32 at a time, after an image change (the Deployment changes, the Service does not): apps
-    per second. No replica runs meanwhile."""
-    namespace = "bench-limit"
+    per second, and the CPU this client and the control plane used (cores). No replica runs meanwhile."""
+    namespace, kubectl = "bench-limit", Kubectl(plane.kubeconfig)
     kubectl("create", "namespace", namespace)
 
     def children(name: str, image: str) -> list[dict[str, Any]]:
@@ -185,6 +187,7 @@ async def server_limit(api: Client, kubectl: Kubectl, count: int) -> dict[str, A
                 for c in children(n, "nginx:1.27")
             ]
         )
+        cpu_before = cpu_seconds([os.getpid()]), cpu_seconds(list(plane.pids.values()))
         began = time.monotonic()
         await gather_limited(
             [
@@ -194,14 +197,46 @@ async def server_limit(api: Client, kubectl: Kubectl, count: int) -> dict[str, A
             ]
         )
         took = time.monotonic() - began
+        cpu = (
+            cpu_seconds([os.getpid()]) - cpu_before[0],
+            cpu_seconds(list(plane.pids.values())) - cpu_before[1],
+        )
     finally:
         await clean(api, kubectl, namespace)
-    return {"limit": True, "apps": count, "apps_per_s": count / took, "requests_per_s": 2 * count / took}
+    cores = {"client": cpu[0] / took, "control_plane": cpu[1] / took}
+    return {
+        "limit": True,
+        "apps": count,
+        "apps_per_s": count / took,
+        "requests_per_s": 2 * count / took,
+        "cores": cores,
+    }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of the processes ``pids`` so far (those gone count nothing)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 async def configuration(
-    api: Client, kubectl: Kubectl, kubeconfig: Path, apps: int, replicas: int, sharded: bool, work: Path
+    api: Client,
+    plane: ControlPlane,
+    apps: int,
+    replicas: int,
+    sharded: bool,
+    work: Path,
 ) -> dict[str, Any]:
+    """``replicas`` replicas (``sharded`` or not) over ``apps`` apps: converged from a standing start,
+    then after every image changed (with the CPU the replicas and the control plane used meanwhile:
+    on 2 cores, where the machine is the limit), then a failover."""
+    kubeconfig, kubectl = plane.kubeconfig, Kubectl(plane.kubeconfig)
     namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}-{apps}"
     kubectl("create", "namespace", namespace)
     directory = work / namespace
@@ -221,6 +256,8 @@ async def configuration(
         await wait(lambda: converged(api, namespace, "nginx:1.27", apps), "first converge")
         result["start_s"] = time.monotonic() - began
         requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
+        pids = [r.proc.pid for r in fleet if r.proc is not None]
+        cpu_before = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
         await gather_limited(
             [api.patch(APPS, n, {"spec": {"image": "nginx:1.28"}}, namespace=namespace) for n in names]
         )
@@ -228,6 +265,11 @@ async def configuration(
             lambda: converged(api, namespace, "nginx:1.28", apps), "update converge"
         )
         result["throughput"] = apps / result["update_s"]
+        cpu_after = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
+        result["cores_update"] = {
+            "replicas": (cpu_after[0] - cpu_before[0]) / result["update_s"],
+            "control_plane": (cpu_after[1] - cpu_before[1]) / result["update_s"],
+        }
         result["requests_update"] = (
             sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
         )
@@ -299,6 +341,10 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
             return "floor" if r.get("floor") else "limit"
         return (r["replicas"], r["sharded"]) if r["apps"] == size else ("apps", r["apps"])
 
+    def cores(r: dict[str, Any]) -> str:
+        used = r.get("cores_update")
+        return f"{used['replicas']:.2f} + {used['control_plane']:.2f}" if used else ""
+
     last = {kind(r): r for r in results}
     idle = last["floor"]["rss_mib"][0] if "floor" in last else 0.0
     limit = last.get("limit")
@@ -319,8 +365,9 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         "| replicas | converge from start | converge after an update | throughput (apps/s) | x one replica "
         "(goal ≥ 0.8 x N; the server's limit) | RSS per replica (MiB) | over the floor (MiB) | "
         "largest over the floor / goal ≤ 1.2/N x one replica's | requests for the update | "
-        "failover: adopted / each reconciled / all relabelled | shard Leases lost | load before → after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "failover: adopted / each reconciled / all relabelled | shard Leases lost | "
+        "cores busy in the update: replicas + control plane | load before → after |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         n = r["replicas"] if r["sharded"] else 1
@@ -344,7 +391,7 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         rows.append(
             f"| {label(r)} | {r['start_s']:.1f} s | {r['update_s']:.1f} s | {r['throughput']:.1f} | "
             f"{ratio:.2f}{goal} | {rss} | {over} | {memory} | {r['requests_update']:.0f} | {failover} | "
-            f"{r.get('leases_lost', '')} | {r['load_before']:.1f} → {r['load_after']:.1f} |"
+            f"{r.get('leases_lost', '')} | {cores(r)} | {r['load_before']:.1f} → {r['load_after']:.1f} |"
         )
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     sharded = [r for r in runs if r["sharded"]]
@@ -386,7 +433,14 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         + (
             f" The control plane's own limit for these writes: {limit['apps_per_s']:.0f} apps/s"
             f" ({limit['requests_per_s']:.0f} applies/s: {limit['apps']} apps' Deployment and Service applied"
-            " by one client, no QPS limit, 32 at a time, after an image change; no replica running)."
+            " by one client, no QPS limit, 32 at a time, after an image change; no replica running"
+            + (
+                f"; {limit['cores']['client']:.2f} + {limit['cores']['control_plane']:.2f} cores busy:"
+                " the client + the control plane"
+                if "cores" in limit
+                else ""
+            )
+            + ")."
             if limit
             else ""
         ),
@@ -444,13 +498,11 @@ async def main() -> None:
                 if config == "floor":
                     result = await floor(api, kubectl, plane.kubeconfig, work)
                 elif config == "limit":
-                    result = await server_limit(api, kubectl, args.apps)
+                    result = await server_limit(api, plane, args.apps)
                 else:
                     name, _, apps = config.partition("/")
                     replicas, sharded = PLANS.get(name) or (int(name), True)
-                    result = await configuration(
-                        api, kubectl, plane.kubeconfig, int(apps or args.apps), replicas, sharded, work
-                    )
+                    result = await configuration(api, plane, int(apps or args.apps), replicas, sharded, work)
                 result.update(at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began)
                 print(json.dumps(result), flush=True)
                 if args.results:
