@@ -26,10 +26,16 @@ QPS, BURST, WORKERS = 50, 100, 10  # kubeloop's defaults: qps 50, burst 100, 10 
 KNOBS = {
     "kubeloop": "as shipped: client QPS 50, burst 100, max_concurrent_reconciles 10 (its defaults)",
     "controller-runtime": f"--kube-api-qps {QPS} --kube-api-burst {BURST} --max-concurrent-reconciles "
-    f"{WORKERS} (its defaults: 20, 30, 1); --zap-log-level info (the scaffold's development logger "
-    "otherwise writes a debug line per child per reconcile)",
-    "kopf": f"settings.execution.max_workers = {WORKERS} (bench/operator/kopf_settings.py); no client QPS "
-    "knob (kopf and the kubernetes client do not limit); every object is handled concurrently",
+    f"{WORKERS} (the example's flags default to 0, which client-go reads as 5 and 10, and 1 worker; "
+    "controller-runtime's GetConfig alone sets no client-side limit since v0.21); the QPS limit is per "
+    "kind (its client makes a REST client, and client-go a token bucket, per kind when "
+    "rest.Config.RateLimiter is unset, as the scaffold leaves it); --zap-log-level info (the scaffold's "
+    "development logger otherwise writes a debug line per child per reconcile)",
+    "kopf": f"settings.execution.max_workers = {WORKERS} (bench/operator/kopf_settings.py: the thread pool "
+    "its sync handlers run in, as kopf's docs, Configuration, set it); settings.queueing.worker_limit (its "
+    "asyncio workers, one per object) unlimited as by default, so the threads bound the handlers; no "
+    "client-side QPS knob (kopf's own client and the official client do not limit); the official "
+    "client's connection pool 10 (its default, cpu_count x 5)",
     "floor": f"kubeloop's client at QPS {QPS}, burst {BURST}; {WORKERS} worker tasks",
 }
 

@@ -68,6 +68,8 @@ class Config:
     first_rep: int = 1  # the number of the first repetition (a run in parts: see --merge)
     profile: bool = False  # one more kubeloop run under cProfile: its time by layer
     settle: float | None = None  # at most this long for a run's namespace to go (default max(30, apps/10))
+    # What follows the converge in a run (a part of a run at 10,000 that must fit a lock turn: fewer)
+    phases: tuple[str, ...] = ("update", "latency", "cold")
 
 
 def app(name: str, namespace: str, size: int) -> dict[str, Any]:
@@ -191,16 +193,16 @@ async def latency(b: Bench, op: Operator, watch: Watch, namespace: str) -> Resul
     return {"samples": samples, **await span.end(Counter({"patch appservices": b.cfg.latency}))}
 
 
-async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch) -> tuple[Result, Operator]:
-    """The operator (stopped) restarted with N AppServices whose children exist and whose status the
-    harness cleared, so that every reconcile leaves a mark: process start to the first status written,
-    and to all N Ready again. Returns the new process, running."""
+async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch, size: int) -> tuple[Result, Operator]:
+    """The operator (stopped) restarted with N AppServices of ``size`` whose children exist and whose
+    status the harness cleared, so that every reconcile leaves a mark: process start to the first status
+    written, and to all N Ready again. Returns the new process, running."""
     names = [f"app-{i}" for i in range(b.cfg.apps)]
     clear = {"status": None}
     watch.reset(lambda obj: bool(obj.get("status")))
     await limited([b.api.patch(APPS, n, clear, namespace=namespace, subresource="status") for n in names])
     await watch.until(lambda: not watch.synced, 120, f"{impl}: status cleared")
-    watch.reset(lambda obj: is_ready(obj, 2))
+    watch.reset(lambda obj: is_ready(obj, size))
     op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}-cold.log")
     span = await Span.begin(b, op)
     started = op.start()
@@ -221,9 +223,10 @@ async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch) -> tuple
 async def one_run(
     b: Bench, impl: str, rep: int, keep: bool, profile: Path | None = None
 ) -> tuple[Result, Operator | None]:
-    """Start, converge, update storm, latency and cold start of one implementation; with ``keep`` the
-    restarted operator is left running (for the shared steady state) and returned; with ``profile``
-    the first process runs under cProfile (kubeloop only), its stats written there."""
+    """Start and converge of one implementation, then the update storm, latency and cold start (those
+    of ``phases``); with ``keep`` the operator is left running (for the shared steady state) and
+    returned; with ``profile`` the first process runs under cProfile (kubeloop only), its stats
+    written there."""
     namespace = f"{impl}-{rep}"
     b.kubectl("create", "namespace", namespace)
     op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log", profile=profile)
@@ -248,19 +251,27 @@ async def one_run(
 
             result["converge"] = await phase(b, op, namespace, create, 1, "create appservices")
             log(f"{impl} rep {rep} converge: {result['converge']['seconds']:.1f} s")
-            result["update"] = await phase(b, op, namespace, storm, 2, "patch appservices")
-            log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
-            await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the storm's tail (status echoes) settles
-            result["latency"] = await latency(b, op, watch, namespace)
-            log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
+            size = 1
+            if "update" in b.cfg.phases:
+                result["update"] = await phase(b, op, namespace, storm, 2, "patch appservices")
+                log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
+                size = 2
+            await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the tail (status echoes) settles
+            if "latency" in b.cfg.phases:
+                result["latency"] = await latency(b, op, watch, namespace)
+                log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
             result["cpu_total_s"], result["peak_rss"], result["rss"] = op.cpu(), op.peak_rss(), op.rss
             sampler.cancel()
-            op.stop()
-            result["cold"], live = await cold_start(b, impl, namespace, watch)
-            log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
+            if "cold" in b.cfg.phases:
+                op.stop()
+                result["cold"], live = await cold_start(b, impl, namespace, watch, size)
+                log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
+            elif keep:
+                live = op  # no restart: the steady state follows with this process
     finally:
         sampler.cancel()
-        op.stop()
+        if op is not live:
+            op.stop()
         if not keep or live is None:
             if live is not None:
                 live.stop()
@@ -349,6 +360,8 @@ async def run(cfg: Config) -> dict[str, Any]:
             apiserver_args=(
                 f"--audit-policy-file={policy}",
                 f"--audit-log-path={audit_log}",
+                # never rotated (its default: at 100 MB, which three kopf runs at 1,000 reach)
+                "--audit-log-maxsize=1000000",
                 "--service-node-port-range=30000-39999",
             ),
             # kube-controller-manager's client at 20 QPS would pace every implementation alike.
@@ -369,7 +382,9 @@ async def run(cfg: Config) -> dict[str, Any]:
                 last = rep == cfg.first_rep + cfg.reps - 1
                 live: Live = {}
 
-                async def one(impl: str, rep: int = rep, last: bool = last, live: Live = live) -> None:
+                async def one(
+                    impl: str, rep: int = rep, last: bool = last, live: Live = live, final: bool = False
+                ) -> None:
                     loads.append(os.getloadavg()[0])
                     log(f"rep {rep}: {impl}")
                     try:
@@ -382,15 +397,18 @@ async def run(cfg: Config) -> dict[str, Any]:
                     except (RuntimeError, TimeoutError) as exc:  # reported as failed; the others go on
                         log(f"{impl} rep {rep} failed: {exc}")
                         failures.append({"impl": impl, "rep": rep, "error": str(exc)[-2000:]})
-                    if not (last and cfg.idle > 0):  # the garbage collector's work on N AppServices' children
+                    # The garbage collector's work on N AppServices' children, before the next run (none
+                    # after the last: the control plane stops).
+                    if not (last and cfg.idle > 0) and not final:
                         settle = cfg.settle if cfg.settle is not None else max(30.0, cfg.apps / 10)
                         await wait_gone(kubectl, f"{impl}-{rep}", settle)
 
                 if cfg.concurrent:
                     await asyncio.gather(*(one(impl) for impl in order(cfg, rep)))
                 else:
-                    for impl in order(cfg, rep):
-                        await one(impl)
+                    impls = order(cfg, rep)
+                    for impl in impls:
+                        await one(impl, final=last and not cfg.profile and impl == impls[-1])
                 try:
                     if live:
                         await steady_state(b, live)
@@ -436,11 +454,15 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     if len(parts) == 1:
         return parts[0]
     first = parts[0]
+    if len({p["config"]["apps"] for p in parts}) > 1:
+        raise ValueError("the parts ran different numbers of AppServices")
     runs = [r for p in parts for r in p["runs"]]
     reps = len({r["rep"] for r in runs})
     kopf = len({r["rep"] for r in runs if r["impl"] == "kopf"})
+    impls = [i for i in IMPLS if any(r["impl"] == i for r in runs)]
+    idle = max(p["config"]["idle"] for p in parts)  # the part with the steady state
     return first | {
-        "config": first["config"] | {"reps": reps, "kopf_reps": kopf},
+        "config": first["config"] | {"reps": reps, "kopf_reps": kopf, "impls": impls, "idle": idle},
         "runs": runs,
         "failures": [f for p in parts for f in p["failures"]],
         "minutes": sum(p["minutes"] for p in parts),
@@ -472,6 +494,7 @@ def config(args: argparse.Namespace) -> Config:
         # Quick: a run's namespace is waited for at most 5 s, not 30: deleting 50 AppServices' children
         # is little work beside the next run, and the wait was 15-32 s after each of the 10 runs.
         settle=5.0 if quick else None,
+        phases=tuple(p for p in args.phases.split(",") if p),
     )
 
 
@@ -497,14 +520,22 @@ def main() -> None:
     )
     parser.add_argument("--results", type=Path, default=HERE / "last_results.json", help="JSON written")
     parser.add_argument("--first-rep", type=int, default=1, help="number of the first repetition")
+    parser.add_argument(
+        "--phases",
+        default="update,latency,cold",
+        help="what follows each converge: update, latency, cold (a part at 10,000 AppServices: fewer)",
+    )
     parser.add_argument("--render", type=Path, default=None, help="re-render a results JSON")
     parser.add_argument(
         "--merge", type=Path, nargs="+", default=None, help="render the runs of several results JSON as one"
     )
     parser.add_argument("--notes", type=Path, default=None, help="Markdown put under *Where the time goes*")
     args = parser.parse_args()
-    if args.render or args.merge:
-        results = merge([json.loads(path.read_text()) for path in args.merge or [args.render]])
+    if args.merge:  # the merged results are written too, for a later --render or --merge
+        results = merge([json.loads(path.read_text()) for path in args.merge])
+        args.results.write_text(json.dumps(results))
+    elif args.render:
+        results = json.loads(args.render.read_text())
     else:
         results = asyncio.run(run(config(args)))
         results["mode"] = "concurrent smoke" if args.concurrent else "quick" if args.quick else "full"
