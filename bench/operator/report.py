@@ -155,7 +155,8 @@ def plots(results: dict[str, Any], out: Path) -> None:
         ax.set(
             xlabel="seconds", ylabel="AppServices Ready", title=f"{phase} ({results['config']['apps']} apps)"
         )
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # none in a phase that no run had
+            ax.legend()
     fig.tight_layout()
     fig.savefig(out / "operator_converge.png", dpi=90)
     fig, ax = plt.subplots(figsize=(7, 4))
