@@ -12,7 +12,7 @@ empty role, one ``helm template`` of the chart. Writes docs/benchmarks/plugins.m
     .venv/bin/python bench/plugins/run.py [--apps 100] [--workers 4] [--plugins ansible,helm]
         [--impls kubeloop,operator-sdk] [--merge] [--out docs/benchmarks]
 
-``--merge`` keeps the results of the last runs (bench/plugins/last_results.json) for the operators not
+``--merge`` keeps the results of the last runs (bench/plugins/results.json, committed) for the operators not
 measured now, so that each can be measured in a locked run of its own and all reported as one.
 """
 
@@ -49,7 +49,7 @@ from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, until
 from kubeloop.testing.assets import find_binary
 
 ROOT = Path(__file__).parents[2]
-RESULTS = Path(__file__).with_name("last_results.json")
+RESULTS = Path(__file__).with_name("results.json")  # committed: --merge in a fresh clone keeps the rows
 LOGS = ROOT / "build" / "bench-plugins"  # each operator's log of the last run
 APPS = "app.example.com/v1/AppService"
 DEPLOYMENTS = "apps/v1/Deployment"

@@ -33,6 +33,15 @@ def helm() -> Path:
     return found
 
 
+@pytest.fixture(scope="module")
+def helm_server() -> Path:
+    found = find_binary("helm-server")
+    assert found is not None, (
+        "no helm-server in the kubeloop cache: run `kubeloop controlplane build helm-server`"
+    )
+    return found
+
+
 # The embedded server's run repeats the control plane's (about 30 s more): make test-long runs it; make
 # test runs its first step (test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release).
 @pytest.fixture(params=["controlplane", pytest.param("embedded", marks=pytest.mark.long)])
@@ -44,15 +53,17 @@ def kubeconfig(request: pytest.FixtureRequest) -> Path:
 
 
 async def test_chart_installs_upgrades_repairs_refuses_bad_values_and_uninstalls(
-    helm: Path, kubeconfig: Path, tmp_path: Path
+    helm: Path, helm_server: Path, kubeconfig: Path, tmp_path: Path
 ) -> None:
     kubectl = Kubectl(kubeconfig)
     install_crd(kubectl, CRD)
     with temporary_namespace(kubectl, "helm-appservice") as ns:
-        await _check(helm, kubeconfig, kubectl, ns, tmp_path)
+        await _check(helm, helm_server, kubeconfig, kubectl, ns, tmp_path)
 
 
-async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_path: Path) -> None:
+async def _check(
+    helm: Path, helm_server: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_path: Path
+) -> None:
     def helm_json(*args: str) -> list | dict:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         done = subprocess.run(
@@ -67,7 +78,11 @@ async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_pa
         return ((app() or {}).get("status") or {}).get("deployedRelease", {}).get("revision", 0)
 
     operator = HelmOperator(
-        EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
+        EXAMPLE / "watches.yaml",
+        helm=helm,
+        helm_server=helm_server,
+        name="appservice-operator",
+        work_dir=tmp_path,
     )
     async with run_operator(operator, kubeconfig):
         kubectl("apply", "-n", ns, "-f", str(SAMPLE))
@@ -127,14 +142,18 @@ async def _check(helm: Path, kubeconfig: Path, kubectl: Kubectl, ns: str, tmp_pa
 
 
 async def test_on_the_embedded_server_the_chart_installs_the_sample_as_a_release(
-    helm: Path, embedded_api_server: EmbeddedServer, tmp_path: Path
+    helm: Path, helm_server: Path, embedded_api_server: EmbeddedServer, tmp_path: Path
 ) -> None:
     """The short form of the embedded server's run (make test): the sample installed as release 1 in
     Helm's own release Secret, its children owned, Deployed."""
     kubectl = Kubectl(embedded_api_server.kubeconfig)
     install_crd(kubectl, CRD)
     operator = HelmOperator(
-        EXAMPLE / "watches.yaml", helm=helm, name="appservice-operator", work_dir=tmp_path
+        EXAMPLE / "watches.yaml",
+        helm=helm,
+        helm_server=helm_server,
+        name="appservice-operator",
+        work_dir=tmp_path,
     )
     async with run_operator(operator, embedded_api_server.kubeconfig):
         with temporary_namespace(kubectl, "helm-appservice") as ns:

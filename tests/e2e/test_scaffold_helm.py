@@ -92,8 +92,14 @@ async def test_scaffolded_helm_project_installs_its_sample_under_the_rbac_derive
     kubectl("apply", "-f", "-", input=json.dumps({**role, "rules": rules}))
     kubectl("create", "clusterrolebinding", user, f"--clusterrole={user}", f"--user={user}")
     try:
+        server = find_binary("helm-server")
+        assert server is not None, "no helm-server: run `kubeloop controlplane build helm-server`"
         operator = HelmOperator(
-            root / "watches.yaml", helm=helm, name="apps-operator", work_dir=tmp_path / "work"
+            root / "watches.yaml",
+            helm=helm,
+            helm_server=server,
+            name="apps-operator",
+            work_dir=tmp_path / "work",
         )
         async with run_operator(operator, control_plane.user_kubeconfig(user)):
             kubectl(

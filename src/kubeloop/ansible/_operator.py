@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,10 @@ class ProxiedOperator(Operator):
     def _new_proxy(self, client: Client) -> ApiProxy:
         raise NotImplementedError
 
+    def _behind_proxy(self) -> Sequence[AbstractAsyncContextManager[Any]]:
+        """Servers of the tool that talk through the proxy: started after it, stopped before it."""
+        return ()
+
     async def build(
         self,
         client: Client,
@@ -77,10 +82,11 @@ class ProxiedOperator(Operator):
         webhook_server: WebhookServer | None = None,
     ) -> Manager:
         """As ``Operator.build``, with the API proxy the tool talks to (run beside the controllers)."""
-        if self.proxy is not None:
-            self.servers.remove(self.proxy)
+        for server in (self.proxy, *self._behind_proxy()):
+            if server is not None and server in self.servers:
+                self.servers.remove(server)
         self.proxy = self._new_proxy(client)
-        self.servers.append(self.proxy)
+        self.servers += [self.proxy, *self._behind_proxy()]  # stopped before the proxy
         manager = await super().build(client, options, metrics, webhook_server=webhook_server)
         self.dependents.reset(manager)
         return manager

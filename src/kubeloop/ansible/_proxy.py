@@ -104,7 +104,7 @@ class ApiProxy:
         self.field_validation = field_validation
         self.host = host
         self.port = 0
-        self._runs: dict[str, RunOwner] = {}
+        self._runs: dict[str, RunOwner | None] = {}
         self._documents: dict[tuple[str, str, str], tuple[bytes, str]] = {}
         """OpenAPI v3 documents by path, hash and Accept: a ``?hash=`` names one content for good."""
         self._runner: web.AppRunner | None = None
@@ -130,8 +130,10 @@ class ApiProxy:
         return f"http://{self.host}:{self.port}"
 
     @asynccontextmanager
-    async def run(self, owner: RunOwner, directory: Path) -> AsyncIterator[Path]:
-        """A kubeconfig for one run over ``owner`` (written in ``directory``), valid while entered."""
+    async def run(self, owner: RunOwner | None, directory: Path) -> AsyncIterator[Path]:
+        """A kubeconfig for one run over ``owner`` (written in ``directory``), valid while entered.
+        ``None``: a session of no object (what it creates is passed on untouched), for a long-lived
+        client's own requests (helm-server's discovery)."""
         token = secrets.token_urlsafe(24)
         self._runs[token] = owner
         config = {
@@ -142,7 +144,11 @@ class ApiProxy:
             "contexts": [
                 {
                     "name": "run",
-                    "context": {"cluster": "proxy", "user": "run", "namespace": owner.namespace or "default"},
+                    "context": {
+                        "cluster": "proxy",
+                        "user": "run",
+                        "namespace": (owner.namespace if owner else "") or "default",
+                    },
                 }
             ],
             "current-context": "run",
@@ -158,14 +164,14 @@ class ApiProxy:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token, _, rest = request.path.removeprefix(RUNS).partition("/")
-        owner = self._runs.get(token) if request.path.startswith(RUNS) else None
-        if owner is None:
+        if not request.path.startswith(RUNS) or token not in self._runs:
             return _status(401, "Unauthorized", "this proxy serves the operator's runs only")
+        owner = self._runs[token]
         path = "/" + rest
         body = await request.read() if request.can_read_body else None
         content_type = request.headers.get("Content-Type", "application/json")
         created_in: tuple[bool, str] | None = None
-        if request.method == "POST" and body:
+        if request.method == "POST" and body and owner is not None:
             created_in = _create_target(path)
             if created_in is not None:
                 owned = _owned(body, owner, *created_in, self.unowned)
@@ -210,6 +216,7 @@ class ApiProxy:
         if created_in is not None and returned.startswith("application/json"):
             result = orjson.loads(data) if data else None
             if isinstance(result, dict) and result.get("metadata") and not self.unowned(result):
+                assert owner is not None  # created_in is only set for a run's creates
                 self.on_created(owner, result, created_in[0])
         return web.Response(body=data, headers={"Content-Type": returned})
 

@@ -41,7 +41,12 @@ def load_operator(
                         "no helm: run `kubeloop controlplane build helm` or put helm on PATH"
                     )
                 return HelmOperator(
-                    path, helm=helm, name=name, max_concurrent_reconciles=max_concurrent_reconciles
+                    path,
+                    helm=helm,
+                    helm_server=find_binary("helm-server")
+                    or shutil.which("helm-server"),  # None: the helm command
+                    name=name,
+                    max_concurrent_reconciles=max_concurrent_reconciles,
                 )
             return AnsibleOperator(path, name=name, max_concurrent_reconciles=max_concurrent_reconciles)
         except KubeloopError as exc:

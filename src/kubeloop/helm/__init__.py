@@ -1,5 +1,6 @@
 """Helm operators: the kinds of an operator-sdk helm ``watches.yaml`` reconciled by installing,
-upgrading and uninstalling a chart's release with the ``helm`` command (Helm's own release Secrets).
+upgrading and uninstalling a chart's release with Helm's own code (``helm-server``, one long-lived
+process, or the ``helm`` command) and Helm's own release Secrets.
 
 Role: above ``kubeloop.ansible``, whose API proxy it uses; below the CLI and the scaffolding.
 """
@@ -15,6 +16,7 @@ from kubeloop.helm._annotations import (
 from kubeloop.helm._helm import Helm, HelmError, Release
 from kubeloop.helm._operator import UNINSTALL_FINALIZER, HelmOperator, merge
 from kubeloop.helm._rbac import chart_rules
+from kubeloop.helm._server import HelmServer
 from kubeloop.helm._watches import HelmWatch, is_helm_watches, load_helm_watches
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "Helm",
     "HelmError",
     "HelmOperator",
+    "HelmServer",
     "HelmWatch",
     "Release",
     "annotation_bool",

@@ -1,7 +1,7 @@
 """The ``helm`` command, run as a subprocess the event loop awaits: install, upgrade, rollback,
-uninstall, status. Releases are Helm's own (``sh.helm.release.v1.*`` Secrets), so ``helm list`` and
-``helm history`` show what the operator did; ``read_release`` reads the last one from its Secret
-(what ``helm status`` reads) without a helm process."""
+uninstall (``HelmServer`` serves the same calls from one long-lived process). Releases are Helm's
+own (``sh.helm.release.v1.*`` Secrets), so ``helm list`` and ``helm history`` show what the operator
+did; ``read_release`` reads the last one from its Secret (what ``helm status`` reads) without helm."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ async def read_release(client: Client, name: str, namespace: str) -> Release | N
 _chart_digests: dict[tuple[Any, ...], str] = {}
 
 
-def _chart_digest(chart: Path) -> str:
+def chart_digest(chart: Path) -> str:
     """The digest of a chart directory's files (or a packaged chart's bytes), recomputed when a file's
     size or modification time changes."""
     files = sorted(p for p in chart.rglob("*") if p.is_file()) if chart.is_dir() else [chart]
@@ -109,7 +109,7 @@ def _chart_digest(chart: Path) -> str:
 
 def inputs_digest(chart: Path, values: Mapping[str, Any]) -> str:
     """What a release is made from, as a label value: the chart's files and the values."""
-    h = hashlib.sha256(_chart_digest(chart).encode())
+    h = hashlib.sha256(chart_digest(chart).encode())
     h.update(orjson.dumps(values, option=orjson.OPT_SORT_KEYS))
     return h.hexdigest()[:40]
 
@@ -144,32 +144,19 @@ class Helm:
             raise HelmError(args[0], message or f"exit code {proc.returncode}")
         return out.decode(errors="replace")
 
-    async def status(self, kubeconfig: Path, name: str, namespace: str) -> Release | None:
-        """The release, or None when there is none."""
-        try:
-            out = await self._run(
-                kubeconfig, "status", name, "-n", namespace, "-o", "json", "--show-resources=false"
-            )
-        except HelmError as exc:
-            if "not found" in exc.message:
-                return None
-            raise
-        return Release.parse(json.loads(out))
-
     async def install(
         self,
         kubeconfig: Path,
         name: str,
         namespace: str,
         chart: Path,
-        values: Path,
+        values: Mapping[str, Any],
         *,
-        dry_run: bool = False,
         labels: Mapping[str, str] | None = None,
     ) -> Release:
-        args = ["install", name, str(chart), "-n", namespace, "-f", str(values), "-o", "json"]
-        args += [*self._options, *_labels(labels)]
-        return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
+        args = ["install", name, str(chart), "-n", namespace, "-f", await _values_file(kubeconfig, values)]
+        args += ["-o", "json", *self._options, *_labels(labels)]
+        return Release.parse(json.loads(await self._run(kubeconfig, *args)))
 
     async def upgrade(
         self,
@@ -177,21 +164,14 @@ class Helm:
         name: str,
         namespace: str,
         chart: Path,
-        values: Path,
+        values: Mapping[str, Any],
         *,
-        dry_run: bool = False,
         force: bool = False,
         labels: Mapping[str, str] | None = None,
     ) -> Release:
         """``force``: ``helm upgrade --force`` (objects replaced where a patch cannot change them)."""
-        args = [
-            "upgrade",
-            name,
-            str(chart),
-            "-n",
-            namespace,
-            "-f",
-            str(values),
+        args = ["upgrade", name, str(chart), "-n", namespace, "-f", await _values_file(kubeconfig, values)]
+        args += [
             "-o",
             "json",
             "--reset-values",
@@ -199,7 +179,7 @@ class Helm:
             *self._options,
             *_labels(labels),
         ]
-        return Release.parse(json.loads(await self._run(kubeconfig, *args, *_dry(dry_run))))
+        return Release.parse(json.loads(await self._run(kubeconfig, *args)))
 
     async def rollback(
         self, kubeconfig: Path, name: str, namespace: str, revision: int, *, force: bool = False
@@ -224,5 +204,8 @@ def _labels(labels: Mapping[str, str] | None) -> Sequence[str]:
     return ("--labels", ",".join(f"{k}={v}" for k, v in labels.items())) if labels else ()
 
 
-def _dry(dry_run: bool) -> Sequence[str]:
-    return ("--dry-run=server",) if dry_run else ()
+async def _values_file(kubeconfig: Path, values: Mapping[str, Any]) -> str:
+    """The values written beside the run's kubeconfig, for ``helm -f``."""
+    path = kubeconfig.with_name("values.json")
+    await asyncio.to_thread(path.write_bytes, orjson.dumps(values))
+    return str(path)

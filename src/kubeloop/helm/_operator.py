@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import tempfile
@@ -46,6 +45,7 @@ from kubeloop.helm._annotations import (
     reconcile_period,
 )
 from kubeloop.helm._helm import INPUTS_LABEL, Helm, HelmError, Release, inputs_digest, read_release
+from kubeloop.helm._server import HelmServer
 from kubeloop.helm._watches import HelmWatch, load_helm_watches
 from kubeloop.operator import Context
 
@@ -102,6 +102,7 @@ class HelmOperator(ProxiedOperator):
         watches: str | Path | Sequence[HelmWatch],
         *,
         helm: str | Path = "helm",
+        helm_server: str | Path | None = None,
         name: str = "helm-operator",
         namespace: str | None = None,
         max_concurrent_reconciles: int | None = None,
@@ -109,6 +110,9 @@ class HelmOperator(ProxiedOperator):
         client_validation: bool = False,
     ) -> None:
         """``helm``: the helm binary (``kubeloop controlplane build helm`` builds one into the cache).
+        ``helm_server``: the ``helm-server`` binary (``kubeloop controlplane build helm-server``): installs,
+        upgrades, rollbacks and uninstalls are served by that one long-lived process, linking Helm's
+        packages, instead of a helm process each (``kubeloop run`` uses it when it is built).
         ``client_validation``: helm validates the rendered objects against the server's OpenAPI schemas
         itself (each helm process fetching and parsing them: 0.1-0.2 s of CPU per install or upgrade);
         by default the API server validates them (``fieldValidation=Strict`` on helm's writes: unknown
@@ -119,8 +123,14 @@ class HelmOperator(ProxiedOperator):
         rules = [r for w in self.watches for r in (*w.rbac, owner_reference_rule(w.gvk))]
         super().__init__(name, namespace=namespace, rbac=rules)
         self.client_validation = client_validation
-        self.helm = Helm(helm, options=() if client_validation else ("--disable-openapi-validation",))
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "kubeloop-helm" / name)
+        self.helm: Helm | HelmServer = (
+            HelmServer(
+                helm_server, self._session, self.work_dir / "server", client_validation=client_validation
+            )
+            if helm_server
+            else Helm(helm, options=() if client_validation else ("--disable-openapi-validation",))
+        )
         for watch in self.watches:
             self._declare(
                 watch, watch.max_concurrent_reconciles or max_concurrent_reconciles or os.cpu_count() or 1
@@ -137,6 +147,13 @@ class HelmOperator(ProxiedOperator):
 
         self.reconcile(ref, max_concurrent_reconciles=workers)(reconcile)
         self.finalize(ref, finalizer=UNINSTALL_FINALIZER)(uninstall)
+
+    def _session(self, directory: Path) -> contextlib.AbstractAsyncContextManager[Path]:
+        assert self.proxy is not None, "build() the operator before reconciling"
+        return self.proxy.run(None, directory)
+
+    def _behind_proxy(self) -> Sequence[contextlib.AbstractAsyncContextManager[Any]]:
+        return (self.helm,) if isinstance(self.helm, HelmServer) else ()
 
     def _new_proxy(self, client: Client) -> ApiProxy:
         validation = None if self.client_validation else "Strict"
@@ -215,12 +232,10 @@ class HelmOperator(ProxiedOperator):
                 self._deployed(ctx, release, "ReconcileSuccessful")
                 return self._done(watch, release, period)
         async with self._kubeconfig(watch, ctx) as kubeconfig:
-            values_file = kubeconfig.with_name("values.json")
-            await asyncio.to_thread(values_file.write_text, json.dumps(values))
             if release is None:
                 try:
                     release = await self.helm.install(
-                        kubeconfig, name, namespace, watch.chart, values_file, labels=labels
+                        kubeconfig, name, namespace, watch.chart, values, labels=labels
                     )
                 except HelmError as exc:
                     if await self._recorded(ctx, name, namespace, 0):  # nothing half-installed left behind
@@ -233,7 +248,7 @@ class HelmOperator(ProxiedOperator):
                 force = annotation_bool(ctx.obj, UPGRADE_FORCE, False)
                 try:
                     release = await self.helm.upgrade(
-                        kubeconfig, name, namespace, watch.chart, values_file, force=force, labels=labels
+                        kubeconfig, name, namespace, watch.chart, values, force=force, labels=labels
                     )
                 except HelmError as exc:
                     message = exc.message

@@ -9,6 +9,7 @@ module under the cache; nothing is written into the project.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +35,18 @@ __all__ = [
 GOPROXY_DEFAULT = "https://proxy.golang.org"
 
 
+HELM_SERVER_SOURCE = Path(__file__).resolve().parent.parent / "helm" / "server"
+"""helm-server's Go module: main.go, go.mod, go.sum."""
+
+
+def _digest(directory: Path) -> str:
+    """The first 12 hex digits of the digest of a directory's files (names and contents)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class Component:
     """A buildable component: the binaries it yields and its pinned version."""
@@ -57,6 +70,11 @@ COMPONENTS: dict[str, Component] = {
     ),
     "kwok": Component("kwok", versions.KWOK_VERSION, ("kwok",)),
     "helm": Component("helm", versions.HELM_VERSION, ("helm",)),
+    # Helm's actions in one long-lived process for the Helm operators (src/kubeloop/helm/server),
+    # keyed by Helm's version and a digest of its source.
+    "helm-server": Component(
+        "helm-server", f"{versions.HELM_VERSION}-{_digest(HELM_SERVER_SOURCE)}", ("helm-server",)
+    ),
 }
 
 
@@ -218,11 +236,20 @@ def _go_install(package: str) -> Callable[[_GoBuild, Path], None]:
     return build
 
 
+def _build_helm_server(b: _GoBuild, out: Path) -> None:
+    """helm-server from its module in kubeloop's source (its go.sum pins Helm's own dependencies)."""
+    b.module((HELM_SERVER_SOURCE / "go.mod").read_text())
+    for name in ("go.sum", "main.go"):
+        shutil.copy(HELM_SERVER_SOURCE / name, b.work / name)
+    b.run("build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "helm-server"), ".")
+
+
 _BUILDERS: dict[str, Callable[[_GoBuild, Path], None]] = {
     "etcd": _build_etcd,
     "kubernetes": _build_kubernetes,
     "kwok": _go_install("sigs.k8s.io/kwok/cmd/kwok"),
     "helm": _go_install("helm.sh/helm/v3/cmd/helm"),
+    "helm-server": _build_helm_server,
 }
 
 

@@ -54,7 +54,13 @@ def pin(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls_and_periods(
-    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path,
+    helm_server: Path,
+    cluster: Cluster,
+    kubectl: Kubectl,
+    namespace: str,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -89,7 +95,12 @@ async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls
         "bad-period": {RECONCILE_PERIOD: "1x3m9s"},
     }
     operator = HelmOperator(
-        [WATCH], helm=helm, name="annotations-operator", work_dir=tmp_path, max_concurrent_reconciles=8
+        [WATCH],
+        helm=helm,
+        helm_server=helm_server,
+        name="annotations-operator",
+        work_dir=tmp_path,
+        max_concurrent_reconciles=8,
     )
     async with run_operator(operator, cluster.kubeconfig):
         for name, annotations in pins.items():

@@ -38,7 +38,13 @@ def pin(name: str, track: str) -> str:
 
 
 async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_template_and_applies_nothing(
-    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path,
+    helm_server: Path,
+    cluster: Cluster,
+    kubectl: Kubectl,
+    namespace: str,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -72,7 +78,9 @@ async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_temp
     await asyncio.to_thread(subprocess.run, package, check=True)
     watches = packaged / "watches.yaml"
     watches.write_text("- {group: helm.kubeloop.test, version: v1, kind: Pin, chart: pinned-0.1.0.tgz}\n")
-    operator = HelmOperator(watches, helm=helm, name="render-operator", work_dir=tmp_path / "work")
+    operator = HelmOperator(
+        watches, helm=helm, helm_server=helm_server, name="render-operator", work_dir=tmp_path / "work"
+    )
     async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("bad", "unrenderable"))
         kubectl("apply", "-n", namespace, "-f", "-", input=pin("good", "stable"))

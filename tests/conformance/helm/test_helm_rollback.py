@@ -17,7 +17,13 @@ RESOURCE = "pins.helm.kubeloop.test"
 
 
 async def test_a_failed_upgrade_is_rolled_back_and_reported(
-    helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
+    helm: Path,
+    helm_server: Path,
+    cluster: Cluster,
+    kubectl: Kubectl,
+    namespace: str,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
     kubectl("apply", "-f", str(HERE / "crd.yaml"))
     kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
@@ -34,7 +40,9 @@ async def test_a_failed_upgrade_is_rolled_back_and_reported(
     async def condition(type_: str) -> dict:
         return next((c for c in (await status()).get("conditions") or () if c["type"] == type_), {})
 
-    operator = HelmOperator(HERE / "watches.yaml", helm=helm, name="pin-operator", work_dir=tmp_path)
+    operator = HelmOperator(
+        HERE / "watches.yaml", helm=helm, helm_server=helm_server, name="pin-operator", work_dir=tmp_path
+    )
     async with run_operator(operator, cluster.kubeconfig):
         kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(pin))
 
