@@ -524,11 +524,11 @@ def where_the_time_goes(floors: dict[str, Any]) -> list[str]:
         "module run each (AnsiballZ, the kubernetes client, discovery through the operator's proxy).",
         f"- **rendering**: one `helm template` of the chart (a process start, the chart loaded and "
         f"rendered) takes {hwall:.2f} s and {hcpu:.2f} s of CPU. kubeloop's Helm operator reads the "
-        "release from its Secret and runs the helm binary only for a reconcile that changes something "
-        "(one `helm install` or `helm upgrade`: a process start, discovery through the operator's proxy, "
-        "the render and the writes; none when the chart and values are those of the release, "
-        "docs/helm.md); helm-operator links Helm's packages and renders in its own process, every "
-        "reconcile.",
+        "release from its Secret and makes one helm operation only for a reconcile that changes "
+        "something (an install or an upgrade: the render and the writes, served by helm-server, one "
+        "long-lived process linking Helm's packages that keeps discovery, capabilities and the chart "
+        "between releases; none when the chart and values are those of the release, docs/helm.md); "
+        "helm-operator links Helm's packages too and renders in its own process, every reconcile.",
         "- kubeloop's own work per reconcile (cache, queue, status write, the proxy's forwarding) is small "
         "beside these: [runtime.md](runtime.md) has the framework's cost per reconcile.",
     ]
