@@ -8,7 +8,9 @@ whose objects are missing (deleted by hand), or that is not deployed → ``helm 
 that fails after recording its revision is rolled back to the revision that was deployed; otherwise
 the release's objects are patched with their rendered manifests (what was changed by hand put back),
 no helm process at all. Deleting the object uninstalls the release first (a
-finalizer). Helm talks to the API server through the same proxy as Ansible runs (the operator's
+finalizer). The helm operations are served by ``helm-server`` (one long-lived process linking Helm's
+packages, ``HelmServer``) or, without it, by the ``helm`` command (``Helm``). Helm talks to the API
+server through the same proxy as Ansible runs (the operator's
 credentials; the object made the owner of what Helm creates, except the release Secrets, which Helm
 keeps as it always does), its writes ``fieldValidation=Strict`` (helm's own OpenAPI validation off,
 see ``client_validation``). Status: ``deployedRelease`` (name, revision, manifest digest) and the

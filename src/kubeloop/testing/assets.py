@@ -39,11 +39,14 @@ HELM_SERVER_SOURCE = Path(__file__).resolve().parent.parent / "helm" / "server"
 """helm-server's Go module: main.go, go.mod, go.sum."""
 
 
-def _digest(directory: Path) -> str:
-    """The first 12 hex digits of the digest of a directory's files (names and contents)."""
+HELM_SERVER_FILES = ("go.mod", "go.sum", "main.go")
+
+
+def _digest(directory: Path, names: Iterable[str]) -> str:
+    """The first 12 hex digits of the digest of the named files of a directory (names and contents)."""
     h = hashlib.sha256()
-    for path in sorted(p for p in directory.iterdir() if p.is_file()):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in names:
+        h.update(name.encode() + b"\0" + (directory / name).read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 
@@ -73,7 +76,9 @@ COMPONENTS: dict[str, Component] = {
     # Helm's actions in one long-lived process for the Helm operators (src/kubeloop/helm/server),
     # keyed by Helm's version and a digest of its source.
     "helm-server": Component(
-        "helm-server", f"{versions.HELM_VERSION}-{_digest(HELM_SERVER_SOURCE)}", ("helm-server",)
+        "helm-server",
+        f"{versions.HELM_VERSION}-{_digest(HELM_SERVER_SOURCE, HELM_SERVER_FILES)}",
+        ("helm-server",),
     ),
 }
 
@@ -239,7 +244,7 @@ def _go_install(package: str) -> Callable[[_GoBuild, Path], None]:
 def _build_helm_server(b: _GoBuild, out: Path) -> None:
     """helm-server from its module in kubeloop's source (its go.sum pins Helm's own dependencies)."""
     b.module((HELM_SERVER_SOURCE / "go.mod").read_text())
-    for name in ("go.sum", "main.go"):
+    for name in ("go.sum", "main.go"):  # go.mod: written by module()
         shutil.copy(HELM_SERVER_SOURCE / name, b.work / name)
     b.run("build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "helm-server"), ".")
 

@@ -7,7 +7,8 @@
 // (through its own kubeconfig, -kubeconfig), the cluster's capabilities (refreshed after -capabilities-ttl)
 // and each chart's files (by path and the digest the caller gives). A request's own kubeconfig names
 // the API server it writes through (kubeloop's proxy, one token per reconcile). Releases are stored as
-// helm stores them (Secrets), so helm list and helm history read them. stdin closed: the process ends.
+// helm stores them (Secrets), so helm list and helm history read them. stdin closed: the process
+// ends once the requests in flight are answered.
 package main
 
 import (
@@ -311,6 +312,7 @@ func main() {
 		out.Write(append(data, '\n'))
 		out.Flush()
 	}
+	var inFlight sync.WaitGroup
 	in := bufio.NewReaderSize(os.Stdin, 1<<20)
 	for {
 		line, err := in.ReadBytes('\n')
@@ -320,7 +322,9 @@ func main() {
 				fmt.Fprintln(os.Stderr, "helm-server: a request that is not JSON:", jerr)
 				os.Exit(2)
 			}
+			inFlight.Add(1)
 			go func() {
+				defer inFlight.Done()
 				rel, err := s.serve(context.Background(), req)
 				resp := &response{ID: req.ID, Release: summary(rel)}
 				if err != nil {
@@ -329,7 +333,8 @@ func main() {
 				answer(resp)
 			}()
 		}
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) { // the operator stops: finish what is in flight (no release left pending)
+			inFlight.Wait()
 			os.Exit(0)
 		} else if err != nil {
 			fmt.Fprintln(os.Stderr, "helm-server:", err)
