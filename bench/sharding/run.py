@@ -258,12 +258,14 @@ async def configuration(
         requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
         pids = [r.proc.pid for r in fleet if r.proc is not None]
         cpu_before = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
+        # Timed from the first image change: the replicas start on the apps changed first while the
+        # rest are still being changed (timed from the last, 4 replicas' 1,000 apps took 6.9 s).
+        changed = time.monotonic()
         await gather_limited(
             [api.patch(APPS, n, {"spec": {"image": "nginx:1.28"}}, namespace=namespace) for n in names]
         )
-        result["update_s"] = await wait(
-            lambda: converged(api, namespace, "nginx:1.28", apps), "update converge"
-        )
+        await wait(lambda: converged(api, namespace, "nginx:1.28", apps), "update converge")
+        result["update_s"] = time.monotonic() - changed
         result["throughput"] = apps / result["update_s"]
         cpu_after = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
         result["cores_update"] = {
