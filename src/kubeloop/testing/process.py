@@ -2,7 +2,10 @@
 
 Children are started in their own session (a terminal's Ctrl-C reaches only the parent, which
 then stops them in order) and, on Linux, with a parent-death signal so that even a parent
-killed with SIGKILL leaves no orphan behind.
+killed with SIGKILL leaves no orphan behind. A new session is a new scheduling group where the
+kernel groups by session (``sched_autogroup``), by default at nice 0 whatever the parent's: so each
+child's group gets the parent's group's nice, and a test run given a low share of the CPU keeps its
+control plane there too.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kubeloop.errors import ComponentError
@@ -34,6 +37,30 @@ def _die_with_parent() -> None:
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def _autogroup_nice() -> str | None:
+    """This process's scheduling group's nice (``/autogroup-12 nice 19``), where the kernel has them."""
+    try:
+        return _AUTOGROUP.read_text().split()[-1]
+    except (OSError, IndexError):
+        return None
+
+
+def _in_new_session(nice: str | None) -> Callable[[], None]:
+    """What the child runs before exec, after ``setsid``: its new group at ``nice``, and
+    ``_die_with_parent``."""
+
+    def prepare() -> None:
+        if nice is not None and nice != "0":
+            with contextlib.suppress(OSError):
+                _AUTOGROUP.write_text(nice)
+        _die_with_parent()
+
+    return prepare
 
 
 def free_port() -> int:
@@ -103,7 +130,7 @@ class ManagedProcess:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=_in_new_session(_autogroup_nice()) if sys.platform == "linux" else None,
                 )
             except OSError as exc:
                 raise ComponentError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from exc
