@@ -212,7 +212,7 @@ class Report:
     diverged: list[tuple[Step, list[Difference]]] = field(default_factory=list)
     contexts: list[list[str]] = field(default_factory=list)  # each divergence's sequence up to it
     sequences: int = 0
-    restarts: int = 0  # a long run's hypothesis runs begun again after a FlakyStrategyDefinition
+    restarts: int = 0  # a long run's hypothesis runs begun again after a Flaky* (see the long test)
 
     def table(self) -> str:
         lines = [

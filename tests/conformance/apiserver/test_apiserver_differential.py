@@ -27,7 +27,7 @@ from differential_kinds import CRD
 from differential_known import CONTROLLERS, KNOWN, tolerated, tolerated_answers
 from differential_machine import Context, Sequence
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import FlakyStrategyDefinition
+from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
 
 ROOT = Path(__file__).parents[3]
@@ -132,9 +132,13 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
                 report=report,
                 seed=None if part == 0 else (seed or 0) * 1000 + part,
             )
-        except FlakyStrategyDefinition:
+        except (FlakyStrategyDefinition, FlakyFailure) as exc:
             # The servers are external state: a controller's timing can make a sequence hypothesis
-            # replays draw differently from the first time. The run goes on with the next seed.
+            # replays draw differently from the first time, and a step that timed out under load (a
+            # bounded watch's 10 s) pass when replayed (session 10: two of three chunks stopped so
+            # at load 35). A divergence is counted, not raised, so neither is one. The run goes on
+            # with the next seed; the log keeps what happened.
+            print(f"restarting after {type(exc).__name__}: {exc!r}")
             report.restarts += 1
         part += 1
     out.write_text(report.to_json())
