@@ -35,16 +35,20 @@ def build(components: tuple[str, ...], force: bool) -> None:
 
 
 class _Stop(Exception):
-    """Raised from the SIGTERM handler to leave the serving loop."""
+    """Raised from the SIGINT and SIGTERM handler to leave the serving loop."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
 def serve_until_signal(plane: ControlPlane, banner: str, kubeconfig_out: Path | None = None) -> None:
-    """Keep ``plane`` up until Ctrl-C or SIGTERM; fail if one of its components dies."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Keep ``plane`` up until Ctrl-C or SIGTERM; fail if one of its components dies.
+
+    Both handlers are set here, as Go's signal.Notify does: Python leaves SIGINT ignored when the process
+    started with it ignored (a background job of a non-interactive shell), and Ctrl-C then did nothing."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _on_signal)
     try:
         with plane:
             kubeconfig = plane.kubeconfig
@@ -57,7 +61,7 @@ def serve_until_signal(plane: ControlPlane, banner: str, kubeconfig_out: Path | 
                 time.sleep(0.5)
                 for proc in plane.processes:
                     proc.check_running()
-    except (KeyboardInterrupt, _Stop):
+    except _Stop:
         click.echo("stopped", err=True)
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc
