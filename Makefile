@@ -26,8 +26,8 @@ EMBEDDED_SHORT ?= tests/conformance/client tests/conformance/crd \
 # control plane and embedded server and takes whole files in the suite's order (--dist loadfile
 # --no-loadscope-reorder), so module fixtures stay in one process and each worker runs its files in the
 # order one process would. The suite waits more than it computes (84 % of one core of 2 in one process):
-# with 2, pytest took 21:13 instead of 34:04 (2 failures, both fixed since; see the commit).
-PYTEST_WORKERS ?= 0
+# with 2, pytest took 21:13 instead of 34:04 (2 failures, both fixed since; see the commit 41849e5).
+PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The steps before pytest run two at a time: on a fresh machine the control plane's Go build overlaps
