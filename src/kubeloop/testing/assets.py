@@ -84,6 +84,11 @@ COMPONENTS: dict[str, Component] = {
 }
 
 
+_BUILT_AFTER = {"helm-server": "helm"}
+"""Components built after another one, not beside it: they compile the same Go packages, which the
+second then takes from Go's build cache instead of compiling them a second time at once."""
+
+
 def cache_dir() -> Path:
     """The cache root: ``$KUBELOOP_CACHE_DIR`` or ``~/.cache/kubeloop``."""
     env = os.environ.get("KUBELOOP_CACHE_DIR")
@@ -299,9 +304,18 @@ def build_all(
     single-threaded links overlap another's compiling (Go's module and build caches take their own
     locks). Every build runs to its end; then the first failure, in the order named, is raised."""
     chosen = list(names) if names is not None else list(COMPONENTS)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(chosen))) as pool:
-        futures = {n: pool.submit(build_component, COMPONENTS[n], progress, force) for n in chosen}
-    return {n: future.result() for n, future in futures.items()}
+    roots = [n for n in chosen if _BUILT_AFTER.get(n) not in chosen]
+    chains = {r: [r, *(n for n in chosen if _BUILT_AFTER.get(n) == r)] for r in roots}
+
+    def build_chain(chain: list[str]) -> dict[str, Path]:
+        return {n: build_component(COMPONENTS[n], progress, force) for n in chain}
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(chains))) as pool:
+        futures = [pool.submit(build_chain, chain) for chain in chains.values()]
+    built: dict[str, Path] = {}
+    for future in futures:
+        built |= future.result()
+    return {n: built[n] for n in chosen}
 
 
 def versions_manifest() -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import stat
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,28 @@ def test_failed_module_download_names_the_component_and_its_log(
 def test_staging_modules_are_read_from_the_kubernetes_go_mod() -> None:
     go_mod = "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n\tfoo => bar v1\n)\n"
     assert assets._staging_modules(go_mod) == ["k8s.io/api"]
+
+
+def test_components_build_at_once_except_helm_server_after_helm(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    lock = threading.Lock()
+    etcd_started = threading.Event()
+
+    def fake_build(component: assets.Component, progress: object, force: bool) -> Path:
+        with lock:
+            events.append(f"start {component.name}")
+        if component.name == "helm":  # still building when etcd starts: etcd is not queued behind it
+            assert etcd_started.wait(10)
+        if component.name == "etcd":
+            etcd_started.set()
+        time.sleep(0.05)
+        with lock:
+            events.append(f"end {component.name}")
+        return Path("/built") / component.name
+
+    monkeypatch.setattr(assets, "build_component", fake_build)
+    built = assets.build_all(["helm-server", "etcd", "helm"], progress=lambda _: None)
+    assert list(built) == ["helm-server", "etcd", "helm"]
+    assert built["helm-server"] == Path("/built/helm-server")
+    assert events.index("end helm") < events.index("start helm-server")
+    assert events.index("start etcd") < events.index("end helm")
