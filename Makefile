@@ -26,7 +26,7 @@ EMBEDDED_SHORT ?= tests/conformance/client tests/conformance/crd \
 # control plane and embedded server and takes whole files in the suite's order (--dist loadfile
 # --no-loadscope-reorder), so module fixtures stay in one process and each worker runs its files in the
 # order one process would. The suite waits more than it computes (84 % of one core of 2 in one process):
-# with 2, pytest took 21:13 instead of 34:04 (2 failures, both fixed since; see the commit 41849e5).
+# with 2, a fresh clone's CI took pytest 18:18 instead of 34:04 (1,949 passed; the whole run 20.9 min).
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
