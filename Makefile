@@ -101,7 +101,7 @@ test-differential: $(STAMP) controlplane
 # The whole conformance suite on the embedded API server instead of the real control plane (tests that
 # need the real one itself are skipped with their reason; see docs/apiserver.md, Tests).
 test-embedded: $(STAMP)
-	KUBELOOP_CLUSTER=embedded $(BIN)/pytest -m 'not long' -rs tests/conformance
+	KUBELOOP_CLUSTER=embedded $(BIN)/pytest -m 'not long' -rs $(PYTEST_PARALLEL) tests/conformance
 
 # The cases marked long (pytest -m long): make test runs a short form of each such test.
 test-long: $(STAMP) controlplane
