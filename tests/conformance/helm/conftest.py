@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from kubeloop.testing import Kubectl
 from kubeloop.testing.assets import find_binary
 
 
@@ -23,3 +24,10 @@ def helm_server() -> Path:
         "no helm-server in the kubeloop cache: run `kubeloop controlplane build helm-server`"
     )
     return found
+
+
+@pytest.fixture
+def pins_crd(kubectl: Kubectl) -> None:
+    """The tests' kind, Pin (``pins.helm.kubeloop.test``), installed and established."""
+    kubectl("apply", "-f", str(Path(__file__).parent / "crd.yaml"))
+    kubectl("wait", "--for=condition=Established", "crd/pins.helm.kubeloop.test", "--timeout=30s")

@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubeloop.client import Client
 from kubeloop.gvk import GroupVersionKind
 from kubeloop.helm import (
@@ -53,6 +55,7 @@ def pin(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
     }
 
 
+@pytest.mark.usefixtures("pins_crd")
 async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls_and_periods(
     helm: Path,
     helm_server: Path,
@@ -62,8 +65,6 @@ async def test_the_operator_sdk_annotations_change_upgrades_rollbacks_uninstalls
     client: Client,
     tmp_path: Path,
 ) -> None:
-    kubectl("apply", "-f", str(HERE / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     ns = namespace
 
     async def get(name: str) -> dict[str, Any] | None:

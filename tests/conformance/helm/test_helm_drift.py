@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
 from kubeloop.testing import Kubectl, run_operator, until
@@ -17,11 +19,10 @@ HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
 
 
+@pytest.mark.usefixtures("pins_crd")
 async def test_fields_changed_by_hand_are_put_back(
     helm: Path, cluster: Cluster, kubectl: Kubectl, namespace: str, client: Client, tmp_path: Path
 ) -> None:
-    kubectl("apply", "-f", str(HERE / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     pin = {"apiVersion": "helm.kubeloop.test/v1", "kind": "Pin", "metadata": {"name": "d"}, "spec": {}}
 
     async def deployment() -> dict:

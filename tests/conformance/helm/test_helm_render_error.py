@@ -16,6 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
 from kubeloop.testing import Kubectl, run_operator, until
@@ -37,6 +39,7 @@ def pin(name: str, track: str) -> str:
     )
 
 
+@pytest.mark.usefixtures("pins_crd")
 async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_template_and_applies_nothing(
     helm: Path,
     helm_server: Path,
@@ -46,8 +49,6 @@ async def test_a_chart_that_does_not_render_is_a_release_failure_naming_the_temp
     client: Client,
     tmp_path: Path,
 ) -> None:
-    kubectl("apply", "-f", str(HERE / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
 
     async def conditions(name: str) -> dict[str, dict[str, Any]]:
         status = (await client.get(RESOURCE, name, namespace=namespace)).get("status") or {}

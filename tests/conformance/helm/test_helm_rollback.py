@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
 from kubeloop.testing import Kubectl, run_operator, until
@@ -16,6 +18,7 @@ HERE = Path(__file__).parent
 RESOURCE = "pins.helm.kubeloop.test"
 
 
+@pytest.mark.usefixtures("pins_crd")
 async def test_a_failed_upgrade_is_rolled_back_and_reported(
     helm: Path,
     helm_server: Path,
@@ -25,8 +28,6 @@ async def test_a_failed_upgrade_is_rolled_back_and_reported(
     client: Client,
     tmp_path: Path,
 ) -> None:
-    kubectl("apply", "-f", str(HERE / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     pin = {
         "apiVersion": "helm.kubeloop.test/v1",
         "kind": "Pin",

@@ -11,6 +11,8 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator, HelmServer
 from kubeloop.testing import Kubectl, run_operator, until
@@ -21,6 +23,7 @@ RESOURCE = "pins.helm.kubeloop.test"
 PINS = [f"p{i}" for i in range(4)]
 
 
+@pytest.mark.usefixtures("pins_crd")
 async def test_a_killed_helm_server_is_restarted_and_every_release_ends_deployed(
     helm: Path,
     helm_server: Path,
@@ -30,8 +33,6 @@ async def test_a_killed_helm_server_is_restarted_and_every_release_ends_deployed
     client: Client,
     tmp_path: Path,
 ) -> None:
-    kubectl("apply", "-f", str(HERE / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
     operator = HelmOperator(
         HERE / "watches.yaml",
         helm=helm,
