@@ -28,13 +28,15 @@ from typing import Any
 import orjson
 
 from kubeloop.helm._helm import HelmError, Release, chart_digest
+from kubeloop.queue import ItemExponentialBackoff
 
 __all__ = ["HelmServer"]
 
 log = logging.getLogger("kubeloop.helm.server")
 
 RESTART_BACKOFF = (0.5, 30.0)
-"""The first and the longest wait before starting the process again after it died."""
+"""The first and the longest wait before starting the process again after it died (or failed to
+start), doubling in between."""
 STABLE_AFTER = 60.0
 """Seconds a process has to live for its death not to lengthen the next backoff."""
 LINE_LIMIT = 256 * 1024 * 1024
@@ -125,7 +127,7 @@ class HelmServer:
         self._process: _Process | None = None
         self._starting = asyncio.Lock()
         self._ids = itertools.count(1)
-        self._deaths = 0
+        self._restarts = ItemExponentialBackoff(*RESTART_BACKOFF)
         self._not_before = 0.0
 
     async def __aenter__(self) -> HelmServer:
@@ -164,10 +166,9 @@ class HelmServer:
             if process is not None and process.alive:
                 return process
             if process is not None:  # it died: wait longer each time it dies young
-                lived = time.monotonic() - process.started
-                self._deaths = 0 if lived > STABLE_AFTER else self._deaths + 1
-                first, longest = RESTART_BACKOFF
-                self._not_before = time.monotonic() + min(longest, first * 2 ** (self._deaths - 1))
+                if time.monotonic() - process.started > STABLE_AFTER:
+                    self._restarts.forget(self)
+                self._not_before = time.monotonic() + self._restarts.when(self)
                 self._process = None
             await asyncio.sleep(max(0.0, self._not_before - time.monotonic()))
             self._process = process = await self._start()
@@ -189,8 +190,7 @@ class HelmServer:
             )
         except BaseException as exc:
             await stack.aclose()
-            self._deaths += 1
-            self._not_before = time.monotonic() + RESTART_BACKOFF[0] * 2 ** min(self._deaths, 6)
+            self._not_before = time.monotonic() + self._restarts.when(self)
             if isinstance(exc, OSError):
                 raise HelmError("server", f"cannot start {self.binary}: {exc}") from exc
             raise

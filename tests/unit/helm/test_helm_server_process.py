@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -102,3 +103,18 @@ async def test_a_request_that_outlasts_the_timeout_ends_the_process(server: Helm
         assert await install(server, "after") == "after"
         assert server.pid not in (None, hung)
     assert server.pid is None  # closed with the context
+
+
+async def test_a_process_that_keeps_dying_young_is_started_again_after_longer_waits(
+    server: HelmServer,
+) -> None:
+    async with server:
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            with pytest.raises(HelmError, match="the helm server ended"):
+                await install(server, "dies")
+            took.append(time.monotonic() - started)
+        # The first start waits for nothing; then RESTART_BACKOFF's first wait, doubled.
+        assert took[1] >= 0.5
+        assert took[2] >= 1.0
