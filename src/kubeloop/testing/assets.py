@@ -250,8 +250,9 @@ def _go_install(package: str) -> Callable[[_GoBuild, Path], None]:
 def _build_helm_server(b: _GoBuild, out: Path) -> None:
     """helm-server from its module in kubeloop's source (its go.sum pins Helm's own dependencies)."""
     b.module((HELM_SERVER_SOURCE / "go.mod").read_text())
-    for name in ("go.sum", "main.go"):  # go.mod: written by module()
-        shutil.copy(HELM_SERVER_SOURCE / name, b.work / name)
+    for name in HELM_SERVER_FILES:
+        if name != "go.mod":  # written by module()
+            shutil.copy(HELM_SERVER_SOURCE / name, b.work / name)
     b.run("build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "helm-server"), ".")
 
 
@@ -302,7 +303,9 @@ def build_all(
 
     Concurrently because a cold build is not all compiling: one component's module downloads and
     single-threaded links overlap another's compiling (Go's module and build caches take their own
-    locks). Every build runs to its end; then the first failure, in the order named, is raised."""
+    locks); a component of ``_BUILT_AFTER`` builds after the one it names, in the same thread, and not
+    when that one failed. Every other build runs to its end; then the first failure, in the order of
+    the chains' first components, is raised."""
     chosen = list(names) if names is not None else list(COMPONENTS)
     roots = [n for n in chosen if _BUILT_AFTER.get(n) not in chosen]
     chains = {r: [r, *(n for n in chosen if _BUILT_AFTER.get(n) == r)] for r in roots}
