@@ -251,8 +251,10 @@ async def test_a_crashed_leaders_lease_is_taken_the_moment_it_expires_on_the_fol
     assert observed - renewed <= 2.0 * 1.2 / 2 + 0.05
     await advance(clock, observed + 15 - clock.now() - 0.01, step=0.05)
     assert not elector.is_leader, "never before the lease observed expires"
-    await advance(clock, 0.01)
-    # ... and took it exactly when it expired on its own clock, not at its next read after that
+    # The expiry is a float sum (observed + 15) that can round a nanosecond past the fake clock's
+    # whole-nanosecond now; a microsecond's slack still tells "at the expiry" from "at the next read".
+    await advance(clock, 0.01 + 1e-6)
+    # ... and took it when it expired on its own clock, not at its next read after that
     assert elector.is_leader
     assert led_at == [pytest.approx(observed + 15, abs=1e-6)]
     await stop(task)
