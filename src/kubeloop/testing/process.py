@@ -22,7 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kubeloop.errors import ComponentError
@@ -90,27 +90,43 @@ def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.
         return False
 
 
-def terminate(proc: subprocess.Popen[bytes] | None, grace: float = 30.0) -> int | None:
-    """SIGTERM ``proc`` and wait ``grace`` seconds, then SIGKILL it: its exit code (None if it had to
-    be killed or was never started). Idempotent."""
+def terminate(
+    proc: subprocess.Popen[bytes] | None, grace: float = 30.0, *, group: bool = False
+) -> int | None:
+    """SIGTERM ``proc`` (with ``group``, its process group: one it leads, started in a session of its
+    own) and wait ``grace`` seconds, then SIGKILL it: its exit code (None if it had to be killed or
+    was never started). Idempotent."""
     if proc is None or proc.poll() is not None:
         return None if proc is None else proc.returncode
-    proc.send_signal(signal.SIGTERM)
+    _signal(proc, signal.SIGTERM, group)
     try:
         return proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        _signal(proc, signal.SIGKILL, group)
         proc.wait()
         return None
 
 
-class ManagedProcess:
-    """A named child process writing to one log file."""
+def _signal(proc: subprocess.Popen[bytes], signum: int, group: bool) -> None:
+    """Send ``signum`` to ``proc``, or to its process group; nothing if it is already gone."""
+    with contextlib.suppress(ProcessLookupError):
+        if group:
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path) -> None:
+
+class ManagedProcess:
+    """A named child process writing to one log file, appended across starts; ``env`` is its whole
+    environment (None: this process's)."""
+
+    def __init__(
+        self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
+        self.env = env
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_start = 0  # where this start's output begins in the (appended) log
 
@@ -129,6 +145,7 @@ class ManagedProcess:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    env=self.env,
                     start_new_session=True,
                     preexec_fn=_in_new_session(_autogroup_nice()) if sys.platform == "linux" else None,
                 )
@@ -140,15 +157,18 @@ class ManagedProcess:
         """Whether the child was started and has ended."""
         return self._proc is not None and self._proc.poll() is not None
 
-    def tail(self, lines: int = 20) -> str:
-        """The last ``lines`` lines this start of the child wrote to its log."""
+    def output(self, since: int | None = None) -> str:
+        """Its log from byte ``since`` on (None: what this start wrote so far); "" if there is none."""
         try:
             with self.log_path.open("rb") as log:
-                log.seek(self._log_start)
-                text = log.read().decode(errors="replace")
+                log.seek(self._log_start if since is None else since)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+
+    def tail(self, lines: int = 20) -> str:
+        """The last ``lines`` lines this start of the child wrote to its log."""
+        return "\n".join(self.output().splitlines()[-lines:])
 
     def check_running(self) -> None:
         """Raise ComponentError (with the log's last error line) if the child has exited."""
@@ -159,10 +179,7 @@ class ManagedProcess:
         )
 
     def _hint(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
+        lines = self.output().splitlines()
         keywords = ("error", "fatal", "failed", "panic", "in use")
         for line in reversed(lines[-50:]):
             if any(k in line.lower() for k in keywords):
@@ -189,22 +206,11 @@ class ManagedProcess:
     def kill(self) -> None:
         """SIGKILL the child's process group at once (a crash, no chance to clean up) and reap it."""
         proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-    def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the child, SIGKILL it after ``grace`` seconds; idempotent."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        if proc is not None and proc.poll() is None:
+            _signal(proc, signal.SIGKILL, group=True)
             proc.wait()
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """SIGTERM the child's process group, SIGKILL it after ``grace`` seconds: the child's exit
+        code (None if it had to be killed or was never started). Idempotent."""
+        return terminate(self._proc, grace, group=True)

@@ -17,8 +17,6 @@ import itertools
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -28,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubeloop.testing.process import http_ok, terminate
+from kubeloop.testing.process import ManagedProcess, http_ok
 
 __all__ = ["Replica", "adoption", "first_starts", "logged_at", "overlaps"]
 
@@ -38,7 +36,8 @@ class Replica:
     """One operator process: ``kubeloop run target`` with ``kubeconfig`` (a service account's, as a
     pod has), watching ``namespace`` and keeping its Leases there, plus ``args``; ``env`` added to
     this process's environment (no ``KUBECONFIG``). Its output goes to ``directory/<identity>.log``
-    (appended across starts), its identity to ``$KUBELOOP_SHARD_IDENTITY``."""
+    (appended across starts), its identity to ``$KUBELOOP_SHARD_IDENTITY``. A ManagedProcess runs it:
+    in a session of its own, SIGKILLed if this process dies."""
 
     identity: str
     target: str
@@ -49,10 +48,22 @@ class Replica:
     env: Mapping[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     """The ports its servers bound this start, by server (``Probe``, ``Metrics``), from its log."""
-    proc: subprocess.Popen[bytes] | None = None
     killed_at: float | None = None
     """Wall time of its SIGKILL, if it had one."""
-    _log_start: int = 0
+    proc: ManagedProcess = field(init=False)
+    """The process that runs it (its ``pid`` once started)."""
+
+    def __post_init__(self) -> None:
+        argv = [
+            sys.executable, "-m", "kubeloop.cli.main", "run", self.target,
+            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
+            "--leader-election-namespace", self.namespace,
+            "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
+            *self.args,
+        ]  # fmt: skip
+        env = {**os.environ, **self.env, "KUBELOOP_SHARD_IDENTITY": self.identity}
+        env.pop("KUBECONFIG", None)
+        self.proc = ManagedProcess(self.identity, argv, self.log, env)
 
     @property
     def log(self) -> Path:
@@ -64,20 +75,9 @@ class Replica:
         return self.directory / f"{self.identity}.jsonl"
 
     def start(self) -> None:
-        argv = [
-            sys.executable, "-m", "kubeloop.cli.main", "run", self.target,
-            "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
-            "--leader-election-namespace", self.namespace,
-            "--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0",
-            *self.args,
-        ]  # fmt: skip
-        env = {**os.environ, **self.env, "KUBELOOP_SHARD_IDENTITY": self.identity}
-        env.pop("KUBECONFIG", None)
-        self._log_start = self.log_size()
         self.ports = {}
         self.killed_at = None
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.proc.start()
 
     async def wait_ready(self, within: float = 60.0) -> None:
         """Until its /readyz answers 200; AssertionError (with its log's tail) if it exits first or
@@ -86,10 +86,10 @@ class Replica:
         while not {"Probe", "Metrics"} <= self.ports.keys() or not await asyncio.to_thread(
             http_ok, f"http://127.0.0.1:{self.ports['Probe']}/readyz"
         ):
-            found = re.findall(r"(\w+)Server serving on \S+ \(port (\d+)\)", self._since(self._log_start))
+            found = re.findall(r"(\w+)Server serving on \S+ \(port (\d+)\)", self.proc.output())
             self.ports = {server: int(port) for server, port in found}
-            assert self.proc is not None
-            assert self.proc.poll() is None, f"{self.identity} exited: {self.tail()}"
+            assert self.proc.pid is not None
+            assert not self.proc.exited, f"{self.identity} exited: {self.tail()}"
             assert time.monotonic() < deadline, f"{self.identity} not ready: {self.tail()}"
             await asyncio.sleep(0.2)
 
@@ -104,7 +104,7 @@ class Replica:
 
     def rss(self) -> int:
         """Its resident set size now, in bytes."""
-        assert self.proc is not None
+        assert self.proc.pid is not None
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         found = re.search(r"VmRSS:\s+(\d+) kB", status)
         assert found is not None, status
@@ -112,38 +112,31 @@ class Replica:
 
     def kill(self) -> None:
         """SIGKILL it (a crash: no reconcile finishes, no Lease is released) and note when."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        assert self.proc.pid is not None
+        self.proc.kill()
         self.killed_at = time.time()
 
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM it and wait ``grace`` seconds, then SIGKILL: its exit code (None if it had to be
         killed or never started). Idempotent."""
-        return terminate(self.proc, grace)
+        return self.proc.stop(grace)
 
     def log_size(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
 
     def logged(self, text: str, since: int = 0) -> str | None:
         """The first line of its log after its byte ``since`` that contains ``text``."""
-        return next((line for line in self._since(since).splitlines() if text in line), None)
+        return next((line for line in self.proc.output(since).splitlines() if text in line), None)
 
     def tail(self, lines: int = 20) -> str:
-        return "\n".join(self._since(self._log_start).splitlines()[-lines:])
+        """The last ``lines`` lines of its log this start."""
+        return self.proc.tail(lines)
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Its reconcile records, in the order written."""
         if self.record.exists():
             for line in self.record.read_text().splitlines():
                 yield json.loads(line)
-
-    def _since(self, offset: int) -> str:
-        if not self.log.exists():
-            return ""
-        with self.log.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode(errors="replace")
 
 
 def logged_at(line: str) -> float:
