@@ -92,11 +92,21 @@ test-sharding: $(STAMP) controlplane
 	KUBELOOP_SHARDING=full $(BIN)/pytest -s -m long tests/e2e/test_sharding.py
 
 # Differential conformance's long run: KUBELOOP_DIFFERENTIAL request sequences against the real and
-# the embedded API server (make test runs 12); the table goes to build/differential.md.
+# the embedded API server (make test runs 12), shared by DIFFERENTIAL_CHUNKS pytest processes at once
+# (seeds DIFFERENTIAL_SEED+1..., each with its own servers; logs and counts in build/differential-<seed>.*),
+# merged into build/differential.md. KUBELOOP_DIFFERENTIAL_RESUME=1 continues the chunks' counts of an
+# earlier run stopped on the same code (a chunk refuses other code).
 KUBELOOP_DIFFERENTIAL ?= 10000
+DIFFERENTIAL_CHUNKS ?= 3
+DIFFERENTIAL_SEED ?= 1700
 test-differential: $(STAMP) controlplane
-	KUBELOOP_DIFFERENTIAL=$(KUBELOOP_DIFFERENTIAL) $(BIN)/pytest -s -m long \
-		tests/conformance/apiserver/test_apiserver_differential.py
+	@mkdir -p build; per=$$(( ($(KUBELOOP_DIFFERENTIAL) + $(DIFFERENTIAL_CHUNKS) - 1) / $(DIFFERENTIAL_CHUNKS) )); \
+	pids=; files=; for i in $$(seq $(DIFFERENTIAL_CHUNKS)); do s=$$(( $(DIFFERENTIAL_SEED) + i )); \
+		KUBELOOP_DIFFERENTIAL=$$per $(BIN)/pytest -s -m long -p no:cacheprovider --hypothesis-seed=$$s \
+			tests/conformance/apiserver/test_apiserver_differential.py > build/differential-$$s.log 2>&1 & \
+		pids="$$pids $$!"; files="$$files build/differential-$$s.json"; \
+	done; echo "chunks of $$per sequences:$$files"; rc=0; for p in $$pids; do wait $$p || rc=1; done; \
+	$(BIN)/python tests/conformance/apiserver/test_apiserver_differential.py $$files && exit $$rc
 
 # The whole conformance suite on the embedded API server instead of the real control plane (tests that
 # need the real one itself are skipped with their reason; see docs/apiserver.md, Tests).

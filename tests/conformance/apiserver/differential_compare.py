@@ -213,6 +213,8 @@ class Report:
     contexts: list[list[str]] = field(default_factory=list)  # each divergence's sequence up to it
     sequences: int = 0
     restarts: int = 0  # a long run's hypothesis runs begun again after a Flaky* (see the long test)
+    parts: int = 0  # a long chunk's hypothesis runs begun (each its own seed), for a resumed chunk
+    code: str = ""  # the digest of the code a long chunk ran (``code_digest``); merged: the distinct ones
 
     def table(self) -> str:
         lines = [
@@ -255,6 +257,8 @@ class Report:
         data = {
             "sequences": self.sequences,
             "restarts": self.restarts,
+            "parts": self.parts,
+            "code": self.code,
             **counts,
             "diverged": diverged,
             "contexts": self.contexts,
@@ -265,10 +269,13 @@ class Report:
     def merged(cls, texts: list[str]) -> Report:
         """One report of several chunks' ``to_json``."""
         report = cls()
+        codes: list[str] = []
         for text in texts:
             data = json.loads(text)
             report.sequences += data["sequences"]
             report.restarts += data.get("restarts", 0)
+            report.parts += data.get("parts", 0)
+            codes += [c for c in data.get("code", "").split(",") if c and c not in codes]
             for key in ("steps", "exact", "tolerated", "known_used"):
                 getattr(report, key).update(data[key])
             for step, diffs in data["diverged"]:
@@ -276,6 +283,7 @@ class Report:
                     (Step(*step), [Difference(tuple(p), _missing(r), _missing(e)) for p, r, e in diffs])
                 )
             report.contexts += data.get("contexts", [])
+        report.code = ",".join(codes)
         return report
 
     def reclassify(self, explain: Callable[[Step, list[Difference]], list[str] | None]) -> int:

@@ -5,14 +5,16 @@ request sent to the real kube-apiserver and to the embedded server and the answe
 (``differential_compare``); a difference not in ``differential_known.KNOWN`` fails the run.
 
 ``make test`` runs a short form; ``make test-differential`` the long one (``KUBELOOP_DIFFERENTIAL=N``
-sequences; 10,000 for the figures in docs/apiserver.md), which counts every sequence before failing and
-writes its counts to ``build/differential-<seed>.json``; several chunks (``--hypothesis-seed``) are
-merged into ``build/differential.md`` by running this file with their paths."""
+sequences; 10,000 for the figures in docs/apiserver.md) as ``DIFFERENTIAL_CHUNKS`` processes at once, each
+a chunk (``--hypothesis-seed``) that counts every sequence before failing and writes its counts to
+``build/differential-<seed>.json``, merged into ``build/differential.md`` by running this file with their
+paths. ``KUBELOOP_DIFFERENTIAL_RESUME=1`` makes a chunk go on from its file, on the same code only."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import os
 import re
@@ -33,6 +35,19 @@ from hypothesis.stateful import run_state_machine_as_test
 ROOT = Path(__file__).parents[3]
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 LONG = int(os.environ.get("KUBELOOP_DIFFERENTIAL", "0"))
+RESUME = os.environ.get("KUBELOOP_DIFFERENTIAL_RESUME") == "1"
+
+
+def code_digest() -> str:
+    """What a long chunk runs, as 12 hex digits: every file of kubeloop (the embedded server and what it
+    is built on; the real server's version is pinned there too) and of this directory, so that a resumed
+    chunk goes on only on the code it began on."""
+    here = Path(__file__).parent
+    files = [*(ROOT / "src/kubeloop").rglob("*.py"), *here.glob("*.py"), here.parent / "conftest.py"]
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path.relative_to(ROOT)}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 @pytest.fixture
@@ -114,13 +129,20 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
 ) -> None:
     # A chunk of a long run: pytest --hypothesis-seed=N makes it repeatable; its counts go to
     # build/differential-<seed>.json (rewritten every 20 sequences, so a chunk stopped early still
-    # counts what it finished) for merge_reports (build/differential.md for the whole run).
+    # counts what it finished) for merge_reports (build/differential.md for the whole run). Resumed
+    # (KUBELOOP_DIFFERENTIAL_RESUME=1), it goes on from that file with its next part's seed.
     given = pytestconfig.getoption("hypothesis_seed", None)
     seed = int(given) if given is not None else None  # the option is the string it was given as
     (ROOT / "build").mkdir(exist_ok=True)
     out = ROOT / f"build/differential-{seed or os.getpid()}.json"
-    wanted, report, part = LONG or 10_000, Report(), 0
+    wanted, report, code = LONG or 10_000, Report(), code_digest()
+    if RESUME and out.exists():
+        report = Report.merged([out.read_text()])
+        assert report.code == code, f"{out} was made on code {report.code}, this is {code}: start anew"
+        print(f"resuming {out}: {report.sequences:,} sequences in {report.parts} parts")
+    report.code, part = code, report.parts
     while report.sequences < wanted:
+        report.parts = part + 1  # a resumed chunk must not run this part's seed again
         try:
             run(
                 twin,
@@ -143,7 +165,7 @@ def test_ten_thousand_sequences_find_no_unlisted_divergence(
         part += 1
     out.write_text(report.to_json())
     text = (
-        f"seed {seed}: {report.sequences:,} sequences ({report.restarts} restarts)\n\n"
+        f"seed {seed}: {report.sequences:,} sequences ({report.restarts} restarts, code {code})\n\n"
         f"{report.table()}\n\n{report.known_table()}\n"
     )
     print(text)
@@ -156,8 +178,9 @@ def merge_reports(paths: list[Path]) -> str:
     # A chunk run before a known difference was listed counted what it explains as divergences.
     moved = report.reclassify(tolerated)
     return (
-        f"{report.sequences:,} sequences ({moved} divergences explained by known differences listed "
-        f"since their chunk ran)\n\n{report.table()}\n\n{report.known_table()}\n\n"
+        f"{report.sequences:,} sequences on code {report.code or '(not recorded)'} ({moved} divergences "
+        f"explained by known differences listed since their chunk ran)\n\n"
+        f"{report.table()}\n\n{report.known_table()}\n\n"
         f"{report.divergences(per_category=100)}\n"
     )
 
