@@ -38,7 +38,8 @@ async def run_operator(
 ) -> AsyncIterator[Manager]:
     """Start ``operator`` with ``options`` (metrics and probes on free loopback ports unless they name
     others), yield its manager once its caches synced, stop it gracefully afterwards; re-raise
-    whatever made it fail. ``deprecated``: ``Operator.run``'s old keywords, passed on to it."""
+    whatever made it fail. One not ready within ``ready_timeout`` is stopped too (TimeoutError).
+    ``deprecated``: ``Operator.run``'s old keywords, passed on to it."""
     options = options or ManagerOptions()
     if options.metrics == MetricsOptions():
         options = replace(options, metrics=MetricsOptions(LOOPBACK))
@@ -47,18 +48,42 @@ async def run_operator(
     operator.manager = None
     run = operator.run(options, kubeconfig=kubeconfig, handle_signals=False, **deprecated)
     task = asyncio.create_task(run)
-    async with asyncio.timeout(ready_timeout):
-        while operator.manager is None or not operator.manager.cache.synced:
-            if task.done():
-                task.result()
-                raise RuntimeError(f"operator {operator.name} stopped before its caches synced")
-            await asyncio.sleep(0.02)
+    try:
+        async with asyncio.timeout(ready_timeout):
+            while operator.manager is None or not operator.manager.cache.synced:
+                if task.done():
+                    task.result()
+                    raise RuntimeError(f"operator {operator.name} stopped before its caches synced")
+                await asyncio.sleep(0.02)
+    except BaseException:
+        # what kept it from starting is what is raised; stopped all the same, else it ran on, retrying
+        # (a missing permission's 403s in the next test's log)
+        await _ended(operator, operator.manager, task, quietly=True)
+        raise
     manager = operator.manager
     try:
         yield manager
     finally:
-        manager.stop()
-        try:
-            await asyncio.wait_for(task, 30)
-        finally:
-            operator.manager = None
+        await _ended(operator, manager, task)
+
+
+async def _ended(
+    operator: Operator, manager: Manager | None, task: asyncio.Task[None], *, quietly: bool = False
+) -> None:
+    """Stop ``operator``'s run (``task``): gracefully within 30 s through its ``manager``, else
+    cancelled; re-raise what made it fail unless ``quietly``."""
+    try:
+        if manager is not None:
+            manager.stop()
+        else:
+            task.cancel()
+        await asyncio.wait_for(task, 30)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if not task.cancelled() or (current is not None and current.cancelling()):
+            raise
+    except Exception:
+        if not quietly:
+            raise
+    finally:
+        operator.manager = None
