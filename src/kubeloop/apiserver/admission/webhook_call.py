@@ -17,6 +17,7 @@ import functools
 import ssl
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 import orjson
@@ -91,10 +92,10 @@ def review_request(attrs: Attributes, invocation: Invocation) -> Obj:
     return {"kind": "AdmissionReview", "apiVersion": "admission.k8s.io/v1", "request": request}
 
 
-def _dialled(client: Obj, services: Services, query: str) -> tuple[str, str | None]:
-    """The URL to connect to and, for a Service reached at another host, the name to send and check the
-    certificate against (kube-apiserver dials the resolved address and keeps the URL); ``CallError``
-    when the Service does not exist."""
+def _dialled(client: Obj, services: Services, query: str) -> tuple[str, SplitResult | None]:
+    """The URL to connect to and, for a Service reached at another host, the Service's URL, whose
+    authority is sent as the Host and whose host the certificate is checked against (kube-apiserver
+    dials the resolved address and keeps the URL); ``CallError`` when the Service does not exist."""
     url = webhook_url(client) + query
     service = client.get("service") or {}
     if client.get("url") or not service:
@@ -106,8 +107,8 @@ def _dialled(client: Obj, services: Services, query: str) -> tuple[str, str | No
     spec = found.get("spec") or {}
     if spec.get("type") != "ExternalName":  # a cluster IP: no cluster network here, the name fails
         return url, None
-    port, path = service.get("port", 443), service.get("path") or ""
-    return f"https://{spec.get('externalName')}:{port}{path}{query}", f"{name}.{namespace}.svc"
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{spec.get('externalName')}:{parts.port}").geturl(), parts
 
 
 async def post(
@@ -116,10 +117,10 @@ async def post(
     """POST ``payload`` where ``client`` (a ``clientConfig``) points and return the decoded answer;
     ``CallError`` worded as Go's HTTP client words its failures (``Post "URL": ...``)."""
     posting = f'Post "{webhook_url(client) + query}"'
-    target, server_name = _dialled(client, services, query)
+    target, service_url = _dialled(client, services, query)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    if server_name is not None:
-        headers["Host"] = f"{server_name}:{(client.get('service') or {}).get('port', 443)}"
+    if service_url is not None:
+        headers["Host"] = service_url.netloc
     try:
         async with (
             asyncio.timeout(seconds),
@@ -128,7 +129,7 @@ async def post(
                 data=orjson.dumps(payload),
                 headers=headers,
                 ssl=_tls(str(client.get("caBundle") or "")),
-                server_hostname=server_name,
+                server_hostname=service_url.hostname if service_url is not None else None,
             ) as resp,
         ):
             body = await resp.read()
