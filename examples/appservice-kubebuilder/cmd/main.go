@@ -62,8 +62,12 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
-	flag.Float64Var(&qps, "kube-api-qps", 0, "Client-side QPS limit of requests to the API server (0: 20).")
-	flag.IntVar(&burst, "kube-api-burst", 0, "Client-side burst of requests to the API server (0: 30).")
+	// 0 replaces the -1 (no client-side limit) controller-runtime's GetConfig sets when the kubeconfig
+	// gives none, and client-go's rest.RESTClientFor reads 0 as its DefaultQPS and DefaultBurst.
+	flag.Float64Var(&qps, "kube-api-qps", 0,
+		"Client-side QPS limit of requests to the API server (0: client-go's default, 5; below 0: none).")
+	flag.IntVar(&burst, "kube-api-burst", 0,
+		"Client-side burst of requests to the API server (0: client-go's default, 10).")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 1, "AppServices reconciled at once.")
 	opts := zap.Options{
 		Development: true,
