@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeloop.cache import Informer, InformerOptions, Obj, key_of, strip_managed_fields
+from kubeloop.cache import Informer, InformerEvent, InformerOptions, Obj, key_of
 from kubeloop.client import (
     AlreadyExistsError,
     ApiResource,
@@ -138,6 +138,21 @@ class ShardLabels:
         labels = meta.get("labels") or {}
         seal = (meta.get("annotations") or {}).get(self.shard)
         return labels.get(self.shard), seal, self.drain in labels
+
+    def assignment_only(self, obj: Obj) -> Obj:
+        """``obj`` with only what the sharder reads of it: name, namespace, resourceVersion, the shard
+        and drain labels and the seal. The sharder's informers keep every sharded object (a replica
+        only its share): its other labels and annotations (``kubectl apply``'s copy of the whole
+        object among them), owners, finalizers and managedFields would be most of what it holds."""
+        meta = obj.get("metadata") or {}
+        kept = {k: meta[k] for k in ("name", "namespace", "resourceVersion") if k in meta}
+        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k in (self.shard, self.drain)}
+        if labels:
+            kept["labels"] = labels
+        seal = (meta.get("annotations") or {}).get(self.shard)
+        if seal is not None:
+            kept["annotations"] = {self.shard: seal}
+        return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept}
 
 
 class ShardGate:
@@ -330,9 +345,7 @@ class Sharder:
         self.labels = ShardLabels(name)
         self.options = options
         self.membership = membership
-        # Only labels, annotations and resourceVersions are read here: the managedFields, most of
-        # these objects' metadata (1,000 AppServices' as stored: 4.2 MiB with, 1.15 MiB without), go.
-        scope = InformerOptions(metadata_only=True, transform=strip_managed_fields)
+        scope = InformerOptions(metadata_only=True, transform=self.labels.assignment_only)
         self.informers = [
             Informer(client, resource, replace(scope, namespaces=namespaces))
             for resource, namespaces in resources
@@ -341,10 +354,21 @@ class Sharder:
         self.moves = 0
         self.assignments = 0
 
+    def _changed(self, event: InformerEvent) -> None:
+        """An object added or deleted, or its assignment changed, calls for a pass; a write that left
+        it alone (a status, a spec, another label: most of the events) does not. That it changed is
+        also seen at the latest by the pass every retry period, as a write of its refused (409) is."""
+        if (
+            event.type != "update"
+            or event.old is None
+            or self.labels.of(event.obj) != self.labels.of(event.old)
+        ):
+            self._dirty.set()
+
     async def run(self) -> None:
         """Watch and assign until cancelled."""
         for informer in self.informers:
-            informer.add_handler(lambda _event: self._dirty.set())
+            informer.add_handler(self._changed)
         async with asyncio.TaskGroup() as group:
             for informer in self.informers:
                 group.create_task(informer.run(), name=f"sharder informer {informer.resource.plural}")
@@ -388,13 +412,16 @@ class Sharder:
             action = self._decide(obj, desired.get(identity))
             if action is not None:
                 writes.append((informer, obj, action))
-        limit = asyncio.Semaphore(self.options.concurrency)
+        # ``concurrency`` writers take the writes in turn: not a task per write, which for the first
+        # pass over 10,000 unassigned objects would be 10,000 tasks alive at once (their frames the
+        # replica's high-water mark, kept by the allocator after they are gone).
+        pending = iter(writes)
 
-        async def one(informer: Informer, obj: Obj, action: tuple[str, str | None, str | None]) -> None:
-            async with limit:
+        async def writer() -> None:
+            for informer, obj, action in pending:
                 await self._write(informer, obj, *action)
 
-        await asyncio.gather(*(one(*write) for write in writes))
+        await asyncio.gather(*(writer() for _ in range(min(self.options.concurrency, len(writes)))))
 
     async def _hand_over(self, objects: Iterable[Obj]) -> None:
         """Hand each shard that objects are sealed to and that nobody may reconcile (its replica
@@ -517,8 +544,11 @@ class Sharder:
                     type=PatchType.MERGE,
                     namespace=meta.get("namespace"),
                 )
-        except (ConflictError, NotFoundError, TimeoutError):
-            return  # changed meanwhile, or too late: decided again on the next pass
+        except ConflictError:
+            self._dirty.set()  # changed meanwhile (an event that may not call for a pass): decide again
+            return
+        except (NotFoundError, TimeoutError):
+            return  # deleted, or too late: decided again on the next pass
         informer.observe(updated)
         if action == "assign":
             self.assignments += 1

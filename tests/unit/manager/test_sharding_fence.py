@@ -1,12 +1,17 @@
 """The sharder hands the objects of a stopped shard to a live one (the adopter) only once it has
 fenced that shard's Lease to it: a write with the resourceVersion it listed, which fails if the shard
-renewed since (it is alive). Their labels then follow the adopter, or go through the drain."""
+renewed since (it is alive). Their labels then follow the adopter, or go through the drain. What it
+costs the replica that runs it: of every object it keeps only what it reads, its writes are made by
+a few writers however many there are, and a write that leaves an object's assignment alone calls
+for no pass over all of them."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from kubeloop.client import ApiResource, ConflictError
+from kubeloop.client import ApiResource, ConflictError, WatchEvent
 from kubeloop.clock import FakeClock
 from kubeloop.manager import Membership, Sharder, ShardingOptions
 
@@ -23,6 +28,11 @@ class _Server:
         self.renewed = True
         self.leases: list[dict[str, Any]] = []
         self.patched: list[tuple[str, dict[str, Any]]] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.most_tasks = 0
+        self.objects: list[dict[str, Any]] = []
+        self.events: asyncio.Queue[WatchEvent[Any]] = asyncio.Queue()
 
     async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
         if self.renewed:
@@ -34,11 +44,23 @@ class _Server:
         self, resource: ApiResource, name: str, patch: dict[str, Any], **_: Any
     ) -> dict[str, Any]:
         self.patched.append((name, patch))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.most_tasks = max(self.most_tasks, len(asyncio.all_tasks()))
+        await asyncio.sleep(0)
+        self.in_flight -= 1
         labels = patch["metadata"]["labels"]
         shard = labels.get(SHARD, "b")  # a drain leaves the label as it is
         meta = {"name": name, "namespace": "ns", "resourceVersion": "10", "labels": {SHARD: shard},
                 "annotations": {SHARD: shard}}  # fmt: skip
         return {"apiVersion": "app.example.com/v1", "kind": "AppService", "metadata": meta}
+
+    async def list(self, ref: Any, **_: Any) -> dict[str, Any]:
+        return {"items": self.objects, "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, ref: Any, **_: Any) -> AsyncIterator[WatchEvent[Any]]:
+        while True:
+            yield await self.events.get()
 
 
 def lease(identity: str, renew: str) -> dict[str, Any]:
@@ -106,18 +128,107 @@ async def test_an_adopted_object_the_ring_gives_to_another_replica_goes_there_th
     assert all(patch["metadata"]["labels"].get(SHARD) in (None, "a") for _, patch in server.patched)
 
 
-async def test_the_sharder_keeps_of_each_object_what_it_reads_and_not_its_managed_fields() -> None:
-    # It holds every sharded object (a replica holds only its share): their managedFields, most of
-    # their metadata, would be its largest cost beyond a replica's.
+async def test_the_sharder_keeps_of_each_object_only_what_it_reads() -> None:
+    # It holds every sharded object (a replica holds only its share): the rest of their metadata
+    # (managedFields, kubectl's copy of the whole object, owners, other labels) would be most of it.
     clock = FakeClock()
     members = Membership("op-shard-", clock, lease_duration=10)
     sharder = Sharder(_Server(), "op", [(APPS, ())], ShardingOptions(identity="a", clock=clock), members)  # type: ignore[arg-type]
     obj = app("app-0", "a")
-    obj["metadata"]["managedFields"] = [
-        {"manager": "kubeloop", "operation": "Update", "fieldsV1": {"f:spec": {}}}
-    ]
+    meta = obj["metadata"]
+    meta["managedFields"] = [{"manager": "kubeloop", "operation": "Update", "fieldsV1": {"f:spec": {}}}]
+    meta["labels"].update({"team": "x", "drain.shard.kubeloop.io/op": "true"})
+    meta["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = '{"spec": {"size": 1}}'
+    meta.update(uid="u-1", generation=3, finalizers=["f"], ownerReferences=[{"uid": "u-0"}])
     obj["spec"] = {"size": 1}
     sharder.informers[0].observe(obj)
     [kept] = sharder.informers[0].list()
-    assert kept["metadata"] == {k: v for k, v in obj["metadata"].items() if k != "managedFields"}
-    assert "spec" not in kept
+    assert kept == {
+        "apiVersion": "app.example.com/v1",
+        "kind": "AppService",
+        "metadata": {
+            "name": "app-0",
+            "namespace": "ns",
+            "resourceVersion": "1",
+            "labels": {SHARD: "a", "drain.shard.kubeloop.io/op": "true"},
+            "annotations": {SHARD: "a"},
+        },
+    }
+    assert sharder.labels.of(kept) == sharder.labels.of(obj)
+
+
+async def test_the_first_pass_over_many_unassigned_objects_writes_through_a_few_writers_not_a_task_each() -> (
+    None
+):
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    members.observe([lease("a", "1"), lease("b", "1")])
+    server = _Server()
+    options = ShardingOptions(identity="a", clock=clock, concurrency=4)
+    sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
+    for i in range(200):
+        unassigned = app(f"app-{i}", "a")
+        del unassigned["metadata"]["labels"], unassigned["metadata"]["annotations"]
+        sharder.informers[0].observe(unassigned)
+    before = len(asyncio.all_tasks())
+    await sharder.step()
+    assert len(server.patched) == 200
+    assert sharder.assignments == 200
+    assert server.most_in_flight == 4
+    assert server.most_tasks <= before + 4  # the writers; a task per write would be 200
+
+
+async def test_a_write_that_leaves_the_assignment_alone_calls_for_no_pass_and_a_label_edit_does() -> None:
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    members.observe([lease("a", "1")])
+    server = _Server()
+    server.objects = [app(f"app-{i}", "a") for i in range(5)]
+    options = ShardingOptions(identity="a", retry_period=60.0)  # no pass on the timer in this test
+    sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
+    passes = 0
+    step = sharder.step
+
+    async def counted() -> None:
+        nonlocal passes
+        passes += 1
+        await step()
+
+    sharder.step = counted  # type: ignore[method-assign]
+
+    async def settled() -> None:
+        for _ in range(3):
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(sharder.run())
+    try:
+        await settled()
+        assert passes == 1  # the first, over what was listed: all assigned, nothing written
+        assert server.patched == []
+        for version in range(2, 22):  # status writes: a new resourceVersion, the same assignment
+            written = app("app-0", "a")
+            written["metadata"]["resourceVersion"] = str(version)
+            written["status"] = {"readyReplicas": version}
+            server.events.put_nowait(WatchEvent("MODIFIED", written))
+        await settled()
+        assert passes == 1
+        assert sharder.informers[0].get("ns", "app-0")["metadata"]["resourceVersion"] == "21"  # type: ignore[index]
+
+        edited = app("app-1", "a")  # the shard label edited by hand: the sharder puts it back
+        edited["metadata"].update(resourceVersion="22", labels={SHARD: "b"})
+        server.events.put_nowait(WatchEvent("MODIFIED", edited))
+        await settled()
+        assert passes == 2
+        assert server.patched == [
+            (
+                "app-1",
+                {
+                    "metadata": {
+                        "resourceVersion": "22",
+                        "labels": {SHARD: "a", "drain.shard.kubeloop.io/op": None},
+                        "annotations": {SHARD: "a"},
+                    }
+                },
+            )
+        ]
+    finally:
+        task.cancel()
