@@ -41,11 +41,12 @@ def is_ready(obj: Obj, size: int) -> bool:
 
 
 class Watch:
-    """AppServices of a namespace as they reach the harness; ``synced`` holds the names that
-    ``predicate`` accepts, kept per event so that a wait over 10,000 objects costs O(1) per event."""
+    """Objects of ``kind`` (AppServices unless told) in a namespace as they reach the harness;
+    ``synced`` holds the names that ``predicate`` accepts, kept per event so that a wait over 10,000
+    objects costs O(1) per event (bench/sharding/run.py counts converged Deployments with it)."""
 
-    def __init__(self, api: Client, namespace: str, prefix: str = "app-") -> None:
-        self.api, self.namespace, self.prefix = api, namespace, prefix
+    def __init__(self, api: Client, namespace: str, prefix: str = "app-", kind: str = APPS) -> None:
+        self.api, self.namespace, self.prefix, self.kind = api, namespace, prefix, kind
         self.objects: dict[str, Obj] = {}
         self.changed = asyncio.Event()
         self.predicate: Callable[[Obj], bool] = lambda _: False
@@ -73,12 +74,14 @@ class Watch:
 
     async def _follow(self) -> None:
         while True:
-            listed = await self.api.list(APPS, namespace=self.namespace)
+            listed = await self.api.list(self.kind, namespace=self.namespace)
             for obj in listed["items"]:
                 self._seen(obj)
             try:
                 version = listed["metadata"]["resourceVersion"]
-                async for event in self.api.watch(APPS, namespace=self.namespace, resource_version=version):
+                async for event in self.api.watch(
+                    self.kind, namespace=self.namespace, resource_version=version
+                ):
                     if event.type in ("ADDED", "MODIFIED"):
                         self._seen(event.object)
             except Exception:  # the watch ended (410 Gone or a cut): list again
