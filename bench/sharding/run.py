@@ -249,10 +249,12 @@ async def configuration(
     replicas: int,
     sharded: bool,
     work: Path,
-) -> dict[str, Any]:
+    emit: Callable[[dict[str, Any]], None],
+) -> None:
     """``replicas`` replicas (``sharded`` or not) over ``apps`` apps: converged from a standing start,
     then after every image changed (with the CPU the replicas and the control plane used meanwhile:
-    on 2 cores, where the machine is the limit), then a failover."""
+    on 2 cores, where the machine is the limit), then a failover. The result is emitted before the
+    apps are deleted (minutes at 10,000), so a run stopped by its time limit then keeps it."""
     kubeconfig, kubectl = plane.kubeconfig, Kubectl(plane.kubeconfig)
     namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}-{apps}"
     kubectl("create", "namespace", namespace)
@@ -342,13 +344,14 @@ async def configuration(
         finally:
             for one in fleet:
                 one.stop()
-            await clean(api, kubectl, namespace)
             # Leases a replica could not renew within the renew deadline (its controllers stopped and
             # restarted): none on a machine that keeps up; many where it is starved of CPU.
             result["leases_lost"] = sum(
                 r.log.read_text(errors="replace").count("leadership lost") for r in fleet if r.log.exists()
             )
-    return result
+            if "rss_mib" in result:  # measured through the update at least
+                emit(result)
+            await clean(api, kubectl, namespace)
 
 
 def label(r: dict[str, Any]) -> str:
@@ -411,10 +414,14 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         goal = "" if r is base else f" ({'met' if ratio >= 0.8 * n else 'missed'})"
         if limit:
             goal += f"; {r['throughput'] / limit['apps_per_s']:.0%} of the limit"
+
+        def seconds(key: str, r: dict[str, Any] = r) -> str:
+            return f"{r[key]:.1f} s" if key in r else "not measured"
+
         failover = (
-            f"{r['failover_adopted_s']:.1f} s / {r['failover_reconciled_s']:.1f} s / {r['failover_s']:.1f} s "
+            f"{seconds('failover_adopted_s')} / {seconds('failover_reconciled_s')} / {seconds('failover_s')} "
             f"({r['failover_apps']} apps)"
-            if "failover_s" in r
+            if "failover_adopted_s" in r
             else ""
         )
         rows.append(
@@ -528,19 +535,22 @@ async def main() -> None:
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
             for config in args.configs.split(","):
                 began = time.monotonic()
+
+                def emit(result: dict[str, Any], began: float = began) -> None:
+                    result.update(at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began)
+                    print(json.dumps(result), flush=True)
+                    if args.results:
+                        with args.results.open("a") as out:
+                            out.write(json.dumps(result) + "\n")
+
                 if config == "floor":
-                    result = await floor(api, kubectl, plane.kubeconfig, work)
+                    emit(await floor(api, kubectl, plane.kubeconfig, work))
                 elif config == "limit":
-                    result = await server_limit(api, plane, args.apps)
+                    emit(await server_limit(api, plane, args.apps))
                 else:
                     name, _, apps = config.partition("/")
                     replicas, sharded = PLANS.get(name) or (int(name), True)
-                    result = await configuration(api, plane, int(apps or args.apps), replicas, sharded, work)
-                result.update(at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began)
-                print(json.dumps(result), flush=True)
-                if args.results:
-                    with args.results.open("a") as out:
-                        out.write(json.dumps(result) + "\n")
+                    await configuration(api, plane, int(apps or args.apps), replicas, sharded, work, emit)
     finally:
         if args.logs:
             shutil.copytree(Path(plane.directory) / "bench-sharding", args.logs, dirs_exist_ok=True)
