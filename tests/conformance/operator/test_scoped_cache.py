@@ -1,7 +1,7 @@
-"""Caches scoped from the ``Operator`` on the real API server: namespaces, per-kind selectors, a
-metadata-only owned kind, an uncached kind read from the server, an index queried from ``ctx``, and a
-reconciled kind whose CRD is installed only after the operator started (and deleted, and installed
-again) without the operator failing or waiting on it."""
+"""Caches scoped from the ``Operator`` on the real API server: namespaces, per-kind label and field
+selectors, a per-kind transform, a metadata-only owned kind, an uncached kind read from the server,
+an index queried from ``ctx``, and a reconciled kind whose CRD is installed only after the operator
+started (and deleted, and installed again) without the operator failing or waiting on it."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def gadget_of(cm: dict[str, Any]) -> list[str]:
     return [v for v in [((cm.get("metadata") or {}).get("annotations") or {}).get("gadget")] if v]
 
 
+def without_annotations(obj: dict[str, Any]) -> dict[str, Any]:
+    """The Gadgets' transform: their annotations are not kept."""
+    obj["metadata"].pop("annotations", None)
+    return obj
+
+
 async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_reads_uncached_kinds_live(
     cluster: Cluster, kubectl: Kubectl, client: Client
 ) -> None:
@@ -44,7 +50,8 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
             cache={
                 core_v1.ConfigMap: kl.CacheScope(
                     labels={LABEL: "yes"}, metadata_only=True, indexes={"gadget": gadget_of}
-                )
+                ),
+                Gadget: kl.CacheScope(fields={"metadata.name": "g"}, transform=without_annotations),
             },
             uncached=[core_v1.Secret],
         )
@@ -74,7 +81,9 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
             )
 
         for ns in (a, b, c):
-            await client.create({**gadget("g"), "metadata": {"name": "g", "namespace": ns}})
+            await client.create(
+                {**gadget("g"), "metadata": {"name": "g", "namespace": ns, "annotations": {"note": "x"}}}
+            )
             await client.create(
                 {
                     "apiVersion": "v1",
@@ -82,6 +91,7 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
                     "metadata": {"name": "unlabelled", "namespace": ns, "annotations": {"gadget": "g"}},
                 }
             )
+        await client.create({**gadget("other"), "metadata": {"name": "other", "namespace": a}})
         await client.create(
             {
                 "apiVersion": "v1",
@@ -96,6 +106,10 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
             assert seen[(f"{b}/g", 1)]["secret"] is None
             kinds = {informer.resource.plural: informer for informer in manager.cache.informers}
             assert "secrets" not in kinds
+            gadgets = kinds["gadgets"]
+            assert gadgets.options.field_selector == "metadata.name=g"
+            assert sorted(g["metadata"]["name"] for g in gadgets.list()) == ["g", "g"]  # not "other"
+            assert all("annotations" not in g["metadata"] for g in gadgets.list())  # the transform
             configmaps = kinds["configmaps"]
             assert configmaps.options.label_selector == f"{LABEL}=yes"
             await until(lambda: configmaps.get(a, "g-child") is not None, what="the child cached")
@@ -116,6 +130,7 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
             )
             await asyncio.sleep(1.0)
             assert not any(key.startswith(f"{c}/") for key, _ in seen)
+            assert not any(key.endswith("/other") for key, _ in seen)  # not selected: never reconciled
             assert (await client.get("configmaps", "g-child", namespace=a))["data"] == {"replicas": "2"}
             assert kubectl("get", "configmap", "g-child", "-n", c, check=False).returncode != 0
 
