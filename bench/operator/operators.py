@@ -24,7 +24,8 @@ HERE = Path(__file__).parent
 IMPLS = ("kubeloop", "controller-runtime", "kopf", "floor")
 QPS, BURST, WORKERS = 50, 100, 10  # kubeloop's defaults: qps 50, burst 100, 10 workers
 KNOBS = {
-    "kubeloop": "as shipped: client QPS 50, burst 100, max_concurrent_reconciles 10 (its defaults)",
+    "kubeloop": "as shipped: client QPS 50, burst 100 for each kind, max_concurrent_reconciles 10 (its "
+    "defaults; the client's limit holds for each resource apart, as client-go's for each REST client)",
     "controller-runtime": f"--kube-api-qps {QPS} --kube-api-burst {BURST} --max-concurrent-reconciles "
     f"{WORKERS} (the example's flags default to 0, which client-go reads as 5 and 10, and 1 worker; "
     "controller-runtime's GetConfig alone sets no client-side limit since v0.21); the QPS limit is per "
@@ -36,7 +37,7 @@ KNOBS = {
     "asyncio workers, one per object) unlimited as by default, so the threads bound the handlers; no "
     "client-side QPS knob (kopf's own client and the official client do not limit); the official "
     "client's connection pool 10 (its default, cpu_count x 5)",
-    "floor": f"kubeloop's client at QPS {QPS}, burst {BURST}; {WORKERS} worker tasks",
+    "floor": f"kubeloop's client at QPS {QPS}, burst {BURST} for each kind; {WORKERS} worker tasks",
 }
 
 

@@ -305,15 +305,17 @@ def idle_table(results: dict[str, Any]) -> list[str]:
 
 
 def budgeted(r: Run) -> float:
-    """The converge's requests that share one client-side rate limit: all but Events (kubeloop's and
-    controller-runtime's have a client and limit of their own); for controller-runtime those of its
-    busiest kind, as its client makes a REST client, and so a token bucket, per kind (client-go gives
-    each RESTClient its own when rest.Config.RateLimiter is unset, as the scaffold leaves it)."""
+    """The converge's requests under the busiest kind's client-side rate limit, Events aside
+    (kubeloop's and controller-runtime's have a client and limit of their own): every implementation
+    with a limit has one per kind (controller-runtime's client makes a REST client per kind, and
+    client-go gives each its own token bucket when rest.Config.RateLimiter is unset, as the scaffold
+    leaves it; kubeloop's client, and so the floor, a bucket per kind likewise), a kind's
+    subresources under its own."""
     counts: Counter[str] = Counter()
     for key, n in r["converge"]["requests"].items():
         resource = key.split(" ", 1)[1].split("/")[0]
         if resource != "events":
-            counts[resource if r["impl"] == "controller-runtime" else "all"] += n
+            counts[resource] += n
     return float(max(counts.values(), default=0))
 
 
@@ -323,9 +325,10 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
     floor = f.get("floor")
     lines = [
         f"The client-side rate limit ({QPS} requests a second, burst {BURST}; kopf has none) bounds a "
-        "converge from below: the requests under one limit while converging (median; Events not counted: "
-        "kubeloop's and controller-runtime's go through a client and limit of their own, the floor sends "
-        "none; controller-runtime has a limit per kind, so its busiest kind's) take at least this long:",
+        "converge from below: the requests of the busiest kind while converging (median; each "
+        "implementation's limit holds for each kind apart, as client-go's for each REST client; Events "
+        "not counted: kubeloop's and controller-runtime's go through a client and limit of their own, the "
+        "floor sends none) take at least this long:",
         "",
     ]
     for impl, runs in per_impl(results).items():
@@ -333,7 +336,7 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
             sent = median(runs, budgeted)
             least = max(0.0, sent - BURST) / QPS  # the burst at once, then QPS a second
             lines.append(
-                f"- {impl}: {sent:,.0f} requests under one limit, \u2265 {least:.0f} s at {QPS} a second "
+                f"- {impl}: {sent:,.0f} requests of its busiest kind, \u2265 {least:.0f} s at {QPS} a second "
                 f"after a burst of {BURST}; converged in {f[impl]['converge']:.1f} s"
             )
     lines.append("")

@@ -51,7 +51,7 @@ from kubeloop.client.errors import (
 )
 from kubeloop.client.metrics import MetricsHook, NoMetrics, RecordingMetrics
 from kubeloop.client.models import ResourceModel
-from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+from kubeloop.client.ratelimit import RequestLimiter, RetryPolicy, TokenBucket
 from kubeloop.client.transport import ClientSettings
 from kubeloop.client.watch import WatchEvent
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource
@@ -85,6 +85,7 @@ __all__ = [
     "PatchType",
     "Preconditions",
     "RecordingMetrics",
+    "RequestLimiter",
     "ResourceModel",
     "ResourceRef",
     "RestMapper",

@@ -1,5 +1,6 @@
-"""Client-side flow control: the QPS/burst limiter (``kubeloop.tokenbucket.TokenBucket``, the one
-bucket, shared with the work queue) and the retry policy with backoff.
+"""Client-side flow control: the request budget (``RequestLimiter``: a QPS/burst token bucket per
+kind, ``kubeloop.tokenbucket.TokenBucket``, the one bucket class, shared with the work queue) and the
+retry policy with backoff.
 
 Both take time from an injected ``kubeloop.clock.SleepClock``, so tests of waits and backoffs run at zero
 wall time (``InstantClock``).
@@ -10,9 +11,73 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from kubeloop.clock import SleepClock
+from kubeloop.gvk import GroupVersionResource
 from kubeloop.tokenbucket import TokenBucket
 
-__all__ = ["RetryPolicy", "TokenBucket"]
+__all__ = ["RequestLimiter", "RetryPolicy", "TokenBucket", "resource_of_path"]
+
+_NAMESPACE_SUBRESOURCES = frozenset({"status", "finalize"})
+
+
+def resource_of_path(path: str) -> GroupVersionResource | None:
+    """The resource a request path addresses (its subresource and namespace aside); None for a path
+    of no resource: discovery, ``/version``, ``/openapi``.
+
+    Read as kube-apiserver reads a path (``RequestInfoFactory``): ``/api/v1/namespaces/a/status`` is
+    the Namespace ``a``'s status, ``/api/v1/namespaces/a/pods/b/log`` a Pod's log.
+    """
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) > 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) > 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if rest[0] == "watch" and len(rest) > 1:  # the old /watch/ prefix
+        rest = rest[1:]
+    if rest[0] == "namespaces" and len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+        rest = rest[2:]
+    return GroupVersionResource(group, version, rest[0])
+
+
+class RequestLimiter:
+    """A client's request budget: ``qps`` requests a second with bursts of ``burst``, for each kind.
+
+    As client-go, where each REST client has a token bucket of its own (``rest.Config.QPS``/``Burst``)
+    and controller-runtime's client makes one REST client per GroupVersionKind: every resource
+    (``resource_of_path``: a kind's subresources, such as its status, share its budget) and, once more,
+    the requests of no resource (discovery) each get ``qps``/``burst``. ``per_kind=False`` puts every
+    request under one bucket (client-go's ``rest.Config.RateLimiter``, one limiter shared by the REST
+    clients of a config).
+
+    Guarantees: a kind's bucket is made full on its first request and kept for the client's life
+    (there are as many as the server has kinds); each bucket serves its requests in call order.
+    """
+
+    __slots__ = ("_buckets", "_clock", "burst", "per_kind", "qps")
+
+    def __init__(self, qps: float, burst: int, *, per_kind: bool = True, clock: SleepClock) -> None:
+        self.qps = qps
+        self.burst = burst
+        self.per_kind = per_kind
+        self._clock = clock
+        # Made now, so that a qps or burst that TokenBucket refuses fails here, not at the first request.
+        self._buckets: dict[GroupVersionResource | None, TokenBucket] = {
+            None: TokenBucket(qps, burst, clock=clock)
+        }
+
+    def bucket(self, path: str) -> TokenBucket:
+        """The token bucket a request to ``path`` takes its token from."""
+        key = resource_of_path(path) if self.per_kind else None
+        found = self._buckets.get(key)
+        if found is None:
+            found = self._buckets[key] = TokenBucket(self.qps, self.burst, clock=self._clock)
+        return found
+
+    async def acquire(self, path: str) -> float:
+        """Take a token for a request to ``path``, sleeping until it is earned; the seconds waited."""
+        return await self.bucket(path).acquire()
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from kubeloop.client.errors import (
     error_from_status,
 )
 from kubeloop.client.metrics import MetricsHook, NoMetrics
-from kubeloop.client.ratelimit import RetryPolicy, TokenBucket
+from kubeloop.client.ratelimit import RequestLimiter, RetryPolicy
 from kubeloop.client.response import Http1Response, Response
 from kubeloop.clock import RealClock, SleepClock
 
@@ -49,7 +49,12 @@ JSON = "application/json"
 class ClientSettings:
     """Tuning of one client; every option is declared here once.
 
-    ``qps``/``burst`` default to 50/100 rather than client-go's 5/10: an operator's startup lists and its
+    ``qps``/``burst`` hold for each kind (resource) apart, as client-go's hold for each REST client and
+    controller-runtime makes a REST client per kind: ``qps`` requests a second with bursts of ``burst``
+    to Deployments, as many to Services, and so on (a kind's subresources share its budget; requests of
+    no resource, such as discovery, have one more). ``qps_per_kind=False`` puts all of the client's
+    requests under one budget (client-go's shared ``rest.Config.RateLimiter``).
+    They default to 50/100 rather than client-go's 5/10: an operator's startup lists and its
     reconcile bursts are legitimate load, and since Kubernetes 1.29 API Priority and Fairness (server side,
     answering 429 with Retry-After, which is honoured) is what protects the server; a low client limit
     only adds latency. ``qps=None`` turns client-side limiting off (controller-runtime's choice).
@@ -61,6 +66,7 @@ class ClientSettings:
 
     qps: float | None = 50.0
     burst: int = 100
+    qps_per_kind: bool = True
     request_timeout: float = 60.0
     connect_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -93,7 +99,11 @@ class Transport:
         self.auth = Authenticator(config, clock=self.clock)
         qps = self.settings.qps
         self.limiter = (
-            TokenBucket(qps, max(1, self.settings.burst), clock=self.clock) if qps and qps > 0 else None
+            RequestLimiter(
+                qps, max(1, self.settings.burst), per_kind=self.settings.qps_per_kind, clock=self.clock
+            )
+            if qps and qps > 0
+            else None
         )
         self._base = URL(config.server)
         self._impersonation = _impersonation_headers(config)
@@ -232,7 +242,7 @@ class Transport:
         attempt = 0
         reauthenticated = False
         while True:
-            waited = await self.limiter.acquire() if self.limiter is not None else 0.0
+            waited = await self.limiter.acquire(path) if self.limiter is not None else 0.0
             self.metrics.rate_limited(verb=verb, host=self._host, seconds=waited)
             creds = await self.auth.credentials()
             headers = CIMultiDict(

@@ -218,7 +218,9 @@ class Manager:
         unlimited = replace(transport.settings, qps=None)
         leases = self.client.with_settings(unlimited)
         qps = sharding.relabel_qps
-        moves = self.client.with_settings(replace(transport.settings, qps=qps, burst=max(1, int(qps or 1))))
+        moves = self.client.with_settings(  # relabel_qps is the sharder's, whatever the kinds moved
+            replace(transport.settings, qps=qps, burst=max(1, int(qps or 1)), qps_per_kind=False)
+        )
         self.elector = LeaderElector(
             leases, lease(f"{self.options.name}-shard-{identity}"), metrics=self.metrics
         )

@@ -9,9 +9,11 @@ import pytest
 import kubeloop.clock
 import kubeloop.queue
 import kubeloop.tokenbucket
-from kubeloop.client import ClientConfig, ClientSettings, RetryPolicy, TokenBucket
+from kubeloop.client import ClientConfig, ClientSettings, RequestLimiter, RetryPolicy, TokenBucket
+from kubeloop.client.ratelimit import resource_of_path
 from kubeloop.client.transport import Transport
 from kubeloop.clock import InstantClock
+from kubeloop.gvk import GroupVersionResource
 
 
 async def test_burst_passes_at_once_then_requests_are_spaced_by_qps() -> None:
@@ -54,6 +56,59 @@ async def test_concurrent_callers_are_served_in_order_at_the_rate() -> None:
 def test_no_qps_means_no_client_side_limiter(qps: float | None) -> None:
     transport = Transport(ClientConfig(server="https://127.0.0.1:6443"), ClientSettings(qps=qps))
     assert transport.limiter is None
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        pytest.param("/api/v1/namespaces/a/pods", ("", "v1", "pods"), id="core-list"),
+        pytest.param("/api/v1/namespaces/a/pods/b/log", ("", "v1", "pods"), id="core-subresource"),
+        pytest.param("/api/v1/nodes/n", ("", "v1", "nodes"), id="cluster-scoped"),
+        pytest.param("/api/v1/namespaces", ("", "v1", "namespaces"), id="namespaces"),
+        pytest.param("/api/v1/namespaces/a", ("", "v1", "namespaces"), id="one-namespace"),
+        pytest.param("/api/v1/namespaces/a/status", ("", "v1", "namespaces"), id="namespace-status"),
+        pytest.param("/api/v1/namespaces/a/finalize", ("", "v1", "namespaces"), id="namespace-finalize"),
+        pytest.param("/api/v1/watch/namespaces/a/pods", ("", "v1", "pods"), id="old-watch-prefix"),
+        pytest.param(
+            "/apis/apps/v1/namespaces/a/deployments/d/scale", ("apps", "v1", "deployments"), id="scale"
+        ),
+        pytest.param("/apis/example.com/v1/apps", ("example.com", "v1", "apps"), id="all-namespaces"),
+        pytest.param("/api", None, id="discovery-core"),
+        pytest.param("/api/v1", None, id="discovery-core-v1"),
+        pytest.param("/apis/apps/v1", None, id="discovery-group-version"),
+        pytest.param("/version", None, id="version"),
+        pytest.param("/openapi/v3", None, id="openapi"),
+    ],
+)
+def test_a_requests_budget_is_its_resources(path: str, resource: tuple[str, str, str] | None) -> None:
+    assert resource_of_path(path) == (GroupVersionResource(*resource) if resource else None)
+
+
+async def test_each_kind_has_its_own_qps_and_burst_as_client_go_gives_each_rest_client() -> None:
+    clock = InstantClock()
+    limiter = RequestLimiter(qps=1, burst=2, clock=clock)
+    for path in ["/api/v1/namespaces/a/services", "/apis/apps/v1/namespaces/a/deployments/d"] * 2:
+        assert await limiter.acquire(path) == 0.0
+    status = "/apis/apps/v1/namespaces/a/deployments/d/status"
+    assert await limiter.acquire(status) == 1.0, "a kind's status is under its kind's budget"
+    assert await limiter.acquire("/api/v1/namespaces/a/services/s") == 0.0
+    assert await limiter.acquire("/api") == 0.0
+    assert clock.now() == 1.0
+
+
+async def test_one_budget_for_the_whole_client_when_asked() -> None:
+    clock = InstantClock()
+    limiter = RequestLimiter(qps=1, burst=2, per_kind=False, clock=clock)
+    paths = ["/api/v1/services", "/apis/apps/v1/deployments", "/api", "/version"]
+    waits = [await limiter.acquire(path) for path in paths]
+    assert waits == [0.0, 0.0, 1.0, 1.0]
+    assert limiter.bucket("/api/v1/pods") is limiter.bucket("/apis/apps/v1/deployments")
+
+
+@pytest.mark.parametrize(("qps", "burst"), [(0.5, 0), (-1, 10)], ids=["no-burst", "negative-qps"])
+def test_a_budget_the_bucket_refuses_is_refused_when_made(qps: float, burst: int) -> None:
+    with pytest.raises(ValueError, match="need qps > 0"):
+        RequestLimiter(qps, burst, clock=InstantClock())
 
 
 def test_the_client_queue_and_bucket_are_one_class() -> None:

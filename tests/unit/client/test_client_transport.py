@@ -105,6 +105,23 @@ async def test_429_gives_up_after_max_retries_with_typed_error(serve) -> None:
     assert err.value.retry_after == 1.0
 
 
+async def test_requests_wait_for_their_own_kinds_tokens_only(serve) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    server = await serve(handler)
+    clock = InstantClock()
+    t = Transport(ClientConfig(server=server), ClientSettings(qps=1, burst=2), clock=clock)
+    try:
+        for path in ["/api/v1/namespaces/a/configmaps", "/api/v1/namespaces/a/secrets/s"] * 2:
+            await t.request("GET", path, verb="get")
+        assert clock.now() == 0.0, "a second kind's requests waited for the first kind's tokens"
+        await t.request("PATCH", "/api/v1/namespaces/a/secrets/s", verb="patch", body=b"{}")
+        assert clock.now() == 1.0
+    finally:
+        await t.close()
+
+
 async def test_5xx_fails_fast_for_every_verb(serve) -> None:
     hits: dict[str, int] = {"GET": 0, "PATCH": 0, "POST": 0}
 
