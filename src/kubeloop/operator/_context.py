@@ -10,6 +10,7 @@ others (see its docstring for exactly which).
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import contextlib
 import copy
@@ -213,12 +214,16 @@ class Context:
     # -- writes ------------------------------------------------------------------------------------
 
     @overload
-    async def apply(self, a: A, /, *, owned: bool = True, force: bool = True) -> tuple[A]: ...
-    @overload
-    async def apply(self, a: A, b: B, /, *, owned: bool = True, force: bool = True) -> tuple[A, B]: ...
+    async def apply(
+        self, a: A, /, *, owned: bool = True, force: bool = True, concurrently: bool = False
+    ) -> tuple[A]: ...
     @overload
     async def apply(
-        self, a: A, b: B, c: C, /, *, owned: bool = True, force: bool = True
+        self, a: A, b: B, /, *, owned: bool = True, force: bool = True, concurrently: bool = False
+    ) -> tuple[A, B]: ...
+    @overload
+    async def apply(
+        self, a: A, b: B, c: C, /, *, owned: bool = True, force: bool = True, concurrently: bool = False
     ) -> tuple[A, B, C]: ...
     @overload
     async def apply(
@@ -231,9 +236,14 @@ class Context:
         *more: Mapping[str, Any] | Model,
         owned: bool = True,
         force: bool = True,
+        concurrently: bool = False,
     ) -> tuple[Any, ...]: ...
     async def apply(
-        self, *objects: Mapping[str, Any] | Model, owned: bool = True, force: bool = True
+        self,
+        *objects: Mapping[str, Any] | Model,
+        owned: bool = True,
+        force: bool = True,
+        concurrently: bool = False,
     ) -> tuple[Any, ...]:
         """Server-side apply ``objects`` as this operator; returns them as stored, in order, each of
         the type it was given (a dict, a typed kind such as ``apps_v1.Deployment``, or a model).
@@ -248,10 +258,17 @@ class Context:
         fields of the object, and every value is as cached (see ``kubeloop.operator._applied``); it
         is returned as cached. This holds across restarts: a new process sends no apply for a child
         that is as it wants it.
+
+        The objects are applied one after another, each once the one before is stored; with
+        ``concurrently`` all at once, so that the pass waits for one round trip instead of one per
+        object. Use it for objects that need not exist one before another (a Deployment and its
+        Service), not for a Namespace and what goes in it, nor a ServiceAccount and a Pod that runs
+        as it. Then every object is sent even when one fails, and the first failure in the order
+        given is raised once all have been answered.
         """
-        stored: builtins.list[Any] = []
         applied = self._applied
-        for given in objects:
+
+        async def one(given: Mapping[str, Any] | Model) -> Any:
             obj = _to_dict(given)
             meta = obj.setdefault("metadata", {})
             resource = await self.client.resource(f"{obj['apiVersion']}/{obj['kind']}")
@@ -264,16 +281,24 @@ class Context:
             key = (resource.group, resource.kind, *key_of(obj))
             self._declared.add(key)
             cached = self.cache.caches(resource)
+            result: Obj | None = None
             if owned and cached and applied is not None and (resource.group, resource.kind) in applied.owned:
                 live = (await self._informer(resource)).get(key[2], key[3])
                 if applied.unchanged(obj, live):
-                    stored.append(type(given).model_validate(live) if isinstance(given, Model) else live)
-                    continue
-            result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
-            if cached:
-                (await self.cache.informer(resource)).observe(result)
-            stored.append(type(given).model_validate(result) if isinstance(given, Model) else result)
-        return tuple(stored)
+                    result = live
+            if result is None:
+                result = await self.client.apply(obj, field_manager=self.field_manager, force=force)
+                if cached:
+                    (await self.cache.informer(resource)).observe(result)
+            return type(given).model_validate(result) if isinstance(given, Model) else result
+
+        if not concurrently:
+            return tuple([await one(given) for given in objects])
+        answers = await asyncio.gather(*(one(given) for given in objects), return_exceptions=True)
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        return tuple(answers)
 
     async def delete(self, kind: KindLike, name: str, namespace: str | None = None) -> None:
         """Delete an object (no error if it is gone already)."""

@@ -55,8 +55,9 @@ def service_for(app: AppService) -> core_v1.Service:
 @operator.reconcile(AppService, owns=[apps_v1.Deployment, core_v1.Service])
 async def reconcile_appservice(app: AppService, ctx: kl.Context) -> kl.Result | None:
     """Apply the children (the complete set: others it applied before are pruned); report ready
-    replicas, node ports and the Ready condition."""
-    deployment, service = await ctx.apply(deployment_for(app), service_for(app))
+    replicas, node ports and the Ready condition. The two children need not exist one before the
+    other, so they are sent at once."""
+    deployment, service = await ctx.apply(deployment_for(app), service_for(app), concurrently=True)
     await ctx.prune()
     ready = deployment.get("status", {}).get("readyReplicas", 0)
     node_ports = [p["nodePort"] for p in service["spec"].get("ports", []) if "nodePort" in p]
