@@ -112,7 +112,7 @@ def goals(f: dict[str, dict[str, float]]) -> list[str]:
 
     def goal(what: str, key: str, peer: str, limit: float, why_missed: str) -> None:
         if peer not in f:
-            lines.append(f"- {what} \u2264 {limit}{X} {peer}'s: not measured ({peer} did not run): **open**")
+            lines.append(f"- {what} \u2264 {limit}{X} {peer}'s: not measured (no {peer} run): **open**")
             return
         if math.isnan(ours[key] + f[peer][key]):
             lines.append(f"- {what} \u2264 {limit}{X} {peer}'s: not measured in this run: **open**")
