@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from kubeloop.client import Client
+from kubeloop.client import Client, PatchType
 from kubeloop.errors import KubeloopError
 
-__all__ = ["INPUTS_LABEL", "Helm", "HelmError", "Release", "inputs_digest", "read_release"]
+__all__ = ["INPUTS_LABEL", "Helm", "HelmError", "Patch", "Release", "inputs_digest", "read_release"]
 
 INPUTS_LABEL = "kubeloop.dev/inputs"
 """The release label (``helm --labels``) with the digest of the chart and values it was made from."""
@@ -66,6 +66,18 @@ class Release:
             config=config if isinstance(config, Mapping) else {},
             inputs=inputs,
         )
+
+
+@dataclass(frozen=True)
+class Patch:
+    """What puts an object of a release back as it was deployed."""
+
+    type: PatchType
+    body: Mapping[str, Any]
+
+
+Pair = tuple[Mapping[str, Any], Mapping[str, Any]]
+"""An object of a release as deployed (its manifest with Helm's metadata) and as in the cluster."""
 
 
 def decode_release(secret: Mapping[str, Any]) -> Release:
@@ -186,6 +198,13 @@ class Helm:
     ) -> None:
         force_flag = ("--force",) if force else ()
         await self._run(kubeconfig, "rollback", name, str(revision), "-n", namespace, *force_flag)
+
+    async def drift(self, objects: Sequence[Pair]) -> list[Patch | None]:
+        """For each object, the patch that puts it back as deployed (None: nothing differs). The helm
+        command computes none: each object is patched with its manifest (a strategic merge; a custom
+        resource's, refused with 415, as a merge patch), which writes nothing where nothing differs
+        but is a request to the API server each."""
+        return [Patch(PatchType.STRATEGIC, expected) for expected, _ in objects]
 
     async def uninstall(
         self, kubeconfig: Path, name: str, namespace: str, *, keep_history: bool = False

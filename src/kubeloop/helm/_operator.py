@@ -96,6 +96,25 @@ def _documents(manifest: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict) and d.get("kind")]
 
 
+HELM_METADATA = (
+    "app.kubernetes.io/managed-by",
+    "meta.helm.sh/release-name",
+    "meta.helm.sh/release-namespace",
+)
+"""The label and the annotations Helm's install and upgrade put on every object of a release."""
+
+
+def _as_deployed(doc: Mapping[str, Any], release: str, namespace: str) -> dict[str, Any]:
+    """An object of the release's manifest as Helm's install and upgrade write it: with Helm's label
+    and annotations (over the chart's own values of them), so that putting it back does not undo them
+    (and reconcile again on the change)."""
+    meta = dict(doc.get("metadata") or {})
+    label, name_key, namespace_key = HELM_METADATA
+    meta["labels"] = {**(meta.get("labels") or {}), label: "Helm"}
+    meta["annotations"] = {**(meta.get("annotations") or {}), name_key: release, namespace_key: namespace}
+    return {**doc, "metadata": meta}
+
+
 class HelmOperator(ProxiedOperator):
     """Installs, upgrades and uninstalls a chart's release per object (see the module docstring)."""
 
@@ -189,7 +208,7 @@ class HelmOperator(ProxiedOperator):
                 await self.helm.uninstall(kubeconfig, name, namespace, keep_history=release is not None)
                 ctx.event("Normal", "UninstallSuccessful", f"release {name} uninstalled")
             if release is not None:
-                left = [o for o in await self._live(ctx, release.manifest, namespace) if o.live is not None]
+                left = [o for o in await self._live(ctx, release, namespace) if o.live is not None]
                 if left:
                     waiting = ", ".join(f"{o.doc['kind']}/{o.doc['metadata']['name']}" for o in left)
                     message = f"Waiting until all resources are deleted: {waiting}"
@@ -220,7 +239,7 @@ class HelmOperator(ProxiedOperator):
         inputs = await asyncio.to_thread(inputs_digest, watch.chart, values)
         labels = {INPUTS_LABEL: inputs}
         if release is not None:
-            objects = await self._live(ctx, release.manifest, namespace)
+            objects = await self._live(ctx, release, namespace)
             unchanged = release.inputs == inputs and release.config == values
             if unchanged and release.status == "deployed" and all(o.live is not None for o in objects):
                 # Made from this chart and these values, deployed, every object there: nothing to
@@ -231,7 +250,7 @@ class HelmOperator(ProxiedOperator):
                     return self._fail(ctx, IRRECONCILABLE, "DriftRepairError", str(exc))
                 if repaired:
                     ctx.event("Normal", "DriftRepaired", f"put back as rendered: {', '.join(repaired)}")
-                self._deployed(ctx, release, "ReconcileSuccessful")
+                self._deployed(ctx, release)
                 return self._done(watch, release, period)
         async with self._kubeconfig(watch, ctx) as kubeconfig:
             if release is None:
@@ -287,10 +306,10 @@ class HelmOperator(ProxiedOperator):
                 self.dependents.add(watch.gvk, GroupVersionKind.from_object(doc))
         return Result(requeue_after=period) if period else None
 
-    async def _live(self, ctx: Context, manifest: str, namespace: str) -> list[_Live]:
-        """The release's objects as rendered, each with the object in the cluster (None: deleted)."""
+    async def _live(self, ctx: Context, release: Release, namespace: str) -> list[_Live]:
+        """The release's objects as deployed, each with the object in the cluster (None: deleted)."""
         found = []
-        for doc in _documents(manifest):
+        for doc in _documents(release.manifest):
             meta = doc.get("metadata") or {}
             resource = await ctx.client.resource(f"{doc['apiVersion']}/{doc['kind']}")
             ns = (meta.get("namespace") or namespace) if resource.namespaced else None
@@ -298,31 +317,40 @@ class HelmOperator(ProxiedOperator):
                 live: dict[str, Any] | None = await ctx.client.get(resource, meta["name"], namespace=ns)
             except NotFoundError:
                 live = None
-            found.append(_Live(resource, ns, doc, live))
+            found.append(_Live(resource, ns, _as_deployed(doc, release.name, namespace), live))
         return found
 
     async def _repair(self, ctx: Context, objects: Sequence[_Live]) -> list[str]:
-        """Put back what was changed by hand in the release's objects: each patched with its rendered
-        manifest (strategic merge for built-in kinds, merge patch for custom resources), as Helm's
-        three-way merge and operator-sdk's reconcile of an unchanged release do; fields the chart does
-        not set are left. A patch that changes nothing writes nothing. Returns what was changed."""
+        """Put back what was changed by hand in the release's objects, as Helm's three-way merge and
+        operator-sdk's reconcile of an unchanged release do: fields the release sets return to what
+        it deployed, fields it does not set are left; an object where nothing differs is not written
+        (with helm-server, not even sent: ``drift``). Returns what was changed."""
+        present = [(o, o.live) for o in objects if o.live is not None]
+        patches = await self.helm.drift([(o.doc, live) for o, live in present])
         repaired = []
-        for obj in objects:
-            assert obj.live is not None
+        for (obj, live), patch in zip(present, patches, strict=True):
+            if patch is None:
+                continue
             name = obj.doc["metadata"]["name"]
             try:
                 patched = await ctx.client.patch(
-                    obj.resource, name, obj.doc, type=PatchType.STRATEGIC, namespace=obj.namespace
+                    obj.resource, name, patch.body, type=patch.type, namespace=obj.namespace
                 )
             except ApiError as exc:
-                if exc.code != 415:  # a custom resource: no strategic merge
+                if exc.code != 415 or patch.type != PatchType.STRATEGIC:  # 415: a custom resource
                     raise
-                patched = await ctx.client.patch(obj.resource, name, obj.doc, namespace=obj.namespace)
-            if _comparable(patched) != _comparable(obj.live):
+                patched = await ctx.client.patch(obj.resource, name, patch.body, namespace=obj.namespace)
+            if _comparable(patched) != _comparable(live):
                 repaired.append(f"{obj.doc['kind']}/{name}")
         return repaired
 
-    def _deployed(self, ctx: Context, release: Release, reason: str) -> None:
+    def _deployed(self, ctx: Context, release: Release, event: str | None = None) -> None:
+        """Status of a deployed release; ``event``: the reason of this reconcile's Event (an install or
+        upgrade). As helm-operator's, the Deployed condition's reason tells the release's revision
+        (the first: ``InstallSuccessful``, a later one: ``UpgradeSuccessful``), not what the reconcile
+        did: the reconciles after an install or upgrade (its objects' events, the period) write no
+        status when nothing changed."""
+        reason = "InstallSuccessful" if release.revision <= 1 else "UpgradeSuccessful"
         ctx.set_condition(DEPLOYED, True, reason, f"release {release.name} revision {release.revision}")
         ctx.set_condition(RELEASE_FAILED, False, "", "")
         ctx.set_condition(IRRECONCILABLE, False, "", "")
@@ -332,8 +360,8 @@ class HelmOperator(ProxiedOperator):
             "revision": release.revision,
             "manifestDigest": f"sha256:{digest}",
         }
-        if reason != "ReconcileSuccessful":
-            ctx.event("Normal", reason, f"release {release.name} revision {release.revision}")
+        if event is not None:
+            ctx.event("Normal", event, f"release {release.name} revision {release.revision}")
 
     def _fail(self, ctx: Context, condition: str, reason: str, message: str) -> Result:
         ctx.set_condition(condition, True, reason, message[:4000])

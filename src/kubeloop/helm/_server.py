@@ -20,14 +20,15 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from kubeloop.helm._helm import HelmError, Release, chart_digest
+from kubeloop.client import PatchType
+from kubeloop.helm._helm import HelmError, Pair, Patch, Release, chart_digest
 from kubeloop.queue import ItemExponentialBackoff
 
 __all__ = ["HelmServer"]
@@ -284,6 +285,18 @@ class HelmServer:
         await self._call(
             "rollback", self._request(kubeconfig, name, namespace, revision=revision, force=force)
         )
+
+    async def drift(self, objects: Sequence[Pair]) -> list[Patch | None]:
+        """For each object, the patch that puts it back as deployed, or None when nothing differs (no
+        request to the API server then): helm-operator's three-way merge whose original is the object
+        as deployed (fields the release does not set are left), strategic for the kinds client-go
+        knows, a JSON merge patch for custom resources."""
+        if not objects:
+            return []
+        pairs = [{"expected": expected, "existing": existing} for expected, existing in objects]
+        answer = await self._call("drift", {"objects": pairs})
+        types = {"strategic": PatchType.STRATEGIC, "merge": PatchType.MERGE}
+        return [None if p is None else Patch(types[p["type"]], p["patch"]) for p in answer["patches"]]
 
     async def uninstall(
         self, kubeconfig: Path, name: str, namespace: str, *, keep_history: bool = False

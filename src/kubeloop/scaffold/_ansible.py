@@ -19,6 +19,7 @@ from kubeloop.scaffold._names import ScaffoldError, validate_group, validate_kin
 from kubeloop.scaffold._plan import Plan
 from kubeloop.scaffold._project import PROJECT_FILE, Project, Resource
 from kubeloop.scaffold._render import render
+from kubeloop.testing.assets import HELM_SERVER_SOURCE, go_release
 from kubeloop.testing.versions import HELM_VERSION
 
 __all__ = [
@@ -73,6 +74,7 @@ def plan_plugin_init(root: Path, options: InitOptions, plugin: str) -> Plan:
     requirement = str(context["kubeloop_requirement"])
     context["kubeloop_requirement"] = _with_extra(requirement) if plugin == ANSIBLE else requirement
     context["helm_version"] = HELM_VERSION
+    context["go_version"] = go_release((HELM_SERVER_SOURCE / "go.mod").read_text())
     plan = Plan(root)
     for name, target in (
         ("Makefile", "Makefile"),

@@ -43,6 +43,16 @@ HELM_SERVER_SOURCE = Path(__file__).resolve().parent.parent / "helm" / "server"
 HELM_SERVER_FILES = ("go.mod", "go.sum", "main.go")
 
 
+def go_release(go_mod: str) -> str:
+    """The Go release (``1.26``) a go.mod's ``go`` line asks for at least: the toolchain (or the
+    ``golang`` image) that builds the module."""
+    for line in go_mod.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] == "go":
+            return ".".join(words[1].split(".")[:2])
+    raise ValueError("a go.mod without a go line")
+
+
 def _digest(directory: Path, names: Iterable[str]) -> str:
     """The first 12 hex digits of the digest of the named files of a directory (names and contents)."""
     h = hashlib.sha256()

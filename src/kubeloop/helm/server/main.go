@@ -29,8 +29,12 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/jsonmergepatch"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -57,6 +61,20 @@ type request struct {
 	Revision          int               `json:"revision"`
 	KeepHistory       bool              `json:"keep_history"`
 	OpenAPIValidation bool              `json:"openapi_validation"`
+	Objects           []pair            `json:"objects"`
+}
+
+// pair is one object of a release: as Helm deployed it (its manifest, with the metadata Helm adds) and
+// as it is in the cluster.
+type pair struct {
+	Expected json.RawMessage `json:"expected"`
+	Existing json.RawMessage `json:"existing"`
+}
+
+// patch puts an object back as deployed: "strategic" (a kind client-go knows) or "merge" (others).
+type patch struct {
+	Type  string          `json:"type"`
+	Patch json.RawMessage `json:"patch"`
 }
 
 // releaseOut is the part of a release the operator reads, in `helm status -o json`'s field names.
@@ -73,6 +91,7 @@ type releaseOut struct {
 type response struct {
 	ID      int64       `json:"id"`
 	Release *releaseOut `json:"release,omitempty"`
+	Patches []*patch    `json:"patches,omitempty"`
 	Error   string      `json:"error,omitempty"`
 }
 
@@ -277,6 +296,39 @@ func (s *server) installable(req *request) (*chart.Chart, error) {
 	return chrt, nil
 }
 
+// drift is the patch that puts back what was changed in an object of a release, as helm-operator's
+// reconcile of an unchanged release computes it (a three-way merge whose original is the object as
+// deployed, so fields the release does not set are left), or nil when nothing differs: the operator
+// then writes nothing.
+func drift(p pair) (*patch, error) {
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := json.Unmarshal(p.Expected, &head); err != nil {
+		return nil, err
+	}
+	out := &patch{Type: "strategic"}
+	var err error
+	if typed, known := scheme.Scheme.New(schema.FromAPIVersionAndKind(head.APIVersion, head.Kind)); known == nil {
+		var meta strategicpatch.LookupPatchMeta
+		if meta, err = strategicpatch.NewPatchMetaFromStruct(typed); err != nil {
+			return nil, err
+		}
+		out.Patch, err = strategicpatch.CreateThreeWayMergePatch(p.Expected, p.Expected, p.Existing, meta, true)
+	} else { // a custom resource (or a kind client-go does not know): no strategic merge on the server
+		out.Type = "merge"
+		out.Patch, err = jsonmergepatch.CreateThreeWayJSONMergePatch(p.Expected, p.Expected, p.Existing)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(out.Patch) == 0 || string(out.Patch) == "{}" {
+		return nil, nil
+	}
+	return out, nil
+}
+
 func summary(rel *release.Release) *releaseOut {
 	if rel == nil {
 		return nil
@@ -325,8 +377,20 @@ func main() {
 			inFlight.Add(1)
 			go func() {
 				defer inFlight.Done()
-				rel, err := s.serve(context.Background(), req)
-				resp := &response{ID: req.ID, Release: summary(rel)}
+				resp := &response{ID: req.ID}
+				var err error
+				if req.Op == "drift" { // no cluster: the operator read the objects
+					resp.Patches = make([]*patch, len(req.Objects))
+					for i, p := range req.Objects {
+						if resp.Patches[i], err = drift(p); err != nil {
+							break
+						}
+					}
+				} else {
+					var rel *release.Release
+					rel, err = s.serve(context.Background(), req)
+					resp.Release = summary(rel)
+				}
 				if err != nil {
 					resp.Error = err.Error()
 				}
