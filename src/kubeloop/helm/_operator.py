@@ -246,7 +246,7 @@ class HelmOperator(ProxiedOperator):
                 # render; what was changed by hand is put back.
                 try:
                     repaired = await self._repair(ctx, objects)
-                except ApiError as exc:
+                except (ApiError, HelmError) as exc:  # HelmError: helm-server ended during drift
                     return self._fail(ctx, IRRECONCILABLE, "DriftRepairError", str(exc))
                 if repaired:
                     ctx.event("Normal", "DriftRepaired", f"put back as rendered: {', '.join(repaired)}")
