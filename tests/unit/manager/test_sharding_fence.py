@@ -232,3 +232,38 @@ async def test_a_write_that_leaves_the_assignment_alone_calls_for_no_pass_and_a_
         ]
     finally:
         task.cancel()
+
+
+async def test_a_write_refused_with_409_calls_for_the_next_pass_at_once() -> None:
+    # The object changed meanwhile; the event that changed it may not call for a pass (a status write),
+    # so the refusal itself does: the object is decided again now, not at the next retry period.
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    members.observe([lease("a", "1")])
+    server = _Server()
+    unassigned = app("app-0", "a")
+    del unassigned["metadata"]["labels"], unassigned["metadata"]["annotations"]
+    server.objects = [unassigned]
+    refused = 1
+    patch = server.patch
+
+    async def conflicting(
+        resource: ApiResource, name: str, body: dict[str, Any], **kw: Any
+    ) -> dict[str, Any]:
+        nonlocal refused
+        if refused:
+            refused -= 1
+            raise ConflictError({"code": 409, "reason": "Conflict", "message": "changed meanwhile"})
+        return await patch(resource, name, body, **kw)
+
+    server.patch = conflicting  # type: ignore[method-assign]
+    options = ShardingOptions(identity="a", retry_period=60.0)  # no pass on the timer in this test
+    sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
+    task = asyncio.create_task(sharder.run())
+    try:
+        for _ in range(10):
+            await asyncio.sleep(0.1)
+        assert refused == 0
+        assert [name for name, _ in server.patched] == ["app-0"]
+        assert sharder.assignments == 1
+    finally:
+        task.cancel()
