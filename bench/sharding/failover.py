@@ -2,7 +2,7 @@
 of the AppService operator (run.py's: the shipped reconcile after a 50 ms wait), converged; then one
 replica that does not run the sharder is SIGKILLed. Measured from the kill: when the dead shard was
 handed over (its Lease expired on the sharder's clock, about the lease duration after its last
-renewal, and fenced to an adopter), when the adopter had listed its apps (``adopted``), when every
+renewal, and fenced to an adopter), when the adopter had its apps queued (``adopted``), when every
 one of its apps had started a reconcile on a live replica (``picked up``: from every replica's
 records, ``$KUBELOOP_RECORD``), and, in the background, the moves (one label write per app, first to
 last, and their rate) until a listing shows every app labelled for a live replica. First, the

@@ -476,10 +476,11 @@ async def _adopted(
 ) -> float:
     """Seconds from ``after`` until every shard of ``stopped`` (identity -> its apps' keys) was adopted
     by one of ``alive``: its log says so (written once it holds the shard's Lease by a write of its own
-    and its caches have listed the shard's apps, which it then reconciles as its own), in what it
-    wrote after its byte ``since``. Checked at once against a listing: each of a shard's apps is
-    either still labelled for it, and then among the apps the adopter listed (labels never return to
-    a stopped shard), or relabelled since (the sharder relabels a shard's apps only once handed over).
+    and has queued the shard's apps, known to its sharder or listed, which it then reconciles as its
+    own), in what it wrote after its byte ``since``. Checked at once against a listing: each of a
+    shard's apps is either still labelled for it, and then among the apps the adopter queued (labels
+    never return to a stopped shard), or relabelled since (the sharder relabels a shard's apps only
+    once handed over).
     "Picked up" in the issue's sense: what each of them waits for now is a worker, not a hand-over."""
     found: dict[str, tuple[int, float]] = {}
     deadline = time.monotonic() + within
@@ -497,8 +498,8 @@ async def _adopted(
         for n, o in (await fleet.apps()).items()
     }
     for shard, keys in stopped.items():
-        still, listed = sum(labels.get(key) == shard for key in keys), found[shard][0]
-        assert still <= listed, f"{still} apps labelled for {shard}; its adopter listed {listed}"
+        still, queued = sum(labels.get(key) == shard for key in keys), found[shard][0]
+        assert still <= queued, f"{still} apps labelled for {shard}; its adopter queued {queued}"
     return took
 
 

@@ -7,15 +7,19 @@ hands its objects to a live replica, the adopter, by writing the adopter into th
 
 1. takes it as its own, by a write of its own with the resourceVersion it read (``LeaderElector`` with
    ``takeover=False``: only a Lease naming it; the first renewal that lands is when it starts);
-2. adds the shard's label selector to its caches of the sharded kinds (``Informer.add_selector``: a
-   list and a watch each, into the same stores) and admits the shard's objects in its worker
-   (``ShardGate.adopted``): they are listed, so each is reconciled at once, whatever their number;
+2. admits the shard's objects in its worker (``ShardGate.adopted``) and adds the shard's label
+   selector to its caches of the sharded kinds (``Informer.add_selector``: a list and a watch each,
+   into the same stores). When it runs the sharder (the usual adopter), the sharder's store already
+   names the shard's objects: they are queued at once, and a reconcile that comes before the list
+   reads its object from the API server (``ShardGate.fetch``), so nothing waits for the lists (at
+   10,000 objects on a busy server, 9 s). Otherwise each is queued as the list brings it;
 3. renews the Lease while any of them is still labelled for the stopped shard: the sharder relabels
    them in the background (to the adopter, or through the drain to another replica), at its own pace;
 4. once none is left, takes the selector out and releases the Lease.
 
-So a failover takes the lease duration, the listing that finds the Lease expired, one Lease write
-each way and one list per sharded kind, not one write per object moved.
+So a failover takes the lease duration, the listing that finds the Lease expired and one Lease write
+each way (and, on an adopter not running the sharder, one list per sharded kind), not one write per
+object moved.
 
 Guarantees, as the shard's own: the adopter reconciles the shard's objects only while it holds the
 shard's Lease by its own renewals; one whose renewals fail for ``renew_deadline`` stops them (its
@@ -28,9 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
-from kubeloop.cache import Informer
+from kubeloop.cache import Informer, ObjectKey
 from kubeloop.client import Client
 from kubeloop.errors import KubeloopError
 from kubeloop.manager._leader import LeaderElectionLost, LeaderElectionOptions, LeaderElector
@@ -56,18 +60,23 @@ class Adoptions:
         membership: Membership,
         gate: ShardGate,
         lease: Callable[[str], LeaderElectionOptions],
-        informers: Iterable[tuple[Informer, bool]],
+        informers: Iterable[tuple[Informer, Callable[[ObjectKey], None] | None]],
+        known: Callable[[str], Mapping[str, list[ObjectKey]] | None] = lambda shard: None,
     ) -> None:
         """``client``: for the Leases; ``lease``: the options of the Lease of that name, held as this
-        replica; ``informers``: the caches of the sharded kinds, each with whether it is of a
-        reconciled (primary) kind."""
+        replica; ``informers``: the caches of the sharded kinds, each with how to queue a key of it for
+        reconciling when its kind is reconciled (primary), else None; ``known``: the objects sealed to
+        a shard by ``group/plural``, when this replica's sharder knows them (``Sharder.sealed_to``)."""
         self.client = client
         self.membership = membership
         self.gate = gate
         self.lease = lease
-        unique: dict[int, tuple[Informer, bool]] = {}
-        for informer, primary in informers:  # an informer shared by kinds: primary if it is one's
-            unique[id(informer)] = (informer, primary or unique.get(id(informer), (informer, False))[1])
+        self.known = known
+        unique: dict[int, tuple[Informer, list[Callable[[ObjectKey], None]]]] = {}
+        for informer, enqueue in informers:  # an informer shared by kinds: queued for each reconciler
+            queues = unique.setdefault(id(informer), (informer, []))[1]
+            if enqueue is not None:
+                queues.append(enqueue)
         self.informers = list(unique.values())
 
     async def run(self) -> None:
@@ -103,21 +112,51 @@ class Adoptions:
         labels = self.gate.labels
         mine, theirs = labels.selector(self.gate.identity), labels.selector(shard)
         selectors = [
-            (informer, (informer.options.label_selector or "").replace(mine, theirs), primary)
-            for informer, primary in self.informers
+            (informer, (informer.options.label_selector or "").replace(mine, theirs), bool(queues))
+            for informer, queues in self.informers
         ]
         self.gate.adopted.add(shard)
+        unlisted: set[tuple[str, ObjectKey]] = set()
         try:
-            await asyncio.gather(*(informer.add_selector(s) for informer, s, _ in selectors))
+            listing = asyncio.gather(*(informer.add_selector(s) for informer, s, _ in selectors))
+            known = self.known(shard)
+            if known is not None:
+                unlisted = self._queue(known)
+                log.info(
+                    "%s: adopted shard %s: %d object(s), reconciled here (known to its sharder; listing)",
+                    self.gate.identity,
+                    shard,
+                    len(unlisted),
+                )
+            await listing
+            self.gate.unlisted -= unlisted
             left = self._left(selectors, theirs)
-            log.info("%s: adopted shard %s: %d object(s), reconciled here", self.gate.identity, shard, left)
+            if known is None:
+                log.info(
+                    "%s: adopted shard %s: %d object(s), reconciled here", self.gate.identity, shard, left
+                )
             while left:
                 await self.membership.clock.sleep(1.0)
                 left = self._left(selectors, theirs)
             log.info("%s: shard %s: every object relabelled; releasing its Lease", self.gate.identity, shard)
         finally:
             self.gate.adopted.discard(shard)
+            self.gate.unlisted -= unlisted
             await asyncio.gather(*(informer.remove_selector(s) for informer, s, _ in selectors))
+
+    def _queue(self, known: Mapping[str, list[ObjectKey]]) -> set[tuple[str, ObjectKey]]:
+        """Queue each object of ``known`` for the reconcilers of its kind, marked unlisted for the gate
+        (a reconcile before the list reads it from the API server): the objects queued."""
+        queued: set[tuple[str, ObjectKey]] = set()
+        for informer, queues in self.informers:
+            kind = f"{informer.resource.group}/{informer.resource.plural}"
+            for key in known.get(kind, ()) if queues else ():
+                if (kind, key) not in queued:
+                    queued.add((kind, key))
+                    self.gate.unlisted.add((kind, key))
+                    for enqueue in queues:
+                        enqueue(key)
+        return queued
 
     @staticmethod
     def _left(selectors: list[tuple[Informer, str, bool]], theirs: str) -> int:

@@ -35,7 +35,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import Any
 
-from kubeloop.cache import Cache, Informer
+from kubeloop.cache import Cache, Informer, ObjectKey
 from kubeloop.client import ApiResource, Client
 from kubeloop.controller import Controller
 from kubeloop.helpers import EventRecorder
@@ -69,9 +69,10 @@ class Manager:
         """With sharding: the resources the sharder assigns, each with the namespaces it is watched in."""
         self.shard_gate: ShardGate | None = None
         self.sharder: Sharder | None = None
-        self.shard_informers: list[tuple[Informer, bool]] = []
-        """With sharding: the caches of the sharded kinds, each with whether its kind is reconciled (not
-        only owned); a shard adopted adds its selector to them."""
+        self.shard_informers: list[tuple[Informer, Callable[[ObjectKey], None] | None]] = []
+        """With sharding: the caches of the sharded kinds, each with how to queue a key of it for
+        reconciling when its kind is reconciled (not only owned); a shard adopted adds its selector
+        to them."""
         self._adoptions: Adoptions | None = None
         if options.sharding is not None:
             self.shard_gate = ShardGate(client, ShardLabels(options.name), options.sharding.identity)
@@ -232,6 +233,7 @@ class Manager:
             self.shard_gate,
             lambda name: replace(lease(name), takeover=False),
             self.shard_informers,
+            self._sealed_to,
         )
         async with leases, moves, asyncio.TaskGroup() as group:
             group.create_task(membership.run(leases, namespace, sharding.retry_period / 2), name="shards")
@@ -242,6 +244,11 @@ class Manager:
                 ),
                 name="sharder lease",
             )
+
+    def _sealed_to(self, shard: str) -> dict[str, list[ObjectKey]] | None:
+        """The objects sealed to ``shard``, when this replica runs the sharder and it has listed them."""
+        sharder = self.sharder
+        return sharder.sealed_to(shard) if sharder is not None and sharder.synced else None
 
     async def _run_sharder(self, client: Client, membership: Membership) -> None:
         sharding = self.options.sharding

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeloop.cache import Informer, InformerEvent, InformerOptions, Obj, key_of
+from kubeloop.cache import Informer, InformerEvent, InformerOptions, Obj, ObjectKey, key_of
 from kubeloop.client import (
     AlreadyExistsError,
     ApiResource,
@@ -166,6 +166,23 @@ class ShardGate:
         self.adopted: set[str] = set()
         """Shards whose objects this replica reconciles as its own while it holds their Lease
         (``_adoption``): a stopped shard's, handed over by the sharder."""
+        self.unlisted: set[tuple[str, ObjectKey]] = set()
+        """Objects of adopted shards, known from this replica's sharder, that its caches have not
+        listed yet (``_adoption``): a reconcile reads each from the API server (``fetch``) rather than
+        wait for the list. Keyed by the resource's ``group/plural``."""
+
+    async def fetch(self, informer: Informer, key: ObjectKey) -> Obj | None:
+        """``key`` of ``informer``'s resource read from the API server (and recorded in the informer),
+        when it is an adopted shard's object not yet listed; else None (it is not there)."""
+        resource = informer.resource
+        if (f"{resource.group}/{resource.plural}", key) not in self.unlisted:
+            return None
+        try:
+            obj = await self.client.get(resource, key.name, namespace=key.namespace or None)
+        except NotFoundError:
+            return None
+        informer.observe(obj)
+        return obj
 
     async def admit(self, resource: ApiResource, obj: Obj, informer: Informer | None = None) -> bool:
         """Whether to reconcile ``obj`` now: assigned and sealed to this replica (or to a shard it
@@ -351,6 +368,11 @@ class Sharder:
             for resource, namespaces in resources
         ]
         self._dirty = asyncio.Event()
+        self._generation = 0
+        """Counts the objects added or deleted (``_changed``)."""
+        self._placed: tuple[tuple[str, ...], int, dict[str, str]] | None = None
+        """The ring's last answer, with the live shards and the generation of the objects it was
+        computed for: the ring depends only on those two sets."""
         self.moves = 0
         self.assignments = 0
 
@@ -358,12 +380,38 @@ class Sharder:
         """An object added or deleted, or its assignment changed, calls for a pass; a write that left
         it alone (a status, a spec, another label: most of the events) does not. That it changed is
         also seen at the latest by the pass every retry period, as a write of its refused (409) is."""
+        if event.type != "update":
+            self._generation += 1
         if (
             event.type != "update"
             or event.old is None
             or self.labels.of(event.obj) != self.labels.of(event.old)
         ):
             self._dirty.set()
+
+    @property
+    def synced(self) -> bool:
+        """Whether every sharded kind has been listed (the sharder knows every object)."""
+        return all(informer.synced for informer in self.informers)
+
+    def sealed_to(self, shard: str) -> dict[str, list[ObjectKey]]:
+        """The objects sealed to ``shard`` as the sharder last saw them, by ``group/plural``: a stopped
+        shard's, which its adopter (this replica) reconciles before its caches have listed them."""
+        found: dict[str, list[ObjectKey]] = {}
+        for informer in self.informers:
+            res = informer.resource
+            keys = [key_of(obj) for obj in informer.list() if self.labels.of(obj)[1] == shard]
+            found.setdefault(f"{res.group}/{res.plural}", []).extend(keys)
+        return found
+
+    def _desired(self, objects: Iterable[str], generation: int) -> dict[str, str]:
+        """The ring's shard for each of ``objects`` (those of ``generation``) over the live shards:
+        computed again only when the live shards changed or an object came or went (a pass every
+        retry period otherwise hashed every object each time)."""
+        alive = tuple(self.membership.alive())
+        if self._placed is None or self._placed[:2] != (alive, generation):
+            self._placed = (alive, generation, assign(objects, alive, self.options.epsilon))
+        return self._placed[2]
 
     async def run(self) -> None:
         """Watch and assign until cancelled."""
@@ -400,13 +448,14 @@ class Sharder:
     async def step(self) -> None:
         """One pass: the shards nobody may reconcile handed over, then every object's assignment
         compared with the ring's, and the writes it takes."""
+        generation = self._generation  # of the objects listed next (no await in between)
         objects: dict[str, tuple[Informer, Obj]] = {}
         for informer in self.informers:
             res = informer.resource
             for obj in informer.list():
                 objects[f"{res.group}/{res.kind}/{key_of(obj)}"] = (informer, obj)
         await self._hand_over(obj for _, obj in objects.values())
-        desired = assign(objects, self.membership.alive(), self.options.epsilon)
+        desired = self._desired(objects, generation)
         writes = []
         for identity, (informer, obj) in objects.items():
             action = self._decide(obj, desired.get(identity))

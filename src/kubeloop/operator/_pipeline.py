@@ -91,10 +91,11 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
     if gate is not None:
         scopes = primary_informer.options.scopes(namespaced)
         manager.sharded.append((primary_informer.resource, tuple(ns for ns in scopes if ns is not None)))
-        manager.shard_informers.append((primary_informer, True))
 
     async def reconcile(request: Request) -> Result | None:
         obj = primary_informer.get(request.namespace, request.name)
+        if obj is None and gate is not None:  # an adopted shard's, maybe, not listed yet
+            obj = await gate.fetch(primary_informer, request)
         if obj is None:
             return None
         if gate is not None and not await gate.admit(primary_informer.resource, obj, primary_informer):
@@ -120,10 +121,12 @@ async def build_controller(manager: Manager, reg: Registration, field_manager: s
         metrics=manager.metrics,
     )
     controller.watch(primary_informer, predicates=(not_status_only, *reg.predicates))
+    if gate is not None:
+        manager.shard_informers.append((primary_informer, controller.enqueue))
     for child in reg.owns:
         informer = await cache.informer(await resolve(manager.client, child))
         if gate is not None:
-            manager.shard_informers.append((informer, False))
+            manager.shard_informers.append((informer, None))
         controller.watch(
             informer,
             map_to_owner(reg.primary.group, reg.primary.kind, namespaced=namespaced),

@@ -146,8 +146,9 @@ def logged_at(line: str) -> float:
 
 def adoption(replicas: Sequence[Replica], shard: str, since: Mapping[str, int]) -> tuple[int, float] | None:
     """Whether one of ``replicas`` adopted ``shard`` (a stopped replica's) in what it logged after its
-    byte ``since[identity]``: the number of objects its caches listed under that shard's label and
-    when it logged so (it then held the shard's Lease by a write of its own), else None."""
+    byte ``since[identity]``: the number of objects it queued as that shard's (known to its sharder,
+    or listed under the shard's label) and when it logged so (it then held the shard's Lease by a
+    write of its own), else None."""
     for replica in replicas:
         line = replica.logged(f"adopted shard {shard}:", since.get(replica.identity, 0))
         if line is not None:

@@ -8,12 +8,24 @@ for no pass over all of them."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kubeloop.client import ApiResource, ConflictError, WatchEvent
+import pytest
+
+from kubeloop.cache import Informer, InformerOptions, ObjectKey
+from kubeloop.client import ApiResource, ConflictError, NotFoundError, WatchEvent
 from kubeloop.clock import FakeClock
-from kubeloop.manager import Membership, Sharder, ShardingOptions
+from kubeloop.manager import (
+    LeaderElectionOptions,
+    Membership,
+    Sharder,
+    ShardGate,
+    ShardingOptions,
+    ShardLabels,
+)
+from kubeloop.manager._adoption import Adoptions
 
 APPS = ApiResource(group="app.example.com", version="v1", kind="AppService", plural="appservices",
                    singular="appservice", namespaced=True)  # fmt: skip
@@ -267,3 +279,161 @@ async def test_a_write_refused_with_409_calls_for_the_next_pass_at_once() -> Non
         assert sharder.assignments == 1
     finally:
         task.cancel()
+
+
+async def test_the_ring_is_computed_again_only_when_an_object_comes_or_goes_or_the_live_shards_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A pass every retry period hashed and placed every object again (10,000 at the issue's size);
+    # the ring's answer depends only on the set of objects and the set of live shards.
+    import kubeloop.manager._sharding as sharding
+
+    computed = 0
+    assign = sharding.assign
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, str]:
+        nonlocal computed
+        computed += 1
+        return assign(*args, **kwargs)
+
+    monkeypatch.setattr(sharding, "assign", counted)
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    members.observe([lease("a", "1")])
+    server = _Server()
+    server.objects = [app(f"app-{i}", "a") for i in range(5)]
+    options = ShardingOptions(identity="a", retry_period=0.05)  # a pass on the timer every 0.1 s
+    sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
+    task = asyncio.create_task(sharder.run())
+    try:
+        await asyncio.sleep(0.6)
+        assert computed == 1  # several passes, nothing changed
+
+        status = app("app-0", "a")  # a write that adds nothing: still no new ring
+        status["metadata"]["resourceVersion"] = "2"
+        server.events.put_nowait(WatchEvent("MODIFIED", status))
+        await asyncio.sleep(0.3)
+        assert computed == 1
+
+        new = app("app-new", "a")  # an object added (unassigned): placed, and assigned
+        del new["metadata"]["labels"], new["metadata"]["annotations"]
+        new["metadata"]["resourceVersion"] = "3"
+        server.events.put_nowait(WatchEvent("ADDED", new))
+        await asyncio.sleep(0.3)
+        assert computed == 2
+        assert [name for name, _ in server.patched] == ["app-new"]
+
+        members.observe([lease("a", "1"), lease("b", "1")])  # a shard joins: placed again
+        members.changed.set()
+        await asyncio.sleep(0.3)
+        assert computed == 3
+        assert len(server.patched) > 1  # some of a's objects drained towards b
+    finally:
+        task.cancel()
+
+
+class _Leases:
+    """Leases by name with resourceVersion checks (what the adopter's elector reads and writes)."""
+
+    def __init__(self, *leases: dict[str, Any]) -> None:
+        self.objects = {lease["metadata"]["name"]: copy.deepcopy(lease) for lease in leases}
+        self.version = 100
+
+    async def get(self, ref: str, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        return copy.deepcopy(self.objects[name])
+
+    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        current = self.objects[obj["metadata"]["name"]]
+        if obj["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise ConflictError({"code": 409, "reason": "Conflict", "message": "changed"})
+        self.version += 1
+        stored = copy.deepcopy(obj)
+        stored["metadata"]["resourceVersion"] = str(self.version)
+        self.objects[obj["metadata"]["name"]] = stored
+        return copy.deepcopy(stored)
+
+    async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("the adopter takes a Lease written for it, never creates one")
+
+
+class _Apps:
+    """The adopter's API server for AppServices: its own share listed at once; the stopped shard's
+    list never answers (a busy server listing thousands); a GET of one answers at once."""
+
+    def __init__(self) -> None:
+        self.lists: list[str | None] = []
+        self.gets: list[str] = []
+
+    async def list(self, resource: Any, *, label_selector: str | None = None, **_: Any) -> dict[str, Any]:
+        self.lists.append(label_selector)
+        if label_selector == f"{SHARD}=b":
+            await asyncio.Event().wait()
+        return {"items": [], "metadata": {"resourceVersion": "1"}}
+
+    async def watch(self, resource: Any, **_: Any) -> AsyncIterator[WatchEvent[Any]]:
+        await asyncio.Event().wait()
+        yield WatchEvent("BOOKMARK", {})  # never reached
+
+    async def get(self, resource: Any, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        self.gets.append(name)
+        if name == "gone":
+            raise NotFoundError({"code": 404, "reason": "NotFound", "message": "deleted"})
+        return app(name, "b")
+
+
+async def test_the_sharder_s_replica_adopts_a_stopped_shard_s_objects_without_waiting_for_a_list() -> None:
+    # b stopped and its Lease names a (the sharder's replica, which knows b's objects from its own
+    # store). a takes the Lease, queues each of b's objects at once and reads one from the API server
+    # when a worker gets to it before a's caches have listed b's objects: at 10,000 objects on a busy
+    # server that list took 9 s, the failover goal is the lease duration + 2 s.
+    handed = {"metadata": {"name": "op-shard-b", "namespace": "ns", "resourceVersion": "5"},
+              "spec": {"holderIdentity": "a", "renewTime": "5", "leaseDurationSeconds": 10}}  # fmt: skip
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    members.namespace = "ns"
+    members.observe([lease("a", "1"), handed])
+    leases = _Leases(handed)
+    apps = _Apps()
+    gate = ShardGate(apps, ShardLabels("op"), "a")  # type: ignore[arg-type]
+    informer = Informer(apps, APPS, InformerOptions(label_selector=f"{SHARD}=a"))  # type: ignore[arg-type]
+    queued: list[ObjectKey] = []
+    b_objects = [ObjectKey("ns", f"app-{i}") for i in range(3)] + [ObjectKey("ns", "gone")]
+
+    def options(name: str) -> LeaderElectionOptions:
+        return LeaderElectionOptions(
+            name, "ns", identity="a", lease_duration=3, renew_deadline=2, retry_period=0.5, takeover=False
+        )
+
+    adoptions = Adoptions(
+        leases,  # type: ignore[arg-type]
+        members,
+        gate,
+        options,
+        [(informer, queued.append)],
+        lambda shard: {"app.example.com/appservices": b_objects} if shard == "b" else None,
+    )
+    running = asyncio.create_task(informer.run())
+    await informer.wait_synced()
+    adopting = asyncio.create_task(adoptions.run())
+    try:
+        for _ in range(100):
+            if queued:
+                break
+            await asyncio.sleep(0.01)
+        assert leases.objects["op-shard-b"]["metadata"]["resourceVersion"] != "5"  # taken by a's write
+        assert gate.adopted == {"b"}
+        assert sorted(queued) == sorted(b_objects)
+        assert apps.lists.count(f"{SHARD}=b") == 1  # b's list asked for, and still not answered
+
+        # A worker's reconcile before the list: the object read from the API server, admitted (label
+        # and seal name b, adopted by a), and in a's cache from then on; one deleted meanwhile: none.
+        obj = await gate.fetch(informer, ObjectKey("ns", "app-1"))
+        assert obj is not None
+        assert await gate.admit(APPS, obj, informer)
+        assert informer.get("ns", "app-1") is not None
+        assert await gate.fetch(informer, ObjectKey("ns", "gone")) is None
+        # Not one of b's: not read (not an adopted shard's object, or not there).
+        assert await gate.fetch(informer, ObjectKey("ns", "other")) is None
+        assert apps.gets == ["app-1", "gone"]
+    finally:
+        adopting.cancel()
+        running.cancel()
+        await asyncio.gather(adopting, running, return_exceptions=True)
