@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from appservice_operator.operator import operator
@@ -179,3 +180,62 @@ async def test_operator_runs_with_only_the_generated_role(
         kubectl.json("get", "service", "least-privilege", "-n", namespace)["spec"]["ports"][0]["nodePort"]
         == 30031
     )
+
+
+SHARDED_OPERATOR = """
+import kubeloop as kl
+from kubeloop.resources import core_v1
+
+operator = kl.Operator("sharded-op", sharding=True)
+
+
+@operator.reconcile(core_v1.ConfigMap)
+async def reconcile(obj, ctx):
+    return None
+"""
+
+
+def test_generate_writes_a_sharded_operator_s_deployment_budget_and_rbac_that_the_api_server_accepts(
+    tmp_path: Path, kubectl: Kubectl, namespace: str
+) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "sharded_operator.py").write_text(SHARDED_OPERATOR)
+    root = tmp_path / "project"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src")}
+    subprocess.run(
+        [sys.executable, "-m", "kubeloop.cli.main", "generate", "all", "sharded_operator:operator",
+         "--root", str(root)],
+        env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    applied: dict[str, dict[str, Any]] = {}
+    manager = yaml.safe_load_all((root / "config" / "manager" / "manager.yaml").read_text())
+    rbac = yaml.safe_load_all(kubectl("kustomize", str(root / "config" / "rbac")).stdout)
+    for doc in [*manager, *rbac]:
+        if doc["kind"] == "Namespace":
+            continue  # the test's namespace stands for it ("system", which kustomize renames)
+        if doc["metadata"].get("namespace") == "system":
+            doc["metadata"]["namespace"] = namespace
+        out = kubectl("apply", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(doc)).stdout
+        applied[doc["kind"]] = json.loads(out)
+    # As the server would run them: 3 replicas, each sharded and named after its pod; a budget that
+    # selects those pods and lets one go at a time; the Leases listed (every replica follows the
+    # shard Leases) and the reconciled kind patched (its shard labels).
+    deployment, budget = applied["Deployment"], applied["PodDisruptionBudget"]
+    assert deployment["spec"]["replicas"] == 3
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--shards=auto" in container["args"]
+    assert "--leader-elect" not in container["args"]
+    assert container["env"] == [
+        {
+            "name": "KUBELOOP_SHARD_IDENTITY",
+            "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+        }
+    ]
+    pods = deployment["spec"]["template"]["metadata"]["labels"]
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"].items() <= pods.items()
+    leases = applied["Role"]["rules"][0]
+    assert leases["resources"] == ["leases"]
+    assert "list" in leases["verbs"]
+    configmaps = [r for r in applied["ClusterRole"]["rules"] if "configmaps" in r["resources"]]
+    assert any("patch" in r["verbs"] for r in configmaps)

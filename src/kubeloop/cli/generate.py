@@ -1,5 +1,5 @@
-"""``kubeloop generate crd|rbac|samples|webhook|all TARGET``: write an operator's manifests under
-``config/``."""
+"""``kubeloop generate crd|rbac|samples|webhook|manager|all TARGET``: write an operator's manifests
+under ``config/``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import click
 from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
 from kubeloop.operator import Operator
-from kubeloop.scaffold import write_crd_manifests, write_rbac, write_samples, write_webhook_manifests
+from kubeloop.scaffold import (
+    write_crd_manifests,
+    write_manager,
+    write_rbac,
+    write_samples,
+    write_webhook_manifests,
+)
 
 __all__ = ["generate"]
 
@@ -20,6 +26,7 @@ _WRITERS: dict[str, Callable[[Operator, Path], list[Path]]] = {
     "rbac": write_rbac,
     "samples": write_samples,
     "webhook": write_webhook_manifests,
+    "manager": write_manager,
 }
 
 
@@ -30,8 +37,12 @@ _WRITERS: dict[str, Callable[[Operator, Path], list[Path]]] = {
     "--root", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True
 )
 def generate(what: str, target: str, root: Path) -> None:
-    """Write WHAT (crd, rbac, samples, webhook or all) for the operator TARGET
-    (``package.module:operator``)."""
+    """Write WHAT (crd, rbac, samples, webhook, manager or all) for the operator TARGET
+    (``package.module:operator``).
+
+    manager: config/manager/manager.yaml, the manager's Deployment: one leader-elected replica, or,
+    for an operator declared with sharding, 3 replicas with --shards=auto and a PodDisruptionBudget;
+    rewritten while it is as a template gave it, an edited one kept if it fits the operator."""
     operator = load_operator(target)
     chosen = list(_WRITERS) if what == "all" else [what]
     try:

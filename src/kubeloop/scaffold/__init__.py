@@ -12,7 +12,13 @@ from kubeloop.scaffold._ansible import (
 )
 from kubeloop.scaffold._api import ApiOptions, create_api, plan_api
 from kubeloop.scaffold._init import InitOptions, init_project, plan_init
-from kubeloop.scaffold._manifests import custom_resources, write_crd_manifests, write_rbac, write_samples
+from kubeloop.scaffold._manifests import (
+    custom_resources,
+    write_crd_manifests,
+    write_manager,
+    write_rbac,
+    write_samples,
+)
 from kubeloop.scaffold._names import ScaffoldError
 from kubeloop.scaffold._plan import Change, Conflict, Plan, ScaffoldConflictError, insert_at_marker
 from kubeloop.scaffold._project import Project, Resource, Webhooks
@@ -49,6 +55,7 @@ __all__ = [
     "plan_webhook",
     "plugin_of",
     "write_crd_manifests",
+    "write_manager",
     "write_rbac",
     "write_samples",
     "write_webhook_manifests",

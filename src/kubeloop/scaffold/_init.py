@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from kubeloop.operator import Operator
-from kubeloop.scaffold._manifests import write_rbac
+from kubeloop.scaffold._manifests import MANAGER, manager_manifest, write_rbac
 from kubeloop.scaffold._names import (
     ScaffoldError,
     package_name,
@@ -116,7 +116,12 @@ def init_context(root: Path, options: InitOptions) -> tuple[Project, dict[str, A
 def plan_config(plan: Plan, context: Mapping[str, Any]) -> None:
     """Add the ``config/`` tree of a new project to ``plan``."""
     for template in _CREATE:
-        if template.startswith("config/"):
+        if template == MANAGER:  # as `kubeloop generate manager` writes it
+            sharded, plugin = bool(context.get("sharded")), context.get("plugin")
+            plan.create(
+                template, manager_manifest(str(context["project_name"]), sharded=sharded, plugin=plugin)
+            )
+        elif template.startswith("config/"):
             plan.create(template, render(f"init/{template}.j2", **context))
     for template in _SEED:
         plan.seed(template, render(f"init/{template}.j2", **context))

@@ -1,9 +1,14 @@
-"""Writes an operator's kustomize ``config/`` tree: CRDs, RBAC and samples (``kubeloop generate``).
+"""Writes an operator's kustomize ``config/`` tree: CRDs, RBAC, samples and the manager's Deployment
+(``kubeloop generate``).
 
 Generated files (CRDs, RBAC) are rewritten on every run; samples are written only when missing,
-since users edit them. Every file is written to a temporary file and renamed over the old one, and
-all CRDs are generated before the first is written (``kubeloop generate all`` writes CRDs first, so a
-model that cannot be expressed stops it before anything is written).
+since users edit them. The manager's Deployment (``config/manager/manager.yaml``, which ``kubeloop
+init`` writes from the same template) is the user's to edit: it is rewritten only while it is as the
+template gave it, so that it follows the operator between one leader and sharded replicas; edited,
+it is left alone, or refused when it no longer fits the operator. Every file is written to a
+temporary file and renamed over the old one, and all CRDs are generated before the first is written
+(``kubeloop generate all`` writes CRDs first, so a model that cannot be expressed stops it before
+anything is written).
 """
 
 from __future__ import annotations
@@ -16,9 +21,22 @@ import yaml
 
 from kubeloop import crd
 from kubeloop.operator import Operator
+from kubeloop.scaffold._names import ScaffoldError
+from kubeloop.scaffold._project import PROJECT_FILE, Project
 from kubeloop.scaffold._rbac import cluster_role, leader_election_role, operator_rules
+from kubeloop.scaffold._render import render
 
-__all__ = ["custom_resources", "write_crd_manifests", "write_rbac", "write_samples"]
+__all__ = [
+    "MANAGER",
+    "custom_resources",
+    "manager_manifest",
+    "write_crd_manifests",
+    "write_manager",
+    "write_rbac",
+    "write_samples",
+]
+
+MANAGER = "config/manager/manager.yaml"
 
 SERVICE_ACCOUNT = "controller-manager"
 
@@ -131,3 +149,62 @@ def write_samples(operator: Operator, root: Path) -> list[Path]:
             _write(kustomization, [{**_kustomization([]), **(existing or {}), "resources": listed}])
         )
     return written
+
+
+def manager_manifest(project_name: str, *, sharded: bool, plugin: str | None = None) -> str:
+    """``config/manager/manager.yaml``: the Namespace and the manager's Deployment (one leader-elected
+    replica, or ``sharded``: 3 replicas with ``--shards=auto``, each named after its pod, and a
+    PodDisruptionBudget letting one go at a time); ``init`` and ``generate`` both write it from here."""
+    return render(
+        "init/config/manager/manager.yaml.j2", project_name=project_name, sharded=sharded, plugin=plugin
+    )
+
+
+def _runs_sharded(text: str) -> bool:
+    """Whether a manager.yaml runs the replicas sharded: a container with ``--shards=auto``, and a
+    PodDisruptionBudget."""
+    docs = [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+    kinds = {d.get("kind") for d in docs}
+    args = [
+        str(arg)
+        for d in docs
+        if d.get("kind") == "Deployment"
+        for c in (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or ()
+        for arg in c.get("args") or ()
+    ]
+    return "PodDisruptionBudget" in kinds and "--shards=auto" in args
+
+
+def write_manager(operator: Operator, root: Path) -> list[Path]:
+    """``config/manager/manager.yaml`` for ``operator``, sharded or not, when missing or as a template
+    gave it; one edited is left as it is if it runs the operator as declared, else refused
+    (ScaffoldError, naming what to change). The names (labels) are the project's (``PROJECT``), else
+    the operator's."""
+    from kubeloop.scaffold._ansible import plugin_of  # it builds on init, which builds on this module
+
+    project = Project.load(root) if (root / PROJECT_FILE).is_file() else None
+    name = project.project_name if project is not None else operator.name
+    plugin = plugin_of(project) if project is not None else None
+    sharded = operator.sharding is not None
+    wanted = manager_manifest(name, sharded=sharded, plugin=plugin)
+    path = root / MANAGER
+    if path.exists():
+        current = path.read_text()
+        if current not in (wanted, manager_manifest(name, sharded=not sharded, plugin=plugin)):
+            if _runs_sharded(current) == sharded:
+                return []  # edited, and fits the operator: the user's
+            raise ScaffoldError(
+                f"{path} was edited and runs the operator {'unsharded' if sharded else 'sharded'}, "
+                f"but it is declared {'with' if sharded else 'without'} sharding: "
+                + (
+                    "make its Deployment 3 replicas with --shards=auto instead of --leader-elect and "
+                    "KUBELOOP_SHARD_IDENTITY from metadata.name, and add a PodDisruptionBudget with "
+                    "maxUnavailable: 1"
+                    if sharded
+                    else "make its Deployment 1 replica with --leader-elect instead of --shards=auto, "
+                    "and remove the PodDisruptionBudget"
+                )
+                + f" (or delete it, and generate writes it: {MANAGER} as kubeloop init would)"
+            )
+    crd.write_file_atomically(path, wanted)
+    return [path]

@@ -96,11 +96,10 @@ def test_init_writes_a_project_whose_files_parse(project: Path) -> None:
     }
 
 
-def test_init_sharded_makes_an_operator_whose_replicas_share_the_objects(project: Path) -> None:
-    ok("init", "--domain", "cloud.io", "--sharded")
-    operator = import_package(project, "operator").operator  # type: ignore[attr-defined]
-    assert operator.sharding is not None
-    docs = list(yaml.safe_load_all((project / "config" / "manager" / "manager.yaml").read_text()))
+def assert_runs_sharded(manager: str) -> None:
+    """``manager`` (a manager.yaml) runs 3 sharded replicas, each named after its pod, one at a time
+    disrupted."""
+    docs = list(yaml.safe_load_all(manager))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     budget = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
     assert deployment["spec"]["replicas"] == 3
@@ -112,8 +111,63 @@ def test_init_sharded_makes_an_operator_whose_replicas_share_the_objects(project
     assert identity["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert budget["spec"]["maxUnavailable"] == 1
     assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+
+
+def test_init_sharded_makes_an_operator_whose_replicas_share_the_objects(project: Path) -> None:
+    ok("init", "--domain", "cloud.io", "--sharded")
+    operator = import_package(project, "operator").operator  # type: ignore[attr-defined]
+    assert operator.sharding is not None
+    assert_runs_sharded((project / "config" / "manager" / "manager.yaml").read_text())
     role = yaml.safe_load((project / "config" / "rbac" / "leader_election_role.yaml").read_text())
     assert "list" in role["rules"][0]["verbs"]
+
+
+def test_generate_makes_the_manager_follow_the_operator_into_sharding_and_out_keeping_edits(
+    project: Path,
+) -> None:
+    ok("init", "--domain", "cloud.io")
+    package = project.name.replace("-", "_")
+    source, manager = project / "src" / package / "operator.py", project / "config/manager/manager.yaml"
+    target = f"{package}.operator:operator"
+    unsharded = manager.read_text()
+    assert "--leader-elect" in unsharded
+
+    def declare(sharding: bool) -> None:
+        text = source.read_text().replace(", sharding=True)", ")")
+        if sharding:
+            text = text.replace(
+                f'kl.Operator("{project.name}")', f'kl.Operator("{project.name}", sharding=True)'
+            )
+        source.write_text(text)
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[name]
+
+    # Declared sharded after init: generate makes the Deployment (and RBAC) those of init --sharded.
+    declare(True)
+    ok("generate", "all", target)
+    assert_runs_sharded(manager.read_text())
+    role = yaml.safe_load((project / "config" / "rbac" / "leader_election_role.yaml").read_text())
+    assert "list" in role["rules"][0]["verbs"]
+    sharded = manager.read_text()
+
+    # Edited (a limit raised), still sharded: the user's file, kept.
+    edited = sharded.replace("cpu: 500m", "cpu: '2'")
+    manager.write_text(edited)
+    ok("generate", "manager", target)
+    assert manager.read_text() == edited
+
+    # Back to one leader with the edit in: refused, naming what to change; the file as it was.
+    declare(False)
+    result = run("generate", "manager", target)
+    assert result.exit_code != 0
+    assert "declared without sharding" in result.output
+    assert "--leader-elect" in result.output
+    assert manager.read_text() == edited
+
+    # The edit undone: generate writes the one-leader Deployment init wrote.
+    manager.write_text(sharded)
+    ok("generate", "manager", target)
+    assert manager.read_text() == unsharded
 
 
 def test_init_options_name_the_project_and_its_namespace(project: Path) -> None:
