@@ -27,6 +27,7 @@ import platform
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -250,11 +251,13 @@ async def configuration(
     sharded: bool,
     work: Path,
     emit: Callable[[dict[str, Any]], None],
+    last: bool = False,
 ) -> None:
     """``replicas`` replicas (``sharded`` or not) over ``apps`` apps: converged from a standing start,
     then after every image changed (with the CPU the replicas and the control plane used meanwhile:
     on 2 cores, where the machine is the limit), then a failover. The result is emitted before the
-    apps are deleted (minutes at 10,000), so a run stopped by its time limit then keeps it."""
+    apps are deleted (minutes at 10,000), so a run stopped by its time limit then keeps it; ``last``:
+    not deleted at all (the control plane is stopped next, with everything on it)."""
     kubeconfig, kubectl = plane.kubeconfig, Kubectl(plane.kubeconfig)
     namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}-{apps}"
     kubectl("create", "namespace", namespace)
@@ -351,7 +354,8 @@ async def configuration(
             )
             if "rss_mib" in result:  # measured through the update at least
                 emit(result)
-            await clean(api, kubectl, namespace)
+            if not last:
+                await clean(api, kubectl, namespace)
 
 
 def label(r: dict[str, Any]) -> str:
@@ -486,7 +490,7 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         "  (replica RSS - floor) ≤ 1.2/N x (one replica's RSS - floor), one replica being the unsharded one.",
         "- *requests for the update*: the replicas' `rest_client_requests_total` during it, together.",
         "- *failover*: a replica not running the sharder SIGKILLed; *adopted*: a live replica logged that it",
-        "  holds the dead shard's Lease and its caches listed the shard's apps (the goal: ≤ lease duration",
+        "  holds the dead shard's Lease and has the shard's apps queued (the goal: ≤ lease duration",
         f"  {LEASE['lease_duration']:.0f} s + 2 s); *each reconciled*: every one of them had started a",
         "  reconcile on a live replica (its records); *all relabelled*: a listing shows every app labelled",
         "  for a live replica (background work).",
@@ -499,6 +503,17 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
 
 
 PLANS = {"floor": None, "single": (1, False)}
+
+
+def measured_code() -> str:
+    """The commit measured, with "+" when the checkout has changes: results of one code compare."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        "+" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
 
 
 async def main() -> None:
@@ -520,6 +535,7 @@ async def main() -> None:
         lines = [json.loads(line) for line in args.render.read_text().splitlines() if line.startswith("{")]
         write(lines, args.out, args.note)
         return
+    code = measured_code()
     plane = ControlPlane(
         ControlPlaneOptions(
             service_cluster_ip_range="10.0.0.0/16",
@@ -534,11 +550,14 @@ async def main() -> None:
         work = Path(plane.directory) / "bench-sharding"
         work.mkdir(exist_ok=True)
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:
-            for config in args.configs.split(","):
+            configs = args.configs.split(",")
+            for index, config in enumerate(configs):
                 began = time.monotonic()
 
                 def emit(result: dict[str, Any], began: float = began) -> None:
-                    result.update(at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began)
+                    result.update(
+                        at=time.strftime("%H:%M", time.gmtime()), took_s=time.monotonic() - began, code=code
+                    )
                     print(json.dumps(result), flush=True)
                     if args.results:
                         with args.results.open("a") as out:
@@ -551,7 +570,10 @@ async def main() -> None:
                 else:
                     name, _, apps = config.partition("/")
                     replicas, sharded = PLANS.get(name) or (int(name), True)
-                    await configuration(api, plane, int(apps or args.apps), replicas, sharded, work, emit)
+                    last = index == len(configs) - 1
+                    await configuration(
+                        api, plane, int(apps or args.apps), replicas, sharded, work, emit, last
+                    )
     finally:
         if args.logs:
             shutil.copytree(Path(plane.directory) / "bench-sharding", args.logs, dirs_exist_ok=True)
