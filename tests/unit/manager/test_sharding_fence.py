@@ -303,28 +303,46 @@ async def test_the_ring_is_computed_again_only_when_an_object_comes_or_goes_or_t
     server.objects = [app(f"app-{i}", "a") for i in range(5)]
     options = ShardingOptions(identity="a", retry_period=0.05)  # a pass on the timer every 0.1 s
     sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
+    passes = 0
+    step = sharder.step
+
+    async def counted_step() -> None:
+        nonlocal passes
+        passes += 1
+        await step()
+
+    sharder.step = counted_step  # type: ignore[method-assign]
+
+    async def passes_after(since: int, more: int = 3) -> None:
+        """Until ``more`` passes ran after the ``since``-th (on the timer, every 0.1 s)."""
+        for _ in range(1000):
+            if passes >= since + more:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{passes - since} passes in 10 s")
+
     task = asyncio.create_task(sharder.run())
     try:
-        await asyncio.sleep(0.6)
+        await passes_after(0)
         assert computed == 1  # several passes, nothing changed
 
         status = app("app-0", "a")  # a write that adds nothing: still no new ring
         status["metadata"]["resourceVersion"] = "2"
         server.events.put_nowait(WatchEvent("MODIFIED", status))
-        await asyncio.sleep(0.3)
+        await passes_after(passes)
         assert computed == 1
 
         new = app("app-new", "a")  # an object added (unassigned): placed, and assigned
         del new["metadata"]["labels"], new["metadata"]["annotations"]
         new["metadata"]["resourceVersion"] = "3"
         server.events.put_nowait(WatchEvent("ADDED", new))
-        await asyncio.sleep(0.3)
+        await passes_after(passes)
         assert computed == 2
         assert [name for name, _ in server.patched] == ["app-new"]
 
         members.observe([lease("a", "1"), lease("b", "1")])  # a shard joins: placed again
         members.changed.set()
-        await asyncio.sleep(0.3)
+        await passes_after(passes)
         assert computed == 3
         assert len(server.patched) > 1  # some of a's objects drained towards b
     finally:
@@ -414,7 +432,7 @@ async def test_the_sharder_s_replica_adopts_a_stopped_shard_s_objects_without_wa
     await informer.wait_synced()
     adopting = asyncio.create_task(adoptions.run())
     try:
-        for _ in range(100):
+        for _ in range(1000):
             if queued:
                 break
             await asyncio.sleep(0.01)
