@@ -215,9 +215,9 @@ class HelmServer:
             except TimeoutError:
                 # Nothing stops a render that hangs but the end of its process; the releases of the other
                 # requests in flight are left as a failed helm command leaves them, and retried.
-                await process.kill(f"helm {op} {request.get('name')} took longer than {self.timeout:.0f} s")
+                await process.kill(f"helm {op} {request.get('name')} took longer than {self.timeout:g} s")
                 raise HelmError(
-                    op, f"timed out after {self.timeout:.0f} s (the helm server was restarted)"
+                    op, f"timed out after {self.timeout:g} s (the helm server was restarted)"
                 ) from None
         finally:
             process.pending.pop(ident, None)

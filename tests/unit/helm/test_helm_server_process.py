@@ -1,7 +1,10 @@
 """``HelmServer``'s handling of its process, with a stand-in for helm-server speaking the same JSON
 lines (the Helm operations themselves are tested against the API server in tests/conformance/helm):
 answers matched to requests by id, a process that dies failing only the requests in flight and
-started again for the next, a request that outlasts the timeout ending the process."""
+started again for the next, a request that outlasts the timeout ending the process.
+
+Order is made by the stand-in and by waiting on the server's state, not by wall time: the timeout is a
+generous bound (a loaded machine starts the stand-in slowly) except where a test is about it."""
 
 from __future__ import annotations
 
@@ -16,29 +19,60 @@ import pytest
 
 from kubeloop.helm import HelmError, HelmServer
 
-STAND_IN = """
-import json, os, sys, threading, time
+HELD = 6
+"""Requests named ``held-*`` are answered only once this many have arrived, the last first."""
+BOUND = 60.0
+"""The server's timeout where a test is not about it: a bound on a hang, never reached otherwise."""
+
+STAND_IN = f"""
+import json, os, sys, threading
+
+HELD = {HELD}
+
+def reply(request, answer):
+    line = json.dumps({{"id": request["id"], **answer}}) + "\\n"
+    with lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+def hold(request):
+    # Answer when all HELD have arrived, in the reverse order of their arrival.
+    with held:
+        stack.append(request)
+        held.notify_all()
+        held.wait_for(lambda: len(stack) + len(answered) == HELD and stack[-1] is request)
+        stack.pop()
+        answered.append(request)
+        release(request)
+        held.notify_all()
+
+def release(request):
+    release = {{"name": request["name"], "namespace": request["namespace"], "version": 1, "manifest": ""}}
+    release |= {{"info": {{"status": "deployed"}}, "config": request["values"]}}
+    reply(request, {{"release": release}})
 
 def serve(request):
     name = request["name"]
     if name == "dies":
         os._exit(3)
-    if name == "hangs":
-        return
-    if name.startswith("slow"):
-        time.sleep(0.3)
-    if name == "fails":
-        answer = {"error": "INSTALLATION FAILED: values don't meet the specifications"}
+    elif name == "dies-after-a-hang":  # once a request that hangs is in flight
+        with held:
+            held.wait_for(lambda: hanging)
+        os._exit(3)
+    elif name == "hangs":
+        with held:
+            hanging.append(request)
+            held.notify_all()
+    elif name.startswith("held-"):
+        hold(request)
+    elif name == "fails":
+        reply(request, {{"error": "INSTALLATION FAILED: values don't meet the specifications"}})
     else:
-        release = {"name": name, "namespace": request["namespace"], "version": 1, "manifest": ""}
-        release |= {"info": {"status": "deployed"}, "config": request["values"]}
-        answer = {"release": release}
-    line = json.dumps({"id": request["id"], **answer}) + "\\n"
-    with lock:
-        sys.stdout.write(line)
-        sys.stdout.flush()
+        release(request)
 
 lock = threading.Lock()
+held = threading.Condition()
+stack, answered, hanging = [], [], []
 for line in sys.stdin:
     threading.Thread(target=serve, args=(json.loads(line),)).start()
 """
@@ -56,7 +90,7 @@ def server(tmp_path: Path) -> HelmServer:
     async def session(directory: Path) -> AsyncIterator[Path]:
         yield directory / "kubeconfig"
 
-    return HelmServer(binary, session, tmp_path / "server", timeout=1.0)
+    return HelmServer(binary, session, tmp_path / "server", timeout=BOUND)
 
 
 async def install(server: HelmServer, name: str) -> str:
@@ -67,7 +101,8 @@ async def install(server: HelmServer, name: str) -> str:
 
 async def test_answers_reach_their_requests_with_many_in_flight_on_one_process(server: HelmServer) -> None:
     async with server:
-        names = [f"slow-{i}" for i in range(6)]
+        # The stand-in holds them until all are in flight, then answers the last to arrive first.
+        names = [f"held-{i}" for i in range(HELD)]
         assert await asyncio.gather(*(install(server, n) for n in names)) == names
         pid = server.pid
         assert await install(server, "quick") == "quick"
@@ -86,7 +121,7 @@ async def test_a_process_that_dies_fails_the_requests_in_flight_and_the_next_sta
     async with server:
         assert await install(server, "first") == "first"
         dead = server.pid
-        both = install(server, "slow"), install(server, "dies")
+        both = install(server, "hangs"), install(server, "dies-after-a-hang")
         results = await asyncio.gather(*both, return_exceptions=True)
         assert all(isinstance(r, HelmError) and "the helm server ended" in str(r) for r in results)
         assert await install(server, "after") == "after"
@@ -97,9 +132,11 @@ async def test_a_request_that_outlasts_the_timeout_ends_the_process(server: Helm
     async with server:
         assert await install(server, "first") == "first"
         hung = server.pid
-        with pytest.raises(HelmError, match="timed out after 1 s"):
+        server.timeout = 0.2  # only the hang meets it: the process is running and answers the others
+        with pytest.raises(HelmError, match=r"timed out after 0\.2 s"):
             await install(server, "hangs")
         assert server.pid is None
+        server.timeout = BOUND
         assert await install(server, "after") == "after"
         assert server.pid not in (None, hung)
     assert server.pid is None  # closed with the context
@@ -115,6 +152,7 @@ async def test_a_process_that_keeps_dying_young_is_started_again_after_longer_wa
             with pytest.raises(HelmError, match="the helm server ended"):
                 await install(server, "dies")
             took.append(time.monotonic() - started)
-        # The first start waits for nothing; then RESTART_BACKOFF's first wait, doubled.
+        # The first start waits for nothing; then RESTART_BACKOFF's first wait, doubled (lower bounds:
+        # a loaded machine only lengthens them).
         assert took[1] >= 0.5
         assert took[2] >= 1.0
