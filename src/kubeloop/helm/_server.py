@@ -214,7 +214,9 @@ class HelmServer:
                 answer = await asyncio.wait_for(asyncio.shield(future), self.timeout)
             except TimeoutError:
                 # Nothing stops a render that hangs but the end of its process; the releases of the other
-                # requests in flight are left as a failed helm command leaves them, and retried.
+                # requests in flight are left as a failed helm command leaves them, and retried. This
+                # request's future is given up first: the process's end would fail it, unretrieved.
+                future.cancel()
                 await process.kill(f"helm {op} {request.get('name')} took longer than {self.timeout:g} s")
                 raise HelmError(
                     op, f"timed out after {self.timeout:g} s (the helm server was restarted)"

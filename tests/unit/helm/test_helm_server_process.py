@@ -9,6 +9,7 @@ generous bound (a loaded machine starts the stand-in slowly) except where a test
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -156,3 +157,20 @@ async def test_a_process_that_keeps_dying_young_is_started_again_after_longer_wa
         # a loaded machine only lengthens them).
         assert took[1] >= 0.5
         assert took[2] >= 1.0
+
+
+async def test_a_request_that_timed_out_leaves_no_exception_unretrieved(server: HelmServer) -> None:
+    seen: list[str] = []
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()  # the session's loop: put back after
+    loop.set_exception_handler(lambda loop, context: seen.append(context["message"]))
+    try:
+        async with server:
+            assert await install(server, "first") == "first"
+            server.timeout = 0.2
+            with pytest.raises(HelmError, match="timed out"):
+                await install(server, "hangs")
+        gc.collect()  # a future's unretrieved exception is reported when it is freed
+    finally:
+        loop.set_exception_handler(handler)
+    assert seen == []
