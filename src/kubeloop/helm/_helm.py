@@ -14,14 +14,23 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from kubeloop.client import Client, PatchType
 from kubeloop.errors import KubeloopError
 
-__all__ = ["INPUTS_LABEL", "Helm", "HelmError", "Patch", "Release", "inputs_digest", "read_release"]
+__all__ = [
+    "INPUTS_LABEL",
+    "Helm",
+    "HelmError",
+    "Patch",
+    "Release",
+    "Releases",
+    "inputs_digest",
+    "read_release",
+]
 
 INPUTS_LABEL = "kubeloop.dev/inputs"
 """The release label (``helm --labels``) with the digest of the chart and values it was made from."""
@@ -80,6 +89,52 @@ Pair = tuple[Mapping[str, Any], Mapping[str, Any]]
 """An object of a release as deployed (its manifest with Helm's metadata) and as in the cluster."""
 
 
+class Releases(Protocol):
+    """The release operations a Helm operator calls, each through the kubeconfig given (its reconcile's
+    token at the API proxy): served by the ``helm`` command (``Helm``) or by ``helm-server``
+    (``HelmServer``). A failure is a ``HelmError`` with helm's message."""
+
+    async def install(
+        self,
+        kubeconfig: Path,
+        name: str,
+        namespace: str,
+        chart: Path,
+        values: Mapping[str, Any],
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> Release: ...
+
+    async def upgrade(
+        self,
+        kubeconfig: Path,
+        name: str,
+        namespace: str,
+        chart: Path,
+        values: Mapping[str, Any],
+        *,
+        force: bool = False,
+        labels: Mapping[str, str] | None = None,
+    ) -> Release:
+        """``force``: objects replaced where a patch cannot change them (``helm upgrade --force``)."""
+        ...
+
+    async def rollback(
+        self, kubeconfig: Path, name: str, namespace: str, revision: int, *, force: bool = False
+    ) -> None: ...
+
+    async def drift(self, objects: Sequence[Pair]) -> list[Patch | None]:
+        """For each object (as deployed, as in the cluster), the patch that puts it back as deployed;
+        None where nothing needs a request."""
+        ...
+
+    async def uninstall(
+        self, kubeconfig: Path, name: str, namespace: str, *, keep_history: bool = False
+    ) -> None:
+        """None installed: nothing to do. ``keep_history``: the record stays, ``uninstalled``."""
+        ...
+
+
 def decode_release(secret: Mapping[str, Any]) -> Release:
     """The release a ``sh.helm.release.v1.*`` Secret holds (its data: base64 of gzipped JSON, as Helm's
     Secret driver writes it)."""
@@ -127,7 +182,8 @@ def inputs_digest(chart: Path, values: Mapping[str, Any]) -> str:
 
 
 class Helm:
-    """``helm`` at ``binary``, talking to the cluster of ``kubeconfig`` (given per call)."""
+    """``Releases`` served by ``helm`` at ``binary``, talking to the cluster of ``kubeconfig`` (given per
+    call)."""
 
     def __init__(self, binary: str | Path, *, timeout: float = 300.0, options: Sequence[str] = ()) -> None:
         """``options``: more flags for every install and upgrade."""

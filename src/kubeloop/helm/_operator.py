@@ -46,7 +46,15 @@ from kubeloop.helm._annotations import (
     annotation_bool,
     reconcile_period,
 )
-from kubeloop.helm._helm import INPUTS_LABEL, Helm, HelmError, Release, inputs_digest, read_release
+from kubeloop.helm._helm import (
+    INPUTS_LABEL,
+    Helm,
+    HelmError,
+    Release,
+    Releases,
+    inputs_digest,
+    read_release,
+)
 from kubeloop.helm._server import HelmServer
 from kubeloop.helm._watches import HelmWatch, load_helm_watches
 from kubeloop.operator import Context
@@ -145,7 +153,7 @@ class HelmOperator(ProxiedOperator):
         super().__init__(name, namespace=namespace, rbac=rules)
         self.client_validation = client_validation
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "kubeloop-helm" / name)
-        self.helm: Helm | HelmServer = (
+        self.helm: Releases = (
             HelmServer(
                 helm_server, self._session, self.work_dir / "server", client_validation=client_validation
             )

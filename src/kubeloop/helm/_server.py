@@ -107,7 +107,7 @@ class _Process:
 
 class HelmServer:
     """Releases installed, upgraded, rolled back and uninstalled by ``helm-server`` at ``binary``
-    (see the module docstring); the same calls as ``Helm``, the helm command's."""
+    (see the module docstring): ``Releases``, as ``Helm`` (the helm command) serves them."""
 
     def __init__(
         self,
