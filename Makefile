@@ -96,14 +96,17 @@ test-sharding: $(STAMP) controlplane
 # (seeds DIFFERENTIAL_SEED+1..., each with its own servers; logs and counts in build/differential-<seed>.*),
 # merged into build/differential.md. KUBELOOP_DIFFERENTIAL_RESUME=1 continues the chunks' counts of an
 # earlier run stopped on the same code (a chunk refuses other code).
+# A command started with & in make's shell ignores SIGINT (POSIX: no job control), and Python keeps it
+# ignored: each chunk gets SIGINT's default back (GNU env), so Ctrl-C stops the chunks with make.
 KUBELOOP_DIFFERENTIAL ?= 10000
 DIFFERENTIAL_CHUNKS ?= 3
 DIFFERENTIAL_SEED ?= 1700
 test-differential: $(STAMP) controlplane
 	@mkdir -p build; per=$$(( ($(KUBELOOP_DIFFERENTIAL) + $(DIFFERENTIAL_CHUNKS) - 1) / $(DIFFERENTIAL_CHUNKS) )); \
 	pids=; files=; for i in $$(seq $(DIFFERENTIAL_CHUNKS)); do s=$$(( $(DIFFERENTIAL_SEED) + i )); \
-		KUBELOOP_DIFFERENTIAL=$$per $(BIN)/pytest -s -m long -p no:cacheprovider --hypothesis-seed=$$s \
-			tests/conformance/apiserver/test_apiserver_differential.py > build/differential-$$s.log 2>&1 & \
+		KUBELOOP_DIFFERENTIAL=$$per env --default-signal=INT $(BIN)/pytest -s -m long -p no:cacheprovider \
+			--hypothesis-seed=$$s tests/conformance/apiserver/test_apiserver_differential.py \
+			> build/differential-$$s.log 2>&1 & \
 		pids="$$pids $$!"; files="$$files build/differential-$$s.json"; \
 	done; echo "chunks of $$per sequences:$$files"; rc=0; for p in $$pids; do wait $$p || rc=1; done; \
 	$(BIN)/python tests/conformance/apiserver/test_apiserver_differential.py $$files && exit $$rc
