@@ -47,6 +47,7 @@ from kubeloop.ansible import run_ansible
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, until
 from kubeloop.testing.assets import find_binary
+from kubeloop.testing.process import terminate
 
 ROOT = Path(__file__).parents[2]
 RESULTS = Path(__file__).with_name("results.json")  # committed: --merge in a fresh clone keeps the rows
@@ -280,12 +281,7 @@ async def bench(
                 samples.append(time.monotonic() - t0)
     finally:
         sampler.stop.set()
-        operator.terminate()
-        try:
-            operator.wait(30)
-        except subprocess.TimeoutExpired:
-            operator.kill()
-            operator.wait()
+        terminate(operator, 30.0)
         log.close()
     load.append(os.getloadavg()[0])
     kubectl("delete", "namespace", namespace, "--wait=false")

@@ -27,7 +27,6 @@ import os
 import platform
 import pstats
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from overhead import carried  # noqa: E402
 from kubeloop.cache import slim_managed_fields  # noqa: E402
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings  # noqa: E402
 from kubeloop.testing import ControlPlane  # noqa: E402
+from kubeloop.testing.process import terminate  # noqa: E402
 from kubeloop.testing.versions import KUBERNETES_VERSION  # noqa: E402
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kubeloop" / "bench"
@@ -288,12 +288,7 @@ async def run_operator(
                 "server_cpu_s": server_cpu(pids) - s0,
             }
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc, 60.0)
         # what the contender wrote back: annotations other than the writer's, and Events
         cm = await c.get("v1/ConfigMap", "cm-00000", namespace=ns)
         foreign = [

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ import run as bench
 
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
-from kubeloop.testing.process import free_port, http_ok
+from kubeloop.testing.process import free_port, http_ok, terminate
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "appservice"
@@ -181,12 +180,7 @@ async def measure(
             await asyncio.sleep(1)
         return {"rss_mib": sorted(samples)[1], "peak_mib": peak_mib(proc.pid), "ready_s": settled}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        terminate(proc, 60.0)
 
 
 def section(

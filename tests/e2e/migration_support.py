@@ -17,6 +17,7 @@ from typing import Any
 
 from kubeloop.testing import Kubectl
 from kubeloop.testing.assets import cache_dir
+from kubeloop.testing.process import terminate
 
 ROOT = Path(__file__).parents[2]
 KUBELOOP_PORT = ROOT / "examples" / "appservice"
@@ -102,12 +103,7 @@ def running(version: str, namespace: str, kubeconfig: Path, logs: Path) -> Itera
         try:
             yield log
         finally:
-            process.terminate()
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, 30.0)
 
 
 def app_manifest(name: str, size: int, node_port: int) -> str:
