@@ -20,7 +20,10 @@ CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 def crd(group: str, plural: str, kind: str, **extra: Any) -> dict[str, Any]:
-    spec_schema: dict[str, Any] = {"type": "object", "properties": {"size": {"type": "integer"}}}
+    spec_schema: dict[str, Any] = extra.pop("spec_schema", None) or {
+        "type": "object",
+        "properties": {"size": {"type": "integer"}},
+    }
     if "rules" in extra:
         spec_schema["x-kubernetes-validations"] = extra.pop("rules")
     names = {"plural": plural, "singular": plural[:-1], "kind": kind, **extra}
@@ -132,6 +135,81 @@ async def test_a_cel_rule_that_does_not_compile_refuses_the_crd(twin: Twin, grou
     body = crd(group, "rules", "Rule", rules=[{"rule": rule, "message": "size"}])
     answer = await twin.same_refusal("POST", CRDS, body)
     assert answer.status == 422
+
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+
+
+def ruled(properties: dict[str, Any], *rules: dict[str, str]) -> dict[str, Any]:
+    """An object schema with ``properties`` and ``rules``."""
+    return {"type": "object", "properties": properties, "x-kubernetes-validations": list(rules)}
+
+
+# Rules the real server refuses when the CRD is created, for their types or their estimated cost: the
+# causes (field, reason, message with cel-go's positions, the cost factor) must be the same.
+REFUSED = {
+    "undefined-field": ruled({"size": {"type": "integer"}}, {"rule": "self.nosuch > 1"}),
+    "int-equals-string": ruled({"replicas": {"type": "integer"}}, {"rule": "self.replicas == 'x'"}),
+    "string-above-int": ruled({"name": {"type": "string"}}, {"rule": "self.name > 3"}),
+    "not-a-bool": ruled({"size": {"type": "integer"}}, {"rule": "self.size + 1"}),
+    "string-as-range": ruled(
+        {"items": {"type": "array", "items": STRINGS}},
+        {"rule": "self.items.all(a, a.all(b, b.all(c, c != 'x')))"},
+    ),
+    "undeclared-names": ruled({"size": {"type": "integer"}}, {"rule": "cel.bind(v, self.size, v > 1)"}),
+    "message-not-a-string": ruled(
+        {"s": {"type": "string"}}, {"rule": "has(self.s)", "messageExpression": "1"}
+    ),
+    "quadratic-over-unbounded-list": ruled(
+        {"items": STRINGS}, {"rule": "self.items.all(a, self.items.all(b, a.size() < b.size()))"}
+    ),
+    "map-over-unbounded-list": ruled(
+        {"items": {"type": "array", "items": ruled({"name": {"type": "string", "maxLength": 63}})}},
+        {"rule": "self.items.map(i, i.name).all(n, n.size() > 1)"},
+    ),
+    "rule-under-unbounded-list": ruled(
+        {
+            "arr": {
+                "type": "array",
+                "items": ruled({"name": {"type": "string"}}, {"rule": "self.name.contains('x')"}),
+            }
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
+async def test_a_cel_rule_that_does_not_type_check_or_costs_too_much_refuses_the_crd(
+    twin: Twin, group: str, case: str
+) -> None:
+    answer = await twin.same_refusal("POST", CRDS, crd(group, "rules", "Rule", spec_schema=REFUSED[case]))
+    assert answer.status == 422
+
+
+async def test_cel_rules_the_real_server_compiles_are_accepted(twin: Twin, group: str) -> None:
+    """Optional fields, type names, mixed numbers, bounded comprehensions, library functions."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "x": {"type": "integer"},
+            "d": {"type": "number"},
+            "q": {"type": "string", "maxLength": 10},
+            "names": {"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 10}},
+        },
+        "x-kubernetes-validations": [
+            {"rule": rule}
+            for rule in (
+                "self.?x.orValue(1) == 1",
+                "type(self.x) == int",
+                "self.x < self.d",
+                "self.names.all(a, self.names.exists(b, a == b))",
+                "quantity(self.q).isInteger()",
+                "self.names.exists_one(n, n.matches('^a'))",
+            )
+        ],
+    }
+    real, embedded = await twin.call("POST", CRDS, crd(group, "rules", "Rule", spec_schema=schema))
+    assert (embedded.status, real.status) == (201, 201), (embedded.body, real.body)
 
 
 async def test_ports_applied_server_side_are_keyed_by_port_and_protocol(twin: Twin, tns: str) -> None:

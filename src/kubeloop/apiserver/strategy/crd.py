@@ -5,12 +5,13 @@ first delete adds the custom resource cleanup finalizer and the Terminating cond
 
 from __future__ import annotations
 
-from kubeloop.apiserver.machinery import validation
+from typing import Any
+
+from kubeloop.apiserver.cel import compilation
 from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.machinery.meta import now
 from kubeloop.apiserver.registry.types import ResourceType
 from kubeloop.apiserver.storage import Obj, View
-from kubeloop.apiserver.strategy import cel
 from kubeloop.apiserver.strategy.base import Strategy
 
 __all__ = ["CLEANUP", "CRDStrategy"]
@@ -27,7 +28,9 @@ class CRDStrategy(Strategy):
         _accept(obj, view)
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
-        return _causes(obj) + _rule_causes(obj) + (_stored_version_causes(obj) if old is not None else [])
+        return (
+            _causes(obj) + _rule_causes(obj, old) + (_stored_version_causes(obj) if old is not None else [])
+        )
 
     def deletion_finalizers(self, obj: Obj) -> list[str]:
         return [CLEANUP]
@@ -203,47 +206,25 @@ def _stored_version_causes(crd: Obj) -> list[Cause]:
     ]
 
 
-def _rule_causes(crd: Obj) -> list[Cause]:
-    """A cause for every ``x-kubernetes-validations`` rule that does not compile, at the path the real
-    server names (``spec.validation`` when every version has the same schema, as its internal form)."""
-    versions = (crd.get("spec") or {}).get("versions") or []
-    schemas = [((v.get("schema") or {}).get("openAPIV3Schema")) for v in versions]
+def _rule_causes(crd: Obj, old: Obj | None) -> list[Cause]:
+    """The causes of every ``x-kubernetes-validations`` rule that does not compile, type-check or fit
+    the cost limits (``cel.compilation``), at the path the real server names (``spec.validation`` when
+    every version has the same schema, as its internal form). A version whose schema an update kept is
+    not held to the per-rule cost limit, as on the real server."""
+    schemas = _schemas(crd)
+    kept = _schemas(old) if old is not None else {}
+    unique = list(schemas.values())
+    if unique and all(s == unique[0] for s in unique):
+        unchanged = bool(kept) and all(s == unique[0] for s in kept.values())
+        return compilation.rule_causes(unique[0], "spec.validation.openAPIV3Schema", costs=not unchanged)
     causes: list[Cause] = []
-    if schemas and all(s == schemas[0] for s in schemas):
-        _walk_rules(schemas[0], "spec.validation.openAPIV3Schema", causes)
-    else:
-        for n, schema in enumerate(schemas):
-            _walk_rules(schema, f"spec.versions[{n}].schema.openAPIV3Schema", causes)
+    for n, (name, schema) in enumerate(schemas.items()):
+        unchanged = name in kept and kept[name] == schema
+        path = f"spec.versions[{n}].schema.openAPIV3Schema"
+        causes += compilation.rule_causes(schema, path, costs=not unchanged)
     return causes
 
 
-def _go_rule(rule: Obj) -> str:
-    text = ", ".join(
-        f"{name}:{validation.go_value(str(rule.get(key, '')))}"
-        for name, key in (
-            ("Rule", "rule"),
-            ("Message", "message"),
-            ("MessageExpression", "messageExpression"),
-        )
-    )
-    return (
-        f"apiextensions.ValidationRule{{{text}, Reason:(*apiextensions.FieldValueErrorReason)(nil), "
-        f"FieldPath:{validation.go_value(str(rule.get('fieldPath', '')))}, OptionalOldSelf:(*bool)(nil)}}"
-    )
-
-
-def _walk_rules(schema: Obj | None, path: str, causes: list[Cause]) -> None:
-    if not isinstance(schema, dict):
-        return
-    for n, rule in enumerate(schema.get("x-kubernetes-validations") or []):
-        problem = cel.compile_error(str(rule.get("rule", "")))
-        if problem is not None:
-            causes.append(
-                validation.invalid_raw(f"{path}.x-kubernetes-validations[{n}].rule", _go_rule(rule), problem)
-            )
-    for name, child in (schema.get("properties") or {}).items():
-        _walk_rules(child, f"{path}.properties[{name}]", causes)
-    if isinstance(schema.get("items"), dict):
-        _walk_rules(schema["items"], f"{path}.items", causes)
-    if isinstance(schema.get("additionalProperties"), dict):
-        _walk_rules(schema["additionalProperties"], f"{path}.additionalProperties", causes)
+def _schemas(crd: Obj) -> dict[str, Any]:
+    versions = (crd.get("spec") or {}).get("versions") or []
+    return {str(v.get("name")): (v.get("schema") or {}).get("openAPIV3Schema") for v in versions}

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubeloop.apiserver.cel import evaluation as cel
 from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.registry.types import ResourceType
-from kubeloop.apiserver.strategy import cel
 
 __all__ = ["causes", "coerce", "default", "prepare", "prune", "prune_nulls", "schema_of", "validate"]
 

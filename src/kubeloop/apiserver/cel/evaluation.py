@@ -27,8 +27,8 @@ def _program(rule: str) -> Any:
 
 
 def compile_error(rule: str) -> str | None:
-    """Why ``rule`` does not compile, as cel-go words it (None when it does). Only parsing is checked:
-    the real server also type-checks against the schema (unknown fields, non-boolean rules)."""
+    """Why ``rule`` does not parse, as cel-go words it (None when it does); ``compilation`` then
+    type-checks it against its schema and estimates its cost."""
     try:
         _program(rule)
     except ValueError as exc:
