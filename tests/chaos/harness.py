@@ -10,9 +10,7 @@ import json
 import math
 import os
 import re
-import signal
 import ssl
-import subprocess
 import sys
 import time
 import urllib.request
@@ -27,7 +25,7 @@ import yaml
 from kubeloop.client import AlreadyExistsError, Client, GoneError, NotFoundError
 from kubeloop.errors import KubeloopError
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
-from kubeloop.testing.process import free_port, http_ok, terminate
+from kubeloop.testing.process import ManagedProcess, free_port, http_ok
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "appservice"
@@ -236,7 +234,8 @@ class RequestMeter:
 
 class OperatorProcess:
     """One replica of the operator: ``python -m appservice_operator`` (or ``kubeloop run <target>``)
-    with the service account's kubeconfig, its log captured to a file."""
+    with the service account's kubeconfig, run by a ManagedProcess (its own session, SIGKILLed if this
+    process dies) with its output in ``log``."""
 
     def __init__(
         self,
@@ -253,7 +252,12 @@ class OperatorProcess:
         self.target = target
         self.metrics_port = free_port()
         self.probe_port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(Path(__file__).parent)]),
+        }
+        env.pop("KUBECONFIG", None)
+        self.proc = ManagedProcess("operator", self.argv(), log, env)
         self.ended_by_us = False
         self.last_metrics = ""
 
@@ -285,19 +289,17 @@ class OperatorProcess:
         ]
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(EXAMPLE / "src"), str(Path(__file__).parent)]),
-        }
-        env.pop("KUBECONFIG", None)
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.proc.start()
         self.ended_by_us = False
+
+    @property
+    def running(self) -> bool:
+        return self.proc.pid is not None and not self.proc.exited
 
     async def wait_ready(self, within: float = 60.0) -> None:
         deadline = time.monotonic() + within
         while not await asyncio.to_thread(http_ok, f"http://127.0.0.1:{self.probe_port}/readyz"):
-            if self.proc is not None and self.proc.poll() is not None:
+            if self.proc.exited:
                 raise AssertionError(
                     f"the operator exited with {self.proc.returncode} at start: {self.tail()}"
                 )
@@ -306,7 +308,7 @@ class OperatorProcess:
             await asyncio.sleep(0.2)
 
     def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return self.proc.tail(lines)
 
     async def scrape(self) -> None:
         with contextlib.suppress(OSError):
@@ -318,20 +320,19 @@ class OperatorProcess:
         return any(v == 1.0 for v in metric_values(self.last_metrics, "leader_election_master_status"))
 
     def kill(self) -> None:
-        assert self.proc is not None
+        """SIGKILL it (a crash) and reap it."""
         self.ended_by_us = True
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        self.proc.kill()
 
     def stop(self, grace: float = 30.0) -> int | None:
         """SIGTERM and wait ``grace`` s, then SIGKILL; the exit code (None if it had to be killed).
         Idempotent."""
-        if self.proc is not None and self.proc.poll() is None:
+        if self.running:
             self.ended_by_us = True
-        return terminate(self.proc, grace)
+        return self.proc.stop(grace)
 
     def exited_on_its_own(self) -> bool:
-        return self.proc is not None and self.proc.poll() is not None and not self.ended_by_us
+        return self.proc.exited and not self.ended_by_us
 
 
 # -- the workload -------------------------------------------------------------------------------------

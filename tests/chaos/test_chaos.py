@@ -106,7 +106,7 @@ class Run:
             self.main.cancel()
 
     async def scrape_all(self) -> None:
-        await asyncio.gather(*(op.scrape() for op in self.operators if op.proc and op.proc.poll() is None))
+        await asyncio.gather(*(op.scrape() for op in self.operators if op.running))
 
     async def scrape_loop(self) -> None:
         while True:
@@ -537,9 +537,7 @@ async def run_scenario(cluster: ChaosCluster, scenario: Scenario, logs: Path) ->
             proxy.stop()
             exited = [op for op in run.operators if op.exited_on_its_own()]
             problems += [
-                f"the operator exited on its own with {op.proc.returncode}: {op.tail(5)}"
-                for op in exited
-                if op.proc
+                f"the operator exited on its own with {op.proc.returncode}: {op.tail(5)}" for op in exited
             ]
             for op in run.operators:
                 if not op.ended_by_us and (code := op.stop()) != 0:
@@ -686,11 +684,10 @@ async def test_a_run_whose_fault_fails_stops_at_once_with_the_reason_and_leaves_
             await run_scenario(cluster, failing, tmp_path)
         assert time.monotonic() - began < cluster.scale.converge_within, "it waited for convergence"
         assert started
-        assert [op.proc.poll() is not None for op in started if op.proc] == [True] * len(started)
+        assert [op.proc.exited for op in started] == [True] * len(started)
     finally:
         for op in started:
-            if op.proc is not None and op.proc.poll() is None:
-                op.proc.kill()
+            op.proc.kill()
         await asyncio.to_thread(cluster.kubectl, "delete", "namespace", f"chaos-{failing.id}", "--wait=false")
 
 

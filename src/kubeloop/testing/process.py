@@ -157,6 +157,11 @@ class ManagedProcess:
         """Whether the child was started and has ended."""
         return self._proc is not None and self._proc.poll() is not None
 
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit code once it has ended (None: it runs, or was never started)."""
+        return self._proc.poll() if self._proc is not None else None
+
     def output(self, since: int | None = None) -> str:
         """Its log from byte ``since`` on (None: what this start wrote so far); "" if there is none."""
         try:

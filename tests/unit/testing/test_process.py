@@ -1,5 +1,5 @@
 """ManagedProcess, which runs the control plane's components and the sharding replicas: the
-environment it is given, its exit code from ``stop``, and the log of this start only."""
+environment it is given, its exit code from ``stop`` and ``returncode``, and the log of this start only."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def test_stop_returns_the_exit_code_of_a_child_that_ends_on_sigterm(code: int, t
     process = child(tmp_path / "log", code)
     assert process.stop(grace=30) == code
     assert process.stop() == code  # idempotent: the code again
+
+
+def test_returncode_is_none_until_the_child_has_ended_then_its_exit_code(tmp_path: Path) -> None:
+    never = ManagedProcess("child", [sys.executable], tmp_path / "never.log")
+    assert never.returncode is None
+    process = child(tmp_path / "log", 7)
+    assert process.returncode is None
+    process.stop(grace=30)
+    assert process.returncode == 7
+    ends = ManagedProcess("child", [sys.executable, "-c", "raise SystemExit(5)"], tmp_path / "ends.log")
+    ends.start()
+    deadline = time.monotonic() + 30
+    while not ends.exited:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert ends.returncode == 5
 
 
 def test_stop_returns_none_for_a_child_it_had_to_kill(tmp_path: Path) -> None:
