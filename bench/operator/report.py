@@ -372,12 +372,19 @@ def where(results: dict[str, Any], f: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
+def given(section: str, results: dict[str, Any]) -> list[str]:
+    """The body a results file gives for a section in place of the generated one (``sections``): a
+    run of fewer phases or no steady state shows an earlier run's tables there, saying which."""
+    body = results.get("sections", {}).get(section)
+    return [body.strip(), ""] if body else []
+
+
 def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     v = results["versions"]
     c = results["config"]
     failed = results.get("failures", [])
     knobs = [f"- **{impl}**: {text}" for impl, text in results["knobs"].items()]
-    kopf = f" (kopf: the last {c['kopf_reps']})" if kopf_reps(c) and c.get("kopf_reps") else ""
+    kopf = f" (kopf: {c['kopf_reps']} of them)" if kopf_reps(c) and c.get("kopf_reps") else ""
     return "\n".join(
         [
             "# Operator benchmark: kubeloop vs controller-runtime vs kopf vs the floor",
@@ -408,17 +415,22 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             "## Latency and cold start",
             "",
-            f"Latency: {c['latency']} changes per run, one at a time (an AppService's `spec.ports[0].port`: "
-            "its "
-            "Service changes, its pods do not; 0.2 s apart), from the harness's patch until its own watch "
-            "sees the status report the new generation (observedGeneration of the Ready condition). "
-            f"Cold start: the operator stopped, the status of the {c['apps']:,} AppServices cleared "
-            "(their Deployments and Services current), a new process started: to the first status written "
-            "(its first reconcile) and to every AppService Ready again (all synced); CPU and peak RSS of "
-            "the new process until then.",
-            "",
-            *latency_table(results),
-            "",
+            *(
+                given("Latency and cold start", results)
+                or [
+                    f"Latency: {c['latency']} changes per run, one at a time (an AppService's "
+                    "`spec.ports[0].port`: its Service changes, its pods do not; 0.2 s apart), from the "
+                    "harness's patch until its own watch sees the status report the new generation "
+                    "(observedGeneration of the Ready condition). Cold start: the operator stopped, the "
+                    f"status of the {c['apps']:,} AppServices cleared (their Deployments and Services "
+                    "current), a new process started: to the first status written (its first reconcile) "
+                    "and to every AppService Ready again (all synced); CPU and peak RSS of the new process "
+                    "until then.",
+                    "",
+                    *latency_table(results),
+                    "",
+                ]
+            ),
             "## Goals of issue 16",
             "",
             *goals(f),
@@ -452,11 +464,17 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             "## Steady state",
             "",
-            "The last repetition's operators, each synced with its AppServices, left running together "
-            f"for {c['idle']:.0f} s without changes (the audit log tells their requests apart).",
-            "",
-            *idle_table(results),
-            "",
+            *(
+                given("Steady state", results)
+                or [
+                    "The last repetition's operators, each synced with its AppServices, left running "
+                    f"together for {c['idle']:.0f} s without changes (the audit log tells their requests "
+                    "apart).",
+                    "",
+                    *idle_table(results),
+                    "",
+                ]
+            ),
             "## What runs",
             "",
             "- **kubeloop**: `python -m appservice_operator` (examples/appservice as shipped).",
@@ -498,6 +516,19 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     )
 
 
+def summary_latency(results: dict[str, Any]) -> list[str]:
+    """The latency table of the runs, or, when none measured it, the one the results give in its
+    place (``sections``), said to be from there."""
+    if any("latency" in r for r in results["runs"]) or not given("Latency and cold start", results):
+        return latency_table(results)
+    rows = [ln for ln in given("Latency and cold start", results)[0].splitlines() if ln.startswith("|")]
+    return [
+        "Latency and cold start: not measured in these runs; from an earlier one (see the full report):",
+        "",
+        *rows,
+    ]
+
+
 def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     return "\n".join(
         [
@@ -510,9 +541,10 @@ def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             *main_table(results),
             "",
-            *latency_table(results),
+            *summary_latency(results),
             "",
             *goals(f),
+            *([f"- {results['summary_note']}"] if results.get("summary_note") else []),
             END,
         ]
     )

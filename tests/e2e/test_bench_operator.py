@@ -33,14 +33,18 @@ def test_operator_benchmark_small(tmp_path: Path) -> None:
     # machine (the whole test 42.9 s in CI); the slowest seen on a loaded one was kopf's cold start,
     # 71.5 s (2026-12-06 09:15 UTC, its three peers beside it). The runs that failed at 120 s were no
     # slower: the floor had lost an update and waited for nothing (the test at the end of this file).
-    results_path, out = tmp_path / "results.json", tmp_path / "report"
+    # Run under bench/operator/cluster.py, which watches the control plane's processes beside it.
+    results_path, out, watched = tmp_path / "results.json", tmp_path / "report", tmp_path / "cluster"
     argv = [
+        sys.executable, str(ROOT / "bench" / "operator" / "cluster.py"), "--out", str(watched),
+        "--every", "2", "--",
         sys.executable, str(ROOT / "bench" / "operator" / "run.py"), "--apps", str(APPS), "--reps", "1",
         "--idle", "2", "--latency", "3", "--timeout", "120", "--concurrent",
         "--out", str(out), "--results", str(results_path),
     ]  # fmt: skip
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=480, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert_cluster_watched(watched)
     results = json.loads(results_path.read_text())
     assert results["failures"] == []
     runs = {r["impl"]: r for r in results["runs"]}
@@ -63,6 +67,28 @@ def test_operator_benchmark_small(tmp_path: Path) -> None:
     assert "## Steady state" in page
     for plot in ("operator_converge.png", "operator_rss.png"):
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+
+
+def assert_cluster_watched(watched: Path) -> None:
+    """cluster.py saw every process of the run by its role, scraped each component's /metrics with
+    the work queues and client rate limiters in them, and reported each phase that run.py logged."""
+    roles = {
+        role
+        for line in (watched / "cpu.jsonl").read_text().splitlines()
+        for role, _ in json.loads(line)["cpu"].values()
+    }
+    components = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+    assert {*components, "harness", *(f"operator:{impl}" for impl in IMPLS)} <= roles, roles
+    for component in components[1:]:
+        assert list((watched / "metrics").glob(f"*-{component}.txt.gz")), component
+    rows = json.loads((watched / "cluster.json").read_text())
+    assert sorted((r["impl"], r["phase"]) for r in rows) == sorted(
+        (impl, phase) for impl in IMPLS for phase in ("converge", "update")
+    )
+    for r in rows:
+        assert r["queues"]["deployment"]["workers"] == 5, r
+        assert set(r["rate_limited"]) == {"kube-controller-manager", "kube-scheduler"}, r
+    assert (watched / "cluster.md").read_text().count("\n") == 2 + len(rows)
 
 
 # -- the floor keeps a change its own write's late answer would undo ----------------------------------
