@@ -37,7 +37,7 @@ def test_operator_benchmark_small(tmp_path: Path) -> None:
     results_path, out, watched = tmp_path / "results.json", tmp_path / "report", tmp_path / "cluster"
     argv = [
         sys.executable, str(ROOT / "bench" / "operator" / "cluster.py"), "--out", str(watched),
-        "--every", "2", "--",
+        "--every", "5", "--",
         sys.executable, str(ROOT / "bench" / "operator" / "run.py"), "--apps", str(APPS), "--reps", "1",
         "--idle", "2", "--latency", "3", "--timeout", "120", "--concurrent",
         "--out", str(out), "--results", str(results_path),
