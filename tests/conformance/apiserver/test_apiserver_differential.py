@@ -109,6 +109,7 @@ def run(
                     phases=[Phase.explicit, Phase.reuse, Phase.generate],
                 ),
             )
+            ctx.cleanups.wait()
         finally:
             runner.run(connections.aclose())
     return report

@@ -165,12 +165,8 @@ def _decl(s: dict[str, Any], root: bool, name: str) -> Decl | None:
         fmt = s.get("format")
         if fmt == "byte":
             return Decl(BYTES, _count(s.get("maxLength"), MAX_REQUEST_BYTES - 2), 2)
-        if fmt == "duration":
-            return Decl(DURATION, 32, 3)
-        if fmt == "date":
-            return Decl(TIMESTAMP, 12, 12)
-        if fmt == "date-time":
-            return Decl(TIMESTAMP, 32, 21)
+        if fmt in _FORMATS:
+            return Decl(*_FORMATS[fmt])
         if s.get("maxLength") is not None:
             most = _string_bound(s)
         elif s.get("enum"):
@@ -178,13 +174,14 @@ def _decl(s: dict[str, Any], root: bool, name: str) -> Decl | None:
         else:
             most = MAX_REQUEST_BYTES - 2
         return Decl(STRING, most, 2)
-    if kind == "boolean":
-        return Decl(BOOL, 0, 4)
-    if kind == "number":
-        return Decl(DOUBLE, 0, 1)
-    if kind == "integer":
-        return Decl(INT, 0, 1)
+    if kind in _SCALARS:
+        return Decl(*_SCALARS[kind])
     return None
+
+
+# (type, largest length, smallest JSON size) of formatted strings (RFC 3339, quoted) and scalars.
+_FORMATS = {"duration": (DURATION, 32, 3), "date": (TIMESTAMP, 12, 12), "date-time": (TIMESTAMP, 32, 21)}
+_SCALARS = {"boolean": (BOOL, 0, 4), "number": (DOUBLE, 0, 1), "integer": (INT, 0, 1)}
 
 
 def _count(declared: Any, otherwise: int) -> int:
