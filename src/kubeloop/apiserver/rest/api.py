@@ -216,6 +216,16 @@ def _renamed(given: Any, name: str) -> StatusError:
     return bad_request(f"the name of the object ({given or ''}) does not match the name on the URL ({name})")
 
 
+def _fresh_name(rt: ResourceType, md: Obj, view: View) -> str:
+    """A generated name not taken: the real server (``RetryGenerateName``) draws again, up to 8 draws,
+    when a generated name exists (27**5 names: among thousands a clash is likely)."""
+    for _ in range(7):
+        name = meta.generate_name(md["generateName"])
+        if view.get(_key(rt, md.get("namespace"), name)) is None:
+            return name
+    return meta.generate_name(md["generateName"])
+
+
 def _key(rt: ResourceType, namespace: str | None, name: str) -> Key:
     return (rt.storage, namespace or "", name)
 
@@ -424,7 +434,7 @@ class Api:
         md = obj["metadata"]
         if not md.get("name"):
             if md.get("generateName"):
-                md["name"] = review.remember("name", lambda: meta.generate_name(md["generateName"]))
+                md["name"] = review.remember("name", lambda: _fresh_name(rt, md, view))
             else:
                 raise invalid(
                     rt.kind,
