@@ -10,6 +10,7 @@ its compilation error, the total last.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ _HINT = (
 )
 
 Obj = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,6 +104,9 @@ def _compile(text: str, decl: Decl, want: str) -> tuple[str | None, int | None]:
     except (parse.Unsupported, RecursionError):
         # RecursionError: a tree deeper than Python's stack (a chain of some 400 ``&&``, which cel-go
         # balances into a shallow one): left unchecked, as what we cannot read.
+        return None, None
+    except Exception:  # a fault of our checker must not refuse a CRD the real server may accept
+        log.warning("CEL rule left unchecked: the checker failed on %r", text, exc_info=True)
         return None, None
 
 
