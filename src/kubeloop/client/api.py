@@ -29,7 +29,7 @@ import orjson
 from typing_extensions import TypedDict
 
 from kubeloop.client.config import ClientConfig, load_config, load_kubeconfig
-from kubeloop.client.discovery import ApiResource, RestMapper
+from kubeloop.client.discovery import DISCOVERY_LAG, ApiResource, RestMapper
 from kubeloop.client.metrics import MetricsHook
 from kubeloop.client.models import ResourceModel, model_class, to_wire
 from kubeloop.client.transport import JSON as JSON_CONTENT
@@ -667,7 +667,7 @@ class Client:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
             raise ValueError("object needs string apiVersion and kind")
-        return await self.mapper.for_kind(api_version, kind)
+        return await self.mapper.for_kind(api_version, kind, wait=DISCOVERY_LAG)
 
     def _ns(
         self, res: ApiResource, namespace: str | None, obj: Mapping[str, Any] | None = None

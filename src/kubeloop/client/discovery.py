@@ -3,7 +3,9 @@ plural name, scope, verbs, short names and subresources.
 
 ``RestMapper`` loads everything with aggregated discovery (two requests, Kubernetes ≥ 1.27) and falls back
 to per-group-version discovery on older servers. Results are cached; a lookup that misses refreshes once
-(coalesced across concurrent callers), so a CRD installed after start is found.
+(coalesced across concurrent callers), so a CRD installed after start is found. kube-apiserver lists a
+new CRD's resource in discovery a moment after the CRD is ``Established`` (its discovery controller runs
+apart), so a lookup of a custom kind that is to be written may wait for it a little (``DISCOVERY_LAG``).
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from typing import Any
 
 from kubeloop.client.errors import UnknownResourceError
 from kubeloop.client.transport import Transport
+from kubeloop.clock import SleepClock
 from kubeloop.gvk import GroupVersionKind, GroupVersionResource, split_api_version
 
-__all__ = ["ApiResource", "RestMapper", "split_api_version"]
+__all__ = ["DISCOVERY_LAG", "ApiResource", "RestMapper", "split_api_version"]
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
+DISCOVERY_LAG = 3.0
+"""Seconds a custom kind about to be written is looked for again after a miss: how long kube-apiserver
+may list a just-Established CRD's resource late in discovery (under load; milliseconds when idle)."""
+_FIRST_RETRY = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +68,9 @@ class ApiResource(GroupVersionKind):
 class RestMapper:
     """Maps kinds and kubectl-style names to ``ApiResource``; cached, refreshed on a miss."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, *, clock: SleepClock | None = None) -> None:
         self._transport = transport
+        self._clock = clock or transport.clock
         self._resources: list[ApiResource] = []
         self._loaded = False
         self._generation = 0
@@ -73,10 +81,16 @@ class RestMapper:
         """Everything known from the last refresh (preferred versions first within a group)."""
         return list(self._resources)
 
-    async def for_kind(self, api_version: str, kind: str) -> ApiResource:
-        """The resource serving ``kind`` at ``api_version`` (the way an object's own fields name it)."""
+    async def for_kind(self, api_version: str, kind: str, *, wait: float = 0.0) -> ApiResource:
+        """The resource serving ``kind`` at ``api_version`` (the way an object's own fields name it).
+
+        ``wait``: after a miss, how long to keep refreshing (backing off) for a kind of a named group,
+        whose CRD may be Established before discovery lists it; a core kind never waits.
+        """
         group, version = split_api_version(api_version)
-        found = await self._find(lambda r: r.group == group and r.version == version and r.kind == kind)
+        found = await self._find(
+            lambda r: r.group == group and r.version == version and r.kind == kind, wait if group else 0.0
+        )
         if found is None:
             raise UnknownResourceError(f"the server has no resource for kind {kind!r} in {api_version!r}")
         return found
@@ -126,17 +140,25 @@ class RestMapper:
             self._loaded = True
             self._generation += 1
 
-    async def _find(self, wanted: Any) -> ApiResource | None:
-        if not self._loaded:
+    async def _find(self, wanted: Any, wait: float = 0.0) -> ApiResource | None:
+        fresh = not self._loaded
+        if fresh:
             await self.refresh()
-        for r in self._resources:
-            if wanted(r):
-                return r
-        await self.refresh()
-        for r in self._resources:
-            if wanted(r):
-                return r
-        return None
+        found = self._first(wanted)
+        if found is None and not fresh:
+            await self.refresh()
+            found = self._first(wanted)
+        deadline = self._clock.now() + wait
+        delay = _FIRST_RETRY
+        while found is None and self._clock.now() < deadline:
+            await self._clock.sleep(min(delay, deadline - self._clock.now()))
+            delay *= 2
+            await self.refresh()
+            found = self._first(wanted)
+        return found
+
+    def _first(self, wanted: Any) -> ApiResource | None:
+        return next((r for r in self._resources if wanted(r)), None)
 
     async def _load(self) -> list[ApiResource]:
         out: list[ApiResource] = []
