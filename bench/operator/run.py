@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -91,19 +92,19 @@ async def limited(calls: list[Awaitable[Any]], limit: int = 50) -> None:
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def count_ready(api: Client, ns: str, size: int, prefix: str = "app-") -> int:
-    """AppServices whose status is Ready for ``size`` replicas and whose Deployment and Service exist."""
+async def with_children(api: Client, ns: str) -> set[str]:
+    """The names that have both their Deployment and their Service in ``ns`` (one list of each)."""
     deployments = {d["metadata"]["name"] async for d in api.list_items("deployments.apps", namespace=ns)}
     services = {s["metadata"]["name"] async for s in api.list_items("services", namespace=ns)}
+    return deployments & services
+
+
+async def count_ready(api: Client, ns: str, size: int, prefix: str = "app-") -> int:
+    """AppServices whose status is Ready for ``size`` replicas and whose Deployment and Service exist."""
+    children = await with_children(api, ns)
     apps = [a async for a in api.list_items(APPS, namespace=ns)]
-    return sum(
-        1
-        for a in apps
-        if a["metadata"]["name"].startswith(prefix)
-        and is_ready(a, size)
-        and a["metadata"]["name"] in deployments
-        and a["metadata"]["name"] in services
-    )
+    names = [a["metadata"]["name"] for a in apps if is_ready(a, size)]
+    return sum(1 for name in names if name.startswith(prefix) and name in children)
 
 
 async def until_all(
@@ -121,6 +122,33 @@ async def until_all(
         if time.monotonic() - began > within:
             raise TimeoutError(f"{op.impl}: {ready}/{count} ready after {within:.0f} s")
         await asyncio.sleep(1.0)
+
+
+async def until_ready(
+    b: Bench, op: Operator, watch: Watch, namespace: str, began: float
+) -> tuple[float, list[tuple[float, int]]]:
+    """Seconds from ``began`` until all N AppServices are Ready (``watch``'s predicate) and their
+    Deployments and Services exist, and the curve of Ready ones (sampled every second). Readiness is
+    counted from the harness's watch, not by listing the three kinds every second: at 10,000 those
+    lists (~60 MB of JSON a second) would cost kube-apiserver and the harness more CPU than the
+    operator's whole run. The children are listed when all are Ready (again every 5 s if one lacks)."""
+    curve: list[tuple[float, int]] = [(0.0, 0)]
+    sample = listed = 0.0
+    while True:
+        op.check()
+        now, ready = time.monotonic() - began, len(watch.synced)
+        if now >= sample or ready >= b.cfg.apps:
+            curve.append((now, ready))
+            sample = math.floor(now) + 1.0
+        if ready >= b.cfg.apps and now >= listed:
+            if not watch.synced - await with_children(b.api, namespace):
+                return now, curve
+            listed = time.monotonic() - began + 5.0
+        if now > b.cfg.timeout:
+            raise TimeoutError(f"{op.impl}: {ready}/{b.cfg.apps} ready after {b.cfg.timeout:.0f} s")
+        watch.changed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watch.changed.wait(), max(0.01, sample - (time.monotonic() - began)))
 
 
 @dataclass
@@ -162,13 +190,23 @@ class Span:
 
 
 async def phase(
-    b: Bench, op: Operator, namespace: str, act: Callable[[], Awaitable[None]], size: int, harness: str
+    b: Bench,
+    op: Operator,
+    watch: Watch,
+    namespace: str,
+    act: Callable[[], Awaitable[None]],
+    size: int,
+    harness: str,
 ) -> Result:
     """Converge or update storm: ``act`` on all N, then until all N are ready for ``size``."""
+    watch.reset(lambda obj: is_ready(obj, size))
     span = await Span.begin(b, op)
+    began = time.monotonic()
     await act()
-    seconds, curve = await until_all(b.api, op, namespace, size, b.cfg.apps, b.cfg.timeout)
-    return {"seconds": seconds, "curve": curve, **await span.end(Counter({harness: b.cfg.apps}))}
+    acted = time.monotonic() - began  # the harness's creates or patches (the operator works meanwhile)
+    seconds, curve = await until_ready(b, op, watch, namespace, began)
+    result = {"seconds": seconds, "act_s": acted, "curve": curve}
+    return result | await span.end(Counter({harness: b.cfg.apps}))
 
 
 def reported(watch: Watch, name: str, generation: int) -> Callable[[], bool]:
@@ -201,7 +239,7 @@ async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch, size: in
     clear = {"status": None}
     watch.reset(lambda obj: bool(obj.get("status")))
     await limited([b.api.patch(APPS, n, clear, namespace=namespace, subresource="status") for n in names])
-    await watch.until(lambda: not watch.synced, 120, f"{impl}: status cleared")
+    await watch.until(lambda: not watch.synced, max(120.0, b.cfg.apps / 50), f"{impl}: status cleared")
     watch.reset(lambda obj: is_ready(obj, size))
     op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}-cold.log")
     span = await Span.begin(b, op)
@@ -223,17 +261,26 @@ async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch, size: in
 async def one_run(
     b: Bench, impl: str, rep: int, keep: bool, profile: Path | None = None
 ) -> tuple[Result, Operator | None]:
-    """Start and converge of one implementation, then the update storm, latency and cold start (those
-    of ``phases``); with ``keep`` the operator is left running (for the shared steady state) and
-    returned; with ``profile`` the first process runs under cProfile (kubeloop only), its stats
-    written there."""
+    """Start and converge of one implementation, then ``phases`` in their order (update storm,
+    latency, cold start: the cold start's process goes on with what follows); with ``keep`` the
+    operator is left running (for the shared steady state) and returned; with ``profile`` the first
+    process runs under cProfile (kubeloop only), its stats written there. The result so far is written
+    after each phase (``<namespace>.json`` in the work directory: a run cut short keeps its phases)."""
     namespace = f"{impl}-{rep}"
     b.kubectl("create", "namespace", namespace)
     op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log", profile=profile)
     result: Result = {"impl": impl, "rep": rep}
-    live: Operator | None = None
+    first = op
     started = op.start()
     sampler = asyncio.create_task(op.sample_rss(started))
+    done = False
+
+    def first_done() -> None:
+        """The first process's CPU and RSS over its life (converge and the phases before a restart)."""
+        if "cpu_total_s" not in result:
+            result.update({"cpu_total_s": first.cpu(), "peak_rss": first.peak_rss(), "rss": first.rss})
+        sampler.cancel()
+
     try:
         async with Watch(b.api, namespace) as watch:
             # Warm-up, discarded: one AppService of size 0 until Ready (the operator has started and synced).
@@ -249,35 +296,34 @@ async def one_run(
                 size = {"spec": {"size": 2}}
                 await limited([b.api.patch(APPS, n, size, namespace=namespace) for n in names])
 
-            result["converge"] = await phase(b, op, namespace, create, 1, "create appservices")
+            result["converge"] = await phase(b, op, watch, namespace, create, 1, "create appservices")
             log(f"{impl} rep {rep} converge: {result['converge']['seconds']:.1f} s")
             size = 1
-            if "update" in b.cfg.phases:
-                result["update"] = await phase(b, op, namespace, storm, 2, "patch appservices")
-                log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
-                size = 2
-            await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the tail (status echoes) settles
-            if "latency" in b.cfg.phases:
-                result["latency"] = await latency(b, op, watch, namespace)
-                log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
-            result["cpu_total_s"], result["peak_rss"], result["rss"] = op.cpu(), op.peak_rss(), op.rss
-            sampler.cancel()
-            if "cold" in b.cfg.phases:
-                op.stop()
-                result["cold"], live = await cold_start(b, impl, namespace, watch, size)
-                log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
-            elif keep:
-                live = op  # no restart: the steady state follows with this process
+            for name in b.cfg.phases:
+                (b.work / f"{namespace}.json").write_text(json.dumps(result))
+                if name == "update":
+                    result["update"] = await phase(b, op, watch, namespace, storm, 2, "patch appservices")
+                    log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
+                    size = 2
+                    continue
+                await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the tail (status echoes) settles
+                if name == "latency":
+                    result["latency"] = await latency(b, op, watch, namespace)
+                    log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
+                elif name == "cold":
+                    first_done()
+                    op.stop()
+                    result["cold"], op = await cold_start(b, impl, namespace, watch, size)
+                    log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
+            first_done()
+            (b.work / f"{namespace}.json").write_text(json.dumps(result))
+            done = True
     finally:
         sampler.cancel()
-        if op is not live:
+        if not (keep and done):
             op.stop()
-        if not keep or live is None:
-            if live is not None:
-                live.stop()
-            live = None
             b.kubectl("delete", "namespace", namespace, "--wait=false")
-    return result, live
+    return result, op if keep else None
 
 
 async def steady_state(b: Bench, live: Live) -> None:
@@ -366,6 +412,10 @@ async def run(cfg: Config) -> dict[str, Any]:
             ),
             # kube-controller-manager's client at 20 QPS would pace every implementation alike.
             controller_manager_args=("--kube-api-qps=500", "--kube-api-burst=1000"),
+            # etcd's 2 GB default quota: 10,000 AppServices (20,000 pods, their ReplicaSets, Events and
+            # 5 minutes of history between kube-apiserver's compactions) may near it; 8 GB, as etcd
+            # documents for large clusters, so that the alarm cannot end a run.
+            etcd_args=("--quota-backend-bytes=8589934592",),
             start_timeout=180,
         )
     ).start()

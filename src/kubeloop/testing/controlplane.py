@@ -62,6 +62,8 @@ class ControlPlaneOptions:
     """Extra kube-apiserver flags, e.g. ``("--enable-admission-plugins", "NamespaceLifecycle")``."""
     controller_manager_args: tuple[str, ...] = ()
     """Extra kube-controller-manager flags, e.g. ``("--kube-api-qps=200",)``."""
+    etcd_args: tuple[str, ...] = ()
+    """Extra etcd flags, e.g. ``("--quota-backend-bytes=8589934592",)``."""
 
 
 def _binary(name: str) -> str:
@@ -222,6 +224,7 @@ class ControlPlane:
                 "--unsafe-no-fsync",
                 "--log-level",
                 "warn",
+                *opts.etcd_args,
             ],
         )
         apiserver = self._spawn(
