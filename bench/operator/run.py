@@ -395,6 +395,7 @@ async def run(cfg: Config) -> dict[str, Any]:
     nodes = max(1, math.ceil(cfg.apps * 2 * len(cfg.impls) * 1.2 / 110))
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-operator-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
+    ports = min(65535, max(39999, 30000 + cfg.apps * len(cfg.impls) + 1000))
     policy = work / "audit-policy.json"
     audit_policy(policy, [f"system:serviceaccount:{SA_NAMESPACE}:{impl}" for impl in IMPLS])
     audit_log = work / "audit.log"
@@ -408,7 +409,9 @@ async def run(cfg: Config) -> dict[str, Any]:
                 f"--audit-log-path={audit_log}",
                 # never rotated (its default: at 100 MB, which three kopf runs at 1,000 reach)
                 "--audit-log-maxsize=1000000",
-                "--service-node-port-range=30000-39999",
+                # one node port per AppService (NodePort Services), every run's kept till its
+                # namespace goes; 10,000 ports ran out at the 10,000th (its warm-up took one)
+                f"--service-node-port-range=30000-{ports}",
             ),
             # kube-controller-manager's client at 20 QPS would pace every implementation alike.
             controller_manager_args=("--kube-api-qps=500", "--kube-api-burst=1000"),
