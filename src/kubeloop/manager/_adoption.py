@@ -118,17 +118,21 @@ class Adoptions:
         self.gate.adopted.add(shard)
         unlisted: set[tuple[str, ObjectKey]] = set()
         try:
-            listing = asyncio.gather(*(informer.add_selector(s) for informer, s, _ in selectors))
+            # What the sharder knows is queued before the lists start (neither awaits, so neither
+            # waits for the other), so a fault in it leaves no list running; the lists run in a task
+            # group, which cancels and awaits them on every way out.
             known = self.known(shard)
             if known is not None:
-                unlisted = self._queue(known)
+                self._queue(known, unlisted)
                 log.info(
                     "%s: adopted shard %s: %d object(s), reconciled here (known to its sharder; listing)",
                     self.gate.identity,
                     shard,
                     len(unlisted),
                 )
-            await listing
+            async with asyncio.TaskGroup() as listing:
+                for informer, selector, _ in selectors:
+                    listing.create_task(informer.add_selector(selector))
             self.gate.unlisted -= unlisted
             left = self._left(selectors, theirs)
             if known is None:
@@ -144,10 +148,10 @@ class Adoptions:
             self.gate.unlisted -= unlisted
             await asyncio.gather(*(informer.remove_selector(s) for informer, s, _ in selectors))
 
-    def _queue(self, known: Mapping[str, list[ObjectKey]]) -> set[tuple[str, ObjectKey]]:
+    def _queue(self, known: Mapping[str, list[ObjectKey]], queued: set[tuple[str, ObjectKey]]) -> None:
         """Queue each object of ``known`` for the reconcilers of its kind, marked unlisted for the gate
-        (a reconcile before the list reads it from the API server): the objects queued."""
-        queued: set[tuple[str, ObjectKey]] = set()
+        (a reconcile before the list reads it from the API server); each is added to ``queued`` as it
+        is marked, so that a fault part way leaves no mark the caller does not know of."""
         for informer, queues in self.informers:
             kind = f"{informer.resource.group}/{informer.resource.plural}"
             for key in known.get(kind, ()) if queues else ():
@@ -156,7 +160,6 @@ class Adoptions:
                     self.gate.unlisted.add((kind, key))
                     for enqueue in queues:
                         enqueue(key)
-        return queued
 
     @staticmethod
     def _left(selectors: list[tuple[Informer, str, bool]], theirs: str) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from kubeloop.manager import (
     ShardLabels,
 )
 from kubeloop.manager._adoption import Adoptions
+from kubeloop.testing import until
 
 APPS = ApiResource(group="app.example.com", version="v1", kind="AppService", plural="appservices",
                    singular="appservice", namespaced=True)  # fmt: skip
@@ -84,6 +85,24 @@ def app(name: str, shard: str) -> dict[str, Any]:
     meta = {"name": name, "namespace": "ns", "resourceVersion": "1", "labels": {SHARD: shard},
             "annotations": {SHARD: shard}}  # fmt: skip
     return {"apiVersion": "app.example.com/v1", "kind": "AppService", "metadata": meta}
+
+
+class _Passes:
+    """Counts the sharder's passes (its calls of ``step``)."""
+
+    def __init__(self, sharder: Sharder) -> None:
+        self.count = 0
+        step = sharder.step
+
+        async def counted() -> None:
+            self.count += 1
+            await step()
+
+        sharder.step = counted  # type: ignore[method-assign]
+
+    async def until(self, count: int) -> None:
+        """Until ``count`` passes have run (polled, up to 10 s: a loaded machine may be slow to run them)."""
+        await until(lambda: self.count >= count, within=10, what=f"pass {count}", interval=0.01)
 
 
 async def test_a_stopped_shard_is_handed_over_only_once_its_lease_is_fenced_and_not_when_it_renewed() -> None:
@@ -197,15 +216,7 @@ async def test_a_write_that_leaves_the_assignment_alone_calls_for_no_pass_and_a_
     server.objects = [app(f"app-{i}", "a") for i in range(5)]
     options = ShardingOptions(identity="a", retry_period=60.0)  # no pass on the timer in this test
     sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
-    passes = 0
-    step = sharder.step
-
-    async def counted() -> None:
-        nonlocal passes
-        passes += 1
-        await step()
-
-    sharder.step = counted  # type: ignore[method-assign]
+    passes = _Passes(sharder)
 
     async def settled() -> None:
         for _ in range(3):
@@ -213,8 +224,9 @@ async def test_a_write_that_leaves_the_assignment_alone_calls_for_no_pass_and_a_
 
     task = asyncio.create_task(sharder.run())
     try:
+        await passes.until(1)
         await settled()
-        assert passes == 1  # the first, over what was listed: all assigned, nothing written
+        assert passes.count == 1  # the first, over what was listed: all assigned, nothing written
         assert server.patched == []
         for version in range(2, 22):  # status writes: a new resourceVersion, the same assignment
             written = app("app-0", "a")
@@ -222,14 +234,15 @@ async def test_a_write_that_leaves_the_assignment_alone_calls_for_no_pass_and_a_
             written["status"] = {"readyReplicas": version}
             server.events.put_nowait(WatchEvent("MODIFIED", written))
         await settled()
-        assert passes == 1
+        assert passes.count == 1
         assert sharder.informers[0].get("ns", "app-0")["metadata"]["resourceVersion"] == "21"  # type: ignore[index]
 
         edited = app("app-1", "a")  # the shard label edited by hand: the sharder puts it back
         edited["metadata"].update(resourceVersion="22", labels={SHARD: "b"})
         server.events.put_nowait(WatchEvent("MODIFIED", edited))
+        await passes.until(2)
         await settled()
-        assert passes == 2
+        assert passes.count == 2
         assert server.patched == [
             (
                 "app-1",
@@ -271,9 +284,8 @@ async def test_a_write_refused_with_409_calls_for_the_next_pass_at_once() -> Non
     options = ShardingOptions(identity="a", retry_period=60.0)  # no pass on the timer in this test
     sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
     task = asyncio.create_task(sharder.run())
-    try:
-        for _ in range(10):
-            await asyncio.sleep(0.1)
+    try:  # within 10 s, not the retry period's 60
+        await until(lambda: sharder.assignments == 1, within=10, what="the object assigned")
         assert refused == 0
         assert [name for name, _ in server.patched] == ["app-0"]
         assert sharder.assignments == 1
@@ -303,46 +315,29 @@ async def test_the_ring_is_computed_again_only_when_an_object_comes_or_goes_or_t
     server.objects = [app(f"app-{i}", "a") for i in range(5)]
     options = ShardingOptions(identity="a", retry_period=0.05)  # a pass on the timer every 0.1 s
     sharder = Sharder(server, "op", [(APPS, ())], options, members)  # type: ignore[arg-type]
-    passes = 0
-    step = sharder.step
-
-    async def counted_step() -> None:
-        nonlocal passes
-        passes += 1
-        await step()
-
-    sharder.step = counted_step  # type: ignore[method-assign]
-
-    async def passes_after(since: int, more: int = 3) -> None:
-        """Until ``more`` passes ran after the ``since``-th (on the timer, every 0.1 s)."""
-        for _ in range(1000):
-            if passes >= since + more:
-                return
-            await asyncio.sleep(0.01)
-        raise AssertionError(f"{passes - since} passes in 10 s")
-
+    passes = _Passes(sharder)  # each wait below: three more passes (on the timer, every 0.1 s)
     task = asyncio.create_task(sharder.run())
     try:
-        await passes_after(0)
+        await passes.until(passes.count + 3)
         assert computed == 1  # several passes, nothing changed
 
         status = app("app-0", "a")  # a write that adds nothing: still no new ring
         status["metadata"]["resourceVersion"] = "2"
         server.events.put_nowait(WatchEvent("MODIFIED", status))
-        await passes_after(passes)
+        await passes.until(passes.count + 3)
         assert computed == 1
 
         new = app("app-new", "a")  # an object added (unassigned): placed, and assigned
         del new["metadata"]["labels"], new["metadata"]["annotations"]
         new["metadata"]["resourceVersion"] = "3"
         server.events.put_nowait(WatchEvent("ADDED", new))
-        await passes_after(passes)
+        await passes.until(passes.count + 3)
         assert computed == 2
         assert [name for name, _ in server.patched] == ["app-new"]
 
         members.observe([lease("a", "1"), lease("b", "1")])  # a shard joins: placed again
         members.changed.set()
-        await passes_after(passes)
+        await passes.until(passes.count + 3)
         assert computed == 3
         assert len(server.patched) > 1  # some of a's objects drained towards b
     finally:
@@ -398,44 +393,55 @@ class _Apps:
         return app(name, "b")
 
 
+class _Adopter:
+    """Replica a, to which the Lease of the stopped shard b is handed: its Adoptions over an
+    AppService informer (a's share; queued into ``queued``, or by ``enqueue``) whose list of b's share
+    never answers, with ``known`` as what its sharder knows of b."""
+
+    def __init__(
+        self,
+        known: Callable[[str], Mapping[str, list[ObjectKey]] | None],
+        enqueue: Callable[[ObjectKey], None] | None = None,
+    ) -> None:
+        handed = {"metadata": {"name": "op-shard-b", "namespace": "ns", "resourceVersion": "5"},
+                  "spec": {"holderIdentity": "a", "renewTime": "5", "leaseDurationSeconds": 10}}  # fmt: skip
+        members = Membership("op-shard-", FakeClock(), lease_duration=10)
+        members.namespace = "ns"
+        members.observe([lease("a", "1"), handed])
+        self.leases = _Leases(handed)
+        self.apps = _Apps()
+        self.gate = ShardGate(self.apps, ShardLabels("op"), "a")  # type: ignore[arg-type]
+        self.informer = Informer(self.apps, APPS, InformerOptions(label_selector=f"{SHARD}=a"))  # type: ignore[arg-type]
+        self.queued: list[ObjectKey] = []
+
+        def options(name: str) -> LeaderElectionOptions:
+            return LeaderElectionOptions(
+                name, "ns", identity="a", lease_duration=3, renew_deadline=2, retry_period=0.5, takeover=False
+            )
+
+        self.adoptions = Adoptions(
+            self.leases,  # type: ignore[arg-type]
+            members,
+            self.gate,
+            options,
+            [(self.informer, enqueue or self.queued.append)],
+            known,
+        )
+
+
 async def test_the_sharder_s_replica_adopts_a_stopped_shard_s_objects_without_waiting_for_a_list() -> None:
     # b stopped and its Lease names a (the sharder's replica, which knows b's objects from its own
     # store). a takes the Lease, queues each of b's objects at once and reads one from the API server
     # when a worker gets to it before a's caches have listed b's objects: at 10,000 objects on a busy
     # server that list took 9 s, the failover goal is the lease duration + 2 s.
-    handed = {"metadata": {"name": "op-shard-b", "namespace": "ns", "resourceVersion": "5"},
-              "spec": {"holderIdentity": "a", "renewTime": "5", "leaseDurationSeconds": 10}}  # fmt: skip
-    members = Membership("op-shard-", FakeClock(), lease_duration=10)
-    members.namespace = "ns"
-    members.observe([lease("a", "1"), handed])
-    leases = _Leases(handed)
-    apps = _Apps()
-    gate = ShardGate(apps, ShardLabels("op"), "a")  # type: ignore[arg-type]
-    informer = Informer(apps, APPS, InformerOptions(label_selector=f"{SHARD}=a"))  # type: ignore[arg-type]
-    queued: list[ObjectKey] = []
     b_objects = [ObjectKey("ns", f"app-{i}") for i in range(3)] + [ObjectKey("ns", "gone")]
-
-    def options(name: str) -> LeaderElectionOptions:
-        return LeaderElectionOptions(
-            name, "ns", identity="a", lease_duration=3, renew_deadline=2, retry_period=0.5, takeover=False
-        )
-
-    adoptions = Adoptions(
-        leases,  # type: ignore[arg-type]
-        members,
-        gate,
-        options,
-        [(informer, queued.append)],
-        lambda shard: {"app.example.com/appservices": b_objects} if shard == "b" else None,
-    )
+    a = _Adopter(lambda shard: {"app.example.com/appservices": b_objects} if shard == "b" else None)
+    leases, apps, gate, informer, queued = a.leases, a.apps, a.gate, a.informer, a.queued
     running = asyncio.create_task(informer.run())
     await informer.wait_synced()
-    adopting = asyncio.create_task(adoptions.run())
+    adopting = asyncio.create_task(a.adoptions.run())
     try:
-        for _ in range(1000):
-            if queued:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: bool(queued) and f"{SHARD}=b" in apps.lists, within=10, what="b adopted")
         assert leases.objects["op-shard-b"]["metadata"]["resourceVersion"] != "5"  # taken by a's write
         assert gate.adopted == {"b"}
         assert sorted(queued) == sorted(b_objects)
@@ -455,3 +461,46 @@ async def test_the_sharder_s_replica_adopts_a_stopped_shard_s_objects_without_wa
         adopting.cancel()
         running.cancel()
         await asyncio.gather(adopting, running, return_exceptions=True)
+
+
+def _store_failing(shard: str) -> Mapping[str, list[ObjectKey]] | None:
+    raise RuntimeError("the sharder's store failed")
+
+
+def _queue_failing(key: ObjectKey) -> None:
+    if key.name == "app-1":
+        raise RuntimeError("the queue failed")
+
+
+@pytest.mark.parametrize(
+    ("known", "enqueue"),
+    [
+        (_store_failing, None),
+        (lambda shard: {"app.example.com/appservices": [ObjectKey("ns", "app-0"), ObjectKey("ns", "app-1")]},
+         _queue_failing),
+    ],
+    ids=["reading-the-sharders-store", "queueing-its-objects"],
+)  # fmt: skip
+async def test_an_adoption_that_fails_before_its_lists_leaves_no_list_running_and_no_object_marked(
+    known: Callable[[str], Mapping[str, list[ObjectKey]] | None],
+    enqueue: Callable[[ObjectKey], None] | None,
+) -> None:
+    # The shard's lists were started before what the sharder knows was queued: a fault there left
+    # them running (waiting for a list that never came, their result never awaited), and an object
+    # marked unlisted before the fault was left marked.
+    a = _Adopter(known, enqueue)
+    running = asyncio.create_task(a.informer.run())
+    await a.informer.wait_synced()
+    before = asyncio.all_tasks()
+    try:
+        with pytest.raises(ExceptionGroup) as raised:
+            async with asyncio.timeout(10):
+                await a.adoptions.run()
+        assert raised.group_contains(RuntimeError)
+        await asyncio.sleep(0)
+        assert asyncio.all_tasks() - before == set()
+        assert a.gate.adopted == set()
+        assert a.gate.unlisted == set()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
