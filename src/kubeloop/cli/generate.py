@@ -12,6 +12,7 @@ from kubeloop.cli.run import load_operator
 from kubeloop.errors import KubeloopError
 from kubeloop.operator import Operator
 from kubeloop.scaffold import (
+    manager_file,
     write_crd_manifests,
     write_manager,
     write_rbac,
@@ -46,6 +47,8 @@ def generate(what: str, target: str, root: Path) -> None:
     operator = load_operator(target)
     chosen = list(_WRITERS) if what == "all" else [what]
     try:
+        if "manager" in chosen:
+            manager_file(operator, root)  # an edited manager.yaml refused before anything is written
         for name in chosen:
             for path in _WRITERS[name](operator, root):
                 click.echo(f"wrote {path}")

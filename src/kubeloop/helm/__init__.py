@@ -13,7 +13,7 @@ from kubeloop.helm._annotations import (
     annotation_bool,
     reconcile_period,
 )
-from kubeloop.helm._helm import Helm, HelmError, Release
+from kubeloop.helm._helm import Helm, HelmError, Release, Releases
 from kubeloop.helm._operator import UNINSTALL_FINALIZER, HelmOperator, merge
 from kubeloop.helm._rbac import chart_rules
 from kubeloop.helm._server import HelmServer
@@ -31,6 +31,7 @@ __all__ = [
     "HelmServer",
     "HelmWatch",
     "Release",
+    "Releases",
     "annotation_bool",
     "chart_rules",
     "is_helm_watches",

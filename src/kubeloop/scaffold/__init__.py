@@ -14,6 +14,7 @@ from kubeloop.scaffold._api import ApiOptions, create_api, plan_api
 from kubeloop.scaffold._init import InitOptions, init_project, plan_init
 from kubeloop.scaffold._manifests import (
     custom_resources,
+    manager_file,
     write_crd_manifests,
     write_manager,
     write_rbac,
@@ -46,6 +47,7 @@ __all__ = [
     "insert_at_marker",
     "is_ansible_project",
     "leader_election_role",
+    "manager_file",
     "operator_rules",
     "plan_ansible_api",
     "plan_api",

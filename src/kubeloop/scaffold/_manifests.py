@@ -6,9 +6,10 @@ since users edit them. The manager's Deployment (``config/manager/manager.yaml``
 init`` writes from the same template) is the user's to edit: it is rewritten only while it is as the
 template gave it, so that it follows the operator between one leader and sharded replicas; edited,
 it is left alone, or refused when it no longer fits the operator. Every file is written to a
-temporary file and renamed over the old one, and all CRDs are generated before the first is written
-(``kubeloop generate all`` writes CRDs first, so a model that cannot be expressed stops it before
-anything is written).
+temporary file and renamed over the old one, and all CRDs are generated before the first is written.
+``kubeloop generate all`` does all or nothing: it asks first whether the manager's Deployment would
+be refused (``manager_file``), then writes CRDs first, so a model that cannot be expressed stops it
+before anything is written too.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kubeloop.scaffold._render import render
 __all__ = [
     "MANAGER",
     "custom_resources",
+    "manager_file",
     "manager_manifest",
     "write_crd_manifests",
     "write_manager",
@@ -180,6 +182,18 @@ def write_manager(operator: Operator, root: Path) -> list[Path]:
     gave it; one edited is left as it is if it runs the operator as declared, else refused
     (ScaffoldError, naming what to change). The names (labels) are the project's (``PROJECT``), else
     the operator's."""
+    wanted = manager_file(operator, root)
+    if wanted is None:
+        return []
+    path = root / MANAGER
+    crd.write_file_atomically(path, wanted)
+    return [path]
+
+
+def manager_file(operator: Operator, root: Path) -> str | None:
+    """What ``write_manager`` writes to ``config/manager/manager.yaml``, None when it keeps the file
+    (edited, and it fits the operator); ScaffoldError when it refuses it. Writes nothing, so that
+    ``kubeloop generate all`` can ask before it writes anything."""
     from kubeloop.scaffold._ansible import plugin_of  # it builds on init, which builds on this module
 
     project = Project.load(root) if (root / PROJECT_FILE).is_file() else None
@@ -192,7 +206,7 @@ def write_manager(operator: Operator, root: Path) -> list[Path]:
         current = path.read_text()
         if current not in (wanted, manager_manifest(name, sharded=not sharded, plugin=plugin)):
             if _runs_sharded(current) == sharded:
-                return []  # edited, and fits the operator: the user's
+                return None  # edited, and fits the operator: the user's
             raise ScaffoldError(
                 f"{path} was edited and runs the operator {'unsharded' if sharded else 'sharded'}, "
                 f"but it is declared {'with' if sharded else 'without'} sharding: "
@@ -206,5 +220,4 @@ def write_manager(operator: Operator, root: Path) -> list[Path]:
                 )
                 + f" (or delete it, and generate writes it: {MANAGER} as kubeloop init would)"
             )
-    crd.write_file_atomically(path, wanted)
-    return [path]
+    return wanted

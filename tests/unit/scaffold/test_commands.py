@@ -156,13 +156,19 @@ def test_generate_makes_the_manager_follow_the_operator_into_sharding_and_out_ke
     ok("generate", "manager", target)
     assert manager.read_text() == edited
 
-    # Back to one leader with the edit in: refused, naming what to change; the file as it was.
+    # Back to one leader with the edit in: refused, naming what to change; the file as it was, and
+    # by `all` nothing written at all (its RBAC would lose the sharded Leases' list).
     declare(False)
     result = run("generate", "manager", target)
     assert result.exit_code != 0
     assert "declared without sharding" in result.output
     assert "--leader-elect" in result.output
     assert manager.read_text() == edited
+    before = snapshot(project)
+    result = run("generate", "all", target)
+    assert result.exit_code != 0
+    assert "declared without sharding" in result.output
+    assert snapshot(project) == before
 
     # The edit undone: generate writes the one-leader Deployment init wrote.
     manager.write_text(sharded)
