@@ -29,7 +29,6 @@ def _in_managed_fields(diff: Difference) -> bool:
 
 
 _ALLOCATED = ("f:clusterIP", "f:clusterIPs", "f:ipFamilies", "f:ipFamilyPolicy", "f:nodePort")
-_IN_STATUS = re.compile(r"(?<=: )status\.(\S+ in body)")
 _GO_TYPE = re.compile(r"of type [\w.\[\]]+$")
 _UNDECODABLE = re.compile(r"illegal base64 data at input byte \d+$")
 _STATUS_PARTS = {("status",), ("body", "code"), ("body", "reason"), ("body", "message")}
@@ -228,18 +227,6 @@ KNOWN: list[Known] = [
         "sorts such an entry first (the comparator orders entries by operation and manager); the "
         "embedded server stamps every entry it writes",
         lambda step, diff: _in_managed_fields(diff) and diff.path[-1] == "time" and diff.real is MISSING,
-    ),
-    Known(
-        "Status schema messages",
-        "a custom resource's status subresource is validated against the status schema alone: the "
-        "real message names the field from there (`ready in body must be…` for `status.ready`); the "
-        "embedded server validates the whole object and says `status.ready in body`",
-        lambda step, diff: (
-            step.category == "status"
-            and diff.path[-1] == "message"
-            and isinstance(diff.embedded, str)
-            and _IN_STATUS.sub(r"\1", diff.embedded) == diff.real
-        ),
     ),
     Known(
         "Go renderings of values",

@@ -243,3 +243,157 @@ def test_kubectl_apply_of_an_unknown_kind_says_no_matches_for_kind(
         errors.append((result.returncode, result.stderr.strip()))
     assert errors[1] == errors[0]
     assert 'no matches for kind "Foo" in version "nowhere.example.com/v1"' in errors[0][1]
+
+
+def dials(group: str, **spec_extra: Any) -> dict[str, Any]:
+    """A CRD with a status subresource: ``spec.size`` and ``spec.note``, ``status.ready`` (>= 0),
+    ``spec.slots`` a map-list by name; ``spec_extra`` laid over the spec schema (rules, bounds)."""
+    spec: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "size": {"type": "integer"},
+            "note": {"type": "string"},
+            "slots": {
+                "type": "array",
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string"}, "width": {"type": "integer"}},
+                },
+            },
+        },
+    }
+    for key, value in spec_extra.items():
+        if key == "size":
+            spec["properties"]["size"].update(value)
+        elif key == "slot_rules":
+            spec["properties"]["slots"]["items"]["x-kubernetes-validations"] = value
+        else:
+            spec[key] = value
+    body = crd(group, "dials", "Dial", spec_schema=spec)
+    version = body["spec"]["versions"][0]
+    version["subresources"] = {"status": {}}
+    version["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+        "type": "object",
+        "properties": {"ready": {"type": "integer", "minimum": 0}},
+    }
+    return body
+
+
+async def replace_crd(twin: Twin, body: dict[str, Any]) -> None:
+    """Replace the CRD named in ``body`` on both servers (each with its own resourceVersion)."""
+    path = f"{CRDS}/{body['metadata']['name']}"
+    for server in (twin.real, twin.embedded):
+        current = await server.call("GET", path)
+        new = dict(
+            body, metadata=dict(body["metadata"], resourceVersion=current.body["metadata"]["resourceVersion"])
+        )
+        answer = await server.call("PUT", path, new)
+        assert answer.status == 200, answer.body
+
+
+async def until_refused(twin: Twin, path: str, body: dict[str, Any]) -> None:
+    """Wait until both servers refuse a dry-run create of ``body`` (the real server takes a CRD's new
+    schema into use after the update returned)."""
+    deadline = time.monotonic() + 30
+    while [a.status for a in await twin.call("POST", f"{path}?dryRun=All", body)] != [422, 422]:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+
+
+async def created(twin: Twin, path: str, body: dict[str, Any]) -> list[Answer]:
+    """Create ``body`` on both (retried while the real server installs the CRD)."""
+    deadline = time.monotonic() + 30
+    while True:
+        answers = await twin.call("POST", path, body)
+        if [a.status for a in answers] == [201, 201]:
+            return list(answers)
+        assert time.monotonic() < deadline, [a.body for a in answers]
+        await asyncio.sleep(0.2)
+
+
+def same_answers(answers: tuple[Answer, Answer]) -> tuple[int, Any, list[str]]:
+    """The status code, the Status (or the object's spec and status) and the warnings, equal on both."""
+
+    def shown(answer: Answer) -> tuple[int, Any, list[str]]:
+        body = answer.body
+        if body.get("kind") == "Status":
+            return answer.status, answer.status_fields(), answer.warnings
+        return answer.status, (body.get("spec"), body.get("status")), answer.warnings
+
+    real, embedded = (shown(a) for a in answers)
+    assert embedded == real, f"embedded answered\n{embedded}\nthe real server\n{real}"
+    return real
+
+
+async def test_a_status_write_validates_only_what_it_may_change(twin: Twin, tns: str, group: str) -> None:
+    """A Dial stored before its CRD gained rules it breaks: its status writes are accepted (a status
+    write validates the status, and the CEL rules with ratcheting: an unchanged spec's failure is a
+    warning), its spec updates that change the failing field are refused; an update leaving that field
+    as it was is refused only by the rule on the changed node (v1.33 ratchets unchanged values)."""
+    await twin.call("POST", CRDS, dials(group))
+    path = f"/apis/{group}/v1/namespaces/{tns}/dials"
+    dial = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Dial",
+        "metadata": {"name": "d"},
+        "spec": {"size": 10, "note": "a"},
+    }
+    await created(twin, path, dial)
+    rule = {"rule": "self.size <= 5", "message": "size at most 5"}
+    await replace_crd(twin, dials(group, size={"maximum": 5}, **{"x-kubernetes-validations": [rule]}))
+    await until_refused(twin, path, dict(dial, metadata={"name": "probe"}))
+
+    async def write(method: str, sub: str, change: dict[str, Any]) -> tuple[int, Any, list[str]]:
+        answers = []
+        for server in (twin.real, twin.embedded):
+            current = (await server.call("GET", f"{path}/d")).body
+            answers.append(await server.call(method, f"{path}/d{sub}", {**current, **change}))
+        return same_answers((answers[0], answers[1]))
+
+    status, shown, warnings = await write("PUT", "/status", {"status": {"ready": 1}})
+    assert (status, shown[1], len(warnings)) == (200, {"ready": 1}, 1), (status, shown, warnings)
+    status, shown, _ = await write("PUT", "/status", {"status": {"ready": -1}})
+    assert (status, [c["field"] for c in shown["details"]["causes"]]) == (422, ["status.ready"])
+    status, shown, _ = await write("PUT", "", {"spec": {"size": 9, "note": "a"}})
+    assert (status, len(shown["details"]["causes"])) == (422, 2)
+    status, shown, _ = await write("PUT", "", {"spec": {"size": 10, "note": "b"}})
+    assert (status, [c["message"] for c in shown["details"]["causes"]]) == (
+        422,
+        ['Invalid value: "object": size at most 5'],
+    )
+
+
+async def test_a_root_rule_refuses_a_status_write_and_map_list_items_have_an_old_self(
+    twin: Twin, tns: str, group: str
+) -> None:
+    """A rule at the object's root runs on a status write too (the root changed: not ratcheted); a
+    transition rule of a map-list's item compares it with the old item of the same key."""
+    await twin.call("POST", CRDS, dials(group))
+    path = f"/apis/{group}/v1/namespaces/{tns}/dials"
+    slots = [{"name": "a", "width": 2}, {"name": "b", "width": 3}]
+    dial = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Dial",
+        "metadata": {"name": "d"},
+        "spec": {"size": 10, "slots": slots},
+    }
+    await created(twin, path, dial)
+    body = dials(group, slot_rules=[{"rule": "self.width >= oldSelf.width", "message": "no narrowing"}])
+    body["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [
+        {"rule": "self.spec.size <= 5", "message": "size at most 5"}
+    ]
+    await replace_crd(twin, body)
+    await until_refused(twin, path, dict(dial, metadata={"name": "probe"}))
+    for sub, change in (
+        ("/status", {"status": {"ready": 1}}),
+        ("", {"spec": {"size": 4, "slots": [slots[1], {"name": "a", "width": 1}]}}),
+    ):
+        answers = []
+        for server in (twin.real, twin.embedded):
+            current = (await server.call("GET", f"{path}/d")).body
+            answers.append(await server.call("PUT", f"{path}/d{sub}", {**current, **change}))
+        status, shown, _ = same_answers((answers[0], answers[1]))
+        assert status == 422, shown

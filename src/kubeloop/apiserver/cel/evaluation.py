@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from kubeloop.apiserver.cel.correlation import Correlated, map_list_old
 from kubeloop.apiserver.machinery.errors import Cause
 
 __all__ = ["check", "compile_error", "json_type_name"]
@@ -54,22 +55,60 @@ def json_type_name(value: Any) -> str:
     return "null"
 
 
-def check(obj: Obj, old: Obj | None, schema: Obj) -> list[Cause]:
-    """Causes for every ``x-kubernetes-validations`` rule ``obj`` breaks (``old``: the stored object)."""
+def check(obj: Obj, old: Obj | None, schema: Obj, warnings: list[str] | None = None) -> list[Cause]:
+    """Causes for every ``x-kubernetes-validations`` rule ``obj`` breaks (``old``: the stored object).
+
+    On an update a rule without ``oldSelf`` that fails on a node unchanged since ``old`` (or whose
+    nearest correlated ancestor is unchanged) is ratcheted, as v1.33 does: a warning (into
+    ``warnings``), not a cause; a rule that fails to run is not ratcheted."""
     causes: list[Cause] = []
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
     old_body = (
         None if old is None else {k: v for k, v in old.items() if k not in ("apiVersion", "kind", "metadata")}
     )
-    _walk(body, old_body, schema, "", causes)
+    corr = None if old is None else Correlated(obj, old, schema)
+    _walk(body, old_body, schema, "", causes, _Ratchet(corr, None, warnings))
     return causes
 
 
-def _walk(value: Any, old: Any, schema: Obj, path: str, causes: list[Cause]) -> None:
+class _Ratchet:
+    """Where ratcheting stands at a node: its correlation (None: none) and the nearest correlated
+    ancestor's, as apiextensions' ``ratchetingOptions``."""
+
+    __slots__ = ("anchor", "corr", "warnings")
+
+    def __init__(
+        self, corr: Correlated | None, anchor: Correlated | None, warnings: list[str] | None
+    ) -> None:
+        self.corr = corr
+        self.anchor = anchor
+        self.warnings = warnings
+
+    def key(self, field: str) -> _Ratchet:
+        if self.corr is None:
+            return self
+        return _Ratchet(self.corr.key(field), self.corr, self.warnings)
+
+    def index(self, i: int) -> _Ratchet:
+        if self.corr is None:
+            return self
+        return _Ratchet(self.corr.index(i), self.corr, self.warnings)
+
+    def unchanged(self) -> bool:
+        node = self.corr if self.corr is not None else self.anchor
+        return node is not None and node.equal()
+
+
+def _walk(value: Any, old: Any, schema: Obj, path: str, causes: list[Cause], ratchet: _Ratchet) -> None:
     for rule in schema.get("x-kubernetes-validations") or ():
-        cause = _run(rule, value, old, path)
-        if cause is not None:
-            causes.append(cause)
+        cause, ratchetable = _run(rule, value, old, path)
+        if cause is None:
+            continue
+        if ratchetable and ratchet.unchanged():
+            if ratchet.warnings is not None:
+                ratchet.warnings.append(f"{cause.field}: {cause.message}")
+            continue
+        causes.append(cause)
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
@@ -77,27 +116,32 @@ def _walk(value: Any, old: Any, schema: Obj, path: str, causes: list[Cause]) -> 
             sub = f"{path}.{key}" if path else key
             old_child = old.get(key) if isinstance(old, dict) else None
             if key in props:
-                _walk(child, old_child, props[key], sub, causes)
+                _walk(child, old_child, props[key], sub, causes, ratchet.key(key))
             elif isinstance(extra, dict):
-                _walk(child, old_child, extra, sub, causes)
+                _walk(child, old_child, extra, sub, causes, ratchet.key(key))
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for n, item in enumerate(value):
-            _walk(item, None, schema["items"], f"{path}[{n}]", causes)
+            old_item = map_list_old(schema, old, item)  # only map-list items have an oldSelf
+            _walk(item, old_item, schema["items"], f"{path}[{n}]", causes, ratchet.index(n))
 
 
-def _run(rule: Obj, value: Any, old: Any, path: str) -> Cause | None:
+def _run(rule: Obj, value: Any, old: Any, path: str) -> tuple[Cause | None, bool]:
+    """The rule's cause (None: it holds) and whether ratcheting may forgive it: it evaluated to false
+    (not an error) and does not use ``oldSelf``."""
     text = rule.get("rule", "")
     try:
         program = _program(text)
         uses_old = "oldSelf" in program.variables()
         if uses_old and old is None:
-            return None
+            return None, False
         context = {"self": value, "oldSelf": old} if uses_old else {"self": value}
         ok = program.execute(context)
     except Exception as exc:  # a rule that cannot run is a failed rule, as on the real server
-        return Cause("FieldValueInvalid", f'Invalid value: "{json_type_name(value)}": {text}: {exc}', path)
+        return Cause(
+            "FieldValueInvalid", f'Invalid value: "{json_type_name(value)}": {text}: {exc}', path or "<nil>"
+        ), False
     if ok is True:
-        return None
+        return None, False
     message = rule.get("message") or f"failed rule: {text}"
     if rule.get("messageExpression"):
         try:
@@ -107,10 +151,10 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> Cause | None:
                 message = produced
         except Exception:  # the real server falls back to message when messageExpression fails
             pass
-    field = path + rule["fieldPath"] if rule.get("fieldPath") else path
+    field = (path + rule["fieldPath"] if rule.get("fieldPath") else path).lstrip(".") or "<nil>"
     reason = rule.get("reason") or "FieldValueInvalid"
     if reason == "FieldValueRequired":
-        return Cause(reason, f"Required value: {message}", field.lstrip("."))
+        return Cause(reason, f"Required value: {message}", field), not uses_old
     if reason == "FieldValueForbidden":
-        return Cause(reason, f"Forbidden: {message}", field.lstrip("."))
-    return Cause(reason, f'Invalid value: "{json_type_name(value)}": {message}', field.lstrip("."))
+        return Cause(reason, f"Forbidden: {message}", field), not uses_old
+    return Cause(reason, f'Invalid value: "{json_type_name(value)}": {message}', field), not uses_old

@@ -5,8 +5,9 @@ allows it: 401 for bad credentials, 403 with the real server's message)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
@@ -14,7 +15,7 @@ from kubeloop.apiserver.auth import RBAC, Authenticator, UserInfo, forbidden, im
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.machinery.errors import StatusError
 
-__all__ = ["access", "status_errors", "user_of"]
+__all__ = ["access", "status_errors", "user_of", "with_warnings"]
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -26,7 +27,7 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
     try:
         return await handler(request)
     except StatusError as exc:
-        return json_response(exc.status(), status=exc.code)
+        return with_warnings(json_response(exc.status(), status=exc.code), exc.warnings)
     except web.HTTPException as exc:
         if exc.status == 404:
             err = StatusError(404, "NotFound", "the server could not find the requested resource")
@@ -43,6 +44,13 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
             500, "InternalError", f"an error on the server has prevented the request from succeeding: {exc}"
         )
         return json_response(err.status(), status=500)
+
+
+def with_warnings(response: web.Response, warnings: Iterable[str]) -> web.Response:
+    """``response`` with ``warnings`` as ``Warning: 299 - "…"`` headers."""
+    for text in warnings:
+        response.headers.add("Warning", "299 - " + orjson.dumps(text).decode())
+    return response
 
 
 def access(authenticator: Authenticator, rbac: RBAC) -> Middleware:

@@ -7,7 +7,9 @@ and encodes results (JSON, or a ``Table`` when asked). Watches are handed to ``w
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,7 +19,7 @@ from aiohttp import web
 
 from kubeloop.apiserver.auth import REVIEWS, Reviews, forbidden, request_attributes
 from kubeloop.apiserver.http import protobuf, tables
-from kubeloop.apiserver.http.filters import user_of
+from kubeloop.apiserver.http.filters import user_of, with_warnings
 from kubeloop.apiserver.http.partial import partial, partial_list, wants_partial
 from kubeloop.apiserver.http.responses import json_response
 from kubeloop.apiserver.http.watch import serve_watch
@@ -203,7 +205,8 @@ class Routes:
             if method == "POST":
                 body = await _body(request)
                 opts = _write_options(request)
-                result = await self.api.create(target.rt, target.namespace, body, opts)
+                with _failing_warned(opts):
+                    result = await self.api.create(target.rt, target.namespace, body, opts)
                 return _warned(json_response(result, status=201), opts)
             if method == "DELETE":
                 rt = target.rt
@@ -242,9 +245,10 @@ class Routes:
                 merged["spec"] = body.get("spec") or {}
                 body = merged
             opts = _write_options(request)
-            result, created = await self.api.replace(
-                target.rt, target.namespace, target.name, body, sub, opts
-            )
+            with _failing_warned(opts):
+                result, created = await self.api.replace(
+                    target.rt, target.namespace, target.name, body, sub, opts
+                )
             return _warned(json_response(result, status=201 if created else 200), opts)
         if method == "PATCH":
             content_type = request.content_type
@@ -253,9 +257,10 @@ class Routes:
             opts = _write_options(request, apply=apply)
             if apply:
                 opts = replace(opts, authorize_create=lambda: self._authorize(request, "create"))
-            result, created = await self.api.patch(
-                target.rt, target.namespace, target.name, body, content_type, sub, opts
-            )
+            with _failing_warned(opts):
+                result, created = await self.api.patch(
+                    target.rt, target.namespace, target.name, body, content_type, sub, opts
+                )
             return _warned(json_response(result, status=201 if created else 200), opts)
         if method == "DELETE":
             result = await self.api.delete(
@@ -347,9 +352,17 @@ def _write_options(request: web.Request, *, apply: bool = False) -> WriteOptions
 
 def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
     """``response`` with the request's warnings as ``Warning: 299 - "…"`` headers."""
-    for text in opts.warnings or ():
-        response.headers.add("Warning", "299 - " + orjson.dumps(text).decode())
-    return response
+    return with_warnings(response, opts.warnings or ())
+
+
+@contextlib.contextmanager
+def _failing_warned(opts: WriteOptions) -> Iterator[None]:
+    """A write refused inside keeps the warnings it had gathered (sent with its Status)."""
+    try:
+        yield
+    except StatusError as exc:
+        exc.warnings.extend(opts.warnings or ())
+        raise
 
 
 def _selectors(request: web.Request, rt: ResourceType) -> Any:

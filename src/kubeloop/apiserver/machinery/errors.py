@@ -58,6 +58,8 @@ class StatusError(KubeloopError):
     retry_after: int | None = None
     always_details: bool = False
     """Send ``details`` even when empty (the real server's Forbidden always has them)."""
+    warnings: list[str] = field(default_factory=list)
+    """The request's warnings until it failed: sent with the Status, as the real server sends them."""
 
     def __post_init__(self) -> None:
         super().__init__(self.message)

@@ -154,11 +154,23 @@ def _unconditional_update(rt: ResourceType, name: str) -> StatusError:
     )
 
 
-def _validate(rt: ResourceType, strategy: Strategy, obj: Obj, old: Obj | None, view: View) -> None:
-    """422 Invalid with every cause: the name (on create), labels and annotations, then the kind's own."""
+def _validate(
+    rt: ResourceType,
+    strategy: Strategy,
+    obj: Obj,
+    old: Obj | None,
+    view: View,
+    subresource: str | None = None,
+    warnings: list[str] | None = None,
+) -> None:
+    """422 Invalid with every cause: the name (on create), labels and annotations, then the kind's own
+    (an update's through ``subresource``, its warnings into ``warnings``)."""
     causes = meta.validate_name(rt.kind, obj["metadata"]["name"]) if old is None else []
     causes += meta.validate_metadata(obj)
-    causes += strategy.validate(rt, obj, old, view)
+    if old is None:
+        causes += strategy.validate(rt, obj, old, view)
+    else:
+        causes += strategy.validate_update(rt, obj, old, view, subresource, warnings)
     if causes:
         raise invalid(rt.kind, rt.group, obj["metadata"].get("name", ""), causes)
 
@@ -780,7 +792,7 @@ class Api:
             md["generation"] = old_md.get("generation", 1) + (1 if changed else 0)
         else:
             md.pop("generation", None)
-        _validate(rt, strategy, new, old_here, view)
+        _validate(rt, strategy, new, old_here, view, subresource, opts.warnings)
         if managed is None:
             md["managedFields"] = fields.track_update(
                 old_here,

@@ -2,10 +2,10 @@
 RESTCreateStrategy/RESTUpdateStrategy/RESTDeleteStrategy.
 
 The verbs (``rest.api``) call, in the real server's order: ``prepare_for_create`` or
-``prepare_for_update`` (defaults, allocation, fields the caller may not set), then ``validate`` (every
-cause at once: the write is refused with 422 Invalid and nothing is stored). On delete they ask
-``grace_period``, ``deletion_finalizers``, ``prepare_for_delete`` (a kind's own state on deletion) and
-``waits_on_spec_finalizers``.
+``prepare_for_update`` (defaults, allocation, fields the caller may not set), then ``validate`` or
+``validate_update`` (every cause at once: the write is refused with 422 Invalid and nothing is
+stored). On delete they ask ``grace_period``, ``deletion_finalizers``, ``prepare_for_delete`` (a
+kind's own state on deletion) and ``waits_on_spec_finalizers``.
 
 The base class is the generic behaviour of a built-in kind; a kind overrides only what it changes.
 """
@@ -54,6 +54,19 @@ class Strategy:
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         """What is wrong with ``obj`` (created when ``old`` is None), as causes with field paths."""
         return []
+
+    def validate_update(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        old: Obj,
+        view: View,
+        subresource: str | None,
+        warnings: list[str] | None,
+    ) -> list[Cause]:
+        """What is wrong with ``obj`` replacing ``old`` through ``subresource`` (None: the object itself;
+        ``status``: its status strategy's ValidateUpdate); warnings go into ``warnings``."""
+        return self.validate(rt, obj, old, view)
 
     def prepare_for_delete(self, rt: ResourceType, obj: Obj) -> None:
         """Change ``obj`` as it gets its deletionTimestamp (finalizers keep it for now)."""

@@ -21,3 +21,16 @@ class CustomResourceStrategy(Strategy):
 
     def validate(self, rt: ResourceType, obj: Obj, old: Obj | None, view: View) -> list[Cause]:
         return structural.causes(rt, obj, old)
+
+    def validate_update(
+        self,
+        rt: ResourceType,
+        obj: Obj,
+        old: Obj,
+        view: View,
+        subresource: str | None,
+        warnings: list[str] | None,
+    ) -> list[Cause]:
+        """The real server's two update strategies: a ``status`` write validates the status (and CEL
+        rules, ratcheted), an update the whole object (ratcheted)."""
+        return structural.causes(rt, obj, old, status=subresource == "status", warnings=warnings)

@@ -11,10 +11,12 @@ field, as the real server does.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from kubeloop.apiserver.cel import evaluation as cel
+from kubeloop.apiserver.cel.correlation import Correlated
 from kubeloop.apiserver.machinery.errors import Cause
 from kubeloop.apiserver.registry.types import ResourceType
 
@@ -48,20 +50,53 @@ def coerce(rt: ResourceType, obj: Obj) -> None:
         prune_nulls(obj, schema)
 
 
-def causes(rt: ResourceType, obj: Obj, old: Obj | None) -> list[Cause]:
-    """Every schema, scale-path and CEL failure of ``obj`` (CEL only when the schema passed)."""
+def causes(
+    rt: ResourceType, obj: Obj, old: Obj | None, *, status: bool = False, warnings: list[str] | None = None
+) -> list[Cause]:
+    """Every schema, scale-path, list-type and CEL failure of ``obj`` (CEL only when the schema passed),
+    as the real strategies validate a create (``old`` None) or an update.
+
+    On an update a failure of a value unchanged since ``old`` is ratcheted (v1.33): a schema failure
+    is dropped, a CEL rule's is a warning (into ``warnings``); list-type duplicates count only if
+    ``old`` had none. A ``status`` write (the status strategy) validates the schema of the status
+    alone and the scale's status replicas; list types and CEL rules still run on the whole object."""
     schema = schema_of(rt)
     if not schema:
         return []
-    found = validate(obj, schema, "", root=True)
+    if not status:
+        found = validate(
+            obj, schema, "", root=True, corr=None if old is None else Correlated(obj, old, schema)
+        )
+    else:
+        found = _status_causes(obj, (old or {}).get("status"), (schema.get("properties") or {}).get("status"))
     if rt.scale is not None:
-        found += _scale_causes(obj, rt.scale.spec_replicas) + _scale_causes(obj, rt.scale.status_replicas)
+        if not status:
+            found += _scale_causes(obj, rt.scale.spec_replicas)
+        found += _scale_causes(obj, rt.scale.status_replicas)
+    duplicates = _lists(obj, schema, "")
+    if duplicates and (old is None or not _lists(old, schema, "")):
+        found += duplicates
     if _has_rules(schema):
         if any(c.reason in _BLOCKING for c in found):
             found.append(Cause("FieldValueInvalid", f'Invalid value: "null": {_NOT_CHECKED}', "<nil>"))
         else:
-            found += cel.check(obj, old, schema)
+            found += cel.check(obj, old, schema, warnings)
     return found
+
+
+def _status_causes(obj: Obj, old: Any, schema: Any) -> list[Cause]:
+    """The status's schema failures, as the real status validator words them: names relative to the
+    status in messages, fields under ``status``."""
+    if "status" not in obj or not isinstance(schema, dict):
+        return []
+    value = obj["status"]
+    found = validate(value, schema, "", corr=Correlated(value, old, schema))
+    return [
+        dataclasses.replace(
+            c, field="status" if c.field == "<root>" else f"status.{c.field}".replace(".[", "[")
+        )
+        for c in found
+    ]
 
 
 # Schema failures that keep the real server from running CEL rules (apiextensions hasBlockingErr).
@@ -221,8 +256,17 @@ def _type_ok(value: Any, expected: str, schema: Obj) -> bool:
     }.get(expected, lambda v: True)(value)
 
 
-def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cause]:
-    """Every violation of ``schema`` by ``value`` at ``path`` (dotted, ``spec.ports[0].port``)."""
+def validate(
+    value: Any, schema: Obj, path: str, root: bool = False, corr: Correlated | None = None
+) -> list[Cause]:
+    """Every violation of ``schema`` by ``value`` at ``path`` (dotted, ``spec.ports[0].port``); with
+    ``corr`` (an update's value correlated with its old one) none where the value is unchanged, as the
+    real server's ratcheting validator."""
+    causes = _violations(value, schema, path, root, corr)
+    return [] if causes and corr is not None and corr.equal() else causes
+
+
+def _violations(value: Any, schema: Obj, path: str, root: bool, corr: Correlated | None) -> list[Cause]:
     causes: list[Cause] = []
     field = path or "<root>"
     if value is None:
@@ -334,8 +378,7 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
         items = schema.get("items")
         if isinstance(items, dict):
             for n, item in enumerate(value):
-                causes += validate(item, items, f"{path}[{n}]")
-        causes += _duplicates(value, schema, path)
+                causes += validate(item, items, f"{path}[{n}]", corr=corr and corr.index(n))
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         if schema.get("x-kubernetes-embedded-resource"):
@@ -349,9 +392,9 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
                 continue
             sub = f"{path}.{key}" if path else key
             if key in props:
-                causes += validate(child, props[key], sub)
+                causes += validate(child, props[key], sub, corr=corr and corr.key(key))
             elif isinstance(schema.get("additionalProperties"), dict):
-                causes += validate(child, schema["additionalProperties"], sub)
+                causes += validate(child, schema["additionalProperties"], sub, corr=corr and corr.key(key))
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
             causes.append(
                 Cause(
@@ -362,7 +405,7 @@ def validate(value: Any, schema: Obj, path: str, root: bool = False) -> list[Cau
             )
     for sub in schema.get("allOf") or ():  # value validations of a structural schema (no types there)
         if isinstance(sub, dict):
-            causes += [c for c in validate(value, sub, path, root) if c not in causes]
+            causes += [c for c in _violations(value, sub, path, root, corr) if c not in causes]
     return causes
 
 
@@ -380,6 +423,27 @@ def _embedded_resource(value: Obj, path: str) -> list[Cause]:
             )
         elif not value[key]:
             found.append(Cause("FieldValueInvalid", 'Invalid value: "": must not be empty', sub))
+    return found
+
+
+def _lists(value: Any, schema: Obj, path: str) -> list[Cause]:
+    """Every ``x-kubernetes-list-type`` failure in ``value``, as apiextensions' listtype validation
+    (after the schema's: it is ratcheted as a whole, by the old object's)."""
+    found: list[Cause] = []
+    if isinstance(value, list):
+        found += _duplicates(value, schema, path)
+        if isinstance(schema.get("items"), dict):
+            for n, item in enumerate(value):
+                found += _lists(item, schema["items"], f"{path}[{n}]")
+    elif isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties")
+        for key, child in value.items():
+            sub = f"{path}.{key}" if path else key
+            if key in props:
+                found += _lists(child, props[key], sub)
+            elif isinstance(extra, dict):
+                found += _lists(child, extra, sub)
     return found
 
 
