@@ -7,11 +7,12 @@ apart (``Seen``) and put into the requests that name them (updates, precondition
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import time
 import urllib.parse
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,15 @@ class Seen:
         return versions[-1] if versions else None
 
 
+class TeardownFailed(Exception):
+    """Sequences' teardowns failed (a request to a server raised): named each, apart from any sequence's
+    answers (a teardown runs while later sequences run)."""
+
+    def __init__(self, failures: list[tuple[str, BaseException]]) -> None:
+        super().__init__("; ".join(f"teardown of {name} failed: {exc!r}" for name, exc in failures))
+        self.failures = failures
+
+
 async def _finish(task: asyncio.Task[None]) -> None:
     await task
 
@@ -52,22 +62,47 @@ async def _finish(task: asyncio.Task[None]) -> None:
 @dataclass
 class Cleanups:
     """Sequences' teardowns, left to run while the next sequences run (nothing of them is compared, and
-    each sequence has objects of its own names and label): at most ``limit`` unfinished at once; one's
-    error is raised when it is collected. A teardown took a fifth of a sequence's time when awaited."""
+    each sequence has objects of its own names and label): at most ``limit`` unfinished at once. A
+    teardown's error is kept with its sequence's name, never raised inside another sequence; ``finishing``
+    reports them. A teardown took a fifth of a sequence's time when awaited."""
 
     runner: asyncio.Runner
     limit: int = 2
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    tasks: list[tuple[str, asyncio.Task[None]]] = field(default_factory=list)
+    failures: list[tuple[str, BaseException]] = field(default_factory=list)
 
-    def add(self, work: Coroutine[Any, Any, None]) -> None:
-        self.tasks.append(self.runner.get_loop().create_task(work))
-        while len(self.tasks) > self.limit or (self.tasks and self.tasks[0].done()):
-            self.runner.run(_finish(self.tasks.pop(0)))
+    def add(self, name: str, work: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append((name, self.runner.get_loop().create_task(work)))
+        while len(self.tasks) > self.limit or (self.tasks and self.tasks[0][1].done()):
+            self._collect()
 
-    def wait(self) -> None:
-        """Finish every teardown (before the connections they use are closed)."""
+    def _collect(self) -> None:
+        name, task = self.tasks.pop(0)
+        try:
+            self.runner.run(_finish(task))
+        except Exception as exc:
+            self.failures.append((name, exc))
+
+    @contextlib.contextmanager
+    def finishing(self) -> Iterator[None]:
+        """Run sequences inside; on leaving, even by an exception (a restart after FlakyFailure), every
+        teardown is finished, before the connections they use are closed. Their failures are raised as
+        ``TeardownFailed``, or noted on the exception that is leaving."""
+        try:
+            yield
+        except BaseException as exc:
+            for name, failure in self._finish_all():
+                exc.add_note(f"teardown of {name} failed too: {failure!r}")
+            raise
+        failures = self._finish_all()
+        if failures:
+            raise TeardownFailed(failures) from failures[0][1]
+
+    def _finish_all(self) -> list[tuple[str, BaseException]]:
         while self.tasks:
-            self.runner.run(_finish(self.tasks.pop(0)))
+            self._collect()
+        failures, self.failures = self.failures, []
+        return failures
 
 
 @dataclass
@@ -632,7 +667,7 @@ class Sequence(RuleBasedStateMachine):
                 )
             )
 
-        self.ctx.cleanups.add(everything())
+        self.ctx.cleanups.add(self.seq, everything())
 
 
 def _events(answer: Answer, kind: Kind, sentinel_prefix: str) -> Answer:

@@ -27,7 +27,7 @@ from apiserver_twin import Answer, Twin
 from differential_compare import Report, Step, differences, normalise
 from differential_kinds import CRD
 from differential_known import CONTROLLERS, KNOWN, tolerated, tolerated_answers
-from differential_machine import Context, Sequence
+from differential_machine import Cleanups, Context, Sequence, TeardownFailed
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
@@ -94,22 +94,22 @@ def run(
 
             if seed is not None:
                 machine._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
-            run_state_machine_as_test(
-                machine,
-                settings=settings(
-                    max_examples=sequences,
-                    stateful_step_count=steps,
-                    derandomize=derandomize,
-                    deadline=None,
-                    database=None,
-                    suppress_health_check=list(HealthCheck),
-                    print_blob=True,
-                    # No shrinking: each step is two servers' round trips, and a shrink can take
-                    # minutes; the failing sequence is printed as it ran.
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-                ),
-            )
-            ctx.cleanups.wait()
+            with ctx.cleanups.finishing():  # before the connections close, whatever happens
+                run_state_machine_as_test(
+                    machine,
+                    settings=settings(
+                        max_examples=sequences,
+                        stateful_step_count=steps,
+                        derandomize=derandomize,
+                        deadline=None,
+                        database=None,
+                        suppress_health_check=list(HealthCheck),
+                        print_blob=True,
+                        # No shrinking: each step is two servers' round trips, and a shrink can take
+                        # minutes; the failing sequence is printed as it ran.
+                        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                    ),
+                )
         finally:
             runner.run(connections.aclose())
     return report
@@ -245,6 +245,45 @@ def test_a_conflicting_apply_of_a_custom_value_of_the_wrong_type_is_a_known_diff
     assert set(tolerated_answers(step, *normal, differences(*normal)) or []) == {
         "Apply of a value of the wrong type"
     }
+
+
+def test_teardowns_finish_when_the_sequences_raise_and_their_errors_are_their_own() -> None:
+    # Found by review: a restart (FlakyFailure) skipped the wait, so its sequences' objects stayed on
+    # both servers, and a teardown's error was raised inside a later sequence's teardown.
+    finished: list[str] = []
+
+    async def teardown(name: str, error: bool) -> None:
+        await asyncio.sleep(0.01)
+        finished.append(name)
+        if error:
+            raise OSError(f"{name}: connection reset")
+
+    def restarted(cleanups: Cleanups) -> None:
+        with cleanups.finishing():
+            cleanups.add("s0", teardown("s0", error=True))
+            cleanups.add("s1", teardown("s1", error=False))  # collects s0's failure: not raised here
+            cleanups.add("s2", teardown("s2", error=True))
+            raise FlakyFailure("replayed differently", [ValueError()])
+
+    def finished_alone(cleanups: Cleanups, error: bool) -> None:
+        with cleanups.finishing():
+            cleanups.add("s3", teardown("s3", error=error))
+
+    with asyncio.Runner() as runner:
+        cleanups = Cleanups(runner, limit=1)
+        with pytest.raises(FlakyFailure) as raised:
+            restarted(cleanups)
+        assert finished == ["s0", "s1", "s2"]
+        assert raised.value.__notes__ == [
+            "teardown of s0 failed too: OSError('s0: connection reset')",
+            "teardown of s2 failed too: OSError('s2: connection reset')",
+        ]
+        with pytest.raises(
+            TeardownFailed, match=r"^teardown of s3 failed: OSError\('s3: connection reset'\)$"
+        ):
+            finished_alone(cleanups, error=True)
+        finished_alone(cleanups, error=False)  # nothing left over from before
+        assert finished[3:] == ["s3", "s3"]
 
 
 def test_every_known_difference_is_listed_in_the_docs() -> None:
