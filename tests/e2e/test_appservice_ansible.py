@@ -9,9 +9,10 @@ carries operator-sdk's conditions with the run's counts.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from appservice_checks import RESOURCE, SAMPLE, assert_owned_by, condition, get, install_crd
@@ -22,6 +23,23 @@ from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
 
 EXAMPLE = Path(__file__).parents[2] / "examples/appservice-ansible"
 CRD = EXAMPLE / "config/crd/bases/app.example.com_appservices.yaml"
+
+
+async def ended(app: Callable[[], dict[str, Any] | None], within: float) -> dict[str, Any]:
+    """The AppService as read once a run of its role has ended Successful (Running's reason
+    Successful): a later run (a dependent's change: the Deployment controller annotating the
+    Deployment) marks Running and takes Successful's True back as it starts, so the conditions are
+    asserted on this read, not on one made after it."""
+    seen: dict[str, Any] = {}
+
+    def done() -> bool:
+        seen.clear()
+        seen.update(app() or {})
+        running, successful = condition(seen, "Running"), condition(seen, "Successful")
+        return successful.get("status") == "True" and running.get("reason") == "Successful"
+
+    await until(done, within=within, what="a run of the role ended Successful")
+    return seen
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,8 @@ async def test_role_makes_the_sample_a_deployment_and_a_nodeport_service_and_fol
         def app() -> dict | None:
             return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
 
-        await until(
-            lambda: condition(app(), "Successful").get("status") == "True", within=60, what="Successful"
-        )
-        dep, svc, current = deployment(), service(), app()
+        current = await ended(app, within=60)
+        dep, svc = deployment(), service()
         assert dep is not None
         assert svc is not None
         assert dep["spec"]["replicas"] == 2
@@ -139,11 +155,9 @@ async def test_on_the_embedded_server_the_role_makes_the_sample_its_children(
             def app() -> dict | None:
                 return get(kubectl, "get", RESOURCE, "nginx-app", "-n", ns)
 
-            await until(
-                lambda: condition(app(), "Successful").get("status") == "True", within=120, what="Successful"
-            )
+            current = await ended(app, within=120)
             children = [get(kubectl, "get", kind, "nginx-app", "-n", ns) for kind in ("deployment", "svc")]
             assert None not in children
-            assert_owned_by(app(), *children)  # type: ignore[arg-type]
+            assert_owned_by(current, *children)  # type: ignore[arg-type]
             assert get(kubectl, "get", "deployment", "nginx-app", "-n", ns)["spec"]["replicas"] == 2  # type: ignore[index]
-            assert condition(app(), "Running")["ansibleResult"]["failures"] == 0
+            assert condition(current, "Running")["ansibleResult"]["failures"] == 0

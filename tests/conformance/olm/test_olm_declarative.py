@@ -150,10 +150,13 @@ class Case:
         return dict((await get(self.kubectl, EXTENSIONS, extension)).get("status") or {})
 
     async def installed(self, extension: str, version: str) -> dict[str, Any]:
-        """Wait until ``extension`` reports ``version`` installed and Progressing Succeeded; its status."""
+        """Wait until ``extension`` reports ``version`` installed and Progressing Succeeded; the status
+        read that said so (a later reconcile may rewrite its conditions: read again, it may not)."""
+        seen: dict[str, Any] = {}
 
         async def done() -> bool:
-            status = await self.status(extension)
+            seen.clear()
+            seen.update(status := await self.status(extension))
             bundle = (status.get("install") or {}).get("bundle") or {}
             return (
                 bundle.get("version") == version
@@ -162,7 +165,7 @@ class Case:
             )
 
         await until(done, within=60, what=f"{extension} at {version}")
-        return await self.status(extension)
+        return seen
 
     async def image(self) -> str:
         dep = await get(self.kubectl, "deployment", SA, "-n", self.namespace)
