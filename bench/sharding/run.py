@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from yarl import URL
 
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
@@ -143,7 +144,7 @@ async def clean(api: Client, kubectl: Kubectl, namespace: str) -> None:
     kubectl("delete", "namespace", namespace, "--wait=false")
 
 
-async def floor(api: Client, kubectl: Kubectl, kubeconfig: Path, work: Path) -> dict[str, Any]:
+async def floor(api: Client, kubectl: Kubectl, kubeconfig: Path, server: str, work: Path) -> dict[str, Any]:
     """The idle floor: one sharded replica with no apps (interpreter, libraries, empty caches, its
     Leases), once ready and 10 s later: the part of a replica's memory that sharding cannot divide."""
     namespace = "bench-floor"
@@ -159,7 +160,9 @@ async def floor(api: Client, kubectl: Kubectl, kubeconfig: Path, work: Path) -> 
         for _ in range(3):
             samples.append(idle.rss() / 2**20)
             await asyncio.sleep(1)
-        return {"floor": True, "rss_mib": [sorted(samples)[1]]}
+        assert idle.proc.pid is not None
+        connections = connections_to(idle.proc.pid, server)
+        return {"floor": True, "rss_mib": [sorted(samples)[1]], "connections": [connections]}
     finally:
         idle.stop()
         await clean(api, kubectl, namespace)
@@ -231,6 +234,17 @@ async def server_limit(api: Client, plane: ControlPlane, count: int) -> dict[str
     }
 
 
+def connections_to(pid: int, server: str) -> int:
+    """TCP connections the process ``pid`` holds open to ``server``'s port (its clients' pools: each
+    TLS connection costs it ~256 KiB in asyncio's SSL layer and OpenSSL's state on top)."""
+    port = URL(server).port
+    return sum(
+        1
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time of the processes ``pids`` so far (those gone count nothing)."""
     total = 0.0
@@ -252,12 +266,14 @@ async def configuration(
     work: Path,
     emit: Callable[[dict[str, Any]], None],
     last: bool = False,
+    failover: bool = True,
 ) -> None:
     """``replicas`` replicas (``sharded`` or not) over ``apps`` apps: converged from a standing start,
     then after every image changed (with the CPU the replicas and the control plane used meanwhile:
     on 2 cores, where the machine is the limit), then a failover. The result is emitted before the
     apps are deleted (minutes at 10,000), so a run stopped by its time limit then keeps it; ``last``:
-    not deleted at all (the control plane is stopped next, with everything on it)."""
+    not deleted at all (the control plane is stopped next, with everything on it); ``failover``:
+    False to skip it (the memory rows alone)."""
     kubeconfig, kubectl = plane.kubeconfig, Kubectl(plane.kubeconfig)
     namespace = f"bench-{replicas}-{'sharded' if sharded else 'single'}-{apps}"
     kubectl("create", "namespace", namespace)
@@ -283,7 +299,7 @@ async def configuration(
             await deployments.until(lambda: len(deployments.synced) >= apps, 1800, "first converge")
             result["start_s"] = time.monotonic() - began
             requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
-            pids = [r.proc.pid for r in fleet if r.proc is not None]
+            pids = [r.proc.pid for r in fleet if r.proc.pid is not None]
             cpu_before = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
             # Timed from the first image change: the replicas start on the apps changed first while the
             # rest are still being changed (timed from the last, 4 replicas' 1,000 apps took 6.9 s).
@@ -304,11 +320,12 @@ async def configuration(
                 sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
             )
             result["rss_mib"] = [r.rss() / 2**20 for r in fleet]
+            result["connections"] = [connections_to(pid, plane.server) for pid in pids]
             if sharded:
                 lease = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
                 result["sharder"] = lease["spec"]["holderIdentity"]
             result["load_after"] = os.getloadavg()[0]
-            if sharded and replicas >= 2:
+            if failover and sharded and replicas >= 2:
                 # SIGKILL a replica that does not run the sharder (the sharder's own failover adds the
                 # sharder's election and its first listing of every app; the e2e test covers that one).
                 victim = next(r for r in reversed(fleet) if r.identity != result["sharder"])
@@ -400,16 +417,18 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
     rows = [
         "| replicas | converge from start | converge after an update | throughput (apps/s) | x one replica "
         "(goal ≥ 0.8 x N; the server's limit) | RSS per replica (MiB) | over the floor (MiB) | "
-        "largest over the floor / goal ≤ 1.2/N x one replica's | requests for the update | "
+        "largest over the floor / goal ≤ 1.2/N x one replica's | connections to the server per replica | "
+        "requests for the update | "
         "failover: adopted / each reconciled / all relabelled | shard Leases lost | "
         "cores busy in the update: replicas + control plane | load before → after |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         n = r["replicas"] if r["sharded"] else 1
         ratio = r["throughput"] / base["throughput"]
         rss = ", ".join(f"{m:.0f}" for m in r["rss_mib"])
         over = ", ".join(f"{m - idle:.0f}" for m in r["rss_mib"])
+        conns = ", ".join(map(str, r.get("connections", [])))
         bound = 1.2 / n * (max(base["rss_mib"]) - idle)
         largest = max(r["rss_mib"]) - idle
         memory = (
@@ -430,7 +449,8 @@ def write(results: list[dict[str, Any]], out: Path, note: str) -> None:
         )
         rows.append(
             f"| {label(r)} | {r['start_s']:.1f} s | {r['update_s']:.1f} s | {r['throughput']:.1f} | "
-            f"{ratio:.2f}{goal} | {rss} | {over} | {memory} | {r['requests_update']:.0f} | {failover} | "
+            f"{ratio:.2f}{goal} | {rss} | {over} | {memory} | {conns} | "
+            f"{r['requests_update']:.0f} | {failover} | "
             f"{r.get('leases_lost', '')} | {cores(r)} | {r['load_before']:.1f} → {r['load_after']:.1f} |"
         )
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
@@ -530,6 +550,9 @@ async def main() -> None:
     parser.add_argument("--note", default="", help="said on the page: when, how long, the load")
     parser.add_argument("--render", type=Path, help="write the page from a results file only")
     parser.add_argument("--logs", type=Path, help="copy the replicas' logs and records here at the end")
+    parser.add_argument(
+        "--no-failover", action="store_true", help="skip the failovers (the memory rows in a shorter run)"
+    )
     args = parser.parse_args()
     if args.render:
         lines = [json.loads(line) for line in args.render.read_text().splitlines() if line.startswith("{")]
@@ -564,7 +587,7 @@ async def main() -> None:
                             out.write(json.dumps(result) + "\n")
 
                 if config == "floor":
-                    emit(await floor(api, kubectl, plane.kubeconfig, work))
+                    emit(await floor(api, kubectl, plane.kubeconfig, plane.server, work))
                 elif config == "limit":
                     emit(await server_limit(api, plane, args.apps))
                 else:
@@ -572,7 +595,15 @@ async def main() -> None:
                     replicas, sharded = PLANS.get(name) or (int(name), True)
                     last = index == len(configs) - 1
                     await configuration(
-                        api, plane, int(apps or args.apps), replicas, sharded, work, emit, last
+                        api,
+                        plane,
+                        int(apps or args.apps),
+                        replicas,
+                        sharded,
+                        work,
+                        emit,
+                        last,
+                        failover=not args.no_failover,
                     )
     finally:
         if args.logs:

@@ -107,8 +107,13 @@ class Http2Response:
         return self._eof and not self._chunks
 
     def close(self) -> None:
-        """Stop reading: reset the stream if the server has not ended it."""
-        self._conn.forget(self.stream_id, reset=not self._eof and self._error is None)
+        """Stop reading: reset the stream if the server has not ended it. A reader still waiting on it
+        (its client was closed under it) gets an ``Http2Error``; what was left unread is dropped."""
+        open_ = not self._eof and self._error is None
+        self._conn.forget(self.stream_id, reset=open_)
+        self._chunks.clear()  # forget gave their window back: nobody reads them now
+        if open_:
+            self._on_error(Http2Error("the stream was closed by the client"))
 
     release = close
 
@@ -344,7 +349,8 @@ class _Connection(asyncio.Protocol):
 
 
 class Http2Pool:
-    """HTTP/2 connections to one server, opened as streams need room; one pool per ``Transport``.
+    """HTTP/2 connections to one server, opened as streams need room; shared by the transports of one
+    ``kubeloop.client.pool.ConnectionPool`` (one process's clients of one server and TLS identity).
 
     Connections are keyed by TLS context (an exec plugin may rotate the client certificate).
     """

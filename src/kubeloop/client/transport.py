@@ -4,25 +4,25 @@ timeouts, metrics hooks, and failure ``Status`` → typed ``ApiError``.
 Everything above (discovery, verbs, watch) speaks paths and query parameters to ``Transport`` and reads a
 ``Response``; nothing above touches aiohttp or h2. Requests go over aiohttp (HTTP/1.1, pooled keep-alive
 connections); watches go over HTTP/2 when the server offers it (many streams per connection, see
-``kubeloop.client.http2``) and have no total timeout.
+``kubeloop.client.http2``) and have no total timeout. The connections are the process's, shared with
+every other client of the same server and TLS identity (``kubeloop.client.pool``); the rate limit, the
+credentials and the settings are each transport's own.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
 import ssl
-import tempfile
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
 from multidict import CIMultiDict
 from yarl import URL
 
+from kubeloop.client import pool as pools
 from kubeloop.client.auth import Authenticator, Credentials
 from kubeloop.client.config import ClientConfig
 from kubeloop.client.errors import (
@@ -36,9 +36,6 @@ from kubeloop.client.metrics import MetricsHook, NoMetrics
 from kubeloop.client.ratelimit import RequestLimiter, RetryPolicy
 from kubeloop.client.response import Http1Response, Response
 from kubeloop.clock import RealClock, SleepClock
-
-if TYPE_CHECKING:
-    from kubeloop.client.http2 import Http2Pool
 
 __all__ = ["ClientSettings", "Transport"]
 
@@ -78,10 +75,14 @@ class ClientSettings:
 
 
 class Transport:
-    """Sends requests to the server in ``config``; owns one aiohttp session (created on first use).
+    """Sends requests to the server in ``config`` over the process's connections to it
+    (``kubeloop.client.pool``: one pool per server and TLS identity, shared with the other clients of
+    the process, taken on first use).
 
     ``close()`` must be awaited when done (``Client`` does it in ``__aexit__``); a request made after it,
-    or under way when it happens, raises ``ClientClosedError`` (never retried, never a new session).
+    or under way when it happens, raises ``ClientClosedError`` (never retried, never a new session). It
+    ends this transport's own streams (watches) at once, and gives its share of the pool back: the
+    connections close with the pool's last user, so closing one client never cuts another's requests.
     """
 
     def __init__(
@@ -108,13 +109,16 @@ class Transport:
         self._base = URL(config.server)
         self._impersonation = _impersonation_headers(config)
         self._host = self._base.host or ""
-        self._session: aiohttp.ClientSession | None = None
-        self._http2: Http2Pool | None = None
+        self._pool: pools.ConnectionPool | None = None
+        self._responses: set[Response] = set()
+        """Responses given out and not yet done with: ended by ``close()`` (the connections are shared)."""
         self._closed = False
         self._http2_off = not (
             self.settings.http2_watches and self._base.scheme == "https" and not config.proxy_url
         )
-        self._ssl: dict[tuple[bytes | None, bytes | None, bool], asyncio.Future[ssl.SSLContext]] = {}
+        self._http2_timing = pools.Http2Timing(
+            self.settings.connect_timeout, self.settings.http2_read_idle, self.settings.http2_ping_timeout
+        )
         self._timeout = aiohttp.ClientTimeout(
             total=self.settings.request_timeout, connect=self.settings.connect_timeout
         )
@@ -123,24 +127,26 @@ class Transport:
         )
 
     async def close(self) -> None:
-        """Close the HTTP session, the HTTP/2 connections, and so every request and watch in flight."""
+        """End this transport's open responses (its watches) and give back its share of the connection
+        pool (closing the connections if it was the last user)."""
         self._closed = True
-        if self._http2 is not None:
-            await self._http2.close()
-            self._http2 = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for resp in list(self._responses):
+            resp.close()
+        self._responses.clear()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pools.release(pool)
 
     @property
     def http2_connections(self) -> int:
-        """HTTP/2 connections open for watches (0 when the server or the settings rule HTTP/2 out)."""
-        return self._http2.connections if self._http2 is not None else 0
+        """HTTP/2 connections open to the server (0 when the server or the settings rule HTTP/2 out),
+        with the streams of this process's other clients of the same server and TLS identity."""
+        return self._pool.http2_connections if self._pool is not None else 0
 
     @property
     def http2_streams(self) -> int:
-        """Watches open as HTTP/2 streams."""
-        return self._http2.streams if self._http2 is not None else 0
+        """This transport's watches open as HTTP/2 streams."""
+        return sum(1 for r in self._responses if not isinstance(r, Http1Response))
 
     async def request(
         self,
@@ -251,7 +257,7 @@ class Transport:
             headers.extend(self._impersonation)
             if body is not None:
                 headers["Content-Type"] = content_type
-            session = self._get_session(method, path)
+            pool = self._shared(method, path)
             started = self.clock.now()
             code: int | None = None
             retry_after: float | None = None
@@ -263,13 +269,14 @@ class Transport:
                     resp = await self._send_http2(url.with_query(params or {}).raw_path_qs, headers, creds)
                 if resp is None:
                     resp = Http1Response(
-                        await session.request(
+                        await pool.session.request(
                             method,
                             url,
                             params=params,
                             data=body,
                             headers=headers,
-                            ssl=await self._ssl_context(creds),
+                            read_bufsize=self.settings.read_buffer,
+                            ssl=await pool.ssl_context(*self._client_cert(creds)),
                             server_hostname=self.config.tls_server_name,
                             proxy=self.config.proxy_url,
                             timeout=client_timeout,
@@ -296,9 +303,11 @@ class Transport:
                 seconds=self.clock.now() - started,
             )
             if resp is not None and code is not None and code < 400:
+                self._responses.add(resp)
                 try:
                     yield resp
                 finally:
+                    self._responses.discard(resp)
                     if resp.at_eof():
                         resp.release()  # fully read: the connection goes back to the pool
                     else:
@@ -342,20 +351,13 @@ class Transport:
         """Send a GET as a stream on a shared HTTP/2 connection; None when the server has no HTTP/2."""
         from kubeloop.client import http2  # h2 costs 25 ms to import: only for clients that watch
 
-        if self._http2 is None:
-            self._http2 = http2.Http2Pool(
-                self._host,
-                self._base.port or 443,
-                server_hostname=self.config.tls_server_name,
-                connect_timeout=self.settings.connect_timeout,
-                read_idle=self.settings.http2_read_idle,
-                ping_timeout=self.settings.http2_ping_timeout,
-            )
-        pool = self._http2  # close() may drop it while the context is made
-        ctx = await self._ssl_context(creds, http2=True)
-        assert isinstance(ctx, ssl.SSLContext)
+        pool = self._shared("GET", target)
+        ctx = await pool.ssl_context(*self._client_cert(creds), http2=True)
+        assert isinstance(ctx, ssl.SSLContext)  # HTTP/2 is used over https only
         try:
-            return await pool.open(ctx, target, [(k.lower(), v) for k, v in headers.items()])
+            return await pool.http2(self._http2_timing).open(
+                ctx, target, [(k.lower(), v) for k, v in headers.items()]
+            )
         except http2.Http2Unavailable:
             self._http2_off = True
             return None
@@ -366,63 +368,20 @@ class Transport:
         where = f" (server of context {cfg.context!r} in {cfg.source})" if cfg.source else ""
         return f"cannot reach the API server {cfg.server}{where}: {_reason(failure)}"
 
-    def _get_session(self, method: str, path: str) -> aiohttp.ClientSession:
-        """The session (made on first use); a closed transport never makes another."""
+    def _shared(self, method: str, path: str) -> pools.ConnectionPool:
+        """The process's connection pool for this server (this transport's share taken on first use);
+        a closed transport never takes another."""
         if self._closed:
             raise ClientClosedError(f"{method} {path}: the client is closed")
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                read_bufsize=self.settings.read_buffer,
-                json_serialize=lambda o: orjson.dumps(o).decode(),
-                auto_decompress=True,
-            )
-        return self._session
+        if self._pool is None:
+            self._pool = pools.acquire(self.config)
+        return self._pool
 
-    async def _ssl_context(self, creds: Credentials, *, http2: bool = False) -> ssl.SSLContext | bool:
-        """The TLS context for these credentials; HTTP/2 gets its own (it offers ``h2`` in ALPN)."""
-        if self._base.scheme != "https":
-            return False
+    def _client_cert(self, creds: Credentials) -> tuple[bytes | None, bytes | None]:
+        """The client certificate and key to present: the credentials' (an exec plugin's), else the
+        config's."""
         cfg = self.config
-        cert, key = creds.client_cert or cfg.client_cert_data, creds.client_key or cfg.client_key_data
-        made = self._ssl.get((cert, key, http2))
-        if made is None:  # one future per key: concurrent first requests must share one context
-            made = asyncio.ensure_future(asyncio.to_thread(_make_ssl_context, cfg, cert, key, http2=http2))
-            self._ssl[(cert, key, http2)] = made
-        return await asyncio.shield(made)  # a cancelled request must not cancel the context for the rest
-
-
-def _make_ssl_context(
-    cfg: ClientConfig, cert: bytes | None, key: bytes | None, *, http2: bool = False
-) -> ssl.SSLContext:
-    """TLS for the server: trust ``ca_data`` (or the system store), present the client cert if any.
-
-    ``http2`` offers ``h2`` in ALPN; HTTP/1.1 connections must not offer it.
-    """
-    if cfg.insecure_skip_tls_verify:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    elif cfg.ca_data:
-        ctx = ssl.create_default_context(cadata=cfg.ca_data.decode())
-    else:
-        ctx = ssl.create_default_context()
-    if cert and key:
-        # ssl can load a chain only from files: write them to a private temp dir and remove at once.
-        with tempfile.TemporaryDirectory(prefix="kubeloop-tls-") as tmp:
-            cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
-            for path, data in ((cert_path, cert), (key_path, key)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-            try:
-                ctx.load_cert_chain(cert_path, key_path)
-            except ssl.SSLError as e:
-                raise TransportError(f"{cfg.source}: client certificate or key is invalid: {e}") from e
-    if http2:
-        ctx.set_alpn_protocols(["h2"])
-    return ctx
+        return creds.client_cert or cfg.client_cert_data, creds.client_key or cfg.client_key_data
 
 
 def _impersonation_headers(config: ClientConfig) -> list[tuple[str, str]]:

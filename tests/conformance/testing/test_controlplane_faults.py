@@ -77,6 +77,31 @@ async def test_apiserver_restart_ends_watches_and_keeps_data(
     assert (await api.get("configmaps", name, namespace="default"))["data"] == {"k": "v"}
 
 
+async def test_clients_sharing_a_pool_recover_from_an_apiserver_restart_together(
+    api: Client, plane: ControlPlane
+) -> None:
+    """Two clients of one connection pool (``kubeloop.client.pool``), a watch and idle keep-alive
+    connections each, kube-apiserver SIGKILLed and started again: both watches end, and both clients'
+    next requests and watches work on new connections (none is handed a dead one)."""
+    other = api.with_settings(ClientSettings(qps=None, burst=1))
+    try:
+        clients = (api, other)
+        for client in clients:
+            await asyncio.gather(*(client.get("namespaces", "default") for _ in range(4)))
+        assert other.transport._pool is api.transport._pool
+        watches = [asyncio.create_task(watch_until_ended(client)) for client in clients]
+        await until(lambda: all(c.transport.http2_streams == 1 for c in clients), what="both watches open")
+        await asyncio.to_thread(plane.restart_apiserver, kill=True)
+        for ended in await asyncio.wait_for(asyncio.gather(*watches), 30):
+            assert isinstance(ended, TransportError), ended
+        rv = (await api.create(configmap("after-shared-restart", "default")))["metadata"]["resourceVersion"]
+        for client in clients:
+            await asyncio.gather(*(client.get("namespaces", "default") for _ in range(4)))
+            assert await asyncio.wait_for(_first_event(client, str(int(rv) - 1)), 30) == "ADDED"
+    finally:
+        await other.close()
+
+
 async def test_etcd_restart_keeps_data_and_the_apiserver_serves_again(
     api: Client, plane: ControlPlane
 ) -> None:

@@ -307,3 +307,62 @@ async def test_a_request_cancelled_while_the_tls_context_is_made_leaves_it_usabl
             await t.request("GET", "/version", verb="get", idempotent=True)
     finally:
         await t.close()
+
+
+async def test_closing_one_transport_of_a_pool_leaves_the_others_request_and_watch_running(serve) -> None:
+    """Two transports of one server share its connection pool (``kubeloop.client.pool``), each sending its
+    own credentials; closing one ends its own watch at once and leaves the other's request under way and
+    watch running on the shared connections; the last one's close closes the pool."""
+    answer, arrived = asyncio.Event(), asyncio.Event()
+    tokens: list[str] = []
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        tokens.append(request.headers["Authorization"])
+        if len(tokens) == 3:
+            arrived.set()
+        if request.query.get("watch") == "true":
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            await resp.write(b'{"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"1"}}}\n')
+            await answer.wait()
+            await resp.write(b'{"type":"ADDED","object":{"metadata":{"name":"b","resourceVersion":"2"}}}\n')
+            return resp
+        await answer.wait()
+        return web.json_response({"kind": "Namespace"})
+
+    server = await serve(handler)
+    closing, staying = (
+        Transport(ClientConfig(server=server, token=token), ClientSettings(qps=None), clock=InstantClock())
+        for token in ("closing", "staying")
+    )
+    try:
+
+        async def watch(t: Transport) -> list[str]:
+            names: list[str] = []
+            async for event in stream_events(t, "/api/v1/configmaps", {"watch": "true"}):
+                names.append(event.object["metadata"]["name"])
+            return names
+
+        doomed = asyncio.create_task(watch(closing))
+        watched = asyncio.create_task(watch(staying))
+        request = asyncio.create_task(
+            staying.request("GET", "/api/v1/namespaces/default", verb="get", idempotent=True)
+        )
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert sorted(tokens) == ["Bearer closing", "Bearer staying", "Bearer staying"]  # each its own
+        assert closing._pool is staying._pool  # one pool: each client's credentials go per request
+
+        await closing.close()
+        with pytest.raises(TransportError):  # its own watch ends at once
+            await asyncio.wait_for(doomed, 5)
+        answer.set()
+        assert (await asyncio.wait_for(request, 5))["kind"] == "Namespace"
+        assert await asyncio.wait_for(watched, 5) == ["a", "b"]
+        pool = staying._pool
+        assert pool is not None
+        assert not pool.closed
+        assert pool.users == 1
+    finally:
+        await closing.close()
+        await staying.close()
+    assert pool.closed

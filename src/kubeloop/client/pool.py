@@ -1,0 +1,205 @@
+"""Connections to one API server shared by every client of the process that reaches it with the same
+TLS identity, as client-go shares one transport per TLS configuration (its ``tlsCache``).
+
+An operator process holds several clients of one server: the reconciles', the Event recorders', the
+Leases', the sharder's label writes (each with a rate limit of its own). Each open TLS connection
+costs ~256 KiB in asyncio's SSL layer and OpenSSL's state on top, and with a pool per client the
+idle connections of one serve none of the others. Here the clients share one ``ConnectionPool``: the
+aiohttp session (HTTP/1.1 keep-alive connections), the TLS contexts, and the HTTP/2 connections of
+watches. Credentials stay per client: tokens, basic auth and impersonation are per-request headers,
+so connections are shared only where the TLS identity is the same (server, CA, server name, proxy,
+and the client certificate: a connection is keyed by the TLS context that presents it).
+
+Guarantees: a pool is bound to the event loop it was acquired in; it lives while it has users
+(``acquire`` counts one, ``release`` takes it back) and its last user's ``release`` closes its
+connections, so closing one client never cuts another's requests or watches. A client ends its own
+responses itself (``Transport.close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import tempfile
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiohttp
+from yarl import URL
+
+from kubeloop.client.config import ClientConfig
+from kubeloop.client.errors import TransportError
+
+if TYPE_CHECKING:
+    from kubeloop.client.http2 import Http2Pool
+
+__all__ = ["ConnectionPool", "Http2Timing", "TlsIdentity", "acquire", "release"]
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    """What must be equal for two clients to share connections: where they connect and how TLS proves
+    both ends. The client certificate of a kubeconfig is here; one an exec plugin hands out keys the
+    TLS context inside the pool (connections are keyed by context)."""
+
+    origin: str
+    ca_data: bytes | None
+    insecure_skip_tls_verify: bool
+    tls_server_name: str | None
+    client_cert_data: bytes | None
+    client_key_data: bytes | None
+    proxy_url: str | None
+
+    @classmethod
+    def of(cls, config: ClientConfig) -> TlsIdentity:
+        base = URL(config.server)
+        return cls(
+            origin=str(base.origin()),
+            ca_data=config.ca_data,
+            insecure_skip_tls_verify=config.insecure_skip_tls_verify,
+            tls_server_name=config.tls_server_name,
+            client_cert_data=config.client_cert_data,
+            client_key_data=config.client_key_data,
+            proxy_url=config.proxy_url,
+        )
+
+
+@dataclass(frozen=True)
+class Http2Timing:
+    """The settings an HTTP/2 connection is dialled and health-checked with (clients that differ in
+    them get connections of their own)."""
+
+    connect_timeout: float
+    read_idle: float
+    ping_timeout: float
+
+
+class ConnectionPool:
+    """The connections of one process to one server under one ``TlsIdentity``; see the module docstring."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.identity = TlsIdentity.of(config)
+        self._config = config
+        self._base = URL(config.server)
+        self.users = 0
+        self.closed = False
+        self._session: aiohttp.ClientSession | None = None
+        self._ssl: dict[tuple[bytes | None, bytes | None, bool], asyncio.Future[ssl.SSLContext]] = {}
+        self._http2: dict[Http2Timing, Http2Pool] = {}
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP/1.1 keep-alive connections (made on first use), as an aiohttp session the clients
+        share: each passes its own headers, TLS context and timeouts with every request, and none
+        closes it (a session closed under a request in flight fails the request's retry)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return self._session
+
+    def http2(self, timing: Http2Timing) -> Http2Pool:
+        """The HTTP/2 connections for watches dialled with ``timing`` (made on first use)."""
+        pool = self._http2.get(timing)
+        if pool is None:
+            from kubeloop.client import http2  # h2 costs 25 ms to import: only for clients that watch
+
+            pool = self._http2[timing] = http2.Http2Pool(
+                self._base.host or "",
+                self._base.port or 443,
+                server_hostname=self._config.tls_server_name,
+                connect_timeout=timing.connect_timeout,
+                read_idle=timing.read_idle,
+                ping_timeout=timing.ping_timeout,
+            )
+        return pool
+
+    @property
+    def http2_connections(self) -> int:
+        """HTTP/2 connections open, whichever client's streams they carry."""
+        return sum(pool.connections for pool in self._http2.values())
+
+    async def ssl_context(
+        self, cert: bytes | None, key: bytes | None, *, http2: bool = False
+    ) -> ssl.SSLContext | bool:
+        """The TLS context presenting ``cert``/``key``; HTTP/2 gets its own (it offers ``h2`` in ALPN).
+        One per key for the pool's life: the connector keys connections by context."""
+        if self._base.scheme != "https":
+            return False
+        made = self._ssl.get((cert, key, http2))
+        if made is None:  # one future per key: concurrent first requests must share one context
+            made = asyncio.ensure_future(
+                asyncio.to_thread(_make_ssl_context, self._config, cert, key, http2=http2)
+            )
+            self._ssl[(cert, key, http2)] = made
+        return await asyncio.shield(made)  # a cancelled request must not cancel the context for the rest
+
+    async def _close(self) -> None:
+        self.closed = True
+        for pool in self._http2.values():
+            await pool.close()
+        self._http2.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[TlsIdentity, ConnectionPool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def acquire(config: ClientConfig) -> ConnectionPool:
+    """The running loop's pool for ``config``'s server and TLS identity (made if there is none), with
+    one more user: give it back with ``release``."""
+    pools = _pools.setdefault(asyncio.get_running_loop(), {})
+    identity = TlsIdentity.of(config)
+    pool = pools.get(identity)
+    if pool is None:
+        pool = pools[identity] = ConnectionPool(config)
+    pool.users += 1
+    return pool
+
+
+async def release(pool: ConnectionPool) -> None:
+    """One user fewer; the last one closes the pool's connections (a later ``acquire`` makes a new pool)."""
+    pool.users -= 1
+    if pool.users > 0 or pool.closed:
+        return
+    for pools in _pools.values():
+        if pools.get(pool.identity) is pool:
+            del pools[pool.identity]
+    await pool._close()
+
+
+def _make_ssl_context(
+    cfg: ClientConfig, cert: bytes | None, key: bytes | None, *, http2: bool = False
+) -> ssl.SSLContext:
+    """TLS for the server: trust ``ca_data`` (or the system store), present the client cert if any.
+
+    ``http2`` offers ``h2`` in ALPN; HTTP/1.1 connections must not offer it.
+    """
+    if cfg.insecure_skip_tls_verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif cfg.ca_data:
+        ctx = ssl.create_default_context(cadata=cfg.ca_data.decode())
+    else:
+        ctx = ssl.create_default_context()
+    if cert and key:
+        # ssl can load a chain only from files: write them to a private temp dir and remove at once.
+        with tempfile.TemporaryDirectory(prefix="kubeloop-tls-") as tmp:
+            cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
+            for path, data in ((cert_path, cert), (key_path, key)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+            try:
+                ctx.load_cert_chain(cert_path, key_path)
+            except ssl.SSLError as e:
+                raise TransportError(f"{cfg.source}: client certificate or key is invalid: {e}") from e
+    if http2:
+        ctx.set_alpn_protocols(["h2"])
+    return ctx

@@ -1,0 +1,90 @@
+"""The process's connection pools (``kubeloop.client.pool``): which clients share one (same server and
+TLS identity, whatever their credentials) and the count of users that keeps it open. Closing one
+transport of a pool never cuts another's request or watch: test_client_transport.py (a local server),
+and on the real kube-apiserver (HTTP/2 too) tests/conformance/client/test_client_shared_pool.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from kubeloop.client import ClientConfig
+from kubeloop.client import pool as pools
+
+BASE = ClientConfig(
+    server="https://10.0.0.1:6443", ca_data=b"ca", client_cert_data=b"c", client_key_data=b"k"
+)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"token": "another"},
+        {"username": "someone", "password": "secret"},
+        {"impersonate": "system:serviceaccount:ns:sa", "impersonate_groups": ("g",)},
+        {"namespace": "other", "context": "other", "source": "elsewhere"},
+        {"server": "https://10.0.0.1:6443/some/prefix"},
+    ],
+    ids=["token", "basic-auth", "impersonation", "namespace-context-source", "path-prefix"],
+)
+def test_credentials_and_what_travels_in_headers_share_the_identity(change: dict[str, object]) -> None:
+    assert pools.TlsIdentity.of(dataclasses.replace(BASE, **change)) == pools.TlsIdentity.of(BASE)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"server": "https://10.0.0.2:6443"},
+        {"server": "https://10.0.0.1:443"},
+        {"ca_data": b"another ca"},
+        {"insecure_skip_tls_verify": True},
+        {"tls_server_name": "kubernetes.default"},
+        {"client_cert_data": b"another cert"},
+        {"client_key_data": b"another key"},
+        {"proxy_url": "http://proxy:3128"},
+    ],
+    ids=["host", "port", "ca", "insecure", "server-name", "client-cert", "client-key", "proxy"],
+)
+def test_anything_of_tls_or_the_route_makes_another_identity(change: dict[str, object]) -> None:
+    assert pools.TlsIdentity.of(dataclasses.replace(BASE, **change)) != pools.TlsIdentity.of(BASE)  # type: ignore[arg-type]
+
+
+async def test_one_pool_per_identity_kept_while_it_has_users_and_closed_by_the_last() -> None:
+    first = pools.acquire(BASE)
+    second = pools.acquire(dataclasses.replace(BASE, token="another"))
+    other = pools.acquire(dataclasses.replace(BASE, client_cert_data=b"another cert"))
+    assert second is first
+    assert other is not first
+    assert first.users == 2
+    session = first.session
+    await pools.release(first)
+    assert not first.closed
+    assert not session.closed
+    await pools.release(second)
+    assert first.closed
+    assert session.closed
+    again = pools.acquire(BASE)
+    assert again is not first  # a closed pool is never handed out again
+    for pool in (again, other):
+        await pools.release(pool)
+
+
+async def test_each_event_loop_has_pools_of_its_own() -> None:
+    here = pools.acquire(BASE)
+
+    def elsewhere() -> bool:
+        async def acquire() -> bool:
+            pool = pools.acquire(BASE)
+            try:
+                return pool is not here
+            finally:
+                await pools.release(pool)
+
+        return asyncio.run(acquire())
+
+    try:
+        assert await asyncio.to_thread(elsewhere)
+    finally:
+        await pools.release(here)
