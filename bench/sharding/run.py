@@ -37,6 +37,7 @@ from typing import Any
 import psutil
 from yarl import URL
 
+import kubeloop
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
 from kubeloop.testing.replicas import Replica, adoption, first_starts
@@ -60,12 +61,14 @@ def recorded_replica(
     identity: str, kubeconfig: Path, namespace: str, directory: Path, sharded: bool, src: str | None = None
 ) -> Replica:
     """One replica of the recorded AppService operator (reconciles wait 50 ms and are recorded), with
-    ``--shards auto`` if ``sharded``; ``src``: the kubeloop sources it imports, if not this checkout's."""
+    ``--shards auto`` if ``sharded``; ``src``: the kubeloop sources it imports, if not the ones this
+    process runs (those, and not the venv's, as when this checkout is not the one installed)."""
     args = [
         *(f"--{k.replace('_', '-')}={v}" for k, v in LEASE.items()),
         *(["--shards", "auto"] if sharded else []),
     ]
-    path = [*([src] if src else []), str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e")]
+    src = src or str(Path(kubeloop.__file__).parents[1])
+    path = [src, str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e")]
     env = {
         "PYTHONPATH": os.pathsep.join(path),
         "KUBELOOP_RECORD_DELAY": "0.05",
