@@ -19,6 +19,13 @@ PHASES = ("converge", "update")
 ORDER = ("kubeloop", "controller-runtime", "kopf", "floor")
 X, DASH = "\u00d7", "\u2013"  # the multiplication sign and the en dash of the tables
 Run = dict[str, Any]
+LARGE = "10,000 AppServices"  # the full run's size: a section of its own (measured: --scale; else given)
+COLORS = {
+    "kubeloop": "tab:blue",
+    "controller-runtime": "tab:orange",
+    "kopf": "tab:green",
+    "floor": "tab:gray",
+}
 
 
 def spread(values: list[float], fmt: str = "{:.1f}") -> str:
@@ -138,33 +145,44 @@ def goals(f: dict[str, dict[str, float]]) -> list[str]:
     return lines
 
 
-def plots(results: dict[str, Any], out: Path) -> None:
+def curves(results: dict[str, Any], path: Path) -> None:
+    """The ready AppServices over time, a panel per phase (converge, update storm), every run a line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     groups = per_impl(results)
-    colors = dict(zip(groups, ("tab:blue", "tab:orange", "tab:green", "tab:gray"), strict=False))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, phase in zip(axes, PHASES, strict=True):
+    phases = [p for p in PHASES if any(p in r for r in results["runs"])]
+    fig, axes = plt.subplots(1, len(phases), figsize=(5.5 * len(phases), 4), squeeze=False)
+    for ax, phase in zip(axes[0], phases, strict=True):
         for impl, runs in groups.items():
             for i, r in enumerate(run for run in runs if phase in run):
                 xs, ys = zip(*r[phase]["curve"], strict=True)
-                ax.plot(xs, ys, color=colors[impl], alpha=0.8, label=impl if i == 0 else None)
+                ax.plot(xs, ys, color=COLORS[impl], alpha=0.8, label=impl if i == 0 else None)
         ax.set(
-            xlabel="seconds", ylabel="AppServices Ready", title=f"{phase} ({results['config']['apps']} apps)"
+            xlabel="seconds",
+            ylabel="AppServices Ready",
+            title=f"{phase} ({results['config']['apps']:,} apps)",
         )
-        if ax.get_legend_handles_labels()[0]:  # none in a phase that no run had
-            ax.legend()
+        ax.legend()
     fig.tight_layout()
-    fig.savefig(out / "operator_converge.png", dpi=90)
+    fig.savefig(path, dpi=90)
+
+
+def plots(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves(results, out / "operator_converge.png")
     fig, ax = plt.subplots(figsize=(7, 4))
-    for impl, runs in groups.items():
+    for impl, runs in per_impl(results).items():
         for i, r in enumerate(runs):
             xs, ys = zip(*r["rss"], strict=True)
             ax.plot(
-                xs, [y / 2**20 for y in ys], color=colors[impl], alpha=0.8, label=impl if i == 0 else None
+                xs, [y / 2**20 for y in ys], color=COLORS[impl], alpha=0.8, label=impl if i == 0 else None
             )
     ax.set(
         xlabel="seconds since start",
@@ -213,6 +231,63 @@ def main_table(results: dict[str, Any]) -> list[str]:
             f"{spread([sum(busy_requests(r).values()) / apps for r in audited(runs)], '{:.2f}')} |"
         )
     return rows
+
+
+def scale_table(scale: dict[str, Any]) -> list[str]:
+    """The runs at another size (run.py --scale: 10,000 AppServices, an implementation a lock turn),
+    a row each, with what each measured; then the ratios of kubeloop's to its peers' (medians)."""
+    apps = scale["config"]["apps"]
+    rows = [
+        "| | converge (s) | of it the harness's creates (s) | operator CPU s (converge) | "
+        "requests / AppService (converge) | peak RSS (MiB) | update storm (s) | "
+        "cold start: first reconcile / all synced (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for impl, runs in per_impl(scale).items():
+        for r in runs:
+            converge, cold = r["converge"], r.get("cold")
+            acted = f"{converge['act_s']:.1f}" if "act_s" in converge else DASH  # recorded since session 13
+            rows.append(
+                f"| {impl} | {converge['seconds']:.1f} | {acted} | "
+                f"{converge['cpu_s']:.1f} | {sum(converge['requests'].values()) / apps:.2f} | "
+                f"{r['peak_rss'] / 2**20:.0f} | "
+                + (f"{r['update']['seconds']:.1f}" if "update" in r else DASH)
+                + " | "
+                + (f"{cold['first_s']:.1f} / {cold['synced_s']:.1f}" if cold else DASH)
+                + " |"
+            )
+    ours = per_impl(scale).get("kubeloop", [])
+    ratios = []
+    for peer, runs in per_impl(scale).items():
+        if peer == "kubeloop" or not ours:
+            continue
+
+        def ratio(value: Callable[[Run], float], peer_runs: list[Run] = runs) -> str:
+            mine = statistics.median(value(r) for r in ours)
+            return f"{mine / statistics.median(value(r) for r in peer_runs):.2f}{X}"
+
+        ratios.append(
+            f"- kubeloop / {peer}: converge {ratio(lambda r: r['converge']['seconds'])}, operator CPU "
+            f"{ratio(lambda r: r['converge']['cpu_s'])}, requests "
+            f"{ratio(lambda r: sum(r['converge']['requests'].values()))}"
+        )
+    return [*rows, "", *ratios]
+
+
+def scale_section(scale: dict[str, Any], level: str = "##") -> list[str]:
+    """The section of the runs at another size: its header, table, ratios, curves and notes."""
+    apps = scale["config"]["apps"]
+    return [
+        f"{level} {apps:,} AppServices",
+        "",
+        header(scale),
+        "",
+        *scale_table(scale),
+        "",
+        f"![ready AppServices over time, {apps:,}](operator_converge_{apps}.png)",
+        "",
+        *([scale["notes"], ""] if scale.get("notes") else []),
+    ]
 
 
 def latency_table(results: dict[str, Any]) -> list[str]:
@@ -379,6 +454,12 @@ def given(section: str, results: dict[str, Any]) -> list[str]:
     return [body.strip(), ""] if body else []
 
 
+def titled(level: str, title: str, results: dict[str, Any], section: str | None = None) -> list[str]:
+    """A section the results file gives (``sections``) under ``title``; none if it gives none."""
+    body = given(section or title, results)
+    return [f"{level}{title}", "", *body] if body else []
+
+
 def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
     v = results["versions"]
     c = results["config"]
@@ -411,6 +492,7 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             "![RSS over time](operator_rss.png)",
             "",
+            *(scale_section(results["scale"]) if results.get("scale") else titled("## ", LARGE, results)),
             *[f"- **failed**: {e['impl']} repetition {e['rep']}: {e['error'][-300:]}" for e in failed],
             "",
             "## Latency and cold start",
@@ -523,7 +605,8 @@ def summary_latency(results: dict[str, Any]) -> list[str]:
         return latency_table(results)
     rows = [ln for ln in given("Latency and cold start", results)[0].splitlines() if ln.startswith("|")]
     return [
-        "Latency and cold start: not measured in these runs; from an earlier one (see the full report):",
+        "Latency and cold start: not measured in these runs; from a turn of their own (the full report says "
+        "which, with its load):",
         "",
         *rows,
     ]
@@ -541,6 +624,11 @@ def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             *main_table(results),
             "",
+            *(
+                scale_section(results["scale"], "###")
+                if results.get("scale")
+                else titled("### ", LARGE, results, f"{LARGE}, summary")
+            ),
             *summary_latency(results),
             "",
             *goals(f),
@@ -565,6 +653,8 @@ def render(results: dict[str, Any], out: Path, summary_path: Path | None) -> Non
     out.mkdir(parents=True, exist_ok=True)
     f = figures(results)
     plots(results, out)
+    if results.get("scale"):
+        curves(results["scale"], out / f"operator_converge_{results['scale']['config']['apps']}.png")
     (out / "operator.md").write_text(page(results, f))
     print(f"wrote {out / 'operator.md'}")
     if summary_path is not None:

@@ -583,6 +583,12 @@ def main() -> None:
         "--merge", type=Path, nargs="+", default=None, help="render the runs of several results JSON as one"
     )
     parser.add_argument("--notes", type=Path, default=None, help="Markdown put under *Where the time goes*")
+    parser.add_argument(
+        "--scale",
+        type=Path,
+        default=None,
+        help="results JSON of runs at another size (10,000): their own section",
+    )
     args = parser.parse_args()
     if args.merge:  # the merged results are written too, for a later --render or --merge
         results = merge([json.loads(path.read_text()) for path in args.merge])
@@ -595,6 +601,8 @@ def main() -> None:
         args.results.write_text(json.dumps(results))
     if args.notes:
         results["notes"] = args.notes.read_text().strip()
+    if args.scale:  # the runs at another size, a section of their own
+        results["scale"] = json.loads(args.scale.read_text())
     default_out = args.out == parser.get_default("out")
     summary = args.summary or (ROOT / "docs" / "benchmarks.md" if default_out else None)
     render(results, args.out, summary)
