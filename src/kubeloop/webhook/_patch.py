@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeloop.jsonvalue import json_equal
+
 __all__ = ["json_patch", "pointer"]
 
 Operation = dict[str, Any]
@@ -18,17 +20,6 @@ Operation = dict[str, Any]
 def pointer(*tokens: str | int) -> str:
     """A JSON pointer (RFC 6901) of ``tokens``: ``~`` and ``/`` escaped as ``~0`` and ``~1``."""
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
-
-
-def same(a: Any, b: Any) -> bool:
-    """JSON equality that tells ``1``, ``1.0`` and ``true`` apart."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def json_patch(old: Any, new: Any) -> list[Operation]:
@@ -53,5 +44,5 @@ def _diff(old: Any, new: Any, path: list[str | int], ops: list[Operation]) -> No
         for index, (a, b) in enumerate(zip(old, new, strict=True)):
             _diff(a, b, [*path, index], ops)
         return
-    if not same(old, new):
+    if not json_equal(old, new):
         ops.append({"op": "replace", "path": pointer(*path), "value": new})

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeloop.jsonvalue import json_equal
+
 __all__ = ["Correlated", "map_list_old"]
 
 Obj = dict[str, Any]
@@ -78,7 +80,7 @@ class Correlated:
             for i in range(len(new)):
                 child = self.index(i)
                 if child is None:
-                    return False if keyed else deep_equal(new, old)
+                    return False if keyed else json_equal(new, old)
                 if not child.equal():
                     return False
             return True
@@ -90,7 +92,7 @@ class Correlated:
                 if child is None or not child.equal():
                     return False
             return True
-        return deep_equal(new, old)
+        return json_equal(new, old)
 
 
 def map_list_old(schema: Obj, old: Any, item: Any) -> Any:
@@ -124,14 +126,3 @@ def _composite(item: Obj, keys: Any) -> tuple[tuple[type, Any], ...] | None:
 
 
 _MISSING = object()
-
-
-def deep_equal(a: Any, b: Any) -> bool:
-    """Go's ``reflect.DeepEqual`` of two decoded JSON values: numbers of different types differ."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(deep_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, list):
-        return len(a) == len(b) and all(deep_equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
