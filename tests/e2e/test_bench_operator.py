@@ -67,6 +67,26 @@ def test_operator_benchmark_small(tmp_path: Path) -> None:
     assert "## Steady state" in page
     for plot in ("operator_converge.png", "operator_rss.png"):
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+    assert "## 10,000 AppServices" not in page  # neither measured (--scale) nor given (sections)
+    assert_scale_rendered(results_path, tmp_path / "scaled")
+
+
+def assert_scale_rendered(results_path: Path, out: Path) -> None:
+    """run.py --render --scale: the runs of another size (the full run's 10,000, here the same 10)
+    get a section of their own with a row per run, the ratios to kubeloop's peers and their curves."""
+    argv = [
+        sys.executable, str(ROOT / "bench" / "operator" / "run.py"), "--render", str(results_path),
+        "--scale", str(results_path), "--out", str(out), "--summary", str(out / "summary.md"),
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    page = (out / "operator.md").read_text()
+    section = page[page.index(f"## {APPS} AppServices") :]
+    for impl in IMPLS:
+        assert f"| {impl} | " in section
+    assert "- kubeloop / controller-runtime: converge " in section
+    assert f"### {APPS} AppServices" in (out / "summary.md").read_text()
+    assert (out / f"operator_converge_{APPS}.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def assert_cluster_watched(watched: Path) -> None:
