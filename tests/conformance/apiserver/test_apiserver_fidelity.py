@@ -397,3 +397,105 @@ async def test_a_root_rule_refuses_a_status_write_and_map_list_items_have_an_old
             answers.append(await server.call("PUT", f"{path}/d{sub}", {**current, **change}))
         status, shown, _ = same_answers((answers[0], answers[1]))
         assert status == 422, shown
+
+
+def libraries(group: str) -> dict[str, Any]:
+    """A CRD whose rules call the Kubernetes CEL libraries (quantity, URL, IP and CIDR, lists, regex,
+    format) and cel-go's strings and sets extensions, each rule named by its message."""
+
+    def text(limit: int) -> dict[str, Any]:
+        return {"type": "string", "maxLength": limit}
+
+    schema = ruled(
+        {
+            "q": text(20),
+            "u": text(100),
+            "addr": text(45),
+            "net": text(50),
+            "nums": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
+            "names": {"type": "array", "maxItems": 10, "items": text(20)},
+            "text": text(40),
+        },
+        {"rule": "!has(self.q) || quantity(self.q).isLessThan(quantity('2Gi'))", "message": "quantity"},
+        {
+            "rule": "!has(self.q) || quantity(self.q).sign() >= 0",
+            "messageExpression": "'negative: ' + self.q.upperAscii()",
+        },
+        {
+            "rule": "!has(self.u) || isURL(self.u) && url(self.u).getScheme() == 'https' && "
+            "url(self.u).getPort() in ['', '443']",
+            "message": "url",
+        },
+        {"rule": "!has(self.u) || url(self.u).getHostname() != 'localhost'", "message": "host"},
+        {
+            "rule": "!has(self.net) || !has(self.addr) || cidr(self.net).containsIP(self.addr)",
+            "message": "cidr",
+        },
+        {"rule": "!has(self.nums) || self.nums.isSorted() && self.nums.sum() <= 100", "message": "nums"},
+        {
+            "rule": "!has(self.nums) || self.nums.size() == 0 || "
+            "self.nums.max() - self.nums.min() < 50 && self.nums.indexOf(13) == -1",
+            "message": "range",
+        },
+        {
+            "rule": "!has(self.names) || sets.contains(['a', 'b', 'root'], self.names) && "
+            "self.names.lastIndexOf('root') <= 0",
+            "message": "names",
+        },
+        {
+            "rule": "!has(self.text) || self.text.lowerAscii().split(',').all(w, w.trim() != '' && "
+            "w.trim().charAt(0) != '-')",
+            "message": "text",
+        },
+        {
+            "rule": "!has(self.text) || self.text.findAll('[0-9]+').size() < 3 && "
+            "!format.dns1123Label().validate(self.text.substring(0, 1).lowerAscii()).hasValue()",
+            "message": "digits",
+        },
+    )
+    return crd(group, "libs", "Lib", spec_schema=schema)
+
+
+VALID_LIB = {
+    "q": "1Gi",
+    "u": "https://example.com:443/x?y=1",
+    "addr": "10.1.2.3",
+    "net": "10.0.0.0/8",
+    "nums": [1, 5, 9],
+    "names": ["root", "a"],
+    "text": "Ab, cd",
+}
+# Objects the rules above refuse (or fail to run on: a quantity or URL that does not parse, a
+# substring out of range), each with its change to VALID_LIB.
+LIB_REFUSED = {
+    "quantity-too-big": {"q": "3Gi"},
+    "quantity-negative": {"q": "-1m"},
+    "quantity-not-parsed": {"q": "1Zi"},
+    "url-http": {"u": "http://example.com"},
+    "url-not-parsed": {"u": "foo"},
+    "url-localhost": {"u": "https://localhost:8443"},
+    "ip-outside": {"addr": "192.168.0.1"},
+    "nums-unsorted": {"nums": [5, 1]},
+    "nums-range": {"nums": [1, 60]},
+    "names-unknown": {"names": ["a", "c"]},
+    "names-root-last": {"names": ["a", "root"]},
+    "text-empty-word": {"text": "a,,b"},
+    "text-empty": {"text": ""},
+    "text-digits": {"text": "1,2,3"},
+}
+
+
+async def test_rules_calling_the_kubernetes_libraries_run_as_on_the_real_server(
+    twin: Twin, tns: str, group: str
+) -> None:
+    """The same objects accepted, refused with the same causes, or failing to run a rule with the
+    same message (cel-go's error, `evaluating rule: <message>`)."""
+    await twin.call("POST", CRDS, libraries(group))
+    path = f"/apis/{group}/v1/namespaces/{tns}/libs"
+    lib = {"apiVersion": f"{group}/v1", "kind": "Lib", "metadata": {"name": "ok"}, "spec": VALID_LIB}
+    await created(twin, path, lib)
+    await created(twin, path, dict(lib, metadata={"name": "bare"}, spec={"nums": []}))
+    for name, change in LIB_REFUSED.items():
+        body = dict(lib, metadata={"name": name}, spec={**VALID_LIB, **change})
+        answer = await twin.same_refusal("POST", path, body)
+        assert answer.status == 422, (name, answer.body)

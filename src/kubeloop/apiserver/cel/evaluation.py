@@ -4,7 +4,8 @@ Every rule of every schema node present in the object is run with ``self`` bound
 transition rules (those using ``oldSelf``) run only on updates where the old value exists. A rule that
 returns false (or fails to evaluate) is one cause, as the real server reports it:
 ``<path>: Invalid value: "<type>": <message>``, with ``message``/``messageExpression``, ``reason`` and
-``fieldPath`` honoured. Compiled programs are cached by rule text.
+``fieldPath`` honoured. Compiled programs are cached by rule text. The Kubernetes CEL libraries
+(``library``) are given to the rules that call them.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from kubeloop.apiserver.cel import library
 from kubeloop.apiserver.cel.correlation import Correlated, map_list_old
 from kubeloop.apiserver.machinery.errors import Cause
 
-__all__ = ["check", "compile_error", "json_type_name"]
+__all__ = ["check", "compile_error", "execute", "json_type_name"]
 
 Obj = dict[str, Any]
 
@@ -25,6 +27,30 @@ def _program(rule: str) -> Any:
     import cel  # on first use: the package imports its CLI (prompt_toolkit), ~0.3 s of every start
 
     return cel.compile(rule)
+
+
+@functools.lru_cache(maxsize=4096)
+def _functions(rule: str) -> dict[str, Any]:
+    return library.needed(_program(rule).functions())
+
+
+def execute(rule: str, variables: dict[str, Any]) -> Any:
+    """Run ``rule`` with ``variables`` and the library functions it calls; a library function's
+    failure raises ``library.LibraryError`` with cel-go's message."""
+    import cel
+
+    program = _program(rule)
+    functions = _functions(rule)
+    if not functions:
+        return program.execute(variables)
+    library.last_error()
+    try:
+        return program.execute(cel.Context(variables, functions))
+    except Exception as exc:
+        failed = library.last_error()
+        if failed is None:
+            raise
+        raise library.LibraryError(failed) from exc
 
 
 def compile_error(rule: str) -> str | None:
@@ -135,7 +161,18 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> tuple[Cause | None, bool
         if uses_old and old is None:
             return None, False
         context = {"self": value, "oldSelf": old} if uses_old else {"self": value}
-        ok = program.execute(context)
+        ok = execute(text, context)
+    except library.LibraryError as exc:  # worded as the real server words a rule that fails to run
+        shown = (rule.get("message") or "").strip() or text.strip()
+        if str(exc) == library.NO_SUCH_OVERLOAD:
+            detail = (
+                f"'{exc}': call arguments did not match a supported operator, function or macro "
+                f"signature for rule: {shown}"
+            )
+        else:
+            detail = f"{exc} evaluating rule: {shown}"
+        shown_type = json_type_name(value)
+        return Cause("FieldValueInvalid", f'Invalid value: "{shown_type}": {detail}', path or "<nil>"), False
     except Exception as exc:  # a rule that cannot run is a failed rule, as on the real server
         return Cause(
             "FieldValueInvalid", f'Invalid value: "{json_type_name(value)}": {text}: {exc}', path or "<nil>"
@@ -146,7 +183,7 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> tuple[Cause | None, bool
     if rule.get("messageExpression"):
         try:
             context = {"self": value, "oldSelf": old} if old is not None else {"self": value}
-            produced = _program(rule["messageExpression"]).execute(context)
+            produced = execute(rule["messageExpression"], context)
             if isinstance(produced, str) and produced.strip():
                 message = produced
         except Exception:  # the real server falls back to message when messageExpression fails
