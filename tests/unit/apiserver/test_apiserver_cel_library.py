@@ -48,7 +48,7 @@ RESULTS: dict[str, Any] = {
     "quantity('1k').asInteger()": 1000,
     "quantity('1e3').compareTo(quantity('1k'))": 0,
     "quantity('500m').add(quantity('500m')).asInteger()": 1,
-    "quantity('1').sub(2).sign()": -1,
+    "sign(quantity('1').sub(2))": -1,
     "quantity('1Mi').asApproximateFloat()": 1048576.0,
     "isQuantity('1Zi')": False,
     "isQuantity('+.5E')": True,

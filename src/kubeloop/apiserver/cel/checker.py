@@ -3,9 +3,10 @@ or updated (cel-go's ``checker``, in the environment ``apiextensions`` declares)
 ``oldSelf`` typed by the schema (``decls``), the standard functions and operators with their
 overloads, comprehension ranges, field selection; errors in cel-go's words and positions.
 
-The standard library is declared in full; the Kubernetes and extension libraries by name only (a call
-to one of them is taken as correct and its result as ``unknown``), so an unknown function name is an
-error as on the real server, and a call this module does not model can never refuse a rule.
+The standard library, the Kubernetes CEL libraries and cel-go's extensions v1.33 offers new rules are
+declared with their overloads; optional values and a few others by name only (a call to one of them is
+taken as correct and its result as ``unknown``), so a call this module does not model can never refuse
+a rule, and a function v1.33 does not offer new rules (semver, math) is an undeclared reference.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kubeloop.apiserver.cel.decls import (
     list_of,
     map_of,
 )
+from kubeloop.apiserver.cel.library import FORMATS
 from kubeloop.apiserver.cel.parse import Node, Uint
 
 __all__ = ["Checked", "Overload", "check"]
@@ -152,24 +154,112 @@ for _name, _result in (
 ):
     _FUNCTIONS[_name] = [Overload(f"to_{_name}", False, (Type("param", name="A"),), _result)]
 
-# Functions of the Kubernetes CEL environment and the extension libraries it loads, known by name only.
+
+# The Kubernetes CEL libraries and cel-go's extensions of v1.33's environment for new expressions
+# (``apiserver/pkg/cel/environment/base.go`` at compatibility version 1.32: lists, regex, URLs, authz,
+# quantity, strings v2, sets, IP, CIDR, format, optional types, two-variable comprehensions; not
+# semver, math, encoders or cel-go's lists extension), with cel-go's overload ids.
+def _library(name: str, oid: str, signature: str, *, member: bool = True) -> None:
+    args, _, result = signature.partition("->")
+    types = tuple(_t(a) for a in _split(args))
+    _FUNCTIONS.setdefault(name, []).append(Overload(oid, member, types, _t(result)))
+
+
+_COMPARABLE = ("int", "uint", "double", "bool", "duration", "timestamp", "string", "bytes")
+for _kind in _COMPARABLE:
+    _library("isSorted", f"list_{_kind}_is_sorted_bool", f"list({_kind})->bool")
+    _library("max", f"list_{_kind}_max_{_kind}", f"list({_kind})->{_kind}")
+    _library("min", f"list_{_kind}_min_{_kind}", f"list({_kind})->{_kind}")
+for _kind in ("int", "uint", "double", "duration"):
+    _library("sum", f"list_{_kind}_sum_{_kind}", f"list({_kind})->{_kind}")
+for _name, _oid, _signature in (
+    ("indexOf", "list_a_index_of_int", "list(A),A->int"),
+    ("lastIndexOf", "list_a_last_index_of_int", "list(A),A->int"),
+    ("charAt", "string_char_at_int", "string,int->string"),
+    ("indexOf", "string_index_of_string", "string,string->int"),
+    ("indexOf", "string_index_of_string_int", "string,string,int->int"),
+    ("lastIndexOf", "string_last_index_of_string", "string,string->int"),
+    ("lastIndexOf", "string_last_index_of_string_int", "string,string,int->int"),
+    ("lowerAscii", "string_lower_ascii", "string->string"),
+    ("upperAscii", "string_upper_ascii", "string->string"),
+    ("replace", "string_replace_string_string", "string,string,string->string"),
+    ("replace", "string_replace_string_string_int", "string,string,string,int->string"),
+    ("split", "string_split_string", "string,string->list(string)"),
+    ("split", "string_split_string_int", "string,string,int->list(string)"),
+    ("substring", "string_substring_int", "string,int->string"),
+    ("substring", "string_substring_int_int", "string,int,int->string"),
+    ("trim", "string_trim", "string->string"),
+    ("format", "string_format", "string,list(dyn)->string"),
+    ("join", "list_join", "list(string)->string"),
+    ("join", "list_join_string", "list(string),string->string"),
+    ("find", "string_find_string", "string,string->string"),
+    ("findAll", "string_find_all_string", "string,string->list(string)"),
+    ("findAll", "string_find_all_string_int", "string,string,int->list(string)"),
+    ("getScheme", "url_get_scheme", "kubernetes.URL->string"),
+    ("getHost", "url_get_host", "kubernetes.URL->string"),
+    ("getHostname", "url_get_hostname", "kubernetes.URL->string"),
+    ("getPort", "url_get_port", "kubernetes.URL->string"),
+    ("getEscapedPath", "url_get_escaped_path", "kubernetes.URL->string"),
+    ("getQuery", "url_get_query", "kubernetes.URL->map(string,list(string))"),
+    ("isInteger", "quantity_is_integer", "kubernetes.Quantity->bool"),
+    ("asInteger", "quantity_get_int", "kubernetes.Quantity->int"),
+    ("asApproximateFloat", "quantity_get_float", "kubernetes.Quantity->double"),
+    ("add", "quantity_add", "kubernetes.Quantity,kubernetes.Quantity->kubernetes.Quantity"),
+    ("add", "quantity_add_int", "kubernetes.Quantity,int->kubernetes.Quantity"),
+    ("sub", "quantity_sub", "kubernetes.Quantity,kubernetes.Quantity->kubernetes.Quantity"),
+    ("sub", "quantity_sub_int", "kubernetes.Quantity,int->kubernetes.Quantity"),
+    ("isLessThan", "quantity_is_less_than", "kubernetes.Quantity,kubernetes.Quantity->bool"),
+    ("isGreaterThan", "quantity_is_greater_than", "kubernetes.Quantity,kubernetes.Quantity->bool"),
+    ("compareTo", "quantity_compare_to", "kubernetes.Quantity,kubernetes.Quantity->int"),
+    ("family", "ip_family", "net.IP->int"),
+    ("isUnspecified", "ip_is_unspecified", "net.IP->bool"),
+    ("isLoopback", "ip_is_loopback", "net.IP->bool"),
+    ("isLinkLocalMulticast", "ip_is_link_local_multicast", "net.IP->bool"),
+    ("isLinkLocalUnicast", "ip_is_link_local_unicast", "net.IP->bool"),
+    ("isGlobalUnicast", "ip_is_global_unicast", "net.IP->bool"),
+    ("containsIP", "cidr_contains_ip_string", "net.CIDR,string->bool"),
+    ("containsIP", "cidr_contains_ip_ip", "net.CIDR,net.IP->bool"),
+    ("containsCIDR", "cidr_contains_cidr_string", "net.CIDR,string->bool"),
+    ("containsCIDR", "cidr_contains_cidr", "net.CIDR,net.CIDR->bool"),
+    ("ip", "cidr_ip", "net.CIDR->net.IP"),
+    ("prefixLength", "cidr_prefix_length", "net.CIDR->int"),
+    ("masked", "cidr_masked", "net.CIDR->net.CIDR"),
+    ("validate", "format-validate", "kubernetes.NamedFormat,string->optional(list(string))"),
+):
+    _library(_name, _oid, _signature)
+for _name, _oid, _signature in (
+    ("strings.quote", "strings_quote", "string->string"),
+    ("url", "string_to_url", "string->kubernetes.URL"),
+    ("isURL", "is_url_string", "string->bool"),
+    ("quantity", "string_to_quantity", "string->kubernetes.Quantity"),
+    ("isQuantity", "is_quantity_string", "string->bool"),
+    ("sign", "quantity_sign", "kubernetes.Quantity->int"),  # global: sign(quantity(…)), not a member
+    ("ip", "string_to_ip", "string->net.IP"),
+    ("ip.isCanonical", "ip_is_canonical", "string->bool"),
+    ("isIP", "is_ip", "string->bool"),
+    ("string", "ip_to_string", "net.IP->string"),
+    ("cidr", "string_to_cidr", "string->net.CIDR"),
+    ("isCIDR", "is_cidr", "string->bool"),
+    ("string", "cidr_to_string", "net.CIDR->string"),
+    ("format.named", "format-named", "string->optional(kubernetes.NamedFormat)"),
+    ("sets.contains", "list_sets_contains_list", "list(T),list(T)->bool"),
+    ("sets.equivalent", "list_sets_equivalent_list", "list(T),list(T)->bool"),
+    ("sets.intersects", "list_sets_intersects_list", "list(T),list(T)->bool"),
+):
+    _library(_name, _oid, _signature, member=False)
+_NAMED_FORMAT = Type("kubernetes.NamedFormat")
+for _format in FORMATS:
+    _FUNCTIONS[f"format.{_format}"] = [Overload(f"format-{_format}", False, (), _NAMED_FORMAT)]
+
+# Functions of the environment whose overloads are not modelled: a call is taken as correct and its
+# result as ``unknown`` (optional values; the authorizer's, which take types no CRD rule has; the
+# timestamp and duration accessors).
 _NAMED = frozenset(
     """
     type getDate getDayOfMonth getDayOfWeek getDayOfYear getFullYear getHours getMilliseconds getMinutes
-    getMonth getSeconds charAt indexOf lastIndexOf lowerAscii upperAscii replace split substring trim
-    join format reverse strings.quote isSorted sum min max find findAll url isURL getScheme getHost
-    getHostname getPort getEscapedPath getQuery quantity isQuantity sign isInteger asInteger
-    asApproximateFloat add sub isGreaterThan isLessThan compareTo ip isIP cidr isCIDR family
-    isUnspecified isLoopback isLinkLocalMulticast isLinkLocalUnicast isGlobalUnicast ip.isCanonical
-    containsIP containsCIDR masked prefixLength semver isSemver major minor patch sets.contains
-    sets.equivalent sets.intersects math.greatest math.least math.ceil math.floor math.round math.trunc
-    math.abs math.sign math.isNaN math.isInf math.isFinite math.bitAnd math.bitOr math.bitXor
-    math.bitNot math.bitShiftLeft math.bitShiftRight math.sqrt optional.of optional.ofNonZeroValue
-    optional.none value hasValue orValue or base64.encode base64.decode jsonpatch.escapeKey lists.range
-    slice flatten distinct sort sortBy first last validate format.named format.dns1123Label
-    format.dns1123Subdomain format.dns1035Label format.qualifiedName format.dns1123LabelPrefix
-    format.dns1123SubdomainPrefix format.dns1035LabelPrefix format.labelValue format.uri format.uuid
-    format.byte format.date format.datetime
+    getMonth getSeconds optional.of optional.ofNonZeroValue optional.none value hasValue orValue or
+    check allowed reason errored error path group serviceAccount resource subresource namespace name
+    fieldSelector labelSelector
     """.split()  # noqa: SIM905
 )
 
@@ -203,12 +293,14 @@ class _Errors:
 @dataclass
 class Checked:
     """A checked rule: its type, each node's type and (for schema values) the schema ``Decl`` it
-    reads, with the errors found (offset, message); ``overloads``: each call's matching overload ids."""
+    reads, with the errors found (offset, message); ``overloads``: each call's matching overload ids;
+    ``namespaced``: the calls of namespaced functions (``sets.contains(…)``), which have no target."""
 
     type: Type
     errors: list[tuple[int, str]]
     types: dict[int, Type] = field(default_factory=dict)
     overloads: dict[int, list[str]] = field(default_factory=dict)
+    namespaced: set[int] = field(default_factory=set)
 
 
 class _Checker:
@@ -223,6 +315,7 @@ class _Checker:
         self.fresh = itertools.count()
         self.types: dict[int, Type] = {}
         self.overloads: dict[int, list[str]] = {}
+        self.namespaced: set[int] = set()
 
     def _index(self, decl: Decl) -> None:
         if decl.type.kind == "object":
@@ -343,16 +436,16 @@ class _Checker:
 
     def _call(self, node: Node) -> Type:
         name = str(node.value)
-        if node.target is not None:
-            qualified = _qualified(node.target)
+        target = node.target
+        if target is not None:
+            qualified = _qualified(target)
             local = qualified is not None and self.lookup(qualified.split(".")[0]) is not None
-            if qualified is not None and not local and f"{qualified}.{name}" in _NAMED:
-                for arg in node.args:
-                    self.check(arg)
-                return UNKNOWN
+            if qualified is not None and not local and f"{qualified}.{name}" in _FUNCTIONS.keys() | _NAMED:
+                name, target = f"{qualified}.{name}", None  # a namespaced function, not a member call
+                self.namespaced.add(id(node))
         args = [self.check(arg) for arg in node.args]
-        if node.target is not None:
-            args.insert(0, self.check(node.target))
+        if target is not None:
+            args.insert(0, self.check(target))
         overloads = _FUNCTIONS.get(name)
         if overloads is None:
             if name in _NAMED:
@@ -371,7 +464,7 @@ class _Checker:
             return UNKNOWN
         result: Type | None = None
         matched: list[str] = []
-        member = node.target is not None
+        member = target is not None
         for overload in overloads:
             if overload.member != member or len(overload.args) != len(args):
                 continue
@@ -518,4 +611,5 @@ def check(tree: Node, decls: dict[str, Decl]) -> Checked:
     checker = _Checker(decls)
     found = checker.substitute(checker.check(tree), to_dyn=True)
     types = {key: checker.substitute(t, to_dyn=True) for key, t in checker.types.items()}
-    return Checked(found, sorted(checker.errors.found, key=lambda e: e[0]), types, checker.overloads)
+    errors = sorted(checker.errors.found, key=lambda e: e[0])
+    return Checked(found, errors, types, checker.overloads, checker.namespaced)

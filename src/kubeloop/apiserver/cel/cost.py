@@ -3,51 +3,28 @@ apiextensions' size estimator): sizes of strings, lists and maps come from the s
 ``maxLength``/``maxItems``/``maxProperties`` or what fits in a request), comprehensions multiply their
 loop's cost by their range's size, string functions scale with their operands' lengths.
 
-Only what the standard library's estimator does is modelled; a rule calling a function of the
-Kubernetes or extension libraries (whose costs this module does not know) has no estimate (None), and
-the CRD is then not refused for cost.
+The Kubernetes libraries' calls are estimated as their own estimator does (``library_cost``), asked
+first as on the real server; a rule calling a function whose overloads the checker does not model
+(optional values) has no estimate (None), and the CRD is then not refused for cost.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
+from kubeloop.apiserver.cel import library_cost
 from kubeloop.apiserver.cel.checker import Checked
 from kubeloop.apiserver.cel.decls import Decl, Type
 from kubeloop.apiserver.cel.parse import Node
+from kubeloop.apiserver.cel.ranges import MAX, Range, add, factor, mul, union
 
 __all__ = ["estimate"]
 
-_MAX = 2**64 - 1
+_MAX = MAX
 _STRING_TRAVERSAL = 0.1
 _REGEX_LENGTH = 0.25
 _UNKNOWN = (0, _MAX)
 _SCALARS = frozenset(("bool", "double", "duration", "int", "timestamp", "uint"))
-
-Range = tuple[int, int]  # (min, max) of a size or a cost, saturating at 2**64 - 1
-
-
-def _add(a: Range, b: Range) -> Range:
-    return min(a[0] + b[0], _MAX), min(a[1] + b[1], _MAX)
-
-
-def _mul(a: Range, b: Range) -> Range:
-    return min(a[0] * b[0], _MAX), min(a[1] * b[1], _MAX)
-
-
-def _factor(a: Range, by: float) -> Range:
-    def one(x: int) -> int:
-        if x > 0 and by > 0 and x > _MAX / by:
-            return _MAX
-        product = math.ceil(float(x) * by)
-        return _MAX if product >= 2.0**64 else int(product)
-
-    return one(a[0]), one(a[1])
-
-
-def _union(a: Range, b: Range) -> Range:
-    return min(a[0], b[0]), max(a[1], b[1])
 
 
 class Unestimated(Exception):
@@ -102,7 +79,11 @@ class _Coster:
         assert node is not None
         return 0, node.max_elements
 
-    def size(self, node: Node, *, path: list[str] | None = None) -> Range | None:
+    def computed(self, node: Node) -> Range | None:
+        """The size the Kubernetes estimator reads: as ``size`` but unknown for a scalar."""
+        return self.size(node, scalar=False)
+
+    def size(self, node: Node, *, path: list[str] | None = None, scalar: bool = True) -> Range | None:
         if id(node) in self.sizes:
             return self.sizes[id(node)]
         literal = _literal_size(node)
@@ -112,7 +93,7 @@ class _Coster:
         if found is not None:
             self.sizes[id(node)] = found
             return found
-        if self.type(node).kind in _SCALARS:
+        if scalar and self.type(node).kind in _SCALARS:
             return 1, 1
         if node.kind == "ident":
             local = self.local(str(node.value))
@@ -158,7 +139,7 @@ class _Coster:
             return self.cost(node.target)
         total = self.cost(node.target)
         if self.type(node.target).kind in ("map", "object", "param"):
-            total = _add(total, (1, 1))
+            total = add(total, (1, 1))
         self.paths[id(node)] = [*self.path(node.target), str(node.value)]
         return total
 
@@ -166,27 +147,27 @@ class _Coster:
         total: Range = (0, 0)
         item: Range = (_MAX, 0) if node.args else (0, 0)
         for element in node.args:
-            total = _add(total, self.cost(element))
-            item = _union(item, self.size_or_unknown(element))
+            total = add(total, self.cost(element))
+            item = union(item, self.size_or_unknown(element))
         self.entries[id(node)] = ("list", (1, 1), item)
-        return _add(total, (10, 10))
+        return add(total, (10, 10))
 
     def _map(self, node: Node) -> Range:
         total: Range = (0, 0)
         keys: Range = (_MAX, 0) if node.args else (0, 0)
         values = keys
         for n, element in enumerate(node.args):
-            total = _add(total, self.cost(element))
+            total = add(total, self.cost(element))
             if n % 2 == 0:
-                keys = _union(keys, self.size_or_unknown(element))
+                keys = union(keys, self.size_or_unknown(element))
             else:
-                values = _union(values, self.size_or_unknown(element))
+                values = union(values, self.size_or_unknown(element))
         self.entries[id(node)] = ("map", keys, values)
-        return _add(total, (30, 30))
+        return add(total, (30, 30))
 
     def _comprehension(self, node: Node) -> Range:
         over, init, cond, step, result = node.loop()
-        total = _add(self.cost(over), self.cost(init))
+        total = add(self.cost(over), self.cost(init))
         self.push(node.accu, self.path(init), self.size(init), self.entry(init))
         entry = self.entry(over)
         container = entry[0] if entry is not None else self.type(over).kind
@@ -198,10 +179,10 @@ class _Coster:
         loop = self.cost(cond)
         each = self.cost(step)
         self.pop(node.var)
-        total = _add(total, self.cost(result))
+        total = add(total, self.cost(result))
         self.pop(node.accu)
         count = self.size_or_unknown(over)
-        total = _add(total, _mul(count, _add(each, loop)))
+        total = add(total, mul(count, add(each, loop)))
         if init.kind == "literal":
             found = self.size(init)
             if found is not None:
@@ -220,21 +201,21 @@ class _Coster:
             found = self.size(node.args[0])
             if found is not None:
                 self.sizes[id(node)] = found
-            return _add((1, 1), argument)
+            return add((1, 1), argument)
         argument_costs = [self.cost(arg) for arg in node.args]
         overloads = self.checked.overloads.get(id(node))
         if overloads is None:
             raise Unestimated(name)
         total: Range = (0, 0)
-        if node.target is not None:
+        if node.target is not None and id(node) not in self.checked.namespaced:
             total = self.cost(node.target)
         call: Range = (_MAX, 0)
         result: Range | None = None
         for overload in overloads:
             estimate, size = self.function(node, overload, argument_costs)
-            call = _union(call, estimate)
+            call = union(call, estimate)
             if size is not None:
-                result = size if result is None else _union(result, size)
+                result = size if result is None else union(result, size)
             if overload in ("index_list", "index_map"):
                 entry = self.entry(node.args[0])
                 result = entry[2] if entry else None
@@ -244,47 +225,60 @@ class _Coster:
                 result = self.size(node)
         if result is not None:
             self.sizes[id(node)] = result
-        return _add(total, call)
+        return add(total, call)
 
     def function(self, node: Node, overload: str, costs: list[Range]) -> tuple[Range, Range | None]:
         """cel-go's cost of one overload (``coster.functionCost``), arguments' costs included."""
         summed: Range = (0, 0)
         for one in costs:
-            summed = _add(summed, one)
+            summed = add(summed, one)
         args, target = node.args, node.target
+        if id(node) in self.checked.namespaced:
+            name, target = f"{_qualified_name(node.target)}.{node.value}", None
+        else:
+            name = str(node.value)
+        found = library_cost.estimate_call(self, name, overload, target, list(args))
+        if found is not None:
+            return add(found[0], summed), found[1]
+        if overload == "string_format" and target is not None:
+            return add(factor(self.size_or_unknown(target), _STRING_TRAVERSAL), summed), None
+        if overload == "strings_quote" and len(args) == 1:
+            size = self.size_or_unknown(args[0])
+            quoted = (min(size[0] + 2, _MAX), min(size[1] * 2 + 2, _MAX))
+            return add(factor(size, _STRING_TRAVERSAL), summed), quoted
         if overload in ("starts_with_string", "ends_with_string") and len(args) == 1:
-            return _add(_factor(self.size_or_unknown(args[0]), _STRING_TRAVERSAL), summed), None
+            return add(factor(self.size_or_unknown(args[0]), _STRING_TRAVERSAL), summed), None
         if overload == "in_list" and len(args) == 2:
-            return _add(self.size_or_unknown(args[1]), summed), None
+            return add(self.size_or_unknown(args[1]), summed), None
         if overload == "matches_string" and target is not None and len(args) == 1:
-            text = _factor(_add(self.size_or_unknown(target), (1, 1)), _STRING_TRAVERSAL)
-            regex = _factor(self.size_or_unknown(args[0]), _REGEX_LENGTH)
-            return _add(_mul(text, regex), summed), None
+            text = factor(add(self.size_or_unknown(target), (1, 1)), _STRING_TRAVERSAL)
+            regex = factor(self.size_or_unknown(args[0]), _REGEX_LENGTH)
+            return add(mul(text, regex), summed), None
         if overload == "contains_string" and target is not None and len(args) == 1:
-            text = _factor(self.size_or_unknown(target), _STRING_TRAVERSAL)
-            sub = _factor(self.size_or_unknown(args[0]), _STRING_TRAVERSAL)
-            return _add(_mul(text, sub), summed), None
+            text = factor(self.size_or_unknown(target), _STRING_TRAVERSAL)
+            sub = factor(self.size_or_unknown(args[0]), _STRING_TRAVERSAL)
+            return add(mul(text, sub), summed), None
         if overload in ("logical_and", "logical_or"):
-            return (costs[0][0], _add(costs[0], costs[1])[1]), None
+            return (costs[0][0], add(costs[0], costs[1])[1]), None
         if overload == "conditional":
-            size = _union(self.size_or_unknown(args[1]), self.size_or_unknown(args[2]))
+            size = union(self.size_or_unknown(args[1]), self.size_or_unknown(args[2]))
             left, right = self.entry(args[1]), self.entry(args[2])
             if left is not None and right is not None:
-                self.entries[id(node)] = (left[0], _union(left[1], right[1]), _union(left[2], right[2]))
-            return _add(costs[0], _union(costs[1], costs[2])), size
+                self.entries[id(node)] = (left[0], union(left[1], right[1]), union(left[2], right[2]))
+            return add(costs[0], union(costs[1], costs[2])), size
         if overload in ("add_string", "add_bytes", "add_list") and len(args) == 2:
-            size = _add(self.size_or_unknown(args[0]), self.size_or_unknown(args[1]))
+            size = add(self.size_or_unknown(args[0]), self.size_or_unknown(args[1]))
             left, right = self.entry(args[0]), self.entry(args[1])
             if left is not None and right is not None:
-                self.entries[id(node)] = (left[0], _union(left[1], right[1]), _union(left[2], right[2]))
+                self.entries[id(node)] = (left[0], union(left[1], right[1]), union(left[2], right[2]))
             if overload == "add_list":
-                return _add((1, 1), summed), size
-            return _add(_factor(size, _STRING_TRAVERSAL), summed), size
+                return add((1, 1), summed), size
+            return add(factor(size, _STRING_TRAVERSAL), summed), size
         if overload in _SIZED_COMPARISONS:
             lhs, rhs = self.size_or_unknown(args[0]), self.size_or_unknown(args[1])
             smallest = min(lhs[1], rhs[1])
-            return _add(_factor((1 if smallest > 0 else 0, smallest), _STRING_TRAVERSAL), summed), None
-        return _add((1, 1), summed), None
+            return add(factor((1 if smallest > 0 else 0, smallest), _STRING_TRAVERSAL), summed), None
+        return add((1, 1), summed), None
 
 
 _SIZED_COMPARISONS = frozenset(
@@ -292,6 +286,14 @@ _SIZED_COMPARISONS = frozenset(
     for op in ("less", "greater", "less_equals", "greater_equals")
     for kind in ("string", "bytes")
 ) | {"equals", "not_equals"}
+
+
+def _qualified_name(node: Node | None) -> str:
+    if node is None:
+        return ""
+    if node.kind == "select":
+        return f"{_qualified_name(node.target)}.{node.value}"
+    return str(node.value)
 
 
 def _literal_size(node: Node) -> Range | None:

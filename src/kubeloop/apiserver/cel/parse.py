@@ -236,8 +236,8 @@ class _Parser:
             if text == "null":
                 return Node("literal", offset, None)
             if self.peek()[1] == "(":
-                self.take("(")
-                return _global_call(text, offset, self.arguments(")"))
+                opening = self.take("(")[2]  # cel-go places a global call at its parenthesis
+                return _global_call(text, opening, self.arguments(")"))
             if self.peek()[1] == "{":
                 raise Unsupported("message construction")
             return Node("ident", offset, text)
