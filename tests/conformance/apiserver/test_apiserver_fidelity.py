@@ -452,6 +452,7 @@ def libraries(group: str) -> dict[str, Any]:
             "nums": {"type": "array", "maxItems": 10, "items": {"type": "integer"}},
             "names": {"type": "array", "maxItems": 10, "items": text(20)},
             "text": text(40),
+            "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
         {"rule": "!has(self.q) || quantity(self.q).isLessThan(quantity('2Gi'))", "message": "quantity"},
         {
@@ -489,6 +490,9 @@ def libraries(group: str) -> dict[str, Any]:
             "!format.dns1123Label().validate(self.text.substring(0, 1).lowerAscii()).hasValue()",
             "message": "digits",
         },
+        # Errors of the standard library, in cel-go's words.
+        {"rule": "!has(self.limits) || self.limits['cpu'] > 0", "message": "cpu"},
+        {"rule": "!has(self.nums) || self.nums.size() == 0 || 100 / self.nums[0] > 1", "message": "ratio"},
     )
     return crd(group, "libs", "Lib", spec_schema=schema)
 
@@ -499,6 +503,7 @@ VALID_LIB = {
     "addr": "10.1.2.3",
     "net": "10.0.0.0/8",
     "nums": [1, 5, 9],
+    "limits": {"cpu": 2},
     "names": ["root", "a"],
     "text": "Ab, cd",
 }
@@ -519,6 +524,8 @@ LIB_REFUSED = {
     "text-empty-word": {"text": "a,,b"},
     "text-empty": {"text": ""},
     "text-digits": {"text": "1,2,3"},
+    "no-such-key": {"limits": {"mem": 1}},
+    "division-by-zero": {"nums": [0, 1]},
 }
 
 

@@ -53,6 +53,20 @@ def execute(rule: str, variables: dict[str, Any]) -> Any:
         raise library.LibraryError(failed) from exc
 
 
+def _error(exc: Exception) -> str:
+    """A rule's run-time error in cel-go's words: a library function's own, or the common ones of the
+    standard library (others as our CEL library words them)."""
+    if isinstance(exc, library.LibraryError):
+        return str(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no such key: {exc.args[0]}"
+    if isinstance(exc, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(exc, OverflowError):
+        return "integer overflow"
+    return str(exc)
+
+
 def compile_error(rule: str) -> str | None:
     """Why ``rule`` does not parse, as cel-go words it (None when it does); ``compilation`` then
     type-checks it against its schema and estimates its cost."""
@@ -162,21 +176,18 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> tuple[Cause | None, bool
             return None, False
         context = {"self": value, "oldSelf": old} if uses_old else {"self": value}
         ok = execute(text, context)
-    except library.LibraryError as exc:  # worded as the real server words a rule that fails to run
+    except Exception as exc:  # a rule that cannot run is a failed rule, worded as the real server's
         shown = (rule.get("message") or "").strip() or text.strip()
-        if str(exc) == library.NO_SUCH_OVERLOAD:
+        error = _error(exc)
+        if error == library.NO_SUCH_OVERLOAD:
             detail = (
-                f"'{exc}': call arguments did not match a supported operator, function or macro "
+                f"'{error}': call arguments did not match a supported operator, function or macro "
                 f"signature for rule: {shown}"
             )
         else:
-            detail = f"{exc} evaluating rule: {shown}"
+            detail = f"{error} evaluating rule: {shown}"
         shown_type = json_type_name(value)
         return Cause("FieldValueInvalid", f'Invalid value: "{shown_type}": {detail}', path or "<nil>"), False
-    except Exception as exc:  # a rule that cannot run is a failed rule, as on the real server
-        return Cause(
-            "FieldValueInvalid", f'Invalid value: "{json_type_name(value)}": {text}: {exc}', path or "<nil>"
-        ), False
     if ok is True:
         return None, False
     message = rule.get("message") or f"failed rule: {text}"
