@@ -453,6 +453,8 @@ def libraries(group: str) -> dict[str, Any]:
             "names": {"type": "array", "maxItems": 10, "items": text(20)},
             "text": text(40),
             "limits": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "price": {"type": "number"},
+            "fmt": text(10),
         },
         {"rule": "!has(self.q) || quantity(self.q).isLessThan(quantity('2Gi'))", "message": "quantity"},
         {
@@ -490,6 +492,13 @@ def libraries(group: str) -> dict[str, Any]:
             "!format.dns1123Label().validate(self.text.substring(0, 1).lowerAscii()).hasValue()",
             "message": "digits",
         },
+        # cel-go's format(): Go's renderings (en_US grouping in %f), and its errors.
+        {
+            "rule": "!has(self.price) || self.price < 1000.0",
+            "messageExpression": "'price %.2f is %e or %s, nums %s'.format([self.price, self.price, "
+            "self.price, self.nums])",
+        },
+        {"rule": "!has(self.fmt) || '%d'.format([dyn(self.fmt)]) != ''", "message": "fmt"},
         # Errors of the standard library, in cel-go's words.
         {"rule": "!has(self.limits) || self.limits['cpu'] > 0", "message": "cpu"},
         {"rule": "!has(self.nums) || self.nums.size() == 0 || 100 / self.nums[0] > 1", "message": "ratio"},
@@ -526,6 +535,8 @@ LIB_REFUSED = {
     "text-digits": {"text": "1,2,3"},
     "no-such-key": {"limits": {"mem": 1}},
     "division-by-zero": {"nums": [0, 1]},
+    "format-price": {"price": 1234.5},
+    "format-error": {"fmt": "x"},
 }
 
 

@@ -29,6 +29,12 @@ RESULTS: dict[str, Any] = {
     "' \\t x \\n'.trim()": "x",
     "['a', 'b'].join('-')": "a-b",
     "strings.quote('a\"\\n')": '"a\\"\\n"',
+    # cel-go's format(): Go's %g for %s of a double, %.6f inside lists, maps sorted by key.
+    "'%s|%s|%s'.format([1e21, 0.00001, 100000.0])": "1e+21|1e-05|100000",
+    "'%s'.format([{'b': [1.5], 'a': 'x'}])": '{"a":"x", "b":[1.500000]}',
+    "'%.3f|%d|%x|%X|%o|%b'.format([1234567.0, -5, 'hi', 255, 8, 5])": "1,234,567.000|-5|6869|FF|10|101",
+    "'%.1e'.format([0.00012])": "1.2\u00d710⁻⁰⁴",
+    "'100%%'.format([])": "100%",
     # Kubernetes' lists and regex libraries.
     "[1, 2, 2].isSorted()": True,
     "['b', 'a'].isSorted()": False,
@@ -83,6 +89,12 @@ RESULTS: dict[str, Any] = {
 
 URL_ERROR = "URL parse error during conversion from string: "
 ERRORS = {
+    "'%s %s'.format([1])": "index 1 out of range",
+    "'%'.format([1])": "unexpected end of string",
+    "'%z'.format([1])": 'could not parse formatting clause: unrecognized formatting clause "z"',
+    "'%d'.format([1.5])": (
+        "error during formatting: decimal clause can only be used on integers, was given double"
+    ),
     "'abc'.charAt(4)": "index out of range: 4",
     "'abc'.substring(2, 1)": "invalid substring range. start: 2, end: 1",
     "'abc'.indexOf('a', -1)": "index out of range: -1",

@@ -21,7 +21,7 @@ from datetime import timedelta
 from fractions import Fraction
 from typing import Any
 
-from kubeloop.apiserver.cel import network, quantity
+from kubeloop.apiserver.cel import formatting, network, quantity
 from kubeloop.apiserver.machinery import validation
 
 __all__ = ["FUNCTIONS", "NO_SUCH_OVERLOAD", "LibraryError", "last_error", "needed"]
@@ -268,6 +268,13 @@ def quote(text: Any) -> str:
     return f'"{escaped}"'
 
 
+def string_format(text: Any, args: Any) -> str:
+    try:
+        return formatting.format_string(_string(text), _list(args))
+    except formatting.FormatError as exc:
+        raise LibraryError(str(exc)) from None
+
+
 # Kubernetes' regex library (Go's RE2 syntax; Python's re reads the common subset alike).
 def _regex(pattern: Any) -> re.Pattern[str]:
     try:
@@ -485,6 +492,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "trim": trim,
     "join": join,
     "strings.quote": quote,
+    "format": string_format,
     "find": find,
     "findAll": find_all,
     "url": url,
