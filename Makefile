@@ -131,9 +131,9 @@ test-long: $(STAMP) controlplane
 # controller-runtime and the floor one repetition a part (~16 min; the first with the cProfile run,
 # ~21 min; the third with the 10-minute steady state, ~26 min); kopf one repetition a part (~10 min).
 # 10,000 AppServices (BENCH_LARGE_IMPLS): one repetition of each implementation a part, no steady
-# state, a section of docs/benchmarks/operator.md (--scale): at least 45 min each for the converge
-# alone while the run's AppServices share one namespace (kube-controller-manager's syncs list the
-# namespace: docs/benchmarks/operator.md, *10,000 AppServices*); kopf, not in the default list.
+# state, a section of docs/benchmarks/operator.md (--scale); run.py spreads a run's AppServices over
+# one namespace per 1,000 (kube-controller-manager's syncs list the namespace: 10,000 in one made its
+# converge quadratic, docs/benchmarks/operator.md, *10,000 AppServices*); kopf, not in the default list.
 BENCH_LOCK ?= /work/wt/bench.lock
 LOCKED = $(if $(wildcard $(BENCH_LOCK)),flock $(BENCH_LOCK))
 OPERATOR = $(BIN)/python bench/operator/run.py
@@ -174,11 +174,8 @@ bench: $(STAMP) controlplane
 #   1000-latency (~19 min): kubeloop, controller-runtime, floor at 1,000: converge, latency (50
 #     changes), cold start, then the three left alone together for 10 minutes (steady state);
 #   1000-kopf-latency (~16 min): kopf, the same;
-#   10000-kopf: kopf's converge at 10,000. While run.py puts all of a run's AppServices in one
-#     namespace, a converge at 10,000 is bound by kube-controller-manager (its syncs list the whole
-#     namespace) and takes at least 45 min for any implementation (docs/benchmarks/operator.md,
-#     *10,000 AppServices*): over a 30-minute hold, for a window of its own.
-#   On request (REST_PARTS=...), the same caveat: 10000-cold-IMPL (converge and cold start at 10,000),
+#   10000-kopf: kopf's converge at 10,000 (over 10 namespaces of 1,000; estimated ~25 min).
+#   On request (REST_PARTS=...): 10000-cold-IMPL (converge and cold start at 10,000),
 #   10000-storm-IMPL (converge and update storm), 10000-floor (converge), 10000-kopf-cold.
 REST_OUT ?= build/bench-operator-rest
 REST_PARTS ?= 1000-latency 1000-kopf-latency 10000-kopf

@@ -1,11 +1,12 @@
 """The floor of the operator benchmark: the AppService operator's work with kubeloop's client and no
-framework. One list+watch of AppServices and one of Deployments kept in dicts, a queue of names and
-``--workers`` tasks that server-side apply the Deployment and Service of a new generation and write the
-status (ready replicas, node ports, the Ready condition) when it differs. No resync, no retries beyond
-the client's, no Events, no metrics: what the API server allows. A write's answer is kept in the dicts
-only if it is newer than what they hold (``newer``), as kubeloop's cache keeps a write of its own.
+framework. One list+watch of AppServices and one of Deployments per namespace watched, kept in dicts, a
+queue of (namespace, name) keys and ``--workers`` tasks that server-side apply the Deployment and
+Service of a new generation and write the status (ready replicas, node ports, the Ready condition) when
+it differs. No resync, no retries beyond the client's, no Events, no metrics: what the API server
+allows. A write's answer is kept in the dicts only if it is newer than what they hold (``newer``), as
+kubeloop's cache keeps a write of its own.
 
-    python bench/operator/floor.py --kubeconfig KC --namespace NS [--qps 50 --burst 100 --workers 10]
+    python bench/operator/floor.py --kubeconfig KC --namespace NS[,NS2...] [--qps 50 --burst 100 --workers 10]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from kubeloop.client.errors import NotFoundError
 APPS = "appservices.app.example.com"
 MANAGER = "appservice-floor"
 Obj = dict[str, Any]
+Key = tuple[str, str]  # namespace, name
 
 
 def children(app: Obj) -> tuple[Obj, Obj]:
@@ -68,72 +70,76 @@ def newer(obj: Obj, than: Obj | None) -> bool:
     return int(obj["metadata"]["resourceVersion"]) > int(than["metadata"]["resourceVersion"])
 
 
+def key(obj: Obj) -> Key:
+    return obj["metadata"]["namespace"], obj["metadata"]["name"]
+
+
 class Floor:
-    def __init__(self, api: Client, namespace: str) -> None:
-        self.api, self.namespace = api, namespace
-        self.apps: dict[str, Obj] = {}
-        self.deployments: dict[str, Obj] = {}
-        self.node_ports: dict[str, list[int]] = {}
-        self.applied: dict[str, int] = {}  # name -> generation whose children were applied
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.queued: set[str] = set()
+    def __init__(self, api: Client) -> None:
+        self.api = api
+        self.apps: dict[Key, Obj] = {}
+        self.deployments: dict[Key, Obj] = {}
+        self.node_ports: dict[Key, list[int]] = {}
+        self.applied: dict[Key, int] = {}  # generation whose children were applied
+        self.queue: asyncio.Queue[Key] = asyncio.Queue()
+        self.queued: set[Key] = set()
 
     @staticmethod
-    def keep(store: dict[str, Obj], obj: Obj) -> None:
+    def keep(store: dict[Key, Obj], obj: Obj) -> None:
         """``obj`` into ``store`` unless the store holds a newer version of it."""
-        if newer(obj, store.get(obj["metadata"]["name"])):
-            store[obj["metadata"]["name"]] = obj
+        if newer(obj, store.get(key(obj))):
+            store[key(obj)] = obj
 
-    def enqueue(self, name: str) -> None:
-        if name not in self.queued:
-            self.queued.add(name)
-            self.queue.put_nowait(name)
+    def enqueue(self, at: Key) -> None:
+        if at not in self.queued:
+            self.queued.add(at)
+            self.queue.put_nowait(at)
 
-    async def follow(self, resource: str, store: dict[str, Obj]) -> None:
-        """List then watch ``resource``, keeping ``store`` current and queueing the names that changed."""
+    async def follow(self, resource: str, store: dict[Key, Obj], namespace: str) -> None:
+        """List then watch ``resource`` in ``namespace``, keeping ``store`` current and queueing the
+        objects that changed."""
         while True:
-            listed = await self.api.list(resource, namespace=self.namespace)
+            listed = await self.api.list(resource, namespace=namespace)
             for obj in listed["items"]:
                 self.keep(store, obj)
-                self.enqueue(obj["metadata"]["name"])
+                self.enqueue(key(obj))
             version = listed["metadata"]["resourceVersion"]
             try:
-                events = self.api.watch(resource, namespace=self.namespace, resource_version=version)
+                events = self.api.watch(resource, namespace=namespace, resource_version=version)
                 async for event in events:
                     if event.type == "BOOKMARK":
                         continue
-                    name = event.object["metadata"]["name"]
                     if event.type == "DELETED":
-                        store.pop(name, None)
+                        store.pop(key(event.object), None)
                     else:
                         self.keep(store, event.object)
-                    self.enqueue(name)
+                    self.enqueue(key(event.object))
             except Exception:  # a watch ended with an error (410 Gone): list again
                 await asyncio.sleep(1)
 
     async def work(self) -> None:
         while True:
-            name = await self.queue.get()
-            self.queued.discard(name)
+            at = await self.queue.get()
+            self.queued.discard(at)
             try:
-                await self.reconcile(name)
+                await self.reconcile(at)
             except Exception as exc:  # the floor retries on the next event, after a pause
-                print(f"{name}: {exc!r}", flush=True)
+                print(f"{'/'.join(at)}: {exc!r}", flush=True)
                 await asyncio.sleep(1)
-                self.enqueue(name)
+                self.enqueue(at)
 
-    async def reconcile(self, name: str) -> None:
-        app = self.apps.get(name)
+    async def reconcile(self, at: Key) -> None:
+        app = self.apps.get(at)
         if app is None:
             return
         generation = app["metadata"]["generation"]
-        if self.applied.get(name) != generation or name not in self.deployments:
+        if self.applied.get(at) != generation or at not in self.deployments:
             deployment, service = children(app)
             self.keep(self.deployments, await self.api.apply(deployment, field_manager=MANAGER, force=True))
             service = await self.api.apply(service, field_manager=MANAGER, force=True)
-            self.node_ports[name] = [p["nodePort"] for p in service["spec"]["ports"] if "nodePort" in p]
-            self.applied[name] = generation
-        ready = self.deployments[name].get("status", {}).get("readyReplicas", 0)
+            self.node_ports[at] = [p["nodePort"] for p in service["spec"]["ports"] if "nodePort" in p]
+            self.applied[at] = generation
+        ready = self.deployments[at].get("status", {}).get("readyReplicas", 0)
         size = app["spec"].get("size", 1)
         status, reason = ("True", "Available") if ready >= size else ("False", "Progressing")
         message = f"{ready}/{size} replicas ready"
@@ -145,32 +151,31 @@ class Floor:
             "lastTransitionTime": was["lastTransitionTime"] if was and was["status"] == status
             else datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }  # fmt: skip
-        new = {"readyReplicas": ready, "nodePorts": self.node_ports.get(name, []), "conditions": [condition]}
+        new = {"readyReplicas": ready, "nodePorts": self.node_ports.get(at, []), "conditions": [condition]}
         if {k: old.get(k) for k in new} != new:
+            namespace, name = at
             try:
                 patch = {"status": new}
-                self.keep(
-                    self.apps,
-                    await self.api.patch(APPS, name, patch, namespace=self.namespace, subresource="status"),
-                )
+                written = await self.api.patch(APPS, name, patch, namespace=namespace, subresource="status")
+                self.keep(self.apps, written)
             except NotFoundError:
-                self.apps.pop(name, None)
+                self.apps.pop(at, None)
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--namespace", required=True)
+    parser.add_argument("--namespace", required=True, help="the namespace watched (several: comma-separated)")
     parser.add_argument("--qps", type=float, default=50.0)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--workers", type=int, default=10)
     args = parser.parse_args()
     settings = ClientSettings(qps=args.qps, burst=args.burst)
     async with await Client.load(args.kubeconfig, settings=settings) as api:
-        floor = Floor(api, args.namespace)
+        floor = Floor(api)
         await asyncio.gather(
-            floor.follow(APPS, floor.apps),
-            floor.follow("deployments.apps", floor.deployments),
+            *(floor.follow(APPS, floor.apps, ns) for ns in args.namespace.split(",")),
+            *(floor.follow("deployments.apps", floor.deployments, ns) for ns in args.namespace.split(",")),
             *(floor.work() for _ in range(args.workers)),
         )
 

@@ -1,5 +1,8 @@
 """The four implementations of the AppService operator as processes the benchmark starts, samples
-(CPU, RSS) and stops (bench/operator/run.py), and the knobs each one is given alike."""
+(CPU, RSS) and stops (bench/operator/run.py), and the knobs each one is given alike. Each watches the
+namespaces of its run the way its community does: kubeloop's ``--namespace a,b``, controller-runtime's
+cache.Options.DefaultNamespaces from WATCH_NAMESPACE=a,b (operator-sdk's multi-namespace form), kopf's
+``--namespace a --namespace b``; the floor a list+watch per namespace and kind."""
 
 from __future__ import annotations
 
@@ -46,7 +49,7 @@ KNOBS = {
 class Operator:
     impl: str
     kubeconfig: Path
-    namespace: str
+    namespaces: tuple[str, ...]
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     rss: list[tuple[float, int]] = field(default_factory=list)
@@ -55,23 +58,25 @@ class Operator:
     def argv(self) -> tuple[list[str], dict[str, str]]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
         py = sys.executable
+        watched = ",".join(self.namespaces)
         if self.impl == "kubeloop":
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(EXAMPLE / "src"), env.get("PYTHONPATH")]))
             profiled = ["-m", "cProfile", "-o", str(self.profile)] if self.profile else []
             return [py, *profiled, "-m", "appservice_operator", "--kubeconfig", str(self.kubeconfig),
-                    "--namespace", self.namespace, "--metrics-bind-address", "0",
+                    "--namespace", watched, "--metrics-bind-address", "0",
                     "--health-probe-bind-address", "0"], env  # fmt: skip
         if self.impl == "controller-runtime":
-            env["WATCH_NAMESPACE"] = self.namespace
+            env["WATCH_NAMESPACE"] = watched
             return [str(go_manager()), "--metrics-bind-address", "0", "--health-probe-bind-address", "0",
                     "--kube-api-qps", str(QPS), "--kube-api-burst", str(BURST),
                     "--max-concurrent-reconciles", str(WORKERS), "--zap-log-level", "info"], env  # fmt: skip
         if self.impl == "kopf":
             env["BENCH_WORKERS"] = str(WORKERS)
-            return [py, "-m", "kopf", "run", "--standalone", "--namespace", self.namespace,
+            each = [arg for ns in self.namespaces for arg in ("--namespace", ns)]
+            return [py, "-m", "kopf", "run", "--standalone", *each,
                     str(HERE / "kopf_settings.py"), str(KOPF)], env  # fmt: skip
         return [py, str(HERE / "floor.py"), "--kubeconfig", str(self.kubeconfig),
-                "--namespace", self.namespace,
+                "--namespace", watched,
                 "--qps", str(QPS), "--burst", str(BURST), "--workers", str(WORKERS)], env  # fmt: skip
 
     def start(self) -> float:

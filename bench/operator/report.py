@@ -205,8 +205,12 @@ def header(results: dict[str, Any]) -> str:
     c, load = results["config"], results["load"]
     note = f" {results['note']}" if results.get("note") else ""
     reps = f"{c['reps']} repetition" + ("s" if c["reps"] != 1 else "")
+    spaces = c.get("namespaces", 1)  # recorded since session 14; one namespace a run before
+    where = f" over {spaces} namespaces (app-i in the (i mod {spaces})-th)" if spaces > 1 else ""
+    where = where or " in one namespace"
     return (
-        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices, {reps}{kopf_reps(c)}, "
+        f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices{where}, "
+        f"{reps}{kopf_reps(c)}, "
         f"{c['idle']:.0f} s steady state, {results['minutes']:.0f} minutes in all; "
         f"{results['machine']}; load average (1 min) over the run "
         f"{load['min']:.1f} / {load['median']:.1f} / {load['max']:.1f} (min / median / max): the machine's "
@@ -574,12 +578,16 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             *knobs,
             "",
-            "Each run: the operator started in a fresh namespace as its own service account (cluster-admin); "
+            "Each run: the operator started in fresh namespaces (one per 1,000 AppServices unless "
+            "`--namespaces` says; each implementation watches them all its own way: kubeloop's `--namespace "
+            "a,b`, controller-runtime's `cache.Options.DefaultNamespaces` from `WATCH_NAMESPACE=a,b`, kopf's "
+            "`--namespace a --namespace b`, the floor a list+watch per namespace) as its own service account "
+            "(cluster-admin); "
             "one AppService of size 0 until Ready (warm-up, discarded; *start* below); then "
             f"{c['apps']:,} AppServices of size 1 created at once (50 in flight) until every one is Ready "
             "with 1 ready replica, observedGeneration current, and its Deployment and Service exist "
             "(polled every second: the curves); then `size: 2` patched on all (update storm) until every one "
-            "reports 2 ready replicas; then the latency changes and the cold start. The namespace is "
+            "reports 2 ready replicas; then the latency changes and the cold start. The namespaces are "
             "deleted and gone before the next run; the last repetition keeps them for the steady state. "
             "kube-controller-manager runs with `--kube-api-qps=500 --kube-api-burst=1000` so that its own "
             f"client (default 20 QPS) does not pace every implementation alike; {results['nodes']} kwok "

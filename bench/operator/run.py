@@ -2,14 +2,14 @@
 plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok nodes): kubeloop
 (examples/appservice as shipped), Go controller-runtime (examples/appservice-kubebuilder, built with
 the machine's Go), kopf (examples/appservice-kopf) and the floor (bench/operator/floor.py: kubeloop's
-client, no framework). Each runs alone, as its own service account, in a namespace of its own; the
-order rotates every repetition. Per run: converge N AppServices created at once (every Deployment and
-Service exists, status Ready with the pods Running on kwok), an update storm (size 1 -> 2 on all),
-event -> reconcile latency (one port change at a time), a cold start (the operator restarted with the
-N AppServices' status cleared: to the first status written and to all Ready again); in the last
-repetition the operators stay up for one shared steady state. Requests are counted by kube-apiserver's
-audit log (user, verb, resource) and cross-checked against its apiserver_request_total; CPU and RSS
-by psutil.
+client, no framework). Each runs alone, as its own service account, in namespaces of its own (one per
+1,000 AppServices unless told: --namespaces), watching them all; the order rotates every repetition.
+Per run: converge N AppServices created at once (every Deployment and Service exists, status Ready with
+the pods Running on kwok), an update storm (size 1 -> 2 on all), event -> reconcile latency (one port
+change at a time), a cold start (the operator restarted with the N AppServices' status cleared: to the
+first status written and to all Ready again); in the last repetition the operators stay up for one
+shared steady state. Requests are counted by kube-apiserver's audit log (user, verb, resource) and
+cross-checked against its apiserver_request_total; CPU and RSS by psutil.
 
     .venv/bin/python bench/operator/run.py --quick            # make bench-quick: 50 apps, kopf once
     .venv/bin/python bench/operator/run.py                    # 1,000 apps, 3 repetitions, 10 min idle
@@ -68,9 +68,34 @@ class Config:
     concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
     first_rep: int = 1  # the number of the first repetition (a run in parts: see --merge)
     profile: bool = False  # one more kubeloop run under cProfile: its time by layer
-    settle: float | None = None  # at most this long for a run's namespace to go (default max(30, apps/10))
+    settle: float | None = None  # at most this long for a run's namespaces to go (default max(30, apps/10))
+    namespaces: int = 1  # the namespaces a run's AppServices are spread over (Spread)
     # What follows the converge in a run (a part of a run at 10,000 that must fit a lock turn: fewer)
     phases: tuple[str, ...] = ("update", "latency", "cold")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Where a run's AppServices live: app-i in the (i mod k)-th of the run's k namespaces, so that all
+    fill at one pace. kube-controller-manager's syncs list the namespace: 10,000 AppServices in one made
+    a Deployment sync 105 -> 866 ms and the converge quadratic (docs/benchmarks/operator.md)."""
+
+    run: str  # the run's name, "<impl>-<rep>": its namespace, or their prefix
+    namespaces: tuple[str, ...]
+    apps: int
+
+    @classmethod
+    def of(cls, cfg: Config, impl: str, rep: int) -> Spread:
+        run = f"{impl}-{rep}"
+        namespaces = (run,) if cfg.namespaces == 1 else tuple(f"{run}-{j}" for j in range(cfg.namespaces))
+        return cls(run, namespaces, cfg.apps)
+
+    def at(self, i: int) -> tuple[str, str]:
+        """The namespace and name of the i-th AppService."""
+        return self.namespaces[i % len(self.namespaces)], f"app-{i}"
+
+    def all(self) -> list[tuple[str, str]]:
+        return [self.at(i) for i in range(self.apps)]
 
 
 def app(name: str, namespace: str, size: int) -> dict[str, Any]:
@@ -92,11 +117,14 @@ async def limited(calls: list[Awaitable[Any]], limit: int = 50) -> None:
     await asyncio.gather(*(one(c) for c in calls))
 
 
-async def with_children(api: Client, ns: str) -> set[str]:
-    """The names that have both their Deployment and their Service in ``ns`` (one list of each)."""
-    deployments = {d["metadata"]["name"] async for d in api.list_items("deployments.apps", namespace=ns)}
-    services = {s["metadata"]["name"] async for s in api.list_items("services", namespace=ns)}
-    return deployments & services
+async def with_children(api: Client, *namespaces: str) -> set[str]:
+    """The names that have both their Deployment and their Service in one of ``namespaces`` (one list
+    of each kind per namespace)."""
+    found: set[str] = set()
+    for ns in namespaces:
+        deployments = {d["metadata"]["name"] async for d in api.list_items("deployments.apps", namespace=ns)}
+        found |= deployments & {s["metadata"]["name"] async for s in api.list_items("services", namespace=ns)}
+    return found
 
 
 async def count_ready(api: Client, ns: str, size: int, prefix: str = "app-") -> int:
@@ -125,7 +153,7 @@ async def until_all(
 
 
 async def until_ready(
-    b: Bench, op: Operator, watch: Watch, namespace: str, began: float
+    b: Bench, op: Operator, watch: Watch, spread: Spread, began: float
 ) -> tuple[float, list[tuple[float, int]]]:
     """Seconds from ``began`` until all N AppServices are Ready (``watch``'s predicate) and their
     Deployments and Services exist, and the curve of Ready ones (sampled every second). Readiness is
@@ -141,7 +169,7 @@ async def until_ready(
             curve.append((now, ready))
             sample = math.floor(now) + 1.0
         if ready >= b.cfg.apps and now >= listed:
-            if not watch.synced - await with_children(b.api, namespace):
+            if not watch.synced - await with_children(b.api, *spread.namespaces):
                 return now, curve
             listed = time.monotonic() - began + 5.0
         if now > b.cfg.timeout:
@@ -193,7 +221,7 @@ async def phase(
     b: Bench,
     op: Operator,
     watch: Watch,
-    namespace: str,
+    spread: Spread,
     act: Callable[[], Awaitable[None]],
     size: int,
     harness: str,
@@ -204,7 +232,7 @@ async def phase(
     began = time.monotonic()
     await act()
     acted = time.monotonic() - began  # the harness's creates or patches (the operator works meanwhile)
-    seconds, curve = await until_ready(b, op, watch, namespace, began)
+    seconds, curve = await until_ready(b, op, watch, spread, began)
     result = {"seconds": seconds, "act_s": acted, "curve": curve}
     return result | await span.end(Counter({harness: b.cfg.apps}))
 
@@ -213,14 +241,14 @@ def reported(watch: Watch, name: str, generation: int) -> Callable[[], bool]:
     return lambda: observed_generation(watch.objects.get(name)) >= generation
 
 
-async def latency(b: Bench, op: Operator, watch: Watch, namespace: str) -> Result:
+async def latency(b: Bench, op: Operator, watch: Watch, spread: Spread) -> Result:
     """Event -> reconcile under light load: one AppService's port changed at a time (its Service
     changes, its pods do not), from the harness's patch until the harness sees the status report the
     new generation; 0.2 s between changes."""
     span = await Span.begin(b, op)
     samples = []
     for i in range(b.cfg.latency):
-        name = f"app-{i % b.cfg.apps}"
+        namespace, name = spread.at(i % b.cfg.apps)
         port = 81 if watch.objects[name]["spec"]["ports"][0]["port"] == 80 else 80
         sent = time.monotonic()
         body = {"spec": {"ports": [{"port": port, "targetPort": 8080}]}}
@@ -231,17 +259,16 @@ async def latency(b: Bench, op: Operator, watch: Watch, namespace: str) -> Resul
     return {"samples": samples, **await span.end(Counter({"patch appservices": b.cfg.latency}))}
 
 
-async def cold_start(b: Bench, impl: str, namespace: str, watch: Watch, size: int) -> tuple[Result, Operator]:
+async def cold_start(b: Bench, impl: str, spread: Spread, watch: Watch, size: int) -> tuple[Result, Operator]:
     """The operator (stopped) restarted with N AppServices of ``size`` whose children exist and whose
     status the harness cleared, so that every reconcile leaves a mark: process start to the first status
     written, and to all N Ready again. Returns the new process, running."""
-    names = [f"app-{i}" for i in range(b.cfg.apps)]
     clear = {"status": None}
     watch.reset(lambda obj: bool(obj.get("status")))
-    await limited([b.api.patch(APPS, n, clear, namespace=namespace, subresource="status") for n in names])
+    await limited([b.api.patch(APPS, n, clear, namespace=ns, subresource="status") for ns, n in spread.all()])
     await watch.until(lambda: not watch.synced, max(120.0, b.cfg.apps / 50), f"{impl}: status cleared")
     watch.reset(lambda obj: is_ready(obj, size))
-    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}-cold.log")
+    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}-cold.log")
     span = await Span.begin(b, op)
     started = op.start()
     try:
@@ -265,11 +292,13 @@ async def one_run(
     latency, cold start: the cold start's process goes on with what follows); with ``keep`` the
     operator is left running (for the shared steady state) and returned; with ``profile`` the first
     process runs under cProfile (kubeloop only), its stats written there. The result so far is written
-    after each phase (``<namespace>.json`` in the work directory: a run cut short keeps its phases)."""
-    namespace = f"{impl}-{rep}"
-    b.kubectl("create", "namespace", namespace)
-    op = Operator(impl, b.kubeconfigs[impl], namespace, b.work / f"{namespace}.log", profile=profile)
-    result: Result = {"impl": impl, "rep": rep}
+    after each phase (``<impl>-<rep>.json`` in the work directory: a run cut short keeps its phases)."""
+    spread = Spread.of(b.cfg, impl, rep)
+    for namespace in spread.namespaces:
+        b.kubectl("create", "namespace", namespace)
+    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}.log", profile=profile)
+    result: Result = {"impl": impl, "rep": rep, "namespaces": list(spread.namespaces)}
+    saved = b.work / f"{spread.run}.json"
     first = op
     started = op.start()
     sampler = asyncio.create_task(op.sample_rss(started))
@@ -282,47 +311,46 @@ async def one_run(
         sampler.cancel()
 
     try:
-        async with Watch(b.api, namespace) as watch:
+        async with Watch(b.api, spread.namespaces) as watch:
             # Warm-up, discarded: one AppService of size 0 until Ready (the operator has started and synced).
-            await b.api.create(app("warmup", namespace, 0))
-            await until_all(b.api, op, namespace, 0, 1, 120, prefix="warmup")
+            await b.api.create(app("warmup", spread.namespaces[0], 0))
+            await until_all(b.api, op, spread.namespaces[0], 0, 1, 120, prefix="warmup")
             result["start_s"] = time.monotonic() - started
-            names = [f"app-{i}" for i in range(b.cfg.apps)]
 
             async def create() -> None:
-                await limited([b.api.create(app(n, namespace, 1)) for n in names])
+                await limited([b.api.create(app(n, ns, 1)) for ns, n in spread.all()])
 
             async def storm() -> None:
                 size = {"spec": {"size": 2}}
-                await limited([b.api.patch(APPS, n, size, namespace=namespace) for n in names])
+                await limited([b.api.patch(APPS, n, size, namespace=ns) for ns, n in spread.all()])
 
-            result["converge"] = await phase(b, op, watch, namespace, create, 1, "create appservices")
+            result["converge"] = await phase(b, op, watch, spread, create, 1, "create appservices")
             log(f"{impl} rep {rep} converge: {result['converge']['seconds']:.1f} s")
             size = 1
             for name in b.cfg.phases:
-                (b.work / f"{namespace}.json").write_text(json.dumps(result))
+                saved.write_text(json.dumps(result))
                 if name == "update":
-                    result["update"] = await phase(b, op, watch, namespace, storm, 2, "patch appservices")
+                    result["update"] = await phase(b, op, watch, spread, storm, 2, "patch appservices")
                     log(f"{impl} rep {rep} update: {result['update']['seconds']:.1f} s")
                     size = 2
                     continue
                 await asyncio.sleep(min(5.0, 1.0 + b.cfg.apps / 50))  # the tail (status echoes) settles
                 if name == "latency":
-                    result["latency"] = await latency(b, op, watch, namespace)
+                    result["latency"] = await latency(b, op, watch, spread)
                     log(f"{impl} rep {rep} latency: {len(result['latency']['samples'])} samples")
                 elif name == "cold":
                     first_done()
                     op.stop()
-                    result["cold"], op = await cold_start(b, impl, namespace, watch, size)
+                    result["cold"], op = await cold_start(b, impl, spread, watch, size)
                     log(f"{impl} rep {rep} cold start: {result['cold']['synced_s']:.1f} s")
             first_done()
-            (b.work / f"{namespace}.json").write_text(json.dumps(result))
+            saved.write_text(json.dumps(result))
             done = True
     finally:
         sampler.cancel()
         if not (keep and done):
             op.stop()
-            b.kubectl("delete", "namespace", namespace, "--wait=false")
+            b.kubectl("delete", "namespace", *spread.namespaces, "--wait=false")
     return result, op if keep else None
 
 
@@ -337,12 +365,13 @@ async def steady_state(b: Bench, live: Live) -> None:
         result["idle"] = {"seconds": b.cfg.idle, **await spans[impl].end()}
 
 
-async def wait_gone(kubectl: Kubectl, namespace: str, within: float = 30.0) -> None:
-    """Until the namespace (and its pods) are deleted, at most ``within`` s: the next run then has
+async def wait_gone(kubectl: Kubectl, namespaces: tuple[str, ...], within: float = 30.0) -> None:
+    """Until the namespaces (and their pods) are deleted, at most ``within`` s: the next run then has
     kube-controller-manager mostly to itself."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        out = await asyncio.to_thread(kubectl, "get", "namespace", namespace, "--ignore-not-found", "-oname")
+        args = ("get", "namespace", *namespaces, "--ignore-not-found", "-oname")
+        out = await asyncio.to_thread(kubectl, *args)
         if not out.stdout.strip():
             return
         await asyncio.sleep(2.0)
@@ -454,7 +483,7 @@ async def run(cfg: Config) -> dict[str, Any]:
                     # after the last: the control plane stops).
                     if not (last and cfg.idle > 0) and not final:
                         settle = cfg.settle if cfg.settle is not None else max(30.0, cfg.apps / 10)
-                        await wait_gone(kubectl, f"{impl}-{rep}", settle)
+                        await wait_gone(kubectl, Spread.of(cfg, impl, rep).namespaces, settle)
 
                 if cfg.concurrent:
                     await asyncio.gather(*(one(impl) for impl in order(cfg, rep)))
@@ -533,8 +562,9 @@ def config(args: argparse.Namespace) -> Config:
     """The quick run (make bench-quick: a few minutes) or the full one, with what was given."""
     quick = args.quick
     reps = args.reps
+    apps = args.apps or (50 if quick else 1000)
     return Config(
-        apps=args.apps or (50 if quick else 1000),
+        apps=apps,
         reps=reps,
         idle=args.idle if args.idle is not None else (120.0 if quick else 600.0),
         latency=args.latency if args.latency is not None else (20 if quick else 50),
@@ -548,6 +578,8 @@ def config(args: argparse.Namespace) -> Config:
         # is little work beside the next run, and the wait was 15-32 s after each of the 10 runs.
         settle=5.0 if quick else None,
         phases=tuple(p for p in args.phases.split(",") if p),
+        # One namespace per 1,000 AppServices: the 1,000 runs as before, 10,000 over 10 namespaces.
+        namespaces=args.namespaces or math.ceil(apps / 1000),
     )
 
 
@@ -558,6 +590,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="50 apps, kopf once, 2 min steady state")
     parser.add_argument("--apps", type=int, default=None, help="AppServices (default 1000, quick 50)")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument(
+        "--namespaces",
+        type=int,
+        default=None,
+        help="namespaces a run's AppServices are spread over (default: one per 1,000)",
+    )
     parser.add_argument("--kopf-reps", type=int, default=None, help="default: all (quick: 1)")
     parser.add_argument("--idle", type=float, default=None, help="seconds of steady state (600, quick 120)")
     parser.add_argument("--latency", type=int, default=None, help="latency samples per run (50, quick 20)")

@@ -1,6 +1,6 @@
-"""The harness's own watch of one namespace's AppServices (bench/operator/run.py): when each status
-change reached it, for the event -> reconcile latency and the cold start, which need more than the
-converge curve's one-second polling."""
+"""The harness's own watch of a run's AppServices, in one namespace or several (bench/operator/run.py):
+when each status change reached it, for the event -> reconcile latency and the cold start, which need
+more than the converge curve's one-second polling."""
 
 from __future__ import annotations
 
@@ -41,18 +41,22 @@ def is_ready(obj: Obj, size: int) -> bool:
 
 
 class Watch:
-    """Objects of ``kind`` (AppServices unless told) in a namespace as they reach the harness;
-    ``synced`` holds the names that ``predicate`` accepts, kept per event so that a wait over 10,000
-    objects costs O(1) per event (bench/sharding/run.py counts converged Deployments with it)."""
+    """Objects of ``kind`` (AppServices unless told) in a namespace, or in each of several (a watch per
+    namespace; their names are told apart by name alone, so unique across them), as they reach the
+    harness; ``synced`` holds the names that ``predicate`` accepts, kept per event so that a wait over
+    10,000 objects costs O(1) per event (bench/sharding/run.py counts converged Deployments with it)."""
 
-    def __init__(self, api: Client, namespace: str, prefix: str = "app-", kind: str = APPS) -> None:
-        self.api, self.namespace, self.prefix, self.kind = api, namespace, prefix, kind
+    def __init__(
+        self, api: Client, namespace: str | tuple[str, ...], prefix: str = "app-", kind: str = APPS
+    ) -> None:
+        self.api, self.prefix, self.kind = api, prefix, kind
+        self.namespaces = (namespace,) if isinstance(namespace, str) else namespace
         self.objects: dict[str, Obj] = {}
         self.changed = asyncio.Event()
         self.predicate: Callable[[Obj], bool] = lambda _: False
         self.synced: set[str] = set()
         self.first_status: float | None = None  # monotonic time of the first status seen since reset()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def _seen(self, obj: Obj) -> None:
         name = obj["metadata"]["name"]
@@ -72,28 +76,26 @@ class Watch:
         self.predicate, self.first_status = predicate, None
         self.synced = {name for name, obj in self.objects.items() if predicate(obj)}
 
-    async def _follow(self) -> None:
+    async def _follow(self, namespace: str) -> None:
         while True:
-            listed = await self.api.list(self.kind, namespace=self.namespace)
+            listed = await self.api.list(self.kind, namespace=namespace)
             for obj in listed["items"]:
                 self._seen(obj)
             try:
                 version = listed["metadata"]["resourceVersion"]
-                async for event in self.api.watch(
-                    self.kind, namespace=self.namespace, resource_version=version
-                ):
+                async for event in self.api.watch(self.kind, namespace=namespace, resource_version=version):
                     if event.type in ("ADDED", "MODIFIED"):
                         self._seen(event.object)
             except Exception:  # the watch ended (410 Gone or a cut): list again
                 await asyncio.sleep(0.5)
 
     async def __aenter__(self) -> Watch:
-        self._task = asyncio.create_task(self._follow())
+        self._tasks = [asyncio.create_task(self._follow(ns)) for ns in self.namespaces]
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
 
     async def until(
         self, check: Callable[[], bool], within: float, what: str, alive: Callable[[], None] = lambda: None

@@ -19,6 +19,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -77,10 +78,14 @@ func main() {
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 
-	// WATCH_NAMESPACE (operator-sdk's convention) limits the cache to one namespace; empty: all.
+	// WATCH_NAMESPACE (operator-sdk's convention) limits the cache to a namespace, or to several
+	// comma-separated (its multi-namespace form: an informer per namespace); empty: all.
 	cacheOptions := cache.Options{}
-	if namespace := os.Getenv("WATCH_NAMESPACE"); namespace != "" {
-		cacheOptions.DefaultNamespaces = map[string]cache.Config{namespace: {}}
+	if watched := os.Getenv("WATCH_NAMESPACE"); watched != "" {
+		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
+		for _, namespace := range strings.Split(watched, ",") {
+			cacheOptions.DefaultNamespaces[namespace] = cache.Config{}
+		}
 	}
 
 	config := ctrl.GetConfigOrDie()
