@@ -181,6 +181,11 @@ REFUSED = {
     "semver-not-offered": ruled({"q": SHORT}, {"rule": "isSemver(self.q)"}),
     "math-not-offered": ruled({"n": {"type": "integer"}}, {"rule": "math.greatest([self.n, 2]) == 2"}),
     "reverse-not-offered": ruled({"q": SHORT}, {"rule": "self.q.reverse() == 'a'"}),
+    # format() checked after the type check: a clause's argument type, arguments left over or missing.
+    "format-decimal-of-a-string": ruled({"q": SHORT}, {"rule": "'%d'.format([self.q]) != ''"}),
+    "format-too-many-arguments": ruled({"q": SHORT}, {"rule": "'%s'.format([self.q, self.q]) != ''"}),
+    "format-too-few-arguments": ruled({"q": SHORT}, {"rule": "'%s %s'.format([self.q]) != ''"}),
+    "format-unknown-clause": ruled({"q": SHORT}, {"rule": "'%z'.format([self.q]) != ''"}),
     # ... and their costs, as the libraries' estimators give them (factors below 1.5 are shown to
     # the millionth).
     "lower-ascii-over-a-list": ruled(

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeloop.apiserver.cel import checker, decls, evaluation, parse
+from kubeloop.apiserver.cel import checker, decls, evaluation, format_check, parse
 from kubeloop.apiserver.cel.cost import estimate
 from kubeloop.apiserver.cel.decls import Decl
 from kubeloop.apiserver.machinery import validation
@@ -96,8 +96,9 @@ def _compile(text: str, decl: Decl, want: str) -> tuple[str | None, int | None]:
     try:
         tree = parse.parse(text)
         checked = checker.check(tree, {"self": decl, "oldSelf": decl})
-        if checked.errors:
-            return "compilation failed: " + _located(text, checked.errors), 0
+        errors = checked.errors or format_check.format_errors(tree, checked)  # validators after the check
+        if errors:
+            return "compilation failed: " + _located(text, errors), 0
         if checked.type.kind != "unknown" and checked.type.kind != want:
             return "must evaluate to a " + want, 0
         return None, estimate(tree, checked, decl)

@@ -6,18 +6,24 @@ messages."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["FormatError", "format_string"]
+__all__ = ["VERBS", "FormatError", "format_string", "walk"]
 
 _PRECISION = 6
 _SUPERSCRIPTS = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
 
 
 class FormatError(ValueError):
-    """A format string or argument cel-go refuses, with its message."""
+    """A format string or argument cel-go refuses, with its message (and, found at compilation, the
+    position of the argument at fault)."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        super().__init__(message)
+        self.offset = offset
 
 
 def _type_name(value: Any) -> str:
@@ -192,8 +198,8 @@ def _octal(value: Any) -> str:
     raise FormatError(f"octal clause can only be used on integers, was given {_type_name(value)}")
 
 
-def _clause(text: str, value: Any) -> tuple[int, str]:
-    """One clause after its ``%``: how many characters it took and the value rendered."""
+def _parse_clause(text: str) -> tuple[int, str, int | None]:
+    """One clause after its ``%``: how many characters it takes, its verb and its precision."""
     at, precision = 0, None
     if text[0] == ".":
         at = 1
@@ -214,26 +220,19 @@ def _clause(text: str, value: Any) -> tuple[int, str]:
             )
         precision = int(digits)
     verb = text[at]
-    formatters = {
-        "s": _as_string,
-        "d": _decimal,
-        "f": lambda v: _floating(v, precision, "f"),
-        "e": lambda v: _floating(v, precision, "e"),
-        "b": _binary,
-        "x": lambda v: _hex(v, upper=False),
-        "X": lambda v: _hex(v, upper=True),
-        "o": _octal,
-    }
-    if verb not in formatters:
+    if verb not in VERBS:
         raise FormatError(f'could not parse formatting clause: unrecognized formatting clause "{verb}"')
-    try:
-        return at + 1, formatters[verb](value)
-    except FormatError as exc:
-        raise FormatError(f"error during formatting: {exc}") from None
+    return at + 1, verb, precision
 
 
-def format_string(text: str, args: list[Any]) -> str:
-    """``parseFormatString``: ``text`` with each clause replaced by its argument."""
+VERBS = "sdfebxXo"
+
+
+def walk(
+    text: str, size: int, arg: Callable[[int], None], clause: Callable[[int, str, int | None], str]
+) -> str:
+    """``parseFormatString``: ``text`` with each clause replaced by what ``clause`` renders of its
+    argument (``arg`` is told of each argument asked for first, as cel-go's argument lists are)."""
     out: list[str] = []
     at, index = 0, 0
     while at < len(text):
@@ -245,12 +244,34 @@ def format_string(text: str, args: list[Any]) -> str:
             out.append("%")
             at += 2
             continue
-        if index >= len(args):
-            raise FormatError(f"index {index} out of range")
+        arg(index)
         if at + 1 >= len(text):
             raise FormatError("unexpected end of string")
-        taken, shown = _clause(text[at + 1 :], args[index])
-        out.append(shown)
+        if index >= size:
+            raise FormatError(f"index {index} out of range")
+        taken, verb, precision = _parse_clause(text[at + 1 :])
+        try:
+            out.append(clause(index, verb, precision))
+        except FormatError as exc:
+            raise FormatError(f"error during formatting: {exc}", exc.offset) from None
         at += 1 + taken
         index += 1
     return "".join(out)
+
+
+def format_string(text: str, args: list[Any]) -> str:
+    """``<text>.format(<args>)``."""
+
+    def arg(index: int) -> None:
+        if index >= len(args):
+            raise FormatError(f"index {index} out of range")
+
+    def clause(index: int, verb: str, precision: int | None) -> str:
+        value = args[index]
+        if verb in "fe":
+            return _floating(value, precision, verb)
+        if verb in "xX":
+            return _hex(value, upper=verb == "X")
+        return {"s": _as_string, "d": _decimal, "b": _binary, "o": _octal}[verb](value)
+
+    return walk(text, len(args), arg, clause)
