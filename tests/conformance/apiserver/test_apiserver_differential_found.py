@@ -513,3 +513,28 @@ async def test_an_apply_that_stops_setting_a_ports_protocol_and_target_removes_b
         sorted((p["port"], p["protocol"], p["targetPort"]) for p in a.body["spec"]["ports"]) for a in answers
     ]
     assert ports == [[(80, "TCP", 80), (81, "UDP", 81)]] * 2
+
+
+async def test_a_change_of_a_services_cluster_ip_alone_is_a_change_of_its_cluster_ips(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run (s3635-b): a JSON patch replacing spec.clusterIP and nothing
+    # else. The real registry reads a changed clusterIP beside clusterIPs as they were as a change of
+    # both (normalizeClusterIPs), which validation refuses; the embedded server compared clusterIPs
+    # alone and stored the new clusterIP beside the old clusterIPs (200).
+    path = f"/api/v1/namespaces/{tns}/services"
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ip"}}
+    body["spec"] = {"ports": [{"port": 80}]}
+    assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+    for patch, content_type in (
+        ([{"op": "replace", "path": "/spec/clusterIP", "value": "10.0.0.1"}], "application/json-patch+json"),
+        ({"spec": {"clusterIP": "10.0.0.1"}}, "application/merge-patch+json"),
+    ):
+        refused = await twin.same_refusal("PATCH", f"{path}/ip", patch, content_type)
+        assert refused.body["details"]["causes"] == [
+            {
+                "reason": "FieldValueInvalid",
+                "message": 'Invalid value: []string{"10.0.0.1"}: may not change once set',
+                "field": "spec.clusterIPs[0]",
+            }
+        ]

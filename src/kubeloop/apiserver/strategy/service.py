@@ -110,8 +110,8 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
     spec.setdefault("sessionAffinity", "None")
     name = obj["metadata"]["name"]
     if spec["type"] != "ExternalName":
-        if old_spec.get("clusterIP"):
-            spec.setdefault("clusterIP", old_spec["clusterIP"])
+        if old is not None and old_spec.get("type", "ClusterIP") != "ExternalName":
+            _keep_cluster_ips(spec, old_spec)
         if not spec.get("clusterIP"):
             spec["clusterIP"] = _allocate_ip(view)
         if spec["clusterIP"] != "None":
@@ -167,6 +167,19 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
     for ingress in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
         if ingress.get("ip"):
             ingress.setdefault("ipMode", "VIP")
+
+
+def _keep_cluster_ips(spec: Obj, old_spec: Obj) -> None:
+    """An update's cluster IPs as the real registry reads them (patchAllocatedValues, then
+    normalizeClusterIPs): what the update left out is the old value, and a changed ``clusterIP`` with
+    ``clusterIPs`` as they were is a change of both, which validation then refuses."""
+    old_ip, old_ips = old_spec.get("clusterIP") or "", old_spec.get("clusterIPs") or []
+    if not spec.get("clusterIP"):
+        spec["clusterIP"] = old_ip
+    if not spec.get("clusterIPs") and old_ips:
+        spec["clusterIPs"] = old_ips
+    if spec["clusterIP"] != old_ip and (spec.get("clusterIPs") or []) == old_ips:
+        spec["clusterIPs"] = [spec["clusterIP"]]
 
 
 def _allocate_ip(view: View) -> str:
