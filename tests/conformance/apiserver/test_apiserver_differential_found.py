@@ -10,7 +10,7 @@ import re
 import time
 from typing import Any
 
-from apiserver_twin import Twin
+from apiserver_twin import Twin, deployment
 
 APPLY = "application/apply-patch+yaml"
 
@@ -513,6 +513,26 @@ async def test_an_apply_that_stops_setting_a_ports_protocol_and_target_removes_b
         sorted((p["port"], p["protocol"], p["targetPort"]) for p in a.body["spec"]["ports"]) for a in answers
     ]
     assert ports == [[(80, "TCP", 80), (81, "UDP", 81)]] * 2
+
+
+async def test_an_apply_naming_another_object_conflicts_before_its_name_is_checked(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run (s3338-s3340): an apply whose body names `s_a` (an invalid
+    # name) at the path of `s-a`, changing a field another manager owns. The real server merges first,
+    # so its conflicts are the answer (409); only a merge that succeeds meets the name check (400).
+    # The embedded server checked the name before merging.
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments/s-a?fieldManager="
+    body = deployment("s-a", replicas=1)
+    assert [a.status for a in await twin.call("PATCH", path + "bob", body, APPLY)] == [201, 201]
+    renamed = deployment("s_a", replicas=2)
+    conflict = await twin.same_refusal("PATCH", path + "alice", renamed, APPLY)
+    assert conflict.body["message"] == 'Apply failed with 1 conflict: conflict with "bob": .spec.replicas'
+    for query in ("alice&force=true", "bob"):
+        refused = await twin.same_refusal("PATCH", path + query, renamed, APPLY)
+        assert (
+            refused.body["message"] == "the name of the object (s_a) does not match the name on the URL (s-a)"
+        )
 
 
 async def test_a_change_of_a_services_cluster_ip_alone_is_a_change_of_its_cluster_ips(

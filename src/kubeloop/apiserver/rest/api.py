@@ -228,6 +228,12 @@ def _renamed(given: Any, name: str) -> StatusError:
     return bad_request(f"the name of the object ({given or ''}) does not match the name on the URL ({name})")
 
 
+def _check_name(given: Obj, name: str) -> None:
+    """A body naming another object than the URL (none: the URL's) is refused."""
+    if given["metadata"].get("name") not in (None, name):
+        raise _renamed(given["metadata"]["name"], name)
+
+
 def _fresh_name(rt: ResourceType, md: Obj, view: View) -> str:
     """A generated name not taken: the real server (``RetryGenerateName``) draws again, up to 8 draws,
     when a generated name exists (27**5 names: among thousands a clash is likely)."""
@@ -555,8 +561,7 @@ class Api:
         (the scale subresource), which custom resources allow without a resourceVersion, unlike a
         client's update."""
         obj = self._checked_body(rt, namespace, body)
-        if obj["metadata"].get("name") not in (None, name):
-            raise _renamed(obj["metadata"]["name"], name)
+        _check_name(obj, name)
         obj["metadata"]["name"] = name
 
         def job(view: View, review: Review) -> tuple[Obj, bool]:
@@ -658,12 +663,11 @@ class Api:
             group_version = version if "/" in version else "/" + version
             raise bad_request(f"invalid object type: {group_version}, Kind={applied.get('kind') or ''}")
         applied = self._checked_body(rt, namespace, applied)
-        if applied["metadata"].get("name") not in (None, name):
-            raise _renamed(applied["metadata"]["name"], name)
         schema = schemas.for_resource(rt)
         if old is None:
             if subresource:
                 raise not_found(rt.plural, rt.group, name)
+            _check_name(applied, name)
             if opts.authorize_create is not None:
                 opts.authorize_create()
             applied["metadata"]["name"] = name
@@ -682,7 +686,8 @@ class Api:
             if rt.namespaced and namespace:
                 merged["metadata"]["namespace"] = namespace
             return self._create(view, rt, namespace, merged, opts, review, subresource="apply")
-        _check_resource_version(rt, name, applied, old)
+        # The real server merges first (its conflicts come before these), then checks the result's name
+        # and resourceVersion.
         merged = fields.apply(
             _as_version(review, rt, old, view),
             applied,
@@ -693,6 +698,8 @@ class Api:
             subresource=subresource,
             has_status=rt.has_status,
         )
+        _check_name(applied, name)
+        _check_resource_version(rt, name, applied, old)
         return self._store_update(
             view,
             rt,
