@@ -96,6 +96,40 @@ async def test_mutating_webhooks_patch_before_validating_webhooks_check_and_deny
         assert real.body["data"] == embedded.body["data"] == {"a": "1", "b": "2"}
 
 
+async def test_a_refused_write_carries_the_warnings_of_the_webhooks_it_called(
+    twin: Twin, tns: str, hooks: HookServer
+) -> None:
+    # Noticed in session 13: the embedded server sent webhooks' warnings only with an accepted write.
+    # The real server records each webhook's warnings as its answer comes, the refusing one's too.
+    hooks.handlers.update(
+        {
+            "/warn": lambda request: allow(warnings=["mutated here"]),
+            "/refuse": lambda request: {**deny("not this one"), "warnings": ["refused here"]},
+        }
+    )
+    async with (
+        configured(
+            twin,
+            hooks,
+            tns,
+            "MutatingWebhookConfiguration",
+            [hook("warn.kubeloop.test", hooks.client("/warn"), tns)],
+        ),
+        configured(
+            twin,
+            hooks,
+            tns,
+            "ValidatingWebhookConfiguration",
+            [hook("refuse.kubeloop.test", hooks.client("/refuse"), tns)],
+        ),
+    ):
+        path = f"/api/v1/namespaces/{tns}/configmaps"
+        real, embedded = await twin.call("POST", path, configmap("refused"))
+        assert real.status == embedded.status == 403, embedded.body
+        assert embedded.body["message"] == real.body["message"]
+        assert embedded.warnings == real.warnings == ['299 - "mutated here"', '299 - "refused here"']
+
+
 async def test_reinvocation_dry_run_match_policy_and_match_conditions(
     twin: Twin, tns: str, hooks: HookServer
 ) -> None:

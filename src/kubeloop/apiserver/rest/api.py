@@ -284,6 +284,12 @@ class Api:
                     del warnings[start:]
                 await pending.resolve()
                 continue
+            except StatusError:
+                # A refused write still sends the warnings of the webhooks called (a denial's own too),
+                # as the real server's recorder adds them to the response before the refusal.
+                if warnings is not None:
+                    warnings.extend(review.warnings)
+                raise
             if warnings is not None:
                 warnings.extend(review.warnings)
             return result
