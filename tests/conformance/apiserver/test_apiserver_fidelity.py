@@ -560,3 +560,46 @@ async def test_rules_calling_the_kubernetes_libraries_run_as_on_the_real_server(
         body = dict(lib, metadata={"name": name}, spec={**VALID_LIB, **change})
         answer = await twin.same_refusal("POST", path, body)
         assert answer.status == 422, (name, answer.body)
+
+
+async def test_cel_rules_do_not_run_on_null_values(twin: Twin, tns: str, group: str) -> None:
+    """A rule on a nullable field is not evaluated while the field is null (nor the rules below it): the
+    real validator validates non-null values only; the same rules refuse non-null values that break them."""
+    spec_schema = {
+        "type": "object",
+        "properties": {
+            "note": {
+                "type": "string",
+                "nullable": True,
+                "x-kubernetes-validations": [{"rule": "self.size() > 2", "message": "note too short"}],
+            },
+            "limits": {
+                "type": "object",
+                "nullable": True,
+                "x-kubernetes-validations": [{"rule": "self.max > 0", "message": "max not positive"}],
+                "properties": {
+                    "max": {
+                        "type": "integer",
+                        "nullable": True,
+                        "x-kubernetes-validations": [{"rule": "self < 100", "message": "max too big"}],
+                    }
+                },
+            },
+        },
+    }
+    await twin.call("POST", CRDS, crd(group, "notes", "Note", spec_schema=spec_schema))
+    path = f"/apis/{group}/v1/namespaces/{tns}/notes"
+
+    def note(name: str, **spec: Any) -> dict[str, Any]:
+        return {"apiVersion": f"{group}/v1", "kind": "Note", "metadata": {"name": name}, "spec": spec}
+
+    # Before: the embedded server ran the rules on the nulls and refused the object (422).
+    answers = await created(twin, path, note("nulls", note=None, limits=None))
+    assert [a.body["spec"] for a in answers] == [{"note": None, "limits": None}] * 2
+    await created(twin, path, note("inner", note="abc", limits={"max": 5}))
+    for spec, message in (
+        ({"note": "a"}, 'Invalid value: "string": note too short'),
+        ({"limits": {"max": 100}}, 'Invalid value: "integer": max too big'),
+    ):
+        refused = await twin.same_refusal("POST", path, note("set", **spec))
+        assert [c["message"] for c in refused.body["details"]["causes"]] == [message]

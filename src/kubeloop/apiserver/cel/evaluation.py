@@ -140,6 +140,8 @@ class _Ratchet:
 
 
 def _walk(value: Any, old: Any, schema: Obj, path: str, causes: list[Cause], ratchet: _Ratchet) -> None:
+    if value is None:  # rules validate non-null values only, as the real validator (nor their children)
+        return
     for rule in schema.get("x-kubernetes-validations") or ():
         cause, ratchetable = _run(rule, value, old, path)
         if cause is None:
