@@ -6,8 +6,10 @@ Deployment strategy rule and a Service's type-dependent fields."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from apiserver_twin import Twin, deployment
@@ -236,14 +238,11 @@ async def test_a_negative_scale_of_a_workload_is_an_invalid_scale(twin: Twin, tn
         assert refused.body["details"]["kind"] == "Scale"
 
 
-async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(twin: Twin, tns: str) -> None:
-    # Found by the differential run: the real scale handler gives the Scale the managedFields of its
-    # parent's replicas; when no manager owns them, the Scale has none and an update of it is not
-    # tracked (the field manager skips objects never applied): the parent's entries stay as they
-    # were. The embedded server recorded the writer's Update and dropped the others' emptied entries;
-    # a tracked scale write's entry names the subresource (it did not).
+@contextlib.asynccontextmanager
+async def scaled_widgets(twin: Twin, tns: str, group: str) -> AsyncIterator[str]:
+    """A CRD of Widgets with a scale subresource (``.spec.size``) on both servers; their path in
+    ``tns``."""
     crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
-    group = "scaled.found.kubeloop.dev"
     schema = {
         "type": "object",
         "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
@@ -269,7 +268,20 @@ async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(tw
         while [a.status for a in await twin.call("GET", path)] != [200, 200]:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.2)
-        body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}
+        yield path
+    finally:
+        await twin.call("DELETE", f"{crds}/widgets.{group}")
+
+
+async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(twin: Twin, tns: str) -> None:
+    # Found by the differential run: the real scale handler gives the Scale the managedFields of its
+    # parent's replicas; when no manager owns them, the Scale has none and an update of it is not
+    # tracked (the field manager skips objects never applied): the parent's entries stay as they
+    # were. The embedded server recorded the writer's Update and dropped the others' emptied entries;
+    # a tracked scale write's entry names the subresource (it did not).
+    async with scaled_widgets(twin, tns, "scaled.found.kubeloop.dev") as path:
+        body = {"apiVersion": "scaled.found.kubeloop.dev/v1", "kind": "Widget", "metadata": {"name": "w"}}
+        body["spec"] = {}
         answers = await twin.call("PATCH", f"{path}/w?fieldManager=bob", body, APPLY)
         assert [a.status for a in answers] == [201, 201]
         scale = {
@@ -294,8 +306,59 @@ async def test_a_scale_write_is_tracked_only_when_a_manager_owns_the_replicas(tw
             [(e["manager"], e.get("subresource")) for e in a.body["metadata"]["managedFields"]] for a in got
         ]
         assert entries == [[("scaler", "scale")]] * 2
-    finally:
-        await twin.call("DELETE", f"{crds}/widgets.{group}")
+
+
+async def test_a_scale_write_gives_an_updates_replicas_back_to_it_in_an_entry_of_its_own(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the resumed long differential run (s2838-a, s2839-a: a Gizmo's GET after a scale to
+    # the replicas it had). The real scale handler keys the Scale's entries as its field manager
+    # decodes them (an Update's with apiVersion autoscaling/v1), so back on the parent no Update entry
+    # owning the replicas finds its key: it loses them, and they come back in an entry of the same
+    # manager, operation and subresource without a time, even when the replicas did not change. Two
+    # entries of one identity, until the next write reads them (the later, timed one wins: the replicas
+    # then belong to no one). The embedded server left an unchanged scale untracked.
+    def owned(answers: Any) -> list[list[tuple[Any, ...]]]:
+        """Each server's entries: whose, whether timed, whether owning the size."""
+        return [
+            [
+                (
+                    e["manager"],
+                    e["operation"],
+                    e.get("subresource"),
+                    "time" in e,
+                    "f:size" in e["fieldsV1"].get("f:spec", {}),
+                )
+                for e in a.body["metadata"]["managedFields"]
+            ]
+            for a in answers
+        ]
+
+    group = "rescaled.found.kubeloop.dev"
+    async with scaled_widgets(twin, tns, group) as path:
+        # A label: the creator's entry keeps a field besides the size on both servers (the real one
+        # would keep its spec's '.' too: Field sets of updates, a listed difference).
+        metadata = {"name": "w", "labels": {"app": "w"}}
+        body = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": metadata, "spec": {"size": 1}}
+        assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+        created = ("Python", "Update", None, True, False)
+        steps: list[tuple[str, Any, list[tuple[Any, ...]] | None]] = [
+            ("/scale", 1, [("Python", "Update", None, False, True), created]),
+            ("/scale", 2, [created]),  # the duplicate read: the timed entry won, the replicas are no one's
+            ("?fieldManager=alice", 3, None),
+            ("/scale?fieldManager=scaler", 4, None),
+            ("/scale?fieldManager=scaler", 4, None),
+        ]
+        for where, size, expected in steps:
+            if "scale" in where:
+                patch, content_type = {"spec": {"replicas": size}}, "application/merge-patch+json"
+            else:
+                patch, content_type = dict(body, spec={"size": size}), APPLY
+            answers = await twin.call("PATCH", f"{path}/w{where}", patch, content_type)
+            assert [a.status for a in answers] == [200, 200], answers
+            got = owned(await twin.call("GET", f"{path}/w"))
+            assert got[1] == got[0], where
+            assert expected is None or got[0] == expected, got[0]
 
 
 async def test_a_strategic_merge_patch_matches_service_ports_by_port_alone(twin: Twin, tns: str) -> None:

@@ -89,10 +89,11 @@ def spec_changed(old: Obj, new: Obj) -> bool:
 
 
 def strip_volatile(obj: Obj) -> Obj:
-    """``obj`` without resourceVersion and managedFields times: compared to detect no-op updates."""
+    """``obj`` without resourceVersion and the values of managedFields times (whether an entry has a time
+    still counts): compared to detect no-op updates."""
     meta = dict(obj.get("metadata") or {})
     meta.pop("resourceVersion", None)
     fields = meta.get("managedFields")
     if fields:
-        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in fields]
+        meta["managedFields"] = [{k: v if k != "time" else True for k, v in e.items()} for e in fields]
     return dict(obj, metadata=meta)

@@ -528,12 +528,11 @@ class Api:
         opts: WriteOptions,
         *,
         guaranteed: bool = False,
-        untracked: bool = False,
-        tracked_as: str | None = None,
+        managed_fields: Callable[[Obj], builtins.list[Obj]] | None = None,
     ) -> Obj:
         """``replace`` for the server's own writes: a missing object is a 404 for every kind;
-        ``untracked``: managedFields stay as they are (the write is not recorded); ``tracked_as``: the
-        subresource its managedFields entry names (``scale``)."""
+        ``managed_fields``: the managedFields the write stores, made of the stored object (the scale
+        subresource's own mapping), instead of tracking it as an Update."""
         obj, _ = await self.replace(
             rt,
             namespace,
@@ -543,8 +542,7 @@ class Api:
             opts,
             guaranteed=guaranteed,
             create=False,
-            untracked=untracked,
-            tracked_as=tracked_as,
+            managed_fields=managed_fields,
         )
         return obj
 
@@ -559,8 +557,7 @@ class Api:
         *,
         guaranteed: bool = False,
         create: bool = True,
-        untracked: bool = False,
-        tracked_as: str | None = None,
+        managed_fields: Callable[[Obj], builtins.list[Obj]] | None = None,
     ) -> tuple[Obj, bool]:
         """Replace the object, and whether that created it (``create`` and a kind that allows create
         on update, as a client's PUT of a Service); ``guaranteed``: the server's own read-modify-write
@@ -580,7 +577,7 @@ class Api:
             if rt.crd is not None and not guaranteed and not obj["metadata"].get("resourceVersion"):
                 raise _unconditional_update(rt, name)
             _check_resource_version(rt, name, obj, old)
-            managed = list(old["metadata"].get("managedFields") or []) if untracked else None
+            managed = None if managed_fields is None else managed_fields(old)
             return self._store_update(
                 view,
                 rt,
@@ -590,7 +587,6 @@ class Api:
                 opts,
                 review,
                 managed=managed,
-                tracked_as=tracked_as,
             ), False
 
         return await self._write(job, opts.dry_run, opts.warnings)
@@ -729,7 +725,6 @@ class Api:
         review: Review,
         managed: builtins.list[Obj] | None,
         patched: bool | None = False,
-        tracked_as: str | None = None,
     ) -> Obj:
         if patched is not False:
             new = copy.deepcopy(new)  # a patch's result shares unpatched parts with the stored object
@@ -813,7 +808,7 @@ class Api:
                 opts.manager,
                 rt.api_version,
                 schemas.for_resource(rt),
-                tracked_as or subresource,
+                subresource,
                 rt.has_status,
             )
         elif managed:

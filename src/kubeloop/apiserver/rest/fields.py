@@ -29,7 +29,7 @@ from kubeloop.apiserver.machinery.meta import now
 from kubeloop.apiserver.registry.schemas import Node
 from kubeloop.objectmeta import SERVER_SET_METADATA
 
-__all__ = ["apply", "field_set", "track_update"]
+__all__ = ["apply", "entries", "field_set", "identity", "rebuild", "track_update"]
 
 Obj = dict[str, Any]
 Path = tuple[str, ...]
@@ -135,11 +135,22 @@ def from_v1(tree: Obj, prefix: Path = ()) -> set[Path]:
     return out
 
 
-def _entries(managed: list[Obj]) -> list[tuple[Obj, set[Path]]]:
-    return [(e, from_v1(e.get("fieldsV1") or {})) for e in managed]
+def identity(entry: Obj) -> tuple[str, str, str, str]:
+    """Whose an entry is, as the real field manager keys entries (BuildManagerIdentifier): manager,
+    operation, subresource and, for an Update, the apiVersion."""
+    operation = entry.get("operation", "")
+    version = "" if operation == "Apply" else entry.get("apiVersion", "")
+    return entry.get("manager", ""), operation, version, entry.get("subresource") or ""
 
 
-def _rebuild(pairs: list[tuple[Obj, set[Path]]]) -> list[Obj]:
+def entries(managed: list[Obj]) -> list[tuple[Obj, set[Path]]]:
+    """``managed`` as the real field manager decodes it, each entry with its paths: one entry per
+    identity, a later one of the same identity replacing an earlier (a scale write can leave two)."""
+    decoded = {identity(e): (e, from_v1(e.get("fieldsV1") or {})) for e in managed}
+    return list(decoded.values())
+
+
+def rebuild(pairs: list[tuple[Obj, set[Path]]]) -> list[Obj]:
     """The entries that still own fields, in the real server's order: by operation, time, manager,
     apiVersion and subresource."""
     out = []
@@ -182,9 +193,9 @@ def track_update(
     after = field_set(owned_part(new, subresource, has_status), schema, members=True)
     changed = {p for p, v in after.items() if _changed(before.get(p, _MISSING), v)}
     removed = set(before) - set(after)
-    pairs = _entries(managed)
+    pairs = entries(managed)
     if not changed and not removed:
-        return list(managed)
+        return list(managed) if len(pairs) == len(managed) else rebuild(pairs)
     found = False
     for entry, paths in pairs:
         paths -= removed
@@ -199,7 +210,7 @@ def track_update(
         if subresource:
             entry["subresource"] = subresource
         pairs.append((entry, set(changed)))
-    return _rebuild(pairs)
+    return rebuild(pairs)
 
 
 def _changed(before: Any, after: Any) -> bool:
@@ -246,7 +257,7 @@ def apply(
     mine_part = owned_part(applied, subresource, has_status)
     wanted = field_set(mine_part, schema)
     existing = field_set(owned_part(current, subresource, has_status), schema) if current else {}
-    pairs = _entries(managed)
+    pairs = entries(managed)
     # As structured-merge-diff compares the live object with the merged one: a field another manager
     # owns conflicts when the configuration adds it (a map or list item new to the object included)
     # or changes its value; maps and list items themselves are never changed, only added.
@@ -299,7 +310,7 @@ def apply(
     if subresource:
         entry["subresource"] = subresource
     pairs.insert(0, (entry, set(wanted)))
-    merged.setdefault("metadata", {})["managedFields"] = _rebuild(pairs)
+    merged.setdefault("metadata", {})["managedFields"] = rebuild(pairs)
     return merged
 
 

@@ -11,11 +11,12 @@ from typing import Any
 
 from kubeloop.apiserver.machinery.errors import Cause, bad_request, conflict, invalid
 from kubeloop.apiserver.registry.types import ResourceType, ScalePaths
+from kubeloop.apiserver.rest import fields
 from kubeloop.apiserver.rest.api import Api, WriteOptions
 from kubeloop.apiserver.rest.patch import json_patch, merge_patch
 from kubeloop.labels import format_selector
 
-__all__ = ["to_scale", "write"]
+__all__ = ["managed_fields", "to_scale", "write"]
 
 Obj = dict[str, Any]
 
@@ -107,21 +108,51 @@ async def write(
         updated["metadata"]["resourceVersion"] = want_rv
     else:
         updated["metadata"].pop("resourceVersion", None)
-    # The real scale handler maps the parent's managedFields to the Scale's and back: when no manager
-    # owns the replicas, the Scale has none and a non-apply write to it is not tracked (the field
-    # manager's skip of objects never applied), so managedFields stay as they were.
-    untracked = not any(
-        _owns(entry, paths.spec_replicas) for entry in current["metadata"].get("managedFields") or ()
-    )
     result = await api.update(
-        rt, namespace, name, updated, None, opts, guaranteed=True, untracked=untracked, tracked_as="scale"
+        rt,
+        namespace,
+        name,
+        updated,
+        None,
+        opts,
+        guaranteed=True,
+        managed_fields=lambda old: managed_fields(rt, old, replicas, opts.manager),
     )
     return to_scale(rt, result)
 
 
-def _owns(entry: Obj, path: str) -> bool:
-    """Whether a managedFields ``entry`` owns the field at ``path`` (``spec.replicas``)."""
-    node: Any = entry.get("fieldsV1") or {}
-    for part in path.lstrip(".").split("."):
-        node = node.get(f"f:{part}") if isinstance(node, dict) else None
-    return node is not None
+_SCALE_VERSION = "autoscaling/v1"
+
+
+def managed_fields(rt: ResourceType, old: Obj, replicas: int, manager: str) -> list[Obj]:
+    """``old``'s managedFields after ``manager`` wrote ``replicas`` through ``/scale``, as the real scale
+    handler maps them: the Scale gets an entry for each entry owning the replicas (ToSubresource),
+    keyed as its field manager decodes it (an Update's apiVersion ``autoscaling/v1``), none when no one
+    owns them (then the write is not tracked: objects never applied are skipped); the Scale's Update
+    gives a changed replicas to ``manager`` alone; back on the parent (ToParent) an entry that owns the
+    replicas and whose key the Scale does not hold loses them, and each Scale entry left is added,
+    without a time. As the keys of Updates never match (the parent's name its own apiVersion), an
+    Update's entry owning the replicas loses them and comes back beside itself, time-less, also when
+    the replicas did not change: two entries of one identity, the later (the timed one) winning the
+    next time the entries are read."""
+    paths = rt.scale or ScalePaths()
+    path = tuple(f"f:{part}" for part in paths.spec_replicas.lstrip(".").split("."))
+    parent = fields.entries(old["metadata"].get("managedFields") or [])
+    scale = {fields.identity(dict(e, apiVersion=_SCALE_VERSION)) for e, owned in parent if path in owned}
+    if scale and _get(old, paths.spec_replicas) != replicas:
+        scale = {(manager, "Update", _SCALE_VERSION, "scale")}
+    out = []
+    for entry, owned in parent:
+        key = fields.identity(entry)
+        if path in owned:
+            if key in scale:
+                scale.discard(key)
+            else:
+                owned = owned - {path}
+        out.append((entry, owned))
+    for owner, operation, _, subresource in sorted(scale):
+        added: Obj = {"manager": owner, "operation": operation, "apiVersion": rt.api_version}
+        if subresource:
+            added["subresource"] = subresource
+        out.append((added, {path}))
+    return fields.rebuild(out)
