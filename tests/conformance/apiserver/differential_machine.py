@@ -40,9 +40,18 @@ class Seen:
     versions: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
     def rv(self, key: tuple[str, str], stale: bool = False) -> str | None:
+        """The object's last resourceVersion seen, or (``stale``) the first of several; None: none.
+
+        A Deployment's controller writes it on each server on its own time, so one server may have shown
+        a sequence one version of it where the other showed two: its stale version is then the
+        sequence's start (older than any of the object's on both), not none on one server only (an
+        unconditional write there, a 409 on the other)."""
         versions = self.versions.get(key) or []
         if stale:
-            return versions[0] if len(versions) > 1 else None
+            if len(versions) > 1:
+                return versions[0]
+            controlled = key[0] == DEPLOYMENT.name and versions
+            return (self.start or None) if controlled else None
         return versions[-1] if versions else None
 
 
