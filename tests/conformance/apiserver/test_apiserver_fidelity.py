@@ -476,6 +476,7 @@ def libraries(group: str) -> dict[str, Any]:
             "rule": "!has(self.net) || !has(self.addr) || cidr(self.net).containsIP(self.addr)",
             "message": "cidr",
         },
+        {"rule": "!has(self.addr) || ip(self.addr).family() == 4", "message": "family"},
         {"rule": "!has(self.nums) || self.nums.isSorted() && self.nums.sum() <= 100", "message": "nums"},
         {
             "rule": "!has(self.nums) || self.nums.size() == 0 || "
@@ -531,6 +532,10 @@ LIB_REFUSED = {
     "url-not-parsed": {"u": "foo"},
     "url-localhost": {"u": "https://localhost:8443"},
     "ip-outside": {"addr": "192.168.0.1"},
+    "ip-too-short": {"addr": "10.1.2"},
+    "ip-leading-zero": {"addr": "10.01.2.3"},
+    "cidr-too-long": {"net": "10.0.0.0/33"},
+    "cidr-bad-address": {"net": "10.0.x.0/8"},
     "nums-unsorted": {"nums": [5, 1]},
     "nums-range": {"nums": [1, 60]},
     "names-unknown": {"names": ["a", "c"]},

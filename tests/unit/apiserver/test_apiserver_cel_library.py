@@ -109,6 +109,11 @@ ERRORS = {
     "quantity('1.5').asInteger()": "cannot convert value to integer",
     "url('example.com')": f'{URL_ERROR}parse "example.com": invalid URI for request',
     "url('https://h:x/')": f'{URL_ERROR}parse "https://h:x/": invalid port ":x" after host',
+    "cidr('10.0.0.0/8').containsIP('10.1')": "no such overload",
+    "ip('1..2.3')": (
+        'IP Address "1..2.3" parse error during conversion from string: ParseAddr("1..2.3"): IPv4 field '
+        'must have at least one digit (at ".2.3")'
+    ),
     "ip('::ffff:1.2.3.4')": 'IPv4-mapped IPv6 address "::ffff:1.2.3.4" is not allowed',
     "ip('fe80::1%eth0')": 'IP address "fe80::1%eth0" with zone value is not allowed',
     "cidr('10.0.0.0')": (

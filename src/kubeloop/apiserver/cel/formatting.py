@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["VERBS", "FormatError", "format_string", "walk"]
+__all__ = ["VERBS", "FormatError", "format_string", "go_quote", "walk"]
 
 _PRECISION = 6
 _SUPERSCRIPTS = str.maketrans("0123456789", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
@@ -73,7 +73,7 @@ def go_float(x: float) -> str:
     return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
-def _go_quote(text: str) -> str:
+def go_quote(text: str) -> str:
     """Go's ``%q`` of a string (``strconv.Quote``)."""
     escapes = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
     out = []
@@ -108,7 +108,7 @@ def _as_string(value: Any) -> str:
         for key, item in value.items():
             if not isinstance(key, str | int):
                 raise FormatError(f"no formatting function for map key of type {_type_name(key)}")
-            shown = _go_quote(key) if isinstance(key, str) else _as_string(key)
+            shown = go_quote(key) if isinstance(key, str) else _as_string(key)
             pairs.append((shown, _member(item)))
         return "{" + ", ".join(f"{k}:{v}" for k, v in sorted(pairs, key=lambda p: p[0])) + "}"
     if isinstance(value, bool):
@@ -137,13 +137,13 @@ def _member(value: Any) -> str:
         shown = f"{value:.{_PRECISION}f}" if math.isfinite(value) else go_float(value)
         return shown if math.isfinite(value) else f'"{shown}"'
     if isinstance(value, str):
-        return _go_quote(value)
+        return go_quote(value)
     if isinstance(value, bytes):
-        return "b" + _go_quote(value.decode("utf-8", "replace"))
+        return "b" + go_quote(value.decode("utf-8", "replace"))
     if isinstance(value, datetime):
-        return f"timestamp({_go_quote(_timestamp(value))})"
+        return f"timestamp({go_quote(_timestamp(value))})"
     if isinstance(value, timedelta):
-        return f"duration({_go_quote(_duration(value))})"
+        return f"duration({go_quote(_duration(value))})"
     return _as_string(value)
 
 

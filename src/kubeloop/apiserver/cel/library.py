@@ -402,7 +402,13 @@ def is_canonical(text: Any) -> bool:
 
 
 def contains_ip(prefix: Any, other: Any) -> bool:
-    addr = _ip(other) if _is(other, "ip") else _network(network.parse_ip, _string(other))
+    if _is(other, "ip"):
+        return network.contains_ip(_cidr(prefix), _ip(other))
+    try:
+        addr = network.parse_ip(_string(other))
+    except network.NetworkError:
+        # Kubernetes' cidrContainsIP answers the parse error with the CIDR: a no-such-overload.
+        raise TypeError("containsIP") from None
     return network.contains_ip(_cidr(prefix), addr)
 
 

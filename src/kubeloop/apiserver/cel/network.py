@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from kubeloop.apiserver.cel.formatting import go_quote
+
 __all__ = [
     "NetworkError",
     "Url",
@@ -71,8 +73,7 @@ class Url:
 
 
 def _failed(raw: str, why: str) -> NetworkError:
-    quoted = raw.replace("\\", "\\\\").replace('"', '\\"')
-    return NetworkError(f'parse "{quoted}": {why}')
+    return NetworkError(f"parse {go_quote(raw)}: {why}")
 
 
 def parse_url(raw: str) -> Url:
@@ -129,24 +130,60 @@ def _parse(text: str, raw: str, *, via_request: bool) -> Url:
     return Url(scheme, host, rest, query)
 
 
+def _ipv4(raw: str) -> ipaddress.IPv4Address:
+    """Go's ``parseIPv4``, for its messages."""
+    fields: list[int] = []
+    value, digits = 0, 0
+    for n, char in enumerate(raw):
+        if "0" <= char <= "9":
+            if digits == 1 and value == 0:
+                raise ValueError("IPv4 field has octet with leading zero")
+            value, digits = value * 10 + int(char), digits + 1
+            if value > 255:
+                raise ValueError("IPv4 field has value >255")
+        elif char == ".":
+            if n == 0 or n == len(raw) - 1 or raw[n - 1] == ".":
+                raise ValueError(f"IPv4 field must have at least one digit (at {go_quote(raw[n:])})")
+            if len(fields) == 3:
+                raise ValueError("IPv4 address too long")
+            fields.append(value)
+            value, digits = 0, 0
+        else:
+            raise ValueError(f"unexpected character (at {go_quote(raw[n:])})")
+    if len(fields) < 3:
+        raise ValueError("IPv4 address too short")
+    return ipaddress.IPv4Address(".".join(map(str, [*fields, value])))
+
+
+def _parse_addr(raw: str) -> IP:
+    """``netip.ParseAddr``: an IPv4 address read as Go reads it (and worded so when it is none); an
+    IPv6 one by Python (a failure said ``unable to parse IP``)."""
+    try:
+        for char in raw:
+            if char == ".":
+                return _ipv4(raw)
+            if char == ":":
+                return ipaddress.IPv6Address(raw)
+            if char == "%":
+                raise ValueError("missing IPv6 address")
+        raise ValueError("unable to parse IP")
+    except ValueError as exc:
+        why = str(exc) if raw and not isinstance(exc, ipaddress.AddressValueError) else "unable to parse IP"
+        raise NetworkError(f"ParseAddr({go_quote(raw)}): {why}") from None
+
+
 def parse_ip(raw: str) -> IP:
     """``netip.ParseAddr`` as Kubernetes' ``ip()`` takes it (no zone, no IPv4-mapped IPv6)."""
-    if "%" in raw:
-        try:
-            ipaddress.IPv6Address(raw.partition("%")[0])
-        except ValueError:
-            pass
-        else:
-            raise NetworkError(f'IP address "{raw}" with zone value is not allowed')
     try:
-        addr = ipaddress.ip_address(raw)
-    except ValueError:
+        addr = _parse_addr(raw)
+    except NetworkError as exc:
         raise NetworkError(
-            f'IP Address "{raw}" parse error during conversion from string: '
-            f'ParseAddr("{raw}"): unable to parse IP'
+            f"IP Address {go_quote(raw)} parse error during conversion from string: {exc}"
         ) from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+        raise NetworkError(f"IP address {go_quote(raw)} with zone value is not allowed")
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        raise NetworkError(f'IPv4-mapped IPv6 address "{raw}" is not allowed')
+        raise NetworkError(f"IPv4-mapped IPv6 address {go_quote(raw)} is not allowed")
     return addr
 
 
@@ -154,23 +191,25 @@ def parse_cidr(raw: str) -> Prefix:
     """``netip.ParsePrefix`` as Kubernetes' ``cidr()`` takes it: the address as written (not
     masked) and the prefix length."""
     prefix = "network address parse error during conversion from string: "
-    address, slash, bits = raw.partition("/")
-    why = None
+    address, slash, bits = raw.rpartition("/")
+
+    def refused(why: str) -> NetworkError:
+        return NetworkError(f"{prefix}{prefix}netip.ParsePrefix({go_quote(raw)}): {why}")
+
     if not slash:
-        why = "no '/'"
-    elif not (bits.isdigit() and bits.isascii()) or (len(bits) > 1 and bits[0] == "0"):
-        why = f'bad bits after slash: "{bits}"'
+        raise refused("no '/'")
     try:
-        addr = ipaddress.ip_address(address) if why is None else None
-    except ValueError:
-        why = f'ParseAddr("{address}"): unable to parse IP'
-        addr = None
-    if why is None and addr is not None and int(bits) > addr.max_prefixlen:
-        why = "prefix length out of range"
-    if why is not None or addr is None:
-        raise NetworkError(f'{prefix}{prefix}netip.ParsePrefix("{raw}"): {why}')
+        addr = _parse_addr(address)
+    except NetworkError as exc:
+        raise refused(str(exc)) from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id is not None:
+        raise refused("IPv6 zones cannot be present in a prefix")
+    if not (bits.isdigit() and bits.isascii()) or (len(bits) > 1 and bits[0] == "0"):
+        raise refused(f"bad bits after slash: {go_quote(bits)}")
+    if int(bits) > addr.max_prefixlen:
+        raise refused("prefix length out of range")
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        raise NetworkError(f'{prefix}IPv4-mapped IPv6 address "{raw}" is not allowed')
+        raise NetworkError(f"{prefix}IPv4-mapped IPv6 address {go_quote(raw)} is not allowed")
     return addr, int(bits)
 
 
