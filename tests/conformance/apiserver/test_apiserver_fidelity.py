@@ -477,6 +477,7 @@ def libraries(group: str) -> dict[str, Any]:
             "message": "cidr",
         },
         {"rule": "!has(self.addr) || ip(self.addr).family() == 4", "message": "family"},
+        {"rule": "!has(self.addr) || string(ip(self.addr)) == self.addr", "message": "canonical"},
         {"rule": "!has(self.nums) || self.nums.isSorted() && self.nums.sum() <= 100", "message": "nums"},
         {
             "rule": "!has(self.nums) || self.nums.size() == 0 || "
@@ -533,6 +534,7 @@ LIB_REFUSED = {
     "url-localhost": {"u": "https://localhost:8443"},
     "ip-outside": {"addr": "192.168.0.1"},
     "ip-too-short": {"addr": "10.1.2"},
+    "ip-not-canonical": {"addr": "2001:DB8::1"},
     "ip-leading-zero": {"addr": "10.01.2.3"},
     "cidr-too-long": {"net": "10.0.0.0/33"},
     "cidr-bad-address": {"net": "10.0.x.0/8"},

@@ -72,6 +72,9 @@ RESULTS: dict[str, Any] = {
     "isIP('::ffff:1.2.3.4')": False,
     "ip.isCanonical('2001:DB8::1')": False,
     "cidr('10.1.2.3/8').masked() == cidr('10.0.0.0/8')": True,
+    "string(ip('2001:DB8::1')) + ' ' + string(cidr('10.1.2.3/8').masked()) + string(1.5)": (
+        "2001:db8::1 10.0.0.0/81.5"
+    ),
     "cidr('10.1.2.3/8').ip() == ip('10.1.2.3')": True,
     "cidr('10.0.0.0/8').containsCIDR('10.1.0.0/16')": True,
     "cidr('10.0.0.0/16').containsCIDR(cidr('10.0.0.0/8'))": False,

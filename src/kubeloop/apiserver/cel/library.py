@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
@@ -554,7 +554,34 @@ for _name in FUNCTIONS:
     _BY_LAST_PART.setdefault(_name.rpartition(".")[2], []).append(_name)
 
 
+def to_string(value: Any) -> str:
+    """CEL's ``string()`` with the IP and CIDR libraries' overloads, given to a rule that converts
+    one of their values (our CEL library's own ``string()`` knows no such value; this one takes its
+    place in that rule)."""
+    if _is(value, "ip"):
+        return str(_of(value, "ip"))
+    if _is(value, "cidr"):
+        return str(_of(value, "cidr"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return formatting.go_float(value)
+    if isinstance(value, int | str):
+        return str(value)
+    if isinstance(value, bytes):
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise LibraryError("invalid UTF-8 in bytes, cannot convert to string") from None
+    if isinstance(value, datetime | timedelta):
+        return formatting.format_string("%s", [value])
+    raise TypeError("string")
+
+
 def needed(functions: list[str]) -> dict[str, Callable[..., Any]]:
     """The library functions a program calls, given the names it references (our CEL library
     names ``sets.contains`` as ``contains``)."""
-    return {name: FUNCTIONS[name] for called in functions for name in _BY_LAST_PART.get(called, ())}
+    found = {name: FUNCTIONS[name] for called in functions for name in _BY_LAST_PART.get(called, ())}
+    if "string" in functions and {"ip", "cidr", "masked"} & set(functions):
+        found["string"] = _guarded(to_string)
+    return found
