@@ -99,14 +99,24 @@ async def test_mutating_webhooks_patch_before_validating_webhooks_check_and_deny
 async def test_a_refused_write_carries_the_warnings_of_the_webhooks_it_called(
     twin: Twin, tns: str, hooks: HookServer
 ) -> None:
-    # Noticed in session 13: the embedded server sent webhooks' warnings only with an accepted write.
-    # The real server records each webhook's warnings as its answer comes, the refusing one's too.
-    hooks.handlers.update(
+    # Noticed in session 13: the embedded server sent webhooks' warnings only with an accepted write,
+    # and never with a delete. The real server records each webhook's warnings as its answer comes,
+    # the refusing one's too, for every operation.
+    def check(request: Obj) -> Obj:
+        name, operation = request.get("name"), request["operation"]
+        if name == "refused" or (name == "kept" and operation == "DELETE"):
+            return {**deny(f"not {name}"), "warnings": [f"{name} here"]}
+        return allow(warnings=[f"{request['operation'].lower()} allowed"])
+
+    hooks.handlers.update({"/warn": lambda request: allow(warnings=["mutated here"]), "/check": check})
+    creates_deletes = [
         {
-            "/warn": lambda request: allow(warnings=["mutated here"]),
-            "/refuse": lambda request: {**deny("not this one"), "warnings": ["refused here"]},
+            "operations": ["CREATE", "DELETE"],
+            "apiGroups": [""],
+            "apiVersions": ["v1"],
+            "resources": ["configmaps"],
         }
-    )
+    ]
     async with (
         configured(
             twin,
@@ -120,14 +130,21 @@ async def test_a_refused_write_carries_the_warnings_of_the_webhooks_it_called(
             hooks,
             tns,
             "ValidatingWebhookConfiguration",
-            [hook("refuse.kubeloop.test", hooks.client("/refuse"), tns)],
+            [hook("check.kubeloop.test", hooks.client("/check"), tns, rules=creates_deletes)],
         ),
     ):
         path = f"/api/v1/namespaces/{tns}/configmaps"
-        real, embedded = await twin.call("POST", path, configmap("refused"))
-        assert real.status == embedded.status == 403, embedded.body
-        assert embedded.body["message"] == real.body["message"]
-        assert embedded.warnings == real.warnings == ['299 - "mutated here"', '299 - "refused here"']
+        steps = [
+            ("POST", path, configmap("refused"), 403, ["mutated here", "refused here"]),
+            ("POST", path, configmap("gone"), 201, ["mutated here", "create allowed"]),
+            ("DELETE", f"{path}/gone", None, 200, ["delete allowed"]),
+            ("POST", path, configmap("kept"), 201, ["mutated here", "create allowed"]),
+            ("DELETE", f"{path}/kept", None, 403, ["kept here"]),
+        ]
+        for method, where, body, status, warnings in steps:
+            real, embedded = await twin.call(method, where, body)
+            assert real.status == embedded.status == status, embedded.body
+            assert embedded.warnings == real.warnings == [f'299 - "{w}"' for w in warnings], where
 
 
 async def test_reinvocation_dry_run_match_policy_and_match_conditions(

@@ -211,10 +211,10 @@ class Routes:
             if method == "DELETE":
                 rt = target.rt
                 match = _selectors(request, rt)
-                result = await self.api.delete_collection(
-                    rt, target.namespace, match, await _delete_options(request)
-                )
-                return json_response(result)
+                deleting = await _delete_options(request)
+                with _failing_warned(deleting):
+                    result = await self.api.delete_collection(rt, target.namespace, match, deleting)
+                return _warned(json_response(result), deleting)
             raise method_not_supported(target.rt.plural, target.rt.group, method)
         if target.subresource == "scale":
             return await self._scale(request, target)
@@ -263,10 +263,10 @@ class Routes:
                 )
             return _warned(json_response(result, status=201 if created else 200), opts)
         if method == "DELETE":
-            result = await self.api.delete(
-                target.rt, target.namespace, target.name, await _delete_options(request)
-            )
-            return json_response(result)
+            deleting = await _delete_options(request)
+            with _failing_warned(deleting):
+                result = await self.api.delete(target.rt, target.namespace, target.name, deleting)
+            return _warned(json_response(result), deleting)
         raise method_not_supported(target.rt.plural, target.rt.group, method)
 
     async def _read(self, rt: ResourceType, namespace: str | None, name: str) -> Obj:
@@ -350,13 +350,13 @@ def _write_options(request: web.Request, *, apply: bool = False) -> WriteOptions
     )
 
 
-def _warned(response: web.Response, opts: WriteOptions) -> web.Response:
+def _warned(response: web.Response, opts: WriteOptions | DeleteOptions) -> web.Response:
     """``response`` with the request's warnings as ``Warning: 299 - "…"`` headers."""
     return with_warnings(response, opts.warnings or ())
 
 
 @contextlib.contextmanager
-def _failing_warned(opts: WriteOptions) -> Iterator[None]:
+def _failing_warned(opts: WriteOptions | DeleteOptions) -> Iterator[None]:
     """A write refused inside keeps the warnings it had gathered (sent with its Status)."""
     try:
         yield
@@ -400,6 +400,7 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
         resource_version=pre.get("resourceVersion"),
         grace_period=int(grace) if grace is not None else None,
         user=user_of(request).to_dict(),
+        warnings=[],
     )
 
 

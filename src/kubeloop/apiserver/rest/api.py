@@ -131,6 +131,8 @@ class DeleteOptions:
     grace_period: int | None = None
     user: dict[str, Any] | None = field(default=None, compare=False)
     """The requester as admission webhooks see it (``userInfo``); None: the admin."""
+    warnings: list[str] | None = field(default=None, compare=False)
+    """Where the webhooks' warnings go (``Warning`` headers); None: nowhere."""
 
 
 def _user(opts: WriteOptions | DeleteOptions) -> dict[str, Any]:
@@ -862,7 +864,9 @@ class Api:
 
     async def delete(self, rt: ResourceType, namespace: str | None, name: str, opts: DeleteOptions) -> Obj:
         return await self._write(
-            lambda view, review: self._delete(view, rt, namespace, name, opts, review), opts.dry_run, None
+            lambda view, review: self._delete(view, rt, namespace, name, opts, review),
+            opts.dry_run,
+            opts.warnings,
         )
 
     def _delete(
@@ -987,4 +991,4 @@ class Api:
                 "items": items,
             }
 
-        return await self._write(job, opts.dry_run, None)
+        return await self._write(job, opts.dry_run, opts.warnings)
