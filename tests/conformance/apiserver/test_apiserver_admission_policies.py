@@ -1,6 +1,7 @@
 """ValidatingAdmissionPolicies with CEL on both servers, compared answer by answer: parameters from a
 ConfigMap (paramRef, parameterNotFoundAction), messageExpression, message and the expression itself
-as the denial's text, a validation's reason as the status code, and Warn bindings as warnings."""
+as the denial's text, a validation's reason as the status code, Warn bindings as warnings, and the
+Kubernetes CEL libraries in validations and matchConditions (a library call's error as the denial)."""
 
 from __future__ import annotations
 
@@ -154,6 +155,67 @@ async def test_policies_deny_with_their_messages_and_warn(twin: Twin, tns: str, 
     )
     refused = await twin.same_refusal("POST", path, deployment("later", team="a"))
     assert "no params found for policy binding with `Deny` parameterNotFoundAction" in refused.body["message"]
+
+
+def sized(name: str, memory: str, team: str, *containers: str) -> Obj:
+    """A Deployment with ``memory`` and ``team`` annotations and containers named ``containers``."""
+    body = deployment(name)
+    body["metadata"]["annotations"] = {"memory": memory, "team": team}
+    body["spec"]["template"]["spec"]["containers"] = [{"name": c, "image": "nginx:1.27"} for c in containers]
+    return body
+
+
+LIBRARY_VALIDATIONS = [
+    {
+        "expression": "quantity(object.metadata.annotations.memory).compareTo(quantity('1Gi')) <= 0",
+        "message": "memory at most 1Gi",
+    },
+    {
+        "expression": "object.metadata.annotations.team == object.metadata.annotations.team.lowerAscii()",
+        "message": "team in lower case",
+    },
+    {"expression": "object.spec.template.spec.containers.map(c, c.name).isSorted()", "message": "sorted"},
+]
+
+
+async def test_policies_call_the_kubernetes_cel_libraries(twin: Twin, tns: str) -> None:
+    """quantity(), lowerAscii(), isSorted() in validations and indexOf() in a matchCondition admit and
+    refuse the same Deployments on both servers; quantity() of what is not one is the denial, in the
+    real server's words."""
+    name = f"{tns}-library"[:63]
+    conditions = [{"name": "not-skipped", "expression": "object.metadata.name.indexOf('skip') < 0"}]
+    body = policy(name, tns, LIBRARY_VALIDATIONS, matchConditions=conditions)
+    objects = [
+        ("validatingadmissionpolicies", body),
+        ("validatingadmissionpolicybindings", binding(name, name, ["Deny"])),
+    ]
+    path = f"/apis/apps/v1/namespaces/{tns}/deployments"
+    try:
+        for plural, created in objects:
+            real, embedded = await twin.call("POST", f"{GROUP_PATH}/{plural}", created)
+            assert real.status == embedded.status == 201, (real.body, embedded.body)
+        probe = sized("probe", "1Mi", "web", "b", "a")
+        await until(lambda: _refused_on_both(twin, path, probe), within=30, what="policy in effect")
+        for admitted in (sized("small", "512Mi", "web", "a", "b"), sized("skip", "2Gi", "Web", "b", "a")):
+            real, embedded = await twin.call("POST", path, admitted)
+            assert real.status == embedded.status == 201, (real.body, embedded.body)
+        denied = f"ValidatingAdmissionPolicy '{name}' with binding '{name}' denied request: "
+        for refused, why in [
+            (sized("large", "2Gi", "web", "a", "b"), "memory at most 1Gi"),
+            (sized("upper", "1Gi", "Web", "a"), "team in lower case"),
+            (sized("unsorted", "1", "web", "b", "a"), "sorted"),
+            (
+                sized("unparsed", "lots", "web", "a"),
+                f"expression '{LIBRARY_VALIDATIONS[0]['expression']}' resulted in error: quantities must "
+                "match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+            ),
+        ]:
+            answer = await twin.same_refusal("POST", path, refused)
+            assert answer.status == 422
+            assert answer.body["message"].endswith(denied + why), answer.body["message"]
+    finally:
+        for plural, created in reversed(objects):
+            await twin.call("DELETE", f"{GROUP_PATH}/{plural}/{created['metadata']['name']}")
 
 
 async def _refused_on_both(twin: Twin, path: str, body: Obj) -> bool:

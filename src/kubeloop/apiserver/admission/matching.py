@@ -2,20 +2,29 @@
 and object matchers: rules (operations, groups, versions, resources with subresources and wildcards,
 scope, ``resourceNames``), excluded rules, ``matchPolicy: Equivalent`` (a rule naming another version
 of the same resource matches, and that version is the one evaluated), namespace and object selectors.
-Also the pieces CEL expressions share (``request``, compiled programs)."""
+Also the pieces CEL expressions share (``request``, ``matchConditions`` and their errors; expressions
+run as CRD rules run, with the Kubernetes CEL libraries)."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from kubeloop.apiserver.admission.attributes import Attributes
+from kubeloop.apiserver.cel.evaluation import error_text, execute
 from kubeloop.apiserver.machinery.errors import not_found
 from kubeloop.apiserver.registry.types import Registry, ResourceType
 from kubeloop.apiserver.storage import Obj, View
 from kubeloop.labels import SelectorError, selector_from_dict
 
-__all__ = ["GROUP", "cel_error", "cel_request", "equivalents", "exempt", "matched_version", "program"]
+__all__ = [
+    "GROUP",
+    "cel_request",
+    "conditions_hold",
+    "equivalents",
+    "exempt",
+    "matched_version",
+    "resulted_in_error",
+]
 
 GROUP = "admissionregistration.k8s.io"
 _EXEMPT_KINDS = frozenset(
@@ -118,19 +127,25 @@ def _namespace_selected(selector: Obj | None, attrs: Attributes, view: View) -> 
     return _selects(selector, _labels(namespace))
 
 
-@functools.lru_cache(maxsize=1024)
-def program(expression: str) -> Any:
-    """A compiled CEL expression (cached by its text)."""
-    import cel  # on first use: the package imports its CLI (prompt_toolkit), ~0.3 s of every start
-
-    return cel.compile(expression)
+def resulted_in_error(expression: str, exc: Exception) -> str:
+    """An expression's run-time error as the admission plugins' CEL filter words it."""
+    return f"expression '{expression}' resulted in error: {error_text(exc)}"
 
 
-def cel_error(exc: Exception) -> str:
-    """Why a CEL expression failed, worded as cel-go words the common cases."""
-    if isinstance(exc, KeyError) and exc.args:
-        return f"no such key: {exc.args[0]}"
-    return str(exc)
+def conditions_hold(conditions: list[Obj], context: Obj) -> bool | str:
+    """Whether all ``matchConditions`` hold (False as soon as one is false, even after errors), or the
+    error when none is false and some fail to run (several: ``[a, b]``, Go's aggregate)."""
+    errors = []
+    for condition in conditions:
+        expression = condition.get("expression", "")
+        try:
+            if execute(expression, context) is not True:
+                return False
+        except Exception as exc:  # a failing condition is an error unless another condition is false
+            errors.append(resulted_in_error(expression, exc))
+    if not errors:
+        return True
+    return errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
 
 
 def cel_request(attrs: Attributes, rt: ResourceType) -> Obj:

@@ -6,8 +6,10 @@ A policy whose ``matchConstraints`` select the request is evaluated once per bin
 ``matchResources`` (if any) select it too, and once per parameter object (``paramKind`` + the binding's
 ``paramRef``: a name or a selector; none found is a denial with ``parameterNotFoundAction: Deny``).
 Variables are ``object``, ``oldObject``, ``request``, ``params``, ``namespaceObject`` and ``variables``;
-``matchConditions`` filter. A failed validation is denied (``Deny``), a warning (``Warn``), or nothing
-(``Audit``: there is no audit log); an expression that fails to evaluate follows ``failurePolicy``. The
+``matchConditions`` filter. Expressions run as CRD rules run (``cel.evaluation``), with the Kubernetes
+CEL libraries (``quantity()``, ``url()``, ``isSorted()``, ``lowerAscii()``...). A failed validation is
+denied (``Deny``), a warning (``Warn``), or nothing (``Audit``: there is no audit log); an expression
+that fails to evaluate follows ``failurePolicy`` (``expression '<e>' resulted in error: <error>``). The
 denial is the real server's: ``<resource> "<name>" is forbidden: ValidatingAdmissionPolicy '<policy>'
 with binding '<binding>' denied request: <message>``, 422 Invalid unless the validation names a reason.
 """
@@ -15,18 +17,18 @@ with binding '<binding>' denied request: <message>``, 422 Invalid unless the val
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.matching import (
     GROUP,
-    cel_error,
     cel_request,
+    conditions_hold,
     equivalents,
     exempt,
     matched_version,
-    program,
+    resulted_in_error,
 )
+from kubeloop.apiserver.cel.evaluation import execute
 from kubeloop.apiserver.machinery.errors import Cause, StatusError
 from kubeloop.apiserver.registry.convert import to_version
 from kubeloop.apiserver.registry.types import Registry, ResourceType
@@ -115,23 +117,27 @@ class Policies:
                 "params": param,
                 "namespaceObject": namespace,
             }
+            context["variables"] = variables = {}
             try:
-                context["variables"] = variables = {}
                 for variable in spec.get("variables") or ():
-                    variables[variable["name"]] = program(variable["expression"]).execute(context)
-                if not all(_true(c["expression"], context) for c in spec.get("matchConditions") or ()):
-                    continue
+                    variables[variable["name"]] = execute(variable["expression"], context)
             except Exception as exc:  # an expression that cannot run: failurePolicy decides
                 if fail:
-                    found.append((cel_error(exc), ""))
+                    found.append((resulted_in_error(variable["expression"], exc), ""))
+                continue
+            held = conditions_hold(spec.get("matchConditions") or [], context)
+            if held is not True:
+                if isinstance(held, str) and fail:
+                    found.append((held, ""))
                 continue
             for validation in spec.get("validations") or ():
+                expression = validation["expression"]
                 try:
-                    if _true(validation["expression"], context):
+                    if execute(expression, context) is True:
                         continue
                 except Exception as exc:
                     if fail:
-                        found.append((cel_error(exc), ""))
+                        found.append((resulted_in_error(expression, exc), ""))
                     continue
                 found.append((_message(validation, context), validation.get("reason") or "Invalid"))
         return found
@@ -176,15 +182,10 @@ def _binding_selects(bspec: Obj, attrs: Attributes, view: View, same: list[Resou
     return matched_version(criteria, rules, attrs, view, same) is not None
 
 
-def _true(expression: str, context: Obj) -> bool:
-    result: Any = program(expression).execute(context)
-    return result is True
-
-
 def _message(validation: Obj, context: Obj) -> str:
     if validation.get("messageExpression"):
         try:
-            produced = program(validation["messageExpression"]).execute(context)
+            produced = execute(validation["messageExpression"], context)
             if isinstance(produced, str) and produced.strip() and "\n" not in produced:
                 return produced.strip()
         except Exception:  # the real server falls back to message when messageExpression fails

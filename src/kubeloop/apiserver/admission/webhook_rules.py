@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from kubeloop.apiserver.admission.attributes import Attributes
 from kubeloop.apiserver.admission.matching import (
     GROUP,
-    cel_error,
     cel_request,
+    conditions_hold,
     exempt,
     matched_version,
-    program,
 )
 from kubeloop.apiserver.machinery.errors import forbidden
 from kubeloop.apiserver.registry.convert import to_version
@@ -84,16 +83,7 @@ def _conditions_hold(hook: Hook, attrs: Attributes, rt: ResourceType) -> bool:
         "oldObject": None if attrs.old is None else to_version(rt, attrs.old),
         "request": cel_request(attrs, rt),
     }
-    errors = []
-    for condition in conditions:
-        try:
-            if program(condition.get("expression", "")).execute(context) is not True:
-                return False
-        except Exception as exc:  # a failing expression is an error unless another condition is false
-            errors.append(
-                f"expression '{condition.get('expression', '')}' resulted in error: {cel_error(exc)}"
-            )
-    if errors:
-        why = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
-        raise forbidden(attrs.rt.plural, attrs.rt.group, attrs.name, why)
-    return True
+    held = conditions_hold(list(conditions), context)
+    if isinstance(held, str):
+        raise forbidden(attrs.rt.plural, attrs.rt.group, attrs.name, held)
+    return held

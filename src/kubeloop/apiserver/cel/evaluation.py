@@ -5,7 +5,8 @@ transition rules (those using ``oldSelf``) run only on updates where the old val
 returns false (or fails to evaluate) is one cause, as the real server reports it:
 ``<path>: Invalid value: "<type>": <message>``, with ``message``/``messageExpression``, ``reason`` and
 ``fieldPath`` honoured. Compiled programs are cached by rule text. The Kubernetes CEL libraries
-(``library``) are given to the rules that call them.
+(``library``) are given to the rules that call them; admission policies and match conditions run their
+expressions through ``execute`` too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from kubeloop.apiserver.cel import library
 from kubeloop.apiserver.cel.correlation import Correlated, map_list_old
 from kubeloop.apiserver.machinery.errors import Cause
 
-__all__ = ["check", "compile_error", "execute", "json_type_name"]
+__all__ = ["check", "compile_error", "error_text", "execute", "json_type_name"]
 
 Obj = dict[str, Any]
 
@@ -53,8 +54,8 @@ def execute(rule: str, variables: dict[str, Any]) -> Any:
         raise library.LibraryError(failed) from exc
 
 
-def _error(exc: Exception) -> str:
-    """A rule's run-time error in cel-go's words: a library function's own, or the common ones of the
+def error_text(exc: Exception) -> str:
+    """An expression's run-time error in cel-go's words: a library function's own, or the common ones of the
     standard library (others as our CEL library words them)."""
     if isinstance(exc, library.LibraryError):
         return str(exc)
@@ -180,7 +181,7 @@ def _run(rule: Obj, value: Any, old: Any, path: str) -> tuple[Cause | None, bool
         ok = execute(text, context)
     except Exception as exc:  # a rule that cannot run is a failed rule, worded as the real server's
         shown = (rule.get("message") or "").strip() or text.strip()
-        error = _error(exc)
+        error = error_text(exc)
         if error == library.NO_SUCH_OVERLOAD:
             detail = (
                 f"'{error}': call arguments did not match a supported operator, function or macro "
