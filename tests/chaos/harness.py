@@ -24,7 +24,7 @@ import yaml
 
 from kubeloop.client import AlreadyExistsError, Client, GoneError, NotFoundError
 from kubeloop.errors import KubeloopError
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, wait_for_crds
 from kubeloop.testing.process import ManagedProcess, free_port, http_ok
 
 ROOT = Path(__file__).parents[2]
@@ -100,7 +100,7 @@ class ChaosCluster:
         try:
             kubectl = Kubectl(plane.kubeconfig)
             kubectl("apply", "-f", str(CRD))
-            kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
+            wait_for_crds(kubectl, APPS)
             kubectl("create", "namespace", OPERATOR_NS)
             kubectl("apply", "-f", str(EXAMPLE / "config" / "rbac" / "role.yaml"))
             kubectl(

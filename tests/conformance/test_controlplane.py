@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kubeloop.testing import Kubectl, KubectlError, eventually
+from kubeloop.testing import Kubectl, KubectlError, eventually, wait_for_crds
 
 CRONTAB_CRD = """
 apiVersion: apiextensions.k8s.io/v1
@@ -44,20 +44,14 @@ def test_namespace_and_configmap_round_trip(kubectl: Kubectl, namespace: str) ->
 
 def test_crontab_custom_resource_lifecycle(kubectl: Kubectl, namespace: str) -> None:
     kubectl("apply", "-f", "-", input=CRONTAB_CRD)
-    kubectl("wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=30s")
+    wait_for_crds(kubectl, "crontabs.stable.example.com")
     crontab = {
         "apiVersion": "stable.example.com/v1",
         "kind": "CronTab",
         "metadata": {"name": "my-cron"},
         "spec": {"cronSpec": "* * * * */5", "image": "my-cron-image", "replicas": 1},
     }
-    eventually(
-        lambda: (
-            kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(crontab), check=False).returncode
-            == 0
-        ),
-        what="CronTab created once the CRD is served",
-    )
+    kubectl("create", "-n", namespace, "-f", "-", input=json.dumps(crontab))
     listed = kubectl.json("get", "ct", "-n", namespace)
     assert [item["metadata"]["name"] for item in listed["items"]] == ["my-cron"]
     kubectl("patch", "crontab", "my-cron", "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":3}}')

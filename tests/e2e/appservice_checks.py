@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, wait_for_crds
 
 SAMPLE = Path(__file__).parents[2] / "examples/appservice/config/samples/app.example.com_v1_appservice.yaml"
 RESOURCE = "appservices.app.example.com"
@@ -72,7 +72,7 @@ def condition(obj: dict | None, type_: str) -> dict:
 def install_crd(kubectl: Kubectl, crd: Path) -> None:
     """Apply the AppService CRD at ``crd`` and wait until the server serves it (Established)."""
     kubectl("apply", "-f", str(crd))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    wait_for_crds(kubectl, RESOURCE)
 
 
 def assert_owned_by(app: dict, *children: dict) -> None:

@@ -26,7 +26,7 @@ from appservice_operator.api.app_v1 import AppService
 from appservice_operator.operator import operator
 
 from kubeloop import crd
-from kubeloop.testing import Kubectl, KubectlError, run_operator, temporary_namespace, until
+from kubeloop.testing import Kubectl, KubectlError, run_operator, temporary_namespace, until, wait_for_crds
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
         kubeconfig = request.getfixturevalue("embedded_api_server").kubeconfig
         found = Cluster("embedded", Kubectl(kubeconfig), runs_pods=True, gc_within=30)
     found.kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
-    found.kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    wait_for_crds(found.kubectl, RESOURCE)
     async with run_operator(operator, kubeconfig):
         yield found
 

@@ -34,7 +34,7 @@ from kubeloop import crd
 from kubeloop.client import ApiError, Client, NotFoundError
 from kubeloop.controller import Request
 from kubeloop.manager import Manager
-from kubeloop.testing import ControlPlane, run_operator, until
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until, wait_for_crds
 
 EXAMPLES = int(os.environ.get("KUBELOOP_BADINPUT_EXAMPLES", "60"))
 FULL = EXAMPLES > 100  # a long run: a random seed, failures shrunk, hours allowed
@@ -62,8 +62,8 @@ def crd_documents(*, schemaless: bool) -> dict[str, Any]:
     return doc
 
 
-async def put_crd(client: Client, doc: dict[str, Any]) -> None:
-    """Create or replace (PUT: nothing of the old schema is merged in) the CRD; wait until Established."""
+async def put_crd(client: Client, kubectl: Kubectl, doc: dict[str, Any]) -> None:
+    """Create or replace (PUT: nothing of the old schema is merged in) the CRD; wait until it is served."""
     doc = copy.deepcopy(doc)
     try:
         current = await client.get("apiextensions.k8s.io/v1/CustomResourceDefinition", CRD_NAME)
@@ -72,23 +72,17 @@ async def put_crd(client: Client, doc: dict[str, Any]) -> None:
     else:
         doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         await client.replace(doc)
-
-    async def established() -> bool:
-        got = await client.get("apiextensions.k8s.io/v1/CustomResourceDefinition", CRD_NAME)
-        conditions = (got.get("status") or {}).get("conditions") or ()
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
-    await until(established, what="CRD Established")
+    await asyncio.to_thread(wait_for_crds, kubectl, CRD_NAME)
 
 
 @pytest.fixture
-async def schemaless_crd(client: Client) -> AsyncIterator[None]:
+async def schemaless_crd(client: Client, kubectl: Kubectl) -> AsyncIterator[None]:
     """The AppService CRD without a schema, for this test; the shipped one is put back afterwards."""
-    await put_crd(client, crd_documents(schemaless=True))
+    await put_crd(client, kubectl, crd_documents(schemaless=True))
     try:
         yield
     finally:
-        await put_crd(client, crd_documents(schemaless=False))
+        await put_crd(client, kubectl, crd_documents(schemaless=False))
 
 
 class UnexpectedErrors(logging.Handler):

@@ -20,7 +20,7 @@ import yaml
 
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client
-from kubeloop.testing import until
+from kubeloop.testing import Kubectl, until, wait_for_crds
 
 ROOT = Path(__file__).parents[2]
 IMPLS = ("kubeloop", "controller-runtime", "kopf", "floor")
@@ -141,7 +141,7 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
     floor = floor_module()
     async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
         await api.create(yaml.safe_load(CRD.read_text()))
-        await until(lambda: _established(api), what="the AppService CRD established")
+        await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
         await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late"}})
         generation_2 = asyncio.Event()
         held: list[dict[str, Any]] = []
@@ -191,12 +191,6 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _established(api: Client) -> bool:
-    found = await api.get("customresourcedefinitions.apiextensions.k8s.io", APP_KIND)
-    conditions = (found.get("status") or {}).get("conditions") or []
-    return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
 
 async def _observed(api: Client, generation: int) -> bool:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from appservice_operator.operator import operator
 
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until, wait_for_crds
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
 
@@ -139,7 +139,7 @@ async def test_operator_runs_with_only_the_generated_role(
 ) -> None:
     generate(tmp_path)
     kubectl("apply", "-f", str(tmp_path / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/appservices.app.example.com", "--timeout=30s")
+    wait_for_crds(kubectl, "appservices.app.example.com")
     role = yaml.safe_load((tmp_path / "config" / "rbac" / "role.yaml").read_text())
     role["metadata"]["name"] = f"appservice-{namespace}"
     kubectl("apply", "-f", "-", input=json.dumps(role))

@@ -29,7 +29,7 @@ from migration_support import (
     running,
 )
 
-from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until
+from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until, wait_for_crds
 
 NAME = "nginx-app"
 GENERATED_CRD = KUBELOOP_PORT / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
@@ -42,7 +42,7 @@ ORIGINAL_CRDS = {
 @pytest.fixture(scope="module")
 def appservice_crd(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(GENERATED_CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    wait_for_crds(kubectl, RESOURCE)
 
 
 @pytest.mark.usefixtures("appservice_crd")

@@ -40,7 +40,7 @@ from kubeloop.apiserver import EmbeddedServer
 from kubeloop.client import Client, ForbiddenError, NotFoundError
 from kubeloop.manager import LeaderElectionLost, LeaderElectionOptions, ManagerOptions
 from kubeloop.scaffold import leader_election_role, operator_rules
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until, wait_for_crds
 from rbac_rules import Permission, Rule, permissions, without
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "appservice"
@@ -108,7 +108,7 @@ BOTH = pytest.mark.parametrize("cluster", ["real", "embedded"], indirect=True)
 @pytest.fixture(scope="module")
 def appservice_crd(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", str(EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
-    kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+    wait_for_crds(kubectl, RESOURCE)
 
 
 RBAC = "rbac.authorization.k8s.io"
@@ -363,7 +363,7 @@ def enforcing_plane() -> Iterator[ControlPlane]:
     with ControlPlane(ENFORCING) as plane:
         kubectl = Kubectl(plane.kubeconfig)
         kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
-        kubectl("wait", "--for=condition=Established", f"crd/{RESOURCE}", "--timeout=30s")
+        wait_for_crds(kubectl, RESOURCE)
         yield plane
 
 

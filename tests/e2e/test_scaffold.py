@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kubeloop.testing import ControlPlane, Kubectl, eventually
+from kubeloop.testing import ControlPlane, Kubectl, eventually, wait_for_crds
 
 REPO = Path(__file__).parents[2]
 NAME = "etcd-operator"
@@ -134,12 +134,8 @@ def test_init_and_create_api_record_the_project_and_depend_on_this_checkout(proj
 def test_kubectl_apply_k_config_crd_creates_etcdclusters_etcd_cloud_io(
     installed: Path, kubectl: Kubectl
 ) -> None:
-    for name in ("etcdclusters.etcd.cloud.io", "backuppolicies.backup.cloud.io"):
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s")
-    scopes = {
-        name: kubectl.json("get", "crd", name)["spec"]["scope"]
-        for name in ("etcdclusters.etcd.cloud.io", "backuppolicies.backup.cloud.io")
-    }
+    crds = wait_for_crds(kubectl, "etcdclusters.etcd.cloud.io", "backuppolicies.backup.cloud.io")
+    scopes = {found["metadata"]["name"]: found["spec"]["scope"] for found in crds}
     assert scopes == {"etcdclusters.etcd.cloud.io": "Namespaced", "backuppolicies.backup.cloud.io": "Cluster"}
 
 

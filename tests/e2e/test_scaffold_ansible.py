@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from kubeloop.ansible import AnsibleOperator
 from kubeloop.cli.main import cli as kubeloop
 from kubeloop.client import Client
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until, wait_for_crds
 
 ROLE = """---
 - name: A ConfigMap of the Memcached
@@ -108,7 +108,7 @@ async def test_scaffolded_ansible_project_runs_under_its_generated_rbac_and_a_fo
     assert not any("secrets" in rule["resources"] for rule in rules)
 
     kubectl("apply", "-k", str(root / "config/crd"))
-    kubectl("wait", "--for=condition=Established", "crd/memcacheds.cache.example.com", "--timeout=30s")
+    wait_for_crds(kubectl, "memcacheds.cache.example.com")
     user = f"memcached-operator-{uuid.uuid4().hex[:6]}"
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": user}}
     kubectl("apply", "-f", "-", input=json.dumps({**role, "rules": rules}))

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from kubeloop.cli.main import cli as main
 from kubeloop.client import Client
 from kubeloop.helm import HelmOperator
-from kubeloop.testing import ControlPlane, Kubectl, run_operator, until
+from kubeloop.testing import ControlPlane, Kubectl, run_operator, until, wait_for_crds
 from kubeloop.testing.assets import find_binary
 
 CHART = Path(__file__).parents[2] / "examples/appservice-helm/helm-charts/appservice"
@@ -86,7 +86,7 @@ async def test_scaffolded_helm_project_installs_its_sample_under_the_rbac_derive
     } <= granted
 
     kubectl("apply", "-k", str(root / "config/crd"))
-    kubectl("wait", "--for=condition=Established", "crd/webapps.apps.example.com", "--timeout=30s")
+    wait_for_crds(kubectl, "webapps.apps.example.com")
     user = f"apps-operator-{uuid.uuid4().hex[:6]}"
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": user}}
     kubectl("apply", "-f", "-", input=json.dumps({**role, "rules": rules}))

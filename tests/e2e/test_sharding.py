@@ -41,7 +41,7 @@ from appservice_operator.api.app_v1 import AppService
 
 from kubeloop import crd
 from kubeloop.client import ApiError, Client, ClientSettings
-from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until
+from kubeloop.testing import ControlPlane, Kubectl, temporary_namespace, until, wait_for_crds
 from kubeloop.testing.replicas import Replica, adoption, first_starts, overlaps
 
 ROOT = Path(__file__).parents[2]
@@ -167,7 +167,7 @@ def setup(
 ) -> Iterator[tuple[str, Path]]:
     """A namespace with the operator's service account, its generated RBAC, and what sharding adds."""
     kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
-    kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=30s")
+    wait_for_crds(kubectl, APPS)
     with temporary_namespace(kubectl, "sharding") as ns:
         kubectl("apply", "-f", str(EXAMPLE / "config" / "rbac" / "role.yaml"))
         binding = f"sharding-manager-{ns}"

@@ -34,7 +34,7 @@ from kubeloop.errors import KubeloopError
 from kubeloop.manager import ManagerOptions, WebhookServerOptions, configure_logging
 from kubeloop.operator import Operator
 from kubeloop.scaffold import custom_resources
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, run_operator, until, wait_for_crds
 
 __all__ = ["dev"]
 
@@ -94,12 +94,9 @@ async def _serve(
         if models:
             _say(f"installing CRDs: {', '.join(m.resource_info().crd_name for m in models)}")
             await asyncio.to_thread(kubectl, "apply", "-f", "-", input=crd.to_yaml(models))
-            for model in models:
-                name = model.resource_info().crd_name
-                await asyncio.to_thread(
-                    kubectl, "wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s"
-                )
-                kinds.insert(0, name)
+            names = [model.resource_info().crd_name for model in models]
+            await asyncio.to_thread(wait_for_crds, kubectl, *names, timeout=30)  # before the samples
+            kinds[:0] = reversed(names)
         _say(f"starting operator {operator.name}...")
         async with run_operator(operator, plane.kubeconfig, _options(operator)):
             for sample in samples:

@@ -2,6 +2,7 @@
 (component restarts, etcd compaction, a fault-injecting proxy) to run an operator through."""
 
 from kubeloop.testing.controlplane import ControlPlane, ControlPlaneOptions
+from kubeloop.testing.crds import wait_for_crds
 from kubeloop.testing.faults import FaultProxy, Faults, FaultStats
 from kubeloop.testing.kubectl import Kubectl, KubectlError, temporary_namespace
 from kubeloop.testing.runner import run_operator
@@ -19,4 +20,5 @@ __all__ = [
     "run_operator",
     "temporary_namespace",
     "until",
+    "wait_for_crds",
 ]

@@ -23,7 +23,7 @@ import pytest
 
 from kubeloop.ansible import AnsibleOperator
 from kubeloop.client import Client, NotFoundError
-from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until, wait_for_crds
 
 PROJECT = Path(__file__).parent / "project"
 RESOURCE = "widgets.ansible.kubeloop.test"
@@ -43,11 +43,7 @@ async def running(
 ) -> AsyncIterator[tuple[AnsibleOperator, Path]]:
     kubectl = Kubectl(cluster.kubeconfig)
     kubectl("apply", "-f", str(PROJECT / "crd.yaml"))
-    kubectl(
-        "wait", "--for=condition=Established",
-        *(f"crd/{r}" for r in (RESOURCE, SLEEPERS, TICKERS, KEEPERS, LEAVERS, BADGES, NAPPERS)),
-        "--timeout=30s",
-    )  # fmt: skip
+    wait_for_crds(kubectl, RESOURCE, SLEEPERS, TICKERS, KEEPERS, LEAVERS, BADGES, NAPPERS)
     artifacts = tmp_path_factory.mktemp("widget-artifacts")
     operator = AnsibleOperator(
         PROJECT / "watches.yaml",

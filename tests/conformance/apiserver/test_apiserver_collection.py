@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from kubeloop.client import Client, MethodNotAllowedError, NotFoundError
-from kubeloop.testing import Kubectl, until
+from kubeloop.testing import Kubectl, until, wait_for_crds
 
 Obj = dict[str, Any]
 
@@ -133,7 +133,7 @@ async def test_a_deleted_crd_waits_for_its_custom_resources_finalizers(
     group = f"g{uuid.uuid4().hex[:8]}.collection.kubeloop.dev"
     crd_name = f"gadgets.{group}"
     kctl("apply", "-f", "-", input=yaml.safe_dump(gadgets(group)))
-    kctl("wait", "--for=condition=Established", f"crd/{crd_name}", "--timeout=60s")
+    wait_for_crds(kctl, crd_name)
     body = {
         "apiVersion": f"{group}/v1",
         "kind": "Gadget",

@@ -3,15 +3,14 @@ scale subresources, generation, and ``kubectl get`` printer columns: real and em
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from kubeloop.client import Client, InvalidError, UnknownResourceError
-from kubeloop.testing import Kubectl
+from kubeloop.client import Client, InvalidError
+from kubeloop.testing import Kubectl, wait_for_crds
 
 GROUP = "conformance.kubeloop.dev"
 CRD: dict[str, Any] = {
@@ -84,18 +83,8 @@ CRD: dict[str, Any] = {
 def widgets(api: Path) -> str:
     kubectl = Kubectl(api)
     kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/widgets.{GROUP}", "--timeout=60s")
+    wait_for_crds(kubectl, f"widgets.{GROUP}")
     return f"widgets.{GROUP}"
-
-
-async def resource(kube: Client) -> Any:
-    """The Widget resource, named with its group: other suites on the shared cluster have widgets too."""
-    for _ in range(100):
-        try:
-            return await kube.resource(f"widgets.{GROUP}")
-        except UnknownResourceError:
-            await asyncio.sleep(0.1)
-    raise AssertionError("widgets never appeared in discovery")
 
 
 def widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
@@ -108,7 +97,7 @@ def widget(name: str, ns: str, **spec: Any) -> dict[str, Any]:
 
 
 async def test_crd_is_established_and_discovered(kube: Client, widgets: str) -> None:
-    res = await resource(kube)
+    res = await kube.resource(f"widgets.{GROUP}")  # named with its group: other suites have widgets
     assert (res.group, res.version, res.kind, res.namespaced) == (GROUP, "v1", "Widget", True)
     assert "wdg" in res.short_names
     assert {"status", "scale"} <= set(res.subresources)
@@ -119,7 +108,6 @@ async def test_crd_is_established_and_discovered(kube: Client, widgets: str) -> 
 
 
 async def test_defaults_are_applied_and_unknown_fields_pruned(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     created = await kube.create(widget("w", ns, image="nginx", unknown="x"))
     assert created["spec"] == {"image": "nginx", "size": 1, "mode": "safe"}
     assert created["metadata"]["generation"] == 1
@@ -143,7 +131,6 @@ async def test_defaults_are_applied_and_unknown_fields_pruned(kube: Client, ns: 
 async def test_schema_violations_are_invalid_with_field_causes(
     kube: Client, ns: str, widgets: str, spec: dict[str, Any], field: str, reason: str
 ) -> None:
-    await resource(kube)
     with pytest.raises(InvalidError) as err:
         await kube.create(widget("bad", ns, **spec))
     assert err.value.code == 422
@@ -154,7 +141,6 @@ async def test_schema_violations_are_invalid_with_field_causes(
 
 
 async def test_bad_replicas_also_fail_the_scale_path_check(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     with pytest.raises(InvalidError) as err:
         await kube.create(widget("neg", ns, image="nginx", size=-1))
     assert [(c.field, c.message) for c in err.value.causes] == [
@@ -184,7 +170,6 @@ async def test_bad_replicas_also_fail_the_scale_path_check(kube: Client, ns: str
 
 
 async def test_cel_rule_rejects_with_its_message(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     with pytest.raises(InvalidError) as err:
         await kube.create(widget("cel", ns, image="nginx", size=4, maxSize=3))
     assert [(c.field, c.reason, c.message) for c in err.value.causes] == [
@@ -194,7 +179,6 @@ async def test_cel_rule_rejects_with_its_message(kube: Client, ns: str, widgets:
 
 
 async def test_cel_transition_rule_checks_updates_only(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     await kube.create(widget("imm", ns, image="nginx", track="stable"))
     with pytest.raises(InvalidError) as err:
         await kube.patch(widgets, "imm", {"spec": {"track": "beta"}}, namespace=ns)
@@ -204,7 +188,6 @@ async def test_cel_transition_rule_checks_updates_only(kube: Client, ns: str, wi
 
 
 async def test_status_subresource_and_generation(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     created = await kube.create(widget("st", ns, image="nginx", size=2))
     with_status = dict(created, status={"ready": 2})
     updated = await kube.replace(with_status, subresource="status")
@@ -216,7 +199,6 @@ async def test_status_subresource_and_generation(kube: Client, ns: str, widgets:
 
 
 async def test_custom_resource_scale_subresource(kube: Client, ns: str, widgets: str) -> None:
-    await resource(kube)
     await kube.create(widget("sc", ns, image="nginx", size=2))
     scale = await kube.get(widgets, "sc", namespace=ns, subresource="scale")
     assert scale["spec"]["replicas"] == 2
@@ -242,7 +224,6 @@ def test_kubectl_explain_describes_custom_resource(kctl: Kubectl, widgets: str) 
 async def test_a_spec_that_is_not_an_object_fails_the_scale_path_check_too(
     kube: Client, ns: str, widgets: str
 ) -> None:
-    await resource(kube)
     body = {"apiVersion": f"{GROUP}/v1", "kind": "Widget", "metadata": {"name": "flat", "namespace": ns}}
     with pytest.raises(InvalidError) as err:
         await kube.create({**body, "spec": "nope"})
@@ -259,7 +240,6 @@ async def test_a_spec_that_is_not_an_object_fails_the_scale_path_check_too(
 async def test_a_field_left_out_and_defaulted_back_is_no_change_of_generation(
     kube: Client, ns: str, widgets: str
 ) -> None:
-    await resource(kube)
     created = await kube.create(widget("same", ns, image="nginx"))
     assert created["spec"]["size"] == 1
     replaced = await kube.replace({**created, "spec": {"image": "nginx"}})

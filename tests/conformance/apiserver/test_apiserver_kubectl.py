@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kubeloop.client import Client, PatchType
-from kubeloop.testing import Kubectl, KubectlError
+from kubeloop.testing import Kubectl, KubectlError, wait_for_crds
 from kubeloop.testing.objects import deployment
 
 GROUP = "waiting.kubeloop.dev"
@@ -52,7 +52,7 @@ CRD: dict[str, Any] = {
 def gizmos(api: Path) -> str:
     kubectl = Kubectl(api)
     kubectl("apply", "-f", "-", input=yaml.safe_dump(CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/gizmos.{GROUP}", "--timeout=60s")
+    wait_for_crds(kubectl, f"gizmos.{GROUP}")
     return f"gizmos.{GROUP}"
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions
 from kubeloop.client import ApiResource, Client
-from kubeloop.testing import Kubectl, temporary_namespace, until
+from kubeloop.testing import Kubectl, temporary_namespace, until, wait_for_crds
 
 
 def configmap(name: str, namespace: str, **labels: str) -> dict[str, object]:
@@ -137,9 +137,7 @@ def latecomer(name: str) -> str:
 
 async def install_late_crd(kubectl: Kubectl) -> None:
     await asyncio.to_thread(kubectl, "apply", "-f", "-", input=json.dumps(LATE_CRD))
-    await asyncio.to_thread(
-        kubectl, "wait", "--for=condition=Established", "crd/latecomers.late.kubeloop.io", "--timeout=30s"
-    )
+    await asyncio.to_thread(wait_for_crds, kubectl, "latecomers.late.kubeloop.io")
 
 
 async def delete_late_crd(kubectl: Kubectl) -> None:
@@ -147,15 +145,7 @@ async def delete_late_crd(kubectl: Kubectl) -> None:
 
 
 async def create_latecomer(kubectl: Kubectl, namespace: str, name: str) -> None:
-    """Create a Latecomer, retried while the freshly established CRD's endpoint is not served yet."""
-
-    async def created() -> bool:
-        proc = await asyncio.to_thread(
-            kubectl, "create", "-n", namespace, "-f", "-", input=latecomer(name), check=False
-        )
-        return proc.returncode == 0
-
-    await until(created, within=20, interval=0.5, what=f"Latecomer {name} created")
+    await asyncio.to_thread(kubectl, "create", "-n", namespace, "-f", "-", input=latecomer(name))
 
 
 async def test_an_informer_of_a_crd_not_installed_is_synced_empty_and_follows_it_being_installed_and_deleted(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kubeloop.client import Client, NotFoundError, UnknownResourceError
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, wait_for_crds
 
 
 def widget_crd(group: str) -> str:
@@ -58,9 +58,7 @@ def widget_group(kubectl: Kubectl) -> Iterator[str]:
 
 async def install(kubectl: Kubectl, group: str) -> None:
     await asyncio.to_thread(kubectl, "apply", "-f", "-", input=widget_crd(group))
-    await asyncio.to_thread(
-        kubectl, "wait", "--for=condition=Established", f"crd/widgets.{group}", "--timeout=60s"
-    )
+    await asyncio.to_thread(wait_for_crds, kubectl, f"widgets.{group}")
 
 
 def widget(group: str, name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -83,14 +81,7 @@ async def test_crd_installed_after_start_is_discovered_on_a_miss(
     assert isinstance(missing.value, UnknownResourceError)
     assert (missing.value.code, missing.value.reason) == (404, "NotFound")
     await install(kubectl, widget_group)
-    # aggregated discovery may lag the Established condition by a moment
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                res = await client.resource(f"widgets.{widget_group}")
-                break
-            except UnknownResourceError:
-                await asyncio.sleep(0.2)
+    res = await client.resource(f"widgets.{widget_group}")  # the miss makes the client read discovery again
     assert (res.group, res.version, res.kind, res.namespaced) == (widget_group, "v1", "Widget", True)
     assert res.short_names == ("wdg",)
     assert res.subresources == {"status", "scale"}
@@ -100,21 +91,10 @@ async def test_crd_installed_after_start_is_discovered_on_a_miss(
     assert got["metadata"]["uid"] == created["metadata"]["uid"]
 
 
-async def ready_client(client: Client, kubectl: Kubectl, group: str) -> None:
-    await install(kubectl, group)
-    async with asyncio.timeout(30):
-        while True:
-            try:
-                await client.resource(f"widgets.{group}")
-                return
-            except UnknownResourceError:
-                await asyncio.sleep(0.2)
-
-
 async def test_status_subresource_is_written_apart_from_spec(
     client: Client, kubectl: Kubectl, namespace: str, widget_group: str
 ) -> None:
-    await ready_client(client, kubectl, widget_group)
+    await install(kubectl, widget_group)
     ref = f"widgets.{widget_group}"
     await client.create(widget(widget_group, "s1", namespace, replicas=1, color="red"))
     patched = await client.patch(
@@ -152,7 +132,7 @@ async def test_status_subresource_is_written_apart_from_spec(
 async def test_scale_subresource_of_a_custom_resource(
     client: Client, kubectl: Kubectl, namespace: str, widget_group: str
 ) -> None:
-    await ready_client(client, kubectl, widget_group)
+    await install(kubectl, widget_group)
     ref = f"widgets.{widget_group}"
     await client.create(widget(widget_group, "sc", namespace, replicas=2))
     scale = await client.get(ref, "sc", namespace=namespace, subresource="scale")

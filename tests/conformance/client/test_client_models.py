@@ -11,7 +11,7 @@ import pytest
 
 from kubeloop import crd
 from kubeloop.client import Client, WatchEvent
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, wait_for_crds
 
 
 class SprocketSpec(crd.Model):
@@ -32,7 +32,7 @@ class Sprocket(crd.CustomResource):
 def sprocket_crd(kubectl: Kubectl) -> Iterator[str]:
     name = Sprocket.resource_info().crd_name
     kubectl("apply", "-f", "-", input=crd.to_yaml([Sprocket]))
-    kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    wait_for_crds(kubectl, name)
     yield name
     kubectl("delete", "crd", name, "--ignore-not-found", "--wait=false")
 

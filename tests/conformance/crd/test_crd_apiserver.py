@@ -19,7 +19,7 @@ from typing import Any, Literal
 import pytest
 
 from kubeloop import crd
-from kubeloop.testing import Kubectl, eventually
+from kubeloop.testing import Kubectl, eventually, wait_for_crds
 
 
 class Port(crd.Model):
@@ -110,7 +110,7 @@ def install(kubectl: Kubectl, tmp_path: Path) -> Install:
         (path,) = crd.write_crds(classes, tmp_path)
         kubectl("apply", "-f", str(path))
         name = classes[0].resource_info().crd_name
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        wait_for_crds(kubectl, name)
         return dict(kubectl.json("get", "crd", name))
 
     return run
@@ -147,7 +147,7 @@ def test_kustomization_written_beside_the_crd_applies_with_kubectl_k(models, kub
     crd.write_crds([models.v1], tmp_path)
     kubectl("apply", "-k", str(tmp_path / "config" / "crd"))
     name = models.v1.resource_info().crd_name
-    kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    wait_for_crds(kubectl, name)
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from kubeloop import crd
-from kubeloop.client import ApiError, Client, InvalidError, NotFoundError, UnknownResourceError
+from kubeloop.client import ApiError, Client, InvalidError, NotFoundError
+from kubeloop.testing import Kubectl, wait_for_crds
 
 CRD_REF = "apiextensions.k8s.io/v1/CustomResourceDefinition"
 MISSING: Any = object()
@@ -330,12 +331,12 @@ def verdict_of_pydantic(resource: type[crd.CustomResource], obj: dict[str, Any])
     specs=st.lists(models(depth=2), min_size=MODELS_PER_EXAMPLE, max_size=MODELS_PER_EXAMPLE), data=st.data()
 )
 async def test_generated_crds_are_structural_and_the_server_agrees_with_pydantic(
-    client: Client, namespace: str, specs: list[ModelT], data: st.DataObject
+    client: Client, kubectl: Kubectl, namespace: str, specs: list[ModelT], data: st.DataObject
 ) -> None:
     # A new CRD's first request takes the real server ~2 s: install several at once.
     resources = [resource_class(spec, f"pbt-{uuid.uuid4().hex[:10]}.example.com") for spec in specs]
     try:
-        await asyncio.gather(*(install(client, r) for r in resources))
+        await install(client, kubectl, resources)
         for spec, resource in zip(specs, resources, strict=True):
             instances = data.draw(st.lists(objects(spec), min_size=8, max_size=8), label="specs")
             await check_instances(client, namespace, resource, instances)
@@ -345,27 +346,20 @@ async def test_generated_crds_are_structural_and_the_server_agrees_with_pydantic
                 await client.delete(CRD_REF, resource.resource_info().crd_name)
 
 
-async def install(client: Client, resource: type[crd.CustomResource]) -> None:
-    """Create the CRD, wait until it is Established (structural) and its first request served."""
-    try:
-        created = await client.create(crd.to_crd(resource))
-    except InvalidError as exc:
-        raise AssertionError(f"CRD refused: {exc.message}\nschema:\n{spec_schema(resource)}") from exc
-    name = created["metadata"]["name"]
-    async with asyncio.timeout(30):
-        while True:
-            got = await client.get(CRD_REF, name)
-            conditions = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or ()}
-            assert "NonStructuralSchema" not in conditions, spec_schema(resource)
-            if conditions.get("Established") == "True":
-                break
-            await asyncio.sleep(0.05)
-        while True:
-            try:
-                await client.list(f"{resource.resource_info().api_version}/Prop", limit=1)
-                return
-            except (UnknownResourceError, NotFoundError):
-                await asyncio.sleep(0.1)
+async def install(client: Client, kubectl: Kubectl, resources: list[type[crd.CustomResource]]) -> None:
+    """Create the CRDs, wait until they are served (so their first requests are answered); each is
+    structural."""
+    for resource in resources:
+        try:
+            await client.create(crd.to_crd(resource))
+        except InvalidError as exc:
+            raise AssertionError(f"CRD refused: {exc.message}\nschema:\n{spec_schema(resource)}") from exc
+    names = [resource.resource_info().crd_name for resource in resources]
+    served = await asyncio.to_thread(wait_for_crds, kubectl, *names)
+    for resource, found in zip(resources, served, strict=True):
+        assert "NonStructuralSchema" not in {c["type"] for c in found["status"]["conditions"]}, spec_schema(
+            resource
+        )
 
 
 def spec_schema(resource: type[crd.CustomResource]) -> str:
@@ -421,14 +415,14 @@ def known_fields(model: pydantic.BaseModel) -> Any:
 
 
 async def test_a_null_for_a_defaulted_field_is_defaulted_by_the_server_and_refused_by_pydantic(
-    client: Client, namespace: str
+    client: Client, kubectl: Kubectl, namespace: str
 ) -> None:
     """The one known disagreement, kept out of the property above: the server prunes a null sent for
     a non-nullable field and applies the default; pydantic refuses ``None`` there. What the server
     stores parses."""
     spec = ModelT([FieldT("size", IntT(0, 5, False, False), nullable=False, default=1)])
     resource = resource_class(spec, f"pbt-{uuid.uuid4().hex[:10]}.example.com")
-    await install(client, resource)
+    await install(client, kubectl, [resource])
     try:
         obj = {
             "apiVersion": resource.resource_info().api_version,

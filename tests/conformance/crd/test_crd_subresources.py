@@ -17,7 +17,7 @@ import pytest
 
 from kubeloop import crd
 from kubeloop.client import Client, PatchType
-from kubeloop.testing import Kubectl, eventually
+from kubeloop.testing import Kubectl, eventually, wait_for_crds
 
 
 class CronTabSpec(crd.Model):
@@ -67,7 +67,7 @@ def crontab(kubectl: Kubectl, tmp_path: Path) -> Iterator[type[crd.CustomResourc
     kubectl("apply", "-f", str(path))
     name = model.resource_info().crd_name
     try:
-        kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+        wait_for_crds(kubectl, name)
         yield model
     finally:
         kubectl("delete", "crd", name, "--ignore-not-found", "--wait=false")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kubeloop.testing import Kubectl
+from kubeloop.testing import Kubectl, wait_for_crds
 from kubeloop.testing.assets import find_binary
 
 
@@ -30,4 +30,4 @@ def helm_server() -> Path:
 def pins_crd(kubectl: Kubectl) -> None:
     """The tests' kind, Pin (``pins.helm.kubeloop.test``), installed and established."""
     kubectl("apply", "-f", str(Path(__file__).parent / "crd.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/pins.helm.kubeloop.test", "--timeout=30s")
+    wait_for_crds(kubectl, "pins.helm.kubeloop.test")

@@ -35,7 +35,7 @@ from kubeloop.client import Client, PatchType
 from kubeloop.olm import OLMError
 from kubeloop.olm._install import Installer
 from kubeloop.olm._names import generated_name
-from kubeloop.testing import Kubectl, until
+from kubeloop.testing import Kubectl, until, wait_for_crds
 
 
 @pytest.fixture
@@ -132,9 +132,7 @@ async def test_a_crd_that_is_never_established_fails_the_install_naming_it(
     }
     await asyncio.to_thread(kubectl, "create", "-f", "-", input=json.dumps(clash))
     try:
-        await asyncio.to_thread(
-            kubectl, "wait", "--for=condition=Established", f"crd/gadgets.{package.group}"
-        )
+        await asyncio.to_thread(wait_for_crds, kubectl, f"gadgets.{package.group}")
         with pytest.raises(OLMError, match=rf"CRD {package.crd}: names not accepted: .*Widget"):
             await installer.install(package.bundle("1.0.0"), namespace)
     finally:

@@ -8,6 +8,7 @@ its CRD afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from kubeloop.client import Client, InvalidError, UnknownResourceError
+from kubeloop.client import Client, InvalidError
 from kubeloop.olm._safety import crd_upgrade_violations
-from kubeloop.testing import until
+from kubeloop.testing import Kubectl, until, wait_for_crds
 
 GROUP = f"safety-{uuid.uuid4().hex[:8]}.example.com"
 CRDS = "customresourcedefinitions"
@@ -69,34 +70,17 @@ class Kind:
         }
 
 
-async def served(client: Client, kind: Kind, version: str) -> None:
-    """Wait until ``version`` of ``kind`` is Established and in discovery (which may lag a moment)."""
-
-    async def ready() -> bool:
-        crd = await client.get(CRDS, kind.name)
-        conditions = {c["type"]: c["status"] for c in crd.get("status", {}).get("conditions") or []}
-        if conditions.get("Established") != "True":
-            return False
-        try:
-            await client.resource(f"{GROUP}/{version}/{kind.kind}")
-        except UnknownResourceError:
-            return False
-        return True
-
-    await until(ready, within=60, what=f"{kind.name} {version} served")
-
-
 @pytest.fixture
-async def stored_twice(client: Client, namespace: str) -> AsyncIterator[Kind]:
+async def stored_twice(client: Client, kubectl: Kubectl, namespace: str) -> AsyncIterator[Kind]:
     """A kind with one object stored at v1, then (v2 the storage version) one stored at v2."""
     kind = Kind(f"Widget{uuid.uuid4().hex[:6]}", namespace)
     await client.apply(kind.crd(crd_version("v1", storage=True)), field_manager=MANAGER)
     try:
-        await served(client, kind, "v1")
+        await asyncio.to_thread(wait_for_crds, kubectl, kind.name)
         await client.create(kind.obj("v1", "stored-at-v1", 8))
         v1, v2 = crd_version("v1", storage=False), crd_version("v2", storage=True)
         await client.apply(kind.crd(v1, v2), field_manager=MANAGER)
-        await served(client, kind, "v2")
+        await asyncio.to_thread(wait_for_crds, kubectl, kind.name)  # v2 served too
         await client.create(kind.obj("v2", "stored-at-v2", 8))
         yield kind
     finally:

@@ -11,7 +11,7 @@ from gadgets import LooseGadget
 
 from kubeloop import crd
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import Kubectl, temporary_namespace
+from kubeloop.testing import Kubectl, temporary_namespace, wait_for_crds
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def gadget_crd(kubectl: Kubectl) -> str:
     """Install the (loose) Gadget CRD; returns its name."""
     name = LooseGadget.resource_info().crd_name
     kubectl("apply", "-f", "-", input=crd.to_yaml([LooseGadget]))
-    kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s")
+    wait_for_crds(kubectl, name)
     return name
 
 
@@ -30,9 +30,7 @@ def kubeconfig(request: pytest.FixtureRequest) -> Path:
     path: Path = request.getfixturevalue(server).kubeconfig
     kubectl = Kubectl(path)
     kubectl("apply", "-f", "-", input=crd.to_yaml([LooseGadget]))
-    kubectl(
-        "wait", "--for=condition=Established", f"crd/{LooseGadget.resource_info().crd_name}", "--timeout=30s"
-    )
+    wait_for_crds(kubectl, LooseGadget.resource_info().crd_name)
     return path
 
 

@@ -16,7 +16,7 @@ import kubeloop as kl
 from kubeloop import crd
 from kubeloop.client import Client
 from kubeloop.resources import core_v1
-from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until
+from kubeloop.testing import Kubectl, run_operator, temporary_namespace, until, wait_for_crds
 from kubeloop.testing.fixtures import Cluster
 
 pytestmark = pytest.mark.usefixtures("gadget_crd")
@@ -187,19 +187,11 @@ async def test_an_operator_started_before_its_crd_is_installed_reconciles_once_i
     widget = {"apiVersion": "late-op.kubeloop.io/v1", "kind": "LateWidget", "metadata": {"name": "w"}}
 
     async def create_widget(size: int) -> None:
-        body = json.dumps({**widget, "spec": {"size": size}})
-
-        async def created() -> bool:
-            proc = await asyncio.to_thread(
-                kubectl, "create", "-n", namespace, "-f", "-", input=body, check=False
-            )
-            return proc.returncode == 0
-
-        await until(created, within=20, interval=0.5, what="LateWidget created")
+        await k("create", "-n", namespace, "-f", "-", stdin=json.dumps({**widget, "spec": {"size": size}}))
 
     async def install() -> None:
         await k("apply", "-f", "-", stdin=crd.to_yaml([LateWidget]))
-        await k("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=30s")
+        await asyncio.to_thread(wait_for_crds, kubectl, CRD_NAME)
 
     async with run_operator(operator, cluster.kubeconfig) as manager:
         await k("apply", "-n", namespace, "-f", "-", stdin=json.dumps(gadget("other")))

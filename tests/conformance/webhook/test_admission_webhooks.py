@@ -21,7 +21,7 @@ import kubeloop as kl
 from kubeloop import crd, webhook
 from kubeloop.client import ApiError, Client
 from kubeloop.manager import ManagerOptions, WebhookServerOptions
-from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until, wait_for_crds
 from kubeloop.testing.fixtures import Cluster
 from kubeloop.webhook import AdmissionRequest, FieldError, Invalid
 
@@ -42,7 +42,7 @@ class AppService(crd.CustomResource):
 def appservice_crd(kubectl: Kubectl) -> Iterator[str]:
     name = AppService.resource_info().crd_name
     kubectl("apply", "-f", "-", input=crd.to_yaml([AppService]))
-    kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=30s")
+    wait_for_crds(kubectl, name)
     yield name
     kubectl("delete", "crd", name, "--wait=false", "--ignore-not-found")
 

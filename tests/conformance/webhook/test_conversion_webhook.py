@@ -4,6 +4,7 @@ migration to v2 that keeps every object's data, checked in etcd itself."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ import kubeloop as kl
 from kubeloop import crd, webhook
 from kubeloop.apiserver import EmbeddedServer
 from kubeloop.manager import ManagerOptions, WebhookServerOptions
-from kubeloop.testing import Kubectl, run_operator, until
+from kubeloop.testing import Kubectl, run_operator, until, wait_for_crds
 from kubeloop.testing.fixtures import Cluster
 
 GROUP = unique_group("whconv")
@@ -131,7 +132,7 @@ async def test_objects_convert_between_versions_and_survive_a_storage_version_mi
         client = webhook.ClientConfig(url=f"https://127.0.0.1:{server.port}", ca_bundle=ca)
         definition["spec"]["conversion"] = webhook.conversion_stanza(client)
         await run(kubectl, "apply", "-f", "-", input=yaml.safe_dump(definition))
-        await run(kubectl, "wait", "--for=condition=Established", f"crd/{crd_name}", "--timeout=30s")
+        await asyncio.to_thread(wait_for_crds, kubectl, crd_name)
 
         # created in v1 (the storage version), read in v2
         v1_spec = {"size": 3, "image": "nginx:1.27", "tags": ["blue", "canary"]}
