@@ -123,7 +123,7 @@ async def test_role_gets_the_spec_snake_cased_and_its_children_are_owned_watched
 
 
 async def test_a_role_sets_custom_status_with_k8s_status_and_the_operators_conditions_keep_it(
-    running: tuple[AnsibleOperator, Path], kubectl: Kubectl, client: Client, namespace: str
+    running: tuple[AnsibleOperator, Path], kubectl: Kubectl, client: Client, namespace: str, tmp_path: Path
 ) -> None:
     """operator_sdk.util.k8s_status (kubeloop's): fields and a condition of the role's own survive the
     operator's Running/Successful conditions written after the run, follow the spec, and keep their
@@ -131,7 +131,9 @@ async def test_a_role_sets_custom_status_with_k8s_status_and_the_operators_condi
     fails the task."""
     kubectl(
         "apply", "-n", namespace, "-f", "-",
-        input=widget("ws", mode="ok", wantedThing="a pen", statusPhase="Serving"),
+        # farewellDir: the finalizer's run can write its farewell once the namespace goes (without
+        # it the run failed, retried for the rest of the module on the Widgets' two workers)
+        input=widget("ws", mode="ok", wantedThing="a pen", statusPhase="Serving", farewellDir=str(tmp_path)),
     )  # fmt: skip
 
     async def status() -> dict[str, Any]:
@@ -342,8 +344,10 @@ async def test_a_deleted_cluster_scoped_child_reruns_the_role_only_when_watch_cl
 async def test_a_kinds_runs_overlap_up_to_max_concurrent_reconciles_and_not_beyond(
     running: tuple[AnsibleOperator, Path], client: Client, namespace: str, tmp_path: Path
 ) -> None:
-    """Three Nappers, two workers for the kind: each run marks itself running for 3 s and writes the
-    most runs it saw marked at once. Two runs overlap, never three."""
+    """Three Nappers, two workers for the kind: each run marks itself running and writes the most runs
+    it saw marked at once; the first two wait for each other (playbooks/nap.yml: a fixed 3 s each
+    missed the overlap when one started seconds after the other, at load 30). Two runs overlap,
+    never three."""
     names = ("nap-a", "nap-b", "nap-c")
     for name in names:
         body = json.loads(widget(name, kind="Napper", dir=str(tmp_path)))

@@ -112,7 +112,11 @@ async def test_an_operator_caches_its_namespaces_selected_objects_metadata_and_r
             assert all("annotations" not in g["metadata"] for g in gadgets.list())  # the transform
             configmaps = kinds["configmaps"]
             assert configmaps.options.label_selector == f"{LABEL}=yes"
-            await until(lambda: configmaps.get(a, "g-child") is not None, what="the child cached")
+            # Each pass records what it saw before it applies its child: wait for both children.
+            await until(
+                lambda: all(configmaps.get(ns, "g-child") is not None for ns in (a, b)),
+                what="the children cached",
+            )
             stored = [configmaps.get(ns, "g-child") for ns in (a, b)]
             assert all(cm is not None and set(cm) == {"apiVersion", "kind", "metadata"} for cm in stored)
             assert configmaps.get(a, "unlabelled") is None  # not selected: never sent to the process
