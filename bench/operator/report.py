@@ -278,9 +278,12 @@ def scale_table(scale: dict[str, Any]) -> list[str]:
     return [*rows, "", *ratios]
 
 
-def scale_section(scale: dict[str, Any], level: str = "##") -> list[str]:
-    """The section of the runs at another size: its header, table, ratios, curves and notes."""
+def scale_section(scale: dict[str, Any], level: str = "##", images: str = "") -> list[str]:
+    """The section of the runs at another size: its header, table, ratios, curves and notes; ``images``:
+    the path from the page to the plots (the summary, docs/benchmarks.md, is a folder above them), where
+    the results' ``summary_notes``, if any, stand for their ``notes``."""
     apps = scale["config"]["apps"]
+    notes = (images and scale.get("summary_notes")) or scale.get("notes")
     return [
         f"{level} {apps:,} AppServices",
         "",
@@ -288,9 +291,9 @@ def scale_section(scale: dict[str, Any], level: str = "##") -> list[str]:
         "",
         *scale_table(scale),
         "",
-        f"![ready AppServices over time, {apps:,}](operator_converge_{apps}.png)",
+        f"![ready AppServices over time, {apps:,}]({images}operator_converge_{apps}.png)",
         "",
-        *([scale["notes"], ""] if scale.get("notes") else []),
+        *([notes, ""] if notes else []),
     ]
 
 
@@ -496,7 +499,12 @@ def page(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             "",
             "![RSS over time](operator_rss.png)",
             "",
-            *(scale_section(results["scale"]) if results.get("scale") else titled("## ", LARGE, results)),
+            *(
+                # measured (--scale), then what the results give of an earlier try at that size
+                [*scale_section(results["scale"]), *titled("### ", f"{LARGE} in one namespace", results)]
+                if results.get("scale")
+                else titled("## ", LARGE, results)
+            ),
             *[f"- **failed**: {e['impl']} repetition {e['rep']}: {e['error'][-300:]}" for e in failed],
             "",
             "## Latency and cold start",
@@ -633,7 +641,7 @@ def summary(results: dict[str, Any], f: dict[str, dict[str, float]]) -> str:
             *main_table(results),
             "",
             *(
-                scale_section(results["scale"], "###")
+                scale_section(results["scale"], "###", "benchmarks/")
                 if results.get("scale")
                 else titled("### ", LARGE, results, f"{LARGE}, summary")
             ),

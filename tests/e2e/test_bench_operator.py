@@ -88,7 +88,10 @@ def assert_scale_rendered(results_path: Path, out: Path) -> None:
     for impl in IMPLS:
         assert f"| {impl} | " in section
     assert "- kubeloop / controller-runtime: converge " in section
-    assert f"### {APPS} AppServices" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert f"### {APPS} AppServices" in summary
+    # the summary (docs/benchmarks.md) is a folder above the plots (docs/benchmarks/)
+    assert f"](benchmarks/operator_converge_{APPS}.png)" in summary
     assert (out / f"operator_converge_{APPS}.png").read_bytes()[:4] == b"\x89PNG"
 
 
