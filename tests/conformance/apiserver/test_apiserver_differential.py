@@ -247,6 +247,46 @@ def test_a_conflicting_apply_of_a_custom_value_of_the_wrong_type_is_a_known_diff
     }
 
 
+def test_a_cluster_ip_the_real_allocator_found_taken_is_a_known_difference() -> None:
+    # Found by the long differential run (session 14): the real server answered a Service's create with
+    # a 500 from its random IP pick (allocated before validation), the embedded server with the
+    # create's own 422. Only that 500 is tolerated.
+    step = Step("create", "Service", "POST", "/api/v1/namespaces/n/services", {"spec": {}})
+    taken = "failed to allocate a serviceIP: provided IP is already allocated"
+    real = Answer(
+        500,
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "message": f"Internal error occurred: {taken}",
+            "reason": "InternalError",
+            "details": {
+                "causes": [{"message": "failed to allocate a serviceIP: provided IP is already allocated"}]
+            },
+            "code": 500,
+        },
+        [],
+    )
+    cause = {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.ports[0].name"}
+    message = 'Service "s" is invalid: spec.ports[0].name: Required value'
+    embedded = Answer(
+        422,
+        {
+            "kind": "Status",
+            "status": "Failure",
+            "message": message,
+            "reason": "Invalid",
+            "details": {"name": "s", "kind": "Service", "causes": [cause]},
+            "code": 422,
+        },
+        [],
+    )
+    other = Answer(422, dict(embedded.body, message='Service "s" is invalid: spec.type: Required value'), [])
+    for first, expected in ((real, ["Cluster IP allocation races"]), (other, None)):
+        normal = normalise(first, "Service"), normalise(embedded, "Service")
+        assert tolerated_answers(step, *normal, differences(*normal)) == expected
+
+
 def test_teardowns_finish_when_the_sequences_raise_and_their_errors_are_their_own() -> None:
     # Found by review: a restart (FlakyFailure) skipped the wait, so its sequences' objects stayed on
     # both servers, and a teardown's error was raised inside a later sequence's teardown.
