@@ -1,9 +1,10 @@
 """HTTP/2 for watches: many watch streams share a few TLS connections to the API server.
 
 client-go sends everything over HTTP/2; a watch there is one stream, not one connection. Over HTTP/1.1
-every watch holds its own TCP + TLS connection (asyncio keeps a 256 KiB TLS read buffer per connection,
-the server a goroutine and TLS state), so 1,000 watches cost 1,000 of each. Here they cost
-``ceil(1000 / max_concurrent_streams)`` connections (kube-apiserver allows 100 streams each).
+every watch holds its own TCP + TLS connection (asyncio keeps a TLS read buffer per connection, 64 KiB
+once a pool exists, 256 before; the server a goroutine and TLS state), so 1,000 watches cost 1,000
+of each. Here they cost ``ceil(1000 / max_concurrent_streams)`` connections (kube-apiserver allows
+100 streams each).
 
 ``Http2Pool.open`` sends one GET and returns its ``Http2Response`` once the headers arrive. Data is flow
 controlled per stream and acknowledged only as the caller reads it, so a slow reader holds at most one

@@ -3,12 +3,20 @@ TLS identity, as client-go shares one transport per TLS configuration (its ``tls
 
 An operator process holds several clients of one server: the reconciles', the Event recorders', the
 Leases', the sharder's label writes (each with a rate limit of its own). Each open TLS connection
-costs ~256 KiB in asyncio's SSL layer and OpenSSL's state on top, and with a pool per client the
-idle connections of one serve none of the others. Here the clients share one ``ConnectionPool``: the
+costs its read buffer in asyncio's SSL layer and OpenSSL's state on top, and with a pool per client
+the idle connections of one serve none of the others. Here the clients share one ``ConnectionPool``: the
 aiohttp session (HTTP/1.1 keep-alive connections), the TLS contexts, and the HTTP/2 connections of
 watches. Credentials stay per client: tokens, basic auth and impersonation are per-request headers,
 so connections are shared only where the TLS identity is the same (server, CA, server name, proxy,
 and the client certificate: a connection is keyed by the TLS context that presents it).
+
+asyncio gives every TLS connection a read buffer of ``SSLProtocol.max_size`` bytes, allocated and
+zero-filled whole when the connection opens: 256 KiB, most of the ~310 KiB an idle connection kept
+resident. Over HTTP/1.1 each request in flight holds a connection, so a replica whose 10 workers
+have ~30 requests under way keeps ~30 of them whatever its share of the objects (at 10,000 apps over
+4 replicas, 9 MiB of each one's 64-83 MiB over the idle process). The first pool of a process sets
+it to ``TLS_READ_BUFFER`` (64 KiB: four TLS records, which carry at most 16 KiB each; a larger body
+is read in more passes of the event loop, each as large): ~120 KiB a connection.
 
 Guarantees: a pool is bound to the event loop it was acquired in; it lives while it has users
 (``acquire`` counts one, ``release`` takes it back) and its last user's ``release`` closes its
@@ -23,6 +31,7 @@ import os
 import ssl
 import tempfile
 import weakref
+from asyncio import sslproto
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,7 +44,10 @@ from kubeloop.client.errors import TransportError
 if TYPE_CHECKING:
     from kubeloop.client.http2 import Http2Pool
 
-__all__ = ["ConnectionPool", "Http2Timing", "TlsIdentity", "acquire", "release"]
+__all__ = ["TLS_READ_BUFFER", "ConnectionPool", "Http2Timing", "TlsIdentity", "acquire", "release"]
+
+TLS_READ_BUFFER = 64 * 1024
+"""The read buffer of each TLS connection in the process once a pool exists (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,7 @@ class ConnectionPool:
     """The connections of one process to one server under one ``TlsIdentity``; see the module docstring."""
 
     def __init__(self, config: ClientConfig) -> None:
+        _small_tls_read_buffers()
         self.identity = TlsIdentity.of(config)
         self._config = config
         self._base = URL(config.server)
@@ -171,6 +184,13 @@ async def release(pool: ConnectionPool) -> None:
         if pools.get(pool.identity) is pool:
             del pools[pool.identity]
     await pool._close()
+
+
+def _small_tls_read_buffers() -> None:
+    """asyncio's TLS connections made from now on read through ``TLS_READ_BUFFER`` bytes, not 256 KiB
+    (a smaller size set by someone else is kept)."""
+    if sslproto.SSLProtocol.max_size > TLS_READ_BUFFER:
+        sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
 
 
 def _make_ssl_context(

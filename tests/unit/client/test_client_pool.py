@@ -1,5 +1,6 @@
 """The process's connection pools (``kubeloop.client.pool``): which clients share one (same server and
-TLS identity, whatever their credentials) and the count of users that keeps it open. Closing one
+TLS identity, whatever their credentials), the count of users that keeps it open, and the read buffer
+of their TLS connections. Closing one
 transport of a pool never cuts another's request or watch: test_client_transport.py (a local server),
 and on the real kube-apiserver (HTTP/2 too) tests/conformance/client/test_client_shared_pool.py."""
 
@@ -7,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import ssl
+from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from kubeloop.certs import CertificateAuthority
 from kubeloop.client import ClientConfig
 from kubeloop.client import pool as pools
 
@@ -88,3 +94,38 @@ async def test_each_event_loop_has_pools_of_its_own() -> None:
         assert await asyncio.to_thread(elsewhere)
     finally:
         await pools.release(here)
+
+
+async def test_tls_connections_read_through_64_kib_and_bodies_larger_arrive_whole(tmp_path: Path) -> None:
+    """asyncio allocates (and zero-fills) a 256 KiB read buffer for each TLS connection, most of what an
+    open connection keeps: once a pool exists, connections read through 64 KiB, and a body of several
+    MiB (many buffers) still arrives whole over one of them."""
+    ca = CertificateAuthority()
+    cert, key = ca.serving("127.0.0.1").write(tmp_path, "serving")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    body = os.urandom(3 * 2**20 + 17)
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=body)
+
+    app = web.Application()
+    app.router.add_get("/big", big)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    pool = pools.acquire(ClientConfig(server=f"https://127.0.0.1:{port}", ca_data=ca.cert_pem))
+    try:
+        tls = await pool.ssl_context(None, None)
+        for _ in range(2):  # a new connection, then the same one again
+            async with pool.session.get(f"https://127.0.0.1:{port}/big", ssl=tls) as response:
+                assert response.connection is not None
+                assert response.connection.transport is not None
+                protocol = response.connection.transport._ssl_protocol  # type: ignore[attr-defined]
+                assert await response.read() == body
+                assert len(protocol._ssl_buffer) == 64 * 1024
+    finally:
+        await pools.release(pool)
+        await runner.cleanup()
