@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,11 @@ NODE_PORTS = "30000-44999"
 range, 2,768 ports, refuses the rest; they retry and hold the replicas back)."""
 
 
+PROBE: dict[str, str] = {}
+"""With ``--probe``: the replicas run ``memory_probe`` (the recorded operator, reporting its memory by
+part when signalled) with this environment added (``KUBELOOP_MEMORY_PROBE``, ``--env``)."""
+
+
 def recorded_replica(
     identity: str, kubeconfig: Path, namespace: str, directory: Path, sharded: bool, src: str | None = None
 ) -> Replica:
@@ -68,13 +74,57 @@ def recorded_replica(
         *(["--shards", "auto"] if sharded else []),
     ]
     src = src or str(Path(kubeloop.__file__).parents[1])
-    path = [src, str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e")]
+    path = [src, str(EXAMPLE / "src"), str(ROOT / "tests" / "e2e"), str(Path(__file__).parent)]
     env = {
         "PYTHONPATH": os.pathsep.join(path),
         "KUBELOOP_RECORD_DELAY": "0.05",
         "KUBELOOP_RECORD": str(directory / f"{identity}.jsonl"),
+        **PROBE,
     }
-    return Replica(identity, "recorded_operator:operator", kubeconfig, namespace, directory, args, env)
+    target = "memory_probe:operator" if "KUBELOOP_MEMORY_PROBE" in PROBE else "recorded_operator:operator"
+    return Replica(identity, target, kubeconfig, namespace, directory, args, env)
+
+
+async def probe(fleet: list[Replica], label: str) -> dict[str, Any]:
+    """Each replica's memory by part (``memory_probe``, SIGUSR2: as is, then after gc and
+    malloc_trim), written to the probe directory as ``<label>-<identity>.json``; a summary returned."""
+    out = Path(PROBE["KUBELOOP_MEMORY_PROBE"])
+    summary: dict[str, Any] = {}
+    for replica in fleet:
+        done = out / f"{replica.identity}-probe.done"
+        done.unlink(missing_ok=True)
+        assert replica.proc.pid is not None
+        os.kill(replica.proc.pid, signal.SIGUSR2)
+        await wait(lambda done=done: asyncio.sleep(0, done.exists()), "probe", within=300)
+        report = out / f"{replica.identity}-probe.json"
+        kept = out / f"{label}-{replica.identity}.json"
+        report.rename(kept)
+        first, trimmed = json.loads(kept.read_text())
+        summary[replica.identity] = {
+            "rss": first["status"]["VmRSS"],
+            "hwm": first["status"]["VmHWM"],
+            "rss_trimmed": trimmed["status"]["VmRSS"],
+            "malloc_free": first["mallinfo"]["fordblks"],
+            "pymalloc_free": first["pymalloc"]["free_blocks"] + first["pymalloc"]["empty_pools"],
+            "stores": sum(
+                i["store"] + i["indexes"] + i["own_writes_mib"] + i["interner"]
+                for i in first["parts"]["informers"].values()
+            ),
+        }
+    return summary
+
+
+def assignments(fleet: list[Replica]) -> dict[str, Any]:
+    """From the sharder's log lines: the apps first assigned to each replica, and the moves from it."""
+    first: Counter[str] = Counter()
+    moved: Counter[str] = Counter()
+    for replica in fleet:
+        for m in re.finditer(r"assigned to (\S+?)(?: \(from (\S+)\))?$", replica.proc.output(), re.M):
+            if m.group(2):
+                moved[m.group(2)] += 1
+            else:
+                first[m.group(1)] += 1
+    return {"first": dict(first), "moved_from": dict(moved)}
 
 
 async def converged(api: Client, namespace: str, image: str, count: int) -> bool:
@@ -249,6 +299,12 @@ def connections_to(pid: int, server: str) -> int:
     )
 
 
+def peak_rss(pid: int) -> int:
+    """The high water of the process ``pid``'s resident set (VmHWM), in bytes."""
+    found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(found.group(1)) * 1024 if found else 0
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User and system CPU time of the processes ``pids`` so far (those gone count nothing)."""
     total = 0.0
@@ -302,6 +358,8 @@ async def configuration(
             await asyncio.gather(*(r.wait_ready(within=300) for r in fleet))
             await deployments.until(lambda: len(deployments.synced) >= apps, 1800, "first converge")
             result["start_s"] = time.monotonic() - began
+            result["converged_rss_mib"] = [r.rss() / 2**20 for r in fleet]
+            result["converged_hwm_mib"] = [peak_rss(r.proc.pid or 0) / 2**20 for r in fleet]
             requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
             pids = [r.proc.pid for r in fleet if r.proc.pid is not None]
             cpu_before = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
@@ -324,7 +382,12 @@ async def configuration(
                 sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
             )
             result["rss_mib"] = [r.rss() / 2**20 for r in fleet]
+            result["hwm_mib"] = [peak_rss(pid) / 2**20 for pid in pids]
             result["connections"] = [connections_to(pid, plane.server) for pid in pids]
+            if sharded:
+                result["assignments"] = assignments(fleet)
+            if "KUBELOOP_MEMORY_PROBE" in PROBE:
+                result["probe"] = await probe(fleet, namespace)
             if sharded:
                 lease = await api.get("leases.coordination.k8s.io", f"{NAME}-sharder", namespace=namespace)
                 result["sharder"] = lease["spec"]["holderIdentity"]
@@ -557,7 +620,21 @@ async def main() -> None:
     parser.add_argument(
         "--no-failover", action="store_true", help="skip the failovers (the memory rows in a shorter run)"
     )
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        help="run the replicas as memory_probe and write each one's memory by part here once its RSS is read",
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], help="KEY=VALUE added to the replicas' environment"
+    )
     args = parser.parse_args()
+    if args.probe:
+        args.probe.mkdir(parents=True, exist_ok=True)
+        PROBE["KUBELOOP_MEMORY_PROBE"] = str(args.probe.resolve())
+    for pair in args.env:
+        key, _, value = pair.partition("=")
+        PROBE[key] = value
     if args.render:
         lines = [json.loads(line) for line in args.render.read_text().splitlines() if line.startswith("{")]
         write(lines, args.out, args.note)
