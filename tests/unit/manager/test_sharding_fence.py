@@ -188,6 +188,32 @@ async def test_the_sharder_keeps_of_each_object_only_what_it_reads() -> None:
     assert sharder.labels.of(kept) == sharder.labels.of(obj)
 
 
+async def test_objects_with_the_same_assignment_share_its_labels_and_seal() -> None:
+    # Two of the four dicts kept of each object: one of each per assignment, not per object.
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    sharder = Sharder(_Server(), "op", [(APPS, ())], ShardingOptions(identity="a", clock=clock), members)  # type: ignore[arg-type]
+    informer = sharder.informers[0]
+    for i in range(6):
+        informer.observe(app(f"app-{i}", "a" if i < 4 else "b"))
+    drained = app("app-6", "a")
+    drained["metadata"]["labels"]["drain.shard.kubeloop.io/op"] = "true"
+    informer.observe(drained)
+    kept = {o["metadata"]["name"]: o["metadata"] for o in informer.list()}
+    on_a = [kept[f"app-{i}"] for i in range(4)]
+    assert all(m["labels"] is on_a[0]["labels"] and m["annotations"] is on_a[0]["annotations"] for m in on_a)
+    assert kept["app-4"]["labels"] is kept["app-5"]["labels"]
+    assert kept["app-4"]["labels"] is not on_a[0]["labels"]
+    assert kept["app-6"]["labels"] == {SHARD: "a", "drain.shard.kubeloop.io/op": "true"}
+    assert kept["app-6"]["labels"] is not on_a[0]["labels"]
+    assert kept["app-6"]["annotations"] is on_a[0]["annotations"]
+    assert [sharder.labels.of({"metadata": kept[f"app-{i}"]}) for i in (0, 4, 6)] == [
+        ("a", "a", False),
+        ("b", "b", False),
+        ("a", "a", True),
+    ]
+
+
 async def test_the_first_pass_over_many_unassigned_objects_writes_through_a_few_writers_not_a_task_each() -> (
     None
 ):
