@@ -31,9 +31,11 @@ Guarantees:
   selector deletes (and tells) what only it selected.
 - Read-your-own-writes: after ``observe(obj)`` with an object returned by a write, ``get`` and
   ``list`` return that object (or a newer one) even before the watch delivers it; after
-  ``observe_deleted(key)`` they no longer return the deleted object. A list (the first, or a
-  relist) ends what a write told before its snapshot: afterwards reads equal the list, but for
-  own writes newer than it, so an object deleted meanwhile by someone else is not brought back.
+  ``observe_deleted(key)`` they no longer return the deleted object. The write's copy is kept
+  until the watch brings that version (or a newer one), not longer (``unseen_writes``). A list
+  (the first, or a relist) ends what a write told before its snapshot: afterwards reads equal the
+  list, but for own writes newer than it, so an object deleted meanwhile by someone else is not
+  brought back.
 
 Caveats: handlers run on the informer's task and must not block; enqueue and return. Objects
 are shared, and so are their values among objects (``InformerOptions.intern_values``); copy before
@@ -214,6 +216,12 @@ class Informer:
         return cached
 
     # -- own writes ------------------------------------------------------------------------------
+
+    @property
+    def unseen_writes(self) -> int:
+        """Own writes recorded by ``observe`` whose version the watch has not brought yet: each a copy
+        of its object kept beside the stored one until then."""
+        return len(self._recent)
 
     def observe(self, obj: Obj) -> None:
         """Record an object returned by one of our own writes, so reads see it at once (and no longer
@@ -492,7 +500,18 @@ class Informer:
             self._emit(InformerEvent("delete", gone if gone is not None else obj))
         elif not self._stale(obj, held):
             old = self.store.upsert(obj)
+            self._seen_write(key, obj)
             self._emit(InformerEvent("add", obj) if old is None else InformerEvent("update", obj, old))
+
+    def _seen_write(self, key: ObjectKey, stored: Obj) -> None:
+        """Forget the own write of ``key`` that ``stored`` (from the watch) is as new as: reads return
+        ``stored`` from now on, as they would have on the next read of ``key`` (``_read``), but the
+        write's copy is not kept until that read, which a reconcile's own writes (a child applied, a
+        status written) get only when it runs again: with thousands of reconciles queued, minutes and
+        a second copy of every object written."""
+        recent = self._recent.get(key)
+        if recent is not None and not _newer(recent, stored):
+            del self._recent[key]
 
     async def _resync(self) -> None:
         period = self.options.resync_period or 0.0
