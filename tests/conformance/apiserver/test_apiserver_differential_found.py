@@ -621,3 +621,26 @@ async def test_a_change_of_a_services_cluster_ip_alone_is_a_change_of_its_cluste
                 "field": "spec.clusterIPs[0]",
             }
         ]
+
+
+async def test_a_port_a_patch_adds_gets_a_node_port_none_of_the_services_ports_holds(
+    twin: Twin, tns: str
+) -> None:
+    # Found by the long differential run (session 14, s2752-b, s2753-b): a strategic merge patch adding
+    # a port to a NodePort Service puts it first; the embedded server gave it the lowest free node
+    # port, which was the Service's own other port's (free but for this Service), then refused that
+    # port's as taken (422). The real allocator reserves the ports' own node ports first.
+    used: set[int] = set()
+    for answer in await twin.call("GET", "/api/v1/services"):
+        used |= {p.get("nodePort") for s in answer.body["items"] for p in s["spec"].get("ports") or []}
+    first = next(port for port in range(30000, 32768) if port not in used)  # the embedded server's next
+    path = f"/api/v1/namespaces/{tns}/services"
+    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "np"}}
+    body["spec"] = {"type": "NodePort", "ports": [{"name": "a", "port": 80, "nodePort": first}]}
+    assert [a.status for a in await twin.call("POST", path, body)] == [201, 201]
+    patch = {"spec": {"ports": [{"name": "b", "port": 81}]}}
+    answers = await twin.call("PATCH", f"{path}/np", patch, "application/strategic-merge-patch+json")
+    assert [a.status for a in answers] == [200, 200], answers
+    for answer in answers:
+        ports = {p["name"]: p["nodePort"] for p in answer.body["spec"]["ports"]}
+        assert ports["a"] == first != ports["b"], ports

@@ -131,6 +131,7 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
         spec.pop("externalTrafficPolicy", None)  # dropTypeDependentFields: it no longer applies
     used = _used_node_ports(view, obj)
     causes: list[Cause] = []
+    unset: list[Obj] = []  # given a node port once every port's own is reserved, as the real allocator
     for n, port in enumerate(spec.get("ports") or []):
         port.setdefault("protocol", "TCP")
         if "port" in port and port.get("targetPort") in (None, 0, ""):  # Go's zero IntOrString: unset
@@ -159,8 +160,11 @@ def _allocate(obj: Obj, old: Obj | None, view: View) -> None:
                     )
                 )
             port["nodePort"] = node_port
+            used.add(node_port)
         else:
-            port["nodePort"] = next(p for p in NODE_PORTS if p not in used)
+            unset.append(port)
+    for port in unset:
+        port["nodePort"] = next(p for p in NODE_PORTS if p not in used)
         used.add(port["nodePort"])
     if causes:
         raise invalid("Service", "", name, causes)
