@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from apiserver_twin import Answer, Twin
-from differential_compare import Report, Step, differences, normalise
+from differential_compare import CONTROLLED, Report, Step, differences, normalise
 from differential_kinds import DEPLOYMENT, FINALIZER, KINDS, Body, Kind
 from differential_known import tolerated_answers
 from hypothesis import strategies as st
@@ -469,6 +469,12 @@ class Sequence(RuleBasedStateMachine):
                     md[key2] = fresh["metadata"][key2]
                 else:
                     md.pop(key2, None) if key2 != "generation" else None
+            # The revision the deployment controller wrote on its own time stays, as a client that read
+            # the object keeps it: dropping it is a change (generation + 1) only where it had been written.
+            annotations = ((old or {}).get("metadata") or {}).get("annotations") or {}
+            revision = {k: v for k, v in annotations.items() if k in CONTROLLED}
+            if kind is DEPLOYMENT and revision:
+                md["annotations"] = {**revision, **(md.get("annotations") or {})}
             md["name"] = fresh["metadata"]["name"]
             rv = seen.rv(key, stale=version == "stale")
             if version == "none" or rv is None:
