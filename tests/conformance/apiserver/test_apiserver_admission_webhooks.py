@@ -198,6 +198,14 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
                 objectSelector={"matchLabels": {"cond": "yes"}},
                 matchConditions=[{"name": "named-cond", "expression": "object.metadata.name == 'cond'"}],
             ),
+            hook(
+                "conditional-ignored.kubeloop.test",
+                hooks.client("/versions"),
+                tns,
+                objectSelector={"matchLabels": {"cond": "ignore"}},
+                matchConditions=[{"name": "named-cond", "expression": "object.metadata.name == 'cond'"}],
+                failurePolicy="Ignore",
+            ),
         ],
     ):
         path = f"/api/v1/namespaces/{tns}/configmaps"
@@ -234,6 +242,10 @@ async def test_reinvocation_dry_run_match_policy_and_match_conditions(
             "POST", path, {"metadata": {"generateName": "c-", "labels": {"cond": "yes"}}}
         )
         assert refused.status == 403
+        # ... unless its failurePolicy is Ignore: the webhook is skipped (not called: it would refuse)
+        generated = {"metadata": {"generateName": "c-", "labels": {"cond": "ignore"}}}
+        real, embedded = await twin.call("POST", f"{path}?dryRun=All", generated)
+        assert real.status == embedded.status == 201, embedded.body
 
 
 async def test_a_failing_webhook_blocks_only_its_kinds_as_its_failure_policy_says(
