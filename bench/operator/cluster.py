@@ -267,11 +267,12 @@ def report(out: Path) -> list[dict[str, Any]]:
         loads = [s["load"] for s in samples if t0 <= s["t"] <= t1]
         busy = [b["machine"][i] - a["machine"][i] for i in range(8)]
         idle = busy[3] + busy[4]  # idle, iowait
+        total = sum(busy)  # 0 when a phase shorter than the sampling falls between the same samples
         row: dict[str, Any] = {
             **{k: p[k] for k in ("impl", "rep", "phase")},
             "seconds": seconds,
             "load": [min(loads, default=a["load"]), max(loads, default=a["load"])],
-            "machine_busy": 1 - idle / sum(busy),
+            "machine_busy": 1 - idle / total if total else None,
             "cpu_s": {k: round(v, 2) for k, v in sorted(spent.items(), key=lambda kv: -kv[1]) if v >= 0.05},
         }
         row["cores"] = sum(row["cpu_s"].values()) / seconds
