@@ -42,6 +42,7 @@ class Row:
     load: float | None = None  # the machine's mean 1-minute load average during the run
     started: str = ""  # UTC, ISO 8601: when the run began and ended
     ended: str = ""
+    demanded: int = 0  # requests the fault itself asked of the operator (a competing writer's edits)
 
     def cells(self) -> list[str]:
         ratio = f" ({self.requests / self.baseline_requests:.2f}x)" if self.baseline_requests else ""
