@@ -359,7 +359,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['load'][0]:.0f}-{r['load'][1]:.0f}",
             f"{r['cores']:.2f} of 2",
             f"{total:.0f}",
-            f"{cluster:.0f} ({cluster / total:.0%})",
+            # nothing spent: a phase shorter than the sampling, between the same two samples
+            f"{cluster:.0f} ({cluster / total:.0%})" if total else DASH,
             f"{cpu.get('kube-apiserver', 0.0):.0f}",
             f"{operator:.1f}",
             f"{cpu.get('harness', 0.0):.1f}",

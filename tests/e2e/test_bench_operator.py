@@ -117,16 +117,42 @@ def assert_cluster_watched(watched: Path) -> None:
     assert (watched / "cluster.md").read_text().count("\n") == 2 + len(rows)
 
 
+def test_cluster_report_of_a_phase_between_two_samples(tmp_path: Path) -> None:
+    # cluster.py samples the CPU every second: an update of 0.7 s (make test's small run) can begin
+    # and end nearest the same sample, so that nothing was spent in it. Its row is written with the
+    # shares unknown; it was a ZeroDivisionError that failed test_operator_benchmark_small (the
+    # machine's share, fixed in 664fdc3, then the cluster's share of the CPU).
+    cluster = bench_module("cluster")
+    (tmp_path / "metrics").mkdir()
+    samples = [
+        {"t": t, "load": 4.0, "cpu": {"7": ["kube-apiserver", cpu]}, "machine": [t, 0, 0, 0, 0, 0, 0, 0]}
+        for t, cpu in ((100.0, 1.0), (102.0, 3.0))
+    ]
+    (tmp_path / "cpu.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (tmp_path / "run.log").write_text(
+        "100.9 [    10 s] kubeloop rep 1 update: 0.7 s\n101.9 [    11 s] floor rep 1 update: 1.8 s\n"
+    )
+    cluster.write_report(tmp_path)
+    rows = json.loads((tmp_path / "cluster.json").read_text())
+    assert [(r["impl"], r["machine_busy"], r["cpu_s"]) for r in rows] == [
+        ("kubeloop", None, {}),
+        ("floor", 1.0, {"kube-apiserver": 2.0}),
+    ]
+    table = (tmp_path / "cluster.md").read_text().splitlines()
+    assert table[2].split(" | ")[6] == "\u2013"  # the cluster's share of nothing
+    assert table[3].split(" | ")[6] == "2 (100%)"
+
+
 # -- the floor keeps a change its own write's late answer would undo ----------------------------------
 
 CRD = ROOT / "examples" / "appservice" / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
 APP_KIND = "appservices.app.example.com"
 
 
-def floor_module() -> ModuleType:
-    """bench/operator/floor.py, imported from its file (bench/ is not a package)."""
+def bench_module(name: str) -> ModuleType:
+    """bench/operator/<name>.py, imported from its file (bench/ is not a package)."""
     spec = importlib.util.spec_from_file_location(
-        "bench_operator_floor", ROOT / "bench" / "operator" / "floor.py"
+        f"bench_operator_{name}", ROOT / "bench" / "operator" / f"{name}.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -141,7 +167,7 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
     # wait in the same turn of the loop). Kept, that answer put generation 1 back in the floor's dict:
     # the worker found generation 1 done and wrote nothing, no event followed, and generation 2 was
     # never applied (2-7 of 10 apps stuck so in the smoke runs of the benchmark that failed).
-    floor = floor_module()
+    floor = bench_module("floor")
     async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
         await api.create(yaml.safe_load(CRD.read_text()))
         await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
