@@ -43,7 +43,7 @@ from profiling import by_layer
 from watching import APPS, Watch, is_ready, observed_generation
 
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, wait_for_crds
 
 CRD = ROOT / "examples" / "appservice" / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
 SA_NAMESPACE = "bench-operators"
@@ -388,7 +388,9 @@ async def setup(plane: ControlPlane, kubectl: Kubectl) -> dict[str, Path]:
         return plane.service_account_kubeconfig(SA_NAMESPACE, impl)
 
     paths = await asyncio.gather(*(asyncio.to_thread(account, impl) for impl in IMPLS))
-    kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
+    # Served, not only Established: the operators, started right after, list the kind at once, and
+    # kube-apiserver lists a new CRD's resource in discovery a moment after it is Established.
+    wait_for_crds(kubectl, APPS)
     return dict(zip(IMPLS, paths, strict=True))
 
 
