@@ -84,10 +84,16 @@ def assert_scale_rendered(results_path: Path, out: Path) -> None:
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     page = (out / "operator.md").read_text()
-    section = page[page.index(f"## {APPS} AppServices") :]
+    begins = page.index(f"## {APPS} AppServices")
+    section = page[begins : page.index("\n## ", begins)]  # up to the next section
     for impl in IMPLS:
         assert f"| {impl} | " in section
     assert "- kubeloop / controller-runtime: converge " in section
+    # the converge's requests by verb, a column each, and the goals read from the converge alone
+    assert "| verb resource | kubeloop | controller-runtime | kopf | floor |" in section
+    assert "| patch appservices/status | " in section
+    assert "- converge time \u2264 1.2\u00d7 controller-runtime's: " in section
+    assert "- operator CPU seconds (converge) \u2264 1.5\u00d7 controller-runtime's: " in section
     summary = (out / "summary.md").read_text()
     assert f"### {APPS} AppServices" in summary
     # the summary (docs/benchmarks.md) is a folder above the plots (docs/benchmarks/)
