@@ -47,6 +47,8 @@ Ctrl-C stops the operator and the cluster and {data_line}.
 """
 
 REMOVES_DATA = "removes their data"
+CRD_WAIT = 30.0
+"""Seconds to wait for the operator's CRDs to be served before the samples (then exit 1, naming why)."""
 
 
 def _say(message: str) -> None:
@@ -95,7 +97,7 @@ async def _serve(
             _say(f"installing CRDs: {', '.join(m.resource_info().crd_name for m in models)}")
             await asyncio.to_thread(kubectl, "apply", "-f", "-", input=crd.to_yaml(models))
             names = [model.resource_info().crd_name for model in models]
-            await asyncio.to_thread(wait_for_crds, kubectl, *names, timeout=30)  # before the samples
+            await asyncio.to_thread(wait_for_crds, kubectl, *names, timeout=CRD_WAIT)  # before the samples
             kinds[:0] = reversed(names)
         _say(f"starting operator {operator.name}...")
         async with run_operator(operator, plane.kubeconfig, _options(operator)):

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kubeloop.testing import Kubectl, KubectlError, wait_for_crds
+from kubeloop.errors import KubeloopError
+from kubeloop.testing import CRDNotReadyError, Kubectl, KubectlError, wait_for_crds
 
 
-def crd(plural: str, group: str, *versions: tuple[str, bool]) -> dict[str, object]:
+def crd(plural: str, group: str, *versions: tuple[str, bool], **status: object) -> dict[str, object]:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -24,22 +25,28 @@ def crd(plural: str, group: str, *versions: tuple[str, bool]) -> dict[str, objec
             "names": {"plural": plural},
             "versions": [{"name": name, "served": served} for name, served in versions],
         },
+        "status": status,
     }
 
 
-def stand_in(tmp_path: Path, printed: list[dict[str, object]], misses: int, stderr: str) -> Kubectl:
-    """A kubectl whose ``wait`` prints ``printed`` one object after another and whose ``get`` fails
-    with ``stderr`` ``misses`` times, then lists nothing; each call's arguments go to ``calls``."""
+def stand_in(
+    tmp_path: Path, printed: list[dict[str, object]], misses: int, stderr: str, wait_says: str = ""
+) -> Kubectl:
+    """A kubectl whose ``wait`` prints ``printed`` one object after another (or, given ``wait_says``,
+    prints that and fails, and ``get crd`` prints ``printed``) and whose ``get`` fails with ``stderr``
+    ``misses`` times, then lists nothing; each call's arguments go to ``calls``."""
     (tmp_path / "printed").write_text("\n".join(json.dumps(p, indent=2) for p in printed))
     (tmp_path / "stderr").write_text(stderr)
+    (tmp_path / "wait_says").write_text(wait_says)
     script = tmp_path / "kubectl"
     script.write_text(
         f"""#!/bin/sh
 cd {tmp_path}
 echo "$*" >> calls
 case "$1" in
-  wait) cat printed ;;
+  wait) if [ -s wait_says ]; then cat wait_says >&2; exit 1; fi; cat printed ;;
   get)
+    if [ "$2" = crd ]; then cat printed; exit 0; fi
     n=$(grep -c '^get ' calls)
     if [ "$n" -le {misses} ]; then cat stderr >&2; exit 1; fi ;;
 esac
@@ -101,5 +108,66 @@ def test_another_kubectl_failure_is_raised_at_once(tmp_path: Path) -> None:
 
 def test_a_resource_never_served_fails_naming_it_after_the_timeout(tmp_path: Path) -> None:
     kubectl = stand_in(tmp_path, [crd("probes", "a.example.com", ("v1", True))], misses=10**6, stderr=MISSING)
-    with pytest.raises(AssertionError, match=r"probes\.v1\.a\.example\.com not served within 0\.3 s"):
+    with pytest.raises(AssertionError) as raised:
         wait_for_crds(kubectl, "probes.a.example.com", timeout=0.3)
+    assert str(raised.value) == (
+        "CRD probes.a.example.com: probes.v1.a.example.com not served within 0.3 s"
+        """ (kubectl: error: the server doesn't have a resource type "probes")"""
+    )
+    assert isinstance(raised.value, CRDNotReadyError)
+    assert isinstance(raised.value, KubeloopError), "kubeloop dev shows it as one line"
+
+
+TIMED_OUT = "error: timed out waiting for the condition on customresourcedefinitions/gadgets.a.example.com\n"
+
+
+def test_a_crd_never_established_fails_naming_it_and_its_conditions_not_true(tmp_path: Path) -> None:
+    conflict = [
+        {
+            "type": "NamesAccepted",
+            "status": "False",
+            "reason": "KindConflict",
+            "message": '"Gadget" is already in use',
+        },
+        {
+            "type": "Established",
+            "status": "False",
+            "reason": "NotAccepted",
+            "message": "not all names are accepted",
+        },
+    ]
+    ok = [{"type": "NamesAccepted", "status": "True"}, {"type": "Established", "status": "True"}]
+    printed = [
+        crd("probes", "a.example.com", ("v1", True), conditions=ok),
+        crd("gadgets", "a.example.com", ("v1", True), conditions=conflict),
+    ]
+    kubectl = stand_in(tmp_path, printed, misses=0, stderr="", wait_says=TIMED_OUT)
+    with pytest.raises(CRDNotReadyError) as raised:
+        wait_for_crds(kubectl, "probes.a.example.com", "gadgets.a.example.com", timeout=2)
+    assert str(raised.value) == (
+        'CRD gadgets.a.example.com (NamesAccepted=False (KindConflict: "Gadget" is already in use);'
+        " Established=False (NotAccepted: not all names are accepted)) not Established within 2 s"
+    )
+    assert isinstance(raised.value, AssertionError)
+    assert calls(tmp_path)[1] == "get crd probes.a.example.com gadgets.a.example.com -o json"
+
+
+def test_a_crd_with_no_conditions_yet_says_so(tmp_path: Path) -> None:
+    kubectl = stand_in(tmp_path, [crd("probes", "a.example.com", ("v1", True))], 0, "", wait_says=TIMED_OUT)
+    with pytest.raises(
+        CRDNotReadyError,
+        match=r"^CRD probes\.a\.example\.com \(no conditions yet\) not Established within 1 s$",
+    ):
+        wait_for_crds(kubectl, "probes.a.example.com", timeout=1)
+
+
+def test_a_name_that_is_no_crd_raises_kubectls_error_at_once(tmp_path: Path) -> None:
+    notfound = (
+        "Error from server (NotFound): customresourcedefinitions.apiextensions.k8s.io"
+        ' "nope.a.example.com" not found\n'
+    )
+    kubectl = stand_in(tmp_path, [], misses=0, stderr="", wait_says=notfound)
+    with pytest.raises(KubectlError, match="NotFound") as raised:
+        wait_for_crds(kubectl, "nope.a.example.com")
+    assert not isinstance(raised.value, AssertionError)
+    assert len(calls(tmp_path)) == 1
