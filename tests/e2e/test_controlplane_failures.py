@@ -72,6 +72,41 @@ def test_component_exiting_early_names_it_and_keeps_its_log_and_leaves_no_orphan
     assert not plane.directory.exists()
 
 
+# An etcd that logs for 4 s, twice the start_timeout below, before it answers /health (a component
+# given a small share of a loaded machine), and a kube-apiserver that exits at once.
+SLOW_ETCD = """
+import http.server, sys, time
+port = int(sys.argv[sys.argv.index("--listen-client-urls") + 1].rpartition(":")[2])
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    print("still starting", flush=True)
+    time.sleep(0.1)
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+http.server.HTTPServer(("127.0.0.1", port), Health).serve_forever()
+"""
+
+
+def test_a_component_that_logs_all_along_is_waited_for_past_start_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etcd, apiserver = tmp_path / "etcd", tmp_path / "kube-apiserver"
+    etcd.write_text(f"#!{sys.executable}\n{SLOW_ETCD}")
+    apiserver.write_text("#!/bin/sh\necho 'E1207 run.go:72] error: unknown flag --surprise' >&2\nexit 3\n")
+    for fake in (etcd, apiserver):
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("TEST_ASSET_ETCD", str(etcd))
+    monkeypatch.setenv("TEST_ASSET_KUBE_APISERVER", str(apiserver))
+    with pytest.raises(ComponentError) as info:
+        ControlPlane(start_timeout=2.0).start()
+    assert info.value.component == "kube-apiserver", "etcd was waited for until healthy"
+    assert info.value.problem.startswith("exited early with code 3")
+
+
 def test_missing_binary_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBELOOP_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)

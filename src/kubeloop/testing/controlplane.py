@@ -57,6 +57,12 @@ class ControlPlaneOptions:
     nodes: int = 0
     apiserver_port: int | None = None
     start_timeout: float = 60.0
+    """Seconds a starting component may go without progress (its log not growing, its health check's
+    answer not changing) before its start fails; a hung one fails this soon."""
+    start_limit: float = 300.0
+    """Seconds a start may take in all, progress or not (``start_timeout`` if that is longer): a
+    component given a small share of a loaded machine logs all along but took over a minute to be ready
+    (load 20-30, at nice 19)."""
     service_cluster_ip_range: str = "10.0.0.0/24"
     apiserver_args: tuple[str, ...] = ()
     """Extra kube-apiserver flags, e.g. ``("--enable-admission-plugins", "NamespaceLifecycle")``."""
@@ -269,15 +275,24 @@ class ControlPlane:
         )
         self._probes["etcd"] = (f"http://127.0.0.1:{self.etcd_port}/health", None)
         self._probes["kube-apiserver"] = (f"{self.server}/readyz", self.ssl_context())
-        etcd.wait_healthy(*self._probes["etcd"], timeout=opts.start_timeout)
-        apiserver.wait_healthy(*self._probes["kube-apiserver"], timeout=opts.start_timeout)
+        self._wait_healthy(etcd, self._start_limit)
+        self._wait_healthy(apiserver, self._start_limit)
 
         secondary = self._start_secondary(binaries, str(sa_key))
         for proc, url in secondary:
             self._probes[proc.name] = (url, _insecure_context())
-            proc.wait_healthy(url, _insecure_context(), timeout=opts.start_timeout)
+            self._wait_healthy(proc, self._start_limit)
         if opts.nodes:
             self._create_nodes(opts.nodes)
+
+    @property
+    def _start_limit(self) -> float:
+        """The longest a start may take: ``start_limit``, or ``start_timeout`` if that is longer."""
+        return max(self.options.start_limit, self.options.start_timeout)
+
+    def _wait_healthy(self, proc: ManagedProcess, limit: float) -> None:
+        """Wait for ``proc``'s health probe while it makes progress (``start_timeout``), up to ``limit`` s."""
+        proc.wait_healthy(*self._probes[proc.name], quiet=self.options.start_timeout, limit=limit)
 
     def _component_flags(self, port: int) -> list[str]:
         kubeconfig = str(self.kubeconfig)
@@ -391,12 +406,13 @@ class ControlPlane:
 
         A start that crashes is started again, as the kubelet restarts a crashed static pod (a loaded
         kube-apiserver exits when its Service IP and port repair does not finish within a minute of
-        starting); one not healthy ``within`` s (default ``start_timeout``) after the restart began
-        raises ``ComponentError`` with the last lines of its log, and is left stopped."""
+        starting); one not healthy ``within`` s (default ``start_limit``) after the restart began, or
+        showing no progress for ``start_timeout`` s, raises ``ComponentError`` with the last lines of
+        its log, and is left stopped."""
         proc = next((p for p in self._processes if p.name == component), None)
         if proc is None:
             raise ComponentError(component, "not running in this control plane")
-        deadline = time.monotonic() + (within if within is not None else self.options.start_timeout)
+        deadline = time.monotonic() + (within if within is not None else self._start_limit)
         if kill:
             proc.kill()
         else:
@@ -411,7 +427,7 @@ class ControlPlane:
             raise ComponentError(component, "not running in this control plane")
         if not proc.exited:
             return False
-        self._start_again(proc, time.monotonic() + (within or self.options.start_timeout))
+        self._start_again(proc, time.monotonic() + (within or self._start_limit))
         return True
 
     def _start_again(self, proc: ManagedProcess, deadline: float) -> None:
@@ -421,7 +437,7 @@ class ControlPlane:
             proc.start()
             starts += 1
             try:
-                proc.wait_healthy(*self._probes[proc.name], timeout=max(1.0, deadline - time.monotonic()))
+                self._wait_healthy(proc, max(1.0, deadline - time.monotonic()))
                 return
             except ComponentError as exc:
                 if not proc.exited or time.monotonic() >= deadline:

@@ -6,6 +6,10 @@ killed with SIGKILL leaves no orphan behind. A new session is a new scheduling g
 kernel groups by session (``sched_autogroup``), by default at nice 0 whatever the parent's: so each
 child's group gets the parent's group's nice, and a test run given a low share of the CPU keeps its
 control plane there too.
+
+A child is waited for while it makes progress, not for a fixed time: a kube-apiserver given a small
+share of a loaded machine (load 20-30, at nice 19) took more than a minute to answer ``/readyz`` while
+logging all along; one that hangs shows no progress and fails sooner.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from kubeloop.errors import ComponentError
 
-__all__ = ["ManagedProcess", "free_port", "http_ok", "port_in_use", "terminate"]
+__all__ = ["ManagedProcess", "free_port", "http_answer", "http_ok", "port_in_use", "terminate"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -83,11 +87,32 @@ def port_in_use(port: int) -> bool:
 
 def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> bool:
     """Whether GET ``url`` answers 200."""
+    return http_answer(url, context, timeout) == "200"
+
+
+def http_answer(url: str, context: ssl.SSLContext | None = None, timeout: float = 1.0) -> str | None:
+    """GET ``url``'s answer: ``"200"``, or the status and body of another (``/readyz``'s 500 lists its
+    failing checks), or None when nothing answered within ``timeout`` s."""
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as resp:
-            return bool(resp.status == 200)
+            return (
+                str(resp.status)
+                if resp.status == 200
+                else f"{resp.status} {resp.read(4096).decode(errors='replace')}"
+            )
+    except urllib.error.HTTPError as exc:
+        return f"{exc.code} {exc.read(4096).decode(errors='replace')}"
     except (urllib.error.URLError, OSError, ValueError):
-        return False
+        return None
+
+
+def _said(answer: str | None) -> str:
+    """The last answer of a health probe, in a few words for an error message."""
+    if answer is None:
+        return "it did not answer"
+    status, _, body = answer.partition(" ")
+    failing = [line.split()[0][3:] for line in body.splitlines() if line.startswith("[-]")]
+    return f"it answered {status}" + (f" ({', '.join(failing)} failing)" if failing else "")
 
 
 def terminate(
@@ -192,21 +217,50 @@ class ManagedProcess:
         return ""
 
     def wait_healthy(
-        self, probe_url: str, context: ssl.SSLContext | None = None, timeout: float = 60.0
+        self,
+        probe_url: str,
+        context: ssl.SSLContext | None = None,
+        *,
+        quiet: float = 60.0,
+        limit: float = 300.0,
     ) -> None:
-        """Poll ``probe_url`` until it answers 200; raise ComponentError on early exit or timeout."""
-        deadline = time.monotonic() + timeout
+        """Poll ``probe_url`` until it answers 200 while the child makes progress (its log grows, or the
+        probe's answer changes: no answer, then a 500 listing fewer failing checks): ComponentError once
+        it has shown none for ``quiet`` s, or after ``limit`` s in all, or at once if it exits."""
+        began = time.monotonic()
+        seen: tuple[int, str | None] | None = None
+        progressed = began
         delay = 0.05
         while True:
             self.check_running()
-            if http_ok(probe_url, context):
+            answer = http_answer(probe_url, context)
+            if answer == "200":
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            state = (self._log_size(), answer)
+            if state != seen:
+                seen, progressed = state, now
+            if now - progressed > quiet or now - began > limit:
+                problem = (
+                    f"no progress for {quiet:.0f} s (its log and the answer unchanged)"
+                    if now - progressed > quiet
+                    else f"still starting after {limit:.0f} s"
+                )
                 raise ComponentError(
-                    self.name, f"not healthy at {probe_url} after {timeout:.0f} s", str(self.log_path)
+                    self.name,
+                    f"not healthy at {probe_url}: {problem}; {_said(answer)}",
+                    str(self.log_path),
+                    details=f"its last log lines:\n{self.tail()}",
                 )
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
+
+    def _log_size(self) -> int:
+        """How many bytes the log holds (this start's and earlier ones'); 0 if there is none yet."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
 
     def kill(self) -> None:
         """SIGKILL the child's process group at once (a crash, no chance to clean up) and reap it."""
