@@ -63,7 +63,7 @@ def api(
     helm_chart: Path | None,
 ) -> None:
     """Add a custom resource: model, controller with a reconcile stub, sample, test; in an Ansible
-    project (``init --plugin ansible``): its CRD, sample, watches.yaml entry and role; in a Helm
+    project (`init --plugin ansible`): its CRD, sample, watches.yaml entry and role; in a Helm
     project: its CRD, the chart, a sample of the chart's values, the watches entry with the rules the
     rendered chart needs."""
     root = Path.cwd()

@@ -206,7 +206,7 @@ def dev(
     port: int | None,
     log_level: str,
 ) -> None:
-    """Run TARGET (``package.module:operator``) on a local cluster with its samples applied.
+    """Run TARGET (`package.module:operator`) on a local cluster with its samples applied.
 
     With no TARGET only the cluster runs (an API server for kubectl and operators run elsewhere).
     """

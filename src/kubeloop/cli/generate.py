@@ -39,7 +39,7 @@ _WRITERS: dict[str, Callable[[Operator, Path], list[Path]]] = {
 )
 def generate(what: str, target: str, root: Path) -> None:
     """Write WHAT (crd, rbac, samples, webhook, manager or all) for the operator TARGET
-    (``package.module:operator``).
+    (`package.module:operator`).
 
     manager: config/manager/manager.yaml, the manager's Deployment: one leader-elected replica, or,
     for an operator declared with sharding, 3 replicas with --shards=auto and a PodDisruptionBudget;

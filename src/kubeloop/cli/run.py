@@ -96,10 +96,10 @@ def run(
     name: str | None,
     **flags: Any,
 ) -> None:
-    """Run the operator TARGET (``package.module:operator``, or an Ansible operator's ``watches.yaml``)
+    """Run the operator TARGET (`package.module:operator`, or an Ansible operator's `watches.yaml`)
     until SIGTERM or Ctrl-C.
 
-    Every option can also be set in the environment as ``KUBELOOP_<OPTION>`` (``KUBELOOP_LEADER_ELECT=true``).
+    Every option can also be set in the environment as `KUBELOOP_<OPTION>` (`KUBELOOP_LEADER_ELECT=true`).
     """
     configure_logging(log_level, "json" if log_format == "json" else "text")
     options = manager_options(flags)
