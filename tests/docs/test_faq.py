@@ -165,6 +165,8 @@ CASES: dict[str, Callable[[], str]] = {
     ),
     "run: module missing": lambda: cli_error("run", "faq_no_such_module:operator"),
     "run: not an operator": lambda: cli_error("run", "json:dumps"),
+    "run: a file": lambda: cli_error("run", "src/faq_pkg/operator.py"),
+    "run: module without an operator": lambda: cli_error("run", "json"),
     "run: no kubeconfig": run_without_cluster(),
     "run: kubeconfig missing": run_without_cluster("--kubeconfig", "missing.kubeconfig"),
     "dev: --data with controlplane": lambda: cli_error("dev", "--cluster", "controlplane", "--data", "x"),

@@ -52,17 +52,47 @@ def load_operator(
         except KubeloopError as exc:
             raise click.ClickException(str(exc)) from exc
     module_name, _, attr = target.partition(":")
+    attr = attr or "operator"
+    if module_name.endswith(".py") or "/" in module_name:
+        raise click.ClickException(
+            f"{target!r} is a file: TARGET is the module to import and the Operator's name in it,"
+            f" {_dotted(module_name)}:{attr}"
+        )
     for extra in (Path.cwd() / "src", Path.cwd()):
         if extra.is_dir() and str(extra) not in sys.path:
             sys.path.insert(0, str(extra))
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        cwd = Path.cwd()
+        looked = f" (looked in {cwd}, {cwd / 'src'} and the installed packages)"
+        where = looked if exc.name == module_name.partition(".")[0] else ""
+        raise click.ClickException(f"cannot import {module_name!r}: {exc}{where}") from exc
     except ImportError as exc:
         raise click.ClickException(f"cannot import {module_name!r}: {exc}") from exc
-    found = getattr(module, attr or "operator", None)
+    if not hasattr(module, attr):
+        raise click.ClickException(
+            f"module {module_name!r} has no {attr!r}: TARGET is package.module:name, the name of"
+            " the kubeloop.Operator after the colon (default: operator)"
+        )
+    found = getattr(module, attr)
     if not isinstance(found, Operator):
-        raise click.ClickException(f"{target!r} is not a kubeloop.Operator (got {type(found).__name__})")
+        raise click.ClickException(f"{target!r} is a {type(found).__name__}, not a kubeloop.Operator")
     return found
+
+
+def _dotted(path: str) -> str:
+    """The module a file path names (``src/pkg/operator.py``: ``pkg.operator``), for a hint; a file
+    outside the current directory gives ``package.module``."""
+    file = Path(path).with_suffix("")
+    if file.is_absolute():
+        if not file.is_relative_to(Path.cwd()):
+            return "package.module"
+        file = file.relative_to(Path.cwd())
+    parts = file.parts
+    if "src" in parts:
+        parts = parts[len(parts) - parts[::-1].index("src") :]
+    return ".".join(parts)
 
 
 @click.command(context_settings=ENV)
