@@ -18,8 +18,9 @@ Guarantees:
   so a connection cut every few seconds never leaves the cache blind for long.
 - A resource the server does not serve (404: its CRD is not installed yet, or was deleted) has no
   objects: the store is emptied (deletions told) and counts as synced, and the informer lists
-  again every few seconds (at most ``_ABSENT_POLL``) until the resource is served. So a missing
-  CRD neither fails nor wedges what waits for the cache.
+  again every few seconds (at most ``_ABSENT_POLL``) until the resource is served, warning each
+  time with the resource's name and version and whether its CRD is installed. So a missing CRD
+  neither fails nor wedges what waits for the cache.
 - Several namespaces (``InformerOptions.namespaces``) are listed and watched each on its own, into
   the one store; the informer is synced once every one of them has listed.
 - Label selectors can be added at runtime (``add_selector``: a sharded replica adopting the objects
@@ -372,8 +373,21 @@ class Informer:
                 need_list = need_list or absent
                 cap = _ABSENT_POLL if absent else 30.0
                 delay = min(0.5 * 2 ** (failures - 1), cap) * random.uniform(0.8, 1.2)
-                log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
+                if absent:
+                    log.warning(
+                        "%s: not served (404; is its CRD installed?): no objects of it until it is;"
+                        " listing again in %.1f s",
+                        self._served_name(),
+                        delay,
+                    )
+                else:
+                    log.warning("%s: %s; retrying in %.1f s", self.resource.plural, exc, delay)
                 await clock.sleep(delay)
+
+    def _served_name(self) -> str:
+        """The resource as kubectl names it with its version: ``widgets.v1.example.com``, ``pods.v1``."""
+        group = f".{self.resource.group}" if self.resource.group else ""
+        return f"{self.resource.plural}.{self.resource.version}{group}"
 
     def _absent(self, stream: _Stream) -> None:
         """The server does not serve the resource (a CRD not installed yet, or deleted): there are no

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -149,15 +150,27 @@ async def create_latecomer(kubectl: Kubectl, namespace: str, name: str) -> None:
 
 
 async def test_an_informer_of_a_crd_not_installed_is_synced_empty_and_follows_it_being_installed_and_deleted(
-    client: Client, kubectl: Kubectl, namespace: str, running: Callable[[Informer], asyncio.Task[None]]
+    client: Client,
+    kubectl: Kubectl,
+    namespace: str,
+    running: Callable[[Informer], asyncio.Task[None]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await delete_late_crd(kubectl)
     informer = Informer(client, LATECOMER, InformerOptions(namespace=namespace))
     events: list[tuple[str, str]] = []
     informer.add_handler(lambda e: events.append((e.type, e.obj["metadata"]["name"])))
-    task = running(informer)
-    await asyncio.wait_for(informer.wait_synced(), 10)  # not served: no objects, and synced
+    with caplog.at_level(logging.WARNING, logger="kubeloop.cache"):
+        task = running(informer)
+        await asyncio.wait_for(informer.wait_synced(), 10)  # not served: no objects, and synced
     assert informer.list() == []
+    # the log says which resource and what to check, not only the server's 404
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("kubeloop.cache")]
+    assert said, "nothing logged"
+    assert said[0].startswith(
+        "latecomers.v1.late.kubeloop.io: not served (404; is its CRD installed?):"
+        " no objects of it until it is; listing again in "
+    ), said
     try:
         await install_late_crd(kubectl)
         await create_latecomer(kubectl, namespace, "first")
