@@ -323,6 +323,8 @@ class Transport:
                     resp.release()
                 retry_after = _retry_after(resp.header("Retry-After"))
                 error = error_from_status(_decode(data), http_code=code, retry_after=retry_after, body=data)
+                if code == 401:
+                    error.args = (f"{error} ({self._refused()})",)
                 if code == 401 and self.auth.dynamic and not reauthenticated:
                     self.auth.invalidate()
                     reauthenticated = True
@@ -367,6 +369,21 @@ class Transport:
         cfg = self.config
         where = f" (server of context {cfg.context!r} in {cfg.source})" if cfg.source else ""
         return f"cannot reach the API server {cfg.server}{where}: {_reason(failure)}"
+
+    def _refused(self) -> str:
+        """On a 401: which credentials the server refused and where they were configured (the server's
+        own message says only "Unauthorized")."""
+        cfg = self.config
+        offered = (
+            (cfg.exec, "the exec plugin's credential"),
+            (cfg.client_cert_data, "the client certificate"),
+            (cfg.token_file, f"the token in {cfg.token_file}"),
+            (cfg.token, "the bearer token"),
+            (cfg.username, "the username and password"),
+        )
+        kind = next((what for present, what in offered if present), "a request without credentials")
+        where = f" of context {cfg.context!r} in {cfg.source}" if cfg.source else ""
+        return f"the API server {cfg.server} refused {kind}{where}"
 
     def _shared(self, method: str, path: str) -> pools.ConnectionPool:
         """The process's connection pool for this server (this transport's share taken on first use);

@@ -32,12 +32,19 @@ def anonymous(config: ClientConfig, **changes: object) -> ClientConfig:
     return dataclasses.replace(config, client_cert_data=None, client_key_data=None, **changes)  # type: ignore[arg-type]
 
 
-async def test_bogus_bearer_token_raises_unauthorized(cluster: Cluster) -> None:
+async def test_bogus_bearer_token_raises_unauthorized_naming_the_server_and_the_credentials(
+    cluster: Cluster,
+) -> None:
     config = anonymous(admin_config(cluster), token="not-a-real-token")
     async with Client(config) as client:
         with pytest.raises(UnauthorizedError) as err:
             await client.get("namespaces", "default")
     assert err.value.code == 401
+    # what `kubeloop run` prints: the server's message ("Unauthorized") says nothing of whose credentials
+    assert str(err.value).endswith(
+        f"(the API server {config.server} refused the bearer token of context {config.context!r}"
+        f" in {cluster.kubeconfig})"
+    ), str(err.value)
 
 
 async def test_exec_plugin_client_certificate_authenticates_and_is_cached(
