@@ -76,10 +76,23 @@ async def _serve(
     data: Path | None = None,
     port: int | None = None,
 ) -> None:
-    stop = asyncio.Event()
+    stop, serving = asyncio.Event(), asyncio.Event()
+    starting = asyncio.current_task()
+
+    def interrupt() -> None:
+        """Ctrl-C or SIGTERM: once up, the end of ``_until``; while starting, at once (what started so
+        far is stopped and removed on the way out), not after the samples are Ready. A second one
+        leaves the first one's stop to finish."""
+        if stop.is_set():
+            return
+        stop.set()
+        if not serving.is_set() and starting is not None:
+            _say("stopping...")
+            starting.cancel()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, interrupt)
     data_line = REMOVES_DATA if data is None else f"keeps its data in {data}"
     async with _cluster(cluster, data, port) as plane:
         kubeconfig = plane.kubeconfig
@@ -90,6 +103,7 @@ async def _serve(
         kinds = ["deployments,services,pods"]
         if operator is None:
             _say(BANNER.format(operator_line="", kubeconfig=kubeconfig, kinds=kinds[0], data_line=data_line))
+            serving.set()
             await _until(stop, plane)
             return
         models = custom_resources(operator)
@@ -115,6 +129,7 @@ async def _serve(
                     data_line=data_line,
                 )
             )
+            serving.set()
             await _until(stop, plane)
             _say("stopping...")
 
@@ -216,5 +231,7 @@ def dev(
     operator = load_operator(target) if target else None
     try:
         asyncio.run(_serve(operator, list(samples), kubeconfig_out, cluster, data, port))
+    except asyncio.CancelledError:  # Ctrl-C while starting: stopped, and what had started removed
+        pass
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc
