@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from kubeloop.errors import ComponentError
 from kubeloop.manager._metrics import Metrics
 
 __all__ = ["Check", "MetricsServer", "ProbeServer", "parse_bind_address"]
@@ -73,7 +74,8 @@ class _Server:
         raise NotImplementedError
 
     async def start(self) -> None:
-        """Bind and serve; a no-op when disabled. Raises ``OSError`` when the address is taken."""
+        """Bind and serve; a no-op when disabled. ``ComponentError`` naming the address when it cannot
+        be bound (taken by another process: ``kubeloop run``'s default :8080 often is)."""
         if self._bind is None or self._runner is not None:
             return
         host, port = self._bind
@@ -82,6 +84,14 @@ class _Server:
         try:
             site = web.TCPSite(runner, host, port)
             await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            reason = str(exc.strerror or exc).rpartition(": ")[2]
+            raise ComponentError(
+                type(self).__name__,
+                f"cannot listen on {self.bind_address}: {reason}; give it another bind address,"
+                " or '0' to turn it off",
+            ) from exc
         except BaseException:
             await runner.cleanup()
             raise

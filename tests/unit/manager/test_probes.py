@@ -1,11 +1,13 @@
 """The /healthz, /readyz and /metrics servers, on loopback with a free port."""
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from kubeloop.errors import ComponentError
 from kubeloop.manager import Metrics, MetricsServer, ProbeServer, parse_bind_address
 
 
@@ -154,3 +156,20 @@ def test_parse_bind_address(address: str, parsed: tuple[str | None, int] | None)
 def test_parse_bind_address_rejects_a_missing_port():
     with pytest.raises(ValueError, match="host:port"):
         parse_bind_address("localhost")
+
+
+async def test_an_address_in_use_is_named_in_one_line_with_what_to_do():
+    """`kubeloop run` binds :8080 for metrics by default, often taken on a developer's machine: one
+    line (the CLI's error), not an OSError's traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        server = MetricsServer(Metrics(), address)
+        with pytest.raises(ComponentError) as raised:
+            await server.start()
+    assert str(raised.value) == (
+        f"MetricsServer: cannot listen on {address}: address already in use; give it another bind"
+        " address, or '0' to turn it off"
+    )
+    assert server.port is None
