@@ -210,14 +210,16 @@ def header(results: dict[str, Any]) -> str:
     spaces = c.get("namespaces", 1)  # recorded since session 14; one namespace a run before
     where = f" over {spaces} namespaces (app-i in the (i mod {spaces})-th)" if spaces > 1 else ""
     where = where or " in one namespace"
+    # a run made in parts (run.py --merge), each a turn of the lock with its own load: not one run
+    parts = re.search(r" in \d+ parts$", results["date"])
+    ratios = "ratios compare runs of different turns" if parts else "ratios come from the same run"
     return (
         f"{results['mode']} run of {results['date']}: {c['apps']:,} AppServices{where}, "
         f"{reps}{kopf_reps(c)}, "
         f"{c['idle']:.0f} s steady state, {results['minutes']:.0f} minutes in all; "
         f"{results['machine']}; load average (1 min) over the run "
         f"{load['min']:.1f} / {load['median']:.1f} / {load['max']:.1f} (min / median / max): the machine's "
-        f"2 cores were shared with other work, so absolute times are noisy; ratios come from the same run."
-        + note
+        f"2 cores were shared with other work, so absolute times are noisy; {ratios}." + note
     )
 
 

@@ -99,6 +99,20 @@ def assert_scale_rendered(results_path: Path, out: Path) -> None:
     # the summary (docs/benchmarks.md) is a folder above the plots (docs/benchmarks/)
     assert f"](benchmarks/operator_converge_{APPS}.png)" in summary
     assert (out / f"operator_converge_{APPS}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "ratios come from the same run" in section
+    # A run made in parts (--merge: each part a turn of the lock of its own) says that its ratios
+    # compare runs of different turns.
+    merged = out / "merged.json"
+    argv = [
+        sys.executable, str(ROOT / "bench" / "operator" / "run.py"), "--merge", str(results_path),
+        str(results_path), "--results", str(merged), "--out", str(out / "merged"), "--summary", "/dev/null",
+    ]  # fmt: skip
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    page = (out / "merged" / "operator.md").read_text()
+    assert " in 2 parts: " in page
+    assert "ratios compare runs of different turns" in page
+    assert "ratios come from the same run" not in page
 
 
 def assert_cluster_watched(watched: Path) -> None:
