@@ -129,3 +129,52 @@ async def test_tls_connections_read_through_64_kib_and_bodies_larger_arrive_whol
     finally:
         await pools.release(pool)
         await runner.cleanup()
+
+
+async def test_a_request_takes_the_connection_released_last_so_a_burst_s_extra_ones_close_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """8 requests at once open 8 connections; requests one after another then all go over the one
+    released last, and the 7 others, idle, are closed after the keep-alive timeout (aiohttp alone
+    takes them in turn, each used again before it times out, and keeps all 8)."""
+    monkeypatch.setattr(pools, "KEEPALIVE_TIMEOUT", 0.3)
+    burst, arrived, all_in = 8, [0], asyncio.Event()
+
+    async def hello(request: web.Request) -> web.Response:
+        if request.query.get("burst"):
+            arrived[0] += 1
+            if arrived[0] == burst:
+                all_in.set()
+            await all_in.wait()  # every request of the burst is under way at once
+        assert request.transport is not None
+        return web.Response(text=str(request.transport.get_extra_info("peername")[1]))
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    pool = pools.acquire(ClientConfig(server=url))
+
+    async def port(query: str = "") -> str:
+        async with pool.session.get(url + query) as response:
+            return await response.text()
+
+    try:
+        assert len(set(await asyncio.gather(*(port("?burst=1") for _ in range(burst))))) == burst
+        assert runner.server is not None
+        assert len(runner.server.connections) == burst
+        assert len({await port() for _ in range(2 * burst)}) == 1
+        # Kept busy (a request every 50 ms) past the timeout: the idle ones close, the busy one stays.
+        for _ in range(100):
+            used = await port()
+            if len(runner.server.connections) == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(runner.server.connections) == 1
+        assert await port() == used
+    finally:
+        await pools.release(pool)
+        await runner.cleanup()
