@@ -51,15 +51,20 @@ DEFAULT_INDEXERS: Mapping[str, IndexFunc] = {INDEX_NAMESPACE: _namespace_index, 
 
 class Indexer:
     """The store of one informer: objects by ``ObjectKey`` plus named indexes (namespace and owner UID
-    always, and any added)."""
+    unless ``defaults`` is False, and any added)."""
 
-    def __init__(self, indexers: Mapping[str, IndexFunc] | None = None) -> None:
+    def __init__(self, indexers: Mapping[str, IndexFunc] | None = None, *, defaults: bool = True) -> None:
         self._items: dict[ObjectKey, Obj] = {}
-        self._indexers: dict[str, IndexFunc] = {**DEFAULT_INDEXERS, **(indexers or {})}
+        self._indexers: dict[str, IndexFunc] = {**(DEFAULT_INDEXERS if defaults else {}), **(indexers or {})}
         self._indexes: dict[str, dict[str, set[ObjectKey]]] = {name: {} for name in self._indexers}
 
     def __len__(self) -> int:
         return len(self._items)
+
+    @property
+    def indexes(self) -> tuple[str, ...]:
+        """The names of the indexes kept."""
+        return tuple(self._indexers)
 
     def __iter__(self) -> Iterator[Obj]:
         return iter(list(self._items.values()))

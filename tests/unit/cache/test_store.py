@@ -41,6 +41,19 @@ def test_added_index_covers_objects_stored_before() -> None:
     assert names(store.by_index("app", "web")) == ["one", "three"]
 
 
+def test_a_store_without_the_default_indexes_keeps_only_those_added() -> None:
+    store = Indexer({"app": lambda o: [o["metadata"]["labels"]["app"]]}, defaults=False)
+    assert store.indexes == ("app",)
+    store.upsert(cm("a", "one", owner="u1", app="web"))
+    store.upsert(cm("a", "two", owner="u1", app="db"))
+    assert names(store.by_index("app", "web")) == ["one"]
+    assert names(list(store)) == ["one", "two"]
+    assert store.get(ObjectKey("a", "two")) is not None
+    store.delete(ObjectKey("a", "one"))
+    assert store.by_index("app", "web") == []
+    assert Indexer().indexes == (INDEX_NAMESPACE, INDEX_OWNER)
+
+
 def test_cluster_scoped_keys_print_without_namespace() -> None:
     assert str(ObjectKey("", "node-1")) == "node-1"
     assert str(ObjectKey("ns", "cm")) == "ns/cm"

@@ -188,6 +188,15 @@ async def test_the_sharder_keeps_of_each_object_only_what_it_reads() -> None:
     assert sharder.labels.of(kept) == sharder.labels.of(obj)
 
 
+async def test_the_sharder_s_record_keeps_no_index_of_its_objects() -> None:
+    # Nothing reads it by namespace or owner: those indexes of every sharded object (0.5 MiB at 10,000
+    # in one namespace, in the sharder's replica whatever the number of replicas) were kept for nobody.
+    clock = FakeClock()
+    members = Membership("op-shard-", clock, lease_duration=10)
+    sharder = Sharder(_Server(), "op", [(APPS, ())], ShardingOptions(identity="a", clock=clock), members)  # type: ignore[arg-type]
+    assert [informer.store.indexes for informer in sharder.informers] == [()]
+
+
 async def test_objects_with_the_same_assignment_share_its_labels_and_seal() -> None:
     # Two of the four dicts kept of each object: one of each per assignment, not per object.
     clock = FakeClock()
