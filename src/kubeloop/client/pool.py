@@ -73,9 +73,10 @@ class _RecentFirstConnector(aiohttp.TCPConnector):
     """A request takes the idle connection released last, so that those a burst opened stay idle
     and close after the keep-alive timeout (see the module docstring)."""
 
-    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
-        super()._release(key, protocol, should_close=should_close)
-        idle = self._conns.get(key)
+    def _release(self, key: Any, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        # A private hook: whatever else a later aiohttp passes goes through unchanged.
+        super()._release(key, protocol, *args, **kwargs)
+        idle = getattr(self, "_conns", {}).get(key)
         # aiohttp appends a released connection and takes from the left: put it at the left.
         if isinstance(idle, deque) and idle and idle[-1][0] is protocol:
             idle.rotate(1)
