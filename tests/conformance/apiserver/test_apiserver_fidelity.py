@@ -610,3 +610,39 @@ async def test_cel_rules_do_not_run_on_null_values(twin: Twin, tns: str, group: 
     ):
         refused = await twin.same_refusal("POST", path, note("set", **spec))
         assert [c["message"] for c in refused.body["details"]["causes"]] == [message]
+
+
+async def test_a_custom_kind_named_deployment_has_the_custom_resources_strategy(
+    twin: Twin, tns: str, group: str
+) -> None:
+    """A custom resource of kind Deployment (in its own group) is no apps Deployment: a change of its
+    annotations moves no generation, and a ``/status`` write keeps its stored annotations (the apps
+    Deployment's strategy does both the other way). Before: the verbs asked for the kind's name, so
+    the embedded server gave it generation 2 and the status write's annotations."""
+    body = crd(group, "deployments", "Deployment")
+    version = body["spec"]["versions"][0]
+    version["subresources"] = {"status": {}}
+    version["schema"]["openAPIV3Schema"]["properties"]["status"] = {
+        "type": "object",
+        "properties": {"ready": {"type": "integer"}},
+    }
+    await twin.call("POST", CRDS, body)
+    await conditions(twin, f"deployments.{group}")
+    path = f"/apis/{group}/v1/namespaces/{tns}/deployments"
+    obj = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "annotations": {"a": "1"}},
+        "spec": {"size": 1},
+    }
+    await created(twin, path, obj)
+    merge = "application/merge-patch+json"
+    patched = await twin.call("PATCH", f"{path}/d", {"metadata": {"annotations": {"a": "2"}}}, merge)
+    assert [
+        (a.status, a.body["metadata"].get("generation"), a.body["metadata"]["annotations"]) for a in patched
+    ] == [(200, 1, {"a": "2"})] * 2
+    status = {"metadata": {"annotations": {"a": "3"}}, "status": {"ready": 1}}
+    written = await twin.call("PATCH", f"{path}/d/status", status, merge)
+    assert [(a.status, a.body["metadata"]["annotations"], a.body.get("status")) for a in written] == [
+        (200, {"a": "2"}, {"ready": 1})
+    ] * 2

@@ -744,6 +744,7 @@ class Api:
             **_user(opts),
         )
         new = review.mutate(attrs, view) or new
+        strategy = for_resource(rt)
         if rt.has_status:
             if subresource == "status":
                 status = new.get("status")
@@ -756,7 +757,7 @@ class Api:
                 new["metadata"] = dict(
                     old_md, managedFields=managed if managed is not None else old_md.get("managedFields")
                 )
-                if rt.kind == "Deployment":  # its status strategy keeps the request's annotations
+                if strategy.status_keeps_annotations:
                     new["metadata"]["annotations"] = annotations
                     if annotations is None:
                         del new["metadata"]["annotations"]
@@ -787,15 +788,13 @@ class Api:
                     "no new finalizers can be added if the object is being deleted",
                 )
         self._decode(rt, new, opts, patched=patched)
-        strategy = for_resource(rt)
         sent = copy.deepcopy(new) if strategy.tracks_before_prepare and managed is None else None
         strategy.prepare_for_update(rt, new, old_here, view)
         # After the strategy's defaults, as the real server compares: a field left out and defaulted
         # back to its value is no change.
         if rt.has_generation:
-            # A Deployment's annotations count too (its strategy: they are copied to its ReplicaSets).
             changed = meta.spec_changed(old, new) or (
-                rt.kind == "Deployment"
+                strategy.annotations_move_generation
                 and subresource is None
                 and old_md.get("annotations") != md.get("annotations")
             )

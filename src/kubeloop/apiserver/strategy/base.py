@@ -28,6 +28,14 @@ class Strategy:
     allow_create_on_update = False
     """An update of an object that is not there creates it (Services) instead of a 404."""
 
+    status_keeps_annotations = False
+    """A ``/status`` write takes the request's annotations (a Deployment's status strategy resets only
+    its spec and labels); other kinds keep the stored ones."""
+
+    annotations_move_generation = False
+    """A change of annotations moves ``metadata.generation`` as a spec change does (a Deployment's: its
+    ReplicaSets copy them)."""
+
     def warnings_on_create(self, rt: ResourceType, obj: Obj) -> list[str]:
         """Warnings for a valid ``obj`` about to be created (sent as ``Warning`` headers)."""
         return []

@@ -102,6 +102,9 @@ class _Workload(Strategy):
 
 
 class DeploymentStrategy(_Workload):
+    status_keeps_annotations = True
+    annotations_move_generation = True
+
     def defaults(self, spec: Obj) -> None:
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
