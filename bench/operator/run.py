@@ -556,8 +556,18 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "max": max(p["load"]["max"] for p in parts),
         },
         "profile": next((p["profile"] for p in parts if p.get("profile")), {}),
-        "date": f"{first['date']} to {parts[-1]['date']} in {len(parts)} parts",
+        "date": merged_date([p["date"] for p in parts]),
     }
+
+
+def merged_date(dates: list[str]) -> str:
+    """The span of a run in parts, from the first part's start to the last's end; a part that is
+    itself a merge counts as its own parts (merging results merged before reads as one run)."""
+    spans = [re.fullmatch(r"(.+?)(?: to (.+) in (\d+) parts)?", d) for d in dates]
+    count = sum(int(m[3]) if m and m[3] else 1 for m in spans)
+    start = spans[0][1] if spans[0] else dates[0]
+    end = (spans[-1][2] or spans[-1][1]) if spans[-1] else dates[-1]
+    return f"{start} to {end} in {count} parts"
 
 
 def config(args: argparse.Namespace) -> Config:

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
 import yaml
 
 from kubeloop.apiserver import EmbeddedServer
@@ -177,6 +178,7 @@ def bench_module(name: str) -> ModuleType:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -246,3 +248,16 @@ async def _observed(api: Client, generation: int) -> bool:
     app = await api.get(APP_KIND, "web", namespace="late")
     conditions = (app.get("status") or {}).get("conditions") or []
     return any(c.get("observedGeneration") == generation for c in conditions)
+
+
+def test_a_merge_of_merged_results_reads_as_one_span(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Results merged once (three turns of the lock) merged again with a fourth turn: the header said
+    # "A to B in 3 parts to C in 2 parts"; it is one span from the first start to the last end.
+    monkeypatch.syspath_prepend(str(ROOT / "bench" / "operator"))  # run.py imports its siblings
+    run = bench_module("run")
+    once = "2026-12-06 21:53 UTC to 2026-12-07 00:54 UTC in 3 parts"
+    merged = run.merged_date([once, "2026-12-07 03:41 UTC"])
+    assert merged == "2026-12-06 21:53 UTC to 2026-12-07 03:41 UTC in 4 parts"
+    assert run.merged_date(["2026-12-06 21:53 UTC", "2026-12-07 03:41 UTC"]) == (
+        "2026-12-06 21:53 UTC to 2026-12-07 03:41 UTC in 2 parts"
+    )
