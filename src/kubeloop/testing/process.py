@@ -101,7 +101,11 @@ def http_answer(url: str, context: ssl.SSLContext | None = None, timeout: float 
                 else f"{resp.status} {resp.read(4096).decode(errors='replace')}"
             )
     except urllib.error.HTTPError as exc:
-        return f"{exc.code} {exc.read(4096).decode(errors='replace')}"
+        try:
+            body = exc.read(4096).decode(errors="replace")
+        except (OSError, ValueError):  # the body not sent within ``timeout`` (a starved server)
+            body = "(no body)"
+        return f"{exc.code} {body}"
     except (urllib.error.URLError, OSError, ValueError):
         return None
 

@@ -84,3 +84,32 @@ def test_the_child_gets_the_environment_it_is_given_and_its_tail_is_this_starts(
     started(process).stop()
     assert process.tail() == "second ready"
     assert process.output(since=0).splitlines() == ["first ready", "second ready"]
+
+
+def test_a_health_probe_answered_500_whose_body_never_comes_is_a_500_not_an_exception() -> None:
+    # A starved kube-apiserver sent /readyz's 500 and its headers, and not its body within the probe's
+    # timeout: reading the body raised TimeoutError out of the probe, which ended the control plane's
+    # start at once instead of probing again until its limit.
+    import socket
+    import threading
+
+    from kubeloop.testing.process import http_answer
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        done = threading.Event()
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 100\r\n\r\n")
+                done.wait(BOUND)  # the body never sent
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.getsockname()[1]}/readyz"
+            assert http_answer(url, timeout=0.5) == "500 (no body)"
+        finally:
+            done.set()
+            thread.join()
