@@ -150,9 +150,11 @@ def _parts() -> dict[str, Any]:
     for inf in informers:
         selectors = ",".join(str(s) for s in inf._selectors)
         name = f"{inf.resource.plural} [{selectors}]{' meta' if inf.options.metadata_only else ''}"
+        # The sharder's record (manager._record.Record) keeps its objects in its own form, not _items.
+        record = [getattr(inf.store, part) for part in ("_objects", "_shared") if hasattr(inf.store, part)]
         stores[name] = {
-            "objects": len(inf.store._items),
-            "store": deep(inf.store._items, seen) / MIB,
+            "objects": len(inf.store),
+            "store": (deep(inf.store._items, seen) + sum(deep(part, seen) for part in record)) / MIB,
             "indexes": deep(inf.store._indexes, seen) / MIB,
         }
     for inf in informers:

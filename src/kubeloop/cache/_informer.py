@@ -106,7 +106,9 @@ class InformerOptions:
     third less memory per Pod for a few microseconds per object stored); off, each keeps its own.
     ``default_indexes``: the store indexes its objects by namespace and by owner UID (``by_index``,
     ``ctx.prune``); off for a store nobody reads so (the sharder's record of every sharded object:
-    0.5 MiB at 10,000 objects in one namespace).
+    0.5 MiB at 10,000 objects in one namespace). ``store``: makes the store to fill instead of an
+    ``Indexer`` of the objects as decoded, for one that keeps them in another form (an ``Indexer``
+    whose reads rebuild them: the sharder's compact record of every sharded object).
     """
 
     namespace: str | None = None
@@ -121,6 +123,7 @@ class InformerOptions:
     metadata_only: bool = False
     intern_values: bool = True
     default_indexes: bool = True
+    store: Callable[[], Indexer] | None = None
 
     def scopes(self, namespaced: bool) -> tuple[str | None, ...]:
         """The namespaces listed and watched one by one (``None``: all, or cluster-scoped)."""
@@ -153,7 +156,11 @@ class Informer:
         self.client = client
         self.resource = resource
         self.options = options or InformerOptions()
-        self.store = Indexer(self.options.indexers, defaults=self.options.default_indexes)
+        self.store = (
+            self.options.store()
+            if self.options.store is not None
+            else Indexer(self.options.indexers, defaults=self.options.default_indexes)
+        )
         self._selectors: dict[str | None, LabelSelector] = {
             self.options.label_selector: LabelSelector.parse(self.options.label_selector)
         }
@@ -227,6 +234,11 @@ class Informer:
         """Own writes recorded by ``observe`` whose version the watch has not brought yet: each a copy
         of its object kept beside the stored one until then."""
         return len(self._recent)
+
+    def written(self) -> builtins.list[ObjectKey]:
+        """The keys of own writes recorded by ``observe`` that the watch may not have brought yet
+        (``get`` of each returns the write, or what is newer): for a reader of the store itself."""
+        return builtins.list(self._recent)
 
     def observe(self, obj: Obj) -> None:
         """Record an object returned by one of our own writes, so reads see it at once (and no longer

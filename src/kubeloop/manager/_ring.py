@@ -14,9 +14,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeVar
 
-__all__ = ["VNODES", "assign"]
+__all__ = ["VNODES", "assign", "place"]
+
+T = TypeVar("T")
 
 VNODES = 400
 """Points per shard on the ring: a shard's share of the objects is within about 8 % of the average
@@ -30,21 +33,26 @@ def _hash(text: str) -> int:
 
 def assign(objects: Iterable[str], shards: Iterable[str], epsilon: float = 0.25) -> dict[str, str]:
     """The shard of each object (keyed by its identity, e.g. ``namespace/name``); empty without shards."""
+    return dict(place({obj: obj for obj in objects}, shards, epsilon))
+
+
+def place(objects: Mapping[str, T], shards: Iterable[str], epsilon: float = 0.25) -> Iterator[tuple[T, str]]:
+    """``assign`` for objects given by identity, each with a handle of the caller's: (handle, shard)
+    for each, so that the caller keeps the answer in its own form (the sharder, by the strings its
+    record holds) rather than by identity strings made for the hashing."""
     names = sorted(set(shards))
     if not names:
-        return {}
+        return
     points = sorted((_hash(f"{shard}#{i}"), shard) for shard in names for i in range(VNODES))
     hashes = [point for point, _ in points]
-    keyed = sorted((_hash(obj), obj) for obj in set(objects))
+    keyed = sorted((_hash(identity), identity) for identity in objects)
     capacity = math.ceil((1 + epsilon) * len(keyed) / len(names))
     load = dict.fromkeys(names, 0)
-    placed: dict[str, str] = {}
-    for digest, obj in keyed:
+    for digest, identity in keyed:
         start = bisect.bisect_left(hashes, digest)
         for step in range(len(points)):
             shard = points[(start + step) % len(points)][1]
             if load[shard] < capacity:
                 load[shard] += 1
-                placed[obj] = shard
+                yield objects[identity], shard
                 break
-    return placed

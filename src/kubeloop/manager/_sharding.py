@@ -45,19 +45,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import math
 import re
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeloop.cache import Informer, InformerEvent, InformerOptions, Obj, ObjectKey, key_of
+from kubeloop.cache import Indexer, Informer, InformerEvent, InformerOptions, Obj, ObjectKey, key_of
 from kubeloop.client import (
     AlreadyExistsError,
     ApiResource,
@@ -68,17 +67,14 @@ from kubeloop.client import (
 )
 from kubeloop.clock import Clock, RealClock
 from kubeloop.errors import KubeloopError
-from kubeloop.manager._ring import assign
+from kubeloop.manager._record import Record, ShardLabels, State
+from kubeloop.manager._ring import place
 
 __all__ = ["Membership", "ShardGate", "ShardLabels", "Sharder", "ShardingOptions", "shard_identity"]
 
 log = logging.getLogger("kubeloop.manager.sharding")
 
 LEASES = "leases.coordination.k8s.io"
-
-_SHARED_MAX = 1024
-"""Distinct shard labels and seals whose dicts the sharder's objects share (a shard's, drained or
-not, each: a label edited by hand adds one)."""
 
 
 def shard_identity() -> str:
@@ -115,49 +111,6 @@ class ShardingOptions:
             raise ValueError(
                 f"shard identity {self.identity!r} must be a DNS label (a label value and a name)"
             )
-
-
-@dataclass(frozen=True)
-class ShardLabels:
-    """The keys an operator's sharding writes on its objects."""
-
-    name: str
-
-    @property
-    def shard(self) -> str:
-        """Label and annotation (the seal): the identity of the replica the object is assigned to."""
-        return f"shard.kubeloop.io/{self.name}"
-
-    @property
-    def drain(self) -> str:
-        """Label: the sharder asks the owner to let the object go."""
-        return f"drain.shard.kubeloop.io/{self.name}"
-
-    def selector(self, identity: str) -> str:
-        """The label selector of one replica's share."""
-        return f"{self.shard}={identity}"
-
-    def of(self, obj: Obj) -> tuple[str | None, str | None, bool]:
-        """(label, seal, draining) of ``obj``."""
-        meta = obj.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        seal = (meta.get("annotations") or {}).get(self.shard)
-        return labels.get(self.shard), seal, self.drain in labels
-
-    def assignment_only(self, obj: Obj) -> Obj:
-        """``obj`` with only what the sharder reads of it: name, namespace, resourceVersion, the shard
-        and drain labels and the seal. The sharder's informers keep every sharded object (a replica
-        only its share): its other labels and annotations (``kubectl apply``'s copy of the whole
-        object among them), owners, finalizers and managedFields would be most of what it holds."""
-        meta = obj.get("metadata") or {}
-        kept = {k: meta[k] for k in ("name", "namespace", "resourceVersion") if k in meta}
-        labels = {k: v for k, v in (meta.get("labels") or {}).items() if k in (self.shard, self.drain)}
-        if labels:
-            kept["labels"] = labels
-        seal = (meta.get("annotations") or {}).get(self.shard)
-        if seal is not None:
-            kept["annotations"] = {self.shard: seal}
-        return {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "metadata": kept}
 
 
 class ShardGate:
@@ -367,41 +320,25 @@ class Sharder:
         self.labels = ShardLabels(name)
         self.options = options
         self.membership = membership
-        # Nothing reads it by namespace or owner: without those indexes, 0.5 MiB less at 10,000 objects.
-        scope = InformerOptions(metadata_only=True, transform=self._assignment_only, default_indexes=False)
-        self._shared: dict[tuple[str, ...], dict[str, str]] = {}
-        """One dict of each assignment's labels, and of each seal, for every object that has them."""
-        self.informers = [
-            Informer(client, resource, replace(scope, namespaces=namespaces))
-            for resource, namespaces in resources
-        ]
+        # Its informers' stores are compact records (``Record``: ~190 bytes an object, not ~570) with
+        # no namespace or owner index (nothing reads them so); what they list, and the own writes they
+        # keep until the watch brings them back, is the assignment alone, its values the record's.
+        scope = InformerOptions(metadata_only=True, intern_values=False, default_indexes=False)
+        self.records: list[tuple[Informer, Record]] = []
+        for resource, namespaces in resources:
+            record = Record(resource, self.labels)
+            store = replace(scope, namespaces=namespaces, transform=record.slim, store=_given(record))
+            self.records.append((Informer(client, resource, store), record))
+        self.informers = [informer for informer, _ in self.records]
         self._dirty = asyncio.Event()
         self._generation = 0
         """Counts the objects added or deleted (``_changed``)."""
-        self._placed: tuple[tuple[str, ...], int, dict[str, str]] | None = None
-        """The ring's last answer, with the live shards and the generation of the objects it was
-        computed for: the ring depends only on those two sets."""
+        self._placed: tuple[tuple[str, ...], int, list[dict[str, dict[str, str]]]] | None = None
+        """The ring's last answer (for each record: namespace -> name -> shard, the strings the
+        record's own), with the live shards and the generation of the objects it was computed for: the
+        ring depends only on those two sets."""
         self.moves = 0
         self.assignments = 0
-
-    def _assignment_only(self, obj: Obj) -> Obj:
-        """``ShardLabels.assignment_only``, the labels and the seal of equal assignments one dict each
-        that the objects share (stored objects are never changed in place): two of the four dicts the
-        sharder keeps of every object (~440 of its ~1,070 bytes: 4.2 MiB at 10,000). Hand-edited
-        values past ``_SHARED_MAX`` distinct ones stay each object's own."""
-        kept = self.labels.assignment_only(obj)
-        meta = kept["metadata"]
-        for part in ("labels", "annotations"):
-            values = meta.get(part)
-            if values is None:
-                continue
-            key = (part, *itertools.chain.from_iterable(sorted(values.items())))
-            shared = self._shared.get(key)
-            if shared is None and len(self._shared) < _SHARED_MAX:
-                shared = self._shared[key] = values
-            if shared is not None:
-                meta[part] = shared
-        return kept
 
     def _changed(self, event: InformerEvent) -> None:
         """An object added or deleted, or its assignment changed, calls for a pass; a write that left
@@ -425,19 +362,44 @@ class Sharder:
         """The objects sealed to ``shard`` as the sharder last saw them, by ``group/plural``: a stopped
         shard's, which its adopter (this replica) reconciles before its caches have listed them."""
         found: dict[str, list[ObjectKey]] = {}
-        for informer in self.informers:
+        for informer, record in self.records:
             res = informer.resource
-            keys = [key_of(obj) for obj in informer.list() if self.labels.of(obj)[1] == shard]
+            entries = self._entries(informer, record)
+            keys = [ObjectKey(ns, name) for ns, name, _, state in entries if state[1] == shard]
             found.setdefault(f"{res.group}/{res.plural}", []).extend(keys)
         return found
 
-    def _desired(self, objects: Iterable[str], generation: int) -> dict[str, str]:
-        """The ring's shard for each of ``objects`` (those of ``generation``) over the live shards:
-        computed again only when the live shards changed or an object came or went (a pass every
-        retry period otherwise hashed every object each time)."""
+    def _entries(self, informer: Informer, record: Record) -> Iterator[tuple[str, str, str | None, State]]:
+        """(namespace, name, resourceVersion, state) of each object of ``record``, the sharder's own
+        writes that the watch has not brought back yet as written (``Informer.observe``)."""
+        written: dict[str, dict[str, Obj]] = {}
+        for key in informer.written():
+            obj = informer.get(*key)
+            if obj is not None:
+                written.setdefault(key.namespace, {})[key.name] = obj
+        for entry in record.items():
+            if entry[1] not in written.get(entry[0], ()):
+                yield entry
+        for ns, named in written.items():
+            for name, obj in named.items():
+                yield ns, name, (obj.get("metadata") or {}).get("resourceVersion"), self.labels.of(obj)
+
+    def _desired(self, generation: int) -> list[dict[str, dict[str, str]]]:
+        """The ring's shard for each object (of ``generation``) over the live shards, by record,
+        namespace and name: computed again only when the live shards changed or an object came or
+        went (a pass every retry period otherwise hashed every object each time)."""
         alive = tuple(self.membership.alive())
         if self._placed is None or self._placed[:2] != (alive, generation):
-            self._placed = (alive, generation, assign(objects, alive, self.options.epsilon))
+            self._placed = None  # the old answer is not kept beside the new one while it is computed
+            identities: dict[str, tuple[int, str, str]] = {}
+            for i, (informer, record) in enumerate(self.records):
+                res = informer.resource
+                for ns, name, _, _ in self._entries(informer, record):
+                    identities[f"{res.group}/{res.kind}/{ObjectKey(ns, name)}"] = (i, ns, name)
+            placed: list[dict[str, dict[str, str]]] = [{} for _ in self.records]
+            for (i, ns, name), shard in place(identities, alive, self.options.epsilon):
+                placed[i].setdefault(ns, {})[name] = shard
+            self._placed = (alive, generation, placed)
         return self._placed[2]
 
     async def run(self) -> None:
@@ -475,31 +437,28 @@ class Sharder:
     async def step(self) -> None:
         """One pass: the shards nobody may reconcile handed over, then every object's assignment
         compared with the ring's, and the writes it takes."""
-        generation = self._generation  # of the objects listed next (no await in between)
-        objects: dict[str, tuple[Informer, Obj]] = {}
-        for informer in self.informers:
-            res = informer.resource
-            for obj in informer.list():
-                objects[f"{res.group}/{res.kind}/{key_of(obj)}"] = (informer, obj)
-        await self._hand_over(obj for _, obj in objects.values())
-        desired = self._desired(objects, generation)
+        await self._hand_over(
+            state for informer, record in self.records for _, _, _, state in self._entries(informer, record)
+        )
+        desired = self._desired(self._generation)  # of the objects read next (no await in between)
         writes = []
-        for identity, (informer, obj) in objects.items():
-            action = self._decide(obj, desired.get(identity))
-            if action is not None:
-                writes.append((informer, obj, action))
+        for (informer, record), placed in zip(self.records, desired, strict=True):
+            for ns, name, version, state in self._entries(informer, record):
+                action = self._decide(state, placed.get(ns, {}).get(name))
+                if action is not None:
+                    writes.append((informer, ObjectKey(ns, name), version, state, action))
         # ``concurrency`` writers take the writes in turn: not a task per write, which for the first
         # pass over 10,000 unassigned objects would be 10,000 tasks alive at once (their frames the
         # replica's high-water mark, kept by the allocator after they are gone).
         pending = iter(writes)
 
         async def writer() -> None:
-            for informer, obj, action in pending:
-                await self._write(informer, obj, *action)
+            for informer, key, version, state, action in pending:
+                await self._write(informer, key, version, state, *action)
 
         await asyncio.gather(*(writer() for _ in range(min(self.options.concurrency, len(writes)))))
 
-    async def _hand_over(self, objects: Iterable[Obj]) -> None:
+    async def _hand_over(self, states: Iterable[State]) -> None:
         """Hand each shard that objects are sealed to and that nobody may reconcile (its replica
         stopped: Lease released or expired) to a live one, the adopter, by fencing its Lease to it
         (``_fence``): the adopter then reconciles them under their old label at once
@@ -510,8 +469,7 @@ class Sharder:
             return
         load: Counter[str | None] = Counter()
         orphans: set[str] = set()
-        for obj in objects:
-            seal = self.labels.of(obj)[1]
+        for _, seal, _ in states:
             if seal is None:
                 continue
             if self.membership.orphaned(seal):
@@ -563,13 +521,13 @@ class Sharder:
         log.info("sharder: shard %s stopped; its objects handed to %s (its Lease fenced)", identity, adopter)
         return True
 
-    def _decide(self, obj: Obj, want: str | None) -> tuple[str, str | None, str | None] | None:
-        """What to write on ``obj``: ("assign", shard, relied), ("drain", None, None), ("undrain", None,
-        None), or nothing; ``relied``: the shard whose Lease holder the decision rests on (the write
-        must land while that Lease is valid)."""
+    def _decide(self, state: State, want: str | None) -> tuple[str, str | None, str | None] | None:
+        """What to write on an object in ``state``: ("assign", shard, relied), ("drain", None, None),
+        ("undrain", None, None), or nothing; ``relied``: the shard whose Lease holder the decision
+        rests on (the write must land while that Lease is valid)."""
         if want is None:
             return None
-        label, seal, draining = self.labels.of(obj)
+        label, seal, draining = state
         if label is None and seal is None:
             return ("assign", want, None)
         if label != seal:
@@ -591,10 +549,16 @@ class Sharder:
         return None if draining else ("drain", None, None)
 
     async def _write(
-        self, informer: Informer, obj: Obj, action: str, shard: str | None, relied: str | None
+        self,
+        informer: Informer,
+        key: ObjectKey,
+        rv: str | None,
+        state: State,
+        action: str,
+        shard: str | None,
+        relied: str | None,
     ) -> None:
-        meta = obj.get("metadata") or {}
-        rv = meta.get("resourceVersion")
+        """``action`` on the object ``key``, at the resourceVersion ``rv`` it was decided on in ``state``."""
         labels = self.labels
         if action == "assign":
             patch = {
@@ -614,11 +578,7 @@ class Sharder:
         try:
             async with asyncio.timeout(bound):
                 updated = await self.client.patch(
-                    informer.resource,
-                    meta.get("name", ""),
-                    patch,
-                    type=PatchType.MERGE,
-                    namespace=meta.get("namespace"),
+                    informer.resource, key.name, patch, type=PatchType.MERGE, namespace=key.namespace or None
                 )
         except ConflictError:
             self._dirty.set()  # changed meanwhile (an event that may not call for a pass): decide again
@@ -628,9 +588,14 @@ class Sharder:
         informer.observe(updated)
         if action == "assign":
             self.assignments += 1
-            old = labels.of(obj)[0]
+            old = state[0]
             if old:
                 self.moves += 1
-            log.info("sharder: %s assigned to %s%s", key_of(obj), shard, f" (from {old})" if old else "")
+            log.info("sharder: %s assigned to %s%s", key, shard, f" (from {old})" if old else "")
         else:
-            log.info("sharder: %s %s", key_of(obj), "draining" if action == "drain" else "drain called off")
+            log.info("sharder: %s %s", key, "draining" if action == "drain" else "drain called off")
+
+
+def _given(record: Record) -> Callable[[], Indexer]:
+    """``InformerOptions.store`` for the informer that fills ``record``."""
+    return lambda: record

@@ -197,30 +197,93 @@ async def test_the_sharder_s_record_keeps_no_index_of_its_objects() -> None:
     assert [informer.store.indexes for informer in sharder.informers] == [()]
 
 
-async def test_objects_with_the_same_assignment_share_its_labels_and_seal() -> None:
-    # Two of the four dicts kept of each object: one of each per assignment, not per object.
-    clock = FakeClock()
-    members = Membership("op-shard-", clock, lease_duration=10)
-    sharder = Sharder(_Server(), "op", [(APPS, ())], ShardingOptions(identity="a", clock=clock), members)  # type: ignore[arg-type]
-    informer = sharder.informers[0]
-    for i in range(6):
-        informer.observe(app(f"app-{i}", "a" if i < 4 else "b"))
+async def test_the_sharder_s_record_keeps_of_each_object_its_version_and_one_state_per_assignment() -> None:
+    # Every sharded object, in the replica running the sharder: kept as the informer keeps objects
+    # (two dicts each and its key) that was ~570 bytes an object; the record keeps a name, a version
+    # and one (label, seal, draining) tuple per assignment, and rebuilds the object when asked.
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    server = _Server()
+    server.objects = [app(f"app-{i}", "a" if i < 4 else "b") for i in range(6)]
     drained = app("app-6", "a")
-    drained["metadata"]["labels"]["drain.shard.kubeloop.io/op"] = "true"
-    informer.observe(drained)
-    kept = {o["metadata"]["name"]: o["metadata"] for o in informer.list()}
-    on_a = [kept[f"app-{i}"] for i in range(4)]
-    assert all(m["labels"] is on_a[0]["labels"] and m["annotations"] is on_a[0]["annotations"] for m in on_a)
-    assert kept["app-4"]["labels"] is kept["app-5"]["labels"]
-    assert kept["app-4"]["labels"] is not on_a[0]["labels"]
-    assert kept["app-6"]["labels"] == {SHARD: "a", "drain.shard.kubeloop.io/op": "true"}
-    assert kept["app-6"]["labels"] is not on_a[0]["labels"]
-    assert kept["app-6"]["annotations"] is on_a[0]["annotations"]
-    assert [sharder.labels.of({"metadata": kept[f"app-{i}"]}) for i in (0, 4, 6)] == [
-        ("a", "a", False),
-        ("b", "b", False),
-        ("a", "a", True),
-    ]
+    drained["metadata"]["labels"].update({"drain.shard.kubeloop.io/op": "true", "team": "x"})
+    drained["metadata"]["resourceVersion"] = "7"
+    server.objects.append(drained)
+    sharder = Sharder(server, "op", [(APPS, ())], ShardingOptions(identity="a"), members)  # type: ignore[arg-type]
+    [(informer, record)] = sharder.records
+    running = asyncio.create_task(informer.run())
+    try:
+        await informer.wait_synced()
+        kept = {name: (version, state) for _, name, version, state in record.items()}
+        assert kept == {
+            **{f"app-{i}": ("1", ("a", "a", False)) for i in range(4)},
+            **{f"app-{i}": ("1", ("b", "b", False)) for i in (4, 5)},
+            "app-6": ("7", ("a", "a", True)),
+        }
+        assert all(kept[f"app-{i}"][1] is kept["app-0"][1] for i in range(4))
+        assert kept["app-5"][1] is kept["app-4"][1]
+        assert len(record) == 7
+        assert record.indexes == ()
+        assert informer.get("ns", "app-6") == {
+            "apiVersion": "app.example.com/v1",
+            "kind": "AppService",
+            "metadata": {
+                "name": "app-6",
+                "namespace": "ns",
+                "resourceVersion": "7",
+                "labels": {SHARD: "a", "drain.shard.kubeloop.io/op": "true"},
+                "annotations": {SHARD: "a"},
+            },
+        }
+        # The watch's changes reach it as the informer's store: an update told with the old object.
+        events: list[tuple[str, Any, Any]] = []
+        of = sharder.labels.of
+        informer.add_handler(lambda e: events.append((e.type, of(e.obj), e.old and of(e.old))))
+        events.clear()  # the initial adds
+        moved = app("app-0", "b")
+        moved["metadata"]["resourceVersion"] = "8"
+        server.events.put_nowait(WatchEvent("MODIFIED", moved))
+        server.events.put_nowait(WatchEvent("DELETED", app("app-5", "b")))
+        await until(lambda: len(events) == 2, within=10, what="two events")
+        assert events == [
+            ("update", ("b", "b", False), ("a", "a", False)),
+            ("delete", ("b", "b", False), None),
+        ]
+        assert sorted(name for _, name, _, _ in record.items()) == [f"app-{i}" for i in (0, 1, 2, 3, 4, 6)]
+        assert record.get(ObjectKey("ns", "app-0"))["metadata"]["resourceVersion"] == "8"  # type: ignore[index]
+        with pytest.raises(TypeError):
+            record.add_indexer("namespace", lambda obj: ())
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_pass_decides_on_the_sharder_s_own_writes_before_the_watch_brings_them_back() -> None:
+    # Its record is the watch's view; a label it wrote is read from the write until the watch brings
+    # it: a second pass before that writes nothing again (it would, on the version listed, and be
+    # refused with 409).
+    members = Membership("op-shard-", FakeClock(), lease_duration=10)
+    members.observe([lease("a", "1")])
+    server = _Server()
+    for i in range(3):
+        unassigned = app(f"app-{i}", "a")
+        del unassigned["metadata"]["labels"], unassigned["metadata"]["annotations"]
+        server.objects.append(unassigned)
+    sharder = Sharder(server, "op", [(APPS, ())], ShardingOptions(identity="a"), members)  # type: ignore[arg-type]
+    [(informer, record)] = sharder.records
+    running = asyncio.create_task(informer.run())
+    try:
+        await informer.wait_synced()
+        await sharder.step()
+        assert sorted(name for name, _ in server.patched) == ["app-0", "app-1", "app-2"]
+        assert {state for *_, state in record.items()} == {(None, None, False)}  # the watch said nothing yet
+        assert sorted(sharder.sealed_to("a")["app.example.com/appservices"]) == [
+            ObjectKey("ns", f"app-{i}") for i in range(3)
+        ]
+        await sharder.step()
+        assert len(server.patched) == 3
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
 
 
 async def test_the_first_pass_over_many_unassigned_objects_writes_through_a_few_writers_not_a_task_each() -> (
@@ -336,14 +399,14 @@ async def test_the_ring_is_computed_again_only_when_an_object_comes_or_goes_or_t
     import kubeloop.manager._sharding as sharding
 
     computed = 0
-    assign = sharding.assign
+    place = sharding.place
 
-    def counted(*args: Any, **kwargs: Any) -> dict[str, str]:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal computed
         computed += 1
-        return assign(*args, **kwargs)
+        return place(*args, **kwargs)
 
-    monkeypatch.setattr(sharding, "assign", counted)
+    monkeypatch.setattr(sharding, "place", counted)
     members = Membership("op-shard-", FakeClock(), lease_duration=10)
     members.observe([lease("a", "1")])
     server = _Server()
