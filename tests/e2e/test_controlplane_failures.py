@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kubeloop.errors import ComponentError
-from kubeloop.testing import ControlPlane, eventually
+from kubeloop.testing import ControlPlane, assets, eventually
 
 
 def _alive(pid: int) -> bool:
@@ -105,6 +106,60 @@ def test_a_component_that_logs_all_along_is_waited_for_past_start_timeout(
         ControlPlane(start_timeout=2.0).start()
     assert info.value.component == "kube-apiserver", "etcd was waited for until healthy"
     assert info.value.problem.startswith("exited early with code 3")
+
+
+# kwok serving its health check at once, then logging for 12 s, past the start_timeout of the nodes' wait
+# below, before it runs (the real kwok, which then makes the fake node Ready): slow to ready its nodes,
+# not stuck.
+SLOW_KWOK = """
+import http.server, os, sys, threading, time
+kwok, args = sys.argv[1], sys.argv[2:]
+port = int(args[args.index("--server-address") + 1].rpartition(":")[2])
+asked = threading.Event()
+
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        asked.set()
+
+server = http.server.HTTPServer(("127.0.0.1", port), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+asked.wait()
+end = time.monotonic() + 12
+while time.monotonic() < end:
+    print("still starting", flush=True)
+    time.sleep(0.1)
+server.shutdown()
+server.server_close()
+os.execv(kwok, [kwok, *args])
+"""
+
+
+class QuickNodeWait(ControlPlane):
+    """A start_timeout of 4 s for the nodes' wait only: the rest of the plane keeps the default (60 s;
+    at nice 19 on a loaded machine kube-apiserver went 5-10 s without a log line while starting)."""
+
+    def _create_nodes(self, count: int) -> None:
+        self.options = dataclasses.replace(self.options, start_timeout=4.0)
+        super()._create_nodes(count)
+
+
+def test_fake_nodes_readied_slowly_while_kwok_logs_are_waited_for_past_start_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = assets.find_binary("kwok")
+    assert real is not None, "kwok not built: `kubeloop controlplane build`"
+    fake = tmp_path / "kwok"
+    fake.write_text(f"#!{sys.executable}\nimport sys\nsys.argv.insert(1, {str(real)!r})\n{SLOW_KWOK}")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("TEST_ASSET_KWOK", str(fake))
+    with QuickNodeWait(nodes=1) as plane:
+        ready = plane.kubectl(
+            "get", "nodes", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].status}"
+        )
+        assert ready.stdout == "True"
+        assert "still starting" in (plane.log_dir / "kwok.log").read_text()
 
 
 def test_missing_binary_says_how_to_build_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,7 @@ from kubeloop.certs import CertificateAuthority, write_signing_key
 from kubeloop.errors import ComponentError
 from kubeloop.testing import assets
 from kubeloop.testing.kubectl import Kubectl
-from kubeloop.testing.process import ManagedProcess, free_port, port_in_use
+from kubeloop.testing.process import ManagedProcess, Progress, free_port, port_in_use
 
 __all__ = ["ControlPlane", "ControlPlaneOptions"]
 
@@ -58,7 +58,8 @@ class ControlPlaneOptions:
     apiserver_port: int | None = None
     start_timeout: float = 60.0
     """Seconds a starting component may go without progress (its log not growing, its health check's
-    answer not changing) before its start fails; a hung one fails this soon."""
+    answer not changing; for the fake nodes, kwok's log and the nodes' Ready) before its start fails; a
+    hung one fails this soon."""
     start_limit: float = 300.0
     """Seconds a start may take in all, progress or not (``start_timeout`` if that is longer): a
     component given a small share of a loaded machine logs all along but took over a minute to be ready
@@ -376,22 +377,30 @@ class ControlPlane:
                 },
             }
             self.kubectl("apply", "-f", "-", input=json.dumps(node))
-        deadline = time.monotonic() + self.options.start_timeout
+        self._wait_nodes_ready(count)
+
+    def _wait_nodes_ready(self, count: int) -> None:
+        """Wait for ``count`` Ready nodes while kwok makes progress (its log grows, or another node's
+        Ready changes) as a starting component is waited for (``start_timeout``, ``start_limit``)."""
+        kwok = next(p for p in self._processes if p.name == "kwok")
+        progress = Progress(self.options.start_timeout, self._start_limit)
         while True:
-            out = self.kubectl(
+            ready = self.kubectl(
                 "get",
                 "nodes",
                 "-o",
                 "jsonpath={range .items[*]}{.status.conditions[?(@.type=='Ready')].status}{'\\n'}{end}",
             ).stdout.split()
-            if out.count("True") >= count:
+            if ready.count("True") >= count:
                 return
             for proc in self._processes:
                 proc.check_running()
-            if time.monotonic() > deadline:
-                kwok_log = str(self.log_dir / "kwok.log")
+            if problem := progress.stalled((kwok.log_size(), ready), "its log and the nodes' Ready"):
                 raise ComponentError(
-                    "kwok", f"nodes not Ready after {self.options.start_timeout:.0f} s", kwok_log
+                    "kwok",
+                    f"{ready.count('True')} of {count} nodes Ready: {problem}",
+                    str(kwok.log_path),
+                    details=f"its last log lines:\n{kwok.tail()}",
                 )
             time.sleep(0.2)
 

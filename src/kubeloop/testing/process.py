@@ -31,7 +31,7 @@ from pathlib import Path
 
 from kubeloop.errors import ComponentError
 
-__all__ = ["ManagedProcess", "free_port", "http_answer", "http_ok", "port_in_use", "terminate"]
+__all__ = ["ManagedProcess", "Progress", "free_port", "http_answer", "http_ok", "port_in_use", "terminate"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -145,6 +145,28 @@ def _signal(proc: subprocess.Popen[bytes], signum: int, group: bool) -> None:
             proc.send_signal(signum)
 
 
+class Progress:
+    """A wait that goes on while what it watches changes: stalled once it has not changed for ``quiet``
+    s, or after ``limit`` s in all (a component given a small share of a loaded machine is slow, not
+    stuck, as long as it shows progress)."""
+
+    def __init__(self, quiet: float, limit: float) -> None:
+        self.quiet, self.limit = quiet, limit
+        self._began = self._changed = time.monotonic()
+        self._seen: object = None
+
+    def stalled(self, state: object, what: str) -> str | None:
+        """Note ``state`` (``what`` names it); why the wait is over if it is, else None."""
+        now = time.monotonic()
+        if state != self._seen:
+            self._seen, self._changed = state, now
+        if now - self._changed > self.quiet:
+            return f"no progress for {self.quiet:.0f} s ({what} unchanged)"
+        if now - self._began > self.limit:
+            return f"still starting after {self.limit:.0f} s"
+        return None
+
+
 class ManagedProcess:
     """A named child process writing to one log file, appended across starts; ``env`` is its whole
     environment (None: this process's)."""
@@ -231,25 +253,14 @@ class ManagedProcess:
         """Poll ``probe_url`` until it answers 200 while the child makes progress (its log grows, or the
         probe's answer changes: no answer, then a 500 listing fewer failing checks): ComponentError once
         it has shown none for ``quiet`` s, or after ``limit`` s in all, or at once if it exits."""
-        began = time.monotonic()
-        seen: tuple[int, str | None] | None = None
-        progressed = began
+        progress = Progress(quiet, limit)
         delay = 0.05
         while True:
             self.check_running()
             answer = http_answer(probe_url, context)
             if answer == "200":
                 return
-            now = time.monotonic()
-            state = (self._log_size(), answer)
-            if state != seen:
-                seen, progressed = state, now
-            if now - progressed > quiet or now - began > limit:
-                problem = (
-                    f"no progress for {quiet:.0f} s (its log and the answer unchanged)"
-                    if now - progressed > quiet
-                    else f"still starting after {limit:.0f} s"
-                )
+            if problem := progress.stalled((self.log_size(), answer), "its log and the answer"):
                 raise ComponentError(
                     self.name,
                     f"not healthy at {probe_url}: {problem}; {_said(answer)}",
@@ -259,7 +270,7 @@ class ManagedProcess:
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
-    def _log_size(self) -> int:
+    def log_size(self) -> int:
         """How many bytes the log holds (this start's and earlier ones'); 0 if there is none yet."""
         try:
             return self.log_path.stat().st_size
