@@ -45,7 +45,7 @@ import sdk
 
 from kubeloop.ansible import run_ansible
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, until
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, until, wait_for_crds
 from kubeloop.testing.assets import find_binary
 from kubeloop.testing.process import terminate
 
@@ -219,7 +219,9 @@ async def bench(
     example = ROOT / "examples" / f"appservice-{plugin}"
     kubectl = Kubectl(plane.kubeconfig)
     kubectl("apply", "-f", str(example / "config/crd/bases/app.example.com_appservices.yaml"))
-    kubectl("wait", "--for=condition=Established", "crd/appservices.app.example.com", "--timeout=30s")
+    wait_for_crds(
+        kubectl, "appservices.app.example.com"
+    )  # served, not only Established: the operator lists it at once
     namespace = f"bench-{plugin}-{impl}"
     kubectl("create", "namespace", namespace)
     argv, env = command(impl, plugin, example, namespace, workers, scratch)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import run as bench
 
 from kubeloop.client import Client, ClientSettings, PatchType
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, wait_for_crds
 from kubeloop.testing.replicas import first_starts, logged_at
 
 
@@ -144,7 +144,7 @@ async def main() -> None:
         kubectl = Kubectl(plane.kubeconfig)
         crd = bench.EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
         kubectl("apply", "-f", str(crd))
-        kubectl("wait", "--for=condition=Established", f"crd/{bench.APPS}", "--timeout=60s")
+        wait_for_crds(kubectl, bench.APPS)  # served, not only Established: the replicas list it at once
         kubectl("create", "namespace", "failover")
         work = Path(plane.directory) / "bench-failover"
         work.mkdir(exist_ok=True)

@@ -40,7 +40,7 @@ from yarl import URL
 
 import kubeloop
 from kubeloop.client import Client, ClientSettings
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, wait_for_crds
 from kubeloop.testing.replicas import Replica, adoption, first_starts
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "operator"))
@@ -650,7 +650,7 @@ async def main() -> None:
     try:
         kubectl = Kubectl(plane.kubeconfig)
         kubectl("apply", "-f", str(EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
-        kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
+        wait_for_crds(kubectl, APPS)  # served, not only Established: the replicas list it at once
         work = Path(plane.directory) / "bench-sharding"
         work.mkdir(exist_ok=True)
         async with await Client.load(plane.kubeconfig, settings=ClientSettings(qps=None)) as api:

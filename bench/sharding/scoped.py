@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import run as bench
 
 from kubeloop.client import AlreadyExistsError, Client, ClientSettings
-from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl
+from kubeloop.testing import ControlPlane, ControlPlaneOptions, Kubectl, wait_for_crds
 from kubeloop.testing.process import free_port, http_ok, terminate
 
 ROOT = Path(__file__).parents[2]
@@ -260,7 +260,7 @@ async def main() -> None:
     try:
         kubectl = Kubectl(plane.kubeconfig)
         kubectl("apply", "-f", str(EXAMPLE / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"))
-        kubectl("wait", "--for=condition=Established", f"crd/{APPS}", "--timeout=60s")
+        wait_for_crds(kubectl, APPS)  # served, not only Established: the replicas list it at once
         work = Path(plane.directory) / "bench-scoped"
         work.mkdir(exist_ok=True)
         others = [f"other-{i}" for i in range(10)]

@@ -171,3 +171,16 @@ def test_a_name_that_is_no_crd_raises_kubectls_error_at_once(tmp_path: Path) -> 
         wait_for_crds(kubectl, "nope.a.example.com")
     assert not isinstance(raised.value, AssertionError)
     assert len(calls(tmp_path)) == 1
+
+
+def test_every_benchmark_waits_for_its_crds_to_be_served_not_only_established() -> None:
+    """The benchmarks start operators that list their kind at once, which kube-apiserver serves a moment
+    after Established: each waits with wait_for_crds, not with `kubectl wait` for Established alone."""
+    bench = Path(__file__).parents[3] / "bench"
+    alone = [
+        f"{path.relative_to(bench.parent)}:{n}"
+        for path in sorted(bench.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "condition=Established" in line
+    ]
+    assert alone == []
