@@ -212,9 +212,17 @@ class RequestMeter:
     def __init__(self, cluster: ChaosCluster) -> None:
         self._cluster = cluster
         self._last: int | None = None
+        self._began: float | None = None
         self.total = 0
 
+    @property
+    def seconds(self) -> float:
+        """Seconds since the first sample."""
+        return 0.0 if self._began is None else time.monotonic() - self._began
+
     async def sample(self) -> None:
+        if self._began is None:
+            self._began = time.monotonic()
         try:
             now = await asyncio.to_thread(self._cluster.operator_requests)
         except OSError:
@@ -384,6 +392,7 @@ class Workload:
     uids: dict[str, str] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     excluded: dict[str, str] = field(default_factory=dict)  # name → why it is not expected to converge
+    changes: int = 0  # creates, resizes and deletes: each asks the operator for a pass (budget.py)
 
     async def create(
         self, api: Client, name: str, size: int, annotations: dict[str, str] | None = None
@@ -396,6 +405,7 @@ class Workload:
             created = await persist(f"get {name}", lambda: api.get(APP_REF, name, namespace=self.namespace))
         self.uids[name] = created["metadata"]["uid"]
         self.expected[name] = (size, image)
+        self.changes += 1
 
     async def resize(self, api: Client, name: str, index: int) -> None:
         size, image = self.expected[name]
@@ -404,11 +414,13 @@ class Workload:
         patch = {"spec": {"size": size, "image": image}}
         await persist(f"resize {name}", lambda: api.patch(APP_REF, name, patch, namespace=self.namespace))
         self.expected[name] = (size, image)
+        self.changes += 1
 
     async def delete(self, api: Client, name: str) -> None:
         self.deleted.add(name)
         self.expected.pop(name, None)
         await persist(f"delete {name}", lambda: api.delete(APP_REF, name, namespace=self.namespace))
+        self.changes += 1
 
     async def run(self, api: Client, scale: Scale, prefix: str = "app") -> None:
         names = [f"{prefix}-{i:04d}" for i in range(scale.apps)]
@@ -423,12 +435,15 @@ class Workload:
 
 
 @dataclass
-class Deletions:
-    """Every Deployment, Service and AppService deleted in the namespace, seen by an independent watch
-    (a relist after a broken watch finds the ones it missed)."""
+class Witness:
+    """What an independent watch of the namespace saw: every Deployment, Service and AppService
+    deleted, and each change of a Deployment's ready replicas (each asks the operator for a status
+    write; see budget.py). A relist after a broken watch finds what it missed."""
 
     children: list[tuple[str, str, str | None]] = field(default_factory=list)  # (kind, name, owner uid)
     apps: list[tuple[str, str]] = field(default_factory=list)  # (name, uid)
+    ready_changes: int = 0
+    _ready: dict[str, int] = field(default_factory=dict)  # Deployment uid → status.readyReplicas
 
     async def watch(self, api: Client, namespace: str, ref: Any, kind: str) -> None:
         known: dict[str, dict[str, Any]] = {}
@@ -440,6 +455,8 @@ class Deletions:
                     current = {o["metadata"]["name"]: o for o in listed["items"]}
                     for name in known.keys() - current.keys():
                         self._record(kind, known[name])
+                    for obj in current.values():
+                        self._seen(kind, obj)
                     known, rv = current, listed["metadata"]["resourceVersion"]
                 async with aclosing(api.watch(ref, namespace=namespace, resource_version=rv)) as events:
                     async for event in events:
@@ -452,11 +469,20 @@ class Deletions:
                             known.pop(name, None)
                         else:
                             known[name] = event.object
+                            self._seen(kind, event.object)
             except GoneError:
                 rv = None
             except KubeloopError:
                 rv = None
                 await asyncio.sleep(0.5)
+
+    def _seen(self, kind: str, obj: dict[str, Any]) -> None:
+        if kind != "Deployment":
+            return
+        uid, ready = obj["metadata"]["uid"], (obj.get("status") or {}).get("readyReplicas") or 0
+        if self._ready.setdefault(uid, 0) != ready:
+            self._ready[uid] = ready
+            self.ready_changes += 1
 
     def _record(self, kind: str, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]

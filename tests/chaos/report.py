@@ -43,6 +43,7 @@ class Row:
     started: str = ""  # UTC, ISO 8601: when the run began and ended
     ended: str = ""
     demanded: int = 0  # requests the fault itself asked of the operator (a competing writer's edits)
+    asked: int = 0  # the requests the run asked of the operator, all told (budget.py): at most 2x that
 
     def cells(self) -> list[str]:
         ratio = f" ({self.requests / self.baseline_requests:.2f}x)" if self.baseline_requests else ""
