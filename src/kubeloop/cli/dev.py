@@ -14,6 +14,10 @@ etcd + kube-apiserver + controller manager + kwok, where pods are scheduled and 
 it survives Ctrl-C and restarts (and ``kill -9``: every acknowledged write is committed to SQLite
 before its answer), and the next ``kubeloop dev --data DIR`` carries on from it. ``--port N`` serves
 on that loopback port (default: a free one). Without ``--data`` everything is removed on Ctrl-C.
+
+Once up, Ctrl-C or SIGTERM is its normal end: exit 0, as ``kubeloop run`` stopping gracefully. While
+it starts, either stops the start at once (a control plane's components too) and exits 128 + the
+signal's number, as a shell reports an interrupted command: 130 for Ctrl-C, 143 for SIGTERM.
 """
 
 from __future__ import annotations
@@ -51,6 +55,14 @@ CRD_WAIT = 30.0
 """Seconds to wait for the operator's CRDs to be served before the samples (then exit 1, naming why)."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM while starting: the start stopped, what had started removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def _say(message: str) -> None:
     """Print a progress line at once, also when stdout is a pipe (scripts wait for these lines)."""
     click.echo(message)
@@ -78,8 +90,9 @@ async def _serve(
 ) -> None:
     stop, serving = asyncio.Event(), asyncio.Event()
     starting = asyncio.current_task()
+    received: list[int] = []  # the signal that stopped the start
 
-    def interrupt() -> None:
+    def interrupt(signum: int) -> None:
         """Ctrl-C or SIGTERM: once up, the end of ``_until``; while starting, at once (what started so
         far is stopped and removed on the way out), not after the samples are Ready. A second one
         leaves the first one's stop to finish."""
@@ -87,12 +100,32 @@ async def _serve(
             return
         stop.set()
         if not serving.is_set() and starting is not None:
+            received.append(signum)
             _say("stopping...")
             starting.cancel()
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
+        loop.add_signal_handler(sig, interrupt, sig)
+    try:
+        await _up(operator, samples, kubeconfig_out, cluster, data, port, stop, serving)
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+
+
+async def _up(
+    operator: Operator | None,
+    samples: list[Path],
+    kubeconfig_out: Path | None,
+    cluster: str,
+    data: Path | None,
+    port: int | None,
+    stop: asyncio.Event,
+    serving: asyncio.Event,
+) -> None:
+    """Start the cluster and the operator, apply the samples, and serve until ``stop``."""
     data_line = REMOVES_DATA if data is None else f"keeps its data in {data}"
     async with _cluster(cluster, data, port) as plane:
         kubeconfig = plane.kubeconfig
@@ -231,7 +264,7 @@ def dev(
     operator = load_operator(target) if target else None
     try:
         asyncio.run(_serve(operator, list(samples), kubeconfig_out, cluster, data, port))
-    except asyncio.CancelledError:  # Ctrl-C while starting: stopped, and what had started removed
-        pass
+    except Interrupted as exc:  # while starting: stopped, and what had started removed
+        sys.exit(128 + exc.signum)
     except KubeloopError as exc:
         raise click.ClickException(str(exc)) from exc

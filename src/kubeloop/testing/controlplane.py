@@ -10,7 +10,8 @@ the component and keeps its log file.
 
 Guarantees: ``start()`` returns only when kube-apiserver answers ``/readyz`` (and every
 requested component is healthy, and requested nodes are Ready).  Caveat: ``start()`` blocks;
-``async with`` runs it in a worker thread.
+``async with`` runs it in a worker thread, and a cancel (Ctrl-C in ``kubeloop dev``) stops that start
+at once: what started is killed and removed, nothing more starts.
 
 Faults for chaos tests: ``restart`` a component (``restart_apiserver``, ``restart_etcd``) and
 ``compact_etcd``; ``kubeloop.testing.faults.FaultProxy`` adds network faults between a client and
@@ -28,6 +29,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -101,6 +103,8 @@ class ControlPlane:
         self.apiserver_port = 0
         self.etcd_port = 0
         self._ca: CertificateAuthority | None = None
+        self._starting = threading.Lock()  # a start's spawns against _abort_start
+        self._aborted = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -146,9 +150,17 @@ class ControlPlane:
         try:
             self._start()
         except BaseException:
-            self.stop(keep_logs=True)
+            self.stop(keep_logs=not self._aborted)
             raise
         return self
+
+    def _abort_start(self) -> None:
+        """Stop a start under way in another thread: what it started is killed (its waits then fail
+        and it cleans up) and nothing more starts."""
+        with self._starting:
+            self._aborted = True
+            for proc in self._processes:
+                proc.kill()
 
     def stop(self, keep_logs: bool = False) -> None:
         """Stop every process (newest first) and remove the temporary data; idempotent."""
@@ -170,7 +182,18 @@ class ControlPlane:
         self.stop()
 
     async def __aenter__(self) -> Self:
-        return await asyncio.to_thread(self.start)
+        starting = asyncio.ensure_future(asyncio.to_thread(self.start))
+        try:
+            return await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            self._abort_start()
+            try:
+                await starting
+            except Exception:  # the start stopped, and removed what it had started
+                pass
+            else:
+                await asyncio.to_thread(self.stop)  # it was done before the abort
+            raise
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -180,9 +203,12 @@ class ControlPlane:
     # -- components ----------------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str]) -> ManagedProcess:
-        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
-        self._processes.append(proc)
-        proc.start()
+        with self._starting:
+            if self._aborted:
+                raise ComponentError(name, "not started: the start was stopped")
+            proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
+            self._processes.append(proc)
+            proc.start()
         return proc
 
     def _start(self) -> None:
