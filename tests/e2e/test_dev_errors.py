@@ -82,7 +82,9 @@ def test_a_crd_never_established_ends_dev_with_one_line_naming_it_and_why(tmp_pa
     assert "starting operator" not in done.stdout, "the operator does not start without its CRDs"
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
 def test_ctrl_c_while_it_starts_stops_it_then(tmp_path: Path, signum: signal.Signals, code: int) -> None:
     """A ConfigMap sample never reports Ready, so `kubeloop dev` waits (a minute) for it before its
     banner; Ctrl-C then stops it there (the old code: after the wait, the banner, then stopping),
