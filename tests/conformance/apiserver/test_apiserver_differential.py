@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from apiserver_twin import Answer, Twin
 from differential_compare import Report, Step, differences, normalise
-from differential_kinds import CRD
+from differential_kinds import CRD, FINALIZER
 from differential_known import CONTROLLERS, KNOWN, tolerated, tolerated_answers
-from differential_machine import Cleanups, Context, Sequence, TeardownFailed
+from differential_machine import Cleanups, Context, Sequence, TeardownFailed, settled
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyFailure, FlakyStrategyDefinition
 from hypothesis.stateful import run_state_machine_as_test
@@ -324,6 +324,20 @@ def test_teardowns_finish_when_the_sequences_raise_and_their_errors_are_their_ow
             finished_alone(cleanups, error=True)
         finished_alone(cleanups, error=False)  # nothing left over from before
         assert finished[3:] == ["s3", "s3"]
+
+
+def test_a_deleted_object_held_by_our_finalizer_settles_once_the_collectors_finalizers_are_gone() -> None:
+    # Found by session 16's long run (s816-s818): a Gizmo holding the test's finalizer, deleted with
+    # propagationPolicy=Orphan, counted as settled while the real garbage collector had not yet taken
+    # out `orphan` (the embedded one had), so a later watch saw that write on one server only.
+    def answer(*finalizers: str, status: int = 200) -> Answer:
+        return Answer(status, {"metadata": {"finalizers": list(finalizers)}}, [])
+
+    assert settled(answer(status=404))
+    assert settled(answer(FINALIZER))
+    assert not settled(answer(FINALIZER, "orphan"))
+    assert not settled(answer("foregroundDeletion", FINALIZER))
+    assert not settled(answer())  # deleted, not yet gone, and not ours to hold
 
 
 def test_every_known_difference_is_listed_in_the_docs() -> None:
