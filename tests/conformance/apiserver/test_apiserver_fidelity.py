@@ -646,3 +646,35 @@ async def test_a_custom_kind_named_deployment_has_the_custom_resources_strategy(
     assert [(a.status, a.body["metadata"]["annotations"], a.body.get("status")) for a in written] == [
         (200, {"a": "2"}, {"ready": 1})
     ] * 2
+
+
+async def test_a_pattern_s_dollar_is_the_end_of_the_text_as_in_go(twin: Twin, tns: str, group: str) -> None:
+    """Schemas' patterns and CEL's regex library are Go's: ``$`` matches at the end of the text only.
+    Before, the embedded server read them with Python's ``re``, whose ``$`` also matches before a final
+    newline: it accepted ``"abc\\n"`` for ``^[a-z]+$`` and found ``abc`` in it for ``[a-z]+$`` (found by
+    the CRD property test on the embedded server: ``"a\\n"`` against a DNS label pattern)."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "pattern": "^[a-z]+$"},
+            "tag": {"type": "string", "x-kubernetes-validations": [
+                {"rule": "self.find('[a-z]+$') != ''", "message": "tag ends in a letter"},
+            ]},
+        },
+    }  # fmt: skip
+    await twin.call("POST", CRDS, crd(group, "labels", "Label", spec_schema=schema))
+    await conditions(twin, f"labels.{group}")
+    path = f"/apis/{group}/v1/namespaces/{tns}/labels"
+
+    def label(name: str, spec: dict[str, str]) -> dict[str, Any]:
+        return {"apiVersion": f"{group}/v1", "kind": "Label", "metadata": {"name": name}, "spec": spec}
+
+    await created(twin, path, label("fine", {"name": "abc", "tag": "abc"}))
+    for name, spec, field in (
+        ("name", {"name": "abc\n"}, "spec.name"),
+        ("tag", {"tag": "abc\n"}, "spec.tag"),
+    ):
+        refused = await twin.call("POST", path, label(name, spec))
+        assert [(a.status, [c["field"] for c in a.body["details"]["causes"]]) for a in refused] == [
+            (422, [field])
+        ] * 2, [a.body.get("message") for a in refused]

@@ -23,6 +23,7 @@ from typing import Any
 
 from kubeloop.apiserver.cel import formatting, network, quantity
 from kubeloop.apiserver.machinery import validation
+from kubeloop.apiserver.machinery.regex import go_regex
 
 __all__ = ["FUNCTIONS", "NO_SUCH_OVERLOAD", "LibraryError", "last_error", "needed"]
 
@@ -275,10 +276,10 @@ def string_format(text: Any, args: Any) -> str:
         raise LibraryError(str(exc)) from None
 
 
-# Kubernetes' regex library (Go's RE2 syntax; Python's re reads the common subset alike).
+# Kubernetes' regex library (Go's RE2 syntax; Python's re reads the common subset alike, ``$`` aside).
 def _regex(pattern: Any) -> re.Pattern[str]:
     try:
-        return re.compile(_string(pattern))
+        return go_regex(_string(pattern))
     except re.error as exc:
         raise LibraryError(f"Illegal regex: error parsing regexp: {exc}") from None
 
@@ -436,10 +437,10 @@ def _uri(text: str) -> list[str]:
     return []
 
 
-_UUID = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
-_BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$")
+_UUID = re.compile(r"(?i)^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\Z")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_BASE64 = re.compile(r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?\Z")
 
 
 def _pattern(regex: re.Pattern[str], message: str) -> Callable[[str], list[str]]:

@@ -12,12 +12,12 @@ field, as the real server does.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any
 
 from kubeloop.apiserver.cel import evaluation as cel
 from kubeloop.apiserver.cel.correlation import Correlated
 from kubeloop.apiserver.machinery.errors import Cause
+from kubeloop.apiserver.machinery.regex import go_regex
 from kubeloop.apiserver.registry.types import ResourceType
 
 __all__ = ["causes", "coerce", "default", "prepare", "prune", "prune_nulls", "schema_of", "validate"]
@@ -349,7 +349,7 @@ def _violations(value: Any, schema: Obj, path: str, root: bool, corr: Correlated
                     field,
                 )
             )
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not go_regex(schema["pattern"]).search(value):
             causes.append(
                 Cause(
                     "FieldValueInvalid",
