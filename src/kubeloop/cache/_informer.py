@@ -15,7 +15,11 @@ Guarantees:
   too-old resourceVersion relists. Errors back off (0.5 s doubling to 30 s, jittered), never end
   the informer; a watch that ran at least 2 s, or brought events, before it broke resumes after the
   first step (0.5 s),
-  so a connection cut every few seconds never leaves the cache blind for long.
+  so a connection cut every few seconds never leaves the cache blind for long. A watch the server
+  ends cleanly resumes at once, unless it ended within ``_SHORT_WATCH`` with no event (client-go's
+  "very short watch": a proxy or server ending every watch at once): that backs off as an error
+  does, so a server that ends every watch gets a watch about every 30 s once the backoff is at its
+  cap, not a busy loop.
 - A resource the server does not serve (404: its CRD is not installed yet, or was deleted) has no
   objects: the store is emptied (deletions told) and counts as synced, and the informer lists
   again every few seconds (at most ``_ABSENT_POLL``) until the resource is served, warning each
@@ -73,6 +77,10 @@ log = logging.getLogger("kubeloop.cache")
 
 _HEALTHY_ATTEMPT = 2.0
 """Seconds a list-and-watch attempt must have run before its failure no longer counts toward the backoff."""
+
+_SHORT_WATCH = 1.0
+"""Seconds within which a watch that ended cleanly with no event counts as failed (client-go's "very
+short watch"), so the next one backs off instead of following at once."""
 
 _ABSENT_POLL = 5.0
 """The longest wait between lists of a resource the server does not serve (404), for its CRD to appear."""
@@ -140,6 +148,12 @@ def _rv(obj: Obj | None) -> int | None:
         return None
     raw = (obj.get("metadata") or {}).get("resourceVersion")
     return int(raw) if isinstance(raw, str) and raw.isdigit() else None
+
+
+def _backoff(failures: int, cap: float) -> float:
+    """The wait after the ``failures``-th attempt in a row that failed: 0.5 s doubling up to ``cap``,
+    jittered by a fifth either way so that many informers do not retry in step."""
+    return min(0.5 * 2.0 ** (failures - 1), cap) * random.uniform(0.8, 1.2)
 
 
 def _newer(candidate: Obj, than: Obj | None) -> bool:
@@ -368,8 +382,19 @@ class Informer:
                 if need_list:
                     await self._list(stream)
                     need_list = False
-                await self._watch(stream)
-                failures = 0
+                watched = clock.now()
+                if await self._watch(stream) or clock.now() - watched >= _SHORT_WATCH:
+                    failures = 0
+                    continue
+                failures += 1
+                delay = _backoff(failures, 30.0)
+                log.warning(
+                    "%s: the watch ended at once with no event (a server or proxy ending watches?);"
+                    " watching again in %.1f s",
+                    self.resource.plural,
+                    delay,
+                )
+                await clock.sleep(delay)
             except GoneError:
                 log.info(
                     "%s: resourceVersion %s expired; relisting",
@@ -388,7 +413,7 @@ class Informer:
                     self._absent(stream)
                 need_list = need_list or absent
                 cap = _ABSENT_POLL if absent else 30.0
-                delay = min(0.5 * 2 ** (failures - 1), cap) * random.uniform(0.8, 1.2)
+                delay = _backoff(failures, cap)
                 if absent:
                     log.warning(
                         "%s: not served (404; is its CRD installed?): no objects of it until it is;"
@@ -502,8 +527,11 @@ class Informer:
             if self._in_scope(key, scope) and self.store.get(key) is None:
                 del self._deleted[key]
 
-    async def _watch(self, stream: _Stream) -> None:
+    async def _watch(self, stream: _Stream) -> int:
+        """Watch ``stream`` from its last resourceVersion until the server ends the watch; how many
+        events (bookmarks included) it brought."""
         timeout = random.randint(300, 600)
+        events = 0
         async for event in self.client.watch(
             self.resource,
             namespace=stream[0],
@@ -514,9 +542,11 @@ class Informer:
             timeout_seconds=timeout,
             metadata_only=self.options.metadata_only,
         ):
+            events += 1
             if event.type != "BOOKMARK":
                 self._apply_event(stream, event.type, self._transform(event.object))
             self._resource_versions[stream] = event.resource_version or self._resource_versions[stream]
+        return events
 
     def _apply_event(self, stream: _Stream, type_: str, obj: Obj) -> None:
         key = key_of(obj)

@@ -1,6 +1,7 @@
 """The fault proxy's HTTP/2 side: one client connection relayed stream by stream to one upstream
-connection, so that a single stream (a watch) can be answered with an error, delayed, or have its
-connection reset after the first bytes of its response, like HTTP/1.1 requests can."""
+connection, so that a single stream (a watch) can be answered with an error, delayed, have its
+connection reset after the first bytes of its response, or be ended right after its response headers,
+like HTTP/1.1 requests can."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 
@@ -29,6 +31,7 @@ class _Stream:
     ended: bool = False
     request_ended: bool = False
     reset_after_data: bool = False
+    end_after_headers: bool = False
 
 
 class H2Relay:
@@ -143,7 +146,7 @@ class H2Relay:
         method = fields.get(b":method", b"").decode()
         path = fields.get(b":path", b"").decode()
         decision = self._decide(method, path)
-        stream = _Stream(event.stream_id, reset_after_data=decision.reset)
+        stream = _Stream(event.stream_id, reset_after_data=decision.reset, end_after_headers=decision.end)
         self._by_down[event.stream_id] = stream
         if decision.error is not None:
             code, extra, body = decision.error
@@ -177,7 +180,14 @@ class H2Relay:
 
     def _on_up(self, event: h2.events.Event) -> None:
         stream = self._by_up.get(getattr(event, "stream_id", None) or 0)
-        if isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived) and stream:
+        if isinstance(event, h2.events.ResponseReceived) and stream and stream.end_after_headers:
+            self._by_up.pop(stream.up or 0, None)
+            self._by_down.pop(stream.down, None)
+            with contextlib.suppress(h2.exceptions.H2Error):  # a complete response with no body
+                self._down.send_headers(stream.down, list(event.headers or ()), end_stream=True)
+            with contextlib.suppress(h2.exceptions.H2Error):  # the API server's watch goes on: cancel it
+                self._up.reset_stream(stream.up or 0, h2.errors.ErrorCodes.CANCEL)
+        elif isinstance(event, h2.events.ResponseReceived | h2.events.TrailersReceived) and stream:
             with contextlib.suppress(h2.exceptions.H2Error):
                 self._down.send_headers(
                     stream.down,

@@ -2,7 +2,8 @@
 
 The proxy terminates TLS with a certificate of its own CA and re-originates it to the API server, so
 it sees every request: it can answer a share of them with 429 (with ``Retry-After``), 500, 503 or 504,
-delay them, reset a connection after the first bytes of a response, cut every open connection (and so
+delay them, reset a connection after the first bytes of a response, end a watch cleanly right after its
+response headers (as a server or proxy that ends every watch at once), cut every open connection (and so
 every watch, HTTP/1.1 or HTTP/2 stream) at once or every N seconds, and black-hole all traffic for a
 while. It offers ``h2`` and ``http/1.1`` in ALPN like kube-apiserver and relays HTTP/2 stream by stream,
 so watches multiplexed on HTTP/2 get the same faults as single requests.
@@ -59,6 +60,9 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+_WATCH = re.compile(r"[?&]watch=(true|1)(&|$)")
+"""A watch request's query, in a request target."""
+
 _STATUS_REASON = {
     404: "NotFound",
     429: "TooManyRequests",
@@ -75,7 +79,10 @@ class Faults:
     ``error_share`` of the matching requests is answered by the proxy with one of ``error_codes`` (429
     carries ``Retry-After: retry_after``); ``reset_share`` of the rest has its connection reset after the
     first bytes of the response; every matching request waits ``latency`` s before it is forwarded.
-    ``only`` (a regular expression searched in ``"METHOD /path?query"``) limits all three to some requests.
+    ``end_watch_share`` of the matching watches (``watch=true``) that the error spared is ended cleanly
+    right after the response headers: a complete response with no event (the HTTP/1.1 connection stays
+    open for the next request; the API server's stream is closed). ``only`` (a regular expression
+    searched in ``"METHOD /path?query"``) limits them all to some requests.
     """
 
     error_share: float = 0.0
@@ -83,6 +90,7 @@ class Faults:
     retry_after: int = 1
     latency: float = 0.0
     reset_share: float = 0.0
+    end_watch_share: float = 0.0
     only: str | None = None
 
     def matches(self, method: str, target: str) -> bool:
@@ -91,11 +99,13 @@ class Faults:
 
 @dataclass(frozen=True)
 class Decision:
-    """What the proxy does to one request: answer it itself, hold it, or reset after its first bytes."""
+    """What the proxy does to one request: answer it itself, hold it, reset after its first bytes, or
+    end it (a watch) right after its response headers."""
 
     error: tuple[int, dict[str, str], bytes] | None = None
     latency: float = 0.0
     reset: bool = False
+    end: bool = False
 
 
 @dataclass
@@ -106,6 +116,7 @@ class FaultStats:
     requests: int = 0
     errors: Counter[int] = field(default_factory=Counter)
     resets: int = 0
+    ended_watches: int = 0
     cut_connections: int = 0
     cuts: int = 0
     blackholes: int = 0
@@ -114,7 +125,8 @@ class FaultStats:
         errors = ", ".join(f"{code} x{n}" for code, n in sorted(self.errors.items())) or "none"
         return (
             f"{self.connections} connections, {self.requests} requests, errors answered: {errors}, "
-            f"{self.resets} reset mid-response, {self.cuts} cuts ({self.cut_connections} connections), "
+            f"{self.resets} reset mid-response, {self.ended_watches} watches ended at once, "
+            f"{self.cuts} cuts ({self.cut_connections} connections), "
             f"{self.blackholes} black holes"
         )
 
@@ -375,7 +387,15 @@ class FaultProxy:
         reset = bool(faults.reset_share) and self._random.random() < faults.reset_share
         if reset:
             self.stats.resets += 1
-        return Decision(latency=faults.latency, reset=reset)
+        end = (
+            not reset
+            and bool(faults.end_watch_share)
+            and _WATCH.search(target) is not None
+            and self._random.random() < faults.end_watch_share
+        )
+        if end:
+            self.stats.ended_watches += 1
+        return Decision(latency=faults.latency, reset=reset, end=end)
 
     def _accept(self, transport: asyncio.BaseTransport) -> None:
         conn = _Connection(transport)
@@ -463,6 +483,14 @@ class FaultProxy:
             up_writer.write(head.raw + body)
             await up_writer.drain()
             response = await _http1.read_head(up_reader)
+            if decision.end and response.status == 200 and response.chunked():
+                await send_down(response.raw + b"0\r\n\r\n")  # the body's last chunk: nothing came
+                _reset(up_writer.transport)  # the API server's watch goes on: close it, take another
+                up_reader, up_writer = await self._connect("http/1.1")
+                conn.up = up_writer.transport
+                if head.closes():
+                    return
+                continue
             await send_down(response.raw)
             if method == "HEAD" or response.status in (204, 304) or response.status < 200:
                 continue

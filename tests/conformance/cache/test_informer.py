@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from kubeloop.cache import Cache, CacheOptions, Informer, InformerEvent, InformerOptions, strip_managed_fields
 from kubeloop.client import Client, ClientSettings
 from kubeloop.testing import FaultProxy, until
+from kubeloop.testing.faults import Faults
 from kubeloop.testing.fixtures import Cluster
 
 
@@ -295,4 +297,47 @@ async def test_a_watch_cut_every_second_while_it_brings_events_resumes_at_once(
                 lambda: ((informer.get(namespace, "busy") or {}).get("data") or {}).get("n") == "59",
                 within=10,
                 what="the last change seen",
+            )
+
+
+def paced_watches(seconds: float) -> int:
+    """The most watches an informer makes in ``seconds`` when each ends with no event: the first, then
+    one after each wait of its backoff (0.5 s doubling, jittered down by a fifth: at least 0.4 s), or at
+    once after a watch that itself lasted a second (on a busy machine a watch's round trip can). Load
+    only lengthens both, so this holds on a busy machine too; the exact schedule is a unit test's."""
+    return 1 + int(seconds / 0.4)
+
+
+async def test_a_server_ending_every_watch_at_once_gets_watches_at_a_backed_off_pace(
+    cluster: Cluster, namespace: str, running: Callable[[Informer], None], tmp_path: Path
+) -> None:
+    """Regression: a watch the server ended cleanly was followed by the next at once, so a server or
+    proxy that ends every watch at once got a busy loop of watch requests (client-go backs off after
+    such a "very short watch"). The cache still syncs, and sees changes once watches last again."""
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True) as proxy:
+        proxy.faults = Faults(end_watch_share=1.0, only="watch=true")
+        kubeconfig = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
+        async with (
+            await Client.load(kubeconfig, settings=ClientSettings(qps=None)) as through_proxy,
+            await Client.load(cluster.kubeconfig) as direct,
+        ):
+            await direct.create(configmap("before", namespace))
+            informer = Informer(
+                through_proxy,
+                await through_proxy.resource("configmaps"),
+                InformerOptions(namespace=namespace),
+            )
+            running(informer)
+            await informer.wait_synced()
+            assert informer.get(namespace, "before") is not None
+            await until(lambda: proxy.stats.ended_watches >= 1, what="the first watch ended")
+            started, before = time.monotonic(), proxy.stats.ended_watches
+            await asyncio.sleep(8.0)
+            watches, seconds = proxy.stats.ended_watches - before, time.monotonic() - started
+            # the old code: a watch every few milliseconds, 850 in 6 s
+            assert watches <= paced_watches(seconds), (watches, seconds)
+            proxy.faults = Faults()
+            await direct.create(configmap("after", namespace))
+            await until(
+                lambda: informer.get(namespace, "after") is not None, within=60, what="the change seen"
             )

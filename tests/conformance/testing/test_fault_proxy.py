@@ -170,6 +170,31 @@ async def test_cut_every_n_seconds_keeps_cutting(api: Client, namespace: str, pr
     assert proxy.stats.cuts - before >= 3
 
 
+@pytest.mark.parametrize(
+    "http2", [pytest.param(True, id="http2", marks=OVER_HTTP2), pytest.param(False, id="http1.1")]
+)
+async def test_a_watch_ended_after_its_headers_ends_cleanly_with_no_event(
+    cluster: Cluster, namespace: str, tmp_path: Path, http2: bool
+) -> None:
+    with FaultProxy(cluster.kubeconfig, forward_client_cert=True, http2=http2) as proxy:
+        kubeconfig = proxy.kubeconfig(cluster.kubeconfig, tmp_path / "via-proxy")
+        async with await Client.load(kubeconfig, settings=NO_RETRY) as api:
+            await api.create(configmap("there", namespace))
+            proxy.faults = Faults(end_watch_share=1.0, only="watch=true")
+            # a watch from no resourceVersion first sends the object there as ADDED: it is not sent
+            assert await asyncio.wait_for(watch_until_ended(api, namespace), 30) == (0, None)
+            assert await asyncio.wait_for(watch_until_ended(api, namespace), 30) == (0, None)
+            assert proxy.stats.ended_watches == 2
+            names = [
+                cm["metadata"]["name"] for cm in (await api.list("configmaps", namespace=namespace))["items"]
+            ]
+            assert "there" in names  # other requests pass, on the connection the watches used or another
+            proxy.faults = Faults()
+            async with aclosing(api.watch("configmaps", namespace=namespace)) as events:
+                first = await asyncio.wait_for(anext(events), 30)
+            assert first.type == "ADDED"
+
+
 async def test_blackhole_holds_traffic_then_lets_it_through(
     api: Client, namespace: str, proxy: FaultProxy
 ) -> None:
