@@ -5,7 +5,9 @@ back: ``Installer.restore``).
 One watch per kind and namespace the release has objects of (its record included), through the
 client that acts as the extension's service account: the lifecycle operator itself needs no right to
 read what it installs. A watch that fails is started again after ``retry`` seconds with a fresh list,
-and the extension is reconciled then too (anything may have happened meanwhile).
+and the extension is reconciled then too (anything may have happened meanwhile). A watch the server
+ends cleanly resumes at once, but after ``retry`` seconds when it ended within ``_SHORT_WATCH`` with no
+event (a server or proxy ending every watch at once), so such a server sees no busy loop of watches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ __all__ = ["DriftWatcher"]
 log = logging.getLogger("kubeloop.olm")
 
 Kinds = frozenset[tuple[str, str | None]]  # ("apiVersion/Kind", namespace or None)
+
+_SHORT_WATCH = 1.0
+"""Seconds within which a watch that ended with no event waits ``retry`` before the next (client-go's
+"very short watch")."""
 
 
 class DriftWatcher:
@@ -83,17 +89,28 @@ class DriftWatcher:
         self, request: Request, client: Client, resource: str, namespace: str | None, selector: str
     ) -> None:
         version: str | None = None
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if version is None:
                     listed = await client.list(resource, namespace=namespace, label_selector=selector)
                     version = str(listed["metadata"]["resourceVersion"])
+                started, events = loop.time(), 0
                 async for event in client.watch(
                     resource, namespace=namespace, resource_version=version, label_selector=selector
                 ):
+                    events += 1
                     version = event.resource_version or version
                     if event.type in ("MODIFIED", "DELETED"):
                         self.enqueue(request)
+                if not events and loop.time() - started < _SHORT_WATCH:
+                    log.warning(
+                        "watching %s of %s: the watch ended at once with no event (again in %gs)",
+                        resource,
+                        request,
+                        self.retry,
+                    )
+                    await asyncio.sleep(self.retry)
             except GoneError:
                 version = None
                 self.enqueue(request)
