@@ -2,10 +2,13 @@
 
 Children are started in their own session (a terminal's Ctrl-C reaches only the parent, which
 then stops them in order) and, on Linux, with a parent-death signal so that even a parent
-killed with SIGKILL leaves no orphan behind. A new session is a new scheduling group where the
-kernel groups by session (``sched_autogroup``), by default at nice 0 whatever the parent's: so each
-child's group gets the parent's group's nice, and a test run given a low share of the CPU keeps its
-control plane there too.
+killed with SIGKILL leaves no orphan behind. That signal fires when the *thread* that forked the
+child ends (prctl(2)), not the process: so children are forked by the main thread, or for any other
+thread (``asyncio.to_thread``, a thread pool) by one thread kept for the life of the process.
+
+A new session is a new scheduling group where the kernel groups by session (``sched_autogroup``),
+by default at nice 0 whatever the parent's: so each child's group gets the parent's group's nice, and
+a test run given a low share of the CPU keeps its control plane there too.
 
 A child is waited for while it makes progress, not for a fixed time: a kube-apiserver given a small
 share of a loaded machine (load 20-30, at nice 19) took more than a minute to answer ``/readyz`` while
@@ -18,20 +21,26 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import queue
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 from kubeloop.errors import ComponentError
 
 __all__ = ["ManagedProcess", "Progress", "free_port", "http_answer", "http_ok", "port_in_use", "terminate"]
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 
@@ -41,6 +50,38 @@ def _die_with_parent() -> None:
     libc_name = ctypes.util.find_library("c")
     if libc_name:
         ctypes.CDLL(libc_name, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_Call = tuple[Callable[[], Any], "Future[Any]"]
+_forker: tuple[int, queue.SimpleQueue[_Call]] | None = None  # (for which pid, its calls)
+_forker_lock = threading.Lock()
+
+
+def _on_a_lasting_thread(call: Callable[[], T]) -> T:
+    """``call()`` on a thread that lasts as long as this process: the main thread when called there,
+    else a daemon thread started for the purpose (a child it forks gets its parent-death signal only
+    when the process ends, not when the calling thread does)."""
+    if threading.current_thread() is threading.main_thread():
+        return call()
+    global _forker
+    with _forker_lock:
+        if _forker is None or _forker[0] != os.getpid():  # none yet, or inherited through a fork
+            calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(calls,), name="kubeloop-forker", daemon=True).start()
+            _forker = (os.getpid(), calls)
+        calls = _forker[1]
+    done: Future[T] = Future()
+    calls.put((call, done))
+    return done.result()
+
+
+def _serve(calls: queue.SimpleQueue[_Call]) -> None:
+    while True:
+        call, done = calls.get()
+        try:
+            done.set_result(call())
+        except BaseException as exc:  # handed to the caller, who raises it
+            done.set_exception(exc)
 
 
 _AUTOGROUP = Path("/proc/self/autogroup")
@@ -190,15 +231,18 @@ class ManagedProcess:
         """Start the child; raises ComponentError if the executable cannot be run."""
         with self.log_path.open("ab") as log:
             self._log_start = log.tell()
+            nice = _autogroup_nice()
             try:
-                self._proc = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=self.env,
-                    start_new_session=True,
-                    preexec_fn=_in_new_session(_autogroup_nice()) if sys.platform == "linux" else None,
+                self._proc = _on_a_lasting_thread(
+                    lambda: subprocess.Popen(
+                        self.argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=self.env,
+                        start_new_session=True,
+                        preexec_fn=_in_new_session(nice) if sys.platform == "linux" else None,
+                    )
                 )
             except OSError as exc:
                 raise ComponentError(self.name, f"cannot start {self.argv[0]}: {exc.strerror}") from exc
