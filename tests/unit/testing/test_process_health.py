@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from kubeloop.errors import ComponentError
-from kubeloop.testing.process import ManagedProcess, free_port
+from kubeloop.testing.process import ManagedProcess, free_port, http_answer
 
 # Says "starting", logs "still starting" every 0.1 s for LOG_FOR s, then answers GET with STATUS and
 # BODY (logging nothing more).
@@ -51,6 +52,18 @@ READYZ = (
 )
 
 
+def start(process: ManagedProcess, ready: Callable[[], bool]) -> None:
+    """Start ``process`` and return once ``ready()``: the wait under test then starts with the child
+    running, not with an interpreter still starting (seconds with no output at load 17-22, which
+    a 1 s or 2 s quiet time took for a stall)."""
+    process.start()
+    deadline = time.monotonic() + BOUND
+    while not ready():
+        assert not process.exited, process.output()
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def component(tmp_path: Path) -> Iterator[tuple[ManagedProcess, str]]:
     """A ``COMPONENT`` not started yet (LOG_FOR, STATUS and BODY to append to its ``argv``) and its
@@ -67,7 +80,7 @@ def test_a_component_that_logs_all_along_is_waited_for_past_its_quiet_time(
 ) -> None:
     process, url = component
     process.argv += ["4", "200", "ok"]  # logs for 4 s, twice its quiet time, then healthy
-    process.start()
+    start(process, lambda: "starting" in process.output())
     process.wait_healthy(url, quiet=2.0, limit=BOUND)
     assert "still starting" in process.output()
 
@@ -77,7 +90,7 @@ def test_a_component_whose_log_and_answer_stand_still_fails_after_its_quiet_time
 ) -> None:
     process, url = component
     process.argv += ["0", "500", READYZ]  # answers the same 500 every time, logs nothing more
-    process.start()
+    start(process, lambda: (http_answer(url) or "").startswith("500"))
     with pytest.raises(ComponentError) as raised:
         process.wait_healthy(url, quiet=1.0, limit=BOUND)
     assert raised.value.problem == (
@@ -92,7 +105,7 @@ def test_a_component_whose_log_and_answer_stand_still_fails_after_its_quiet_time
 def test_a_component_that_keeps_logging_fails_at_the_limit(component: tuple[ManagedProcess, str]) -> None:
     process, url = component
     process.argv += [str(BOUND), "200", "ok"]  # logs longer than any test waits, never serves
-    process.start()
+    start(process, lambda: "still starting" in process.output())
     with pytest.raises(ComponentError) as raised:
         process.wait_healthy(url, quiet=BOUND, limit=2.0)
     assert raised.value.problem == f"not healthy at {url}: still starting after 2 s; it did not answer"
