@@ -108,7 +108,8 @@ def test_deployment_pods_run_on_a_kwok_node(kubectl: Kubectl, namespace: str) ->
 )
 def test_kwok_nodes_heartbeat_by_lease_well_within_the_grace_period(kubectl: Kubectl) -> None:
     # kube-controller-manager marks a node not Ready, and all its pods NotReady for good, when it has
-    # not heard from it for 40 s; a Lease renewed every 10 s keeps that from happening on a busy machine.
+    # not heard from it for its grace period (50 s by default; a restart's time and a minute here); a
+    # Lease renewed every 10 s keeps that from happening on a busy machine.
     nodes = [n["metadata"]["name"] for n in kubectl.json("get", "nodes")["items"]]
     assert nodes
 

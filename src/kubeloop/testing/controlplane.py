@@ -357,6 +357,13 @@ class ControlPlane:
                     "--use-service-account-credentials=false",
                     "--concurrent-gc-syncs",
                     "5",
+                    # A node not heard from for this long is marked Unknown and its pods NotReady, which
+                    # kwok never undoes (its pod-ready stage matches only pods without a podIP; a kubelet
+                    # would report them Ready again). A kube-apiserver restart stops every heartbeat: on
+                    # a loaded machine it outlasted the default 50 s, and pods stayed NotReady for good.
+                    # So: longer than a restart may take (start_limit), plus a minute to resync.
+                    "--node-monitor-grace-period",
+                    f"{self._start_limit + 60:.0f}s",
                     *self.options.controller_manager_args,
                 ],
             )
@@ -378,8 +385,8 @@ class ControlPlane:
                     "--server-address",
                     f"127.0.0.1:{port}",
                     # Heartbeats by Lease (renewed every 10 s): without it kwok patches node status every
-                    # 20-45 s, which on a loaded machine passes kube-controller-manager's 40 s grace, and
-                    # the node lifecycle controller marks every pod NotReady for good.
+                    # 20-45 s, which on a loaded machine passed kube-controller-manager's default grace,
+                    # and the node lifecycle controller marks every pod NotReady for good.
                     "--node-lease-duration-seconds",
                     "40",
                 ],
