@@ -291,12 +291,32 @@ def connections_to(pid: int, server: str) -> int:
     """TCP connections the process ``pid`` holds open to ``server``'s port (its clients' pools: each
     TLS connection costs it its read buffer in asyncio's SSL layer, 64 KiB since kubeloop's pool
     lowered it from 256, and OpenSSL's state on top)."""
+    return len(local_ports(pid, server))
+
+
+def local_ports(pid: int, server: str) -> set[int]:
+    """The local ports of the process ``pid``'s established TCP connections to ``server`` (none once
+    it is gone): one per connection, a new one for each connection opened."""
     port = URL(server).port
-    return sum(
-        1
-        for c in psutil.Process(pid).net_connections(kind="tcp")
+    try:
+        found = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.NoSuchProcess:
+        return set()
+    return {
+        c.laddr.port
+        for c in found
         if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    )
+    }
+
+
+async def opened_meanwhile(pids: list[int], server: str, seen: dict[int, set[int]]) -> None:
+    """Add to ``seen`` each process's connections to ``server`` every second until cancelled: those
+    opened in a span are the ones seen less those open at its start (a connection closes after 15 s
+    idle, so few live less than a second)."""
+    while True:
+        for pid in pids:
+            seen.setdefault(pid, set()).update(local_ports(pid, server))
+        await asyncio.sleep(1.0)
 
 
 def peak_rss(pid: int) -> int:
@@ -362,7 +382,11 @@ async def configuration(
             result["converged_hwm_mib"] = [peak_rss(r.proc.pid or 0) / 2**20 for r in fleet]
             requests_before = sum(r.metric("rest_client_requests_total") for r in fleet)
             pids = [r.proc.pid for r in fleet if r.proc.pid is not None]
-            cpu_before = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
+            each_before = [cpu_seconds([pid]) for pid in pids]
+            plane_before = cpu_seconds(list(plane.pids.values()))
+            open_before = {pid: local_ports(pid, plane.server) for pid in pids}
+            seen: dict[int, set[int]] = {}
+            sampling = asyncio.ensure_future(opened_meanwhile(pids, plane.server, seen))
             # Timed from the first image change: the replicas start on the apps changed first while the
             # rest are still being changed (timed from the last, 4 replicas' 1,000 apps took 6.9 s).
             deployments.reset(image_is("nginx:1.28"))
@@ -373,11 +397,18 @@ async def configuration(
             await deployments.until(lambda: len(deployments.synced) >= apps, 1800, "update converge")
             result["update_s"] = time.monotonic() - changed
             result["throughput"] = apps / result["update_s"]
-            cpu_after = cpu_seconds(pids), cpu_seconds(list(plane.pids.values()))
+            each = [cpu_seconds([pid]) - before for pid, before in zip(pids, each_before, strict=True)]
+            plane_used = cpu_seconds(list(plane.pids.values())) - plane_before
+            sampling.cancel()
             result["cores_update"] = {
-                "replicas": (cpu_after[0] - cpu_before[0]) / result["update_s"],
-                "control_plane": (cpu_after[1] - cpu_before[1]) / result["update_s"],
+                "replicas": sum(each) / result["update_s"],
+                "control_plane": plane_used / result["update_s"],
+                "each": [used / result["update_s"] for used in each],
             }
+            # Connections each replica opened in the update (each a TLS handshake on both sides).
+            result["connections_opened_update"] = [
+                len(seen.get(pid, set()) - open_before[pid]) for pid in pids
+            ]
             result["requests_update"] = (
                 sum(r.metric("rest_client_requests_total") for r in fleet) - requests_before
             )
