@@ -260,7 +260,8 @@ def report(out: Path) -> list[dict[str, Any]]:
         t0, t1 = p["t0"], p["t1"]
         seconds = t1 - t0
         a = min(samples, key=lambda s: abs(s["t"] - t0))
-        b = min(samples, key=lambda s: abs(s["t"] - t1))
+        # the last sample within the phase: right after it the harness may be stopping the processes
+        b = max((s for s in samples if s["t"] <= t1), key=lambda s: s["t"], default=samples[-1])
         spent: dict[str, float] = defaultdict(float)
         for pid, (name, cpu) in b["cpu"].items():
             spent[name] += cpu - a["cpu"].get(pid, [name, 0.0])[1]  # a process started since: all of it
