@@ -260,10 +260,14 @@ def report(out: Path) -> list[dict[str, Any]]:
         t0, t1 = p["t0"], p["t1"]
         seconds = t1 - t0
         a = min(samples, key=lambda s: abs(s["t"] - t0))
-        # the last sample within the phase: right after it the harness may be stopping the processes
-        b = max((s for s in samples if s["t"] <= t1), key=lambda s: s["t"], default=samples[-1])
+        b = min(samples, key=lambda s: abs(s["t"] - t1))
+        end = dict(b["cpu"])
+        inside = max((s for s in samples if s["t"] <= t1), key=lambda s: s["t"], default=a)
+        for pid, (name, cpu) in inside["cpu"].items():  # a process the harness was stopping at b: gone,
+            if pid not in end or end[pid][0].startswith("other:"):  # or "other:" (its cmdline empty)
+                end[pid] = [name, cpu]
         spent: dict[str, float] = defaultdict(float)
-        for pid, (name, cpu) in b["cpu"].items():
+        for pid, (name, cpu) in end.items():
             spent[name] += cpu - a["cpu"].get(pid, [name, 0.0])[1]  # a process started since: all of it
         loads = [s["load"] for s in samples if t0 <= s["t"] <= t1]
         busy = [b["machine"][i] - a["machine"][i] for i in range(8)]

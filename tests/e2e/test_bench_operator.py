@@ -164,6 +164,29 @@ def test_cluster_report_of_a_phase_between_two_samples(tmp_path: Path) -> None:
     assert table[3].split(" | ")[6] == "2 (100%)"
 
 
+def test_cluster_report_of_a_phase_the_harness_ends_by_stopping_the_processes(tmp_path: Path) -> None:
+    # The sample nearest a run's last phase end can come after the harness began stopping everything:
+    # a process already gone, another read as "other:" (its cmdline empty). Session 18's floor storm
+    # lost kube-controller-manager, kube-scheduler, kwok and the floor so; each keeps its last reading
+    # from inside the phase.
+    cluster = bench_module("cluster")
+    (tmp_path / "metrics").mkdir()
+    cpu = [
+        {"7": ["kube-apiserver", 1.0], "8": ["kube-controller-manager", 2.0], "9": ["kwok", 0.5]},
+        {"7": ["kube-apiserver", 11.0], "8": ["kube-controller-manager", 9.0], "9": ["kwok", 3.5]},
+        {"7": ["kube-apiserver", 11.5], "8": ["other:", 9.5]},
+    ]
+    samples = [
+        {"t": t, "load": 4.0, "cpu": c, "machine": [t, 0, 0, 0, 0, 0, 0, 0]}
+        for t, c in zip((100.0, 110.0, 110.9), cpu, strict=True)
+    ]
+    (tmp_path / "cpu.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (tmp_path / "run.log").write_text("110.6 [    10 s] floor rep 1 update: 10.6 s\n")
+    cluster.write_report(tmp_path)
+    (row,) = json.loads((tmp_path / "cluster.json").read_text())
+    assert row["cpu_s"] == {"kube-apiserver": 10.5, "kube-controller-manager": 7.0, "kwok": 3.0}
+
+
 # -- the floor keeps a change its own write's late answer would undo ----------------------------------
 
 CRD = ROOT / "examples" / "appservice" / "config" / "crd" / "bases" / "app.example.com_appservices.yaml"
