@@ -2,11 +2,14 @@
 framework. One list+watch of AppServices and one of Deployments per namespace watched, kept in dicts, a
 queue of (namespace, name) keys and ``--workers`` tasks that server-side apply the Deployment and
 Service of a new generation and write the status (ready replicas, node ports, the Ready condition) when
-it differs. No resync, no retries beyond the client's, no Events, no metrics: what the API server
-allows. A write's answer is kept in the dicts only if it is newer than what they hold (``newer``), as
-kubeloop's cache keeps a write of its own.
+it differs. No resync, no retries beyond the client's, no metrics: what the API server allows. No
+Events either, unless ``--events``: then the Event each implementation posts when an AppService's
+Ready condition changes, written in the background as the frameworks write theirs (the floor of the
+frameworks' whole work). A write's answer is kept in the dicts only if it is newer than what they
+hold (``newer``), as kubeloop's cache keeps a write of its own.
 
     python bench/operator/floor.py --kubeconfig KC --namespace NS[,NS2...] [--qps 50 --burst 100 --workers 10]
+        [--events]
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import secrets
+import socket
 from typing import Any
 
 from kubeloop.client import Client, ClientSettings
@@ -74,9 +79,28 @@ def key(obj: Obj) -> Key:
     return obj["metadata"]["namespace"], obj["metadata"]["name"]
 
 
+def event(app: Obj, message: str) -> Obj:
+    """The Event the implementations post when ``app``'s Ready condition changes (events.k8s.io/v1,
+    as kubeloop's recorder writes it)."""
+    meta = app["metadata"]
+    regarding = {"apiVersion": app["apiVersion"], "kind": app["kind"]} | {
+        k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion")
+    }
+    return {
+        "apiVersion": "events.k8s.io/v1", "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": meta["namespace"]},
+        "eventTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": MANAGER, "reportingInstance": f"{MANAGER}-{socket.gethostname()}"[:128],
+        "action": "Reconcile", "reason": "Reconciled", "type": "Normal", "regarding": regarding,
+        "note": f"Deployment and Service in sync; {message}",
+    }  # fmt: skip
+
+
 class Floor:
-    def __init__(self, api: Client) -> None:
+    def __init__(self, api: Client, *, events: bool = False) -> None:
         self.api = api
+        self.events = events
+        self.posting: set[asyncio.Task[None]] = set()  # Events being written
         self.apps: dict[Key, Obj] = {}
         self.deployments: dict[Key, Obj] = {}
         self.node_ports: dict[Key, list[int]] = {}
@@ -160,6 +184,24 @@ class Floor:
                 self.keep(self.apps, written)
             except NotFoundError:
                 self.apps.pop(at, None)
+                return
+            if self.events and (
+                was is None or [was[k] for k in ("status", "reason", "message")] != [status, reason, message]
+            ):
+                self.post(event(written, message))
+
+    def post(self, body: Obj) -> None:
+        """Write an Event in the background; a failed write is printed, never retried (best effort)."""
+
+        async def write() -> None:
+            try:
+                await self.api.create(body)
+            except Exception as exc:
+                print(f"event {body['metadata']['name']}: {exc!r}", flush=True)
+
+        task = asyncio.create_task(write())
+        self.posting.add(task)
+        task.add_done_callback(self.posting.discard)
 
 
 async def main() -> None:
@@ -169,10 +211,11 @@ async def main() -> None:
     parser.add_argument("--qps", type=float, default=50.0)
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--workers", type=int, default=10)
+    parser.add_argument("--events", action="store_true", help="post the Event the frameworks post")
     args = parser.parse_args()
     settings = ClientSettings(qps=args.qps, burst=args.burst)
     async with await Client.load(args.kubeconfig, settings=settings) as api:
-        floor = Floor(api)
+        floor = Floor(api, events=args.events)
         await asyncio.gather(
             *(floor.follow(APPS, floor.apps, ns) for ns in args.namespace.split(",")),
             *(floor.follow("deployments.apps", floor.deployments, ns) for ns in args.namespace.split(",")),

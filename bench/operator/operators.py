@@ -54,6 +54,7 @@ class Operator:
     proc: subprocess.Popen[bytes] | None = None
     rss: list[tuple[float, int]] = field(default_factory=list)
     profile: Path | None = None  # kubeloop only: run under cProfile, its stats written here on exit
+    events: bool = False  # the floor only: with the Events the frameworks post (floor.py --events)
 
     def argv(self) -> tuple[list[str], dict[str, str]]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -77,7 +78,8 @@ class Operator:
                     str(HERE / "kopf_settings.py"), str(KOPF)], env  # fmt: skip
         return [py, str(HERE / "floor.py"), "--kubeconfig", str(self.kubeconfig),
                 "--namespace", watched,
-                "--qps", str(QPS), "--burst", str(BURST), "--workers", str(WORKERS)], env  # fmt: skip
+                "--qps", str(QPS), "--burst", str(BURST), "--workers", str(WORKERS),
+                *(["--events"] if self.events else [])], env  # fmt: skip
 
     def start(self) -> float:
         """Start the process; the monotonic time it was started at."""

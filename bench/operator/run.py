@@ -68,6 +68,7 @@ class Config:
     concurrent: bool = False  # a repetition's implementations at once: a smoke run, its figures mean nothing
     first_rep: int = 1  # the number of the first repetition (a run in parts: see --merge)
     profile: bool = False  # one more kubeloop run under cProfile: its time by layer
+    floor_events: bool = False  # the floor posts the Events the frameworks post (floor.py --events)
     settle: float | None = None  # at most this long for a run's namespaces to go (default max(30, apps/10))
     namespaces: int = 1  # the namespaces a run's AppServices are spread over (Spread)
     # What follows the converge in a run (a part of a run at 10,000 that must fit a lock turn: fewer)
@@ -268,7 +269,8 @@ async def cold_start(b: Bench, impl: str, spread: Spread, watch: Watch, size: in
     await limited([b.api.patch(APPS, n, clear, namespace=ns, subresource="status") for ns, n in spread.all()])
     await watch.until(lambda: not watch.synced, max(120.0, b.cfg.apps / 50), f"{impl}: status cleared")
     watch.reset(lambda obj: is_ready(obj, size))
-    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}-cold.log")
+    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}-cold.log",
+                  events=b.cfg.floor_events)  # fmt: skip
     span = await Span.begin(b, op)
     started = op.start()
     try:
@@ -296,7 +298,8 @@ async def one_run(
     spread = Spread.of(b.cfg, impl, rep)
     for namespace in spread.namespaces:
         b.kubectl("create", "namespace", namespace)
-    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}.log", profile=profile)
+    op = Operator(impl, b.kubeconfigs[impl], spread.namespaces, b.work / f"{spread.run}.log", profile=profile,
+                  events=b.cfg.floor_events)  # fmt: skip
     result: Result = {"impl": impl, "rep": rep, "namespaces": list(spread.namespaces)}
     saved = b.work / f"{spread.run}.json"
     first = op
@@ -515,7 +518,8 @@ async def run(cfg: Config) -> dict[str, Any]:
         "versions": versions(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "knobs": KNOBS,
+        "knobs": KNOBS
+        | ({"floor": f"{KNOBS['floor']}; the Events too (--floor-events)"} if cfg.floor_events else {}),
         "profile": profiled,
     }
 
@@ -585,6 +589,7 @@ def config(args: argparse.Namespace) -> Config:
         kopf_reps=min(reps, args.kopf_reps if args.kopf_reps is not None else (1 if quick else reps)),
         concurrent=args.concurrent,
         profile=args.profile,
+        floor_events=args.floor_events,
         first_rep=args.first_rep,
         # Quick: a run's namespace is waited for at most 5 s, not 30: deleting 50 AppServices' children
         # is little work beside the next run, and the wait was 15-32 s after each of the 10 runs.
@@ -613,6 +618,9 @@ def main() -> None:
     parser.add_argument("--latency", type=int, default=None, help="latency samples per run (50, quick 20)")
     parser.add_argument("--impls", default=",".join(IMPLS))
     parser.add_argument("--profile", action="store_true", help="one more kubeloop run under cProfile")
+    parser.add_argument(
+        "--floor-events", action="store_true", help="the floor posts the Event the frameworks post (--events)"
+    )
     parser.add_argument(
         "--concurrent", action="store_true", help="a repetition's implementations at once (smoke test only)"
     )

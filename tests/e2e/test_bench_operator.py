@@ -284,3 +284,45 @@ def test_a_merge_of_merged_results_reads_as_one_span(monkeypatch: pytest.MonkeyP
     assert run.merged_date(["2026-12-06 21:53 UTC", "2026-12-07 03:41 UTC"]) == (
         "2026-12-06 21:53 UTC to 2026-12-07 03:41 UTC in 2 parts"
     )
+
+
+async def test_the_floor_with_events_posts_the_event_the_frameworks_post_on_a_ready_change() -> None:
+    # floor.py --events (run.py --floor-events): the floor of the frameworks' whole work, whose ports
+    # each post "Deployment and Service in sync; <ready>/<size> replicas ready" when the Ready condition
+    # changes. An app of size 0 is Ready at its first reconcile: one change, one Event about it.
+    floor = bench_module("floor")
+    async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
+        await api.create(yaml.safe_load(CRD.read_text()))
+        await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
+        await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "told"}})
+        operator = floor.Floor(api, events=True)
+        tasks = [
+            asyncio.create_task(operator.follow(floor.APPS, operator.apps, "told")),
+            asyncio.create_task(operator.follow("deployments.apps", operator.deployments, "told")),
+            asyncio.create_task(operator.work()),
+        ]
+        try:
+            app = await api.create({
+                "apiVersion": "app.example.com/v1", "kind": "AppService",
+                "metadata": {"name": "web", "namespace": "told"},
+                "spec": {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 8080}]},
+            })  # fmt: skip
+
+            async def events() -> list[dict[str, Any]]:
+                return (await api.list("events.events.k8s.io", namespace="told"))["items"]
+
+            await until(events, what="the floor's Event")
+            await asyncio.sleep(0.5)  # a second Event, were one posted, is written by now
+            (event,) = await events()
+            assert event["note"] == "Deployment and Service in sync; 0/0 replicas ready"
+            assert (event["reason"], event["type"], event["reportingController"]) == (
+                "Reconciled",
+                "Normal",
+                floor.MANAGER,
+            )
+            assert event["regarding"]["uid"] == app["metadata"]["uid"]
+            assert not operator.posting  # its write finished
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
