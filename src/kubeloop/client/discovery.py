@@ -72,6 +72,8 @@ class RestMapper:
         self._transport = transport
         self._clock = clock or transport.clock
         self._resources: list[ApiResource] = []
+        self._found: dict[tuple[str, str], ApiResource] = {}
+        """Lookups answered from ``_resources`` (every request makes one), forgotten when it is reloaded."""
         self._loaded = False
         self._generation = 0
         self._lock = asyncio.Lock()
@@ -89,7 +91,9 @@ class RestMapper:
         """
         group, version = split_api_version(api_version)
         found = await self._find(
-            lambda r: r.group == group and r.version == version and r.kind == kind, wait if group else 0.0
+            (api_version, kind),
+            lambda r: r.group == group and r.version == version and r.kind == kind,
+            wait if group else 0.0,
         )
         if found is None:
             raise UnknownResourceError(f"the server has no resource for kind {kind!r} in {api_version!r}")
@@ -106,6 +110,9 @@ class RestMapper:
         if "/" in ref:
             api_version, _, kind = ref.rpartition("/")
             return await self.for_kind(api_version, kind)
+        known = self._found.get(("", ref))
+        if known is not None:
+            return known
         name, _, rest = ref.partition(".")
         group: str | None = None
         version: str | None = None
@@ -125,7 +132,7 @@ class RestMapper:
                 return False
             return r.matches_name(name)
 
-        found = await self._find(wanted)
+        found = await self._find(("", ref), wanted)
         if found is None:
             raise UnknownResourceError(f"the server doesn't have a resource type {ref!r}")
         return found
@@ -137,10 +144,15 @@ class RestMapper:
             if self._generation != generation:
                 return  # someone refreshed while we waited
             self._resources = await self._load()
+            self._found = {}
             self._loaded = True
             self._generation += 1
 
-    async def _find(self, wanted: Any, wait: float = 0.0) -> ApiResource | None:
+    async def _find(self, key: tuple[str, str], wanted: Any, wait: float = 0.0) -> ApiResource | None:
+        """The first resource ``wanted`` accepts, remembered under ``key`` until the next reload."""
+        known = self._found.get(key)
+        if known is not None:
+            return known
         fresh = not self._loaded
         if fresh:
             await self.refresh()
@@ -155,6 +167,8 @@ class RestMapper:
             delay *= 2
             await self.refresh()
             found = self._first(wanted)
+        if found is not None:
+            self._found[key] = found
         return found
 
     def _first(self, wanted: Any) -> ApiResource | None:

@@ -1,7 +1,8 @@
 """The RestMapper's wait for a custom kind that kube-apiserver lists in discovery a moment after its CRD
 became Established (the CI failure of docs/webhooks.md's example: a create right after the wait for
-Established was refused with "no resource for kind"). The lag cannot be forced on a real server, so a
-stand-in serves the two aggregated discovery documents and decides when the kind appears."""
+Established was refused with "no resource for kind"), and what a lookup remembers between reloads.
+The lag cannot be forced on a real server, so a stand-in serves the two aggregated discovery documents
+and decides when the kind appears (and goes)."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ class LaggingDiscovery:
     """Aggregated discovery in which ``example.com/v1`` ``Widget`` is listed from load ``shows_at`` on
     (a load being the pair of /api and /apis requests)."""
 
-    def __init__(self, shows_at: int | None) -> None:
+    def __init__(self, shows_at: int | None, hides_at: int | None = None) -> None:
         self.shows_at = shows_at
+        self.hides_at = hides_at  # from this load on, not listed again (its CRD deleted)
         self.loads = 0
 
     async def request(self, method: str, path: str, **_: Any) -> dict[str, Any]:
@@ -38,6 +40,7 @@ class LaggingDiscovery:
             return {"kind": "APIGroupDiscoveryList", "items": [_group("", [("ConfigMap", "configmaps")])]}
         assert path == "/apis"
         shown = self.shows_at is not None and self.loads >= self.shows_at
+        shown = shown and (self.hides_at is None or self.loads < self.hides_at)
         widgets = [("Widget", "widgets")] if shown else []
         items = [_group("apps", [("Deployment", "deployments")]), _group("example.com", widgets)]
         return {"kind": "APIGroupDiscoveryList", "items": items}
@@ -84,3 +87,24 @@ async def test_a_core_kind_or_a_lookup_without_wait_refreshes_once_and_does_not_
         await mapper.for_kind(api_version, "Widget", wait=wait)
 
     assert (discovery.loads, clock.now()) == (2, 0.0)
+
+
+async def test_a_reload_forgets_what_lookups_found() -> None:
+    # Every request resolves its resource, answered from what earlier lookups found rather than by a
+    # scan of every resource the server serves (hundreds with many CRDs); a reload forgets those
+    # answers, so a kind gone since is not found again (a miss reloads once more, as before).
+    discovery = LaggingDiscovery(shows_at=1, hides_at=2)
+    mapper, _ = _mapper(discovery)
+    by_name = await mapper.resolve("widgets.example.com")
+    by_kind = await mapper.for_kind("example.com/v1", "Widget")
+    assert await mapper.resolve("widgets.example.com") is by_name
+    assert await mapper.for_kind("example.com/v1", "Widget") is by_kind
+    assert discovery.loads == 1
+
+    await mapper.refresh()
+
+    with pytest.raises(UnknownResourceError):
+        await mapper.resolve("widgets.example.com")
+    with pytest.raises(UnknownResourceError):
+        await mapper.for_kind("example.com/v1", "Widget")
+    assert (await mapper.resolve("deployments")).kind == "Deployment"
