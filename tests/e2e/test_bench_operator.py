@@ -8,10 +8,12 @@ the benchmark's to report), only that each one converged, was measured and is in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -206,6 +208,43 @@ def bench_module(name: str) -> ModuleType:
     return module
 
 
+@contextlib.asynccontextmanager
+async def apps_served(namespace: str) -> AsyncIterator[Client]:
+    """A client of an embedded server that serves AppServices, with ``namespace`` made."""
+    async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
+        await api.create(yaml.safe_load(CRD.read_text()))
+        await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
+        await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        yield api
+
+
+@contextlib.asynccontextmanager
+async def floor_running(
+    floor: ModuleType, operator: Any, namespace: str, workers: int
+) -> AsyncIterator[None]:
+    """``operator`` (a ``floor.Floor``) following ``namespace`` with ``workers`` workers; stopped after."""
+    tasks = [
+        asyncio.create_task(operator.follow(floor.APPS, operator.apps, namespace)),
+        asyncio.create_task(operator.follow("deployments.apps", operator.deployments, namespace)),
+        *(asyncio.create_task(operator.work()) for _ in range(workers)),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def web(namespace: str) -> dict[str, Any]:
+    """An AppService of size 0: Ready at its first reconcile, with no pod to wait for."""
+    return {
+        "apiVersion": "app.example.com/v1", "kind": "AppService",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 8080}]},
+    }  # fmt: skip
+
+
 async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_answered_late() -> None:
     # The floor's first status write of an app (generation 1) is answered only once its watch brought
     # generation 2, and read before a worker picks the app up again (as on a loaded machine, where both
@@ -213,10 +252,7 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
     # the worker found generation 1 done and wrote nothing, no event followed, and generation 2 was
     # never applied (2-7 of 10 apps stuck so in the smoke runs of the benchmark that failed).
     floor = bench_module("floor")
-    async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
-        await api.create(yaml.safe_load(CRD.read_text()))
-        await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
-        await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "late"}})
+    async with apps_served("late") as api:
         generation_2 = asyncio.Event()
         held: list[dict[str, Any]] = []
 
@@ -242,18 +278,8 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
             enqueue(at)
 
         operator.enqueue = enqueued
-        tasks = [
-            asyncio.create_task(operator.follow(floor.APPS, operator.apps, "late")),
-            asyncio.create_task(operator.follow("deployments.apps", operator.deployments, "late")),
-            *(asyncio.create_task(operator.work()) for _ in range(3)),
-        ]
-        try:
-            app = {
-                "apiVersion": "app.example.com/v1", "kind": "AppService",
-                "metadata": {"name": "web", "namespace": "late"},
-                "spec": {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 8080}]},
-            }  # fmt: skip
-            await api.create(app)
+        async with floor_running(floor, operator, "late", workers=3):
+            await api.create(web("late"))
             await until(lambda: _observed(api, 1), what="the held status write made")
             await api.patch(APP_KIND, "web", {"spec": {"image": "nginx:1.28"}}, namespace="late")
             # 30 s: a reconcile of one app on the embedded server takes well under a second
@@ -261,10 +287,6 @@ async def test_the_floor_keeps_the_next_generation_when_its_own_status_write_is_
             deployment = await api.get("deployments.apps", "web", namespace="late")
             assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
             assert held, "no status write was held: the test did not make the race"
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _observed(api: Client, generation: int) -> bool:
@@ -291,27 +313,21 @@ async def test_the_floor_with_events_posts_the_event_the_frameworks_post_on_a_re
     # each post "Deployment and Service in sync; <ready>/<size> replicas ready" when the Ready condition
     # changes. An app of size 0 is Ready at its first reconcile: one change, one Event about it.
     floor = bench_module("floor")
-    async with EmbeddedServer() as server, await Client.load(server.kubeconfig) as api:
-        await api.create(yaml.safe_load(CRD.read_text()))
-        await asyncio.to_thread(wait_for_crds, Kubectl(server.kubeconfig), APP_KIND)
-        await api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "told"}})
+    async with apps_served("told") as api:
         operator = floor.Floor(api, events=True)
-        tasks = [
-            asyncio.create_task(operator.follow(floor.APPS, operator.apps, "told")),
-            asyncio.create_task(operator.follow("deployments.apps", operator.deployments, "told")),
-            asyncio.create_task(operator.work()),
-        ]
-        try:
-            app = await api.create({
-                "apiVersion": "app.example.com/v1", "kind": "AppService",
-                "metadata": {"name": "web", "namespace": "told"},
-                "spec": {"size": 0, "image": "nginx:1.27", "ports": [{"port": 80, "targetPort": 8080}]},
-            })  # fmt: skip
+        async with floor_running(floor, operator, "told", workers=1):
+            app = await api.create(web("told"))
 
             async def events() -> list[dict[str, Any]]:
-                return (await api.list("events.events.k8s.io", namespace="told"))["items"]
+                listed: list[dict[str, Any]] = (await api.list("events.events.k8s.io", namespace="told"))[
+                    "items"
+                ]
+                return listed
 
-            await until(events, what="the floor's Event")
+            async def posted() -> bool:
+                return bool(await events())
+
+            await until(posted, what="the floor's Event")
             await asyncio.sleep(0.5)  # a second Event, were one posted, is written by now
             (event,) = await events()
             assert event["note"] == "Deployment and Service in sync; 0/0 replicas ready"
@@ -322,7 +338,3 @@ async def test_the_floor_with_events_posts_the_event_the_frameworks_post_on_a_re
             )
             assert event["regarding"]["uid"] == app["metadata"]["uid"]
             assert not operator.posting  # its write finished
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
