@@ -124,9 +124,9 @@ test-long: $(STAMP) controlplane
 # and the bare-client floor on one control plane with kwok nodes (the Go operator is built with the
 # machine's Go and cached); writes docs/benchmarks/operator.md, its plots and the operator section of
 # docs/benchmarks.md. Quick: 50 AppServices, 3 repetitions (kopf 1), 2 min steady state: 6.8 min
-# under the benchmark lock on the 2-core machine (2026-12-06, other work at nice 19), 6.2 min on a
-# fresh clone of a quiet machine (2026-12-07); its report goes to $(BENCH_OUT)-quick/, so that it
-# does not overwrite the full run's committed one.
+# under the benchmark lock on the 2-core machine (2026-12-06, other work at nice 19), 7.2 min on a
+# fresh clone of the quiet machine, its virtualenv made first (2026-12-07); its report goes to
+# $(BENCH_OUT)-quick/, so that it does not overwrite the full run's committed one.
 # Full (make bench, unattended, best in a quiet window; ~4 h): parts that each take the benchmark lock
 # where there is one (other work can go between them), each on a control plane of its own, their
 # results (build/bench-operator/) merged and rendered at the end. 1,000 AppServices: kubeloop,
