@@ -89,6 +89,9 @@ class RestMapper:
         ``wait``: after a miss, how long to keep refreshing (backing off) for a kind of a named group,
         whose CRD may be Established before discovery lists it; a core kind never waits.
         """
+        known = self._found.get((api_version, kind))
+        if known is not None:
+            return known
         group, version = split_api_version(api_version)
         found = await self._find(
             (api_version, kind),
@@ -149,10 +152,8 @@ class RestMapper:
             self._generation += 1
 
     async def _find(self, key: tuple[str, str], wanted: Any, wait: float = 0.0) -> ApiResource | None:
-        """The first resource ``wanted`` accepts, remembered under ``key`` until the next reload."""
-        known = self._found.get(key)
-        if known is not None:
-            return known
+        """The first resource ``wanted`` accepts, remembered under ``key`` until the next reload (the
+        callers look there first, before building ``wanted``)."""
         fresh = not self._loaded
         if fresh:
             await self.refresh()
